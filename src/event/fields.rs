@@ -1,0 +1,365 @@
+//! `Fields`: one JSON object read shallowly, its values kept as unparsed raw JSON.
+//!
+//! Source detection and every adapter start from the record's top-level `Fields`: one pass over
+//! the bytes finds each key and the extent of its value, without building a tree. Adapters then
+//! parse only the values they use, into borrowed types. The same type serves raw vendor-field
+//! access by path (`raw.userIdentity.type`), so a rule can use a field the event model does not
+//! name.
+//!
+//! The scalar readers are lenient in the ways SIEM pipelines require: numbers that arrive as
+//! strings, booleans as `"true"`, nested objects re-encoded as JSON strings (the Log Analytics /
+//! Sentinel shape). Embedded JSON is unescaped into the caller's scratch arena so that everything
+//! still borrows with the record's lifetime.
+
+use std::fmt;
+
+use bumpalo::Bump;
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use smallvec::SmallVec;
+
+use super::reject::Reject;
+use super::text::Text;
+
+/// The members of one JSON object, in input order, values unparsed.
+#[derive(Clone, Default)]
+pub struct Fields<'a> {
+    entries: SmallVec<[(Text<'a>, &'a RawValue); 24]>,
+}
+
+impl<'a> Fields<'a> {
+    /// Reads a JSON object shallowly. Errors are classified into reject reasons.
+    pub fn parse(json: &'a str) -> Result<Self, Reject> {
+        serde_json::from_str(json).map_err(|e| Reject::from_json(&e))
+    }
+
+    /// The value of `key`. With duplicate keys the last one wins, as in most JSON readers.
+    pub fn get(&self, key: &str) -> Option<&'a RawValue> {
+        self.entries
+            .iter()
+            .rev()
+            .find(|(k, _)| k.as_str() == key)
+            .map(|(_, v)| *v)
+    }
+
+    /// The value of `key`, unless it is absent or `null`.
+    pub fn value(&self, key: &str) -> Option<&'a RawValue> {
+        self.get(key).filter(|v| v.get() != "null")
+    }
+
+    pub fn contains(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&Text<'a>, &'a RawValue)> + '_ {
+        self.entries.iter().map(|(k, v)| (k, *v))
+    }
+
+    /// A string field; numbers and booleans are returned as their literal text.
+    pub fn text(&self, key: &str) -> Result<Option<Text<'a>>, Reject> {
+        self.value(key).map_or(Ok(None), |v| raw_text(v, key))
+    }
+
+    /// A string field that must be present and not empty.
+    pub fn required_text(&self, key: &str) -> Result<Text<'a>, Reject> {
+        match self.text(key)? {
+            Some(t) if !t.is_empty() => Ok(t),
+            _ => Err(Reject::invalid_field(key, "missing")),
+        }
+    }
+
+    pub fn bool(&self, key: &str) -> Result<Option<bool>, Reject> {
+        self.value(key).map_or(Ok(None), |v| raw_bool(v, key))
+    }
+
+    pub fn u64(&self, key: &str) -> Result<Option<u64>, Reject> {
+        self.value(key).map_or(Ok(None), |v| raw_u64(v, key))
+    }
+
+    pub fn i64(&self, key: &str) -> Result<Option<i64>, Reject> {
+        self.value(key).map_or(Ok(None), |v| raw_i64(v, key))
+    }
+
+    /// A nested object, or a JSON string that holds one (unescaped into `scratch`).
+    pub fn object(&self, key: &str, scratch: &'a Bump) -> Result<Option<Fields<'a>>, Reject> {
+        self.value(key)
+            .map_or(Ok(None), |v| raw_object(v, key, scratch))
+    }
+
+    /// A nested value parsed into a typed, borrowing struct.
+    pub fn typed<T: Deserialize<'a>>(&self, key: &str) -> Result<Option<T>, Reject> {
+        self.value(key).map_or(Ok(None), |v| {
+            serde_json::from_str(v.get())
+                .map(Some)
+                .map_err(|e| Reject::invalid_field(key, e))
+        })
+    }
+
+    /// The first element of an array of strings, or the string itself.
+    pub fn first_text(&self, key: &str) -> Result<Option<Text<'a>>, Reject> {
+        let Some(v) = self.value(key) else {
+            return Ok(None);
+        };
+        if v.get().starts_with('[') {
+            let items: Vec<&'a RawValue> =
+                serde_json::from_str(v.get()).map_err(|e| Reject::invalid_field(key, e))?;
+            items
+                .into_iter()
+                .find(|i| i.get() != "null")
+                .map_or(Ok(None), |i| raw_text(i, key))
+        } else {
+            raw_text(v, key)
+        }
+    }
+
+    /// Walks a dotted path of object keys (and array indexes) from this object.
+    pub fn path(&self, path: &[&str], scratch: &'a Bump) -> Option<&'a RawValue> {
+        let (first, rest) = path.split_first()?;
+        let mut current = self.get(first)?;
+        for segment in rest {
+            current = step(current, segment, scratch)?;
+        }
+        Some(current)
+    }
+}
+
+fn step<'a>(value: &'a RawValue, segment: &str, scratch: &'a Bump) -> Option<&'a RawValue> {
+    let json = value.get();
+    if json.starts_with('[') {
+        let index: usize = segment.parse().ok()?;
+        let items: Vec<&'a RawValue> = serde_json::from_str(json).ok()?;
+        items.get(index).copied()
+    } else {
+        raw_object(value, segment, scratch).ok()??.get(segment)
+    }
+}
+
+impl fmt::Debug for Fields<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.entries.iter().map(|(k, v)| (k, v.get())))
+            .finish()
+    }
+}
+
+impl<'de> Deserialize<'de> for Fields<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(FieldsVisitor)
+    }
+}
+
+struct FieldsVisitor;
+
+impl<'de> Visitor<'de> for FieldsVisitor {
+    type Value = Fields<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut entries = SmallVec::new();
+        while let Some(entry) = map.next_entry::<Text<'de>, &'de RawValue>()? {
+            entries.push(entry);
+        }
+        Ok(Fields { entries })
+    }
+}
+
+/// Text of a scalar: strings unescaped (borrowed when possible), numbers and booleans verbatim.
+pub fn raw_text<'a>(value: &'a RawValue, field: &str) -> Result<Option<Text<'a>>, Reject> {
+    let json = value.get();
+    match json.as_bytes().first() {
+        Some(b'"') => serde_json::from_str(json)
+            .map(Some)
+            .map_err(|e| Reject::invalid_field(field, e)),
+        Some(b'n') => Ok(None),
+        Some(b'{' | b'[') => Err(Reject::invalid_field(
+            field,
+            "expected a string, found a structure",
+        )),
+        _ => Ok(Some(Text::borrowed(json))),
+    }
+}
+
+pub fn raw_bool(value: &RawValue, field: &str) -> Result<Option<bool>, Reject> {
+    match value.get() {
+        "true" | "\"true\"" | "\"True\"" | "\"TRUE\"" => Ok(Some(true)),
+        "false" | "\"false\"" | "\"False\"" | "\"FALSE\"" => Ok(Some(false)),
+        "null" | "\"\"" => Ok(None),
+        other => Err(Reject::invalid_field(
+            field,
+            format!("expected a boolean, found {}", preview(other)),
+        )),
+    }
+}
+
+pub fn raw_u64(value: &RawValue, field: &str) -> Result<Option<u64>, Reject> {
+    let json = value.get();
+    let digits = json.trim_matches('"');
+    if digits.is_empty() || json == "null" {
+        return Ok(None);
+    }
+    digits.parse().map(Some).map_err(|_| {
+        Reject::invalid_field(
+            field,
+            format!("expected a whole number, found {}", preview(json)),
+        )
+    })
+}
+
+pub fn raw_i64(value: &RawValue, field: &str) -> Result<Option<i64>, Reject> {
+    let json = value.get();
+    let digits = json.trim_matches('"');
+    if digits.is_empty() || json == "null" {
+        return Ok(None);
+    }
+    if let Ok(n) = digits.parse() {
+        return Ok(Some(n));
+    }
+    // Epoch times are sometimes written as floats (1621305118553.0).
+    match digits.parse::<f64>() {
+        Ok(f) if f.is_finite() && f.abs() < 9.0e18 => Ok(Some(f as i64)),
+        _ => Err(Reject::invalid_field(
+            field,
+            format!("expected a number, found {}", preview(json)),
+        )),
+    }
+}
+
+/// A nested object, or a string holding one: the Log Analytics shape re-encodes nested objects.
+pub fn raw_object<'a>(
+    value: &'a RawValue,
+    field: &str,
+    scratch: &'a Bump,
+) -> Result<Option<Fields<'a>>, Reject> {
+    let json = value.get();
+    match json.as_bytes().first() {
+        Some(b'{') => Fields::parse(json)
+            .map(Some)
+            .map_err(|e| Reject::invalid_field(field, e.detail)),
+        Some(b'"') => {
+            let inner: Text<'a> =
+                serde_json::from_str(json).map_err(|e| Reject::invalid_field(field, e))?;
+            let inner = inner.as_str().trim();
+            if inner.is_empty() {
+                return Ok(None);
+            }
+            if !inner.starts_with('{') {
+                return Err(Reject::invalid_field(
+                    field,
+                    "expected an object or a JSON string holding one",
+                ));
+            }
+            let inner: &'a str = scratch.alloc_str(inner);
+            Fields::parse(inner)
+                .map(Some)
+                .map_err(|e| Reject::invalid_field(field, e.detail))
+        }
+        Some(b'n') => Ok(None),
+        _ => Err(Reject::invalid_field(
+            field,
+            format!("expected an object, found {}", preview(json)),
+        )),
+    }
+}
+
+/// Elements of an array value (or of a JSON string holding one); a lone object counts as one.
+pub fn raw_array<'a>(
+    value: &'a RawValue,
+    field: &str,
+    scratch: &'a Bump,
+) -> Result<Vec<&'a RawValue>, Reject> {
+    let json = value.get();
+    match json.as_bytes().first() {
+        Some(b'[') => serde_json::from_str(json).map_err(|e| Reject::invalid_field(field, e)),
+        Some(b'"') => {
+            let inner: Text<'a> =
+                serde_json::from_str(json).map_err(|e| Reject::invalid_field(field, e))?;
+            let inner = inner.as_str().trim();
+            if inner.is_empty() {
+                return Ok(Vec::new());
+            }
+            let inner: &'a str = scratch.alloc_str(inner);
+            if inner.starts_with('[') {
+                serde_json::from_str(inner).map_err(|e| Reject::invalid_field(field, e))
+            } else {
+                serde_json::from_str(inner)
+                    .map(|one| vec![one])
+                    .map_err(|e| Reject::invalid_field(field, e))
+            }
+        }
+        Some(b'n') => Ok(Vec::new()),
+        _ => Ok(vec![value]),
+    }
+}
+
+fn preview(json: &str) -> String {
+    let mut end = json.len().min(40);
+    while !json.is_char_boundary(end) {
+        end -= 1;
+    }
+    if end < json.len() {
+        format!("{}…", &json[..end])
+    } else {
+        json.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_top_level_members_without_parsing_values() {
+        let f = Fields::parse(r#"{"a": {"b": [1, 2]}, "c": "x\"y", "d": 5}"#).unwrap();
+        assert_eq!(f.len(), 3);
+        assert_eq!(f.get("a").unwrap().get(), r#"{"b": [1, 2]}"#);
+        assert_eq!(f.text("c").unwrap().unwrap().as_str(), "x\"y");
+        assert_eq!(f.u64("d").unwrap(), Some(5));
+    }
+
+    #[test]
+    fn last_duplicate_key_wins() {
+        let f = Fields::parse(r#"{"k": 1, "k": 2}"#).unwrap();
+        assert_eq!(f.u64("k").unwrap(), Some(2));
+    }
+
+    #[test]
+    fn lenient_scalars() {
+        let f = Fields::parse(r#"{"b": "true", "n": "42", "t": 1621305118553.0}"#).unwrap();
+        assert_eq!(f.bool("b").unwrap(), Some(true));
+        assert_eq!(f.u64("n").unwrap(), Some(42));
+        assert_eq!(f.i64("t").unwrap(), Some(1621305118553));
+        assert!(f.u64("b").is_err());
+    }
+
+    #[test]
+    fn embedded_json_objects_are_read_through_the_scratch_arena() {
+        let scratch = Bump::new();
+        let f = Fields::parse(r#"{"DeviceDetail": "{\"deviceId\":\"d-1\"}"}"#).unwrap();
+        let inner = f.object("DeviceDetail", &scratch).unwrap().unwrap();
+        assert_eq!(inner.text("deviceId").unwrap().unwrap().as_str(), "d-1");
+    }
+
+    #[test]
+    fn paths_walk_objects_arrays_and_embedded_json() {
+        let scratch = Bump::new();
+        let f = Fields::parse(r#"{"a": {"b": [{"c": "deep"}]}, "s": "{\"x\": 1}"}"#).unwrap();
+        assert_eq!(
+            f.path(&["a", "b", "0", "c"], &scratch).unwrap().get(),
+            "\"deep\""
+        );
+        assert_eq!(f.path(&["s", "x"], &scratch).unwrap().get(), "1");
+        assert!(f.path(&["a", "nope"], &scratch).is_none());
+    }
+}

@@ -1,0 +1,341 @@
+//! From record bytes to an `Event`: limits, validation, source detection and dispatch.
+//!
+//! Detection looks only at the record's top-level keys, read in one shallow pass: a key that
+//! appears at the top level cannot be forged from inside a string value or a nested object, so an
+//! attacker who controls a request body cannot steer which adapter reads the event. Adapters are
+//! tried in the order of `ADAPTERS`, most specific first. When none matches, common pipeline
+//! envelopes are opened once (EventBridge `detail`, a JSON string in `message`), keeping the
+//! envelope's time as the pipeline time.
+
+use std::net::IpAddr;
+
+use bumpalo::Bump;
+
+use super::fields::Fields;
+use super::model::{Event, Source};
+use super::reject::{Reject, RejectReason};
+use super::text::Text;
+use super::time::Timestamp;
+use super::{cloudtrail, entra, github, kubernetes, ocsf, okta};
+
+/// The default bound on one record's size.
+pub const DEFAULT_MAX_RECORD_BYTES: usize = 1 << 20;
+
+/// The default bound on nesting. Real audit records stay far below it (a Kubernetes pod spec in
+/// `requestObject` reaches about 15); anything deeper is hostile or broken.
+pub const DEFAULT_MAX_DEPTH: usize = 64;
+
+/// One source format: how to recognise it and how to read it.
+pub struct Adapter {
+    pub source: Source,
+    /// True when the record's top-level keys are this source's.
+    pub detect: fn(&Fields<'_>) -> bool,
+    pub normalize: for<'a> fn(Record<'a>) -> Result<Event<'a>, Reject>,
+}
+
+/// What an adapter gets: the record's top-level members, the pipeline's time if an envelope
+/// had one, and an arena for strings that must be unescaped from embedded JSON.
+pub struct Record<'a> {
+    pub fields: Fields<'a>,
+    pub pipeline_time: Option<Timestamp>,
+    pub scratch: &'a Bump,
+}
+
+/// Every adapter, most specific detection first.
+pub const ADAPTERS: &[Adapter] = &[
+    kubernetes::ADAPTER,
+    ocsf::ADAPTER,
+    cloudtrail::ADAPTER,
+    okta::ADAPTER,
+    entra::ADAPTER,
+    github::ADAPTER,
+];
+
+/// Keys that log pipelines (Logstash, Fluentd, Vector, Panther …) add for their own time.
+const PIPELINE_TIME_KEYS: &[&str] = &["@timestamp", "timestamp", "p_event_time", "_time"];
+
+/// Turns record bytes into events. Cheap to share; holds only settings.
+#[derive(Clone, Debug)]
+pub struct Normalizer {
+    /// Read every record as this source instead of detecting it.
+    pub forced: Option<Source>,
+    /// Records larger than this are rejected unread.
+    pub max_record_bytes: usize,
+    /// Records nested deeper than this (objects and arrays) are rejected.
+    pub max_depth: usize,
+}
+
+impl Default for Normalizer {
+    fn default() -> Self {
+        Normalizer {
+            forced: None,
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+            max_depth: DEFAULT_MAX_DEPTH,
+        }
+    }
+}
+
+impl Normalizer {
+    /// Normalizes one record. Strings unescaped from embedded JSON live in `scratch`; callers
+    /// reset it between batches.
+    pub fn normalize<'a>(&self, record: &'a [u8], scratch: &'a Bump) -> Result<Event<'a>, Reject> {
+        if record.len() > self.max_record_bytes {
+            return Err(Reject::new(
+                RejectReason::TooLarge,
+                format!(
+                    "record is {} bytes, the limit is {}",
+                    record.len(),
+                    self.max_record_bytes
+                ),
+            ));
+        }
+        let text = std::str::from_utf8(record).map_err(|e| {
+            Reject::new(
+                RejectReason::InvalidUtf8,
+                format!("invalid UTF-8 at byte {}", e.valid_up_to()),
+            )
+        })?;
+        let trimmed = text.trim_start_matches(['\u{feff}', ' ', '\t', '\r', '\n']);
+        if !trimmed.starts_with('{') {
+            return Err(Reject::new(
+                RejectReason::NotJson,
+                "expected a JSON object (one audit record)",
+            ));
+        }
+        check_depth(trimmed.as_bytes(), self.max_depth)?;
+        let fields = Fields::parse(trimmed)?;
+        self.dispatch(fields, None, scratch, true)
+    }
+
+    fn dispatch<'a>(
+        &self,
+        fields: Fields<'a>,
+        pipeline_time: Option<Timestamp>,
+        scratch: &'a Bump,
+        may_unwrap: bool,
+    ) -> Result<Event<'a>, Reject> {
+        let pipeline_time = pipeline_time.or_else(|| pipeline_time_of(&fields));
+        let adapter = match self.forced {
+            Some(source) => ADAPTERS.iter().find(|a| a.source == source),
+            None => ADAPTERS.iter().find(|a| (a.detect)(&fields)),
+        };
+        if let Some(adapter) = adapter {
+            return (adapter.normalize)(Record {
+                fields,
+                pipeline_time,
+                scratch,
+            });
+        }
+        if may_unwrap {
+            if let Some(inner) = unwrap_envelope(&fields, scratch)? {
+                return self.dispatch(inner, pipeline_time, scratch, false);
+            }
+        }
+        Err(unknown_source(&fields))
+    }
+}
+
+/// Rejects records nested deeper than `max_depth`. Counting brackets first is a fast vectorised
+/// pass; the exact walk (which must skip strings) runs only when the count could exceed the bound.
+fn check_depth(bytes: &[u8], max_depth: usize) -> Result<(), Reject> {
+    let brackets = bytes.iter().filter(|b| matches!(b, b'{' | b'[')).count();
+    if brackets <= max_depth {
+        return Ok(());
+    }
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max_depth {
+                    return Err(Reject::new(
+                        RejectReason::TooDeep,
+                        format!("nested deeper than {max_depth} levels"),
+                    ));
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// EventBridge (`detail`) and log shippers (`message`, `event` as a JSON string) wrap records.
+fn unwrap_envelope<'a>(
+    fields: &Fields<'a>,
+    scratch: &'a Bump,
+) -> Result<Option<Fields<'a>>, Reject> {
+    for key in ["detail", "message", "event"] {
+        if let Some(raw) = fields.value(key) {
+            let json = raw.get();
+            let looks_like_object = json.starts_with('{') || json.starts_with("\"{");
+            if looks_like_object {
+                if let Ok(Some(inner)) = super::fields::raw_object(raw, key, scratch) {
+                    return Ok(Some(inner));
+                }
+            }
+        }
+    }
+    Ok(None)
+}
+
+fn pipeline_time_of(fields: &Fields<'_>) -> Option<Timestamp> {
+    PIPELINE_TIME_KEYS.iter().find_map(|k| {
+        let raw = fields.value(k)?;
+        let text = super::fields::raw_text(raw, k).ok()??;
+        Timestamp::parse(&text)
+    })
+}
+
+fn unknown_source(fields: &Fields<'_>) -> Reject {
+    let keys: Vec<&str> = fields.iter().take(8).map(|(k, _)| k.as_str()).collect();
+    let more = if fields.len() > 8 { ", …" } else { "" };
+    Reject::new(
+        RejectReason::UnknownSource,
+        format!(
+            "no adapter recognises a record with top-level keys [{}{more}]",
+            keys.join(", ")
+        ),
+    )
+}
+
+impl Record<'_> {
+    /// The event time from the first vendor key present that reads as a time, else the
+    /// pipeline's time. A vendor time that is present but unreadable is named in the error when
+    /// there is no pipeline time to fall back on.
+    pub fn time(&self, vendor_keys: &[&str]) -> Result<Timestamp, Reject> {
+        let mut unreadable = None;
+        for key in vendor_keys {
+            let Some(raw) = self.fields.value(key) else {
+                continue;
+            };
+            let json = raw.get();
+            let parsed = if json.starts_with('"') {
+                super::fields::raw_text(raw, key)
+                    .ok()
+                    .flatten()
+                    .and_then(|t| Timestamp::parse(&t))
+            } else {
+                super::fields::raw_i64(raw, key)
+                    .ok()
+                    .flatten()
+                    .and_then(Timestamp::from_epoch)
+            };
+            match parsed {
+                Some(t) => return Ok(t),
+                None => unreadable = unreadable.or(Some((*key, json))),
+            }
+        }
+        if let Some(t) = self
+            .pipeline_time
+            .or_else(|| pipeline_time_of(&self.fields))
+        {
+            return Ok(t);
+        }
+        Err(match unreadable {
+            Some((key, json)) => Reject::new(
+                RejectReason::BadTimestamp,
+                format!(
+                    "{key} is not a time: {}",
+                    json.chars().take(48).collect::<String>()
+                ),
+            ),
+            None => Reject::new(
+                RejectReason::BadTimestamp,
+                format!(
+                    "no event time: none of {} is present",
+                    vendor_keys.join(", ")
+                ),
+            ),
+        })
+    }
+}
+
+/// Reads an IP address, tolerating ports, brackets and zone suffixes; `None` for anything else.
+pub fn parse_ip(text: &str) -> Option<IpAddr> {
+    let t = text.trim();
+    if let Ok(ip) = t.parse() {
+        return Some(ip);
+    }
+    // "[2001:db8::1]:443", "1.2.3.4:5678", "fe80::1%eth0"
+    let t = t
+        .strip_prefix('[')
+        .map_or(t, |rest| rest.split(']').next().unwrap_or(rest));
+    if let Ok(ip) = t.parse() {
+        return Some(ip);
+    }
+    if let Some((host, _port)) = t.rsplit_once(':') {
+        if let Ok(ip) = host.parse() {
+            return Some(ip);
+        }
+    }
+    t.split('%').next().and_then(|h| h.parse().ok())
+}
+
+/// A non-empty text, or `None`. Vendors write "" and "null" for absent values.
+pub fn non_empty(text: Option<Text<'_>>) -> Option<Text<'_>> {
+    text.filter(|t| !t.is_empty() && t.as_str() != "null")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(record: &[u8]) -> RejectReason {
+        let scratch = Bump::new();
+        Normalizer::default()
+            .normalize(record, &scratch)
+            .unwrap_err()
+            .reason
+    }
+
+    #[test]
+    fn structural_rejects_have_their_reasons() {
+        assert_eq!(reason(b"{\"a\": \xff}"), RejectReason::InvalidUtf8);
+        assert_eq!(reason(b"not json"), RejectReason::NotJson);
+        assert_eq!(reason(b"[1, 2]"), RejectReason::NotJson);
+        assert_eq!(reason(b"{\"a\": 1"), RejectReason::NotJson);
+        assert_eq!(reason(b"{\"kind\": 0}"), RejectReason::UnknownSource);
+        let deep = format!("{{\"a\":{}{}}}", "[".repeat(100), "]".repeat(100));
+        assert_eq!(reason(deep.as_bytes()), RejectReason::TooDeep);
+        // Brackets inside strings do not count as nesting.
+        let quoted = format!("{{\"a\":\"{}\"}}", "[".repeat(100));
+        assert_eq!(reason(quoted.as_bytes()), RejectReason::UnknownSource);
+        let big = Normalizer {
+            max_record_bytes: 10,
+            ..Normalizer::default()
+        };
+        let scratch = Bump::new();
+        assert_eq!(
+            big.normalize(b"{\"a\": 12345678}", &scratch)
+                .unwrap_err()
+                .reason,
+            RejectReason::TooLarge
+        );
+    }
+
+    #[test]
+    fn ip_addresses_tolerate_ports_and_brackets() {
+        for (text, ip) in [
+            ("10.0.0.1", "10.0.0.1"),
+            ("10.0.0.1:443", "10.0.0.1"),
+            ("[2001:db8::1]:443", "2001:db8::1"),
+            ("2001:db8::1", "2001:db8::1"),
+        ] {
+            assert_eq!(parse_ip(text).unwrap().to_string(), ip);
+        }
+        assert_eq!(parse_ip("athena.amazonaws.com"), None);
+        assert_eq!(parse_ip("075.050.255.67"), None);
+    }
+}

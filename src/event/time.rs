@@ -1,0 +1,311 @@
+//! Event time: UTC milliseconds since the Unix epoch, read from every timestamp shape the
+//! sources and pipelines write, and written back as RFC 3339.
+//!
+//! Hand-written rather than a date library: the per-event path needs only civil-date arithmetic,
+//! with no allocation and no time-zone database. Accepted forms:
+//! RFC 3339 with `T` or a space, any fraction length, `Z`, `±hh:mm`, `±hhmm` or no zone (UTC);
+//! Java's `Date.toString()` (`Mon Jul 19 20:36:24 UTC 2021`), which old CloudTrail
+//! `creationDate`s use; and epoch numbers in seconds, milliseconds, microseconds or nanoseconds
+//! (told apart by magnitude), as numbers or numeric strings.
+
+use std::fmt;
+
+use serde::{Serialize, Serializer};
+
+/// Milliseconds since 1970-01-01T00:00:00Z.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Timestamp(pub i64);
+
+const MS_PER_DAY: i64 = 86_400_000;
+
+impl Timestamp {
+    pub const fn from_millis(ms: i64) -> Self {
+        Timestamp(ms)
+    }
+
+    pub const fn millis(self) -> i64 {
+        self.0
+    }
+
+    /// Reads any textual form listed in the module docs.
+    pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        let bytes = text.as_bytes();
+        if bytes.is_empty() {
+            return None;
+        }
+        if bytes.iter().all(|b| b.is_ascii_digit() || *b == b'.') {
+            return Self::from_epoch_text(text);
+        }
+        if bytes[0].is_ascii_digit() {
+            parse_iso(bytes)
+        } else {
+            parse_java_date(text)
+        }
+    }
+
+    /// An epoch number whose unit is inferred from its magnitude.
+    pub fn from_epoch(value: i64) -> Option<Self> {
+        let abs = value.unsigned_abs();
+        let ms = if abs < 100_000_000_000 {
+            value.checked_mul(1000)? // seconds (until year 5138)
+        } else if abs < 100_000_000_000_000 {
+            value // milliseconds
+        } else if abs < 100_000_000_000_000_000 {
+            value / 1000 // microseconds
+        } else {
+            value / 1_000_000 // nanoseconds
+        };
+        Some(Timestamp(ms))
+    }
+
+    fn from_epoch_text(text: &str) -> Option<Self> {
+        match text.split_once('.') {
+            None => Self::from_epoch(text.parse().ok()?),
+            Some((whole, fraction)) => {
+                let whole: i64 = whole.parse().ok()?;
+                let base = Self::from_epoch(whole)?;
+                // A fraction only refines seconds; finer units already are whole numbers.
+                if whole.unsigned_abs() < 100_000_000_000 {
+                    Some(Timestamp(base.0 + fraction_millis(fraction.as_bytes())?))
+                } else {
+                    Some(base)
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let days = self.0.div_euclid(MS_PER_DAY);
+        let ms_of_day = self.0.rem_euclid(MS_PER_DAY);
+        let (y, m, d) = civil_from_days(days);
+        let secs = ms_of_day / 1000;
+        write!(
+            f,
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+            secs / 3600,
+            secs / 60 % 60,
+            secs % 60,
+            ms_of_day % 1000
+        )
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+fn digits(bytes: &[u8]) -> Option<i64> {
+    if bytes.is_empty() {
+        return None;
+    }
+    bytes.iter().try_fold(0i64, |acc, b| {
+        b.is_ascii_digit().then(|| acc * 10 + i64::from(b - b'0'))
+    })
+}
+
+fn fraction_millis(fraction: &[u8]) -> Option<i64> {
+    if fraction.is_empty() || !fraction.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let mut ms = 0;
+    for i in 0..3 {
+        ms = ms * 10 + fraction.get(i).map_or(0, |b| i64::from(b - b'0'));
+    }
+    Some(ms)
+}
+
+/// `YYYY-MM-DD[T ]hh:mm:ss[.f+][Z|±hh:mm|±hhmm]`, or a bare date.
+fn parse_iso(b: &[u8]) -> Option<Timestamp> {
+    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let year = digits(&b[0..4])?;
+    let month = digits(&b[5..7])?;
+    let day = digits(&b[8..10])?;
+    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+        return None;
+    }
+    let mut ms = days_from_civil(year, month, day) * MS_PER_DAY;
+    let rest = &b[10..];
+    if rest.is_empty() {
+        return Some(Timestamp(ms));
+    }
+    if !(rest[0] == b'T' || rest[0] == b't' || rest[0] == b' ') || rest.len() < 9 {
+        return None;
+    }
+    let (hh, mm, ss) = (
+        digits(&rest[1..3])?,
+        digits(&rest[4..6])?,
+        digits(&rest[7..9])?,
+    );
+    if rest[3] != b':' || rest[6] != b':' || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    ms += (hh * 3600 + mm * 60 + ss) * 1000;
+    let mut rest = &rest[9..];
+    if let Some(after_dot) = rest.strip_prefix(b".") {
+        let n = after_dot.iter().take_while(|c| c.is_ascii_digit()).count();
+        ms += fraction_millis(&after_dot[..n])?;
+        rest = &after_dot[n..];
+    }
+    let offset_minutes = match rest {
+        [] | [b'Z' | b'z'] => 0,
+        [b' ', b'U', b'T', b'C'] | [b' ', b'+', b'0', b'0', b'0', b'0'] => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] | [sign @ (b'+' | b'-'), h1, h2, m1, m2] => {
+            let minutes = digits(&[*h1, *h2])? * 60 + digits(&[*m1, *m2])?;
+            if *sign == b'-' {
+                -minutes
+            } else {
+                minutes
+            }
+        }
+        _ => return None,
+    };
+    Some(Timestamp(ms - offset_minutes * 60_000))
+}
+
+/// `EEE MMM dd HH:mm:ss zzz yyyy` with zone UTC or GMT.
+fn parse_java_date(text: &str) -> Option<Timestamp> {
+    let mut parts = text.split_ascii_whitespace();
+    let _weekday = parts.next()?;
+    let month = match parts.next()? {
+        "Jan" => 1,
+        "Feb" => 2,
+        "Mar" => 3,
+        "Apr" => 4,
+        "May" => 5,
+        "Jun" => 6,
+        "Jul" => 7,
+        "Aug" => 8,
+        "Sep" => 9,
+        "Oct" => 10,
+        "Nov" => 11,
+        "Dec" => 12,
+        _ => return None,
+    };
+    let day: i64 = parts.next()?.parse().ok()?;
+    let clock = parts.next()?.as_bytes();
+    if !matches!(parts.next()?, "UTC" | "GMT") {
+        return None;
+    }
+    let year: i64 = parts.next()?.parse().ok()?;
+    if parts.next().is_some() || clock.len() != 8 || day < 1 || day > days_in_month(year, month) {
+        return None;
+    }
+    let (hh, mm, ss) = (
+        digits(&clock[0..2])?,
+        digits(&clock[3..5])?,
+        digits(&clock[6..8])?,
+    );
+    if hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    Some(Timestamp(
+        days_from_civil(year, month, day) * MS_PER_DAY + (hh * 3600 + mm * 60 + ss) * 1000,
+    ))
+}
+
+fn is_leap(year: i64) -> bool {
+    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if is_leap(year) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn iso(s: &str) -> String {
+        Timestamp::parse(s)
+            .unwrap_or_else(|| panic!("{s} did not parse"))
+            .to_string()
+    }
+
+    #[test]
+    fn every_source_shape_reads_to_the_same_instant() {
+        let expected = "2024-08-01T13:33:28.000Z";
+        for s in [
+            "2024-08-01T13:33:28Z",
+            "2024-08-01 13:33:28",
+            "2024-08-01T13:33:28.0000000Z",
+            "2024-08-01T15:33:28+02:00",
+            "2024-08-01T08:33:28-0500",
+            "Thu Aug 01 13:33:28 UTC 2024",
+            "1722519208",
+            "1722519208000",
+            "1722519208000000",
+            "1722519208000000000",
+        ] {
+            assert_eq!(iso(s), expected, "{s}");
+        }
+    }
+
+    #[test]
+    fn fractions_are_truncated_to_milliseconds() {
+        assert_eq!(
+            iso("2020-04-21T17:57:05.548299Z"),
+            "2020-04-21T17:57:05.548Z"
+        );
+        assert_eq!(iso("2022-03-22 14:21:53.2"), "2022-03-22T14:21:53.200Z");
+        assert_eq!(iso("1722519208.5"), "2024-08-01T13:33:28.500Z");
+    }
+
+    #[test]
+    fn calendar_round_trips_over_four_centuries() {
+        for days in (-150_000..150_000).step_by(37) {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
+    }
+
+    #[test]
+    fn nonsense_is_refused() {
+        for s in [
+            "",
+            "redacted",
+            "2024-13-01T00:00:00Z",
+            "2023-02-29T00:00:00Z",
+            "2024-08-01T25:00:00Z",
+            "2024-08-01T13:33:28Q",
+            "2024-08-01T13:33",
+            "Thu Aug 01 13:33:28 PST 2024",
+        ] {
+            assert_eq!(Timestamp::parse(s), None, "{s}");
+        }
+    }
+}

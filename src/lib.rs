@@ -1,0 +1,24 @@
+//! sessionguard: a streaming detection engine for session security.
+//!
+//! It watches what already-authenticated sessions do — people, service accounts, API keys,
+//! autonomous agents — and decides to end a session when it turns unsafe.
+//!
+//! # Data flow
+//!
+//! ```text
+//! audit records (Kafka topics, NDJSON / JSON / gzip files)
+//!   → source    framing: one record at a time, with its origin (file:line)
+//!   → event     normalize: detect the vendor, parse once borrowing the input, key by session
+//!   → engine    per-session state on event time, rules        (next milestone)
+//!   → decision  kill / step-up / alert with evidence           (next milestone)
+//! ```
+//!
+//! # Layout
+//!
+//! - [`event`]: the event model, source adapters, session keys, reject reasons.
+//! - [`source`]: reading records from files (plain or gzip; NDJSON, arrays, CloudTrail envelopes).
+//! - [`cli`]: the `sessionguard` command line.
+
+pub mod cli;
+pub mod event;
+pub mod source;
