@@ -1,8 +1,57 @@
-//! Cloudtrail adapter (being written).
+//! AWS CloudTrail records: management and data events, as delivered to S3 (`{"Records": …}`,
+//! opened by the file source), streamed one per line by pipelines, or wrapped by the
+//! `LookupEvents` API (`{"EventName": …, "CloudTrailEvent": "<the record as a JSON string>"}`).
+//!
+//! # Session key, in order of preference
+//!
+//! 1. `userIdentity.sessionContext.signInSessionArn` (or `userIdentity.signInSessionArn`):
+//!    `aws:<account>:signin:<arn>`, kind `sign_in`.
+//! 2. Console sessions (`sessionCredentialFromConsole: "true"`) are keyed by principal and
+//!    session creation time, `aws:<account>:console:<principalId>:<creationDate>` (derived): the
+//!    console refreshes its temporary keys, while the creation time names the sign-in. The
+//!    `ConsoleLogin` event itself has no key or session context; it gets the same key with its
+//!    event time as the creation time, so the login and the console activity join.
+//! 3. Temporary keys (`ASIA…`): `aws:<account>:sts:<key>`, kind `temporary_credential`, with
+//!    `created_at` and `mfa` from `sessionContext.attributes`.
+//! 4. Long-term keys (`AKIA…` and any other key id): `aws:<account>:iam-key:<key>`, kind
+//!    `long_term_credential` — a credential, not a session.
+//! 5. `principalId` + `sessionContext.attributes.creationDate`:
+//!    `aws:<account>:principal:<principalId>:<creationDate>`, derived.
+//!
+//! `AssumeRoleWithSAML` / `AssumeRoleWithWebIdentity` callers hold no AWS credential yet; those
+//! events belong to the session they create (the issued `ASIA…` key). Records made by AWS
+//! services themselves (`userIdentity.type: AWSService`) have no session and are rejected.
+//! Creation dates are rewritten in one form (RFC 3339, milliseconds), so both CloudTrail
+//! `creationDate` forms give one key.
+//!
+//! # Lineage
+//!
+//! An `AssumeRole*`, `GetSessionToken` or `GetFederationToken` response names the key it issued:
+//! `lineage.child` is that key's session key in the role's account, `lineage.child_role` the
+//! role. `CreateAccessKey` names the long-term key it created the same way. `sourceIdentity`
+//! (request parameter or session context) survives role chaining and is kept on every event.
+//!
+//! # Mapping
+//!
+//! `action` = `<eventSource up to the first dot>:<eventName>` (`iam:AttachUserPolicy`).
+//! `operation`: STS and sign-in issuance → auth; IAM, Organizations, SSO, identity store and
+//! `*Policy*`/`*Permission*` changes → admin; `readOnly` (or a Get/List/Describe/Head name) →
+//! read; the rest → write. `sourceIPAddress` that is a service name (`athena.amazonaws.com`,
+//! `AWS Internal`) goes to `network.via_service`, never to `network.ip`. IAM targets
+//! (user/role/group name) become the resource and attached policy ARNs the scopes, so rules can
+//! tell a principal granting itself a policy from an administrator granting someone else.
 
-use super::model::{Event, Source};
-use super::normalize::{Adapter, Record};
-use super::reject::{Reject, RejectReason};
+use serde::Deserialize;
+
+use super::fields::{raw_object, Fields};
+use super::model::{
+    Action, Client, Event, Lineage, Network, Operation, Outcome, Principal, Resource, Session,
+    SessionKey, SessionKind, Source, Status,
+};
+use super::normalize::{non_empty, parse_ip, Adapter, Record};
+use super::reject::Reject;
+use super::text::Text;
+use super::time::Timestamp;
 
 pub const ADAPTER: Adapter = Adapter {
     source: Source::Cloudtrail,
@@ -10,13 +59,767 @@ pub const ADAPTER: Adapter = Adapter {
     normalize,
 };
 
-fn detect(_fields: &super::fields::Fields<'_>) -> bool {
-    false
+fn detect(fields: &Fields<'_>) -> bool {
+    (fields.contains("eventVersion") && fields.contains("eventSource"))
+        || (fields.contains("CloudTrailEvent") && fields.contains("EventName"))
 }
 
-fn normalize(_record: Record<'_>) -> Result<Event<'_>, Reject> {
-    Err(Reject::new(
-        RejectReason::UnknownSource,
-        "the cloudtrail adapter is not written yet",
-    ))
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct UserIdentity<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    principal_id: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    arn: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    account_id: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    access_key_id: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    user_name: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    invoked_by: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    sign_in_session_arn: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    session_context: Option<SessionContext<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct SessionContext<'a> {
+    #[serde(borrow, default)]
+    attributes: Option<SessionAttributes<'a>>,
+    #[serde(borrow, default)]
+    session_issuer: Option<SessionIssuer<'a>>,
+    #[serde(borrow, default)]
+    source_identity: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    sign_in_session_arn: Option<Text<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct SessionAttributes<'a> {
+    #[serde(borrow, default)]
+    creation_date: Option<Text<'a>>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    mfa_authenticated: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct SessionIssuer<'a> {
+    #[serde(borrow, default)]
+    arn: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    user_name: Option<Text<'a>>,
+}
+
+/// The request parameters the model uses; everything else in them stays in `raw`.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RequestParameters<'a> {
+    #[serde(borrow, default)]
+    bucket_name: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    key: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    user_name: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    role_name: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    group_name: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    policy_arn: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    policy_name: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    role_arn: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    source_identity: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    secret_id: Option<Text<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct ResponseElements<'a> {
+    #[serde(borrow, default)]
+    credentials: Option<IssuedCredentials<'a>>,
+    #[serde(borrow, default)]
+    access_key: Option<IssuedCredentials<'a>>,
+    #[serde(borrow, default)]
+    assumed_role_user: Option<AssumedRoleUser<'a>>,
+    #[serde(rename = "ConsoleLogin", borrow, default)]
+    console_login: Option<Text<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct IssuedCredentials<'a> {
+    #[serde(borrow, default)]
+    access_key_id: Option<Text<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct AssumedRoleUser<'a> {
+    #[serde(borrow, default)]
+    arn: Option<Text<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct AdditionalEventData<'a> {
+    #[serde(rename = "bytesTransferredOut", default)]
+    bytes_out: Option<f64>,
+    #[serde(rename = "MFAUsed", borrow, default)]
+    mfa_used: Option<Text<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ResourceEntry<'a> {
+    #[serde(rename = "ARN", alias = "arn", borrow, default)]
+    arn: Option<Text<'a>>,
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<Text<'a>>,
+}
+
+fn lenient_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    let raw: &serde_json::value::RawValue = Deserialize::deserialize(d)?;
+    super::fields::raw_bool(raw, "mfaAuthenticated").map_err(serde::de::Error::custom)
+}
+
+fn normalize(record: Record<'_>) -> Result<Event<'_>, Reject> {
+    // LookupEvents wraps the record as a JSON string.
+    if !record.fields.contains("eventVersion") {
+        if let Some(raw) = record.fields.value("CloudTrailEvent") {
+            let inner = raw_object(raw, "CloudTrailEvent", record.scratch)?
+                .ok_or_else(|| Reject::invalid_field("CloudTrailEvent", "empty"))?;
+            let pipeline_time = record.pipeline_time.or_else(|| {
+                let t = record.fields.text("EventTime").ok()??;
+                Timestamp::parse(&t)
+            });
+            return normalize(Record {
+                fields: inner,
+                pipeline_time,
+                scratch: record.scratch,
+            });
+        }
+    }
+    let f = &record.fields;
+    let time = record.time(&["eventTime"])?;
+    let event_source = f.required_text("eventSource")?;
+    let event_name = f.required_text("eventName")?;
+    let identity: UserIdentity<'_> = f.typed("userIdentity")?.unwrap_or_default();
+    let params: RequestParameters<'_> = f
+        .typed("requestParameters")
+        .unwrap_or_default()
+        .unwrap_or_default();
+    let response: ResponseElements<'_> = f
+        .typed("responseElements")
+        .unwrap_or_default()
+        .unwrap_or_default();
+    let account = non_empty(identity.account_id.clone())
+        .or_else(|| non_empty(f.text("recipientAccountId").ok().flatten()));
+
+    let service = match event_source.split_once_prefix('.') {
+        Some((service, _)) => service,
+        None => event_source.clone(),
+    };
+    let action = Action {
+        service,
+        operation: event_name.clone(),
+        vendor: event_name.clone(),
+    };
+
+    let context = identity.session_context.as_ref();
+    let attributes = context.and_then(|c| c.attributes.as_ref());
+    let creation = attributes
+        .and_then(|a| a.creation_date.as_deref())
+        .and_then(Timestamp::parse);
+    let source_identity = non_empty(context.and_then(|c| c.source_identity.clone()))
+        .or_else(|| non_empty(params.source_identity.clone()));
+
+    let from_console = f.bool("sessionCredentialFromConsole").ok().flatten() == Some(true);
+    let is_console_login = event_name == "ConsoleLogin";
+    let child_key = issued_key(&event_name, &params, &response, account.clone());
+    let mut session = session_of(
+        &identity,
+        account.clone(),
+        creation,
+        from_console,
+        is_console_login.then_some(time),
+    );
+    if session.is_none() && event_name.starts_with("AssumeRoleWith") {
+        // SAML / web-identity callers have no AWS credential: the event opens the child session.
+        session = child_key.clone().map(|key| Session {
+            key,
+            kind: SessionKind::TemporaryCredential,
+            derived: false,
+            issuer: non_empty(params.role_arn.clone()),
+            created_at: Some(time),
+            mfa: None,
+        });
+    }
+    let mut session = session.ok_or_else(|| {
+        Reject::no_session(format!(
+            "userIdentity of type {} has no access key, principal or session",
+            identity.kind.as_deref().unwrap_or("(none)")
+        ))
+    })?;
+    if session.mfa.is_none() && is_console_login {
+        let extra: AdditionalEventData<'_> = f
+            .typed("additionalEventData")
+            .unwrap_or_default()
+            .unwrap_or_default();
+        session.mfa = extra.mfa_used.map(|m| m == "Yes");
+    }
+    if session.issuer.is_none() {
+        session.issuer = context
+            .and_then(|c| c.session_issuer.as_ref())
+            .and_then(|i| non_empty(i.arn.clone()));
+    }
+
+    let lineage = (child_key.is_some() || source_identity.is_some()).then(|| Lineage {
+        child: child_key,
+        child_role: non_empty(params.role_arn.clone()).or_else(|| {
+            response
+                .assumed_role_user
+                .as_ref()
+                .and_then(|u| non_empty(u.arn.clone()))
+        }),
+        source_identity,
+    });
+
+    let outcome = outcome_of(f, &response)?;
+    let operation = operation_of(&action, f.bool("readOnly").ok().flatten());
+    let (resource, scopes) = resource_of(f, &action, &params);
+    let bytes = if action.service == "s3" {
+        f.typed::<AdditionalEventData<'_>>("additionalEventData")
+            .ok()
+            .flatten()
+            .and_then(|d| d.bytes_out)
+            .filter(|b| b.is_finite() && *b >= 0.0)
+            .map(|b| b as u64)
+    } else {
+        None
+    };
+
+    let mut network = Network::default();
+    if let Some(ip_text) = non_empty(f.text("sourceIPAddress")?) {
+        match parse_ip(&ip_text) {
+            Some(ip) => network.ip = Some(ip),
+            None if is_service_name(&ip_text) => network.via_service = Some(ip_text),
+            None => {}
+        }
+    }
+    if network.via_service.is_none() {
+        network.via_service = non_empty(identity.invoked_by.clone());
+    }
+
+    Ok(Event {
+        time,
+        source: Source::Cloudtrail,
+        id: non_empty(f.text("eventID")?),
+        session,
+        principal: Principal {
+            kind: non_empty(identity.kind),
+            id: non_empty(identity.arn).or(non_empty(identity.principal_id)),
+            name: non_empty(identity.user_name).or_else(|| {
+                context
+                    .and_then(|c| c.session_issuer.as_ref())
+                    .and_then(|i| non_empty(i.user_name.clone()))
+            }),
+        },
+        action,
+        outcome,
+        operation,
+        resource,
+        bytes,
+        records: None,
+        network,
+        client: Client {
+            user_agent: non_empty(f.text("userAgent")?),
+            device: None,
+        },
+        scopes,
+        agent: None,
+        lineage,
+        raw: record.fields,
+    })
+}
+
+fn session_of<'a>(
+    identity: &UserIdentity<'a>,
+    account: Option<Text<'a>>,
+    creation: Option<Timestamp>,
+    from_console: bool,
+    console_login_time: Option<Timestamp>,
+) -> Option<Session<'a>> {
+    let context = identity.session_context.as_ref();
+    let mfa = context
+        .and_then(|c| c.attributes.as_ref())
+        .and_then(|a| a.mfa_authenticated);
+    let session = |key, kind, derived, created_at| Session {
+        key,
+        kind,
+        derived,
+        issuer: None,
+        created_at,
+        mfa,
+    };
+    let sign_in_arn = non_empty(context.and_then(|c| c.sign_in_session_arn.clone()))
+        .or_else(|| non_empty(identity.sign_in_session_arn.clone()));
+    if let Some(arn) = sign_in_arn {
+        let key = SessionKey::new("aws", account, "signin", arn);
+        return Some(session(key, SessionKind::SignIn, false, creation));
+    }
+    let principal = non_empty(identity.principal_id.clone());
+    let console_start = if from_console {
+        creation
+    } else {
+        console_login_time
+    };
+    if let (Some(principal), Some(start)) = (&principal, console_start) {
+        let id = Text::owned(format!("{principal}:{start}"));
+        let key = SessionKey::new("aws", account, "console", id);
+        return Some(session(key, SessionKind::SignIn, true, Some(start)));
+    }
+    if let Some(key_id) = non_empty(identity.access_key_id.clone()) {
+        return Some(if key_id.starts_with("ASIA") {
+            let key = SessionKey::new("aws", account, "sts", key_id);
+            session(key, SessionKind::TemporaryCredential, false, creation)
+        } else {
+            let key = SessionKey::new("aws", account, "iam-key", key_id);
+            session(key, SessionKind::LongTermCredential, false, None)
+        });
+    }
+    if let (Some(principal), Some(created)) = (principal, creation) {
+        let id = Text::owned(format!("{principal}:{created}"));
+        let key = SessionKey::new("aws", account, "principal", id);
+        return Some(session(key, SessionKind::Principal, true, Some(created)));
+    }
+    None
+}
+
+/// The key a credential-issuing call handed to its caller, as a session key.
+fn issued_key<'a>(
+    event_name: &str,
+    params: &RequestParameters<'a>,
+    response: &ResponseElements<'a>,
+    caller_account: Option<Text<'a>>,
+) -> Option<SessionKey<'a>> {
+    let (issued, kind) = match event_name {
+        "CreateAccessKey" => (response.access_key.as_ref()?, "iam-key"),
+        name if name.starts_with("AssumeRole")
+            || name == "GetSessionToken"
+            || name == "GetFederationToken" =>
+        {
+            (response.credentials.as_ref()?, "sts")
+        }
+        _ => return None,
+    };
+    let key_id = non_empty(issued.access_key_id.clone())?;
+    let account = params
+        .role_arn
+        .as_ref()
+        .and_then(|arn| arn_account(arn))
+        .or(caller_account);
+    Some(SessionKey::new("aws", account, kind, key_id))
+}
+
+/// The account field of an ARN (`arn:aws:iam::123456789012:role/x`), borrowed when possible.
+fn arn_account<'a>(arn: &Text<'a>) -> Option<Text<'a>> {
+    let mut start = 0;
+    for (i, part) in arn.split(':').enumerate() {
+        if i == 4 {
+            return (!part.is_empty()).then(|| arn.slice(start..start + part.len()));
+        }
+        start += part.len() + 1;
+    }
+    None
+}
+
+fn is_service_name(text: &str) -> bool {
+    text.ends_with(".amazonaws.com") || text == "AWS Internal" || text.ends_with(".aws.internal")
+}
+
+fn outcome_of<'a>(f: &Fields<'a>, response: &ResponseElements<'a>) -> Result<Outcome<'a>, Reject> {
+    if let Some(code) = non_empty(f.text("errorCode")?) {
+        let reason = non_empty(f.text("errorMessage")?).unwrap_or(code);
+        return Ok(Outcome {
+            result: Status::Failure,
+            reason: Some(reason),
+        });
+    }
+    if let Some(login) = &response.console_login {
+        if login.as_str() != "Success" {
+            return Ok(Outcome {
+                result: Status::Failure,
+                reason: non_empty(f.text("errorMessage")?).or(Some(login.clone())),
+            });
+        }
+    }
+    Ok(Outcome {
+        result: Status::Success,
+        reason: None,
+    })
+}
+
+const ADMIN_SERVICES: &[&str] = &[
+    "iam",
+    "organizations",
+    "sso",
+    "sso-directory",
+    "identitystore",
+    "access-analyzer",
+    "rolesanywhere",
+];
+
+fn operation_of(action: &Action<'_>, read_only: Option<bool>) -> Operation {
+    let (service, name) = (action.service.as_str(), action.operation.as_str());
+    let read_name = ["Get", "List", "Describe", "Head", "Lookup", "BatchGet"]
+        .iter()
+        .any(|p| name.starts_with(p));
+    if service == "signin" || (service == "sts" && name != "GetCallerIdentity") {
+        return Operation::Auth;
+    }
+    if read_only.unwrap_or(read_name) {
+        return Operation::Read;
+    }
+    if ADMIN_SERVICES.contains(&service) || name.contains("Policy") || name.contains("Permission") {
+        return Operation::Admin;
+    }
+    Operation::Write
+}
+
+fn resource_of<'a>(
+    f: &Fields<'a>,
+    action: &Action<'a>,
+    params: &RequestParameters<'a>,
+) -> (Option<Resource<'a>>, Vec<Text<'a>>) {
+    let mut scopes = Vec::new();
+    if let Some(policy) =
+        non_empty(params.policy_arn.clone()).or(non_empty(params.policy_name.clone()))
+    {
+        scopes.push(policy);
+    }
+    let iam_target = [
+        ("user", &params.user_name),
+        ("role", &params.role_name),
+        ("group", &params.group_name),
+    ]
+    .into_iter()
+    .find_map(|(kind, name)| non_empty(name.clone()).map(|n| (kind, n)));
+    let resource = if action.service == "iam" && iam_target.is_some() {
+        iam_target.map(|(kind, name)| Resource {
+            kind: Some(Text::borrowed(kind)),
+            name: Some(name),
+            ..Resource::default()
+        })
+    } else if let Some(bucket) = non_empty(params.bucket_name.clone()) {
+        Some(Resource {
+            kind: Some(Text::borrowed(if params.key.is_some() {
+                "object"
+            } else {
+                "bucket"
+            })),
+            name: non_empty(params.key.clone()),
+            container: Some(bucket),
+            ..Resource::default()
+        })
+    } else if let Some(secret) = non_empty(params.secret_id.clone()) {
+        Some(Resource {
+            kind: Some(Text::borrowed("secret")),
+            id: Some(secret),
+            ..Resource::default()
+        })
+    } else {
+        f.typed::<Vec<ResourceEntry<'a>>>("resources")
+            .ok()
+            .flatten()
+            .and_then(|r| r.into_iter().next())
+            .map(|r| Resource {
+                kind: non_empty(r.kind),
+                id: non_empty(r.arn),
+                ..Resource::default()
+            })
+    };
+    (resource, scopes)
+}
+
+#[cfg(test)]
+mod tests {
+    use bumpalo::Bump;
+
+    use super::super::{Normalizer, RejectReason};
+    use super::*;
+
+    fn with_event<R>(json: &str, check: impl FnOnce(&Event<'_>) -> R) -> R {
+        let scratch = Bump::new();
+        let event = Normalizer::default()
+            .normalize(json.as_bytes(), &scratch)
+            .unwrap_or_else(|r| panic!("rejected: {r}"));
+        assert_eq!(event.source, Source::Cloudtrail);
+        check(&event)
+    }
+
+    fn key(json: &str) -> String {
+        with_event(json, |e| e.session.key.to_string())
+    }
+
+    const ASSUMED_ROLE: &str = r#"{"eventVersion":"1.09","eventTime":"2024-08-01T11:30:25Z",
+        "eventSource":"ec2.amazonaws.com","eventName":"RunInstances","awsRegion":"us-east-1",
+        "sourceIPAddress":"203.0.113.9","userAgent":"aws-sdk-go-v2/1.30.3",
+        "errorCode":"Client.UnauthorizedOperation","errorMessage":"You are not authorized",
+        "readOnly":false,"eventID":"e-1","recipientAccountId":"900138736586",
+        "userIdentity":{"type":"AssumedRole","principalId":"AROA13YEHY3VAS32TD341:sess",
+          "arn":"arn:aws:sts::900138736586:assumed-role/ops/sess","accountId":"900138736586",
+          "accessKeyId":"ASIA9F6MXE9HSYOXYQOS","sessionContext":{"sessionIssuer":{"type":"Role",
+          "principalId":"AROA13YEHY3VAS32TD341","arn":"arn:aws:iam::900138736586:role/ops",
+          "accountId":"900138736586","userName":"ops"},"sourceIdentity":"alice@example.com",
+          "attributes":{"creationDate":"2024-08-01T11:30:22Z","mfaAuthenticated":"true"}}}}"#;
+
+    #[test]
+    fn temporary_key_session() {
+        with_event(ASSUMED_ROLE, |e| {
+            assert_eq!(
+                e.session.key.to_string(),
+                "aws:900138736586:sts:ASIA9F6MXE9HSYOXYQOS"
+            );
+            assert_eq!(e.session.kind, SessionKind::TemporaryCredential);
+            assert!(!e.session.derived);
+            assert_eq!(e.session.mfa, Some(true));
+            assert_eq!(
+                e.session.created_at.unwrap().to_string(),
+                "2024-08-01T11:30:22.000Z"
+            );
+            assert_eq!(
+                e.session.issuer.as_deref(),
+                Some("arn:aws:iam::900138736586:role/ops")
+            );
+            assert_eq!(e.time.to_string(), "2024-08-01T11:30:25.000Z");
+            assert_eq!(e.action.to_string(), "ec2:RunInstances");
+            assert_eq!(e.outcome.result, Status::Failure);
+            assert_eq!(e.outcome.reason.as_deref(), Some("You are not authorized"));
+            assert_eq!(e.operation, Operation::Write);
+            assert_eq!(e.network.ip.unwrap().to_string(), "203.0.113.9");
+            assert_eq!(e.principal.name.as_deref(), Some("ops"));
+            let lineage = e.lineage.as_ref().unwrap();
+            assert_eq!(
+                lineage.source_identity.as_deref(),
+                Some("alice@example.com")
+            );
+            assert!(lineage.child.is_none());
+        });
+    }
+
+    #[test]
+    fn long_term_key_is_a_credential_not_a_session() {
+        let json = r#"{"eventVersion":"1.09","eventTime":"2024-08-01T13:33:28Z",
+            "eventSource":"iam.amazonaws.com","eventName":"AttachUserPolicy","readOnly":false,
+            "requestParameters":{"policyArn":"arn:aws:iam::aws:policy/AdministratorAccess",
+              "userName":"christophe"},
+            "sourceIPAddress":"075.050.255.67",
+            "userIdentity":{"type":"IAMUser","principalId":"AIDAZ49AHUAJ9OEK73O5",
+              "arn":"arn:aws:iam::229654561268:user/christophe","accountId":"229654561268",
+              "accessKeyId":"AKIAOZUDECYXYM4ONAN4","userName":"christophe"}}"#;
+        with_event(json, |e| {
+            assert_eq!(
+                e.session.key.to_string(),
+                "aws:229654561268:iam-key:AKIAOZUDECYXYM4ONAN4"
+            );
+            assert_eq!(e.session.kind, SessionKind::LongTermCredential);
+            assert_eq!(e.operation, Operation::Admin);
+            assert_eq!(
+                e.scopes,
+                vec![Text::borrowed(
+                    "arn:aws:iam::aws:policy/AdministratorAccess"
+                )]
+            );
+            let target = e.resource.as_ref().unwrap();
+            assert_eq!(target.kind.as_deref(), Some("user"));
+            assert_eq!(target.name.as_deref(), Some("christophe"));
+            assert_eq!(e.principal.name.as_deref(), Some("christophe"));
+            // Stratus disguises addresses with leading zeros: not an IP, not a service.
+            assert!(e.network.ip.is_none() && e.network.via_service.is_none());
+        });
+    }
+
+    #[test]
+    fn console_login_and_console_activity_share_one_session() {
+        let login = r#"{"eventVersion":"1.08","eventTime":"2024-08-02T08:53:24Z",
+            "eventSource":"signin.amazonaws.com","eventName":"ConsoleLogin",
+            "eventType":"AwsConsoleSignIn","recipientAccountId":"562283505220",
+            "additionalEventData":{"LoginTo":"https://console.aws.amazon.com/console/home",
+              "MFAUsed":"No","MobileVersion":"No"},
+            "responseElements":{"ConsoleLogin":"Success"},"sourceIPAddress":"198.51.100.7",
+            "userIdentity":{"type":"IAMUser","principalId":"AIDA1ERT0661IN5R239V",
+              "arn":"arn:aws:iam::562283505220:user/bob","accountId":"562283505220",
+              "userName":"bob"}}"#;
+        let activity = r#"{"eventVersion":"1.08","eventTime":"2024-08-02T09:10:00Z",
+            "eventSource":"s3.amazonaws.com","eventName":"ListBuckets","readOnly":true,
+            "sessionCredentialFromConsole":"true","sourceIPAddress":"198.51.100.7",
+            "userIdentity":{"type":"IAMUser","principalId":"AIDA1ERT0661IN5R239V",
+              "arn":"arn:aws:iam::562283505220:user/bob","accountId":"562283505220",
+              "accessKeyId":"ASIAXQ2EXAMPLE000001","userName":"bob",
+              "sessionContext":{"attributes":{"creationDate":"Fri Aug 02 08:53:24 UTC 2024",
+                "mfaAuthenticated":"false"}}}}"#;
+        let expected = "aws:562283505220:console:AIDA1ERT0661IN5R239V:2024-08-02T08:53:24.000Z";
+        with_event(login, |e| {
+            assert_eq!(e.session.key.to_string(), expected);
+            assert_eq!(e.session.kind, SessionKind::SignIn);
+            assert!(e.session.derived);
+            assert_eq!(e.session.mfa, Some(false));
+            assert_eq!(e.operation, Operation::Auth);
+            assert_eq!(e.outcome.result, Status::Success);
+        });
+        assert_eq!(key(activity), expected);
+    }
+
+    #[test]
+    fn assume_role_chain_records_lineage() {
+        // alice (long-term key) assumes `deployer`; the deployer session assumes `admin`.
+        let first = r#"{"eventVersion":"1.08","eventTime":"2024-08-01T11:30:22Z",
+            "eventSource":"sts.amazonaws.com","eventName":"AssumeRole",
+            "requestParameters":{"roleArn":"arn:aws:iam::111122223333:role/deployer",
+              "roleSessionName":"alice","sourceIdentity":"alice"},
+            "responseElements":{"credentials":{"accessKeyId":"ASIAFIRSTHOP00000001",
+              "expiration":"Aug 1, 2024, 12:30:22 PM"},
+              "assumedRoleUser":{"arn":"arn:aws:sts::111122223333:assumed-role/deployer/alice"}},
+            "userIdentity":{"type":"IAMUser","principalId":"AIDAALICE","accountId":"444455556666",
+              "arn":"arn:aws:iam::444455556666:user/alice","accessKeyId":"AKIAALICE00000000001"}}"#;
+        let second = r#"{"eventVersion":"1.08","eventTime":"2024-08-01T11:31:00Z",
+            "eventSource":"sts.amazonaws.com","eventName":"AssumeRole",
+            "requestParameters":{"roleArn":"arn:aws:iam::777788889999:role/admin",
+              "roleSessionName":"alice"},
+            "responseElements":{"credentials":{"accessKeyId":"ASIASECONDHOP0000002"}},
+            "userIdentity":{"type":"AssumedRole","principalId":"AROADEPLOYER:alice",
+              "accountId":"111122223333","accessKeyId":"ASIAFIRSTHOP00000001",
+              "sessionContext":{"sourceIdentity":"alice",
+                "attributes":{"creationDate":"2024-08-01T11:30:22Z","mfaAuthenticated":"false"}}}}"#;
+        with_event(first, |e| {
+            assert_eq!(
+                e.session.key.to_string(),
+                "aws:444455556666:iam-key:AKIAALICE00000000001"
+            );
+            let l = e.lineage.as_ref().unwrap();
+            assert_eq!(
+                l.child.as_ref().unwrap().to_string(),
+                "aws:111122223333:sts:ASIAFIRSTHOP00000001"
+            );
+            assert_eq!(
+                l.child_role.as_deref(),
+                Some("arn:aws:iam::111122223333:role/deployer")
+            );
+            assert_eq!(l.source_identity.as_deref(), Some("alice"));
+            assert_eq!(e.operation, Operation::Auth);
+        });
+        with_event(second, |e| {
+            // The second hop is made by the session the first hop issued.
+            assert_eq!(
+                e.session.key.to_string(),
+                "aws:111122223333:sts:ASIAFIRSTHOP00000001"
+            );
+            let l = e.lineage.as_ref().unwrap();
+            assert_eq!(
+                l.child.as_ref().unwrap().to_string(),
+                "aws:777788889999:sts:ASIASECONDHOP0000002"
+            );
+            assert_eq!(l.source_identity.as_deref(), Some("alice"));
+        });
+    }
+
+    #[test]
+    fn saml_federation_opens_the_child_session() {
+        let json = r#"{"eventVersion":"1.08","eventTime":"2024-08-01T10:00:00Z",
+            "eventSource":"sts.amazonaws.com","eventName":"AssumeRoleWithSAML",
+            "requestParameters":{"roleArn":"arn:aws:iam::111122223333:role/sso-admin",
+              "principalArn":"arn:aws:iam::111122223333:saml-provider/okta"},
+            "responseElements":{"credentials":{"accessKeyId":"ASIAFEDERATED0000001"}},
+            "userIdentity":{"type":"SAMLUser","principalId":"x:alice","userName":"alice"}}"#;
+        with_event(json, |e| {
+            assert_eq!(
+                e.session.key.to_string(),
+                "aws:111122223333:sts:ASIAFEDERATED0000001"
+            );
+            assert_eq!(e.session.created_at, Some(e.time));
+        });
+    }
+
+    #[test]
+    fn both_creation_date_forms_give_one_derived_key() {
+        let with = |date: &str| {
+            format!(
+                r#"{{"eventVersion":"1.08","eventTime":"2024-08-01T10:00:00Z",
+                "eventSource":"s3.amazonaws.com","eventName":"GetObject",
+                "userIdentity":{{"type":"AssumedRole","principalId":"AROAX:s","accountId":"1",
+                  "sessionContext":{{"attributes":{{"creationDate":"{date}"}}}}}}}}"#
+            )
+        };
+        let a = key(&with("2024-08-01T09:00:00Z"));
+        assert_eq!(a, "aws:1:principal:AROAX:s:2024-08-01T09:00:00.000Z");
+        assert_eq!(key(&with("Thu Aug 01 09:00:00 UTC 2024")), a);
+    }
+
+    #[test]
+    fn service_calls_on_a_sessions_behalf_keep_the_session() {
+        let json = r#"{"eventVersion":"1.08","eventTime":"2024-08-01T10:00:00Z",
+            "eventSource":"s3.amazonaws.com","eventName":"GetObject","readOnly":true,
+            "sourceIPAddress":"athena.amazonaws.com",
+            "additionalEventData":{"bytesTransferredOut":1048576.0},
+            "requestParameters":{"bucketName":"finance","key":"q3.csv"},
+            "userIdentity":{"type":"AssumedRole","accountId":"1","accessKeyId":"ASIAANALYST",
+              "invokedBy":"athena.amazonaws.com"}}"#;
+        with_event(json, |e| {
+            assert!(e.network.ip.is_none());
+            assert_eq!(
+                e.network.via_service.as_deref(),
+                Some("athena.amazonaws.com")
+            );
+            assert_eq!(e.bytes, Some(1_048_576));
+            assert_eq!(e.operation, Operation::Read);
+            let r = e.resource.as_ref().unwrap();
+            assert_eq!(
+                (r.kind.as_deref(), r.container.as_deref(), r.name.as_deref()),
+                (Some("object"), Some("finance"), Some("q3.csv"))
+            );
+        });
+    }
+
+    #[test]
+    fn lookup_events_wrapper_is_opened() {
+        let json = r#"{"EventId":"1","EventName":"DescribeInstances","EventTime":"2022-02-08 09:23:37+11:00",
+            "CloudTrailEvent":"{\"eventVersion\":\"1.08\",\"eventTime\":\"2022-02-07T22:23:37Z\",\"eventSource\":\"ec2.amazonaws.com\",\"eventName\":\"DescribeInstances\",\"userIdentity\":{\"type\":\"IAMUser\",\"accountId\":\"012345678901\",\"accessKeyId\":\"AKIAWRAPPED\"}}"}"#;
+        with_event(json, |e| {
+            assert_eq!(
+                e.session.key.to_string(),
+                "aws:012345678901:iam-key:AKIAWRAPPED"
+            );
+            assert_eq!(e.operation, Operation::Read);
+        });
+    }
+
+    #[test]
+    fn aws_service_records_have_no_session() {
+        let json = r#"{"eventVersion":"1.08","eventTime":"2024-08-01T10:00:00Z",
+            "eventSource":"kms.amazonaws.com","eventName":"Decrypt",
+            "userIdentity":{"type":"AWSService","invokedBy":"s3.amazonaws.com"}}"#;
+        let scratch = Bump::new();
+        let err = Normalizer::default()
+            .normalize(json.as_bytes(), &scratch)
+            .unwrap_err();
+        assert_eq!(err.reason, RejectReason::NoSessionIdentity);
+        let no_time = r#"{"eventVersion":"1.08","eventSource":"s3.amazonaws.com","eventName":"X",
+            "userIdentity":{"accessKeyId":"AKIA1"}}"#;
+        let err = Normalizer::default()
+            .normalize(no_time.as_bytes(), &scratch)
+            .unwrap_err();
+        assert_eq!(err.reason, RejectReason::BadTimestamp);
+    }
 }
