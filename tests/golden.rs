@@ -50,7 +50,11 @@ fn render(path: &Path) -> String {
 fn normalized_fixtures_match_their_golden_files() {
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     let inputs = file::expand_paths(&[fixture_root()]).unwrap();
-    assert!(!inputs.is_empty(), "no fixtures under {}", fixture_root().display());
+    assert!(
+        !inputs.is_empty(),
+        "no fixtures under {}",
+        fixture_root().display()
+    );
     let mut failures = Vec::new();
     for input in &inputs {
         let actual = render(input);
