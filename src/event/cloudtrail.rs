@@ -189,6 +189,17 @@ struct ResourceEntry<'a> {
     kind: Option<Text<'a>>,
 }
 
+/// Services whose request parameters name the resource, policy or role the model reports.
+const PARAMETER_SERVICES: &[&str] = &["iam", "s3", "sts", "secretsmanager"];
+
+/// Events whose response names an issued credential or a sign-in result.
+const RESPONSE_EVENTS: &[&str] = &[
+    "GetSessionToken",
+    "GetFederationToken",
+    "CreateAccessKey",
+    "ConsoleLogin",
+];
+
 fn lenient_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
     let raw: &serde_json::value::RawValue = Deserialize::deserialize(d)?;
     super::fields::raw_bool(raw, "mfaAuthenticated").map_err(serde::de::Error::custom)
@@ -216,14 +227,26 @@ fn normalize(record: Record<'_>) -> Result<Event<'_>, Reject> {
     let event_source = f.required_text("eventSource")?;
     let event_name = f.required_text("eventName")?;
     let identity: UserIdentity<'_> = f.typed("userIdentity")?.unwrap_or_default();
-    let params: RequestParameters<'_> = f
-        .typed("requestParameters")
-        .unwrap_or_default()
-        .unwrap_or_default();
-    let response: ResponseElements<'_> = f
-        .typed("responseElements")
-        .unwrap_or_default()
-        .unwrap_or_default();
+    // Request and response bodies can be large; read them only for the calls whose fields the
+    // model uses. A body of an unexpected shape is left to `raw`, never a reject.
+    let service_name = event_source.split('.').next().unwrap_or("");
+    let params: RequestParameters<'_> = if PARAMETER_SERVICES.contains(&service_name) {
+        f.typed("requestParameters")
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    } else {
+        RequestParameters::default()
+    };
+    let response: ResponseElements<'_> =
+        if RESPONSE_EVENTS.contains(&event_name.as_str()) || event_name.starts_with("AssumeRole") {
+            f.typed("responseElements")
+                .ok()
+                .flatten()
+                .unwrap_or_default()
+        } else {
+            ResponseElements::default()
+        };
     let account = non_empty(identity.account_id.clone())
         .or_else(|| non_empty(f.text("recipientAccountId").ok().flatten()));
 

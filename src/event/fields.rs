@@ -179,6 +179,10 @@ impl<'de> Visitor<'de> for FieldsVisitor {
 pub fn raw_text<'a>(value: &'a RawValue, field: &str) -> Result<Option<Text<'a>>, Reject> {
     let json = value.get();
     match json.as_bytes().first() {
+        // A string without escapes is its own text: the first pass already validated it.
+        Some(b'"') if !json.as_bytes().contains(&b'\\') => {
+            Ok(Some(Text::borrowed(&json[1..json.len() - 1])))
+        }
         Some(b'"') => serde_json::from_str(json)
             .map(Some)
             .map_err(|e| Reject::invalid_field(field, e)),
