@@ -69,7 +69,11 @@ fn normalize(normalizer: &Normalizer, bytes: &[u8]) -> Result<Source, RejectReas
 fn every_third_party_record_normalizes_or_is_rejected_with_a_reason() {
     let normalizer = Normalizer::default();
     let files = file::expand_paths(&[root()]).unwrap();
-    assert!(files.len() >= 80, "expected the shared data set, found {} files", files.len());
+    assert!(
+        files.len() >= 80,
+        "expected the shared data set, found {} files",
+        files.len()
+    );
     let mut by_folder: BTreeMap<String, Tally> = BTreeMap::new();
     let mut mismatches = Vec::new();
     for path in &files {
@@ -88,8 +92,9 @@ fn every_third_party_record_normalizes_or_is_rejected_with_a_reason() {
                         _ => None,
                     };
                     match (expected, outcome) {
-                        (Some(Some(want)), Ok(got)) if want != got => mismatches
-                            .push(format!("{rel}:{line}: {types:?} read as {got}")),
+                        (Some(Some(want)), Ok(got)) if want != got => {
+                            mismatches.push(format!("{rel}:{line}: {types:?} read as {got}"))
+                        }
                         (Some(None), Ok(got)) => mismatches
                             .push(format!("{rel}:{line}: unsupported {types:?} read as {got}")),
                         (Some(None), Err(reason)) if reason != RejectReason::UnknownSource => {
@@ -107,7 +112,10 @@ fn every_third_party_record_normalizes_or_is_rejected_with_a_reason() {
         .unwrap();
         assert!(!outcomes.is_empty(), "{rel}: no records read");
         if rel.ends_with("fal_01_003.json") {
-            assert!(outcomes.iter().all(Result::is_err), "{rel} must be rejected");
+            assert!(
+                outcomes.iter().all(Result::is_err),
+                "{rel} must be rejected"
+            );
         }
         let tally = by_folder.entry(folder).or_default();
         for o in outcomes {
@@ -129,7 +137,8 @@ fn every_third_party_record_normalizes_or_is_rejected_with_a_reason() {
     }
     let expected = std::fs::read_to_string(&golden).unwrap_or_default();
     assert_eq!(
-        expected, summary,
+        expected,
+        summary,
         "per-source counts changed; review and rewrite {} with UPDATE_GOLDEN=1",
         golden.display()
     );
