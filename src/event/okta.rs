@@ -1,8 +1,69 @@
-//! Okta adapter (being written).
+//! Okta System Log events (`/api/v1/logs`, event hooks' `data.events[]` entries, log streaming),
+//! one `LogEvent` per record.
+//!
+//! # Detection
+//!
+//! A top-level `eventType` whose value is dotted (`user.session.start`; CloudTrail's own
+//! `eventType` is `AwsApiCall`, undotted), no CloudTrail `eventSource`/`eventVersion`, and at
+//! least one other `LogEvent` member: `published`, `uuid`, `actor`, `authenticationContext`,
+//! `legacyEventType` or `displayMessage`. Data lakes that lower-case column names (Panther,
+//! Snowflake) write the multi-word top-level members as `eventtype`, `authenticationcontext`,
+//! `securitycontext`, `debugcontext` …; both spellings are read. Nested keys keep their case.
+//!
+//! # Session key, in order of preference
+//!
+//! 1. `authenticationContext.rootSessionId` → `okta:<id>`, kind `sign_in`.
+//! 2. `authenticationContext.externalSessionId` → `okta:<id>`, kind `sign_in`.
+//!
+//! Okta writes `"unknown"` when an event has no session; that counts as absent. With neither id
+//! the record is rejected (`no_session_identity`): nothing is derived from the actor, because
+//! Okta events without a session (API-token calls, Okta's own jobs) are not a user's session.
+//! Both ids name the same Okta session cookie (`rootSessionId` survives session refresh), so
+//! they share one key form and the key carries no org: Okta session ids are globally unique.
+//! `session.created_at` is set on a successful `user.session.start`, `session.issuer` from
+//! `authenticationContext.issuer.id`, and `session.mfa` is `true` only on a successful factor
+//! verification (`user.authentication.auth_via_mfa`, or a `user.authentication.*` success whose
+//! `authenticationProvider` is `FACTOR_PROVIDER`); otherwise the source says nothing and it
+//! stays unset.
+//!
+//! # Mapping
+//!
+//! `action` = `okta:<eventType>`. `outcome.result`: `SUCCESS`/`ALLOW` → success,
+//! `FAILURE`/`DENY` → failure, anything else (`CHALLENGE`, `SKIPPED`, `UNKNOWN` …) → unknown;
+//! `outcome.reason` is kept. `operation` (first match wins):
+//! - read: `application.user_membership.show_password` — revealing an app password is a
+//!   credential read, not a membership change;
+//! - admin: `user.session.impersonation.*` (support access grants), `user.account.privilege.*`,
+//!   `group.privilege.*`, `group.user_membership.*`, `application.user_membership.*`,
+//!   `system.api_token.*`, `system.mfa.*` (org-wide factor settings), `*.lifecycle.*`, `role.*`,
+//!   `iam.*`, `policy.*` except `policy.evaluate_sign_on`, `user.account.reset_password`;
+//! - auth: `user.session.*`, `user.authentication.*`, `user.mfa.*`, `policy.evaluate_sign_on`,
+//!   `app.oauth2.*` events about tokens or authorization, `user.account.lock` (lockout after
+//!   failed sign-ins);
+//! - unknown: `security.*` — Okta's own threat detections, not an operation by the actor;
+//! - write: everything else.
+//!
+//! Principal from `actor` (name = `alternateId`, else `displayName`). Network from
+//! `client.ipAddress`, `securityContext.asNumber` and `client.geographicalContext`; client from
+//! `client.userAgent.rawUserAgent` and `client.device`. The resource is the first `target`.
+//! Scopes: what an event grants — `debugContext.debugData.privilegeGranted` (comma-separated),
+//! and the role- and group-typed targets of granting events (`*.grant`, `*.add`, `*assign*`:
+//! the group of `group.user_membership.add`, the role of a role assignment) — and the OAuth
+//! scopes a token carries (`debugData.grantedScopes`).
 
-use super::model::{Event, Source};
-use super::normalize::{Adapter, Record};
-use super::reject::{Reject, RejectReason};
+use bumpalo::Bump;
+use serde::de::{Deserializer, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::fields::{raw_text, raw_u64, Fields};
+use super::model::{
+    Action, Client, Event, Network, Operation, Outcome, Principal, Resource, Session, SessionKey,
+    SessionKind, Source, Status,
+};
+use super::normalize::{non_empty, parse_ip, Adapter, Record};
+use super::reject::Reject;
+use super::text::Text;
 
 pub const ADAPTER: Adapter = Adapter {
     source: Source::Okta,
@@ -10,13 +71,644 @@ pub const ADAPTER: Adapter = Adapter {
     normalize,
 };
 
-fn detect(_fields: &super::fields::Fields<'_>) -> bool {
-    false
+/// The value of a top-level member under its `LogEvent` name or its lower-cased column name.
+fn member<'a>(f: &Fields<'a>, name: &str, lower: &str) -> Option<&'a RawValue> {
+    f.value(name).or_else(|| f.value(lower))
 }
 
-fn normalize(_record: Record<'_>) -> Result<Event<'_>, Reject> {
-    Err(Reject::new(
-        RejectReason::UnknownSource,
-        "the okta adapter is not written yet",
-    ))
+fn detect(fields: &Fields<'_>) -> bool {
+    let Some(event_type) = member(fields, "eventType", "eventtype") else {
+        return false;
+    };
+    let dotted = event_type.get().starts_with('"') && event_type.get().contains('.');
+    dotted
+        && !fields.contains("eventSource")
+        && !fields.contains("eventVersion")
+        && (fields.contains("published")
+            || fields.contains("uuid")
+            || fields.contains("actor")
+            || member(fields, "authenticationContext", "authenticationcontext").is_some()
+            || member(fields, "legacyEventType", "legacyeventtype").is_some()
+            || member(fields, "displayMessage", "displaymessage").is_some())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct Actor<'a> {
+    #[serde(borrow, default, deserialize_with = "lenient_text")]
+    id: Option<Text<'a>>,
+    #[serde(rename = "type", borrow, default, deserialize_with = "lenient_text")]
+    kind: Option<Text<'a>>,
+    #[serde(borrow, default, deserialize_with = "lenient_text")]
+    alternate_id: Option<Text<'a>>,
+    #[serde(borrow, default, deserialize_with = "lenient_text")]
+    display_name: Option<Text<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct AuthenticationContext<'a> {
+    #[serde(borrow, default, deserialize_with = "lenient_text")]
+    root_session_id: Option<Text<'a>>,
+    #[serde(borrow, default, deserialize_with = "lenient_text")]
+    external_session_id: Option<Text<'a>>,
+    #[serde(borrow, default, deserialize_with = "lenient_text")]
+    authentication_provider: Option<Text<'a>>,
+    #[serde(borrow, default, deserialize_with = "lenient_object")]
+    issuer: Option<Issuer<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+struct Issuer<'a> {
+    #[serde(borrow, default, deserialize_with = "lenient_text")]
+    id: Option<Text<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct OktaClient<'a> {
+    #[serde(borrow, default, deserialize_with = "lenient_text")]
+    ip_address: Option<Text<'a>>,
+    #[serde(borrow, default, deserialize_with = "lenient_text")]
+    device: Option<Text<'a>>,
+    #[serde(borrow, default, deserialize_with = "lenient_object")]
+    user_agent: Option<UserAgent<'a>>,
+    #[serde(borrow, default, deserialize_with = "lenient_object")]
+    geographical_context: Option<Geo<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct UserAgent<'a> {
+    #[serde(borrow, default, deserialize_with = "lenient_text")]
+    raw_user_agent: Option<Text<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+struct Geo<'a> {
+    #[serde(borrow, default, deserialize_with = "lenient_text")]
+    city: Option<Text<'a>>,
+    #[serde(borrow, default, deserialize_with = "lenient_text")]
+    country: Option<Text<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct SecurityContext {
+    #[serde(default, deserialize_with = "lenient_u64")]
+    as_number: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+struct OktaOutcome<'a> {
+    #[serde(borrow, default, deserialize_with = "lenient_text")]
+    result: Option<Text<'a>>,
+    #[serde(borrow, default, deserialize_with = "lenient_text")]
+    reason: Option<Text<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct DebugContext<'a> {
+    #[serde(borrow, default, deserialize_with = "lenient_object")]
+    debug_data: Option<DebugData<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct DebugData<'a> {
+    #[serde(borrow, default, deserialize_with = "lenient_text")]
+    privilege_granted: Option<Text<'a>>,
+    #[serde(borrow, default, deserialize_with = "lenient_text")]
+    granted_scopes: Option<Text<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct Target<'a> {
+    #[serde(borrow, default, deserialize_with = "lenient_text")]
+    id: Option<Text<'a>>,
+    #[serde(rename = "type", borrow, default, deserialize_with = "lenient_text")]
+    kind: Option<Text<'a>>,
+    #[serde(borrow, default, deserialize_with = "lenient_text")]
+    alternate_id: Option<Text<'a>>,
+    #[serde(borrow, default, deserialize_with = "lenient_text")]
+    display_name: Option<Text<'a>>,
+}
+
+/// The `target` array read in one pass: its first entry (the resource) and the names of the
+/// roles and groups among the rest, without collecting anything else.
+#[derive(Default)]
+struct Targets<'a> {
+    first: Option<Target<'a>>,
+    roles_and_groups: Vec<Text<'a>>,
+}
+
+impl<'de> Deserialize<'de> for Targets<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_seq(TargetsVisitor)
+    }
+}
+
+struct TargetsVisitor;
+
+impl<'de> Visitor<'de> for TargetsVisitor {
+    type Value = Targets<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an array of targets")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut targets = Targets::default();
+        while let Some(target) = seq.next_element::<Option<Target<'de>>>()? {
+            let Some(target) = target else { continue };
+            let grantable = target.kind.as_deref().is_some_and(|k| {
+                // Bytes, not `str` slicing: a multi-byte type name must not panic.
+                k == "UserGroup"
+                    || k.len() >= 4 && k.as_bytes()[k.len() - 4..].eq_ignore_ascii_case(b"role")
+            });
+            if grantable {
+                let name = target
+                    .display_name
+                    .clone()
+                    .or_else(|| target.alternate_id.clone())
+                    .or_else(|| target.id.clone());
+                targets.roles_and_groups.extend(name);
+            }
+            if targets.first.is_none() {
+                targets.first = Some(target);
+            }
+        }
+        Ok(targets)
+    }
+}
+
+/// A scalar read as text whatever its JSON type; structures and "unknown"/empty values are
+/// absent. Okta pipelines re-type fields freely, and one odd member must not lose the object.
+fn lenient_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Text<'de>>, D::Error> {
+    let raw: &'de RawValue = Deserialize::deserialize(d)?;
+    Ok(known(raw_text(raw, "").ok().flatten()))
+}
+
+fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let raw: &'de RawValue = Deserialize::deserialize(d)?;
+    Ok(raw_u64(raw, "").ok().flatten())
+}
+
+/// A nested object, or absent when the member is anything else (Okta writes `"debugData": ""`).
+fn lenient_object<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    let raw: &'de RawValue = Deserialize::deserialize(d)?;
+    let json = raw.get();
+    Ok(if json.starts_with('{') {
+        serde_json::from_str(json).ok()
+    } else {
+        None
+    })
+}
+
+/// A non-empty value other than Okta's placeholder `"unknown"`.
+fn known(text: Option<Text<'_>>) -> Option<Text<'_>> {
+    non_empty(text).filter(|t| !t.eq_ignore_ascii_case("unknown"))
+}
+
+/// A top-level object member parsed into `T`: an object, or a JSON string holding one (the
+/// Log Analytics shape, unescaped into the scratch arena). `null` and `""` are absent.
+fn nested<'a, T: Deserialize<'a>>(
+    raw: Option<&'a RawValue>,
+    field: &str,
+    scratch: &'a Bump,
+) -> Result<Option<T>, Reject> {
+    let Some(raw) = raw else { return Ok(None) };
+    let json = raw.get();
+    let object: &'a str = match json.as_bytes().first() {
+        Some(b'{') => json,
+        Some(b'"') => {
+            let inner: Text<'a> =
+                serde_json::from_str(json).map_err(|e| Reject::invalid_field(field, e))?;
+            let inner = inner.trim();
+            if inner.is_empty() {
+                return Ok(None);
+            }
+            if !inner.starts_with('{') {
+                return Err(Reject::invalid_field(field, "expected an object"));
+            }
+            scratch.alloc_str(inner)
+        }
+        Some(b'n') => return Ok(None),
+        _ => return Err(Reject::invalid_field(field, "expected an object")),
+    };
+    serde_json::from_str(object)
+        .map(Some)
+        .map_err(|e| Reject::invalid_field(field, e))
+}
+
+/// Like `nested`, for members that only enrich the event: a malformed one is left out.
+fn optional<'a, T: Deserialize<'a> + Default>(
+    f: &Fields<'a>,
+    name: &str,
+    lower: &str,
+    scratch: &'a Bump,
+) -> T {
+    nested(member(f, name, lower), name, scratch)
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
+fn normalize(record: Record<'_>) -> Result<Event<'_>, Reject> {
+    let f = &record.fields;
+    let scratch = record.scratch;
+    let event_type = match member(f, "eventType", "eventtype") {
+        Some(raw) => non_empty(raw_text(raw, "eventType")?),
+        None => None,
+    }
+    .ok_or_else(|| Reject::invalid_field("eventType", "missing"))?;
+    let time = record.time(&["published"])?;
+
+    // The session is what the event is keyed by: a malformed context is an error, not absence.
+    let context: AuthenticationContext<'_> = nested(
+        member(f, "authenticationContext", "authenticationcontext"),
+        "authenticationContext",
+        scratch,
+    )?
+    .unwrap_or_default();
+    let session_id = context
+        .root_session_id
+        .clone()
+        .or_else(|| context.external_session_id.clone())
+        .ok_or_else(|| {
+            Reject::no_session(format!(
+                "{event_type} has no session: authenticationContext.rootSessionId and \
+                 externalSessionId are absent or \"unknown\""
+            ))
+        })?;
+
+    let outcome: OktaOutcome<'_> = optional(f, "outcome", "outcome", scratch);
+    let result = match outcome.result.as_deref() {
+        Some("SUCCESS" | "ALLOW") => Status::Success,
+        Some("FAILURE" | "DENY") => Status::Failure,
+        _ => Status::Unknown,
+    };
+    let succeeded = result == Status::Success;
+
+    let verified_factor = event_type == "user.authentication.auth_via_mfa"
+        || (event_type.starts_with("user.authentication.")
+            && context.authentication_provider.as_deref() == Some("FACTOR_PROVIDER"));
+    let session = Session {
+        key: SessionKey::new("okta", None, "", session_id),
+        kind: SessionKind::SignIn,
+        derived: false,
+        issuer: context.issuer.and_then(|i| i.id),
+        created_at: (succeeded && event_type == "user.session.start").then_some(time),
+        mfa: (succeeded && verified_factor).then_some(true),
+    };
+
+    let actor: Actor<'_> = optional(f, "actor", "actor", scratch);
+    let client: OktaClient<'_> = optional(f, "client", "client", scratch);
+    let security: SecurityContext = optional(f, "securityContext", "securitycontext", scratch);
+    let debug: DebugContext<'_> = optional(f, "debugContext", "debugcontext", scratch);
+    let targets: Targets<'_> = f
+        .value("target")
+        .filter(|raw| raw.get().starts_with('['))
+        .and_then(|raw| serde_json::from_str(raw.get()).ok())
+        .unwrap_or_default();
+
+    let operation = operation_of(&event_type);
+    let scopes = scopes_of(&event_type, debug.debug_data, targets.roles_and_groups);
+    let geo = client.geographical_context.unwrap_or_default();
+
+    Ok(Event {
+        time,
+        source: Source::Okta,
+        id: known(f.text("uuid").ok().flatten()),
+        session,
+        principal: Principal {
+            kind: actor.kind,
+            id: actor.id,
+            name: actor.alternate_id.or(actor.display_name),
+        },
+        action: Action {
+            service: Text::borrowed("okta"),
+            operation: event_type.clone(),
+            vendor: event_type,
+        },
+        outcome: Outcome {
+            result,
+            reason: outcome.reason,
+        },
+        operation,
+        resource: targets.first.map(|t| Resource {
+            kind: t.kind,
+            id: t.id,
+            name: t.alternate_id.or(t.display_name),
+            container: None,
+        }),
+        bytes: None,
+        records: None,
+        network: Network {
+            ip: client.ip_address.as_deref().and_then(parse_ip),
+            via_service: None,
+            asn: security.as_number.and_then(|n| u32::try_from(n).ok()),
+            country: geo.country,
+            city: geo.city,
+        },
+        client: Client {
+            user_agent: client.user_agent.and_then(|u| u.raw_user_agent),
+            device: client.device,
+        },
+        scopes,
+        agent: None,
+        lineage: None,
+        raw: record.fields,
+    })
+}
+
+const ADMIN_PREFIXES: &[&str] = &[
+    "user.session.impersonation.",
+    "user.account.privilege.",
+    "group.privilege.",
+    "group.user_membership.",
+    "application.user_membership.",
+    "system.api_token.",
+    "system.mfa.",
+    "role.",
+    "iam.",
+    "policy.",
+];
+
+const AUTH_PREFIXES: &[&str] = &[
+    "user.session.",
+    "user.authentication.",
+    "user.mfa.",
+    "policy.evaluate_sign_on",
+];
+
+fn operation_of(event_type: &str) -> Operation {
+    if event_type == "application.user_membership.show_password" {
+        return Operation::Read;
+    }
+    if event_type == "policy.evaluate_sign_on" {
+        return Operation::Auth;
+    }
+    if ADMIN_PREFIXES.iter().any(|p| event_type.starts_with(p))
+        || event_type.contains(".lifecycle.")
+        || event_type == "user.account.reset_password"
+    {
+        return Operation::Admin;
+    }
+    if AUTH_PREFIXES.iter().any(|p| event_type.starts_with(p))
+        || event_type == "user.account.lock"
+        || (event_type.starts_with("app.oauth2.")
+            && (event_type.contains("token") || event_type.contains("authorize")))
+    {
+        return Operation::Auth;
+    }
+    if event_type.starts_with("security.") {
+        return Operation::Unknown;
+    }
+    Operation::Write
+}
+
+/// What the event grants or carries: roles and groups named by the targets of a granting event
+/// (`*.grant`, `*.add`, `*assign*`), the privileges Okta lists in `privilegeGranted`, and the
+/// OAuth scopes of an issued token.
+fn scopes_of<'a>(
+    event_type: &str,
+    debug: Option<DebugData<'a>>,
+    roles_and_groups: Vec<Text<'a>>,
+) -> Vec<Text<'a>> {
+    let granting = event_type.ends_with(".grant")
+        || event_type.ends_with(".add")
+        || (event_type.contains("assign") && !event_type.contains("unassign"));
+    let mut scopes = if granting {
+        roles_and_groups
+    } else {
+        Vec::new()
+    };
+    if let Some(debug) = debug {
+        for list in [debug.privilege_granted, debug.granted_scopes]
+            .into_iter()
+            .flatten()
+        {
+            split_list(&list, &mut scopes);
+        }
+    }
+    scopes
+}
+
+/// Splits `a, b, c` into trimmed, non-empty parts, borrowed when the list is.
+fn split_list<'a>(list: &Text<'a>, out: &mut Vec<Text<'a>>) {
+    let mut start = 0;
+    for part in list.split(',') {
+        let lead = part.len() - part.trim_start().len();
+        let trimmed = part.trim();
+        if !trimmed.is_empty() {
+            let from = start + lead;
+            out.push(list.slice(from..from + trimmed.len()));
+        }
+        start += part.len() + 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Normalizer, RejectReason};
+
+    fn normalize_line(line: &str) -> Result<Event<'static>, Reject> {
+        let scratch: &'static Bump = Box::leak(Box::new(Bump::new()));
+        let line: &'static str = Box::leak(line.to_owned().into_boxed_str());
+        Normalizer::default().normalize(line.as_bytes(), scratch)
+    }
+
+    const SIGN_IN: &str = r#"{"actor":{"id":"00u1a2b3c4d5e6f7g8h9","type":"User","alternateId":"dana.lee@example.com","displayName":"Dana Lee"},"client":{"userAgent":{"rawUserAgent":"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36","os":"Mac OS X","browser":"CHROME"},"zone":"null","device":"Computer","id":null,"ipAddress":"203.0.113.24","geographicalContext":{"city":"Lisbon","state":"Lisbon","country":"Portugal","postalCode":"1000-001","geolocation":{"lat":38.7223,"lon":-9.1393}}},"device":null,"authenticationContext":{"authenticationProvider":"OKTA_AUTHENTICATION_PROVIDER","credentialProvider":null,"credentialType":"PASSWORD","issuer":null,"interface":null,"authenticationStep":0,"rootSessionId":"102HjhNbUf9RTaQPQ0vz2w1Zg","externalSessionId":"102HjhNbUf9RTaQPQ0vz2w1Zg"},"displayMessage":"User login to Okta","eventType":"user.session.start","outcome":{"result":"SUCCESS","reason":null},"published":"2024-05-14T09:12:31.482Z","securityContext":{"asNumber":3243,"asOrg":"meo","isp":"meo","domain":"telepac.pt","isProxy":false},"severity":"INFO","debugContext":{"debugData":{"requestId":"ZkMrL3Xq8Q0AAB3mXvQAAAD0","requestUri":"/idp/idx/identify","url":"/idp/idx/identify?"}},"legacyEventType":"core.user_auth.login_success","transaction":{"type":"WEB","id":"ZkMrL3Xq8Q0AAB3mXvQAAAD0","detail":{}},"uuid":"4b2f7c1e-11d9-11ef-9a3c-5b1c2e0f7d21","version":"0","request":{"ipChain":[{"ip":"203.0.113.24","version":"V4"}]},"target":[{"id":"pfd1a2b3c4d5e6f7g8h9","type":"AuthenticatorEnrollment","alternateId":"unknown","displayName":"Password","detailEntry":null}]}"#;
+
+    #[test]
+    fn sign_in_is_keyed_by_root_session_id() {
+        let e = normalize_line(SIGN_IN).unwrap();
+        assert_eq!(e.source, Source::Okta);
+        assert_eq!(e.session.key.to_string(), "okta:102HjhNbUf9RTaQPQ0vz2w1Zg");
+        assert_eq!(e.session.kind, SessionKind::SignIn);
+        assert!(!e.session.derived);
+        assert_eq!(e.session.created_at, Some(e.time));
+        assert_eq!(e.session.mfa, None);
+        assert_eq!(e.time.to_string(), "2024-05-14T09:12:31.482Z");
+        assert_eq!(e.action.to_string(), "okta:user.session.start");
+        assert_eq!(e.action.vendor, "user.session.start");
+        assert_eq!(e.outcome.result, Status::Success);
+        assert_eq!(e.operation, Operation::Auth);
+        assert_eq!(e.principal.id.as_deref(), Some("00u1a2b3c4d5e6f7g8h9"));
+        assert_eq!(e.principal.kind.as_deref(), Some("User"));
+        assert_eq!(e.principal.name.as_deref(), Some("dana.lee@example.com"));
+        assert_eq!(e.network.ip.unwrap().to_string(), "203.0.113.24");
+        assert_eq!(e.network.asn, Some(3243));
+        assert_eq!(e.network.country.as_deref(), Some("Portugal"));
+        assert_eq!(e.network.city.as_deref(), Some("Lisbon"));
+        assert_eq!(e.client.device.as_deref(), Some("Computer"));
+        assert!(e.client.user_agent.unwrap().starts_with("Mozilla/5.0"));
+        let resource = e.resource.unwrap();
+        assert_eq!(resource.kind.as_deref(), Some("AuthenticatorEnrollment"));
+        // Okta's "unknown" alternateId is no name; the display name stands in.
+        assert_eq!(resource.name.as_deref(), Some("Password"));
+        assert_eq!(
+            e.id.as_deref(),
+            Some("4b2f7c1e-11d9-11ef-9a3c-5b1c2e0f7d21")
+        );
+    }
+
+    #[test]
+    fn external_session_id_when_root_is_absent() {
+        let line = SIGN_IN.replace(r#""rootSessionId":"102HjhNbUf9RTaQPQ0vz2w1Zg","#, "");
+        let e = normalize_line(&line).unwrap();
+        assert_eq!(e.session.key.to_string(), "okta:102HjhNbUf9RTaQPQ0vz2w1Zg");
+        let line = SIGN_IN.replace(
+            r#""rootSessionId":"102HjhNbUf9RTaQPQ0vz2w1Zg","externalSessionId":"102HjhNbUf9RTaQPQ0vz2w1Zg""#,
+            r#""rootSessionId":"unknown","externalSessionId":"trsxcsf59kYRG-GwAbWjw-PZA""#,
+        );
+        let e = normalize_line(&line).unwrap();
+        assert_eq!(e.session.key.to_string(), "okta:trsxcsf59kYRG-GwAbWjw-PZA");
+        assert_eq!(e.session.kind, SessionKind::SignIn);
+        assert!(!e.session.derived);
+    }
+
+    #[test]
+    fn unknown_external_session_id_is_no_session() {
+        let line = SIGN_IN.replace(
+            r#""rootSessionId":"102HjhNbUf9RTaQPQ0vz2w1Zg","externalSessionId":"102HjhNbUf9RTaQPQ0vz2w1Zg""#,
+            r#""externalSessionId":"unknown""#,
+        );
+        let r = normalize_line(&line).unwrap_err();
+        assert_eq!(r.reason, RejectReason::NoSessionIdentity);
+        let line = SIGN_IN.replace(r#""authenticationContext""#, r#""ignoredContext""#);
+        let r = normalize_line(&line).unwrap_err();
+        assert_eq!(r.reason, RejectReason::NoSessionIdentity);
+    }
+
+    #[test]
+    fn malformed_session_context_is_an_invalid_field() {
+        let line = SIGN_IN.replace(
+            r#""authenticationContext":{"#,
+            r#""authenticationContext":7,"ignored":{"#,
+        );
+        let r = normalize_line(&line).unwrap_err();
+        assert_eq!(r.reason, RejectReason::InvalidField);
+        assert!(
+            r.detail.starts_with("authenticationContext"),
+            "{}",
+            r.detail
+        );
+    }
+
+    #[test]
+    fn privilege_grant_is_admin_and_carries_the_granted_roles() {
+        let line = r#"{"uuid":"2a992f80-d1ad-4f62-900e-8c68bb72a21b","published":"2020-11-25 21:27:03.496000000","eventType":"user.account.privilege.grant","legacyEventType":"core.user.admin_privilege.granted","actor":{"id":"00uu1uuuuIlllaaaa356","type":"User","alternateId":"jack@acme.io","displayName":"Jack"},"client":{"ipAddress":"136.24.229.58"},"outcome":{"result":"SUCCESS"},"target":[{"id":"00u6eup97mAJZWYmP357","type":"User","alternateId":"alice@acme.io","displayName":"Alice Green"}],"debugContext":{"debugData":{"privilegeGranted":"Organization administrator, Application administrator (all)"}},"authenticationContext":{"externalSessionId":"idxFdpa1wMgT0Ga1nZ2WmPsmQ"}}"#;
+        let e = normalize_line(line).unwrap();
+        assert_eq!(e.session.key.to_string(), "okta:idxFdpa1wMgT0Ga1nZ2WmPsmQ");
+        assert_eq!(e.operation, Operation::Admin);
+        assert_eq!(e.time.to_string(), "2020-11-25T21:27:03.496Z");
+        let scopes: Vec<&str> = e.scopes.iter().map(|s| s.as_str()).collect();
+        assert_eq!(
+            scopes,
+            [
+                "Organization administrator",
+                "Application administrator (all)"
+            ]
+        );
+        assert_eq!(e.resource.unwrap().name.as_deref(), Some("alice@acme.io"));
+    }
+
+    #[test]
+    fn membership_grants_name_the_group_and_revocations_grant_nothing() {
+        let line = r#"{"uuid":"a1f07d21","published":"2024-05-14T15:24:02.557Z","eventType":"group.user_membership.add","authenticationContext":{"rootSessionId":"idxQm3rT9uVbW2xYz4AcDeFgH"},"outcome":{"result":"SUCCESS"},"target":[{"id":"00ub0oNGTSWTBKOLGLNS","type":"User","alternateId":"svc-backup@example.com"},{"id":"00gb0oPQRSWTBKOLGLNT","type":"UserGroup","alternateId":"unknown","displayName":"AWS-Prod-Admins"}]}"#;
+        let e = normalize_line(line).unwrap();
+        assert_eq!(e.operation, Operation::Admin);
+        assert_eq!(
+            e.resource.unwrap().name.as_deref(),
+            Some("svc-backup@example.com")
+        );
+        let scopes: Vec<&str> = e.scopes.iter().map(|s| s.as_str()).collect();
+        assert_eq!(scopes, ["AWS-Prod-Admins"]);
+        let odd = line.replace(r#""type":"User","#, r#""type":"Uéxyz","#);
+        assert_eq!(normalize_line(&odd).unwrap().scopes.len(), 1);
+        let removal = line.replace("user_membership.add", "user_membership.remove");
+        assert!(normalize_line(&removal).unwrap().scopes.is_empty());
+    }
+
+    #[test]
+    fn lower_cased_columns_and_odd_member_types_are_read() {
+        let line = r#"{"eventtype":"user.authentication.auth_via_mfa","published":"2022-06-22 18:18:29.015","authenticationcontext":"{\"externalSessionId\":\"100-abc-9999\",\"authenticationProvider\":\"FACTOR_PROVIDER\"}","outcome":{"result":"SUCCESS"},"securitycontext":{"asNumber":"701"},"debugcontext":{"debugData":""},"client":{"ipAddress":"not an ip","device":7}}"#;
+        let e = normalize_line(line).unwrap();
+        assert_eq!(e.session.key.to_string(), "okta:100-abc-9999");
+        assert_eq!(e.session.mfa, Some(true));
+        assert_eq!(e.operation, Operation::Auth);
+        assert_eq!(e.network.asn, Some(701));
+        assert_eq!(e.network.ip, None);
+        assert_eq!(e.client.device.as_deref(), Some("7"));
+    }
+
+    #[test]
+    fn outcome_and_operation_mapping() {
+        for (result, status) in [
+            ("SUCCESS", Status::Success),
+            ("ALLOW", Status::Success),
+            ("FAILURE", Status::Failure),
+            ("DENY", Status::Failure),
+            ("CHALLENGE", Status::Unknown),
+            ("SKIPPED", Status::Unknown),
+        ] {
+            let line = SIGN_IN.replace(r#""result":"SUCCESS""#, &format!(r#""result":"{result}""#));
+            assert_eq!(normalize_line(&line).unwrap().outcome.result, status);
+        }
+        for (event_type, operation) in [
+            ("user.session.start", Operation::Auth),
+            ("user.session.impersonation.grant", Operation::Admin),
+            ("user.mfa.factor.deactivate", Operation::Auth),
+            ("policy.evaluate_sign_on", Operation::Auth),
+            ("policy.lifecycle.update", Operation::Admin),
+            ("policy.rule.update", Operation::Admin),
+            ("app.oauth2.as.token.grant.access_token", Operation::Auth),
+            ("app.oauth2.authorize.code", Operation::Auth),
+            ("group.user_membership.add", Operation::Admin),
+            ("user.lifecycle.create", Operation::Admin),
+            ("system.api_token.create", Operation::Admin),
+            ("application.user_membership.show_password", Operation::Read),
+            ("security.threat.detected", Operation::Unknown),
+            ("user.account.update_profile", Operation::Write),
+        ] {
+            assert_eq!(operation_of(event_type), operation, "{event_type}");
+        }
+    }
+
+    #[test]
+    fn detection_keeps_to_okta() {
+        let fields = |json: &'static str| Fields::parse(json).unwrap();
+        assert!(detect(&fields(
+            r#"{"eventType":"user.session.start","published":"2024-01-01T00:00:00Z"}"#
+        )));
+        assert!(!detect(&fields(
+            r#"{"eventType":"AwsApiCall","eventVersion":"1.08","eventSource":"s3.amazonaws.com"}"#
+        )));
+        assert!(!detect(&fields(
+            r#"{"eventType":"AwsConsoleSignIn","uuid":"x"}"#
+        )));
+        assert!(!detect(&fields(r#"{"eventType":"user.session.start"}"#)));
+        assert!(!detect(&fields(r#"{"eventType":{"a.b":1},"uuid":"x"}"#)));
+    }
+
+    #[test]
+    fn list_splitting_borrows() {
+        let list = Text::borrowed(" openid, profile ,,email");
+        let mut out = Vec::new();
+        split_list(&list, &mut out);
+        let parts: Vec<&str> = out.iter().map(|s| s.as_str()).collect();
+        assert_eq!(parts, ["openid", "profile", "email"]);
+        assert!(out
+            .iter()
+            .all(|t| matches!(t.0, std::borrow::Cow::Borrowed(_))));
+    }
 }
