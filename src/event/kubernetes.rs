@@ -14,7 +14,8 @@
 //!    - `JTI=<id>` (a service-account or other JWT): `k8s:jti:<id>`, kind `token`;
 //!    - `X509SHA256=<fingerprint>` (a client certificate): `k8s:x509:<fingerprint>`, kind
 //!      `certificate`;
-//!    - any other credential id: `k8s:cred:<value>` (the whole value), kind `token`.
+//!    - any other credential id: `k8s:cred:<value>` (the whole value), kind `token`;
+//!    - an empty one (`JTI=`) counts as none.
 //! 2. `user.username`: `k8s:user:<username>`, derived, kind `principal`. Anonymous requests
 //!    derive `k8s:user:system:anonymous`.
 //! 3. No username either: rejected as `no_session_identity`.
@@ -45,11 +46,12 @@
 //! - `get`, `list`, `watch` → read, except on the interactive subresources `exec`, `attach`,
 //!   `portforward` and `proxy`, which act on the workload (older clients open exec with `get`);
 //! - `impersonate`, and writes to RBAC (`roles`, `clusterroles`, `rolebindings`,
-//!   `clusterrolebindings`), `serviceaccounts` (including `serviceaccounts/token`, minting a
-//!   token for another identity, the way `iam:CreateAccessKey` is identity administration) and
+//!   `clusterrolebindings` in `rbac.authorization.k8s.io`, or with no `apiGroup` as old records
+//!   have), `serviceaccounts` (including `serviceaccounts/token`: minting a token for another
+//!   identity is identity administration, as `iam:CreateAccessKey` is) and
 //!   `certificatesigningrequests` → admin;
-//! - `tokenreviews`, `selfsubjectreviews` and the `*subjectaccessreviews` / `selfsubjectrulesreviews`
-//!   checks → auth;
+//! - `tokenreviews`, `selfsubjectreviews` and the `*subjectaccessreviews` /
+//!   `selfsubjectrulesreviews` checks → auth;
 //! - other writes (`create`, `update`, `patch`, `delete`, `deletecollection`) → write;
 //!   any other verb → unknown.
 //!
@@ -57,8 +59,12 @@
 //! otherwise `responseStatus.code` below 400 is success and 400 or more a failure; without a
 //! `responseStatus` (stage `RequestReceived`) it is unknown. The reason of a failure is the
 //! authorizer's (`authorization.k8s.io/reason`, when it forbade), else `responseStatus.reason`,
-//! else its `message`, else the code. Time: `stageTimestamp`, else `requestReceivedTimestamp`. IP: the
-//! first of `sourceIPs`. Event id: `auditID`.
+//! else its `message`, else the code.
+//!
+//! Time: `stageTimestamp`, else `requestReceivedTimestamp`. IP: the first of `sourceIPs`.
+//! Event id: `auditID`. `user`, `impersonatedUser`, `objectRef` or `responseStatus` of the
+//! wrong shape reject the record (`invalid_field`); an unreadable `sourceIPs` only loses the
+//! address.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -68,7 +74,7 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::fields::{raw_text, raw_u64, Fields};
+use super::fields::{raw_i64, raw_text, Fields};
 use super::model::{
     Action, Client, Event, Network, Operation, Outcome, Principal, Resource, Session, SessionKey,
     SessionKind, Source, Status,
@@ -210,7 +216,8 @@ fn normalize(record: Record<'_>) -> Result<Event<'_>, Reject> {
         });
 
     let ip = match f.value("sourceIPs") {
-        Some(raw) => first_of::<Text<'_>>(raw, "sourceIPs")?,
+        // An unreadable address list loses the address, never the event.
+        Some(raw) => first_of::<Text<'_>>(raw, "sourceIPs").unwrap_or(None),
         None => None,
     }
     .and_then(|t| parse_ip(&t));
@@ -251,28 +258,20 @@ fn session_of<'a>(user: &UserInfo<'a>) -> Result<Session<'a>, Reject> {
         .extra
         .as_ref()
         .and_then(|e| e.credential_id.as_ref())
-        .and_then(|c| non_empty(c.0.clone()));
-    let (key, kind, derived) = if let Some(credential) = credential {
-        if let Some(jti) = strip(&credential, "JTI=") {
-            (
-                SessionKey::new("k8s", None, "jti", jti),
-                SessionKind::Token,
-                false,
-            )
-        } else if let Some(fingerprint) = strip(&credential, "X509SHA256=") {
-            let key = SessionKey::new("k8s", None, "x509", fingerprint);
-            (key, SessionKind::Certificate, false)
-        } else {
-            let key = SessionKey::new("k8s", None, "cred", credential);
-            (key, SessionKind::Token, false)
-        }
-    } else if let Some(username) = non_empty(user.username.clone()) {
-        let key = SessionKey::new("k8s", None, "user", username);
-        (key, SessionKind::Principal, true)
-    } else {
-        return Err(Reject::no_session(
-            "user has neither a credential-id nor a username",
-        ));
+        .and_then(|c| credential_key(c.0.clone()?));
+    let (key, kind, derived) = match credential {
+        Some((key, kind)) => (key, kind, false),
+        None => match non_empty(user.username.clone()) {
+            Some(username) => {
+                let key = SessionKey::new("k8s", None, "user", username);
+                (key, SessionKind::Principal, true)
+            }
+            None => {
+                return Err(Reject::no_session(
+                    "user has neither a credential-id nor a username",
+                ))
+            }
+        },
     };
     Ok(Session {
         key,
@@ -284,11 +283,22 @@ fn session_of<'a>(user: &UserInfo<'a>) -> Result<Session<'a>, Reject> {
     })
 }
 
-/// The rest of `text` after `prefix`, borrowed when `text` is; `None` when absent or empty.
-fn strip<'a>(text: &Text<'a>, prefix: &str) -> Option<Text<'a>> {
-    text.starts_with(prefix)
-        .then(|| text.slice(prefix.len()..text.len()))
-        .filter(|rest| !rest.is_empty())
+/// The session key of a credential id; `None` when it names nothing (`""`, `"JTI="`).
+fn credential_key(credential: Text<'_>) -> Option<(SessionKey<'_>, SessionKind)> {
+    for (prefix, tag, kind) in [
+        ("JTI=", "jti", SessionKind::Token),
+        ("X509SHA256=", "x509", SessionKind::Certificate),
+    ] {
+        if credential.starts_with(prefix) {
+            let id = credential.slice(prefix.len()..credential.len());
+            return (!id.is_empty()).then(|| (SessionKey::new("k8s", None, tag, id), kind));
+        }
+    }
+    let credential = non_empty(Some(credential))?;
+    Some((
+        SessionKey::new("k8s", None, "cred", credential),
+        SessionKind::Token,
+    ))
 }
 
 fn principal_type(username: &str) -> &'static str {
@@ -353,8 +363,11 @@ fn outcome_of<'a>(f: &Fields<'a>) -> Result<Outcome<'a>, Reject> {
         .unwrap_or_default();
     let forbidden = annotations.decision.as_deref() == Some("forbid");
     let status: Option<ResponseStatus<'a>> = f.typed("responseStatus")?;
+    // Only HTTP status codes count; a 0 or a missing code leaves `status` to decide.
     let code = match status.as_ref().and_then(|s| s.code) {
-        Some(raw) => raw_u64(raw, "responseStatus.code")?.map(|c| (c, raw)),
+        Some(raw) => raw_i64(raw, "responseStatus.code")?
+            .filter(|c| (100..600).contains(c))
+            .map(|c| (c, raw)),
         None => None,
     };
     let failed = match (&code, status.as_ref().and_then(|s| s.status.as_deref())) {
@@ -563,6 +576,18 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_credential_id_falls_back_to_the_username() {
+        let json = JTI.replace("JTI=0f8a3c52-9e61-4d2b-b7a4-6c1e5d2f9a83", "JTI=");
+        with_event(&json, |e| {
+            assert_eq!(
+                e.session.key.to_string(),
+                "k8s:user:system:serviceaccount:payments:api"
+            );
+            assert!(e.session.derived);
+        });
+    }
+
+    #[test]
     fn other_credential_ids_are_kept_whole() {
         let json = JTI.replace("JTI=0f8a3c52-9e61-4d2b-b7a4-6c1e5d2f9a83", "OIDC=abc");
         with_event(&json, |e| {
@@ -677,6 +702,9 @@ mod tests {
         with_event(&code_only, |e| {
             assert_eq!(e.outcome.reason.as_deref(), Some("404"));
         });
+        // Pipelines that store numbers as floats.
+        let float = JTI.replace(r#""code":200"#, r#""code":403.0"#);
+        with_event(&float, |e| assert_eq!(e.outcome.result, Status::Failure));
         // A webhook authorizer's denial, logged before any response.
         let forbid = JTI
             .replace(
@@ -697,6 +725,14 @@ mod tests {
         });
         let received = JTI.replace(r#""responseStatus":{"metadata":{},"code":200},"#, "");
         with_event(&received, |e| assert_eq!(e.outcome.result, Status::Unknown));
+    }
+
+    #[test]
+    fn unreadable_addresses_lose_the_address_not_the_event() {
+        let json = JTI.replace(r#"["10.0.3.45"]"#, r#"[{"ip":"10.0.3.45"}]"#);
+        with_event(&json, |e| assert!(e.network.ip.is_none()));
+        let not_ip = JTI.replace(r#"["10.0.3.45"]"#, r#"["unknown"]"#);
+        with_event(&not_ip, |e| assert!(e.network.ip.is_none()));
     }
 
     #[test]
