@@ -21,4 +21,5 @@
 
 pub mod cli;
 pub mod event;
+pub mod rule;
 pub mod source;

@@ -122,9 +122,12 @@ impl<'a> Fields<'a> {
     }
 
     /// Walks a dotted path of object keys (and array indexes) from this object.
-    pub fn path(&self, path: &[&str], scratch: &'a Bump) -> Option<&'a RawValue> {
+    pub fn path<'s>(&self, path: &[&str], scratch: &'s Bump) -> Option<&'s RawValue>
+    where
+        'a: 's,
+    {
         let (first, rest) = path.split_first()?;
-        let mut current = self.get(first)?;
+        let mut current: &'s RawValue = self.get(first)?;
         for segment in rest {
             current = step(current, segment, scratch)?;
         }

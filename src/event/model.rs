@@ -111,6 +111,19 @@ pub enum SessionKind {
     Principal,
 }
 
+impl SessionKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SessionKind::SignIn => "sign_in",
+            SessionKind::TemporaryCredential => "temporary_credential",
+            SessionKind::LongTermCredential => "long_term_credential",
+            SessionKind::Token => "token",
+            SessionKind::Certificate => "certificate",
+            SessionKind::Principal => "principal",
+        }
+    }
+}
+
 /// The session an event belongs to.
 #[derive(Clone, Debug, Serialize)]
 pub struct Session<'a> {
@@ -227,6 +240,16 @@ pub enum Status {
     Unknown,
 }
 
+impl Status {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Status::Success => "success",
+            Status::Failure => "failure",
+            Status::Unknown => "unknown",
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Outcome<'a> {
     pub result: Status,
@@ -252,6 +275,18 @@ pub enum Operation {
     /// Authentication and session issuance: sign-in, MFA, token exchange.
     Auth,
     Unknown,
+}
+
+impl Operation {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Operation::Read => "read",
+            Operation::Write => "write",
+            Operation::Admin => "admin",
+            Operation::Auth => "auth",
+            Operation::Unknown => "unknown",
+        }
+    }
 }
 
 /// The object acted on.

@@ -1,0 +1,213 @@
+//! Rules: the YAML files users write, compiled into the form the engine evaluates.
+//!
+//! A rule file is read into a plain serde form (`spec`), then compiled (`compile`) into the types
+//! below: field names resolved, regexes built, lists and macros expanded, every error reported
+//! with file, line and column. The engine sees only these compiled types.
+//!
+//! - [`field`]: field names → resolved `Field`s, read from events without allocating.
+//! - [`detection`]: Sigma-style selections, modifiers, conditions and exceptions.
+
+pub mod field;
+
+use std::path::PathBuf;
+
+use field::Field;
+
+pub use detection::{Condition, Detection, EvalCx};
+
+pub mod detection;
+
+/// Every loaded rule, in a stable order (by file path, then position in the file).
+#[derive(Debug, Default)]
+pub struct RuleSet {
+    pub rules: Vec<Rule>,
+}
+
+/// One compiled rule.
+#[derive(Debug)]
+pub struct Rule {
+    pub id: String,
+    /// Part of every decision id: changing a rule changes the ids of what it decides.
+    pub version: String,
+    pub title: String,
+    pub level: Severity,
+    pub tags: Vec<String>,
+    /// Which events the rule looks at (condition and exceptions).
+    pub detection: Detection,
+    /// Per-session logic over the matching events; `None` fires on every matching event.
+    pub session: Option<SessionLogic>,
+    pub action: ActionKind,
+    pub mode: Mode,
+    /// After a decision, the same rule stays quiet on the same session this long (event time).
+    pub suppress_ms: Option<i64>,
+    /// Where the rule was read from.
+    pub file: PathBuf,
+    pub line: usize,
+    pub tests: Vec<RuleTest>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Informational,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+/// What a decision asks the identity provider or responder to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    RevokeSession,
+    RevokeCredential,
+    StepUp,
+    Alert,
+}
+
+impl ActionKind {
+    /// Revocations end the session: one per session, and activity after it is a finding.
+    pub fn is_kill(self) -> bool {
+        matches!(self, ActionKind::RevokeSession | ActionKind::RevokeCredential)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Enforce,
+    DryRun,
+}
+
+/// Per-session logic, all on event time.
+#[derive(Debug)]
+pub enum SessionLogic {
+    /// Matching events in a sliding window.
+    EventCount { timespan_ms: i64, threshold: Threshold },
+    /// Distinct values of a field among matching events in a sliding window.
+    ValueCount {
+        field: Field,
+        timespan_ms: i64,
+        threshold: Threshold,
+    },
+    /// Sum of a numeric field over matching events in a sliding window.
+    ValueSum {
+        field: Field,
+        timespan_ms: i64,
+        threshold: Threshold,
+    },
+    /// A value outside the session's baseline, learnt from its first matching events.
+    NewValue {
+        field: Field,
+        learn: Learn,
+        tolerance: Tolerance,
+    },
+    /// Steps in order within `maxspan`; `until` closes an open sequence.
+    Sequence {
+        maxspan_ms: i64,
+        steps: Vec<Step>,
+        until: Option<Condition>,
+    },
+    /// Session (or privilege) age beyond `limit`.
+    Duration {
+        since: Since,
+        limit_ms: i64,
+        fire: Fire,
+    },
+    /// A value of `field` (default `scopes`) the session did not have while learning.
+    ScopeGrowth { field: Field, learn: Learn },
+}
+
+/// How a baseline is learnt: from the session's first `events` matching events, or those in
+/// its first `timespan_ms`, whichever ends first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Learn {
+    pub events: u32,
+    pub timespan_ms: i64,
+}
+
+/// How new values are compared with the baseline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tolerance {
+    Exact,
+    /// IP addresses in the same prefix count as the same value (NAT pools in one /24).
+    IpPrefix { v4: u8, v6: u8 },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Threshold {
+    pub op: CmpOp,
+    pub value: f64,
+}
+
+impl Threshold {
+    pub fn holds(&self, x: f64) -> bool {
+        match self.op {
+            CmpOp::Gt => x > self.value,
+            CmpOp::Gte => x >= self.value,
+            CmpOp::Lt => x < self.value,
+            CmpOp::Lte => x <= self.value,
+            CmpOp::Eq => x == self.value,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CmpOp {
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+    Eq,
+}
+
+/// One step of a sequence: a condition over the rule's selections, optionally an aggregate
+/// that must hold (over that step's matching events) for the step to complete.
+#[derive(Debug)]
+pub struct Step {
+    pub condition: Condition,
+    pub aggregate: Option<StepAggregate>,
+}
+
+#[derive(Debug)]
+pub enum StepAggregate {
+    EventCount { timespan_ms: i64, threshold: Threshold },
+    ValueCount {
+        field: Field,
+        timespan_ms: i64,
+        threshold: Threshold,
+    },
+    ValueSum {
+        field: Field,
+        timespan_ms: i64,
+        threshold: Threshold,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Since {
+    /// The session's creation time when the source says it, else its first event.
+    SessionStart,
+    /// The first event of the session that matched the rule's detection.
+    FirstMatch,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fire {
+    /// On a matching event once the age is past the limit.
+    OnEvent,
+    /// From a timer when event time (the watermark) passes the limit, with no event needed.
+    OnTimer,
+}
+
+/// An inline test: replaying `events` with the rule's file loaded gives `expect`.
+#[derive(Debug)]
+pub struct RuleTest {
+    pub name: String,
+    /// Resolved against the rule file's directory.
+    pub events: PathBuf,
+    /// Number of decisions of this rule expected.
+    pub decisions: usize,
+    pub line: usize,
+}
