@@ -20,6 +20,8 @@
 //! - [`cli`]: the `sessionguard` command line.
 
 pub mod cli;
+pub mod decision;
+pub mod engine;
 pub mod event;
 pub mod rule;
 pub mod source;

@@ -2,3 +2,39 @@
 //! framing failures as rejects, so a broken file costs only the records it breaks.
 
 pub mod file;
+
+/// Where a record was read from: a file line or a Kafka offset. Names are interned in
+/// [`OriginNames`], so an origin is 16 bytes and copying one costs nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Origin {
+    File {
+        file: u32,
+        line: u64,
+    },
+    Kafka {
+        topic: u32,
+        partition: i32,
+        offset: i64,
+    },
+}
+
+/// The file and topic names origins refer to.
+#[derive(Debug, Default)]
+pub struct OriginNames {
+    names: Vec<Box<str>>,
+}
+
+impl OriginNames {
+    /// The id of `name`, adding it on first use.
+    pub fn intern(&mut self, name: &str) -> u32 {
+        if let Some(i) = self.names.iter().position(|n| &**n == name) {
+            return i as u32;
+        }
+        self.names.push(name.into());
+        (self.names.len() - 1) as u32
+    }
+
+    pub fn name(&self, id: u32) -> &str {
+        self.names.get(id as usize).map_or("?", |n| n)
+    }
+}
