@@ -23,5 +23,7 @@ pub mod cli;
 pub mod decision;
 pub mod engine;
 pub mod event;
+pub mod replay;
 pub mod rule;
+pub mod sink;
 pub mod source;

@@ -30,6 +30,8 @@
 //! `lineage.child` is that key's session key in the role's account, `lineage.child_role` the
 //! role. `CreateAccessKey` names the long-term key it created the same way. `sourceIdentity`
 //! (request parameter or session context) survives role chaining and is kept on every event.
+//! Agent platforms set it to `agent=<agent id>` (or `agent:<agent id>`); such events carry
+//! `agent.id`, so an agent's whole role chain is bound to it.
 //!
 //! # Mapping
 //!
@@ -45,8 +47,8 @@ use serde::Deserialize;
 
 use super::fields::{raw_object, Fields};
 use super::model::{
-    Action, Client, Event, Lineage, Network, Operation, Outcome, Principal, Resource, Session,
-    SessionKey, SessionKind, Source, Status,
+    Action, Agent, Client, Event, Lineage, Network, Operation, Outcome, Principal, Resource,
+    Session, SessionKey, SessionKind, Source, Status,
 };
 use super::normalize::{non_empty, parse_ip, Adapter, Record};
 use super::reject::Reject;
@@ -371,9 +373,24 @@ fn normalize(record: Record<'_>) -> Result<Event<'_>, Reject> {
             device: None,
         },
         scopes,
-        agent: None,
+        agent: agent_of(lineage.as_ref()),
         lineage,
         raw: record.fields,
+    })
+}
+
+/// Agent platforms name the agent in `sourceIdentity` (`agent=<id>`; AWS allows `=` but not
+/// `:` there, `agent:<id>` is read too), which every session in a role chain carries.
+fn agent_of<'a>(lineage: Option<&Lineage<'a>>) -> Option<Agent<'a>> {
+    let identity = lineage?.source_identity.as_ref()?;
+    ["agent=", "agent:"].iter().find_map(|prefix| {
+        identity
+            .strip_prefix(prefix)
+            .filter(|id| !id.is_empty())
+            .map(|id| Agent {
+                id: Some(identity.slice(identity.len() - id.len()..identity.len())),
+                task: None,
+            })
     })
 }
 
@@ -756,6 +773,16 @@ mod tests {
             );
             assert_eq!(l.source_identity.as_deref(), Some("alice"));
         });
+    }
+
+    #[test]
+    fn agent_identity_comes_from_source_identity() {
+        let json = ASSUMED_ROLE.replace("alice@example.com", "agent=invoice-reconciler");
+        with_event(&json, |e| {
+            let agent = e.agent.as_ref().expect("agent");
+            assert_eq!(agent.id.as_deref(), Some("invoice-reconciler"));
+        });
+        with_event(ASSUMED_ROLE, |e| assert!(e.agent.is_none()));
     }
 
     #[test]

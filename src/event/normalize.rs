@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use bumpalo::Bump;
 
 use super::fields::Fields;
-use super::model::{Event, Source};
+use super::model::{Agent, Event, Source};
 use super::reject::{Reject, RejectReason};
 use super::text::Text;
 use super::time::Timestamp;
@@ -121,11 +121,15 @@ impl Normalizer {
             None => ADAPTERS.iter().find(|a| (a.detect)(&fields)),
         };
         if let Some(adapter) = adapter {
-            return (adapter.normalize)(Record {
+            let mut event = (adapter.normalize)(Record {
                 fields,
                 pipeline_time,
                 scratch,
-            });
+            })?;
+            if event.agent.is_none() {
+                event.agent = pipeline_agent(&event.raw);
+            }
+            return Ok(event);
         }
         if may_unwrap {
             if let Some(inner) = unwrap_envelope(&fields, scratch)? {
@@ -202,6 +206,19 @@ fn unwrap_envelope<'a>(
         }
     }
     Ok(None)
+}
+
+/// An `agent` object (`{"id", "task"}`) that an agent platform or pipeline added to the record:
+/// the vendor-neutral way to bind events to an autonomous agent and its approved task.
+fn pipeline_agent<'a>(fields: &Fields<'a>) -> Option<Agent<'a>> {
+    let raw = fields.value("agent")?;
+    if !raw.get().starts_with('{') {
+        return None;
+    }
+    let agent = Fields::parse(raw.get()).ok()?;
+    let id = non_empty(agent.text("id").ok().flatten());
+    let task = non_empty(agent.text("task").ok().flatten());
+    (id.is_some() || task.is_some()).then_some(Agent { id, task })
 }
 
 fn pipeline_time_of(fields: &Fields<'_>) -> Option<Timestamp> {
@@ -337,6 +354,19 @@ mod tests {
                 .reason,
             RejectReason::TooLarge
         );
+    }
+
+    #[test]
+    fn a_pipeline_agent_object_binds_the_event_to_an_agent_task() {
+        let record = br#"{"eventVersion":"1.08","eventTime":"2024-08-01T10:00:00Z",
+            "eventSource":"s3.amazonaws.com","eventName":"GetObject",
+            "userIdentity":{"accountId":"1","accessKeyId":"ASIAX"},
+            "agent":{"id":"reconciler-7","task":"task-42"}}"#;
+        let scratch = Bump::new();
+        let event = Normalizer::default().normalize(record, &scratch).unwrap();
+        let agent = event.agent.unwrap();
+        assert_eq!(agent.id.as_deref(), Some("reconciler-7"));
+        assert_eq!(agent.task.as_deref(), Some("task-42"));
     }
 
     #[test]
