@@ -27,3 +27,4 @@ pub mod replay;
 pub mod rule;
 pub mod sink;
 pub mod source;
+pub mod units;
