@@ -23,6 +23,14 @@ pub struct RuleSet {
     pub rules: Vec<Rule>,
 }
 
+impl RuleSet {
+    /// The rule set reduced to its `index`th rule (inline tests run each rule alone).
+    pub fn keep_only(mut self, index: usize) -> RuleSet {
+        let rule = self.rules.swap_remove(index);
+        RuleSet { rules: vec![rule] }
+    }
+}
+
 /// One compiled rule.
 #[derive(Debug)]
 pub struct Rule {
@@ -69,7 +77,10 @@ pub enum ActionKind {
 impl ActionKind {
     /// Revocations end the session: one per session, and activity after it is a finding.
     pub fn is_kill(self) -> bool {
-        matches!(self, ActionKind::RevokeSession | ActionKind::RevokeCredential)
+        matches!(
+            self,
+            ActionKind::RevokeSession | ActionKind::RevokeCredential
+        )
     }
 }
 
@@ -84,7 +95,10 @@ pub enum Mode {
 #[derive(Debug)]
 pub enum SessionLogic {
     /// Matching events in a sliding window.
-    EventCount { timespan_ms: i64, threshold: Threshold },
+    EventCount {
+        timespan_ms: i64,
+        threshold: Threshold,
+    },
     /// Distinct values of a field among matching events in a sliding window.
     ValueCount {
         field: Field,
@@ -132,7 +146,10 @@ pub struct Learn {
 pub enum Tolerance {
     Exact,
     /// IP addresses in the same prefix count as the same value (NAT pools in one /24).
-    IpPrefix { v4: u8, v6: u8 },
+    IpPrefix {
+        v4: u8,
+        v6: u8,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -172,7 +189,10 @@ pub struct Step {
 
 #[derive(Debug)]
 pub enum StepAggregate {
-    EventCount { timespan_ms: i64, threshold: Threshold },
+    EventCount {
+        timespan_ms: i64,
+        threshold: Threshold,
+    },
     ValueCount {
         field: Field,
         timespan_ms: i64,
