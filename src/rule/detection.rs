@@ -1,7 +1,29 @@
-//! Sigma-style detection (placeholder API; the compiler lands next).
+//! Sigma-style detection, compiled: the per-event matching of a rule.
+//!
+//! A rule's detection is flat: one array of field predicates, selections that are ORs of
+//! contiguous AND-runs of predicates, and small expression trees over selection indices (the
+//! rule's condition, sequence steps, `until`). Exceptions are selections too. Nothing is looked
+//! up by name and nothing is allocated while matching: patterns are lower-cased at load and
+//! compared ASCII-case-insensitively with the event's text; numbers and IP addresses are
+//! formatted on the stack when a text comparison needs them; `EvalCx::text` is the one
+//! reusable buffer for values that must be built (`service:operation`, session keys, escaped
+//! vendor strings).
+//!
+//! Semantics, as in Sigma: a missing field matches nothing but `exists: false`; a list value
+//! means any of its items; `all` means every listed pattern; a list-valued field (scopes)
+//! matches when any item does (with `all`: every pattern matches some item).
+
+use std::fmt;
+use std::io::Write as _;
+use std::net::IpAddr;
 
 use bumpalo::Bump;
+use regex::Regex;
+use serde::de::{Deserializer as _, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 
+use super::field::{Field, Value};
+use super::CmpOp;
 use crate::event::Event;
 
 /// Reusable buffers for evaluating rules on one event; reset between events.
@@ -17,20 +39,951 @@ impl EvalCx {
     }
 }
 
+/// A rule's compiled detection: its condition over named selections, and its exceptions.
 #[derive(Debug, Default)]
-pub struct Detection {}
+pub struct Detection {
+    pub(crate) preds: Box<[Pred]>,
+    pub(crate) selections: Box<[Selection]>,
+    pub(crate) condition: Condition,
+    /// Selection indices; an event matching any of them never matches the rule.
+    pub(crate) exceptions: Box<[u32]>,
+}
 
-#[derive(Debug, Default)]
-pub struct Condition {}
+/// A compiled condition over a rule's selections (the rule's own, a sequence step's, `until`).
+/// Only meaningful with the `Detection` it was compiled for.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Condition {
+    pub(crate) expr: Expr,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Expr {
+    Const(bool),
+    Sel(u32),
+    Not(Box<Expr>),
+    And(Box<[Expr]>),
+    Or(Box<[Expr]>),
+}
+
+impl Default for Expr {
+    fn default() -> Self {
+        Expr::Const(false)
+    }
+}
+
+/// A selection: true when all predicates of any one group hold.
+#[derive(Debug)]
+pub(crate) struct Selection {
+    pub(crate) name: Box<str>,
+    /// Ranges `start..end` into `Detection::preds`.
+    pub(crate) groups: Box<[(u32, u32)]>,
+}
+
+/// One `field|modifiers: values` entry.
+#[derive(Clone, Debug)]
+pub(crate) struct Pred {
+    pub(crate) field: Field,
+    pub(crate) test: Test,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Test {
+    Exists(bool),
+    /// Equality (with `*`/`?` wildcards), `contains`, `startswith`, `endswith`.
+    Text {
+        pats: Box<[Pat]>,
+        all: bool,
+        cased: bool,
+    },
+    Regex {
+        res: Box<[Regex]>,
+        all: bool,
+    },
+    Cidr {
+        nets: Box<[Net]>,
+        all: bool,
+    },
+    Cmp {
+        op: CmpOp,
+        values: Box<[f64]>,
+        all: bool,
+    },
+}
+
+/// A text pattern, with the typed forms of the value for typed fields (`bytes: 5`,
+/// `session.mfa: false`, `network.ip: 10.0.0.1`).
+#[derive(Clone, Debug)]
+pub(crate) struct Pat {
+    pub(crate) glob: Glob,
+    pub(crate) num: Option<f64>,
+    pub(crate) boolean: Option<bool>,
+    pub(crate) ip: Option<IpAddr>,
+}
+
+/// A text pattern, lower-cased at load unless `cased`. The common shapes get their own
+/// variant; `Wild` is the general `*`/`?` form.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Glob {
+    Exact(Box<str>),
+    Prefix(Box<str>),
+    Suffix(Box<str>),
+    Contains(Box<str>),
+    Wild(Wild),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Wild {
+    /// The pattern split at each `*`.
+    pub(crate) segs: Box<[Box<[WildTok]>]>,
+    pub(crate) star_start: bool,
+    pub(crate) star_end: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum WildTok {
+    Byte(u8),
+    /// `?`: one character.
+    One,
+}
+
+/// An IP network; `addr` is canonical (IPv4-mapped IPv6 addresses are IPv4).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Net {
+    pub(crate) addr: IpAddr,
+    pub(crate) prefix: u8,
+}
+
+impl Net {
+    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
 
 impl Detection {
     /// True when the event matches the rule's condition and none of its exceptions.
-    pub fn matches(&self, _event: &Event<'_>, _cx: &mut EvalCx) -> bool {
-        false
+    pub fn matches(&self, event: &Event<'_>, cx: &mut EvalCx) -> bool {
+        self.eval(&self.condition, event, cx)
     }
 
     /// Evaluates a step condition over this rule's selections; exceptions still apply.
-    pub fn eval(&self, _condition: &Condition, _event: &Event<'_>, _cx: &mut EvalCx) -> bool {
-        false
+    pub fn eval(&self, condition: &Condition, event: &Event<'_>, cx: &mut EvalCx) -> bool {
+        let EvalCx { scratch, text } = cx;
+        self.expr(&condition.expr, event, scratch, text)
+            && !self
+                .exceptions
+                .iter()
+                .any(|&i| self.selection(i, event, scratch, text))
+    }
+
+    /// The rule's main condition.
+    pub fn condition(&self) -> &Condition {
+        &self.condition
+    }
+
+    /// Names of the selections, in index order (the rule's own, then exceptions and macros).
+    pub fn selection_names(&self) -> impl Iterator<Item = &str> {
+        self.selections.iter().map(|s| &*s.name)
+    }
+
+    fn expr(&self, expr: &Expr, event: &Event<'_>, scratch: &Bump, text: &mut String) -> bool {
+        match expr {
+            Expr::Const(b) => *b,
+            Expr::Sel(i) => self.selection(*i, event, scratch, text),
+            Expr::Not(e) => !self.expr(e, event, scratch, text),
+            Expr::And(es) => es.iter().all(|e| self.expr(e, event, scratch, text)),
+            Expr::Or(es) => es.iter().any(|e| self.expr(e, event, scratch, text)),
+        }
+    }
+
+    fn selection(&self, i: u32, event: &Event<'_>, scratch: &Bump, text: &mut String) -> bool {
+        self.selections[i as usize].groups.iter().any(|&(s, e)| {
+            self.preds[s as usize..e as usize]
+                .iter()
+                .all(|p| p.test.matches(p.field.get(event, scratch), text))
+        })
+    }
+}
+
+/// One comparable piece of a field's value.
+#[derive(Clone, Copy, Debug)]
+enum Scalar<'a> {
+    Text(&'a str),
+    Int(i64),
+    /// A vendor JSON number: its value and its text as written.
+    Num(f64, &'a str),
+    Bool(bool),
+    Ip(IpAddr),
+}
+
+impl Test {
+    fn matches(&self, value: Value<'_>, buf: &mut String) -> bool {
+        let missing = value.is_missing() || matches!(value, Value::List(items) if items.is_empty());
+        if let Test::Exists(want) = self {
+            return *want != missing;
+        }
+        if missing {
+            return false;
+        }
+        match self {
+            Test::Exists(_) => unreachable!("handled above"),
+            Test::Text { pats, all, cased } => {
+                each(value, buf, pats, *all, |p, s| p.matches(s, *cased))
+            }
+            Test::Regex { res, all } => each(value, buf, res, *all, |r, s| {
+                with_text(s, |t| r.is_match(t))
+            }),
+            Test::Cidr { nets, all } => each(value, buf, nets, *all, |n, s| {
+                scalar_ip(s).is_some_and(|ip| n.contains(ip))
+            }),
+            Test::Cmp { op, values, all } => each(value, buf, values, *all, |x, s| {
+                scalar_num(s).is_some_and(|n| match op {
+                    CmpOp::Gt => n > *x,
+                    CmpOp::Gte => n >= *x,
+                    CmpOp::Lt => n < *x,
+                    CmpOp::Lte => n <= *x,
+                    CmpOp::Eq => n == *x,
+                })
+            }),
+        }
+    }
+}
+
+/// Without `all`: some scalar of the value matches some pattern. With `all`: every pattern
+/// matches some scalar of the value.
+fn each<P>(
+    value: Value<'_>,
+    buf: &mut String,
+    pats: &[P],
+    all: bool,
+    m: impl Fn(&P, Scalar<'_>) -> bool,
+) -> bool {
+    if all {
+        pats.iter()
+            .all(|p| any_scalar(value, buf, &mut |s| m(p, s)))
+    } else {
+        any_scalar(value, buf, &mut |s| pats.iter().any(|p| m(p, s)))
+    }
+}
+
+fn any_scalar(value: Value<'_>, buf: &mut String, f: &mut dyn FnMut(Scalar<'_>) -> bool) -> bool {
+    match value {
+        Value::Missing => false,
+        Value::Str(s) => f(Scalar::Text(s)),
+        Value::Pair(..) | Value::Key(_) => {
+            value.write_text(buf);
+            f(Scalar::Text(buf))
+        }
+        Value::Int(n) => f(Scalar::Int(n)),
+        Value::Bool(b) => f(Scalar::Bool(b)),
+        Value::Ip(ip) => f(Scalar::Ip(ip)),
+        Value::List(items) => items.iter().any(|t| f(Scalar::Text(t))),
+        Value::Raw(raw) => {
+            let json = raw.get();
+            if json.starts_with('[') {
+                raw_array_any(json, buf, f)
+            } else {
+                raw_scalar(json, buf).is_some_and(f)
+            }
+        }
+    }
+}
+
+/// A vendor JSON value as a scalar; objects are compared as their JSON text.
+fn raw_scalar<'a>(json: &'a str, buf: &'a mut String) -> Option<Scalar<'a>> {
+    match json.as_bytes().first()? {
+        b'"' => {
+            let inner = &json[1..json.len() - 1];
+            if inner.contains('\\') {
+                buf.clear();
+                buf.push_str(&serde_json::from_str::<String>(json).ok()?);
+                Some(Scalar::Text(buf))
+            } else {
+                Some(Scalar::Text(inner))
+            }
+        }
+        b't' => Some(Scalar::Bool(true)),
+        b'f' => Some(Scalar::Bool(false)),
+        b'n' => None,
+        b'{' | b'[' => Some(Scalar::Text(json)),
+        _ => json.parse().ok().map(|x| Scalar::Num(x, json)),
+    }
+}
+
+/// Calls `f` on each element of a JSON array until it returns true, without collecting them.
+fn raw_array_any(json: &str, buf: &mut String, f: &mut dyn FnMut(Scalar<'_>) -> bool) -> bool {
+    struct Elements<'b, 'f> {
+        buf: &'b mut String,
+        f: &'b mut (dyn FnMut(Scalar<'_>) -> bool + 'f),
+        hit: &'b mut bool,
+    }
+    impl<'de> Visitor<'de> for Elements<'_, '_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an array")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while let Some(item) = seq.next_element::<&'de RawValue>()? {
+                if raw_scalar(item.get(), self.buf).is_some_and(&mut *self.f) {
+                    *self.hit = true;
+                    // Returning early leaves elements unread: serde_json then reports an
+                    // error, which the caller ignores.
+                    return Ok(());
+                }
+            }
+            Ok(())
+        }
+    }
+    let mut hit = false;
+    let mut de = serde_json::Deserializer::from_str(json);
+    let _ = (&mut de).deserialize_seq(Elements {
+        buf,
+        f,
+        hit: &mut hit,
+    });
+    hit
+}
+
+/// Formats into a stack buffer; numbers and IP addresses fit in 64 bytes.
+fn with_text<R>(s: Scalar<'_>, f: impl FnOnce(&str) -> R) -> R {
+    fn format<'s>(stack: &'s mut [u8; 64], args: fmt::Arguments<'_>) -> &'s str {
+        let mut cursor = std::io::Cursor::new(&mut stack[..]);
+        let _ = cursor.write_fmt(args);
+        let len = usize::try_from(cursor.position()).unwrap_or(0);
+        std::str::from_utf8(&stack[..len]).unwrap_or("")
+    }
+    let mut stack = [0u8; 64];
+    match s {
+        Scalar::Text(t) | Scalar::Num(_, t) => f(t),
+        Scalar::Bool(b) => f(if b { "true" } else { "false" }),
+        Scalar::Int(n) => f(format(&mut stack, format_args!("{n}"))),
+        Scalar::Ip(ip) => f(format(&mut stack, format_args!("{ip}"))),
+    }
+}
+
+fn scalar_ip(s: Scalar<'_>) -> Option<IpAddr> {
+    match s {
+        Scalar::Ip(ip) => Some(ip),
+        Scalar::Text(t) => t.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn scalar_num(s: Scalar<'_>) -> Option<f64> {
+    match s {
+        Scalar::Int(n) => Some(n as f64),
+        Scalar::Num(x, _) => Some(x),
+        Scalar::Text(t) => t.trim().parse().ok(),
+        Scalar::Bool(_) | Scalar::Ip(_) => None,
+    }
+}
+
+impl Pat {
+    fn matches(&self, s: Scalar<'_>, cased: bool) -> bool {
+        match s {
+            Scalar::Text(t) => self.glob.matches(t, cased),
+            Scalar::Int(n) => match self.num {
+                Some(x) => n as f64 == x,
+                None => with_text(s, |t| self.glob.matches(t, cased)),
+            },
+            Scalar::Num(x, text) => match self.num {
+                Some(y) => x == y,
+                None => self.glob.matches(text, cased),
+            },
+            Scalar::Bool(b) => match self.boolean {
+                Some(y) => b == y,
+                None => with_text(s, |t| self.glob.matches(t, cased)),
+            },
+            Scalar::Ip(ip) => match self.ip {
+                Some(y) => ip.to_canonical() == y,
+                None => with_text(s, |t| self.glob.matches(t, cased)),
+            },
+        }
+    }
+}
+
+impl Glob {
+    /// Builds a pattern from rule text: `*` any run, `?` one character, `\*` `\?` `\\`
+    /// literal; other backslashes are literal (Windows paths). `contains`, `startswith` and
+    /// `endswith` add stars around the pattern. Lower-cased unless `cased`.
+    pub(crate) fn new(text: &str, star_start: bool, star_end: bool, cased: bool) -> Glob {
+        #[derive(Clone, Copy, PartialEq)]
+        enum T {
+            Byte(u8),
+            One,
+            Star,
+        }
+        let text = if cased {
+            text.to_owned()
+        } else {
+            text.to_ascii_lowercase()
+        };
+        let bytes = text.as_bytes();
+        let mut toks = Vec::with_capacity(bytes.len() + 2);
+        if star_start {
+            toks.push(T::Star);
+        }
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\\' if matches!(bytes.get(i + 1), Some(b'*' | b'?' | b'\\')) => {
+                    toks.push(T::Byte(bytes[i + 1]));
+                    i += 2;
+                    continue;
+                }
+                b'*' => {
+                    if toks.last() != Some(&T::Star) {
+                        toks.push(T::Star);
+                    }
+                }
+                b'?' => toks.push(T::One),
+                b => toks.push(T::Byte(b)),
+            }
+            i += 1;
+        }
+        if star_end && toks.last() != Some(&T::Star) {
+            toks.push(T::Star);
+        }
+        if toks == [T::Star] {
+            return Glob::Contains("".into());
+        }
+        let lead = toks.first() == Some(&T::Star);
+        let trail = toks.len() > usize::from(lead) && toks.last() == Some(&T::Star);
+        let core = &toks[usize::from(lead)..toks.len() - usize::from(trail)];
+        if core.iter().all(|t| matches!(t, T::Byte(_))) {
+            let lit: Vec<u8> = core
+                .iter()
+                .map(|t| match t {
+                    T::Byte(b) => *b,
+                    _ => unreachable!(),
+                })
+                .collect();
+            // Whole characters only: the literal is a run of the pattern's own bytes.
+            let lit: Box<str> = String::from_utf8(lit).unwrap_or_default().into();
+            return match (lead, trail) {
+                (false, false) => Glob::Exact(lit),
+                (false, true) => Glob::Prefix(lit),
+                (true, false) => Glob::Suffix(lit),
+                (true, true) => Glob::Contains(lit),
+            };
+        }
+        let segs = core
+            .split(|t| *t == T::Star)
+            .map(|seg| {
+                seg.iter()
+                    .map(|t| match t {
+                        T::Byte(b) => WildTok::Byte(*b),
+                        _ => WildTok::One,
+                    })
+                    .collect()
+            })
+            .collect();
+        Glob::Wild(Wild {
+            segs,
+            star_start: lead,
+            star_end: trail,
+        })
+    }
+
+    pub(crate) fn matches(&self, hay: &str, cased: bool) -> bool {
+        let h = hay.as_bytes();
+        match self {
+            Glob::Exact(p) => bytes_eq(h, p.as_bytes(), cased),
+            Glob::Prefix(p) => h.len() >= p.len() && bytes_eq(&h[..p.len()], p.as_bytes(), cased),
+            Glob::Suffix(p) => {
+                h.len() >= p.len() && bytes_eq(&h[h.len() - p.len()..], p.as_bytes(), cased)
+            }
+            Glob::Contains(p) => find(h, 0, p.as_bytes(), cased).is_some(),
+            Glob::Wild(w) => w.matches(h, cased),
+        }
+    }
+}
+
+fn bytes_eq(a: &[u8], pattern: &[u8], cased: bool) -> bool {
+    if cased {
+        a == pattern
+    } else {
+        a.eq_ignore_ascii_case(pattern)
+    }
+}
+
+/// First position at or after `from` where `pattern` (already lower-case unless `cased`)
+/// occurs in `h`.
+fn find(h: &[u8], from: usize, pattern: &[u8], cased: bool) -> Option<usize> {
+    let Some((&first, _)) = pattern.split_first() else {
+        return Some(from);
+    };
+    if h.len() < pattern.len() {
+        return None;
+    }
+    (from..=h.len() - pattern.len()).find(|&i| {
+        let b = if cased {
+            h[i]
+        } else {
+            h[i].to_ascii_lowercase()
+        };
+        b == first && bytes_eq(&h[i..i + pattern.len()], pattern, cased)
+    })
+}
+
+impl Wild {
+    fn matches(&self, h: &[u8], cased: bool) -> bool {
+        let segs = &self.segs;
+        let (mut lo, mut hi) = (0, segs.len());
+        let mut pos = 0;
+        if !self.star_start {
+            match seg_at(h, 0, &segs[0], cased) {
+                Some(end) => pos = end,
+                None => return false,
+            }
+            lo = 1;
+        }
+        let mut limit = h.len();
+        if !self.star_end {
+            if lo == hi {
+                // One segment, anchored at both ends.
+                return pos == h.len();
+            }
+            let last = &segs[hi - 1];
+            let Some(start) = (pos..=h.len())
+                .rev()
+                .find(|&s| seg_at(h, s, last, cased) == Some(h.len()))
+            else {
+                return false;
+            };
+            limit = start;
+            hi -= 1;
+        }
+        for seg in &segs[lo..hi] {
+            match (pos..=limit).find_map(|s| seg_at(h, s, seg, cased).filter(|&e| e <= limit)) {
+                Some(end) => pos = end,
+                None => return false,
+            }
+        }
+        true
+    }
+}
+
+/// Where `seg` ends when it matches `h` starting at `start`.
+fn seg_at(h: &[u8], start: usize, seg: &[WildTok], cased: bool) -> Option<usize> {
+    if h.get(start).is_some_and(|b| b & 0xC0 == 0x80) {
+        return None; // not a character boundary
+    }
+    let mut i = start;
+    for tok in seg {
+        match *tok {
+            WildTok::Byte(p) => {
+                let b = *h.get(i)?;
+                let b = if cased { b } else { b.to_ascii_lowercase() };
+                if b != p {
+                    return None;
+                }
+                i += 1;
+            }
+            WildTok::One => {
+                let b = *h.get(i)?;
+                i += match b {
+                    0xF0.. => 4,
+                    0xE0.. => 3,
+                    0xC0.. => 2,
+                    _ => 1,
+                };
+                if i > h.len() {
+                    return None;
+                }
+            }
+        }
+    }
+    Some(i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn glob(p: &str) -> Glob {
+        Glob::new(p, false, false, false)
+    }
+
+    #[test]
+    fn glob_shapes() {
+        assert_eq!(glob("AbC"), Glob::Exact("abc".into()));
+        assert_eq!(glob("iam:*"), Glob::Prefix("iam:".into()));
+        assert_eq!(glob("*.exe"), Glob::Suffix(".exe".into()));
+        assert_eq!(glob("*admin*"), Glob::Contains("admin".into()));
+        assert_eq!(
+            Glob::new("ad*", true, true, false),
+            Glob::Contains("ad".into())
+        );
+        assert_eq!(glob(r"a\*b"), Glob::Exact("a*b".into()));
+        assert_eq!(glob(r"C:\Windows"), Glob::Exact(r"c:\windows".into()));
+        assert_eq!(glob("*"), Glob::Contains("".into()));
+        assert!(matches!(glob("a*b"), Glob::Wild(_)));
+    }
+
+    #[test]
+    fn glob_matching_is_ascii_case_insensitive() {
+        assert!(glob("iam:attach*").matches("IAM:AttachUserPolicy", false));
+        assert!(glob("*policy").matches("iam:AttachUserPOLICY", false));
+        assert!(glob("*USER*").matches("iam:AttachUserPolicy", false));
+        assert!(!Glob::new("*USER*", false, false, true).matches("iam:AttachUserPolicy", true));
+        assert!(Glob::new("*User*", false, false, true).matches("iam:AttachUserPolicy", true));
+    }
+
+    #[test]
+    fn wildcards() {
+        let cases = [
+            ("a*b", "ab", true),
+            ("a*b", "axxb", true),
+            ("a*b", "axxbc", false),
+            ("a*b*c", "abc", true),
+            ("a*b*c", "acb", false),
+            ("a?c", "abc", true),
+            ("a?c", "ac", false),
+            ("a?c", "aéc", true),
+            ("*a?c*", "xxabcxx", true),
+            ("?", "é", true),
+            ("??", "é", false),
+            ("*b?", "abab", false),
+            ("*b?", "abbx", true),
+            ("a*a", "a", false),
+            ("a*a", "aa", true),
+            ("*x*y*", "..x..y..", true),
+            ("*x*y*", "..y..x..", false),
+        ];
+        for (p, h, want) in cases {
+            assert_eq!(glob(p).matches(h, false), want, "{p} ~ {h}");
+        }
+    }
+
+    #[test]
+    fn networks() {
+        let net = |a: &str, prefix| Net {
+            addr: a.parse().unwrap(),
+            prefix,
+        };
+        assert!(net("10.0.0.0", 8).contains("10.200.1.1".parse().unwrap()));
+        assert!(!net("10.0.0.0", 8).contains("11.0.0.1".parse().unwrap()));
+        assert!(net("0.0.0.0", 0).contains("11.0.0.1".parse().unwrap()));
+        assert!(net("10.0.0.1", 32).contains("::ffff:10.0.0.1".parse().unwrap()));
+        assert!(net("2001:db8::", 32).contains("2001:db8:1::1".parse().unwrap()));
+        assert!(!net("2001:db8::", 32).contains("10.0.0.1".parse().unwrap()));
+    }
+
+    // Matching semantics, end to end: YAML rule → compiled detection → normalized event.
+
+    use crate::event::Normalizer;
+    use crate::rule::RuleSet;
+
+    /// An assumed-role session attaching a policy, MFA on, from 203.0.113.9; failed.
+    const IAM: &str = r#"{"eventVersion":"1.09","eventTime":"2024-08-01T11:30:25Z",
+        "eventSource":"iam.amazonaws.com","eventName":"AttachUserPolicy","awsRegion":"us-east-1",
+        "sourceIPAddress":"203.0.113.9","userAgent":"aws-cli/2.15.0 Python/3.11",
+        "errorCode":"AccessDenied","errorMessage":"not authorized",
+        "readOnly":false,"eventID":"e-1","recipientAccountId":"900138736586",
+        "requestParameters":{"policyArn":"arn:aws:iam::aws:policy/AdministratorAccess",
+          "userName":"Mallory","durationSeconds":3600,"tags":["Team:Red","prod"],
+          "note":"say \"hi\"","nothing":null},
+        "userIdentity":{"type":"AssumedRole","principalId":"AROA13YEHY3VAS32TD341:sess",
+          "arn":"arn:aws:sts::900138736586:assumed-role/ops/sess","accountId":"900138736586",
+          "accessKeyId":"ASIA9F6MXE9HSYOXYQOS","sessionContext":{"sessionIssuer":{"type":"Role",
+          "principalId":"AROA13YEHY3VAS32TD341","arn":"arn:aws:iam::900138736586:role/ops",
+          "accountId":"900138736586","userName":"ops"},
+          "attributes":{"creationDate":"2024-08-01T11:30:22Z","mfaAuthenticated":"true"}}}}"#;
+
+    /// A 1 MiB S3 read with no source IP (a service on the session's behalf).
+    const S3: &str = r#"{"eventVersion":"1.08","eventTime":"2024-08-01T10:00:00Z",
+        "eventSource":"s3.amazonaws.com","eventName":"GetObject","readOnly":true,
+        "sourceIPAddress":"athena.amazonaws.com",
+        "additionalEventData":{"bytesTransferredOut":1048576.0},
+        "requestParameters":{"bucketName":"finance","key":"q3.csv"},
+        "userIdentity":{"type":"AssumedRole","accountId":"1","accessKeyId":"ASIAANALYST",
+          "invokedBy":"athena.amazonaws.com"}}"#;
+
+    /// A GitHub clone with a classic token: scopes `repo`, `read:org`, `workflow`.
+    const GITHUB: &str = r#"{"@timestamp":1715677951123,"action":"git.clone","actor":"dana-lee",
+        "actor_ip":"203.0.113.24","hashed_token":"k3J9mZq0bX7Yw1vT5uR8sP2oN4lM6kJ3hG9fD1sA0=",
+        "org":"example-org","repo":"example-org/payments-api",
+        "token_scopes":"repo,read:org, workflow","user_agent":"git/2.45.1",
+        "created_at":1715677951123}"#;
+
+    fn compile(body: &str) -> RuleSet {
+        let yaml = format!("id: t\n{body}");
+        RuleSet::from_yaml("test.yml", &yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"))
+    }
+
+    fn check(set: &RuleSet, record: &str) -> bool {
+        let scratch = Bump::new();
+        let event = Normalizer::default()
+            .normalize(record.as_bytes(), &scratch)
+            .unwrap_or_else(|r| panic!("rejected: {r}"));
+        let mut cx = EvalCx::default();
+        set.rules[0].detection.matches(&event, &mut cx)
+    }
+
+    /// One selection `sel: {<entry>}` with `condition: sel`, against each record.
+    fn entry(entry: &str, record: &str) -> bool {
+        check(
+            &compile(&format!(
+                "detection:\n  sel:\n    {entry}\n  condition: sel\n"
+            )),
+            record,
+        )
+    }
+
+    #[test]
+    fn equality_is_case_insensitive_unless_cased() {
+        assert!(entry("action: iam:AttachUserPolicy", IAM));
+        assert!(entry("action: IAM:attachuserpolicy", IAM));
+        assert!(!entry("action|cased: IAM:attachuserpolicy", IAM));
+        assert!(entry("action|cased: iam:AttachUserPolicy", IAM));
+        assert!(entry("action.operation: attachuserpolicy", IAM));
+        assert!(!entry("action: AttachUserPolicy", IAM));
+        assert!(entry("principal.name: OPS", IAM));
+    }
+
+    #[test]
+    fn lists_mean_any_and_all_means_every() {
+        assert!(entry("action: [s3:GetObject, iam:AttachUserPolicy]", IAM));
+        assert!(entry(
+            "action|in: [s3:GetObject, iam:AttachUserPolicy]",
+            IAM
+        ));
+        assert!(!entry("action|in: [s3:GetObject, s3:PutObject]", IAM));
+        assert!(entry(
+            "client.user_agent|contains|all: [aws-cli, python]",
+            IAM
+        ));
+        assert!(!entry(
+            "client.user_agent|contains|all: [aws-cli, boto]",
+            IAM
+        ));
+        assert!(entry("client.user_agent|contains: [boto, PYTHON]", IAM));
+    }
+
+    #[test]
+    fn text_modifiers_and_wildcards() {
+        assert!(entry("client.user_agent|startswith: AWS-CLI/", IAM));
+        assert!(!entry("client.user_agent|startswith: python", IAM));
+        assert!(entry("client.user_agent|endswith: /3.11", IAM));
+        assert!(entry("client.user_agent|contains: cli/2", IAM));
+        assert!(entry("action: 'iam:Attach*'", IAM));
+        assert!(entry("action: '*:Attach?serPolicy'", IAM));
+        assert!(!entry("action: 'iam:Detach*'", IAM));
+        assert!(entry(r"action|contains: 'Attach*Policy'", IAM));
+        assert!(!entry(r"action: 'iam:Attach\*'", IAM));
+    }
+
+    #[test]
+    fn regexes_are_case_insensitive_unless_cased() {
+        assert!(entry(r"client.user_agent|re: '^aws-cli/2\.\d+'", IAM));
+        assert!(entry(r"client.user_agent|re: 'PYTHON/3'", IAM));
+        assert!(!entry(r"client.user_agent|cased|re: 'PYTHON/3'", IAM));
+        assert!(entry(r"action|re: ['^s3:', '^iam:Attach']", IAM));
+        assert!(!entry(r"action|re|all: ['^s3:', '^iam:Attach']", IAM));
+    }
+
+    #[test]
+    fn numbers_and_sizes() {
+        assert!(entry("bytes|gte: 1MiB", S3));
+        assert!(!entry("bytes|gt: 1MiB", S3));
+        assert!(entry("bytes|lt: 2MB", S3));
+        assert!(entry("bytes: 1048576", S3));
+        assert!(!entry("bytes: 1048577", S3));
+        // A missing number matches no comparison.
+        assert!(!entry("bytes|lt: 10", IAM));
+        assert!(entry("raw.requestParameters.durationSeconds|gt: 600", IAM));
+        assert!(entry("raw.requestParameters.durationSeconds: 3600", IAM));
+        assert!(entry("raw.requestParameters.durationSeconds: '3600'", IAM));
+    }
+
+    #[test]
+    fn flags_and_exists() {
+        assert!(entry("session.mfa: true", IAM));
+        assert!(!entry("session.mfa: false", IAM));
+        assert!(entry("session.mfa: 'TRUE'", IAM));
+        assert!(entry("network.ip|exists: true", IAM));
+        assert!(entry("network.ip|exists: false", S3));
+        assert!(!entry("network.ip|exists: true", S3));
+        assert!(entry("network.ip: null", S3));
+        assert!(!entry("network.ip: null", IAM));
+        assert!(entry("raw.requestParameters.nothing|exists: false", IAM));
+        assert!(entry("raw.requestParameters.absent|exists: false", IAM));
+        assert!(entry("raw.requestParameters.userName|exists: true", IAM));
+    }
+
+    #[test]
+    fn a_missing_field_matches_nothing() {
+        for e in [
+            "network.ip|cidr: 0.0.0.0/0",
+            "network.ip|startswith: ''",
+            "network.ip|re: '.*'",
+            "agent.task: '*'",
+            "raw.nope: '*'",
+        ] {
+            assert!(!entry(e, S3), "{e}");
+        }
+    }
+
+    #[test]
+    fn addresses_and_networks() {
+        assert!(entry("network.ip: 203.0.113.9", IAM));
+        assert!(!entry("network.ip: 203.0.113.10", IAM));
+        assert!(entry("network.ip|cidr: 203.0.113.0/24", IAM));
+        assert!(entry("network.ip|cidr: [10.0.0.0/8, 203.0.113.0/24]", IAM));
+        assert!(!entry("network.ip|cidr: [10.0.0.0/8, 192.168.0.0/16]", IAM));
+        assert!(entry("network.ip|startswith: '203.0.'", IAM));
+        assert!(entry("network.ip: '203.0.113.*'", IAM));
+    }
+
+    #[test]
+    fn list_values_match_when_any_item_does() {
+        assert!(entry("scopes: workflow", GITHUB));
+        assert!(entry("scopes: READ:ORG", GITHUB));
+        assert!(!entry("scopes: admin:org", GITHUB));
+        assert!(entry("scopes|all: [repo, workflow]", GITHUB));
+        assert!(!entry("scopes|all: [repo, admin:org]", GITHUB));
+        assert!(entry("scopes|startswith: 'read:'", GITHUB));
+        assert!(!entry("scopes|exists: false", GITHUB));
+        assert!(entry("scopes|exists: false", S3));
+    }
+
+    #[test]
+    fn raw_vendor_values() {
+        assert!(entry("raw.requestParameters.userName: mallory", IAM));
+        assert!(entry(
+            "raw.requestParameters.policyArn|endswith: /AdministratorAccess",
+            IAM
+        ));
+        assert!(entry(r#"raw.requestParameters.note: 'say "hi"'"#, IAM));
+        assert!(entry("raw.requestParameters.tags: prod", IAM));
+        assert!(entry("raw.requestParameters.tags|startswith: 'team:'", IAM));
+        assert!(entry(
+            "raw.requestParameters.tags|all: [prod, 'team:red']",
+            IAM
+        ));
+        assert!(!entry("raw.requestParameters.tags|all: [prod, dev]", IAM));
+        assert!(entry("raw.sourceIPAddress|cidr: 203.0.113.0/24", IAM));
+        assert!(entry("raw.readOnly: false", IAM));
+        assert!(entry(
+            "raw.userIdentity.sessionContext.sessionIssuer.userName: ops",
+            IAM
+        ));
+    }
+
+    #[test]
+    fn selections_conditions_and_precedence() {
+        let rule = |cond: &str| {
+            compile(&format!(
+                "detection:\n  sel_iam: {{action.service: iam}}\n  sel_s3: {{action.service: s3}}\n  \
+                 failed: {{outcome: failure}}\n  _helper: {{source: github}}\n  condition: {cond}\n"
+            ))
+        };
+        let cases = [
+            ("sel_iam and failed", true, false),
+            ("sel_s3 or failed", true, true),
+            ("not failed", false, true),
+            // not > and > or: `sel_s3 or (sel_iam and (not failed))`.
+            ("sel_s3 or sel_iam and not failed", false, true),
+            ("(sel_s3 or sel_iam) and not failed", false, true),
+            ("1 of sel_*", true, true),
+            ("all of sel_*", false, false),
+            ("1 of them", true, true),
+            ("all of them", false, false),
+            ("1 of sel_* and not 1 of _*", true, true),
+            ("NOT sel_iam AND sel_s3", false, true),
+        ];
+        for (cond, iam, s3) in cases {
+            let set = rule(cond);
+            assert_eq!((check(&set, IAM), check(&set, S3)), (iam, s3), "{cond}");
+        }
+    }
+
+    #[test]
+    fn a_list_of_maps_is_any_and_a_map_is_all() {
+        let set = compile(
+            "detection:\n  sel:\n    - {action.service: s3, bytes|gt: 10}\n    \
+             - {action.service: iam, outcome: success}\n  condition: sel\n",
+        );
+        assert!(check(&set, S3));
+        assert!(!check(&set, IAM));
+    }
+
+    #[test]
+    fn lists_and_macros() {
+        let set = compile(
+            "lists:\n  admin_actions: [iam:AttachUserPolicy, $more]\n  more: [iam:PutRolePolicy]\n\
+             macros:\n  is_s3: {action.service: s3}\n  s3_or_admin: is_s3 or admin\n  \
+             admin: {action|in: $admin_actions}\n\
+             detection:\n  failed: {outcome: failure}\n  condition: s3_or_admin and not failed or is_s3\n",
+        );
+        assert!(check(&set, S3));
+        assert!(!check(&set, IAM));
+        let set = compile(
+            "lists:\n  admin_actions: [iam:AttachUserPolicy]\n\
+             detection:\n  sel: {action|in: [$admin_actions, s3:GetObject]}\n  condition: sel\n",
+        );
+        assert!(check(&set, S3) && check(&set, IAM));
+        // `$$` is a literal dollar.
+        let set = compile("detection:\n  sel: {principal.name: $$ops}\n  condition: sel\n");
+        assert!(!check(&set, IAM));
+    }
+
+    #[test]
+    fn exceptions_veto_the_rule_and_its_steps() {
+        let body = "detection:\n  any_call: {action|exists: true}\n  condition: any_call\n\
+                    exceptions:\n  - name: trusted_analytics\n    match: {network.via_service: athena.amazonaws.com}\n";
+        let set = compile(body);
+        assert!(check(&set, IAM));
+        assert!(!check(&set, S3));
+        // Falco's tuple form.
+        let set = compile(
+            "detection:\n  any_call: {action|exists: true}\n  condition: any_call\n\
+             exceptions:\n  - name: ops_attach\n    fields: [principal.name, action.operation]\n    \
+             comps: [=, in]\n    values: [[ops, [AttachUserPolicy, PutRolePolicy]]]\n",
+        );
+        assert!(!check(&set, IAM));
+        assert!(check(&set, S3));
+        // Step conditions see the exceptions too.
+        let set = compile(
+            "detection:\n  s3: {action.service: s3}\n\
+             exceptions:\n  - {name: athena, match: {network.via_service: athena.amazonaws.com}}\n\
+             session:\n  sequence:\n    maxspan: 5m\n    steps:\n      - match: s3\n",
+        );
+        let scratch = Bump::new();
+        let event = Normalizer::default()
+            .normalize(S3.as_bytes(), &scratch)
+            .unwrap();
+        let rule = &set.rules[0];
+        let Some(crate::rule::SessionLogic::Sequence { steps, .. }) = &rule.session else {
+            panic!("a sequence");
+        };
+        let mut cx = EvalCx::default();
+        assert!(!rule.detection.eval(&steps[0].condition, &event, &mut cx));
+    }
+
+    #[test]
+    fn raw_arrays_are_scanned_without_collecting() {
+        let mut buf = String::new();
+        let mut seen = Vec::new();
+        let hit = raw_array_any(r#"["a", 2, "c\"d", true]"#, &mut buf, &mut |s| {
+            seen.push(format!("{s:?}"));
+            matches!(s, Scalar::Text("c\"d"))
+        });
+        assert!(hit);
+        assert_eq!(seen.len(), 3, "{seen:?}");
     }
 }

@@ -4,15 +4,24 @@
 //! below: field names resolved, regexes built, lists and macros expanded, every error reported
 //! with file, line and column. The engine sees only these compiled types.
 //!
+//! - [`spec`]: the text form, read from YAML with the position of every item.
+//! - [`compile`]: loading a pack of files into a `RuleSet`, collecting every error.
 //! - [`field`]: field names → resolved `Field`s, read from events without allocating.
 //! - [`detection`]: Sigma-style selections, modifiers, conditions and exceptions.
+//! - `modifier`, `condition`: entries and their modifiers; the condition language.
 
+pub mod compile;
 pub mod field;
+pub mod spec;
+
+mod condition;
+mod modifier;
 
 use std::path::PathBuf;
 
 use field::Field;
 
+pub use compile::{LoadError, LoadErrors};
 pub use detection::{Condition, Detection, EvalCx};
 
 pub mod detection;

@@ -1,0 +1,1330 @@
+//! Loading a rule pack: files → text form (`spec`) → compiled `Rule`s, or every error.
+//!
+//! Loading never stops at the first problem: each file is read, every definition and rule is
+//! compiled, and all errors are returned together with file, line, column and rule id. A pack
+//! with any error is not loaded at all, so a broken file never replaces working rules.
+//!
+//! Scopes: `lists:` and `macros:` in a rule file are visible to every rule of that file; a file
+//! holding only `lists:`/`macros:` documents is shared by all files of its directory. A file's
+//! own definitions shadow shared ones of the same name. Lists may refer to lists (`$other`)
+//! and condition macros to macros; cycles are errors.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use super::condition::{self, Ast};
+use super::detection::{Condition, Detection, Expr, Pred, Selection};
+use super::modifier;
+use super::spec::{
+    self, did_you_mean, AggregateSpec, Doc, Item, LearnSpec, MacroBody, MacroSpec, Pos, Scalar,
+    SelectionSpec, SessionSpec, SpecError, Str, ThresholdSpec, ToleranceSpec, ValuesSpec,
+};
+use super::{
+    ActionKind, CmpOp, Fire, Learn, Mode, Rule, RuleSet, RuleTest, SessionLogic, Severity, Since,
+    Step, StepAggregate, Threshold, Tolerance,
+};
+use crate::rule::field::Field;
+
+/// One problem found while loading rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadError {
+    pub file: PathBuf,
+    /// 1-based; 0 when the problem concerns the file as a whole (it cannot be read).
+    pub line: usize,
+    pub col: usize,
+    /// The rule the problem is in, when it is in a rule with an id.
+    pub rule_id: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if self.line > 0 {
+            write!(f, ":{}:{}", self.line, self.col)?;
+        }
+        f.write_str(": ")?;
+        if let Some(id) = &self.rule_id {
+            write!(f, "rule `{id}`: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// Every problem found while loading a rule pack, in file order then position.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoadErrors {
+    pub errors: Vec<LoadError>,
+}
+
+impl fmt::Display for LoadErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.errors.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for LoadErrors {}
+
+impl RuleSet {
+    /// Loads rule files and directories (recursively, `*.yml` and `*.yaml`, in sorted order;
+    /// files named explicitly are read whatever their extension). Rules come out sorted by
+    /// file, then position in the file.
+    pub fn load(paths: &[PathBuf]) -> Result<RuleSet, LoadErrors> {
+        let mut errors = Vec::new();
+        let mut files = Vec::new();
+        for path in paths {
+            if path.is_dir() {
+                if let Err(e) = walk(path, &mut files) {
+                    errors.push(file_error(path, format!("cannot read directory: {e}")));
+                }
+            } else if path.exists() {
+                files.push(path.clone());
+            } else {
+                errors.push(file_error(path, "no such file or directory".to_owned()));
+            }
+        }
+        files.sort();
+        files.dedup();
+        let sources = files
+            .into_iter()
+            .map(|path| {
+                let text = std::fs::read_to_string(&path).map_err(|e| e.to_string());
+                (path, text)
+            })
+            .collect();
+        compile(sources, errors)
+    }
+
+    /// Compiles one file's text, as if loaded from `file` (tests, checks of a single file).
+    pub fn from_yaml(file: impl Into<PathBuf>, text: &str) -> Result<RuleSet, LoadErrors> {
+        compile(vec![(file.into(), Ok(text.to_owned()))], Vec::new())
+    }
+}
+
+fn file_error(path: &Path, message: String) -> LoadError {
+    LoadError {
+        file: path.to_owned(),
+        line: 0,
+        col: 0,
+        rule_id: None,
+        message,
+    }
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    entries.sort();
+    for path in entries {
+        let hidden = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'));
+        if hidden {
+            continue;
+        }
+        if path.is_dir() {
+            walk(&path, out)?;
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yml" | "yaml")
+        ) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// A file read into its text form.
+struct FileSpec {
+    path: PathBuf,
+    /// Index into the list of distinct directories.
+    dir: usize,
+    docs: Vec<Doc>,
+    /// Only `lists:`/`macros:`: shared with its directory.
+    shared: bool,
+}
+
+/// Where a definition is visible.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Scope {
+    File(usize),
+    Dir(usize),
+}
+
+/// Where names are looked up from: a file's own definitions, then its directory's shared ones.
+#[derive(Clone, Copy, Debug)]
+struct Ctx {
+    file: Option<usize>,
+    dir: usize,
+}
+
+struct ListDef<'d> {
+    name: &'d Str,
+    items: &'d [Item],
+    file: usize,
+    ctx: Ctx,
+}
+
+enum ListState {
+    Todo,
+    Busy,
+    Done(Option<Rc<[Item]>>),
+}
+
+struct MacroDef<'d> {
+    spec: &'d MacroSpec,
+    file: usize,
+    ctx: Ctx,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Check {
+    Todo,
+    Busy,
+    Ok,
+    Broken,
+}
+
+/// A macro after its own checks: a compiled selection, or a parsed condition.
+enum MacroData {
+    Selection(Option<Vec<Vec<Pred>>>),
+    Condition { ast: Option<Ast>, check: Check },
+}
+
+struct Compiler<'d> {
+    files: &'d [FileSpec],
+    errors: Vec<LoadError>,
+    lists: Vec<ListDef<'d>>,
+    list_index: HashMap<(Scope, &'d str), usize>,
+    list_state: Vec<ListState>,
+    macros: Vec<MacroDef<'d>>,
+    macro_index: HashMap<(Scope, &'d str), usize>,
+    macro_data: Vec<MacroData>,
+}
+
+fn compile(
+    sources: Vec<(PathBuf, Result<String, String>)>,
+    mut errors: Vec<LoadError>,
+) -> Result<RuleSet, LoadErrors> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    let mut files = Vec::new();
+    for (path, text) in sources {
+        let text = match text {
+            Ok(t) => t,
+            Err(e) => {
+                errors.push(file_error(&path, format!("cannot read: {e}")));
+                continue;
+            }
+        };
+        let parent = path.parent().map(Path::to_owned).unwrap_or_default();
+        let dir = dirs.iter().position(|d| *d == parent).unwrap_or_else(|| {
+            dirs.push(parent);
+            dirs.len() - 1
+        });
+        let (docs, spec_errors) = match spec::read_file(&text) {
+            Ok(read) => read,
+            Err(e) => {
+                errors.push(LoadError {
+                    file: path.clone(),
+                    line: e.pos.line,
+                    col: e.pos.col,
+                    rule_id: None,
+                    message: e.message,
+                });
+                continue;
+            }
+        };
+        let shared = !docs.is_empty() && docs.iter().all(|d| !d.is_rule);
+        files.push(FileSpec {
+            path,
+            dir,
+            docs,
+            shared,
+        });
+        let f = files.len() - 1;
+        for e in spec_errors {
+            let rule_id = rule_id_at(&files[f], e.pos);
+            errors.push(LoadError {
+                file: files[f].path.clone(),
+                line: e.pos.line,
+                col: e.pos.col,
+                rule_id,
+                message: e.message,
+            });
+        }
+    }
+
+    let mut c = Compiler {
+        files: &files,
+        errors,
+        lists: Vec::new(),
+        list_index: HashMap::new(),
+        list_state: Vec::new(),
+        macros: Vec::new(),
+        macro_index: HashMap::new(),
+        macro_data: Vec::new(),
+    };
+    c.collect_definitions();
+    c.check_definitions();
+    let mut rules = Vec::new();
+    let mut ids: HashMap<&str, (usize, Pos)> = HashMap::new();
+    for (f, file) in files.iter().enumerate() {
+        for doc in file.docs.iter().filter(|d| d.is_rule) {
+            if let Some(id) = &doc.id {
+                if let Some(&(first_file, first_pos)) = ids.get(id.as_str()) {
+                    let first = files[first_file].path.display();
+                    c.err(
+                        f,
+                        id.pos,
+                        format!(
+                            "duplicate rule id `{}` (first defined at {first}:{first_pos})",
+                            id.value
+                        ),
+                    );
+                } else {
+                    ids.insert(id.as_str(), (f, id.pos));
+                }
+            }
+            if let Some(rule) = c.rule(f, doc) {
+                rules.push(rule);
+            }
+        }
+    }
+    let mut errors = c.errors;
+    if errors.is_empty() {
+        return Ok(RuleSet { rules });
+    }
+    let order: HashMap<PathBuf, usize> = files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.path.clone(), i))
+        .collect();
+    errors.sort_by_key(|e| (order.get(&e.file).copied().unwrap_or(0), e.line, e.col));
+    errors.dedup();
+    Err(LoadErrors { errors })
+}
+
+/// The id of the rule document that contains `pos`.
+fn rule_id_at(file: &FileSpec, pos: Pos) -> Option<String> {
+    file.docs
+        .iter()
+        .take_while(|d| d.pos <= pos)
+        .last()
+        .filter(|d| d.is_rule)
+        .and_then(|d| d.id.as_ref())
+        .map(|id| id.value.clone())
+}
+
+/// `$name` refers to a list; `$$x` is the literal text `$x`.
+fn list_ref(item: &Item) -> Option<&str> {
+    match &item.value {
+        Scalar::Str(s) => s.strip_prefix('$').filter(|n| !n.starts_with('$')),
+        _ => None,
+    }
+}
+
+fn unescape_dollar(item: &Item) -> Item {
+    match &item.value {
+        Scalar::Str(s) if s.starts_with("$$") => Item {
+            value: Scalar::Str(s[1..].to_owned()),
+            pos: item.pos,
+        },
+        _ => item.clone(),
+    }
+}
+
+/// A rule's detection being built: selections in index order.
+#[derive(Default)]
+struct Builder {
+    preds: Vec<Pred>,
+    selections: Vec<Selection>,
+    /// The rule's own selections: `0..own`, by name.
+    own: usize,
+    /// Macro index → selection index, so a macro used twice is evaluated from one place.
+    macro_sels: HashMap<usize, u32>,
+}
+
+impl Builder {
+    fn add(&mut self, name: String, groups: Vec<Vec<Pred>>) -> u32 {
+        let mut ranges = Vec::with_capacity(groups.len());
+        for group in groups {
+            let start = self.preds.len() as u32;
+            self.preds.extend(group);
+            ranges.push((start, self.preds.len() as u32));
+        }
+        self.selections.push(Selection {
+            name: name.into(),
+            groups: ranges.into(),
+        });
+        (self.selections.len() - 1) as u32
+    }
+
+    fn own(&self, name: &str) -> Option<u32> {
+        self.selections[..self.own]
+            .iter()
+            .position(|s| &*s.name == name)
+            .map(|i| i as u32)
+    }
+}
+
+impl<'d> Compiler<'d> {
+    fn err(&mut self, file: usize, pos: Pos, message: impl Into<String>) {
+        let f = &self.files[file];
+        self.errors.push(LoadError {
+            file: f.path.clone(),
+            line: pos.line,
+            col: pos.col,
+            rule_id: rule_id_at(f, pos),
+            message: message.into(),
+        });
+    }
+
+    fn spec_errors(&mut self, file: usize, errors: Vec<SpecError>) {
+        for e in errors {
+            self.err(file, e.pos, e.message);
+        }
+    }
+
+    fn ctx_of(&self, file: usize) -> Ctx {
+        let f = &self.files[file];
+        Ctx {
+            file: (!f.shared).then_some(file),
+            dir: f.dir,
+        }
+    }
+
+    fn collect_definitions(&mut self) {
+        let files = self.files;
+        for (f, file) in files.iter().enumerate() {
+            let scope = if file.shared {
+                Scope::Dir(file.dir)
+            } else {
+                Scope::File(f)
+            };
+            let ctx = self.ctx_of(f);
+            for doc in &file.docs {
+                for list in &doc.lists {
+                    match self.list_index.get(&(scope, list.name.as_str())) {
+                        Some(&prev) => {
+                            let prev = &self.lists[prev];
+                            let at =
+                                format!("{}:{}", files[prev.file].path.display(), prev.name.pos);
+                            self.err(
+                                f,
+                                list.name.pos,
+                                format!("list `{}` is already defined at {at}", list.name.value),
+                            );
+                        }
+                        None => {
+                            self.list_index
+                                .insert((scope, list.name.as_str()), self.lists.len());
+                            self.lists.push(ListDef {
+                                name: &list.name,
+                                items: &list.items,
+                                file: f,
+                                ctx,
+                            });
+                            self.list_state.push(ListState::Todo);
+                        }
+                    }
+                }
+                for m in &doc.macros {
+                    match self.macro_index.get(&(scope, m.name.as_str())) {
+                        Some(&prev) => {
+                            let prev = &self.macros[prev];
+                            let at = format!(
+                                "{}:{}",
+                                files[prev.file].path.display(),
+                                prev.spec.name.pos
+                            );
+                            self.err(
+                                f,
+                                m.name.pos,
+                                format!("macro `{}` is already defined at {at}", m.name.value),
+                            );
+                        }
+                        None => {
+                            self.macro_index
+                                .insert((scope, m.name.as_str()), self.macros.len());
+                            self.macros.push(MacroDef {
+                                spec: m,
+                                file: f,
+                                ctx,
+                            });
+                            self.macro_data.push(MacroData::Condition {
+                                ast: None,
+                                check: Check::Todo,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn find_list(&self, ctx: Ctx, name: &str) -> Option<usize> {
+        ctx.file
+            .and_then(|f| self.list_index.get(&(Scope::File(f), name)))
+            .or_else(|| self.list_index.get(&(Scope::Dir(ctx.dir), name)))
+            .copied()
+    }
+
+    fn find_macro(&self, ctx: Ctx, name: &str) -> Option<usize> {
+        ctx.file
+            .and_then(|f| self.macro_index.get(&(Scope::File(f), name)))
+            .or_else(|| self.macro_index.get(&(Scope::Dir(ctx.dir), name)))
+            .copied()
+    }
+
+    fn names_in_scope(&self, ctx: Ctx, lists: bool) -> Vec<&'d str> {
+        let index = if lists {
+            &self.list_index
+        } else {
+            &self.macro_index
+        };
+        index
+            .keys()
+            .filter(|(scope, _)| {
+                *scope == Scope::Dir(ctx.dir) || ctx.file.is_some_and(|f| *scope == Scope::File(f))
+            })
+            .map(|(_, name)| *name)
+            .collect()
+    }
+
+    /// Every list expanded once (cycles and unknown references reported at the definition),
+    /// every macro compiled or parsed once.
+    fn check_definitions(&mut self) {
+        for i in 0..self.lists.len() {
+            let mut stack = Vec::new();
+            self.expand_list(i, &mut stack);
+        }
+        for i in 0..self.macros.len() {
+            let def = &self.macros[i];
+            let (file, ctx, spec) = (def.file, def.ctx, def.spec);
+            self.macro_data[i] = match &spec.body {
+                MacroBody::Selection(sel) => MacroData::Selection(self.selection(file, ctx, sel)),
+                MacroBody::Condition(text) => {
+                    let ast = match condition::parse(&text.value) {
+                        Ok(ast) => Some(ast),
+                        Err(e) => {
+                            self.err(file, text.at(e.offset), e.message);
+                            None
+                        }
+                    };
+                    MacroData::Condition {
+                        ast,
+                        check: Check::Todo,
+                    }
+                }
+            };
+        }
+        for i in 0..self.macros.len() {
+            let mut stack = Vec::new();
+            self.check_macro(i, &mut stack);
+        }
+    }
+
+    fn expand_list(&mut self, i: usize, stack: &mut Vec<usize>) -> Option<Rc<[Item]>> {
+        match &self.list_state[i] {
+            ListState::Done(items) => return items.clone(),
+            ListState::Busy => return None,
+            ListState::Todo => {}
+        }
+        self.list_state[i] = ListState::Busy;
+        stack.push(i);
+        let ListDef {
+            items, file, ctx, ..
+        } = self.lists[i];
+        let mut out = Vec::with_capacity(items.len());
+        let mut ok = true;
+        for item in items {
+            let Some(name) = list_ref(item) else {
+                out.push(unescape_dollar(item));
+                continue;
+            };
+            match self.find_list(ctx, name) {
+                None => {
+                    ok = false;
+                    let hint = did_you_mean(name, self.names_in_scope(ctx, true));
+                    self.err(file, item.pos, format!("unknown list `${name}`{hint}"));
+                }
+                Some(j) if matches!(self.list_state[j], ListState::Busy) => {
+                    ok = false;
+                    let from = stack.iter().position(|&s| s == j).unwrap_or(0);
+                    let lists = &self.lists;
+                    let path: Vec<&str> = stack[from..]
+                        .iter()
+                        .chain([&j])
+                        .map(|&s| lists[s].name.as_str())
+                        .collect();
+                    let message = format!("list cycle: {}", path.join(" → "));
+                    self.err(file, item.pos, message);
+                }
+                Some(j) => match self.expand_list(j, stack) {
+                    Some(items) => out.extend(items.iter().cloned()),
+                    None => ok = false,
+                },
+            }
+        }
+        stack.pop();
+        let result: Option<Rc<[Item]>> = ok.then(|| out.into());
+        self.list_state[i] = ListState::Done(result.clone());
+        result
+    }
+
+    /// Checks a condition macro: every name a macro, no cycles. True when usable.
+    fn check_macro(&mut self, i: usize, stack: &mut Vec<usize>) -> bool {
+        let check = match &self.macro_data[i] {
+            MacroData::Selection(sel) => return sel.is_some(),
+            MacroData::Condition { ast: None, .. } => return false,
+            MacroData::Condition { check, .. } => *check,
+        };
+        match check {
+            Check::Ok => return true,
+            Check::Broken | Check::Busy => return false,
+            Check::Todo => {}
+        }
+        self.set_check(i, Check::Busy);
+        stack.push(i);
+        let MacroData::Condition { ast: Some(ast), .. } = &self.macro_data[i] else {
+            unreachable!("checked above");
+        };
+        let ast = ast.clone();
+        let mut names = Vec::new();
+        collect_names(&ast, &mut names);
+        let def = &self.macros[i];
+        let (file, ctx, spec) = (def.file, def.ctx, def.spec);
+        let text = spec.body_text();
+        let mut ok = true;
+        for (name, offset, quantified) in names {
+            let pos = text.map_or(spec.name.pos, |t| t.at(offset));
+            if quantified {
+                ok = false;
+                self.err(
+                    file,
+                    pos,
+                    "`1 of`/`all of` cannot be used in a macro: it has no selections",
+                );
+                continue;
+            }
+            match self.find_macro(ctx, &name) {
+                None => {
+                    ok = false;
+                    let hint = did_you_mean(&name, self.names_in_scope(ctx, false));
+                    self.err(file, pos, format!("unknown macro `{name}`{hint}"));
+                }
+                Some(j) if stack.contains(&j) => {
+                    ok = false;
+                    let from = stack.iter().position(|&s| s == j).unwrap_or(0);
+                    let macros = &self.macros;
+                    let path: Vec<&str> = stack[from..]
+                        .iter()
+                        .chain([&j])
+                        .map(|&s| macros[s].spec.name.as_str())
+                        .collect();
+                    let message = format!("macro cycle: {}", path.join(" → "));
+                    self.err(file, pos, message);
+                }
+                Some(j) => ok &= self.check_macro(j, stack),
+            }
+        }
+        stack.pop();
+        self.set_check(i, if ok { Check::Ok } else { Check::Broken });
+        ok
+    }
+
+    fn set_check(&mut self, i: usize, value: Check) {
+        if let MacroData::Condition { check, .. } = &mut self.macro_data[i] {
+            *check = value;
+        }
+    }
+
+    /// Values with list references expanded; true when they form a list.
+    fn values(&mut self, file: usize, ctx: Ctx, values: &ValuesSpec) -> Option<(Vec<Item>, bool)> {
+        let mut out = Vec::with_capacity(values.items.len());
+        let mut list = values.list;
+        let mut ok = true;
+        for item in &values.items {
+            let Some(name) = list_ref(item) else {
+                out.push(unescape_dollar(item));
+                continue;
+            };
+            list = true;
+            match self.find_list(ctx, name) {
+                Some(j) => match &self.list_state[j] {
+                    ListState::Done(Some(items)) => out.extend(items.iter().cloned()),
+                    _ => ok = false, // reported at the list's definition
+                },
+                None => {
+                    ok = false;
+                    let hint = did_you_mean(name, self.names_in_scope(ctx, true));
+                    self.err(file, item.pos, format!("unknown list `${name}`{hint}"));
+                }
+            }
+        }
+        ok.then_some((out, list))
+    }
+
+    /// A selection's groups of predicates, or `None` after reporting its errors.
+    fn selection(&mut self, file: usize, ctx: Ctx, sel: &SelectionSpec) -> Option<Vec<Vec<Pred>>> {
+        let mut groups = Vec::with_capacity(sel.groups.len());
+        let mut ok = true;
+        for group in &sel.groups {
+            let mut preds = Vec::with_capacity(group.len());
+            for entry in group {
+                let Some((values, list)) = self.values(file, ctx, &entry.values) else {
+                    ok = false;
+                    continue;
+                };
+                let mut errors = Vec::new();
+                match modifier::compile_entry(&entry.key, &values, list, &mut errors) {
+                    Some(pred) => preds.push(pred),
+                    None => ok = false,
+                }
+                self.spec_errors(file, errors);
+            }
+            groups.push(preds);
+        }
+        ok.then_some(groups)
+    }
+
+    fn rule(&mut self, file: usize, doc: &Doc) -> Option<Rule> {
+        let before = self.errors.len();
+        let ctx = self.ctx_of(file);
+        let id = doc.id.as_ref();
+        let level = match &doc.level {
+            None => Severity::Medium,
+            Some(l) => self
+                .word(file, l, "level", LEVELS)
+                .unwrap_or(Severity::Medium),
+        };
+
+        let mut b = Builder::default();
+        let mut exceptions = Vec::new();
+        let detection = doc.detection.as_ref();
+        if detection.is_none() {
+            self.err(file, doc.pos, "missing required key `detection`");
+        }
+        for (name, sel) in detection.map_or(&[][..], |d| &d.selections) {
+            let groups = self.selection(file, ctx, sel).unwrap_or_default();
+            b.add(name.value.clone(), groups);
+        }
+        b.own = b.selections.len();
+        for (i, e) in doc.exceptions.iter().enumerate() {
+            let groups = self.selection(file, ctx, &e.selection).unwrap_or_default();
+            let name = e.name.as_ref().map_or_else(
+                || format!("exception {}", i + 1),
+                |n| format!("exception {}", n.value),
+            );
+            exceptions.push(b.add(name, groups));
+        }
+
+        let session = doc
+            .session
+            .as_ref()
+            .and_then(|s| self.session(file, ctx, s, &mut b));
+        let is_sequence = matches!(doc.session, Some(SessionSpec::Sequence { .. }));
+        let condition = match detection.and_then(|d| d.condition.as_ref()) {
+            Some(text) => self.condition(file, ctx, text, &mut b),
+            None => {
+                if let (false, Some(d)) = (is_sequence, detection) {
+                    self.err(file, d.pos, "detection needs a `condition`");
+                }
+                // A sequence without one looks at the events of any step or of `until`.
+                let mut any = Vec::new();
+                if let Some(SessionLogic::Sequence { steps, until, .. }) = &session {
+                    any.extend(steps.iter().map(|s| s.condition.expr.clone()));
+                    any.extend(until.iter().map(|u| u.expr.clone()));
+                }
+                Condition {
+                    expr: Expr::Or(any.into()),
+                }
+            }
+        };
+
+        let (action, mode) = self.action(file, doc);
+        let suppress_ms = doc.suppress.as_ref().and_then(|s| self.duration(file, s));
+        let dir = self.files[file]
+            .path
+            .parent()
+            .map(Path::to_owned)
+            .unwrap_or_default();
+        let mut tests = Vec::new();
+        for (i, t) in doc.tests.iter().enumerate() {
+            let decisions = match &t.decisions.value {
+                Scalar::Int(n) if *n >= 0 => *n as usize,
+                other => {
+                    self.err(
+                        file,
+                        t.decisions.pos,
+                        format!("`decisions` must be a whole number, not `{other}`"),
+                    );
+                    continue;
+                }
+            };
+            tests.push(RuleTest {
+                name: t
+                    .name
+                    .as_ref()
+                    .map_or_else(|| format!("test {}", i + 1), |n| n.value.clone()),
+                events: dir.join(&t.events.value),
+                decisions,
+                line: t.pos.line,
+            });
+        }
+
+        let id = id?;
+        if self.errors.len() > before {
+            return None;
+        }
+        Some(Rule {
+            id: id.value.clone(),
+            version: doc
+                .version
+                .as_ref()
+                .map_or_else(|| "1".to_owned(), |v| v.value.clone()),
+            title: doc
+                .title
+                .as_ref()
+                .map_or_else(|| id.value.clone(), |t| t.value.clone()),
+            level,
+            tags: doc.tags.iter().map(|t| t.value.clone()).collect(),
+            detection: Detection {
+                preds: b.preds.into(),
+                selections: b.selections.into(),
+                condition,
+                exceptions: exceptions.into(),
+            },
+            session,
+            action,
+            mode,
+            suppress_ms,
+            file: self.files[file].path.clone(),
+            line: id.pos.line,
+            tests,
+        })
+    }
+
+    /// Parses and resolves a condition against the rule's selections and the macros in scope.
+    fn condition(&mut self, file: usize, ctx: Ctx, text: &Str, b: &mut Builder) -> Condition {
+        let expr = match condition::parse(&text.value) {
+            Ok(ast) => self.resolve(file, ctx, text, &ast, b),
+            Err(e) => {
+                self.err(file, text.at(e.offset), e.message);
+                Expr::Const(false)
+            }
+        };
+        Condition { expr }
+    }
+
+    fn resolve(&mut self, file: usize, ctx: Ctx, text: &Str, ast: &Ast, b: &mut Builder) -> Expr {
+        match ast {
+            Ast::Not(inner) => Expr::Not(Box::new(self.resolve(file, ctx, text, inner, b))),
+            Ast::And(items) => Expr::And(
+                items
+                    .iter()
+                    .map(|a| self.resolve(file, ctx, text, a, b))
+                    .collect(),
+            ),
+            Ast::Or(items) => Expr::Or(
+                items
+                    .iter()
+                    .map(|a| self.resolve(file, ctx, text, a, b))
+                    .collect(),
+            ),
+            Ast::Of {
+                all,
+                pattern,
+                offset,
+            } => {
+                let picked: Vec<Expr> = b.selections[..b.own]
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| match pattern {
+                        Some(p) => condition::pattern_matches(p, &s.name),
+                        None => !s.name.starts_with('_'),
+                    })
+                    .map(|(i, _)| Expr::Sel(i as u32))
+                    .collect();
+                if picked.is_empty() {
+                    let what = pattern.as_deref().unwrap_or("them");
+                    self.err(
+                        file,
+                        text.at(*offset),
+                        format!("`of {what}` matches no selection of the rule"),
+                    );
+                }
+                if *all {
+                    Expr::And(picked.into())
+                } else {
+                    Expr::Or(picked.into())
+                }
+            }
+            Ast::Name { name, offset } => {
+                if let Some(i) = b.own(name) {
+                    return Expr::Sel(i);
+                }
+                match self.find_macro(ctx, name) {
+                    Some(m) => self.use_macro(m, b),
+                    None => {
+                        let mut candidates: Vec<&str> =
+                            b.selections[..b.own].iter().map(|s| &*s.name).collect();
+                        candidates.extend(self.names_in_scope(ctx, false));
+                        let hint = did_you_mean(name, candidates);
+                        self.err(
+                            file,
+                            text.at(*offset),
+                            format!("unknown selection or macro `{name}`{hint}"),
+                        );
+                        Expr::Const(false)
+                    }
+                }
+            }
+        }
+    }
+
+    /// A macro in a rule: its selection added once, or its condition expanded.
+    fn use_macro(&mut self, m: usize, b: &mut Builder) -> Expr {
+        if let Some(&i) = b.macro_sels.get(&m) {
+            return Expr::Sel(i);
+        }
+        match &self.macro_data[m] {
+            MacroData::Selection(Some(groups)) => {
+                let name = format!("macro {}", self.macros[m].spec.name.value);
+                let i = b.add(name, groups.clone());
+                b.macro_sels.insert(m, i);
+                Expr::Sel(i)
+            }
+            MacroData::Condition {
+                ast: Some(ast),
+                check: Check::Ok,
+            } => {
+                let ast = ast.clone();
+                let ctx = self.macros[m].ctx;
+                self.expand_macro_ast(ctx, &ast, b)
+            }
+            // Broken macros were reported where they are defined.
+            _ => Expr::Const(false),
+        }
+    }
+
+    fn expand_macro_ast(&mut self, ctx: Ctx, ast: &Ast, b: &mut Builder) -> Expr {
+        match ast {
+            Ast::Not(inner) => Expr::Not(Box::new(self.expand_macro_ast(ctx, inner, b))),
+            Ast::And(items) => Expr::And(
+                items
+                    .iter()
+                    .map(|a| self.expand_macro_ast(ctx, a, b))
+                    .collect(),
+            ),
+            Ast::Or(items) => Expr::Or(
+                items
+                    .iter()
+                    .map(|a| self.expand_macro_ast(ctx, a, b))
+                    .collect(),
+            ),
+            Ast::Name { name, .. } => match self.find_macro(ctx, name) {
+                Some(m) => self.use_macro(m, b),
+                None => Expr::Const(false),
+            },
+            Ast::Of { .. } => Expr::Const(false),
+        }
+    }
+
+    fn session(
+        &mut self,
+        file: usize,
+        ctx: Ctx,
+        spec: &SessionSpec,
+        b: &mut Builder,
+    ) -> Option<SessionLogic> {
+        match spec {
+            SessionSpec::Aggregate(agg) => {
+                let (field, timespan_ms, threshold) = self.aggregate(file, agg)?;
+                Some(match (agg.kind.as_str(), field) {
+                    ("event_count", _) => SessionLogic::EventCount {
+                        timespan_ms,
+                        threshold,
+                    },
+                    ("value_count", Some(field)) => SessionLogic::ValueCount {
+                        field,
+                        timespan_ms,
+                        threshold,
+                    },
+                    (_, Some(field)) => SessionLogic::ValueSum {
+                        field,
+                        timespan_ms,
+                        threshold,
+                    },
+                    _ => return None,
+                })
+            }
+            SessionSpec::NewValue {
+                field,
+                learn,
+                tolerance,
+                ..
+            } => {
+                let f = self.field(file, field);
+                let learn = self.learn(file, learn.as_ref());
+                let tolerance = match tolerance {
+                    None => Some(Tolerance::Exact),
+                    Some(t) => self.tolerance(file, t, f.as_ref()),
+                };
+                Some(SessionLogic::NewValue {
+                    field: f?,
+                    learn: learn?,
+                    tolerance: tolerance?,
+                })
+            }
+            SessionSpec::Sequence {
+                maxspan,
+                steps,
+                until,
+                ..
+            } => {
+                let maxspan_ms = self.duration(file, maxspan);
+                let mut compiled = Vec::with_capacity(steps.len());
+                for step in steps {
+                    let condition = self.condition(file, ctx, &step.condition, b);
+                    let aggregate = match &step.aggregate {
+                        None => None,
+                        Some(agg) => {
+                            let Some((field, timespan_ms, threshold)) = self.aggregate(file, agg)
+                            else {
+                                continue;
+                            };
+                            Some(match (agg.kind.as_str(), field) {
+                                ("event_count", _) => StepAggregate::EventCount {
+                                    timespan_ms,
+                                    threshold,
+                                },
+                                ("value_count", Some(field)) => StepAggregate::ValueCount {
+                                    field,
+                                    timespan_ms,
+                                    threshold,
+                                },
+                                (_, Some(field)) => StepAggregate::ValueSum {
+                                    field,
+                                    timespan_ms,
+                                    threshold,
+                                },
+                                _ => continue,
+                            })
+                        }
+                    };
+                    compiled.push(Step {
+                        condition,
+                        aggregate,
+                    });
+                }
+                let until = until.as_ref().map(|u| self.condition(file, ctx, u, b));
+                Some(SessionLogic::Sequence {
+                    maxspan_ms: maxspan_ms?,
+                    steps: compiled,
+                    until,
+                })
+            }
+            SessionSpec::Duration {
+                since, limit, fire, ..
+            } => {
+                let since = match since {
+                    None => Some(Since::SessionStart),
+                    Some(s) => self.word(file, s, "since", SINCE),
+                };
+                let fire = match fire {
+                    None => Some(Fire::OnTimer),
+                    Some(f) => self.word(file, f, "fire", FIRE),
+                };
+                let limit_ms = self.duration(file, limit);
+                Some(SessionLogic::Duration {
+                    since: since?,
+                    limit_ms: limit_ms?,
+                    fire: fire?,
+                })
+            }
+            SessionSpec::ScopeGrowth { field, learn, .. } => {
+                let field = match field {
+                    None => Some(Field::Scopes),
+                    Some(f) => self.field(file, f),
+                };
+                let learn = self.learn(file, learn.as_ref());
+                Some(SessionLogic::ScopeGrowth {
+                    field: field?,
+                    learn: learn?,
+                })
+            }
+        }
+    }
+
+    fn aggregate(
+        &mut self,
+        file: usize,
+        agg: &AggregateSpec,
+    ) -> Option<(Option<Field>, i64, Threshold)> {
+        let mut ok = true;
+        let field = match &agg.field {
+            None => None,
+            Some(f) => {
+                let field = self.field(file, f);
+                let numeric = field.as_ref().is_none_or(|field| {
+                    matches!(
+                        field,
+                        Field::Bytes
+                            | Field::Records
+                            | Field::NetworkAsn
+                            | Field::Time
+                            | Field::Raw(_)
+                    )
+                });
+                if agg.kind.value == "value_sum" && !numeric {
+                    self.err(
+                        file,
+                        f.pos,
+                        format!(
+                            "`value_sum` needs a numeric field (bytes, records, raw.*), not `{}`",
+                            f.value
+                        ),
+                    );
+                    ok = false;
+                }
+                ok &= field.is_some();
+                field
+            }
+        };
+        let timespan = self.duration(file, &agg.timespan);
+        let threshold = self.threshold(file, &agg.threshold);
+        if !ok {
+            return None;
+        }
+        Some((field, timespan?, threshold?))
+    }
+
+    fn threshold(&mut self, file: usize, t: &ThresholdSpec) -> Option<Threshold> {
+        let op = match t.op.as_str() {
+            "gt" => CmpOp::Gt,
+            "gte" => CmpOp::Gte,
+            "lt" => CmpOp::Lt,
+            "lte" => CmpOp::Lte,
+            _ => CmpOp::Eq,
+        };
+        match modifier::number(&t.value.value) {
+            Some(value) => Some(Threshold { op, value }),
+            None => {
+                self.err(
+                    file,
+                    t.value.pos,
+                    format!(
+                        "`{}` needs a number or a size like 1GiB, not `{}`",
+                        t.op.value, t.value.value
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn field(&mut self, file: usize, name: &Str) -> Option<Field> {
+        let mut errors = Vec::new();
+        let field = modifier::field(&name.value, name.pos, &mut errors);
+        self.spec_errors(file, errors);
+        field
+    }
+
+    fn duration(&mut self, file: usize, item: &Item) -> Option<i64> {
+        let text = item.value.to_string();
+        match crate::units::parse_duration_ms(&text) {
+            Some(ms) if ms > 0 => Some(ms),
+            Some(_) => {
+                self.err(
+                    file,
+                    item.pos,
+                    format!("invalid duration `{text}`: must be more than zero"),
+                );
+                None
+            }
+            None => {
+                self.err(
+                    file,
+                    item.pos,
+                    format!(
+                        "invalid duration `{text}`: expected a number with a unit, \
+                         e.g. 500ms, 30s, 5m, 1h, 2d"
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn learn(&mut self, file: usize, spec: Option<&LearnSpec>) -> Option<Learn> {
+        let mut learn = Learn {
+            events: 5,
+            timespan_ms: 600_000,
+        };
+        let Some(spec) = spec else {
+            return Some(learn);
+        };
+        let mut ok = true;
+        if let Some(e) = &spec.events {
+            match &e.value {
+                Scalar::Int(n) if (1..=i64::from(u32::MAX)).contains(n) => learn.events = *n as u32,
+                other => {
+                    ok = false;
+                    self.err(
+                        file,
+                        e.pos,
+                        format!("`events` must be a positive whole number, not `{other}`"),
+                    );
+                }
+            }
+        }
+        if let Some(t) = &spec.timespan {
+            match self.duration(file, t) {
+                Some(ms) => learn.timespan_ms = ms,
+                None => ok = false,
+            }
+        }
+        ok.then_some(learn)
+    }
+
+    fn tolerance(
+        &mut self,
+        file: usize,
+        t: &ToleranceSpec,
+        field: Option<&Field>,
+    ) -> Option<Tolerance> {
+        let (pos, tolerance) = match t {
+            ToleranceSpec::Named(name) => match name.as_str() {
+                "exact" => return Some(Tolerance::Exact),
+                "ip_prefix" => (name.pos, Tolerance::IpPrefix { v4: 24, v6: 48 }),
+                other => {
+                    let hint = did_you_mean(other, ["exact", "ip_prefix"]);
+                    self.err(
+                        file,
+                        name.pos,
+                        format!("unknown tolerance `{other}` (expected exact, ip_prefix or {{ipv4_prefix, ipv6_prefix}}){hint}"),
+                    );
+                    return None;
+                }
+            },
+            ToleranceSpec::Prefixes { pos, v4, v6 } => {
+                let mut prefix = |item: &Option<Item>, default: u8, max: u8, what: &str| match item
+                {
+                    None => Some(default),
+                    Some(Item {
+                        value: Scalar::Int(n),
+                        ..
+                    }) if (0..=i64::from(max)).contains(n) => Some(*n as u8),
+                    Some(item) => {
+                        self.err(file, item.pos, format!("`{what}` must be 0 to {max}"));
+                        None
+                    }
+                };
+                let v4 = prefix(v4, 24, 32, "ipv4_prefix");
+                let v6 = prefix(v6, 48, 128, "ipv6_prefix");
+                (*pos, Tolerance::IpPrefix { v4: v4?, v6: v6? })
+            }
+        };
+        if field.is_some_and(|f| !matches!(f, Field::NetworkIp | Field::Raw(_))) {
+            self.err(
+                file,
+                pos,
+                "an IP prefix tolerance applies to `network.ip` (or a `raw.*` address)",
+            );
+            return None;
+        }
+        Some(tolerance)
+    }
+
+    fn action(&mut self, file: usize, doc: &Doc) -> (ActionKind, Mode) {
+        let Some(action) = &doc.action else {
+            return (ActionKind::Alert, Mode::Enforce);
+        };
+        let kind = action
+            .kind
+            .as_ref()
+            .and_then(|k| self.word(file, k, "action", ACTIONS))
+            .unwrap_or(ActionKind::Alert);
+        let mode = action
+            .mode
+            .as_ref()
+            .and_then(|m| self.word(file, m, "mode", MODES))
+            .unwrap_or(Mode::Enforce);
+        (kind, mode)
+    }
+
+    /// One of a fixed set of words.
+    fn word<T: Copy>(
+        &mut self,
+        file: usize,
+        s: &Str,
+        what: &str,
+        table: &[(&str, T)],
+    ) -> Option<T> {
+        if let Some((_, v)) = table.iter().find(|(w, _)| *w == s.value) {
+            return Some(*v);
+        }
+        let words: Vec<&str> = table.iter().map(|(w, _)| *w).collect();
+        let hint = did_you_mean(&s.value, words.iter().copied());
+        self.err(
+            file,
+            s.pos,
+            format!(
+                "unknown {what} `{}` (expected one of: {}){hint}",
+                s.value,
+                words.join(", ")
+            ),
+        );
+        None
+    }
+}
+
+const LEVELS: &[(&str, Severity)] = &[
+    ("informational", Severity::Informational),
+    ("low", Severity::Low),
+    ("medium", Severity::Medium),
+    ("high", Severity::High),
+    ("critical", Severity::Critical),
+];
+const ACTIONS: &[(&str, ActionKind)] = &[
+    ("revoke_session", ActionKind::RevokeSession),
+    ("revoke_credential", ActionKind::RevokeCredential),
+    ("step_up", ActionKind::StepUp),
+    ("alert", ActionKind::Alert),
+];
+const MODES: &[(&str, Mode)] = &[("enforce", Mode::Enforce), ("dry_run", Mode::DryRun)];
+const SINCE: &[(&str, Since)] = &[
+    ("session_start", Since::SessionStart),
+    ("first_match", Since::FirstMatch),
+];
+const FIRE: &[(&str, Fire)] = &[("on_event", Fire::OnEvent), ("on_timer", Fire::OnTimer)];
+
+/// Names in a macro condition: (name, offset, is a `1 of`/`all of`).
+fn collect_names(ast: &Ast, out: &mut Vec<(String, usize, bool)>) {
+    match ast {
+        Ast::Name { name, offset } => out.push((name.clone(), *offset, false)),
+        Ast::Of { offset, .. } => out.push((String::new(), *offset, true)),
+        Ast::Not(inner) => collect_names(inner, out),
+        Ast::And(items) | Ast::Or(items) => items.iter().for_each(|a| collect_names(a, out)),
+    }
+}
+
+impl MacroSpec {
+    fn body_text(&self) -> Option<&Str> {
+        match &self.body {
+            MacroBody::Condition(text) => Some(text),
+            MacroBody::Selection(_) => None,
+        }
+    }
+}

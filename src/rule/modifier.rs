@@ -1,0 +1,519 @@
+//! One selection entry, `field|modifier|modifier: values`, compiled into a predicate.
+//!
+//! Owns the modifier table and the type rules: which modifiers apply to which fields, what
+//! values they take. Regexes, networks, numbers and text patterns are built here, once.
+//!
+//! | modifier | fields | values |
+//! | --- | --- | --- |
+//! | (none), `in` | any | equality, `*`/`?` wildcards; numbers for numeric fields, `true`/`false` for flags, addresses for `network.ip` |
+//! | `contains`, `startswith`, `endswith` | text (not numbers or flags) | text, wildcards allowed |
+//! | `re` | all but flags | regular expressions (linear time) |
+//! | `cidr` | `network.ip`, `raw.*` | `10.0.0.0/8`, `2001:db8::/32`, or single addresses |
+//! | `gt`, `gte`, `lt`, `lte` | numbers (`bytes`, `records`, `network.asn`, `time`, `raw.*`) | numbers or sizes (`10MiB`) |
+//! | `exists` | any | `true` or `false` |
+//! | `all` | with a list: every value must match, not any | |
+//! | `cased` | text comparisons are case-sensitive | |
+
+use std::net::IpAddr;
+
+use regex::RegexBuilder;
+
+use super::detection::{Glob, Net, Pat, Pred, Test};
+use super::field::Field;
+use super::spec::{did_you_mean, Item, Pos, Scalar, SpecError, Str};
+use super::CmpOp;
+use crate::event::{Operation, SessionKind, Source, Status};
+use crate::units::parse_size;
+
+const MODIFIERS: &[&str] = &[
+    "in",
+    "contains",
+    "startswith",
+    "endswith",
+    "re",
+    "cidr",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "exists",
+    "all",
+    "cased",
+];
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Op {
+    Eq,
+    Contains,
+    StartsWith,
+    EndsWith,
+    Re,
+    Cidr,
+    Cmp(CmpOp),
+    Exists,
+}
+
+/// What kind of value a field yields, for the type rules.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    Text,
+    /// `service:operation`, compared as that text.
+    Pair,
+    /// A session key, compared as its rendered text.
+    Key,
+    Int,
+    Bool,
+    Ip,
+    List,
+    /// A vendor field: anything.
+    Raw,
+}
+
+fn kind(field: &Field) -> Kind {
+    match field {
+        Field::SessionKey | Field::LineageChild => Kind::Key,
+        Field::SessionDerived | Field::SessionMfa => Kind::Bool,
+        Field::Action => Kind::Pair,
+        Field::Time | Field::Bytes | Field::Records | Field::NetworkAsn => Kind::Int,
+        Field::NetworkIp => Kind::Ip,
+        Field::Scopes => Kind::List,
+        Field::Raw(_) => Kind::Raw,
+        _ => Kind::Text,
+    }
+}
+
+/// Fields whose values come from a closed set: equality values are checked against it.
+fn closed_values(field: &Field) -> Option<Vec<&'static str>> {
+    Some(match field {
+        Field::Source => Source::ALL.iter().map(|s| s.as_str()).collect(),
+        Field::SessionKind => [
+            SessionKind::SignIn,
+            SessionKind::TemporaryCredential,
+            SessionKind::LongTermCredential,
+            SessionKind::Token,
+            SessionKind::Certificate,
+            SessionKind::Principal,
+        ]
+        .iter()
+        .map(|k| k.as_str())
+        .collect(),
+        Field::Outcome => [Status::Success, Status::Failure, Status::Unknown]
+            .iter()
+            .map(|s| s.as_str())
+            .collect(),
+        Field::Operation => [
+            Operation::Read,
+            Operation::Write,
+            Operation::Admin,
+            Operation::Auth,
+            Operation::Unknown,
+        ]
+        .iter()
+        .map(|o| o.as_str())
+        .collect(),
+        _ => return None,
+    })
+}
+
+/// Resolves a field name, with a suggestion when it is unknown.
+pub(crate) fn field(name: &str, pos: Pos, errors: &mut Vec<SpecError>) -> Option<Field> {
+    let field = Field::parse(name);
+    if field.is_none() {
+        let hint = did_you_mean(name, Field::NAMES.iter().map(|(n, _)| *n));
+        let hint = if hint.is_empty() {
+            " (vendor fields are under `raw.`, e.g. `raw.userIdentity.type`)".to_owned()
+        } else {
+            hint
+        };
+        errors.push(SpecError {
+            pos,
+            message: format!("unknown field `{name}`{hint}"),
+        });
+    }
+    field
+}
+
+/// Compiles one entry. `values` are expanded (list references resolved); `list` is true when
+/// the values were written as a list or came from one.
+pub(crate) fn compile_entry(
+    key: &Str,
+    values: &[Item],
+    list: bool,
+    errors: &mut Vec<SpecError>,
+) -> Option<Pred> {
+    let before = errors.len();
+    let mut parts = key.value.split('|');
+    let name = parts.next().unwrap_or_default();
+    let field = field(name, key.pos, errors);
+
+    let mut op: Option<(Op, &str)> = None;
+    let mut all = false;
+    let mut cased = false;
+    let mut offset = name.len() + 1;
+    for m in parts {
+        let pos = key.at(offset);
+        offset += m.len() + 1;
+        let this = match m {
+            "all" => {
+                all = true;
+                continue;
+            }
+            "cased" => {
+                cased = true;
+                continue;
+            }
+            "in" => Op::Eq,
+            "contains" => Op::Contains,
+            "startswith" => Op::StartsWith,
+            "endswith" => Op::EndsWith,
+            "re" => Op::Re,
+            "cidr" => Op::Cidr,
+            "gt" => Op::Cmp(CmpOp::Gt),
+            "gte" => Op::Cmp(CmpOp::Gte),
+            "lt" => Op::Cmp(CmpOp::Lt),
+            "lte" => Op::Cmp(CmpOp::Lte),
+            "exists" => Op::Exists,
+            other => {
+                let hint = did_you_mean(other, MODIFIERS.iter().copied());
+                let hint = if hint.is_empty() {
+                    format!(" (expected one of: {})", MODIFIERS.join(", "))
+                } else {
+                    hint
+                };
+                errors.push(SpecError {
+                    pos,
+                    message: format!("unknown modifier `{other}`{hint}"),
+                });
+                continue;
+            }
+        };
+        match op {
+            Some((prev, prev_name)) if prev != this || prev_name != m => errors.push(SpecError {
+                pos,
+                message: format!("modifier `{m}` cannot be combined with `{prev_name}`"),
+            }),
+            _ => op = Some((this, m)),
+        }
+    }
+    let (op, op_name) = op.unwrap_or((Op::Eq, ""));
+    let field = field?;
+    if errors.len() > before {
+        return None;
+    }
+
+    let kind = kind(&field);
+    let err = |errors: &mut Vec<SpecError>, pos: Pos, message: String| {
+        errors.push(SpecError { pos, message });
+    };
+    let fname = field.to_string();
+
+    if matches!(op, Op::Cidr | Op::Cmp(_) | Op::Exists) && cased {
+        err(
+            errors,
+            key.pos,
+            format!("`cased` applies to text comparisons, not `{op_name}`"),
+        );
+    }
+    if op == Op::Exists && all {
+        err(errors, key.pos, "`all` cannot be used with `exists`".into());
+    }
+    // `field: null` (alone) is Sigma's way to say the field is missing.
+    let nulls: Vec<&Item> = values.iter().filter(|v| v.value == Scalar::Null).collect();
+    if !nulls.is_empty() {
+        if op == Op::Eq && !list && values.len() == 1 && !all && !cased {
+            return Some(Pred {
+                field,
+                test: Test::Exists(false),
+            });
+        }
+        for n in nulls {
+            err(
+                errors,
+                n.pos,
+                format!("`{fname}`: null is only allowed alone, as `{fname}: null` (the field is missing)"),
+            );
+        }
+        return None;
+    }
+
+    let type_error = |errors: &mut Vec<SpecError>, what: &str| {
+        errors.push(SpecError {
+            pos: key.at(name.len() + 1),
+            message: format!("modifier `{op_name}` does not apply to `{fname}` ({what})"),
+        });
+    };
+    let test = match op {
+        Op::Exists => {
+            let value = match values {
+                [Item {
+                    value: Scalar::Bool(b),
+                    ..
+                }] if !list => Some(*b),
+                _ => None,
+            };
+            match value {
+                Some(b) => Test::Exists(b),
+                None => {
+                    err(
+                        errors,
+                        values.first().map_or(key.pos, |v| v.pos),
+                        format!("`{fname}|exists` takes `true` or `false`"),
+                    );
+                    return None;
+                }
+            }
+        }
+        Op::Re => {
+            if kind == Kind::Bool {
+                type_error(errors, "a flag: compare it with true or false");
+                return None;
+            }
+            let mut res = Vec::with_capacity(values.len());
+            for v in values {
+                let text = v.value.to_string();
+                match RegexBuilder::new(&text).case_insensitive(!cased).build() {
+                    Ok(re) => res.push(re),
+                    Err(e) => err(
+                        errors,
+                        v.pos,
+                        format!("invalid regex `{text}`: {}", regex_message(&e)),
+                    ),
+                }
+            }
+            Test::Regex {
+                res: res.into(),
+                all,
+            }
+        }
+        Op::Cidr => {
+            if !matches!(kind, Kind::Ip | Kind::Raw) {
+                type_error(errors, "`cidr` applies to `network.ip` and `raw.*` fields");
+                return None;
+            }
+            let mut nets = Vec::with_capacity(values.len());
+            for v in values {
+                match parse_net(&v.value.to_string()) {
+                    Some(net) => nets.push(net),
+                    None => err(
+                        errors,
+                        v.pos,
+                        format!(
+                            "invalid CIDR `{}`: expected an address/prefix like 10.0.0.0/8",
+                            v.value
+                        ),
+                    ),
+                }
+            }
+            Test::Cidr {
+                nets: nets.into(),
+                all,
+            }
+        }
+        Op::Cmp(cmp) => {
+            if !matches!(kind, Kind::Int | Kind::Raw) {
+                type_error(errors, "it is not a number");
+                return None;
+            }
+            let mut nums = Vec::with_capacity(values.len());
+            for v in values {
+                match number(&v.value) {
+                    Some(x) => nums.push(x),
+                    None => err(
+                        errors,
+                        v.pos,
+                        format!(
+                            "`{op_name}` needs a number or a size like 10MiB, not `{}`",
+                            v.value
+                        ),
+                    ),
+                }
+            }
+            Test::Cmp {
+                op: cmp,
+                values: nums.into(),
+                all,
+            }
+        }
+        Op::Contains | Op::StartsWith | Op::EndsWith => {
+            if matches!(kind, Kind::Int | Kind::Bool) {
+                let what = if kind == Kind::Int {
+                    "it is a number: use gt/gte/lt/lte or equality"
+                } else {
+                    "a flag: compare it with true or false"
+                };
+                type_error(errors, what);
+                return None;
+            }
+            let (star_start, star_end) = match op {
+                Op::Contains => (true, true),
+                Op::StartsWith => (false, true),
+                _ => (true, false),
+            };
+            let pats = values
+                .iter()
+                .map(|v| Pat {
+                    glob: Glob::new(&v.value.to_string(), star_start, star_end, cased),
+                    num: None,
+                    boolean: None,
+                    ip: None,
+                })
+                .collect();
+            Test::Text { pats, all, cased }
+        }
+        Op::Eq => {
+            let closed = closed_values(&field);
+            let mut pats = Vec::with_capacity(values.len());
+            for v in values {
+                if let Some(pat) = eq_pattern(&fname, kind, closed.as_deref(), v, cased, errors) {
+                    pats.push(pat);
+                }
+            }
+            Test::Text {
+                pats: pats.into(),
+                all,
+                cased,
+            }
+        }
+    };
+    (errors.len() == before).then_some(Pred { field, test })
+}
+
+fn eq_pattern(
+    fname: &str,
+    kind: Kind,
+    closed: Option<&[&'static str]>,
+    v: &Item,
+    cased: bool,
+    errors: &mut Vec<SpecError>,
+) -> Option<Pat> {
+    let text = v.value.to_string();
+    let wild = matches!(v.value, Scalar::Str(_)) && (text.contains('*') || text.contains('?'));
+    let mut pat = Pat {
+        glob: Glob::new(&text, false, false, cased),
+        num: number_exact(&v.value),
+        boolean: match &v.value {
+            Scalar::Bool(b) => Some(*b),
+            Scalar::Str(s) if s.eq_ignore_ascii_case("true") => Some(true),
+            Scalar::Str(s) if s.eq_ignore_ascii_case("false") => Some(false),
+            _ => None,
+        },
+        ip: text.parse::<IpAddr>().ok().map(|ip| ip.to_canonical()),
+    };
+    let mut fail = |message: String| {
+        errors.push(SpecError {
+            pos: v.pos,
+            message,
+        });
+        None
+    };
+    match kind {
+        Kind::Int => {
+            if pat.num.is_none() {
+                pat.num = number(&v.value);
+            }
+            if pat.num.is_none() {
+                return fail(format!("`{fname}` is a number: `{text}` is not"));
+            }
+        }
+        Kind::Bool if pat.boolean.is_none() => {
+            return fail(format!("`{fname}` is true or false, not `{text}`"));
+        }
+        Kind::Ip if pat.ip.is_none() && !wild => {
+            let hint = if text.contains('/') {
+                format!(" (for a network use `{fname}|cidr`)")
+            } else {
+                String::new()
+            };
+            return fail(format!("`{text}` is not an IP address{hint}"));
+        }
+        Kind::Text if !wild => {
+            if let Some(allowed) = closed {
+                if !allowed.iter().any(|a| a.eq_ignore_ascii_case(&text)) {
+                    let hint = did_you_mean(&text, allowed.iter().copied());
+                    return fail(format!(
+                        "`{fname}` is one of: {}; `{text}` never matches{hint}",
+                        allowed.join(", ")
+                    ));
+                }
+            }
+        }
+        _ => {}
+    }
+    if wild {
+        pat.num = None;
+        pat.ip = None;
+    }
+    Some(pat)
+}
+
+/// A number as written (no sizes): typed equality with numeric fields.
+fn number_exact(v: &Scalar) -> Option<f64> {
+    match v {
+        Scalar::Int(n) => Some(*n as f64),
+        Scalar::Float(x) => Some(*x),
+        Scalar::Str(s) => s.trim().parse().ok(),
+        Scalar::Null | Scalar::Bool(_) => None,
+    }
+}
+
+/// A number, or a size such as `10MiB`.
+pub(crate) fn number(v: &Scalar) -> Option<f64> {
+    match v {
+        Scalar::Str(s) => parse_size(s),
+        other => number_exact(other),
+    }
+}
+
+fn parse_net(text: &str) -> Option<Net> {
+    let (addr, prefix) = match text.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (text, None),
+    };
+    let addr: IpAddr = addr.trim().parse().ok()?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix: u8 = match prefix {
+        Some(p) => p.trim().parse().ok().filter(|p| *p <= max)?,
+        None => max,
+    };
+    // An IPv4-mapped IPv6 network is the IPv4 network it maps.
+    match (addr, addr.to_canonical()) {
+        (IpAddr::V6(_), canonical @ IpAddr::V4(_)) if prefix >= 96 => Some(Net {
+            addr: canonical,
+            prefix: prefix - 96,
+        }),
+        _ => Some(Net { addr, prefix }),
+    }
+}
+
+/// The useful line of a regex error (they come with a caret diagram).
+fn regex_message(e: &regex::Error) -> String {
+    let text = e.to_string();
+    text.lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("error: "))
+        .unwrap_or_else(|| text.lines().last().unwrap_or_default())
+        .trim()
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks_parse() {
+        assert_eq!(
+            parse_net("10.0.0.0/8"),
+            Some(Net {
+                addr: "10.0.0.0".parse().unwrap(),
+                prefix: 8
+            })
+        );
+        assert_eq!(parse_net("10.0.0.1").unwrap().prefix, 32);
+        assert_eq!(parse_net("::ffff:10.0.0.0/104").unwrap().prefix, 8);
+        assert_eq!(parse_net("2001:db8::/32").unwrap().prefix, 32);
+        assert_eq!(parse_net("10.0.0.0/33"), None);
+        assert_eq!(parse_net("10.0.0/8"), None);
+        assert_eq!(parse_net("example.com/8"), None);
+    }
+}
