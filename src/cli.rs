@@ -9,8 +9,13 @@ use anyhow::{bail, Context, Result};
 use bumpalo::Bump;
 use clap::{Parser, Subcommand};
 
+use crate::engine::{Engine, EngineConfig};
 use crate::event::{Normalizer, RejectReason, Source, DEFAULT_MAX_RECORD_BYTES};
+use crate::replay::{replay, ReplayOptions};
+use crate::rule::RuleSet;
+use crate::sink::{write_dead_letter, write_decision};
 use crate::source::file::{self, Item};
+use crate::units::parse_duration_ms;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -27,6 +32,71 @@ pub struct Cli {
 pub enum Command {
     /// Print audit records as normalized events (NDJSON on stdout, a summary on stderr).
     Normalize(NormalizeArgs),
+    /// Evaluate rules over audit log files and write the decisions (NDJSON).
+    Replay(ReplayArgs),
+    /// Lint every rule file and run every rule's inline tests.
+    Check(CheckArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ReplayArgs {
+    /// Files or directories to read (JSON, NDJSON, CloudTrail envelopes; plain or gzip).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Rule files or directories.
+    #[arg(long, default_value = "rules")]
+    pub rules: Vec<PathBuf>,
+    /// Write decisions here instead of stdout.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Write rejected records here as NDJSON (origin, reason, detail, the record).
+    #[arg(long)]
+    pub rejects: Option<PathBuf>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Read every record as this source instead of detecting it per record.
+    #[arg(long, value_parser = parse_source)]
+    pub source: Option<Source>,
+    /// No progress line on stderr.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// Settings that decide what the engine decides; `replay` and `run` share them.
+#[derive(clap::Args, Debug, Clone)]
+pub struct EngineArgs {
+    /// Records up to this much older than the newest seen are put back in event-time order
+    /// (decisions wait that long); older ones are late and not applied.
+    #[arg(long, default_value = "0s", value_parser = parse_duration_flag)]
+    pub allowed_lateness: i64,
+    /// Forget a session after this long without events (event time).
+    #[arg(long, default_value = "12h", value_parser = parse_duration_flag)]
+    pub idle_timeout: i64,
+    /// `iss` of the CAEP claims in kill decisions.
+    #[arg(long, default_value = "urn:sessionguard")]
+    pub caep_issuer: String,
+}
+
+impl EngineArgs {
+    pub fn engine_config(&self) -> EngineConfig {
+        EngineConfig {
+            idle_timeout_ms: self.idle_timeout,
+            caep_issuer: self.caep_issuer.clone(),
+            ..EngineConfig::default()
+        }
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CheckArgs {
+    /// Rule files or directories.
+    #[arg(default_value = "rules")]
+    pub rules: Vec<PathBuf>,
+}
+
+fn parse_duration_flag(text: &str) -> Result<i64, String> {
+    parse_duration_ms(text)
+        .ok_or_else(|| format!("'{text}' is not a duration (e.g. 500ms, 30s, 5m, 1h)"))
 }
 
 #[derive(clap::Args, Debug)]
@@ -62,6 +132,8 @@ fn parse_source(name: &str) -> Result<Source, String> {
 pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Normalize(args) => normalize(args),
+        Command::Replay(args) => replay_command(args),
+        Command::Check(args) => check(args),
     }
 }
 
@@ -133,7 +205,7 @@ fn normalize(args: NormalizeArgs) -> Result<i32> {
                         shown_rejects += 1;
                     }
                     match rejects_out.as_mut() {
-                        Some(w) => write_reject(w, &name, line, &reject, bytes),
+                        Some(w) => write_dead_letter(w, &name, line, &reject, bytes),
                         None => Ok(()),
                     }
                 }
@@ -162,28 +234,6 @@ fn normalize(args: NormalizeArgs) -> Result<i32> {
     Ok(0)
 }
 
-/// The bounded copy of a rejected record kept for the dead-letter file.
-const REJECT_COPY_BYTES: usize = 64 * 1024;
-
-fn write_reject(
-    w: &mut impl Write,
-    file: &str,
-    line: u64,
-    reject: &crate::event::Reject,
-    bytes: &[u8],
-) -> io::Result<()> {
-    let copy = &bytes[..bytes.len().min(REJECT_COPY_BYTES)];
-    let record = serde_json::json!({
-        "origin": { "file": file, "line": line },
-        "reason": reject.reason,
-        "detail": reject.detail,
-        "truncated": bytes.len() > copy.len(),
-        "record": String::from_utf8_lossy(copy),
-    });
-    serde_json::to_writer(&mut *w, &record)?;
-    w.write_all(b"\n")
-}
-
 pub fn render_summary(summary: &NormalizeSummary, files: usize) -> String {
     use std::fmt::Write as _;
     let events: u64 = summary.events_by_source.values().sum();
@@ -201,4 +251,107 @@ pub fn render_summary(summary: &NormalizeSummary, files: usize) -> String {
         let _ = writeln!(s, "  rejected {:<20} {n:>8}", reason.as_str());
     }
     s
+}
+
+fn load_rules(paths: &[PathBuf]) -> Result<RuleSet> {
+    RuleSet::load(paths).map_err(|errors| {
+        eprint!("{errors}");
+        anyhow::anyhow!("the rules did not load ({} errors)", errors.errors.len())
+    })
+}
+
+fn replay_command(args: ReplayArgs) -> Result<i32> {
+    let rules = load_rules(&args.rules)?;
+    let mut engine = Engine::new(rules, args.engine.engine_config());
+    let options = ReplayOptions {
+        normalizer: Normalizer {
+            forced: args.source,
+            ..Normalizer::default()
+        },
+        allowed_lateness_ms: args.engine.allowed_lateness,
+        progress: !args.no_progress,
+    };
+    let mut out: Box<dyn Write> = match &args.out {
+        Some(path) => Box::new(BufWriter::new(
+            File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        )),
+        None => Box::new(BufWriter::new(io::stdout().lock())),
+    };
+    let mut rejects_out = match &args.rejects {
+        Some(path) => Some(BufWriter::new(
+            File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        )),
+        None => None,
+    };
+    let summary = replay(
+        &args.paths,
+        &mut engine,
+        &options,
+        &mut |decision| write_decision(&mut out, decision),
+        &mut |file, line, reject, bytes| match rejects_out.as_mut() {
+            Some(w) => write_dead_letter(w, file, line, reject, bytes),
+            None => Ok(()),
+        },
+    )?;
+    out.flush().context("writing decisions")?;
+    if let Some(w) = rejects_out.as_mut() {
+        w.flush().context("writing rejects")?;
+    }
+    eprint!("{}", summary.render());
+    Ok(0)
+}
+
+/// Lints the rules (any load error fails), then runs each rule's inline tests with only that
+/// rule loaded, so another rule's kill cannot mask it.
+fn check(args: CheckArgs) -> Result<i32> {
+    let rules = match RuleSet::load(&args.rules) {
+        Ok(rules) => rules,
+        Err(errors) => {
+            eprint!("{errors}");
+            eprintln!("{} error(s); no rule was loaded", errors.errors.len());
+            return Ok(1);
+        }
+    };
+    let (mut passed, mut failed) = (0usize, 0usize);
+    for (index, rule) in rules.rules.iter().enumerate() {
+        for test in &rule.tests {
+            let only = RuleSet::load(&args.rules)
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .keep_only(index);
+            let mut engine = Engine::new(only, EngineConfig::default());
+            let mut decisions = 0usize;
+            let outcome = replay(
+                std::slice::from_ref(&test.events),
+                &mut engine,
+                &ReplayOptions::default(),
+                &mut |d| {
+                    if d.rule.id == rule.id {
+                        decisions += 1;
+                    }
+                    Ok(())
+                },
+                &mut |_, _, _, _| Ok(()),
+            );
+            let location = format!("{}:{}", rule.file.display(), test.line);
+            match outcome {
+                Ok(_) if decisions == test.decisions => passed += 1,
+                Ok(_) => {
+                    failed += 1;
+                    eprintln!(
+                        "{location}: rule {} test '{}': expected {} decision(s), got {decisions}",
+                        rule.id, test.name, test.decisions
+                    );
+                }
+                Err(e) => {
+                    failed += 1;
+                    eprintln!("{location}: rule {} test '{}': {e:#}", rule.id, test.name);
+                }
+            }
+        }
+    }
+    eprintln!(
+        "{} rules loaded; {passed} passed, {failed} failed",
+        rules.rules.len()
+    );
+    Ok(if failed == 0 { 0 } else { 1 })
 }

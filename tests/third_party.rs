@@ -153,7 +153,7 @@ fn third_party_copy_matches_the_shared_data() {
         eprintln!("{} not present; nothing to compare", shared.display());
         return;
     }
-    for original in file::expand_paths(&[shared.clone()]).unwrap() {
+    for original in file::expand_paths(std::slice::from_ref(&shared)).unwrap() {
         let rel = original.strip_prefix(&shared).unwrap();
         let copy = root().join(rel);
         assert_eq!(

@@ -424,7 +424,8 @@ impl Engine {
                     .iter()
                     .map(|s| rule.detection.eval(&s.condition, event, cx))
                     .collect();
-                if !holds.iter().any(|h| *h) && !(closes && has_state) {
+                let matched_a_step = holds.iter().any(|h| *h);
+                if !matched_a_step && !(closes && has_state) {
                     return;
                 }
                 let state = rule_state_in(&mut self.sessions, slot, rule_index);
