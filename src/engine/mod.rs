@@ -424,8 +424,9 @@ impl Engine {
                     .iter()
                     .map(|s| rule.detection.eval(&s.condition, event, cx))
                     .collect();
-                let matched_a_step = holds.iter().any(|h| *h);
-                if !matched_a_step && !(closes && has_state) {
+                // Nothing to do unless a step matched or `until` closes an open sequence.
+                let relevant = holds.iter().any(|h| *h) || (closes && has_state);
+                if !relevant {
                     return;
                 }
                 let state = rule_state_in(&mut self.sessions, slot, rule_index);
