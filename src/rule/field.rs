@@ -119,7 +119,8 @@ impl Field {
     /// The field's value in `event`. Raw paths may unescape embedded JSON into `scratch`.
     pub fn get<'e>(&self, event: &'e Event<'_>, scratch: &'e Bump) -> Value<'e> {
         fn text<'e>(t: &'e Option<Text<'_>>) -> Value<'e> {
-            t.as_ref().map_or(Value::Missing, |t| Value::Str(t.as_str()))
+            t.as_ref()
+                .map_or(Value::Missing, |t| Value::Str(t.as_str()))
         }
         let resource = event.resource.as_ref();
         let agent = event.agent.as_ref();
@@ -147,8 +148,12 @@ impl Field {
             Field::ResourceId => resource.map_or(Value::Missing, |r| text(&r.id)),
             Field::ResourceName => resource.map_or(Value::Missing, |r| text(&r.name)),
             Field::ResourceContainer => resource.map_or(Value::Missing, |r| text(&r.container)),
-            Field::Bytes => event.bytes.map_or(Value::Missing, |b| Value::Int(saturate(b))),
-            Field::Records => event.records.map_or(Value::Missing, |r| Value::Int(saturate(r))),
+            Field::Bytes => event
+                .bytes
+                .map_or(Value::Missing, |b| Value::Int(saturate(b))),
+            Field::Records => event
+                .records
+                .map_or(Value::Missing, |r| Value::Int(saturate(r))),
             Field::NetworkIp => event.network.ip.map_or(Value::Missing, Value::Ip),
             Field::NetworkViaService => text(&event.network.via_service),
             Field::NetworkAsn => event
@@ -272,7 +277,10 @@ mod tests {
             assert_eq!(Field::parse(name).as_ref(), Some(field));
         }
         let raw = Field::parse("raw.userIdentity.sessionContext.sourceIdentity").unwrap();
-        assert_eq!(raw.to_string(), "raw.userIdentity.sessionContext.sourceIdentity");
+        assert_eq!(
+            raw.to_string(),
+            "raw.userIdentity.sessionContext.sourceIdentity"
+        );
         assert_eq!(Field::parse("nope"), None);
         assert_eq!(Field::parse("raw."), None);
         assert_eq!(Field::parse("raw.a..b"), None);
