@@ -1328,3 +1328,137 @@ impl MacroSpec {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::detection::{Glob, Test};
+    use super::*;
+
+    /// A scratch directory, removed on drop.
+    struct Dir(PathBuf);
+
+    impl Dir {
+        fn new(name: &str) -> Dir {
+            let dir = std::env::temp_dir().join(format!("sg-rules-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            Dir(dir)
+        }
+
+        fn file(&self, name: &str, text: &str) -> &Dir {
+            let path = self.0.join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+            self
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn messages(e: &LoadErrors) -> Vec<String> {
+        e.errors
+            .iter()
+            .map(|e| format!("{}:{}: {}", e.line, e.col, e.message))
+            .collect()
+    }
+
+    #[test]
+    fn shared_definitions_are_per_directory_and_local_ones_shadow_them() {
+        let dir = Dir::new("scopes");
+        dir.file("shared.yml", "lists:\n  names: [alice]\nmacros:\n  ok: {outcome: success}\n")
+            .file(
+                "a.yml",
+                "lists:\n  names: [bob]\n---\nid: a\ndetection:\n  sel: {principal.name|in: $names}\n  condition: sel and ok\n",
+            )
+            .file(
+                "sub/b.yml",
+                "id: b\ndetection:\n  sel: {principal.name|in: $names}\n  condition: sel and ok\n",
+            )
+            .file(".hidden.yml", "not: [valid")
+            .file("notes.txt", "not: [valid");
+        let set = RuleSet::load(&[dir.0.join("a.yml"), dir.0.join("shared.yml")]).unwrap();
+        let rule = &set.rules[0];
+        // `names` is a.yml's own list (bob), `ok` the shared macro.
+        let Test::Text { pats, .. } = &rule.detection.preds[0].test else {
+            panic!("{:?}", rule.detection.preds[0]);
+        };
+        assert_eq!(pats[0].glob, Glob::Exact("bob".into()));
+        assert_eq!(
+            rule.detection.selection_names().collect::<Vec<_>>(),
+            ["sel", "macro ok"]
+        );
+        // sub/ does not see the parent directory's shared file.
+        let e = RuleSet::load(std::slice::from_ref(&dir.0)).unwrap_err();
+        assert_eq!(
+            messages(&e),
+            [
+                "3:28: unknown list `$names`",
+                "4:22: unknown selection or macro `ok`",
+            ]
+        );
+        assert!(e.errors.iter().all(|e| e.file.ends_with("sub/b.yml")));
+    }
+
+    #[test]
+    fn a_macro_used_twice_is_one_selection() {
+        let set = RuleSet::from_yaml(
+            "m.yml",
+            "macros:\n  ok: {outcome: success}\n  either: ok or ok\n\
+             id: m\ndetection:\n  sel: {action.service: s3}\n  condition: (sel and ok) or either\n",
+        )
+        .unwrap();
+        let d = &set.rules[0].detection;
+        assert_eq!(d.selection_names().collect::<Vec<_>>(), ["sel", "macro ok"]);
+        assert_eq!(
+            d.condition.expr,
+            Expr::Or(
+                vec![
+                    Expr::And(vec![Expr::Sel(0), Expr::Sel(1)].into()),
+                    Expr::Or(vec![Expr::Sel(1), Expr::Sel(1)].into()),
+                ]
+                .into()
+            )
+        );
+    }
+
+    #[test]
+    fn a_sequence_without_condition_looks_at_its_steps_and_until() {
+        let set = RuleSet::from_yaml(
+            "s.yml",
+            "id: s\ndetection:\n  a: {action.service: iam}\n  b: {action.service: s3}\n  c: {outcome: failure}\n\
+             session:\n  sequence:\n    maxspan: 10m\n    steps: [{match: a}, {match: b and not c}]\n    until: c\n",
+        )
+        .unwrap();
+        assert_eq!(
+            set.rules[0].detection.condition.expr,
+            Expr::Or(
+                vec![
+                    Expr::Sel(0),
+                    Expr::And(vec![Expr::Sel(1), Expr::Not(Box::new(Expr::Sel(2)))].into()),
+                    Expr::Sel(2),
+                ]
+                .into()
+            )
+        );
+    }
+
+    #[test]
+    fn duplicate_definitions_and_unusable_macros() {
+        let e = RuleSet::from_yaml(
+            "d.yml",
+            "lists:\n  l: [a]\nmacros:\n  m: 1 of x*\n---\nlists:\n  l: [b]\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            messages(&e),
+            [
+                "4:6: `1 of`/`all of` cannot be used in a macro: it has no selections",
+                "7:3: list `l` is already defined at d.yml:2:3",
+            ]
+        );
+    }
+}

@@ -9,6 +9,56 @@
 //! Why not `#[derive(Deserialize)]` on these structs: serde stops at the first error, and
 //! `deny_unknown_fields` would report one unknown key per document. Falco's rule reader works
 //! the same way, over position-carrying YAML nodes.
+//!
+//! # The language
+//!
+//! A file holds one rule, or several YAML documents separated by `---`. A file of only
+//! `lists:`/`macros:` is shared by the other files of its directory.
+//!
+//! ```yaml
+//! id: example.escalate_then_bulk_read      # required, unique in the pack
+//! title: Bulk read after privilege escalation   # default: the id
+//! version: 3                              # text or number, default "1"
+//! level: critical                         # informational|low|medium|high|critical (medium)
+//! tags: [attack.collection]
+//! description: …                          # also references, author, date, modified,
+//!                                         # status, falsepositives, license: not used
+//! lists:
+//!   bulk_kinds: [object, secret, $more_kinds]   # `$name` refers to a list, `$$` is a `$`
+//! macros:
+//!   successful: {outcome: success}        # a selection…
+//!   trusted: from_office or break_glass   # …or a condition over macros
+//! detection:
+//!   escalation:                           # a list of maps: any of them
+//!     - action|in: $iam_admin_actions
+//!     - action: 'okta:user.account.privilege.*'   # `*` and `?` wildcards
+//!   bulk_read:                            # a map: all entries hold
+//!     operation: read
+//!     resource.type|in: $bulk_kinds
+//!     bytes|gte: 1MiB
+//!   condition: escalation or bulk_read and not 1 of filter_*   # not > and > or
+//! exceptions:                             # an event matching one never matches the rule
+//!   - {name: break_glass, match: {principal.name|startswith: breakglass-}}
+//!   - {name: analytics, fields: [network.via_service], values: [[athena.amazonaws.com]]}
+//! session:                                # exactly one kind; none = fire on every match
+//!   event_count: {timespan: 5m, gte: 50}
+//!   # value_count: {field: network.ip, timespan: 10m, gt: 3}
+//!   # value_sum: {field: bytes, timespan: 10m, gt: 1GiB}
+//!   # new_value: {field: network.ip, learn: {events: 5, timespan: 10m},
+//!   #             tolerance: exact | ip_prefix | {ipv4_prefix: 24, ipv6_prefix: 48}}
+//!   # sequence: {maxspan: 15m, until: logout,
+//!   #            steps: [{match: escalation}, {match: bulk_read,
+//!   #                     aggregate: {event_count: {timespan: 5m, gte: 50}}}]}
+//!   # duration: {since: session_start|first_match, limit: 12h, fire: on_timer|on_event}
+//!   # scope_growth: {field: scopes, learn: {events: 5}}
+//! action: {kind: revoke_session, mode: dry_run}   # or `action: step_up`; default alert, enforce
+//! suppress: 1h
+//! tests:
+//!   - {name: escalation then reads, events: escalation.jsonl, expect: {decisions: 1}}
+//! ```
+//!
+//! Modifiers are listed in `modifier`; the condition grammar is in `condition`. A sequence
+//! rule may leave out `condition`: it then looks at the events of any step or of `until`.
 
 use std::fmt;
 
@@ -680,6 +730,12 @@ impl Reader<'_> {
         for (k, v) in &keys.entries {
             if k.value == "condition" {
                 spec.condition = self.condition(v, "condition");
+            } else if k.value == "timeframe" {
+                self.err(
+                    k.pos,
+                    "`timeframe` is not used: windows go in `session:` \
+                     (e.g. `event_count: {timespan: 5m, gte: 10}`)",
+                );
             } else if let Some(sel) = self.selection(v, &format!("selection `{}`", k.value)) {
                 spec.selections.push((k.clone(), sel));
             }
