@@ -255,7 +255,7 @@ pub fn render_summary(summary: &NormalizeSummary, files: usize) -> String {
 
 fn load_rules(paths: &[PathBuf]) -> Result<RuleSet> {
     RuleSet::load(paths).map_err(|errors| {
-        eprint!("{errors}");
+        eprintln!("{errors}");
         anyhow::anyhow!("the rules did not load ({} errors)", errors.errors.len())
     })
 }
@@ -307,7 +307,7 @@ fn check(args: CheckArgs) -> Result<i32> {
     let rules = match RuleSet::load(&args.rules) {
         Ok(rules) => rules,
         Err(errors) => {
-            eprint!("{errors}");
+            eprintln!("{errors}");
             eprintln!("{} error(s); no rule was loaded", errors.errors.len());
             return Ok(1);
         }
