@@ -1,0 +1,8 @@
+def attack(fx):
+    raise NotImplementedError
+
+
+def benign(fx):
+    raise NotImplementedError
+
+

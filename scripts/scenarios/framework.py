@@ -1,0 +1,293 @@
+"""Scenario files, their ground truth, and the window arithmetic that places thresholds.
+
+A `Fixture` collects records (in any order), sorts them by the event time the vendor wrote
+(stable, so records of one second keep the order they were added in), numbers the lines, and
+resolves the expectations attached to it:
+
+* `fire(ev, …)`: a decision on the event `ev`;
+* `fire_window(…)`: a decision on the event where a sliding-window aggregate (count, distinct
+  values, sum) first reaches its threshold — computed, not hand-counted;
+* `fire_timer(…)`: a duration timer, due at a time; the event that moves event time past it;
+* `quiet(…)`: a session that must get no decision, optionally with the window aggregate it
+  reaches, to show how near the threshold it comes.
+"""
+
+import datetime as dt
+import json
+
+UTC = dt.timezone.utc
+
+
+def parse_time(text):
+    text = text.replace("Z", "+00:00")
+    if "." in text:
+        head, rest = text.split(".", 1)
+        frac, tz = rest[: rest.index("+")], rest[rest.index("+") :]
+        text = f"{head}.{(frac + '000000')[:6]}{tz}"
+    return dt.datetime.fromisoformat(text)
+
+
+def record_time(rec):
+    """The event time the normalizer will read, per source."""
+    if "eventTime" in rec:
+        return parse_time(rec["eventTime"])
+    if "published" in rec:
+        return parse_time(rec["published"])
+    if "stageTimestamp" in rec:
+        return parse_time(rec["stageTimestamp"])
+    if "createdDateTime" in rec:
+        return parse_time(rec["createdDateTime"])
+    if "@timestamp" in rec:
+        return dt.datetime.fromtimestamp(rec["@timestamp"] / 1000, UTC)
+    raise ValueError("no time in record")
+
+
+def hms(t):
+    t = t.astimezone(UTC)
+    s = t.strftime("%H:%M:%S")
+    if t.microsecond:
+        s += f".{t.microsecond // 1000:03d}"
+    return s
+
+
+def human(seconds):
+    seconds = int(round(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    out = []
+    if h:
+        out.append(f"{h} h")
+    if m:
+        out.append(f"{m} min")
+    if s or not out:
+        out.append(f"{s} s")
+    return " ".join(out)
+
+
+class Ev:
+    __slots__ = ("rec", "key", "time", "line", "seq")
+
+    def __init__(self, rec, key, seq):
+        self.rec = rec
+        self.key = key
+        self.time = record_time(rec)
+        self.line = None
+        self.seq = seq
+
+
+class Fixture:
+    def __init__(self, rel, day):
+        self.rel = rel
+        self.day = day
+        self.events = []
+        self.expect = []
+        self.nones = []
+        self.pending = []
+        self.sessions = {}
+        self.summary = ""
+        self.finalized = False
+
+    # -- building --------------------------------------------------------------------------
+
+    def at(self, clock, day_offset=0):
+        """`HH:MM:SS[.mmm]` on the fixture's day (UTC)."""
+        parts = clock.split(":")
+        h, m = int(parts[0]), int(parts[1])
+        sec = float(parts[2]) if len(parts) > 2 else 0.0
+        whole = int(sec)
+        micro = int(round((sec - whole) * 1_000_000))
+        return dt.datetime(
+            self.day.year, self.day.month, self.day.day, h, m, whole, micro, tzinfo=UTC
+        ) + dt.timedelta(days=day_offset)
+
+    def add(self, rec, key):
+        ev = Ev(rec, key, len(self.events))
+        self.events.append(ev)
+        return ev
+
+    def who(self, key, text):
+        """A one-line description of a session, for the README."""
+        self.sessions[key] = text
+
+    def fire(self, ev, intent, action, why, refs=None, key=None):
+        """A decision on `ev` (for session `key`, default the event's own). `refs`: events whose
+        line numbers `why` names as `{name}`."""
+        self.expect.append(
+            {"kind": "event", "ev": ev, "key": key or ev.key, "intent": intent, "action": action,
+             "why": why, "refs": refs or {}}
+        )
+
+    def fire_window(
+        self, key, match, *, agg, window_s, threshold, intent, action, why, value=None, alt=None
+    ):
+        """`alt`: a second reading of the threshold (600 MB as 10^6 or 2^20 bytes) that must
+        be crossed on the same event."""
+        self.pending.append(
+            dict(
+                alt=alt,
+                kind="window",
+                key=key,
+                match=match,
+                agg=agg,
+                window_s=window_s,
+                threshold=threshold,
+                intent=intent,
+                action=action,
+                why=why,
+                value=value,
+            )
+        )
+
+    def fire_timer(self, key, due, intent, action, why, refs=None):
+        self.expect.append(
+            {"kind": "timer", "due": due, "key": key, "intent": intent, "action": action,
+             "why": why, "refs": refs or {}}
+        )
+
+    def quiet(self, key, why, window=None):
+        """No decision for `key`. `window`: dict(match, agg, window_s, threshold[, value]) to
+        assert (and report) that the aggregate stays under the threshold."""
+        self.nones.append({"key": key, "why": why, "window": window})
+
+    # -- resolving ---------------------------------------------------------------------------
+
+    def finalize(self):
+        self.events.sort(key=lambda e: (e.time, e.seq))
+        for i, ev in enumerate(self.events, 1):
+            ev.line = i
+        for p in self.pending:
+            hit, peak = window_eval(
+                [e for e in self.events if e.key == p["key"] and p["match"](e)],
+                p["window_s"],
+                p["agg"],
+                p["threshold"],
+                p["value"],
+            )
+            if hit is None:
+                raise SystemExit(f"{self.rel}: {p['key']} never reaches {p['threshold']} ({p['agg']})")
+            if p["alt"] is not None:
+                hit2, _ = window_eval(
+                    [e for e in self.events if e.key == p["key"] and p["match"](e)],
+                    p["window_s"],
+                    p["agg"],
+                    p["alt"],
+                    p["value"],
+                )
+                if hit2 is not hit:
+                    raise SystemExit(f"{self.rel}: {p['key']}: the two threshold readings differ")
+            self.expect.append(
+                {
+                    "kind": "event",
+                    "ev": hit,
+                    "key": p["key"],
+                    "intent": p["intent"],
+                    "action": p["action"],
+                    "why": p["why"].format(peak=peak),
+                }
+            )
+        for e in self.expect:
+            if e["kind"] == "timer":
+                after = [ev for ev in self.events if ev.time > e["due"]]
+                if not after:
+                    raise SystemExit(f"{self.rel}: nothing moves event time past {e['due']}")
+                if any(ev.time == e["due"] for ev in self.events):
+                    raise SystemExit(f"{self.rel}: an event sits exactly on the due time {e['due']}")
+                e["ev"] = after[0]
+        for n in self.nones:
+            windows = n["window"] or []
+            if isinstance(windows, dict):
+                windows = [windows]
+            peaks = []
+            for w in windows:
+                for threshold in (w["threshold"], w.get("alt")):
+                    if threshold is None:
+                        continue
+                    hit, peak = window_eval(
+                        [e for e in self.events if e.key == n["key"] and w["match"](e)],
+                        w["window_s"],
+                        w["agg"],
+                        threshold,
+                        w.get("value"),
+                    )
+                    if hit is not None:
+                        raise SystemExit(f"{self.rel}: quiet session {n['key']} reaches {threshold}")
+                peaks.append(peak)
+            if peaks:
+                n["why"] = n["why"].format(peak=f"{peaks[0]:,}")
+        for e in self.expect:
+            if e.get("refs"):
+                e["why"] = e["why"].format(**{k: v.line for k, v in e["refs"].items()})
+        keys = {ev.key for ev in self.events}
+        for e in self.expect + self.nones:
+            if e["key"] not in keys:
+                raise SystemExit(f"{self.rel}: expected session {e['key']} has no events")
+        listed = {e["key"] for e in self.expect} | {n["key"] for n in self.nones}
+        missing = keys - listed
+        if missing:
+            raise SystemExit(f"{self.rel}: sessions without ground truth: {sorted(missing)}")
+        self.expect.sort(key=lambda e: (e["ev"].line, e["key"]))
+        self.finalized = True
+
+    def later_lines(self, key, line):
+        return [ev.line for ev in self.events if ev.key == key and ev.line > line]
+
+    # -- output ----------------------------------------------------------------------------
+
+    def ndjson(self):
+        return "".join(json.dumps(ev.rec, separators=(",", ":")) + "\n" for ev in self.events)
+
+    def ground_truth(self):
+        decisions = []
+        for e in self.expect:
+            ev = e["ev"]
+            d = {
+                "line": ev.line,
+                "time": ev.time.isoformat().replace("+00:00", "Z"),
+                "session": e["key"],
+                "intent": e["intent"],
+                "action": e["action"],
+            }
+            if e["kind"] == "timer":
+                d["timer_due"] = e["due"].isoformat().replace("+00:00", "Z")
+                d["trigger_line"] = ev.line
+                d["trigger_session"] = ev.key
+            later = self.later_lines(e["key"], ev.line) if e["kind"] == "event" else []
+            if later:
+                d["later_lines"] = later
+            decisions.append(d)
+        return {
+            "events": len(self.events),
+            "decisions": decisions,
+            "no_decision": [n["key"] for n in self.nones],
+        }
+
+
+def window_eval(evs, window_s, agg, threshold, value):
+    """First event where the aggregate over the trailing window reaches `threshold`, and the
+    largest aggregate seen. The window is checked both half-open and closed so that no event
+    sits on a boundary where the two readings differ."""
+
+    def run(closed):
+        peak = 0
+        hit = None
+        for i, ev in enumerate(evs):
+            lo = ev.time - dt.timedelta(seconds=window_s)
+            inside = [e for e in evs[: i + 1] if (e.time >= lo if closed else e.time > lo)]
+            if agg == "count":
+                v = len(inside)
+            elif agg == "distinct":
+                v = len({value(e) for e in inside})
+            elif agg == "sum":
+                v = sum(value(e) for e in inside)
+            else:
+                raise ValueError(agg)
+            peak = max(peak, v)
+            if hit is None and v >= threshold:
+                hit = ev
+        return hit, peak
+
+    a = run(False)
+    b = run(True)
+    if (a[0] is None) != (b[0] is None) or (a[0] is not None and a[0] is not b[0]):
+        raise SystemExit("an event sits on a window boundary; move it")
+    return a
