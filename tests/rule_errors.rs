@@ -256,6 +256,29 @@ const CASES: &[Case] = &[
         )],
     ),
     (
+        "fieldref.yml",
+        &[
+            (
+                7,
+                29,
+                Some("broken.fieldref"),
+                "unknown field `principal.nme` (did you mean `principal.name`?)",
+            ),
+            (
+                9,
+                46,
+                Some("broken.fieldref"),
+                "unknown field `resource.containr` (did you mean `resource.container`?)",
+            ),
+            (
+                11,
+                32,
+                Some("broken.fieldref"),
+                "modifier `re` cannot be combined with `fieldref`: fieldref compares for equality only",
+            ),
+        ],
+    ),
+    (
         "several-errors.yml",
         &[
             (

@@ -5,13 +5,16 @@
 //! rule's condition, sequence steps, `until`). Exceptions are selections too. Nothing is looked
 //! up by name and nothing is allocated while matching: patterns are lower-cased at load and
 //! compared ASCII-case-insensitively with the event's text; numbers and IP addresses are
-//! formatted on the stack when a text comparison needs them; `EvalCx::text` is the one
-//! reusable buffer for values that must be built (`service:operation`, session keys, escaped
-//! vendor strings).
+//! formatted on the stack when a text comparison needs them; `EvalCx::text` is the reusable
+//! buffer for values that must be built (`service:operation`, session keys, escaped vendor
+//! strings), and `EvalCx::other` the second one, for the other side of a `fieldref`.
 //!
 //! Semantics, as in Sigma: a missing field matches nothing but `exists: false`; a list value
 //! means any of its items; `all` means every listed pattern; a list-valued field (scopes)
-//! matches when any item does (with `all`: every pattern matches some item).
+//! matches when any item does (with `all`: every pattern matches some item). A `fieldref`
+//! entry compares the field with another field of the same event: both must be present, and
+//! some item of one equals some item of the other (numbers and addresses by value, the rest
+//! by text); `all` means every referenced field.
 
 use std::fmt;
 use std::io::Write as _;
@@ -31,6 +34,8 @@ use crate::event::Event;
 pub struct EvalCx {
     pub scratch: Bump,
     pub text: String,
+    /// The referenced field's text in a `fieldref` comparison, while `text` holds the entry's.
+    pub other: String,
 }
 
 impl EvalCx {
@@ -108,6 +113,24 @@ pub(crate) enum Test {
         values: Box<[f64]>,
         all: bool,
     },
+    /// `fieldref`: the value compared with other fields of the same event.
+    FieldRef {
+        fields: Box<[Field]>,
+        op: RefOp,
+        all: bool,
+        cased: bool,
+    },
+}
+
+/// How a `fieldref` compares the entry's value (left) with the referenced field's (right).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RefOp {
+    /// Equal: numbers and addresses by value, the rest as text.
+    Eq,
+    /// The left text starts with the right text (`fieldref|startswith`).
+    StartsWith,
+    EndsWith,
+    Contains,
 }
 
 /// A text pattern, with the typed forms of the value for typed fields (`bytes: 5`,
@@ -181,12 +204,17 @@ impl Detection {
 
     /// Evaluates a step condition over this rule's selections; exceptions still apply.
     pub fn eval(&self, condition: &Condition, event: &Event<'_>, cx: &mut EvalCx) -> bool {
-        let EvalCx { scratch, text } = cx;
-        self.expr(&condition.expr, event, scratch, text)
+        let EvalCx {
+            scratch,
+            text,
+            other,
+        } = cx;
+        let mut bufs = Bufs { text, other };
+        self.expr(&condition.expr, event, scratch, &mut bufs)
             && !self
                 .exceptions
                 .iter()
-                .any(|&i| self.selection(i, event, scratch, text))
+                .any(|&i| self.selection(i, event, scratch, &mut bufs))
     }
 
     /// The rule's main condition.
@@ -199,23 +227,30 @@ impl Detection {
         self.selections.iter().map(|s| &*s.name)
     }
 
-    fn expr(&self, expr: &Expr, event: &Event<'_>, scratch: &Bump, text: &mut String) -> bool {
+    fn expr(&self, expr: &Expr, event: &Event<'_>, scratch: &Bump, bufs: &mut Bufs<'_>) -> bool {
         match expr {
             Expr::Const(b) => *b,
-            Expr::Sel(i) => self.selection(*i, event, scratch, text),
-            Expr::Not(e) => !self.expr(e, event, scratch, text),
-            Expr::And(es) => es.iter().all(|e| self.expr(e, event, scratch, text)),
-            Expr::Or(es) => es.iter().any(|e| self.expr(e, event, scratch, text)),
+            Expr::Sel(i) => self.selection(*i, event, scratch, bufs),
+            Expr::Not(e) => !self.expr(e, event, scratch, bufs),
+            Expr::And(es) => es.iter().all(|e| self.expr(e, event, scratch, bufs)),
+            Expr::Or(es) => es.iter().any(|e| self.expr(e, event, scratch, bufs)),
         }
     }
 
-    fn selection(&self, i: u32, event: &Event<'_>, scratch: &Bump, text: &mut String) -> bool {
+    fn selection(&self, i: u32, event: &Event<'_>, scratch: &Bump, bufs: &mut Bufs<'_>) -> bool {
         self.selections[i as usize].groups.iter().any(|&(s, e)| {
-            self.preds[s as usize..e as usize]
-                .iter()
-                .all(|p| p.test.matches(p.field.get(event, scratch), text))
+            self.preds[s as usize..e as usize].iter().all(|p| {
+                p.test
+                    .matches(p.field.get(event, scratch), event, scratch, bufs)
+            })
         })
     }
+}
+
+/// The reusable text buffers of an `EvalCx`.
+struct Bufs<'a> {
+    text: &'a mut String,
+    other: &'a mut String,
 }
 
 /// One comparable piece of a field's value.
@@ -230,7 +265,13 @@ enum Scalar<'a> {
 }
 
 impl Test {
-    fn matches(&self, value: Value<'_>, buf: &mut String) -> bool {
+    fn matches(
+        &self,
+        value: Value<'_>,
+        event: &Event<'_>,
+        scratch: &Bump,
+        bufs: &mut Bufs<'_>,
+    ) -> bool {
         let missing = value.is_missing() || matches!(value, Value::List(items) if items.is_empty());
         if let Test::Exists(want) = self {
             return *want != missing;
@@ -238,8 +279,29 @@ impl Test {
         if missing {
             return false;
         }
+        let buf = &mut *bufs.text;
         match self {
             Test::Exists(_) => unreachable!("handled above"),
+            Test::FieldRef {
+                fields,
+                op,
+                all,
+                cased,
+            } => {
+                let other = &mut *bufs.other;
+                let mut one = |field: &Field| {
+                    let right = field.get(event, scratch);
+                    !right.is_missing()
+                        && any_scalar(value, buf, &mut |a| {
+                            any_scalar(right, other, &mut |b| op.holds(a, b, *cased))
+                        })
+                };
+                if *all {
+                    fields.iter().all(&mut one)
+                } else {
+                    fields.iter().any(&mut one)
+                }
+            }
             Test::Text { pats, all, cased } => {
                 each(value, buf, pats, *all, |p, s| p.matches(s, *cased))
             }
@@ -388,6 +450,39 @@ fn scalar_num(s: Scalar<'_>) -> Option<f64> {
         Scalar::Num(x, _) => Some(x),
         Scalar::Text(t) => t.trim().parse().ok(),
         Scalar::Bool(_) | Scalar::Ip(_) => None,
+    }
+}
+
+impl RefOp {
+    fn holds(self, left: Scalar<'_>, right: Scalar<'_>, cased: bool) -> bool {
+        if self == RefOp::Eq {
+            let number = |s| matches!(s, Scalar::Int(_) | Scalar::Num(..));
+            if number(left) || number(right) {
+                if let (Some(x), Some(y)) = (scalar_num(left), scalar_num(right)) {
+                    return x == y;
+                }
+            }
+            if matches!(left, Scalar::Ip(_)) || matches!(right, Scalar::Ip(_)) {
+                if let (Some(x), Some(y)) = (scalar_ip(left), scalar_ip(right)) {
+                    return x.to_canonical() == y.to_canonical();
+                }
+            }
+        }
+        with_text(left, |l| {
+            with_text(right, |r| {
+                let (h, n) = (l.as_bytes(), r.as_bytes());
+                match self {
+                    RefOp::Eq => bytes_eq(h, n, cased),
+                    RefOp::StartsWith => h.len() >= n.len() && bytes_eq(&h[..n.len()], n, cased),
+                    RefOp::EndsWith => {
+                        h.len() >= n.len() && bytes_eq(&h[h.len() - n.len()..], n, cased)
+                    }
+                    RefOp::Contains => {
+                        n.is_empty() || h.windows(n.len()).any(|w| bytes_eq(w, n, cased))
+                    }
+                }
+            })
+        })
     }
 }
 
@@ -973,6 +1068,205 @@ mod tests {
         };
         let mut cx = EvalCx::default();
         assert!(!rule.detection.eval(&steps[0].condition, &event, &mut cx));
+    }
+
+    /// The IAM record with the policy attached to the caller itself (`OPS`, the session's
+    /// principal `ops` in other case), and a few vendor fields to compare with.
+    fn iam_to_itself() -> String {
+        IAM.replace(r#""userName":"Mallory""#, r#""userName":"OPS""#)
+            .replace(
+                r#""nothing":null"#,
+                r#""nothing":null,"want":"IAM:attachuserpolicy","env":"PROD","ip":"::ffff:203.0.113.9","prefix":"ARN:aws:iam:""#,
+            )
+    }
+
+    #[test]
+    fn fieldref_compares_two_fields_of_the_event() {
+        let own = iam_to_itself();
+        // Equal (case-insensitively), different, cased.
+        assert!(entry("resource.name|fieldref: principal.name", &own));
+        assert!(!entry("resource.name|fieldref: principal.name", IAM));
+        assert!(!entry("resource.name|cased|fieldref: principal.name", &own));
+        assert!(entry(
+            "raw.userIdentity.sessionContext.sessionIssuer.userName|fieldref|cased: principal.name",
+            &own
+        ));
+        // Missing on either side.
+        assert!(!entry("agent.task|fieldref: principal.name", &own));
+        assert!(!entry("principal.name|fieldref: agent.task", &own));
+        assert!(!entry(
+            "resource.name|fieldref: raw.requestParameters.nothing",
+            &own
+        ));
+        assert!(!entry("network.ip|fieldref: raw.sourceIPAddress", S3));
+        // Any of several fields, or with `all` every one.
+        assert!(entry(
+            "resource.name|fieldref: [principal.id, principal.name]",
+            &own
+        ));
+        assert!(!entry(
+            "resource.name|fieldref|all: [principal.id, principal.name]",
+            &own
+        ));
+        assert!(entry(
+            "resource.name|fieldref|all: [principal.name, raw.requestParameters.userName]",
+            &own
+        ));
+    }
+
+    #[test]
+    fn fieldref_compares_every_kind_of_value() {
+        let own = iam_to_itself();
+        // A raw field on either side.
+        assert!(entry(
+            "raw.requestParameters.userName|fieldref: principal.name",
+            &own
+        ));
+        assert!(entry(
+            "principal.name|fieldref: raw.requestParameters.userName",
+            &own
+        ));
+        // `service:operation`.
+        assert!(entry("action|fieldref: raw.requestParameters.want", &own));
+        assert!(!entry(
+            "action|cased|fieldref: raw.requestParameters.want",
+            &own
+        ));
+        assert!(entry("raw.requestParameters.want|fieldref: action", &own));
+        // Addresses by value, numbers by value.
+        assert!(entry("network.ip|fieldref: raw.sourceIPAddress", &own));
+        assert!(entry("network.ip|fieldref: raw.requestParameters.ip", &own));
+        assert!(entry(
+            "bytes|fieldref: raw.additionalEventData.bytesTransferredOut",
+            S3
+        ));
+        assert!(!entry("bytes|fieldref: time", S3));
+        // A vendor array: any element.
+        assert!(entry(
+            "raw.requestParameters.tags|fieldref: raw.requestParameters.env",
+            &own
+        ));
+        // A list-valued field: any item.
+        let github = GITHUB.replace(r#""org":"example-org""#, r#""org":"Workflow""#);
+        assert!(entry("scopes|fieldref: raw.org", &github));
+        assert!(entry("raw.org|fieldref: scopes", &github));
+        assert!(!entry("scopes|fieldref: raw.org", GITHUB));
+        assert!(!entry("scopes|cased|fieldref: raw.org", &github));
+        // Session keys, as rendered.
+        let scratch = Bump::new();
+        let key = Normalizer::default()
+            .normalize(IAM.as_bytes(), &scratch)
+            .unwrap()
+            .session
+            .key
+            .to_string();
+        let keyed = IAM.replace(r#""nothing":null"#, &format!(r#""key":"{key}""#));
+        assert!(entry(
+            "session.key|fieldref: raw.requestParameters.key",
+            &keyed
+        ));
+        assert!(entry(
+            "raw.requestParameters.key|fieldref: session.key",
+            &keyed
+        ));
+        assert!(!entry(
+            "session.key|fieldref: raw.requestParameters.key",
+            IAM
+        ));
+        assert!(!entry("session.key|fieldref: lineage.child", &keyed));
+    }
+
+    #[test]
+    fn fieldref_with_a_text_position() {
+        let own = iam_to_itself();
+        let arn = "raw.userIdentity.sessionContext.sessionIssuer.arn";
+        assert!(entry(
+            &format!("{arn}|fieldref|endswith: principal.name"),
+            &own
+        ));
+        assert!(entry(
+            &format!("{arn}|contains|fieldref: principal.name"),
+            &own
+        ));
+        assert!(!entry(
+            &format!("{arn}|fieldref|startswith: principal.name"),
+            &own
+        ));
+        let prefix = "raw.requestParameters.prefix";
+        assert!(entry(&format!("{arn}|fieldref|startswith: {prefix}"), &own));
+        assert!(!entry(
+            &format!("{arn}|fieldref|startswith|cased: {prefix}"),
+            &own
+        ));
+        assert!(!entry(&format!("{arn}|fieldref|endswith: {prefix}"), &own));
+        // The referenced value is text, not a pattern.
+        let star = own.replace(r#""env":"PROD""#, r#""env":"*""#);
+        assert!(!entry(
+            "client.user_agent|fieldref|contains: raw.requestParameters.env",
+            &star
+        ));
+        assert!(entry(
+            "client.user_agent|fieldref|contains: raw.requestParameters.env",
+            &own.replace(r#""env":"PROD""#, r#""env":"CLI/2""#)
+        ));
+    }
+
+    #[test]
+    fn a_session_granting_privileges_to_itself() {
+        let set = compile(
+            "detection:\n  grant:\n    action|in: [iam:AttachUserPolicy, iam:PutUserPolicy, \
+             iam:AttachRolePolicy, iam:PutRolePolicy, iam:CreateAccessKey]\n  \
+             to_itself:\n    resource.name|fieldref: principal.name\n  \
+             condition: grant and to_itself\n",
+        );
+        assert!(check(&set, &iam_to_itself()));
+        assert!(!check(&set, IAM));
+        assert!(!check(&set, S3));
+    }
+
+    #[test]
+    fn fieldref_errors() {
+        let errors = |entry: &str| {
+            let yaml = format!("id: t\ndetection:\n  sel:\n    {entry}\n  condition: sel\n");
+            let e = RuleSet::from_yaml("test.yml", &yaml).expect_err(entry);
+            e.errors
+                .iter()
+                .map(|e| format!("{}:{}: {}", e.line, e.col, e.message))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            errors("resource.name|fieldref: principal.nam"),
+            ["4:29: unknown field `principal.nam` (did you mean `principal.name`?)"]
+        );
+        assert_eq!(
+            errors("resource.name|fieldref: [principal.name, 5, null]"),
+            [
+                "4:46: `fieldref` takes field names, not `5`",
+                "4:49: `fieldref` takes field names, not `null`",
+            ]
+        );
+        for (e, pos, op) in [
+            ("bytes|fieldref|gt: records", "4:20", "gt"),
+            ("network.ip|cidr|fieldref: raw.ip", "4:21", "cidr"),
+            ("network.ip|exists|fieldref: raw.ip", "4:23", "exists"),
+            ("network.ip|fieldref|re: raw.ip", "4:25", "re"),
+        ] {
+            assert_eq!(
+                errors(e),
+                [format!(
+                    "{pos}: modifier `{op}` cannot be combined with `fieldref`: fieldref \
+                     compares for equality only (or with startswith, endswith, contains)"
+                )],
+                "{e}"
+            );
+        }
+        assert_eq!(
+            errors("bytes|fieldref|contains: records"),
+            [
+                "4:11: modifier `contains` does not apply to `bytes` (it is not text: use \
+              `bytes|fieldref` alone for equality)"
+            ]
+        );
     }
 
     #[test]

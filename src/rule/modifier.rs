@@ -11,14 +11,23 @@
 //! | `cidr` | `network.ip`, `raw.*` | `10.0.0.0/8`, `2001:db8::/32`, or single addresses |
 //! | `gt`, `gte`, `lt`, `lte` | numbers (`bytes`, `records`, `network.asn`, `time`, `raw.*`) | numbers or sizes (`10MiB`) |
 //! | `exists` | any | `true` or `false` |
+//! | `fieldref` | any | field names: the event's value of that field (Sigma 2.0) |
 //! | `all` | with a list: every value must match, not any | |
 //! | `cased` | text comparisons are case-sensitive | |
+//!
+//! `fieldref` compares two fields of the same event: `resource.name|fieldref: principal.name`
+//! holds when both are present and equal — numbers as numbers, addresses as addresses, the rest
+//! as text (`action` as `service:operation`, session keys as rendered), ASCII-case-insensitive
+//! unless `cased`. A list-valued side (scopes, vendor arrays) matches when any item does. A
+//! list of field names means any of them, with `all` every one. Field names are checked at load
+//! time. With `startswith`, `endswith` or `contains` the referenced value is a prefix, suffix or
+//! substring of the entry's value (as text, no wildcards); any other operator is an error.
 
 use std::net::IpAddr;
 
 use regex::RegexBuilder;
 
-use super::detection::{Glob, Net, Pat, Pred, Test};
+use super::detection::{Glob, Net, Pat, Pred, RefOp, Test};
 use super::field::Field;
 use super::spec::{did_you_mean, Item, Pos, Scalar, SpecError, Str};
 use super::CmpOp;
@@ -37,6 +46,7 @@ const MODIFIERS: &[&str] = &[
     "lt",
     "lte",
     "exists",
+    "fieldref",
     "all",
     "cased",
 ];
@@ -149,6 +159,7 @@ pub(crate) fn compile_entry(
     let mut op: Option<(Op, &str)> = None;
     let mut all = false;
     let mut cased = false;
+    let mut fieldref = false;
     let mut offset = name.len() + 1;
     for m in parts {
         let pos = key.at(offset);
@@ -160,6 +171,15 @@ pub(crate) fn compile_entry(
             }
             "cased" => {
                 cased = true;
+                continue;
+            }
+            "fieldref" => {
+                if let Some((prev, prev_name)) = op {
+                    if !fieldref_allows(prev) {
+                        errors.push(fieldref_conflict(pos, prev_name));
+                    }
+                }
+                fieldref = true;
                 continue;
             }
             "in" => Op::Eq,
@@ -192,6 +212,7 @@ pub(crate) fn compile_entry(
                 pos,
                 message: format!("modifier `{m}` cannot be combined with `{prev_name}`"),
             }),
+            _ if fieldref && !fieldref_allows(this) => errors.push(fieldref_conflict(pos, m)),
             _ => op = Some((this, m)),
         }
     }
@@ -216,6 +237,9 @@ pub(crate) fn compile_entry(
     }
     if op == Op::Exists && all {
         err(errors, key.pos, "`all` cannot be used with `exists`".into());
+    }
+    if fieldref {
+        return fieldref_entry(key, name, &field, (op, op_name), values, all, cased, errors);
     }
     // `field: null` (alone) is Sigma's way to say the field is missing.
     let nulls: Vec<&Item> = values.iter().filter(|v| v.value == Scalar::Null).collect();
@@ -376,6 +400,79 @@ pub(crate) fn compile_entry(
         }
     };
     (errors.len() == before).then_some(Pred { field, test })
+}
+
+/// Whether `fieldref` can be combined with an operator: equality and the text positions.
+fn fieldref_allows(op: Op) -> bool {
+    matches!(op, Op::Eq | Op::Contains | Op::StartsWith | Op::EndsWith)
+}
+
+fn fieldref_conflict(pos: Pos, other: &str) -> SpecError {
+    SpecError {
+        pos,
+        message: format!(
+            "modifier `{other}` cannot be combined with `fieldref`: fieldref compares for \
+             equality only (or with startswith, endswith, contains)"
+        ),
+    }
+}
+
+/// `field|fieldref: other` (with `startswith`, `endswith` or `contains`): the values are field
+/// names, resolved now.
+#[allow(clippy::too_many_arguments)]
+fn fieldref_entry(
+    key: &Str,
+    name: &str,
+    field: &Field,
+    (op, op_name): (Op, &str),
+    values: &[Item],
+    all: bool,
+    cased: bool,
+    errors: &mut Vec<SpecError>,
+) -> Option<Pred> {
+    let before = errors.len();
+    let op = match op {
+        Op::Eq => RefOp::Eq,
+        Op::StartsWith => RefOp::StartsWith,
+        Op::EndsWith => RefOp::EndsWith,
+        Op::Contains => RefOp::Contains,
+        // Rejected while reading the modifiers.
+        _ => return None,
+    };
+    if op != RefOp::Eq && matches!(kind(field), Kind::Int | Kind::Bool) {
+        errors.push(SpecError {
+            pos: key.at(name.len() + 1),
+            message: format!(
+                "modifier `{op_name}` does not apply to `{field}` (it is not text: use \
+                 `{field}|fieldref` alone for equality)"
+            ),
+        });
+    }
+    if values.is_empty() {
+        errors.push(SpecError {
+            pos: key.pos,
+            message: format!("`{field}|fieldref` needs a field name"),
+        });
+    }
+    let mut fields = Vec::with_capacity(values.len());
+    for v in values {
+        match &v.value {
+            Scalar::Str(s) => fields.extend(self::field(s, v.pos, errors)),
+            other => errors.push(SpecError {
+                pos: v.pos,
+                message: format!("`fieldref` takes field names, not `{other}`"),
+            }),
+        }
+    }
+    (errors.len() == before).then(|| Pred {
+        field: field.clone(),
+        test: Test::FieldRef {
+            fields: fields.into(),
+            op,
+            all,
+            cased,
+        },
+    })
 }
 
 fn eq_pattern(

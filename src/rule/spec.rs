@@ -57,8 +57,10 @@
 //!   - {name: escalation then reads, events: escalation.jsonl, expect: {decisions: 1}}
 //! ```
 //!
-//! Modifiers are listed in `modifier`; the condition grammar is in `condition`. A sequence
-//! rule may leave out `condition`: it then looks at the events of any step or of `until`.
+//! Modifiers are listed in `modifier` — among them `fieldref`, which compares two fields of
+//! the same event (`resource.name|fieldref: principal.name`); the condition grammar is in
+//! `condition`. A sequence rule may leave out `condition`: it then looks at the events of any
+//! step or of `until`.
 
 use std::fmt;
 
