@@ -3,7 +3,7 @@
 import datetime as dt
 
 from common import (
-    ADMIN_POLICY, ATTACKER_NL, ATTACKER_RO, BOTO3_LAMBDA_UA, BOTO3_UA, CHROME_MAC, CHROME_WIN, CONSOLE_UA, SAFARI_MAC,
+    ADMIN_POLICY, ATTACKER_NL, ATTACKER_RO, BOTO3_UA, CHROME_MAC, CHROME_WIN, CONSOLE_UA, SAFARI_MAC,
     EDGE_WIN, FIREFOX_LINUX, HOME_DENVER, HOME_SEATTLE, JAVA_SDK_UA, KUBECTL_LINUX, KUBECTL_MAC,
     MEMBER, OFFICE, PROD, SHARED, SSO_PATH, TERRAFORM_UA, cli_mac_ua, cli_ua,
 )
@@ -149,8 +149,6 @@ def aws_attack(fx):
     lam = RoleSession(PROD, "lambda-data-sync", "data-sync", fx.at("09:41:07"), seed="lambda")
     fx.who(lam.session_key, "role `lambda-data-sync` (a Lambda's credentials, replayed from 203.0.113.90)")
     lam_ip = "203.0.113.90"
-    fx.add(ct_event(lam, fx.at("09:42:00"), "s3.amazonaws.com", "ListBuckets", ip="192.0.2.201",
-                    ua=BOTO3_LAMBDA_UA, req={"Host": "s3.us-east-1.amazonaws.com"}), lam.session_key)
     fx.add(ct_event(lam, fx.at("10:09:15"), STS, "GetCallerIdentity", ip=lam_ip,
                     ua=cli_ua("sts.get-caller-identity"), host="sts.amazonaws.com"), lam.session_key)
     fx.add(ct_event(lam, fx.at("10:09:50"), IAM, "ListRolePolicies", ip=lam_ip,

@@ -193,6 +193,7 @@ class Fixture:
                 if any(ev.time == e["due"] for ev in self.events):
                     raise SystemExit(f"{self.rel}: an event sits exactly on the due time {e['due']}")
                 e["ev"] = after[0]
+                e["refs"]["trigger"] = after[0]
         for n in self.nones:
             windows = n["window"] or []
             if isinstance(windows, dict):
