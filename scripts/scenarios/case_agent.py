@@ -69,7 +69,9 @@ def attack(fx):
         "files from `payroll-archive`. Run 4472 does the whole task, writes its report and the "
         "`reports/done.json` marker, and then keeps reading invoices and rewrites its report. "
         "The broker that issues the runs, and an HR analyst who legitimately reads "
-        "`payroll-archive`, work alongside."
+        "`payroll-archive`, work alongside. The broker calls from 10.20.1.0/24 and the agent "
+        "runtime from 10.20.3.0/24 (two subnets of one VPC): a network baseline that a run "
+        "inherits from the broker through the role chain must not treat that as token reuse."
     )
     brk = broker(fx, fx.at("08:00:00"))
     r1, a1 = start_run(fx, brk, "09:05:00", 4471)

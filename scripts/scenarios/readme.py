@@ -160,8 +160,9 @@ The files are written by `scripts/scenarios/generate.py` (Python standard librar
 deterministic: running it again rewrites the same bytes) and checked by
 `scripts/scenarios/check.py`, which runs `sessionguard normalize` on every file and verifies that
 nothing is rejected, that there is one event per line, that each line's session key is the one
-named here, and that event time never goes backwards. `expected.json` holds the same ground truth
-in machine-readable form. This README is generated too: edit the case scripts, not this file.
+named here, and that event time never goes backwards; with `--replay` it also replays each file
+with the rule pack and lists every decision that differs from the ground truth below.
+`expected.json` holds the same ground truth in machine-readable form. This README is generated too: edit the case scripts, not this file.
 
 ## Files
 
