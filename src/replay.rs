@@ -228,7 +228,7 @@ impl Progress {
     }
 
     fn tick(&mut self, file: usize, files: usize, records: u64, line: u64) {
-        if !self.enabled || records % 4096 != 0 {
+        if !self.enabled || !records.is_multiple_of(4096) {
             return;
         }
         let now = Instant::now();

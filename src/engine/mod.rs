@@ -20,8 +20,9 @@
 //! One kill per session: a revoke decision in `enforce` mode marks the session killed; later
 //! activity on it yields one `sessionguard.kill_not_enforced` decision (the revocation did not
 //! take effect) and no other rule runs on it. AWS sessions issued by a session (`AssumeRole*`,
-//! recorded as `lineage.child`) inherit its kill, its sequence progress and its baselines when
-//! they first appear, so a role chain is one story.
+//! recorded as `lineage.child`) inherit its kill and its sequence progress when they first
+//! appear, so a role chain is one story. Baselines are not inherited: the chained session
+//! often runs on another host than its parent (a broker assuming a role for a worker).
 
 pub mod sequencer;
 pub mod window;
@@ -327,12 +328,10 @@ impl Engine {
                 session.rules = parent
                     .rules
                     .iter()
-                    .filter(|(_, state)| {
-                        matches!(
-                            state.logic,
-                            LogicState::Sequence(_) | LogicState::Baseline(_)
-                        )
-                    })
+                    // Sequence progress follows the chain; baselines do not, because a
+                    // chained session often runs elsewhere (a broker assumes a role for a
+                    // worker on another host) and would look like token reuse.
+                    .filter(|(_, state)| matches!(state.logic, LogicState::Sequence(_)))
                     .map(|(rule, state)| {
                         let mut inherited = state.clone();
                         inherited.decisions = 0;
@@ -404,7 +403,7 @@ impl Engine {
         let firing = match &rule.session {
             None => rule.detection.matches(event, cx).then(|| Firing {
                 aggregate: "match",
-                reason: "event matched the rule's detection".to_owned(),
+                reason: format!("{} matched the rule's detection", event.action),
                 value: None,
                 threshold: None,
                 window_start: t,
