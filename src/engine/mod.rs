@@ -28,10 +28,11 @@ pub mod sequencer;
 pub mod window;
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
 use std::fmt::Write as _;
 use std::hash::Hasher;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use smallvec::SmallVec;
 
@@ -82,7 +83,7 @@ pub struct EngineStats {
 }
 
 pub struct Engine {
-    rules: RuleSet,
+    rules: Arc<RuleSet>,
     config: EngineConfig,
     names: OriginNames,
     sessions: Vec<Option<Session>>,
@@ -92,6 +93,9 @@ pub struct Engine {
     parents: HashMap<Box<str>, (u32, u64)>,
     expiry: BinaryHeap<Reverse<(i64, u64, u32)>>,
     timers: BinaryHeap<Reverse<(i64, u64, u32, u32)>>,
+    /// Live sessions by the oldest input position their state depends on (see
+    /// [`Engine::oldest_live_origin`]); one entry per session, removed with it.
+    by_first: BTreeSet<(OriginKey, u64, u32)>,
     watermark: i64,
     next_seq: u64,
     key_buf: String,
@@ -113,6 +117,24 @@ struct Session {
     kill_reported: bool,
     dry_run_killed: bool,
     rules: SmallVec<[(u32, RuleState); 2]>,
+    /// The oldest input this session's state depends on: its first event, or its parent's
+    /// oldest when it inherited from one; with the engine's watermark just before that input.
+    first: (Origin, i64),
+}
+
+/// A total order on origins of one input: file then line, or topic, partition, then offset.
+/// Only origins of the same file or partition are meaningfully compared.
+type OriginKey = (u8, u32, i32, i64);
+
+fn origin_key(origin: Origin) -> OriginKey {
+    match origin {
+        Origin::File { file, line } => (0, file, 0, line as i64),
+        Origin::Kafka {
+            topic,
+            partition,
+            offset,
+        } => (1, topic, partition, offset),
+    }
 }
 
 #[derive(Clone, Default)]
@@ -173,6 +195,12 @@ struct Firing {
 
 impl Engine {
     pub fn new(rules: RuleSet, config: EngineConfig) -> Engine {
+        Engine::with_shared_rules(Arc::new(rules), config)
+    }
+
+    /// An engine over rules shared with other engines (the Kafka runtime keeps one engine per
+    /// partition, all with the same compiled rules).
+    pub fn with_shared_rules(rules: Arc<RuleSet>, config: EngineConfig) -> Engine {
         let stats = EngineStats {
             decisions_by_rule: vec![0; rules.rules.len() + 1],
             ..EngineStats::default()
@@ -187,12 +215,20 @@ impl Engine {
             parents: HashMap::new(),
             expiry: BinaryHeap::new(),
             timers: BinaryHeap::new(),
+            by_first: BTreeSet::new(),
             watermark: i64::MIN,
             next_seq: 0,
             key_buf: String::new(),
             cx: EvalCx::default(),
             stats,
         }
+    }
+
+    /// Forgets every session, timer and counter, keeping the rules: as if just created.
+    pub fn reset(&mut self) {
+        let rules = std::mem::take(&mut self.rules);
+        let config = self.config.clone();
+        *self = Engine::with_shared_rules(rules, config);
     }
 
     pub fn rules(&self) -> &RuleSet {
@@ -217,6 +253,20 @@ impl Engine {
         self.index.len()
     }
 
+    /// The oldest input any live session's state depends on, with the watermark the engine
+    /// had just before reading it: replaying the input from there, into a fresh engine whose
+    /// watermark is first moved to that value (`advance`), rebuilds every live session exactly.
+    /// Conservative: a session's whole history counts from its first event (or its parent's,
+    /// when it inherited the parent's state), even when its windows no longer need it. `None`
+    /// when no session is held. Kept in an ordered index, so this is O(log n).
+    pub fn oldest_live_origin(&self) -> Option<(Origin, i64)> {
+        let &(_, _, slot) = self.by_first.first()?;
+        self.sessions
+            .get(slot as usize)
+            .and_then(Option::as_ref)
+            .map(|s| s.first)
+    }
+
     /// Evaluates one event. Decisions are appended to `out`. An event older than the watermark
     /// is counted as late and not applied.
     pub fn process(&mut self, event: &Event<'_>, origin: Origin, out: &mut Vec<Decision>) {
@@ -226,6 +276,7 @@ impl Engine {
             self.stats.late_events += 1;
             return;
         }
+        let watermark_before = self.watermark;
         self.advance(t, out);
         self.cx.reset();
 
@@ -233,7 +284,7 @@ impl Engine {
         let _ = write!(self.key_buf, "{}", event.session.key);
         let slot = match self.index.get(self.key_buf.as_str()) {
             Some(&slot) => slot,
-            None => self.create_session(event, t),
+            None => self.create_session(event, t, (origin, watermark_before)),
         };
         if let Some(child) = event.lineage.as_ref().and_then(|l| l.child.as_ref()) {
             self.register_child(slot, &child.to_string());
@@ -298,7 +349,7 @@ impl Engine {
             .expect("indexed slots hold sessions")
     }
 
-    fn create_session(&mut self, event: &Event<'_>, t: i64) -> u32 {
+    fn create_session(&mut self, event: &Event<'_>, t: i64, first: (Origin, i64)) -> u32 {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.stats.sessions_created += 1;
@@ -317,6 +368,7 @@ impl Engine {
             kill_reported: false,
             dry_run_killed: false,
             rules: SmallVec::new(),
+            first,
         };
         if let Some((parent_slot, parent_seq)) = self.parents.remove(&key) {
             if let Some(parent) = self.sessions[parent_slot as usize]
@@ -325,6 +377,9 @@ impl Engine {
             {
                 session.parent = Some(parent.key.clone());
                 session.killed = parent.killed;
+                if origin_key(parent.first.0) < origin_key(session.first.0) {
+                    session.first = parent.first;
+                }
                 session.rules = parent
                     .rules
                     .iter()
@@ -351,6 +406,8 @@ impl Engine {
             }
         };
         self.index.insert(key, slot);
+        self.by_first
+            .insert((origin_key(first_of(&self.sessions, slot)), seq, slot));
         let deadline = t.saturating_add(self.config.idle_timeout_ms);
         self.expiry.push(Reverse((deadline, seq, slot)));
         slot
@@ -368,6 +425,8 @@ impl Engine {
     fn remove_session(&mut self, slot: u32) {
         if let Some(session) = self.sessions[slot as usize].take() {
             self.index.remove(&session.key);
+            self.by_first
+                .remove(&(origin_key(session.first.0), session.seq, slot));
             for child in &session.children {
                 if self
                     .parents
@@ -749,6 +808,12 @@ impl Engine {
         *self.stats.decisions_by_rule.last_mut().expect("kill slot") += 1;
         out.push(decision);
     }
+}
+
+fn first_of(sessions: &[Option<Session>], slot: u32) -> Origin {
+    sessions[slot as usize]
+        .as_ref()
+        .map_or(Origin::File { file: 0, line: 0 }, |s| s.first.0)
 }
 
 fn rule_state_in(sessions: &mut [Option<Session>], slot: u32, rule: usize) -> &mut RuleState {
