@@ -56,26 +56,26 @@ impl ReplaySummary {
         use std::fmt::Write as _;
         let mut s = String::new();
         let secs = self.elapsed.as_secs_f64().max(1e-9);
-        let _ = writeln!(s, "{:<34} {:>12}", "files", self.files);
-        let _ = writeln!(s, "{:<34} {:>12}", "records", self.records);
-        let _ = writeln!(s, "{:<34} {:>12}", "events", self.events());
+        let _ = writeln!(s, "{:<48} {:>12}", "files", self.files);
+        let _ = writeln!(s, "{:<48} {:>12}", "records", self.records);
+        let _ = writeln!(s, "{:<48} {:>12}", "events", self.events());
         for (source, n) in &self.events_by_source {
-            let _ = writeln!(s, "  {:<32} {n:>12}", source.as_str());
+            let _ = writeln!(s, "  {:<46} {n:>12}", source.as_str());
         }
-        let _ = writeln!(s, "{:<34} {:>12}", "sessions", self.sessions);
+        let _ = writeln!(s, "{:<48} {:>12}", "sessions", self.sessions);
         let rejected: u64 = self.rejects_by_reason.values().sum();
-        let _ = writeln!(s, "{:<34} {:>12}", "rejected", rejected);
+        let _ = writeln!(s, "{:<48} {:>12}", "rejected", rejected);
         for (reason, n) in &self.rejects_by_reason {
-            let _ = writeln!(s, "  {:<32} {n:>12}", reason.as_str());
+            let _ = writeln!(s, "  {:<46} {n:>12}", reason.as_str());
         }
-        let _ = writeln!(s, "{:<34} {:>12}", "late (not applied)", self.late);
-        let _ = writeln!(s, "{:<34} {:>12}", "decisions", self.decisions());
+        let _ = writeln!(s, "{:<48} {:>12}", "late (not applied)", self.late);
+        let _ = writeln!(s, "{:<48} {:>12}", "decisions", self.decisions());
         for (rule, n) in self.decisions_by_rule.iter().filter(|(_, n)| *n > 0) {
-            let _ = writeln!(s, "  {rule:<32} {n:>12}");
+            let _ = writeln!(s, "  {rule:<46} {n:>12}");
         }
         let _ = writeln!(
             s,
-            "{:<34} {:>12.0}   ({:.2}s)",
+            "{:<48} {:>12.0}   ({:.2}s)",
             "events/s",
             self.records as f64 / secs,
             secs

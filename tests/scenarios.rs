@@ -1,7 +1,7 @@
 //! The shipped rule pack (`rules/`) over the scenario fixtures (`fixtures/scenarios/`):
 //!
 //! - every file's decisions are exactly the ground truth written with the fixtures
-//!   (`fixtures/scenarios/expected.json`, explained in its README): the right session, decided
+//!   (`fixtures/scenarios.expected.json`, explained in its README): the right session, decided
 //!   on the right line (timers: at the right due time), `kill_not_enforced` where a killed
 //!   session keeps acting, and nothing else — so every benign lookalike stays quiet;
 //! - every file's decisions, byte for byte, match the reviewed `<file>.decisions.golden`;
@@ -55,7 +55,7 @@ fn scenario_files() -> Vec<PathBuf> {
         .collect()
 }
 
-/// One expected decision, from expected.json.
+/// One expected decision, from scenarios.expected.json.
 #[derive(serde::Deserialize)]
 struct Expected {
     line: u64,
@@ -83,7 +83,7 @@ enum Trigger {
 #[test]
 fn decisions_are_exactly_the_ground_truth() {
     let truth: std::collections::BTreeMap<String, ExpectedFile> = serde_json::from_str(
-        &std::fs::read_to_string(root().join("fixtures/scenarios/expected.json")).unwrap(),
+        &std::fs::read_to_string(root().join("fixtures/scenarios.expected.json")).unwrap(),
     )
     .unwrap();
     let mut failures = Vec::new();

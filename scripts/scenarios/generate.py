@@ -89,16 +89,16 @@ def main():
         with open(path, "w", encoding="utf-8", newline="\n") as f:
             f.write(fx.ndjson())
     if os.environ.get("ONLY"):
-        print("ONLY set: wrote the selected files, not README.md or expected.json")
+        print("ONLY set: wrote the selected files, not README.md or scenarios.expected.json")
         return
     truth = {fx.rel: fx.ground_truth() for fx in fixtures}
-    with open(os.path.join(OUT, "expected.json"), "w", encoding="utf-8", newline="\n") as f:
+    with open(os.path.join(ROOT, "fixtures", "scenarios.expected.json"), "w", encoding="utf-8", newline="\n") as f:
         json.dump(truth, f, indent=2, ensure_ascii=False)
         f.write("\n")
     with open(os.path.join(OUT, "README.md"), "w", encoding="utf-8", newline="\n") as f:
         f.write(readme.render(fixtures))
     total = sum(len(fx.events) for fx in fixtures)
-    print(f"wrote {len(fixtures)} files, {total} events, README.md and expected.json under {OUT}")
+    print(f"wrote {len(fixtures)} files, {total} events, README.md and fixtures/scenarios.expected.json under {OUT}")
 
 
 if __name__ == "__main__":

@@ -162,7 +162,7 @@ deterministic: running it again rewrites the same bytes) and checked by
 nothing is rejected, that there is one event per line, that each line's session key is the one
 named here, and that event time never goes backwards; with `--replay` it also replays each file
 with the rule pack and lists every decision that differs from the ground truth below.
-`expected.json` holds the same ground truth in machine-readable form. This README is generated too: edit the case scripts, not this file.
+`../scenarios.expected.json` holds the same ground truth in machine-readable form. This README is generated too: edit the case scripts, not this file.
 
 ## Files
 

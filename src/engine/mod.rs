@@ -671,7 +671,12 @@ impl Engine {
         let Some(session) = self.sessions.get(slot as usize).and_then(Option::as_ref) else {
             return;
         };
-        if session.seq != seq || session.killed.is_some() {
+        // A session that went idle past its timeout before the timer was due had ended then.
+        let ended = session
+            .last_seen
+            .saturating_add(self.config.idle_timeout_ms)
+            < fire_at;
+        if session.seq != seq || session.killed.is_some() || ended {
             return;
         }
         let limit = match &self.rules.rules[rule_index].session {
