@@ -240,3 +240,48 @@ fn replays_are_byte_identical_and_reordering_within_lateness_changes_nothing() {
     let (_, strict) = dir.replay(&shuffled, 0);
     assert_eq!(strict.late, 20);
 }
+
+#[test]
+fn scope_growth_fires_on_a_scope_the_session_did_not_start_with() {
+    let dir = Scratch::new("scope-growth");
+    dir.rule(
+        "growth.yml",
+        r#"
+title: Session gains a policy it did not start with
+id: test.scope_growth
+detection:
+  iam:
+    action.service: iam
+  condition: iam
+session:
+  scope_growth:
+    field: scopes
+    learn: {events: 2}
+action: alert
+"#,
+    );
+    let attach = |second: u32, policy: &str| {
+        format!(
+            r#"{{"eventVersion":"1.09","eventTime":"2024-09-03T10:00:{second:02}Z","eventSource":"iam.amazonaws.com","eventName":"AttachRolePolicy","requestParameters":{{"roleName":"app","policyArn":"{policy}"}},"userIdentity":{{"type":"AssumedRole","accountId":"1","accessKeyId":"ASIAGROW","principalId":"AROAX:s"}}}}"#
+        )
+    };
+    let events = dir.events(
+        "e.jsonl",
+        &[
+            attach(0, "arn:aws:iam::aws:policy/ReadOnlyAccess"),
+            attach(1, "arn:aws:iam::1:policy/app-queue"),
+            attach(2, "arn:aws:iam::aws:policy/ReadOnlyAccess"),
+            attach(3, "arn:aws:iam::aws:policy/AdministratorAccess"),
+        ],
+    );
+    let (decisions, _) = dir.replay(&events, 0);
+    assert_eq!(decisions.len(), 1, "{decisions:#?}");
+    let d = &decisions[0];
+    assert_eq!(d.time.to_string(), "2024-09-03T10:00:03.000Z");
+    assert_eq!(d.evidence.aggregate, "scope_growth");
+    assert!(
+        d.evidence.reason.contains("AdministratorAccess"),
+        "{}",
+        d.evidence.reason
+    );
+}
