@@ -36,6 +36,87 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Lint every rule file and run every rule's inline tests.
     Check(CheckArgs),
+    /// Consume audit topics as a consumer group; produce kill decisions to the actions topic.
+    #[cfg(feature = "kafka")]
+    Run(RunArgs),
+    /// Re-produce raw SIEM records keyed by session key, so each session reaches one evaluator.
+    #[cfg(feature = "kafka")]
+    Rekey(RekeyArgs),
+    /// Zero setup: the fixtures through an in-process Kafka mock cluster, decisions printed.
+    #[cfg(feature = "kafka")]
+    Demo,
+}
+
+/// Flags `run` and `rekey` share. Every one can also come from `--config` or a
+/// `SESSIONGUARD_*` variable; flags win over the environment, which wins over the file.
+#[cfg(feature = "kafka")]
+#[derive(clap::Args, Debug)]
+pub struct KafkaArgs {
+    /// Bootstrap brokers, HOST:PORT[,HOST:PORT…] [env: SESSIONGUARD_BROKERS]
+    #[arg(long)]
+    pub brokers: Option<String>,
+    /// Consumer group id [env: SESSIONGUARD_GROUP]
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Input topics, comma-separated [env: SESSIONGUARD_TOPICS]
+    #[arg(long)]
+    pub topics: Option<String>,
+    /// Rejected records go here with Kafka Connect's error headers [env: SESSIONGUARD_DEAD_LETTER_TOPIC]
+    #[arg(long)]
+    pub dead_letter_topic: Option<String>,
+    /// Read every record as this source instead of detecting it per record.
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Serve /metrics, /healthz and /readyz here, e.g. 127.0.0.1:9464 [env: SESSIONGUARD_METRICS_ADDR]
+    #[arg(long)]
+    pub metrics_addr: Option<String>,
+    /// A librdkafka property passed through, e.g. -X security.protocol=ssl (repeatable).
+    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = crate::config::parse_property)]
+    pub property: Vec<(String, String)>,
+    /// Settings file (YAML or JSON) with the same keys as the flags.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Stop (with a final commit) after this many records.
+    #[arg(long)]
+    pub max_events: Option<u64>,
+    /// Stop (with a final commit) when no record arrived for this long (wall clock), e.g. 5s.
+    #[arg(long)]
+    pub exit_when_idle: Option<String>,
+}
+
+#[cfg(feature = "kafka")]
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// Decisions go here: key = session key, value = decision JSON [env: SESSIONGUARD_ACTIONS_TOPIC]
+    #[arg(long)]
+    pub actions_topic: Option<String>,
+    /// Compacted topic of rebuild positions per input partition [env: SESSIONGUARD_PROGRESS_TOPIC]
+    #[arg(long)]
+    pub progress_topic: Option<String>,
+    /// Rule files or directories (default: rules) [env: SESSIONGUARD_RULES]
+    #[arg(long)]
+    pub rules: Option<Vec<String>>,
+    /// As in `replay` (default 0s).
+    #[arg(long)]
+    pub allowed_lateness: Option<String>,
+    /// As in `replay` (default 12h).
+    #[arg(long)]
+    pub idle_timeout: Option<String>,
+    /// As in `replay` (default urn:sessionguard).
+    #[arg(long)]
+    pub caep_issuer: Option<String>,
+}
+
+#[cfg(feature = "kafka")]
+#[derive(clap::Args, Debug)]
+pub struct RekeyArgs {
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// The session-keyed topic records are re-produced to [env: SESSIONGUARD_OUTPUT_TOPIC]
+    #[arg(long)]
+    pub output_topic: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -134,7 +215,142 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Normalize(args) => normalize(args),
         Command::Replay(args) => replay_command(args),
         Command::Check(args) => check(args),
+        #[cfg(feature = "kafka")]
+        Command::Run(args) => kafka_command(crate::config::Purpose::Run, args.layer(), args.kafka.config.as_deref()),
+        #[cfg(feature = "kafka")]
+        Command::Rekey(args) => kafka_command(crate::config::Purpose::Rekey, args.layer(), args.kafka.config.as_deref()),
+        #[cfg(feature = "kafka")]
+        Command::Demo => demo(),
     }
+}
+
+#[cfg(feature = "kafka")]
+impl KafkaArgs {
+    fn layer(&self) -> crate::config::Layer {
+        crate::config::Layer {
+            brokers: self.brokers.clone(),
+            group: self.group.clone(),
+            topics: self.topics.clone().map(crate::config::Topics::Text),
+            dead_letter_topic: self.dead_letter_topic.clone(),
+            source: self.source.clone(),
+            metrics_addr: self.metrics_addr.clone(),
+            max_events: self.max_events,
+            exit_when_idle: self.exit_when_idle.clone(),
+            librdkafka: self
+                .property
+                .iter()
+                .map(|(k, v)| (k.clone(), crate::config::Scalar::Text(v.clone())))
+                .collect(),
+            ..crate::config::Layer::default()
+        }
+    }
+}
+
+#[cfg(feature = "kafka")]
+impl RunArgs {
+    fn layer(&self) -> crate::config::Layer {
+        crate::config::Layer {
+            actions_topic: self.actions_topic.clone(),
+            progress_topic: self.progress_topic.clone(),
+            rules: self.rules.clone(),
+            allowed_lateness: self.allowed_lateness.clone(),
+            idle_timeout: self.idle_timeout.clone(),
+            caep_issuer: self.caep_issuer.clone(),
+            ..self.kafka.layer()
+        }
+    }
+}
+
+#[cfg(feature = "kafka")]
+impl RekeyArgs {
+    fn layer(&self) -> crate::config::Layer {
+        crate::config::Layer {
+            output_topic: self.output_topic.clone(),
+            ..self.kafka.layer()
+        }
+    }
+}
+
+/// `run` and `rekey`: merge flags, environment and file; serve metrics; stop on SIGTERM/SIGINT.
+#[cfg(feature = "kafka")]
+fn kafka_command(
+    purpose: crate::config::Purpose,
+    flags: crate::config::Layer,
+    config: Option<&std::path::Path>,
+) -> Result<i32> {
+    use crate::config::{Layer, Purpose};
+    use crate::kafka::{Control, Mode};
+    use crate::telemetry::{self, Level, Telemetry};
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+
+    if let Some(level) = std::env::var("SESSIONGUARD_LOG")
+        .ok()
+        .and_then(|l| Level::from_name(&l))
+    {
+        telemetry::set_log_level(level);
+    }
+    let file = match config {
+        Some(path) => Layer::from_file(path).map_err(anyhow::Error::msg)?,
+        None => Layer::default(),
+    };
+    let env = Layer::from_env(&|name| std::env::var(name).ok()).map_err(anyhow::Error::msg)?;
+    let settings = flags
+        .over(env.over(file))
+        .settings(purpose)
+        .map_err(|errors| anyhow::anyhow!("invalid settings:\n{errors}"))?;
+    let (mode, rules) = match purpose {
+        Purpose::Run => (Mode::Evaluate, Some(Arc::new(load_rules(&settings.rules)?))),
+        Purpose::Rekey => (Mode::Rekey, None),
+    };
+    let control = Control::new();
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, control.stop_flag())
+            .context("installing the signal handler")?;
+    }
+    let telemetry = Telemetry::new();
+    let http_stop = Arc::new(AtomicBool::new(false));
+    if let Some(addr) = settings.metrics_addr {
+        let bound = telemetry::serve(addr, telemetry.clone(), http_stop.clone())
+            .with_context(|| format!("serving metrics on {addr}"))?;
+        let text = bound.to_string();
+        telemetry::log(
+            Level::Info,
+            "metrics_serving",
+            "serving /metrics, /healthz, /readyz",
+            &[("addr", telemetry::V::S(&text))],
+        );
+    }
+    let summary = crate::kafka::run(mode, &settings, rules, &control, telemetry.clone());
+    http_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let summary = summary?;
+    eprintln!(
+        "records {} (rebuild {}), events {}, rejected {}, late {}, decisions {}, dead letters {}, rekeyed {}",
+        summary.records,
+        summary.replayed,
+        summary.events,
+        summary.rejects.values().sum::<u64>(),
+        summary.late,
+        summary.decisions,
+        summary.dead_letters,
+        summary.rekeyed
+    );
+    Ok(0)
+}
+
+#[cfg(feature = "kafka")]
+fn demo() -> Result<i32> {
+    use crate::telemetry::{self, Level};
+    telemetry::set_log_level(
+        std::env::var("SESSIONGUARD_LOG")
+            .ok()
+            .and_then(|l| Level::from_name(&l))
+            .unwrap_or(Level::Error),
+    );
+    let root = std::env::current_dir().context("reading the current directory")?;
+    let report = crate::kafka::demo::run_demo(&root)?;
+    print!("{}", report.render());
+    Ok(0)
 }
 
 /// Counts shown in the summary of a normalize run.

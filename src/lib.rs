@@ -20,11 +20,16 @@
 //! - [`cli`]: the `sessionguard` command line.
 
 pub mod cli;
+pub mod config;
 pub mod decision;
 pub mod engine;
 pub mod event;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod replay;
 pub mod rule;
 pub mod sink;
 pub mod source;
+#[cfg(feature = "kafka")]
+pub mod telemetry;
 pub mod units;

@@ -55,6 +55,17 @@ impl Sequencer {
         self.buffer.len()
     }
 
+    /// Origins of the records held now (not yet released), in release order.
+    pub fn held_origins(&self) -> impl Iterator<Item = crate::source::Origin> + '_ {
+        self.buffer.values().map(|h| h.origin)
+    }
+
+    /// Resumes as if records up to event time `newest` had been admitted before: used when
+    /// rebuilding state from a position in the middle of an input.
+    pub fn resume_after(&mut self, newest: i64) {
+        self.newest = self.newest.max(newest);
+    }
+
     /// Admits a record whose event time is `time`. Call `release` after a `Held`.
     pub fn admit(&mut self, time: i64, bytes: &[u8], origin: Origin) -> Admit {
         if self.lateness_ms == 0 {

@@ -1,0 +1,450 @@
+//! Settings of the Kafka commands (`run`, `rekey`): a config file, environment variables and
+//! flags, merged and validated into one [`Settings`].
+//!
+//! Precedence: flags over environment (`SESSIONGUARD_BROKERS`, `SESSIONGUARD_GROUP`, …) over
+//! the file. The file is YAML (JSON is YAML too), read with serde-saphyr, which the rule loader
+//! already uses — no second format parser. Its keys are the flags' names with `_` or `-`:
+//!
+//! ```yaml
+//! brokers: 127.0.0.1:9092
+//! group: sessionguard
+//! topics: [audit.cloudtrail, audit.okta]   # or "a,b"
+//! actions_topic: sessionguard.actions
+//! dead_letter_topic: sessionguard.dead-letters
+//! progress_topic: sessionguard.progress
+//! rules: [rules]
+//! metrics_addr: 127.0.0.1:9464
+//! allowed_lateness: 0s
+//! idle_timeout: 12h
+//! librdkafka: { security.protocol: ssl, fetch.max.bytes: 1048576 }
+//! ```
+//!
+//! The text form ([`Layer`]) only mirrors what was written; [`Layer::settings`] checks
+//! everything, collects every problem, and returns the built form or all the errors at once.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::event::Source;
+use crate::units::parse_duration_ms;
+
+/// Which command the settings are for: each requires different topics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    Run,
+    Rekey,
+}
+
+/// One layer of settings as written (file, environment or flags); everything optional.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Layer {
+    pub brokers: Option<String>,
+    pub group: Option<String>,
+    pub topics: Option<Topics>,
+    #[serde(alias = "actions-topic")]
+    pub actions_topic: Option<String>,
+    #[serde(alias = "dead-letter-topic")]
+    pub dead_letter_topic: Option<String>,
+    #[serde(alias = "progress-topic")]
+    pub progress_topic: Option<String>,
+    #[serde(alias = "output-topic")]
+    pub output_topic: Option<String>,
+    pub rules: Option<Vec<String>>,
+    pub source: Option<String>,
+    #[serde(alias = "metrics-addr")]
+    pub metrics_addr: Option<String>,
+    #[serde(alias = "max-events")]
+    pub max_events: Option<u64>,
+    #[serde(alias = "exit-when-idle")]
+    pub exit_when_idle: Option<String>,
+    #[serde(alias = "allowed-lateness")]
+    pub allowed_lateness: Option<String>,
+    #[serde(alias = "idle-timeout")]
+    pub idle_timeout: Option<String>,
+    #[serde(alias = "caep-issuer")]
+    pub caep_issuer: Option<String>,
+    /// librdkafka properties passed through unchanged.
+    #[serde(default)]
+    pub librdkafka: BTreeMap<String, Scalar>,
+}
+
+/// Topics as a list or as one comma-separated string.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Topics {
+    List(Vec<String>),
+    Text(String),
+}
+
+impl Topics {
+    fn names(&self) -> Vec<String> {
+        let split = |s: &str| -> Vec<String> {
+            s.split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        match self {
+            Topics::List(list) => list.iter().flat_map(|t| split(t)).collect(),
+            Topics::Text(text) => split(text),
+        }
+    }
+}
+
+/// A librdkafka property value as YAML writes it (`1000`, `true`, `ssl`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Scalar {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Text(String),
+}
+
+impl Scalar {
+    fn text(&self) -> String {
+        match self {
+            Scalar::Bool(b) => b.to_string(),
+            Scalar::Int(n) => n.to_string(),
+            Scalar::Float(x) => x.to_string(),
+            Scalar::Text(s) => s.clone(),
+        }
+    }
+}
+
+/// Validated settings of `run` and `rekey`.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub brokers: String,
+    pub group: String,
+    pub topics: Vec<String>,
+    /// `run`: where decisions go.
+    pub actions_topic: String,
+    /// Rejected records; `rekey` may go without (rejects are then only counted and logged).
+    pub dead_letter_topic: Option<String>,
+    /// `run`: the compacted topic of rebuild positions.
+    pub progress_topic: Option<String>,
+    /// `rekey`: the session-keyed topic.
+    pub output_topic: String,
+    pub rules: Vec<PathBuf>,
+    pub source: Option<Source>,
+    pub metrics_addr: Option<SocketAddr>,
+    /// librdkafka properties (`-X key=value`), applied after sessionguard's defaults.
+    pub librdkafka: Vec<(String, String)>,
+    pub max_events: Option<u64>,
+    pub exit_when_idle: Option<Duration>,
+    pub allowed_lateness_ms: i64,
+    pub idle_timeout_ms: i64,
+    pub caep_issuer: String,
+}
+
+impl Layer {
+    /// Reads a YAML (or JSON) config file.
+    pub fn from_file(path: &Path) -> Result<Layer, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("{}: cannot read the config file: {e}", path.display()))?;
+        serde_saphyr::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// The `SESSIONGUARD_*` variables that are set, read through `var`.
+    pub fn from_env(var: &dyn Fn(&str) -> Option<String>) -> Result<Layer, String> {
+        let get = |name: &str| var(&format!("SESSIONGUARD_{name}")).filter(|v| !v.is_empty());
+        let max_events =
+            match get("MAX_EVENTS") {
+                None => None,
+                Some(text) => Some(text.trim().parse::<u64>().map_err(|_| {
+                    format!("SESSIONGUARD_MAX_EVENTS: '{text}' is not a whole number")
+                })?),
+            };
+        Ok(Layer {
+            brokers: get("BROKERS"),
+            group: get("GROUP"),
+            topics: get("TOPICS").map(Topics::Text),
+            actions_topic: get("ACTIONS_TOPIC"),
+            dead_letter_topic: get("DEAD_LETTER_TOPIC"),
+            progress_topic: get("PROGRESS_TOPIC"),
+            output_topic: get("OUTPUT_TOPIC"),
+            rules: get("RULES").map(|r| r.split(',').map(|s| s.trim().to_owned()).collect()),
+            source: get("SOURCE"),
+            metrics_addr: get("METRICS_ADDR"),
+            max_events,
+            exit_when_idle: get("EXIT_WHEN_IDLE"),
+            allowed_lateness: get("ALLOWED_LATENESS"),
+            idle_timeout: get("IDLE_TIMEOUT"),
+            caep_issuer: get("CAEP_ISSUER"),
+            librdkafka: BTreeMap::new(),
+        })
+    }
+
+    /// `self` over `lower`: every setting of `self` wins; librdkafka maps are merged.
+    pub fn over(self, lower: Layer) -> Layer {
+        let mut librdkafka = lower.librdkafka;
+        librdkafka.extend(self.librdkafka);
+        Layer {
+            brokers: self.brokers.or(lower.brokers),
+            group: self.group.or(lower.group),
+            topics: self.topics.or(lower.topics),
+            actions_topic: self.actions_topic.or(lower.actions_topic),
+            dead_letter_topic: self.dead_letter_topic.or(lower.dead_letter_topic),
+            progress_topic: self.progress_topic.or(lower.progress_topic),
+            output_topic: self.output_topic.or(lower.output_topic),
+            rules: self.rules.or(lower.rules),
+            source: self.source.or(lower.source),
+            metrics_addr: self.metrics_addr.or(lower.metrics_addr),
+            max_events: self.max_events.or(lower.max_events),
+            exit_when_idle: self.exit_when_idle.or(lower.exit_when_idle),
+            allowed_lateness: self.allowed_lateness.or(lower.allowed_lateness),
+            idle_timeout: self.idle_timeout.or(lower.idle_timeout),
+            caep_issuer: self.caep_issuer.or(lower.caep_issuer),
+            librdkafka,
+        }
+    }
+
+    /// Checks the merged settings for `purpose`; every problem is reported, one per line.
+    pub fn settings(self, purpose: Purpose) -> Result<Settings, String> {
+        let mut errors: Vec<String> = Vec::new();
+        let mut required = |value: Option<String>, flag: &str, env: &str| -> String {
+            match value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) {
+                Some(v) => v,
+                None => {
+                    errors.push(format!(
+                        "--{flag} is required (or SESSIONGUARD_{env}, or `{}` in --config)",
+                        flag.replace('-', "_")
+                    ));
+                    String::new()
+                }
+            }
+        };
+        let brokers = required(self.brokers, "brokers", "BROKERS");
+        let group = required(self.group, "group", "GROUP");
+        let topics = self.topics.map(|t| t.names()).unwrap_or_default();
+        let (actions_topic, output_topic) = match purpose {
+            Purpose::Run => (
+                required(self.actions_topic, "actions-topic", "ACTIONS_TOPIC"),
+                String::new(),
+            ),
+            Purpose::Rekey => (
+                String::new(),
+                required(self.output_topic, "output-topic", "OUTPUT_TOPIC"),
+            ),
+        };
+        let dead_letter_topic = match purpose {
+            Purpose::Run => Some(required(
+                self.dead_letter_topic,
+                "dead-letter-topic",
+                "DEAD_LETTER_TOPIC",
+            )),
+            Purpose::Rekey => self.dead_letter_topic.filter(|t| !t.trim().is_empty()),
+        };
+        if topics.is_empty() {
+            errors.push(
+                "--topics is required: one or more input topics, comma-separated (or SESSIONGUARD_TOPICS)"
+                    .to_owned(),
+            );
+        }
+        let outputs: Vec<&str> = [
+            Some(actions_topic.as_str()),
+            Some(output_topic.as_str()),
+            dead_letter_topic.as_deref(),
+            self.progress_topic.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|t| !t.is_empty())
+        .collect();
+        for t in &topics {
+            if outputs.contains(&t.as_str()) {
+                errors.push(format!(
+                    "topic '{t}' is both an input and an output; that would feed the output back in"
+                ));
+            }
+        }
+        let source = match self.source.as_deref() {
+            None => None,
+            Some(name) => match Source::from_name(name) {
+                Some(s) => Some(s),
+                None => {
+                    let names: Vec<&str> = Source::ALL.iter().map(|s| s.as_str()).collect();
+                    errors.push(format!(
+                        "--source: unknown source '{name}'; expected one of {}",
+                        names.join(", ")
+                    ));
+                    None
+                }
+            },
+        };
+        let metrics_addr = match self.metrics_addr.as_deref() {
+            None => None,
+            Some(text) => match text.trim().parse::<SocketAddr>() {
+                Ok(a) => Some(a),
+                Err(_) => {
+                    errors.push(format!(
+                        "--metrics-addr: '{text}' is not an address like 127.0.0.1:9464"
+                    ));
+                    None
+                }
+            },
+        };
+        let mut duration = |value: Option<String>, flag: &str, default: i64| -> i64 {
+            match value {
+                None => default,
+                Some(text) => parse_duration_ms(&text).unwrap_or_else(|| {
+                    errors.push(format!(
+                        "--{flag}: '{text}' is not a duration (e.g. 500ms, 30s, 5m, 1h)"
+                    ));
+                    default
+                }),
+            }
+        };
+        let allowed_lateness_ms = duration(self.allowed_lateness, "allowed-lateness", 0);
+        let idle_timeout_ms = duration(self.idle_timeout, "idle-timeout", 12 * 3_600_000);
+        let exit_when_idle = self
+            .exit_when_idle
+            .map(|t| duration(Some(t), "exit-when-idle", 0))
+            .map(|ms| Duration::from_millis(ms.max(0) as u64));
+        if idle_timeout_ms <= 0 {
+            errors.push("--idle-timeout must be longer than 0".to_owned());
+        }
+        if self.max_events == Some(0) {
+            errors.push("--max-events must be at least 1".to_owned());
+        }
+        let librdkafka = self
+            .librdkafka
+            .iter()
+            .map(|(k, v)| (k.clone(), v.text()))
+            .collect();
+        if !errors.is_empty() {
+            return Err(errors.join("\n"));
+        }
+        Ok(Settings {
+            brokers,
+            group,
+            topics,
+            actions_topic,
+            dead_letter_topic,
+            progress_topic: self.progress_topic.filter(|t| !t.trim().is_empty()),
+            output_topic,
+            rules: self
+                .rules
+                .unwrap_or_else(|| vec!["rules".to_owned()])
+                .into_iter()
+                .map(PathBuf::from)
+                .collect(),
+            source,
+            metrics_addr,
+            librdkafka,
+            max_events: self.max_events,
+            exit_when_idle,
+            allowed_lateness_ms,
+            idle_timeout_ms,
+            caep_issuer: self
+                .caep_issuer
+                .unwrap_or_else(|| "urn:sessionguard".to_owned()),
+        })
+    }
+}
+
+/// Parses `-X key=value`.
+pub fn parse_property(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => Err(format!(
+            "'{text}' is not a librdkafka property like fetch.max.bytes=1048576"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn flags_override_env_override_file() {
+        let file: Layer = serde_saphyr::from_str(
+            "brokers: file:9092\ngroup: g-file\ntopics: [a, b]\nactions_topic: act\n\
+             dead-letter-topic: dlq\nlibrdkafka: { fetch.max.bytes: 1000, enable.idempotence: true }\n",
+        )
+        .unwrap();
+        let env = Layer::from_env(&env(&[
+            ("SESSIONGUARD_GROUP", "g-env"),
+            ("SESSIONGUARD_BROKERS", "env:9092"),
+        ]))
+        .unwrap();
+        let flags = Layer {
+            brokers: Some("flag:9092".into()),
+            ..Layer::default()
+        };
+        let s = flags.over(env.over(file)).settings(Purpose::Run).unwrap();
+        assert_eq!(s.brokers, "flag:9092");
+        assert_eq!(s.group, "g-env");
+        assert_eq!(s.topics, ["a", "b"]);
+        assert_eq!(s.dead_letter_topic.as_deref(), Some("dlq"));
+        assert!(s
+            .librdkafka
+            .contains(&("fetch.max.bytes".to_owned(), "1000".to_owned())));
+        assert!(s
+            .librdkafka
+            .contains(&("enable.idempotence".to_owned(), "true".to_owned())));
+    }
+
+    #[test]
+    fn every_problem_is_reported() {
+        let layer = Layer {
+            topics: Some(Topics::Text("audit,act".into())),
+            actions_topic: Some("act".into()),
+            metrics_addr: Some("nowhere".into()),
+            idle_timeout: Some("soon".into()),
+            ..Layer::default()
+        };
+        let errors = layer.settings(Purpose::Run).unwrap_err();
+        for needle in [
+            "--brokers is required",
+            "--group is required",
+            "--dead-letter-topic is required",
+            "'act' is both an input and an output",
+            "--metrics-addr",
+            "--idle-timeout: 'soon'",
+        ] {
+            assert!(errors.contains(needle), "{needle} missing from:\n{errors}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_errors() {
+        assert!(serde_saphyr::from_str::<Layer>("brokerz: x\n").is_err());
+    }
+
+    #[test]
+    fn rekey_needs_an_output_topic_not_an_actions_topic() {
+        let layer = Layer {
+            brokers: Some("b:1".into()),
+            group: Some("g".into()),
+            topics: Some(Topics::Text("raw".into())),
+            ..Layer::default()
+        };
+        let errors = layer.clone().settings(Purpose::Rekey).unwrap_err();
+        assert!(errors.contains("--output-topic is required"));
+        assert!(!errors.contains("actions"));
+        let ok = Layer {
+            output_topic: Some("keyed".into()),
+            ..layer
+        }
+        .settings(Purpose::Rekey)
+        .unwrap();
+        assert_eq!(ok.dead_letter_topic, None);
+    }
+}

@@ -1,0 +1,158 @@
+//! The progress topic: where each input partition's state can be rebuilt from.
+//!
+//! A small compacted topic, one record per (group, input topic, partition), key
+//! `group/topic/partition`, value `{"replay_from", "committed", "watermark"}`:
+//!
+//! - `committed`: an input position every decision of the records before which is delivered
+//!   (a record is written only after that is true);
+//! - `replay_from`: the oldest offset the partition's state at `committed` depends on — the first
+//!   event of the oldest session still held (see `Engine::oldest_live_origin`), or `committed`
+//!   when nothing is held;
+//! - `watermark`: the engine's watermark just before `replay_from`, restored before replaying so
+//!   that records late in the first run are late in the replay too.
+//!
+//! A new owner of the partition replays from `replay_from` with decisions suppressed below the
+//! larger of `committed` and the group's committed offset. Any older record is safe too: the
+//! `replay_from` of an older position is never later (sessions live now were live then, or
+//! started after it), so losing the newest record only costs replay time.
+//!
+//! Reading: a group-less consumer assigned to every partition of the topic, kept open, reads
+//! up to the high watermarks whenever a partition is assigned, so it sees what the previous
+//! owner wrote when it gave the partition up.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer, DefaultConsumerContext};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use serde::{Deserialize, Serialize};
+
+use crate::telemetry::{self, Level, V};
+
+/// One progress record's value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    pub replay_from: i64,
+    pub committed: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watermark: Option<i64>,
+}
+
+/// The key of a partition's progress record.
+pub fn key(group: &str, topic: &str, partition: i32) -> String {
+    format!("{group}/{topic}/{partition}")
+}
+
+/// Reads the progress topic to its end on demand.
+pub struct ProgressReader {
+    topic: String,
+    consumer: BaseConsumer,
+    assigned: Vec<i32>,
+    /// Next offset to read per partition.
+    next: HashMap<i32, i64>,
+    latest: HashMap<String, Progress>,
+}
+
+impl ProgressReader {
+    pub fn new(mut config: ClientConfig, topic: &str) -> anyhow::Result<ProgressReader> {
+        // librdkafka's assign() needs a group id; this one never joins (no subscribe) and never
+        // commits, so it is only a name.
+        config
+            .set("group.id", "sessionguard.progress-reader")
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "false");
+        let consumer: BaseConsumer = config
+            .create_with_context(DefaultConsumerContext)
+            .map_err(|e| anyhow::anyhow!("creating the progress reader: {e}"))?;
+        Ok(ProgressReader {
+            topic: topic.to_owned(),
+            consumer,
+            assigned: Vec::new(),
+            next: HashMap::new(),
+            latest: HashMap::new(),
+        })
+    }
+
+    /// The newest progress record of `key`, after reading the topic up to its end.
+    pub fn get(&mut self, key: &str) -> Option<Progress> {
+        if let Err(e) = self.catch_up(Duration::from_secs(15)) {
+            telemetry::log(
+                Level::Warn,
+                "progress_read_failed",
+                "could not read the progress topic; rebuilding from older positions",
+                &[("topic", V::S(&self.topic)), ("error", V::S(&e))],
+            );
+        }
+        self.latest.get(key).copied()
+    }
+
+    fn catch_up(&mut self, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        let metadata = self
+            .consumer
+            .fetch_metadata(Some(&self.topic), Duration::from_secs(5))
+            .map_err(|e| e.to_string())?;
+        let partitions: Vec<i32> = metadata
+            .topics()
+            .iter()
+            .filter(|t| t.name() == self.topic && t.error().is_none())
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect();
+        if partitions.is_empty() {
+            return Ok(()); // not created yet: nothing written
+        }
+        if partitions != self.assigned {
+            let mut tpl = TopicPartitionList::new();
+            for &p in &partitions {
+                let from = self
+                    .next
+                    .get(&p)
+                    .map_or(Offset::Beginning, |&o| Offset::Offset(o));
+                tpl.add_partition_offset(&self.topic, p, from)
+                    .map_err(|e| e.to_string())?;
+            }
+            self.consumer.assign(&tpl).map_err(|e| e.to_string())?;
+            self.assigned = partitions.clone();
+        }
+        let mut ends = HashMap::new();
+        for &p in &partitions {
+            let (low, high) = self
+                .consumer
+                .fetch_watermarks(&self.topic, p, Duration::from_secs(5))
+                .map_err(|e| e.to_string())?;
+            ends.insert(p, (low, high));
+        }
+        let behind = |next: &HashMap<i32, i64>| {
+            ends.iter()
+                .any(|(p, &(low, high))| next.get(p).copied().unwrap_or(low).max(low) < high)
+        };
+        while behind(&self.next) {
+            if Instant::now() > deadline {
+                return Err("timed out reading the progress topic to its end".to_owned());
+            }
+            match self.consumer.poll(Duration::from_millis(100)) {
+                None => {}
+                Some(Err(e)) => return Err(e.to_string()),
+                Some(Ok(m)) => {
+                    self.next.insert(m.partition(), m.offset() + 1);
+                    let Some(key) = m.key().and_then(|k| std::str::from_utf8(k).ok()) else {
+                        continue;
+                    };
+                    match m.payload() {
+                        None => {
+                            self.latest.remove(key);
+                        }
+                        Some(value) => {
+                            if let Ok(p) = serde_json::from_slice::<Progress>(value) {
+                                self.latest.insert(key.to_owned(), p);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}

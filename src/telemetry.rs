@@ -1,0 +1,485 @@
+//! Telemetry of the Kafka runtime: metric names, counters, the decision-latency histogram, the
+//! Prometheus text rendering, `/metrics` `/healthz` `/readyz` over HTTP, and JSON log lines.
+//!
+//! # Why no framework
+//!
+//! - **Metrics** are a handful of counters and gauges behind one mutex, rendered as Prometheus
+//!   text on request. Labels are low-cardinality by construction: reject reason, rule id,
+//!   topic and partition — never a session, user or address.
+//! - **HTTP** is a hand-written HTTP/1.1 responder on `std::net::TcpListener` (one thread, one
+//!   request per connection, `Connection: close`): three fixed paths need no router, and a
+//!   scraper or a Kubernetes probe needs nothing more.
+//! - **Logs** are one JSON object per line on stderr, written by [`log`]: `tracing` plus
+//!   `tracing-subscriber` with its `json` feature would add a subscriber stack and about ten
+//!   crates for the few dozen events the runtime logs, all of which are defined in
+//!   [`crate::kafka`] next to the counter they bump ("one named event per thing that happens").
+//!   librdkafka's own log lines are routed here by the clients' contexts.
+//!
+//! Latency is event-to-decision: from the Kafka timestamp of the record that caused a decision
+//! (append time, or the producer's create time, whichever the topic keeps) to the producer's
+//! delivery acknowledgement of the decision, recorded in an `hdrhistogram` (1 ms to 1 h, 3
+//! significant digits) and exposed as quantiles.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hdrhistogram::Histogram;
+
+use crate::event::{RejectReason, Timestamp};
+
+/// Metric names, in one place.
+pub mod names {
+    pub const RECORDS: &str = "sessionguard_records_total";
+    pub const EVENTS: &str = "sessionguard_events_total";
+    pub const REJECTS: &str = "sessionguard_rejects_total";
+    pub const LATE: &str = "sessionguard_late_events_total";
+    pub const DECISIONS: &str = "sessionguard_decisions_total";
+    pub const REPLAYED: &str = "sessionguard_rebuild_records_total";
+    pub const DEAD_LETTERS: &str = "sessionguard_dead_letters_total";
+    pub const REKEYED: &str = "sessionguard_rekeyed_total";
+    pub const DELIVERY_ERRORS: &str = "sessionguard_delivery_errors_total";
+    pub const SESSIONS: &str = "sessionguard_sessions_held";
+    pub const PARTITIONS: &str = "sessionguard_assigned_partitions";
+    pub const LAG: &str = "sessionguard_consumer_lag";
+    pub const PAUSED: &str = "sessionguard_paused";
+    pub const LATENCY: &str = "sessionguard_decision_latency_seconds";
+}
+
+/// Counters and gauges of one process, shared by the pipeline thread and the HTTP thread.
+#[derive(Default)]
+pub struct Telemetry {
+    inner: Mutex<Metrics>,
+    ready: AtomicBool,
+}
+
+/// The values behind [`Telemetry`].
+pub struct Metrics {
+    pub records: u64,
+    pub events: u64,
+    pub rejects: BTreeMap<RejectReason, u64>,
+    pub late: u64,
+    pub decisions: BTreeMap<String, u64>,
+    pub replayed: u64,
+    pub dead_letters: u64,
+    pub rekeyed: u64,
+    pub delivery_errors: u64,
+    pub sessions: u64,
+    pub partitions: u64,
+    pub paused: bool,
+    /// Consumer lag per (topic, partition), from librdkafka statistics.
+    pub lag: BTreeMap<(String, i32), i64>,
+    pub latency_ms: Histogram<u64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            records: 0,
+            events: 0,
+            rejects: BTreeMap::new(),
+            late: 0,
+            decisions: BTreeMap::new(),
+            replayed: 0,
+            dead_letters: 0,
+            rekeyed: 0,
+            delivery_errors: 0,
+            sessions: 0,
+            partitions: 0,
+            paused: false,
+            lag: BTreeMap::new(),
+            latency_ms: Histogram::new_with_bounds(1, 3_600_000, 3)
+                .expect("static histogram bounds are valid"),
+        }
+    }
+}
+
+impl Telemetry {
+    pub fn new() -> Arc<Telemetry> {
+        Arc::new(Telemetry::default())
+    }
+
+    /// The metrics, for an update. Held only for a few additions.
+    pub fn metrics(&self) -> MutexGuard<'_, Metrics> {
+        // A panic while holding the lock leaves plain counters behind: still usable.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    /// Records one event-to-decision latency.
+    pub fn record_latency(&self, millis: i64) {
+        let value = millis.clamp(1, 3_600_000) as u64;
+        let _ = self.metrics().latency_ms.record(value);
+    }
+
+    /// Prometheus text exposition format, version 0.0.4.
+    pub fn render(&self) -> String {
+        let m = self.metrics();
+        let mut s = String::new();
+        let counter = |s: &mut String, name: &str, help: &str, value: u64| {
+            let _ = writeln!(
+                s,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
+        };
+        counter(
+            &mut s,
+            names::RECORDS,
+            "Records read from the input topics.",
+            m.records,
+        );
+        counter(
+            &mut s,
+            names::EVENTS,
+            "Records normalized into events.",
+            m.events,
+        );
+        let _ = writeln!(
+            s,
+            "# HELP {0} Records rejected, by reason.\n# TYPE {0} counter",
+            names::REJECTS
+        );
+        for reason in RejectReason::ALL {
+            let n = m.rejects.get(&reason).copied().unwrap_or(0);
+            let _ = writeln!(
+                s,
+                "{}{{reason=\"{}\"}} {n}",
+                names::REJECTS,
+                reason.as_str()
+            );
+        }
+        counter(
+            &mut s,
+            names::LATE,
+            "Events older than the watermark, not applied.",
+            m.late,
+        );
+        let _ = writeln!(
+            s,
+            "# HELP {0} Decisions delivered, by rule id.\n# TYPE {0} counter",
+            names::DECISIONS
+        );
+        for (rule, n) in &m.decisions {
+            let _ = writeln!(
+                s,
+                "{}{{rule_id=\"{}\"}} {n}",
+                names::DECISIONS,
+                escape_label(rule)
+            );
+        }
+        counter(
+            &mut s,
+            names::REPLAYED,
+            "Records re-read to rebuild partition state (decisions suppressed).",
+            m.replayed,
+        );
+        counter(
+            &mut s,
+            names::DEAD_LETTERS,
+            "Rejected records produced to the dead-letter topic.",
+            m.dead_letters,
+        );
+        counter(
+            &mut s,
+            names::REKEYED,
+            "Records re-produced keyed by session.",
+            m.rekeyed,
+        );
+        counter(
+            &mut s,
+            names::DELIVERY_ERRORS,
+            "Produce attempts that failed and were retried.",
+            m.delivery_errors,
+        );
+        let gauge = |s: &mut String, name: &str, help: &str, value: u64| {
+            let _ = writeln!(
+                s,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
+        };
+        gauge(
+            &mut s,
+            names::SESSIONS,
+            "Sessions held in memory.",
+            m.sessions,
+        );
+        gauge(
+            &mut s,
+            names::PARTITIONS,
+            "Input partitions assigned to this instance.",
+            m.partitions,
+        );
+        gauge(
+            &mut s,
+            names::PAUSED,
+            "1 while input partitions are paused for backpressure.",
+            u64::from(m.paused),
+        );
+        let _ = writeln!(
+            s,
+            "# HELP {0} Messages behind the high watermark, per input partition.\n# TYPE {0} gauge",
+            names::LAG
+        );
+        for ((topic, partition), lag) in &m.lag {
+            let _ = writeln!(
+                s,
+                "{}{{topic=\"{}\",partition=\"{partition}\"}} {lag}",
+                names::LAG,
+                escape_label(topic)
+            );
+        }
+        let h = &m.latency_ms;
+        let _ = writeln!(
+            s,
+            "# HELP {0} From the causing record's Kafka timestamp to the decision's delivery.\n# TYPE {0} summary",
+            names::LATENCY
+        );
+        for q in [0.5, 0.9, 0.99, 0.999] {
+            let v = if h.is_empty() {
+                0.0
+            } else {
+                h.value_at_quantile(q) as f64 / 1000.0
+            };
+            let _ = writeln!(s, "{}{{quantile=\"{q}\"}} {v}", names::LATENCY);
+        }
+        let sum: f64 = h
+            .iter_recorded()
+            .map(|v| v.value_iterated_to() as f64 * v.count_at_value() as f64)
+            .sum::<f64>()
+            / 1000.0;
+        let _ = writeln!(s, "{}_sum {sum}", names::LATENCY);
+        let _ = writeln!(s, "{}_count {}", names::LATENCY, h.len());
+        s
+    }
+}
+
+fn escape_label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Serves `/metrics`, `/healthz` and `/readyz` on `addr` from a background thread until
+/// `stop` is set. Returns the bound address (useful with port 0).
+pub fn serve(
+    addr: SocketAddr,
+    telemetry: Arc<Telemetry>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind(addr)?;
+    let bound = listener.local_addr()?;
+    listener.set_nonblocking(true)?;
+    std::thread::Builder::new()
+        .name("sessionguard-http".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let _ = respond(stream, &telemetry);
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(50)),
+                }
+            }
+        })?;
+    Ok(bound)
+}
+
+fn respond(mut stream: TcpStream, telemetry: &Telemetry) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(2)))?;
+    // The request line is all that is read; 4 KiB holds any request a probe sends.
+    let mut buf = [0u8; 4096];
+    let mut len = 0;
+    while len < buf.len() {
+        let n = stream.read(&mut buf[len..])?;
+        if n == 0 {
+            break;
+        }
+        len += n;
+        if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") || buf[..len].contains(&b'\n') {
+            break;
+        }
+    }
+    let request = String::from_utf8_lossy(&buf[..len]);
+    let mut parts = request.split_whitespace();
+    let method = parts.next().unwrap_or("");
+    let path = parts.next().unwrap_or("").split('?').next().unwrap_or("");
+    let (status, content_type, body) = match (method, path) {
+        ("GET", "/metrics") => (
+            "200 OK",
+            "text/plain; version=0.0.4; charset=utf-8",
+            telemetry.render(),
+        ),
+        ("GET", "/healthz") => ("200 OK", "text/plain", "ok\n".to_owned()),
+        ("GET", "/readyz") if telemetry.is_ready() => {
+            ("200 OK", "text/plain", "ready\n".to_owned())
+        }
+        ("GET", "/readyz") => (
+            "503 Service Unavailable",
+            "text/plain",
+            "not ready: no partition assigned, or still catching up\n".to_owned(),
+        ),
+        ("GET", _) => ("404 Not Found", "text/plain", "not found\n".to_owned()),
+        _ => (
+            "405 Method Not Allowed",
+            "text/plain",
+            "method not allowed\n".to_owned(),
+        ),
+    };
+    write!(
+        stream,
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    stream.flush()
+}
+
+/// Log levels, most severe first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Error = 0,
+    Warn = 1,
+    Info = 2,
+    Debug = 3,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Error => "error",
+            Level::Warn => "warn",
+            Level::Info => "info",
+            Level::Debug => "debug",
+        }
+    }
+
+    /// `error`, `warn`, `info`, `debug`.
+    pub fn from_name(name: &str) -> Option<Level> {
+        match name.to_ascii_lowercase().as_str() {
+            "error" => Some(Level::Error),
+            "warn" | "warning" => Some(Level::Warn),
+            "info" => Some(Level::Info),
+            "debug" => Some(Level::Debug),
+            _ => None,
+        }
+    }
+}
+
+static LOG_LEVEL: AtomicU8 = AtomicU8::new(Level::Info as u8);
+
+/// Sets the most verbose level written (process-wide; `SESSIONGUARD_LOG` in the CLI).
+pub fn set_log_level(level: Level) {
+    LOG_LEVEL.store(level as u8, Ordering::Relaxed);
+}
+
+pub fn log_enabled(level: Level) -> bool {
+    level as u8 <= LOG_LEVEL.load(Ordering::Relaxed)
+}
+
+/// A log field value.
+pub enum V<'a> {
+    S(&'a str),
+    I(i64),
+    U(u64),
+}
+
+/// Writes one JSON log line to stderr: `{"ts", "level", "event", "msg", fields…}`.
+pub fn log(level: Level, event: &str, msg: &str, fields: &[(&str, V<'_>)]) {
+    if !log_enabled(level) {
+        return;
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let mut line = String::with_capacity(160);
+    let _ = write!(
+        line,
+        "{{\"ts\":\"{}\",\"level\":\"{}\",\"event\":{},\"msg\":{}",
+        Timestamp::from_millis(now),
+        level.as_str(),
+        json_string(event),
+        json_string(msg)
+    );
+    for (key, value) in fields {
+        let _ = write!(line, ",{}:", json_string(key));
+        match value {
+            V::S(s) => line.push_str(&json_string(s)),
+            V::I(n) => {
+                let _ = write!(line, "{n}");
+            }
+            V::U(n) => {
+                let _ = write!(line, "{n}");
+            }
+        }
+    }
+    line.push_str("}\n");
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}
+
+fn json_string(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_with_low_cardinality_labels() {
+        let t = Telemetry::new();
+        {
+            let mut m = t.metrics();
+            m.events = 3;
+            *m.rejects.entry(RejectReason::NotJson).or_default() += 1;
+            *m.decisions.entry("aws-iam-self-grant".into()).or_default() += 2;
+            m.lag.insert(("audit".into(), 0), 5);
+        }
+        t.record_latency(20);
+        t.record_latency(40);
+        let text = t.render();
+        assert!(text.contains("sessionguard_events_total 3"));
+        assert!(text.contains("sessionguard_rejects_total{reason=\"not_json\"} 1"));
+        assert!(text.contains("sessionguard_rejects_total{reason=\"too_deep\"} 0"));
+        assert!(text.contains("sessionguard_decisions_total{rule_id=\"aws-iam-self-grant\"} 2"));
+        assert!(text.contains("sessionguard_consumer_lag{topic=\"audit\",partition=\"0\"} 5"));
+        assert!(text.contains("sessionguard_decision_latency_seconds_count 2"));
+        assert!(text.contains("sessionguard_decision_latency_seconds{quantile=\"0.99\"} 0.04"));
+    }
+
+    #[test]
+    fn serves_health_and_metrics() {
+        let t = Telemetry::new();
+        let stop = Arc::new(AtomicBool::new(false));
+        let addr = serve("127.0.0.1:0".parse().unwrap(), t.clone(), stop.clone()).unwrap();
+        let get = |path: &str| {
+            let mut s = TcpStream::connect(addr).unwrap();
+            write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            let mut out = String::new();
+            s.read_to_string(&mut out).unwrap();
+            out
+        };
+        assert!(get("/healthz").starts_with("HTTP/1.1 200"));
+        assert!(get("/readyz").starts_with("HTTP/1.1 503"));
+        t.set_ready(true);
+        assert!(get("/readyz").starts_with("HTTP/1.1 200"));
+        assert!(get("/metrics").contains("sessionguard_records_total 0"));
+        assert!(get("/nope").starts_with("HTTP/1.1 404"));
+        stop.store(true, Ordering::Relaxed);
+    }
+}
