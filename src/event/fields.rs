@@ -14,7 +14,10 @@
 use std::fmt;
 
 use bumpalo::Bump;
-use serde::de::{Deserializer, MapAccess, Visitor};
+use std::marker::PhantomData;
+
+use serde::de::value::{BorrowedStrDeserializer, MapAccessDeserializer, StringDeserializer};
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use smallvec::SmallVec;
@@ -104,21 +107,9 @@ impl<'a> Fields<'a> {
         })
     }
 
-    /// The first element of an array of strings, or the string itself.
+    /// The first non-null element of an array of strings, or the string itself.
     pub fn first_text(&self, key: &str) -> Result<Option<Text<'a>>, Reject> {
-        let Some(v) = self.value(key) else {
-            return Ok(None);
-        };
-        if v.get().starts_with('[') {
-            let items: Vec<&'a RawValue> =
-                serde_json::from_str(v.get()).map_err(|e| Reject::invalid_field(key, e))?;
-            items
-                .into_iter()
-                .find(|i| i.get() != "null")
-                .map_or(Ok(None), |i| raw_text(i, key))
-        } else {
-            raw_text(v, key)
-        }
+        self.value(key).map_or(Ok(None), |v| first_of(v, key))
     }
 
     /// Walks a dotted path of object keys (and array indexes) from this object.
@@ -319,6 +310,65 @@ fn preview(json: &str) -> String {
         format!("{}…", &json[..end])
     } else {
         json.to_owned()
+    }
+}
+
+/// The first non-null element of a JSON array, or the value itself when it is not an array,
+/// read without collecting the array.
+pub fn first_of<'a, T: Deserialize<'a>>(
+    raw: &'a RawValue,
+    field: &str,
+) -> Result<Option<T>, Reject> {
+    serde_json::from_str::<First<T>>(raw.get())
+        .map(|f| f.0)
+        .map_err(|e| Reject::invalid_field(field, e))
+}
+
+/// Deserializes a JSON array into its first non-null element, skipping the rest unparsed; a
+/// lone string or object is read as that element (pipelines flatten one-element arrays).
+pub struct First<T>(pub Option<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for First<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(FirstVisitor(PhantomData))
+    }
+}
+
+struct FirstVisitor<T>(PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for FirstVisitor<T> {
+    type Value = First<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array, a string or an object")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut first = None;
+        while first.is_none() {
+            match seq.next_element::<Option<T>>()? {
+                Some(item) => first = item,
+                None => return Ok(First(None)),
+            }
+        }
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(First(first))
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        T::deserialize(BorrowedStrDeserializer::new(v)).map(|t| First(Some(t)))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        T::deserialize(StringDeserializer::new(v.to_owned())).map(|t| First(Some(t)))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        T::deserialize(MapAccessDeserializer::new(map)).map(|t| First(Some(t)))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(First(None))
     }
 }
 

@@ -128,7 +128,7 @@ fn normalize(record: Record<'_>) -> Result<Event<'_>, Reject> {
 
     let mut scopes = Vec::new();
     if let Some(list) = non_empty(text(f, "token_scopes")) {
-        split_list(&list, &mut scopes);
+        list.split_list(&mut scopes);
     }
 
     let operation_type = non_empty(text(f, "operation_type"));
@@ -311,20 +311,6 @@ fn resource_of<'a>(f: &Fields<'a>) -> Option<Resource<'a>> {
         business,
         None,
     )
-}
-
-/// Splits `a, b, c` into trimmed, non-empty parts, borrowed when the list is.
-fn split_list<'a>(list: &Text<'a>, out: &mut Vec<Text<'a>>) {
-    let mut start = 0;
-    for part in list.split(',') {
-        let lead = part.len() - part.trim_start().len();
-        let trimmed = part.trim();
-        if !trimmed.is_empty() {
-            let from = start + lead;
-            out.push(list.slice(from..from + trimmed.len()));
-        }
-        start += part.len() + 1;
-    }
 }
 
 #[cfg(test)]

@@ -66,15 +66,10 @@
 //! wrong shape reject the record (`invalid_field`); an unreadable `sourceIPs` only loses the
 //! address.
 
-use std::fmt;
-use std::marker::PhantomData;
-
-use serde::de::value::{BorrowedStrDeserializer, MapAccessDeserializer, StringDeserializer};
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::fields::{raw_i64, raw_text, Fields};
+use super::fields::{first_of, raw_i64, raw_text, Fields, First};
 use super::model::{
     Action, Client, Event, Network, Operation, Outcome, Principal, Resource, Session, SessionKey,
     SessionKind, Source, Status,
@@ -397,65 +392,6 @@ fn outcome_of<'a>(f: &Fields<'a>) -> Result<Outcome<'a>, Reject> {
             .or(code_text)
             .or(annotations.decision),
     })
-}
-
-/// The first non-null element of a JSON array, or the value itself when it is not an array,
-/// read without collecting the array.
-pub(super) fn first_of<'a, T: Deserialize<'a>>(
-    raw: &'a RawValue,
-    field: &str,
-) -> Result<Option<T>, Reject> {
-    serde_json::from_str::<First<T>>(raw.get())
-        .map(|f| f.0)
-        .map_err(|e| Reject::invalid_field(field, e))
-}
-
-/// Deserializes a JSON array into its first non-null element, skipping the rest unparsed; a
-/// lone string or object is read as that element (pipelines flatten one-element arrays).
-pub(super) struct First<T>(pub Option<T>);
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for First<T> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(FirstVisitor(PhantomData))
-    }
-}
-
-struct FirstVisitor<T>(PhantomData<T>);
-
-impl<'de, T: Deserialize<'de>> Visitor<'de> for FirstVisitor<T> {
-    type Value = First<T>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an array, a string or an object")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut first = None;
-        while first.is_none() {
-            match seq.next_element::<Option<T>>()? {
-                Some(item) => first = item,
-                None => return Ok(First(None)),
-            }
-        }
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(First(first))
-    }
-
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        T::deserialize(BorrowedStrDeserializer::new(v)).map(|t| First(Some(t)))
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        T::deserialize(StringDeserializer::new(v.to_owned())).map(|t| First(Some(t)))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        T::deserialize(MapAccessDeserializer::new(map)).map(|t| First(Some(t)))
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(First(None))
-    }
 }
 
 #[cfg(test)]

@@ -55,8 +55,8 @@ use serde::de::Deserializer;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use super::fields::first_of;
 use super::fields::{raw_bool, raw_i64, raw_text, raw_u64, Fields};
-use super::kubernetes::first_of;
 use super::model::{
     Action, Client, Event, Network, Operation, Outcome, Principal, Resource, Session, SessionKey,
     SessionKind, Source, Status,

@@ -495,24 +495,10 @@ fn scopes_of<'a>(
             .into_iter()
             .flatten()
         {
-            split_list(&list, &mut scopes);
+            list.split_list(&mut scopes);
         }
     }
     scopes
-}
-
-/// Splits `a, b, c` into trimmed, non-empty parts, borrowed when the list is.
-fn split_list<'a>(list: &Text<'a>, out: &mut Vec<Text<'a>>) {
-    let mut start = 0;
-    for part in list.split(',') {
-        let lead = part.len() - part.trim_start().len();
-        let trimmed = part.trim();
-        if !trimmed.is_empty() {
-            let from = start + lead;
-            out.push(list.slice(from..from + trimmed.len()));
-        }
-        start += part.len() + 1;
-    }
 }
 
 #[cfg(test)]
@@ -704,7 +690,7 @@ mod tests {
     fn list_splitting_borrows() {
         let list = Text::borrowed(" openid, profile ,,email");
         let mut out = Vec::new();
-        split_list(&list, &mut out);
+        list.split_list(&mut out);
         let parts: Vec<&str> = out.iter().map(|s| s.as_str()).collect();
         assert_eq!(parts, ["openid", "profile", "email"]);
         assert!(out

@@ -47,6 +47,20 @@ impl<'a> Text<'a> {
         }
     }
 
+    /// Splits `a, b, c` into trimmed, non-empty parts, borrowed when this text is.
+    pub fn split_list(&self, out: &mut Vec<Text<'a>>) {
+        let mut start = 0;
+        for part in self.split(',') {
+            let lead = part.len() - part.trim_start().len();
+            let trimmed = part.trim();
+            if !trimmed.is_empty() {
+                let from = start + lead;
+                out.push(self.slice(from..from + trimmed.len()));
+            }
+            start += part.len() + 1;
+        }
+    }
+
     pub fn into_owned(self) -> Text<'static> {
         Text(Cow::Owned(self.0.into_owned()))
     }
