@@ -107,11 +107,6 @@ impl<'a> Fields<'a> {
         })
     }
 
-    /// The first non-null element of an array of strings, or the string itself.
-    pub fn first_text(&self, key: &str) -> Result<Option<Text<'a>>, Reject> {
-        self.value(key).map_or(Ok(None), |v| first_of(v, key))
-    }
-
     /// Walks a dotted path of object keys (and array indexes) from this object.
     pub fn path<'s>(&self, path: &[&str], scratch: &'s Bump) -> Option<&'s RawValue>
     where
