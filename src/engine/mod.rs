@@ -42,6 +42,7 @@ use crate::decision::{
 };
 use crate::event::{Event, SessionKind, Timestamp};
 use crate::rule::field::Value;
+use crate::rule::index::RuleIndex;
 use crate::rule::{
     ActionKind, EvalCx, Fire, Learn, Mode, Rule, RuleSet, SessionLogic, Severity, Since,
     StepAggregate, Threshold, Tolerance,
@@ -84,6 +85,9 @@ pub struct EngineStats {
 
 pub struct Engine {
     rules: Arc<RuleSet>,
+    /// Which rules can match each action service.
+    rule_index: RuleIndex,
+    candidates: SmallVec<[u32; 32]>,
     config: EngineConfig,
     names: OriginNames,
     sessions: Vec<Option<Session>>,
@@ -206,6 +210,8 @@ impl Engine {
             ..EngineStats::default()
         };
         Engine {
+            rule_index: RuleIndex::new(&rules),
+            candidates: SmallVec::new(),
             rules,
             config,
             names: OriginNames::default(),
@@ -301,12 +307,17 @@ impl Engine {
             }
             return;
         }
-        for rule_index in 0..self.rules.rules.len() {
-            self.evaluate(rule_index, slot, event, origin, out);
+        // Only the rules that can match this event's service, in rule order.
+        let mut candidates = std::mem::take(&mut self.candidates);
+        self.rule_index
+            .candidates(&event.action.service, &mut candidates);
+        for &rule_index in &candidates {
+            self.evaluate(rule_index as usize, slot, event, origin, out);
             if self.session_mut(slot).killed.is_some() {
                 break;
             }
         }
+        self.candidates = candidates;
     }
 
     /// Moves the watermark to `t`: fires due timers and forgets idle sessions.

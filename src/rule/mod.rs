@@ -12,6 +12,7 @@
 
 pub mod compile;
 pub mod field;
+pub mod index;
 pub mod spec;
 
 mod condition;
