@@ -1,0 +1,159 @@
+//! Ratios that hold on a noisy machine: each pair (a baseline and what is measured against it)
+//! runs in interleaved repetitions — baseline, subject, baseline, subject … — and the report is
+//! the median of the per-repetition ratios, next to the median rates for context. Load that
+//! comes and goes on the machine hits both sides of a repetition alike.
+//!
+//! `cargo bench --bench ratios` (options: `-- --reps N`, default 21).
+//!
+//! Pairs: normalize per source against the bare typed parse (`support/baseline.rs`), and the
+//! full replay of every scenario with the shipped rule pack against the same baseline.
+
+use std::hint::black_box;
+use std::path::Path;
+use std::time::Instant;
+
+use bumpalo::Bump;
+use sessionguard::engine::{Engine, EngineConfig};
+use sessionguard::event::{Normalizer, Source};
+use sessionguard::rule::RuleSet;
+use sessionguard::source::file::{self, Item};
+use sessionguard::source::Origin;
+
+#[path = "support/baseline.rs"]
+mod baseline;
+
+fn records_under(dir: &str, keep: impl Fn(&Path) -> bool) -> Vec<Vec<u8>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+    let mut out = Vec::new();
+    for path in file::expand_paths(&[root]).unwrap() {
+        if !keep(&path) {
+            continue;
+        }
+        file::for_each_record(file::open(&path).unwrap(), &mut |item| {
+            if let Item::Record { bytes, .. } = item {
+                out.push(bytes.to_vec());
+            }
+        })
+        .unwrap();
+    }
+    out
+}
+
+/// Runs `f` repeatedly for about `target_ms` and returns events per second.
+fn rate(events: usize, target_ms: u128, mut f: impl FnMut()) -> f64 {
+    let start = Instant::now();
+    let mut rounds = 0u64;
+    while start.elapsed().as_millis() < target_ms {
+        f();
+        rounds += 1;
+    }
+    (events as u64 * rounds) as f64 / start.elapsed().as_secs_f64()
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(|a, b| a.total_cmp(b));
+    xs[xs.len() / 2]
+}
+
+fn compare(
+    name: &str,
+    reps: usize,
+    events: usize,
+    mut base: impl FnMut(),
+    mut subject: impl FnMut(),
+) {
+    let (mut ratios, mut base_rates, mut subject_rates) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..reps {
+        let b = rate(events, 150, &mut base);
+        let s = rate(events, 150, &mut subject);
+        ratios.push(s / b);
+        base_rates.push(b);
+        subject_rates.push(s);
+    }
+    println!(
+        "{name:<28} baseline {:>10.0}/s  subject {:>10.0}/s  ratio {:.2} (median of {reps})",
+        median(base_rates),
+        median(subject_rates),
+        median(ratios)
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--test" || a == "--list") {
+        return; // `cargo test --all-targets` builds benches; nothing to check here.
+    }
+    let reps = args
+        .windows(2)
+        .find(|w| w[0] == "--reps")
+        .and_then(|w| w[1].parse().ok())
+        .unwrap_or(21);
+    let normalizer = Normalizer::default();
+    let source_of = |r: &[u8]| {
+        let scratch = Bump::new();
+        normalizer.normalize(r, &scratch).ok().map(|e| e.source)
+    };
+
+    let fixtures = records_under("fixtures/events", |_| true);
+    for source in Source::ALL {
+        let records: Vec<&Vec<u8>> = fixtures
+            .iter()
+            .filter(|r| source_of(r) == Some(source) && baseline::baseline(source, r))
+            .collect();
+        if records.is_empty() {
+            continue;
+        }
+        let mut scratch = Bump::new();
+        compare(
+            &format!("normalize/{source}"),
+            reps,
+            records.len(),
+            || {
+                for r in &records {
+                    black_box(baseline::baseline(source, r));
+                }
+            },
+            || {
+                for r in &records {
+                    scratch.reset();
+                    let _ = black_box(normalizer.normalize(r, &scratch));
+                }
+            },
+        );
+    }
+
+    let scenarios = records_under("fixtures/scenarios", |p| {
+        p.extension().is_some_and(|e| e == "jsonl")
+    });
+    let sources: Vec<Source> = scenarios.iter().filter_map(|r| source_of(r)).collect();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let rules = RuleSet::load(&[root.join("rules")]).unwrap();
+    let mut engine = Engine::new(rules, EngineConfig::default());
+    let mut decisions = Vec::new();
+    let mut scratch = Bump::new();
+    compare(
+        "replay/scenarios+full pack",
+        reps,
+        scenarios.len(),
+        || {
+            for (r, source) in scenarios.iter().zip(&sources) {
+                black_box(baseline::baseline(*source, r));
+            }
+        },
+        || {
+            engine.reset();
+            decisions.clear();
+            for (line, r) in scenarios.iter().enumerate() {
+                scratch.reset();
+                if let Ok(event) = normalizer.normalize(r, &scratch) {
+                    let origin = Origin::File {
+                        file: 0,
+                        line: line as u64,
+                    };
+                    engine.process(&event, origin, &mut decisions);
+                }
+            }
+            black_box(decisions.len());
+        },
+    );
+}
