@@ -48,7 +48,7 @@ pub mod pipeline;
 pub mod progress;
 pub mod tracker;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use rdkafka::config::ClientConfig;
@@ -63,6 +63,8 @@ pub use pipeline::{run, Mode, Summary};
 pub struct Control {
     stop: Arc<AtomicBool>,
     crash: Arc<AtomicBool>,
+    /// Crash once this many records were read (0: never).
+    crash_after: Arc<AtomicU64>,
 }
 
 impl Control {
@@ -78,6 +80,17 @@ impl Control {
     /// Stops at once without delivering what is queued and without a final commit.
     pub fn crash(&self) {
         self.crash.store(true, Ordering::SeqCst);
+    }
+
+    /// Crashes (as `crash`) right after the `records`th record: a deterministic stop point.
+    pub fn crash_after(&self, records: u64) {
+        self.crash_after.store(records, Ordering::SeqCst);
+    }
+
+    /// True once `records` reached the `crash_after` point.
+    pub fn crash_due(&self, records: u64) -> bool {
+        let at = self.crash_after.load(Ordering::SeqCst);
+        at > 0 && records >= at
     }
 
     /// The flag `stop` sets, for signal handlers.

@@ -80,6 +80,8 @@ pub struct Summary {
 
 /// How often a partition's progress record is rewritten while records flow.
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(1);
+/// `--exit-when-idle` before the first assignment: at least this long.
+const NO_ASSIGNMENT_GRACE: Duration = Duration::from_secs(30);
 /// How long a revocation or a shutdown waits for outstanding deliveries.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -260,6 +262,8 @@ impl ConsumerContext for PipelineContext {
                 consumer.unassign()
             }
         };
+        // Rebuild reads count as activity: the idle clock starts when the assignment is done.
+        core.last_activity = Instant::now();
         if let Err(e) = result {
             let text = e.to_string();
             telemetry::log(
@@ -319,9 +323,12 @@ impl Core {
                     HashMap::new()
                 }
             };
+        if let Some(reader) = &mut self.progress {
+            reader.refresh();
+        }
         for (topic, partition) in wanted {
             let committed = committed.get(&(topic.clone(), partition)).copied();
-            let progress = match (&mut self.progress, self.mode) {
+            let progress = match (&self.progress, self.mode) {
                 (Some(reader), Mode::Evaluate) => {
                     reader.get(&progress::key(&self.group, &topic, partition))
                 }
@@ -953,7 +960,8 @@ pub fn run(
     let mut paused = false;
     let mut last_poll_error: Option<Instant> = None;
     loop {
-        if control.crashing() {
+        let records = lock(&core).summary.records;
+        if control.crashing() || control.crash_due(records) {
             let mut core = lock(&core);
             core.crashed = true;
             core.outbox.abandon();
@@ -991,7 +999,15 @@ pub fn run(
                 break;
             }
             if let Some(idle) = settings.exit_when_idle {
-                if core.last_activity.elapsed() >= idle && core.outbox.pending() == 0 {
+                // Joining the group takes seconds; before the first assignment, wait at least
+                // NO_ASSIGNMENT_GRACE so an idle limit shorter than a join cannot end the run
+                // before it began.
+                let limit = if core.summary.rebalances == 0 {
+                    idle.max(NO_ASSIGNMENT_GRACE)
+                } else {
+                    idle
+                };
+                if core.last_activity.elapsed() >= limit && core.outbox.pending() == 0 {
                     break;
                 }
             }

@@ -75,8 +75,8 @@ impl ProgressReader {
         })
     }
 
-    /// The newest progress record of `key`, after reading the topic up to its end.
-    pub fn get(&mut self, key: &str) -> Option<Progress> {
+    /// Reads the topic up to its current end: call once per assignment, then [`Self::get`].
+    pub fn refresh(&mut self) {
         if let Err(e) = self.catch_up(Duration::from_secs(15)) {
             telemetry::log(
                 Level::Warn,
@@ -85,6 +85,10 @@ impl ProgressReader {
                 &[("topic", V::S(&self.topic)), ("error", V::S(&e))],
             );
         }
+    }
+
+    /// The newest progress record of `key` read so far.
+    pub fn get(&self, key: &str) -> Option<Progress> {
         self.latest.get(key).copied()
     }
 

@@ -1,0 +1,545 @@
+//! The Kafka runtime against librdkafka's in-process mock cluster (no broker needed), through
+//! the library API the `run`, `rekey` and `demo` commands use:
+//!
+//! - the scenario fixtures produced into one partition give exactly the decisions `replay`
+//!   gives on the same files: same ids in the same order, same JSON except evidence origins
+//!   (topic/partition/offset instead of file:line), key = session key, id and rule headers;
+//! - after `rekey` into a 4-partition keyed topic, the decision ids equal replay's for every
+//!   rule that depends only on its own session's events (see `CROSS_SESSION_RULES`);
+//! - poison records (invalid UTF-8, not JSON, too deep) land in the dead-letter topic with
+//!   their reason and origin headers, and the records after them are still decided;
+//! - a runner stopped as by a crash mid-stream and then restarted loses no decision and
+//!   repeats one only with the same id and bytes, for several stop points;
+//! - two runners in one group split the partitions and together give one runner's decision
+//!   set, with the second joining while windows are open;
+//! - a broker outage and failing produce requests are survived without loss.
+//!
+//! Every test has its own mock cluster, topics and group, and a deadline on every wait.
+#![cfg(feature = "kafka")]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use bumpalo::Bump;
+use rdkafka::mocking::MockCluster;
+use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+use serde_json::Value;
+use sessionguard::config::Settings;
+use sessionguard::engine::{Engine, EngineConfig};
+use sessionguard::event::Normalizer;
+use sessionguard::kafka::demo::{fixture_files, produce, read_topic, records_of, Fetched};
+use sessionguard::kafka::{run, Control, Mode, Summary};
+use sessionguard::replay::{replay, ReplayOptions};
+use sessionguard::rule::RuleSet;
+use sessionguard::telemetry::Telemetry;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn rules() -> Arc<RuleSet> {
+    Arc::new(RuleSet::load(&[root().join("rules")]).unwrap_or_else(|e| panic!("{e}")))
+}
+
+fn scenario_files() -> Vec<PathBuf> {
+    let files = fixture_files(&root().join("fixtures/scenarios")).unwrap();
+    assert!(files.len() > 10, "scenario fixtures missing");
+    files
+}
+
+/// Decisions of `replay` over `files`, as JSON values in emission order.
+fn replay_decisions(files: &[PathBuf]) -> Vec<Value> {
+    let mut engine = Engine::new(
+        RuleSet::load(&[root().join("rules")]).unwrap(),
+        EngineConfig::default(),
+    );
+    let mut out = Vec::new();
+    replay(
+        files,
+        &mut engine,
+        &ReplayOptions::default(),
+        &mut |d| {
+            out.push(serde_json::to_value(d).unwrap());
+            Ok(())
+        },
+        &mut |_, _, _, _| Ok(()),
+    )
+    .unwrap();
+    out
+}
+
+/// A decision without the origins of its evidence events (file:line vs topic/partition/offset).
+fn without_origins(decision: &Value) -> Value {
+    let mut d = decision.clone();
+    if let Some(events) = d["evidence"]["events"].as_array_mut() {
+        for e in events {
+            if let Some(e) = e.as_object_mut() {
+                e.remove("origin");
+            }
+        }
+    }
+    d
+}
+
+fn id_of(d: &Value) -> String {
+    d["decision_id"].as_str().unwrap().to_owned()
+}
+
+fn settings(brokers: &str, group: &str, topics: &[&str], name: &str) -> Settings {
+    Settings {
+        brokers: brokers.to_owned(),
+        group: group.to_owned(),
+        topics: topics.iter().map(|t| t.to_string()).collect(),
+        actions_topic: format!("{name}.actions"),
+        dead_letter_topic: Some(format!("{name}.dead")),
+        progress_topic: Some(format!("{name}.progress")),
+        output_topic: format!("{name}.keyed"),
+        rules: vec![root().join("rules")],
+        source: None,
+        metrics_addr: None,
+        librdkafka: vec![
+            ("session.timeout.ms".into(), "6000".into()),
+            ("heartbeat.interval.ms".into(), "500".into()),
+            ("log_level".into(), "3".into()),
+        ],
+        max_events: None,
+        exit_when_idle: Some(Duration::from_secs(3)),
+        allowed_lateness_ms: 0,
+        idle_timeout_ms: 12 * 3_600_000,
+        caep_issuer: "urn:sessionguard".to_owned(),
+    }
+}
+
+fn create_topics(cluster: &MockCluster<'_, impl rdkafka::ClientContext>, name: &str, input: i32) {
+    cluster
+        .create_topic(&format!("{name}.in"), input, 1)
+        .unwrap();
+    for (suffix, partitions) in [("actions", 1), ("dead", 1), ("progress", 1), ("keyed", 4)] {
+        cluster
+            .create_topic(&format!("{name}.{suffix}"), partitions, 1)
+            .unwrap();
+    }
+}
+
+struct Runner {
+    control: Control,
+    telemetry: Arc<Telemetry>,
+    handle: JoinHandle<Summary>,
+}
+
+fn spawn(mode: Mode, settings: Settings) -> Runner {
+    spawn_with(mode, settings, |_| {})
+}
+
+fn spawn_with(mode: Mode, settings: Settings, prepare: impl FnOnce(&Control)) -> Runner {
+    let control = Control::new();
+    prepare(&control);
+    let telemetry = Telemetry::new();
+    let (c, t) = (control.clone(), telemetry.clone());
+    let rules = (mode == Mode::Evaluate).then(rules);
+    let handle = thread::spawn(move || run(mode, &settings, rules, &c, t).unwrap());
+    Runner {
+        control,
+        telemetry,
+        handle,
+    }
+}
+
+impl Runner {
+    fn records(&self) -> u64 {
+        self.telemetry.metrics().records
+    }
+
+    fn join(self) -> Summary {
+        self.handle.join().unwrap()
+    }
+}
+
+/// Waits until `cond` holds, or panics with `what` after `secs`.
+fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn decisions_in(brokers: &str, topic: &str) -> Vec<(Fetched, Value)> {
+    read_topic(brokers, topic)
+        .unwrap()
+        .into_iter()
+        .map(|f| {
+            let v: Value = serde_json::from_slice(&f.payload).expect("decision JSON");
+            (f, v)
+        })
+        .collect()
+}
+
+/// Decision ids, checking that every repeat of an id carries the same bytes.
+fn deduplicated(decisions: &[(Fetched, Value)]) -> BTreeSet<String> {
+    let mut seen: BTreeMap<String, &[u8]> = BTreeMap::new();
+    for (f, v) in decisions {
+        let id = id_of(v);
+        if let Some(first) = seen.get(&id) {
+            assert_eq!(
+                *first,
+                f.payload.as_slice(),
+                "decision {id} was repeated with different content"
+            );
+        }
+        seen.insert(id, &f.payload);
+    }
+    seen.into_keys().collect()
+}
+
+fn ids(decisions: &[Value]) -> BTreeSet<String> {
+    decisions.iter().map(id_of).collect()
+}
+
+#[test]
+fn one_partition_gives_exactly_the_replay_decisions() {
+    let cluster = MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let name = "exact";
+    create_topics(&cluster, name, 1);
+    let files = scenario_files();
+    let records = records_of(&files).unwrap();
+    produce(&brokers, &format!("{name}.in"), &records, Some(0)).unwrap();
+
+    let mut s = settings(&brokers, "exact-group", &[&format!("{name}.in")], name);
+    s.max_events = Some(records.len() as u64);
+    let summary = spawn(Mode::Evaluate, s).join();
+    assert_eq!(summary.records, records.len() as u64);
+    assert_eq!(summary.rejects.values().sum::<u64>(), 0);
+
+    let expected = replay_decisions(&files);
+    assert!(expected.len() > 20, "the scenarios should decide");
+    let got = decisions_in(&brokers, &format!("{name}.actions"));
+    let got_ids: Vec<String> = got.iter().map(|(_, v)| id_of(v)).collect();
+    let want_ids: Vec<String> = expected.iter().map(id_of).collect();
+    assert_eq!(got_ids, want_ids, "same decisions, same order");
+    for ((fetched, got), want) in got.iter().zip(&expected) {
+        assert_eq!(without_origins(got), without_origins(want));
+        assert_eq!(
+            fetched.key.as_deref(),
+            want["session"]["key"].as_str().map(str::as_bytes),
+            "key = session key"
+        );
+        assert_eq!(fetched.header("decision_id"), want["decision_id"].as_str());
+        assert_eq!(fetched.header("rule_id"), want["rule"]["id"].as_str());
+        // Evidence points at Kafka records of the input topic.
+        for e in got["evidence"]["events"].as_array().unwrap() {
+            assert_eq!(e["origin"]["topic"], format!("{name}.in").as_str());
+            assert_eq!(e["origin"]["partition"], 0);
+            let offset = e["origin"]["offset"].as_i64().unwrap();
+            assert!((0..records.len() as i64).contains(&offset));
+        }
+    }
+    // The same events reached the same places: evidence offsets are the replay's lines,
+    // counted over the whole stream.
+    let mut line_offsets = BTreeMap::new();
+    let mut offset = 0i64;
+    for f in &files {
+        let n = records_of(std::slice::from_ref(f)).unwrap().len() as i64;
+        line_offsets.insert(f.display().to_string(), offset);
+        offset += n;
+    }
+    for (got, want) in got.iter().map(|(_, v)| v).zip(&expected) {
+        let gev = got["evidence"]["events"].as_array().unwrap();
+        let wev = want["evidence"]["events"].as_array().unwrap();
+        for (g, w) in gev.iter().zip(wev) {
+            let file = w["origin"]["file"].as_str().unwrap();
+            let line = w["origin"]["line"].as_i64().unwrap();
+            assert_eq!(
+                g["origin"]["offset"].as_i64().unwrap(),
+                line_offsets[file] + line - 1
+            );
+        }
+    }
+}
+
+/// Rules whose decisions depend on more than their own session's events, so a keyed,
+/// partitioned run may differ from one stream:
+/// - the 8-hour timer fires when *other* sessions' events move event time past its due time,
+///   and each partition has its own event time;
+/// - role chaining links a parent session to a child with another key, which may hash to
+///   another partition: the child then inherits neither the kill nor the sequence progress;
+/// - kill_not_enforced on a chained child depends on that inheritance too.
+const CROSS_SESSION_RULES: &[&str] = &[
+    "sg.session.privileged_open_8h",
+    "sg.aws.role_chain_admin",
+    "sessionguard.kill_not_enforced",
+];
+
+#[test]
+fn rekeyed_partitions_give_the_replay_decisions_of_session_local_rules() {
+    let cluster = MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let name = "rekey";
+    create_topics(&cluster, name, 1);
+    let files = scenario_files();
+    let records = records_of(&files).unwrap();
+    produce(&brokers, &format!("{name}.in"), &records, Some(0)).unwrap();
+
+    let mut s = settings(&brokers, "rekey-group", &[&format!("{name}.in")], name);
+    s.max_events = Some(records.len() as u64);
+    let summary = spawn(Mode::Rekey, s).join();
+    assert_eq!(summary.rekeyed, records.len() as u64);
+
+    // Every record of a session is in one partition, under its session key, with its bytes.
+    let keyed = read_topic(&brokers, &format!("{name}.keyed")).unwrap();
+    assert_eq!(keyed.len(), records.len());
+    let normalizer = Normalizer::default();
+    let mut partition_of: BTreeMap<Vec<u8>, i32> = BTreeMap::new();
+    for f in &keyed {
+        let scratch = Bump::new();
+        let event = normalizer.normalize(&f.payload, &scratch).unwrap();
+        let key = event.session.key.to_string().into_bytes();
+        assert_eq!(f.key.as_ref(), Some(&key));
+        assert_eq!(*partition_of.entry(key).or_insert(f.partition), f.partition);
+    }
+    let used: BTreeSet<i32> = keyed.iter().map(|f| f.partition).collect();
+    assert!(used.len() > 1, "sessions should spread over partitions");
+
+    let mut s = settings(&brokers, "rekey-eval", &[&format!("{name}.keyed")], name);
+    s.max_events = Some(records.len() as u64);
+    spawn(Mode::Evaluate, s).join();
+    let got = decisions_in(&brokers, &format!("{name}.actions"));
+    let local = |d: &&Value| !CROSS_SESSION_RULES.contains(&d["rule"]["id"].as_str().unwrap());
+    let got: Vec<Value> = got.into_iter().map(|(_, v)| v).collect();
+    let expected = replay_decisions(&files);
+    let got_local = ids(&got.iter().filter(local).cloned().collect::<Vec<_>>());
+    let want_local = ids(&expected.iter().filter(local).cloned().collect::<Vec<_>>());
+    assert!(want_local.len() > 20);
+    assert_eq!(got_local, want_local);
+}
+
+#[test]
+fn poison_records_are_dead_lettered_and_do_not_stall_the_partition() {
+    let cluster = MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let name = "poison";
+    create_topics(&cluster, name, 1);
+    let files: Vec<PathBuf> = scenario_files()
+        .into_iter()
+        .filter(|f| f.to_string_lossy().contains("scope-escalation-aws/attack"))
+        .collect();
+    let good = records_of(&files).unwrap();
+    let deep = format!("{{\"a\":{}{}}}", "[".repeat(200), "]".repeat(200));
+    let poison: Vec<Vec<u8>> = vec![
+        b"{\"eventTime\": \"\xff\xfe\"}".to_vec(),
+        b"this is not json".to_vec(),
+        deep.into_bytes(),
+    ];
+    let mut records = poison.clone();
+    records.extend(good.iter().cloned());
+    produce(&brokers, &format!("{name}.in"), &records, Some(0)).unwrap();
+
+    let mut s = settings(&brokers, "poison-group", &[&format!("{name}.in")], name);
+    s.max_events = Some(records.len() as u64);
+    let summary = spawn(Mode::Evaluate, s).join();
+    assert_eq!(summary.dead_letters, 3);
+
+    let dead = read_topic(&brokers, &format!("{name}.dead")).unwrap();
+    assert_eq!(dead.len(), 3);
+    let reasons: Vec<&str> = dead
+        .iter()
+        .map(|f| f.header("sessionguard.reject.reason").unwrap())
+        .collect();
+    assert_eq!(reasons, ["invalid_utf8", "not_json", "too_deep"]);
+    for (i, f) in dead.iter().enumerate() {
+        assert_eq!(f.payload, poison[i], "the original bytes");
+        assert_eq!(
+            f.header("__connect.errors.topic"),
+            Some(format!("{name}.in").as_str())
+        );
+        assert_eq!(f.header("__connect.errors.partition"), Some("0"));
+        assert_eq!(
+            f.header("__connect.errors.offset"),
+            Some(i.to_string().as_str())
+        );
+        let message = f.header("__connect.errors.exception.message").unwrap();
+        assert!(
+            message.starts_with(&format!("{}: ", reasons[i])),
+            "{message}"
+        );
+    }
+    // The records after the poison were decided, as replay decides them.
+    let got: Vec<Value> = decisions_in(&brokers, &format!("{name}.actions"))
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect();
+    let expected = replay_decisions(&files);
+    assert!(!expected.is_empty());
+    assert_eq!(ids(&got), ids(&expected));
+    // And the offset was committed past everything: a new runner in the group has nothing to do.
+    let mut s = settings(&brokers, "poison-group", &[&format!("{name}.in")], name);
+    s.exit_when_idle = Some(Duration::from_secs(2));
+    let again = spawn(Mode::Evaluate, s).join();
+    assert_eq!(again.decisions + again.dead_letters, 0);
+}
+
+#[test]
+fn restarts_after_a_crash_lose_no_decision() {
+    let cluster = MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let files = scenario_files();
+    let records = records_of(&files).unwrap();
+    let expected = ids(&replay_decisions(&files));
+    // Stop points spread over the stream, inside open windows of different scenarios. Each
+    // round: the first runner reads up to the stop point and has time to deliver, store and
+    // write progress; then more records arrive and it crashes a few records later, with
+    // decisions undelivered and offsets unstored; a second runner takes over.
+    for (round, stop_at) in [97usize, 301, 555].into_iter().enumerate() {
+        let name = format!("crash{round}");
+        create_topics(&cluster, &name, 1);
+        let input = format!("{name}.in");
+        produce(&brokers, &input, &records[..stop_at], Some(0)).unwrap();
+        let group = format!("crash-group-{round}");
+        let mut s = settings(&brokers, &group, &[&input], &name);
+        s.exit_when_idle = None;
+        // Slow deliveries: what the last records caused is still in flight at the crash.
+        s.librdkafka.push(("linger.ms".into(), "300".into()));
+        let crash_at = stop_at as u64 + 40;
+        let first = spawn_with(Mode::Evaluate, s, |c| c.crash_after(crash_at));
+        wait_for(30, "the first runner to reach the stop point", || {
+            first.records() >= stop_at as u64
+        });
+        thread::sleep(Duration::from_millis(1500));
+        produce(&brokers, &input, &records[stop_at..], Some(0)).unwrap();
+        let crashed = first.join();
+        assert!(crashed.crashed);
+        assert_eq!(crashed.records, crash_at, "stopped mid-stream");
+
+        let s = settings(&brokers, &group, &[&input], &name);
+        let second = spawn(Mode::Evaluate, s).join();
+        assert!(
+            second.replayed > 0,
+            "round {round}: the restart rebuilt state by replaying"
+        );
+        let got = decisions_in(&brokers, &format!("{name}.actions"));
+        assert_eq!(
+            deduplicated(&got),
+            expected,
+            "round {round}: the decisions of an uninterrupted run"
+        );
+    }
+}
+
+#[test]
+fn two_runners_split_the_partitions_and_give_one_runners_decisions() {
+    let cluster = MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let name = "split";
+    create_topics(&cluster, name, 1);
+    let keyed = format!("{name}.keyed");
+    let files = scenario_files();
+    let records = records_of(&files).unwrap();
+    // Keyed by session, as rekey writes it.
+    let normalizer = Normalizer::default();
+    let mut by_partition: BTreeMap<i32, Vec<Vec<u8>>> = BTreeMap::new();
+    for r in &records {
+        let scratch = Bump::new();
+        let key = normalizer
+            .normalize(r, &scratch)
+            .unwrap()
+            .session
+            .key
+            .to_string();
+        let p = (key
+            .bytes()
+            .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b.into()))
+            % 4) as i32;
+        by_partition.entry(p).or_default().push(r.clone());
+    }
+    // The first half of every partition now, the rest once the second runner has joined.
+    let mut rest = BTreeMap::new();
+    let mut first_half = 0u64;
+    for (p, rs) in &by_partition {
+        let half = rs.len() / 2;
+        produce(&brokers, &keyed, &rs[..half], Some(*p)).unwrap();
+        rest.insert(*p, rs[half..].to_vec());
+        first_half += half as u64;
+    }
+    let s = settings(&brokers, "split-group", &[&keyed], name);
+    let mut s1 = s.clone();
+    s1.exit_when_idle = Some(Duration::from_secs(6));
+    let a = spawn(Mode::Evaluate, s1);
+    wait_for(30, "the first runner to read the first half", || {
+        a.records() >= first_half
+    });
+    let mut s2 = s.clone();
+    s2.exit_when_idle = Some(Duration::from_secs(6));
+    let b = spawn(Mode::Evaluate, s2);
+    wait_for(30, "the second runner to get partitions", || {
+        b.telemetry.metrics().partitions > 0
+    });
+    wait_for(30, "the first runner to keep some partitions", || {
+        a.telemetry.metrics().partitions > 0
+    });
+    let (pa, pb) = (
+        a.telemetry.metrics().partitions,
+        b.telemetry.metrics().partitions,
+    );
+    assert_eq!(pa + pb, 4, "the partitions are split: {pa} + {pb}");
+    for (p, rs) in &rest {
+        produce(&brokers, &keyed, rs, Some(*p)).unwrap();
+    }
+    let (sa, sb) = (a.join(), b.join());
+    assert!(sa.decisions > 0 && sb.decisions > 0, "both runners decided");
+    assert!(
+        sa.rebalances >= 2,
+        "the first runner went through a rebalance"
+    );
+    let together = deduplicated(&decisions_in(&brokers, &format!("{name}.actions")));
+
+    // One runner alone over the same keyed topic, in another group.
+    let alone_name = "split-alone";
+    cluster
+        .create_topic(&format!("{alone_name}.actions"), 1, 1)
+        .unwrap();
+    cluster
+        .create_topic(&format!("{alone_name}.progress"), 1, 1)
+        .unwrap();
+    let mut s = settings(&brokers, "split-alone-group", &[&keyed], alone_name);
+    s.max_events = Some(records.len() as u64);
+    spawn(Mode::Evaluate, s).join();
+    let alone = deduplicated(&decisions_in(&brokers, &format!("{alone_name}.actions")));
+    assert!(alone.len() > 20);
+    assert_eq!(together, alone);
+}
+
+#[test]
+fn a_broker_outage_loses_no_decision() {
+    let cluster = MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let name = "outage";
+    create_topics(&cluster, name, 1);
+    let input = format!("{name}.in");
+    let files = scenario_files();
+    let records = records_of(&files).unwrap();
+    let half = records.len() / 2;
+    produce(&brokers, &input, &records[..half], Some(0)).unwrap();
+    let mut s = settings(&brokers, "outage-group", &[&input], name);
+    s.exit_when_idle = Some(Duration::from_secs(8));
+    let runner = spawn(Mode::Evaluate, s);
+    wait_for(30, "the first half", || runner.records() >= half as u64);
+    // The broker goes away for a few seconds, with the runner in the group.
+    cluster.broker_down(1).unwrap();
+    thread::sleep(Duration::from_secs(4));
+    cluster.broker_up(1).unwrap();
+    // Then produce requests fail a few times before they succeed: librdkafka and the outbox
+    // retry them.
+    cluster.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS; 4],
+    );
+    produce(&brokers, &input, &records[half..], Some(0)).unwrap();
+    let summary = runner.join();
+    assert!(summary.records >= records.len() as u64);
+    let got = decisions_in(&brokers, &format!("{name}.actions"));
+    assert_eq!(deduplicated(&got), ids(&replay_decisions(&files)));
+}
