@@ -125,7 +125,6 @@ fn create_topics(cluster: &MockCluster<'_, impl rdkafka::ClientContext>, name: &
 }
 
 struct Runner {
-    control: Control,
     telemetry: Arc<Telemetry>,
     handle: JoinHandle<Summary>,
 }
@@ -142,7 +141,6 @@ fn spawn_with(mode: Mode, settings: Settings, prepare: impl FnOnce(&Control)) ->
     let rules = (mode == Mode::Evaluate).then(rules);
     let handle = thread::spawn(move || run(mode, &settings, rules, &c, t).unwrap());
     Runner {
-        control,
         telemetry,
         handle,
     }
