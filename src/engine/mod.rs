@@ -114,16 +114,23 @@ struct Session {
     derived: bool,
     started: i64,
     last_seen: i64,
-    principal: PrincipalRef,
-    parent: Option<Box<str>>,
-    children: Vec<Box<str>>,
+    /// Role-chain links, for the few sessions that have them.
+    links: Option<Box<Links>>,
     killed: Option<i64>,
     kill_reported: bool,
     dry_run_killed: bool,
-    rules: SmallVec<[(u32, RuleState); 2]>,
+    /// State of the rules that have matched this session; empty (no allocation) for most.
+    rules: Vec<(u32, RuleState)>,
     /// The oldest input this session's state depends on: its first event, or its parent's
     /// oldest when it inherited from one; with the engine's watermark just before that input.
     first: (Origin, i64),
+}
+
+/// Sessions this one was issued from, or issued.
+#[derive(Default)]
+struct Links {
+    parent: Option<Box<str>>,
+    children: Vec<Box<str>>,
 }
 
 /// A total order on origins of one input: file then line, or topic, partition, then offset.
@@ -154,7 +161,8 @@ enum LogicState {
     Empty,
     Window(SlidingWindow),
     Baseline(Baseline),
-    Sequence(SequenceState),
+    /// Boxed: sequences are rare and their state is the largest.
+    Sequence(Box<SequenceState>),
     Duration(DurationState),
 }
 
@@ -163,7 +171,7 @@ struct Baseline {
     first: i64,
     first_origin: Origin,
     learned: u32,
-    values: SmallVec<[i64; 8]>,
+    values: SmallVec<[i64; 4]>,
 }
 
 /// Baselines stop growing here, so a session cannot learn its way to an unbounded set.
@@ -177,11 +185,13 @@ struct SequenceState {
     evidence: Vec<(i64, Origin)>,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct DurationState {
     since: i64,
     origin: Origin,
     timer_set: bool,
+    /// Who acted on the session, for a decision a timer takes without an event in hand.
+    principal: Option<Box<PrincipalRef>>,
 }
 
 /// What a firing rule hands to the decision builder.
@@ -195,6 +205,8 @@ struct Firing {
     earlier: Vec<(i64, Origin)>,
     omitted: u64,
     trigger_value: Option<String>,
+    /// Who acted, when the decision is taken without an event in hand (timers).
+    principal: Option<PrincipalRef>,
 }
 
 impl Engine {
@@ -297,9 +309,6 @@ impl Engine {
         }
         let session = self.session_mut(slot);
         session.last_seen = t;
-        if session.principal.id.is_none() && session.principal.name.is_none() {
-            session.principal = principal_of(event);
-        }
         if session.killed.is_some() {
             if !session.kill_reported {
                 session.kill_reported = true;
@@ -372,13 +381,11 @@ impl Engine {
             derived: event.session.derived,
             started: event.session.created_at.map_or(t, |c| c.millis().min(t)),
             last_seen: t,
-            principal: principal_of(event),
-            parent: None,
-            children: Vec::new(),
+            links: None,
             killed: None,
             kill_reported: false,
             dry_run_killed: false,
-            rules: SmallVec::new(),
+            rules: Vec::new(),
             first,
         };
         if let Some((parent_slot, parent_seq)) = self.parents.remove(&key) {
@@ -386,7 +393,10 @@ impl Engine {
                 .as_ref()
                 .filter(|p| p.seq == parent_seq)
             {
-                session.parent = Some(parent.key.clone());
+                session.links = Some(Box::new(Links {
+                    parent: Some(parent.key.clone()),
+                    children: Vec::new(),
+                }));
                 session.killed = parent.killed;
                 if origin_key(parent.first.0) < origin_key(session.first.0) {
                     session.first = parent.first;
@@ -427,8 +437,9 @@ impl Engine {
     fn register_child(&mut self, parent_slot: u32, child: &str) {
         let parent = self.session_mut(parent_slot);
         let seq = parent.seq;
-        if !parent.children.iter().any(|c| &**c == child) {
-            parent.children.push(child.into());
+        let links = parent.links.get_or_insert_with(Box::default);
+        if !links.children.iter().any(|c| &**c == child) {
+            links.children.push(child.into());
         }
         self.parents.insert(child.into(), (parent_slot, seq));
     }
@@ -438,7 +449,8 @@ impl Engine {
             self.index.remove(&session.key);
             self.by_first
                 .remove(&(origin_key(session.first.0), session.seq, slot));
-            for child in &session.children {
+            let children = session.links.iter().flat_map(|l| l.children.iter());
+            for child in children {
                 if self
                     .parents
                     .get(child)
@@ -480,6 +492,7 @@ impl Engine {
                 earlier: Vec::new(),
                 omitted: 0,
                 trigger_value: None,
+                principal: None,
             }),
             Some(SessionLogic::Sequence {
                 maxspan_ms,
@@ -499,9 +512,9 @@ impl Engine {
                     return;
                 }
                 let state = rule_state_in(&mut self.sessions, slot, rule_index);
-                let LogicState::Sequence(seq) = ensure(&mut state.logic, || {
-                    LogicState::Sequence(SequenceState::default())
-                }) else {
+                let LogicState::Sequence(seq) =
+                    ensure(&mut state.logic, || LogicState::Sequence(Box::default()))
+                else {
                     return;
                 };
                 let step = SequenceStep {
@@ -630,6 +643,7 @@ impl Engine {
                                 },
                                 origin,
                                 timer_set: false,
+                                principal: None,
                             })
                         }) else {
                             return;
@@ -649,9 +663,11 @@ impl Engine {
                                 earlier: vec![(d.since, d.origin)],
                                 omitted: 0,
                                 trigger_value: None,
+                                principal: None,
                             }),
                             Fire::OnTimer if !d.timer_set => {
                                 d.timer_set = true;
+                                d.principal = Some(Box::new(principal_of(event)));
                                 timer = Some(due);
                                 None
                             }
@@ -719,6 +735,7 @@ impl Engine {
             earlier: vec![(d.since, d.origin)],
             omitted: 0,
             trigger_value: None,
+            principal: d.principal.map(|p| *p),
         };
         self.decide(rule_index, slot, fire_at, None, firing, out);
     }
@@ -802,6 +819,7 @@ impl Engine {
             earlier: Vec::new(),
             omitted: 0,
             trigger_value: None,
+            principal: None,
         };
         let decision = build_decision(
             &self.config,
@@ -837,6 +855,8 @@ fn rule_state_in(sessions: &mut [Option<Session>], slot: u32, rule: usize) -> &m
     let position = match session.rules.iter().position(|(r, _)| *r as usize == rule) {
         Some(p) => p,
         None => {
+            // Exact growth: a session rarely holds state for more than a few rules.
+            session.rules.reserve_exact(1);
             session.rules.push((rule as u32, RuleState::default()));
             session.rules.len() - 1
         }
@@ -901,6 +921,7 @@ fn window_firing(window: &SlidingWindow, threshold: &Threshold, max_evidence: us
         earlier,
         omitted: (earlier_count - keep) as u64,
         trigger_value: None,
+        principal: None,
     }
 }
 
@@ -947,6 +968,7 @@ fn check_baseline(
                 earlier: vec![(b.first, b.first_origin)],
                 omitted: 0,
                 trigger_value: Some(text.to_owned()),
+                principal: None,
             });
         }
         if b.values.len() < MAX_BASELINE_VALUES {
@@ -1085,6 +1107,7 @@ fn advance_sequence(
         earlier: evidence,
         omitted: 0,
         trigger_value: None,
+        principal: None,
     })
 }
 
@@ -1104,7 +1127,10 @@ fn build_decision(
 ) -> Decision {
     let time = Timestamp::from_millis(t);
     let decision_id = decision::decision_id(&rule.id, &rule.version, &session.key, time, ordinal);
-    let principal = trigger.map_or_else(|| session.principal.clone(), |(e, _)| principal_of(e));
+    let principal = match trigger {
+        Some((event, _)) => principal_of(event),
+        None => firing.principal.clone().unwrap_or_default(),
+    };
     let mut events: Vec<EvidenceEvent> = firing
         .earlier
         .iter()
@@ -1145,7 +1171,11 @@ fn build_decision(
             kind: session.kind.as_str(),
             derived: session.derived,
             started: Timestamp::from_millis(session.started),
-            parent: session.parent.as_ref().map(|p| p.to_string()),
+            parent: session
+                .links
+                .as_ref()
+                .and_then(|l| l.parent.as_ref())
+                .map(|p| p.to_string()),
         },
         principal,
         evidence: Evidence {

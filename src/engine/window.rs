@@ -3,7 +3,8 @@
 //! Each window keeps the entries inside its timespan in arrival order (the engine feeds events
 //! in event-time order) and evicts from the front as time moves. Distinct values are kept as
 //! 64-bit hashes with a reference count; sums are exact in thousandths, so thresholds never
-//! wobble with floating-point drift.
+//! wobble with floating-point drift. A window holds nothing it does not need (no map unless it
+//! counts distinct values): it lives once per session and rule.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -42,8 +43,10 @@ pub struct SlidingWindow {
     kind: Aggregate,
     span_ms: i64,
     entries: VecDeque<Entry>,
-    distinct: HashMap<i64, u32>,
-    sum_milli: i128,
+    /// Reference counts of distinct values (`Distinct` windows only).
+    distinct: Option<Box<HashMap<i64, u32>>>,
+    /// Thousandths: exact up to 9 × 10¹² units (9 TB of bytes) in one window.
+    sum_milli: i64,
     /// The threshold held after the last update; a decision fires only on the crossing.
     held: bool,
 }
@@ -54,7 +57,7 @@ impl SlidingWindow {
             kind,
             span_ms,
             entries: VecDeque::new(),
-            distinct: HashMap::new(),
+            distinct: (kind == Aggregate::Distinct).then(Box::default),
             sum_milli: 0,
             held: false,
         }
@@ -65,8 +68,12 @@ impl SlidingWindow {
         self.evict_before(entry.time - self.span_ms);
         match self.kind {
             Aggregate::Count => {}
-            Aggregate::Distinct => *self.distinct.entry(entry.value).or_default() += 1,
-            Aggregate::Sum => self.sum_milli += i128::from(entry.value),
+            Aggregate::Distinct => {
+                if let Some(distinct) = self.distinct.as_mut() {
+                    *distinct.entry(entry.value).or_default() += 1;
+                }
+            }
+            Aggregate::Sum => self.sum_milli = self.sum_milli.saturating_add(entry.value),
         }
         self.entries.push_back(entry);
         let holds = threshold.holds(self.value());
@@ -86,14 +93,16 @@ impl SlidingWindow {
             match self.kind {
                 Aggregate::Count => {}
                 Aggregate::Distinct => {
-                    if let Some(n) = self.distinct.get_mut(&old.value) {
-                        *n -= 1;
-                        if *n == 0 {
-                            self.distinct.remove(&old.value);
+                    if let Some(distinct) = self.distinct.as_mut() {
+                        if let Some(n) = distinct.get_mut(&old.value) {
+                            *n -= 1;
+                            if *n == 0 {
+                                distinct.remove(&old.value);
+                            }
                         }
                     }
                 }
-                Aggregate::Sum => self.sum_milli -= i128::from(old.value),
+                Aggregate::Sum => self.sum_milli = self.sum_milli.saturating_sub(old.value),
             }
         }
     }
@@ -102,7 +111,7 @@ impl SlidingWindow {
     pub fn value(&self) -> f64 {
         match self.kind {
             Aggregate::Count => self.entries.len() as f64,
-            Aggregate::Distinct => self.distinct.len() as f64,
+            Aggregate::Distinct => self.distinct.as_ref().map_or(0, |d| d.len()) as f64,
             Aggregate::Sum => self.sum_milli as f64 / 1000.0,
         }
     }
@@ -122,7 +131,9 @@ impl SlidingWindow {
     /// Forgets everything (after a decision, so the next one needs a fresh crossing).
     pub fn clear(&mut self) {
         self.entries.clear();
-        self.distinct.clear();
+        if let Some(distinct) = self.distinct.as_mut() {
+            distinct.clear();
+        }
         self.sum_milli = 0;
         self.held = false;
     }
