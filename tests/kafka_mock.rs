@@ -140,10 +140,7 @@ fn spawn_with(mode: Mode, settings: Settings, prepare: impl FnOnce(&Control)) ->
     let (c, t) = (control.clone(), telemetry.clone());
     let rules = (mode == Mode::Evaluate).then(rules);
     let handle = thread::spawn(move || run(mode, &settings, rules, &c, t).unwrap());
-    Runner {
-        telemetry,
-        handle,
-    }
+    Runner { telemetry, handle }
 }
 
 impl Runner {
@@ -540,4 +537,135 @@ fn a_broker_outage_loses_no_decision() {
     assert!(summary.records >= records.len() as u64);
     let got = decisions_in(&brokers, &format!("{name}.actions"));
     assert_eq!(deduplicated(&got), ids(&replay_decisions(&files)));
+}
+
+/// `GET path` on `addr`: (status line, body); `None` while nothing listens.
+fn http_get(addr: &str, path: &str) -> Option<(String, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    Some((head.lines().next()?.to_owned(), body.to_owned()))
+}
+
+#[test]
+fn the_run_command_reads_file_env_and_flags_serves_metrics_and_stops_on_sigterm() {
+    let cluster = MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let name = "cli";
+    create_topics(&cluster, name, 1);
+    let files: Vec<PathBuf> = scenario_files()
+        .into_iter()
+        .filter(|f| f.to_string_lossy().contains("bulk-export/attack"))
+        .collect();
+    let mut records = records_of(&files).unwrap();
+    records.push(b"not json at all".to_vec());
+    produce(&brokers, &format!("{name}.in"), &records, Some(0)).unwrap();
+    let expected = replay_decisions(&files);
+    assert!(!expected.is_empty());
+
+    let dir = std::env::temp_dir().join(format!("sessionguard-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("sessionguard.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "brokers: {brokers}\ngroup: overridden-by-env\ntopics: [{name}.in]\n\
+             actions_topic: {name}.actions\ndead_letter_topic: {name}.dead\n\
+             progress_topic: {name}.progress\n\
+             librdkafka:\n  session.timeout.ms: 6000\n  log_level: 3\n"
+        ),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sessionguard"))
+        .current_dir(root())
+        .args(["run", "--config"])
+        .arg(&config)
+        .args(["--metrics-addr", &addr, "--rules", "rules"])
+        .env("SESSIONGUARD_GROUP", "cli-group")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let metrics = loop {
+        assert!(
+            Instant::now() < deadline,
+            "no ready /metrics with every decision in time"
+        );
+        thread::sleep(Duration::from_millis(200));
+        let Some((status, _)) = http_get(&addr, "/readyz") else {
+            continue;
+        };
+        if !status.contains("200") {
+            continue;
+        }
+        let (_, body) = http_get(&addr, "/metrics").unwrap();
+        let delivered: u64 = body
+            .lines()
+            .filter(|l| l.starts_with("sessionguard_decisions_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum();
+        if delivered as usize == expected.len() {
+            break body;
+        }
+    };
+    assert!(http_get(&addr, "/healthz").unwrap().0.contains("200"));
+    assert!(metrics.contains(&format!("sessionguard_records_total {}", records.len())));
+    assert!(metrics.contains("sessionguard_rejects_total{reason=\"not_json\"} 1"));
+    assert!(metrics.contains("sessionguard_dead_letters_total 1"));
+    assert!(metrics.contains("sessionguard_decision_latency_seconds{quantile=\"0.99\"}"));
+    assert!(metrics.contains(&format!(
+        "sessionguard_decision_latency_seconds_count {}",
+        expected.len()
+    )));
+    for rule in expected.iter().map(|d| d["rule"]["id"].as_str().unwrap()) {
+        assert!(metrics.contains(&format!(
+            "sessionguard_decisions_total{{rule_id=\"{rule}\"}}"
+        )));
+    }
+    for forbidden in ["session=", "user=", "ip=", "key="] {
+        assert!(
+            !metrics.contains(forbidden),
+            "high-cardinality label {forbidden}"
+        );
+    }
+
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "no exit after SIGTERM");
+        thread::sleep(Duration::from_millis(100));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "{status}\n{stderr}");
+    assert!(
+        stderr.contains("\"event\":\"pipeline_stopped\""),
+        "{stderr}"
+    );
+    let got = decisions_in(&brokers, &format!("{name}.actions"));
+    assert_eq!(deduplicated(&got), ids(&expected));
+    // The final commit happened: the group has nothing left to do.
+    let mut s = settings(&brokers, "cli-group", &[&format!("{name}.in")], name);
+    s.exit_when_idle = Some(Duration::from_secs(2));
+    let again = spawn(Mode::Evaluate, s).join();
+    assert_eq!(again.decisions + again.dead_letters, 0);
+    assert_eq!(again.records, again.replayed, "only rebuild reads");
+    let _ = std::fs::remove_dir_all(&dir);
 }
