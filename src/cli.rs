@@ -156,6 +156,10 @@ pub struct EngineArgs {
     /// `iss` of the CAEP claims in kill decisions.
     #[arg(long, default_value = "urn:sessionguard")]
     pub caep_issuer: String,
+    /// Hold at most this many sessions (about 1 KiB each under the shipped pack); beyond it
+    /// the session idle longest is evicted, deterministically, and counted.
+    #[arg(long, default_value_t = EngineConfig::default().max_sessions)]
+    pub max_sessions: usize,
 }
 
 impl EngineArgs {
@@ -163,6 +167,7 @@ impl EngineArgs {
         EngineConfig {
             idle_timeout_ms: self.idle_timeout,
             caep_issuer: self.caep_issuer.clone(),
+            max_sessions: self.max_sessions,
             ..EngineConfig::default()
         }
     }
@@ -216,9 +221,17 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Replay(args) => replay_command(args),
         Command::Check(args) => check(args),
         #[cfg(feature = "kafka")]
-        Command::Run(args) => kafka_command(crate::config::Purpose::Run, args.layer(), args.kafka.config.as_deref()),
+        Command::Run(args) => kafka_command(
+            crate::config::Purpose::Run,
+            args.layer(),
+            args.kafka.config.as_deref(),
+        ),
         #[cfg(feature = "kafka")]
-        Command::Rekey(args) => kafka_command(crate::config::Purpose::Rekey, args.layer(), args.kafka.config.as_deref()),
+        Command::Rekey(args) => kafka_command(
+            crate::config::Purpose::Rekey,
+            args.layer(),
+            args.kafka.config.as_deref(),
+        ),
         #[cfg(feature = "kafka")]
         Command::Demo => demo(),
     }

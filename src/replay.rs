@@ -38,6 +38,7 @@ pub struct ReplaySummary {
     pub rejects_by_reason: BTreeMap<RejectReason, u64>,
     pub late: u64,
     pub sessions: u64,
+    pub evicted: u64,
     pub decisions_by_rule: Vec<(String, u64)>,
     pub elapsed: Duration,
 }
@@ -63,6 +64,13 @@ impl ReplaySummary {
             let _ = writeln!(s, "  {:<46} {n:>12}", source.as_str());
         }
         let _ = writeln!(s, "{:<48} {:>12}", "sessions", self.sessions);
+        if self.evicted > 0 {
+            let _ = writeln!(
+                s,
+                "  {:<46} {:>12}",
+                "evicted (--max-sessions)", self.evicted
+            );
+        }
         let rejected: u64 = self.rejects_by_reason.values().sum();
         let _ = writeln!(s, "{:<48} {:>12}", "rejected", rejected);
         for (reason, n) in &self.rejects_by_reason {
@@ -181,6 +189,7 @@ pub fn replay(
     let stats = engine.stats();
     summary.late += stats.late_events;
     summary.sessions = stats.sessions_created;
+    summary.evicted = stats.sessions_evicted;
     summary.decisions_by_rule = engine
         .rules()
         .rules

@@ -285,3 +285,49 @@ action: alert
         d.evidence.reason
     );
 }
+
+#[test]
+fn the_session_bound_evicts_the_idlest_session_deterministically() {
+    let dir = Scratch::new("bound");
+    dir.rule("bulk.yml", BULK_READ);
+    let events = dir.events(
+        "e.jsonl",
+        &[
+            ct(0, "ASIAFIRST", "GetObject", "198.51.100.1"),
+            ct(1, "ASIAFIRST", "GetObject", "198.51.100.1"),
+            ct(2, "ASIASECOND", "GetObject", "198.51.100.2"),
+            // A third session: FIRST (idle since t=1) is the idlest and is evicted.
+            ct(3, "ASIATHIRD", "GetObject", "198.51.100.3"),
+            // FIRST comes back as a new session (evicting SECOND): its two earlier reads are
+            // forgotten, so this third read does not reach the threshold of three.
+            ct(4, "ASIAFIRST", "GetObject", "198.51.100.1"),
+        ],
+    );
+    let rules = RuleSet::load(&[dir.0.join("rules")]).unwrap();
+    let config = EngineConfig {
+        max_sessions: 2,
+        ..EngineConfig::default()
+    };
+    let mut engine = Engine::new(rules, config);
+    let mut decisions = Vec::new();
+    let summary = replay(
+        &[events],
+        &mut engine,
+        &ReplayOptions::default(),
+        &mut |d| {
+            decisions.push(d.clone());
+            Ok(())
+        },
+        &mut |_, _, _, _| Ok(()),
+    )
+    .unwrap();
+    assert!(
+        decisions.is_empty(),
+        "evicted history must not count: {decisions:#?}"
+    );
+    assert_eq!(
+        summary.evicted, 2,
+        "FIRST for THIRD, then SECOND for FIRST again"
+    );
+    assert_eq!(engine.session_count(), 2);
+}

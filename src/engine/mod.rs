@@ -59,6 +59,10 @@ pub struct EngineConfig {
     pub max_evidence_events: usize,
     /// `iss` of CAEP claims: names this deployment to identity providers.
     pub caep_issuer: String,
+    /// The most sessions held at once: a hard memory bound (about 1 KiB a session under the
+    /// shipped pack). A new session beyond it evicts the session idle longest — by event time,
+    /// ties by age, so eviction is deterministic — and the eviction is counted.
+    pub max_sessions: usize,
 }
 
 impl Default for EngineConfig {
@@ -67,6 +71,7 @@ impl Default for EngineConfig {
             idle_timeout_ms: 12 * 3_600_000,
             max_evidence_events: 20,
             caep_issuer: "urn:sessionguard".to_owned(),
+            max_sessions: 4_000_000,
         }
     }
 }
@@ -78,6 +83,8 @@ pub struct EngineStats {
     pub late_events: u64,
     pub sessions_created: u64,
     pub sessions_expired: u64,
+    /// Sessions forgotten early to stay within `max_sessions`.
+    pub sessions_evicted: u64,
     pub decisions: u64,
     /// Decisions per rule, indexed like the rule set; the last slot is kill_not_enforced.
     pub decisions_by_rule: Vec<u64>,
@@ -342,12 +349,24 @@ impl Engine {
             self.timers.pop();
             self.fire_timer(fire_at, seq, slot, rule as usize, out);
         }
-        while let Some(&Reverse((deadline, seq, slot))) = self.expiry.peek() {
-            if deadline >= t {
-                break;
+        while self
+            .expiry
+            .peek()
+            .is_some_and(|Reverse((deadline, ..))| *deadline < t)
+        {
+            if let Some(slot) = self.pop_idlest() {
+                self.remove_session(slot);
+                self.stats.sessions_expired += 1;
             }
-            self.expiry.pop();
-            let idle = self.config.idle_timeout_ms;
+        }
+    }
+
+    /// Pops the expiry heap until its top entry is current, and returns that session's slot:
+    /// the session idle longest. Entries of removed sessions are dropped; entries of sessions
+    /// active since they were pushed are pushed again at their new deadline.
+    fn pop_idlest(&mut self) -> Option<u32> {
+        let idle = self.config.idle_timeout_ms;
+        while let Some(Reverse((deadline, seq, slot))) = self.expiry.pop() {
             let Some(session) = self.sessions.get(slot as usize).and_then(Option::as_ref) else {
                 continue;
             };
@@ -358,9 +377,10 @@ impl Engine {
             if current > deadline {
                 self.expiry.push(Reverse((current, seq, slot)));
             } else {
-                self.remove_session(slot);
+                return Some(slot);
             }
         }
+        None
     }
 
     fn session_mut(&mut self, slot: u32) -> &mut Session {
@@ -370,6 +390,12 @@ impl Engine {
     }
 
     fn create_session(&mut self, event: &Event<'_>, t: i64, first: (Origin, i64)) -> u32 {
+        if self.index.len() >= self.config.max_sessions.max(1) {
+            if let Some(slot) = self.pop_idlest() {
+                self.remove_session(slot);
+                self.stats.sessions_evicted += 1;
+            }
+        }
         let seq = self.next_seq;
         self.next_seq += 1;
         self.stats.sessions_created += 1;
@@ -460,7 +486,6 @@ impl Engine {
                 }
             }
             self.free_slots.push(slot);
-            self.stats.sessions_expired += 1;
         }
     }
 
