@@ -323,7 +323,9 @@ impl DemoReport {
         if !h.is_empty() {
             let _ = writeln!(
                 s,
-                "record-to-delivered-decision latency: p50 {} ms, p99 {} ms, max {} ms",
+                "record-to-delivered-decision latency: p50 {} ms, p99 {} ms, max {} ms \
+                 (the records were produced before the evaluator joined its group, so this \
+                 includes the join)",
                 h.value_at_quantile(0.5),
                 h.value_at_quantile(0.99),
                 h.max()
