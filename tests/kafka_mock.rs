@@ -125,6 +125,7 @@ fn create_topics(cluster: &MockCluster<'_, impl rdkafka::ClientContext>, name: &
 }
 
 struct Runner {
+    control: Control,
     telemetry: Arc<Telemetry>,
     handle: JoinHandle<Summary>,
 }
@@ -140,7 +141,11 @@ fn spawn_with(mode: Mode, settings: Settings, prepare: impl FnOnce(&Control)) ->
     let (c, t) = (control.clone(), telemetry.clone());
     let rules = (mode == Mode::Evaluate).then(rules);
     let handle = thread::spawn(move || run(mode, &settings, rules, &c, t).unwrap());
-    Runner { telemetry, handle }
+    Runner {
+        control,
+        telemetry,
+        handle,
+    }
 }
 
 impl Runner {
@@ -461,13 +466,13 @@ fn two_runners_split_the_partitions_and_give_one_runners_decisions() {
     }
     let s = settings(&brokers, "split-group", &[&keyed], name);
     let mut s1 = s.clone();
-    s1.exit_when_idle = Some(Duration::from_secs(6));
+    s1.exit_when_idle = None;
     let a = spawn(Mode::Evaluate, s1);
     wait_for(30, "the first runner to read the first half", || {
         a.records() >= first_half
     });
     let mut s2 = s.clone();
-    s2.exit_when_idle = Some(Duration::from_secs(6));
+    s2.exit_when_idle = None;
     let b = spawn(Mode::Evaluate, s2);
     wait_for(30, "the second runner to get partitions", || {
         b.telemetry.metrics().partitions > 0
@@ -483,6 +488,15 @@ fn two_runners_split_the_partitions_and_give_one_runners_decisions() {
     for (p, rs) in &rest {
         produce(&brokers, &keyed, rs, Some(*p)).unwrap();
     }
+    let new_records = |r: &Runner| {
+        let m = r.telemetry.metrics();
+        m.records - m.replayed
+    };
+    wait_for(60, "the two runners to read every record", || {
+        new_records(&a) + new_records(&b) >= records.len() as u64
+    });
+    a.control.stop();
+    b.control.stop();
     let (sa, sb) = (a.join(), b.join());
     assert!(sa.decisions > 0 && sb.decisions > 0, "both runners decided");
     assert!(
@@ -519,7 +533,7 @@ fn a_broker_outage_loses_no_decision() {
     let half = records.len() / 2;
     produce(&brokers, &input, &records[..half], Some(0)).unwrap();
     let mut s = settings(&brokers, "outage-group", &[&input], name);
-    s.exit_when_idle = Some(Duration::from_secs(8));
+    s.exit_when_idle = None;
     let runner = spawn(Mode::Evaluate, s);
     wait_for(30, "the first half", || runner.records() >= half as u64);
     // The broker goes away for a few seconds, with the runner in the group.
@@ -533,6 +547,11 @@ fn a_broker_outage_loses_no_decision() {
         &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS; 4],
     );
     produce(&brokers, &input, &records[half..], Some(0)).unwrap();
+    wait_for(60, "every record after the outage", || {
+        let m = runner.telemetry.metrics();
+        m.records - m.replayed >= records.len() as u64
+    });
+    runner.control.stop();
     let summary = runner.join();
     assert!(summary.records >= records.len() as u64);
     let got = decisions_in(&brokers, &format!("{name}.actions"));
