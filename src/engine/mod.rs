@@ -99,7 +99,9 @@ pub struct Engine {
     names: OriginNames,
     sessions: Vec<Option<Session>>,
     free_slots: Vec<u32>,
-    index: HashMap<Box<str>, u32>,
+    /// Session slots by key. The key is stored once, in the session; the table holds only
+    /// slots and finds keys through them.
+    index: SessionIndex,
     /// Child session key → (parent slot, parent sequence number).
     parents: HashMap<Box<str>, (u32, u64)>,
     expiry: BinaryHeap<Reverse<(i64, u64, u32)>>,
@@ -112,6 +114,50 @@ pub struct Engine {
     key_buf: String,
     cx: EvalCx,
     stats: EngineStats,
+}
+
+/// A hash table of session slots keyed by the sessions' own keys.
+#[derive(Default)]
+struct SessionIndex {
+    table: hashbrown::HashTable<u32>,
+    hasher: std::hash::RandomState,
+}
+
+impl SessionIndex {
+    fn hash(&self, key: &str) -> u64 {
+        std::hash::BuildHasher::hash_one(&self.hasher, key)
+    }
+
+    fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    fn get(&self, sessions: &[Option<Session>], key: &str) -> Option<u32> {
+        self.table
+            .find(self.hash(key), |&slot| key_at(sessions, slot) == key)
+            .copied()
+    }
+
+    fn insert(&mut self, sessions: &[Option<Session>], slot: u32) {
+        let hash = self.hash(key_at(sessions, slot));
+        let hasher = &self.hasher;
+        self.table.insert_unique(hash, slot, |&s| {
+            std::hash::BuildHasher::hash_one(hasher, key_at(sessions, s))
+        });
+    }
+
+    fn remove(&mut self, key: &str, slot: u32) {
+        if let Ok(entry) = self.table.find_entry(self.hash(key), |&s| s == slot) {
+            entry.remove();
+        }
+    }
+}
+
+fn key_at(sessions: &[Option<Session>], slot: u32) -> &str {
+    sessions
+        .get(slot as usize)
+        .and_then(Option::as_ref)
+        .map_or("", |s| &s.key)
 }
 
 struct Session {
@@ -236,7 +282,7 @@ impl Engine {
             names: OriginNames::default(),
             sessions: Vec::new(),
             free_slots: Vec::new(),
-            index: HashMap::new(),
+            index: SessionIndex::default(),
             parents: HashMap::new(),
             expiry: BinaryHeap::new(),
             timers: BinaryHeap::new(),
@@ -307,8 +353,8 @@ impl Engine {
 
         self.key_buf.clear();
         let _ = write!(self.key_buf, "{}", event.session.key);
-        let slot = match self.index.get(self.key_buf.as_str()) {
-            Some(&slot) => slot,
+        let slot = match self.index.get(&self.sessions, &self.key_buf) {
+            Some(slot) => slot,
             None => self.create_session(event, t, (origin, watermark_before)),
         };
         if let Some(child) = event.lineage.as_ref().and_then(|l| l.child.as_ref()) {
@@ -399,10 +445,9 @@ impl Engine {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.stats.sessions_created += 1;
-        let key: Box<str> = self.key_buf.as_str().into();
         let mut session = Session {
             seq,
-            key: key.clone(),
+            key: self.key_buf.as_str().into(),
             kind: event.session.kind,
             derived: event.session.derived,
             started: event.session.created_at.map_or(t, |c| c.millis().min(t)),
@@ -414,7 +459,7 @@ impl Engine {
             rules: Vec::new(),
             first,
         };
-        if let Some((parent_slot, parent_seq)) = self.parents.remove(&key) {
+        if let Some((parent_slot, parent_seq)) = self.parents.remove(self.key_buf.as_str()) {
             if let Some(parent) = self.sessions[parent_slot as usize]
                 .as_ref()
                 .filter(|p| p.seq == parent_seq)
@@ -452,7 +497,7 @@ impl Engine {
                 (self.sessions.len() - 1) as u32
             }
         };
-        self.index.insert(key, slot);
+        self.index.insert(&self.sessions, slot);
         self.by_first
             .insert((origin_key(first_of(&self.sessions, slot)), seq, slot));
         let deadline = t.saturating_add(self.config.idle_timeout_ms);
@@ -472,7 +517,7 @@ impl Engine {
 
     fn remove_session(&mut self, slot: u32) {
         if let Some(session) = self.sessions[slot as usize].take() {
-            self.index.remove(&session.key);
+            self.index.remove(&session.key, slot);
             self.by_first
                 .remove(&(origin_key(session.first.0), session.seq, slot));
             let children = session.links.iter().flat_map(|l| l.children.iter());
