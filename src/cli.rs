@@ -36,6 +36,9 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Lint every rule file and run every rule's inline tests.
     Check(CheckArgs),
+    /// Write synthetic audit traffic (CloudTrail, Okta, Kubernetes, GitHub) with injected
+    /// attacks and their ground truth (docs/gen.md).
+    Gen(GenArgs),
     /// Consume audit topics as a consumer group; produce kill decisions to the actions topic.
     #[cfg(feature = "kafka")]
     Run(RunArgs),
@@ -173,6 +176,50 @@ impl EngineArgs {
     }
 }
 
+/// `gen`: see docs/gen.md.
+#[derive(clap::Args, Debug)]
+pub struct GenArgs {
+    /// Records to write (attack records included).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub events: u64,
+    /// Concurrent sessions; sessions end and new ones start, so more are seen over the run.
+    #[arg(long, default_value_t = 10_000)]
+    pub sessions: u64,
+    /// Attacks to inject [default: one per 50 000 records, when the run covers enough event time].
+    #[arg(long, conflicts_with = "attack_rate")]
+    pub attacks: Option<u64>,
+    /// Attacks per million records, instead of --attacks.
+    #[arg(long, value_name = "PER_MILLION")]
+    pub attack_rate: Option<f64>,
+    /// Sources and weights: `cloudtrail,okta` (default weights) or `cloudtrail=5,github=1`.
+    #[arg(long, default_value = "cloudtrail=50,okta=20,kubernetes=15,github=15")]
+    pub sources: String,
+    /// Write here instead of stdout; the ground truth goes to FILE.truth.jsonl.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Ground truth file [default: the --out file with .truth.jsonl appended].
+    #[arg(long, value_name = "FILE")]
+    pub truth: Option<PathBuf>,
+    /// gzip the output.
+    #[arg(long)]
+    pub gzip: bool,
+    /// Event time of the first record (RFC 3339).
+    #[arg(long, default_value = "2024-11-04T08:00:00Z")]
+    pub start: String,
+    /// How fast the global event-time clock runs: records per second of event time.
+    #[arg(long, default_value_t = 1000.0, value_name = "RATE")]
+    pub events_per_second_of_event_time: f64,
+    /// Write CloudTrail records in S3 delivery envelopes `{"Records":[…]}`, up to N per line.
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "100")]
+    pub envelope: Option<usize>,
+    /// Random seed: the same seed and flags give byte-identical output.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// No summary on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
 #[derive(clap::Args, Debug)]
 pub struct CheckArgs {
     /// Rule files or directories.
@@ -220,6 +267,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Normalize(args) => normalize(args),
         Command::Replay(args) => replay_command(args),
         Command::Check(args) => check(args),
+        Command::Gen(args) => crate::gen::command(&args),
         #[cfg(feature = "kafka")]
         Command::Run(args) => kafka_command(
             crate::config::Purpose::Run,

@@ -24,6 +24,7 @@ pub mod config;
 pub mod decision;
 pub mod engine;
 pub mod event;
+pub mod gen;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod replay;

@@ -1,0 +1,858 @@
+//! `sessionguard gen`: realistic multi-source audit traffic at any volume, in the vendors' own
+//! record formats, with attacks injected at known places and their ground truth.
+//!
+//! # What it writes
+//!
+//! NDJSON: one record per line — AWS CloudTrail (`eventVersion` 1.09/1.10 records, as pipelines
+//! stream them; optionally grouped in S3 delivery envelopes `{"Records":[…]}`), Okta System Log
+//! `LogEvent`s, Kubernetes `audit.k8s.io/v1` events and GitHub audit-log events, mixed by the
+//! `--sources` weights. Beside it, `<out>.truth.jsonl`: one line per injected attack with the
+//! session key as sessionguard renders it, the rule of the shipped pack that must decide on it,
+//! and the 1-based line of the deciding record (see [`Truth`]).
+//!
+//! # Time
+//!
+//! One global clock: record `i` is at `start + i / rate` (`--events-per-second-of-event-time`).
+//! CloudTrail writes whole seconds, the other sources milliseconds or finer, so within each
+//! second the CloudTrail records come first: rendered event time never goes backwards, and the
+//! engine sees no late record.
+//!
+//! # Sessions
+//!
+//! Each source keeps a pool of concurrent sessions (`--sessions`, split by the source weights).
+//! A session's share of the records follows its own pace (a virtual-time schedule: busy
+//! workloads, bursty people, quiet bots); it ends when its long-tailed length is spent or its
+//! credential expires (an STS key after an hour), and a new one takes its place — so a run sees
+//! many more distinct sessions than are concurrent. Role chains add sessions: the agent
+//! platform's broker assumes agent roles, the security scanner assumes
+//! `OrganizationAccountAccessRole` in member accounts.
+//!
+//! The benign habits that trip naive rules are there: NAT rotation inside the office /24, Athena
+//! reading S3 for a person's session (`sourceIPAddress: athena.amazonaws.com`), one mistyped code
+//! or one denied push before a successful factor, CI cloning one repository again and again,
+//! services re-reading their two or three secrets, administrators (fresh SSO sessions, the
+//! Terraform pipeline) changing *other* principals' policies and keys, the broker assuming agent
+//! roles, a scanner chaining into an admin-named role to read. Direct S3 reads of a benign
+//! session stay under 30 objects per 5 minutes and 290 MB per 10 minutes (bulk reading is done by
+//! Athena for the session, which the pack leaves out by design).
+//!
+//! # Determinism and speed
+//!
+//! `--seed` fixes everything: same seed and flags, byte-identical output. Records are written
+//! with `write`-free byte pushes into one reused buffer from precomputed pools (people,
+//! services, networks, user agents); identifiers are hashed from the seed and a session's
+//! serial number.
+
+pub mod attack;
+mod cloudtrail;
+mod github;
+mod kubernetes;
+mod okta;
+mod out;
+mod pools;
+mod rng;
+mod session;
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use crate::event::{Source, Timestamp};
+use attack::{Attack, Kind, Plan, KINDS};
+use pools::Pools;
+use rng::{hash2, Rng};
+use session::{Env, Profile, Scratch, Sess};
+
+/// The sources `gen` writes, in weight order.
+pub const SOURCES: [Source; 4] = [
+    Source::Cloudtrail,
+    Source::Okta,
+    Source::Kubernetes,
+    Source::Github,
+];
+const CT: usize = 0;
+
+/// Default source weights (percent of records).
+pub const DEFAULT_WEIGHTS: [u32; 4] = [50, 20, 15, 15];
+
+/// What to generate.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Records to write (attack records included).
+    pub events: u64,
+    /// Concurrent sessions, split between the sources by weight.
+    pub sessions: u64,
+    /// Attacks to inject; `None` for the default (one per 50 000 records when the run covers
+    /// enough event time).
+    pub attacks: Option<u64>,
+    /// Weights of cloudtrail, okta, kubernetes, github.
+    pub weights: [u32; 4],
+    /// Records per second of event time.
+    pub rate: f64,
+    /// Event time of the first record (epoch ms).
+    pub start_ms: i64,
+    pub seed: u64,
+    /// CloudTrail records per `{"Records":[…]}` envelope line; 0 writes one record per line.
+    pub envelope: usize,
+}
+
+/// 2024-11-04T08:00:00Z.
+pub const DEFAULT_START_MS: i64 = 1_730_707_200_000;
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            events: 1_000_000,
+            sessions: 10_000,
+            attacks: None,
+            weights: DEFAULT_WEIGHTS,
+            rate: 1_000.0,
+            start_ms: DEFAULT_START_MS,
+            seed: 1,
+            envelope: 0,
+        }
+    }
+}
+
+/// One injected attack's ground truth.
+#[derive(Clone, Debug)]
+pub struct Truth {
+    /// The case (`s3_bulk_read`, `token_reuse_new_asn` …).
+    pub attack: &'static str,
+    /// The rule of the shipped pack that must decide.
+    pub rule: &'static str,
+    /// The session key, as sessionguard renders it.
+    pub session: String,
+    pub source: Source,
+    /// 1-based line of the record that must trigger the decision.
+    pub line: u64,
+    pub time_ms: i64,
+    /// Whether the rule's action revokes (so later activity is `kill_not_enforced`).
+    pub kills: bool,
+    /// The session's first line after the deciding one, if it kept acting.
+    pub after: Option<u64>,
+}
+
+impl Truth {
+    /// One JSON line (without the newline).
+    pub fn to_json(&self) -> String {
+        let mut b = Vec::with_capacity(256);
+        out::s(&mut b, "{\"line\":");
+        out::u(&mut b, self.line);
+        out::s(&mut b, ",\"time\":\"");
+        out::time_ms(&mut b, self.time_ms);
+        out::s(&mut b, "\",\"source\":\"");
+        out::s(&mut b, self.source.as_str());
+        out::s(&mut b, "\",\"session\":");
+        out::q(&mut b, &self.session);
+        out::s(&mut b, ",\"rule\":\"");
+        out::s(&mut b, self.rule);
+        out::s(&mut b, "\",\"attack\":\"");
+        out::s(&mut b, self.attack);
+        out::s(
+            &mut b,
+            if self.kills {
+                "\",\"kills\":true"
+            } else {
+                "\",\"kills\":false"
+            },
+        );
+        if let Some(after) = self.after {
+            out::s(&mut b, ",\"after_line\":");
+            out::u(&mut b, after);
+        }
+        b.push(b'}');
+        String::from_utf8(b).unwrap_or_default()
+    }
+}
+
+/// What a run wrote.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    pub records: u64,
+    pub lines: u64,
+    /// Uncompressed bytes.
+    pub bytes: u64,
+    pub by_source: [u64; 4],
+    /// Sessions started (distinct session keys, but for the few keyed by a person, node or
+    /// long-term key that several sessions share).
+    pub sessions: u64,
+    pub attacks: u64,
+    pub first_ms: i64,
+    pub last_ms: i64,
+    pub elapsed: Duration,
+}
+
+impl Summary {
+    pub fn render(&self) -> String {
+        use std::fmt::Write as _;
+        let mut s = String::new();
+        let secs = self.elapsed.as_secs_f64().max(1e-9);
+        let _ = writeln!(s, "{:<32} {:>14}", "records", self.records);
+        for (k, source) in SOURCES.iter().enumerate() {
+            let _ = writeln!(s, "  {:<30} {:>14}", source.as_str(), self.by_source[k]);
+        }
+        let _ = writeln!(s, "{:<32} {:>14}", "lines", self.lines);
+        let _ = writeln!(
+            s,
+            "{:<32} {:>14}   ({:.1} MiB, {:.0} B/record)",
+            "bytes (uncompressed)",
+            self.bytes,
+            self.bytes as f64 / (1 << 20) as f64,
+            self.bytes as f64 / self.records.max(1) as f64
+        );
+        let _ = writeln!(s, "{:<32} {:>14}", "sessions started", self.sessions);
+        let _ = writeln!(s, "{:<32} {:>14}", "attacks", self.attacks);
+        let _ = writeln!(
+            s,
+            "{:<32} {} … {} ({:.0} s)",
+            "event time",
+            Timestamp::from_millis(self.first_ms),
+            Timestamp::from_millis(self.last_ms),
+            (self.last_ms - self.first_ms) as f64 / 1000.0
+        );
+        let _ = writeln!(
+            s,
+            "{:<32} {:>14.0}   ({:.2} s, {:.0} MB/s)",
+            "records/s",
+            self.records as f64 / secs,
+            secs,
+            self.bytes as f64 / 1e6 / secs
+        );
+        s
+    }
+}
+
+/// A record as it was written, for callers that check the output.
+pub struct Record<'a> {
+    pub line: u64,
+    pub source: Source,
+    /// The session key the generator meant it for.
+    pub session: &'a str,
+    /// Its event time as rendered (whole seconds for CloudTrail).
+    pub time_ms: i64,
+}
+
+/// A source's concurrent sessions and their schedule.
+struct Pool {
+    sessions: Vec<Sess>,
+    /// (virtual due time, slot).
+    heap: BinaryHeap<Reverse<(u64, u32)>>,
+    target: usize,
+    live: usize,
+    free: Vec<u32>,
+    clock: u64,
+}
+
+impl Pool {
+    fn new(target: usize) -> Pool {
+        Pool {
+            sessions: Vec::with_capacity(target),
+            heap: BinaryHeap::with_capacity(target),
+            target,
+            live: 0,
+            free: Vec::new(),
+            clock: 0,
+        }
+    }
+
+    fn add(&mut self, sess: Sess, due: u64) {
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.sessions[slot as usize] = sess;
+                slot
+            }
+            None => {
+                self.sessions.push(sess);
+                (self.sessions.len() - 1) as u32
+            }
+        };
+        self.live += 1;
+        self.heap.push(Reverse((due, slot)));
+    }
+}
+
+fn new_session(src: usize, env: &mut Env<'_>, nodes: u32) -> Sess {
+    match src {
+        0 => cloudtrail::new_session(env),
+        1 => okta::new_session(env),
+        2 => kubernetes::new_session(env, nodes),
+        _ => github::new_session(env),
+    }
+}
+
+/// Virtual time until a session's next event.
+fn gap(rng: &mut Rng, sess: &Sess) -> u64 {
+    let mut mean = f64::from(sess.pace);
+    if sess.pending > 0 {
+        mean /= 16.0;
+    } else if matches!(
+        sess.profile,
+        Profile::Human | Profile::Console | Profile::OktaUser | Profile::GhPat
+    ) && rng.chance(0.2)
+    {
+        // People pause.
+        mean *= 6.0;
+    }
+    (rng.exp(mean) as u64).max(1)
+}
+
+fn lifetime(sess: &Sess) -> i64 {
+    match sess.profile {
+        Profile::OktaUser | Profile::OktaAdmin => 12 * 3_600_000,
+        Profile::PodToken
+        | Profile::Controller
+        | Profile::Node
+        | Profile::KubeUser
+        | Profile::KubeCi => kubernetes::lifetime_ms(sess.profile),
+        Profile::GhApp | Profile::GhActions | Profile::GhPat | Profile::GhWeb => {
+            github::lifetime_ms(sess.profile)
+        }
+        p => cloudtrail::lifetime_ms(p),
+    }
+}
+
+struct Generator<'p, 'o, 'b> {
+    cfg: Config,
+    env: Env<'p>,
+    sc: Scratch,
+    pools: Vec<Pool>,
+    nodes: u32,
+    attacks: Vec<Attack<'p>>,
+    /// (due, attack) of attacks whose next step is CloudTrail, and of the others.
+    ct_due: BinaryHeap<Reverse<(i64, u32)>>,
+    other_due: BinaryHeap<Reverse<(i64, u32)>>,
+    out: &'o mut dyn Write,
+    chunk: Vec<u8>,
+    rec: Vec<u8>,
+    envelope: Vec<u8>,
+    envelope_count: usize,
+    envelope_line: u64,
+    summary: Summary,
+    observe: Option<&'b mut dyn FnMut(&Record<'_>)>,
+    key: String,
+}
+
+/// Writes `cfg.events` records to `out`; returns the summary and the ground truth of the
+/// injected attacks (ordered by line). `observe` sees every record with the session key it was
+/// meant for (computing keys costs time; pass `None` for speed).
+pub fn generate(
+    cfg: &Config,
+    out: &mut dyn Write,
+    observe: Option<&mut dyn FnMut(&Record<'_>)>,
+) -> Result<(Summary, Vec<Truth>)> {
+    let started = Instant::now();
+    if !(cfg.rate.is_finite() && cfg.rate > 0.0) {
+        bail!("the event-time rate must be a positive number of records per second");
+    }
+    let total: u32 = cfg.weights.iter().sum();
+    if total == 0 {
+        bail!("every source has weight 0");
+    }
+    let people = (cfg.sessions / 2).clamp(400, 20_000) as usize;
+    let pools = Pools::new(cfg.seed, people);
+    let mut g = Generator {
+        cfg: cfg.clone(),
+        env: Env {
+            pools: &pools,
+            rng: Rng::new(cfg.seed),
+            seed: hash2(cfg.seed, 0x5e55),
+            next_id: 0,
+            spawned: Vec::new(),
+        },
+        sc: Scratch::default(),
+        pools: Vec::new(),
+        nodes: (40 + cfg.sessions / 100).min(2_000) as u32,
+        attacks: Vec::new(),
+        ct_due: BinaryHeap::new(),
+        other_due: BinaryHeap::new(),
+        out,
+        chunk: Vec::with_capacity(1 << 21),
+        rec: Vec::with_capacity(1 << 14),
+        envelope: Vec::new(),
+        envelope_count: 0,
+        envelope_line: 0,
+        summary: Summary {
+            first_ms: cfg.start_ms,
+            last_ms: cfg.start_ms,
+            ..Summary::default()
+        },
+        observe,
+        key: String::new(),
+    };
+    g.start_pools(total);
+    g.plan_attacks()?;
+    g.run()?;
+    g.flush_envelope();
+    g.out.write_all(&g.chunk).context("writing records")?;
+    g.chunk.clear();
+    g.out.flush().context("writing records")?;
+    let truth = g.truth()?;
+    g.summary.sessions = g.env.next_id;
+    g.summary.attacks = truth.len() as u64;
+    g.summary.elapsed = started.elapsed();
+    Ok((g.summary, truth))
+}
+
+impl<'p> Generator<'p, '_, '_> {
+    fn start_pools(&mut self, total: u32) {
+        for (src, &w) in self.cfg.weights.iter().enumerate() {
+            let target = if w == 0 {
+                0
+            } else {
+                ((self.cfg.sessions * u64::from(w)) / u64::from(total)).max(1) as usize
+            };
+            let mut pool = Pool::new(target);
+            for _ in 0..target {
+                let sess = new_session(src, &mut self.env, self.nodes);
+                let due = self.env.rng.below(u64::from(sess.pace) * 2);
+                pool.add(sess, due);
+            }
+            self.pools.push(pool);
+        }
+    }
+
+    /// Event time of record `i`.
+    fn time_of(&self, i: u64) -> i64 {
+        self.cfg.start_ms + ((i as f64) * 1000.0 / self.cfg.rate) as i64
+    }
+
+    fn plan_attacks(&mut self) -> Result<()> {
+        let enabled = |s: Source| {
+            SOURCES
+                .iter()
+                .position(|x| *x == s)
+                .is_some_and(|k| self.cfg.weights[k] > 0)
+        };
+        let kinds: Vec<Kind> = KINDS
+            .iter()
+            .copied()
+            .filter(|k| k.sources().iter().all(|s| enabled(*s)))
+            .collect();
+        let reuse_sources: Vec<Source> = [
+            Source::Cloudtrail,
+            Source::Kubernetes,
+            Source::Github,
+            Source::Okta,
+        ]
+        .into_iter()
+        .filter(|s| enabled(*s))
+        .collect();
+        let span = self.time_of(self.cfg.events) - self.cfg.start_ms;
+        let lo = self.cfg.start_ms + 60_000;
+        let hi = self.cfg.start_ms + span - attack::MAX_SPAN_MS - 60_000;
+        let count = match self.cfg.attacks {
+            Some(n) => {
+                if n > 0 && hi <= lo {
+                    bail!(
+                        "the run covers {} s of event time; injected attacks need at least {} s: raise --events, lower --events-per-second-of-event-time, or pass --attacks 0",
+                        span / 1000,
+                        (attack::MAX_SPAN_MS + 180_000) / 1000
+                    );
+                }
+                n
+            }
+            None if hi > lo => self.cfg.events / 50_000,
+            None => 0,
+        };
+        if count > 0 && kinds.is_empty() {
+            bail!("no attack case fits the enabled sources");
+        }
+        for k in 0..count {
+            let kind = kinds[(k % kinds.len() as u64) as usize];
+            let round = k / kinds.len() as u64;
+            let start = lo + ((hi - lo) as f64 * (k as f64 + 0.5) / count as f64) as i64;
+            let plan = Plan {
+                pools: self.env.pools,
+                seed: hash2(self.cfg.seed, 0xa77a_c000 + k),
+                start,
+                attacker: 0xcb00_7100 | (10 + (k * 37) % 240) as u32,
+                variant: round,
+                source: if reuse_sources.is_empty() {
+                    Source::Cloudtrail
+                } else {
+                    reuse_sources[(round % reuse_sources.len() as u64) as usize]
+                },
+            };
+            let a = attack::build(kind, &plan);
+            let id = self.attacks.len() as u32;
+            self.schedule(id, &a);
+            self.attacks.push(a);
+        }
+        Ok(())
+    }
+
+    fn schedule(&mut self, id: u32, a: &Attack<'_>) {
+        if let Some(step) = a.current() {
+            if step.source == Source::Cloudtrail {
+                self.ct_due.push(Reverse((a.due, id)));
+            } else {
+                self.other_due.push(Reverse((a.due, id)));
+            }
+        }
+    }
+
+    fn run(&mut self) -> Result<()> {
+        let events = self.cfg.events;
+        let w = self.cfg.weights;
+        let others: u32 = w[1..].iter().sum();
+        let total = f64::from(w.iter().sum::<u32>());
+        let mut i = 0u64;
+        while i < events {
+            let second = self.time_of(i).div_euclid(1000);
+            let end = (second + 1) * 1000;
+            let mut j = i + 1;
+            while j < events && self.time_of(j) < end {
+                j += 1;
+            }
+            let n = j - i;
+            let mut ct_quota = if w[CT] == 0 {
+                0
+            } else if others == 0 {
+                n
+            } else {
+                (n as f64 * f64::from(w[CT]) / total + self.env.rng.unit()) as u64
+            };
+            let ct_time = second * 1000;
+            // CloudTrail first (its records carry whole seconds) …
+            while i < j {
+                if let Some(&Reverse((due, a))) = self.ct_due.peek() {
+                    if due < end {
+                        self.ct_due.pop();
+                        self.attack_step(a, ct_time)?;
+                        i += 1;
+                        continue;
+                    }
+                }
+                if ct_quota == 0 {
+                    break;
+                }
+                ct_quota -= 1;
+                self.benign(CT, ct_time)?;
+                i += 1;
+            }
+            // … then the sources with finer times.
+            while i < j {
+                let t = self.time_of(i);
+                if let Some(&Reverse((due, a))) = self.other_due.peek() {
+                    if due <= t {
+                        self.other_due.pop();
+                        self.attack_step(a, t)?;
+                        i += 1;
+                        continue;
+                    }
+                }
+                if others == 0 {
+                    self.benign(CT, ct_time)?;
+                } else {
+                    let pick = 1 + self.env.rng.weighted(&w[1..]);
+                    self.benign(pick, t)?;
+                }
+                i += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the next event of one benign session of source `src`.
+    fn benign(&mut self, src: usize, t: i64) -> Result<()> {
+        let Generator {
+            pools,
+            env,
+            sc,
+            rec,
+            nodes,
+            ..
+        } = self;
+        let pool = &mut pools[src];
+        let (vdue, slot) = loop {
+            let Reverse((vdue, slot)) = pool.heap.pop().expect("an enabled source has sessions");
+            pool.clock = vdue;
+            let sess = &mut pool.sessions[slot as usize];
+            if sess.created == i64::MIN {
+                let lead = if src == CT {
+                    cloudtrail::creation_lead_ms(env, sess.profile)
+                } else {
+                    0
+                };
+                sess.created = (t - lead).div_euclid(1000) * 1000;
+                sess.expires = sess.created.saturating_add(lifetime(sess));
+            }
+            if t < sess.expires && sess.flags & session::F_ENDED == 0 {
+                break (vdue, slot);
+            }
+            // Expired: a new session takes the slot.
+            let fresh = new_session(src, env, *nodes);
+            let due = vdue + env.rng.below(u64::from(fresh.pace));
+            pool.sessions[slot as usize] = fresh;
+            pool.heap.push(Reverse((due, slot)));
+        };
+        let sess = &mut pool.sessions[slot as usize];
+        rec.clear();
+        match src {
+            0 => cloudtrail::emit(env, sc, sess, t, rec),
+            1 => okta::emit(env, sess, t, rec),
+            2 => kubernetes::emit(env, sess, t, rec),
+            _ => github::emit(env, sess, t, rec),
+        }
+        sess.step += 1;
+        sess.budget -= 1;
+        if self.observe.is_some() {
+            let env = &self.env;
+            let sess = &self.pools[src].sessions[slot as usize];
+            match src {
+                0 => cloudtrail::session_key(env, sess, &mut self.key),
+                1 => okta::session_key(env, sess, &mut self.key),
+                2 => kubernetes::session_key(env, sess, &mut self.key),
+                _ => github::session_key(env, sess, &mut self.key),
+            }
+        }
+        self.write_record(src, t)?;
+        // Role chains: the issued sessions join the CloudTrail pool.
+        let Generator {
+            pools, env, nodes, ..
+        } = self;
+        for child in env.spawned.drain(..) {
+            let due = pools[CT].clock + env.rng.below(u64::from(child.pace));
+            pools[CT].add(child, due);
+        }
+        let pool = &mut pools[src];
+        let sess = &pool.sessions[slot as usize];
+        if sess.budget == 0 {
+            if pool.live > pool.target {
+                pool.live -= 1;
+                pool.free.push(slot);
+            } else {
+                let fresh = new_session(src, env, *nodes);
+                let due = vdue + env.rng.below(u64::from(fresh.pace));
+                pool.sessions[slot as usize] = fresh;
+                pool.heap.push(Reverse((due, slot)));
+            }
+        } else {
+            let due = vdue + gap(&mut env.rng, sess);
+            pool.heap.push(Reverse((due, slot)));
+        }
+        Ok(())
+    }
+
+    fn attack_step(&mut self, id: u32, t: i64) -> Result<()> {
+        let a = &self.attacks[id as usize];
+        let step = a.current().expect("scheduled attacks have a step");
+        let source = step.source;
+        let src = SOURCES.iter().position(|s| *s == source).unwrap_or(CT);
+        self.rec.clear();
+        (step.render)(&mut self.rec, t, hash2(a.seed, a.next as u64));
+        if self.observe.is_some() {
+            self.key.clear();
+            self.key.push_str(&a.keys[step.key].1);
+        }
+        let line = self.write_record(src, t)?;
+        let a = &mut self.attacks[id as usize];
+        a.written(line, t);
+        let a = &self.attacks[id as usize];
+        if let Some(step) = a.current() {
+            let entry = Reverse((a.due, id));
+            if step.source == Source::Cloudtrail {
+                self.ct_due.push(entry);
+            } else {
+                self.other_due.push(entry);
+            }
+        }
+        Ok(())
+    }
+
+    /// Frames the rendered record (`self.rec`) and returns its line.
+    fn write_record(&mut self, src: usize, t: i64) -> Result<u64> {
+        let s = &mut self.summary;
+        s.records += 1;
+        s.by_source[src] += 1;
+        s.last_ms = t;
+        let line = if src == CT && self.cfg.envelope > 0 {
+            if self.envelope_count == 0 {
+                self.envelope_line = s.lines + 1;
+                self.envelope.clear();
+                self.envelope.extend_from_slice(b"{\"Records\":[");
+            } else {
+                self.envelope.push(b',');
+            }
+            self.envelope.extend_from_slice(&self.rec);
+            self.envelope_count += 1;
+            let line = self.envelope_line;
+            if self.envelope_count == self.cfg.envelope {
+                self.flush_envelope();
+            }
+            line
+        } else {
+            self.flush_envelope();
+            let s = &mut self.summary;
+            s.lines += 1;
+            s.bytes += self.rec.len() as u64 + 1;
+            self.chunk.extend_from_slice(&self.rec);
+            self.chunk.push(b'\n');
+            s.lines
+        };
+        if let Some(observe) = self.observe.as_mut() {
+            observe(&Record {
+                line,
+                source: SOURCES[src],
+                session: &self.key,
+                time_ms: t,
+            });
+        }
+        if self.chunk.len() >= 1 << 20 {
+            self.out.write_all(&self.chunk).context("writing records")?;
+            self.chunk.clear();
+        }
+        Ok(line)
+    }
+
+    fn flush_envelope(&mut self) {
+        if self.envelope_count == 0 {
+            return;
+        }
+        self.envelope.extend_from_slice(b"]}\n");
+        self.summary.lines += 1;
+        self.summary.bytes += self.envelope.len() as u64;
+        self.chunk.extend_from_slice(&self.envelope);
+        self.envelope_count = 0;
+    }
+
+    fn truth(&self) -> Result<Vec<Truth>> {
+        let mut truth = Vec::with_capacity(self.attacks.len());
+        let mut missing = Vec::new();
+        for a in &self.attacks {
+            let (source, session) = &a.keys[0];
+            match a.trigger {
+                Some((line, time_ms)) => truth.push(Truth {
+                    attack: a.kind.name(),
+                    rule: a.kind.rule(),
+                    session: session.clone(),
+                    source: *source,
+                    line,
+                    time_ms,
+                    kills: a.kind.kills(),
+                    after: a.after,
+                }),
+                None => missing.push(format!("{} ({session})", a.kind.name())),
+            }
+        }
+        if !missing.is_empty() {
+            bail!(
+                "{} attack(s) did not reach their deciding event before the run ended or within the rule's window: {}; raise --events or --events-per-second-of-event-time, or lower --attacks",
+                missing.len(),
+                missing.join(", ")
+            );
+        }
+        truth.sort_by_key(|t| t.line);
+        Ok(truth)
+    }
+}
+
+/// Parses `--sources`: names (default weights) or `name=weight` pairs, comma-separated.
+pub fn parse_sources(text: &str) -> Result<[u32; 4]> {
+    let mut weights = [0u32; 4];
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, weight) = match part.split_once(['=', ':']) {
+            Some((n, w)) => (
+                n.trim(),
+                Some(
+                    w.trim()
+                        .parse::<u32>()
+                        .with_context(|| format!("weight of {n} in --sources"))?,
+                ),
+            ),
+            None => (part, None),
+        };
+        let Some(k) = SOURCES.iter().position(|s| s.as_str() == name) else {
+            bail!("unknown source '{name}' in --sources; expected cloudtrail, okta, kubernetes, github");
+        };
+        weights[k] = weight.unwrap_or(DEFAULT_WEIGHTS[k]);
+    }
+    if weights.iter().all(|w| *w == 0) {
+        bail!("--sources names no source with a weight above 0");
+    }
+    Ok(weights)
+}
+
+/// `sessionguard gen`.
+pub fn command(args: &crate::cli::GenArgs) -> Result<i32> {
+    let start_ms = Timestamp::parse(&args.start)
+        .with_context(|| format!("--start '{}' is not an RFC 3339 time", args.start))?
+        .millis();
+    let attacks = match (args.attacks, args.attack_rate) {
+        (Some(n), _) => Some(n),
+        (None, Some(rate)) => Some((args.events as f64 * rate / 1e6).round() as u64),
+        (None, None) => None,
+    };
+    let cfg = Config {
+        events: args.events,
+        sessions: args.sessions.max(1),
+        attacks,
+        weights: parse_sources(&args.sources)?,
+        rate: args.events_per_second_of_event_time,
+        start_ms,
+        seed: args.seed,
+        envelope: args.envelope.unwrap_or(0),
+    };
+    let truth_path: Option<PathBuf> = args.truth.clone().or_else(|| {
+        args.out.as_ref().map(|o| {
+            let mut p = o.clone().into_os_string();
+            p.push(".truth.jsonl");
+            PathBuf::from(p)
+        })
+    });
+    let (summary, truth) = match &args.out {
+        Some(path) => {
+            let file =
+                File::create(path).with_context(|| format!("creating {}", path.display()))?;
+            let file = BufWriter::with_capacity(1 << 20, file);
+            if args.gzip {
+                let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+                let result = generate(&cfg, &mut gz, None)?;
+                gz.finish().context("finishing the gzip stream")?.flush()?;
+                result
+            } else {
+                let mut file = file;
+                generate(&cfg, &mut file, None)?
+            }
+        }
+        None => {
+            let stdout = io::stdout();
+            let lock = BufWriter::with_capacity(1 << 20, stdout.lock());
+            if args.gzip {
+                let mut gz = flate2::write::GzEncoder::new(lock, flate2::Compression::fast());
+                let result = generate(&cfg, &mut gz, None)?;
+                gz.finish().context("finishing the gzip stream")?.flush()?;
+                result
+            } else {
+                let mut lock = lock;
+                generate(&cfg, &mut lock, None)?
+            }
+        }
+    };
+    if let Some(path) = &truth_path {
+        let mut f = BufWriter::new(
+            File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        );
+        for t in &truth {
+            writeln!(f, "{}", t.to_json())?;
+        }
+        f.flush()?;
+    }
+    if !args.quiet {
+        eprint!("{}", summary.render());
+        match &truth_path {
+            Some(path) => eprintln!("ground truth: {} ({} attacks)", path.display(), truth.len()),
+            None if !truth.is_empty() => {
+                eprintln!("ground truth not written (stdout output; pass --truth FILE)")
+            }
+            None => {}
+        }
+    }
+    Ok(0)
+}
