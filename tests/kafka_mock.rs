@@ -536,9 +536,10 @@ fn a_broker_outage_loses_no_decision() {
     s.exit_when_idle = None;
     let runner = spawn(Mode::Evaluate, s);
     wait_for(30, "the first half", || runner.records() >= half as u64);
-    // The broker goes away for a few seconds, with the runner in the group.
+    // The broker goes away for longer than the group's session timeout (6 s): the runner
+    // loses its assignment, and gets it back — and rebuilds — once the broker returns.
     cluster.broker_down(1).unwrap();
-    thread::sleep(Duration::from_secs(4));
+    thread::sleep(Duration::from_secs(8));
     cluster.broker_up(1).unwrap();
     // Then produce requests fail a few times before they succeed: librdkafka and the outbox
     // retry them.

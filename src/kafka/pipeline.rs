@@ -302,27 +302,50 @@ impl Core {
         for (t, p) in &wanted {
             query.add_partition(t, *p);
         }
-        let committed: HashMap<(String, i32), i64> =
-            match consumer.committed_offsets(query, Duration::from_secs(10)) {
-                Ok(list) => list
-                    .elements()
-                    .iter()
-                    .filter_map(|e| match e.offset() {
-                        Offset::Offset(o) => Some(((e.topic().to_owned(), e.partition()), o)),
-                        _ => None,
-                    })
-                    .collect(),
-                Err(e) => {
+        // The committed offsets decide what is suppressed, so they must be known: retried
+        // while a broker reconnects. If they stay unknown, every partition is read from its
+        // beginning with nothing suppressed (duplicates, all with the same ids; never a loss).
+        let mut committed: Option<HashMap<(String, i32), i64>> = None;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while committed.is_none() {
+            match consumer.committed_offsets(query.clone(), Duration::from_secs(10)) {
+                Ok(list) => {
+                    committed = Some(
+                        list.elements()
+                            .iter()
+                            .filter_map(|e| match e.offset() {
+                                Offset::Offset(o) => {
+                                    Some(((e.topic().to_owned(), e.partition()), o))
+                                }
+                                _ => None,
+                            })
+                            .collect(),
+                    );
+                }
+                Err(e) if Instant::now() < deadline => {
                     let text = e.to_string();
                     telemetry::log(
                         Level::Warn,
                         "committed_unknown",
-                        "could not read the committed offsets; relying on the progress topic",
+                        "could not read the committed offsets; retrying",
                         &[("error", V::S(&text))],
                     );
-                    HashMap::new()
+                    std::thread::sleep(Duration::from_millis(500));
                 }
-            };
+                Err(e) => {
+                    let text = e.to_string();
+                    telemetry::log(
+                        Level::Error,
+                        "committed_unknown",
+                        "committed offsets unknown; reading from the beginning, nothing suppressed",
+                        &[("error", V::S(&text))],
+                    );
+                    break;
+                }
+            }
+        }
+        let committed_known = committed.is_some();
+        let committed = committed.unwrap_or_default();
         if let Some(reader) = &mut self.progress {
             reader.refresh();
         }
@@ -336,14 +359,16 @@ impl Core {
             };
             let (start, suppress_below, watermark) = match (self.mode, progress, committed) {
                 (Mode::Rekey, _, Some(c)) => (Offset::Offset(c), c, None),
-                (Mode::Rekey, _, None) => (Offset::Invalid, -1, None),
+                (Mode::Rekey, _, None) if committed_known => (Offset::Invalid, -1, None),
+                (Mode::Rekey, _, None) => (Offset::Beginning, -1, None),
                 (Mode::Evaluate, Some(p), c) => (
                     Offset::Offset(p.replay_from),
                     p.committed.max(c.unwrap_or(-1)),
                     p.watermark,
                 ),
                 (Mode::Evaluate, None, Some(c)) => (Offset::Beginning, c, None),
-                (Mode::Evaluate, None, None) => (Offset::Invalid, -1, None),
+                (Mode::Evaluate, None, None) if committed_known => (Offset::Invalid, -1, None),
+                (Mode::Evaluate, None, None) => (Offset::Beginning, -1, None),
             };
             if let Err(e) = tpl.set_partition_offset(&topic, partition, start) {
                 let text = e.to_string();

@@ -138,7 +138,8 @@ impl ProgressReader {
             }
             match self.consumer.poll(Duration::from_millis(100)) {
                 None => {}
-                Some(Err(e)) => return Err(e.to_string()),
+                // Transient (a broker reconnecting): keep trying until the deadline.
+                Some(Err(_)) => std::thread::sleep(Duration::from_millis(100)),
                 Some(Ok(m)) => {
                     self.next.insert(m.partition(), m.offset() + 1);
                     let Some(key) = m.key().and_then(|k| std::str::from_utf8(k).ok()) else {
