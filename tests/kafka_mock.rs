@@ -273,8 +273,8 @@ const CROSS_SESSION_RULES: &[&str] = &[
     "sg.aws.role_chain_admin",
     "sessionguard.kill_not_enforced",
 ];
-// (Checked: with only the timer rule excluded, the comparison fails; the chained-session rules
-// do differ on the scenarios when parent and child land in different partitions.)
+// (Checked: with only the timer rule excluded, the comparison fails: decisions of the two
+// lineage-dependent rules differ when parent and child land in different partitions.)
 
 #[test]
 fn rekeyed_partitions_give_the_replay_decisions_of_session_local_rules() {
