@@ -20,7 +20,7 @@ use std::rc::Rc;
 use super::cloudtrail::{self as ct, Call, From, Issue, Object, Who};
 use super::kubernetes::{self as k8s, Caller, Cred, Request};
 use super::okta;
-use super::out::{self, s};
+use super::out::{self, s, Body};
 use super::pools::{
     Place, Pools, ACCOUNT_PROD, ATTACK_PLACES, BROWSERS, MEMBER_ACCOUNTS, PLACES, SSO_ADMIN_ROLE,
     WARP,
@@ -721,7 +721,7 @@ fn role_chain_admin<'p>(plan: &Plan<'p>) -> Attack<'p> {
         plan.start - 60_000 * (10 + (plan.seed % 40) as i64),
         false,
     ));
-    let (account, target_role) = if plan.variant % 2 == 0 {
+    let (account, target_role) = if plan.variant.is_multiple_of(2) {
         (ACCOUNT_PROD, "break-glass-admin")
     } else {
         (
@@ -1017,6 +1017,7 @@ fn secrets_burst<'p>(plan: &Plan<'p>) -> Attack<'p> {
     )
 }
 
+#[allow(clippy::too_many_arguments)]
 fn gh_step<'p>(
     pools: &'p Pools,
     person: usize,
@@ -1069,7 +1070,7 @@ fn clone_burst<'p>(plan: &Plan<'p>) -> Attack<'p> {
     let first = (plan.seed % repos as u64) as usize;
     for n in 0..34usize {
         let repo = (first + n * 11) % repos;
-        let value = pools.repos[repo].id;
+        let value = super::rng::hash_str(&pools.repos[repo].name);
         bld.add(
             (5, 11),
             Source::Github,
@@ -1655,7 +1656,7 @@ fn k8s_step<'p>(side: &Rc<K8sSide>, addr: u32, ua: &'static str, r: K8sReq) -> R
         let binding = |b: &mut Vec<u8>| {
             s(b, "{\"kind\":\"ClusterRoleBinding\",\"apiVersion\":\"rbac.authorization.k8s.io/v1\",\"metadata\":{\"name\":\"frontend-cluster-admin\",\"creationTimestamp\":null},\"subjects\":[{\"kind\":\"ServiceAccount\",\"name\":\"frontend\",\"namespace\":\"web\"}],\"roleRef\":{\"apiGroup\":\"rbac.authorization.k8s.io\",\"kind\":\"ClusterRole\",\"name\":\"cluster-admin\"}}");
         };
-        let object: Option<&dyn Fn(&mut Vec<u8>)> = if r.binding { Some(&binding) } else { None };
+        let object: Body<'_> = if r.binding { Some(&binding) } else { None };
         k8s::write(b, t, &side.caller(), &req, addr, ua, object, seed);
     })
 }
@@ -1886,7 +1887,7 @@ fn stale_privileged<'p>(plan: &Plan<'p>) -> Attack<'p> {
 fn k8s_cluster_admin<'p>(plan: &Plan<'p>) -> Attack<'p> {
     let mut bld = Builder::new(plan.seed);
     let k = Source::Kubernetes;
-    if plan.variant % 2 == 0 {
+    if plan.variant.is_multiple_of(2) {
         let side = Rc::new(frontend_token(plan));
         let pod = super::pools::private_ip(42, plan.seed);
         let ua = "kubectl/v1.30.4 (linux/amd64) kubernetes/a51b3b7";
@@ -2101,7 +2102,7 @@ fn okta_self_grant<'p>(plan: &Plan<'p>) -> Attack<'p> {
             None,
         ),
     );
-    if plan.variant % 2 == 0 {
+    if plan.variant.is_multiple_of(2) {
         bld.add(
             (30, 90),
             o,

@@ -110,8 +110,7 @@ impl<'a> Call<'a> {
     }
 }
 
-/// A JSON body writer; `None` writes `null` (request, response) or leaves the member out.
-pub type Body<'x> = Option<&'x dyn Fn(&mut Vec<u8>)>;
+pub use super::out::Body;
 
 fn global(service: &str) -> bool {
     matches!(
@@ -198,7 +197,7 @@ pub fn write_with_host(
     if call.service == "s3" {
         out::hex_upper(b, call.seed ^ 0x5133, 16);
     } else {
-        out::uuid(b, call.seed ^ 0x7265_71);
+        out::uuid(b, call.seed ^ 0x0072_6571);
     }
     s(b, "\",\"eventID\":\"");
     out::uuid(b, call.seed);
@@ -1027,9 +1026,9 @@ fn dynamodb(b: &mut Vec<u8>, c: &mut Call<'_>, account: &str, table: &str, op: u
             s(b, "{\"tableName\":\"");
             s(b, table);
             match op {
-                0 => s(b, "\",\"key\":{\"pk\":\"HIDDEN_DUE_TO_SECURITY_REASONS\",\"sk\":\"HIDDEN_DUE_TO_SECURITY_REASONS\"},\"consistentRead\":false}"),
+                0 => s(b, "\",\"key\":{\"pk\":\"HIDDEN_DUE_TO_SECURITY_REASONS\"},\"consistentRead\":false}"),
                 1 => s(b, "\",\"indexName\":\"by-customer\",\"keyConditionExpression\":\"#c = :c\",\"expressionAttributeNames\":{\"#c\":\"customer_id\"},\"expressionAttributeValues\":{\":c\":\"HIDDEN_DUE_TO_SECURITY_REASONS\"},\"limit\":50}"),
-                _ => s(b, "\",\"item\":{\"pk\":\"HIDDEN_DUE_TO_SECURITY_REASONS\",\"sk\":\"HIDDEN_DUE_TO_SECURITY_REASONS\",\"payload\":\"HIDDEN_DUE_TO_SECURITY_REASONS\"},\"returnConsumedCapacity\":\"TOTAL\"}"),
+                _ => s(b, "\",\"item\":{\"pk\":\"HIDDEN_DUE_TO_SECURITY_REASONS\"},\"returnConsumedCapacity\":\"TOTAL\"}"),
             }
         }),
         (op >= 2).then_some(&|b: &mut Vec<u8>| {
@@ -1060,7 +1059,7 @@ fn sqs(b: &mut Vec<u8>, c: &mut Call<'_>, account: &str, queue: &str, seed: u64)
             b.push(b'{');
             queue_url(b, account, queue);
             match name {
-                "ReceiveMessage" => s(b, ",\"maxNumberOfMessages\":10,\"waitTimeSeconds\":20,\"attributeNames\":[\"All\"],\"messageAttributeNames\":[\"All\"]}"),
+                "ReceiveMessage" => s(b, ",\"maxNumberOfMessages\":10,\"waitTimeSeconds\":20,\"attributeNames\":[\"All\"]}"),
                 "SendMessage" => s(b, ",\"messageBody\":\"HIDDEN_DUE_TO_SECURITY_REASONS\",\"messageAttributes\":\"HIDDEN_DUE_TO_SECURITY_REASONS\"}"),
                 _ => s(b, ",\"receiptHandle\":\"HIDDEN_DUE_TO_SECURITY_REASONS\"}"),
             }
@@ -1302,6 +1301,7 @@ fn human(
         if sess.pending % 40 == 39 {
             let mut c = Call::new(x.who, x.t, "glue", "GetTable", athena);
             c.seed = x.seed;
+            c.console = console;
             write(
                 b,
                 &c,
@@ -1320,6 +1320,7 @@ fn human(
         }
         let mut c = Call::new(x.who, x.t, "s3", "GetObject", athena);
         c.seed = x.seed;
+        c.console = console;
         s(&mut k, "warehouse/");
         s(&mut k, &svc.table);
         s(&mut k, "/dt=");

@@ -8,7 +8,7 @@
 //! a handful of repositories; people in the browser open and merge pull requests and manage
 //! teams.
 
-use super::out::{self, q, s};
+use super::out::{self, q, s, Body};
 use super::pools::{runner_ip, Person, Repo, GIT_AGENTS, ORG, PLACES};
 use super::session::{place_of, Env, Profile, Sess};
 
@@ -48,7 +48,7 @@ pub fn country_code(country: &str) -> &'static str {
 }
 
 /// Renders one audit-log event; `extra` adds top-level members.
-pub fn write(b: &mut Vec<u8>, e: &Event<'_>, extra: Option<&dyn Fn(&mut Vec<u8>)>) {
+pub fn write(b: &mut Vec<u8>, e: &Event<'_>, extra: Body<'_>) {
     s(b, "{\"@timestamp\":");
     out::i(b, e.t);
     s(b, ",\"_document_id\":\"");
@@ -135,7 +135,7 @@ pub fn new_session(env: &mut Env<'_>) -> Sess {
     let pools = env.pools;
     let pick = env.rng.weighted(&[30, 25, 30, 15]);
     let repos = pools.repos.len() as u64;
-    let mut sess = match pick {
+    match pick {
         0 => {
             // A CI app's installation token: one repository, cloned again and again.
             let app = env.rng.below(APPS.len() as u64) as u32;
@@ -208,9 +208,7 @@ pub fn new_session(env: &mut Env<'_>) -> Sess {
             s.pace = 2_500;
             s
         }
-    };
-    sess.aux = sess.aux.max(0);
-    sess
+    }
 }
 
 pub fn lifetime_ms(profile: Profile) -> i64 {
@@ -358,7 +356,7 @@ pub fn emit(env: &mut Env<'_>, sess: &mut Sess, t: i64, b: &mut Vec<u8>) {
                 s(b, &other.github);
                 b.push(b'"');
             };
-            let extra: Option<&dyn Fn(&mut Vec<u8>)> = if pick >= 5 { Some(&team) } else { None };
+            let extra: Body<'_> = if pick >= 5 { Some(&team) } else { None };
             write(b, &e, extra);
         }
     }

@@ -10,7 +10,7 @@
 //! deploys and binds namespaces to `view`/`edit` from its runners. RBAC writes and deployment
 //! patches are logged at `RequestResponse` level with their `requestObject`.
 
-use super::out::{self, s};
+use super::out::{self, s, Body};
 use super::pools::{private_ip, runner_ip, KUBECTL_AGENTS};
 use super::session::{Env, Profile, Sess};
 
@@ -84,7 +84,7 @@ pub fn write(
     req: &Request<'_>,
     addr: u32,
     ua: &str,
-    request_object: Option<&dyn Fn(&mut Vec<u8>)>,
+    request_object: Body<'_>,
     seed: u64,
 ) {
     s(
@@ -649,7 +649,7 @@ pub fn emit(env: &mut Env<'_>, sess: &mut Sess, t: i64, b: &mut Vec<u8>) {
             let (ns, sa) = WORKLOADS[sess.aux as usize];
             let pick = rng.weighted(&[20, 14, 10, 6, 8, 5, 8, 4]);
             let mut r;
-            let mut object: Option<&dyn Fn(&mut Vec<u8>)> = None;
+            let mut object: Body<'_> = None;
             let patch = |b: &mut Vec<u8>| {
                 s(
                     b,
@@ -748,7 +748,7 @@ fn ci_request(
                 out::hex(b, seed ^ 0x1ae, 12);
                 s(b, "\"}]}}}}");
             };
-            let object: Option<&dyn Fn(&mut Vec<u8>)> = if pick == 1 { Some(&image) } else { None };
+            let object: Body<'_> = if pick == 1 { Some(&image) } else { None };
             write(b, t, caller, &r, addr, ua, object, seed);
         }
         2 => {

@@ -9,7 +9,7 @@
 //! push denied once before the one that is approved. Then single sign-on to apps; admins open
 //! the Admin Console and administer *other* users.
 
-use super::out::{self, q, s, BASE62};
+use super::out::{self, q, s, Body, BASE62};
 use super::pools::{Browser, Person, Place, BROWSERS, OKTA_APPS, OKTA_GROUPS, OKTA_ROLES, PLACES};
 use super::session::{place_of, Env, Profile, Sess, F_MFA_TYPO, F_PUSH_DENIED};
 
@@ -136,12 +136,7 @@ pub fn target(b: &mut Vec<u8>, id: &str, kind: &str, alternate: &str, display: &
 }
 
 /// Renders one System Log event. `debug` adds members to `debugContext.debugData`.
-pub fn write(
-    b: &mut Vec<u8>,
-    e: &Event<'_>,
-    targets: Targets<'_>,
-    debug: Option<&dyn Fn(&mut Vec<u8>)>,
-) {
+pub fn write(b: &mut Vec<u8>, e: &Event<'_>, targets: Targets<'_>, debug: Body<'_>) {
     s(b, "{\"actor\":");
     user_object(b, e.actor);
     s(b, ",\"client\":{\"userAgent\":{\"rawUserAgent\":\"");

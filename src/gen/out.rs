@@ -7,6 +7,9 @@
 
 use super::rng::hash2;
 
+/// A JSON body writer; `None` writes `null` or leaves the member out.
+pub type Body<'x> = Option<&'x dyn Fn(&mut Vec<u8>)>;
+
 /// Appends a literal.
 #[inline]
 pub fn s(b: &mut Vec<u8>, text: &str) {
@@ -152,15 +155,15 @@ pub fn chars(b: &mut Vec<u8>, alphabet: &[u8], seed: u64, n: usize) {
         if k % 8 == 0 {
             word = hash2(seed, 0x100 + k as u64);
         }
-        b.push(alphabet[((word & 0xff) * len >> 8) as usize]);
+        b.push(alphabet[(((word & 0xff) * len) >> 8) as usize]);
         word >>= 8;
     }
 }
 
 /// A random-looking version-4 UUID derived from `seed`.
 pub fn uuid(b: &mut Vec<u8>, seed: u64) {
-    let hi = hash2(seed, 0x75_75_69_64);
-    let lo = hash2(seed, 0x64_69_75_75);
+    let hi = hash2(seed, 0x7575_6964);
+    let lo = hash2(seed, 0x6469_7575);
     let mut digits = [0u8; 32];
     for k in 0..16 {
         digits[k] = HEX[((hi >> (4 * k)) & 0xf) as usize];

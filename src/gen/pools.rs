@@ -430,6 +430,8 @@ pub struct Service {
 
 pub const SDK_AGENTS: &[&str] = &[
     "aws-sdk-java/2.28.16 Linux/5.10.226-214.880.amzn2.x86_64 OpenJDK_64-Bit_Server_VM/21.0.4+7-LTS Java/21.0.4 vendor/Amazon.com_Inc. io/sync http/Apache cfg/retry-mode/legacy",
+    "aws-sdk-go/1.55.5 (go1.22.7; linux; amd64)",
+    "aws-sdk-nodejs/3.658.1 linux/v20.17.0 exec-env/AWS_Lambda_nodejs20.x",
     "aws-sdk-go-v2/1.30.5 os/linux lang/go#1.22.7 md/GOOS#linux md/GOARCH#amd64 api/dynamodb#1.34.9",
     "Boto3/1.35.24 md/Botocore#1.35.24 ua/2.0 os/linux#5.10.225-213.878.amzn2.x86_64 md/arch#x86_64 lang/python#3.12.6 md/pyimpl#CPython cfg/retry-mode#legacy Botocore/1.35.24",
     "aws-sdk-nodejs/3.658.1 linux/v20.17.0 exec-env/AWS_ECS_FARGATE api/secrets-manager#3.658.1",
