@@ -26,12 +26,13 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A small run that still covers every attack case: ~28 minutes of event time.
+/// A small run that still covers every attack case and variant (21 of them with all four
+/// sources): ~28 minutes of event time.
 fn small(seed: u64) -> Config {
     Config {
         events: 5_000,
         sessions: 300,
-        attacks: Some(20),
+        attacks: Some(21),
         rate: 3.0,
         seed,
         ..Config::default()
@@ -113,7 +114,7 @@ fn check_normalizes(bytes: &[u8], meant: &Meant) {
 #[test]
 fn every_record_normalizes_to_its_source_session_and_time() {
     let (bytes, truth, meant) = run(&small(11));
-    assert_eq!(truth.len(), 20);
+    assert_eq!(truth.len(), 21);
     check_normalizes(&bytes, &meant);
     let lines = bytes.iter().filter(|b| **b == b'\n').count();
     assert_eq!(lines, 5_000, "one record per line");
@@ -243,7 +244,7 @@ fn decisions(bytes: &[u8], name: &str) -> Vec<(String, String, u64)> {
     got
 }
 
-fn check_against_truth(cfg: &Config, name: &str) {
+fn check_against_truth(cfg: &Config, name: &str) -> Vec<Truth> {
     let (bytes, truth, _) = run(cfg);
     assert_eq!(truth.len() as u64, cfg.attacks.unwrap());
     let got = decisions(&bytes, name);
@@ -275,11 +276,17 @@ fn check_against_truth(cfg: &Config, name: &str) {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    truth
 }
 
 #[test]
 fn the_shipped_pack_decides_on_every_attack_and_nothing_else() {
-    check_against_truth(&small(1), "pack");
+    let truth = check_against_truth(&small(1), "pack");
+    let cases: std::collections::BTreeSet<(&str, &str)> =
+        truth.iter().map(|t| (t.attack, t.what)).collect();
+    assert_eq!(cases.len(), 21, "every case and variant: {cases:#?}");
+    let rules: std::collections::BTreeSet<&str> = truth.iter().map(|t| t.rule).collect();
+    assert_eq!(rules.len(), 13, "{rules:?}");
 }
 
 #[test]

@@ -227,6 +227,8 @@ pub struct Step<'p> {
 
 pub struct Attack<'p> {
     pub kind: Kind,
+    /// [`Case::describe`] of the case played.
+    pub what: &'static str,
     pub seed: u64,
     /// Session keys the attack writes; the first is the one the rule decides on.
     pub keys: Vec<(Source, String)>,
@@ -452,6 +454,92 @@ fn s3_list_step<'p>(
 // Planning
 // ------------------------------------------------------------------------------------------
 
+/// One attack case: a kind, its variant, and (for network reuse) the source it is played on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Case {
+    pub kind: Kind,
+    pub variant: u64,
+    pub source: Source,
+}
+
+impl Kind {
+    /// How many variants the case has.
+    fn variants(self) -> u64 {
+        match self {
+            Kind::SelfGrantAws => 3,
+            Kind::RoleChainAdmin | Kind::K8sClusterAdmin | Kind::OktaSelfGrant => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// Every case and variant playable on the enabled sources, ordered so that the first ones
+/// cover every kind once, the next ones the second variants, and so on: `--attacks N` cycles
+/// through this list.
+pub fn cases(enabled: &dyn Fn(Source) -> bool) -> Vec<Case> {
+    let reuse: Vec<Source> = [
+        Source::Cloudtrail,
+        Source::Kubernetes,
+        Source::Github,
+        Source::Okta,
+    ]
+    .into_iter()
+    .filter(|s| enabled(*s))
+    .collect();
+    let mut out = Vec::new();
+    for round in 0..4u64 {
+        for kind in KINDS {
+            if kind == Kind::TokenReuseNetwork {
+                if let Some(source) = reuse.get(round as usize) {
+                    out.push(Case {
+                        kind,
+                        variant: round,
+                        source: *source,
+                    });
+                }
+            } else if round < kind.variants() && kind.sources().iter().all(|s| enabled(*s)) {
+                out.push(Case {
+                    kind,
+                    variant: round,
+                    source: kind.sources()[0],
+                });
+            }
+        }
+    }
+    out
+}
+
+impl Case {
+    /// What the attacker does, in a few words.
+    pub fn describe(&self) -> &'static str {
+        match (self.kind, self.variant, self.source) {
+            (Kind::SelfGrantAws, 0, _) => "an IAM user's key attaches AdministratorAccess to its own user",
+            (Kind::SelfGrantAws, 1, _) => "an IAM user's key creates a second access key for its own user",
+            (Kind::SelfGrantAws, _, _) => "stolen Lambda credentials put an inline *:* policy on their own role",
+            (Kind::RoleChainAdmin, 0, _) => "replayed instance credentials assume break-glass-admin, which creates an admin user",
+            (Kind::RoleChainAdmin, _, _) => {
+                "replayed instance credentials assume OrganizationAccountAccessRole in a member account, which creates an admin user"
+            }
+            (Kind::S3BulkRead, _, _) => "stolen notebook credentials read 80 small objects with rclone",
+            (Kind::S3BulkBytes, _, _) => "a leaked IAM user key downloads 70-98 MB database dumps",
+            (Kind::SecretsBurst, _, _) => "stolen task credentials read 16 different secrets by ARN",
+            (Kind::CloneBurst, _, _) => "a developer's token clones 34 repositories",
+            (Kind::MfaPushBombing, _, _) => "six denied Okta Verify pushes, then an approved one",
+            (Kind::TokenReuseNetwork, _, Source::Kubernetes) => "a service-account token used from outside the cluster",
+            (Kind::TokenReuseNetwork, _, Source::Github) => "a personal access token replayed from another network of the same country",
+            (Kind::TokenReuseNetwork, _, Source::Okta) => "an Okta session replayed from another /24 of the same provider",
+            (Kind::TokenReuseNetwork, _, _) => "ECS task credentials replayed from outside their VPC",
+            (Kind::TokenReuseAsn, _, _) => "an Okta session replayed from another AS of the same country",
+            (Kind::TokenReuseCountry, _, _) => "an Okta session replayed through the same AS from another country",
+            (Kind::StalePrivilegedChange, _, _) => "an SSO AdministratorAccess session over an hour old attaches a policy to another role",
+            (Kind::K8sClusterAdmin, 0, _) => "a web pod's token binds itself to cluster-admin",
+            (Kind::K8sClusterAdmin, _, _) => "a developer's certificate impersonates system:admin in system:masters",
+            (Kind::OktaSelfGrant, 0, _) => "an Okta admin session grants itself Super administrator",
+            (Kind::OktaSelfGrant, _, _) => "an Okta admin session adds itself to Okta-Super-Admins",
+        }
+    }
+}
+
 /// What every attack builder gets.
 pub struct Plan<'p> {
     pub pools: &'p Pools,
@@ -510,6 +598,7 @@ impl<'p> Builder<'p> {
     ) -> Attack<'p> {
         Attack {
             kind,
+            what: "",
             seed: plan.seed,
             keys,
             steps: self.steps,
@@ -1725,7 +1814,9 @@ fn k8s_reuse<'p>(plan: &Plan<'p>) -> Attack<'p> {
     bld.finish(plan, Kind::TokenReuseNetwork, keys, Oracle::First)
 }
 
-/// A developer's token used from home, then replayed from elsewhere.
+/// A developer's token used from home, then replayed from another network of the same country
+/// (GitHub reports the country, and a proxy in the victim's country is how such a replay
+/// avoids a geography check): a new network, and only that.
 fn github_reuse<'p>(plan: &Plan<'p>) -> Attack<'p> {
     let mut bld = Builder::new(plan.seed);
     let pools = plan.pools;
@@ -1767,7 +1858,7 @@ fn github_reuse<'p>(plan: &Plan<'p>) -> Attack<'p> {
             person,
             &hashed,
             a,
-            "RO",
+            country,
             "git/2.43.0",
             "git.clone",
             repo,
@@ -1783,7 +1874,7 @@ fn github_reuse<'p>(plan: &Plan<'p>) -> Attack<'p> {
             person,
             &hashed,
             a,
-            "RO",
+            country,
             "git/2.43.0",
             "git.clone",
             (repo + 1) % pools.repos.len(),

@@ -63,7 +63,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use crate::event::{Source, Timestamp};
-use attack::{Attack, Kind, Plan, KINDS};
+use attack::{Attack, Plan};
 use pools::Pools;
 use rng::{hash2, Rng};
 use session::{Env, Profile, Scratch, Sess};
@@ -124,6 +124,8 @@ impl Default for Config {
 pub struct Truth {
     /// The case (`s3_bulk_read`, `token_reuse_new_asn` …).
     pub attack: &'static str,
+    /// What the attacker does.
+    pub what: &'static str,
     /// The rule of the shipped pack that must decide.
     pub rule: &'static str,
     /// The session key, as sessionguard renders it.
@@ -154,6 +156,8 @@ impl Truth {
         out::s(&mut b, self.rule);
         out::s(&mut b, "\",\"attack\":\"");
         out::s(&mut b, self.attack);
+        out::s(&mut b, "\",\"what\":\"");
+        out::esc(&mut b, self.what);
         out::s(
             &mut b,
             if self.kills {
@@ -429,20 +433,7 @@ impl<'p> Generator<'p, '_, '_> {
                 .position(|x| *x == s)
                 .is_some_and(|k| self.cfg.weights[k] > 0)
         };
-        let kinds: Vec<Kind> = KINDS
-            .iter()
-            .copied()
-            .filter(|k| k.sources().iter().all(|s| enabled(*s)))
-            .collect();
-        let reuse_sources: Vec<Source> = [
-            Source::Cloudtrail,
-            Source::Kubernetes,
-            Source::Github,
-            Source::Okta,
-        ]
-        .into_iter()
-        .filter(|s| enabled(*s))
-        .collect();
+        let cases = attack::cases(&enabled);
         let span = self.time_of(self.cfg.events) - self.cfg.start_ms;
         let lo = self.cfg.start_ms + 60_000;
         let hi = self.cfg.start_ms + span - attack::MAX_SPAN_MS - 60_000;
@@ -460,26 +451,22 @@ impl<'p> Generator<'p, '_, '_> {
             None if hi > lo => self.cfg.events / 50_000,
             None => 0,
         };
-        if count > 0 && kinds.is_empty() {
+        if count > 0 && cases.is_empty() {
             bail!("no attack case fits the enabled sources");
         }
         for k in 0..count {
-            let kind = kinds[(k % kinds.len() as u64) as usize];
-            let round = k / kinds.len() as u64;
+            let case = cases[(k % cases.len() as u64) as usize];
             let start = lo + ((hi - lo) as f64 * (k as f64 + 0.5) / count as f64) as i64;
             let plan = Plan {
                 pools: self.env.pools,
                 seed: hash2(self.cfg.seed, 0xa77a_c000 + k),
                 start,
                 attacker: 0xcb00_7100 | (10 + (k * 37) % 240) as u32,
-                variant: round,
-                source: if reuse_sources.is_empty() {
-                    Source::Cloudtrail
-                } else {
-                    reuse_sources[(round % reuse_sources.len() as u64) as usize]
-                },
+                variant: case.variant,
+                source: case.source,
             };
-            let a = attack::build(kind, &plan);
+            let mut a = attack::build(case.kind, &plan);
+            a.what = case.describe();
             let id = self.attacks.len() as u32;
             self.schedule(id, &a);
             self.attacks.push(a);
@@ -522,7 +509,8 @@ impl<'p> Generator<'p, '_, '_> {
             // CloudTrail first (its records carry whole seconds) …
             while i < j {
                 if let Some(&Reverse((due, a))) = self.ct_due.peek() {
-                    if due < end {
+                    // Due this second: somewhere among the second's CloudTrail records.
+                    if due < end && (ct_quota == 0 || self.env.rng.chance(0.5)) {
                         self.ct_due.pop();
                         self.attack_step(a, ct_time)?;
                         i += 1;
@@ -730,6 +718,7 @@ impl<'p> Generator<'p, '_, '_> {
             match a.trigger {
                 Some((line, time_ms)) => truth.push(Truth {
                     attack: a.kind.name(),
+                    what: a.what,
                     rule: a.kind.rule(),
                     session: session.clone(),
                     source: *source,
@@ -822,16 +811,30 @@ pub fn command(args: &crate::cli::GenArgs) -> Result<i32> {
             }
         }
         None => {
+            // A reader that stops early (`| head`) ends the run quietly.
+            let quiet_pipe = |e: anyhow::Error| -> Result<(Summary, Vec<Truth>)> {
+                match e.downcast_ref::<io::Error>() {
+                    Some(io) if io.kind() == io::ErrorKind::BrokenPipe => {
+                        Ok((Summary::default(), Vec::new()))
+                    }
+                    _ => Err(e),
+                }
+            };
             let stdout = io::stdout();
             let lock = BufWriter::with_capacity(1 << 20, stdout.lock());
-            if args.gzip {
+            let result = if args.gzip {
                 let mut gz = flate2::write::GzEncoder::new(lock, flate2::Compression::fast());
-                let result = generate(&cfg, &mut gz, None)?;
-                gz.finish().context("finishing the gzip stream")?.flush()?;
-                result
+                generate(&cfg, &mut gz, None).and_then(|r| {
+                    gz.finish()?.flush()?;
+                    Ok(r)
+                })
             } else {
                 let mut lock = lock;
-                generate(&cfg, &mut lock, None)?
+                generate(&cfg, &mut lock, None)
+            };
+            match result.or_else(quiet_pipe)? {
+                (summary, _) if summary.records == 0 && cfg.events > 0 => return Ok(0),
+                result => result,
             }
         }
     };
