@@ -1,20 +1,69 @@
 #!/usr/bin/env bash
 # Runs every test of sessionguard: formatting and lints, unit tests, golden tests over
 # fixtures/, the third-party data coverage test, engine and rule tests, the shipped rule pack's
-# inline tests, and the benches compiled and run once in test mode.
-# Needs only the Rust toolchain. Ends with one line: "N passed, M failed".
+# inline tests, and the benches compiled and run once in test mode; and the real-broker tests
+# (tests/kafka_broker.rs) against a Kafka-compatible broker on 127.0.0.1, which
+# scripts/kafka.sh installs (tansu, built by cargo once: about 20 minutes on 2 cores) and starts,
+# unless SESSIONGUARD_TEST_BROKERS already names one. A broker that cannot start fails the run.
+# Needs the Rust toolchain (and apt-get, for kcat when missing). Ends with one line:
+# "N passed, M failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+install_pid=
+stop_broker=false
+cleanup() {
+    rm -f "$log"
+    if [ -n "$install_pid" ]; then kill -- "-$install_pid" 2>/dev/null || true; fi
+    if $stop_broker; then scripts/kafka.sh stop || true; fi
+}
+trap cleanup EXIT
+
+# The broker's install runs in the background while the crate is linted and built; bounded so
+# a hung build cannot eat CI's 90 minutes (timeout leads its own process group: cleanup ends it).
+if [ -z "${SESSIONGUARD_TEST_BROKERS:-}" ]; then
+    mkdir -p target/kafka
+    broker_clock=$SECONDS
+    timeout 45m scripts/kafka.sh install >target/kafka/install.out 2>&1 &
+    install_pid=$!
+fi
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
-echo "== cargo test"
 status=0
+broker_failed=0
+if [ -n "$install_pid" ]; then
+    echo "== scripts/kafka.sh start"
+    waited=$SECONDS
+    install_ok=true
+    wait "$install_pid" || install_ok=false
+    install_pid=
+    cat target/kafka/install.out
+    echo "broker install: $((SECONDS - broker_clock))s since the start of this script, $((SECONDS - waited))s of it waited for here"
+    if ! $install_ok; then
+        echo "scripts/kafka.sh install failed (log above): the real-broker tests cannot run"
+        broker_failed=1
+    elif SESSIONGUARD_TEST_BROKERS=$(scripts/kafka.sh status 2>/dev/null); then
+        echo "using the broker already running on $SESSIONGUARD_TEST_BROKERS"
+        export SESSIONGUARD_TEST_BROKERS
+    elif SESSIONGUARD_TEST_BROKERS=$(scripts/kafka.sh start); then
+        stop_broker=true
+        export SESSIONGUARD_TEST_BROKERS
+    else
+        echo "scripts/kafka.sh start failed: the real-broker tests cannot run"
+        broker_failed=1
+    fi
+    if [ "$broker_failed" = 1 ]; then
+        unset SESSIONGUARD_TEST_BROKERS
+        status=1
+    fi
+else
+    echo "== real-broker tests use SESSIONGUARD_TEST_BROKERS=$SESSIONGUARD_TEST_BROKERS"
+fi
+echo "== cargo test"
 cargo test --all-targets --locked 2>&1 | tee "$log" || status=$?
 if [ -d rules ] && ls rules/*.yml >/dev/null 2>&1; then
     echo "== sessionguard check rules/"
@@ -22,9 +71,9 @@ if [ -d rules ] && ls rules/*.yml >/dev/null 2>&1; then
 fi
 
 # One closing line over every test binary and the rule pack's inline tests.
-awk '
+awk -v broker_failed="$broker_failed" '
     /^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }
     / rules loaded; / { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed,?$/) p += $(i-1); if ($(i) ~ /^failed$/) f += $(i-1) } }
-    END { printf "%d passed, %d failed\n", p, f }
+    END { printf "%d passed, %d failed\n", p, f + broker_failed }
 ' "$log"
 exit "$status"
