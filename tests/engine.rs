@@ -331,3 +331,36 @@ fn the_session_bound_evicts_the_idlest_session_deterministically() {
     );
     assert_eq!(engine.session_count(), 2);
 }
+
+#[test]
+fn a_logout_stops_a_duration_timer() {
+    let dir = Scratch::new("until");
+    dir.rule(
+        "open.yml",
+        r#"
+title: Session open too long
+id: test.open_too_long
+detection:
+  reads:
+    action: s3:GetObject
+  logout:
+    action: s3:DeleteSession
+  condition: reads
+session:
+  duration: {since: session_start, limit: 1h, fire: on_timer, until: logout}
+action: step_up
+"#,
+    );
+    let events = dir.events(
+        "e.jsonl",
+        &[
+            ct(0, "ASIASTAYS", "GetObject", "198.51.100.1"),
+            ct(1, "ASIALEAVES", "GetObject", "198.51.100.2"),
+            ct(60, "ASIALEAVES", "DeleteSession", "198.51.100.2"),
+            ct(3700, "ASIAOTHER", "GetObject", "198.51.100.3"),
+        ],
+    );
+    let (decisions, _) = dir.replay(&events, 0);
+    let keys: Vec<&str> = decisions.iter().map(|d| d.session.key.as_str()).collect();
+    assert_eq!(keys, vec!["aws:111122223333:sts:ASIASTAYS"]);
+}

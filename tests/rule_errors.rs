@@ -509,11 +509,13 @@ fn the_valid_example_compiles_to_its_structure() {
             since,
             limit_ms,
             fire,
+            until,
         }) => {
             assert_eq!(
                 (*since, *limit_ms, *fire),
                 (Since::SessionStart, 12 * 3_600_000, Fire::OnTimer)
             );
+            assert!(until.is_none());
         }
         other => panic!("a duration: {other:?}"),
     }

@@ -596,6 +596,14 @@ impl Engine {
                 };
                 advance_sequence(seq, &step, t, origin, event, cx)
             }
+            Some(SessionLogic::Duration {
+                until: Some(until), ..
+            }) if has_state && rule.detection.eval(until, event, cx) => {
+                // The session ended (a logout): this rule's clock and timer go with it.
+                let session = self.sessions[slot as usize].as_mut().expect("live slot");
+                session.rules.retain(|(r, _)| *r as usize != rule_index);
+                return;
+            }
             Some(logic) => {
                 if !rule.detection.matches(event, cx) {
                     return;
@@ -704,6 +712,7 @@ impl Engine {
                         since,
                         limit_ms,
                         fire,
+                        ..
                     } => {
                         let LogicState::Duration(d) = ensure(&mut state.logic, || {
                             LogicState::Duration(DurationState {

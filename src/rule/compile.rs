@@ -1036,7 +1036,11 @@ impl<'d> Compiler<'d> {
                 })
             }
             SessionSpec::Duration {
-                since, limit, fire, ..
+                since,
+                limit,
+                fire,
+                until,
+                ..
             } => {
                 let since = match since {
                     None => Some(Since::SessionStart),
@@ -1047,10 +1051,12 @@ impl<'d> Compiler<'d> {
                     Some(f) => self.word(file, f, "fire", FIRE),
                 };
                 let limit_ms = self.duration(file, limit);
+                let until = until.as_ref().map(|u| self.condition(file, ctx, u, b));
                 Some(SessionLogic::Duration {
                     since: since?,
                     limit_ms: limit_ms?,
                     fire: fire?,
+                    until,
                 })
             }
             SessionSpec::ScopeGrowth { field, learn, .. } => {

@@ -68,6 +68,11 @@ impl RuleIndex {
                     .map(|s| &s.condition.expr)
                     .chain(until.as_ref().map(|u| &u.expr))
                     .fold(Services::none(), |acc, e| acc.union(d.services(e))),
+                Some(SessionLogic::Duration {
+                    until: Some(until), ..
+                }) => d
+                    .services(&d.condition().expr)
+                    .union(d.services(&until.expr)),
                 _ => d.services(&d.condition().expr),
             };
             match services {

@@ -133,11 +133,13 @@ pub enum SessionLogic {
         steps: Vec<Step>,
         until: Option<Condition>,
     },
-    /// Session (or privilege) age beyond `limit`.
+    /// Session (or privilege) age beyond `limit`. An event matching `until` (a logout) ends
+    /// the session for this rule: its clock and timer are dropped.
     Duration {
         since: Since,
         limit_ms: i64,
         fire: Fire,
+        until: Option<Condition>,
     },
     /// A value of `field` (default `scopes`) the session did not have while learning.
     ScopeGrowth { field: Field, learn: Learn },

@@ -49,7 +49,8 @@
 //!   # sequence: {maxspan: 15m, until: logout,
 //!   #            steps: [{match: escalation}, {match: bulk_read,
 //!   #                     aggregate: {event_count: {timespan: 5m, gte: 50}}}]}
-//!   # duration: {since: session_start|first_match, limit: 12h, fire: on_timer|on_event}
+//!   # duration: {since: session_start|first_match, limit: 12h, fire: on_timer|on_event,
+//!   #            until: logout}             # `until` ends the session for this rule
 //!   # scope_growth: {field: scopes, learn: {events: 5}}
 //! action: {kind: revoke_session, mode: dry_run}   # or `action: step_up`; default alert, enforce
 //! suppress: 1h
@@ -354,6 +355,7 @@ pub enum SessionSpec {
         since: Option<Str>,
         limit: Item,
         fire: Option<Str>,
+        until: Option<Str>,
     },
     ScopeGrowth {
         kind: Str,
@@ -1121,15 +1123,17 @@ impl Reader<'_> {
                 })
             }
             "duration" => {
-                let keys = self.fields(y, &what, &["since", "limit", "fire"])?;
+                let keys = self.fields(y, &what, &["since", "limit", "fire", "until"])?;
                 let since = keys.get("since").and_then(|s| self.text(s, "since"));
                 let fire = keys.get("fire").and_then(|f| self.text(f, "fire"));
+                let until = keys.get("until").and_then(|u| self.condition(u, "until"));
                 let limit = self.required(&keys, "limit", &what)?;
                 Some(SessionSpec::Duration {
                     kind: kind.clone(),
                     since,
                     limit: self.item(limit, "limit")?,
                     fire,
+                    until,
                 })
             }
             "scope_growth" => {
