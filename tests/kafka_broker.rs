@@ -231,11 +231,19 @@ fn config(brokers: &str) -> ClientConfig {
 }
 
 /// Creates topics with the given partition counts; tansu does not create topics on first use.
+/// Progress topics (named `…-progress-…`) are compacted, as docs/kafka.md asks.
 fn create_topics(brokers: &str, topics: &[(&str, i32)]) {
     let admin: AdminClient<DefaultClientContext> = config(brokers).create().unwrap();
     let new: Vec<NewTopic> = topics
         .iter()
-        .map(|(name, partitions)| NewTopic::new(name, *partitions, TopicReplication::Fixed(1)))
+        .map(|(name, partitions)| {
+            let topic = NewTopic::new(name, *partitions, TopicReplication::Fixed(1));
+            if name.contains("-progress-") {
+                topic.set("cleanup.policy", "compact")
+            } else {
+                topic
+            }
+        })
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)));
     let results = block_on(admin.create_topics(&new, &options)).expect("CreateTopics");
