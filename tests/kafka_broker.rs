@@ -568,9 +568,9 @@ fn committed(brokers: &str, group: &str, topic: &str) -> BTreeMap<i32, i64> {
         .collect()
 }
 
-/// How many members `group` has (DescribeGroups). tansu 0.6.0 answers DescribeGroups with
-/// the members but empty assignments, so who holds which partition comes from the engines'
-/// logs ([`held_partitions`]).
+/// How many members `group` has (DescribeGroups). tansu 0.6.0 answers DescribeGroups with the
+/// members but empty assignments (in-memory storage) or with no members (SQLite storage), so
+/// who holds which partition comes from the engines' logs ([`held_partitions`]).
 fn group_members(brokers: &str, group: &str) -> usize {
     let consumer = plain_consumer(brokers);
     let Ok(list) = consumer.fetch_group_list(Some(group), Duration::from_secs(5)) else {
@@ -1318,8 +1318,9 @@ fn rekey_and_two_instances_give_the_decisions_of_one() {
     );
     let mut second = run_engine(&brokers, "instance-2", &group, &topics, false);
 
-    // Both are members of the group and hold partitions at the same time: disjoint sets
-    // covering the topic.
+    // Both hold partitions at the same time: disjoint sets covering the topic. (DescribeGroups
+    // is only reported: tansu's in-memory storage lists the members without assignments, its
+    // SQLite storage lists none.)
     let mut split = Vec::new();
     let mut members = 0;
     let all: BTreeSet<i32> = (0..PARTITIONS).collect();
@@ -1329,8 +1330,7 @@ fn rekey_and_two_instances_give_the_decisions_of_one() {
             held_partitions(&first.log, &keyed_topic),
             held_partitions(&second.log, &keyed_topic),
         ];
-        members == 2
-            && split.iter().all(|s| !s.is_empty())
+        split.iter().all(|s| !s.is_empty())
             && split[0].is_disjoint(&split[1])
             && split[0]
                 .union(&split[1])
@@ -1340,12 +1340,13 @@ fn rekey_and_two_instances_give_the_decisions_of_one() {
     });
     assert!(
         split_seen,
-        "the two instances never split the partitions: {members} members, held {split:?}\n{}\n{}",
+        "the two instances never split the partitions: held {split:?}\n{}\n{}",
         first.log_tail(),
         second.log_tail()
     );
     note(&format!(
-        "scale: second instance started at input {at}/{}; partitions split {split:?}",
+        "scale: second instance started at input {at}/{}; partitions split {split:?}; \
+         DescribeGroups: {members} members",
         records.len()
     ));
 
