@@ -601,12 +601,7 @@ mod tests {
     use super::*;
 
     fn with_event<R>(json: &str, check: impl FnOnce(&Event<'_>) -> R) -> R {
-        let scratch = Bump::new();
-        let event = Normalizer::default()
-            .normalize(json.as_bytes(), &scratch)
-            .unwrap_or_else(|r| panic!("rejected: {r}"));
-        assert_eq!(event.source, Source::Cloudtrail);
-        check(&event)
+        super::super::testing::with_event(Source::Cloudtrail, json, check)
     }
 
     fn key(json: &str) -> String {

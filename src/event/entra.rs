@@ -1040,20 +1040,11 @@ mod tests {
     const USER: &str = "1f4c8e2a-7b3d-4a9f-b6e1-2d5c8f0a3e7b";
 
     fn with_event<R>(json: &str, check: impl FnOnce(&Event<'_>) -> R) -> R {
-        let scratch = Bump::new();
-        let event = Normalizer::default()
-            .normalize(json.as_bytes(), &scratch)
-            .unwrap_or_else(|r| panic!("rejected: {r}"));
-        assert_eq!(event.source, Source::Entra);
-        check(&event)
+        super::super::testing::with_event(Source::Entra, json, check)
     }
 
     fn reject(json: &str) -> Reject {
-        let scratch = Bump::new();
-        Normalizer::default()
-            .normalize(json.as_bytes(), &scratch)
-            .map(|e| e.session.key.to_string())
-            .unwrap_err()
+        super::super::testing::rejected(json)
     }
 
     /// A Graph `/beta/auditLogs/signIns` record: interactive, MFA satisfied.

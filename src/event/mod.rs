@@ -11,6 +11,9 @@ pub mod reject;
 pub mod text;
 pub mod time;
 
+#[cfg(test)]
+mod testing;
+
 mod cloudtrail;
 mod entra;
 mod github;

@@ -516,27 +516,15 @@ fn scopes_of<'a>(
 
 #[cfg(test)]
 mod tests {
-    use bumpalo::Bump;
-
-    use super::super::{Normalizer, RejectReason};
+    use super::super::RejectReason;
     use super::*;
 
     fn with_event<R>(json: &str, check: impl FnOnce(&Event<'_>) -> R) -> R {
-        let scratch = Bump::new();
-        let event = Normalizer::default()
-            .normalize(json.as_bytes(), &scratch)
-            .unwrap_or_else(|r| panic!("rejected: {r}"));
-        assert_eq!(event.source, Source::Ocsf);
-        check(&event)
+        super::super::testing::with_event(Source::Ocsf, json, check)
     }
 
     fn reject(json: &str) -> RejectReason {
-        let scratch = Bump::new();
-        Normalizer::default()
-            .normalize(json.as_bytes(), &scratch)
-            .map(|e| panic!("normalized as {}", e.session.key))
-            .unwrap_err()
-            .reason
+        super::super::testing::rejected(json).reason
     }
 
     /// API Activity from CloudTrail, as an OCSF 1.1 mapping writes it.
