@@ -31,8 +31,19 @@ impl Scratch {
     }
 
     fn replay(&self, events: &Path, lateness_ms: i64) -> (Vec<Decision>, ReplaySummary) {
+        self.replay_with(events, lateness_ms, EngineConfig::default())
+            .0
+    }
+
+    /// Replays `events` with the scratch rules and `config`; also returns the engine.
+    fn replay_with(
+        &self,
+        events: &Path,
+        lateness_ms: i64,
+        config: EngineConfig,
+    ) -> ((Vec<Decision>, ReplaySummary), Engine) {
         let rules = RuleSet::load(&[self.0.join("rules")]).unwrap_or_else(|e| panic!("{e}"));
-        let mut engine = Engine::new(rules, EngineConfig::default());
+        let mut engine = Engine::new(rules, config);
         let mut decisions = Vec::new();
         let options = ReplayOptions {
             allowed_lateness_ms: lateness_ms,
@@ -49,7 +60,7 @@ impl Scratch {
             &mut |_, _, _, _| Ok(()),
         )
         .unwrap();
-        (decisions, summary)
+        ((decisions, summary), engine)
     }
 }
 
@@ -303,24 +314,11 @@ fn the_session_bound_evicts_the_idlest_session_deterministically() {
             ct(4, "ASIAFIRST", "GetObject", "198.51.100.1"),
         ],
     );
-    let rules = RuleSet::load(&[dir.0.join("rules")]).unwrap();
     let config = EngineConfig {
         max_sessions: 2,
         ..EngineConfig::default()
     };
-    let mut engine = Engine::new(rules, config);
-    let mut decisions = Vec::new();
-    let summary = replay(
-        &[events],
-        &mut engine,
-        &ReplayOptions::default(),
-        &mut |d| {
-            decisions.push(d.clone());
-            Ok(())
-        },
-        &mut |_, _, _, _| Ok(()),
-    )
-    .unwrap();
+    let ((decisions, summary), engine) = dir.replay_with(&events, 0, config);
     assert!(
         decisions.is_empty(),
         "evicted history must not count: {decisions:#?}"
