@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A Kafka-compatible broker (tansu 0.6.0) on 127.0.0.1, for the real-broker tests and local use.
 #
-#   scripts/kafka.sh start [PORT] [--durable]   install tansu when missing, start the
+#   scripts/kafka.sh start [PORT] [--keep|--memory]
+#                                               install tansu when missing, start the
 #                                               broker (default port 19092), wait until it
 #                                               answers a metadata request
 #   scripts/kafka.sh stop                       stop the broker this script started
@@ -11,8 +12,12 @@
 #
 # Idempotent: `start` on a running broker says so and succeeds; `stop` on none does nothing.
 # State lives in target/kafka/: broker.pid, broker.port, broker.log (the broker's own output),
-# tansu-install.log, and broker.db with --durable (SQLite storage, which survives a broker
-# restart; the default is in-memory storage, empty at every start).
+# tansu-install.log, and broker.db: SQLite storage, emptied at every start unless --keep.
+#
+# SQLite, not tansu's in-memory storage: the in-memory storage answers a fetch from an offset
+# inside a stored batch with the *next* batch, silently skipping the records between (and
+# reports short end offsets). A consumer that seeks — a rebuild after a rebalance — then misses
+# records. --memory starts it anyway, for comparison.
 #
 # The broker advertises 127.0.0.1, not localhost: librdkafka may resolve localhost to ::1.
 # tansu 0.6.0 has no transactions (no EndTxn); idempotent produce, consumer groups with
@@ -141,11 +146,12 @@ metadata_ok() {
 }
 
 start() {
-    local port=$DEFAULT_PORT durable=false
+    local port=$DEFAULT_PORT storage=sqlite keep=false
     for arg in "$@"; do
         case $arg in
-        --durable) durable=true ;;
-        '' | *[!0-9]*) die "start: unexpected argument '$arg' (usage: start [PORT] [--durable])" ;;
+        --keep) keep=true ;;
+        --memory) storage=memory ;;
+        '' | *[!0-9]*) die "start: unexpected argument '$arg' (usage: start [PORT] [--keep|--memory])" ;;
         *) port=$arg ;;
         esac
     done
@@ -174,8 +180,13 @@ start() {
     bin=$(tansu_bin)
 
     # SQLite paths are relative to the broker's working directory, so it runs in $state.
-    local storage=memory://tansu/
-    $durable && storage=sqlite://broker.db
+    if [ "$storage" = memory ]; then
+        storage=memory://tansu/
+        say "warning: in-memory storage skips records when a consumer fetches from inside a batch"
+    else
+        $keep || rm -f "$state"/broker.db "$state"/broker.db-*
+        storage=sqlite://broker.db
+    fi
     say "starting $("$bin" --version) on 127.0.0.1:$port, storage $storage (log: $log_file)"
     (
         cd "$state"

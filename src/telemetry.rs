@@ -40,6 +40,7 @@ pub mod names {
     pub const LATE: &str = "sessionguard_late_events_total";
     pub const DECISIONS: &str = "sessionguard_decisions_total";
     pub const REPLAYED: &str = "sessionguard_rebuild_records_total";
+    pub const OFFSET_GAPS: &str = "sessionguard_offset_gaps_total";
     pub const DEAD_LETTERS: &str = "sessionguard_dead_letters_total";
     pub const REKEYED: &str = "sessionguard_rekeyed_total";
     pub const DELIVERY_ERRORS: &str = "sessionguard_delivery_errors_total";
@@ -65,6 +66,8 @@ pub struct Metrics {
     pub late: u64,
     pub decisions: BTreeMap<String, u64>,
     pub replayed: u64,
+    /// Times the next record of a partition came past the offset expected.
+    pub offset_gaps: u64,
     pub dead_letters: u64,
     pub rekeyed: u64,
     pub delivery_errors: u64,
@@ -85,6 +88,7 @@ impl Default for Metrics {
             late: 0,
             decisions: BTreeMap::new(),
             replayed: 0,
+            offset_gaps: 0,
             dead_letters: 0,
             rekeyed: 0,
             delivery_errors: 0,
@@ -183,6 +187,13 @@ impl Telemetry {
             names::REPLAYED,
             "Records re-read to rebuild partition state (decisions suppressed).",
             m.replayed,
+        );
+        counter(
+            &mut s,
+            names::OFFSET_GAPS,
+            "Times a partition's next record came past the expected offset (compaction, \
+             transaction markers, or a broker skipping records).",
+            m.offset_gaps,
         );
         counter(
             &mut s,

@@ -697,6 +697,23 @@ impl Core {
         if offset < part.position {
             return; // already processed (a re-fetch after a seek)
         }
+        if part.position >= 0 && offset > part.position {
+            // Legitimate on compacted topics and past transaction markers; otherwise records
+            // went missing, and a rebuild that misses records is not exact.
+            telemetry.metrics().offset_gaps += 1;
+            telemetry::log(
+                Level::Warn,
+                "offset_gap",
+                "the next record came past the expected offset: records in between were skipped",
+                &[
+                    ("topic", V::S(&part.topic)),
+                    ("partition", V::I(part.partition.into())),
+                    ("expected", V::I(part.position)),
+                    ("offset", V::I(offset)),
+                    ("suppress_below", V::I(part.suppress_below)),
+                ],
+            );
+        }
         *last_activity = Instant::now();
         let replaying = offset < part.suppress_below;
         let source_ts = message.timestamp().to_millis();
