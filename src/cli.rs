@@ -4,14 +4,16 @@ use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use bumpalo::Bump;
 use clap::{Parser, Subcommand};
 
+use crate::decision::Decision;
 use crate::engine::{Engine, EngineConfig};
-use crate::event::{Normalizer, RejectReason, Source, DEFAULT_MAX_RECORD_BYTES};
-use crate::replay::{replay, ReplayOptions};
+use crate::event::{Normalizer, Reject, RejectReason, Source, DEFAULT_MAX_RECORD_BYTES};
+use crate::replay::{replay, replay_sharded, ReplayOptions};
 use crate::rule::RuleSet;
 use crate::sink::{write_dead_letter, write_decision};
 use crate::source::file::{self, Item};
@@ -110,6 +112,11 @@ pub struct RunArgs {
     /// As in `replay` (default urn:sessionguard).
     #[arg(long)]
     pub caep_issuer: Option<String>,
+    /// Benchmark aid: the same consumer loop, offsets and delivery tracking, but no normalize
+    /// and no rules; one small record (the input offset) per input record to the actions topic
+    /// (docs/kafka.md, "The null engine").
+    #[arg(long, hide = true)]
+    pub null_engine: bool,
 }
 
 #[cfg(feature = "kafka")]
@@ -144,6 +151,10 @@ pub struct ReplayArgs {
     /// No progress line on stderr.
     #[arg(long)]
     pub no_progress: bool,
+    /// Engine threads, sharded by session key (decisions as with one thread, in record order;
+    /// needs --allowed-lateness 0s; --max-sessions is split between the shards)
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: u16,
 }
 
 /// Settings that decide what the engine decides; `replay` and `run` share them.
@@ -273,12 +284,14 @@ pub fn run(cli: Cli) -> Result<i32> {
             crate::config::Purpose::Run,
             args.layer(),
             args.kafka.config.as_deref(),
+            args.null_engine,
         ),
         #[cfg(feature = "kafka")]
         Command::Rekey(args) => kafka_command(
             crate::config::Purpose::Rekey,
             args.layer(),
             args.kafka.config.as_deref(),
+            false,
         ),
         #[cfg(feature = "kafka")]
         Command::Demo => demo(),
@@ -338,6 +351,7 @@ fn kafka_command(
     purpose: crate::config::Purpose,
     flags: crate::config::Layer,
     config: Option<&std::path::Path>,
+    null_engine: bool,
 ) -> Result<i32> {
     use crate::config::{Layer, Purpose};
     use crate::kafka::{Control, Mode};
@@ -361,6 +375,7 @@ fn kafka_command(
         .settings(purpose)
         .map_err(|errors| anyhow::anyhow!("invalid settings:\n{errors}"))?;
     let (mode, rules) = match purpose {
+        Purpose::Run if null_engine => (Mode::Null, None),
         Purpose::Run => (Mode::Evaluate, Some(Arc::new(load_rules(&settings.rules)?))),
         Purpose::Rekey => (Mode::Rekey, None),
     };
@@ -539,7 +554,6 @@ fn load_rules(paths: &[PathBuf]) -> Result<RuleSet> {
 
 fn replay_command(args: ReplayArgs) -> Result<i32> {
     let rules = load_rules(&args.rules)?;
-    let mut engine = Engine::new(rules, args.engine.engine_config());
     let options = ReplayOptions {
         normalizer: Normalizer {
             forced: args.source,
@@ -560,16 +574,32 @@ fn replay_command(args: ReplayArgs) -> Result<i32> {
         )),
         None => None,
     };
-    let summary = replay(
-        &args.paths,
-        &mut engine,
-        &options,
-        &mut |decision| write_decision(&mut out, decision),
-        &mut |file, line, reject, bytes| match rejects_out.as_mut() {
+    let mut on_decision = |decision: &Decision| write_decision(&mut out, decision);
+    let mut on_reject =
+        |file: &str, line: u64, reject: &Reject, bytes: &[u8]| match rejects_out.as_mut() {
             Some(w) => write_dead_letter(w, file, line, reject, bytes),
             None => Ok(()),
-        },
-    )?;
+        };
+    let summary = if args.threads > 1 {
+        replay_sharded(
+            &args.paths,
+            Arc::new(rules),
+            args.engine.engine_config(),
+            args.threads.into(),
+            &options,
+            &mut on_decision,
+            &mut on_reject,
+        )?
+    } else {
+        let mut engine = Engine::new(rules, args.engine.engine_config());
+        replay(
+            &args.paths,
+            &mut engine,
+            &options,
+            &mut on_decision,
+            &mut on_reject,
+        )?
+    };
     out.flush().context("writing decisions")?;
     if let Some(w) = rejects_out.as_mut() {
         w.flush().context("writing rejects")?;

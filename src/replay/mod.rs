@@ -18,6 +18,9 @@ use crate::event::{Normalizer, Reject, RejectReason, Source};
 use crate::source::file::{self, Item};
 use crate::source::Origin;
 
+mod sharded;
+pub use sharded::replay_sharded;
+
 /// How a replay runs.
 #[derive(Clone, Debug, Default)]
 pub struct ReplayOptions {
