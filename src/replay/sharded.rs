@@ -58,6 +58,8 @@ struct Batch {
 }
 
 /// A record after normalization: its event with the hashes that route it, or why not.
+// Nearly every record is an event: boxing it would cost an allocation per record.
+#[allow(clippy::large_enum_variant)]
 enum Parsed<'b> {
     Event {
         event: Event<'b>,
