@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# (c) Peer comparison: sessionguard against rsigma 0.23.0 (a Rust streaming Sigma engine with
+# correlation windows) on the same CloudTrail JSON lines, with equivalent rules:
+# bench/peer/rules/ (sessionguard) and bench/peer/sigma/ (Sigma, two detections and three
+# per-session correlations: one event_count, two value_count).
+#
+# Usage: scripts/bench/peer.sh [FILE …]
+#   Each FILE (CloudTrail JSON, one record per line) is one case. With no FILE, two cases are
+#   generated into target/bench/:
+#     generated           `sessionguard gen --sources cloudtrail --events 200000 --sessions 5000`
+#     many distinct keys  scripts/bench/peer_many_keys.py: 150 000 records, every session reads
+#                         hundreds of distinct S3 objects per window (rsigma's value_count recounts
+#                         the window's distinct values on every event)
+#
+# Per case: once, both engines' correlation matches per rule and how many sessions they share;
+# then PEER_REPS (default 15) interleaved repetitions (sessionguard, rsigma, sessionguard, …),
+# wall time of each whole process (start-up and rule loading included; both write their matches
+# to /dev/null), and the median of the per-repetition ratios sessionguard rate / rsigma rate
+# next to each side's median rate. The last stdout line of each case is its `(c) …` line.
+#
+# Environment: PEER_REPS (repetitions, default 15); PEER_NO_INSTALL=1 (fail instead of running
+# `cargo install rsigma --version 0.23.0 --locked` when rsigma is not found); RSIGMA (path of
+# the rsigma binary, default the one on PATH, else ~/.cargo/bin/rsigma).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+RSIGMA_VERSION=0.23.0
+REPS=${PEER_REPS:-15}
+if ! [[ $REPS =~ ^[1-9][0-9]*$ ]]; then
+    echo "peer.sh: PEER_REPS must be a positive integer, not '$REPS'" >&2
+    exit 2
+fi
+command -v python3 >/dev/null || { echo "peer.sh: python3 is needed" >&2; exit 1; }
+
+# --- rsigma ------------------------------------------------------------------------------------
+find_rsigma() {
+    if [[ -n ${RSIGMA:-} ]]; then
+        [[ -x $RSIGMA ]] && echo "$RSIGMA"
+    elif command -v rsigma >/dev/null; then
+        command -v rsigma
+    elif [[ -x $HOME/.cargo/bin/rsigma ]]; then
+        echo "$HOME/.cargo/bin/rsigma"
+    fi
+}
+RSIGMA_BIN=$(find_rsigma || true)
+if [[ -z $RSIGMA_BIN ]]; then
+    if [[ ${PEER_NO_INSTALL:-} == 1 ]]; then
+        if [[ -n ${RSIGMA:-} ]]; then
+            echo "peer.sh: rsigma not found: RSIGMA=$RSIGMA is not an executable file." >&2
+        else
+            echo "peer.sh: rsigma not found: not on PATH, not in ~/.cargo/bin." >&2
+        fi
+        echo "peer.sh: install it with: cargo install rsigma --version $RSIGMA_VERSION --locked" >&2
+        echo "peer.sh: (about 6 minutes; later versions need a newer rustc), or unset PEER_NO_INSTALL to let this script do it" >&2
+        exit 1
+    fi
+    echo "peer.sh: rsigma not found; installing it: cargo install rsigma --version $RSIGMA_VERSION --locked (about 6 minutes)" >&2
+    if ! cargo install rsigma --version "$RSIGMA_VERSION" --locked; then
+        echo "peer.sh: installing rsigma $RSIGMA_VERSION failed; the peer comparison cannot run" >&2
+        exit 1
+    fi
+    RSIGMA= RSIGMA_BIN=$(find_rsigma || true)
+    if [[ -z $RSIGMA_BIN ]]; then
+        echo "peer.sh: rsigma was installed but is neither on PATH nor in ~/.cargo/bin" >&2
+        exit 1
+    fi
+fi
+RSIGMA_SEEN=$("$RSIGMA_BIN" --version 2>/dev/null | awk 'NR == 1 {print $NF}')
+if [[ $RSIGMA_SEEN != "$RSIGMA_VERSION" ]]; then
+    echo "peer.sh: note: $RSIGMA_BIN is rsigma ${RSIGMA_SEEN:-of unknown version}, not $RSIGMA_VERSION; measuring it anyway" >&2
+fi
+
+# --- sessionguard ------------------------------------------------------------------------------
+echo "peer.sh: cargo build --release" >&2
+cargo build --release --quiet
+SG=target/release/sessionguard
+if ! check=$("$SG" check bench/peer/rules 2>&1); then
+    echo "$check" >&2
+    echo "peer.sh: bench/peer/rules does not load" >&2
+    exit 1
+fi
+
+# --- inputs ------------------------------------------------------------------------------------
+CASES=()
+FILES=()
+if (($# > 0)); then
+    for f in "$@"; do
+        [[ -r $f ]] || { echo "peer.sh: cannot read $f" >&2; exit 2; }
+        CASES+=("$(basename "$f")")
+        FILES+=("$f")
+    done
+else
+    mkdir -p target/bench
+    echo "peer.sh: generating target/bench/peer-gen.jsonl and target/bench/peer-many-keys.jsonl" >&2
+    "$SG" gen -q --sources cloudtrail --events 200000 --sessions 5000 \
+        --out target/bench/peer-gen.jsonl
+    python3 scripts/bench/peer_many_keys.py target/bench/peer-many-keys.jsonl
+    CASES=("generated" "many distinct keys")
+    FILES=(target/bench/peer-gen.jsonl target/bench/peer-many-keys.jsonl)
+fi
+
+run_ours() {
+    "$SG" replay "$1" --rules bench/peer/rules --out "$2" --no-progress 2>/dev/null
+}
+run_theirs() {
+    "$RSIGMA_BIN" engine eval -q --output-format ndjson -r bench/peer/sigma -e "@$1" \
+        --no-detections --suppress 1h --timestamp-field eventTime >"$2"
+}
+now_ns() { date +%s%N; }
+
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+for i in "${!FILES[@]}"; do
+    file=${FILES[$i]}
+    name=${CASES[$i]}
+    events=$(wc -l <"$file" | tr -d ' ')
+    echo "peer.sh: case $name ($file, $events events): match check, then $REPS repetitions" >&2
+
+    # Once: both engines' matches, compared per rule (this run also warms the page cache).
+    run_ours "$file" "$TMP/ours.jsonl"
+    run_theirs "$file" "$TMP/theirs.jsonl"
+    python3 - "$TMP/ours.jsonl" "$TMP/theirs.jsonl" "$file" bench/peer/rules/*.yml <<'PY'
+import json, re, sys
+# sessionguard keys temporary and long-term keys by the access key (aws:<account>:sts:<ASIA…>,
+# aws:<account>:iam-key:<AKIA…>) but console sessions by sign-in; to compare sessions with
+# rsigma's group-by, each decision is mapped to the access key of its deciding event, found
+# through the evidence's origin line.
+decisions = [json.loads(line) for line in open(sys.argv[1])]
+wanted = {}
+for d in decisions:
+    events = d.get("evidence", {}).get("events") or []
+    if events:
+        wanted[events[-1]["origin"]["line"]] = None
+if wanted:
+    with open(sys.argv[3]) as f:
+        for n, line in enumerate(f, 1):
+            if n in wanted:
+                wanted[n] = json.loads(line).get("userIdentity", {}).get("accessKeyId")
+ours, theirs = {}, {}
+for d in decisions:
+    events = d.get("evidence", {}).get("events") or []
+    akid = wanted.get(events[-1]["origin"]["line"]) if events else None
+    ours.setdefault(d["rule"]["title"], []).append(akid or d["session"]["key"])
+for line in open(sys.argv[2]):
+    d = json.loads(line)
+    if d.get("correlation_type") is None:
+        continue
+    group = dict(d.get("group_key") or [])
+    theirs.setdefault(d["rule_title"], []).append(group.get("userIdentity.accessKeyId"))
+titles = set(ours) | set(theirs)
+for rule in sys.argv[4:]:
+    m = re.search(r"^title: (.*)$", open(rule).read(), re.M)
+    if m:
+        titles.add(m.group(1).strip())
+wild = []
+for title in sorted(titles):
+    o, t = ours.get(title, []), theirs.get(title, [])
+    shared = len(set(o) & set(t))
+    print(f"  matches  {title}: sessionguard {len(o)}, rsigma {len(t)}, same access key in both {shared}")
+    if abs(len(o) - len(t)) > max(2, 0.1 * max(len(o), len(t))):
+        wild.append(title)
+for title in wild:
+    print(f"  WARNING  the engines differ widely on `{title}`: the rules are not equivalent on this input")
+PY
+
+    : >"$TMP/times"
+    for ((r = 1; r <= REPS; r++)); do
+        t0=$(now_ns); run_ours "$file" /dev/null; t1=$(now_ns)
+        run_theirs "$file" /dev/null; t2=$(now_ns)
+        echo "$((t1 - t0)) $((t2 - t1))" >>"$TMP/times"
+        echo "peer.sh:   rep $r/$REPS: sessionguard $(((t1 - t0) / 1000000)) ms, rsigma $(((t2 - t1) / 1000000)) ms" >&2
+    done
+    python3 - "$TMP/times" "$events" "$name" "$RSIGMA_SEEN" <<'PY'
+import statistics, sys
+path, events, name, version = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+rows = [tuple(int(x) for x in line.split()) for line in open(path)]
+ours = [events / (a / 1e9) for a, _ in rows]
+theirs = [events / (b / 1e9) for _, b in rows]
+ratios = [o / t for o, t in zip(ours, theirs)]
+lo, hi = min(ratios), max(ratios)
+print(f"  spread   ratio {lo:.2f}x … {hi:.2f}x; sessionguard {min(ours):,.0f}…{max(ours):,.0f}/s, "
+      f"rsigma {min(theirs):,.0f}…{max(theirs):,.0f}/s")
+print(f"(c) peer rsigma {version}, case {name} ({events} events): "
+      f"sessionguard {statistics.median(ours):,.0f}/s  rsigma {statistics.median(theirs):,.0f}/s  "
+      f"ratio {statistics.median(ratios):.2f}x (median of {len(rows)})")
+PY
+done
