@@ -16,7 +16,9 @@
 # then PEER_REPS (default 15) interleaved repetitions (sessionguard, rsigma, sessionguard, …),
 # wall time of each whole process (start-up and rule loading included; both write their matches
 # to /dev/null), and the median of the per-repetition ratios sessionguard rate / rsigma rate
-# next to each side's median rate. The last stdout line of each case is its `(c) …` line.
+# next to each side's median rate. A `cpu` line gives the same ratio on CPU time (user +
+# system), steadier than wall time when other jobs share the machine; both engines run on one
+# thread here. The last stdout line of each case is its `(c) …` line.
 #
 # Environment: PEER_REPS (repetitions, default 15); PEER_NO_INSTALL=1 (fail instead of running
 # `cargo install rsigma --version 0.23.0 --locked` when rsigma is not found); RSIGMA (path of
@@ -106,7 +108,6 @@ run_theirs() {
     "$RSIGMA_BIN" engine eval -q --output-format ndjson -r bench/peer/sigma -e "@$1" \
         --no-detections --suppress 1h --timestamp-field eventTime >"$2"
 }
-now_ns() { date +%s%N; }
 
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
@@ -164,25 +165,47 @@ for title in wild:
     print(f"  WARNING  the engines differ widely on `{title}`: the rules are not equivalent on this input")
 PY
 
-    : >"$TMP/times"
-    for ((r = 1; r <= REPS; r++)); do
-        t0=$(now_ns); run_ours "$file" /dev/null; t1=$(now_ns)
-        run_theirs "$file" /dev/null; t2=$(now_ns)
-        echo "$((t1 - t0)) $((t2 - t1))" >>"$TMP/times"
-        echo "peer.sh:   rep $r/$REPS: sessionguard $(((t1 - t0) / 1000000)) ms, rsigma $(((t2 - t1) / 1000000)) ms" >&2
-    done
-    python3 - "$TMP/times" "$events" "$name" "$RSIGMA_SEEN" <<'PY'
-import statistics, sys
-path, events, name, version = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-rows = [tuple(int(x) for x in line.split()) for line in open(path)]
-ours = [events / (a / 1e9) for a, _ in rows]
-theirs = [events / (b / 1e9) for _, b in rows]
+    # The timed runs: the commands of run_ours and run_theirs, output to /dev/null.
+    python3 - "$file" "$events" "$name" "$RSIGMA_SEEN" "$REPS" "$SG" "$RSIGMA_BIN" <<'PY'
+import os, statistics, subprocess, sys, time
+file, events, name, version, reps, sg, rsigma = sys.argv[1:8]
+events, reps = int(events), int(reps)
+ours_cmd = [sg, "replay", file, "--rules", "bench/peer/rules", "--out", "/dev/null",
+            "--no-progress"]
+theirs_cmd = [rsigma, "engine", "eval", "-q", "--output-format", "ndjson", "-r", "bench/peer/sigma",
+              "-e", "@" + file, "--no-detections", "--suppress", "1h",
+              "--timestamp-field", "eventTime"]
+
+def measure(cmd):
+    """Wall seconds and CPU seconds (user + system) of one run, output to /dev/null."""
+    with open(os.devnull, "w") as null:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=null, stderr=null)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+    if status != 0:
+        sys.exit(f"peer.sh: {cmd[0]} failed (wait status {status}): {' '.join(cmd)}")
+    return wall, usage.ru_utime + usage.ru_stime
+
+rows = []
+for r in range(1, reps + 1):
+    ours, theirs = measure(ours_cmd), measure(theirs_cmd)
+    rows.append((ours, theirs))
+    print(f"peer.sh:   rep {r}/{reps}: sessionguard {ours[0] * 1000:.0f} ms ({ours[1] * 1000:.0f} ms cpu), "
+          f"rsigma {theirs[0] * 1000:.0f} ms ({theirs[1] * 1000:.0f} ms cpu)", file=sys.stderr)
+
+med = statistics.median
+ours = [events / o[0] for o, _ in rows]
+theirs = [events / t[0] for _, t in rows]
 ratios = [o / t for o, t in zip(ours, theirs)]
-lo, hi = min(ratios), max(ratios)
-print(f"  spread   ratio {lo:.2f}x … {hi:.2f}x; sessionguard {min(ours):,.0f}…{max(ours):,.0f}/s, "
-      f"rsigma {min(theirs):,.0f}…{max(theirs):,.0f}/s")
+cpu_ratios = [t[1] / o[1] for o, t in rows]
+print(f"  spread   wall-time ratio {min(ratios):.2f}x … {max(ratios):.2f}x; "
+      f"sessionguard {min(ours):,.0f}…{max(ours):,.0f}/s, rsigma {min(theirs):,.0f}…{max(theirs):,.0f}/s")
+print(f"  cpu      per CPU second (user + system): sessionguard {med(events / o[1] for o, _ in rows):,.0f}/s  "
+      f"rsigma {med(events / t[1] for _, t in rows):,.0f}/s  ratio {med(cpu_ratios):.2f}x "
+      f"({min(cpu_ratios):.2f}x … {max(cpu_ratios):.2f}x)")
 print(f"(c) peer rsigma {version}, case {name} ({events} events): "
-      f"sessionguard {statistics.median(ours):,.0f}/s  rsigma {statistics.median(theirs):,.0f}/s  "
-      f"ratio {statistics.median(ratios):.2f}x (median of {len(rows)})")
+      f"sessionguard {med(ours):,.0f}/s  rsigma {med(theirs):,.0f}/s  "
+      f"ratio {med(ratios):.2f}x (median of {len(rows)})")
 PY
 done
