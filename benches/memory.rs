@@ -1,18 +1,53 @@
-//! Bytes per active session: resident memory growth divided by sessions held, at 10 k, 100 k
-//! and 1 M sessions, for idle sessions (no rule has state on them) and for sessions under the
-//! full shipped pack (each session's events feed windows and baselines).
+//! (f) of `scripts/bench.sh`: bytes per active session, and the hard session bound.
 //!
-//! `cargo bench --bench memory`. Resident size comes from /proc/self/statm (Linux), so the
-//! figure includes allocator overhead and fragmentation — what an operator pays.
+//! - At 10 k, 100 k and 1 M sessions, for idle sessions (no rule has state on them) and for
+//!   sessions under the full shipped pack (three events each, feeding windows and baselines):
+//!   resident memory growth ÷ sessions held (RSS from /proc/self/statm, so allocator overhead
+//!   and fragmentation count — what an operator pays) and allocator-requested bytes ÷ sessions
+//!   (live bytes counted by a wrapping global allocator).
+//! - 10 M sessions through an engine bounded to 1 M (`--max-sessions`): memory stays at the
+//!   1 M level, and the 9 M evictions — the session idle longest, by event time — are counted.
+//!
+//! `cargo bench --bench memory`. Without `--bench` (`cargo test --all-targets`) it returns.
 
+// The counting allocator below is the one use of `unsafe` in the project: it only forwards to
+// the system allocator.
+#![allow(unsafe_code)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bumpalo::Bump;
 use sessionguard::engine::{Engine, EngineConfig};
 use sessionguard::event::Normalizer;
 use sessionguard::rule::RuleSet;
 use sessionguard::source::Origin;
+
+/// The system allocator, counting bytes currently allocated.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        LIVE.fetch_add(new_size, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
 
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
@@ -35,13 +70,13 @@ fn record(i: usize, t: usize, event: &str) -> String {
     )
 }
 
-fn measure(label: &str, rules: RuleSet, sessions: usize, events_per_session: usize) {
+/// Feeds `sessions` sessions `events_per_session` events each, all within one hour of event
+/// time (none expires); returns the engine and the (RSS, allocated) growth.
+fn feed(engine: &mut Engine, sessions: usize, events_per_session: usize) -> (u64, u64) {
     let normalizer = Normalizer::default();
-    let mut engine = Engine::new(rules, EngineConfig::default());
     let mut decisions = Vec::new();
     let mut scratch = Bump::new();
-    let before = rss_bytes();
-    // All sessions within one hour of event time: none expires.
+    let (rss_before, live_before) = (rss_bytes(), LIVE.load(Ordering::Relaxed));
     for round in 0..events_per_session {
         for i in 0..sessions {
             let t = round * 600 + i * 600 / sessions;
@@ -52,26 +87,80 @@ fn measure(label: &str, rules: RuleSet, sessions: usize, events_per_session: usi
             decisions.clear();
         }
     }
-    let after = rss_bytes();
+    (
+        rss_bytes().saturating_sub(rss_before),
+        (LIVE.load(Ordering::Relaxed) as u64).saturating_sub(live_before as u64),
+    )
+}
+
+fn measure(label: &str, rules: RuleSet, sessions: usize, events_per_session: usize) {
+    let mut engine = Engine::new(rules, EngineConfig::default());
+    let (rss, live) = feed(&mut engine, sessions, events_per_session);
     assert_eq!(engine.session_count(), sessions);
     println!(
-        "{label:<34} {sessions:>9} sessions  {:>6} bytes/session (RSS +{} MiB)",
-        (after.saturating_sub(before)) / sessions as u64,
-        (after.saturating_sub(before)) >> 20
+        "(f) {label:<26} {sessions:>9} sessions: {:>5} bytes/session RSS, {:>5} allocated \
+         (RSS +{} MiB)",
+        rss / sessions as u64,
+        live / sessions as u64,
+        rss >> 20
     );
     black_box(engine);
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this binary without it,
-    // and a measurement has nothing to check there.
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let pack = || RuleSet::load(&[root.join("rules")]).unwrap();
     for sessions in [10_000, 100_000, 1_000_000] {
         measure("idle (no rules)", RuleSet::default(), sessions, 1);
-        let pack = RuleSet::load(&[root.join("rules")]).unwrap();
-        measure("full pack, 3 events each", pack, sessions, 3);
+        measure("full pack, 3 events each", pack(), sessions, 3);
     }
+
+    // The bound: 10 M sessions, one event each, through an engine capped at 1 M.
+    let bound = 1_000_000;
+    let mut engine = Engine::new(
+        pack(),
+        EngineConfig {
+            max_sessions: bound,
+            ..EngineConfig::default()
+        },
+    );
+    let (rss_at_bound, _) = feed(&mut engine, bound, 1);
+    let rss_base = rss_bytes();
+    let live_base = LIVE.load(Ordering::Relaxed) as u64;
+    let normalizer = Normalizer::default();
+    let mut decisions = Vec::new();
+    let mut scratch = Bump::new();
+    let mut peak = rss_base;
+    for i in bound..10 * bound {
+        // Later sessions, later event times (still within the idle timeout of the first).
+        let json = record(i, 600 + i / 4_000, "GetObject");
+        scratch.reset();
+        let event = normalizer.normalize(json.as_bytes(), &scratch).unwrap();
+        engine.process(&event, Origin::File { file: 0, line: 0 }, &mut decisions);
+        decisions.clear();
+        if i % 500_000 == 0 {
+            peak = peak.max(rss_bytes());
+        }
+    }
+    peak = peak.max(rss_bytes());
+    let stats = engine.stats();
+    assert_eq!(engine.session_count(), bound);
+    assert_eq!(stats.sessions_evicted as usize, 9 * bound);
+    let live_end = LIVE.load(Ordering::Relaxed) as u64;
+    println!(
+        "(f) bound --max-sessions {bound}: 10,000,000 sessions fed, {} held, {} evicted \
+         (idlest first, counted); allocated {} MiB at 1 M sessions, {} MiB after 10 M; process \
+         RSS {} MiB at 1 M, peak {} MiB over the next 9 M (+{} MiB)",
+        engine.session_count(),
+        stats.sessions_evicted,
+        live_base >> 20,
+        live_end >> 20,
+        rss_base >> 20,
+        peak >> 20,
+        peak.saturating_sub(rss_base) >> 20
+    );
+    black_box(rss_at_bound);
 }

@@ -19,6 +19,8 @@
 //! - [`source`]: reading records from files (plain or gzip; NDJSON, arrays, CloudTrail envelopes).
 //! - [`cli`]: the `sessionguard` command line.
 
+#![forbid(unsafe_code)]
+
 pub mod cli;
 pub mod config;
 pub mod decision;

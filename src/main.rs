@@ -1,5 +1,7 @@
 //! The `sessionguard` binary: parse the command line, run it, map failures to exit codes.
 
+#![forbid(unsafe_code)]
+
 use clap::Parser;
 
 fn main() {
