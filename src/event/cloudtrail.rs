@@ -43,6 +43,7 @@
 //! (user/role/group name) become the resource and attached policy ARNs the scopes, so rules can
 //! tell a principal granting itself a policy from an administrator granting someone else.
 
+use serde::de::{MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use super::fields::{raw_object, Fields};
@@ -50,7 +51,7 @@ use super::model::{
     Action, Agent, Client, Event, Lineage, Network, Operation, Outcome, Principal, Resource,
     Session, SessionKey, SessionKind, Source, Status,
 };
-use super::normalize::{non_empty, parse_ip, Adapter, Record};
+use super::normalize::{captured, non_empty, parse_ip, Adapter, Captures, Record};
 use super::reject::Reject;
 use super::text::Text;
 use super::time::Timestamp;
@@ -191,6 +192,88 @@ struct ResourceEntry<'a> {
     kind: Option<Text<'a>>,
 }
 
+/// The first element of `resources`, the rest read (so that an element of the wrong shape
+/// fails the read as a `Vec<ResourceEntry>` would) but not kept.
+struct FirstResource<'a>(Option<ResourceEntry<'a>>);
+
+impl<'de> Deserialize<'de> for FirstResource<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_seq(FirstResourceVisitor)
+    }
+}
+
+struct FirstResourceVisitor;
+
+impl<'de> Visitor<'de> for FirstResourceVisitor {
+    type Value = FirstResource<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a sequence")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let first = seq.next_element::<ResourceEntry<'de>>()?;
+        while seq.next_element::<ResourceEntry<'de>>()?.is_some() {}
+        Ok(FirstResource(first))
+    }
+}
+
+/// The members the first pass reads straight into typed values, each with its position.
+/// Which ones depends on what was read before them, as `normalize` decides it.
+#[derive(Default)]
+pub struct Captured<'a> {
+    identity: Option<(usize, Option<UserIdentity<'a>>)>,
+    params: Option<(usize, Option<RequestParameters<'a>>)>,
+    response: Option<(usize, Option<ResponseElements<'a>>)>,
+    extra: Option<(usize, Option<AdditionalEventData<'a>>)>,
+    resource: Option<(usize, Option<FirstResource<'a>>)>,
+}
+
+impl<'de> Captured<'de> {
+    #[inline]
+    pub fn capture<A: MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        seen: &Fields<'de>,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        let position = seen.len();
+        let service = |want: fn(&str) -> bool| {
+            let source = seen.text("eventSource").ok().flatten();
+            source.is_some_and(|s| want(s.split('.').next().unwrap_or("")))
+        };
+        let name = |want: fn(&str) -> bool| {
+            let name = seen.text("eventName").ok().flatten();
+            name.is_some_and(|n| want(&n))
+        };
+        match key {
+            "userIdentity" => self.identity = Some((position, map.next_value()?)),
+            "requestParameters" if service(wants_params) => {
+                self.params = Some((position, map.next_value()?));
+            }
+            "responseElements" if name(wants_response) => {
+                self.response = Some((position, map.next_value()?));
+            }
+            "additionalEventData" if name(|n| n == "ConsoleLogin") || service(|s| s == "s3") => {
+                self.extra = Some((position, map.next_value()?));
+            }
+            "resources" if seen.contains("eventSource") => {
+                self.resource = Some((position, map.next_value()?));
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
+fn wants_params(service: &str) -> bool {
+    PARAMETER_SERVICES.contains(&service)
+}
+
+fn wants_response(event_name: &str) -> bool {
+    RESPONSE_EVENTS.contains(&event_name) || event_name.starts_with("AssumeRole")
+}
+
 /// Services whose request parameters name the resource, policy or role the model reports.
 const PARAMETER_SERVICES: &[&str] = &["iam", "s3", "sts", "secretsmanager"];
 
@@ -207,7 +290,7 @@ fn lenient_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, 
     super::fields::raw_bool(raw, "mfaAuthenticated").map_err(serde::de::Error::custom)
 }
 
-fn normalize(record: Record<'_>) -> Result<Event<'_>, Reject> {
+fn normalize(mut record: Record<'_>) -> Result<Event<'_>, Reject> {
     // LookupEvents wraps the record as a JSON string.
     if !record.fields.contains("eventVersion") {
         if let Some(raw) = record.fields.value("CloudTrailEvent") {
@@ -221,34 +304,43 @@ fn normalize(record: Record<'_>) -> Result<Event<'_>, Reject> {
                 fields: inner,
                 pipeline_time,
                 scratch: record.scratch,
+                captured: Captures::default(),
             });
         }
     }
+    let cap = std::mem::take(&mut record.captured.cloudtrail);
     let f = &record.fields;
     let time = record.time(&["eventTime"])?;
     let event_source = f.required_text("eventSource")?;
     let event_name = f.required_text("eventName")?;
-    let identity: UserIdentity<'_> = f.typed("userIdentity")?.unwrap_or_default();
+    let identity: UserIdentity<'_> = match captured(cap.identity, f, "userIdentity") {
+        Some(identity) => identity,
+        None => f.typed("userIdentity")?,
+    }
+    .unwrap_or_default();
     // Request and response bodies can be large; read them only for the calls whose fields the
     // model uses. A body of an unexpected shape is left to `raw`, never a reject.
     let service_name = event_source.split('.').next().unwrap_or("");
-    let params: RequestParameters<'_> = if PARAMETER_SERVICES.contains(&service_name) {
-        f.typed("requestParameters")
-            .ok()
-            .flatten()
+    let params: RequestParameters<'_> = if wants_params(service_name) {
+        captured(cap.params, f, "requestParameters")
+            .unwrap_or_else(|| f.typed("requestParameters").ok().flatten())
             .unwrap_or_default()
     } else {
         RequestParameters::default()
     };
-    let response: ResponseElements<'_> =
-        if RESPONSE_EVENTS.contains(&event_name.as_str()) || event_name.starts_with("AssumeRole") {
-            f.typed("responseElements")
-                .ok()
-                .flatten()
-                .unwrap_or_default()
-        } else {
-            ResponseElements::default()
-        };
+    let response: ResponseElements<'_> = if wants_response(&event_name) {
+        captured(cap.response, f, "responseElements")
+            .unwrap_or_else(|| f.typed("responseElements").ok().flatten())
+            .unwrap_or_default()
+    } else {
+        ResponseElements::default()
+    };
+    let mut extra = captured(cap.extra, f, "additionalEventData");
+    let mut additional = || {
+        extra
+            .take()
+            .unwrap_or_else(|| f.typed("additionalEventData").ok().flatten())
+    };
     let account = non_empty(identity.account_id.clone())
         .or_else(|| non_empty(f.text("recipientAccountId").ok().flatten()));
 
@@ -298,10 +390,7 @@ fn normalize(record: Record<'_>) -> Result<Event<'_>, Reject> {
         ))
     })?;
     if session.mfa.is_none() && is_console_login {
-        let extra: AdditionalEventData<'_> = f
-            .typed("additionalEventData")
-            .unwrap_or_default()
-            .unwrap_or_default();
+        let extra: AdditionalEventData<'_> = additional().unwrap_or_default();
         session.mfa = extra.mfa_used.map(|m| m == "Yes");
     }
     if session.issuer.is_none() {
@@ -323,11 +412,10 @@ fn normalize(record: Record<'_>) -> Result<Event<'_>, Reject> {
 
     let outcome = outcome_of(f, &response)?;
     let operation = operation_of(&action, f.bool("readOnly").ok().flatten());
-    let (resource, scopes) = resource_of(f, &action, &params);
+    let first_resource = captured(cap.resource, f, "resources");
+    let (resource, scopes) = resource_of(f, &action, &params, first_resource);
     let bytes = if action.service == "s3" {
-        f.typed::<AdditionalEventData<'_>>("additionalEventData")
-            .ok()
-            .flatten()
+        additional()
             .and_then(|d| d.bytes_out)
             .filter(|b| b.is_finite() && *b >= 0.0)
             .map(|b| b as u64)
@@ -542,6 +630,7 @@ fn resource_of<'a>(
     f: &Fields<'a>,
     action: &Action<'a>,
     params: &RequestParameters<'a>,
+    first_resource: Option<Option<FirstResource<'a>>>,
 ) -> (Option<Resource<'a>>, Vec<Text<'a>>) {
     let mut scopes = Vec::new();
     if let Some(policy) =
@@ -580,10 +669,9 @@ fn resource_of<'a>(
             ..Resource::default()
         })
     } else {
-        f.typed::<Vec<ResourceEntry<'a>>>("resources")
-            .ok()
-            .flatten()
-            .and_then(|r| r.into_iter().next())
+        first_resource
+            .unwrap_or_else(|| f.typed::<FirstResource<'a>>("resources").ok().flatten())
+            .and_then(|r| r.0)
             .map(|r| Resource {
                 kind: non_empty(r.kind),
                 id: non_empty(r.arn),

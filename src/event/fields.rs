@@ -28,7 +28,53 @@ use super::text::Text;
 /// The members of one JSON object, in input order, values unparsed.
 #[derive(Clone, Default)]
 pub struct Fields<'a> {
-    entries: SmallVec<[(Text<'a>, &'a RawValue); 24]>,
+    entries: SmallVec<[(Text<'a>, Slot<'a>); 24]>,
+}
+
+/// A member's value: raw JSON, or — for a member the first pass read straight into a typed
+/// value (`Capture`) — the extent of its JSON text, read as raw JSON only when asked for.
+#[derive(Clone, Copy)]
+enum Slot<'a> {
+    Raw(&'a RawValue),
+    Taken(&'a str),
+}
+
+impl<'a> Slot<'a> {
+    fn raw(self) -> Option<&'a RawValue> {
+        match self {
+            Slot::Raw(raw) => Some(raw),
+            // The extent was validated by the typed read; reading it again cannot fail.
+            Slot::Taken(json) => serde_json::from_str(json).ok(),
+        }
+    }
+}
+
+/// A hook into the first pass: reads chosen top-level members straight into typed values, so
+/// that an adapter does not parse them a second time from raw JSON.
+pub trait Capture<'de> {
+    /// Called for each member whose key needed no unescaping, before its value is read, with
+    /// the members read so far. Returns true when it consumed the value (`map.next_value*`).
+    fn capture<A: MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        seen: &Fields<'de>,
+        map: &mut A,
+    ) -> Result<bool, A::Error>;
+}
+
+/// The hook that captures nothing.
+pub struct NoCapture;
+
+impl<'de> Capture<'de> for NoCapture {
+    #[inline(always)]
+    fn capture<A: MapAccess<'de>>(
+        &mut self,
+        _: &str,
+        _: &Fields<'de>,
+        _: &mut A,
+    ) -> Result<bool, A::Error> {
+        Ok(false)
+    }
 }
 
 impl<'a> Fields<'a> {
@@ -37,13 +83,34 @@ impl<'a> Fields<'a> {
         serde_json::from_str(json).map_err(|e| Reject::from_json(&e))
     }
 
+    /// Reads a JSON object shallowly, letting `capture` read chosen members into typed values.
+    /// Any error (a malformed record, or a captured member of an unexpected type) is returned
+    /// unclassified: callers then read the record again with `parse`, which classifies it.
+    pub fn parse_capturing<C: Capture<'a>>(
+        json: &'a str,
+        capture: &mut C,
+    ) -> Result<Self, serde_json::Error> {
+        let mut de = serde_json::Deserializer::from_str(json);
+        let fields = de.deserialize_map(FieldsVisitor {
+            input: Some(json),
+            capture,
+        })?;
+        de.end()?;
+        Ok(fields)
+    }
+
     /// The value of `key`. With duplicate keys the last one wins, as in most JSON readers.
     pub fn get(&self, key: &str) -> Option<&'a RawValue> {
         self.entries
             .iter()
             .rev()
             .find(|(k, _)| k.as_str() == key)
-            .map(|(_, v)| *v)
+            .and_then(|(_, v)| v.raw())
+    }
+
+    /// The position of the member `get(key)` reads.
+    pub fn position(&self, key: &str) -> Option<usize> {
+        self.entries.iter().rposition(|(k, _)| k.as_str() == key)
     }
 
     /// The value of `key`, unless it is absent or `null`.
@@ -64,7 +131,7 @@ impl<'a> Fields<'a> {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&Text<'a>, &'a RawValue)> + '_ {
-        self.entries.iter().map(|(k, v)| (k, *v))
+        self.entries.iter().filter_map(|(k, v)| Some((k, v.raw()?)))
     }
 
     /// A string field; numbers and booleans are returned as their literal text.
@@ -135,20 +202,27 @@ fn step<'a>(value: &'a RawValue, segment: &str, scratch: &'a Bump) -> Option<&'a
 impl fmt::Debug for Fields<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map()
-            .entries(self.entries.iter().map(|(k, v)| (k, v.get())))
+            .entries(self.iter().map(|(k, v)| (k, v.get())))
             .finish()
     }
 }
 
 impl<'de> Deserialize<'de> for Fields<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(FieldsVisitor)
+        deserializer.deserialize_map(FieldsVisitor {
+            input: None,
+            capture: &mut NoCapture,
+        })
     }
 }
 
-struct FieldsVisitor;
+struct FieldsVisitor<'c, 'de, C> {
+    /// The whole object's text, which captured members' extents are found in.
+    input: Option<&'de str>,
+    capture: &'c mut C,
+}
 
-impl<'de> Visitor<'de> for FieldsVisitor {
+impl<'de, C: Capture<'de>> Visitor<'de> for FieldsVisitor<'_, 'de, C> {
     type Value = Fields<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -156,11 +230,86 @@ impl<'de> Visitor<'de> for FieldsVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut entries = SmallVec::new();
-        while let Some(entry) = map.next_entry::<Text<'de>, &'de RawValue>()? {
-            entries.push(entry);
+        let mut fields = Fields::default();
+        let mut taken = false;
+        while let Some(key) = map.next_key::<Text<'de>>()? {
+            if self.input.is_some()
+                && matches!(key.0, std::borrow::Cow::Borrowed(_))
+                && self.capture.capture(&key, &fields, &mut map)?
+            {
+                fields.entries.push((key, Slot::Taken("")));
+                taken = true;
+            } else {
+                let value: &'de RawValue = map.next_value()?;
+                fields.entries.push((key, Slot::Raw(value)));
+            }
         }
-        Ok(Fields { entries })
+        if taken {
+            let input = self.input.unwrap_or_default();
+            fields
+                .locate_taken(input)
+                .ok_or_else(|| de::Error::custom("a captured member could not be located"))?;
+        }
+        Ok(fields)
+    }
+}
+
+fn is_json_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\n' | b'\t' | b'\r')
+}
+
+impl<'a> Fields<'a> {
+    /// Sets the extent of every captured member from the positions of the keys around it: a
+    /// member's value runs from after its key's `:` to before the `,` ahead of the next key (or
+    /// the object's closing brace). The text was validated by the first pass, so only
+    /// whitespace lies between those marks and the value.
+    fn locate_taken(&mut self, input: &'a str) -> Option<()> {
+        let bytes = input.as_bytes();
+        let offset = |key: &Text<'a>| -> Option<usize> {
+            let std::borrow::Cow::Borrowed(k) = key.0 else {
+                return None;
+            };
+            let off = (k.as_ptr() as usize).checked_sub(input.as_ptr() as usize)?;
+            (off + k.len() <= input.len()).then_some(off)
+        };
+        for i in 0..self.entries.len() {
+            if !matches!(self.entries[i].1, Slot::Taken(_)) {
+                continue;
+            }
+            let key = &self.entries[i].0;
+            let mut start = offset(key)? + key.len() + 1;
+            while is_json_space(*bytes.get(start)?) {
+                start += 1;
+            }
+            if bytes[start] != b':' {
+                return None;
+            }
+            start += 1;
+            while is_json_space(*bytes.get(start)?) {
+                start += 1;
+            }
+            let mut end = match self.entries.get(i + 1) {
+                Some((next, _)) => offset(next)?.checked_sub(1)?,
+                None => input.len(),
+            };
+            while end > start && is_json_space(bytes[end - 1]) {
+                end -= 1;
+            }
+            let mark = if i + 1 < self.entries.len() {
+                b','
+            } else {
+                b'}'
+            };
+            if end <= start || bytes[end - 1] != mark {
+                return None;
+            }
+            end -= 1;
+            while end > start && is_json_space(bytes[end - 1]) {
+                end -= 1;
+            }
+            self.entries[i].1 = Slot::Taken(input.get(start..end)?);
+        }
+        Some(())
     }
 }
 

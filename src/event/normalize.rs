@@ -11,7 +11,9 @@ use std::net::IpAddr;
 
 use bumpalo::Bump;
 
-use super::fields::Fields;
+use serde::de::MapAccess;
+
+use super::fields::{Capture, Fields};
 use super::model::{Agent, Event, Source};
 use super::reject::{Reject, RejectReason};
 use super::text::Text;
@@ -35,11 +37,43 @@ pub struct Adapter {
 }
 
 /// What an adapter gets: the record's top-level members, the pipeline's time if an envelope
-/// had one, and an arena for strings that must be unescaped from embedded JSON.
+/// had one, an arena for strings that must be unescaped from embedded JSON, and the members the
+/// first pass already read into typed values.
 pub struct Record<'a> {
     pub fields: Fields<'a>,
     pub pipeline_time: Option<Timestamp>,
     pub scratch: &'a Bump,
+    pub captured: Captures<'a>,
+}
+
+/// Members read into typed values in the first pass (`Capture`), per source. Each is a cache:
+/// valid only for the member at its recorded position, which must be the one `Fields::get`
+/// reads, and equal to what parsing that member's raw JSON gives.
+#[derive(Default)]
+pub struct Captures<'a> {
+    pub(super) cloudtrail: cloudtrail::Captured<'a>,
+}
+
+impl<'de> Capture<'de> for Captures<'de> {
+    #[inline]
+    fn capture<A: MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        seen: &Fields<'de>,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        self.cloudtrail.capture(key, seen, map)
+    }
+}
+
+/// A captured value, when it was read from the member `fields.get(key)` reads.
+pub(super) fn captured<T>(
+    slot: Option<(usize, Option<T>)>,
+    fields: &Fields<'_>,
+    key: &str,
+) -> Option<Option<T>> {
+    let (position, value) = slot?;
+    (fields.position(key) == Some(position)).then_some(value)
 }
 
 /// Every adapter, most specific detection first.
@@ -104,13 +138,23 @@ impl Normalizer {
             ));
         }
         check_depth(trimmed.as_bytes(), self.max_depth)?;
-        let fields = Fields::parse(trimmed)?;
-        self.dispatch(fields, None, scratch, true)
+        let mut captured = Captures::default();
+        let fields = match Fields::parse_capturing(trimmed, &mut captured) {
+            Ok(fields) => fields,
+            Err(_) => {
+                // Malformed, or a member the capture expected typed is not: read it plainly,
+                // as the adapters would, and let them and `parse` decide.
+                captured = Captures::default();
+                Fields::parse(trimmed)?
+            }
+        };
+        self.dispatch(fields, captured, None, scratch, true)
     }
 
     fn dispatch<'a>(
         &self,
         fields: Fields<'a>,
+        captured: Captures<'a>,
         pipeline_time: Option<Timestamp>,
         scratch: &'a Bump,
         may_unwrap: bool,
@@ -125,6 +169,7 @@ impl Normalizer {
                 fields,
                 pipeline_time,
                 scratch,
+                captured,
             })?;
             if event.agent.is_none() {
                 event.agent = pipeline_agent(&event.raw);
@@ -133,7 +178,7 @@ impl Normalizer {
         }
         if may_unwrap {
             if let Some(inner) = unwrap_envelope(&fields, scratch)? {
-                return self.dispatch(inner, pipeline_time, scratch, false);
+                return self.dispatch(inner, Captures::default(), pipeline_time, scratch, false);
             }
         }
         Err(unknown_source(&fields))
