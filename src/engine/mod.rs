@@ -108,7 +108,7 @@ pub struct Engine {
     timers: BinaryHeap<Reverse<(i64, u64, u32, u32)>>,
     /// Live sessions by the oldest input position their state depends on (see
     /// [`Engine::oldest_live_origin`]); one entry per session, removed with it.
-    by_first: BTreeSet<(OriginKey, u64, u32)>,
+    by_first: BTreeSet<(OriginKey, u32)>,
     watermark: i64,
     next_seq: u64,
     key_buf: String,
@@ -186,18 +186,22 @@ struct Links {
     children: Vec<Box<str>>,
 }
 
-/// A total order on origins of one input: file then line, or topic, partition, then offset.
-/// Only origins of the same file or partition are meaningfully compared.
-type OriginKey = (u8, u32, i32, i64);
+/// A total order on origins of one input: file then line, or topic, partition, then offset,
+/// packed into 16 bytes (it is kept for every live session). Only origins of the same file or
+/// partition are meaningfully compared.
+type OriginKey = (u64, i64);
 
 fn origin_key(origin: Origin) -> OriginKey {
     match origin {
-        Origin::File { file, line } => (0, file, 0, line as i64),
+        Origin::File { file, line } => (u64::from(file), line as i64),
         Origin::Kafka {
             topic,
             partition,
             offset,
-        } => (1, topic, partition, offset),
+        } => (
+            1 << 63 | u64::from(topic) << 32 | u64::from(partition as u32),
+            offset,
+        ),
     }
 }
 
@@ -331,7 +335,7 @@ impl Engine {
     /// when it inherited the parent's state), even when its windows no longer need it. `None`
     /// when no session is held. Kept in an ordered index, so this is O(log n).
     pub fn oldest_live_origin(&self) -> Option<(Origin, i64)> {
-        let &(_, _, slot) = self.by_first.first()?;
+        let &(_, slot) = self.by_first.first()?;
         self.sessions
             .get(slot as usize)
             .and_then(Option::as_ref)
@@ -499,7 +503,7 @@ impl Engine {
         };
         self.index.insert(&self.sessions, slot);
         self.by_first
-            .insert((origin_key(first_of(&self.sessions, slot)), seq, slot));
+            .insert((origin_key(first_of(&self.sessions, slot)), slot));
         let deadline = t.saturating_add(self.config.idle_timeout_ms);
         self.expiry.push(Reverse((deadline, seq, slot)));
         slot
@@ -519,7 +523,7 @@ impl Engine {
         if let Some(session) = self.sessions[slot as usize].take() {
             self.index.remove(&session.key, slot);
             self.by_first
-                .remove(&(origin_key(session.first.0), session.seq, slot));
+                .remove(&(origin_key(session.first.0), slot));
             let children = session.links.iter().flat_map(|l| l.children.iter());
             for child in children {
                 if self
