@@ -101,8 +101,10 @@ else
     FILES=(target/bench/peer-gen.jsonl target/bench/peer-many-keys.jsonl)
 fi
 
+# One thread each: rsigma's `engine eval` runs correlations on one thread, and sessionguard's
+# --threads is pinned to 1 so that a change of its default cannot skew the comparison.
 run_ours() {
-    "$SG" replay "$1" --rules bench/peer/rules --out "$2" --no-progress 2>/dev/null
+    "$SG" replay "$1" --rules bench/peer/rules --threads 1 --out "$2" --no-progress 2>/dev/null
 }
 run_theirs() {
     "$RSIGMA_BIN" engine eval -q --output-format ndjson -r bench/peer/sigma -e "@$1" \
@@ -170,8 +172,8 @@ PY
 import os, statistics, subprocess, sys, time
 file, events, name, version, reps, sg, rsigma = sys.argv[1:8]
 events, reps = int(events), int(reps)
-ours_cmd = [sg, "replay", file, "--rules", "bench/peer/rules", "--out", "/dev/null",
-            "--no-progress"]
+ours_cmd = [sg, "replay", file, "--rules", "bench/peer/rules", "--threads", "1",
+            "--out", "/dev/null", "--no-progress"]
 theirs_cmd = [rsigma, "engine", "eval", "-q", "--output-format", "ndjson", "-r", "bench/peer/sigma",
               "-e", "@" + file, "--no-detections", "--suppress", "1h",
               "--timestamp-field", "eventTime"]
