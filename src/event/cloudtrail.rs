@@ -234,7 +234,7 @@ impl<'de> Captured<'de> {
     pub fn capture<A: MapAccess<'de>>(
         &mut self,
         key: &str,
-        seen: &Fields<'de>,
+        seen: &Fields<'_>,
         map: &mut A,
     ) -> Result<bool, A::Error> {
         let position = seen.len();

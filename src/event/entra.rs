@@ -1396,9 +1396,10 @@ mod tests {
     fn azure_activity_and_other_tables_are_not_entra() {
         let activity =
             include_str!("../../fixtures/events/entra/plaso-azure-activity-not-entra.jsonl");
+        let scratch = bumpalo::Bump::new();
         let mut lines = 0;
         for line in activity.lines().filter(|l| !l.trim().is_empty()) {
-            let fields = Fields::parse(line).unwrap();
+            let fields = Fields::parse(line, &scratch).unwrap();
             assert!(!detect(&fields));
             lines += 1;
         }
@@ -1409,9 +1410,11 @@ mod tests {
             r#"{"time":"2024-05-14T10:00:00Z","category":"Administrative","operationName":"x","properties":{}}"#,
             r#"{"message":"createdDateTime userPrincipalName"}"#,
         ] {
-            assert!(!detect(&Fields::parse(json).unwrap()), "{json}");
+            assert!(!detect(&Fields::parse(json, &scratch).unwrap()), "{json}");
         }
-        assert!(detect(&Fields::parse(GRAPH_SIGN_IN).unwrap()));
-        assert!(detect(&Fields::parse(ADD_MEMBER_TO_ROLE).unwrap()));
+        assert!(detect(&Fields::parse(GRAPH_SIGN_IN, &scratch).unwrap()));
+        assert!(detect(
+            &Fields::parse(ADD_MEMBER_TO_ROLE, &scratch).unwrap()
+        ));
     }
 }

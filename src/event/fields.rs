@@ -25,11 +25,15 @@ use smallvec::SmallVec;
 use super::reject::Reject;
 use super::text::Text;
 
-/// The members of one JSON object, in input order, values unparsed.
-#[derive(Clone, Default)]
+/// The members of one JSON object, in input order, values unparsed. The member table lives in
+/// the scratch arena the object was read with, so a `Fields` is two words, cheap to move.
+#[derive(Clone, Copy, Default)]
 pub struct Fields<'a> {
-    entries: SmallVec<[(Text<'a>, Slot<'a>); 24]>,
+    entries: &'a [(&'a str, Slot<'a>)],
 }
+
+/// Members read before they are moved into the arena; more spill to the heap.
+type Entries<'a> = SmallVec<[(&'a str, Slot<'a>); 32]>;
 
 /// A member's value: raw JSON, or — for a member the first pass read straight into a typed
 /// value (`Capture`) — the extent of its JSON text, read as raw JSON only when asked for.
@@ -57,7 +61,7 @@ pub trait Capture<'de> {
     fn capture<A: MapAccess<'de>>(
         &mut self,
         key: &str,
-        seen: &Fields<'de>,
+        seen: &Fields<'_>,
         map: &mut A,
     ) -> Result<bool, A::Error>;
 }
@@ -70,7 +74,7 @@ impl<'de> Capture<'de> for NoCapture {
     fn capture<A: MapAccess<'de>>(
         &mut self,
         _: &str,
-        _: &Fields<'de>,
+        _: &Fields<'_>,
         _: &mut A,
     ) -> Result<bool, A::Error> {
         Ok(false)
@@ -78,9 +82,10 @@ impl<'de> Capture<'de> for NoCapture {
 }
 
 impl<'a> Fields<'a> {
-    /// Reads a JSON object shallowly. Errors are classified into reject reasons.
-    pub fn parse(json: &'a str) -> Result<Self, Reject> {
-        serde_json::from_str(json).map_err(|e| Reject::from_json(&e))
+    /// Reads a JSON object shallowly, its member table (and any key that needed unescaping)
+    /// allocated in `scratch`. Errors are classified into reject reasons.
+    pub fn parse(json: &'a str, scratch: &'a Bump) -> Result<Self, Reject> {
+        Self::read(json, scratch, &mut NoCapture).map_err(|e| Reject::from_json(&e))
     }
 
     /// Reads a JSON object shallowly, letting `capture` read chosen members into typed values.
@@ -88,11 +93,21 @@ impl<'a> Fields<'a> {
     /// unclassified: callers then read the record again with `parse`, which classifies it.
     pub fn parse_capturing<C: Capture<'a>>(
         json: &'a str,
+        scratch: &'a Bump,
+        capture: &mut C,
+    ) -> Result<Self, serde_json::Error> {
+        Self::read(json, scratch, capture)
+    }
+
+    fn read<C: Capture<'a>>(
+        json: &'a str,
+        scratch: &'a Bump,
         capture: &mut C,
     ) -> Result<Self, serde_json::Error> {
         let mut de = serde_json::Deserializer::from_str(json);
         let fields = de.deserialize_map(FieldsVisitor {
-            input: Some(json),
+            input: json,
+            scratch,
             capture,
         })?;
         de.end()?;
@@ -104,13 +119,13 @@ impl<'a> Fields<'a> {
         self.entries
             .iter()
             .rev()
-            .find(|(k, _)| k.as_str() == key)
+            .find(|(k, _)| *k == key)
             .and_then(|(_, v)| v.raw())
     }
 
     /// The position of the member `get(key)` reads.
     pub fn position(&self, key: &str) -> Option<usize> {
-        self.entries.iter().rposition(|(k, _)| k.as_str() == key)
+        self.entries.iter().rposition(|(k, _)| *k == key)
     }
 
     /// The value of `key`, unless it is absent or `null`.
@@ -119,7 +134,7 @@ impl<'a> Fields<'a> {
     }
 
     pub fn contains(&self, key: &str) -> bool {
-        self.get(key).is_some()
+        self.position(key).is_some()
     }
 
     pub fn len(&self) -> usize {
@@ -130,8 +145,10 @@ impl<'a> Fields<'a> {
         self.entries.is_empty()
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&Text<'a>, &'a RawValue)> + '_ {
-        self.entries.iter().filter_map(|(k, v)| Some((k, v.raw()?)))
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, &'a RawValue)> + 'a {
+        self.entries
+            .iter()
+            .filter_map(|(k, v)| Some((*k, v.raw()?)))
     }
 
     /// A string field; numbers and booleans are returned as their literal text.
@@ -207,18 +224,10 @@ impl fmt::Debug for Fields<'_> {
     }
 }
 
-impl<'de> Deserialize<'de> for Fields<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(FieldsVisitor {
-            input: None,
-            capture: &mut NoCapture,
-        })
-    }
-}
-
 struct FieldsVisitor<'c, 'de, C> {
     /// The whole object's text, which captured members' extents are found in.
-    input: Option<&'de str>,
+    input: &'de str,
+    scratch: &'de Bump,
     capture: &'c mut C,
 }
 
@@ -230,27 +239,33 @@ impl<'de, C: Capture<'de>> Visitor<'de> for FieldsVisitor<'_, 'de, C> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut fields = Fields::default();
+        let mut entries = Entries::new();
         let mut taken = false;
         while let Some(key) = map.next_key::<Text<'de>>()? {
-            if self.input.is_some()
-                && matches!(key.0, std::borrow::Cow::Borrowed(_))
-                && self.capture.capture(&key, &fields, &mut map)?
-            {
-                fields.entries.push((key, Slot::Taken("")));
-                taken = true;
-            } else {
-                let value: &'de RawValue = map.next_value()?;
-                fields.entries.push((key, Slot::Raw(value)));
-            }
+            let key: &'de str = match key.0 {
+                std::borrow::Cow::Borrowed(key) => {
+                    if self
+                        .capture
+                        .capture(key, &Fields { entries: &entries }, &mut map)?
+                    {
+                        entries.push((key, Slot::Taken("")));
+                        taken = true;
+                        continue;
+                    }
+                    key
+                }
+                std::borrow::Cow::Owned(key) => self.scratch.alloc_str(&key),
+            };
+            let value: &'de RawValue = map.next_value()?;
+            entries.push((key, Slot::Raw(value)));
         }
         if taken {
-            let input = self.input.unwrap_or_default();
-            fields
-                .locate_taken(input)
+            locate_taken(&mut entries, self.input)
                 .ok_or_else(|| de::Error::custom("a captured member could not be located"))?;
         }
-        Ok(fields)
+        Ok(Fields {
+            entries: self.scratch.alloc_slice_copy(&entries),
+        })
     }
 }
 
@@ -258,59 +273,51 @@ fn is_json_space(b: u8) -> bool {
     matches!(b, b' ' | b'\n' | b'\t' | b'\r')
 }
 
-impl<'a> Fields<'a> {
-    /// Sets the extent of every captured member from the positions of the keys around it: a
-    /// member's value runs from after its key's `:` to before the `,` ahead of the next key (or
-    /// the object's closing brace). The text was validated by the first pass, so only
-    /// whitespace lies between those marks and the value.
-    fn locate_taken(&mut self, input: &'a str) -> Option<()> {
-        let bytes = input.as_bytes();
-        let offset = |key: &Text<'a>| -> Option<usize> {
-            let std::borrow::Cow::Borrowed(k) = key.0 else {
-                return None;
-            };
-            let off = (k.as_ptr() as usize).checked_sub(input.as_ptr() as usize)?;
-            (off + k.len() <= input.len()).then_some(off)
-        };
-        for i in 0..self.entries.len() {
-            if !matches!(self.entries[i].1, Slot::Taken(_)) {
-                continue;
-            }
-            let key = &self.entries[i].0;
-            let mut start = offset(key)? + key.len() + 1;
-            while is_json_space(*bytes.get(start)?) {
-                start += 1;
-            }
-            if bytes[start] != b':' {
-                return None;
-            }
-            start += 1;
-            while is_json_space(*bytes.get(start)?) {
-                start += 1;
-            }
-            let mut end = match self.entries.get(i + 1) {
-                Some((next, _)) => offset(next)?.checked_sub(1)?,
-                None => input.len(),
-            };
-            while end > start && is_json_space(bytes[end - 1]) {
-                end -= 1;
-            }
-            let mark = if i + 1 < self.entries.len() {
-                b','
-            } else {
-                b'}'
-            };
-            if end <= start || bytes[end - 1] != mark {
-                return None;
-            }
-            end -= 1;
-            while end > start && is_json_space(bytes[end - 1]) {
-                end -= 1;
-            }
-            self.entries[i].1 = Slot::Taken(input.get(start..end)?);
+/// Sets the extent of every captured member from the positions of the keys around it: a
+/// member's value runs from after its key's `:` to before the `,` ahead of the next key (or the
+/// object's closing brace). The text was validated by the first pass, so only whitespace lies
+/// between those marks and the value. `None` when a neighbouring key is not in `input` (it
+/// needed unescaping).
+fn locate_taken<'a>(entries: &mut Entries<'a>, input: &'a str) -> Option<()> {
+    let bytes = input.as_bytes();
+    let offset = |k: &str| -> Option<usize> {
+        let off = (k.as_ptr() as usize).checked_sub(input.as_ptr() as usize)?;
+        (off + k.len() <= input.len()).then_some(off)
+    };
+    for i in 0..entries.len() {
+        if !matches!(entries[i].1, Slot::Taken(_)) {
+            continue;
         }
-        Some(())
+        let key = entries[i].0;
+        let mut start = offset(key)? + key.len() + 1;
+        while is_json_space(*bytes.get(start)?) {
+            start += 1;
+        }
+        if bytes[start] != b':' {
+            return None;
+        }
+        start += 1;
+        while is_json_space(*bytes.get(start)?) {
+            start += 1;
+        }
+        let mut end = match entries.get(i + 1) {
+            Some((next, _)) => offset(next)?.checked_sub(1)?,
+            None => input.len(),
+        };
+        while end > start && is_json_space(bytes[end - 1]) {
+            end -= 1;
+        }
+        let mark = if i + 1 < entries.len() { b',' } else { b'}' };
+        if end <= start || bytes[end - 1] != mark {
+            return None;
+        }
+        end -= 1;
+        while end > start && is_json_space(bytes[end - 1]) {
+            end -= 1;
+        }
+        entries[i].1 = Slot::Taken(input.get(start..end)?);
     }
+    Some(())
 }
 
 /// Text of a scalar: strings unescaped (borrowed when possible), numbers and booleans verbatim.
@@ -386,7 +393,7 @@ pub fn raw_object<'a>(
 ) -> Result<Option<Fields<'a>>, Reject> {
     let json = value.get();
     match json.as_bytes().first() {
-        Some(b'{') => Fields::parse(json)
+        Some(b'{') => Fields::parse(json, scratch)
             .map(Some)
             .map_err(|e| Reject::invalid_field(field, e.detail)),
         Some(b'"') => {
@@ -403,7 +410,7 @@ pub fn raw_object<'a>(
                 ));
             }
             let inner: &'a str = scratch.alloc_str(inner);
-            Fields::parse(inner)
+            Fields::parse(inner, scratch)
                 .map(Some)
                 .map_err(|e| Reject::invalid_field(field, e.detail))
         }
@@ -522,7 +529,8 @@ mod tests {
 
     #[test]
     fn reads_top_level_members_without_parsing_values() {
-        let f = Fields::parse(r#"{"a": {"b": [1, 2]}, "c": "x\"y", "d": 5}"#).unwrap();
+        let scratch = Bump::new();
+        let f = Fields::parse(r#"{"a": {"b": [1, 2]}, "c": "x\"y", "d": 5}"#, &scratch).unwrap();
         assert_eq!(f.len(), 3);
         assert_eq!(f.get("a").unwrap().get(), r#"{"b": [1, 2]}"#);
         assert_eq!(f.text("c").unwrap().unwrap().as_str(), "x\"y");
@@ -531,13 +539,19 @@ mod tests {
 
     #[test]
     fn last_duplicate_key_wins() {
-        let f = Fields::parse(r#"{"k": 1, "k": 2}"#).unwrap();
+        let scratch = Bump::new();
+        let f = Fields::parse(r#"{"k": 1, "k": 2}"#, &scratch).unwrap();
         assert_eq!(f.u64("k").unwrap(), Some(2));
     }
 
     #[test]
     fn lenient_scalars() {
-        let f = Fields::parse(r#"{"b": "true", "n": "42", "t": 1621305118553.0}"#).unwrap();
+        let scratch = Bump::new();
+        let f = Fields::parse(
+            r#"{"b": "true", "n": "42", "t": 1621305118553.0}"#,
+            &scratch,
+        )
+        .unwrap();
         assert_eq!(f.bool("b").unwrap(), Some(true));
         assert_eq!(f.u64("n").unwrap(), Some(42));
         assert_eq!(f.i64("t").unwrap(), Some(1621305118553));
@@ -547,7 +561,7 @@ mod tests {
     #[test]
     fn embedded_json_objects_are_read_through_the_scratch_arena() {
         let scratch = Bump::new();
-        let f = Fields::parse(r#"{"DeviceDetail": "{\"deviceId\":\"d-1\"}"}"#).unwrap();
+        let f = Fields::parse(r#"{"DeviceDetail": "{\"deviceId\":\"d-1\"}"}"#, &scratch).unwrap();
         let inner = f.object("DeviceDetail", &scratch).unwrap().unwrap();
         assert_eq!(inner.text("deviceId").unwrap().unwrap().as_str(), "d-1");
     }
@@ -555,12 +569,53 @@ mod tests {
     #[test]
     fn paths_walk_objects_arrays_and_embedded_json() {
         let scratch = Bump::new();
-        let f = Fields::parse(r#"{"a": {"b": [{"c": "deep"}]}, "s": "{\"x\": 1}"}"#).unwrap();
+        let f = Fields::parse(
+            r#"{"a": {"b": [{"c": "deep"}]}, "s": "{\"x\": 1}"}"#,
+            &scratch,
+        )
+        .unwrap();
         assert_eq!(
             f.path(&["a", "b", "0", "c"], &scratch).unwrap().get(),
             "\"deep\""
         );
         assert_eq!(f.path(&["s", "x"], &scratch).unwrap().get(), "1");
         assert!(f.path(&["a", "nope"], &scratch).is_none());
+    }
+
+    /// Captures the members named, reading their values as ignored.
+    struct Take(&'static [&'static str]);
+
+    impl<'de> Capture<'de> for Take {
+        fn capture<A: MapAccess<'de>>(
+            &mut self,
+            key: &str,
+            _: &Fields<'_>,
+            map: &mut A,
+        ) -> Result<bool, A::Error> {
+            if !self.0.contains(&key) {
+                return Ok(false);
+            }
+            map.next_value::<IgnoredAny>()?;
+            Ok(true)
+        }
+    }
+
+    #[test]
+    fn captured_members_keep_their_raw_json() {
+        let scratch = Bump::new();
+        for json in [
+            r#"{"a": {"x": [1, {"y": "}"}]} , "b":"s","c" :  [ ] }"#,
+            "{\"c\":\n\t{\"k\":\"v\"}\r\n}\n",
+            r#"{"c": null, "a": 1.5e3}"#,
+            r#"{"\u0062": "z", "a": "x", "a": "y"}"#,
+        ] {
+            let plain = Fields::parse(json, &scratch).unwrap();
+            let taken = Fields::parse_capturing(json, &scratch, &mut Take(&["a", "c"])).unwrap();
+            assert_eq!(format!("{plain:?}"), format!("{taken:?}"), "{json}");
+            assert_eq!(plain.position("a"), taken.position("a"));
+        }
+        // A captured member before a key that needed unescaping cannot be located.
+        let json = r#"{"a": 1, "\u0062": 2}"#;
+        assert!(Fields::parse_capturing(json, &scratch, &mut Take(&["a"])).is_err());
     }
 }

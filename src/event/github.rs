@@ -457,7 +457,8 @@ mod tests {
 
     #[test]
     fn detection_keeps_to_github() {
-        let fields = |json: &'static str| Fields::parse(json).unwrap();
+        let scratch = bumpalo::Bump::new();
+        let fields = |json: &'static str| Fields::parse(json, &scratch).unwrap();
         assert!(detect(&fields(r#"{"action":"git.clone","actor":"a"}"#)));
         assert!(detect(&fields(r#"{"action":"org.add_member","org":"o"}"#)));
         // Zendesk / Box style actions, or an action with nothing else GitHub writes.

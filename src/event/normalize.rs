@@ -59,7 +59,7 @@ impl<'de> Capture<'de> for Captures<'de> {
     fn capture<A: MapAccess<'de>>(
         &mut self,
         key: &str,
-        seen: &Fields<'de>,
+        seen: &Fields<'_>,
         map: &mut A,
     ) -> Result<bool, A::Error> {
         self.cloudtrail.capture(key, seen, map)
@@ -139,13 +139,13 @@ impl Normalizer {
         }
         check_depth(trimmed.as_bytes(), self.max_depth)?;
         let mut captured = Captures::default();
-        let fields = match Fields::parse_capturing(trimmed, &mut captured) {
+        let fields = match Fields::parse_capturing(trimmed, scratch, &mut captured) {
             Ok(fields) => fields,
             Err(_) => {
                 // Malformed, or a member the capture expected typed is not: read it plainly,
                 // as the adapters would, and let them and `parse` decide.
                 captured = Captures::default();
-                Fields::parse(trimmed)?
+                Fields::parse(trimmed, scratch)?
             }
         };
         self.dispatch(fields, captured, None, scratch, true)
@@ -172,7 +172,7 @@ impl Normalizer {
                 captured,
             })?;
             if event.agent.is_none() {
-                event.agent = pipeline_agent(&event.raw);
+                event.agent = pipeline_agent(&event.raw, scratch);
             }
             return Ok(event);
         }
@@ -255,12 +255,12 @@ fn unwrap_envelope<'a>(
 
 /// An `agent` object (`{"id", "task"}`) that an agent platform or pipeline added to the record:
 /// the vendor-neutral way to bind events to an autonomous agent and its approved task.
-fn pipeline_agent<'a>(fields: &Fields<'a>) -> Option<Agent<'a>> {
+fn pipeline_agent<'a>(fields: &Fields<'a>, scratch: &'a Bump) -> Option<Agent<'a>> {
     let raw = fields.value("agent")?;
     if !raw.get().starts_with('{') {
         return None;
     }
-    let agent = Fields::parse(raw.get()).ok()?;
+    let agent = Fields::parse(raw.get(), scratch).ok()?;
     let id = non_empty(agent.text("id").ok().flatten());
     let task = non_empty(agent.text("task").ok().flatten());
     (id.is_some() || task.is_some()).then_some(Agent { id, task })
@@ -275,7 +275,7 @@ fn pipeline_time_of(fields: &Fields<'_>) -> Option<Timestamp> {
 }
 
 fn unknown_source(fields: &Fields<'_>) -> Reject {
-    let keys: Vec<&str> = fields.iter().take(8).map(|(k, _)| k.as_str()).collect();
+    let keys: Vec<&str> = fields.iter().take(8).map(|(k, _)| k).collect();
     let more = if fields.len() > 8 { ", …" } else { "" };
     Reject::new(
         RejectReason::UnknownSource,

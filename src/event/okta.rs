@@ -672,7 +672,8 @@ mod tests {
 
     #[test]
     fn detection_keeps_to_okta() {
-        let fields = |json: &'static str| Fields::parse(json).unwrap();
+        let scratch = bumpalo::Bump::new();
+        let fields = |json: &'static str| Fields::parse(json, &scratch).unwrap();
         assert!(detect(&fields(
             r#"{"eventType":"user.session.start","published":"2024-01-01T00:00:00Z"}"#
         )));
