@@ -169,7 +169,9 @@ struct Session {
     last_seen: i64,
     /// Role-chain links, for the few sessions that have them.
     links: Option<Box<Links>>,
-    killed: Option<i64>,
+    /// When an enforced kill was decided; [`NOT_KILLED`] otherwise (an `Option` would cost 8
+    /// more bytes on every session).
+    killed: i64,
     kill_reported: bool,
     dry_run_killed: bool,
     /// State of the rules that have matched this session; empty (no allocation) for most.
@@ -178,6 +180,9 @@ struct Session {
     /// oldest when it inherited from one; with the engine's watermark just before that input.
     first: (Origin, i64),
 }
+
+/// `Session::killed` of a session no enforced rule has killed.
+const NOT_KILLED: i64 = i64::MIN;
 
 /// Sessions this one was issued from, or issued.
 #[derive(Default)]
@@ -366,7 +371,7 @@ impl Engine {
         }
         let session = self.session_mut(slot);
         session.last_seen = t;
-        if session.killed.is_some() {
+        if session.killed != NOT_KILLED {
             if !session.kill_reported {
                 session.kill_reported = true;
                 self.kill_not_enforced(slot, event, origin, out);
@@ -379,7 +384,7 @@ impl Engine {
             .candidates(&event.action.service, &mut candidates);
         for &rule_index in &candidates {
             self.evaluate(rule_index as usize, slot, event, origin, out);
-            if self.session_mut(slot).killed.is_some() {
+            if self.session_mut(slot).killed != NOT_KILLED {
                 break;
             }
         }
@@ -457,7 +462,7 @@ impl Engine {
             started: event.session.created_at.map_or(t, |c| c.millis().min(t)),
             last_seen: t,
             links: None,
-            killed: None,
+            killed: NOT_KILLED,
             kill_reported: false,
             dry_run_killed: false,
             rules: Vec::new(),
@@ -786,7 +791,7 @@ impl Engine {
             .last_seen
             .saturating_add(self.config.idle_timeout_ms)
             < fire_at;
-        if session.seq != seq || session.killed.is_some() || ended {
+        if session.seq != seq || session.killed != NOT_KILLED || ended {
             return;
         }
         let limit = match &self.rules.rules[rule_index].session {
@@ -838,7 +843,7 @@ impl Engine {
         let session = self.sessions[slot as usize].as_mut().expect("live slot");
         if action.is_kill() {
             match mode {
-                Mode::Enforce if session.killed.is_some() => return,
+                Mode::Enforce if session.killed != NOT_KILLED => return,
                 Mode::DryRun if session.dry_run_killed => return,
                 _ => {}
             }
@@ -853,7 +858,7 @@ impl Engine {
         let session = self.sessions[slot as usize].as_mut().expect("live slot");
         if action.is_kill() {
             match mode {
-                Mode::Enforce => session.killed = Some(t),
+                Mode::Enforce => session.killed = t,
                 Mode::DryRun => session.dry_run_killed = true,
             }
         }
@@ -889,7 +894,11 @@ impl Engine {
     ) {
         let t = event.time.millis();
         let session = self.sessions[slot as usize].as_ref().expect("live slot");
-        let killed_at = session.killed.unwrap_or(t);
+        let killed_at = if session.killed == NOT_KILLED {
+            t
+        } else {
+            session.killed
+        };
         let firing = Firing {
             aggregate: "kill_not_enforced",
             reason: format!(
