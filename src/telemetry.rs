@@ -18,7 +18,9 @@
 //! Latency is event-to-decision: from the Kafka timestamp of the record that caused a decision
 //! (append time, or the producer's create time, whichever the topic keeps) to the producer's
 //! delivery acknowledgement of the decision, recorded in an `hdrhistogram` (1 ms to 1 h, 3
-//! significant digits) and exposed as quantiles.
+//! significant digits) and exposed as quantiles — on `/metrics`, and in the `pipeline_stopped`
+//! log line with the run's busy-span throughput ([`Telemetry::latency`]). Under the hidden
+//! benchmark mode `run --null-engine` every output record counts as a decision does.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -56,6 +58,17 @@ pub mod names {
 pub struct Telemetry {
     inner: Mutex<Metrics>,
     ready: AtomicBool,
+}
+
+/// Event-to-output latency quantiles in milliseconds, from [`Telemetry::latency`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LatencyQuantiles {
+    /// Latencies recorded: decisions delivered (or null-engine records, `run --null-engine`).
+    pub count: u64,
+    pub p50: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub max: u64,
 }
 
 /// The values behind [`Telemetry`].
@@ -121,10 +134,27 @@ impl Telemetry {
         self.ready.load(Ordering::Relaxed)
     }
 
-    /// Records one event-to-decision latency.
+    /// Records one event-to-decision latency (or, under `run --null-engine`, the latency of one
+    /// null-engine output record).
     pub fn record_latency(&self, millis: i64) {
         let value = millis.clamp(1, 3_600_000) as u64;
         let _ = self.metrics().latency_ms.record(value);
+    }
+
+    /// Quantiles of the latencies recorded so far (milliseconds; zeros when none).
+    pub fn latency(&self) -> LatencyQuantiles {
+        let m = self.metrics();
+        let h = &m.latency_ms;
+        if h.is_empty() {
+            return LatencyQuantiles::default();
+        }
+        LatencyQuantiles {
+            count: h.len(),
+            p50: h.value_at_quantile(0.5),
+            p99: h.value_at_quantile(0.99),
+            p999: h.value_at_quantile(0.999),
+            max: h.max(),
+        }
     }
 
     /// Prometheus text exposition format, version 0.0.4.
@@ -253,7 +283,8 @@ impl Telemetry {
         let h = &m.latency_ms;
         let _ = writeln!(
             s,
-            "# HELP {0} From the causing record's Kafka timestamp to the decision's delivery.\n# TYPE {0} summary",
+            "# HELP {0} From the causing record's Kafka timestamp to the decision's delivery \
+             (null engine: each output record's).\n# TYPE {0} summary",
             names::LATENCY
         );
         for q in [0.5, 0.9, 0.99, 0.999] {
@@ -471,6 +502,8 @@ mod tests {
         assert!(text.contains("sessionguard_consumer_lag{topic=\"audit\",partition=\"0\"} 5"));
         assert!(text.contains("sessionguard_decision_latency_seconds_count 2"));
         assert!(text.contains("sessionguard_decision_latency_seconds{quantile=\"0.99\"} 0.04"));
+        let q = t.latency();
+        assert_eq!((q.count, q.p50, q.p99, q.max), (2, 20, 40, 40));
     }
 
     #[test]

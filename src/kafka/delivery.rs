@@ -33,6 +33,8 @@ pub enum Kind {
     },
     DeadLetter,
     Rekeyed,
+    /// The null engine's one output per input record (`run --null-engine`).
+    Null,
     /// Not tracked: a progress record gates no offset.
     Progress,
 }
@@ -93,7 +95,10 @@ impl ProducerContext for DeliveryContext {
         let ticket = *ticket;
         let result = match result {
             Ok(_) => {
-                if let (Kind::Decision { .. }, Some(ts)) = (&ticket.kind, ticket.source_ts) {
+                // Event-to-output latency: per decision, and per null-engine record.
+                if let (Kind::Decision { .. } | Kind::Null, Some(ts)) =
+                    (&ticket.kind, ticket.source_ts)
+                {
                     let now = now_millis();
                     self.telemetry.record_latency(now - ts);
                 }

@@ -57,6 +57,12 @@ pub enum Mode {
     Evaluate,
     /// `rekey`: re-produce the record keyed by its session key.
     Rekey,
+    /// A benchmark aid (`run --null-engine`, hidden): the same loop, client settings, offset
+    /// storing and delivery tracking as [`Mode::Evaluate`], but no normalize and no rules —
+    /// each record is answered by one small record (its offset, as text) to the actions topic,
+    /// whose delivery latency is recorded as a decision's is. What `run` costs over the bare
+    /// Kafka round trip is `run`'s throughput against this one's.
+    Null,
 }
 
 /// What a pipeline run did.
@@ -73,9 +79,26 @@ pub struct Summary {
     pub decisions: u64,
     pub dead_letters: u64,
     pub rekeyed: u64,
+    /// Records produced by [`Mode::Null`], one per input record.
+    pub null_outputs: u64,
     pub rebalances: u64,
     /// The run was stopped with `Control::crash`.
     pub crashed: bool,
+    /// Wall-clock time of the first record read, and of the last record processed or the last
+    /// acknowledgement of a message a record caused, whichever is later: the busy span that
+    /// throughput is measured over (group join and idle waits excluded).
+    pub first_record_at: Option<Instant>,
+    pub last_done_at: Option<Instant>,
+}
+
+impl Summary {
+    /// From the first record read to the last one processed and acknowledged.
+    pub fn busy(&self) -> Duration {
+        match (self.first_record_at, self.last_done_at) {
+            (Some(first), Some(last)) => last.saturating_duration_since(first),
+            _ => Duration::ZERO,
+        }
+    }
 }
 
 /// How often a partition's progress record is rewritten while records flow.
@@ -358,9 +381,11 @@ impl Core {
                 _ => None,
             };
             let (start, suppress_below, watermark) = match (self.mode, progress, committed) {
-                (Mode::Rekey, _, Some(c)) => (Offset::Offset(c), c, None),
-                (Mode::Rekey, _, None) if committed_known => (Offset::Invalid, -1, None),
-                (Mode::Rekey, _, None) => (Offset::Beginning, -1, None),
+                (Mode::Rekey | Mode::Null, _, Some(c)) => (Offset::Offset(c), c, None),
+                (Mode::Rekey | Mode::Null, _, None) if committed_known => {
+                    (Offset::Invalid, -1, None)
+                }
+                (Mode::Rekey | Mode::Null, _, None) => (Offset::Beginning, -1, None),
                 (Mode::Evaluate, Some(p), c) => (
                     Offset::Offset(p.replay_from),
                     p.committed.max(c.unwrap_or(-1)),
@@ -538,11 +563,12 @@ impl Core {
                 }
                 Kind::DeadLetter => m.dead_letters += 1,
                 Kind::Rekeyed => m.rekeyed += 1,
-                Kind::Progress => {}
+                Kind::Null | Kind::Progress => {}
             }
             if ack.ticket.tracker == 0 {
                 continue;
             }
+            self.summary.last_done_at = Some(Instant::now());
             if let Some(part) = self
                 .parts
                 .iter_mut()
@@ -719,8 +745,38 @@ impl Core {
         let source_ts = message.timestamp().to_millis();
         let payload = message.payload().unwrap_or(&[]);
         summary.records += 1;
+        if summary.first_record_at.is_none() {
+            summary.first_record_at = Some(*last_activity);
+        }
         if replaying {
             summary.replayed += 1;
+        }
+        if *mode == Mode::Null {
+            // The null engine: everything but normalize and evaluate.
+            if !replaying {
+                let seq = part.tracker.ticket();
+                summary.null_outputs += 1;
+                outbox.send(
+                    Ticket {
+                        tracker: part.tracker.id,
+                        seq,
+                        source_ts,
+                        kind: Kind::Null,
+                    },
+                    Outbound {
+                        topic: actions_topic.clone(),
+                        key: None,
+                        payload: offset.to_string().into_bytes(),
+                        headers: Vec::new(),
+                        timestamp: None,
+                    },
+                );
+            }
+            telemetry.metrics().records += 1;
+            part.position = offset + 1;
+            part.dirty = true;
+            summary.last_done_at = Some(Instant::now());
+            return;
         }
         let origin = Origin::Kafka {
             topic: part.topic_id,
@@ -872,6 +928,7 @@ impl Core {
         }
         part.position = offset + 1;
         part.dirty = true;
+        summary.last_done_at = Some(Instant::now());
     }
 }
 
@@ -993,6 +1050,7 @@ pub fn run(
         match mode {
             Mode::Evaluate => "evaluating",
             Mode::Rekey => "rekeying",
+            Mode::Null => "null engine: one small record per input record, no evaluation",
         },
         &[
             ("group", V::S(&settings.group)),
@@ -1079,6 +1137,15 @@ pub fn run(
     };
     consumer.unsubscribe();
     drop(consumer);
+    // Throughput over the busy span, and the output latency quantiles: what benchmarks read
+    // (scripts/bench/broker.sh), also served on /metrics.
+    let busy = summary.busy();
+    let per_second = if busy.is_zero() {
+        0
+    } else {
+        (summary.records as f64 / busy.as_secs_f64()).round() as u64
+    };
+    let latency = telemetry.latency();
     telemetry::log(
         Level::Info,
         "pipeline_stopped",
@@ -1087,6 +1154,14 @@ pub fn run(
             ("records", V::U(summary.records)),
             ("decisions", V::U(summary.decisions)),
             ("dead_letters", V::U(summary.dead_letters)),
+            ("null_outputs", V::U(summary.null_outputs)),
+            ("busy_ms", V::U(busy.as_millis() as u64)),
+            ("records_per_s", V::U(per_second)),
+            ("latency_count", V::U(latency.count)),
+            ("latency_p50_ms", V::U(latency.p50)),
+            ("latency_p99_ms", V::U(latency.p99)),
+            ("latency_p999_ms", V::U(latency.p999)),
+            ("latency_max_ms", V::U(latency.max)),
         ],
     );
     Ok(summary)
