@@ -51,7 +51,9 @@ use super::model::{
     Action, Agent, Client, Event, Lineage, Network, Operation, Outcome, Principal, Resource,
     Session, SessionKey, SessionKind, Source, Status,
 };
-use super::normalize::{captured, non_empty, parse_ip, Adapter, Captures, Record};
+use super::normalize::{
+    captured, non_empty, parse_ip, pipeline_time_of, Adapter, Captures, Record,
+};
 use super::reject::Reject;
 use super::text::Text;
 use super::time::Timestamp;
@@ -296,10 +298,13 @@ fn normalize(mut record: Record<'_>) -> Result<Event<'_>, Reject> {
         if let Some(raw) = record.fields.value("CloudTrailEvent") {
             let inner = raw_object(raw, "CloudTrailEvent", record.scratch)?
                 .ok_or_else(|| Reject::invalid_field("CloudTrailEvent", "empty"))?;
-            let pipeline_time = record.pipeline_time.or_else(|| {
-                let t = record.fields.text("EventTime").ok()??;
-                Timestamp::parse(&t)
-            });
+            let pipeline_time = record
+                .pipeline_time
+                .or_else(|| pipeline_time_of(&record.fields))
+                .or_else(|| {
+                    let t = record.fields.text("EventTime").ok()??;
+                    Timestamp::parse(&t)
+                });
             return normalize(Record {
                 fields: inner,
                 pipeline_time,
@@ -366,6 +371,7 @@ fn normalize(mut record: Record<'_>) -> Result<Event<'_>, Reject> {
     let is_console_login = event_name == "ConsoleLogin";
     let child_key = issued_key(&event_name, &params, &response, account.clone());
     let mut session = session_of(
+        record.scratch,
         &identity,
         account.clone(),
         creation,
@@ -483,6 +489,7 @@ fn agent_of<'a>(lineage: Option<&Lineage<'a>>) -> Option<Agent<'a>> {
 }
 
 fn session_of<'a>(
+    scratch: &'a bumpalo::Bump,
     identity: &UserIdentity<'a>,
     account: Option<Text<'a>>,
     creation: Option<Timestamp>,
@@ -514,7 +521,7 @@ fn session_of<'a>(
         console_login_time
     };
     if let (Some(principal), Some(start)) = (&principal, console_start) {
-        let id = Text::owned(format!("{principal}:{start}"));
+        let id = timed_id(scratch, principal, start);
         let key = SessionKey::new("aws", account, "console", id);
         return Some(session(key, SessionKind::SignIn, true, Some(start)));
     }
@@ -528,11 +535,19 @@ fn session_of<'a>(
         });
     }
     if let (Some(principal), Some(created)) = (principal, creation) {
-        let id = Text::owned(format!("{principal}:{created}"));
+        let id = timed_id(scratch, &principal, created);
         let key = SessionKey::new("aws", account, "principal", id);
         return Some(session(key, SessionKind::Principal, true, Some(created)));
     }
     None
+}
+
+/// `<principal>:<time>`, the id of a derived key, built in the scratch arena.
+fn timed_id<'a>(scratch: &'a bumpalo::Bump, principal: &str, time: Timestamp) -> Text<'a> {
+    match time.rfc3339(&mut [0; 24]) {
+        Some(time) => Text::concat_in(scratch, &[principal, ":", time]),
+        None => Text::owned(format!("{principal}:{time}")),
+    }
 }
 
 /// The key a credential-issuing call handed to its caller, as a session key.

@@ -119,13 +119,13 @@ impl<'a> Fields<'a> {
         self.entries
             .iter()
             .rev()
-            .find(|(k, _)| *k == key)
+            .find(|(k, _)| same_key(k, key))
             .and_then(|(_, v)| v.raw())
     }
 
     /// The position of the member `get(key)` reads.
     pub fn position(&self, key: &str) -> Option<usize> {
-        self.entries.iter().rposition(|(k, _)| *k == key)
+        self.entries.iter().rposition(|(k, _)| same_key(k, key))
     }
 
     /// The value of `key`, unless it is absent or `null`.
@@ -267,6 +267,13 @@ impl<'de, C: Capture<'de>> Visitor<'de> for FieldsVisitor<'_, 'de, C> {
             entries: self.scratch.alloc_slice_copy(&entries),
         })
     }
+}
+
+/// Key equality, inline: keys are short, and most candidates differ in length or early on.
+#[inline]
+fn same_key(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 fn is_json_space(b: u8) -> bool {

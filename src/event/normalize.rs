@@ -41,6 +41,8 @@ pub struct Adapter {
 /// first pass already read into typed values.
 pub struct Record<'a> {
     pub fields: Fields<'a>,
+    /// The enclosing envelope's time; the record's own pipeline keys are read on demand
+    /// (`pipeline_time_of`).
     pub pipeline_time: Option<Timestamp>,
     pub scratch: &'a Bump,
     pub captured: Captures<'a>,
@@ -159,7 +161,6 @@ impl Normalizer {
         scratch: &'a Bump,
         may_unwrap: bool,
     ) -> Result<Event<'a>, Reject> {
-        let pipeline_time = pipeline_time.or_else(|| pipeline_time_of(&fields));
         let adapter = match self.forced {
             Some(source) => ADAPTERS.iter().find(|a| a.source == source),
             None => ADAPTERS.iter().find(|a| (a.detect)(&fields)),
@@ -178,6 +179,9 @@ impl Normalizer {
         }
         if may_unwrap {
             if let Some(inner) = unwrap_envelope(&fields, scratch)? {
+                // The envelope's time, as the pipeline's; an adapter reads its own record's
+                // pipeline keys only when it has no vendor time (`Record::time`).
+                let pipeline_time = pipeline_time.or_else(|| pipeline_time_of(&fields));
                 return self.dispatch(inner, Captures::default(), pipeline_time, scratch, false);
             }
         }
@@ -266,7 +270,7 @@ fn pipeline_agent<'a>(fields: &Fields<'a>, scratch: &'a Bump) -> Option<Agent<'a
     (id.is_some() || task.is_some()).then_some(Agent { id, task })
 }
 
-fn pipeline_time_of(fields: &Fields<'_>) -> Option<Timestamp> {
+pub(super) fn pipeline_time_of(fields: &Fields<'_>) -> Option<Timestamp> {
     PIPELINE_TIME_KEYS.iter().find_map(|k| {
         let raw = fields.value(k)?;
         let text = super::fields::raw_text(raw, k).ok()??;
@@ -341,6 +345,9 @@ impl Record<'_> {
 /// Reads an IP address, tolerating ports, brackets and zone suffixes; `None` for anything else.
 pub fn parse_ip(text: &str) -> Option<IpAddr> {
     let t = text.trim();
+    if let Some(ip) = dotted_quad(t.as_bytes()) {
+        return Some(IpAddr::V4(ip));
+    }
     if let Ok(ip) = t.parse() {
         return Some(ip);
     }
@@ -357,6 +364,32 @@ pub fn parse_ip(text: &str) -> Option<IpAddr> {
         }
     }
     t.split('%').next().and_then(|h| h.parse().ok())
+}
+
+/// A plain dotted-quad IPv4 address, read without the general parser. It accepts a subset of
+/// what `Ipv4Addr::from_str` accepts (four decimal octets, no leading zeros), with the same
+/// result; anything else is left to the general path.
+fn dotted_quad(t: &[u8]) -> Option<std::net::Ipv4Addr> {
+    if t.len() > 15 {
+        return None;
+    }
+    let mut octets = [0u8; 4];
+    let mut count = 0;
+    for part in t.split(|b| *b == b'.') {
+        if count == 4 || part.is_empty() || part.len() > 3 || (part.len() > 1 && part[0] == b'0') {
+            return None;
+        }
+        let mut value = 0u16;
+        for &b in part {
+            if !b.is_ascii_digit() {
+                return None;
+            }
+            value = value * 10 + u16::from(b - b'0');
+        }
+        octets[count] = u8::try_from(value).ok()?;
+        count += 1;
+    }
+    (count == 4).then(|| std::net::Ipv4Addr::from(octets))
 }
 
 /// A non-empty text, or `None`. Vendors write "" and "null" for absent values.
@@ -412,6 +445,40 @@ mod tests {
         let agent = event.agent.unwrap();
         assert_eq!(agent.id.as_deref(), Some("reconciler-7"));
         assert_eq!(agent.task.as_deref(), Some("task-42"));
+    }
+
+    #[test]
+    fn dotted_quads_read_as_the_standard_parser_does() {
+        let mut cases: Vec<String> = [
+            "0.0.0.0",
+            "255.255.255.255",
+            "256.1.1.1",
+            "1.2.3",
+            "1.2.3.4.5",
+            "01.2.3.4",
+            "1..2.3",
+            "1.2.3.4.",
+            ".1.2.3",
+            "1.2.3.-4",
+            "1.2.3.4 ",
+            "1234.1.1.1",
+            "",
+            "...",
+            "0.00.0.0",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for a in [0, 7, 10, 99, 100, 199, 255, 256, 999] {
+            cases.push(format!("{a}.{}.1.{a}", 255 - a.min(255)));
+        }
+        for case in &cases {
+            let std = case.parse::<std::net::Ipv4Addr>().ok();
+            if let Some(ip) = dotted_quad(case.as_bytes()) {
+                assert_eq!(Some(ip), std, "{case}");
+            }
+        }
+        assert!(dotted_quad(b"203.0.113.9").is_some());
     }
 
     #[test]

@@ -61,6 +61,22 @@ impl<'a> Text<'a> {
         }
     }
 
+    /// `parts` joined, in `scratch`: a derived string that borrows like the record's own.
+    pub fn concat_in(scratch: &'a bumpalo::Bump, parts: &[&str]) -> Text<'a> {
+        let len = parts.iter().map(|p| p.len()).sum();
+        let buf = scratch.alloc_slice_fill_copy(len, 0u8);
+        let mut at = 0;
+        for part in parts {
+            buf[at..at + part.len()].copy_from_slice(part.as_bytes());
+            at += part.len();
+        }
+        match std::str::from_utf8(buf) {
+            Ok(joined) => Text::borrowed(joined),
+            // Unreachable: a concatenation of strings is a string.
+            Err(_) => Text::owned(parts.concat()),
+        }
+    }
+
     pub fn into_owned(self) -> Text<'static> {
         Text(Cow::Owned(self.0.into_owned()))
     }

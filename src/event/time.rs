@@ -76,8 +76,50 @@ impl Timestamp {
     }
 }
 
+impl Timestamp {
+    /// The RFC 3339 form (`2024-08-01T11:30:25.000Z`) written into `buf`, for years 0 to 9999;
+    /// `None` for the rest, which `Display` writes.
+    pub fn rfc3339(self, buf: &mut [u8; 24]) -> Option<&str> {
+        let days = self.0.div_euclid(MS_PER_DAY);
+        let ms_of_day = self.0.rem_euclid(MS_PER_DAY);
+        let (y, m, d) = civil_from_days(days);
+        if !(0..=9999).contains(&y) {
+            return None;
+        }
+        let secs = ms_of_day / 1000;
+        let mut put = |at: usize, width: usize, mut n: i64| {
+            for i in (at..at + width).rev() {
+                buf[i] = b'0' + (n % 10) as u8;
+                n /= 10;
+            }
+        };
+        put(0, 4, y);
+        put(5, 2, m);
+        put(8, 2, d);
+        put(11, 2, secs / 3600);
+        put(14, 2, secs / 60 % 60);
+        put(17, 2, secs % 60);
+        put(20, 3, ms_of_day % 1000);
+        for (at, mark) in [
+            (4, b'-'),
+            (7, b'-'),
+            (10, b'T'),
+            (13, b':'),
+            (16, b':'),
+            (19, b'.'),
+        ] {
+            buf[at] = mark;
+        }
+        buf[23] = b'Z';
+        std::str::from_utf8(buf).ok()
+    }
+}
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(text) = self.rfc3339(&mut [0; 24]) {
+            return f.write_str(text);
+        }
         let days = self.0.div_euclid(MS_PER_DAY);
         let ms_of_day = self.0.rem_euclid(MS_PER_DAY);
         let (y, m, d) = civil_from_days(days);
@@ -249,6 +291,41 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fast_form_is_the_formatted_one() {
+        let slow = |t: Timestamp| {
+            let days = t.0.div_euclid(MS_PER_DAY);
+            let ms_of_day = t.0.rem_euclid(MS_PER_DAY);
+            let (y, m, d) = civil_from_days(days);
+            let secs = ms_of_day / 1000;
+            format!(
+                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+                secs / 3600,
+                secs / 60 % 60,
+                secs % 60,
+                ms_of_day % 1000
+            )
+        };
+        let mut ms: i64 = -62_167_219_200_000; // 0000-01-01
+        while ms < 253_402_300_800_000 {
+            // to 9999-12-31, in irregular steps
+            let t = Timestamp(ms);
+            assert_eq!(t.rfc3339(&mut [0; 24]).unwrap(), slow(t));
+            assert_eq!(t.to_string(), slow(t));
+            ms += 3_999_999_937;
+        }
+        for ms in [
+            -62_167_219_200_001,
+            253_402_300_800_000,
+            i64::MIN / 2,
+            i64::MAX / 2,
+        ] {
+            let t = Timestamp(ms);
+            assert!(t.rfc3339(&mut [0; 24]).is_none());
+            assert_eq!(t.to_string(), slow(t));
+        }
+    }
 
     fn iso(s: &str) -> String {
         Timestamp::parse(s)
