@@ -128,6 +128,16 @@ impl<'a> Fields<'a> {
         self.entries.iter().rposition(|(k, _)| same_key(k, key))
     }
 
+    /// The position of the member `value(key)` reads: none when it is absent or `null`.
+    pub fn value_position(&self, key: &str) -> Option<usize> {
+        let position = self.position(key)?;
+        let json = match self.entries[position].1 {
+            Slot::Raw(raw) => raw.get(),
+            Slot::Taken(json) => json,
+        };
+        (json != "null").then_some(position)
+    }
+
     /// The value of `key`, unless it is absent or `null`.
     pub fn value(&self, key: &str) -> Option<&'a RawValue> {
         self.get(key).filter(|v| v.get() != "null")

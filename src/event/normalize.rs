@@ -54,6 +54,7 @@ pub struct Record<'a> {
 #[derive(Default)]
 pub struct Captures<'a> {
     pub(super) cloudtrail: cloudtrail::Captured<'a>,
+    pub(super) okta: okta::Captured<'a>,
 }
 
 impl<'de> Capture<'de> for Captures<'de> {
@@ -64,7 +65,7 @@ impl<'de> Capture<'de> for Captures<'de> {
         seen: &Fields<'_>,
         map: &mut A,
     ) -> Result<bool, A::Error> {
-        self.cloudtrail.capture(key, seen, map)
+        Ok(self.cloudtrail.capture(key, seen, map)? || self.okta.capture(key, seen, map)?)
     }
 }
 

@@ -51,8 +51,11 @@
 //! the group of `group.user_membership.add`, the role of a role assignment) — and the OAuth
 //! scopes a token carries (`debugData.grantedScopes`).
 
+use std::marker::PhantomData;
+
 use bumpalo::Bump;
-use serde::de::{Deserializer, SeqAccess, Visitor};
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -76,6 +79,11 @@ fn member<'a>(f: &Fields<'a>, name: &str, lower: &str) -> Option<&'a RawValue> {
     f.value(name).or_else(|| f.value(lower))
 }
 
+/// The position of the member `member` reads.
+fn member_position(f: &Fields<'_>, name: &str, lower: &str) -> Option<usize> {
+    f.value_position(name).or_else(|| f.value_position(lower))
+}
+
 fn detect(fields: &Fields<'_>) -> bool {
     let Some(event_type) = member(fields, "eventType", "eventtype") else {
         return false;
@@ -87,9 +95,195 @@ fn detect(fields: &Fields<'_>) -> bool {
         && (fields.contains("published")
             || fields.contains("uuid")
             || fields.contains("actor")
-            || member(fields, "authenticationContext", "authenticationcontext").is_some()
-            || member(fields, "legacyEventType", "legacyeventtype").is_some()
-            || member(fields, "displayMessage", "displaymessage").is_some())
+            || member_position(fields, "authenticationContext", "authenticationcontext").is_some()
+            || member_position(fields, "legacyEventType", "legacyeventtype").is_some()
+            || member_position(fields, "displayMessage", "displaymessage").is_some())
+}
+
+/// A member read in the first pass: an object, parsed as `T`, or anything else (consumed and
+/// left to the adapter's lenient readers, on its raw JSON).
+enum Nested<T> {
+    Object(T),
+    Other,
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Nested<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(NestedVisitor(PhantomData))
+    }
+}
+
+struct NestedVisitor<T>(PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for NestedVisitor<T> {
+    type Value = Nested<T>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        T::deserialize(MapAccessDeserializer::new(map)).map(Nested::Object)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Nested::Other)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Nested::Other)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Nested::Other)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Nested::Other)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Nested::Other)
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(Nested::Other)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Nested::Other)
+    }
+}
+
+/// The `target` member read in the first pass: an array, read as `Targets`, or anything else.
+enum TargetsCapture<'a> {
+    Array(Targets<'a>),
+    Other,
+}
+
+impl<'de> Deserialize<'de> for TargetsCapture<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(TargetsCaptureVisitor)
+    }
+}
+
+struct TargetsCaptureVisitor;
+
+impl<'de> Visitor<'de> for TargetsCaptureVisitor {
+    type Value = TargetsCapture<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any value")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        TargetsVisitor.visit_seq(seq).map(TargetsCapture::Array)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(TargetsCapture::Other)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(TargetsCapture::Other)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(TargetsCapture::Other)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(TargetsCapture::Other)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(TargetsCapture::Other)
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(TargetsCapture::Other)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(TargetsCapture::Other)
+    }
+}
+
+/// The members the first pass reads straight into typed values, each with its position.
+#[derive(Default)]
+pub struct Captured<'a> {
+    context: Option<(usize, Nested<AuthenticationContext<'a>>)>,
+    outcome: Option<(usize, Nested<OktaOutcome<'a>>)>,
+    actor: Option<(usize, Nested<Actor<'a>>)>,
+    client: Option<(usize, Nested<OktaClient<'a>>)>,
+    security: Option<(usize, Nested<SecurityContext>)>,
+    debug: Option<(usize, Nested<DebugContext<'a>>)>,
+    targets: Option<(usize, TargetsCapture<'a>)>,
+    /// A member of another source's records was seen.
+    elsewhere: bool,
+}
+
+impl<'de> Captured<'de> {
+    #[inline]
+    pub fn capture<A: MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        seen: &Fields<'_>,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        match key {
+            "authenticationContext"
+            | "authenticationcontext"
+            | "outcome"
+            | "actor"
+            | "client"
+            | "securityContext"
+            | "securitycontext"
+            | "debugContext"
+            | "debugcontext"
+            | "target"
+                if !self.elsewhere => {}
+            // Other sources use some of these names (OCSF and GitHub `actor`): after one of
+            // their own members, leave the record alone.
+            "class_uid" | "metadata" | "eventVersion" | "apiVersion" | "action" => {
+                self.elsewhere = true;
+                return Ok(false);
+            }
+            _ => return Ok(false),
+        }
+        let position = seen.len();
+        match key {
+            "authenticationContext" | "authenticationcontext" => {
+                self.context = Some((position, map.next_value()?));
+            }
+            "outcome" => self.outcome = Some((position, map.next_value()?)),
+            "actor" => self.actor = Some((position, map.next_value()?)),
+            "client" => self.client = Some((position, map.next_value()?)),
+            "securityContext" | "securitycontext" => {
+                self.security = Some((position, map.next_value()?));
+            }
+            "debugContext" | "debugcontext" => self.debug = Some((position, map.next_value()?)),
+            _ => self.targets = Some((position, map.next_value()?)),
+        }
+        Ok(true)
+    }
+}
+
+/// A captured object, when it was read from the member `member(f, name, lower)` reads.
+fn captured_object<T>(
+    slot: Option<(usize, Nested<T>)>,
+    f: &Fields<'_>,
+    name: &str,
+    lower: &str,
+) -> Option<T> {
+    match slot? {
+        (position, Nested::Object(value)) => {
+            (member_position(f, name, lower) == Some(position)).then_some(value)
+        }
+        (_, Nested::Other) => None,
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -320,7 +514,8 @@ fn optional<'a, T: Deserialize<'a> + Default>(
         .unwrap_or_default()
 }
 
-fn normalize(record: Record<'_>) -> Result<Event<'_>, Reject> {
+fn normalize(mut record: Record<'_>) -> Result<Event<'_>, Reject> {
+    let cap = std::mem::take(&mut record.captured.okta);
     let f = &record.fields;
     let scratch = record.scratch;
     let event_type = match member(f, "eventType", "eventtype") {
@@ -331,12 +526,11 @@ fn normalize(record: Record<'_>) -> Result<Event<'_>, Reject> {
     let time = record.time(&["published"])?;
 
     // The session is what the event is keyed by: a malformed context is an error, not absence.
-    let context: AuthenticationContext<'_> = nested(
-        member(f, "authenticationContext", "authenticationcontext"),
-        "authenticationContext",
-        scratch,
-    )?
-    .unwrap_or_default();
+    let (name, lower) = ("authenticationContext", "authenticationcontext");
+    let context: AuthenticationContext<'_> = match captured_object(cap.context, f, name, lower) {
+        Some(context) => context,
+        None => nested(member(f, name, lower), name, scratch)?.unwrap_or_default(),
+    };
     let session_id = context
         .root_session_id
         .clone()
@@ -348,7 +542,8 @@ fn normalize(record: Record<'_>) -> Result<Event<'_>, Reject> {
             ))
         })?;
 
-    let outcome: OktaOutcome<'_> = optional(f, "outcome", "outcome", scratch);
+    let outcome: OktaOutcome<'_> = captured_object(cap.outcome, f, "outcome", "outcome")
+        .unwrap_or_else(|| optional(f, "outcome", "outcome", scratch));
     let result = match outcome.result.as_deref() {
         Some("SUCCESS" | "ALLOW") => Status::Success,
         Some("FAILURE" | "DENY") => Status::Failure,
@@ -368,15 +563,28 @@ fn normalize(record: Record<'_>) -> Result<Event<'_>, Reject> {
         mfa: (succeeded && verified_factor).then_some(true),
     };
 
-    let actor: Actor<'_> = optional(f, "actor", "actor", scratch);
-    let client: OktaClient<'_> = optional(f, "client", "client", scratch);
-    let security: SecurityContext = optional(f, "securityContext", "securitycontext", scratch);
-    let debug: DebugContext<'_> = optional(f, "debugContext", "debugcontext", scratch);
-    let targets: Targets<'_> = f
-        .value("target")
-        .filter(|raw| raw.get().starts_with('['))
-        .and_then(|raw| serde_json::from_str(raw.get()).ok())
-        .unwrap_or_default();
+    let actor: Actor<'_> = captured_object(cap.actor, f, "actor", "actor")
+        .unwrap_or_else(|| optional(f, "actor", "actor", scratch));
+    let client: OktaClient<'_> = captured_object(cap.client, f, "client", "client")
+        .unwrap_or_else(|| optional(f, "client", "client", scratch));
+    let (name, lower) = ("securityContext", "securitycontext");
+    let security: SecurityContext = captured_object(cap.security, f, name, lower)
+        .unwrap_or_else(|| optional(f, name, lower, scratch));
+    let (name, lower) = ("debugContext", "debugcontext");
+    let debug: DebugContext<'_> = captured_object(cap.debug, f, name, lower)
+        .unwrap_or_else(|| optional(f, name, lower, scratch));
+    let targets: Targets<'_> = match cap.targets {
+        Some((position, TargetsCapture::Array(targets)))
+            if f.value_position("target") == Some(position) =>
+        {
+            targets
+        }
+        _ => f
+            .value("target")
+            .filter(|raw| raw.get().starts_with('['))
+            .and_then(|raw| serde_json::from_str(raw.get()).ok())
+            .unwrap_or_default(),
+    };
 
     let operation = operation_of(&event_type);
     let scopes = scopes_of(&event_type, debug.debug_data, targets.roles_and_groups);
