@@ -66,6 +66,7 @@
 //! wrong shape reject the record (`invalid_field`); an unreadable `sourceIPs` only loses the
 //! address.
 
+use serde::de::MapAccess;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -74,7 +75,7 @@ use super::model::{
     Action, Client, Event, Network, Operation, Outcome, Principal, Resource, Session, SessionKey,
     SessionKind, Source, Status,
 };
-use super::normalize::{non_empty, parse_ip, Adapter, Record};
+use super::normalize::{captured, non_empty, parse_ip, Adapter, Record};
 use super::reject::Reject;
 use super::text::Text;
 
@@ -153,14 +154,64 @@ struct Annotations<'a> {
     reason: Option<Text<'a>>,
 }
 
-fn normalize(record: Record<'_>) -> Result<Event<'_>, Reject> {
+/// The members the first pass reads straight into typed values, each with its position, once
+/// the record has shown an `auditID` (other sources' `user` is a string).
+#[derive(Default)]
+pub struct Captured<'a> {
+    user: Option<(usize, Option<UserInfo<'a>>)>,
+    impersonated: Option<(usize, Option<UserInfo<'a>>)>,
+    object: Option<(usize, Option<ObjectRef<'a>>)>,
+    status: Option<(usize, Option<ResponseStatus<'a>>)>,
+    annotations: Option<(usize, Option<Annotations<'a>>)>,
+    audit: bool,
+}
+
+impl<'de> Captured<'de> {
+    #[inline]
+    pub fn capture<A: MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        seen: &Fields<'_>,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        let position = seen.len();
+        match key {
+            "auditID" => self.audit = true,
+            "user" if self.audit => self.user = Some((position, map.next_value()?)),
+            "impersonatedUser" if self.audit => {
+                self.impersonated = Some((position, map.next_value()?));
+            }
+            "objectRef" if self.audit => self.object = Some((position, map.next_value()?)),
+            "responseStatus" if self.audit => self.status = Some((position, map.next_value()?)),
+            "annotations" if self.audit => {
+                self.annotations = Some((position, map.next_value()?));
+            }
+            _ => return Ok(false),
+        }
+        Ok(key != "auditID")
+    }
+}
+
+fn normalize(mut record: Record<'_>) -> Result<Event<'_>, Reject> {
+    let cap = std::mem::take(&mut record.captured.kubernetes);
     let f = &record.fields;
     let time = record.time(&["stageTimestamp", "requestReceivedTimestamp"])?;
-    let user: UserInfo<'_> = f.typed("user")?.unwrap_or_default();
-    let impersonated: Option<UserInfo<'_>> = f.typed("impersonatedUser")?;
+    let user: UserInfo<'_> = match captured(cap.user, f, "user") {
+        Some(user) => user,
+        None => f.typed("user")?,
+    }
+    .unwrap_or_default();
+    let impersonated: Option<UserInfo<'_>> = match captured(cap.impersonated, f, "impersonatedUser")
+    {
+        Some(user) => user,
+        None => f.typed("impersonatedUser")?,
+    };
     let session = session_of(&user)?;
     let verb = f.required_text("verb")?;
-    let object: Option<ObjectRef<'_>> = f.typed("objectRef")?;
+    let object: Option<ObjectRef<'_>> = match captured(cap.object, f, "objectRef") {
+        Some(object) => object,
+        None => f.typed("objectRef")?,
+    };
 
     let (principal, groups, impersonating) = match impersonated {
         Some(as_user) if non_empty(as_user.username.clone()).is_some() => {
@@ -188,10 +239,10 @@ fn normalize(record: Record<'_>) -> Result<Event<'_>, Reject> {
         groups
             .iter()
             .filter(|g| !g.is_empty())
-            .map(|g| Text::owned(format!("group:{g}"))),
+            .map(|g| Text::concat_in(record.scratch, &["group:", g])),
     );
     if let Some(name) = &impersonating {
-        scopes.push(Text::owned(format!("impersonate:{name}")));
+        scopes.push(Text::concat_in(record.scratch, &["impersonate:", name]));
     }
 
     let operation = operation_of(&verb, object.as_ref());
@@ -199,7 +250,7 @@ fn normalize(record: Record<'_>) -> Result<Event<'_>, Reject> {
         .filter(|o| o.resource.is_some() || o.name.is_some())
         .map(|o| {
             let kind = match (non_empty(o.resource), non_empty(o.subresource)) {
-                (Some(r), Some(s)) => Some(Text::owned(format!("{r}/{s}"))),
+                (Some(r), Some(s)) => Some(Text::concat_in(record.scratch, &[&r, "/", &s])),
                 (r, _) => r,
             };
             Resource {
@@ -228,7 +279,7 @@ fn normalize(record: Record<'_>) -> Result<Event<'_>, Reject> {
             operation: verb.clone(),
             vendor: verb,
         },
-        outcome: outcome_of(f)?,
+        outcome: outcome_of(f, cap.status, cap.annotations)?,
         operation,
         resource,
         bytes: None,
@@ -351,13 +402,21 @@ fn operation_of(verb: &str, object: Option<&ObjectRef<'_>>) -> Operation {
     }
 }
 
-fn outcome_of<'a>(f: &Fields<'a>) -> Result<Outcome<'a>, Reject> {
-    let annotations: Annotations<'a> = f
-        .typed("annotations")
-        .unwrap_or_default()
+type Slot<T> = Option<(usize, Option<T>)>;
+
+fn outcome_of<'a>(
+    f: &Fields<'a>,
+    status: Slot<ResponseStatus<'a>>,
+    annotations: Slot<Annotations<'a>>,
+) -> Result<Outcome<'a>, Reject> {
+    let annotations: Annotations<'a> = captured(annotations, f, "annotations")
+        .unwrap_or_else(|| f.typed("annotations").unwrap_or_default())
         .unwrap_or_default();
     let forbidden = annotations.decision.as_deref() == Some("forbid");
-    let status: Option<ResponseStatus<'a>> = f.typed("responseStatus")?;
+    let status: Option<ResponseStatus<'a>> = match captured(status, f, "responseStatus") {
+        Some(status) => status,
+        None => f.typed("responseStatus")?,
+    };
     // Only HTTP status codes count; a 0 or a missing code leaves `status` to decide.
     let code = match status.as_ref().and_then(|s| s.code) {
         Some(raw) => raw_i64(raw, "responseStatus.code")?

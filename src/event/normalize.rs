@@ -55,6 +55,7 @@ pub struct Record<'a> {
 pub struct Captures<'a> {
     pub(super) cloudtrail: cloudtrail::Captured<'a>,
     pub(super) okta: okta::Captured<'a>,
+    pub(super) kubernetes: kubernetes::Captured<'a>,
 }
 
 impl<'de> Capture<'de> for Captures<'de> {
@@ -65,7 +66,9 @@ impl<'de> Capture<'de> for Captures<'de> {
         seen: &Fields<'_>,
         map: &mut A,
     ) -> Result<bool, A::Error> {
-        Ok(self.cloudtrail.capture(key, seen, map)? || self.okta.capture(key, seen, map)?)
+        Ok(self.cloudtrail.capture(key, seen, map)?
+            || self.okta.capture(key, seen, map)?
+            || self.kubernetes.capture(key, seen, map)?)
     }
 }
 
