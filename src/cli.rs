@@ -112,6 +112,10 @@ pub struct RunArgs {
     /// As in `replay` (default urn:sessionguard).
     #[arg(long)]
     pub caep_issuer: Option<String>,
+    /// Sessions held per input partition (default 4000000, about 1 KiB each under the shipped
+    /// pack); beyond it the one idle longest is evicted, deterministically, and counted.
+    #[arg(long)]
+    pub max_sessions: Option<u64>,
     /// Benchmark aid: the same consumer loop, offsets and delivery tracking, but no normalize
     /// and no rules; one small record (the input offset) per input record to the actions topic
     /// (docs/kafka.md, "The null engine").
@@ -330,6 +334,7 @@ impl RunArgs {
             allowed_lateness: self.allowed_lateness.clone(),
             idle_timeout: self.idle_timeout.clone(),
             caep_issuer: self.caep_issuer.clone(),
+            max_sessions: self.max_sessions,
             ..self.kafka.layer()
         }
     }

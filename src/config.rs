@@ -16,6 +16,7 @@
 //! metrics_addr: 127.0.0.1:9464
 //! allowed_lateness: 0s
 //! idle_timeout: 12h
+//! max_sessions: 4000000   # per input partition
 //! librdkafka: { security.protocol: ssl, fetch.max.bytes: 1048576 }
 //! ```
 //!
@@ -68,6 +69,8 @@ pub struct Layer {
     pub idle_timeout: Option<String>,
     #[serde(alias = "caep-issuer")]
     pub caep_issuer: Option<String>,
+    #[serde(alias = "max-sessions")]
+    pub max_sessions: Option<u64>,
     /// librdkafka properties passed through unchanged.
     #[serde(default)]
     pub librdkafka: BTreeMap<String, Scalar>,
@@ -142,6 +145,8 @@ pub struct Settings {
     pub allowed_lateness_ms: i64,
     pub idle_timeout_ms: i64,
     pub caep_issuer: String,
+    /// Sessions held per input partition (each partition has its own engine).
+    pub max_sessions: usize,
 }
 
 impl Layer {
@@ -162,6 +167,12 @@ impl Layer {
                     format!("SESSIONGUARD_MAX_EVENTS: '{text}' is not a whole number")
                 })?),
             };
+        let max_sessions = match get("MAX_SESSIONS") {
+            None => None,
+            Some(text) => Some(text.trim().parse::<u64>().map_err(|_| {
+                format!("SESSIONGUARD_MAX_SESSIONS: '{text}' is not a whole number")
+            })?),
+        };
         Ok(Layer {
             brokers: get("BROKERS"),
             group: get("GROUP"),
@@ -178,6 +189,7 @@ impl Layer {
             allowed_lateness: get("ALLOWED_LATENESS"),
             idle_timeout: get("IDLE_TIMEOUT"),
             caep_issuer: get("CAEP_ISSUER"),
+            max_sessions,
             librdkafka: BTreeMap::new(),
         })
     }
@@ -202,6 +214,7 @@ impl Layer {
             allowed_lateness: self.allowed_lateness.or(lower.allowed_lateness),
             idle_timeout: self.idle_timeout.or(lower.idle_timeout),
             caep_issuer: self.caep_issuer.or(lower.caep_issuer),
+            max_sessions: self.max_sessions.or(lower.max_sessions),
             librdkafka,
         }
     }
@@ -311,6 +324,9 @@ impl Layer {
         if idle_timeout_ms <= 0 {
             errors.push("--idle-timeout must be longer than 0".to_owned());
         }
+        if self.max_sessions == Some(0) {
+            errors.push("--max-sessions must be at least 1".to_owned());
+        }
         if self.max_events == Some(0) {
             errors.push("--max-events must be at least 1".to_owned());
         }
@@ -346,6 +362,11 @@ impl Layer {
             caep_issuer: self
                 .caep_issuer
                 .unwrap_or_else(|| "urn:sessionguard".to_owned()),
+            max_sessions: self
+                .max_sessions
+                .map_or(crate::engine::EngineConfig::default().max_sessions, |n| {
+                    usize::try_from(n).unwrap_or(usize::MAX)
+                }),
         })
     }
 }
@@ -376,12 +397,14 @@ mod tests {
     fn flags_override_env_override_file() {
         let file: Layer = serde_saphyr::from_str(
             "brokers: file:9092\ngroup: g-file\ntopics: [a, b]\nactions_topic: act\n\
-             dead-letter-topic: dlq\nlibrdkafka: { fetch.max.bytes: 1000, enable.idempotence: true }\n",
+             dead-letter-topic: dlq\nmax_sessions: 10\n\
+             librdkafka: { fetch.max.bytes: 1000, enable.idempotence: true }\n",
         )
         .unwrap();
         let env = Layer::from_env(&env(&[
             ("SESSIONGUARD_GROUP", "g-env"),
             ("SESSIONGUARD_BROKERS", "env:9092"),
+            ("SESSIONGUARD_MAX_SESSIONS", "20"),
         ]))
         .unwrap();
         let flags = Layer {
@@ -393,6 +416,7 @@ mod tests {
         assert_eq!(s.group, "g-env");
         assert_eq!(s.topics, ["a", "b"]);
         assert_eq!(s.dead_letter_topic.as_deref(), Some("dlq"));
+        assert_eq!(s.max_sessions, 20);
         assert!(s
             .librdkafka
             .contains(&("fetch.max.bytes".to_owned(), "1000".to_owned())));
@@ -408,6 +432,7 @@ mod tests {
             actions_topic: Some("act".into()),
             metrics_addr: Some("nowhere".into()),
             idle_timeout: Some("soon".into()),
+            max_sessions: Some(0),
             ..Layer::default()
         };
         let errors = layer.settings(Purpose::Run).unwrap_err();
@@ -418,6 +443,7 @@ mod tests {
             "'act' is both an input and an output",
             "--metrics-addr",
             "--idle-timeout: 'soon'",
+            "--max-sessions must be at least 1",
         ] {
             assert!(errors.contains(needle), "{needle} missing from:\n{errors}");
         }

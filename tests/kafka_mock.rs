@@ -110,6 +110,7 @@ fn settings(brokers: &str, group: &str, topics: &[&str], name: &str) -> Settings
         allowed_lateness_ms: 0,
         idle_timeout_ms: 12 * 3_600_000,
         caep_issuer: "urn:sessionguard".to_owned(),
+        max_sessions: sessionguard::engine::EngineConfig::default().max_sessions,
     }
 }
 

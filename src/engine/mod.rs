@@ -527,8 +527,7 @@ impl Engine {
     fn remove_session(&mut self, slot: u32) {
         if let Some(session) = self.sessions[slot as usize].take() {
             self.index.remove(&session.key, slot);
-            self.by_first
-                .remove(&(origin_key(session.first.0), slot));
+            self.by_first.remove(&(origin_key(session.first.0), slot));
             let children = session.links.iter().flat_map(|l| l.children.iter());
             for child in children {
                 if self

@@ -244,6 +244,7 @@ pub fn run_demo(root: &Path) -> anyhow::Result<DemoReport> {
         allowed_lateness_ms: 0,
         idle_timeout_ms: 12 * 3_600_000,
         caep_issuer: "urn:sessionguard".to_owned(),
+        max_sessions: crate::engine::EngineConfig::default().max_sessions,
     };
     let telemetry = Telemetry::new();
     let summary = run(

@@ -1009,6 +1009,7 @@ pub fn run(
         engine_config: EngineConfig {
             idle_timeout_ms: settings.idle_timeout_ms,
             caep_issuer: settings.caep_issuer.clone(),
+            max_sessions: settings.max_sessions,
             ..EngineConfig::default()
         },
         allowed_lateness_ms: settings.allowed_lateness_ms,
