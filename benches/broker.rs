@@ -47,6 +47,8 @@ struct Args {
     partitions: i32,
     /// `--probe RATE`: only measure the broker's produce-to-consume latency at RATE.
     probe: Option<f64>,
+    /// `--expect-decisions N`: what `replay` decides on the input; `run`'s count is checked.
+    expect_decisions: Option<u64>,
     /// `-X key=value`: passed to the engines (and to the probe's consumer).
     extra: Vec<(String, String)>,
 }
@@ -80,6 +82,8 @@ fn parse_args() -> Option<Args> {
         rate: get("--rate").map(|r| r.parse().expect("--rate R")),
         partitions: get("--partitions").map_or(1, |p| p.parse().expect("--partitions N")),
         probe: get("--probe").map(|r| r.parse().expect("--probe RATE")),
+        expect_decisions: get("--expect-decisions")
+            .map(|r| r.parse().expect("--expect-decisions N")),
         extra: argv
             .iter()
             .zip(argv.iter().skip(1))
@@ -330,9 +334,11 @@ fn spawn_engine(args: &Args, null: bool, names: &Names, max: usize, log: PathBuf
         .args(["--actions-topic", &names.actions])
         .args(["--dead-letter-topic", &names.dead])
         .args(["--max-events", &max.to_string()])
-        .args(["--exit-when-idle", "60s"])
-        .args(["-X", "session.timeout.ms=6000"])
-        .args(["-X", "heartbeat.interval.ms=500"])
+        .args(["--exit-when-idle", "20s"])
+        // Generous: on a loaded machine tansu answers heartbeats late, and an expelled member
+        // may not get its partition back before the idle limit ends the run.
+        .args(["-X", "session.timeout.ms=30000"])
+        .args(["-X", "heartbeat.interval.ms=1000"])
         .args(["-X", "broker.address.family=v4"]);
     for (k, v) in &args.extra {
         cmd.args(["-X", &format!("{k}={v}")]);
@@ -538,19 +544,43 @@ fn main() {
     let mut rates = [Vec::new(), Vec::new()];
     for rep in 0..args.reps {
         for null in [true, false] {
-            let names = fresh_names(kind(null), &topic);
+            let mut names = fresh_names(kind(null), &topic);
             create_outputs(&args, &names, null);
             created.extend([
                 names.actions.clone(),
                 names.dead.clone(),
                 names.progress.clone(),
             ]);
-            let log = args.work.join(format!("d-{}-{rep}.log", kind(null)));
-            let engine = spawn_engine(&args, null, &names, n, log);
-            let s = engine.stopped(Duration::from_secs(900));
-            assert_eq!(s.records, n as u64, "{} read every record", kind(null));
+            let mut attempt = 0;
+            let s = loop {
+                let log = args
+                    .work
+                    .join(format!("d-{}-{rep}-{attempt}.log", kind(null)));
+                let engine = spawn_engine(&args, null, &names, n, log.clone());
+                let s = engine.stopped(Duration::from_secs(900));
+                if s.records == n as u64 {
+                    break s;
+                }
+                // Seen once on a loaded machine: the member was expelled mid-stream and not
+                // given its partition back before the idle limit. Measured again, said.
+                attempt += 1;
+                println!(
+                    "(d) rep {rep} {}: stopped after {} of {n} records (see {}); again",
+                    kind(null),
+                    s.records,
+                    log.display()
+                );
+                assert!(attempt < 3, "{} never read every record", kind(null));
+                names = fresh_names(kind(null), &topic);
+                create_outputs(&args, &names, null);
+            };
+            let check = match args.expect_decisions {
+                Some(d) if !null && d != s.outputs => format!(" MISMATCH: replay takes {d}"),
+                Some(_) if !null => " = replay's".to_owned(),
+                _ => String::new(),
+            };
             println!(
-                "(d) rep {rep} {:<4} {:>8.0} records/s  ({} records in {} ms, {} outputs)",
+                "(d) rep {rep} {:<4} {:>8.0} records/s  ({} records in {} ms, {} outputs{check})",
                 kind(null),
                 s.per_second,
                 s.records,

@@ -21,6 +21,10 @@
 # Both engines and the floor consumer get -X fetch.wait.max.ms=$BROKER_FETCH_WAIT_MS (default
 # 100): tansu 0.6.0 answers a fetch only after sleeping at least half of the fetch's max wait,
 # even when it has data (docs/kafka.md), so librdkafka's default 500 adds ~250 ms to every record.
+# The engines also get session.timeout.ms=30000 (a loaded machine delays tansu's heartbeat
+# answers; an engine that still stops short of the topic's end is run again, and says so).
+# The engine binary is a private copy (target/bench/broker/sessionguard), so a rebuild of
+# target/release during the run cannot change it between repetitions.
 #
 # Usage: scripts/bench/broker.sh          Environment: BROKER_REPS (default 5), BROKER_EVENTS
 # (default 200000), BROKER_ATTACK_RATE (attacks per million records, default 10000: ~3,900
@@ -45,6 +49,11 @@ echo "broker.sh: building (cargo build --release, cargo bench --bench broker --n
 cargo build --release --quiet
 cargo bench --bench broker --no-run --quiet 2>/dev/null ||
     cargo bench --bench broker --no-run
+mkdir -p target/bench/broker
+# A private copy: a rebuild of target/release by someone else mid-run must not change the
+# binary between repetitions.
+SG=target/bench/broker/sessionguard
+cp target/release/sessionguard "$SG"
 
 BROKERS=$(scripts/kafka.sh start | tail -n 1)
 if ! [[ $BROKERS =~ ^[0-9A-Za-z.:-]+:[0-9]+$ ]]; then
@@ -53,20 +62,20 @@ if ! [[ $BROKERS =~ ^[0-9A-Za-z.:-]+:[0-9]+$ ]]; then
 fi
 echo "broker.sh: broker at $BROKERS" >&2
 
-mkdir -p target/bench/broker
 INPUT=target/bench/broker/input-$EVENTS-$ATTACK_RATE.jsonl
 if [[ ! -s $INPUT ]]; then
-    # 100 records per second of event time: 2,000 s for 200 000 records, enough for the attacks
-    # (they need at least 900 s) and for the 5- and 10-minute windows of the pack.
-    target/release/sessionguard gen --sources cloudtrail,okta,kubernetes,github \
+    # 2,000 s of event time (100 records per second for 200 000 records): enough for the
+    # attacks (they need at least 900 s) and for the 5- and 10-minute windows of the pack.
+    "$SG" gen --sources cloudtrail,okta,kubernetes,github \
         --events "$EVENTS" --attack-rate "$ATTACK_RATE" \
-        --events-per-second-of-event-time 100 --out "$INPUT" --quiet
+        --events-per-second-of-event-time "$(python3 -c "print($EVENTS / 2000)")" \
+        --out "$INPUT" --quiet
 fi
-DECISIONS=$(target/release/sessionguard replay "$INPUT" --rules rules --no-progress \
+DECISIONS=$("$SG" replay "$INPUT" --rules rules --no-progress \
     --out /dev/null 2>&1 | awk '$1 == "decisions" { print $2 }')
 echo "input: $INPUT; replay takes $DECISIONS decisions on it"
 
 cargo bench --bench broker --quiet -- --bench \
     --brokers "$BROKERS" --input "$INPUT" --reps "$REPS" \
-    --bin target/release/sessionguard --rules rules --work target/bench/broker \
+    --bin "$SG" --rules rules --work target/bench/broker --expect-decisions "$DECISIONS" \
     -X "fetch.wait.max.ms=$FETCH_WAIT_MS"
