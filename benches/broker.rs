@@ -135,8 +135,20 @@ fn create_topics(brokers: &str, topics: &[(&str, i32, bool)]) {
             }
         })
         .collect();
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)));
-    let results = block_on(admin.create_topics(&new, &options)).expect("CreateTopics");
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(60)));
+    // A loaded tansu can time a CreateTopics out; asked again, a created one already exists.
+    let mut attempt = 0;
+    let results = loop {
+        match block_on(admin.create_topics(&new, &options)) {
+            Ok(results) => break results,
+            Err(e) if attempt < 3 => {
+                attempt += 1;
+                eprintln!("broker bench: CreateTopics failed ({e}); again");
+                thread::sleep(Duration::from_secs(2));
+            }
+            Err(e) => panic!("CreateTopics: {e}"),
+        }
+    };
     for result in results {
         match result {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
