@@ -55,6 +55,10 @@ mkdir -p target/bench/broker
 SG=target/bench/broker/sessionguard
 cp target/release/sessionguard "$SG"
 
+# A broker this script starts is stopped when it ends; one already running is left running.
+if ! scripts/kafka.sh status >/dev/null 2>&1; then
+    trap 'scripts/kafka.sh stop || true' EXIT
+fi
 BROKERS=$(scripts/kafka.sh start | tail -n 1)
 if ! [[ $BROKERS =~ ^[0-9A-Za-z.:-]+:[0-9]+$ ]]; then
     echo "broker.sh: scripts/kafka.sh start printed '$BROKERS', not HOST:PORT" >&2
