@@ -5,7 +5,9 @@
 //!
 //! - `generated/normalize/<source>`: parse per source;
 //! - `generated/engine`: session state update alone (no rules), rule evaluation with the full
-//!   pack on events normalized beforehand, and end-to-end replay (normalize → engine).
+//!   pack on events normalized beforehand, and end-to-end replay (normalize → engine);
+//! - `scenarios/engine`: the same three on the real-format scenario fixtures
+//!   (`fixtures/scenarios/`, six sources, attacks and benign lookalikes).
 //!
 //! `cargo bench --bench generated`, then `scripts/bench-ratio.sh generated`.
 
@@ -18,6 +20,7 @@ use sessionguard::engine::{Engine, EngineConfig};
 use sessionguard::event::{Event, Normalizer, Source};
 use sessionguard::gen::{generate, Config};
 use sessionguard::rule::RuleSet;
+use sessionguard::source::file::{self, Item};
 use sessionguard::source::Origin;
 
 #[path = "support/baseline.rs"]
@@ -85,9 +88,36 @@ fn bench_normalize(c: &mut Criterion) {
     }
 }
 
-fn bench_engine(c: &mut Criterion) {
+/// The scenario fixtures in path order, with their sources.
+fn scenarios() -> Vec<(Source, Vec<u8>)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let records = generated();
+    let normalizer = Normalizer::default();
+    let mut out = Vec::new();
+    for path in file::expand_paths(&[root.join("fixtures/scenarios")]).unwrap() {
+        if path.extension().is_none_or(|e| e != "jsonl") {
+            continue;
+        }
+        file::for_each_record(file::open(&path).unwrap(), &mut |item| {
+            if let Item::Record { bytes, .. } = item {
+                let scratch = Bump::new();
+                let source = normalizer.normalize(bytes, &scratch).unwrap().source;
+                out.push((source, bytes.to_vec()));
+            }
+        })
+        .unwrap();
+    }
+    out
+}
+
+fn bench_engine(c: &mut Criterion) {
+    engine_group(c, "generated/engine", generated());
+    engine_group(c, "scenarios/engine", scenarios());
+}
+
+/// State update alone, rule evaluation alone and end-to-end replay of `records`, beside the
+/// baseline parse of the same records.
+fn engine_group(c: &mut Criterion, name: &str, records: Vec<(Source, Vec<u8>)>) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let normalizer = Normalizer::default();
     let arena = Bump::new();
     let events: Vec<Event<'_>> = records
@@ -95,7 +125,7 @@ fn bench_engine(c: &mut Criterion) {
         .map(|(_, r)| normalizer.normalize(r, &arena).unwrap())
         .collect();
     let pack = RuleSet::load(&[root.join("rules")]).unwrap();
-    let mut group = c.benchmark_group("generated/engine");
+    let mut group = c.benchmark_group(name);
     group.throughput(Throughput::Elements(records.len() as u64));
     group.bench_function("baseline_serde_typed", |b| {
         b.iter(|| {
