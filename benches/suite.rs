@@ -65,15 +65,16 @@ fn compare(
     (median(bs), median(ss), median(ratios))
 }
 
+/// The `q` quantile of a non-empty sorted list of nanoseconds, in microseconds.
 fn quantile(sorted: &[u64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
     let i = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1;
     sorted[i] as f64 / 1000.0
 }
 
 fn latency_line(label: &str, mut ns: Vec<u64>) -> String {
+    if ns.is_empty() {
+        return format!("{label}: none (0 records)");
+    }
     ns.sort_unstable();
     format!(
         "{label}: p50 {:.1} µs  p99 {:.1} µs  p99.9 {:.1} µs  max {:.1} µs ({} records)",
