@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use rdkafka::client::ClientContext;
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{DeliveryResult, Header, Headers, Message, OwnedHeaders};
+use rdkafka::message::{BorrowedHeaders, DeliveryResult, Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, PurgeConfig, ThreadedProducer};
 
 use crate::telemetry::{self, Level, Telemetry, V};
@@ -105,14 +105,7 @@ impl ProducerContext for DeliveryContext {
                 Ok(())
             }
             Err((error, message)) => {
-                let headers = message
-                    .headers()
-                    .map(|h| {
-                        h.iter()
-                            .map(|h| (h.key.to_owned(), h.value.unwrap_or(&[]).to_vec()))
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let headers = owned_headers(message.headers());
                 Err((
                     error.clone(),
                     Outbound {
@@ -149,6 +142,15 @@ pub fn librdkafka_log(client: &str, level: RDKafkaLogLevel, fac: &str, message: 
         message,
         &[("client", V::S(client)), ("facility", V::S(fac))],
     );
+}
+
+/// A message's headers as owned (name, value) pairs, a missing value as empty.
+pub fn owned_headers(headers: Option<&BorrowedHeaders>) -> Vec<(String, Vec<u8>)> {
+    headers.map_or_else(Vec::new, |h| {
+        h.iter()
+            .map(|h| (h.key.to_owned(), h.value.unwrap_or(&[]).to_vec()))
+            .collect()
+    })
 }
 
 pub fn now_millis() -> i64 {

@@ -31,12 +31,12 @@ use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::delivery::{librdkafka_log, Kind, Outbound, Outbox, Ticket};
+use super::delivery::{librdkafka_log, owned_headers, Kind, Outbound, Outbox, Ticket};
 use super::progress::{self, Progress, ProgressReader};
 use super::tracker::{Checkpoint, Tracker};
 use super::Control;
@@ -555,6 +555,8 @@ impl Core {
         if acks.is_empty() {
             return;
         }
+        // One clock read per batch of acknowledgements, not one per message.
+        let now = Instant::now();
         let mut m = self.telemetry.metrics();
         for ack in acks {
             match &ack.ticket.kind {
@@ -568,7 +570,7 @@ impl Core {
             if ack.ticket.tracker == 0 {
                 continue;
             }
-            self.summary.last_done_at = Some(Instant::now());
+            self.summary.last_done_at = Some(now);
             if let Some(part) = self
                 .parts
                 .iter_mut()
@@ -775,7 +777,7 @@ impl Core {
             telemetry.metrics().records += 1;
             part.position = offset + 1;
             part.dirty = true;
-            summary.last_done_at = Some(Instant::now());
+            summary.last_done_at = Some(*last_activity);
             return;
         }
         let origin = Origin::Kafka {
@@ -845,14 +847,7 @@ impl Core {
                     }
                     _ => {
                         let key = event.session.key.to_string();
-                        let headers = message
-                            .headers()
-                            .map(|h| {
-                                h.iter()
-                                    .map(|h| (h.key.to_owned(), h.value.unwrap_or(&[]).to_vec()))
-                                    .collect()
-                            })
-                            .unwrap_or_default();
+                        let headers = owned_headers(message.headers());
                         let seq = part.tracker.ticket();
                         summary.rekeyed += 1;
                         outbox.send(
@@ -928,7 +923,8 @@ impl Core {
         }
         part.position = offset + 1;
         part.dirty = true;
-        summary.last_done_at = Some(Instant::now());
+        // The clock read when the record arrived: handling it takes microseconds.
+        summary.last_done_at = Some(*last_activity);
     }
 }
 
