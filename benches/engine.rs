@@ -16,32 +16,16 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use sessionguard::engine::{Engine, EngineConfig};
 use sessionguard::event::Normalizer;
 use sessionguard::rule::RuleSet;
-use sessionguard::source::file::{self, Item};
 use sessionguard::source::Origin;
 
 #[path = "support/baseline.rs"]
 mod baseline;
-
-fn scenario_records() -> Vec<Vec<u8>> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut out = Vec::new();
-    for path in file::expand_paths(&[root.join("fixtures/scenarios")]).unwrap() {
-        if path.extension().is_none_or(|e| e != "jsonl") {
-            continue;
-        }
-        file::for_each_record(file::open(&path).unwrap(), &mut |item| {
-            if let Item::Record { bytes, .. } = item {
-                out.push(bytes.to_vec());
-            }
-        })
-        .unwrap();
-    }
-    out
-}
+#[path = "support/measure.rs"]
+mod measure;
 
 fn bench_replay(c: &mut Criterion) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let records = scenario_records();
+    let records = measure::scenario_records();
     let normalizer = Normalizer::default();
     let sources: Vec<_> = records
         .iter()

@@ -20,11 +20,12 @@ use sessionguard::engine::{Engine, EngineConfig};
 use sessionguard::event::{Event, Normalizer, Source};
 use sessionguard::gen::{generate, Config};
 use sessionguard::rule::RuleSet;
-use sessionguard::source::file::{self, Item};
 use sessionguard::source::Origin;
 
 #[path = "support/baseline.rs"]
 mod baseline;
+#[path = "support/measure.rs"]
+mod measure;
 
 /// 20 000 generated records with their sources, attacks included.
 fn generated() -> Vec<(Source, Vec<u8>)> {
@@ -90,23 +91,15 @@ fn bench_normalize(c: &mut Criterion) {
 
 /// The scenario fixtures in path order, with their sources.
 fn scenarios() -> Vec<(Source, Vec<u8>)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let normalizer = Normalizer::default();
-    let mut out = Vec::new();
-    for path in file::expand_paths(&[root.join("fixtures/scenarios")]).unwrap() {
-        if path.extension().is_none_or(|e| e != "jsonl") {
-            continue;
-        }
-        file::for_each_record(file::open(&path).unwrap(), &mut |item| {
-            if let Item::Record { bytes, .. } = item {
-                let scratch = Bump::new();
-                let source = normalizer.normalize(bytes, &scratch).unwrap().source;
-                out.push((source, bytes.to_vec()));
-            }
+    measure::scenario_records()
+        .into_iter()
+        .map(|r| {
+            let scratch = Bump::new();
+            let source = normalizer.normalize(&r, &scratch).unwrap().source;
+            (source, r)
         })
-        .unwrap();
-    }
-    out
+        .collect()
 }
 
 fn bench_engine(c: &mut Criterion) {

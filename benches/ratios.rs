@@ -10,71 +10,23 @@
 
 use std::hint::black_box;
 use std::path::Path;
-use std::time::Instant;
 
 use bumpalo::Bump;
 use sessionguard::engine::{Engine, EngineConfig};
 use sessionguard::event::{Normalizer, Source};
 use sessionguard::rule::RuleSet;
-use sessionguard::source::file::{self, Item};
 use sessionguard::source::Origin;
 
 #[path = "support/baseline.rs"]
 mod baseline;
+#[path = "support/measure.rs"]
+mod measure;
 
-fn records_under(dir: &str, keep: impl Fn(&Path) -> bool) -> Vec<Vec<u8>> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
-    let mut out = Vec::new();
-    for path in file::expand_paths(&[root]).unwrap() {
-        if !keep(&path) {
-            continue;
-        }
-        file::for_each_record(file::open(&path).unwrap(), &mut |item| {
-            if let Item::Record { bytes, .. } = item {
-                out.push(bytes.to_vec());
-            }
-        })
-        .unwrap();
-    }
-    out
-}
-
-/// Runs `f` repeatedly for about `target_ms` and returns events per second.
-fn rate(events: usize, target_ms: u128, mut f: impl FnMut()) -> f64 {
-    let start = Instant::now();
-    let mut rounds = 0u64;
-    while start.elapsed().as_millis() < target_ms {
-        f();
-        rounds += 1;
-    }
-    (events as u64 * rounds) as f64 / start.elapsed().as_secs_f64()
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(|a, b| a.total_cmp(b));
-    xs[xs.len() / 2]
-}
-
-fn compare(
-    name: &str,
-    reps: usize,
-    events: usize,
-    mut base: impl FnMut(),
-    mut subject: impl FnMut(),
-) {
-    let (mut ratios, mut base_rates, mut subject_rates) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..reps {
-        let b = rate(events, 150, &mut base);
-        let s = rate(events, 150, &mut subject);
-        ratios.push(s / b);
-        base_rates.push(b);
-        subject_rates.push(s);
-    }
+fn compare(name: &str, reps: usize, events: usize, base: impl FnMut(), subject: impl FnMut()) {
+    let m = measure::interleaved(reps, events, 150, base, subject);
     println!(
         "{name:<28} baseline {:>10.0}/s  subject {:>10.0}/s  ratio {:.2} (median of {reps})",
-        median(base_rates),
-        median(subject_rates),
-        median(ratios)
+        m.base, m.subject, m.ratio
     );
 }
 
@@ -96,7 +48,7 @@ fn main() {
         normalizer.normalize(r, &scratch).ok().map(|e| e.source)
     };
 
-    let fixtures = records_under("fixtures/events", |_| true);
+    let fixtures = measure::records_under("fixtures/events", |_| true);
     for source in Source::ALL {
         let records: Vec<&Vec<u8>> = fixtures
             .iter()
@@ -124,9 +76,7 @@ fn main() {
         );
     }
 
-    let scenarios = records_under("fixtures/scenarios", |p| {
-        p.extension().is_some_and(|e| e == "jsonl")
-    });
+    let scenarios = measure::scenario_records();
     let sources: Vec<Source> = scenarios.iter().filter_map(|r| source_of(r)).collect();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let rules = RuleSet::load(&[root.join("rules")]).unwrap();

@@ -29,41 +29,8 @@ use sessionguard::source::Origin;
 
 #[path = "support/baseline.rs"]
 mod baseline;
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(|a, b| a.total_cmp(b));
-    xs[xs.len() / 2]
-}
-
-/// Events per second of `f` (one pass over `events` records), repeated for at least 200 ms so
-/// that small inputs are timed over many passes.
-fn timed(events: usize, mut f: impl FnMut()) -> f64 {
-    let start = Instant::now();
-    let mut passes = 0u64;
-    while passes == 0 || start.elapsed().as_millis() < 200 {
-        f();
-        passes += 1;
-    }
-    (events as u64 * passes) as f64 / start.elapsed().as_secs_f64()
-}
-
-/// Interleaved repetitions of `base` and `subject`: median rates and median ratio.
-fn compare(
-    reps: usize,
-    events: usize,
-    mut base: impl FnMut(),
-    mut subject: impl FnMut(),
-) -> (f64, f64, f64) {
-    let (mut ratios, mut bs, mut ss) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..reps {
-        let b = timed(events, &mut base);
-        let s = timed(events, &mut subject);
-        ratios.push(s / b);
-        bs.push(b);
-        ss.push(s);
-    }
-    (median(bs), median(ss), median(ratios))
-}
+#[path = "support/measure.rs"]
+mod measure;
 
 /// The `q` quantile of a non-empty sorted list of nanoseconds, in microseconds.
 fn quantile(sorted: &[u64], q: f64) -> f64 {
@@ -134,9 +101,10 @@ fn main() {
     let mut engine = Engine::with_shared_rules(rules.clone(), EngineConfig::default());
     let mut decisions = Vec::new();
     let mut scratch = Bump::new();
-    let (b_parse, replayed, ratio) = compare(
+    let m = measure::interleaved(
         reps,
         records.len(),
+        200,
         || {
             for (source, r) in &records {
                 black_box(baseline::baseline(*source, r));
@@ -159,8 +127,11 @@ fn main() {
         },
     );
     println!(
-        "(a) parse floor vs replay (full pack, in memory): B_parse {b_parse:.0}/s  replay \
-         {replayed:.0}/s  ratio {ratio:.2} (median of {reps}; {} decisions)",
+        "(a) parse floor vs replay (full pack, in memory): B_parse {:.0}/s  replay {:.0}/s  \
+         ratio {:.2} (median of {reps}; {} decisions)",
+        m.base,
+        m.subject,
+        m.ratio,
         decisions.len()
     );
 
@@ -169,9 +140,10 @@ fn main() {
     let paths = [input.clone()];
     let config = EngineConfig::default();
     let (mut one_decisions, mut two_decisions) = (0u64, 0u64);
-    let (one, two, ratio) = compare(
+    let m2 = measure::interleaved(
         reps,
         records.len() + skipped,
+        200,
         || {
             let mut engine = Engine::with_shared_rules(rules.clone(), config.clone());
             let s = replay(
@@ -203,8 +175,11 @@ fn main() {
         "sharded replay decided otherwise"
     );
     println!(
-        "(b) replay of the file, 2 threads vs 1: 1-thread {one:.0}/s  2-thread {two:.0}/s  \
-         ratio {ratio:.2} (median of {reps}; {} cores)",
+        "(b) replay of the file, 2 threads vs 1: 1-thread {:.0}/s  2-thread {:.0}/s  ratio \
+         {:.2} (median of {reps}; {} cores)",
+        m2.base,
+        m2.subject,
+        m2.ratio,
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
 
