@@ -103,9 +103,12 @@ pub struct RunArgs {
     /// Rule files or directories (default: rules) [env: SESSIONGUARD_RULES]
     #[arg(long)]
     pub rules: Option<Vec<String>>,
-    /// As in `replay` (default 0s).
+    /// As in `replay`, comma-separated (default 20m).
+    #[arg(long, value_name = "[SOURCE=]DURATION,…")]
+    pub grace: Option<String>,
+    /// As in `replay` (default 30m).
     #[arg(long)]
-    pub allowed_lateness: Option<String>,
+    pub max_skew: Option<String>,
     /// As in `replay` (default 12h).
     #[arg(long)]
     pub idle_timeout: Option<String>,
@@ -155,8 +158,12 @@ pub struct ReplayArgs {
     /// No progress line on stderr.
     #[arg(long)]
     pub no_progress: bool,
+    /// End as `run` would: timers due in the last grace of the input wait for records that
+    /// never come, instead of firing because the input ended.
+    #[arg(long)]
+    pub no_final_timers: bool,
     /// Engine threads, sharded by session key (decisions as with one thread, in record order;
-    /// needs --allowed-lateness 0s; --max-sessions is split between the shards)
+    /// --max-sessions is split between the shards)
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub threads: u16,
 }
@@ -164,10 +171,22 @@ pub struct ReplayArgs {
 /// Settings that decide what the engine decides; `replay` and `run` share them.
 #[derive(clap::Args, Debug, Clone)]
 pub struct EngineArgs {
-    /// Records up to this much older than the newest seen are put back in event-time order
-    /// (decisions wait that long); older ones are late and not applied.
-    #[arg(long, default_value = "0s", value_parser = parse_duration_flag)]
-    pub allowed_lateness: i64,
+    /// How much older than its session's newest record a record may arrive and still count,
+    /// in event-time order: `20m` for every source, `okta=2m` for one (repeatable). Older ones
+    /// are late: not applied, written to --rejects. Timers run this far behind their source.
+    #[arg(long, value_name = "[SOURCE=]DURATION", default_value = "20m")]
+    pub grace: Vec<String>,
+    /// A record this far ahead of every source's newest record is held until a second record
+    /// of its source confirms the time; unconfirmed, it is rejected as `future`.
+    #[arg(long, default_value = "30m", value_parser = parse_duration_flag)]
+    pub max_skew: i64,
+    /// A source with no records follows the newest other source this far behind, so its
+    /// timers still fire.
+    #[arg(long, default_value = "1h", value_parser = parse_duration_flag)]
+    pub quiet_source: i64,
+    /// Replaced by --grace (records are now ordered per session, without holding decisions).
+    #[arg(long, hide = true)]
+    pub allowed_lateness: Option<String>,
     /// Forget a session after this long without events (event time).
     #[arg(long, default_value = "12h", value_parser = parse_duration_flag)]
     pub idle_timeout: i64,
@@ -181,13 +200,29 @@ pub struct EngineArgs {
 }
 
 impl EngineArgs {
-    pub fn engine_config(&self) -> EngineConfig {
-        EngineConfig {
+    pub fn engine_config(&self) -> Result<EngineConfig> {
+        if self.allowed_lateness.is_some() {
+            bail!(
+                "--allowed-lateness is gone: records are ordered per session within --grace \
+                 (default 20m), and no decision waits for it (docs/decisions.md, \"Event time\")"
+            );
+        }
+        let mut time = crate::time::TimeConfig {
+            max_skew_ms: self.max_skew,
+            quiet_source_ms: self.quiet_source,
+            ..crate::time::TimeConfig::default()
+        };
+        for grace in &self.grace {
+            time.set_grace(grace)
+                .map_err(|e| anyhow::anyhow!("--grace: {e}"))?;
+        }
+        Ok(EngineConfig {
             idle_timeout_ms: self.idle_timeout,
             caep_issuer: self.caep_issuer.clone(),
             max_sessions: self.max_sessions,
+            time,
             ..EngineConfig::default()
-        }
+        })
     }
 }
 
@@ -331,7 +366,8 @@ impl RunArgs {
             actions_topic: self.actions_topic.clone(),
             progress_topic: self.progress_topic.clone(),
             rules: self.rules.clone(),
-            allowed_lateness: self.allowed_lateness.clone(),
+            grace: self.grace.clone(),
+            max_skew: self.max_skew.clone(),
             idle_timeout: self.idle_timeout.clone(),
             caep_issuer: self.caep_issuer.clone(),
             max_sessions: self.max_sessions,
@@ -564,8 +600,8 @@ fn replay_command(args: ReplayArgs) -> Result<i32> {
             forced: args.source,
             ..Normalizer::default()
         },
-        allowed_lateness_ms: args.engine.allowed_lateness,
         progress: !args.no_progress,
+        end_of_input: !args.no_final_timers,
     };
     let mut out: Box<dyn Write> = match &args.out {
         Some(path) => Box::new(BufWriter::new(
@@ -589,14 +625,14 @@ fn replay_command(args: ReplayArgs) -> Result<i32> {
         replay_sharded(
             &args.paths,
             Arc::new(rules),
-            args.engine.engine_config(),
+            args.engine.engine_config()?,
             args.threads.into(),
             &options,
             &mut on_decision,
             &mut on_reject,
         )?
     } else {
-        let mut engine = Engine::new(rules, args.engine.engine_config());
+        let mut engine = Engine::new(rules, args.engine.engine_config()?);
         replay(
             &args.paths,
             &mut engine,

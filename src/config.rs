@@ -14,7 +14,8 @@
 //! progress_topic: sessionguard.progress
 //! rules: [rules]
 //! metrics_addr: 127.0.0.1:9464
-//! allowed_lateness: 0s
+//! grace: 20m,okta=2m         # per session order; timers trail their source by it
+//! max_skew: 30m
 //! idle_timeout: 12h
 //! max_sessions: 4000000   # per input partition
 //! librdkafka: { security.protocol: ssl, fetch.max.bytes: 1048576 }
@@ -63,8 +64,12 @@ pub struct Layer {
     pub max_events: Option<u64>,
     #[serde(alias = "exit-when-idle")]
     pub exit_when_idle: Option<String>,
+    /// Gone: replaced by `grace` (reported as an error when set).
     #[serde(alias = "allowed-lateness")]
     pub allowed_lateness: Option<String>,
+    pub grace: Option<String>,
+    #[serde(alias = "max-skew")]
+    pub max_skew: Option<String>,
     #[serde(alias = "idle-timeout")]
     pub idle_timeout: Option<String>,
     #[serde(alias = "caep-issuer")]
@@ -142,7 +147,8 @@ pub struct Settings {
     pub librdkafka: Vec<(String, String)>,
     pub max_events: Option<u64>,
     pub exit_when_idle: Option<Duration>,
-    pub allowed_lateness_ms: i64,
+    /// Graces, the future bound, quiet sources.
+    pub time: crate::time::TimeConfig,
     pub idle_timeout_ms: i64,
     pub caep_issuer: String,
     /// Sessions held per input partition (each partition has its own engine).
@@ -187,6 +193,8 @@ impl Layer {
             max_events,
             exit_when_idle: get("EXIT_WHEN_IDLE"),
             allowed_lateness: get("ALLOWED_LATENESS"),
+            grace: get("GRACE"),
+            max_skew: get("MAX_SKEW"),
             idle_timeout: get("IDLE_TIMEOUT"),
             caep_issuer: get("CAEP_ISSUER"),
             max_sessions,
@@ -212,6 +220,8 @@ impl Layer {
             max_events: self.max_events.or(lower.max_events),
             exit_when_idle: self.exit_when_idle.or(lower.exit_when_idle),
             allowed_lateness: self.allowed_lateness.or(lower.allowed_lateness),
+            grace: self.grace.or(lower.grace),
+            max_skew: self.max_skew.or(lower.max_skew),
             idle_timeout: self.idle_timeout.or(lower.idle_timeout),
             caep_issuer: self.caep_issuer.or(lower.caep_issuer),
             max_sessions: self.max_sessions.or(lower.max_sessions),
@@ -315,12 +325,25 @@ impl Layer {
                 }),
             }
         };
-        let allowed_lateness_ms = duration(self.allowed_lateness, "allowed-lateness", 0);
         let idle_timeout_ms = duration(self.idle_timeout, "idle-timeout", 12 * 3_600_000);
         let exit_when_idle = self
             .exit_when_idle
             .map(|t| duration(Some(t), "exit-when-idle", 0))
             .map(|ms| Duration::from_millis(ms.max(0) as u64));
+        let mut time = crate::time::TimeConfig::default();
+        time.max_skew_ms = duration(self.max_skew, "max-skew", time.max_skew_ms);
+        if self.allowed_lateness.is_some() {
+            errors.push(
+                "allowed-lateness is gone: records are ordered per session within `grace` \
+                 (default 20m), and no decision waits for it"
+                    .to_owned(),
+            );
+        }
+        for part in self.grace.iter().flat_map(|g| g.split(',')) {
+            if let Err(e) = time.set_grace(part) {
+                errors.push(format!("--grace: {e}"));
+            }
+        }
         if idle_timeout_ms <= 0 {
             errors.push("--idle-timeout must be longer than 0".to_owned());
         }
@@ -357,7 +380,7 @@ impl Layer {
             librdkafka,
             max_events: self.max_events,
             exit_when_idle,
-            allowed_lateness_ms,
+            time,
             idle_timeout_ms,
             caep_issuer: self
                 .caep_issuer

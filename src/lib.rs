@@ -25,6 +25,7 @@ pub mod cli;
 pub mod config;
 pub mod decision;
 pub mod engine;
+pub mod evaluator;
 pub mod event;
 pub mod gen;
 #[cfg(feature = "kafka")]
@@ -35,4 +36,5 @@ pub mod sink;
 pub mod source;
 #[cfg(feature = "kafka")]
 pub mod telemetry;
+pub mod time;
 pub mod units;

@@ -30,25 +30,23 @@ impl Scratch {
         path
     }
 
-    fn replay(&self, events: &Path, lateness_ms: i64) -> (Vec<Decision>, ReplaySummary) {
-        self.replay_with(events, lateness_ms, EngineConfig::default())
-            .0
+    /// Replays with every source's grace set to `grace_ms`.
+    fn replay(&self, events: &Path, grace_ms: i64) -> (Vec<Decision>, ReplaySummary) {
+        let mut config = EngineConfig::default();
+        config.time.grace_ms = [grace_ms; sessionguard::time::SOURCES];
+        self.replay_with(events, config).0
     }
 
     /// Replays `events` with the scratch rules and `config`; also returns the engine.
     fn replay_with(
         &self,
         events: &Path,
-        lateness_ms: i64,
         config: EngineConfig,
     ) -> ((Vec<Decision>, ReplaySummary), Engine) {
         let rules = RuleSet::load(&[self.0.join("rules")]).unwrap_or_else(|e| panic!("{e}"));
         let mut engine = Engine::new(rules, config);
         let mut decisions = Vec::new();
-        let options = ReplayOptions {
-            allowed_lateness_ms: lateness_ms,
-            ..ReplayOptions::default()
-        };
+        let options = ReplayOptions::default();
         let summary = replay(
             &[events.to_path_buf()],
             &mut engine,
@@ -201,7 +199,7 @@ action: step_up
 }
 
 #[test]
-fn replays_are_byte_identical_and_reordering_within_lateness_changes_nothing() {
+fn replays_are_byte_identical_and_delivery_order_changes_nothing() {
     let dir = Scratch::new("determinism");
     dir.rule("bulk.yml", BULK_READ);
     let mut lines: Vec<String> = Vec::new();
@@ -210,10 +208,16 @@ fn replays_are_byte_identical_and_reordering_within_lateness_changes_nothing() {
         lines.push(ct(s * 7, key, "GetObject", "198.51.100.1"));
     }
     let ordered = dir.events("ordered.jsonl", &lines);
-    // Swap neighbours: every record moves by less than 30 s of event time.
-    let mut shuffled = lines.clone();
-    for pair in shuffled.chunks_mut(2) {
+    // Swap neighbours: records of different sessions trade places, each session keeps its order.
+    let mut interleaved = lines.clone();
+    for pair in interleaved.chunks_mut(2) {
         pair.reverse();
+    }
+    let interleaved = dir.events("interleaved.jsonl", &interleaved);
+    // Swap each session's own neighbours: its records arrive out of event-time order.
+    let mut shuffled = lines.clone();
+    for s in (0..shuffled.len().saturating_sub(3)).step_by(6) {
+        shuffled.swap(s, s + 3);
     }
     let shuffled = dir.events("shuffled.jsonl", &shuffled);
     let render = |ds: &[Decision]| {
@@ -230,8 +234,17 @@ fn replays_are_byte_identical_and_reordering_within_lateness_changes_nothing() {
             })
             .collect::<Vec<_>>()
     };
-    let (first, _) = dir.replay(&ordered, 30_000);
-    let (second, _) = dir.replay(&ordered, 30_000);
+    let what = |ds: &[Decision]| {
+        let mut v: Vec<(String, String)> = ds
+            .iter()
+            .map(|d| (d.rule.id.clone(), d.session.key.clone()))
+            .collect();
+        v.sort();
+        v
+    };
+    let grace = 20 * 60_000;
+    let (first, _) = dir.replay(&ordered, grace);
+    let (second, _) = dir.replay(&ordered, grace);
     assert_eq!(
         first
             .iter()
@@ -243,13 +256,23 @@ fn replays_are_byte_identical_and_reordering_within_lateness_changes_nothing() {
             .collect::<Vec<_>>()
     );
     assert!(first.len() >= 3, "{first:#?}");
-    let (reordered, summary) = dir.replay(&shuffled, 30_000);
+    // Sessions interleaved otherwise: the same decisions, even with no grace at all; only the
+    // evidence's line numbers differ, as the files differ.
+    let (reordered, summary) = dir.replay(&interleaved, 0);
     assert_eq!(summary.late, 0);
-    // Same decisions; only the evidence's line numbers differ, as the files differ.
-    assert_eq!(render(&first), render(&reordered));
-    // Without lateness, the out-of-order records are late and not applied.
+    let mut a = render(&first);
+    let mut b = render(&reordered);
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
+    // A session's own records out of order, within the grace: the same rules on the same
+    // sessions, nothing late.
+    let (own, summary) = dir.replay(&shuffled, grace);
+    assert_eq!(summary.late, 0);
+    assert_eq!(what(&first), what(&own));
+    // With no grace, those records are late: not applied, and counted.
     let (_, strict) = dir.replay(&shuffled, 0);
-    assert_eq!(strict.late, 20);
+    assert!(strict.late > 0);
 }
 
 #[test]
@@ -318,7 +341,7 @@ fn the_session_bound_evicts_the_idlest_session_deterministically() {
         max_sessions: 2,
         ..EngineConfig::default()
     };
-    let ((decisions, summary), engine) = dir.replay_with(&events, 0, config);
+    let ((decisions, summary), engine) = dir.replay_with(&events, config);
     assert!(
         decisions.is_empty(),
         "evicted history must not count: {decisions:#?}"
@@ -355,7 +378,9 @@ action: step_up
             ct(0, "ASIASTAYS", "GetObject", "198.51.100.1"),
             ct(1, "ASIALEAVES", "GetObject", "198.51.100.2"),
             ct(60, "ASIALEAVES", "DeleteSession", "198.51.100.2"),
+            // An hour later: two records, so the future guard sees the source really moved.
             ct(3700, "ASIAOTHER", "GetObject", "198.51.100.3"),
+            ct(3701, "ASIAOTHER", "GetObject", "198.51.100.3"),
         ],
     );
     let (decisions, _) = dir.replay(&events, 0);

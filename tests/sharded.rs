@@ -17,14 +17,23 @@ fn root() -> &'static Path {
 
 /// The shipped pack's decisions over `paths`, one JSON line each, with `threads` engines.
 fn decisions(paths: &[PathBuf], threads: usize) -> String {
+    decisions_and_rejects(paths, threads).0
+}
+
+/// Decisions, one JSON line each, and rejects, one `file:line reason` line each.
+fn decisions_and_rejects(paths: &[PathBuf], threads: usize) -> (String, String) {
     let rules = RuleSet::load(&[root().join("rules")]).unwrap_or_else(|e| panic!("{e}"));
     let mut out = String::new();
+    let mut rejects = String::new();
     let mut on_decision = |d: &sessionguard::decision::Decision| {
         out.push_str(&serde_json::to_string(d).unwrap());
         out.push('\n');
         Ok(())
     };
-    let mut on_reject = |_: &str, _: u64, _: &sessionguard::event::Reject, _: &[u8]| Ok(());
+    let mut on_reject = |file: &str, line: u64, r: &sessionguard::event::Reject, _: &[u8]| {
+        rejects.push_str(&format!("{file}:{line} {}\n", r.reason));
+        Ok(())
+    };
     let options = ReplayOptions::default();
     let summary = if threads == 1 {
         let mut engine = Engine::new(rules, EngineConfig::default());
@@ -48,7 +57,7 @@ fn decisions(paths: &[PathBuf], threads: usize) -> String {
     }
     .unwrap();
     assert_eq!(summary.decisions() as usize, out.lines().count());
-    out
+    (out, rejects)
 }
 
 #[test]
@@ -93,20 +102,50 @@ fn shards_give_the_decisions_of_one_engine_on_generated_attacks() {
 }
 
 #[test]
-fn shards_refuse_allowed_lateness() {
-    let rules = RuleSet::load(&[root().join("rules")]).unwrap();
-    let err = replay_sharded(
-        &[root().join("fixtures/scenarios")],
-        Arc::new(rules),
-        EngineConfig::default(),
-        2,
-        &ReplayOptions {
-            allowed_lateness_ms: 1000,
-            ..ReplayOptions::default()
-        },
-        &mut |_| Ok(()),
-        &mut |_, _, _, _| Ok(()),
-    )
-    .unwrap_err();
-    assert!(err.to_string().contains("--allowed-lateness"), "{err}");
+fn shards_give_the_decisions_and_rejects_of_one_engine_on_delivery_order() {
+    // The scenarios shuffled within 64-record blocks (records up to minutes apart trade
+    // places), with a record dated a year ahead and one older than its session's grace.
+    let mut records: Vec<String> = Vec::new();
+    for path in
+        sessionguard::source::file::expand_paths(&[root().join("fixtures/scenarios")]).unwrap()
+    {
+        let text = std::fs::read_to_string(&path).unwrap();
+        records.extend(
+            text.lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(str::to_owned),
+        );
+    }
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    for block in records.chunks_mut(64) {
+        for i in (1..block.len()).rev() {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            block.swap(i, (state >> 33) as usize % (i + 1));
+        }
+    }
+    let future = records[10].replacen("\"20", "\"30", 1);
+    records.insert(11, future);
+    let path =
+        std::env::temp_dir().join(format!("sg-sharded-delivery-{}.jsonl", std::process::id()));
+    std::fs::write(&path, records.join("\n")).unwrap();
+    let one = decisions_and_rejects(std::slice::from_ref(&path), 1);
+    let three = decisions_and_rejects(std::slice::from_ref(&path), 3);
+    let _ = std::fs::remove_file(&path);
+    assert!(one.0.lines().count() >= 40, "{}", one.0);
+    assert!(
+        one.1.contains("future"),
+        "the record dated ahead is rejected: {}",
+        one.1
+    );
+    if three.0 != one.0 {
+        std::fs::write("/tmp/sg-one.txt", &one.0).unwrap();
+        std::fs::write("/tmp/sg-three.txt", &three.0).unwrap();
+    }
+    assert!(
+        three.0 == one.0,
+        "3 threads decide otherwise than one on delivery order"
+    );
+    assert_eq!(three.1, one.1, "3 threads reject otherwise than one");
 }

@@ -1,53 +1,65 @@
 //! The engine: per-session state on event time, rule evaluation, decisions.
 //!
-//! Pure and synchronous: no I/O, no wall clock. Events must arrive in event-time order (the
-//! [`sequencer`] puts them in order within the allowed lateness); the engine's watermark is the
-//! newest event time it has seen, and timers (duration rules, idle expiry) fire when the
-//! watermark passes them — so a session's timer fires even when only other sessions' events
-//! move time forward. Same events in the same order give the same decisions, byte for byte.
+//! Pure and synchronous: no I/O, no wall clock. Records reach it in the order they arrive,
+//! which is not event-time order (src/time/ has the model): a session's records up to its
+//! source's grace older than its newest are applied by event time — windows, baselines and
+//! sequences are built to give the same verdict whatever their arrival order — and older ones
+//! are late (reported, not applied). Every decision that needs no timer is made on the record
+//! that completes it. Timers (duration rules) and idle expiry run on the clock of their
+//! session's source, which the caller moves with [`Engine::advance`]: one source's lag never
+//! holds back another's. Same records in the same order give the same decisions, byte for byte.
 //!
-//! # State
+//! # Layout
 //!
-//! Sessions live in a slab indexed by their rendered key; a min-heap of idle deadlines expires
-//! them without ever scanning the table (deadlines are re-checked lazily: a session that was
-//! active since its entry was pushed is re-queued at its new deadline). Each session keeps
-//! state only for the rules that have matched it. Heaps order ties by session sequence number
-//! (order of first appearance), never by hash, so timer decisions come out in a reproducible
-//! order.
+//! - this file: the session table (a slab indexed by key; per-source min-heaps of idle
+//!   deadlines and timers, re-checked lazily, so nothing ever scans every session) and the
+//!   per-rule dispatch;
+//! - [`window`], [`baseline`], [`sequence`]: the order-robust state of each logic kind;
+//! - [`firing`]: a firing made into a decision (evidence, ids, CAEP claims).
+//!
+//! Heaps order ties by session sequence number (order of first appearance), never by hash, so
+//! timer decisions come out in a reproducible order.
 //!
 //! # Kills
 //!
-//! One kill per session: a revoke decision in `enforce` mode marks the session killed; later
-//! activity on it yields one `sessionguard.kill_not_enforced` decision (the revocation did not
-//! take effect) and no other rule runs on it. AWS sessions issued by a session (`AssumeRole*`,
-//! recorded as `lineage.child`) inherit its kill and its sequence progress when they first
-//! appear, so a role chain is one story. Baselines are not inherited: the chained session
-//! often runs on another host than its parent (a broker assuming a role for a worker).
+//! One kill per session: a revoke decision in `enforce` mode marks the session killed at the
+//! decision's time; a later record of it (by event time) yields one
+//! `sessionguard.kill_not_enforced` decision (the revocation did not take effect) and no other
+//! rule runs on it. A record from before the kill that arrives late is still evaluated (it may
+//! step up or alert, not kill again). AWS sessions issued by a session (`AssumeRole*`, recorded
+//! as `lineage.child`) inherit its kill and its sequence progress when they first appear, so a
+//! role chain is one story. Baselines are not inherited: the chained session often runs on
+//! another host than its parent (a broker assuming a role for a worker).
 
-pub mod sequencer;
+pub mod baseline;
+pub mod firing;
+pub mod sequence;
 pub mod window;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap};
 use std::fmt::Write as _;
-use std::hash::Hasher;
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use smallvec::SmallVec;
 
-use crate::decision::{
-    self, caep_claims, Decision, Evidence, EvidenceEvent, EvidenceOrigin, PrincipalRef, RuleRef,
-    SessionRef, Window,
-};
-use crate::event::{Event, SessionKind, Timestamp};
+use crate::decision::{self, Decision, PrincipalRef, RuleRef};
+use crate::event::{Event, SessionKind, Source};
 use crate::rule::field::Value;
 use crate::rule::index::RuleIndex;
 use crate::rule::{
-    ActionKind, EvalCx, Fire, Learn, Mode, Rule, RuleSet, SessionLogic, Severity, Since,
-    StepAggregate, Threshold, Tolerance,
+    ActionKind, EvalCx, Fire, Mode, Rule, RuleSet, SessionLogic, Severity, Since, StepAggregate,
+    Threshold, Tolerance,
 };
 use crate::source::{Origin, OriginNames};
+use crate::time::{source_index, TimeConfig, SOURCES};
+use baseline::Baseline;
+pub use firing::human_ms;
+use firing::{
+    build_decision, numeric, principal_of, text_hash, threshold_text, trim_float, value_hash,
+    Firing, SessionView,
+};
+use sequence::{Hit, SequenceState};
 use window::{Aggregate, Entry, SlidingWindow};
 
 /// Engine settings.
@@ -63,6 +75,8 @@ pub struct EngineConfig {
     /// shipped pack). A new session beyond it evicts the session idle longest — by event time,
     /// ties by age, so eviction is deterministic — and the eviction is counted.
     pub max_sessions: usize,
+    /// Graces per source, the future bound, quiet sources.
+    pub time: TimeConfig,
 }
 
 impl Default for EngineConfig {
@@ -72,6 +86,7 @@ impl Default for EngineConfig {
             max_evidence_events: 20,
             caep_issuer: "urn:sessionguard".to_owned(),
             max_sessions: 4_000_000,
+            time: TimeConfig::default(),
         }
     }
 }
@@ -90,6 +105,19 @@ pub struct EngineStats {
     pub decisions_by_rule: Vec<u64>,
 }
 
+/// What became of a record handed to [`Engine::process`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applied {
+    Yes,
+    /// More than its source's grace older than its session's newest record: not applied.
+    Late {
+        behind_ms: i64,
+    },
+}
+
+type ExpiryHeap = BinaryHeap<Reverse<(i64, u64, u32)>>;
+type TimerHeap = BinaryHeap<Reverse<(i64, u64, u32, u32)>>;
+
 pub struct Engine {
     rules: Arc<RuleSet>,
     /// Which rules can match each action service.
@@ -104,12 +132,14 @@ pub struct Engine {
     index: SessionIndex,
     /// Child session key → (parent slot, parent sequence number).
     parents: HashMap<Box<str>, (u32, u64)>,
-    expiry: BinaryHeap<Reverse<(i64, u64, u32)>>,
-    timers: BinaryHeap<Reverse<(i64, u64, u32, u32)>>,
+    /// Per source: idle deadlines and timers of its sessions.
+    expiry: [ExpiryHeap; SOURCES],
+    timers: [TimerHeap; SOURCES],
     /// Live sessions by the oldest input position their state depends on (see
     /// [`Engine::oldest_live_origin`]); one entry per session, removed with it.
     by_first: BTreeSet<(OriginKey, u32)>,
-    watermark: i64,
+    /// Per source: where its timers and idle expiry stand.
+    clock: [i64; SOURCES],
     next_seq: u64,
     key_buf: String,
     cx: EvalCx,
@@ -164,25 +194,43 @@ struct Session {
     seq: u64,
     key: Box<str>,
     kind: SessionKind,
+    source: Source,
     derived: bool,
+    kill_reported: bool,
+    dry_run_killed: bool,
+    /// Records applied so far: orders a session's events that share an event time.
+    arrivals: u32,
     started: i64,
+    /// The newest event time applied.
     last_seen: i64,
     /// Role-chain links, for the few sessions that have them.
     links: Option<Box<Links>>,
     /// When an enforced kill was decided; [`NOT_KILLED`] otherwise (an `Option` would cost 8
     /// more bytes on every session).
     killed: i64,
-    kill_reported: bool,
-    dry_run_killed: bool,
     /// State of the rules that have matched this session; empty (no allocation) for most.
     rules: Vec<(u32, RuleState)>,
-    /// The oldest input this session's state depends on: its first event, or its parent's
-    /// oldest when it inherited from one; with the engine's watermark just before that input.
-    first: (Origin, i64),
+    /// The oldest input this session's state depends on: its first record, or its parent's
+    /// oldest when it inherited from one.
+    first: Origin,
+}
+
+impl Session {
+    fn view(&self) -> SessionView<'_> {
+        SessionView {
+            key: &self.key,
+            kind: self.kind,
+            derived: self.derived,
+            started: self.started,
+            parent: self.links.as_ref().and_then(|l| l.parent.as_deref()),
+        }
+    }
 }
 
 /// `Session::killed` of a session no enforced rule has killed.
 const NOT_KILLED: i64 = i64::MIN;
+/// "Never" for the event times kept in rule states.
+const NEVER: i64 = i64::MIN;
 
 /// Sessions this one was issued from, or issued.
 #[derive(Default)]
@@ -191,30 +239,30 @@ struct Links {
     children: Vec<Box<str>>,
 }
 
-/// A total order on origins of one input: file then line, or topic, partition, then offset,
-/// packed into 16 bytes (it is kept for every live session). Only origins of the same file or
-/// partition are meaningfully compared.
+/// Where a session's state starts in its input ([`Origin::sort_key`]).
 type OriginKey = (u64, i64);
 
 fn origin_key(origin: Origin) -> OriginKey {
-    match origin {
-        Origin::File { file, line } => (u64::from(file), line as i64),
-        Origin::Kafka {
-            topic,
-            partition,
-            offset,
-        } => (
-            1 << 63 | u64::from(topic) << 32 | u64::from(partition as u32),
-            offset,
-        ),
-    }
+    origin.sort_key()
 }
 
-#[derive(Clone, Default)]
+#[derive(Clone)]
 struct RuleState {
     decisions: u64,
-    suppressed_until: i64,
+    /// Event time of the last decision ([`NEVER`] before the first): `suppress` keeps the rule
+    /// quiet that long on either side of it, so arrival order does not pick which one speaks.
+    last_decided: i64,
     logic: LogicState,
+}
+
+impl Default for RuleState {
+    fn default() -> Self {
+        RuleState {
+            decisions: 0,
+            last_decided: NEVER,
+            logic: LogicState::Empty,
+        }
+    }
 }
 
 #[derive(Clone, Default)]
@@ -229,46 +277,34 @@ enum LogicState {
 }
 
 #[derive(Clone)]
-struct Baseline {
-    first: i64,
-    first_origin: Origin,
-    learned: u32,
-    values: SmallVec<[i64; 4]>,
-}
-
-/// Baselines stop growing here, so a session cannot learn its way to an unbounded set.
-const MAX_BASELINE_VALUES: usize = 64;
-
-#[derive(Clone, Default)]
-struct SequenceState {
-    stage: usize,
-    started: i64,
-    step_window: Option<SlidingWindow>,
-    evidence: Vec<(i64, Origin)>,
-}
-
-#[derive(Clone)]
 struct DurationState {
+    /// Where the clock starts ([`i64::MAX`] while only an end has been seen).
     since: i64,
     origin: Origin,
-    timer_set: bool,
+    /// The timer set ([`NEVER`] when none).
+    due: i64,
+    /// The earliest end (`until`) at or after `since` ([`NEVER`] when none).
+    ended: i64,
     /// Who acted on the session, for a decision a timer takes without an event in hand.
     principal: Option<Box<PrincipalRef>>,
 }
 
-/// What a firing rule hands to the decision builder.
-struct Firing {
-    aggregate: &'static str,
-    reason: String,
-    value: Option<f64>,
-    threshold: Option<String>,
-    window_start: i64,
-    /// Earlier events, oldest first, then omitted count.
-    earlier: Vec<(i64, Origin)>,
-    omitted: u64,
-    trigger_value: Option<String>,
-    /// Who acted, when the decision is taken without an event in hand (timers).
-    principal: Option<PrincipalRef>,
+impl Default for DurationState {
+    fn default() -> Self {
+        DurationState {
+            since: i64::MAX,
+            origin: Origin::File { file: 0, line: 0 },
+            due: NEVER,
+            ended: NEVER,
+            principal: None,
+        }
+    }
+}
+
+impl DurationState {
+    fn ended_before(&self, t: i64) -> bool {
+        self.ended != NEVER && self.ended < t
+    }
 }
 
 impl Engine {
@@ -293,10 +329,10 @@ impl Engine {
             free_slots: Vec::new(),
             index: SessionIndex::default(),
             parents: HashMap::new(),
-            expiry: BinaryHeap::new(),
-            timers: BinaryHeap::new(),
+            expiry: Default::default(),
+            timers: Default::default(),
             by_first: BTreeSet::new(),
-            watermark: i64::MIN,
+            clock: [i64::MIN; SOURCES],
             next_seq: 0,
             key_buf: String::new(),
             cx: EvalCx::default(),
@@ -315,6 +351,10 @@ impl Engine {
         &self.rules
     }
 
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
     pub fn stats(&self) -> &EngineStats {
         &self.stats
     }
@@ -324,22 +364,17 @@ impl Engine {
         &mut self.names
     }
 
-    pub fn watermark(&self) -> Option<Timestamp> {
-        (self.watermark != i64::MIN).then(|| Timestamp::from_millis(self.watermark))
-    }
-
     /// Sessions currently held.
     pub fn session_count(&self) -> usize {
         self.index.len()
     }
 
-    /// The oldest input any live session's state depends on, with the watermark the engine
-    /// had just before reading it: replaying the input from there, into a fresh engine whose
-    /// watermark is first moved to that value (`advance`), rebuilds every live session exactly.
-    /// Conservative: a session's whole history counts from its first event (or its parent's,
+    /// The oldest input any live session's state depends on: replaying the input from there,
+    /// with the clocks as they were before it, rebuilds every live session exactly.
+    /// Conservative: a session's whole history counts from its first record (or its parent's,
     /// when it inherited the parent's state), even when its windows no longer need it. `None`
     /// when no session is held. Kept in an ordered index, so this is O(log n).
-    pub fn oldest_live_origin(&self) -> Option<(Origin, i64)> {
+    pub fn oldest_live_origin(&self) -> Option<Origin> {
         let &(_, slot) = self.by_first.first()?;
         self.sessions
             .get(slot as usize)
@@ -347,36 +382,50 @@ impl Engine {
             .map(|s| s.first)
     }
 
-    /// Evaluates one event. Decisions are appended to `out`. An event older than the watermark
-    /// is counted as late and not applied.
-    pub fn process(&mut self, event: &Event<'_>, origin: Origin, out: &mut Vec<Decision>) {
+    /// Evaluates one event; decisions are appended to `out`. A record more than its source's
+    /// grace older than its session's newest is late: counted, not applied.
+    pub fn process(
+        &mut self,
+        event: &Event<'_>,
+        origin: Origin,
+        out: &mut Vec<Decision>,
+    ) -> Applied {
         self.stats.events += 1;
         let t = event.time.millis();
-        if t < self.watermark {
-            self.stats.late_events += 1;
-            return;
-        }
-        let watermark_before = self.watermark;
-        self.advance(t, out);
+        let grace = self.config.time.grace(event.source);
         self.cx.reset();
 
         self.key_buf.clear();
         let _ = write!(self.key_buf, "{}", event.session.key);
         let slot = match self.index.get(&self.sessions, &self.key_buf) {
-            Some(slot) => slot,
-            None => self.create_session(event, t, (origin, watermark_before)),
+            Some(slot) => {
+                let newest = self.session_mut(slot).last_seen;
+                if t < newest.saturating_sub(grace) {
+                    self.stats.late_events += 1;
+                    return Applied::Late {
+                        behind_ms: newest.saturating_sub(t),
+                    };
+                }
+                slot
+            }
+            None => self.create_session(event, t, origin),
         };
         if let Some(child) = event.lineage.as_ref().and_then(|l| l.child.as_ref()) {
             self.register_child(slot, &child.to_string());
         }
         let session = self.session_mut(slot);
-        session.last_seen = t;
-        if session.killed != NOT_KILLED {
+        session.last_seen = session.last_seen.max(t);
+        session.arrivals = session.arrivals.wrapping_add(1);
+        if event.session.created_at.is_none() {
+            session.started = session.started.min(t);
+        }
+        let killed = session.killed;
+        if killed != NOT_KILLED && t >= killed {
             if !session.kill_reported {
                 session.kill_reported = true;
                 self.kill_not_enforced(slot, event, origin, out);
             }
-            return;
+            return Applied::Yes;
         }
         // Only the rules that can match this event's service, in rule order.
         let mut candidates = std::mem::take(&mut self.candidates);
@@ -384,58 +433,76 @@ impl Engine {
             .candidates(&event.action.service, &mut candidates);
         for &rule_index in &candidates {
             self.evaluate(rule_index as usize, slot, event, origin, out);
-            if self.session_mut(slot).killed != NOT_KILLED {
+            if self.session_mut(slot).killed != killed {
                 break;
             }
         }
         self.candidates = candidates;
+        Applied::Yes
     }
 
-    /// Moves the watermark to `t`: fires due timers and forgets idle sessions.
-    pub fn advance(&mut self, t: i64, out: &mut Vec<Decision>) {
-        if t <= self.watermark {
+    /// Moves the clock of `source` to `to` (never back): fires its sessions' due timers and
+    /// forgets its idle sessions.
+    pub fn advance(&mut self, source: Source, to: i64, out: &mut Vec<Decision>) {
+        let s = source_index(source);
+        if to <= self.clock[s] {
             return;
         }
-        self.watermark = t;
-        while let Some(&Reverse((fire_at, seq, slot, rule))) = self.timers.peek() {
-            if fire_at >= t {
+        self.clock[s] = to;
+        while let Some(&Reverse((fire_at, seq, slot, rule))) = self.timers[s].peek() {
+            if fire_at >= to {
                 break;
             }
-            self.timers.pop();
+            self.timers[s].pop();
             self.fire_timer(fire_at, seq, slot, rule as usize, out);
         }
         while self
-            .expiry
-            .peek()
-            .is_some_and(|Reverse((deadline, ..))| *deadline < t)
+            .idlest_in(s)
+            .is_some_and(|(deadline, ..)| deadline < to)
         {
-            if let Some(slot) = self.pop_idlest() {
+            if let Some(Reverse((_, _, slot))) = self.expiry[s].pop() {
                 self.remove_session(slot);
                 self.stats.sessions_expired += 1;
             }
         }
     }
 
-    /// Pops the expiry heap until its top entry is current, and returns that session's slot:
-    /// the session idle longest. Entries of removed sessions are dropped; entries of sessions
-    /// active since they were pushed are pushed again at their new deadline.
-    fn pop_idlest(&mut self) -> Option<u32> {
+    /// The current top of a source's expiry heap, after dropping entries of removed sessions
+    /// and re-queueing those of sessions active since they were pushed: (deadline, seq, slot).
+    fn idlest_in(&mut self, s: usize) -> Option<(i64, u64, u32)> {
         let idle = self.config.idle_timeout_ms;
-        while let Some(Reverse((deadline, seq, slot))) = self.expiry.pop() {
-            let Some(session) = self.sessions.get(slot as usize).and_then(Option::as_ref) else {
-                continue;
+        while let Some(&Reverse((deadline, seq, slot))) = self.expiry[s].peek() {
+            let current = match self.sessions.get(slot as usize).and_then(Option::as_ref) {
+                Some(session) if session.seq == seq => session.last_seen.saturating_add(idle),
+                _ => {
+                    self.expiry[s].pop();
+                    continue;
+                }
             };
-            if session.seq != seq {
+            if current > deadline {
+                self.expiry[s].pop();
+                self.expiry[s].push(Reverse((current, seq, slot)));
                 continue;
             }
-            let current = session.last_seen.saturating_add(idle);
-            if current > deadline {
-                self.expiry.push(Reverse((current, seq, slot)));
-            } else {
-                return Some(slot);
-            }
+            return Some((deadline, seq, slot));
         }
         None
+    }
+
+    /// Removes the session idle longest, whatever its source.
+    fn evict_idlest(&mut self) {
+        let idlest = (0..SOURCES)
+            .filter_map(|s| {
+                self.idlest_in(s)
+                    .map(|(deadline, seq, _)| (deadline, seq, s))
+            })
+            .min();
+        if let Some((_, _, s)) = idlest {
+            if let Some(Reverse((_, _, slot))) = self.expiry[s].pop() {
+                self.remove_session(slot);
+                self.stats.sessions_evicted += 1;
+            }
+        }
     }
 
     fn session_mut(&mut self, slot: u32) -> &mut Session {
@@ -444,12 +511,9 @@ impl Engine {
             .expect("indexed slots hold sessions")
     }
 
-    fn create_session(&mut self, event: &Event<'_>, t: i64, first: (Origin, i64)) -> u32 {
+    fn create_session(&mut self, event: &Event<'_>, t: i64, first: Origin) -> u32 {
         if self.index.len() >= self.config.max_sessions.max(1) {
-            if let Some(slot) = self.pop_idlest() {
-                self.remove_session(slot);
-                self.stats.sessions_evicted += 1;
-            }
+            self.evict_idlest();
         }
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -458,13 +522,15 @@ impl Engine {
             seq,
             key: self.key_buf.as_str().into(),
             kind: event.session.kind,
+            source: event.source,
             derived: event.session.derived,
+            kill_reported: false,
+            dry_run_killed: false,
+            arrivals: 0,
             started: event.session.created_at.map_or(t, |c| c.millis().min(t)),
             last_seen: t,
             links: None,
             killed: NOT_KILLED,
-            kill_reported: false,
-            dry_run_killed: false,
             rules: Vec::new(),
             first,
         };
@@ -478,7 +544,8 @@ impl Engine {
                     children: Vec::new(),
                 }));
                 session.killed = parent.killed;
-                if origin_key(parent.first.0) < origin_key(session.first.0) {
+                session.arrivals = parent.arrivals;
+                if origin_key(parent.first) < origin_key(session.first) {
                     session.first = parent.first;
                 }
                 session.rules = parent
@@ -491,6 +558,7 @@ impl Engine {
                     .map(|(rule, state)| {
                         let mut inherited = state.clone();
                         inherited.decisions = 0;
+                        inherited.last_decided = NEVER;
                         (*rule, inherited)
                     })
                     .collect();
@@ -507,10 +575,10 @@ impl Engine {
             }
         };
         self.index.insert(&self.sessions, slot);
-        self.by_first
-            .insert((origin_key(first_of(&self.sessions, slot)), slot));
+        let first = self.session_mut(slot).first;
+        self.by_first.insert((origin_key(first), slot));
         let deadline = t.saturating_add(self.config.idle_timeout_ms);
-        self.expiry.push(Reverse((deadline, seq, slot)));
+        self.expiry[source_index(event.source)].push(Reverse((deadline, seq, slot)));
         slot
     }
 
@@ -527,7 +595,7 @@ impl Engine {
     fn remove_session(&mut self, slot: u32) {
         if let Some(session) = self.sessions[slot as usize].take() {
             self.index.remove(&session.key, slot);
-            self.by_first.remove(&(origin_key(session.first.0), slot));
+            self.by_first.remove(&(origin_key(session.first), slot));
             let children = session.links.iter().flat_map(|l| l.children.iter());
             for child in children {
                 if self
@@ -551,26 +619,25 @@ impl Engine {
         out: &mut Vec<Decision>,
     ) {
         let t = event.time.millis();
-        let (session_started, session_seq, has_state) = {
+        let (session_started, session_seq, source, newest, arrival) = {
             let s = self.sessions[slot as usize].as_ref().expect("live slot");
-            let has = s.rules.iter().any(|(r, _)| *r as usize == rule_index);
-            (s.started, s.seq, has)
+            (s.started, s.seq, s.source, s.last_seen, s.arrivals)
         };
+        let grace = self.config.time.grace(source);
         let max_evidence = self.config.max_evidence_events;
         let rule = &self.rules.rules[rule_index];
         let cx = &mut self.cx;
         let mut timer = None;
+        // The decision's time: the event's own, or where the state says the rule first held.
+        let mut at = t;
+        let mut trigger = Some((event, origin));
         let firing = match &rule.session {
-            None => rule.detection.matches(event, cx).then(|| Firing {
-                aggregate: "match",
-                reason: format!("{} matched the rule's detection", event.action),
-                value: None,
-                threshold: None,
-                window_start: t,
-                earlier: Vec::new(),
-                omitted: 0,
-                trigger_value: None,
-                principal: None,
+            None => rule.detection.matches(event, cx).then(|| {
+                Firing::new(
+                    "match",
+                    format!("{} matched the rule's detection", event.action),
+                    t,
+                )
             }),
             Some(SessionLogic::Sequence {
                 maxspan_ms,
@@ -580,13 +647,29 @@ impl Engine {
                 let closes = until
                     .as_ref()
                     .is_some_and(|u| rule.detection.eval(u, event, cx));
-                let holds: SmallVec<[bool; 4]> = steps
-                    .iter()
-                    .map(|s| rule.detection.eval(&s.condition, event, cx))
-                    .collect();
-                // Nothing to do unless a step matched or `until` closes an open sequence.
-                let relevant = holds.iter().any(|h| *h) || (closes && has_state);
-                if !relevant {
+                let mut hits: SmallVec<[(usize, i64); 4]> = SmallVec::new();
+                if !closes {
+                    for (i, step) in steps.iter().enumerate() {
+                        if !rule.detection.eval(&step.condition, event, cx) {
+                            continue;
+                        }
+                        let value = match &step.aggregate {
+                            None | Some(StepAggregate::EventCount { .. }) => Some(0),
+                            Some(StepAggregate::ValueCount { field, .. }) => {
+                                let v = field.get(event, &cx.scratch);
+                                (!v.is_missing())
+                                    .then(|| value_hash(&v, Tolerance::Exact, &mut cx.text))
+                            }
+                            Some(StepAggregate::ValueSum { field, .. }) => {
+                                numeric(&field.get(event, &cx.scratch)).map(milli)
+                            }
+                        };
+                        if let Some(value) = value {
+                            hits.push((i, value));
+                        }
+                    }
+                }
+                if hits.is_empty() && !closes {
                     return;
                 }
                 let state = rule_state_in(&mut self.sessions, slot, rule_index);
@@ -595,21 +678,59 @@ impl Engine {
                 else {
                     return;
                 };
-                let step = SequenceStep {
-                    steps,
-                    holds: &holds,
-                    closes,
-                    maxspan: *maxspan_ms,
-                    max_evidence,
-                };
-                advance_sequence(seq, &step, t, origin, event, cx)
+                let key = (t, u64::from(arrival));
+                if closes {
+                    seq.until(key);
+                }
+                for &(step, value) in &hits {
+                    seq.hit(steps.len(), step, Hit { key, origin, value });
+                }
+                seq.forget_before(newest.saturating_sub(*maxspan_ms).saturating_sub(grace));
+                let aggregates: SmallVec<[_; 4]> = steps
+                    .iter()
+                    .map(|s| {
+                        s.aggregate.as_ref().map(|a| {
+                            let (kind, span, threshold) = sequence::step_window(a);
+                            (kind, span, *threshold)
+                        })
+                    })
+                    .collect();
+                seq.complete(&aggregates, *maxspan_ms, max_evidence)
+                    .map(|chain| {
+                        at = chain.completed;
+                        let mut earlier = chain.evidence;
+                        earlier.retain(|e| *e != (t, origin));
+                        Firing {
+                            value: Some(steps.len() as f64),
+                            earlier,
+                            ..Firing::new(
+                                "sequence",
+                                format!(
+                                    "{} steps in order within {} (maxspan {})",
+                                    steps.len(),
+                                    human_ms(chain.completed - chain.started),
+                                    human_ms(*maxspan_ms)
+                                ),
+                                chain.started,
+                            )
+                        }
+                    })
             }
             Some(SessionLogic::Duration {
                 until: Some(until), ..
-            }) if has_state && rule.detection.eval(until, event, cx) => {
-                // The session ended (a logout): this rule's clock and timer go with it.
-                let session = self.sessions[slot as usize].as_mut().expect("live slot");
-                session.rules.retain(|(r, _)| *r as usize != rule_index);
+            }) if rule.detection.eval(until, event, cx) => {
+                // The session ended (a logout): no timer of this rule fires past it.
+                let state = rule_state_in(&mut self.sessions, slot, rule_index);
+                if let LogicState::Duration(d) =
+                    ensure(
+                        &mut state.logic,
+                        || LogicState::Duration(Default::default()),
+                    )
+                {
+                    if d.since == i64::MAX || t >= d.since {
+                        d.ended = if d.ended == NEVER { t } else { d.ended.min(t) };
+                    }
+                }
                 return;
             }
             Some(logic) => {
@@ -621,21 +742,17 @@ impl Engine {
                     SessionLogic::EventCount {
                         timespan_ms,
                         threshold,
-                    } => {
-                        let at = Entry {
+                    } => push_window(
+                        state,
+                        (Aggregate::Count, *timespan_ms, threshold),
+                        Entry {
                             time: t,
                             origin,
                             value: 0,
-                        };
-                        push_window(
-                            state,
-                            Aggregate::Count,
-                            *timespan_ms,
-                            threshold,
-                            at,
-                            max_evidence,
-                        )
-                    }
+                        },
+                        (grace, max_evidence),
+                        &mut at,
+                    ),
                     SessionLogic::ValueCount {
                         field,
                         timespan_ms,
@@ -646,18 +763,16 @@ impl Engine {
                             return;
                         }
                         let hash = value_hash(&value, Tolerance::Exact, &mut cx.text);
-                        let at = Entry {
-                            time: t,
-                            origin,
-                            value: hash,
-                        };
                         push_window(
                             state,
-                            Aggregate::Distinct,
-                            *timespan_ms,
-                            threshold,
-                            at,
-                            max_evidence,
+                            (Aggregate::Distinct, *timespan_ms, threshold),
+                            Entry {
+                                time: t,
+                                origin,
+                                value: hash,
+                            },
+                            (grace, max_evidence),
+                            &mut at,
                         )
                         .map(|f| Firing {
                             trigger_value: Some(cx.text.clone()),
@@ -672,18 +787,16 @@ impl Engine {
                         let Some(amount) = numeric(&field.get(event, &cx.scratch)) else {
                             return;
                         };
-                        let at = Entry {
-                            time: t,
-                            origin,
-                            value: milli(amount),
-                        };
                         push_window(
                             state,
-                            Aggregate::Sum,
-                            *timespan_ms,
-                            threshold,
-                            at,
-                            max_evidence,
+                            (Aggregate::Sum, *timespan_ms, threshold),
+                            Entry {
+                                time: t,
+                                origin,
+                                value: milli(amount),
+                            },
+                            (grace, max_evidence),
+                            &mut at,
                         )
                     }
                     SessionLogic::NewValue {
@@ -696,7 +809,26 @@ impl Engine {
                             return;
                         }
                         let hash = value_hash(&value, *tolerance, &mut cx.text);
-                        check_baseline(state, learn, &[hash], t, origin, &cx.text, "new_value")
+                        let LogicState::Baseline(b) = ensure(&mut state.logic, || {
+                            LogicState::Baseline(Baseline::default())
+                        }) else {
+                            return;
+                        };
+                        b.observe(learn, t, origin, &[hash]).map(|outside| {
+                            let text = if outside.value_index.is_some() {
+                                cx.text.clone()
+                            } else {
+                                String::new()
+                            };
+                            outside_firing(
+                                &outside,
+                                text,
+                                "new_value",
+                                event,
+                                &mut at,
+                                &mut trigger,
+                            )
+                        })
                     }
                     SessionLogic::ScopeGrowth { field, learn } => {
                         let mut hashes: SmallVec<[i64; 8]> = SmallVec::new();
@@ -714,7 +846,31 @@ impl Engine {
                                 texts.push(cx.text.clone());
                             }
                         }
-                        scope_growth(state, learn, &hashes, &texts, t, origin)
+                        let LogicState::Baseline(b) = ensure(&mut state.logic, || {
+                            LogicState::Baseline(Baseline::default())
+                        }) else {
+                            return;
+                        };
+                        b.observe(learn, t, origin, &hashes).map(|outside| {
+                            let text = outside
+                                .value_index
+                                .and_then(|i| texts.get(i).cloned())
+                                .unwrap_or_default();
+                            let mut firing = outside_firing(
+                                &outside,
+                                text.clone(),
+                                "scope_growth",
+                                event,
+                                &mut at,
+                                &mut trigger,
+                            );
+                            firing.reason = if text.is_empty() {
+                                "the session gained a scope it did not start with".to_owned()
+                            } else {
+                                format!("the session gained {text}, which it did not start with")
+                            };
+                            firing
+                        })
                     }
                     SessionLogic::Duration {
                         since,
@@ -722,38 +878,44 @@ impl Engine {
                         fire,
                         ..
                     } => {
-                        let LogicState::Duration(d) = ensure(&mut state.logic, || {
-                            LogicState::Duration(DurationState {
-                                since: match since {
-                                    Since::SessionStart => session_started,
-                                    Since::FirstMatch => t,
-                                },
-                                origin,
-                                timer_set: false,
-                                principal: None,
-                            })
-                        }) else {
+                        let LogicState::Duration(d) =
+                            ensure(
+                                &mut state.logic,
+                                || LogicState::Duration(Default::default()),
+                            )
+                        else {
                             return;
                         };
+                        if d.ended_before(t) {
+                            // A new life after a logout: the clock starts again.
+                            *d = DurationState::default();
+                        }
+                        let start = match since {
+                            Since::SessionStart if d.ended == NEVER => session_started,
+                            _ => t,
+                        };
+                        if start < d.since {
+                            d.since = start;
+                            d.origin = origin;
+                        }
                         let due = d.since.saturating_add(*limit_ms);
                         match fire {
                             Fire::OnEvent if t > due => Some(Firing {
-                                aggregate: "duration",
-                                reason: format!(
-                                    "session age {} exceeds {}",
-                                    human_ms(t - d.since),
-                                    human_ms(*limit_ms)
-                                ),
                                 value: Some((t - d.since) as f64 / 1000.0),
                                 threshold: Some(format!("> {}", human_ms(*limit_ms))),
-                                window_start: d.since,
                                 earlier: vec![(d.since, d.origin)],
-                                omitted: 0,
-                                trigger_value: None,
-                                principal: None,
+                                ..Firing::new(
+                                    "duration",
+                                    format!(
+                                        "session age {} exceeds {}",
+                                        human_ms(t - d.since),
+                                        human_ms(*limit_ms)
+                                    ),
+                                    d.since,
+                                )
                             }),
-                            Fire::OnTimer if !d.timer_set => {
-                                d.timer_set = true;
+                            Fire::OnTimer if d.due != due => {
+                                d.due = due;
                                 d.principal = Some(Box::new(principal_of(event)));
                                 timer = Some(due);
                                 None
@@ -766,11 +928,15 @@ impl Engine {
             }
         };
         if let Some(due) = timer {
-            self.timers
-                .push(Reverse((due, session_seq, slot, rule_index as u32)));
+            self.timers[source_index(source)].push(Reverse((
+                due,
+                session_seq,
+                slot,
+                rule_index as u32,
+            )));
         }
         if let Some(firing) = firing {
-            self.decide(rule_index, slot, t, Some((event, origin)), firing, out);
+            self.decide(rule_index, slot, at, trigger, firing, out);
         }
     }
 
@@ -790,7 +956,8 @@ impl Engine {
             .last_seen
             .saturating_add(self.config.idle_timeout_ms)
             < fire_at;
-        if session.seq != seq || session.killed != NOT_KILLED || ended {
+        let killed = session.killed != NOT_KILLED && session.killed <= fire_at;
+        if session.seq != seq || killed || ended {
             return;
         }
         let limit = match &self.rules.rules[rule_index].session {
@@ -805,24 +972,28 @@ impl Engine {
         else {
             return;
         };
+        // A timer moved earlier (an earlier record arrived) or past an end: stale.
+        if d.due != fire_at || d.ended_before(fire_at) {
+            return;
+        }
         let firing = Firing {
-            aggregate: "duration",
-            reason: format!(
-                "session still active {} after {}",
-                human_ms(limit),
-                if d.since == session.started {
-                    "it started"
-                } else {
-                    "its first matching event"
-                }
-            ),
             value: Some(limit as f64 / 1000.0),
             threshold: Some(format!("> {}", human_ms(limit))),
-            window_start: d.since,
             earlier: vec![(d.since, d.origin)],
-            omitted: 0,
-            trigger_value: None,
             principal: d.principal.map(|p| *p),
+            ..Firing::new(
+                "duration",
+                format!(
+                    "session still active {} after {}",
+                    human_ms(limit),
+                    if d.since == session.started {
+                        "it started"
+                    } else {
+                        "its first matching event"
+                    }
+                ),
+                d.since,
+            )
         };
         self.decide(rule_index, slot, fire_at, None, firing, out);
     }
@@ -848,10 +1019,12 @@ impl Engine {
             }
         }
         let state = rule_state_in(&mut self.sessions, slot, rule_index);
-        if t < state.suppressed_until {
-            return;
+        if let Some(quiet) = suppress {
+            if state.last_decided != NEVER && t.abs_diff(state.last_decided) < quiet as u64 {
+                return;
+            }
         }
-        state.suppressed_until = suppress.map_or(i64::MIN, |s| t.saturating_add(s));
+        state.last_decided = t;
         let ordinal = state.decisions;
         state.decisions += 1;
         let session = self.sessions[slot as usize].as_mut().expect("live slot");
@@ -873,7 +1046,7 @@ impl Engine {
             rule.level,
             action,
             mode,
-            session,
+            &session.view(),
             t,
             ordinal,
             trigger,
@@ -899,18 +1072,15 @@ impl Engine {
             session.killed
         };
         let firing = Firing {
-            aggregate: "kill_not_enforced",
-            reason: format!(
-                "activity {} after the session was killed",
-                human_ms(t - killed_at)
-            ),
             value: Some((t - killed_at) as f64 / 1000.0),
-            threshold: None,
-            window_start: killed_at,
-            earlier: Vec::new(),
-            omitted: 0,
-            trigger_value: None,
-            principal: None,
+            ..Firing::new(
+                "kill_not_enforced",
+                format!(
+                    "activity {} after the session was killed",
+                    human_ms(t - killed_at)
+                ),
+                killed_at,
+            )
         };
         let decision = build_decision(
             &self.config,
@@ -923,7 +1093,7 @@ impl Engine {
             Severity::Critical,
             ActionKind::RevokeCredential,
             Mode::Enforce,
-            session,
+            &session.view(),
             t,
             0,
             Some((event, origin)),
@@ -933,12 +1103,6 @@ impl Engine {
         *self.stats.decisions_by_rule.last_mut().expect("kill slot") += 1;
         out.push(decision);
     }
-}
-
-fn first_of(sessions: &[Option<Session>], slot: u32) -> Origin {
-    sessions[slot as usize]
-        .as_ref()
-        .map_or(Origin::File { file: 0, line: 0 }, |s| s.first.0)
 }
 
 fn rule_state_in(sessions: &mut [Option<Session>], slot: u32, rule: usize) -> &mut RuleState {
@@ -962,430 +1126,88 @@ fn ensure(logic: &mut LogicState, make: impl FnOnce() -> LogicState) -> &mut Log
     logic
 }
 
+/// Adds an entry to a rule's window; on a crossing, sets `at` to the end of the span that
+/// reached the threshold and returns the firing.
 fn push_window(
     state: &mut RuleState,
-    kind: Aggregate,
-    span: i64,
-    threshold: &Threshold,
+    (kind, span, threshold): (Aggregate, i64, &Threshold),
     entry: Entry,
-    max_evidence: usize,
+    (grace, max_evidence): (i64, usize),
+    at: &mut i64,
 ) -> Option<Firing> {
     let LogicState::Window(window) = ensure(&mut state.logic, || {
         LogicState::Window(SlidingWindow::new(kind, span))
     }) else {
         return None;
     };
-    if !window.push(entry, threshold) {
-        return None;
+    let crossing = window.push(entry, threshold, grace)?;
+    *at = crossing.end;
+    // The event in hand is reported on its own; list the span's others, the newest kept.
+    let others: Vec<(i64, Origin)> = window
+        .span(crossing.end)
+        .filter(|e| (e.time, e.origin) != (entry.time, entry.origin))
+        .map(|e| (e.time, e.origin))
+        .collect();
+    let keep = others.len().min(max_evidence.saturating_sub(1));
+    let omitted = others.len() - keep;
+    let window_start = others.first().map_or(entry.time, |e| e.0).min(entry.time);
+    Some(Firing {
+        value: Some(crossing.value),
+        threshold: Some(threshold_text(threshold)),
+        earlier: others[omitted..].to_vec(),
+        omitted: omitted as u64,
+        ..Firing::new(
+            kind.name(),
+            format!(
+                "{} {} {} within {}",
+                kind.name(),
+                trim_float(crossing.value),
+                threshold_text(threshold),
+                human_ms(span)
+            ),
+            window_start,
+        )
+    })
+}
+
+/// A value outside a baseline made into a firing. When the value belongs to an earlier event
+/// (it left the learning period because an even earlier one arrived), the decision is at that
+/// event's time with no event in hand.
+fn outside_firing<'e>(
+    outside: &baseline::Outside,
+    text: String,
+    aggregate: &'static str,
+    event: &'e Event<'e>,
+    at: &mut i64,
+    trigger: &mut Option<(&'e Event<'e>, Origin)>,
+) -> Firing {
+    let (first_time, first_origin) = outside.first;
+    let mut earlier = vec![(first_time, first_origin)];
+    let mut principal = None;
+    if outside.value_index.is_none() {
+        *at = outside.time;
+        *trigger = None;
+        earlier.push((outside.time, outside.origin));
+        principal = Some(principal_of(event));
     }
-    Some(window_firing(window, threshold, max_evidence))
+    let (values, events) = (outside.values, outside.events);
+    Firing {
+        earlier,
+        trigger_value: (!text.is_empty()).then(|| text.clone()),
+        principal,
+        ..Firing::new(
+            aggregate,
+            format!(
+                "{} outside the session's baseline of {values} value{} learnt from {events} event{}",
+                if text.is_empty() { "a value" } else { &text },
+                if values == 1 { "" } else { "s" },
+                if events == 1 { "" } else { "s" },
+            ),
+            first_time,
+        )
+    }
 }
 
 fn milli(amount: f64) -> i64 {
     (amount * 1000.0).round() as i64
-}
-
-fn window_firing(window: &SlidingWindow, threshold: &Threshold, max_evidence: usize) -> Firing {
-    let entries = window.entries();
-    let value = window.value();
-    // The triggering event is reported separately; list the ones before it.
-    let earlier_count = entries.len().saturating_sub(1);
-    let keep = earlier_count.min(max_evidence.saturating_sub(1));
-    let earlier: Vec<(i64, Origin)> = entries
-        .iter()
-        .take(earlier_count)
-        .skip(earlier_count - keep)
-        .map(|e| (e.time, e.origin))
-        .collect();
-    Firing {
-        aggregate: window.kind().name(),
-        reason: format!(
-            "{} {} {} within {}",
-            window.kind().name(),
-            trim_float(value),
-            threshold_text(threshold),
-            human_ms(window.span_ms())
-        ),
-        value: Some(value),
-        threshold: Some(threshold_text(threshold)),
-        window_start: entries.front().map_or(0, |e| e.time),
-        earlier,
-        omitted: (earlier_count - keep) as u64,
-        trigger_value: None,
-        principal: None,
-    }
-}
-
-/// Learns a baseline from the first events, then reports values outside it.
-fn check_baseline(
-    state: &mut RuleState,
-    learn: &Learn,
-    hashes: &[i64],
-    t: i64,
-    origin: Origin,
-    text: &str,
-    aggregate: &'static str,
-) -> Option<Firing> {
-    let LogicState::Baseline(b) = ensure(&mut state.logic, || {
-        LogicState::Baseline(Baseline {
-            first: t,
-            first_origin: origin,
-            learned: 0,
-            values: SmallVec::new(),
-        })
-    }) else {
-        return None;
-    };
-    let learning = b.learned < learn.events && t - b.first < learn.timespan_ms;
-    let mut fired = None;
-    for &hash in hashes {
-        if b.values.contains(&hash) {
-            continue;
-        }
-        if !learning {
-            fired.get_or_insert(Firing {
-                aggregate,
-                reason: format!(
-                    "{} outside the session's baseline of {} value{} learnt from {} event{}",
-                    if text.is_empty() { "a value" } else { text },
-                    b.values.len(),
-                    if b.values.len() == 1 { "" } else { "s" },
-                    b.learned,
-                    if b.learned == 1 { "" } else { "s" },
-                ),
-                value: None,
-                threshold: None,
-                window_start: b.first,
-                earlier: vec![(b.first, b.first_origin)],
-                omitted: 0,
-                trigger_value: Some(text.to_owned()),
-                principal: None,
-            });
-        }
-        if b.values.len() < MAX_BASELINE_VALUES {
-            b.values.push(hash);
-        }
-    }
-    if learning {
-        b.learned += 1;
-    }
-    fired
-}
-
-fn scope_growth(
-    state: &mut RuleState,
-    learn: &Learn,
-    hashes: &[i64],
-    texts: &[String],
-    t: i64,
-    origin: Origin,
-) -> Option<Firing> {
-    // The first scope outside the baseline names the finding.
-    let new_text = match &state.logic {
-        LogicState::Baseline(b) => hashes
-            .iter()
-            .zip(texts)
-            .find(|(h, _)| !b.values.contains(h))
-            .map(|(_, text)| text.clone()),
-        _ => texts.first().cloned(),
-    }
-    .unwrap_or_default();
-    let mut firing = check_baseline(state, learn, hashes, t, origin, &new_text, "scope_growth")?;
-    firing.reason = format!("the session gained {new_text}, which it did not start with");
-    Some(firing)
-}
-
-/// The parts of a sequence rule that `advance_sequence` reads for one event.
-struct SequenceStep<'r> {
-    steps: &'r [crate::rule::Step],
-    /// Which step conditions the event satisfies.
-    holds: &'r [bool],
-    /// The `until` condition holds: the open sequence is abandoned.
-    closes: bool,
-    maxspan: i64,
-    max_evidence: usize,
-}
-
-fn advance_sequence(
-    seq: &mut SequenceState,
-    step: &SequenceStep<'_>,
-    t: i64,
-    origin: Origin,
-    event: &Event<'_>,
-    cx: &mut EvalCx,
-) -> Option<Firing> {
-    if step.closes {
-        *seq = SequenceState::default();
-        return None;
-    }
-    if seq.stage > 0 && t - seq.started > step.maxspan {
-        *seq = SequenceState::default();
-    }
-    if !step.holds[seq.stage] {
-        return None;
-    }
-    let complete = match &step.steps[seq.stage].aggregate {
-        None => true,
-        Some(aggregate) => {
-            let (kind, span, threshold, value) = match aggregate {
-                StepAggregate::EventCount {
-                    timespan_ms,
-                    threshold,
-                } => (Aggregate::Count, *timespan_ms, threshold, 0),
-                StepAggregate::ValueCount {
-                    field,
-                    timespan_ms,
-                    threshold,
-                } => {
-                    let v = field.get(event, &cx.scratch);
-                    if v.is_missing() {
-                        return None;
-                    }
-                    let hash = value_hash(&v, Tolerance::Exact, &mut cx.text);
-                    (Aggregate::Distinct, *timespan_ms, threshold, hash)
-                }
-                StepAggregate::ValueSum {
-                    field,
-                    timespan_ms,
-                    threshold,
-                } => {
-                    let amount = numeric(&field.get(event, &cx.scratch))?;
-                    (Aggregate::Sum, *timespan_ms, threshold, milli(amount))
-                }
-            };
-            let window = seq
-                .step_window
-                .get_or_insert_with(|| SlidingWindow::new(kind, span));
-            window.push(
-                Entry {
-                    time: t,
-                    origin,
-                    value,
-                },
-                threshold,
-            )
-        }
-    };
-    if seq.stage == 0 && seq.evidence.is_empty() {
-        seq.started = t;
-    }
-    if seq.evidence.len() < step.max_evidence.saturating_sub(1) {
-        seq.evidence.push((t, origin));
-    }
-    if !complete {
-        return None;
-    }
-    seq.stage += 1;
-    seq.step_window = None;
-    if seq.stage < step.steps.len() {
-        return None;
-    }
-    let mut evidence = std::mem::take(&mut seq.evidence);
-    evidence.pop(); // the triggering event is reported on its own
-    let started = seq.started;
-    *seq = SequenceState::default();
-    Some(Firing {
-        aggregate: "sequence",
-        reason: format!(
-            "{} steps in order within {} (maxspan {})",
-            step.steps.len(),
-            human_ms(t - started),
-            human_ms(step.maxspan)
-        ),
-        value: Some(step.steps.len() as f64),
-        threshold: None,
-        window_start: started,
-        earlier: evidence,
-        omitted: 0,
-        trigger_value: None,
-        principal: None,
-    })
-}
-
-#[allow(clippy::too_many_arguments)]
-fn build_decision(
-    config: &EngineConfig,
-    names: &OriginNames,
-    rule: RuleRef,
-    severity: Severity,
-    action: ActionKind,
-    mode: Mode,
-    session: &Session,
-    t: i64,
-    ordinal: u64,
-    trigger: Option<(&Event<'_>, Origin)>,
-    firing: Firing,
-) -> Decision {
-    let time = Timestamp::from_millis(t);
-    let decision_id = decision::decision_id(&rule.id, &rule.version, &session.key, time, ordinal);
-    let principal = match trigger {
-        Some((event, _)) => principal_of(event),
-        None => firing.principal.clone().unwrap_or_default(),
-    };
-    let mut events: Vec<EvidenceEvent> = firing
-        .earlier
-        .iter()
-        .map(|(time, origin)| EvidenceEvent {
-            time: Timestamp::from_millis(*time),
-            origin: EvidenceOrigin::resolve(*origin, names),
-            action: None,
-            value: None,
-        })
-        .collect();
-    if let Some((event, origin)) = trigger {
-        events.push(EvidenceEvent {
-            time: event.time,
-            origin: EvidenceOrigin::resolve(origin, names),
-            action: Some(event.action.to_string()),
-            value: firing.trigger_value.clone(),
-        });
-    }
-    let caep = action.is_kill().then(|| {
-        caep_claims(
-            &config.caep_issuer,
-            &decision_id,
-            time,
-            &session.key,
-            &principal,
-            &format!("{}: {}", rule.title, firing.reason),
-        )
-    });
-    Decision {
-        decision_id,
-        time,
-        mode,
-        action,
-        severity,
-        rule,
-        session: SessionRef {
-            key: session.key.to_string(),
-            kind: session.kind.as_str(),
-            derived: session.derived,
-            started: Timestamp::from_millis(session.started),
-            parent: session
-                .links
-                .as_ref()
-                .and_then(|l| l.parent.as_ref())
-                .map(|p| p.to_string()),
-        },
-        principal,
-        evidence: Evidence {
-            reason: firing.reason,
-            aggregate: firing.aggregate,
-            value: firing.value,
-            threshold: firing.threshold,
-            window: Window {
-                start: Timestamp::from_millis(firing.window_start.min(t)),
-                end: time,
-            },
-            events,
-            events_omitted: firing.omitted,
-        },
-        caep,
-    }
-}
-
-fn principal_of(event: &Event<'_>) -> PrincipalRef {
-    PrincipalRef {
-        kind: event.principal.kind.as_ref().map(|t| t.to_string()),
-        id: event.principal.id.as_ref().map(|t| t.to_string()),
-        name: event.principal.name.as_ref().map(|t| t.to_string()),
-    }
-}
-
-/// A fixed-key hash of a value's text, with IP prefixes masked under `IpPrefix`. Fixed keys
-/// keep runs reproducible; the text is left in `buf` for evidence.
-fn value_hash(value: &Value<'_>, tolerance: Tolerance, buf: &mut String) -> i64 {
-    value.write_text(buf);
-    if let Tolerance::IpPrefix { v4, v6 } = tolerance {
-        let ip = match value {
-            Value::Ip(ip) => Some(*ip),
-            _ => buf.parse::<IpAddr>().ok(),
-        };
-        if let Some(ip) = ip {
-            let masked = mask(ip, v4, v6);
-            buf.clear();
-            let bits = if ip.is_ipv4() { v4 } else { v6 };
-            let _ = write!(buf, "{masked}/{bits}");
-        }
-    }
-    text_hash(buf)
-}
-
-fn text_hash(text: &str) -> i64 {
-    #[allow(deprecated)]
-    let mut hasher = std::hash::SipHasher::new();
-    hasher.write(text.as_bytes());
-    hasher.finish() as i64
-}
-
-fn mask(ip: IpAddr, v4: u8, v6: u8) -> IpAddr {
-    match ip {
-        IpAddr::V4(a) => {
-            let bits = u32::from(a);
-            let keep = u32::from(v4.min(32));
-            let m = if keep == 0 {
-                0
-            } else {
-                u32::MAX << (32 - keep)
-            };
-            IpAddr::V4((bits & m).into())
-        }
-        IpAddr::V6(a) => {
-            let bits = u128::from(a);
-            let keep = u32::from(v6.min(128));
-            let m = if keep == 0 {
-                0
-            } else {
-                u128::MAX << (128 - keep)
-            };
-            IpAddr::V6((bits & m).into())
-        }
-    }
-}
-
-fn numeric(value: &Value<'_>) -> Option<f64> {
-    match value {
-        Value::Int(n) => Some(*n as f64),
-        Value::Str(s) => s.trim().parse().ok(),
-        Value::Raw(raw) => raw.get().trim_matches('"').parse().ok(),
-        _ => None,
-    }
-    .filter(|f: &f64| f.is_finite())
-}
-
-fn threshold_text(threshold: &Threshold) -> String {
-    use crate::rule::CmpOp::*;
-    let op = match threshold.op {
-        Gt => ">",
-        Gte => ">=",
-        Lt => "<",
-        Lte => "<=",
-        Eq => "==",
-    };
-    format!("{op} {}", trim_float(threshold.value))
-}
-
-fn trim_float(x: f64) -> String {
-    if x.fract() == 0.0 && x.abs() < 1e15 {
-        format!("{}", x as i64)
-    } else {
-        format!("{x}")
-    }
-}
-
-/// `90s` → `1m30s`; milliseconds only when below a second.
-pub fn human_ms(ms: i64) -> String {
-    if ms < 1000 {
-        return format!("{ms}ms");
-    }
-    let mut rest = ms / 1000;
-    let mut s = String::new();
-    for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)] {
-        if rest >= size {
-            let _ = write!(s, "{}{unit}", rest / size);
-            rest %= size;
-        }
-    }
-    s
 }

@@ -1,10 +1,15 @@
-//! Sliding event-time windows for per-session aggregates: count, distinct count and sum.
+//! Sliding event-time windows for per-session aggregates: count, distinct count and sum —
+//! by event time, whatever order the events arrive in.
 //!
-//! Each window keeps the entries inside its timespan in arrival order (the engine feeds events
-//! in event-time order) and evicts from the front as time moves. Distinct values are kept as
-//! 64-bit hashes with a reference count; sums are exact in thousandths, so thresholds never
-//! wobble with floating-point drift. A window holds nothing it does not need (no map unless it
-//! counts distinct values): it lives once per session and rule.
+//! Entries are kept sorted by event time. Most arrive in order: they go to the back, the
+//! trailing span (the `span` before the newest entry) is aggregated incrementally, and the
+//! threshold is checked on it — O(1) amortized. An entry that arrives out of order (within the
+//! grace) is inserted in place and every span that contains it is checked, so "N within T"
+//! holds when any T-long span holds N, whatever the arrival order. Entries are kept a grace
+//! longer than the span for that. Distinct values are 64-bit hashes with a reference count; sums
+//! are exact in thousandths, so thresholds never wobble with floating-point drift. A window
+//! holds nothing it does not need (no map unless it counts distinct values): it lives once per
+//! session and rule.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -37,20 +42,91 @@ pub struct Entry {
     pub value: i64,
 }
 
-/// A sliding window over one session's matching events for one rule.
-#[derive(Clone, Debug)]
-pub struct SlidingWindow {
-    kind: Aggregate,
-    span_ms: i64,
-    entries: VecDeque<Entry>,
+/// A span that reached the threshold: it ends at `end` (an entry's time) and holds `value`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Crossing {
+    pub end: i64,
+    pub value: f64,
+}
+
+/// A running aggregate over a run of entries (one span).
+#[derive(Clone, Debug, Default)]
+struct Running {
+    count: usize,
     /// Reference counts of distinct values (`Distinct` windows only). Boxed on purpose: an
     /// empty `HashMap` is 48 bytes inline in every window of every session.
     #[allow(clippy::box_collection)]
     distinct: Option<Box<HashMap<i64, u32>>>,
     /// Thousandths: exact up to 9 × 10¹² units (9 TB of bytes) in one window.
     sum_milli: i64,
-    /// The threshold held after the last update; a decision fires only on the crossing.
+}
+
+impl Running {
+    fn new(kind: Aggregate) -> Running {
+        Running {
+            distinct: (kind == Aggregate::Distinct).then(Box::default),
+            ..Running::default()
+        }
+    }
+
+    fn add(&mut self, kind: Aggregate, value: i64) {
+        self.count += 1;
+        match kind {
+            Aggregate::Count => {}
+            Aggregate::Distinct => {
+                if let Some(d) = self.distinct.as_mut() {
+                    *d.entry(value).or_default() += 1;
+                }
+            }
+            Aggregate::Sum => self.sum_milli = self.sum_milli.saturating_add(value),
+        }
+    }
+
+    fn remove(&mut self, kind: Aggregate, value: i64) {
+        self.count -= 1;
+        match kind {
+            Aggregate::Count => {}
+            Aggregate::Distinct => {
+                if let Some(d) = self.distinct.as_mut() {
+                    if let Some(n) = d.get_mut(&value) {
+                        *n -= 1;
+                        if *n == 0 {
+                            d.remove(&value);
+                        }
+                    }
+                }
+            }
+            Aggregate::Sum => self.sum_milli = self.sum_milli.saturating_sub(value),
+        }
+    }
+
+    fn value(&self, kind: Aggregate) -> f64 {
+        match kind {
+            Aggregate::Count => self.count as f64,
+            Aggregate::Distinct => self.distinct.as_ref().map_or(0, |d| d.len()) as f64,
+            Aggregate::Sum => self.sum_milli as f64 / 1000.0,
+        }
+    }
+}
+
+/// A sliding window over one session's matching events for one rule.
+#[derive(Clone, Debug)]
+pub struct SlidingWindow {
+    kind: Aggregate,
+    span_ms: i64,
+    /// Sorted by event time (equal times in arrival order).
+    entries: VecDeque<Entry>,
+    /// Index of the first entry of the trailing span; the ones before it are kept only for
+    /// entries that may still arrive late.
+    trail: usize,
+    /// The aggregate of the trailing span.
+    trailing: Running,
+    /// The threshold held on the trailing span at the last update; an in-order entry fires only
+    /// on the crossing.
     held: bool,
+    /// End of the span that last fired; a late entry fires only on a span that does not
+    /// overlap that one (the same burst is one decision, whatever the arrival order).
+    fired_end: i64,
 }
 
 impl SlidingWindow {
@@ -59,67 +135,110 @@ impl SlidingWindow {
             kind,
             span_ms,
             entries: VecDeque::new(),
-            distinct: (kind == Aggregate::Distinct).then(Box::default),
-            sum_milli: 0,
+            trail: 0,
+            trailing: Running::new(kind),
             held: false,
+            fired_end: i64::MIN,
         }
     }
 
-    /// Adds an entry at `time` and reports whether the threshold was just crossed.
-    pub fn push(&mut self, entry: Entry, threshold: &Threshold) -> bool {
-        self.evict_before(entry.time - self.span_ms);
-        match self.kind {
-            Aggregate::Count => {}
-            Aggregate::Distinct => {
-                if let Some(distinct) = self.distinct.as_mut() {
-                    *distinct.entry(entry.value).or_default() += 1;
-                }
-            }
-            Aggregate::Sum => self.sum_milli = self.sum_milli.saturating_add(entry.value),
+    /// Adds an entry and reports the span it made reach the threshold, if any. Entries up to
+    /// `grace_ms` older than the newest still count in every span they belong to.
+    pub fn push(&mut self, entry: Entry, threshold: &Threshold, grace_ms: i64) -> Option<Crossing> {
+        let newest = self.entries.back().map_or(i64::MIN, |e| e.time);
+        if entry.time >= newest {
+            return self.push_in_order(entry, threshold, grace_ms);
         }
+        let position = self.entries.partition_point(|e| e.time <= entry.time);
+        self.entries.insert(position, entry);
+        if entry.time > newest.saturating_sub(self.span_ms) {
+            self.trailing.add(self.kind, entry.value);
+        } else {
+            self.trail += 1;
+        }
+        self.held = threshold.holds(self.trailing.value(self.kind));
+        let crossing = self.first_crossing_with(position, threshold)?;
+        self.fired_end = self.fired_end.max(crossing.end);
+        Some(crossing)
+    }
+
+    fn push_in_order(
+        &mut self,
+        entry: Entry,
+        threshold: &Threshold,
+        grace_ms: i64,
+    ) -> Option<Crossing> {
         self.entries.push_back(entry);
-        let holds = threshold.holds(self.value());
+        self.trailing.add(self.kind, entry.value);
+        let cutoff = entry.time.saturating_sub(self.span_ms);
+        while self.entries[self.trail].time <= cutoff {
+            let old = self.entries[self.trail].value;
+            self.trailing.remove(self.kind, old);
+            self.trail += 1;
+        }
+        let keep_from = cutoff.saturating_sub(grace_ms.max(0));
+        while self.trail > 0 && self.entries.front().is_some_and(|e| e.time <= keep_from) {
+            self.entries.pop_front();
+            self.trail -= 1;
+        }
+        let value = self.trailing.value(self.kind);
+        let holds = threshold.holds(value);
         let crossed = holds && !self.held;
         self.held = holds;
-        crossed
-    }
-
-    /// Drops entries older than `cutoff` (exclusive), keeping the window at `span` back from
-    /// the newest event.
-    fn evict_before(&mut self, cutoff: i64) {
-        while let Some(front) = self.entries.front() {
-            if front.time > cutoff {
-                break;
-            }
-            let old = self.entries.pop_front().expect("front exists");
-            match self.kind {
-                Aggregate::Count => {}
-                Aggregate::Distinct => {
-                    if let Some(distinct) = self.distinct.as_mut() {
-                        if let Some(n) = distinct.get_mut(&old.value) {
-                            *n -= 1;
-                            if *n == 0 {
-                                distinct.remove(&old.value);
-                            }
-                        }
-                    }
-                }
-                Aggregate::Sum => self.sum_milli = self.sum_milli.saturating_sub(old.value),
-            }
+        if !crossed {
+            return None;
         }
+        self.fired_end = entry.time;
+        Some(Crossing {
+            end: entry.time,
+            value,
+        })
     }
 
-    /// The aggregate's current value.
-    pub fn value(&self) -> f64 {
-        match self.kind {
-            Aggregate::Count => self.entries.len() as f64,
-            Aggregate::Distinct => self.distinct.as_ref().map_or(0, |d| d.len()) as f64,
-            Aggregate::Sum => self.sum_milli as f64 / 1000.0,
+    /// The earliest span containing the entry at `position` that holds the threshold and does
+    /// not overlap the span that fired last.
+    fn first_crossing_with(&self, position: usize, threshold: &Threshold) -> Option<Crossing> {
+        let t = self.entries[position].time;
+        let last_end = t.saturating_add(self.span_ms);
+        let mut running = Running::new(self.kind);
+        let mut lo = self
+            .entries
+            .partition_point(|e| e.time <= t.saturating_sub(self.span_ms));
+        for i in lo..position {
+            running.add(self.kind, self.entries[i].value);
         }
+        let mut j = position;
+        while j < self.entries.len() && self.entries[j].time < last_end {
+            let end = self.entries[j].time;
+            running.add(self.kind, self.entries[j].value);
+            // A span ends after every entry at its end time.
+            if self.entries.get(j + 1).is_some_and(|next| next.time == end) {
+                j += 1;
+                continue;
+            }
+            while self.entries[lo].time <= end.saturating_sub(self.span_ms) {
+                running.remove(self.kind, self.entries[lo].value);
+                lo += 1;
+            }
+            let value = running.value(self.kind);
+            let f = self.fired_end;
+            let spent = f != i64::MIN
+                && end > f.saturating_sub(self.span_ms)
+                && end.saturating_sub(self.span_ms) < f;
+            if threshold.holds(value) && !spent {
+                return Some(Crossing { end, value });
+            }
+            j += 1;
+        }
+        None
     }
 
-    pub fn entries(&self) -> &VecDeque<Entry> {
-        &self.entries
+    /// The entries of the span ending at `end`, oldest first.
+    pub fn span(&self, end: i64) -> impl Iterator<Item = &Entry> + '_ {
+        let start = end.saturating_sub(self.span_ms);
+        self.entries
+            .iter()
+            .filter(move |e| e.time > start && e.time <= end)
     }
 
     pub fn kind(&self) -> Aggregate {
@@ -128,16 +247,6 @@ impl SlidingWindow {
 
     pub fn span_ms(&self) -> i64 {
         self.span_ms
-    }
-
-    /// Forgets everything (after a decision, so the next one needs a fresh crossing).
-    pub fn clear(&mut self) {
-        self.entries.clear();
-        if let Some(distinct) = self.distinct.as_mut() {
-            distinct.clear();
-        }
-        self.sum_milli = 0;
-        self.held = false;
     }
 }
 
@@ -149,7 +258,10 @@ mod tests {
     fn entry(time: i64, value: i64) -> Entry {
         Entry {
             time,
-            origin: Origin::File { file: 0, line: 0 },
+            origin: Origin::File {
+                file: 0,
+                line: time as u64,
+            },
             value,
         }
     }
@@ -159,47 +271,112 @@ mod tests {
         value: 3.0,
     };
 
+    fn fires(w: &mut SlidingWindow, time: i64, value: i64) -> Option<i64> {
+        w.push(entry(time, value), &GTE3, 10_000).map(|c| c.end)
+    }
+
     #[test]
     fn count_fires_once_on_the_crossing_event() {
         let mut w = SlidingWindow::new(Aggregate::Count, 1000);
-        assert!(!w.push(entry(0, 0), &GTE3));
-        assert!(!w.push(entry(10, 0), &GTE3));
-        assert!(w.push(entry(20, 0), &GTE3));
-        assert!(
-            !w.push(entry(30, 0), &GTE3),
+        assert_eq!(fires(&mut w, 0, 0), None);
+        assert_eq!(fires(&mut w, 10, 0), None);
+        assert_eq!(fires(&mut w, 20, 0), Some(20));
+        assert_eq!(
+            fires(&mut w, 30, 0),
+            None,
             "still above: no second decision"
         );
-        // Everything before 1030 leaves; the count drops below and re-arms.
-        assert!(!w.push(entry(2000, 0), &GTE3));
-        assert_eq!(w.value(), 1.0);
-        assert!(!w.push(entry(2001, 0), &GTE3));
-        assert!(w.push(entry(2002, 0), &GTE3));
+        // Everything before 1030 leaves the trailing span; the count drops below and re-arms.
+        assert_eq!(fires(&mut w, 2000, 0), None);
+        assert_eq!(fires(&mut w, 2001, 0), None);
+        assert_eq!(fires(&mut w, 2002, 0), Some(2002));
     }
 
     #[test]
     fn window_edge_is_span_back_from_the_newest_event() {
         let mut w = SlidingWindow::new(Aggregate::Count, 1000);
-        w.push(entry(0, 0), &GTE3);
-        w.push(entry(1000, 0), &GTE3);
-        // An entry exactly `span` old has left the window.
-        assert_eq!(w.value(), 1.0);
+        fires(&mut w, 0, 0);
+        fires(&mut w, 1000, 0);
+        // An entry exactly `span` old has left the span.
+        assert_eq!(w.span(1000).count(), 1);
     }
 
     #[test]
     fn distinct_and_sum() {
         let mut d = SlidingWindow::new(Aggregate::Distinct, 1000);
-        d.push(entry(0, 7), &GTE3);
-        d.push(entry(1, 7), &GTE3);
-        d.push(entry(2, 8), &GTE3);
-        assert_eq!(d.value(), 2.0);
-        assert!(d.push(entry(3, 9), &GTE3));
-        d.push(entry(1001, 10), &GTE3);
-        // Both 7s (at 0 and 1) have left the window: 8, 9 and 10 remain.
-        assert_eq!(d.value(), 3.0);
-
+        fires(&mut d, 0, 7);
+        fires(&mut d, 1, 7);
+        assert_eq!(fires(&mut d, 2, 8), None);
+        assert_eq!(fires(&mut d, 3, 9), Some(3));
         let mut s = SlidingWindow::new(Aggregate::Sum, 1000);
-        s.push(entry(0, 1500), &GTE3);
-        assert!(s.push(entry(1, 1500), &GTE3));
-        assert_eq!(s.value(), 3.0);
+        assert_eq!(
+            s.push(entry(0, 1500), &GTE3, 0),
+            None,
+            "1.5 is below 3 in thousandths"
+        );
+        assert_eq!(
+            s.push(entry(1, 1500), &GTE3, 0),
+            Some(Crossing { end: 1, value: 3.0 })
+        );
+    }
+
+    #[test]
+    fn a_late_entry_completes_the_span_it_belongs_to() {
+        // 0, 500 and (late) 100: the span ending at 500 holds three.
+        let mut w = SlidingWindow::new(Aggregate::Count, 1000);
+        fires(&mut w, 0, 0);
+        fires(&mut w, 500, 0);
+        assert_eq!(fires(&mut w, 100, 0), Some(500));
+        // Another late entry in the same span does not fire again.
+        assert_eq!(fires(&mut w, 200, 0), None);
+    }
+
+    #[test]
+    fn every_arrival_order_fires_on_the_same_span() {
+        // Three entries within 1000, then two far later: any order fires once, ending at 900.
+        let times = [0, 400, 900, 5000, 5100];
+        let mut order: Vec<usize> = (0..times.len()).collect();
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..120 {
+            // Next permutation (lexicographic), so all 120 orders are tried.
+            let mut w = SlidingWindow::new(Aggregate::Count, 1000);
+            let ends: Vec<i64> = order
+                .iter()
+                .filter_map(|&i| fires(&mut w, times[i], 0))
+                .collect();
+            seen.insert(ends);
+            let Some(k) = (0..order.len() - 1)
+                .rev()
+                .find(|&k| order[k] < order[k + 1])
+            else {
+                break;
+            };
+            let l = (k + 1..order.len())
+                .rev()
+                .find(|&l| order[k] < order[l])
+                .unwrap();
+            order.swap(k, l);
+            order[k + 1..].reverse();
+        }
+        assert_eq!(seen.into_iter().collect::<Vec<_>>(), vec![vec![900]]);
+    }
+
+    #[test]
+    fn late_distinct_values_count_in_their_span() {
+        let mut d = SlidingWindow::new(Aggregate::Distinct, 1000);
+        fires(&mut d, 900, 1);
+        fires(&mut d, 950, 1);
+        assert_eq!(fires(&mut d, 100, 2), None, "the span 0..1000 holds 1, 2");
+        assert_eq!(fires(&mut d, 50, 3), Some(900));
+    }
+
+    #[test]
+    fn entries_older_than_span_and_grace_are_forgotten() {
+        let mut w = SlidingWindow::new(Aggregate::Count, 1000);
+        for t in 0..100 {
+            w.push(entry(t * 100, 0), &GTE3, 500);
+        }
+        // Kept: the span (1000) and the grace (500) behind the newest (9900).
+        assert!(w.entries.len() <= 16, "{} entries kept", w.entries.len());
     }
 }

@@ -28,10 +28,14 @@ pub enum RejectReason {
     BadTimestamp,
     /// A field the adapter needs has the wrong type or shape.
     InvalidField,
+    /// More than its source's grace older than the newest record of its session: not applied.
+    Late,
+    /// Dated far ahead of every clock, and no other record of its source confirmed the time.
+    Future,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 8] = [
+    pub const ALL: [RejectReason; 10] = [
         RejectReason::InvalidUtf8,
         RejectReason::NotJson,
         RejectReason::TooDeep,
@@ -40,6 +44,8 @@ impl RejectReason {
         RejectReason::NoSessionIdentity,
         RejectReason::BadTimestamp,
         RejectReason::InvalidField,
+        RejectReason::Late,
+        RejectReason::Future,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -52,6 +58,8 @@ impl RejectReason {
             RejectReason::NoSessionIdentity => "no_session_identity",
             RejectReason::BadTimestamp => "bad_timestamp",
             RejectReason::InvalidField => "invalid_field",
+            RejectReason::Late => "late",
+            RejectReason::Future => "future",
         }
     }
 }

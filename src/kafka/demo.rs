@@ -241,7 +241,7 @@ pub fn run_demo(root: &Path) -> anyhow::Result<DemoReport> {
         librdkafka: Vec::new(),
         max_events: Some(records.len() as u64),
         exit_when_idle: Some(Duration::from_secs(15)),
-        allowed_lateness_ms: 0,
+        time: crate::time::TimeConfig::default(),
         idle_timeout_ms: 12 * 3_600_000,
         caep_issuer: "urn:sessionguard".to_owned(),
         max_sessions: crate::engine::EngineConfig::default().max_sessions,

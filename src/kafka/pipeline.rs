@@ -1,6 +1,7 @@
-//! The consumer loop of `run` and `rekey`: poll → normalize → (sequencer → engine → decisions |
-//! keyed copy) → produce → store offsets when delivered. It mirrors `replay` record for record,
-//! so the same records in the same order give the same decisions.
+//! The consumer loop of `run` and `rekey`: poll → (the evaluator: normalize → time → engine →
+//! decisions | normalize → keyed copy) → produce → store offsets when delivered. `run` pushes
+//! each record into one [`Evaluator`] per partition, the same per-record path as `replay`, so
+//! the same records in the same order give the same decisions.
 //!
 //! Everything lives on one thread: the loop polls a `BaseConsumer`, and librdkafka runs the
 //! rebalance callback inside that poll, where [`Core`] (behind an uncontended mutex, since the
@@ -9,18 +10,14 @@
 //! # Rebuild on assignment (`run`)
 //!
 //! For each assigned partition, the newest progress record and the group's committed offset
-//! give three numbers: where to start reading (`replay_from`), the watermark to restore before
-//! it, and below which offset decisions are suppressed (the larger of the two committed
-//! positions). Records below that offset are evaluated again with nothing emitted, so the
+//! give where to start reading (`replay_from`), the clocks to restore before it, and below
+//! which offset decisions are suppressed (the larger of the two committed positions). Records below that offset are evaluated again with nothing emitted, so the
 //! sessions their windows hold are back when the first new record arrives, and the output
 //! equals an uninterrupted run's. Without a progress record but with a committed offset, the
 //! partition is replayed from its beginning (conservative and slow, but exact for what the
 //! topic retains); with neither, it starts where `auto.offset.reset` says (earliest).
-//!
-//! With `--allowed-lateness` above zero, records held by the sequencer are replayed too (the
-//! replay starts at the oldest of them), but the sequencer's watermark is not restored: a
-//! record the first run dropped as late can then be applied in the replay. Exact for the
-//! default lateness of zero.
+//! Records the future guard holds are replayed too (the replay starts at or before the oldest
+//! of them), so the rebuild is exact whatever the time model held at the checkpoint.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -42,8 +39,8 @@ use super::tracker::{Checkpoint, Tracker};
 use super::Control;
 use crate::config::Settings;
 use crate::decision::Decision;
-use crate::engine::sequencer::{Admit, Sequencer};
 use crate::engine::{Engine, EngineConfig};
+use crate::evaluator::{Evaluator, Sink};
 use crate::event::{Normalizer, Reject, RejectReason};
 use crate::rule::RuleSet;
 use crate::sink::DEAD_LETTER_COPY_BYTES;
@@ -108,17 +105,12 @@ const NO_ASSIGNMENT_GRACE: Duration = Duration::from_secs(30);
 /// How long a revocation or a shutdown waits for outstanding deliveries.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
 
-struct EvalState {
-    engine: Engine,
-    sequencer: Sequencer,
-}
-
 /// One assigned input partition.
 struct Part {
     topic: Arc<str>,
     partition: i32,
     topic_id: u32,
-    eval: Option<EvalState>,
+    eval: Option<Evaluator>,
     tracker: Tracker,
     /// The next offset to process; -1 until the first record tells.
     position: i64,
@@ -150,29 +142,20 @@ impl Part {
             return Checkpoint {
                 pos,
                 replay_from: pos,
-                watermark: i64::MIN,
+                clocks: [i64::MIN; crate::time::SOURCES],
             };
         };
-        let mut replay_from = pos;
-        let mut watermark = eval.engine.watermark().map_or(i64::MIN, |w| w.millis());
-        if let Some((Origin::Kafka { offset, .. }, w)) = eval.engine.oldest_live_origin() {
-            if offset < replay_from {
-                replay_from = offset;
-                watermark = w;
-            }
-        }
-        for origin in eval.sequencer.held_origins() {
-            if let Origin::Kafka { offset, .. } = origin {
-                if offset < replay_from {
-                    replay_from = offset;
-                    watermark = i64::MIN;
-                }
-            }
-        }
-        Checkpoint {
-            pos,
-            replay_from,
-            watermark,
+        match eval.rebuild_point() {
+            Some((Origin::Kafka { offset, .. }, clocks)) if offset < pos => Checkpoint {
+                pos,
+                replay_from: offset,
+                clocks,
+            },
+            _ => Checkpoint {
+                pos,
+                replay_from: pos,
+                clocks: eval.clocks().newest(),
+            },
         }
     }
 }
@@ -183,7 +166,6 @@ struct Core {
     group: String,
     rules: Option<Arc<RuleSet>>,
     engine_config: EngineConfig,
-    allowed_lateness_ms: i64,
     normalizer: Normalizer,
     actions_topic: Arc<str>,
     output_topic: Arc<str>,
@@ -195,7 +177,8 @@ struct Core {
     telemetry: Arc<Telemetry>,
     next_tracker: u64,
     scratch: Bump,
-    decisions: Vec<Decision>,
+    /// What the evaluator hands back for the record in hand.
+    collected: Collected,
     summary: Summary,
     crashed: bool,
     /// Wall-clock time of the last record or rebalance, for `--exit-when-idle`.
@@ -380,7 +363,7 @@ impl Core {
                 }
                 _ => None,
             };
-            let (start, suppress_below, watermark) = match (self.mode, progress, committed) {
+            let (start, suppress_below, clocks) = match (self.mode, progress, committed) {
                 (Mode::Rekey | Mode::Null, _, Some(c)) => (Offset::Offset(c), c, None),
                 (Mode::Rekey | Mode::Null, _, None) if committed_known => {
                     (Offset::Invalid, -1, None)
@@ -389,7 +372,7 @@ impl Core {
                 (Mode::Evaluate, Some(p), c) => (
                     Offset::Offset(p.replay_from),
                     p.committed.max(c.unwrap_or(-1)),
-                    p.watermark,
+                    Some(p.clock_array()),
                 ),
                 (Mode::Evaluate, None, Some(c)) => (Offset::Beginning, c, None),
                 (Mode::Evaluate, None, None) if committed_known => (Offset::Invalid, -1, None),
@@ -411,25 +394,22 @@ impl Core {
                 Offset::Offset(o) => o,
                 _ => -1,
             };
-            let eval = match (self.mode, &self.rules) {
+            let mut eval = match (self.mode, &self.rules) {
                 (Mode::Evaluate, Some(rules)) => {
-                    let mut engine =
+                    let engine =
                         Engine::with_shared_rules(rules.clone(), self.engine_config.clone());
-                    let mut sequencer = Sequencer::new(self.allowed_lateness_ms);
-                    if let Some(w) = watermark {
-                        // No session is held yet, so this only sets the watermark.
-                        engine.advance(w, &mut self.decisions);
-                        self.decisions.clear();
-                        sequencer.resume_after(w);
+                    let mut eval = Evaluator::new(engine, self.normalizer.clone());
+                    if let Some(clocks) = clocks {
+                        // No session is held yet, so this only sets the clocks.
+                        eval.resume_clocks(clocks);
                     }
-                    Some(EvalState { engine, sequencer })
+                    Some(eval)
                 }
                 _ => None,
             };
-            let mut eval = eval;
             let topic_id = eval
                 .as_mut()
-                .map_or(0, |e| e.engine.origin_names().intern(&topic));
+                .map_or(0, |e| e.engine_mut().origin_names().intern(&topic));
             self.next_tracker += 1;
             let start_text = match start {
                 Offset::Offset(o) => o.to_string(),
@@ -616,11 +596,7 @@ impl Core {
                 part.progress_written_at = Some(Instant::now());
                 progress_out.push((
                     progress::key(&self.group, &part.topic, part.partition),
-                    Progress {
-                        replay_from: cp.replay_from,
-                        committed: cp.pos,
-                        watermark: (cp.watermark != i64::MIN).then_some(cp.watermark),
-                    },
+                    Progress::new(cp.replay_from, cp.pos, cp.clocks),
                 ));
             }
         }
@@ -670,9 +646,9 @@ impl Core {
             let held = part
                 .eval
                 .as_ref()
-                .is_some_and(|e| e.sequencer.buffered() > 0);
-            // Held records make a checkpoint cost a scan of the held buffer: take one at most
-            // every 100 ms then. Otherwise it is O(log n), taken after every record.
+                .is_some_and(|e| !e.clocks().held().is_empty());
+            // Held records make a checkpoint cost a scan of the (small) held list: take one at
+            // most every 100 ms then. Otherwise it is O(log n), taken after every record.
             if !held || part.last_checkpoint_at.elapsed() >= Duration::from_millis(100) {
                 let cp = part.checkpoint();
                 part.tracker.checkpoint(cp);
@@ -689,7 +665,7 @@ impl Core {
             .parts
             .iter()
             .filter_map(|p| p.eval.as_ref())
-            .map(|e| e.engine.session_count())
+            .map(|e| e.engine().session_count())
             .sum();
         {
             let mut m = self.telemetry.metrics();
@@ -709,7 +685,7 @@ impl Core {
             parts,
             outbox,
             scratch,
-            decisions,
+            collected,
             normalizer,
             summary,
             telemetry,
@@ -785,67 +761,26 @@ impl Core {
             partition: part.partition,
             offset,
         };
-        scratch.reset();
-        let mut late = false;
-        match normalizer.normalize(payload, scratch) {
-            Err(reject) => {
+        let key = message.key();
+        collected.clear();
+        match (*mode, part.eval.as_mut()) {
+            (Mode::Evaluate, Some(eval)) => {
+                let (late_before, events_before) = (eval.tally().late(), eval.tally().events());
+                // The sink only collects, so it cannot fail.
+                let _ = eval.push(payload, origin, collected);
+                let late = eval.tally().late() - late_before;
                 if !replaying {
-                    *summary.rejects.entry(reject.reason).or_default() += 1;
-                    *telemetry
-                        .metrics()
-                        .rejects
-                        .entry(reject.reason)
-                        .or_default() += 1;
-                    if let Some(topic) = dead_letter_topic {
-                        let out = dead_letter(topic, message, part, &reject);
-                        let seq = part.tracker.ticket();
-                        summary.dead_letters += 1;
-                        outbox.send(
-                            Ticket {
-                                tracker: part.tracker.id,
-                                seq,
-                                source_ts,
-                                kind: Kind::DeadLetter,
-                            },
-                            out,
-                        );
-                    } else {
-                        let detail = reject.to_string();
-                        telemetry::log(
-                            Level::Warn,
-                            "record_rejected",
-                            "rejected record (no dead-letter topic)",
-                            &[
-                                ("topic", V::S(&part.topic)),
-                                ("partition", V::I(part.partition.into())),
-                                ("offset", V::I(offset)),
-                                ("reason", V::S(reject.reason.as_str())),
-                                ("detail", V::S(&detail)),
-                            ],
-                        );
-                    }
+                    summary.events += eval.tally().events() - events_before;
+                    summary.late += late;
+                    telemetry.metrics().late += late;
                 }
             }
-            Ok(event) => {
-                summary.events += u64::from(!replaying);
-                match (mode, part.eval.as_mut()) {
-                    (Mode::Evaluate, Some(eval)) => {
-                        match eval.sequencer.admit(event.time.millis(), payload, origin) {
-                            Admit::Now => eval.engine.process(&event, origin, decisions),
-                            Admit::Late => late = true,
-                            Admit::Held => {
-                                drop(event);
-                                for held in eval.sequencer.release() {
-                                    let scratch = Bump::new();
-                                    let again = normalizer.normalize(&held.bytes, &scratch);
-                                    if let Ok(e) = &again {
-                                        eval.engine.process(e, held.origin, decisions);
-                                    }
-                                }
-                            }
-                        }
-                    }
-                    _ => {
+            _ => {
+                scratch.reset();
+                match normalizer.normalize(payload, scratch) {
+                    Err(reject) => collected.rejects.push((offset, reject, Vec::new())),
+                    Ok(event) => {
+                        summary.events += u64::from(!replaying);
                         let key = event.session.key.to_string();
                         let headers = owned_headers(message.headers());
                         let seq = part.tracker.ticket();
@@ -870,10 +805,6 @@ impl Core {
                 }
             }
         }
-        if late && !replaying {
-            summary.late += 1;
-            telemetry.metrics().late += 1;
-        }
         if !replaying {
             telemetry.metrics().events += 1;
         }
@@ -881,7 +812,52 @@ impl Core {
         if replaying {
             telemetry.metrics().replayed += 1;
         }
-        for decision in decisions.drain(..) {
+        for (at, reject, bytes) in collected.rejects.drain(..) {
+            if replaying {
+                continue;
+            }
+            *summary.rejects.entry(reject.reason).or_default() += 1;
+            *telemetry
+                .metrics()
+                .rejects
+                .entry(reject.reason)
+                .or_default() += 1;
+            // The record in hand, or one the future guard held and judged now.
+            let (bytes, key) = if at == offset {
+                (payload, key)
+            } else {
+                (bytes.as_slice(), None)
+            };
+            if let Some(topic) = dead_letter_topic {
+                let out = dead_letter(topic, part, at, key, bytes, &reject);
+                let seq = part.tracker.ticket();
+                summary.dead_letters += 1;
+                outbox.send(
+                    Ticket {
+                        tracker: part.tracker.id,
+                        seq,
+                        source_ts,
+                        kind: Kind::DeadLetter,
+                    },
+                    out,
+                );
+            } else {
+                let detail = reject.to_string();
+                telemetry::log(
+                    Level::Warn,
+                    "record_rejected",
+                    "rejected record (no dead-letter topic)",
+                    &[
+                        ("topic", V::S(&part.topic)),
+                        ("partition", V::I(part.partition.into())),
+                        ("offset", V::I(at)),
+                        ("reason", V::S(reject.reason.as_str())),
+                        ("detail", V::S(&detail)),
+                    ],
+                );
+            }
+        }
+        for decision in collected.decisions.drain(..) {
             if replaying {
                 continue;
             }
@@ -931,15 +907,16 @@ impl Core {
 /// A dead letter: a bounded copy of the original bytes, with Kafka Connect's error headers.
 fn dead_letter(
     topic: &Arc<str>,
-    message: &BorrowedMessage<'_>,
     part: &Part,
+    offset: i64,
+    key: Option<&[u8]>,
+    payload: &[u8],
     reject: &Reject,
 ) -> Outbound {
-    let payload = message.payload().unwrap_or(&[]);
     let copy = &payload[..payload.len().min(DEAD_LETTER_COPY_BYTES)];
     Outbound {
         topic: topic.clone(),
-        key: message.key().map(<[u8]>::to_vec),
+        key: key.map(<[u8]>::to_vec),
         payload: copy.to_vec(),
         headers: vec![
             (
@@ -956,7 +933,7 @@ fn dead_letter(
             ),
             (
                 "__connect.errors.offset".to_owned(),
-                message.offset().to_string().into_bytes(),
+                offset.to_string().into_bytes(),
             ),
             (
                 "sessionguard.reject.reason".to_owned(),
@@ -968,6 +945,37 @@ fn dead_letter(
             ),
         ],
         timestamp: None,
+    }
+}
+
+/// Collects what the evaluator hands back for one record: decisions, and rejected records by
+/// offset (with their bytes when they are not the record in hand).
+#[derive(Default)]
+struct Collected {
+    decisions: Vec<Decision>,
+    rejects: Vec<(i64, Reject, Vec<u8>)>,
+}
+
+impl Collected {
+    fn clear(&mut self) {
+        self.decisions.clear();
+        self.rejects.clear();
+    }
+}
+
+impl Sink for Collected {
+    fn decision(&mut self, decision: &Decision) -> std::io::Result<()> {
+        self.decisions.push(decision.clone());
+        Ok(())
+    }
+
+    fn reject(&mut self, origin: Origin, reject: &Reject, bytes: &[u8]) -> std::io::Result<()> {
+        let offset = match origin {
+            Origin::Kafka { offset, .. } => offset,
+            Origin::File { line, .. } => line as i64,
+        };
+        self.rejects.push((offset, reject.clone(), bytes.to_vec()));
+        Ok(())
     }
 }
 
@@ -1006,9 +1014,9 @@ pub fn run(
             idle_timeout_ms: settings.idle_timeout_ms,
             caep_issuer: settings.caep_issuer.clone(),
             max_sessions: settings.max_sessions,
+            time: settings.time.clone(),
             ..EngineConfig::default()
         },
-        allowed_lateness_ms: settings.allowed_lateness_ms,
         normalizer: Normalizer {
             forced: settings.source,
             ..Normalizer::default()
@@ -1023,7 +1031,7 @@ pub fn run(
         telemetry: telemetry.clone(),
         next_tracker: 0,
         scratch: Bump::new(),
-        decisions: Vec::new(),
+        collected: Collected::default(),
         summary: Summary::default(),
         crashed: false,
         last_activity: Instant::now(),

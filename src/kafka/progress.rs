@@ -1,15 +1,17 @@
 //! The progress topic: where each input partition's state can be rebuilt from.
 //!
 //! A small compacted topic, one record per (group, input topic, partition), key
-//! `group/topic/partition`, value `{"replay_from", "committed", "watermark"}`:
+//! `group/topic/partition`, value `{"replay_from", "committed", "clocks"}`:
 //!
 //! - `committed`: an input position every decision of the records before which is delivered
 //!   (a record is written only after that is true);
 //! - `replay_from`: the oldest offset the partition's state at `committed` depends on — the first
 //!   event of the oldest session still held (see `Engine::oldest_live_origin`), or `committed`
 //!   when nothing is held;
-//! - `watermark`: the engine's watermark just before `replay_from`, restored before replaying so
-//!   that records late in the first run are late in the replay too.
+//! - `clocks`: every source's clock (its newest event time) just before `replay_from`, restored
+//!   before replaying so that timers, expiry and the future guard act at the same records as
+//!   in the first run. `replay_from` is a position where the evaluator noted its clocks, at or
+//!   before the first record of the oldest live session.
 //!
 //! A new owner of the partition replays from `replay_from` with decisions suppressed below the
 //! larger of `committed` and the group's committed offset. Any older record is safe too: the
@@ -20,7 +22,7 @@
 //! up to the high watermarks whenever a partition is assigned, so it sees what the previous
 //! owner wrote when it gave the partition up.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
@@ -29,15 +31,38 @@ use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
+use crate::event::Source;
 use crate::telemetry::{self, Level, V};
+use crate::time::SOURCES;
 
 /// One progress record's value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Progress {
     pub replay_from: i64,
     pub committed: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub watermark: Option<i64>,
+    /// Source name → newest event time (ms) before `replay_from`; sources not seen are absent.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub clocks: BTreeMap<String, i64>,
+}
+
+impl Progress {
+    pub fn new(replay_from: i64, committed: i64, clocks: [i64; SOURCES]) -> Progress {
+        Progress {
+            replay_from,
+            committed,
+            clocks: Source::ALL
+                .iter()
+                .zip(clocks)
+                .filter(|(_, t)| *t != i64::MIN)
+                .map(|(s, t)| (s.as_str().to_owned(), t))
+                .collect(),
+        }
+    }
+
+    /// The clocks as the evaluator keeps them.
+    pub fn clock_array(&self) -> [i64; SOURCES] {
+        Source::ALL.map(|s| self.clocks.get(s.as_str()).copied().unwrap_or(i64::MIN))
+    }
 }
 
 /// The key of a partition's progress record.
@@ -89,7 +114,7 @@ impl ProgressReader {
 
     /// The newest progress record of `key` read so far.
     pub fn get(&self, key: &str) -> Option<Progress> {
-        self.latest.get(key).copied()
+        self.latest.get(key).cloned()
     }
 
     fn catch_up(&mut self, timeout: Duration) -> Result<(), String> {

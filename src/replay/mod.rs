@@ -1,19 +1,20 @@
-//! Replay: files → framing → normalize → sequencer → engine → decisions.
+//! Replay: files → framing → the evaluator (normalize → time → engine) → decisions.
 //!
-//! The same path `sessionguard replay` and `sessionguard check` use, and the Kafka runtime
-//! mirrors: records are read in file order, normalized, put in event-time order within the
-//! allowed lateness, and evaluated. Decisions are handed to the caller as they are taken.
+//! The path `sessionguard replay` and `sessionguard check` use; the Kafka runtime pushes its
+//! records into the same [`Evaluator`]. Records are read in file order — the order they were
+//! delivered in, not event-time order — and decisions are handed to the caller as they are
+//! taken. `-` reads standard input as it arrives, so `tail -F log | sessionguard replay -`
+//! acts live.
 
 use std::collections::BTreeMap;
 use std::io::{self, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bumpalo::Bump;
-
 use crate::decision::Decision;
-use crate::engine::sequencer::{Admit, Sequencer};
 use crate::engine::Engine;
+use crate::evaluator::{Evaluator, Sink, Tally};
 use crate::event::{Normalizer, Reject, RejectReason, Source};
 use crate::source::file::{self, Item};
 use crate::source::Origin;
@@ -22,13 +23,25 @@ mod sharded;
 pub use sharded::replay_sharded;
 
 /// How a replay runs.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ReplayOptions {
     pub normalizer: Normalizer,
-    /// Records up to this much older than the newest one seen are put back in order.
-    pub allowed_lateness_ms: i64,
     /// Show a progress line on stderr (only when stderr is a terminal).
     pub progress: bool,
+    /// At the end of the input, move every source's clock to its newest record (nothing more
+    /// can arrive), firing the timers due in the last grace. Off to compare with `run`, whose
+    /// input has no end.
+    pub end_of_input: bool,
+}
+
+impl Default for ReplayOptions {
+    fn default() -> Self {
+        ReplayOptions {
+            normalizer: Normalizer::default(),
+            progress: false,
+            end_of_input: true,
+        }
+    }
 }
 
 /// What a replay did, for the summary table.
@@ -38,8 +51,11 @@ pub struct ReplaySummary {
     pub bytes: u64,
     pub records: u64,
     pub events_by_source: BTreeMap<Source, u64>,
+    /// Every record not applied, by reason (`late` and `future` included).
     pub rejects_by_reason: BTreeMap<RejectReason, u64>,
     pub late: u64,
+    pub late_by_source: BTreeMap<Source, u64>,
+    pub future_by_source: BTreeMap<Source, u64>,
     pub sessions: u64,
     pub evicted: u64,
     pub decisions_by_rule: Vec<(String, u64)>,
@@ -53,6 +69,47 @@ impl ReplaySummary {
 
     pub fn decisions(&self) -> u64 {
         self.decisions_by_rule.iter().map(|(_, n)| n).sum()
+    }
+
+    /// Adds an evaluator's counts.
+    pub fn add_tally(&mut self, tally: &Tally) {
+        self.records += tally.records;
+        for (source, n) in &tally.events_by_source {
+            *self.events_by_source.entry(*source).or_default() += n;
+        }
+        for (reason, n) in &tally.rejects_by_reason {
+            *self.rejects_by_reason.entry(*reason).or_default() += n;
+        }
+        for (source, n) in &tally.late_by_source {
+            *self.late_by_source.entry(*source).or_default() += n;
+        }
+        for (source, n) in &tally.future_by_source {
+            *self.future_by_source.entry(*source).or_default() += n;
+        }
+        self.late = self.late_by_source.values().sum();
+    }
+
+    /// Adds an engine's counts.
+    pub fn add_engine(&mut self, engine: &Engine) {
+        let stats = engine.stats();
+        self.sessions += stats.sessions_created;
+        self.evicted += stats.sessions_evicted;
+        let ids = engine
+            .rules()
+            .rules
+            .iter()
+            .map(|r| r.id.clone())
+            .chain([crate::decision::KILL_NOT_ENFORCED.to_owned()]);
+        if self.decisions_by_rule.is_empty() {
+            self.decisions_by_rule = ids.map(|id| (id, 0)).collect();
+        }
+        for (slot, n) in self
+            .decisions_by_rule
+            .iter_mut()
+            .zip(&stats.decisions_by_rule)
+        {
+            slot.1 += n;
+        }
     }
 
     /// A plain-text table for stderr.
@@ -75,11 +132,16 @@ impl ReplaySummary {
             );
         }
         let rejected: u64 = self.rejects_by_reason.values().sum();
-        let _ = writeln!(s, "{:<48} {:>12}", "rejected", rejected);
+        let _ = writeln!(s, "{:<48} {:>12}", "not applied (rejected)", rejected);
         for (reason, n) in &self.rejects_by_reason {
-            let _ = writeln!(s, "  {:<46} {n:>12}", reason.as_str());
+            let by_source = match reason {
+                RejectReason::Late => per_source(&self.late_by_source),
+                RejectReason::Future => per_source(&self.future_by_source),
+                _ => String::new(),
+            };
+            let label = format!("{}{by_source}", reason.as_str());
+            let _ = writeln!(s, "  {label:<46} {n:>12}");
         }
-        let _ = writeln!(s, "{:<48} {:>12}", "late (not applied)", self.late);
         let _ = writeln!(s, "{:<48} {:>12}", "decisions", self.decisions());
         for (rule, n) in self.decisions_by_rule.iter().filter(|(_, n)| *n > 0) {
             let _ = writeln!(s, "  {rule:<46} {n:>12}");
@@ -95,11 +157,52 @@ impl ReplaySummary {
     }
 }
 
+/// ` (cloudtrail 3, okta 1)`.
+fn per_source(counts: &BTreeMap<Source, u64>) -> String {
+    if counts.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<String> = counts
+        .iter()
+        .map(|(source, n)| format!("{} {n}", source.as_str()))
+        .collect();
+    format!(" ({})", parts.join(", "))
+}
+
 /// Receives rejected records: file name, line, reason, the record's bytes.
 pub type RejectSink<'s> = dyn FnMut(&str, u64, &Reject, &[u8]) -> io::Result<()> + 's;
 
-/// Replays `paths` (files or directories) through `engine`; each decision goes to
-/// `on_decision` as soon as it is taken.
+/// Adapts the two callbacks of [`replay`] to an evaluator's [`Sink`].
+struct Callbacks<'a, 'b> {
+    names: &'a [String],
+    on_decision: &'a mut dyn FnMut(&Decision) -> io::Result<()>,
+    on_reject: &'a mut RejectSink<'b>,
+}
+
+impl Sink for Callbacks<'_, '_> {
+    fn decision(&mut self, decision: &Decision) -> io::Result<()> {
+        (self.on_decision)(decision)
+    }
+
+    fn reject(&mut self, origin: Origin, reject: &Reject, bytes: &[u8]) -> io::Result<()> {
+        let (name, line) = match origin {
+            Origin::File { file, line } => (
+                self.names.get(file as usize).map_or("?", String::as_str),
+                line,
+            ),
+            Origin::Kafka { offset, .. } => ("kafka", offset as u64),
+        };
+        (self.on_reject)(name, line, reject, bytes)
+    }
+}
+
+/// `-` names standard input.
+fn is_stdin(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// Replays `paths` (files or directories; `-` for standard input) through `engine`; each
+/// decision goes to `on_decision` as soon as it is taken.
 pub fn replay(
     paths: &[PathBuf],
     engine: &mut Engine,
@@ -109,7 +212,16 @@ pub fn replay(
 ) -> anyhow::Result<ReplaySummary> {
     use anyhow::Context as _;
     let started = Instant::now();
-    let files = file::expand_paths(paths).context("listing input paths")?;
+    let mut files = Vec::new();
+    for path in paths {
+        if is_stdin(path) {
+            files.push(path.clone());
+        } else {
+            files.extend(
+                file::expand_paths(std::slice::from_ref(path)).context("listing input paths")?,
+            );
+        }
+    }
     let total_bytes: u64 = files
         .iter()
         .filter_map(|f| std::fs::metadata(f).ok())
@@ -119,105 +231,94 @@ pub fn replay(
         files: files.len(),
         ..ReplaySummary::default()
     };
-    let mut sequencer = Sequencer::new(options.allowed_lateness_ms);
+    let placeholder = Engine::with_shared_rules(Arc::default(), engine.config().clone());
+    let mut evaluator = Evaluator::new(
+        std::mem::replace(engine, placeholder),
+        options.normalizer.clone(),
+    );
+    let mut names: Vec<String> = Vec::new();
     let mut progress = Progress::new(options.progress && io::stderr().is_terminal(), total_bytes);
-    let mut scratch = Bump::new();
-    let mut decisions = Vec::new();
-    let mut failure: Option<io::Error> = None;
-    for (index, path) in files.iter().enumerate() {
-        let name = path.display().to_string();
-        let file_id = engine.origin_names().intern(&name);
-        let reader = file::open(path).with_context(|| format!("opening {name}"))?;
-        file::for_each_record(reader, &mut |item| {
-            if failure.is_some() {
-                return;
+    let outcome = (|| -> anyhow::Result<()> {
+        for (index, path) in files.iter().enumerate() {
+            let name = if is_stdin(path) {
+                "<stdin>".to_owned()
+            } else {
+                path.display().to_string()
+            };
+            let file_id = evaluator.engine_mut().origin_names().intern(&name);
+            if names.len() <= file_id as usize {
+                names.resize(file_id as usize + 1, String::new());
             }
-            summary.records += 1;
-            let (bytes, line) = match item {
-                Item::Record { bytes, line } => (bytes, line),
-                Item::Broken { line, reject } => {
-                    *summary.rejects_by_reason.entry(reject.reason).or_default() += 1;
-                    if let Err(e) = on_reject(&name, line, &reject, &[]) {
-                        failure = Some(e);
-                    }
+            names[file_id as usize] = name.clone();
+            let reader: Box<dyn io::BufRead> = if is_stdin(path) {
+                Box::new(io::stdin().lock())
+            } else {
+                file::open(path).with_context(|| format!("opening {name}"))?
+            };
+            let mut sink = Callbacks {
+                names: &names,
+                on_decision: &mut *on_decision,
+                on_reject: &mut *on_reject,
+            };
+            let mut failure: Option<io::Error> = None;
+            let mut records = summary.records;
+            file::for_each_record(reader, &mut |item| {
+                if failure.is_some() {
                     return;
                 }
-            };
-            progress.tick(index, files.len(), summary.records, line);
-            let origin = Origin::File {
-                file: file_id,
-                line,
-            };
-            scratch.reset();
-            let event = match options.normalizer.normalize(bytes, &scratch) {
-                Ok(event) => event,
-                Err(reject) => {
-                    *summary.rejects_by_reason.entry(reject.reason).or_default() += 1;
-                    if let Err(e) = on_reject(&name, line, &reject, bytes) {
-                        failure = Some(e);
+                records += 1;
+                let result = match item {
+                    Item::Record { bytes, line } => {
+                        progress.tick(index, files.len(), records, line);
+                        evaluator.push(
+                            bytes,
+                            Origin::File {
+                                file: file_id,
+                                line,
+                            },
+                            &mut sink,
+                        )
                     }
-                    return;
-                }
-            };
-            *summary.events_by_source.entry(event.source).or_default() += 1;
-            match sequencer.admit(event.time.millis(), bytes, origin) {
-                Admit::Now => engine.process(&event, origin, &mut decisions),
-                Admit::Late => summary.late += 1,
-                Admit::Held => {
-                    drop(event);
-                    for held in sequencer.release() {
-                        process_held(engine, &options.normalizer, &held, &mut decisions);
-                    }
-                }
-            }
-            for decision in decisions.drain(..) {
-                if let Err(e) = on_decision(&decision) {
+                    Item::Broken { line, reject } => evaluator.push_broken(
+                        Origin::File {
+                            file: file_id,
+                            line,
+                        },
+                        &reject,
+                        &mut sink,
+                    ),
+                };
+                if let Err(e) = result {
                     failure = Some(e);
                 }
+            })
+            .with_context(|| format!("reading {name}"))?;
+            summary.records = records;
+            if let Some(e) = failure.take() {
+                return Err(e).context("writing output");
             }
-        })
-        .with_context(|| format!("reading {name}"))?;
-        if let Some(e) = failure.take() {
-            return Err(e).context("writing output");
+            summary.bytes += std::fs::metadata(path).map_or(0, |m| m.len());
         }
-        summary.bytes += std::fs::metadata(path).map_or(0, |m| m.len());
-    }
-    for held in sequencer.drain() {
-        process_held(engine, &options.normalizer, &held, &mut decisions);
-    }
-    for decision in decisions.drain(..) {
-        on_decision(&decision).map_err(anyhow::Error::from)?;
-    }
+        let mut sink = Callbacks {
+            names: &names,
+            on_decision: &mut *on_decision,
+            on_reject: &mut *on_reject,
+        };
+        if options.end_of_input {
+            evaluator.finish(&mut sink)
+        } else {
+            evaluator.pause(&mut sink)
+        }
+        .context("writing output")
+    })();
     progress.finish();
-    let stats = engine.stats();
-    summary.late += stats.late_events;
-    summary.sessions = stats.sessions_created;
-    summary.evicted = stats.sessions_evicted;
-    summary.decisions_by_rule = engine
-        .rules()
-        .rules
-        .iter()
-        .map(|r| r.id.clone())
-        .chain([crate::decision::KILL_NOT_ENFORCED.to_owned()])
-        .zip(stats.decisions_by_rule.iter().copied())
-        .collect();
+    summary.records = 0;
+    summary.add_tally(evaluator.tally());
+    summary.add_engine(evaluator.engine());
+    *engine = evaluator.into_engine();
+    outcome?;
     summary.elapsed = started.elapsed();
     Ok(summary)
-}
-
-/// Normalizes a released record again (it normalized once on the way in, so it cannot fail
-/// differently now) and evaluates it.
-fn process_held(
-    engine: &mut Engine,
-    normalizer: &Normalizer,
-    held: &crate::engine::sequencer::Held,
-    decisions: &mut Vec<Decision>,
-) {
-    let scratch = Bump::new();
-    let event = normalizer.normalize(&held.bytes, &scratch);
-    if let Ok(event) = &event {
-        engine.process(event, held.origin, decisions);
-    }
 }
 
 /// A one-line progress report on stderr, at most four times a second.

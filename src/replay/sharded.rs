@@ -2,17 +2,18 @@
 //!
 //! Records are read on their own thread into batches (recycled, so their buffers are allocated
 //! once). Each batch is normalized in parallel on a rayon pool of N threads (contiguous chunks,
-//! one per thread, written in place), then routed on the calling thread: an event goes to
-//! the shard its session key hashes to — or, for a chained session, to its parent's shard, so
-//! that a child still inherits its parent's state — and every shard's engine then walks the
-//! whole batch in parallel: it evaluates its own events and only moves its clock on the
-//! others'. Every engine therefore sees the same watermark at the same record as a single
-//! engine would, so timers, idle expiry and late records behave as in a one-thread replay, and
+//! one per thread, written in place), then routed on the calling thread, in record order:
+//! the time stage (the future guard and the per-source clocks, [`crate::time::Clocks`]) admits
+//! each event and notes where every source's clock stands, and the event goes to the shard its
+//! session key hashes to — or, for a chained session, to its parent's shard, so that a child
+//! still inherits its parent's state. Every shard's engine then walks the whole routed batch in
+//! parallel: it moves its clocks as noted at each record and evaluates its own events. Every
+//! engine therefore sees the same clocks at the same record as a single engine would, so
+//! timers, idle expiry, lateness and the future guard behave as in a one-thread replay, and
 //! decisions are emitted in record order (at one record: by decision time, then shard).
 //!
-//! Differences from one thread, by design: `--max-sessions` is split evenly between the shards
-//! (each evicts its own idlest session), and `--allowed-lateness` above zero is refused (the
-//! event-time sequencer is not sharded).
+//! One difference from one thread, by design: `--max-sessions` is split evenly between the
+//! shards (each evicts its own idlest session).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -29,11 +30,13 @@ use rayon::prelude::*;
 
 use super::{Progress, RejectSink, ReplayOptions, ReplaySummary};
 use crate::decision::Decision;
-use crate::engine::{Engine, EngineConfig};
-use crate::event::{Event, Reject};
+use crate::engine::{Applied, Engine, EngineConfig};
+use crate::evaluator::{future_reject, late_reject, Tally};
+use crate::event::{Event, Reject, Source};
 use crate::rule::RuleSet;
 use crate::source::file::{self, Item};
 use crate::source::Origin;
+use crate::time::{source_index, Admit, Clocks, Held, Released, SOURCES};
 
 /// Records per batch: small enough that a batch's records, events and arenas stay in cache
 /// between the normalize and the evaluate phase (4096 made evaluation twice as slow per
@@ -74,7 +77,7 @@ enum Parsed<'b> {
     Broken,
 }
 
-/// Where a chained session's events go: its parent's shard, while it is in use.
+/// Where a session's events go, while it is in use.
 struct Route {
     shard: usize,
     last_seen: i64,
@@ -181,11 +184,7 @@ fn normalize_chunk<'b>(
                 {
                     Ok(event) => Parsed::Event {
                         session: text_hash(&event.session.key),
-                        child: event
-                            .lineage
-                            .as_ref()
-                            .and_then(|l| l.child.as_ref())
-                            .map(text_hash),
+                        child: child_hash(&event),
                         event,
                     },
                     Err(reject) => Parsed::Rejected(reject),
@@ -205,6 +204,32 @@ fn recycle<'x, 'y>(mut parsed: Vec<Parsed<'x>>) -> Vec<Parsed<'y>> {
         .collect()
 }
 
+/// One unit of a routed batch, in record order.
+struct Work {
+    /// Which event: a record of the batch, or a record the future guard held and released now.
+    item: WorkItem,
+    shard: usize,
+    /// Every source's clock (watermark) before this event is applied.
+    marks: [i64; SOURCES],
+}
+
+#[derive(Clone, Copy)]
+enum WorkItem {
+    Record(usize),
+    Released(usize),
+}
+
+/// A rejected record of a batch, reported in record order after the batch is evaluated.
+struct Rejected {
+    position: (usize, usize),
+    origin: Origin,
+    reject: Reject,
+    bytes: Vec<u8>,
+}
+
+/// Shards of one routed batch: decisions, and records found late, by work position.
+type ShardOutput = (Vec<(usize, Decision)>, Vec<(usize, i64)>);
+
 /// Replays `paths` on `threads` engine shards; decisions reach `on_decision` in record order.
 pub fn replay_sharded(
     paths: &[PathBuf],
@@ -216,12 +241,12 @@ pub fn replay_sharded(
     on_reject: &mut RejectSink<'_>,
 ) -> anyhow::Result<ReplaySummary> {
     anyhow::ensure!(threads >= 1, "--threads must be at least 1");
-    anyhow::ensure!(
-        options.allowed_lateness_ms == 0,
-        "--threads above 1 needs --allowed-lateness 0s (the event-time sequencer is not sharded)"
-    );
     let started = Instant::now();
     let files = file::expand_paths(paths).context("listing input paths")?;
+    anyhow::ensure!(
+        !paths.iter().any(|p| p.as_os_str() == "-"),
+        "--threads reads files, not standard input"
+    );
     let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
     let shard_config = EngineConfig {
         max_sessions: config.max_sessions.div_ceil(threads),
@@ -250,6 +275,9 @@ pub fn replay_sharded(
             .sum(),
         ..ReplaySummary::default()
     };
+    let mut tally = Tally::default();
+    let mut clocks = Clocks::new(config.time.clone());
+    let mut released = Vec::new();
     // One arena per normalize thread, holding a whole chunk's records until the batch is done;
     // sized up front, so that a reset keeps one chunk large enough for every later batch.
     let mut scratch: Vec<Bump> = (0..threads)
@@ -257,12 +285,44 @@ pub fn replay_sharded(
         .collect();
     let mut routes: HashMap<u64, Route> = HashMap::new();
     let mut purge_at = 1 << 16;
-    let mut watermark = i64::MIN;
+    let mut newest = i64::MIN;
     let idle = config.idle_timeout_ms;
     let mut progress = Progress::new(
         options.progress && io::IsTerminal::is_terminal(&io::stderr()),
         summary.bytes,
     );
+    let name_of = |origin: Origin| match origin {
+        Origin::File { file, line } => (
+            file_ids
+                .iter()
+                .position(|id| *id == file)
+                .map_or("?", |i| names[i].as_str()),
+            line,
+        ),
+        Origin::Kafka { offset, .. } => ("kafka", offset as u64),
+    };
+    // Every session's shard, while it is in use: a chained session goes to its parent's shard,
+    // unless it was already seen elsewhere (its records arrived before the parent's).
+    let mut route = |session: u64, child: Option<u64>, t: i64| -> usize {
+        newest = newest.max(t);
+        let route = routes.entry(session).or_insert(Route {
+            shard: (session % threads as u64) as usize,
+            last_seen: t,
+        });
+        route.last_seen = route.last_seen.max(t);
+        let shard = route.shard;
+        if let Some(child) = child {
+            routes.entry(child).or_insert(Route {
+                shard,
+                last_seen: t,
+            });
+        }
+        if routes.len() > purge_at {
+            routes.retain(|_, r| r.last_seen.saturating_add(idle) >= newest);
+            purge_at = (routes.len() * 2).max(1 << 16);
+        }
+        shard
+    };
 
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -272,7 +332,7 @@ pub fn replay_sharded(
     std::thread::scope(|scope| -> anyhow::Result<()> {
         let (batches, give_back) = read_batches(files.clone(), scope);
         let mut parsed_buffer: Vec<Parsed<'static>> = Vec::new();
-        let mut shard_of: Vec<usize> = Vec::new();
+        let mut work: Vec<Work> = Vec::new();
         for batch in batches {
             let batch = batch?;
             for bump in &mut scratch {
@@ -294,16 +354,25 @@ pub fn replay_sharded(
                     s.spawn(move |_| normalize_chunk(options, batch, entries, bump, out));
                 }
             });
-            // 2. Route in record order; count and hand over rejects.
-            shard_of.clear();
-            shard_of.resize(parsed.len(), usize::MAX);
+            // 2. Route in record order through the time stage; collect rejects.
+            work.clear();
+            let mut held_released: Vec<Held> = Vec::new();
+            let mut rejected: Vec<Rejected> = Vec::new();
             for (i, (entry, outcome)) in batch.entries.iter().zip(&parsed).enumerate() {
-                summary.records += 1;
+                tally.records += 1;
+                let reject_here = |reject: &Reject, bytes: &[u8], origin: Origin| Rejected {
+                    position: (i, 0),
+                    origin,
+                    reject: reject.clone(),
+                    bytes: bytes.to_vec(),
+                };
                 match (entry, outcome) {
                     (Entry::Broken { file, line, reject }, _) => {
-                        *summary.rejects_by_reason.entry(reject.reason).or_default() += 1;
-                        on_reject(&names[*file as usize], *line, reject, &[])
-                            .context("writing output")?;
+                        let origin = Origin::File {
+                            file: file_ids[*file as usize],
+                            line: *line,
+                        };
+                        rejected.push(reject_here(reject, &[], origin));
                     }
                     (
                         Entry::Record {
@@ -314,43 +383,76 @@ pub fn replay_sharded(
                         },
                         Parsed::Rejected(reject),
                     ) => {
-                        *summary.rejects_by_reason.entry(reject.reason).or_default() += 1;
-                        on_reject(
-                            &names[*file as usize],
-                            *line,
-                            reject,
-                            &batch.bytes[*start..*end],
-                        )
-                        .context("writing output")?;
+                        let origin = Origin::File {
+                            file: file_ids[*file as usize],
+                            line: *line,
+                        };
+                        rejected.push(reject_here(reject, &batch.bytes[*start..*end], origin));
                     }
                     (
-                        _,
+                        Entry::Record {
+                            file,
+                            line,
+                            start,
+                            end,
+                        },
                         Parsed::Event {
                             event,
                             session,
                             child,
                         },
                     ) => {
-                        *summary.events_by_source.entry(event.source).or_default() += 1;
+                        *tally.events_by_source.entry(event.source).or_default() += 1;
                         let t = event.time.millis();
-                        watermark = watermark.max(t);
-                        let shard = match routes.get_mut(session) {
-                            Some(route) => {
-                                route.last_seen = route.last_seen.max(t);
-                                route.shard
-                            }
-                            None => (*session % threads as u64) as usize,
+                        let origin = Origin::File {
+                            file: file_ids[*file as usize],
+                            line: *line,
                         };
-                        if let Some(child) = child {
-                            routes.insert(
-                                *child,
-                                Route {
-                                    shard,
-                                    last_seen: t,
-                                },
-                            );
+                        let admit = clocks.admit(
+                            event.source,
+                            t,
+                            &batch.bytes[*start..*end],
+                            origin,
+                            &mut released,
+                        );
+                        for outcome in released.drain(..) {
+                            match outcome {
+                                Released::Apply(held) => {
+                                    // Normalized again only to route it (rare).
+                                    let bump = Bump::new();
+                                    if let Ok(e) = options.normalizer.normalize(&held.bytes, &bump)
+                                    {
+                                        let shard = route(
+                                            text_hash(&e.session.key),
+                                            child_hash(&e),
+                                            e.time.millis(),
+                                        );
+                                        work.push(Work {
+                                            item: WorkItem::Released(held_released.len()),
+                                            shard,
+                                            marks: marks(&clocks),
+                                        });
+                                    }
+                                    held_released.push(held);
+                                }
+                                Released::Future { held, ahead_ms } => {
+                                    rejected.push(Rejected {
+                                        position: (i, 0),
+                                        origin: held.origin,
+                                        reject: future_reject(held.source, ahead_ms),
+                                        bytes: held.bytes,
+                                    });
+                                    *tally.future_by_source.entry(held.source).or_default() += 1;
+                                }
+                            }
                         }
-                        shard_of[i] = shard;
+                        if admit == Admit::Now {
+                            work.push(Work {
+                                item: WorkItem::Record(i),
+                                shard: route(*session, *child, t),
+                                marks: marks(&clocks),
+                            });
+                        }
                     }
                     (Entry::Record { .. }, Parsed::Broken) => {}
                 }
@@ -358,81 +460,171 @@ pub fn replay_sharded(
             if let Some(Entry::Record { file, line, .. } | Entry::Broken { file, line, .. }) =
                 batch.entries.last()
             {
-                progress.tick(*file as usize, files.len(), summary.records, *line);
+                progress.tick(*file as usize, files.len(), tally.records, *line);
             }
-            if routes.len() > purge_at {
-                routes.retain(|_, r| r.last_seen.saturating_add(idle) >= watermark);
-                purge_at = (routes.len() * 2).max(1 << 16);
-            }
-            // 3. Evaluate in parallel: each shard its own events, every shard the clock.
-            let taken: Vec<Vec<(usize, Decision)>> = pool.install(|| {
+            // Records the guard released, normalized for the shards (rare; empty otherwise).
+            let held_bump = Bump::new();
+            let held_events: Vec<Option<Event<'_>>> = held_released
+                .iter()
+                .map(|h| options.normalizer.normalize(&h.bytes, &held_bump).ok())
+                .collect();
+            // 3. Evaluate in parallel: each shard its own events, every shard the clocks.
+            let taken: Vec<ShardOutput> = pool.install(|| {
                 engines
                     .par_iter_mut()
                     .enumerate()
                     .map(|(me, engine)| {
                         let mut out = Vec::new();
                         let mut taken = Vec::new();
-                        for (i, outcome) in parsed.iter().enumerate() {
-                            let Parsed::Event { event, .. } = outcome else {
-                                continue;
-                            };
-                            if shard_of[i] == me {
-                                let Entry::Record { file, line, .. } = batch.entries[i] else {
-                                    continue;
-                                };
-                                let origin = Origin::File {
-                                    file: file_ids[file as usize],
-                                    line,
-                                };
-                                engine.process(event, origin, &mut out);
-                            } else {
-                                engine.advance(event.time.millis(), &mut out);
+                        let mut late = Vec::new();
+                        for (w, unit) in work.iter().enumerate() {
+                            for source in Source::ALL {
+                                engine.advance(source, unit.marks[source_index(source)], &mut out);
                             }
-                            taken.extend(out.drain(..).map(|d| (i, d)));
+                            if unit.shard == me {
+                                let (event, origin) = match unit.item {
+                                    WorkItem::Record(i) => {
+                                        let (
+                                            Parsed::Event { event, .. },
+                                            Entry::Record { file, line, .. },
+                                        ) = (&parsed[i], &batch.entries[i])
+                                        else {
+                                            continue;
+                                        };
+                                        let origin = Origin::File {
+                                            file: file_ids[*file as usize],
+                                            line: *line,
+                                        };
+                                        (event, origin)
+                                    }
+                                    WorkItem::Released(k) => {
+                                        let Some(event) = &held_events[k] else {
+                                            continue;
+                                        };
+                                        (event, held_released[k].origin)
+                                    }
+                                };
+                                if let Applied::Late { behind_ms } =
+                                    engine.process(event, origin, &mut out)
+                                {
+                                    late.push((w, behind_ms));
+                                }
+                            }
+                            taken.extend(out.drain(..).map(|d| (w, d)));
                         }
-                        taken
+                        (taken, late)
                     })
                     .collect()
             });
             // 4. Emit in record order. At one record, timers that came due fire first, in due
             //    order (their time is when they were due, before the record's), then the
             //    record's own decisions: the order of one engine, up to ties between shards.
-            let mut merged: Vec<(usize, i64, usize, Decision)> = taken
-                .into_iter()
-                .enumerate()
-                .flat_map(|(shard, ds)| {
-                    ds.into_iter()
-                        .map(move |(i, d)| (i, d.time.millis(), shard, d))
-                })
-                .collect();
-            merged.sort_by_key(|(i, time, shard, _)| (*i, *time, *shard));
+            let mut merged: Vec<(usize, i64, usize, Decision)> = Vec::new();
+            for (shard, (decisions, late)) in taken.into_iter().enumerate() {
+                merged.extend(
+                    decisions
+                        .into_iter()
+                        .map(|(w, d)| (w, d.time.millis(), shard, d)),
+                );
+                for (w, behind_ms) in late {
+                    let unit = &work[w];
+                    let (position, source, origin, bytes) = match unit.item {
+                        WorkItem::Record(i) => {
+                            let (
+                                Parsed::Event { event, .. },
+                                Entry::Record {
+                                    file,
+                                    line,
+                                    start,
+                                    end,
+                                },
+                            ) = (&parsed[i], &batch.entries[i])
+                            else {
+                                continue;
+                            };
+                            let origin = Origin::File {
+                                file: file_ids[*file as usize],
+                                line: *line,
+                            };
+                            (
+                                (i, 1),
+                                event.source,
+                                origin,
+                                batch.bytes[*start..*end].to_vec(),
+                            )
+                        }
+                        WorkItem::Released(k) => {
+                            let h = &held_released[k];
+                            ((usize::MAX, k), h.source, h.origin, h.bytes.clone())
+                        }
+                    };
+                    *tally.late_by_source.entry(source).or_default() += 1;
+                    rejected.push(Rejected {
+                        position,
+                        origin,
+                        reject: late_reject(&config.time, source, behind_ms),
+                        bytes,
+                    });
+                }
+            }
+            merged.sort_by(|a, b| (a.0, a.1, &a.3.decision_id).cmp(&(b.0, b.1, &b.3.decision_id)));
             for (_, _, _, decision) in &merged {
                 on_decision(decision).context("writing output")?;
             }
+            rejected.sort_by_key(|r| r.position);
+            for r in &rejected {
+                *tally.rejects_by_reason.entry(r.reject.reason).or_default() += 1;
+                let (name, line) = name_of(r.origin);
+                on_reject(name, line, &r.reject, &r.bytes).context("writing output")?;
+            }
+            drop(held_events);
             parsed_buffer = recycle(parsed);
             let _ = give_back.send(batch);
         }
         Ok(())
     })?;
 
-    progress.finish();
-    for engine in &engines {
-        let stats = engine.stats();
-        summary.late += stats.late_events;
-        summary.sessions += stats.sessions_created;
-        summary.evicted += stats.sessions_evicted;
+    // The end of the input: held records are future; every clock moves to its newest record.
+    clocks.finish(&mut released);
+    for outcome in released.drain(..) {
+        if let Released::Future { held, ahead_ms } = outcome {
+            *tally.future_by_source.entry(held.source).or_default() += 1;
+            let reject = future_reject(held.source, ahead_ms);
+            *tally.rejects_by_reason.entry(reject.reason).or_default() += 1;
+            let (name, line) = name_of(held.origin);
+            on_reject(name, line, &reject, &held.bytes).context("writing output")?;
+        }
     }
-    summary.decisions_by_rule = rules
-        .rules
-        .iter()
-        .map(|r| r.id.clone())
-        .chain([crate::decision::KILL_NOT_ENFORCED.to_owned()])
-        .enumerate()
-        .map(|(i, id)| {
-            let n = engines.iter().map(|e| e.stats().decisions_by_rule[i]).sum();
-            (id, n)
-        })
-        .collect();
+    let mut last: Vec<Decision> = Vec::new();
+    if options.end_of_input {
+        for engine in engines.iter_mut() {
+            for source in Source::ALL {
+                engine.advance(source, clocks.final_watermark(source), &mut last);
+            }
+        }
+    }
+    crate::evaluator::canonical_order(&mut last);
+    for decision in &last {
+        on_decision(decision).context("writing output")?;
+    }
+
+    progress.finish();
+    summary.add_tally(&tally);
+    for engine in &engines {
+        summary.add_engine(engine);
+    }
     summary.elapsed = started.elapsed();
     Ok(summary)
+}
+
+fn marks(clocks: &Clocks) -> [i64; SOURCES] {
+    Source::ALL.map(|s| clocks.watermark(s))
+}
+
+fn child_hash(event: &Event<'_>) -> Option<u64> {
+    event
+        .lineage
+        .as_ref()
+        .and_then(|l| l.child.as_ref())
+        .map(text_hash)
 }

@@ -18,6 +18,25 @@ pub enum Origin {
     },
 }
 
+impl Origin {
+    /// A total order on origins of one input: file then line, or topic, partition, then
+    /// offset, packed into 16 bytes. Only origins of the same file or partition are
+    /// meaningfully compared; across inputs the order is arbitrary but fixed.
+    pub fn sort_key(self) -> (u64, i64) {
+        match self {
+            Origin::File { file, line } => (u64::from(file), line as i64),
+            Origin::Kafka {
+                topic,
+                partition,
+                offset,
+            } => (
+                1 << 63 | u64::from(topic) << 32 | u64::from(partition as u32),
+                offset,
+            ),
+        }
+    }
+}
+
 /// The file and topic names origins refer to.
 #[derive(Debug, Default)]
 pub struct OriginNames {

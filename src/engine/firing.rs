@@ -1,0 +1,242 @@
+//! Turning a firing into a decision: evidence, principal, CAEP claims — and the small text
+//! helpers the reasons use. Nothing here keeps state.
+
+use std::fmt::Write as _;
+use std::hash::Hasher;
+use std::net::IpAddr;
+
+use crate::decision::{
+    self, caep_claims, Decision, Evidence, EvidenceEvent, EvidenceOrigin, PrincipalRef, RuleRef,
+    SessionRef, Window,
+};
+use crate::event::{Event, SessionKind, Timestamp};
+use crate::rule::field::Value;
+use crate::rule::{ActionKind, Mode, Severity, Threshold, Tolerance};
+use crate::source::{Origin, OriginNames};
+
+use super::EngineConfig;
+
+/// What a firing rule hands to the decision builder.
+pub struct Firing {
+    pub aggregate: &'static str,
+    pub reason: String,
+    pub value: Option<f64>,
+    pub threshold: Option<String>,
+    pub window_start: i64,
+    /// Earlier events, oldest first, then omitted count.
+    pub earlier: Vec<(i64, Origin)>,
+    pub omitted: u64,
+    pub trigger_value: Option<String>,
+    /// Who acted, when the decision is taken without an event in hand (timers).
+    pub principal: Option<PrincipalRef>,
+}
+
+impl Firing {
+    /// A firing with only a reason; the rest filled in by the caller.
+    pub fn new(aggregate: &'static str, reason: String, window_start: i64) -> Firing {
+        Firing {
+            aggregate,
+            reason,
+            value: None,
+            threshold: None,
+            window_start,
+            earlier: Vec::new(),
+            omitted: 0,
+            trigger_value: None,
+            principal: None,
+        }
+    }
+}
+
+/// The session a decision is about, as the decision shows it.
+pub struct SessionView<'s> {
+    pub key: &'s str,
+    pub kind: SessionKind,
+    pub derived: bool,
+    pub started: i64,
+    pub parent: Option<&'s str>,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn build_decision(
+    config: &EngineConfig,
+    names: &OriginNames,
+    rule: RuleRef,
+    severity: Severity,
+    action: ActionKind,
+    mode: Mode,
+    session: &SessionView<'_>,
+    t: i64,
+    ordinal: u64,
+    trigger: Option<(&Event<'_>, Origin)>,
+    firing: Firing,
+) -> Decision {
+    let time = Timestamp::from_millis(t);
+    let decision_id = decision::decision_id(&rule.id, &rule.version, session.key, time, ordinal);
+    let principal = match trigger {
+        Some((event, _)) => principal_of(event),
+        None => firing.principal.clone().unwrap_or_default(),
+    };
+    let mut events: Vec<EvidenceEvent> = firing
+        .earlier
+        .iter()
+        .map(|(time, origin)| EvidenceEvent {
+            time: Timestamp::from_millis(*time),
+            origin: EvidenceOrigin::resolve(*origin, names),
+            action: None,
+            value: None,
+        })
+        .collect();
+    if let Some((event, origin)) = trigger {
+        events.push(EvidenceEvent {
+            time: event.time,
+            origin: EvidenceOrigin::resolve(origin, names),
+            action: Some(event.action.to_string()),
+            value: firing.trigger_value.clone(),
+        });
+    }
+    let caep = action.is_kill().then(|| {
+        caep_claims(
+            &config.caep_issuer,
+            &decision_id,
+            time,
+            session.key,
+            &principal,
+            &format!("{}: {}", rule.title, firing.reason),
+        )
+    });
+    Decision {
+        decision_id,
+        time,
+        mode,
+        action,
+        severity,
+        rule,
+        session: SessionRef {
+            key: session.key.to_string(),
+            kind: session.kind.as_str(),
+            derived: session.derived,
+            started: Timestamp::from_millis(session.started),
+            parent: session.parent.map(str::to_owned),
+        },
+        principal,
+        evidence: Evidence {
+            reason: firing.reason,
+            aggregate: firing.aggregate,
+            value: firing.value,
+            threshold: firing.threshold,
+            window: Window {
+                start: Timestamp::from_millis(firing.window_start.min(t)),
+                end: time,
+            },
+            events,
+            events_omitted: firing.omitted,
+        },
+        caep,
+    }
+}
+
+pub fn principal_of(event: &Event<'_>) -> PrincipalRef {
+    PrincipalRef {
+        kind: event.principal.kind.as_ref().map(|t| t.to_string()),
+        id: event.principal.id.as_ref().map(|t| t.to_string()),
+        name: event.principal.name.as_ref().map(|t| t.to_string()),
+    }
+}
+
+/// A fixed-key hash of a value's text, with IP prefixes masked under `IpPrefix`. Fixed keys
+/// keep runs reproducible; the text is left in `buf` for evidence.
+pub fn value_hash(value: &Value<'_>, tolerance: Tolerance, buf: &mut String) -> i64 {
+    value.write_text(buf);
+    if let Tolerance::IpPrefix { v4, v6 } = tolerance {
+        let ip = match value {
+            Value::Ip(ip) => Some(*ip),
+            _ => buf.parse::<IpAddr>().ok(),
+        };
+        if let Some(ip) = ip {
+            let masked = mask(ip, v4, v6);
+            buf.clear();
+            let bits = if ip.is_ipv4() { v4 } else { v6 };
+            let _ = write!(buf, "{masked}/{bits}");
+        }
+    }
+    text_hash(buf)
+}
+
+pub fn text_hash(text: &str) -> i64 {
+    #[allow(deprecated)]
+    let mut hasher = std::hash::SipHasher::new();
+    hasher.write(text.as_bytes());
+    hasher.finish() as i64
+}
+
+pub fn mask(ip: IpAddr, v4: u8, v6: u8) -> IpAddr {
+    match ip {
+        IpAddr::V4(a) => {
+            let bits = u32::from(a);
+            let keep = u32::from(v4.min(32));
+            let m = if keep == 0 {
+                0
+            } else {
+                u32::MAX << (32 - keep)
+            };
+            IpAddr::V4((bits & m).into())
+        }
+        IpAddr::V6(a) => {
+            let bits = u128::from(a);
+            let keep = u32::from(v6.min(128));
+            let m = if keep == 0 {
+                0
+            } else {
+                u128::MAX << (128 - keep)
+            };
+            IpAddr::V6((bits & m).into())
+        }
+    }
+}
+
+pub fn numeric(value: &Value<'_>) -> Option<f64> {
+    match value {
+        Value::Int(n) => Some(*n as f64),
+        Value::Str(s) => s.trim().parse().ok(),
+        Value::Raw(raw) => raw.get().trim_matches('"').parse().ok(),
+        _ => None,
+    }
+    .filter(|f: &f64| f.is_finite())
+}
+
+pub fn threshold_text(threshold: &Threshold) -> String {
+    use crate::rule::CmpOp::*;
+    let op = match threshold.op {
+        Gt => ">",
+        Gte => ">=",
+        Lt => "<",
+        Lte => "<=",
+        Eq => "==",
+    };
+    format!("{op} {}", trim_float(threshold.value))
+}
+
+pub fn trim_float(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        format!("{x}")
+    }
+}
+
+/// `90s` → `1m30s`; milliseconds only when below a second.
+pub fn human_ms(ms: i64) -> String {
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    let mut rest = ms / 1000;
+    let mut s = String::new();
+    for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)] {
+        if rest >= size {
+            let _ = write!(s, "{}{unit}", rest / size);
+            rest %= size;
+        }
+    }
+    s
+}

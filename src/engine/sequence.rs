@@ -1,0 +1,290 @@
+//! Sequences: steps in event-time order within `maxspan`, whatever order their records arrive
+//! in, optionally broken by an `until` event between them.
+//!
+//! Each step keeps the session's recent events that satisfy it (bounded; those too old to
+//! start or finish a sequence any more are dropped). On every new hit the engine looks for the
+//! earliest chain step 1 < step 2 < … (by event time, then arrival) that spans at most
+//! `maxspan`, has no `until` inside it, and uses only events after the last completed chain; a
+//! step with an aggregate completes where its aggregate, over its events after the previous
+//! step, first reaches the threshold. A chain found is new (it needs the event in hand), so it
+//! fires; its events are then spent.
+
+use crate::rule::{StepAggregate, Threshold};
+use crate::source::Origin;
+
+use super::window::Aggregate;
+
+/// Hits kept per step at most (the newest are kept).
+const MAX_HITS: usize = 256;
+
+/// An event's place in a session: event time, then arrival.
+pub type Key = (i64, u64);
+
+#[derive(Clone, Copy, Debug)]
+pub struct Hit {
+    pub key: Key,
+    pub origin: Origin,
+    /// Value hash (distinct) or amount in thousandths (sum), for an aggregated step.
+    pub value: i64,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct SequenceState {
+    hits: Vec<Vec<Hit>>,
+    untils: Vec<Key>,
+    /// The end of the last completed chain: events up to it are spent.
+    spent: Option<Key>,
+}
+
+/// A completed chain: the hit that completed each step, the first and last by time.
+#[derive(Clone, Debug)]
+pub struct Chain {
+    pub started: i64,
+    pub completed: i64,
+    /// Evidence: the hits of the chain, in order (aggregated steps: the hits counted).
+    pub evidence: Vec<(i64, Origin)>,
+}
+
+/// A step's aggregate in window terms.
+pub fn step_window(aggregate: &StepAggregate) -> (Aggregate, i64, &Threshold) {
+    match aggregate {
+        StepAggregate::EventCount {
+            timespan_ms,
+            threshold,
+        } => (Aggregate::Count, *timespan_ms, threshold),
+        StepAggregate::ValueCount {
+            timespan_ms,
+            threshold,
+            ..
+        } => (Aggregate::Distinct, *timespan_ms, threshold),
+        StepAggregate::ValueSum {
+            timespan_ms,
+            threshold,
+            ..
+        } => (Aggregate::Sum, *timespan_ms, threshold),
+    }
+}
+
+impl SequenceState {
+    /// Records that the event at `key` satisfies `step`.
+    pub fn hit(&mut self, steps: usize, step: usize, hit: Hit) {
+        if self.hits.len() < steps {
+            self.hits.resize_with(steps, Vec::new);
+        }
+        let hits = &mut self.hits[step];
+        let at = hits.partition_point(|h| h.key <= hit.key);
+        hits.insert(at, hit);
+        if hits.len() > MAX_HITS {
+            hits.remove(0);
+        }
+    }
+
+    pub fn until(&mut self, key: Key) {
+        let at = self.untils.partition_point(|u| *u <= key);
+        self.untils.insert(at, key);
+        if self.untils.len() > MAX_HITS {
+            self.untils.remove(0);
+        }
+    }
+
+    /// Drops what can no longer take part in a chain: events older than `horizon`.
+    pub fn forget_before(&mut self, horizon: i64) {
+        for hits in &mut self.hits {
+            let old = hits.partition_point(|h| h.key.0 < horizon);
+            hits.drain(..old);
+        }
+        let old = self.untils.partition_point(|u| u.0 < horizon);
+        self.untils.drain(..old);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hits.iter().all(Vec::is_empty)
+    }
+
+    /// Looks for the earliest complete chain; spends it when found.
+    pub fn complete(
+        &mut self,
+        aggregates: &[Option<(Aggregate, i64, Threshold)>],
+        maxspan: i64,
+        max_evidence: usize,
+    ) -> Option<Chain> {
+        if self.hits.len() < aggregates.len() || aggregates.is_empty() {
+            return None;
+        }
+        let floor = self.spent;
+        let starts: Vec<Key> = self.completions(0, floor, aggregates[0].as_ref());
+        for start in starts {
+            let mut evidence = Vec::new();
+            let mut prev = start;
+            self.collect(0, floor, start, aggregates[0].as_ref(), &mut evidence);
+            let mut complete = true;
+            for (step, aggregate) in aggregates.iter().enumerate().skip(1) {
+                let Some(next) = self
+                    .completions(step, Some(prev), aggregate.as_ref())
+                    .into_iter()
+                    .next()
+                else {
+                    complete = false;
+                    break;
+                };
+                self.collect(step, Some(prev), next, aggregate.as_ref(), &mut evidence);
+                prev = next;
+            }
+            if !complete {
+                // Later starts cannot complete either: every later step was searched after an
+                // earlier point already.
+                return None;
+            }
+            let started = start.0;
+            if prev.0.saturating_sub(started) > maxspan {
+                continue;
+            }
+            if self.untils.iter().any(|u| *u > start && *u < prev) {
+                continue;
+            }
+            self.spent = Some(prev);
+            for hits in &mut self.hits {
+                hits.retain(|h| h.key > prev);
+            }
+            self.untils.retain(|u| *u > prev);
+            evidence.truncate(max_evidence.max(1));
+            return Some(Chain {
+                started,
+                completed: prev.0,
+                evidence,
+            });
+        }
+        None
+    }
+
+    /// Where the step can complete using only events after `after`, earliest first: each hit
+    /// for a plain step; each point where the aggregate reaches its threshold otherwise.
+    fn completions(
+        &self,
+        step: usize,
+        after: Option<Key>,
+        aggregate: Option<&(Aggregate, i64, Threshold)>,
+    ) -> Vec<Key> {
+        let hits = self.after(step, after);
+        match aggregate {
+            None => hits.iter().map(|h| h.key).collect(),
+            Some(&(kind, span, threshold)) => {
+                let mut window = super::window::SlidingWindow::new(kind, span);
+                hits.iter()
+                    .filter(|h| {
+                        let entry = super::window::Entry {
+                            time: h.key.0,
+                            origin: h.origin,
+                            value: h.value,
+                        };
+                        window.push(entry, &threshold, 0).is_some()
+                    })
+                    .map(|h| h.key)
+                    .collect()
+            }
+        }
+    }
+
+    fn after(&self, step: usize, after: Option<Key>) -> &[Hit] {
+        let hits = &self.hits[step];
+        let from = after.map_or(0, |k| hits.partition_point(|h| h.key <= k));
+        &hits[from..]
+    }
+
+    /// Appends the evidence of a step completed at `at`: the hit, or the aggregate's hits.
+    fn collect(
+        &self,
+        step: usize,
+        after: Option<Key>,
+        at: Key,
+        aggregate: Option<&(Aggregate, i64, Threshold)>,
+        evidence: &mut Vec<(i64, Origin)>,
+    ) {
+        let span = aggregate.map_or(0, |a| a.1);
+        for h in self.after(step, after) {
+            if h.key > at {
+                break;
+            }
+            if h.key == at || (aggregate.is_some() && h.key.0 > at.0.saturating_sub(span)) {
+                evidence.push((h.key.0, h.origin));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hit(time: i64, n: u64) -> Hit {
+        Hit {
+            key: (time, n),
+            origin: Origin::File { file: 0, line: n },
+            value: 0,
+        }
+    }
+
+    fn plain(steps: usize) -> Vec<Option<(Aggregate, i64, Threshold)>> {
+        vec![None; steps]
+    }
+
+    /// Feeds (step, time) hits in the given order; returns the completion times.
+    fn run(hits: &[(usize, i64)], maxspan: i64) -> Vec<i64> {
+        let mut s = SequenceState::default();
+        let mut out = Vec::new();
+        for (n, &(step, time)) in hits.iter().enumerate() {
+            s.hit(2, step, hit(time, n as u64));
+            if let Some(chain) = s.complete(&plain(2), maxspan, 20) {
+                out.push(chain.completed);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn steps_in_event_time_order_whatever_the_arrival() {
+        assert_eq!(run(&[(0, 10), (1, 20)], 100), vec![20]);
+        assert_eq!(run(&[(1, 20), (0, 10)], 100), vec![20]);
+        // Step 2 before step 1 in event time is no sequence.
+        assert_eq!(run(&[(1, 5), (0, 10)], 100), Vec::<i64>::new());
+    }
+
+    #[test]
+    fn maxspan_is_measured_from_the_latest_start_that_fits() {
+        assert_eq!(run(&[(0, 0), (0, 80), (1, 150)], 100), vec![150]);
+        assert_eq!(run(&[(0, 0), (1, 150)], 100), Vec::<i64>::new());
+    }
+
+    #[test]
+    fn an_until_between_the_steps_breaks_the_chain() {
+        let mut s = SequenceState::default();
+        s.hit(2, 0, hit(10, 0));
+        s.until((15, 1));
+        s.hit(2, 1, hit(20, 2));
+        assert!(s.complete(&plain(2), 100, 20).is_none());
+    }
+
+    #[test]
+    fn an_aggregated_step_counts_only_events_after_the_previous_step() {
+        let threshold = Threshold {
+            op: crate::rule::CmpOp::Gte,
+            value: 3.0,
+        };
+        let aggregates = vec![None, Some((Aggregate::Count, 50, threshold))];
+        let mut s = SequenceState::default();
+        for (n, t) in [5, 6, 7].into_iter().enumerate() {
+            s.hit(2, 1, hit(t, n as u64));
+        }
+        s.hit(2, 0, hit(10, 3));
+        assert!(s.complete(&aggregates, 100, 20).is_none());
+        s.hit(2, 1, hit(12, 4));
+        s.hit(2, 1, hit(13, 5));
+        assert!(s.complete(&aggregates, 100, 20).is_none());
+        s.hit(2, 1, hit(11, 6)); // late
+        let chain = s
+            .complete(&aggregates, 100, 20)
+            .expect("three reads after the grant");
+        assert_eq!((chain.started, chain.completed), (10, 13));
+        assert_eq!(chain.evidence.len(), 4);
+    }
+}
