@@ -12,7 +12,9 @@
 //! - `--delivery realistic` writes the same records in the order the vendors deliver them:
 //!   byte-identical per seed, a permutation of the sorted output, out of event-time order by
 //!   each vendor's measured delay, CloudTrail files shuffled inside, every record still
-//!   normalizing to its source, session and time, the truth's lines following the records.
+//!   normalizing to its source, session and time, the truth's lines following the records;
+//! - and the shipped pack on realistic delivery, with replay's default settings, decides as
+//!   the truth says (the test the event-time model has to pass).
 
 use std::collections::BTreeMap;
 use std::io::Cursor;
@@ -691,4 +693,52 @@ fn realistic_records_normalize_to_their_source_session_and_time() {
             assert_eq!(lines, cfg.events);
         }
     }
+}
+
+/// The shipped pack on realistic delivery, replayed with replay's *default* settings, must
+/// decide as the truth says: every attack, on its session by its rule, and nothing else but
+/// `kill_not_enforced` on attacked sessions that kept acting after their kill. Decisions are
+/// compared by (session, rule), not by line: out of order, the record whose arrival completes
+/// an attack can be another one than the truth's `line`, which completes it in event time.
+///
+/// This is the test the event-time model has to pass: the engine that counts a record behind
+/// its clock as late and does not apply it misses most attacks here.
+#[test]
+fn the_shipped_pack_on_realistic_delivery_matches_the_truth() {
+    let (bytes, truth, _) = run(&realistic(small(1)));
+    assert_eq!(truth.len(), 21);
+    let (got, summary) = replay_pack(&bytes, "realistic");
+    let mut failures = Vec::new();
+    let mut caught = 0;
+    for t in &truth {
+        if got.iter().any(|(s, r, _)| *s == t.session && r == t.rule) {
+            caught += 1;
+        } else {
+            failures.push(format!(
+                "missing {} ({}) for {} (truth line {})",
+                t.rule, t.attack, t.session, t.line
+            ));
+        }
+    }
+    for (session, rule, line) in &got {
+        let expected = match truth.iter().find(|t| t.session == *session) {
+            Some(t) if t.rule == rule => true,
+            Some(t) if rule == sessionguard::decision::KILL_NOT_ENFORCED => {
+                t.kills && t.after.is_some()
+            }
+            _ => false,
+        };
+        if !expected {
+            failures.push(format!("unexpected {rule} for {session} at line {line}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{caught} of {} attacks decided; {} of {} records late (not applied); {} decisions:\n{}",
+        truth.len(),
+        summary.late,
+        summary.records,
+        got.len(),
+        failures.join("\n")
+    );
 }
