@@ -262,6 +262,9 @@ pub struct GenArgs {
     /// Write CloudTrail records in S3 delivery envelopes `{"Records":[…]}`, up to N per line.
     #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "100")]
     pub envelope: Option<usize>,
+    /// The order records are written in (docs/gen.md, "Delivery order").
+    #[arg(long, value_enum, default_value_t = crate::gen::Delivery::Sorted)]
+    pub delivery: crate::gen::Delivery,
     /// Random seed: the same seed and flags give byte-identical output.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,

@@ -17,6 +17,15 @@
 //! second the CloudTrail records come first: rendered event time never goes backwards, and the
 //! engine sees no late record.
 //!
+//! # Delivery order
+//!
+//! That is `--delivery sorted`, the default. With `--delivery realistic` the records are
+//! written in the order a SIEM topic receives them: each joins its vendor's delivery batch
+//! (a CloudTrail log file per account, region and 5 minutes, an Okta poll per minute, a
+//! Kubernetes webhook batch per second, a GitHub stream batch per 5 s), and batches are
+//! written by their delivery time, CloudTrail's shuffled inside. The records themselves are the
+//! same as in sorted order (see [`delivery`]).
+//!
 //! # Sessions
 //!
 //! Each source keeps a pool of concurrent sessions (`--sessions`, split by the source weights).
@@ -45,6 +54,7 @@
 
 pub mod attack;
 mod cloudtrail;
+pub mod delivery;
 mod github;
 mod kubernetes;
 mod okta;
@@ -64,6 +74,8 @@ use anyhow::{bail, Context, Result};
 
 use crate::event::{Source, Timestamp};
 use attack::{Attack, Plan};
+pub use delivery::Delivery;
+use delivery::{Buffer, Load};
 use pools::Pools;
 use rng::{hash2, Rng};
 use session::{Env, Profile, Scratch, Sess};
@@ -98,7 +110,10 @@ pub struct Config {
     pub start_ms: i64,
     pub seed: u64,
     /// CloudTrail records per `{"Records":[…]}` envelope line; 0 writes one record per line.
+    /// With realistic delivery an envelope holds records of one CloudTrail log file only.
     pub envelope: usize,
+    /// The order records are written in.
+    pub delivery: Delivery,
 }
 
 /// 2024-11-04T08:00:00Z.
@@ -115,6 +130,7 @@ impl Default for Config {
             start_ms: DEFAULT_START_MS,
             seed: 1,
             envelope: 0,
+            delivery: Delivery::Sorted,
         }
     }
 }
@@ -131,12 +147,17 @@ pub struct Truth {
     /// The session key, as sessionguard renders it.
     pub session: String,
     pub source: Source,
-    /// 1-based line of the record that must trigger the decision.
+    /// 1-based line of the record that must trigger the decision: the record that reaches the
+    /// rule's threshold in event-time order, at the line it is written on (with realistic
+    /// delivery, where it was delivered; with envelopes, the envelope's line).
     pub line: u64,
     pub time_ms: i64,
     /// Whether the rule's action revokes (so later activity is `kill_not_enforced`).
     pub kills: bool,
-    /// The session's first line after the deciding one, if it kept acting.
+    /// The line of the session's next record after the deciding one in event-time order, if
+    /// it kept acting. In sorted order that is the session's first line after `line`; with
+    /// realistic delivery it is where that record was delivered, which can be before `line`
+    /// (a CloudTrail file is shuffled, a later file can arrive first).
     pub after: Option<u64>,
 }
 
@@ -190,6 +211,13 @@ pub struct Summary {
     pub first_ms: i64,
     pub last_ms: i64,
     pub elapsed: Duration,
+    pub delivery: Delivery,
+    /// Realistic delivery: records written with an event time older than the newest one
+    /// written before them, at all and by more than a minute.
+    pub behind: u64,
+    pub behind_1m: u64,
+    /// Realistic delivery: the most records (and their bytes) held back at once.
+    pub held_peak: Load,
 }
 
 impl Summary {
@@ -210,6 +238,25 @@ impl Summary {
             self.bytes as f64 / (1 << 20) as f64,
             self.bytes as f64 / self.records.max(1) as f64
         );
+        if self.delivery == Delivery::Realistic {
+            let pct = |n: u64| 100.0 * n as f64 / self.records.max(1) as f64;
+            let _ = writeln!(
+                s,
+                "{:<32} {:>14}   ({:.1} %; by more than 1 min: {}, {:.1} %)",
+                "delivered behind newest",
+                self.behind,
+                pct(self.behind),
+                self.behind_1m,
+                pct(self.behind_1m)
+            );
+            let _ = writeln!(
+                s,
+                "{:<32} {:>14}   ({:.1} MiB)",
+                "delivery buffer peak",
+                self.held_peak.records,
+                self.held_peak.bytes as f64 / (1 << 20) as f64
+            );
+        }
         let _ = writeln!(s, "{:<32} {:>14}", "sessions started", self.sessions);
         let _ = writeln!(s, "{:<32} {:>14}", "attacks", self.attacks);
         let _ = writeln!(
@@ -240,6 +287,9 @@ pub struct Record<'a> {
     pub session: &'a str,
     /// Its event time as rendered (whole seconds for CloudTrail).
     pub time_ms: i64,
+    /// When it was delivered: its event time in sorted order, its batch's delivery time with
+    /// realistic delivery.
+    pub delivered_ms: i64,
 }
 
 /// A source's concurrent sessions and their schedule.
@@ -340,6 +390,14 @@ struct Generator<'p, 'o, 'b> {
     summary: Summary,
     observe: Option<&'b mut dyn FnMut(&Record<'_>)>,
     key: String,
+    /// Realistic delivery: the records waiting for their batch's delivery time.
+    buffer: Option<Buffer>,
+    /// Scratch: a delivered batch's order.
+    order: Vec<u32>,
+    /// Realistic delivery: the delivered line of each attack step, by its serial.
+    line_of: std::collections::HashMap<u64, u64>,
+    /// Realistic delivery: the newest event time written so far.
+    newest_ms: i64,
 }
 
 /// Writes `cfg.events` records to `out`; returns the summary and the ground truth of the
@@ -388,10 +446,19 @@ pub fn generate(
         },
         observe,
         key: String::new(),
+        buffer: match cfg.delivery {
+            Delivery::Sorted => None,
+            Delivery::Realistic => Some(Buffer::new(cfg.seed)),
+        },
+        order: Vec::new(),
+        line_of: std::collections::HashMap::new(),
+        newest_ms: i64::MIN,
     };
     g.start_pools(total);
     g.plan_attacks()?;
     g.run()?;
+    // What is still held is delivered after the last event.
+    g.deliver(i64::MAX)?;
     g.flush_envelope();
     g.out.write_all(&g.chunk).context("writing records")?;
     g.chunk.clear();
@@ -399,6 +466,10 @@ pub fn generate(
     let truth = g.truth()?;
     g.summary.sessions = g.env.next_id;
     g.summary.attacks = truth.len() as u64;
+    g.summary.delivery = cfg.delivery;
+    if let Some(buffer) = &g.buffer {
+        g.summary.held_peak = buffer.peak;
+    }
     g.summary.elapsed = started.elapsed();
     Ok((g.summary, truth))
 }
@@ -600,7 +671,7 @@ impl<'p> Generator<'p, '_, '_> {
                 _ => github::session_key(env, sess, &mut self.key),
             }
         }
-        self.write_record(src, t)?;
+        self.write_record(src, t, false)?;
         // Role chains: the issued sessions join the CloudTrail pool.
         let Generator {
             pools, env, nodes, ..
@@ -639,7 +710,8 @@ impl<'p> Generator<'p, '_, '_> {
             self.key.clear();
             self.key.push_str(&a.keys[step.key].1);
         }
-        let line = self.write_record(src, t)?;
+        // With realistic delivery this is the step's serial, mapped to its line in `truth`.
+        let line = self.write_record(src, t, true)?;
         let a = &mut self.attacks[id as usize];
         a.written(line, t);
         let a = &self.attacks[id as usize];
@@ -654,21 +726,43 @@ impl<'p> Generator<'p, '_, '_> {
         Ok(())
     }
 
-    /// Frames the rendered record (`self.rec`) and returns its line.
-    fn write_record(&mut self, src: usize, t: i64) -> Result<u64> {
+    /// Writes the rendered record (`self.rec`) and returns its line; with realistic delivery,
+    /// holds it for its batch and returns its serial (`watch`: remember its delivered line).
+    fn write_record(&mut self, src: usize, t: i64, watch: bool) -> Result<u64> {
+        if self.buffer.is_some() {
+            return self.hold(src, t, watch);
+        }
         let s = &mut self.summary;
         s.records += 1;
         s.by_source[src] += 1;
         s.last_ms = t;
-        let line = if src == CT && self.cfg.envelope > 0 {
+        let rec = std::mem::take(&mut self.rec);
+        let line = self.frame(src, &rec);
+        self.rec = rec;
+        if let Some(observe) = self.observe.as_mut() {
+            observe(&Record {
+                line,
+                source: SOURCES[src],
+                session: &self.key,
+                time_ms: t,
+                delivered_ms: t,
+            });
+        }
+        self.spill()?;
+        Ok(line)
+    }
+
+    /// Frames one record (in an envelope for CloudTrail with `--envelope`) and returns its line.
+    fn frame(&mut self, src: usize, rec: &[u8]) -> u64 {
+        if src == CT && self.cfg.envelope > 0 {
             if self.envelope_count == 0 {
-                self.envelope_line = s.lines + 1;
+                self.envelope_line = self.summary.lines + 1;
                 self.envelope.clear();
                 self.envelope.extend_from_slice(b"{\"Records\":[");
             } else {
                 self.envelope.push(b',');
             }
-            self.envelope.extend_from_slice(&self.rec);
+            self.envelope.extend_from_slice(rec);
             self.envelope_count += 1;
             let line = self.envelope_line;
             if self.envelope_count == self.cfg.envelope {
@@ -679,24 +773,93 @@ impl<'p> Generator<'p, '_, '_> {
             self.flush_envelope();
             let s = &mut self.summary;
             s.lines += 1;
-            s.bytes += self.rec.len() as u64 + 1;
-            self.chunk.extend_from_slice(&self.rec);
+            s.bytes += rec.len() as u64 + 1;
+            self.chunk.extend_from_slice(rec);
             self.chunk.push(b'\n');
             s.lines
-        };
-        if let Some(observe) = self.observe.as_mut() {
-            observe(&Record {
-                line,
-                source: SOURCES[src],
-                session: &self.key,
-                time_ms: t,
-            });
         }
+    }
+
+    /// Hands a full chunk to the output.
+    fn spill(&mut self) -> Result<()> {
         if self.chunk.len() >= 1 << 20 {
             self.out.write_all(&self.chunk).context("writing records")?;
             self.chunk.clear();
         }
-        Ok(line)
+        Ok(())
+    }
+
+    /// Realistic delivery: delivers what is due by `t`, then holds the rendered record.
+    fn hold(&mut self, src: usize, t: i64, watch: bool) -> Result<u64> {
+        if self.buffer.as_ref().is_some_and(|b| b.any_due(t)) {
+            self.deliver(t)?;
+        }
+        let s = &mut self.summary;
+        s.records += 1;
+        s.by_source[src] += 1;
+        s.last_ms = t;
+        let serial = s.records;
+        let stream = if src == CT {
+            delivery::cloudtrail_stream(&self.rec)
+        } else {
+            0
+        };
+        let key = if self.observe.is_some() {
+            self.key.as_str()
+        } else {
+            ""
+        };
+        if let Some(buffer) = self.buffer.as_mut() {
+            buffer.push(
+                src,
+                stream,
+                t,
+                &self.rec,
+                key,
+                if watch { serial } else { 0 },
+            );
+        }
+        Ok(serial)
+    }
+
+    /// Realistic delivery: writes every batch due by `now`, in delivery order.
+    fn deliver(&mut self, now: i64) -> Result<()> {
+        let mut order = std::mem::take(&mut self.order);
+        while let Some(batch) = self.buffer.as_mut().and_then(|b| b.pop_due(now)) {
+            batch.order(&mut order);
+            for &k in &order {
+                let entry = batch.get(k as usize);
+                let line = self.frame(batch.src, entry.record);
+                if entry.serial != 0 {
+                    self.line_of.insert(entry.serial, line);
+                }
+                let s = &mut self.summary;
+                if entry.time_ms < self.newest_ms {
+                    s.behind += 1;
+                    if self.newest_ms - entry.time_ms > 60_000 {
+                        s.behind_1m += 1;
+                    }
+                }
+                self.newest_ms = self.newest_ms.max(entry.time_ms);
+                if let Some(observe) = self.observe.as_mut() {
+                    observe(&Record {
+                        line,
+                        source: SOURCES[batch.src],
+                        session: entry.key,
+                        time_ms: entry.time_ms,
+                        delivered_ms: batch.deliver_at,
+                    });
+                }
+                self.spill()?;
+            }
+            // A CloudTrail file's envelopes end with the file.
+            self.flush_envelope();
+            if let Some(buffer) = self.buffer.as_mut() {
+                buffer.recycle(batch);
+            }
+        }
+        self.order = order;
+        Ok(())
     }
 
     fn flush_envelope(&mut self) {
@@ -713,19 +876,28 @@ impl<'p> Generator<'p, '_, '_> {
     fn truth(&self) -> Result<Vec<Truth>> {
         let mut truth = Vec::with_capacity(self.attacks.len());
         let mut missing = Vec::new();
+        // With realistic delivery the attack saw its steps' serials (event-time order); the
+        // truth gives the lines they were delivered on.
+        let line_of = |serial: u64| match self.buffer {
+            None => serial,
+            Some(_) => *self
+                .line_of
+                .get(&serial)
+                .expect("every attack step is delivered before the truth is written"),
+        };
         for a in &self.attacks {
             let (source, session) = &a.keys[0];
             match a.trigger {
-                Some((line, time_ms)) => truth.push(Truth {
+                Some((written, time_ms)) => truth.push(Truth {
                     attack: a.kind.name(),
                     what: a.what,
                     rule: a.kind.rule(),
                     session: session.clone(),
                     source: *source,
-                    line,
+                    line: line_of(written),
                     time_ms,
                     kills: a.kind.kills(),
-                    after: a.after,
+                    after: a.after.map(line_of),
                 }),
                 None => missing.push(format!("{} ({session})", a.kind.name())),
             }
@@ -787,6 +959,7 @@ pub fn command(args: &crate::cli::GenArgs) -> Result<i32> {
         start_ms,
         seed: args.seed,
         envelope: args.envelope.unwrap_or(0),
+        delivery: args.delivery,
     };
     let truth_path: Option<PathBuf> = args.truth.clone().or_else(|| {
         args.out.as_ref().map(|o| {
