@@ -18,7 +18,7 @@ use crate::decision::Decision;
 use crate::engine::{human_ms, Applied, Engine};
 use crate::event::{Normalizer, Reject, RejectReason, Source};
 use crate::source::Origin;
-use crate::time::{Admit, Clocks, Released, TimeConfig, SOURCES};
+use crate::time::{Admit, ClockState, Clocks, Released, TimeConfig};
 
 /// Where an evaluator's output goes.
 pub trait Sink {
@@ -62,7 +62,7 @@ pub struct Evaluator {
     clocks: Clocks,
     /// Where a rebuild can start: (origin of a record, the clocks just before it), oldest first,
     /// taken while nothing is held, at least `snapshot_every` records apart.
-    snapshots: std::collections::VecDeque<(Origin, [i64; SOURCES])>,
+    snapshots: std::collections::VecDeque<(Origin, ClockState)>,
     snapshot_every: u64,
     since_snapshot: u64,
     scratch: Bump,
@@ -105,8 +105,8 @@ impl Evaluator {
     }
 
     /// Resumes the clocks from a checkpoint, and moves the engine's with them.
-    pub fn resume_clocks(&mut self, newest: [i64; SOURCES]) {
-        self.clocks.resume(newest);
+    pub fn resume_clocks(&mut self, state: ClockState) {
+        self.clocks.resume(state);
         self.advance_all(false);
         self.decisions.clear();
     }
@@ -124,14 +124,14 @@ impl Evaluator {
     /// from there into a fresh evaluator whose clocks were resumed to these gives the same
     /// state. `None` when nothing depends on the past (start at the current position with the
     /// current clocks).
-    pub fn rebuild_point(&self) -> Option<(Origin, [i64; SOURCES])> {
+    pub fn rebuild_point(&self) -> Option<(Origin, ClockState)> {
         let bound = self.dependency_bound()?;
         let at = self
             .snapshots
             .partition_point(|(o, _)| o.sort_key() <= bound.sort_key());
         match at.checked_sub(1) {
             Some(i) => Some(self.snapshots[i]),
-            None => Some((bound, [i64::MIN; SOURCES])),
+            None => Some((bound, ClockState::default())),
         }
     }
 
@@ -152,7 +152,7 @@ impl Evaluator {
             return;
         }
         self.since_snapshot = 0;
-        self.snapshots.push_back((origin, self.clocks.newest()));
+        self.snapshots.push_back((origin, self.clocks.state()));
         let bound = self.dependency_bound().unwrap_or(origin).sort_key();
         while self.snapshots.len() >= 2 && self.snapshots[1].0.sort_key() <= bound {
             self.snapshots.pop_front();
@@ -214,6 +214,7 @@ impl Evaluator {
         );
         self.settle_released(sink)?;
         if admit == Admit::Now {
+            self.clocks.applied(event.source, event.time.millis());
             self.advance_all(false);
             let applied = self.engine.process(&event, origin, &mut self.decisions);
             self.report(applied, event.source, origin, bytes, sink)?;
@@ -226,6 +227,7 @@ impl Evaluator {
         for released in std::mem::take(&mut self.released) {
             match released {
                 Released::Apply(held) => {
+                    self.clocks.applied(held.source, held.time);
                     self.advance_all(false);
                     let scratch = Bump::new();
                     // It normalized once on the way in, so it cannot fail differently now.

@@ -190,8 +190,8 @@ fn deduplicated(decisions: &[(Fetched, Value)]) -> BTreeSet<String> {
         let id = id_of(v);
         if let Some(first) = seen.get(&id) {
             assert_eq!(
-                *first,
-                f.payload.as_slice(),
+                String::from_utf8_lossy(first),
+                String::from_utf8_lossy(&f.payload),
                 "decision {id} was repeated with different content"
             );
         }

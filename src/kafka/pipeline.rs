@@ -142,7 +142,7 @@ impl Part {
             return Checkpoint {
                 pos,
                 replay_from: pos,
-                clocks: [i64::MIN; crate::time::SOURCES],
+                clocks: crate::time::ClockState::default(),
             };
         };
         match eval.rebuild_point() {
@@ -154,7 +154,7 @@ impl Part {
             _ => Checkpoint {
                 pos,
                 replay_from: pos,
-                clocks: eval.clocks().newest(),
+                clocks: eval.clocks().state(),
             },
         }
     }
@@ -372,7 +372,7 @@ impl Core {
                 (Mode::Evaluate, Some(p), c) => (
                     Offset::Offset(p.replay_from),
                     p.committed.max(c.unwrap_or(-1)),
-                    Some(p.clock_array()),
+                    Some(p.clock_state()),
                 ),
                 (Mode::Evaluate, None, Some(c)) => (Offset::Beginning, c, None),
                 (Mode::Evaluate, None, None) if committed_known => (Offset::Invalid, -1, None),

@@ -8,7 +8,8 @@
 //! - `replay_from`: the oldest offset the partition's state at `committed` depends on — the first
 //!   event of the oldest session still held (see `Engine::oldest_live_origin`), or `committed`
 //!   when nothing is held;
-//! - `clocks`: every source's clock (its newest event time) just before `replay_from`, restored
+//! - `clocks`, `heard`: every source's clock (its newest event time) just before `replay_from`
+//!   and where the others stood when it was last heard from (see src/time/), restored
 //!   before replaying so that timers, expiry and the future guard act at the same records as
 //!   in the first run. `replay_from` is a position where the evaluator noted its clocks, at or
 //!   before the first record of the oldest live session.
@@ -33,7 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::Source;
 use crate::telemetry::{self, Level, V};
-use crate::time::SOURCES;
+use crate::time::{ClockState, SOURCES};
 
 /// One progress record's value.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,25 +44,54 @@ pub struct Progress {
     /// Source name → newest event time (ms) before `replay_from`; sources not seen are absent.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub clocks: BTreeMap<String, i64>,
+    /// Source name → the newest event time of all sources when it was last heard from.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub heard: BTreeMap<String, i64>,
+    /// Records admitted before `replay_from`, and per source that count when it was last heard.
+    #[serde(default)]
+    pub arrivals: u64,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub heard_at: BTreeMap<String, u64>,
+}
+
+fn by_name(times: [i64; SOURCES]) -> BTreeMap<String, i64> {
+    Source::ALL
+        .iter()
+        .zip(times)
+        .filter(|(_, t)| *t != i64::MIN)
+        .map(|(s, t)| (s.as_str().to_owned(), t))
+        .collect()
+}
+
+fn by_source(times: &BTreeMap<String, i64>) -> [i64; SOURCES] {
+    Source::ALL.map(|s| times.get(s.as_str()).copied().unwrap_or(i64::MIN))
 }
 
 impl Progress {
-    pub fn new(replay_from: i64, committed: i64, clocks: [i64; SOURCES]) -> Progress {
+    pub fn new(replay_from: i64, committed: i64, clocks: ClockState) -> Progress {
         Progress {
             replay_from,
             committed,
-            clocks: Source::ALL
+            clocks: by_name(clocks.newest),
+            heard: by_name(clocks.heard),
+            arrivals: clocks.arrivals,
+            heard_at: Source::ALL
                 .iter()
-                .zip(clocks)
-                .filter(|(_, t)| *t != i64::MIN)
-                .map(|(s, t)| (s.as_str().to_owned(), t))
+                .zip(clocks.heard_at)
+                .filter(|(_, n)| *n != 0)
+                .map(|(s, n)| (s.as_str().to_owned(), n))
                 .collect(),
         }
     }
 
     /// The clocks as the evaluator keeps them.
-    pub fn clock_array(&self) -> [i64; SOURCES] {
-        Source::ALL.map(|s| self.clocks.get(s.as_str()).copied().unwrap_or(i64::MIN))
+    pub fn clock_state(&self) -> ClockState {
+        ClockState {
+            newest: by_source(&self.clocks),
+            heard: by_source(&self.heard),
+            arrivals: self.arrivals,
+            heard_at: Source::ALL.map(|s| self.heard_at.get(s.as_str()).copied().unwrap_or(0)),
+        }
     }
 }
 

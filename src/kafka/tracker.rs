@@ -17,8 +17,8 @@ pub struct Checkpoint {
     pub pos: i64,
     /// The oldest offset the partition's state depends on at `pos` (see the progress topic).
     pub replay_from: i64,
-    /// Every source's clock (newest event time) just before `replay_from`; `i64::MIN`: none.
-    pub clocks: [i64; crate::time::SOURCES],
+    /// The clocks just before `replay_from`.
+    pub clocks: crate::time::ClockState,
 }
 
 pub struct Tracker {
@@ -90,7 +90,7 @@ mod tests {
         Checkpoint {
             pos,
             replay_from: pos,
-            clocks: [i64::MIN; crate::time::SOURCES],
+            clocks: crate::time::ClockState::default(),
         }
     }
 

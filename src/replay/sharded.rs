@@ -418,6 +418,7 @@ pub fn replay_sharded(
                         for outcome in released.drain(..) {
                             match outcome {
                                 Released::Apply(held) => {
+                                    clocks.applied(held.source, held.time);
                                     // Normalized again only to route it (rare).
                                     let bump = Bump::new();
                                     if let Ok(e) = options.normalizer.normalize(&held.bytes, &bump)
@@ -447,6 +448,7 @@ pub fn replay_sharded(
                             }
                         }
                         if admit == Admit::Now {
+                            clocks.applied(event.source, t);
                             work.push(Work {
                                 item: WorkItem::Record(i),
                                 shard: route(*session, *child, t),

@@ -34,6 +34,10 @@ pub const fn source_index(source: Source) -> usize {
 /// Records of the source that must arrive at the old time before a held record is judged to be
 /// dated in the future.
 const REFUTE_AFTER: u32 = 4;
+/// Records of other sources that must arrive, besides their clocks moving on, before a source
+/// with none counts as quiet: a burst of another source's records (a day of files read one after
+/// the other) does not make a source that is still delivering look quiet.
+pub const QUIET_AFTER_ARRIVALS: u64 = 10_000;
 /// Held records per source at most; past it the oldest is judged `future`.
 const MAX_HELD_PER_SOURCE: usize = 16;
 
@@ -120,12 +124,34 @@ pub enum Admit {
     Held,
 }
 
+/// Where the clocks stand: what a checkpoint keeps to resume them exactly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClockState {
+    /// Newest applied event time per source; `i64::MIN` before the first.
+    pub newest: [i64; SOURCES],
+    /// Per source: the newest event time of all sources when a record of it last arrived.
+    pub heard: [i64; SOURCES],
+    /// Records admitted so far, and per source the count when one of it last arrived.
+    pub arrivals: u64,
+    pub heard_at: [u64; SOURCES],
+}
+
+impl Default for ClockState {
+    fn default() -> Self {
+        ClockState {
+            newest: [i64::MIN; SOURCES],
+            heard: [i64::MIN; SOURCES],
+            arrivals: 0,
+            heard_at: [0; SOURCES],
+        }
+    }
+}
+
 /// The clocks of every source.
 #[derive(Clone, Debug)]
 pub struct Clocks {
     config: TimeConfig,
-    /// Newest accepted event time per source; `i64::MIN` before the first.
-    newest: [i64; SOURCES],
+    state: ClockState,
     held: Vec<Held>,
 }
 
@@ -133,7 +159,7 @@ impl Clocks {
     pub fn new(config: TimeConfig) -> Clocks {
         Clocks {
             config,
-            newest: [i64::MIN; SOURCES],
+            state: ClockState::default(),
             held: Vec::new(),
         }
     }
@@ -142,16 +168,14 @@ impl Clocks {
         &self.config
     }
 
-    /// Newest accepted event time per source, for checkpoints.
-    pub fn newest(&self) -> [i64; SOURCES] {
-        self.newest
+    /// Where the clocks stand, for checkpoints.
+    pub fn state(&self) -> ClockState {
+        self.state
     }
 
     /// Resumes from a checkpoint's clocks (nothing held).
-    pub fn resume(&mut self, newest: [i64; SOURCES]) {
-        for (mine, theirs) in self.newest.iter_mut().zip(newest) {
-            *mine = (*mine).max(theirs);
-        }
+    pub fn resume(&mut self, state: ClockState) {
+        self.state = state;
     }
 
     /// Records held now, oldest first.
@@ -160,18 +184,25 @@ impl Clocks {
     }
 
     fn global_newest(&self) -> i64 {
-        self.newest.iter().copied().max().unwrap_or(i64::MIN)
+        self.state.newest.iter().copied().max().unwrap_or(i64::MIN)
     }
 
-    /// The source's clock before its grace: its newest record, or the newest other source's
-    /// less `quiet_source_ms`, whichever is later.
+    /// The source's clock before its grace: its newest record — or, once it is quiet (the
+    /// others moved `quiet_source_ms` past where they were when it was last heard from), the
+    /// newest other source's less `quiet_source_ms`, whichever is later.
     fn effective_newest(&self, source: Source) -> i64 {
-        let own = self.newest[source_index(source)];
+        let index = source_index(source);
+        let own = self.state.newest[index];
         let global = self.global_newest();
-        if global == i64::MIN {
-            return i64::MIN;
+        let quiet = self.config.quiet_source_ms;
+        let heard = self.state.heard[index];
+        let recently = heard != i64::MIN
+            && (global <= heard.saturating_add(quiet)
+                || self.state.arrivals - self.state.heard_at[index] < QUIET_AFTER_ARRIVALS);
+        if global == i64::MIN || recently {
+            return own;
         }
-        own.max(global.saturating_sub(self.config.quiet_source_ms))
+        own.max(global.saturating_sub(quiet))
     }
 
     /// Where the source's timers and idle expiry stand: its clock less its grace. Every record
@@ -189,7 +220,10 @@ impl Clocks {
     }
 
     /// Admits a record of `source` at event time `time`. Held records judged by this arrival
-    /// are appended to `released`, in arrival order.
+    /// are appended to `released`, in arrival order. The clocks do not move yet: call
+    /// [`Self::applied`] for each released record and then for this one (on [`Admit::Now`]),
+    /// just before applying it, so that each is applied with the clocks as they stood when it
+    /// would have arrived in order.
     pub fn admit(
         &mut self,
         source: Source,
@@ -200,25 +234,44 @@ impl Clocks {
     ) -> Admit {
         let index = source_index(source);
         let skew = self.config.max_skew_ms;
+        self.state.arrivals += 1;
+        self.state.heard[index] = self.global_newest();
+        self.state.heard_at[index] = self.state.arrivals;
+        // Held records the clocks have caught up with are no longer ahead.
+        if !self.held.is_empty() {
+            let global = self.global_newest();
+            let mut i = 0;
+            while i < self.held.len() {
+                let h = &self.held[i];
+                let reference = self.state.newest[source_index(h.source)].max(global);
+                if h.time <= reference.saturating_add(skew) {
+                    released.push(Released::Apply(self.held.remove(i)));
+                } else {
+                    i += 1;
+                }
+            }
+        }
         // This record's time vouches for held records of its source up to `skew` past it: the
         // source really reached their time.
+        let mut vouched = i64::MIN;
         if !self.held.is_empty() {
             let mut i = 0;
             while i < self.held.len() {
                 let h = &self.held[i];
                 if h.source == source && h.time <= time.saturating_add(skew) {
                     let held = self.held.remove(i);
-                    self.newest[index] = self.newest[index].max(held.time);
+                    vouched = vouched.max(held.time);
                     released.push(Released::Apply(held));
                 } else {
                     i += 1;
                 }
             }
         }
-        let reference = self.newest[index].max(self.global_newest());
+        let reference = self.state.newest[index]
+            .max(vouched)
+            .max(self.global_newest());
         let ahead = reference != i64::MIN && time > reference.saturating_add(skew);
         if !ahead {
-            self.newest[index] = self.newest[index].max(time);
             if !self.held.is_empty() {
                 self.strike(source, released);
             }
@@ -243,6 +296,12 @@ impl Clocks {
         Admit::Held
     }
 
+    /// A record of `source` at `time` is being applied: its source's clock moves to it.
+    pub fn applied(&mut self, source: Source, time: i64) {
+        let newest = &mut self.state.newest[source_index(source)];
+        *newest = (*newest).max(time);
+    }
+
     /// A record of `source` arrived at the old time: held records of the source lose credit.
     fn strike(&mut self, source: Source, released: &mut Vec<Released>) {
         let mut i = 0;
@@ -261,7 +320,7 @@ impl Clocks {
     }
 
     fn judge_future(&self, held: Held, released: &mut Vec<Released>) {
-        let clock = self.newest[source_index(held.source)].max(self.global_newest());
+        let clock = self.state.newest[source_index(held.source)].max(self.global_newest());
         let ahead_ms = held.time.saturating_sub(clock);
         released.push(Released::Future { held, ahead_ms });
     }
@@ -284,9 +343,18 @@ mod tests {
         Origin::File { file: 0, line }
     }
 
+    /// Admits a record as the evaluator does: released records applied first, then this one.
     fn admit(clocks: &mut Clocks, source: Source, t: i64, line: u64) -> (Admit, Vec<Released>) {
         let mut released = Vec::new();
         let admit = clocks.admit(source, t, b"{}", origin(line), &mut released);
+        for r in &released {
+            if let Released::Apply(h) = r {
+                clocks.applied(h.source, h.time);
+            }
+        }
+        if admit == Admit::Now {
+            clocks.applied(source, t);
+        }
         (admit, released)
     }
 
@@ -300,6 +368,25 @@ mod tests {
         // A source never seen follows the newest one, an hour behind.
         assert_eq!(clocks.watermark(Source::Github), 20 * MIN);
         assert_eq!(clocks.final_watermark(Source::Cloudtrail), 85 * MIN);
+        // Okta moves on by two hours while CloudTrail keeps delivering, 2 hours behind: it
+        // keeps its own clock. Once it is quiet for more than an hour, it follows Okta.
+        for t in (100..=220).step_by(10) {
+            admit(&mut clocks, Source::Okta, t * MIN, 3);
+            admit(&mut clocks, Source::Cloudtrail, (t - 120) * MIN, 4);
+        }
+        assert_eq!(clocks.watermark(Source::Cloudtrail), 80 * MIN);
+        for t in (230..=300).step_by(10) {
+            admit(&mut clocks, Source::Okta, t * MIN, 5);
+        }
+        assert_eq!(
+            clocks.watermark(Source::Cloudtrail),
+            80 * MIN,
+            "too few records since"
+        );
+        for line in 0..QUIET_AFTER_ARRIVALS {
+            admit(&mut clocks, Source::Okta, 300 * MIN, line + 100);
+        }
+        assert_eq!(clocks.watermark(Source::Cloudtrail), 220 * MIN);
     }
 
     #[test]
@@ -346,6 +433,9 @@ mod tests {
     fn a_quiet_source_is_not_ahead_of_a_busy_one() {
         let mut clocks = Clocks::new(TimeConfig::default());
         admit(&mut clocks, Source::Okta, 100 * MIN, 1);
+        for line in 0..QUIET_AFTER_ARRIVALS {
+            admit(&mut clocks, Source::Cloudtrail, 100 * MIN, line + 100);
+        }
         for (line, t) in (100..=200).step_by(20).enumerate() {
             assert_eq!(
                 admit(&mut clocks, Source::Cloudtrail, t * MIN, line as u64 + 2).0,
