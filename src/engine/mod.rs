@@ -410,9 +410,6 @@ impl Engine {
             }
             None => self.create_session(event, t, origin),
         };
-        if let Some(child) = event.lineage.as_ref().and_then(|l| l.child.as_ref()) {
-            self.register_child(slot, &child.to_string());
-        }
         let session = self.session_mut(slot);
         session.last_seen = session.last_seen.max(t);
         session.arrivals = session.arrivals.wrapping_add(1);
@@ -425,6 +422,7 @@ impl Engine {
                 session.kill_reported = true;
                 self.kill_not_enforced(slot, event, origin, out);
             }
+            self.issued(slot, event, out);
             return Applied::Yes;
         }
         // Only the rules that can match this event's service, in rule order.
@@ -438,7 +436,16 @@ impl Engine {
             }
         }
         self.candidates = candidates;
+        self.issued(slot, event, out);
         Applied::Yes
+    }
+
+    /// The event issued a session (`AssumeRole*`): link it, after the event's own rules ran, so
+    /// the child inherits the state this event left.
+    fn issued(&mut self, slot: u32, event: &Event<'_>, out: &mut Vec<Decision>) {
+        if let Some(child) = event.lineage.as_ref().and_then(|l| l.child.as_ref()) {
+            self.register_child(slot, &child.to_string(), event, out);
+        }
     }
 
     /// Moves the clock of `source` to `to` (never back): fires its sessions' due timers and
@@ -582,14 +589,106 @@ impl Engine {
         slot
     }
 
-    fn register_child(&mut self, parent_slot: u32, child: &str) {
+    fn register_child(
+        &mut self,
+        parent_slot: u32,
+        child: &str,
+        event: &Event<'_>,
+        out: &mut Vec<Decision>,
+    ) {
         let parent = self.session_mut(parent_slot);
         let seq = parent.seq;
         let links = parent.links.get_or_insert_with(Box::default);
         if !links.children.iter().any(|c| &**c == child) {
             links.children.push(child.into());
         }
-        self.parents.insert(child.into(), (parent_slot, seq));
+        match self.index.get(&self.sessions, child) {
+            Some(child_slot) if child_slot != parent_slot => {
+                self.link_late(parent_slot, child_slot, event, out);
+            }
+            Some(_) => {}
+            None => {
+                self.parents.insert(child.into(), (parent_slot, seq));
+            }
+        }
+    }
+
+    /// A chained session whose own records arrived before the record that issued it: it
+    /// inherits now what it would have inherited at its start — the kill and the sequence
+    /// progress — and a sequence the two complete together decides on the child.
+    fn link_late(
+        &mut self,
+        parent_slot: u32,
+        child_slot: u32,
+        event: &Event<'_>,
+        out: &mut Vec<Decision>,
+    ) {
+        let (parent_key, parent_killed, parent_first, inherited) = {
+            let parent = self.sessions[parent_slot as usize]
+                .as_ref()
+                .expect("live slot");
+            let sequences: Vec<(u32, SequenceState)> = parent
+                .rules
+                .iter()
+                .filter_map(|(rule, state)| match &state.logic {
+                    LogicState::Sequence(seq) => Some((*rule, (**seq).clone())),
+                    _ => None,
+                })
+                .collect();
+            (parent.key.clone(), parent.killed, parent.first, sequences)
+        };
+        let child = self.session_mut(child_slot);
+        let links = child.links.get_or_insert_with(Box::default);
+        if links.parent.is_some() {
+            return;
+        }
+        links.parent = Some(parent_key);
+        if child.killed == NOT_KILLED {
+            child.killed = parent_killed;
+        }
+        let child_first = child.first;
+        if origin_key(parent_first) < origin_key(child_first) {
+            self.by_first.remove(&(origin_key(child_first), child_slot));
+            self.session_mut(child_slot).first = parent_first;
+            self.by_first.insert((origin_key(parent_first), child_slot));
+        }
+        let max_evidence = self.config.max_evidence_events;
+        for (rule_index, from_parent) in inherited {
+            let rule_index = rule_index as usize;
+            let Some(SessionLogic::Sequence {
+                maxspan_ms, steps, ..
+            }) = &self.rules.rules[rule_index].session
+            else {
+                continue;
+            };
+            let aggregates = step_aggregates(steps);
+            let state = rule_state_in(&mut self.sessions, child_slot, rule_index);
+            let LogicState::Sequence(seq) =
+                ensure(&mut state.logic, || LogicState::Sequence(Box::default()))
+            else {
+                continue;
+            };
+            seq.absorb(&from_parent);
+            let Some(chain) = seq.complete(&aggregates, *maxspan_ms, max_evidence) else {
+                continue;
+            };
+            let firing = Firing {
+                value: Some(steps.len() as f64),
+                earlier: chain.evidence,
+                principal: Some(principal_of(event)),
+                ..Firing::new(
+                    "sequence",
+                    format!(
+                        "{} steps in order within {} (maxspan {}), across the role chain",
+                        steps.len(),
+                        human_ms(chain.completed - chain.started),
+                        human_ms(*maxspan_ms)
+                    ),
+                    chain.started,
+                )
+            };
+            self.decide(rule_index, child_slot, chain.completed, None, firing, out);
+        }
     }
 
     fn remove_session(&mut self, slot: u32) {
@@ -686,16 +785,7 @@ impl Engine {
                     seq.hit(steps.len(), step, Hit { key, origin, value });
                 }
                 seq.forget_before(newest.saturating_sub(*maxspan_ms).saturating_sub(grace));
-                let aggregates: SmallVec<[_; 4]> = steps
-                    .iter()
-                    .map(|s| {
-                        s.aggregate.as_ref().map(|a| {
-                            let (kind, span, threshold) = sequence::step_window(a);
-                            (kind, span, *threshold)
-                        })
-                    })
-                    .collect();
-                seq.complete(&aggregates, *maxspan_ms, max_evidence)
+                seq.complete(&step_aggregates(steps), *maxspan_ms, max_evidence)
                     .map(|chain| {
                         at = chain.completed;
                         let mut earlier = chain.evidence;
@@ -1206,6 +1296,21 @@ fn outside_firing<'e>(
             first_time,
         )
     }
+}
+
+/// A sequence's steps' aggregates in window terms.
+fn step_aggregates(
+    steps: &[crate::rule::Step],
+) -> SmallVec<[Option<(Aggregate, i64, Threshold)>; 4]> {
+    steps
+        .iter()
+        .map(|s| {
+            s.aggregate.as_ref().map(|a| {
+                let (kind, span, threshold) = sequence::step_window(a);
+                (kind, span, *threshold)
+            })
+        })
+        .collect()
 }
 
 fn milli(amount: f64) -> i64 {

@@ -79,6 +79,21 @@ impl SequenceState {
         }
     }
 
+    /// Takes in another state's hits and ends (a parent session's, when a chained session is
+    /// linked to it late); what either has spent stays spent.
+    pub fn absorb(&mut self, other: &SequenceState) {
+        let steps = self.hits.len().max(other.hits.len());
+        for (step, hits) in other.hits.iter().enumerate() {
+            for hit in hits {
+                self.hit(steps, step, *hit);
+            }
+        }
+        for until in &other.untils {
+            self.until(*until);
+        }
+        self.spent = self.spent.max(other.spent);
+    }
+
     pub fn until(&mut self, key: Key) {
         let at = self.untils.partition_point(|u| *u <= key);
         self.untils.insert(at, key);
