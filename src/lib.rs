@@ -6,18 +6,30 @@
 //! # Data flow
 //!
 //! ```text
-//! audit records (Kafka topics, NDJSON / JSON / gzip files)
-//!   → source    framing: one record at a time, with its origin (file:line)
-//!   → event     normalize: detect the vendor, parse once borrowing the input, key by session
-//!   → engine    per-session state on event time, rules        (next milestone)
-//!   → decision  kill / step-up / alert with evidence           (next milestone)
+//! audit records (Kafka topics, NDJSON / JSON / gzip files, standard input)
+//!   → source     framing: one record at a time, with its origin (file:line, topic/partition/offset)
+//!   → evaluator  the one per-record path every driver shares:
+//!       → event    normalize: detect the vendor, parse once borrowing the input, key by session
+//!       → time     per-source clocks; the future guard; lateness is per session, within a grace
+//!       → engine   per-session state on event time, order-robust; rules; timers per source
+//!   → decision   kill / step-up / alert with evidence and CAEP claims, made on the record that
+//!                completes it
 //! ```
 //!
 //! # Layout
 //!
 //! - [`event`]: the event model, source adapters, session keys, reject reasons.
 //! - [`source`]: reading records from files (plain or gzip; NDJSON, arrays, CloudTrail envelopes).
-//! - [`cli`]: the `sessionguard` command line.
+//! - [`time`]: the time model: per-source clocks, graces, quiet sources, the future guard.
+//! - [`engine`]: the session table, order-robust windows, baselines and sequences, timers, kills.
+//! - [`evaluator`]: normalize → time → engine → decisions, behind a [`evaluator::Sink`].
+//! - [`rule`]: the rule language: YAML with positions, compiler, matching, field references.
+//! - [`decision`]: decision records, deterministic ids, CAEP claims.
+//! - [`replay`]: files or standard input through the evaluator; sharded on N threads.
+//! - `kafka`: `run`, `rekey`, `demo`: consumer loop, delivery, offsets, progress topic.
+//! - [`gen`]: synthetic multi-source traffic with injected attacks, sorted or in delivery order.
+//! - [`config`], [`cli`], `telemetry`, [`sink`], [`units`]: settings, the command line, metrics
+//!   and health, output writers, durations and sizes.
 
 #![forbid(unsafe_code)]
 

@@ -35,10 +35,10 @@
 //!
 //! # State per partition
 //!
-//! One `Engine` and one `Sequencer` per assigned input partition: when the input is keyed by
-//! session (what `rekey` is for), all of a session's events are in one partition, so its state
-//! needs nothing from other partitions. Timers and idle expiry follow the partition's own
-//! event time. On revocation the partition's batch is finished, its messages flushed, its
+//! One [`crate::evaluator::Evaluator`] (engine and per-source clocks) per assigned input
+//! partition: when the input is keyed by session (what `rekey` is for), all of a session's
+//! events are in one partition, so its state needs nothing from other partitions. Timers and
+//! idle expiry follow the clocks of the partition's own sources. On revocation the partition's batch is finished, its messages flushed, its
 //! offset committed and its sessions dropped; on assignment its state is rebuilt from the
 //! progress topic before anything is emitted ([`progress`]).
 
