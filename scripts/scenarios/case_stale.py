@@ -179,12 +179,14 @@ def privileged_benign(fx):
 def duration_scenario(fx):
     fx.summary = (
         "One working day. An Okta super admin signs in at 07:30, opens the Admin Console, makes "
-        "two admin changes and goes quiet; an AWS SSO AdministratorAccess session is issued at "
-        "08:15, used for 25 minutes and goes quiet. Neither logs out. A regular employee's Okta "
-        "session (from 07:05) and the hourly task-role sessions of a service keep producing "
-        "events until 17:20, so event time passes 8 h after each privileged session started "
-        "and the duration rule fires from its timer, with no event of the privileged session. A "
-        "second admin session, started at 09:40, is still under 8 h when the file ends."
+        "two admin changes and keeps using the Admin Console through the day (last at 14:52), "
+        "never logging out: the session is still open when it turns 8 h old at 15:30, and the "
+        "duration rule fires from its timer. An AWS SSO AdministratorAccess session is issued at "
+        "08:15, used for 25 minutes and goes quiet — it ended without saying so (its credentials "
+        "lapsed), and gets no decision. A regular employee's Okta session (from 07:05) and the "
+        "hourly task-role sessions of a service keep producing events until 17:20, so event "
+        "time passes the due times. A second admin session, started at 09:40, is still under "
+        "8 h when the file ends."
     )
     # P1: Okta super admin.
     alv = OktaUser("j.alvarez@northwind.example", "Jorge Alvarez")
@@ -201,12 +203,14 @@ def duration_scenario(fx):
     fx.add(okta_event(fx.at("07:44:51.377"), "user.lifecycle.deactivate", alv, sid, OFFICE, CHROME_MAC,
                       targets=[okta_target("User", okta_id("00u", "leaver2"), "v.olsen@northwind.example", "Viktor Olsen")]),
            key)
+    for clock in ["10:12:33.801", "12:47:05.114", "14:52:40.926"]:
+        admin_app(fx, fx.at(clock), alv, sid, OFFICE, CHROME_MAC)
     due1 = fx.at("07:30:00") + dt.timedelta(seconds=DURATION_S)
     fx.fire_timer(key, due1, "privileged session older than 8 h (timer)", "revoke session",
                   "timer due 15:30:00.000 (session start 07:30:00.000, `user.session.start` "
-                  "success, + 8 h); no event of this session after 07:44:51 — the decision is "
-                  "emitted when the first event after the due time (line {trigger}, another "
-                  "session) moves event time past it")
+                  "success, + 8 h); still in use (Admin Console at 14:52:40, within 2 h of the "
+                  "due time), no logout — the decision is emitted when Okta's clock passes the "
+                  "due time by the 20-minute grace (line {trigger}, another session)")
 
     # P2: AWS SSO admin.
     kb = RoleSession(PROD, "AWSReservedSSO_AdministratorAccess_3f1c2a9b7e6d5c4b", "k.brandt@northwind.example",
@@ -221,11 +225,8 @@ def duration_scenario(fx):
         fx.add(ct_event(kb, fx.at(clock), src, name, ip="198.51.100.41", ua=cli_mac_ua(src.split(".")[0]),
                         req=req, read_only=True,
                         host="sts.amazonaws.com" if src.startswith("sts") else None, seed=i), kb.session_key)
-    due2 = fx.at("08:15:00") + dt.timedelta(seconds=DURATION_S)
-    fx.fire_timer(kb.session_key, due2, "privileged session older than 8 h (timer)", "revoke session",
-                  "timer due 16:15:00 (`sessionContext.attributes.creationDate` 08:15:00 + 8 h); "
-                  "no event of this session after 08:40:10 — emitted when line {trigger} moves "
-                  "event time past it")
+    fx.quiet(kb.session_key, "admin, 8 h old at 16:15, but no event after 08:40:10: it ended "
+             "without a record (no sign of life in the 2 h before the due time)")
 
     # N1: regular employee, all day, not privileged.
     emp = OktaUser("n.jensen@northwind.example", "Nora Jensen")

@@ -85,9 +85,12 @@ CASES = [
         "10. Privileged session past 8 hours (timer)",
         "A privileged session (an Okta session that opened the Admin Console or made admin "
         "changes; an AWS admin role session) still open 8 h after it started fires from a timer "
-        "when event time — moved by other sessions — passes start + 8 h, without an event of its "
-        "own. The engine fires a timer when the watermark moves strictly past the due time, so "
-        "the decision is emitted while processing the first event after it.",
+        "at start + 8 h, without an event of its own. Open means no logout and a sign of life "
+        "in the 2 h before the due time: a session that went quiet ended without a record "
+        "(idle timeout, lapsed credentials) and gets no decision. A timer fires when the clock of "
+        "its session's source (its newest record, less the 20-minute grace) passes the due time, "
+        "so the decision is emitted while processing the first record of that source more than "
+        "20 minutes past it.",
     ),
 ]
 

@@ -1050,10 +1050,18 @@ impl Engine {
         if session.seq != seq || killed || ended {
             return;
         }
-        let limit = match &self.rules.rules[rule_index].session {
-            Some(SessionLogic::Duration { limit_ms, .. }) => *limit_ms,
+        let (limit, active_within) = match &self.rules.rules[rule_index].session {
+            Some(SessionLogic::Duration {
+                limit_ms,
+                active_within_ms,
+                ..
+            }) => (*limit_ms, *active_within_ms),
             _ => return,
         };
+        // No sign of life near the due time: the session ended without saying so.
+        if active_within.is_some_and(|w| session.last_seen < fire_at.saturating_sub(w)) {
+            return;
+        }
         let Some(LogicState::Duration(d)) = session
             .rules
             .iter()

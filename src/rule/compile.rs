@@ -1040,6 +1040,7 @@ impl<'d> Compiler<'d> {
                 limit,
                 fire,
                 until,
+                active_within,
                 ..
             } => {
                 let since = match since {
@@ -1052,11 +1053,16 @@ impl<'d> Compiler<'d> {
                 };
                 let limit_ms = self.duration(file, limit);
                 let until = until.as_ref().map(|u| self.condition(file, ctx, u, b));
+                let active_within_ms = match active_within {
+                    None => Some(None),
+                    Some(a) => self.duration(file, a).map(Some),
+                };
                 Some(SessionLogic::Duration {
                     since: since?,
                     limit_ms: limit_ms?,
                     fire: fire?,
                     until,
+                    active_within_ms: active_within_ms?,
                 })
             }
             SessionSpec::ScopeGrowth { field, learn, .. } => {

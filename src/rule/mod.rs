@@ -140,6 +140,10 @@ pub enum SessionLogic {
         limit_ms: i64,
         fire: Fire,
         until: Option<Condition>,
+        /// A timer fires only on a session with an event at most this long before the due
+        /// time (or after it): the evidence that it is still open, for sessions that end
+        /// without a logout record (console and SSO sessions, expiring keys).
+        active_within_ms: Option<i64>,
     },
     /// A value of `field` (default `scopes`) the session did not have while learning.
     ScopeGrowth { field: Field, learn: Learn },

@@ -50,7 +50,8 @@
 //!   #            steps: [{match: escalation}, {match: bulk_read,
 //!   #                     aggregate: {event_count: {timespan: 5m, gte: 50}}}]}
 //!   # duration: {since: session_start|first_match, limit: 12h, fire: on_timer|on_event,
-//!   #            until: logout}             # `until` ends the session for this rule
+//!   #            until: logout,             # `until` ends the session for this rule
+//!   #            active_within: 2h}         # a timer needs activity this recent
 //!   # scope_growth: {field: scopes, learn: {events: 5}}
 //! action: {kind: revoke_session, mode: dry_run}   # or `action: step_up`; default alert, enforce
 //! suppress: 1h
@@ -356,6 +357,7 @@ pub enum SessionSpec {
         limit: Item,
         fire: Option<Str>,
         until: Option<Str>,
+        active_within: Option<Item>,
     },
     ScopeGrowth {
         kind: Str,
@@ -1123,17 +1125,26 @@ impl Reader<'_> {
                 })
             }
             "duration" => {
-                let keys = self.fields(y, &what, &["since", "limit", "fire", "until"])?;
+                let keys = self.fields(
+                    y,
+                    &what,
+                    &["since", "limit", "fire", "until", "active_within"],
+                )?;
                 let since = keys.get("since").and_then(|s| self.text(s, "since"));
                 let fire = keys.get("fire").and_then(|f| self.text(f, "fire"));
                 let until = keys.get("until").and_then(|u| self.condition(u, "until"));
                 let limit = self.required(&keys, "limit", &what)?;
+                let active_within = match keys.get("active_within") {
+                    Some(a) => Some(self.item(a, "active_within")?),
+                    None => None,
+                };
                 Some(SessionSpec::Duration {
                     kind: kind.clone(),
                     since,
                     limit: self.item(limit, "limit")?,
                     fire,
                     until,
+                    active_within,
                 })
             }
             "scope_growth" => {
