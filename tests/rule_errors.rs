@@ -510,12 +510,14 @@ fn the_valid_example_compiles_to_its_structure() {
             limit_ms,
             fire,
             until,
+            active_within_ms,
         }) => {
             assert_eq!(
                 (*since, *limit_ms, *fire),
                 (Since::SessionStart, 12 * 3_600_000, Fire::OnTimer)
             );
             assert!(until.is_none());
+            assert_eq!(*active_within_ms, None, "no activity needed unless asked");
         }
         other => panic!("a duration: {other:?}"),
     }
