@@ -81,7 +81,7 @@ fn decisions_and_rejects(paths: &[PathBuf], threads: usize) -> (String, String) 
 fn shards_give_the_scenario_decisions_of_one_engine() {
     let paths = [root().join("fixtures/scenarios")];
     let one = decisions(&paths, 1);
-    assert!(one.lines().count() >= 60, "{one}");
+    assert!(one.lines().count() >= 45, "{one}");
     for threads in [2, 3, 4] {
         assert!(
             decisions(&paths, threads) == one,
@@ -150,7 +150,7 @@ fn shards_give_the_decisions_and_rejects_of_one_engine_on_delivery_order() {
     let one = decisions_and_rejects(std::slice::from_ref(&path), 1);
     let three = decisions_and_rejects(std::slice::from_ref(&path), 3);
     let _ = std::fs::remove_file(&path);
-    assert!(one.0.lines().count() >= 40, "{}", one.0);
+    assert!(one.0.lines().count() >= 30, "{}", one.0);
     assert!(
         one.1.contains("future"),
         "the record dated ahead is rejected: {}",
