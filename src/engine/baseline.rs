@@ -119,6 +119,9 @@ impl Baseline {
                 .learnt
                 .partition_point(|l| (l.time, l.origin.sort_key()) <= (time, origin.sort_key()));
             if self.learnt.len() < MAX_BASELINE_VALUES {
+                // Exact growth: a baseline lives in every session a rule matched, and holds
+                // only a few values (a Vec's first growth would reserve four).
+                self.learnt.reserve_exact(1);
                 self.learnt.insert(at, Learnt { time, origin, hash });
             }
         }
