@@ -115,10 +115,6 @@ impl Evaluator {
         &self.tally
     }
 
-    pub fn normalizer(&self) -> &Normalizer {
-        &self.normalizer
-    }
-
     /// Where the state can be rebuilt from: the origin of a record at or before everything live
     /// sessions and held records depend on, with the clocks just before it. Replaying the input
     /// from there into a fresh evaluator whose clocks were resumed to these gives the same
@@ -269,14 +265,8 @@ impl Evaluator {
     /// Moves the engine's clock of every source to where the clocks stand: before each record,
     /// or, at the end of the input, to each source's newest record (nothing more can arrive).
     fn advance_all(&mut self, end: bool) {
-        for source in Source::ALL {
-            let to = if end {
-                self.clocks.final_watermark(source)
-            } else {
-                self.clocks.watermark(source)
-            };
-            self.engine.advance(source, to, &mut self.decisions);
-        }
+        let marks = self.clocks.watermarks(end);
+        self.engine.advance_all(&marks, &mut self.decisions);
     }
 
     fn flush(&mut self, sink: &mut dyn Sink) -> io::Result<()> {

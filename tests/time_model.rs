@@ -257,7 +257,7 @@ fn a_sessions_own_records_shuffled_within_the_grace_give_the_same_verdicts() {
 /// A CloudTrail record of session `key` at `minute` past 10:00 on 2024-11-04.
 fn ct(minute: i64, key: &str, event: &str) -> String {
     let t = 1_730_714_400 + minute * 60;
-    let time = chrono_like(t);
+    let time = rfc3339(t);
     format!(
         r#"{{"eventVersion":"1.09","eventTime":"{time}","eventSource":"s3.amazonaws.com","eventName":"{event}","awsRegion":"us-east-1","sourceIPAddress":"198.51.100.7","userIdentity":{{"type":"AssumedRole","accountId":"111122223333","accessKeyId":"{key}","principalId":"AROAX:{key}","arn":"arn:aws:sts::111122223333:assumed-role/app/{key}"}},"recipientAccountId":"111122223333"}}"#
     )
@@ -265,32 +265,15 @@ fn ct(minute: i64, key: &str, event: &str) -> String {
 
 /// An Okta record of session `sid` at `minute` past 10:00 on 2024-11-04.
 fn okta(minute: i64, sid: &str, event: &str) -> String {
-    let time = chrono_like(1_730_714_400 + minute * 60);
+    let time = rfc3339(1_730_714_400 + minute * 60);
     format!(
         r#"{{"uuid":"{sid}-{minute}","published":"{time}","eventType":"{event}","actor":{{"id":"00u1","type":"User","alternateId":"a@example.com"}},"authenticationContext":{{"rootSessionId":"{sid}"}},"outcome":{{"result":"SUCCESS"}},"client":{{"ipAddress":"198.51.100.9"}}}}"#
     )
 }
 
-/// Epoch seconds as RFC 3339 (UTC), without a date library.
-fn chrono_like(epoch: i64) -> String {
-    let days = epoch.div_euclid(86_400);
-    let secs = epoch.rem_euclid(86_400);
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+/// Epoch seconds as RFC 3339 (UTC), as the engine renders times.
+fn rfc3339(epoch: i64) -> String {
+    sessionguard::event::Timestamp::from_millis(epoch * 1000).to_string()
 }
 
 fn scratch_rules(name: &str, yaml: &str) -> (PathBuf, RuleSet) {

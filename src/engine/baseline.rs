@@ -221,18 +221,9 @@ mod tests {
         for _ in 0..120 {
             let shuffled: Vec<(i64, i64)> = order.iter().map(|&i| events[i]).collect();
             assert_eq!(run(&shuffled), vec![40], "order {order:?}");
-            let Some(k) = (0..order.len() - 1)
-                .rev()
-                .find(|&k| order[k] < order[k + 1])
-            else {
+            if !crate::engine::next_permutation(&mut order) {
                 break;
-            };
-            let l = (k + 1..order.len())
-                .rev()
-                .find(|&l| order[k] < order[l])
-                .unwrap();
-            order.swap(k, l);
-            order[k + 1..].reverse();
+            }
         }
     }
 }

@@ -474,6 +474,13 @@ impl Engine {
         }
     }
 
+    /// Moves every source's clock to `marks` (by [`source_index`]), see [`Self::advance`].
+    pub fn advance_all(&mut self, marks: &[i64; SOURCES], out: &mut Vec<Decision>) {
+        for source in Source::ALL {
+            self.advance(source, marks[source_index(source)], out);
+        }
+    }
+
     /// The current top of a source's expiry heap, after dropping entries of removed sessions
     /// and re-queueing those of sessions active since they were pushed: (deadline, seq, slot).
     fn idlest_in(&mut self, s: usize) -> Option<(i64, u64, u32)> {
@@ -1319,6 +1326,25 @@ fn step_aggregates(
             })
         })
         .collect()
+}
+
+/// Steps `order` to its next permutation in lexicographic order; false after the last. Unit
+/// tests walk every arrival order with it.
+#[cfg(test)]
+pub(crate) fn next_permutation(order: &mut [usize]) -> bool {
+    let Some(k) = (0..order.len().saturating_sub(1))
+        .rev()
+        .find(|&k| order[k] < order[k + 1])
+    else {
+        return false;
+    };
+    let l = (k + 1..order.len())
+        .rev()
+        .find(|&l| order[k] < order[l])
+        .expect("order[k + 1] is larger");
+    order.swap(k, l);
+    order[k + 1..].reverse();
+    true
 }
 
 fn milli(amount: f64) -> i64 {

@@ -112,10 +112,6 @@ impl SequenceState {
         self.untils.drain(..old);
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.hits.iter().all(Vec::is_empty)
-    }
-
     /// Looks for the earliest complete chain; spends it when found.
     pub fn complete(
         &mut self,

@@ -345,18 +345,9 @@ mod tests {
                 .filter_map(|&i| fires(&mut w, times[i], 0))
                 .collect();
             seen.insert(ends);
-            let Some(k) = (0..order.len() - 1)
-                .rev()
-                .find(|&k| order[k] < order[k + 1])
-            else {
+            if !crate::engine::next_permutation(&mut order) {
                 break;
-            };
-            let l = (k + 1..order.len())
-                .rev()
-                .find(|&l| order[k] < order[l])
-                .unwrap();
-            order.swap(k, l);
-            order[k + 1..].reverse();
+            }
         }
         assert_eq!(seen.into_iter().collect::<Vec<_>>(), vec![vec![900]]);
     }

@@ -32,11 +32,11 @@ use super::{Progress, RejectSink, ReplayOptions, ReplaySummary};
 use crate::decision::Decision;
 use crate::engine::{Applied, Engine, EngineConfig};
 use crate::evaluator::{future_reject, late_reject, Tally};
-use crate::event::{Event, Reject, Source};
+use crate::event::{Event, Reject};
 use crate::rule::RuleSet;
 use crate::source::file::{self, Item};
 use crate::source::Origin;
-use crate::time::{source_index, Admit, Clocks, Held, Released, SOURCES};
+use crate::time::{Admit, Clocks, Held, Released, SOURCES};
 
 /// Records per batch: small enough that a batch's records, events and arenas stay in cache
 /// between the normalize and the evaluate phase (4096 made evaluation twice as slow per
@@ -368,10 +368,7 @@ pub fn replay_sharded(
                 };
                 match (entry, outcome) {
                     (Entry::Broken { file, line, reject }, _) => {
-                        let origin = Origin::File {
-                            file: file_ids[*file as usize],
-                            line: *line,
-                        };
+                        let origin = file_origin(&file_ids, *file, *line);
                         rejected.push(reject_here(reject, &[], origin));
                     }
                     (
@@ -383,10 +380,7 @@ pub fn replay_sharded(
                         },
                         Parsed::Rejected(reject),
                     ) => {
-                        let origin = Origin::File {
-                            file: file_ids[*file as usize],
-                            line: *line,
-                        };
+                        let origin = file_origin(&file_ids, *file, *line);
                         rejected.push(reject_here(reject, &batch.bytes[*start..*end], origin));
                     }
                     (
@@ -404,10 +398,7 @@ pub fn replay_sharded(
                     ) => {
                         *tally.events_by_source.entry(event.source).or_default() += 1;
                         let t = event.time.millis();
-                        let origin = Origin::File {
-                            file: file_ids[*file as usize],
-                            line: *line,
-                        };
+                        let origin = file_origin(&file_ids, *file, *line);
                         let admit = clocks.admit(
                             event.source,
                             t,
@@ -431,7 +422,7 @@ pub fn replay_sharded(
                                         work.push(Work {
                                             item: WorkItem::Released(held_released.len()),
                                             shard,
-                                            marks: marks(&clocks),
+                                            marks: clocks.watermarks(false),
                                         });
                                     }
                                     held_released.push(held);
@@ -452,7 +443,7 @@ pub fn replay_sharded(
                             work.push(Work {
                                 item: WorkItem::Record(i),
                                 shard: route(*session, *child, t),
-                                marks: marks(&clocks),
+                                marks: clocks.watermarks(false),
                             });
                         }
                     }
@@ -480,9 +471,7 @@ pub fn replay_sharded(
                         let mut taken = Vec::new();
                         let mut late = Vec::new();
                         for (w, unit) in work.iter().enumerate() {
-                            for source in Source::ALL {
-                                engine.advance(source, unit.marks[source_index(source)], &mut out);
-                            }
+                            engine.advance_all(&unit.marks, &mut out);
                             if unit.shard == me {
                                 let (event, origin) = match unit.item {
                                     WorkItem::Record(i) => {
@@ -493,10 +482,7 @@ pub fn replay_sharded(
                                         else {
                                             continue;
                                         };
-                                        let origin = Origin::File {
-                                            file: file_ids[*file as usize],
-                                            line: *line,
-                                        };
+                                        let origin = file_origin(&file_ids, *file, *line);
                                         (event, origin)
                                     }
                                     WorkItem::Released(k) => {
@@ -544,10 +530,7 @@ pub fn replay_sharded(
                             else {
                                 continue;
                             };
-                            let origin = Origin::File {
-                                file: file_ids[*file as usize],
-                                line: *line,
-                            };
+                            let origin = file_origin(&file_ids, *file, *line);
                             (
                                 (i, 1),
                                 event.source,
@@ -600,9 +583,7 @@ pub fn replay_sharded(
     let mut last: Vec<Decision> = Vec::new();
     if options.end_of_input {
         for engine in engines.iter_mut() {
-            for source in Source::ALL {
-                engine.advance(source, clocks.final_watermark(source), &mut last);
-            }
+            engine.advance_all(&clocks.watermarks(true), &mut last);
         }
     }
     crate::evaluator::canonical_order(&mut last);
@@ -619,8 +600,12 @@ pub fn replay_sharded(
     Ok(summary)
 }
 
-fn marks(clocks: &Clocks) -> [i64; SOURCES] {
-    Source::ALL.map(|s| clocks.watermark(s))
+/// The origin of a batch entry: its file's interned id and its line.
+fn file_origin(file_ids: &[u32], file: u32, line: u64) -> Origin {
+    Origin::File {
+        file: file_ids[file as usize],
+        line,
+    }
 }
 
 fn child_hash(event: &Event<'_>) -> Option<u64> {

@@ -189,11 +189,10 @@ impl Clocks {
 
     /// The source's clock before its grace: its newest record — or, once it is quiet (the
     /// others moved `quiet_source_ms` past where they were when it was last heard from), the
-    /// newest other source's less `quiet_source_ms`, whichever is later.
-    fn effective_newest(&self, source: Source) -> i64 {
+    /// newest other source's (`global`) less `quiet_source_ms`, whichever is later.
+    fn effective_newest(&self, source: Source, global: i64) -> i64 {
         let index = source_index(source);
         let own = self.state.newest[index];
-        let global = self.global_newest();
         let quiet = self.config.quiet_source_ms;
         let heard = self.state.heard[index];
         let recently = heard != i64::MIN
@@ -205,18 +204,21 @@ impl Clocks {
         own.max(global.saturating_sub(quiet))
     }
 
-    /// Where the source's timers and idle expiry stand: its clock less its grace. Every record
-    /// of its sessions that can still be applied is at or after this time.
-    pub fn watermark(&self, source: Source) -> i64 {
-        match self.effective_newest(source) {
+    /// Where every source's timers and idle expiry stand, by [`source_index`]: its clock less
+    /// its grace — every record of its sessions that can still be applied is at or after it.
+    /// At the `end` of the input nothing more can arrive, so there is no grace.
+    pub fn watermarks(&self, end: bool) -> [i64; SOURCES] {
+        let global = self.global_newest();
+        Source::ALL.map(|source| match self.effective_newest(source, global) {
             i64::MIN => i64::MIN,
+            t if end => t,
             t => t.saturating_sub(self.config.grace(source)),
-        }
+        })
     }
 
-    /// The source's clock at the end of the input: nothing more can arrive, so no grace.
-    pub fn final_watermark(&self, source: Source) -> i64 {
-        self.effective_newest(source)
+    /// One source's watermark (see [`Self::watermarks`]).
+    pub fn watermark(&self, source: Source) -> i64 {
+        self.watermarks(false)[source_index(source)]
     }
 
     /// Admits a record of `source` at event time `time`. Held records judged by this arrival
@@ -367,7 +369,10 @@ mod tests {
         assert_eq!(clocks.watermark(Source::Cloudtrail), 65 * MIN);
         // A source never seen follows the newest one, an hour behind.
         assert_eq!(clocks.watermark(Source::Github), 20 * MIN);
-        assert_eq!(clocks.final_watermark(Source::Cloudtrail), 85 * MIN);
+        assert_eq!(
+            clocks.watermarks(true)[source_index(Source::Cloudtrail)],
+            85 * MIN
+        );
         // Okta moves on by two hours while CloudTrail keeps delivering, 2 hours behind: it
         // keeps its own clock. Once it is quiet for more than an hour, it follows Okta.
         for t in (100..=220).step_by(10) {
