@@ -195,6 +195,14 @@ pub fn mask(ip: IpAddr, v4: u8, v6: u8) -> IpAddr {
     }
 }
 
+/// What an event weighs in an `event_count`: the items a batch call touched (`records`, where
+/// the adapter knows them), else 1.
+pub fn items(event: &Event<'_>) -> i64 {
+    event
+        .records
+        .map_or(1, |n| i64::try_from(n).unwrap_or(i64::MAX).max(1))
+}
+
 pub fn numeric(value: &Value<'_>) -> Option<f64> {
     match value {
         Value::Int(n) => Some(*n as f64),

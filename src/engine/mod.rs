@@ -760,7 +760,9 @@ impl Engine {
                             continue;
                         }
                         let value = match &step.aggregate {
-                            None | Some(StepAggregate::EventCount { .. }) => Some(0),
+                            None | Some(StepAggregate::EventCount { .. }) => {
+                                Some(firing::items(event))
+                            }
                             Some(StepAggregate::ValueCount { field, .. }) => {
                                 let v = field.get(event, &cx.scratch);
                                 (!v.is_missing())
@@ -845,7 +847,7 @@ impl Engine {
                         Entry {
                             time: t,
                             origin,
-                            value: 0,
+                            value: firing::items(event),
                         },
                         (grace, max_evidence),
                         &mut at,

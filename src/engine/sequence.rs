@@ -3,11 +3,14 @@
 //!
 //! Each step keeps the session's recent events that satisfy it (bounded; those too old to
 //! start or finish a sequence any more are dropped). On every new hit the engine looks for the
-//! earliest chain step 1 < step 2 < … (by event time, then arrival) that spans at most
+//! earliest chain step 1 ≤ step 2 ≤ … by event time (distinct events; events of the same time
+//! count as in order whichever arrived first, since sources stamp whole seconds) that spans at most
 //! `maxspan`, has no `until` inside it, and uses only events after the last completed chain; a
 //! step with an aggregate completes where its aggregate, over its events after the previous
 //! step, first reaches the threshold. A chain found is new (it needs the event in hand), so it
 //! fires; its events are then spent.
+
+use smallvec::SmallVec;
 
 use crate::rule::{StepAggregate, Threshold};
 use crate::source::Origin;
@@ -123,15 +126,17 @@ impl SequenceState {
             return None;
         }
         let floor = self.spent;
-        let starts: Vec<Key> = self.completions(0, floor, aggregates[0].as_ref());
+        let starts: Vec<Key> = self.completions(0, floor, aggregates[0].as_ref(), &[]);
         for start in starts {
             let mut evidence = Vec::new();
             let mut prev = start;
+            let mut used: SmallVec<[Key; 4]> = SmallVec::new();
+            used.push(start);
             self.collect(0, floor, start, aggregates[0].as_ref(), &mut evidence);
             let mut complete = true;
             for (step, aggregate) in aggregates.iter().enumerate().skip(1) {
                 let Some(next) = self
-                    .completions(step, Some(prev), aggregate.as_ref())
+                    .completions(step, Some(prev), aggregate.as_ref(), &used)
                     .into_iter()
                     .next()
                 else {
@@ -139,6 +144,7 @@ impl SequenceState {
                     break;
                 };
                 self.collect(step, Some(prev), next, aggregate.as_ref(), &mut evidence);
+                used.push(next);
                 prev = next;
             }
             if !complete {
@@ -153,9 +159,10 @@ impl SequenceState {
             if self.untils.iter().any(|u| *u > start && *u < prev) {
                 continue;
             }
-            self.spent = Some(prev);
+            let last = used.iter().copied().max().unwrap_or(prev);
+            self.spent = Some(last);
             for hits in &mut self.hits {
-                hits.retain(|h| h.key > prev);
+                hits.retain(|h| h.key > last);
             }
             self.untils.retain(|u| *u > prev);
             evidence.truncate(max_evidence.max(1));
@@ -168,37 +175,42 @@ impl SequenceState {
         None
     }
 
-    /// Where the step can complete using only events after `after`, earliest first: each hit
-    /// for a plain step; each point where the aggregate reaches its threshold otherwise.
+    /// Where the step can complete using only events after `after` (not among `used`), earliest
+    /// first: each hit for a plain step; each point where the aggregate reaches its threshold
+    /// otherwise.
     fn completions(
         &self,
         step: usize,
         after: Option<Key>,
         aggregate: Option<&(Aggregate, i64, Threshold)>,
+        used: &[Key],
     ) -> Vec<Key> {
         let hits = self.after(step, after);
+        let hits = hits.iter().filter(|h| !used.contains(&h.key));
         match aggregate {
-            None => hits.iter().map(|h| h.key).collect(),
+            None => hits.map(|h| h.key).collect(),
             Some(&(kind, span, threshold)) => {
                 let mut window = super::window::SlidingWindow::new(kind, span);
-                hits.iter()
-                    .filter(|h| {
-                        let entry = super::window::Entry {
-                            time: h.key.0,
-                            origin: h.origin,
-                            value: h.value,
-                        };
-                        window.push(entry, &threshold, 0).is_some()
-                    })
-                    .map(|h| h.key)
-                    .collect()
+                hits.filter(|h| {
+                    let entry = super::window::Entry {
+                        time: h.key.0,
+                        origin: h.origin,
+                        value: h.value,
+                    };
+                    window.push(entry, &threshold, 0).is_some()
+                })
+                .map(|h| h.key)
+                .collect()
             }
         }
     }
 
+    /// The step's hits that may follow `after`: later in event time, or at the same time in
+    /// any arrival order — sources stamp whole seconds (CloudTrail), and events of one second
+    /// arrive in no particular order, so a tie in event time is not evidence of order.
     fn after(&self, step: usize, after: Option<Key>) -> &[Hit] {
         let hits = &self.hits[step];
-        let from = after.map_or(0, |k| hits.partition_point(|h| h.key <= k));
+        let from = after.map_or(0, |k| hits.partition_point(|h| h.key.0 < k.0));
         &hits[from..]
     }
 
@@ -231,7 +243,7 @@ mod tests {
         Hit {
             key: (time, n),
             origin: Origin::File { file: 0, line: n },
-            value: 0,
+            value: 1,
         }
     }
 

@@ -38,7 +38,8 @@ impl Aggregate {
 pub struct Entry {
     pub time: i64,
     pub origin: Origin,
-    /// Value hash (distinct) or amount in thousandths (sum); unused for counts.
+    /// Value hash (distinct), amount in thousandths (sum) or items (count: 1 for most events,
+    /// the items a batch call touched — its `records` — for the rest).
     pub value: i64,
 }
 
@@ -52,13 +53,13 @@ pub struct Crossing {
 /// A running aggregate over a run of entries (one span).
 #[derive(Clone, Debug, Default)]
 struct Running {
-    count: usize,
     /// Reference counts of distinct values (`Distinct` windows only). Boxed on purpose: an
     /// empty `HashMap` is 48 bytes inline in every window of every session.
     #[allow(clippy::box_collection)]
     distinct: Option<Box<HashMap<i64, u32>>>,
-    /// Thousandths: exact up to 9 × 10¹² units (9 TB of bytes) in one window.
-    sum_milli: i64,
+    /// Sum windows: thousandths, exact up to 9 × 10¹² units (9 TB of bytes) in one window.
+    /// Count windows: items (a batch call counts as the items it touched).
+    total: i64,
 }
 
 impl Running {
@@ -70,22 +71,19 @@ impl Running {
     }
 
     fn add(&mut self, kind: Aggregate, value: i64) {
-        self.count += 1;
         match kind {
-            Aggregate::Count => {}
+            Aggregate::Count | Aggregate::Sum => self.total = self.total.saturating_add(value),
             Aggregate::Distinct => {
                 if let Some(d) = self.distinct.as_mut() {
                     *d.entry(value).or_default() += 1;
                 }
             }
-            Aggregate::Sum => self.sum_milli = self.sum_milli.saturating_add(value),
         }
     }
 
     fn remove(&mut self, kind: Aggregate, value: i64) {
-        self.count -= 1;
         match kind {
-            Aggregate::Count => {}
+            Aggregate::Count | Aggregate::Sum => self.total = self.total.saturating_sub(value),
             Aggregate::Distinct => {
                 if let Some(d) = self.distinct.as_mut() {
                     if let Some(n) = d.get_mut(&value) {
@@ -96,15 +94,14 @@ impl Running {
                     }
                 }
             }
-            Aggregate::Sum => self.sum_milli = self.sum_milli.saturating_sub(value),
         }
     }
 
     fn value(&self, kind: Aggregate) -> f64 {
         match kind {
-            Aggregate::Count => self.count as f64,
+            Aggregate::Count => self.total as f64,
             Aggregate::Distinct => self.distinct.as_ref().map_or(0, |d| d.len()) as f64,
-            Aggregate::Sum => self.sum_milli as f64 / 1000.0,
+            Aggregate::Sum => self.total as f64 / 1000.0,
         }
     }
 }
@@ -278,27 +275,45 @@ mod tests {
     #[test]
     fn count_fires_once_on_the_crossing_event() {
         let mut w = SlidingWindow::new(Aggregate::Count, 1000);
-        assert_eq!(fires(&mut w, 0, 0), None);
-        assert_eq!(fires(&mut w, 10, 0), None);
-        assert_eq!(fires(&mut w, 20, 0), Some(20));
+        assert_eq!(fires(&mut w, 0, 1), None);
+        assert_eq!(fires(&mut w, 10, 1), None);
+        assert_eq!(fires(&mut w, 20, 1), Some(20));
         assert_eq!(
-            fires(&mut w, 30, 0),
+            fires(&mut w, 30, 1),
             None,
             "still above: no second decision"
         );
         // Everything before 1030 leaves the trailing span; the count drops below and re-arms.
-        assert_eq!(fires(&mut w, 2000, 0), None);
-        assert_eq!(fires(&mut w, 2001, 0), None);
-        assert_eq!(fires(&mut w, 2002, 0), Some(2002));
+        assert_eq!(fires(&mut w, 2000, 1), None);
+        assert_eq!(fires(&mut w, 2001, 1), None);
+        assert_eq!(fires(&mut w, 2002, 1), Some(2002));
     }
 
     #[test]
     fn window_edge_is_span_back_from_the_newest_event() {
         let mut w = SlidingWindow::new(Aggregate::Count, 1000);
-        fires(&mut w, 0, 0);
-        fires(&mut w, 1000, 0);
+        fires(&mut w, 0, 1);
+        fires(&mut w, 1000, 1);
         // An entry exactly `span` old has left the span.
         assert_eq!(w.span(1000).count(), 1);
+    }
+
+    #[test]
+    fn a_batch_counts_as_its_items() {
+        let mut w = SlidingWindow::new(Aggregate::Count, 1000);
+        assert_eq!(fires(&mut w, 0, 1), None);
+        assert_eq!(
+            fires(&mut w, 10, 2),
+            Some(10),
+            "one call and a batch of two make three"
+        );
+        let mut late = SlidingWindow::new(Aggregate::Count, 1000);
+        assert_eq!(fires(&mut late, 500, 1), None);
+        assert_eq!(
+            fires(&mut late, 100, 2),
+            Some(500),
+            "a late batch counts its items too"
+        );
     }
 
     #[test]
@@ -324,11 +339,11 @@ mod tests {
     fn a_late_entry_completes_the_span_it_belongs_to() {
         // 0, 500 and (late) 100: the span ending at 500 holds three.
         let mut w = SlidingWindow::new(Aggregate::Count, 1000);
-        fires(&mut w, 0, 0);
-        fires(&mut w, 500, 0);
-        assert_eq!(fires(&mut w, 100, 0), Some(500));
+        fires(&mut w, 0, 1);
+        fires(&mut w, 500, 1);
+        assert_eq!(fires(&mut w, 100, 1), Some(500));
         // Another late entry in the same span does not fire again.
-        assert_eq!(fires(&mut w, 200, 0), None);
+        assert_eq!(fires(&mut w, 200, 1), None);
     }
 
     #[test]
@@ -342,7 +357,7 @@ mod tests {
             let mut w = SlidingWindow::new(Aggregate::Count, 1000);
             let ends: Vec<i64> = order
                 .iter()
-                .filter_map(|&i| fires(&mut w, times[i], 0))
+                .filter_map(|&i| fires(&mut w, times[i], 1))
                 .collect();
             seen.insert(ends);
             if !crate::engine::next_permutation(&mut order) {
@@ -365,7 +380,7 @@ mod tests {
     fn entries_older_than_span_and_grace_are_forgotten() {
         let mut w = SlidingWindow::new(Aggregate::Count, 1000);
         for t in 0..100 {
-            w.push(entry(t * 100, 0), &GTE3, 500);
+            w.push(entry(t * 100, 1), &GTE3, 500);
         }
         // Kept: the span (1000) and the grace (500) behind the newest (9900).
         assert!(w.entries.len() <= 16, "{} entries kept", w.entries.len());

@@ -42,10 +42,14 @@
 //! `AWS Internal`) goes to `network.via_service`, never to `network.ip`. IAM targets
 //! (user/role/group name) become the resource and attached policy ARNs the scopes, so rules can
 //! tell a principal granting itself a policy from an administrator granting someone else.
+//! Calls that hand access outside the account (sharing, trust and resource policies, Lambda
+//! permissions, security-group ingress from everywhere) add `grant:…`/`ingress:world:…` scopes,
+//! and batch calls that list their items set `records` (`aws_grants`).
 
 use serde::de::{MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
+use super::aws_grants;
 use super::fields::{raw_object, Fields};
 use super::model::{
     Action, Agent, Client, Event, Lineage, Network, Operation, Outcome, Principal, Resource,
@@ -419,7 +423,29 @@ fn normalize(mut record: Record<'_>) -> Result<Event<'_>, Reject> {
     let outcome = outcome_of(f, &response)?;
     let operation = operation_of(&action, f.bool("readOnly").ok().flatten());
     let first_resource = captured(cap.resource, f, "resources");
-    let (resource, scopes) = resource_of(f, &action, &params, first_resource);
+    let (resource, mut scopes) = resource_of(f, &action, &params, first_resource);
+    let mut records = None;
+    let batch = matches!(
+        &*event_name,
+        "BatchGetSecretValue" | "GetParameters" | "DeleteObjects"
+    );
+    if batch || aws_grants::is_grant_call(&event_name) {
+        // Rare calls: their parameters are read whole, once.
+        if let Some(all) = f
+            .typed::<serde_json::Value>("requestParameters")
+            .ok()
+            .flatten()
+        {
+            let own = f
+                .text("recipientAccountId")
+                .ok()
+                .flatten()
+                .or(account.clone());
+            let grants = aws_grants::grants(&event_name, &all, own.as_deref());
+            scopes.extend(grants.into_iter().map(Text::owned));
+            records = aws_grants::batch_items(&event_name, &all);
+        }
+    }
     let bytes = if action.service == "s3" {
         additional()
             .and_then(|d| d.bytes_out)
@@ -460,7 +486,7 @@ fn normalize(mut record: Record<'_>) -> Result<Event<'_>, Reject> {
         operation,
         resource,
         bytes,
-        records: None,
+        records,
         network,
         client: Client {
             user_agent: non_empty(f.text("userAgent")?),

@@ -37,7 +37,9 @@
 //! # Scopes
 //!
 //! The effective groups as `group:<name>` (`group:system:masters` is cluster-admin), then
-//! `impersonate:<username>` when impersonating.
+//! `impersonate:<username>` when impersonating. A Role or ClusterRole written (create, update,
+//! patch) adds what it grants, `rbac:<verb>:<resource>` per pair (`rbac:*:*`,
+//! `rbac:create:pods/exec`), so rules can see wildcards and dangerous grants.
 //!
 //! # Mapping
 //!
@@ -192,6 +194,36 @@ impl<'de> Captured<'de> {
     }
 }
 
+/// At most this many `rbac:` scopes per role written (a role of hundreds of rules keeps the
+/// first ones; wildcards come first in real roles that have them).
+const MAX_ROLE_GRANTS: usize = 64;
+
+/// `rbac:<verb>:<resource>` for each verb and resource a written Role or ClusterRole grants
+/// (`<resource>/<subresource>` as RBAC writes it, `*` kept as written).
+fn role_grants(role: &serde_json::Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let Some(rules) = role["rules"].as_array() else {
+        return out;
+    };
+    for rule in rules {
+        let strings = |key: &str| -> Vec<&str> {
+            rule[key]
+                .as_array()
+                .map(|items| items.iter().filter_map(|v| v.as_str()).collect())
+                .unwrap_or_default()
+        };
+        for verb in strings("verbs") {
+            for resource in strings("resources") {
+                let scope = format!("rbac:{verb}:{resource}");
+                if out.len() < MAX_ROLE_GRANTS && !out.contains(&scope) {
+                    out.push(scope);
+                }
+            }
+        }
+    }
+    out
+}
+
 fn normalize(mut record: Record<'_>) -> Result<Event<'_>, Reject> {
     let cap = std::mem::take(&mut record.captured.kubernetes);
     let f = &record.fields;
@@ -243,6 +275,17 @@ fn normalize(mut record: Record<'_>) -> Result<Event<'_>, Reject> {
     );
     if let Some(name) = &impersonating {
         scopes.push(Text::concat_in(record.scratch, &["impersonate:", name]));
+    }
+
+    let writes_role = matches!(&*verb, "create" | "update" | "patch")
+        && object
+            .as_ref()
+            .and_then(|o| o.resource.as_deref())
+            .is_some_and(|r| r == "roles" || r == "clusterroles");
+    if writes_role {
+        if let Some(role) = f.typed::<serde_json::Value>("requestObject").ok().flatten() {
+            scopes.extend(role_grants(&role).into_iter().map(Text::owned));
+        }
     }
 
     let operation = operation_of(&verb, object.as_ref());

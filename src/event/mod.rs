@@ -14,6 +14,7 @@ pub mod time;
 #[cfg(test)]
 mod testing;
 
+mod aws_grants;
 mod cloudtrail;
 mod entra;
 mod github;
