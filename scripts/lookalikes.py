@@ -210,7 +210,6 @@ def main():
            response={"accessKey": {"accessKeyId": "AKIAEXAMPLEREPORT001", "userName": "svc-reporting",
                                    "status": "Active"}}),
         ct("12:02:00", "iam", "CreateLoginProfile", {"userName": "bob", "passwordResetRequired": True}, mfa=True),
-        ct("12:03:00", "iam", "UpdateLoginProfile", {"userName": "alice", "passwordResetRequired": False}, mfa=True),
         ct("12:10:00", "iam", "CreateUser", {"userName": "svc-etl"}, user="terraform-ci", key="AKIAEXAMPLETERRAFORM"),
         ct("12:10:02", "iam", "CreateAccessKey", {"userName": "svc-etl"}, user="terraform-ci",
            key="AKIAEXAMPLETERRAFORM",
@@ -227,6 +226,10 @@ def main():
         ct("13:00:20", "lambda", "UpdateFunctionConfiguration20150331v2",
            {"functionName": "invoice-api", "layers": [f"arn:aws:lambda:eu-west-1:{ACCOUNT}:layer:otel:12"]},
            user="GitHubActions", key="ASIAEXAMPLEDEPLOY001", kind="AssumedRole", role="gha-deploy-lambda"),
+        ct("13:20:00", "lambda", "UpdateFunctionCode20150331v2",
+           {"functionName": "invoice-api", "publish": True, "zipFile": "<redacted>"},
+           user="jo@northwind.example", key="ASIAEXAMPLESSOJO0001", kind="AssumedRole",
+           role="AWSReservedSSO_PowerUser_5c1d2e3f"),
     ])
     app = dict(user="i-0abc1234", key="ASIAEXAMPLEAPPSVC001", kind="AssumedRole", role="invoice-api-task",
                ua="aws-sdk-go-v2/1.32.2 os/linux lang/go#1.23.2")
@@ -261,6 +264,19 @@ def main():
                         {"kind": "ServiceAccount", "name": "runner", "namespace": "tools"}), **sa),
         k8s("17:01:00", "create", "pods", name="payments-api-7d9f8b6c5-m8r2t", namespace="payments",
             subresource="exec", code=101, **sa),
+    ])
+    daemonset = {
+        "kind": "DaemonSet", "apiVersion": "apps/v1",
+        "metadata": {"name": "node-debug", "namespace": "tools"},
+        "spec": {"selector": {"matchLabels": {"app": "node-debug"}}, "template": {
+            "metadata": {"labels": {"app": "node-debug"}},
+            "spec": {"hostPID": True, "containers": [
+                {"name": "debug", "image": "alpine:3.20", "securityContext": {"privileged": True},
+                 "volumeMounts": [{"name": "sock", "mountPath": "/run/containerd/containerd.sock"}]}],
+                "volumes": [{"name": "sock", "hostPath": {"path": "/run/containerd/containerd.sock"}}]}}},
+    }
+    write("attack-k8s-breakout-workload.jsonl", [
+        k8s("17:30:00", "create", "daemonsets", name="node-debug", namespace="tools", obj=daemonset, **sa),
     ])
     write("k8s-rbac-administration.jsonl", [
         k8s("18:00:00", "create", "clusterroles", name="pod-reader",

@@ -39,7 +39,9 @@
 //! The effective groups as `group:<name>` (`group:system:masters` is cluster-admin), then
 //! `impersonate:<username>` when impersonating. A Role or ClusterRole written (create, update,
 //! patch) adds what it grants, `rbac:<verb>:<resource>` per pair (`rbac:*:*`,
-//! `rbac:create:pods/exec`), so rules can see wildcards and dangerous grants.
+//! `rbac:create:pods/exec`), so rules can see wildcards and dangerous grants; a pod or workload
+//! written adds what breaks out of its containers (`pod:privileged`, `pod:host-network`,
+//! `pod:host-pid`, `pod:host-ipc`, `pod:host-path:<sensitive path>`).
 //!
 //! # Mapping
 //!
@@ -224,6 +226,82 @@ fn role_grants(role: &serde_json::Value) -> Vec<String> {
     out
 }
 
+/// Resources whose body holds a pod template (or is a pod).
+const WORKLOADS: &[&str] = &[
+    "pods",
+    "deployments",
+    "daemonsets",
+    "statefulsets",
+    "replicasets",
+    "jobs",
+    "cronjobs",
+];
+
+/// Host paths whose mount gives a container the node (Falco's sensitive mounts, in short).
+const SENSITIVE_HOST_PATHS: &[&str] = &[
+    "/",
+    "/etc",
+    "/root",
+    "/proc",
+    "/var/run/docker.sock",
+    "/var/run/containerd/containerd.sock",
+    "/run/containerd/containerd.sock",
+    "/var/run/crio/crio.sock",
+    "/var/lib/kubelet",
+    "/etc/kubernetes",
+];
+
+/// What a pod (or a workload's pod template) runs with that breaks out of the container:
+/// `pod:privileged`, `pod:host-network`, `pod:host-pid`, `pod:host-ipc`,
+/// `pod:host-path:<path>` for a sensitive host path.
+fn pod_risks(body: &serde_json::Value) -> Vec<String> {
+    // A pod, a workload's template, or a CronJob's job template.
+    let spec = [
+        &body["spec"],
+        &body["spec"]["template"]["spec"],
+        &body["spec"]["jobTemplate"]["spec"]["template"]["spec"],
+    ]
+    .into_iter()
+    .find(|s| s["containers"].is_array());
+    let Some(spec) = spec else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut add = |scope: String| {
+        if !out.contains(&scope) {
+            out.push(scope);
+        }
+    };
+    for (flag, scope) in [
+        ("hostNetwork", "pod:host-network"),
+        ("hostPID", "pod:host-pid"),
+        ("hostIPC", "pod:host-ipc"),
+    ] {
+        if spec[flag].as_bool() == Some(true) {
+            add(scope.to_owned());
+        }
+    }
+    let containers = ["initContainers", "containers", "ephemeralContainers"]
+        .iter()
+        .filter_map(|k| spec[*k].as_array())
+        .flatten();
+    for container in containers {
+        if container["securityContext"]["privileged"].as_bool() == Some(true) {
+            add("pod:privileged".to_owned());
+        }
+    }
+    for volume in spec["volumes"].as_array().into_iter().flatten() {
+        if let Some(path) = volume["hostPath"]["path"].as_str() {
+            let path = path.trim_end_matches('/');
+            let path = if path.is_empty() { "/" } else { path };
+            if SENSITIVE_HOST_PATHS.contains(&path) {
+                add(format!("pod:host-path:{path}"));
+            }
+        }
+    }
+    out
+}
+
 fn normalize(mut record: Record<'_>) -> Result<Event<'_>, Reject> {
     let cap = std::mem::take(&mut record.captured.kubernetes);
     let f = &record.fields;
@@ -277,14 +355,20 @@ fn normalize(mut record: Record<'_>) -> Result<Event<'_>, Reject> {
         scopes.push(Text::concat_in(record.scratch, &["impersonate:", name]));
     }
 
-    let writes_role = matches!(&*verb, "create" | "update" | "patch")
-        && object
-            .as_ref()
-            .and_then(|o| o.resource.as_deref())
-            .is_some_and(|r| r == "roles" || r == "clusterroles");
-    if writes_role {
-        if let Some(role) = f.typed::<serde_json::Value>("requestObject").ok().flatten() {
-            scopes.extend(role_grants(&role).into_iter().map(Text::owned));
+    // Roles and workloads written: what they grant or run with, read from the request body
+    // (present at the Request and RequestResponse audit levels).
+    let resource_written = object
+        .as_ref()
+        .filter(|o| o.subresource.is_none() && matches!(&*verb, "create" | "update" | "patch"))
+        .and_then(|o| o.resource.as_deref());
+    let read_body: Option<fn(&serde_json::Value) -> Vec<String>> = match resource_written {
+        Some("roles" | "clusterroles") => Some(role_grants),
+        Some(r) if WORKLOADS.contains(&r) => Some(pod_risks),
+        _ => None,
+    };
+    if let Some(read_body) = read_body {
+        if let Some(body) = f.typed::<serde_json::Value>("requestObject").ok().flatten() {
+            scopes.extend(read_body(&body).into_iter().map(Text::owned));
         }
     }
 
