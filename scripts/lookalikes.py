@@ -294,6 +294,14 @@ def main():
         okta("19:00:30", "system.api_token.create",
              target=[{"id": "00T1token0000000001", "type": "Token", "displayName": "sync"}]),
     ])
+    reuse = okta("19:10:00", "app.oauth2.token.detect_reuse", actor="s.lee@northwind.example",
+                 session="idxSLee0Sess10n00001")
+    reuse["outcome"] = {"result": "FAILURE", "reason": "refresh_token_reuse_detected"}
+    write("attack-okta-token-reuse.jsonl", [
+        okta("19:09:00", "app.oauth2.token.grant.refresh_token", actor="s.lee@northwind.example",
+             session="idxSLee0Sess10n00001"),
+        reuse,
+    ])
     write("attack-entra-elevate.jsonl", [
         entra("21:00:00", "User has elevated their access to User Access Administrator for their Azure Resources"),
     ])
