@@ -32,13 +32,13 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A small run that still covers every attack case and variant (21 of them with all four
+/// A small run that still covers every attack case and variant (25 of them with all four
 /// sources): ~28 minutes of event time.
 fn small(seed: u64) -> Config {
     Config {
         events: 5_000,
         sessions: 300,
-        attacks: Some(21),
+        attacks: Some(25),
         rate: 3.0,
         seed,
         ..Config::default()
@@ -136,7 +136,7 @@ fn check_normalizes(bytes: &[u8], meant: &Meant) {
 #[test]
 fn every_record_normalizes_to_its_source_session_and_time() {
     let (bytes, truth, meant) = run(&small(11));
-    assert_eq!(truth.len(), 21);
+    assert_eq!(truth.len(), 25);
     check_normalizes(&bytes, &meant);
     let lines = bytes.iter().filter(|b| **b == b'\n').count();
     assert_eq!(lines, 5_000, "one record per line");
@@ -313,9 +313,9 @@ fn the_shipped_pack_decides_on_every_attack_and_nothing_else() {
     let truth = check_against_truth(&small(1), "pack");
     let cases: std::collections::BTreeSet<(&str, &str)> =
         truth.iter().map(|t| (t.attack, t.what)).collect();
-    assert_eq!(cases.len(), 21, "every case and variant: {cases:#?}");
+    assert_eq!(cases.len(), 25, "every case and variant: {cases:#?}");
     let rules: std::collections::BTreeSet<&str> = truth.iter().map(|t| t.rule).collect();
-    assert_eq!(rules.len(), 13, "{rules:?}");
+    assert_eq!(rules.len(), 15, "{rules:?}");
 }
 
 #[test]
@@ -673,7 +673,7 @@ fn realistic_records_normalize_to_their_source_session_and_time() {
         }),
     ] {
         let (bytes, truth, meant) = run(&cfg);
-        assert_eq!(truth.len(), 21);
+        assert_eq!(truth.len(), 25);
         check_normalizes(&bytes, &meant);
         let lines = bytes.iter().filter(|b| **b == b'\n').count() as u64;
         assert!(truth.iter().all(|t| t.line <= lines));
@@ -706,7 +706,7 @@ fn realistic_records_normalize_to_their_source_session_and_time() {
 #[test]
 fn the_shipped_pack_on_realistic_delivery_matches_the_truth() {
     let (bytes, truth, _) = run(&realistic(small(1)));
-    assert_eq!(truth.len(), 21);
+    assert_eq!(truth.len(), 25);
     let (got, summary) = replay_pack(&bytes, "realistic");
     let mut failures = Vec::new();
     let mut caught = 0;

@@ -44,9 +44,11 @@ pub enum Kind {
     StalePrivilegedChange,
     K8sClusterAdmin,
     OktaSelfGrant,
+    BlindTrail,
+    ExternalShare,
 }
 
-pub const KINDS: [Kind; 13] = [
+pub const KINDS: [Kind; 15] = [
     Kind::SelfGrantAws,
     Kind::RoleChainAdmin,
     Kind::S3BulkRead,
@@ -60,6 +62,8 @@ pub const KINDS: [Kind; 13] = [
     Kind::StalePrivilegedChange,
     Kind::K8sClusterAdmin,
     Kind::OktaSelfGrant,
+    Kind::BlindTrail,
+    Kind::ExternalShare,
 ];
 
 impl Kind {
@@ -78,6 +82,8 @@ impl Kind {
             Kind::StalePrivilegedChange => "stale_privileged_change",
             Kind::K8sClusterAdmin => "k8s_cluster_admin",
             Kind::OktaSelfGrant => "okta_self_grant",
+            Kind::BlindTrail => "aws_defense_evasion",
+            Kind::ExternalShare => "aws_external_share",
         }
     }
 
@@ -97,6 +103,8 @@ impl Kind {
             Kind::StalePrivilegedChange => "sg.aws.stale_privileged_change",
             Kind::K8sClusterAdmin => "sg.k8s.cluster_admin_escalation",
             Kind::OktaSelfGrant => "sg.okta.self_privilege_grant",
+            Kind::BlindTrail => "sg.aws.defense_evasion",
+            Kind::ExternalShare => "sg.aws.external_grant",
         }
     }
 
@@ -108,7 +116,9 @@ impl Kind {
             | Kind::S3BulkRead
             | Kind::S3BulkBytes
             | Kind::SecretsBurst
-            | Kind::StalePrivilegedChange => &[Source::Cloudtrail],
+            | Kind::StalePrivilegedChange
+            | Kind::BlindTrail
+            | Kind::ExternalShare => &[Source::Cloudtrail],
             Kind::CloneBurst => &[Source::Github],
             Kind::MfaPushBombing
             | Kind::TokenReuseAsn
@@ -467,7 +477,11 @@ impl Kind {
     fn variants(self) -> u64 {
         match self {
             Kind::SelfGrantAws => 3,
-            Kind::RoleChainAdmin | Kind::K8sClusterAdmin | Kind::OktaSelfGrant => 2,
+            Kind::RoleChainAdmin
+            | Kind::K8sClusterAdmin
+            | Kind::OktaSelfGrant
+            | Kind::BlindTrail
+            | Kind::ExternalShare => 2,
             _ => 1,
         }
     }
@@ -536,6 +550,10 @@ impl Case {
             (Kind::K8sClusterAdmin, _, _) => "a developer's certificate impersonates system:admin in system:masters",
             (Kind::OktaSelfGrant, 0, _) => "an Okta admin session grants itself Super administrator",
             (Kind::OktaSelfGrant, _, _) => "an Okta admin session adds itself to Okta-Super-Admins",
+            (Kind::BlindTrail, 0, _) => "a leaked IAM user key looks up the trails and stops logging",
+            (Kind::BlindTrail, _, _) => "a leaked IAM user key deletes the VPC flow logs",
+            (Kind::ExternalShare, 0, _) => "a leaked IAM user key shares an AMI with an outside account",
+            (Kind::ExternalShare, _, _) => "a leaked IAM user key opens a role's trust to an outside account",
         }
     }
 }
@@ -641,6 +659,7 @@ pub fn build<'p>(kind: Kind, plan: &Plan<'p>) -> Attack<'p> {
         Kind::StalePrivilegedChange => stale_privileged(plan),
         Kind::K8sClusterAdmin => k8s_cluster_admin(plan),
         Kind::OktaSelfGrant => okta_self_grant(plan),
+        Kind::BlindTrail | Kind::ExternalShare => leaked_key_move(plan, kind),
     }
 }
 
@@ -2251,3 +2270,85 @@ fn okta_self_grant<'p>(plan: &Plan<'p>) -> Attack<'p> {
 /// The longest an attack takes in event time when its steps are written on time (ms), to
 /// leave room for it before the run ends.
 pub const MAX_SPAN_MS: i64 = 12 * 60_000;
+
+/// A leaked IAM user key looks around, then makes one move that outlives its revocation:
+/// stopping the trail or deleting flow logs (`BlindTrail`), or sharing an image or opening a
+/// role's trust to an account outside the organization (`ExternalShare`).
+fn leaked_key_move<'p>(plan: &Plan<'p>, kind: Kind) -> Attack<'p> {
+    let mut bld = Builder::new(plan.seed);
+    let svc = &plan.pools.services[(plan.seed % plan.pools.services.len() as u64) as usize];
+    let id = Rc::new(user(
+        svc.account,
+        &format!("svc-{}", svc.name),
+        hash2(plan.seed, 3),
+    ));
+    let a = plan.attacker;
+    let step = |service: &'static str, name: &'static str, params: String| {
+        ct_step(&id, a, ATTACK_UA, service, name, params, String::new())
+    };
+    bld.add(
+        (0, 0),
+        CT,
+        0,
+        Mark::None,
+        step("sts", "GetCallerIdentity", String::new()),
+    );
+    // An account no pool uses: outside the organization.
+    let outsider = format!(
+        "{:012}",
+        100_000_000_000 + hash2(plan.seed, 4) % 800_000_000_000
+    );
+    let (look, moves) = match (kind, plan.variant % 2) {
+        (Kind::BlindTrail, 0) => (
+            step("cloudtrail", "DescribeTrails", "{}".to_owned()),
+            step(
+                "cloudtrail",
+                "StopLogging",
+                "{\"name\":\"org-trail\"}".to_owned(),
+            ),
+        ),
+        (Kind::BlindTrail, _) => (
+            step("ec2", "DescribeFlowLogs", "{}".to_owned()),
+            step(
+                "ec2",
+                "DeleteFlowLogs",
+                "{\"DeleteFlowLogsRequest\":{\"FlowLogId\":{\"content\":\"fl-0a1b2c3d4e5f60718\",\"tag\":1}}}".to_owned(),
+            ),
+        ),
+        (_, 0) => (
+            step("ec2", "DescribeImages", "{\"ownersSet\":{\"items\":[{\"owner\":\"self\"}]}}".to_owned()),
+            step(
+                "ec2",
+                "ModifyImageAttribute",
+                format!("{{\"imageId\":\"ami-0{:016x}\",\"attributeType\":\"launchPermission\",\"launchPermission\":{{\"add\":{{\"items\":[{{\"userId\":\"{outsider}\"}}]}}}}}}", hash2(plan.seed, 5)),
+            ),
+        ),
+        (_, _) => (
+            step("iam", "ListRoles", "{}".to_owned()),
+            step(
+                "iam",
+                "UpdateAssumeRolePolicy",
+                format!(
+                    "{{\"roleName\":\"{}-ops\",\"policyDocument\":\"{}\"}}",
+                    svc.name,
+                    json_escape(&format!("{{\"Version\":\"2012-10-17\",\"Statement\":[{{\"Effect\":\"Allow\",\"Principal\":{{\"AWS\":\"arn:aws:iam::{outsider}:root\"}},\"Action\":\"sts:AssumeRole\"}}]}}"))
+                ),
+            ),
+        ),
+    };
+    bld.add((15, 60), CT, 0, Mark::None, look);
+    bld.add((30, 120), CT, 0, Mark::Trigger, moves);
+    bld.add(
+        (20, 60),
+        CT,
+        0,
+        Mark::None,
+        step(
+            "s3",
+            "ListBuckets",
+            "{\"Host\":\"s3.amazonaws.com\"}".to_owned(),
+        ),
+    );
+    let keys = vec![(CT, id.session_key())];
+    bld.finish(plan, kind, keys, Oracle::First)
+}
