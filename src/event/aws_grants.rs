@@ -66,12 +66,12 @@ pub fn grants(event_name: &str, params: &Value, own_account: Option<&str>) -> Ve
             }
         }
         // RDS: attributeName `restore`, valuesToAdd account ids or `all`.
-        "ModifyDBSnapshotAttribute" | "ModifyDBClusterSnapshotAttribute" => {
-            if params["attributeName"].as_str() == Some("restore") {
-                for value in items(&params["valuesToAdd"]) {
-                    if let Some(v) = value.as_str() {
-                        principal(if v == "all" { "*" } else { v });
-                    }
+        "ModifyDBSnapshotAttribute" | "ModifyDBClusterSnapshotAttribute"
+            if params["attributeName"].as_str() == Some("restore") =>
+        {
+            for value in items(&params["valuesToAdd"]) {
+                if let Some(v) = value.as_str() {
+                    principal(if v == "all" { "*" } else { v });
                 }
             }
         }
