@@ -519,7 +519,11 @@ fn normalize(args: NormalizeArgs) -> Result<i32> {
                             .map_err(|r| (r, bytes)),
                     )
                 }
-                Item::Broken { line, reject } => (line, Err((reject, &[][..]))),
+                Item::Broken {
+                    line,
+                    reject,
+                    bytes,
+                } => (line, Err((reject, bytes))),
             };
             let written = match result {
                 Ok(event) => {

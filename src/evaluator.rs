@@ -168,11 +168,12 @@ impl Evaluator {
         &mut self,
         origin: Origin,
         reject: &Reject,
+        bytes: &[u8],
         sink: &mut dyn Sink,
     ) -> io::Result<()> {
         self.tally.records += 1;
         self.tally.rejected(reject.reason);
-        sink.reject(origin, reject, &[])
+        sink.reject(origin, reject, bytes)
     }
 
     /// One record. Decisions it completes reach `sink` before this returns.

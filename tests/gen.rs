@@ -80,7 +80,7 @@ fn check_normalizes(bytes: &[u8], meant: &Meant) {
     file::for_each_record(Cursor::new(bytes), &mut |item| {
         let (record, line) = match item {
             Item::Record { bytes, line } => (bytes, line),
-            Item::Broken { line, reject } => {
+            Item::Broken { line, reject, .. } => {
                 failures.push(format!("line {line}: broken: {reject}"));
                 return;
             }
@@ -394,7 +394,7 @@ fn records(bytes: &[u8]) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     file::for_each_record(Cursor::new(bytes), &mut |item| match item {
         Item::Record { bytes, .. } => out.push(bytes.to_vec()),
-        Item::Broken { line, reject } => panic!("line {line}: {reject}"),
+        Item::Broken { line, reject, .. } => panic!("line {line}: {reject}"),
     })
     .unwrap();
     out

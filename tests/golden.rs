@@ -34,7 +34,7 @@ fn render(path: &Path) -> String {
                     }),
                 }
             }
-            Item::Broken { line, reject } => serde_json::json!({
+            Item::Broken { line, reject, .. } => serde_json::json!({
                 "line": line,
                 "reject": { "reason": reject.reason, "detail": reject.detail }
             }),

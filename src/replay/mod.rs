@@ -279,12 +279,17 @@ pub fn replay(
                             &mut sink,
                         )
                     }
-                    Item::Broken { line, reject } => evaluator.push_broken(
+                    Item::Broken {
+                        line,
+                        reject,
+                        bytes,
+                    } => evaluator.push_broken(
                         Origin::File {
                             file: file_id,
                             line,
                         },
                         &reject,
+                        bytes,
                         &mut sink,
                     ),
                 };

@@ -55,6 +55,9 @@ enum Entry {
         file: u32,
         line: u64,
         reject: Reject,
+        /// The stretch's bytes in `Batch::bytes`.
+        start: usize,
+        end: usize,
     },
 }
 
@@ -139,11 +142,21 @@ fn read_batches<'scope>(
                                     end: batch.bytes.len(),
                                 }
                             }
-                            Item::Broken { line, reject } => Entry::Broken {
-                                file: index as u32,
+                            Item::Broken {
                                 line,
                                 reject,
-                            },
+                                bytes,
+                            } => {
+                                let start = batch.bytes.len();
+                                batch.bytes.extend_from_slice(bytes);
+                                Entry::Broken {
+                                    file: index as u32,
+                                    line,
+                                    reject,
+                                    start,
+                                    end: batch.bytes.len(),
+                                }
+                            }
                         };
                         batch.entries.push(entry);
                         if batch.entries.len() >= BATCH_RECORDS {
@@ -367,9 +380,18 @@ pub fn replay_sharded(
                     bytes: bytes.to_vec(),
                 };
                 match (entry, outcome) {
-                    (Entry::Broken { file, line, reject }, _) => {
+                    (
+                        Entry::Broken {
+                            file,
+                            line,
+                            reject,
+                            start,
+                            end,
+                        },
+                        _,
+                    ) => {
                         let origin = file_origin(&file_ids, *file, *line);
-                        rejected.push(reject_here(reject, &[], origin));
+                        rejected.push(reject_here(reject, &batch.bytes[*start..*end], origin));
                     }
                     (
                         Entry::Record {

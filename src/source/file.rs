@@ -6,10 +6,15 @@
 //! - a JSON array of records;
 //! - single records, pretty-printed or concatenated.
 //!
-//! The framing is chosen from the first record: if the first line holds a complete JSON value
-//! the file is read as NDJSON, otherwise it is read whole as a sequence of JSON documents. In
-//! whole-document mode a syntax error cannot be resynchronised, so the rest of that file is one
-//! reject with the line of the error. Every record carries the line it starts on.
+//! The framing is chosen from the first line: a JSON value cut short at the line's end starts a
+//! document spanning lines, and the file is read whole as a sequence of JSON documents; anything
+//! else (a complete value, or a broken line) means one record a line. Nothing broken costs more
+//! than itself: in NDJSON a bad line is one reject, and text after a record on its line another;
+//! in a multi-line document a syntax error is rejected up to the next line that starts with `{`
+//! or `[` (the next record of pretty-printed or line-per-record text), where reading resumes;
+//! a broken array or `{"Records": [...]}` envelope is split at its top-level commas and every
+//! element that parses is kept. Each rejected stretch carries its bytes (the first MiB) and its
+//! line. Every record carries the line it starts on.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
@@ -23,8 +28,17 @@ use crate::event::{Reject, RejectReason};
 
 /// One item read from a file: a record's bytes, or a stretch that could not be framed.
 pub enum Item<'b> {
-    Record { bytes: &'b [u8], line: u64 },
-    Broken { line: u64, reject: Reject },
+    Record {
+        bytes: &'b [u8],
+        line: u64,
+    },
+    /// A stretch that could not be framed as a record, with its bytes (cut at 1 MiB) so it can
+    /// be fixed and fed again.
+    Broken {
+        line: u64,
+        reject: Reject,
+        bytes: &'b [u8],
+    },
 }
 
 /// Opens a file, decompressing it when it starts with the gzip magic bytes.
@@ -83,7 +97,13 @@ pub fn for_each_record(mut reader: impl BufRead, sink: &mut dyn FnMut(Item<'_>))
             break;
         }
     }
-    if serde_json::from_slice::<serde::de::IgnoredAny>(trim(&line)).is_ok() {
+    // A first line that is a JSON value cut short at the line's end is the start of a document
+    // spanning lines; anything else (a complete value, a broken line) means one record a line.
+    let spans_lines = matches!(
+        serde_json::from_slice::<serde::de::IgnoredAny>(trim(&line)),
+        Err(e) if e.is_eof()
+    );
+    if !spans_lines {
         emit_line(&line, line_no, sink);
         loop {
             line.clear();
@@ -96,7 +116,6 @@ pub fn for_each_record(mut reader: impl BufRead, sink: &mut dyn FnMut(Item<'_>))
             }
         }
     }
-    // Whole-document mode: the first record spans lines.
     let mut document = std::mem::take(&mut line);
     reader.read_to_end(&mut document)?;
     emit_documents(&document, line_no, sink);
@@ -132,8 +151,44 @@ fn records_envelope(bytes: &[u8]) -> Option<Result<Vec<&RawValue>, serde_json::E
     Some(serde_json::from_slice::<RecordsEnvelope<'_>>(bytes).map(|e| e.records))
 }
 
-fn emit_line(line: &[u8], line_no: u64, sink: &mut dyn FnMut(Item<'_>)) {
+/// Rejected bytes kept for `--rejects` at most (the detail says when they were cut).
+const MAX_BROKEN_BYTES: usize = 1 << 20;
+
+/// A stretch that could not be framed, with its bytes (cut at [`MAX_BROKEN_BYTES`]).
+fn broken<'b>(bytes: &'b [u8], line: u64, mut reject: Reject, sink: &mut dyn FnMut(Item<'b>)) {
+    let bytes = trim(bytes);
+    let kept = &bytes[..bytes.len().min(MAX_BROKEN_BYTES)];
+    if kept.len() < bytes.len() {
+        reject.detail = format!(
+            "{} (the first {} of {} bytes kept)",
+            reject.detail,
+            kept.len(),
+            bytes.len()
+        );
+    }
+    sink(Item::Broken {
+        line,
+        reject,
+        bytes: kept,
+    });
+}
+
+fn emit_line<'b>(line: &'b [u8], line_no: u64, sink: &mut dyn FnMut(Item<'b>)) {
     let record = trim(line);
+    if record.first() == Some(&b'[') {
+        // An array of records on one line.
+        match serde_json::from_slice::<Vec<&RawValue>>(record) {
+            Ok(elements) => {
+                for element in elements {
+                    emit_element(element.get().as_bytes(), line_no, sink);
+                }
+            }
+            Err(_) => {
+                salvage_elements(record, &mut |_| line_no, sink);
+            }
+        }
+        return;
+    }
     match records_envelope(record) {
         Some(Ok(records)) => {
             for r in records {
@@ -143,14 +198,37 @@ fn emit_line(line: &[u8], line_no: u64, sink: &mut dyn FnMut(Item<'_>)) {
                 });
             }
         }
-        Some(Err(e)) => sink(Item::Broken {
-            line: line_no,
-            reject: Reject::from_json(&e),
-        }),
-        None => sink(Item::Record {
+        // A broken envelope: every element that parses is kept.
+        Some(Err(_)) => {
+            salvage_elements(record, &mut |_| line_no, sink);
+        }
+        // The usual line: handed on whole, unparsed here (the normalizer reads it once).
+        None if record.last() == Some(&b'}') => sink(Item::Record {
             bytes: record,
             line: line_no,
         }),
+        None => {
+            // Perhaps a complete value followed by garbage: keep the value, reject the rest.
+            let mut stream = serde_json::Deserializer::from_slice(record).into_iter::<&RawValue>();
+            match stream.next() {
+                Some(Ok(value)) if stream.byte_offset() < record.len() => {
+                    let rest = &record[stream.byte_offset()..];
+                    sink(Item::Record {
+                        bytes: value.get().as_bytes(),
+                        line: line_no,
+                    });
+                    let reject =
+                        Reject::new(RejectReason::NotJson, "text after the record on its line");
+                    broken(rest, line_no, reject, sink);
+                }
+                // Whole (the normalizer reads it) or broken (the normalizer rejects it, bytes
+                // and all).
+                _ => sink(Item::Record {
+                    bytes: record,
+                    line: line_no,
+                }),
+            }
+        }
     }
 }
 
@@ -180,70 +258,193 @@ fn offset_in(document: &[u8], part: &str) -> usize {
     (part.as_ptr() as usize).saturating_sub(document.as_ptr() as usize)
 }
 
+/// One element of an array or envelope that parsed: a record when it is an object.
+fn emit_element<'b>(part: &'b [u8], line: u64, sink: &mut dyn FnMut(Item<'b>)) {
+    if part.first() == Some(&b'{') {
+        sink(Item::Record { bytes: part, line });
+    } else {
+        let reject = Reject::new(
+            RejectReason::NotJson,
+            format!(
+                "expected a JSON object, found {}",
+                String::from_utf8_lossy(&part[..part.len().min(24)])
+            ),
+        );
+        broken(part, line, reject, sink);
+    }
+}
+
+/// Where a value of a multi-line document that failed to parse ends, for resuming: the next
+/// line that starts (column 0) with `{` or `[` — the start of the next top-level record in
+/// pretty-printed or line-per-record text — or the end.
+fn resume_after(document: &[u8], value_start: usize) -> usize {
+    let mut at = value_start + 1;
+    while let Some(i) = memchr::memchr(b'\n', &document[at.min(document.len())..]) {
+        let next = at + i + 1;
+        if matches!(document.get(next), Some(b'{' | b'[')) {
+            return next;
+        }
+        at = next;
+    }
+    document.len()
+}
+
+/// Whether `value` (starting at a top-level position) is an array or an envelope of records.
+fn is_collection(value: &[u8]) -> bool {
+    value.first() == Some(&b'[')
+        || (value.first() == Some(&b'{')
+            && value[..value.len().min(64)]
+                .windows(9)
+                .any(|w| w == b"\"Records\""))
+}
+
+/// The elements of a broken array or `{"Records": [...]}` envelope, each parsed alone: the
+/// ones that parse are records, the others broken stretches with their bytes. Elements are
+/// split at the array's top-level commas (strings respected; a raw newline ends a string, as
+/// JSON does not allow one inside). Returns the offset just past the array (or the end).
+fn salvage_elements<'b>(
+    value: &'b [u8],
+    line_of: &mut dyn FnMut(usize) -> u64,
+    sink: &mut dyn FnMut(Item<'b>),
+) -> usize {
+    let Some(open) = memchr::memchr(b'[', value) else {
+        broken(
+            value,
+            line_of(0),
+            Reject::new(RejectReason::NotJson, "no records array"),
+            sink,
+        );
+        return value.len();
+    };
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut element_start = open + 1;
+    let mut emit = |from: usize, to: usize, sink: &mut dyn FnMut(Item<'b>)| {
+        let part = trim(&value[from..to]);
+        if part.is_empty() {
+            return;
+        }
+        let offset = from + (part.as_ptr() as usize - value[from..].as_ptr() as usize);
+        let line = line_of(offset);
+        match serde_json::from_slice::<&RawValue>(part) {
+            Ok(_) => emit_element(part, line, sink),
+            Err(e) => broken(part, line, Reject::from_json(&e), sink),
+        }
+    };
+    let mut i = open + 1;
+    while i < value.len() {
+        let b = value[i];
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' | b'\n' => in_string = false,
+                _ => {}
+            }
+        } else {
+            match b {
+                b'"' => in_string = true,
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' if depth > 0 => depth -= 1,
+                b']' => {
+                    emit(element_start, i, sink);
+                    let mut end = i + 1;
+                    if value.first() == Some(&b'{') {
+                        // The envelope's own closing brace.
+                        let rest = &value[end..];
+                        if let Some(p) = rest.iter().position(|b| !b.is_ascii_whitespace()) {
+                            if rest[p] == b'}' {
+                                end += p + 1;
+                            }
+                        }
+                    }
+                    return end;
+                }
+                b',' if depth == 0 => {
+                    emit(element_start, i, sink);
+                    element_start = i + 1;
+                }
+                _ => {}
+            }
+        }
+        i += 1;
+    }
+    emit(element_start, value.len(), sink);
+    value.len()
+}
+
 fn emit_documents(document: &[u8], first_line: u64, sink: &mut dyn FnMut(Item<'_>)) {
     let mut lines = LineCounter {
         document,
         offset: 0,
         line: first_line,
     };
-    let stream = serde_json::Deserializer::from_slice(document).into_iter::<&RawValue>();
-    for value in stream {
-        let value = match value {
-            Ok(v) => v,
-            Err(e) => {
-                let line = first_line - 1 + e.line() as u64;
-                let mut reject = Reject::from_json(&e);
-                reject.detail = format!("{}; the rest of this file is skipped", reject.detail);
-                sink(Item::Broken { line, reject });
-                return;
-            }
-        };
-        let json = value.get();
-        let elements: Vec<&RawValue> = if json.starts_with('[') {
-            match serde_json::from_str(json) {
-                Ok(items) => items,
-                Err(e) => {
-                    let line = lines.line_at(offset_in(document, json));
-                    sink(Item::Broken {
-                        line,
-                        reject: Reject::from_json(&e),
-                    });
-                    continue;
-                }
-            }
-        } else {
-            match records_envelope(json.as_bytes()) {
-                Some(Ok(records)) => records,
+    let mut start = 0;
+    'documents: while start < document.len() {
+        let mut stream =
+            serde_json::Deserializer::from_slice(&document[start..]).into_iter::<&RawValue>();
+        loop {
+            // The end of the last value read whole: a failed value starts after it.
+            let read_whole = stream.byte_offset();
+            let value = match stream.next() {
+                None => break 'documents,
+                Some(Ok(v)) => v,
                 Some(Err(e)) => {
-                    let line = lines.line_at(offset_in(document, json));
-                    sink(Item::Broken {
-                        line,
-                        reject: Reject::from_json(&e),
-                    });
-                    continue;
+                    // Resynchronise: salvage a broken array or envelope element by element;
+                    // otherwise reject up to the next line that starts a record.
+                    let rest = &document[start + read_whole..];
+                    let Some(first) = rest.iter().position(|b| !b.is_ascii_whitespace()) else {
+                        break 'documents;
+                    };
+                    let value_start = start + read_whole + first;
+                    let tail = &document[value_start..];
+                    if is_collection(tail) {
+                        let used = salvage_elements(
+                            tail,
+                            &mut |offset| lines.line_at(value_start + offset),
+                            sink,
+                        );
+                        start = value_start + used;
+                    } else {
+                        let resume = resume_after(document, value_start);
+                        let line = lines.line_at(value_start);
+                        broken(
+                            &document[value_start..resume],
+                            line,
+                            Reject::from_json(&e),
+                            sink,
+                        );
+                        start = resume;
+                    }
+                    continue 'documents;
                 }
-                None => vec![value],
-            }
-        };
-        for element in elements {
-            let part = element.get();
-            let line = lines.line_at(offset_in(document, part));
-            if part.starts_with('{') {
-                sink(Item::Record {
-                    bytes: part.as_bytes(),
-                    line,
-                });
+            };
+            let json = value.get();
+            let elements: Vec<&RawValue> = if json.starts_with('[') {
+                match serde_json::from_str(json) {
+                    Ok(items) => items,
+                    Err(_) => {
+                        let at = offset_in(document, json);
+                        salvage_elements(json.as_bytes(), &mut |o| lines.line_at(at + o), sink);
+                        continue;
+                    }
+                }
             } else {
-                sink(Item::Broken {
-                    line,
-                    reject: Reject::new(
-                        RejectReason::NotJson,
-                        format!(
-                            "expected a JSON object, found {}",
-                            part.chars().take(24).collect::<String>()
-                        ),
-                    ),
-                });
+                match records_envelope(json.as_bytes()) {
+                    Some(Ok(records)) => records,
+                    Some(Err(_)) => {
+                        let at = offset_in(document, json);
+                        salvage_elements(json.as_bytes(), &mut |o| lines.line_at(at + o), sink);
+                        continue;
+                    }
+                    None => vec![value],
+                }
+            };
+            for element in elements {
+                let part = element.get();
+                let line = lines.line_at(offset_in(document, part));
+                emit_element(part.as_bytes(), line, sink);
             }
         }
     }
@@ -253,16 +454,99 @@ fn emit_documents(document: &[u8], first_line: u64, sink: &mut dyn FnMut(Item<'_
 mod tests {
     use super::*;
 
-    fn frame(input: &str) -> Vec<(u64, Result<String, RejectReason>)> {
+    type Framed = Vec<(u64, Result<String, (RejectReason, String)>)>;
+
+    fn frame(input: &str) -> Framed {
         let mut out = Vec::new();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         for_each_record(input.as_bytes(), &mut |item| match item {
-            Item::Record { bytes, line } => {
-                out.push((line, Ok(String::from_utf8(bytes.to_vec()).unwrap())))
-            }
-            Item::Broken { line, reject } => out.push((line, Err(reject.reason))),
+            Item::Record { bytes, line } => out.push((line, Ok(text(bytes)))),
+            Item::Broken {
+                line,
+                reject,
+                bytes,
+            } => out.push((line, Err((reject.reason, text(bytes))))),
         })
         .unwrap();
         out
+    }
+
+    /// The records kept, in order.
+    fn kept(framed: &Framed) -> Vec<&str> {
+        framed
+            .iter()
+            .filter_map(|(_, r)| r.as_ref().ok().map(String::as_str))
+            .collect()
+    }
+
+    /// The rejected stretches' bytes, in order.
+    fn rejected(framed: &Framed) -> Vec<&str> {
+        framed
+            .iter()
+            .filter_map(|(_, r)| r.as_ref().err().map(|(_, b)| b.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn a_bad_first_line_costs_only_itself() {
+        for first in ["garbage here", "\0\0\0\0\0\0", "{\"a\": 1, \"trunc"] {
+            let input = format!("{first}\n{{\"b\":2}}\n{{\"c\":3}}\n");
+            let got = frame(&input);
+            let kept = kept(&got);
+            assert!(
+                kept.ends_with(&["{\"b\":2}", "{\"c\":3}"]),
+                "{first:?}: {got:?}"
+            );
+            // Either a reject with the line's bytes, or handed on whole for the normalizer
+            // to reject with them.
+            let first_kept = got[0]
+                .1
+                .as_ref()
+                .map_or_else(|(_, b)| b.clone(), |r| r.clone());
+            assert_eq!(first_kept, first, "{first:?}");
+            assert_eq!(got[1].0, 2, "{got:?}");
+        }
+    }
+
+    #[test]
+    fn text_after_a_record_on_its_line_is_rejected_alone() {
+        let got = frame("{\"a\":1}garbage\n{\"b\":2}\n");
+        assert_eq!(kept(&got), ["{\"a\":1}", "{\"b\":2}"]);
+        assert_eq!(rejected(&got), ["garbage"]);
+    }
+
+    #[test]
+    fn a_syntax_error_in_concatenated_pretty_records_costs_one_record() {
+        let input =
+            "{\n  \"a\": 1\n}\n{\n  \"b\": ,\n  \"x\": 0\n}\n{\n  \"c\": 3\n}\n{\"d\": 4}\n";
+        let got = frame(input);
+        assert_eq!(
+            kept(&got),
+            ["{\n  \"a\": 1\n}", "{\n  \"c\": 3\n}", "{\"d\": 4}"]
+        );
+        assert_eq!(rejected(&got), ["{\n  \"b\": ,\n  \"x\": 0\n}"]);
+        assert_eq!(got[1].0, 4, "the broken record's first line");
+    }
+
+    #[test]
+    fn a_broken_element_of_an_array_or_envelope_costs_only_itself() {
+        for input in [
+            "[{\"a\":1}, {\"b\": ,}, {\"c\":3}]\n",
+            "{\"Records\":[{\"a\":1},{\"b\": ,},{\"c\":3}]}\n",
+            "{\n\"Records\": [\n{\"a\":1},\n{\"b\": ,},\n{\"c\":3}\n]\n}\n",
+            "[\n  {\"a\":1},\n  {\"b\": ,},\n  {\"c\":3}\n]\n",
+        ] {
+            let got = frame(input);
+            assert_eq!(kept(&got), ["{\"a\":1}", "{\"c\":3}"], "{input:?}");
+            assert_eq!(rejected(&got), ["{\"b\": ,}"], "{input:?}");
+        }
+    }
+
+    #[test]
+    fn an_unterminated_string_does_not_swallow_the_next_records() {
+        let got = frame("[\n{\"a\": \"open\n},\n{\"b\":2}\n]\n");
+        assert_eq!(kept(&got), ["{\"b\":2}"], "{got:?}");
+        assert_eq!(rejected(&got).len(), 1, "{got:?}");
     }
 
     #[test]
@@ -298,7 +582,10 @@ mod tests {
         let got = frame("{\n\"a\": 1\n}\n{\n\"b\": 2\n}\n{\n\"c\": \n");
         assert_eq!(got.len(), 3);
         assert_eq!(got[1].0, 4);
-        assert_eq!(got[2].1, Err(RejectReason::NotJson));
+        assert_eq!(
+            got[2].1,
+            Err((RejectReason::NotJson, "{\n\"c\":".to_owned()))
+        );
     }
 
     #[test]
