@@ -664,6 +664,19 @@ fn replay_command(args: ReplayArgs) -> Result<i32> {
         w.flush().context("writing rejects")?;
     }
     eprint!("{}", summary.render());
+    // Completed, but some input could not be read (reported as `unreadable` rejects): a status
+    // of its own, so scripts can tell it from success (0) and from failure (2).
+    let unreadable = summary
+        .rejects_by_reason
+        .get(&RejectReason::Unreadable)
+        .copied()
+        .unwrap_or(0);
+    if unreadable > 0 {
+        eprintln!(
+            "sessionguard: completed with {unreadable} unreadable input(s); see the rejects (exit status 3)"
+        );
+        return Ok(3);
+    }
     Ok(0)
 }
 

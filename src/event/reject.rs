@@ -32,10 +32,13 @@ pub enum RejectReason {
     Late,
     /// Dated far ahead of every clock, and no other record of its source confirmed the time.
     Future,
+    /// A file, or the rest of one, could not be read: it could not be opened, is not a regular
+    /// file, or failed mid-way (a truncated or corrupt gzip). What was read before is kept.
+    Unreadable,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 10] = [
+    pub const ALL: [RejectReason; 11] = [
         RejectReason::InvalidUtf8,
         RejectReason::NotJson,
         RejectReason::TooDeep,
@@ -46,6 +49,7 @@ impl RejectReason {
         RejectReason::InvalidField,
         RejectReason::Late,
         RejectReason::Future,
+        RejectReason::Unreadable,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -60,6 +64,7 @@ impl RejectReason {
             RejectReason::InvalidField => "invalid_field",
             RejectReason::Late => "late",
             RejectReason::Future => "future",
+            RejectReason::Unreadable => "unreadable",
         }
     }
 }

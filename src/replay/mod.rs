@@ -213,13 +213,14 @@ pub fn replay(
     use anyhow::Context as _;
     let started = Instant::now();
     let mut files = Vec::new();
+    let mut skipped = Vec::new();
     for path in paths {
         if is_stdin(path) {
             files.push(path.clone());
         } else {
-            files.extend(
-                file::expand_paths(std::slice::from_ref(path)).context("listing input paths")?,
-            );
+            let expanded = file::expand(std::slice::from_ref(path));
+            files.extend(expanded.files);
+            skipped.extend(expanded.skipped);
         }
     }
     let total_bytes: u64 = files
@@ -239,6 +240,28 @@ pub fn replay(
     let mut names: Vec<String> = Vec::new();
     let mut progress = Progress::new(options.progress && io::stderr().is_terminal(), total_bytes);
     let outcome = (|| -> anyhow::Result<()> {
+        // What a directory walk left out is reported first, as rejects of its own.
+        for (path, why) in &skipped {
+            let name = path.display().to_string();
+            let file_id = evaluator.engine_mut().origin_names().intern(&name);
+            if names.len() <= file_id as usize {
+                names.resize(file_id as usize + 1, String::new());
+            }
+            names[file_id as usize] = name;
+            let mut sink = Callbacks {
+                names: &names,
+                on_decision: &mut *on_decision,
+                on_reject: &mut *on_reject,
+            };
+            let reject = Reject::new(RejectReason::Unreadable, format!("skipped: {why}"));
+            let origin = Origin::File {
+                file: file_id,
+                line: 0,
+            };
+            evaluator
+                .push_broken(origin, &reject, &[], &mut sink)
+                .context("writing output")?;
+        }
         for (index, path) in files.iter().enumerate() {
             let name = if is_stdin(path) {
                 "<stdin>".to_owned()
@@ -250,25 +273,41 @@ pub fn replay(
                 names.resize(file_id as usize + 1, String::new());
             }
             names[file_id as usize] = name.clone();
-            let reader: Box<dyn io::BufRead> = if is_stdin(path) {
-                Box::new(io::stdin().lock())
-            } else {
-                file::open(path).with_context(|| format!("opening {name}"))?
-            };
             let mut sink = Callbacks {
                 names: &names,
                 on_decision: &mut *on_decision,
                 on_reject: &mut *on_reject,
             };
+            let unreadable = |detail: String| Reject::new(RejectReason::Unreadable, detail);
+            let reader: Box<dyn io::BufRead> = if is_stdin(path) {
+                Box::new(io::stdin().lock())
+            } else {
+                match file::open(path) {
+                    Ok(reader) => reader,
+                    Err(e) => {
+                        let origin = Origin::File {
+                            file: file_id,
+                            line: 0,
+                        };
+                        let reject = unreadable(format!("opening the file: {e}"));
+                        evaluator
+                            .push_broken(origin, &reject, &[], &mut sink)
+                            .context("writing output")?;
+                        continue;
+                    }
+                }
+            };
+            let mut last_line = 0;
             let mut failure: Option<io::Error> = None;
             let mut records = summary.records;
-            file::for_each_record(reader, &mut |item| {
+            let read = file::for_each_record(reader, &mut |item| {
                 if failure.is_some() {
                     return;
                 }
                 records += 1;
                 let result = match item {
                     Item::Record { bytes, line } => {
+                        last_line = line;
                         progress.tick(index, files.len(), records, line);
                         evaluator.push(
                             bytes,
@@ -296,11 +335,24 @@ pub fn replay(
                 if let Err(e) = result {
                     failure = Some(e);
                 }
-            })
-            .with_context(|| format!("reading {name}"))?;
+            });
             summary.records = records;
             if let Some(e) = failure.take() {
                 return Err(e).context("writing output");
+            }
+            if let Err(e) = read {
+                // The records before the fault were read and kept; the rest of the file is one
+                // reject, and the next file is read.
+                let origin = Origin::File {
+                    file: file_id,
+                    line: last_line,
+                };
+                let reject = unreadable(format!(
+                    "reading stopped after line {last_line}: {e}; the records before it were kept"
+                ));
+                evaluator
+                    .push_broken(origin, &reject, &[], &mut sink)
+                    .context("writing output")?;
             }
             summary.bytes += std::fs::metadata(path).map_or(0, |m| m.len());
         }

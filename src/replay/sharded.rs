@@ -32,7 +32,7 @@ use super::{Progress, RejectSink, ReplayOptions, ReplaySummary};
 use crate::decision::Decision;
 use crate::engine::{Applied, Engine, EngineConfig};
 use crate::evaluator::{future_reject, late_reject, Tally};
-use crate::event::{Event, Reject};
+use crate::event::{Event, Reject, RejectReason};
 use crate::rule::RuleSet;
 use crate::source::file::{self, Item};
 use crate::source::Origin;
@@ -100,11 +100,13 @@ fn text_hash(value: impl std::fmt::Display) -> u64 {
     w.0.finish()
 }
 
-/// Reads every file into batches on its own thread; an I/O error ends the stream. Batches
-/// sent back on the returned sender are reused, so their buffers are allocated (and their
-/// pages faulted in) once, not per batch.
+/// Reads every file into batches on its own thread. A file that cannot be opened, or fails
+/// part-way, is an `unreadable` entry (after the records read before the fault), and the next
+/// file is read; one with a skip reason is that entry alone, never opened. Batches sent back
+/// on the returned sender are reused, so their buffers are allocated (and their pages faulted
+/// in) once, not per batch.
 fn read_batches<'scope>(
-    files: Vec<PathBuf>,
+    files: Vec<(PathBuf, Option<String>)>,
     scope: &'scope std::thread::Scope<'scope, '_>,
 ) -> (Receiver<anyhow::Result<Batch>>, Sender<Batch>) {
     let (tx, rx) = sync_channel::<anyhow::Result<Batch>>(2);
@@ -125,50 +127,69 @@ fn read_batches<'scope>(
             batch
         };
         let mut batch = fresh();
-        for (index, path) in files.iter().enumerate() {
-            let name = path.display().to_string();
-            let result = file::open(path)
-                .with_context(|| format!("opening {name}"))
-                .and_then(|reader| {
-                    file::for_each_record(reader, &mut |item| {
-                        let entry = match item {
-                            Item::Record { bytes, line } => {
-                                let start = batch.bytes.len();
-                                batch.bytes.extend_from_slice(bytes);
-                                Entry::Record {
-                                    file: index as u32,
-                                    line,
-                                    start,
-                                    end: batch.bytes.len(),
-                                }
-                            }
-                            Item::Broken {
-                                line,
-                                reject,
-                                bytes,
-                            } => {
-                                let start = batch.bytes.len();
-                                batch.bytes.extend_from_slice(bytes);
-                                Entry::Broken {
-                                    file: index as u32,
-                                    line,
-                                    reject,
-                                    start,
-                                    end: batch.bytes.len(),
-                                }
-                            }
-                        };
-                        batch.entries.push(entry);
-                        if batch.entries.len() >= BATCH_RECORDS {
-                            let full = std::mem::replace(&mut batch, fresh());
-                            let _ = tx.send(Ok(full));
-                        }
-                    })
-                    .with_context(|| format!("reading {name}"))
+        for (index, (path, skipped)) in files.iter().enumerate() {
+            let unreadable = |batch: &mut Batch, line: u64, detail: String| {
+                let at = batch.bytes.len();
+                batch.entries.push(Entry::Broken {
+                    file: index as u32,
+                    line,
+                    reject: Reject::new(RejectReason::Unreadable, detail),
+                    start: at,
+                    end: at,
                 });
-            if let Err(e) = result {
-                let _ = tx.send(Err(e));
-                return;
+            };
+            if let Some(why) = skipped {
+                unreadable(&mut batch, 0, why.clone());
+                continue;
+            }
+            let reader = match file::open(path) {
+                Ok(reader) => reader,
+                Err(e) => {
+                    unreadable(&mut batch, 0, format!("opening the file: {e}"));
+                    continue;
+                }
+            };
+            let mut last_line = 0;
+            let read = file::for_each_record(reader, &mut |item| {
+                let entry = match item {
+                    Item::Record { bytes, line } => {
+                        last_line = line;
+                        let start = batch.bytes.len();
+                        batch.bytes.extend_from_slice(bytes);
+                        Entry::Record {
+                            file: index as u32,
+                            line,
+                            start,
+                            end: batch.bytes.len(),
+                        }
+                    }
+                    Item::Broken {
+                        line,
+                        reject,
+                        bytes,
+                    } => {
+                        let start = batch.bytes.len();
+                        batch.bytes.extend_from_slice(bytes);
+                        Entry::Broken {
+                            file: index as u32,
+                            line,
+                            reject,
+                            start,
+                            end: batch.bytes.len(),
+                        }
+                    }
+                };
+                batch.entries.push(entry);
+                if batch.entries.len() >= BATCH_RECORDS {
+                    let full = std::mem::replace(&mut batch, fresh());
+                    let _ = tx.send(Ok(full));
+                }
+            });
+            if let Err(e) = read {
+                let detail = format!(
+                    "reading stopped after line {last_line}: {e}; the records before it were kept"
+                );
+                unreadable(&mut batch, last_line, detail);
             }
         }
         if !batch.entries.is_empty() {
@@ -255,12 +276,19 @@ pub fn replay_sharded(
 ) -> anyhow::Result<ReplaySummary> {
     anyhow::ensure!(threads >= 1, "--threads must be at least 1");
     let started = Instant::now();
-    let files = file::expand_paths(paths).context("listing input paths")?;
+    // What a directory walk left out goes first, as inputs that are rejected unopened.
+    let expanded = file::expand(paths);
+    let files: Vec<(PathBuf, Option<String>)> = expanded
+        .skipped
+        .into_iter()
+        .map(|(path, why)| (path, Some(format!("skipped: {why}"))))
+        .chain(expanded.files.into_iter().map(|path| (path, None)))
+        .collect();
     anyhow::ensure!(
         !paths.iter().any(|p| p.as_os_str() == "-"),
         "--threads reads files, not standard input"
     );
-    let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+    let names: Vec<String> = files.iter().map(|(p, _)| p.display().to_string()).collect();
     let shard_config = EngineConfig {
         max_sessions: config.max_sessions.div_ceil(threads),
         ..config.clone()
@@ -283,7 +311,7 @@ pub fn replay_sharded(
         files: files.len(),
         bytes: files
             .iter()
-            .filter_map(|f| std::fs::metadata(f).ok())
+            .filter_map(|(f, _)| std::fs::metadata(f).ok())
             .map(|m| m.len())
             .sum(),
         ..ReplaySummary::default()

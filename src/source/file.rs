@@ -52,25 +52,73 @@ pub fn open(path: &Path) -> io::Result<Box<dyn BufRead>> {
     })
 }
 
-/// Expands directories (recursively, in name order) into the files under them.
-pub fn expand_paths(paths: &[PathBuf]) -> io::Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
+/// Paths expanded into the files to read, and what a directory walk had to leave out.
+#[derive(Debug, Default)]
+pub struct Expanded {
+    pub files: Vec<PathBuf>,
+    /// Entries of a directory that cannot be read as a file (a FIFO, a socket, a device, a
+    /// broken symlink) or directories that cannot be listed, with why.
+    pub skipped: Vec<(PathBuf, String)>,
+}
+
+/// Expands directories (recursively, in name order) into the record files under them. A path
+/// named explicitly is kept whatever it is (a FIFO is read as a stream); inside a directory,
+/// only regular files (after symlinks) are, and the rest is reported in `skipped`, never
+/// opened, so nothing in a log directory can block the walk.
+pub fn expand(paths: &[PathBuf]) -> Expanded {
+    let mut out = Expanded::default();
     for path in paths {
         if path.is_dir() {
-            let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
-                .map(|e| e.map(|e| e.path()))
-                .collect::<io::Result<_>>()?;
-            entries.sort();
-            let nested: Vec<PathBuf> = entries
-                .into_iter()
-                .filter(|p| p.is_dir() || is_record_file(p))
-                .collect();
-            out.extend(expand_paths(&nested)?);
+            walk(path, &mut out);
         } else {
-            out.push(path.clone());
+            out.files.push(path.clone());
         }
     }
-    Ok(out)
+    out
+}
+
+fn walk(dir: &Path, out: &mut Expanded) {
+    let listed = std::fs::read_dir(dir).and_then(|entries| {
+        entries
+            .map(|e| e.map(|e| e.path()))
+            .collect::<io::Result<Vec<PathBuf>>>()
+    });
+    let mut entries = match listed {
+        Ok(entries) => entries,
+        Err(e) => {
+            out.skipped
+                .push((dir.to_path_buf(), format!("listing the directory: {e}")));
+            return;
+        }
+    };
+    entries.sort();
+    for entry in entries {
+        match std::fs::metadata(&entry) {
+            Ok(m) if m.is_dir() => walk(&entry, out),
+            Ok(m) if m.is_file() => {
+                if is_record_file(&entry) {
+                    out.files.push(entry);
+                }
+            }
+            Ok(_) if is_record_file(&entry) => out.skipped.push((
+                entry,
+                "not a regular file (a FIFO, socket or device)".to_owned(),
+            )),
+            Ok(_) => {}
+            Err(e) if is_record_file(&entry) => out.skipped.push((entry, e.to_string())),
+            Err(_) => {}
+        }
+    }
+}
+
+/// Expands directories into the record files under them; fails if anything had to be left
+/// out (for callers with no place to report it).
+pub fn expand_paths(paths: &[PathBuf]) -> io::Result<Vec<PathBuf>> {
+    let Expanded { files, skipped } = expand(paths);
+    if let Some((path, why)) = skipped.first() {
+        return Err(io::Error::other(format!("{}: {why}", path.display())));
+    }
+    Ok(files)
 }
 
 /// Files a directory walk reads: JSON in its usual extensions, optionally gzipped.
@@ -117,9 +165,10 @@ pub fn for_each_record(mut reader: impl BufRead, sink: &mut dyn FnMut(Item<'_>))
         }
     }
     let mut document = std::mem::take(&mut line);
-    reader.read_to_end(&mut document)?;
+    // A read that fails part-way (a truncated gzip) keeps what came before it.
+    let read = reader.read_to_end(&mut document);
     emit_documents(&document, line_no, sink);
-    Ok(())
+    read.map(drop)
 }
 
 fn trim(bytes: &[u8]) -> &[u8] {
