@@ -10,7 +10,8 @@
 //!   with `--authentication`), in clear and inside TLS, the password given through
 //!   `${file:…}` or `SESSIONGUARD_KAFKA_SASL_PASSWORD` and never printed; a wrong password
 //!   fails clearly;
-//! - records produced with gzip, snappy, lz4 and zstd are consumed and decided on.
+//! - records produced with gzip, lz4 and zstd are consumed and decided on (snappy too on the
+//!   mock cluster, `tests/kafka_codecs.rs`: tansu 0.6.0 cannot serve snappy batches).
 //!
 //! The broker is tansu (what `scripts/kafka.sh` installs), started by each test on its own
 //! ports and storage: tansu 0.6.0 takes `--cert`/`--key` but does not use them, so TLS is
@@ -857,47 +858,32 @@ fn records_of_every_codec_are_decided_on() {
     let files = scenario_files();
     let expected = replay_ids(&files);
     let records = lines(&files);
-    let codecs = ["gzip", "snappy", "lz4", "zstd"];
-    let inputs: Vec<String> = codecs
-        .iter()
-        .map(|c| unique(&format!("codec-{c}")))
-        .collect();
-    let actions = unique("codec-actions");
-    let mut all: Vec<&str> = inputs.iter().map(String::as_str).collect();
-    all.push(&actions);
-    let dlq = format!("{actions}-dlq");
-    all.push(&dlq);
-    create_topics(&brokers, &[], &all);
-    for (codec, topic) in codecs.iter().zip(&inputs) {
-        produce(&brokers, &[], topic, &records, codec);
-    }
-    let topics: Vec<&str> = inputs.iter().map(String::as_str).collect();
-    let out = run(
-        &brokers,
-        &topics,
-        &actions,
-        &[],
-        &[],
-        Duration::from_secs(180),
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "run failed:\n{stderr}");
-    let decisions = read_json(&brokers, &[], &actions);
-    for (codec, topic) in codecs.iter().zip(&inputs) {
-        let of_topic: Vec<Value> = decisions
-            .iter()
-            .filter(|d| {
-                d.pointer("/evidence/events/0/origin/topic")
-                    .and_then(Value::as_str)
-                    == Some(topic)
-            })
-            .cloned()
-            .collect();
+    // tansu 0.6.0 stores snappy batches but cannot serve them ("UnexpectedType(Snappy)" in
+    // its fetch): snappy is checked on the mock cluster only (tests/kafka_codecs.rs).
+    for codec in ["gzip", "lz4", "zstd"] {
+        let input = unique(&format!("codec-{codec}"));
+        let actions = unique(&format!("codec-{codec}-actions"));
+        create_topics(
+            &brokers,
+            &[],
+            &[&input, &actions, &format!("{actions}-dlq")],
+        );
+        produce(&brokers, &[], &input, &records, codec);
+        let out = run(
+            &brokers,
+            &[&input],
+            &actions,
+            &[],
+            &[],
+            Duration::from_secs(120),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{codec}: run failed:\n{stderr}");
+        let got = ids(&read_json(&brokers, &[], &actions));
         assert_eq!(
-            ids(&of_topic),
-            expected,
+            got, expected,
             "{codec}: decisions differ from replay's\n{stderr}"
         );
-        note(&format!("{codec}: {} decisions, as replay", of_topic.len()));
+        note(&format!("{codec}: {} decisions, as replay", got.len()));
     }
 }

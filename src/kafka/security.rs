@@ -376,7 +376,10 @@ pub fn explain(text: &str) -> Option<&'static str> {
     {
         "the broker refused the TLS handshake: if it requires a client certificate (mTLS), set \
          ssl.certificate.location and ssl.key.location to one its CA signed"
-    } else if t.contains("unsupported sasl mechanism") || t.contains("unsupported_sasl_mechanism") {
+    } else if t.contains("unsupported sasl mechanism")
+        || t.contains("unsupported_sasl_mechanism")
+        || t.contains("mechanism handshake failed")
+    {
         "the broker does not enable this SASL mechanism: set sasl.mechanism to one it offers"
     } else if t.contains("oidc") || t.contains("token endpoint") || t.contains("token retrieval") {
         "the OAUTHBEARER token could not be fetched: check sasl.oauthbearer.token.endpoint.url, \
@@ -508,7 +511,14 @@ pub fn preflight(settings: &Settings) -> anyhow::Result<()> {
 }
 
 fn failure(reason: &str, settings: &Settings) -> anyhow::Error {
-    let reason = scrub(reason, &settings.librdkafka);
+    let mut reason = scrub(reason, &settings.librdkafka);
+    // librdkafka says "certificate verify failed" for every verification error; a handshake
+    // of our own names which one.
+    if reason.contains("certificate verify failed") || reason.contains("could not be verified") {
+        if let Some(cause) = diagnose_tls(settings) {
+            reason = format!("{cause} ({reason})");
+        }
+    }
     match explain(&reason) {
         Some(hint) => anyhow::anyhow!(
             "cannot connect to the Kafka brokers {}: {hint}\n  librdkafka: {reason}",
@@ -518,6 +528,61 @@ fn failure(reason: &str, settings: &Settings) -> anyhow::Error {
             "cannot connect to the Kafka brokers {}: {reason}",
             settings.brokers
         ),
+    }
+}
+
+/// The certificate verification error of a TLS handshake with the first bootstrap broker,
+/// made with the same CA, client certificate and host-name check as librdkafka's.
+fn diagnose_tls(settings: &Settings) -> Option<String> {
+    use openssl::ssl::{HandshakeError, SslConnector, SslFiletype, SslMethod};
+    use openssl::x509::X509VerifyResult;
+    use std::net::{TcpStream, ToSocketAddrs};
+
+    let get = |key: &str| property(&settings.librdkafka, key);
+    let first = settings.brokers.split(',').next()?.trim();
+    let first = first.split_once("://").map_or(first, |(_, rest)| rest);
+    let (host, port) = first.rsplit_once(':')?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port: u16 = port.parse().ok()?;
+    let addr = (host, port).to_socket_addrs().ok()?.find(|a| a.is_ipv4())?;
+    let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()?;
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut builder = SslConnector::builder(SslMethod::tls_client()).ok()?;
+    match get("ssl.ca.location") {
+        Some(path) if path != "probe" => {
+            if std::path::Path::new(path).is_dir() {
+                builder.load_verify_locations(None, Some(std::path::Path::new(path)))
+            } else {
+                builder.set_ca_file(path)
+            }
+            .ok()?;
+        }
+        _ => builder.set_default_verify_paths().ok()?,
+    }
+    if let (Some(cert), Some(key)) = (get("ssl.certificate.location"), get("ssl.key.location")) {
+        if get("ssl.key.password").is_none() {
+            let _ = builder.set_certificate_chain_file(cert);
+            let _ = builder.set_private_key_file(key, SslFiletype::PEM);
+        }
+    }
+    let mut config = builder.build().configure().ok()?;
+    if get("ssl.endpoint.identification.algorithm") == Some("none") {
+        config.set_verify_hostname(false);
+    }
+    match config.connect(host, stream) {
+        Ok(_) => None,
+        Err(HandshakeError::Failure(mid)) => {
+            let verify = mid.ssl().verify_result();
+            if verify != X509VerifyResult::OK {
+                Some(format!(
+                    "certificate verify failed: {}",
+                    verify.error_string()
+                ))
+            } else {
+                Some(mid.error().to_string())
+            }
+        }
+        Err(_) => None,
     }
 }
 
@@ -730,6 +795,11 @@ mod tests {
                 "Disconnected while requesting ApiVersion: might be caused by incorrect \
                  security.protocol configuration",
                 "security.protocol",
+            ),
+            (
+                "SASL PLAIN mechanism handshake failed: Local: Broker transport failure: \
+                 broker's supported mechanisms: (n/a)",
+                "sasl.mechanism",
             ),
         ];
         for (text, property) in cases {
