@@ -373,7 +373,13 @@ impl Layer {
         };
         let metrics_addr = match self.metrics_addr.as_deref() {
             None => None,
-            Some(text) => match text.trim().parse::<SocketAddr>() {
+            // A bare port binds loopback: exposing the endpoints is a choice (0.0.0.0:PORT).
+            Some(text) => match text.trim().parse::<SocketAddr>().or_else(|e| {
+                text.trim()
+                    .parse::<u16>()
+                    .map(|port| SocketAddr::from(([127, 0, 0, 1], port)))
+                    .map_err(|_| e)
+            }) {
                 Ok(a) => Some(a),
                 Err(_) => {
                     errors.push(format!(
