@@ -72,7 +72,7 @@ pub struct KafkaArgs {
     /// Read every record as this source instead of detecting it per record.
     #[arg(long)]
     pub source: Option<String>,
-    /// Serve /metrics, /healthz and /readyz here, e.g. 127.0.0.1:9464 [env: SESSIONGUARD_METRICS_ADDR]
+    /// Serve /metrics, /healthz and /readyz here: a port (loopback) or ADDR:PORT, e.g. 0.0.0.0:9464 to expose them [env: SESSIONGUARD_METRICS_ADDR]
     #[arg(long)]
     pub metrics_addr: Option<String>,
     /// A librdkafka property passed through, e.g. -X security.protocol=ssl (repeatable).
