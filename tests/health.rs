@@ -160,32 +160,43 @@ fn run_exits_promptly_on_sigterm_with_slow_clients_connected() {
         .local_addr()
         .unwrap()
         .port();
+    /// Killed when dropped, so a failed assertion leaves no `run` behind.
+    struct Guard(std::process::Child);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
     // No broker listens on port 9: `run` waits for one, serving its endpoints.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sessionguard"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args([
-            "run",
-            "--brokers",
-            "127.0.0.1:9",
-            "--group",
-            "g",
-            "--topics",
-            "in",
-        ])
-        .args([
-            "--actions-topic",
-            "out",
-            "--dead-letter-topic",
-            "dlq",
-            "--rules",
-            "rules",
-        ])
-        .args(["--metrics-addr", &port.to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut guard = Guard(
+        Command::new(env!("CARGO_BIN_EXE_sessionguard"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args([
+                "run",
+                "--brokers",
+                "127.0.0.1:9",
+                "--group",
+                "g",
+                "--topics",
+                "in",
+            ])
+            .args([
+                "--actions-topic",
+                "out",
+                "--dead-letter-topic",
+                "dlq",
+                "--rules",
+                "rules",
+            ])
+            .args(["--metrics-addr", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let child = &mut guard.0;
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let deadline = Instant::now() + Duration::from_secs(30);
     while TcpStream::connect(addr).is_err() {
