@@ -5,7 +5,7 @@
 # (tests/kafka_broker.rs) against a Kafka-compatible broker on 127.0.0.1, which
 # scripts/kafka.sh installs (tansu, built by cargo once: about 20 minutes on 2 cores) and starts,
 # unless SESSIONGUARD_TEST_BROKERS already names one. A broker that cannot start fails the run.
-# Needs the Rust toolchain (and apt-get, for kcat when missing). Ends with one line:
+# Needs the Rust toolchain (and apt-get, for stunnel4 when missing: tests/kafka_tls.rs). Ends with one line:
 # "N passed, M failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +27,15 @@ if [ -z "${SESSIONGUARD_TEST_BROKERS:-}" ]; then
     broker_clock=$SECONDS
     timeout 45m scripts/kafka.sh install >target/kafka/install.out 2>&1 &
     install_pid=$!
+fi
+
+# tests/kafka_tls.rs puts stunnel (TLS termination) in front of tansu, which has no TLS of its
+# own; the certificates are made with the openssl command.
+if ! command -v stunnel >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; then
+    echo "== apt-get install stunnel4 openssl (for tests/kafka_tls.rs)"
+    mkdir -p target
+    (apt-get update -qq && apt-get install -y -qq stunnel4 openssl) >target/stunnel-install.log 2>&1 ||
+        { tail -n 20 target/stunnel-install.log; echo "installing stunnel4 failed: tests/kafka_tls.rs will fail"; }
 fi
 
 echo "== cargo fmt --check"

@@ -72,7 +72,7 @@ pub struct KafkaArgs {
     /// Read every record as this source instead of detecting it per record.
     #[arg(long)]
     pub source: Option<String>,
-    /// Serve /metrics, /healthz and /readyz here, e.g. 127.0.0.1:9464 [env: SESSIONGUARD_METRICS_ADDR]
+    /// Serve /metrics, /healthz and /readyz here: a port (loopback) or ADDR:PORT, e.g. 0.0.0.0:9464 to expose them [env: SESSIONGUARD_METRICS_ADDR]
     #[arg(long)]
     pub metrics_addr: Option<String>,
     /// A librdkafka property passed through, e.g. -X security.protocol=ssl (repeatable).
@@ -354,11 +354,12 @@ impl KafkaArgs {
             metrics_addr: self.metrics_addr.clone(),
             max_events: self.max_events,
             exit_when_idle: self.exit_when_idle.clone(),
-            librdkafka: self
-                .property
-                .iter()
-                .map(|(k, v)| (k.clone(), crate::config::Scalar::Text(v.clone())))
-                .collect(),
+            librdkafka: crate::config::Properties(
+                self.property
+                    .iter()
+                    .map(|(k, v)| (k.clone(), crate::config::Scalar::Text(v.clone())))
+                    .collect(),
+            ),
             ..crate::config::Layer::default()
         }
     }
@@ -400,7 +401,7 @@ fn kafka_command(
     null_engine: bool,
 ) -> Result<i32> {
     use crate::config::{Layer, Purpose};
-    use crate::kafka::{Control, Mode};
+    use crate::kafka::{security, Control, Mode};
     use crate::telemetry::{self, Level, Telemetry};
     use std::sync::atomic::AtomicBool;
     use std::sync::Arc;
@@ -415,11 +416,32 @@ fn kafka_command(
         Some(path) => Layer::from_file(path).map_err(anyhow::Error::msg)?,
         None => Layer::default(),
     };
-    let env = Layer::from_env(&|name| std::env::var(name).ok()).map_err(anyhow::Error::msg)?;
+    let mut env = Layer::from_env(&|name| std::env::var(name).ok()).map_err(anyhow::Error::msg)?;
+    env.librdkafka = crate::config::Properties(
+        security::from_env(std::env::vars())
+            .into_iter()
+            .map(|(k, v)| (k, crate::config::Scalar::Text(v)))
+            .collect(),
+    );
+    for (key, value) in &flags.librdkafka.0 {
+        let literal =
+            !matches!(value, crate::config::Scalar::Text(v) if v.trim().starts_with("${"));
+        if security::is_secret(key) && literal {
+            telemetry::log(
+                Level::Warn,
+                "secret_on_command_line",
+                "a secret given with -X is visible to every local user (ps, /proc); use \
+                 -X 'KEY=${file:PATH}', -X 'KEY=${env:NAME}' or a SESSIONGUARD_KAFKA_* variable",
+                &[("property", telemetry::V::S(key))],
+            );
+        }
+    }
     let settings = flags
         .over(env.over(file))
         .settings(purpose)
         .map_err(|errors| anyhow::anyhow!("invalid settings:\n{errors}"))?;
+    security::log_warnings(&security::check(&settings.librdkafka));
+    security::preflight(&settings)?;
     let (mode, rules) = match purpose {
         Purpose::Run if null_engine => (Mode::Null, None),
         Purpose::Run => (Mode::Evaluate, Some(Arc::new(load_rules(&settings.rules)?))),

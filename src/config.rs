@@ -18,8 +18,17 @@
 //! max_skew: 30m
 //! idle_timeout: 12h
 //! max_sessions: 4000000   # per input partition
-//! librdkafka: { security.protocol: ssl, fetch.max.bytes: 1048576 }
+//! librdkafka:                  # any librdkafka property; see docs/kafka.md for TLS and SASL
+//!   security.protocol: sasl_ssl
+//!   sasl.mechanism: SCRAM-SHA-512
+//!   sasl.username: sessionguard
+//!   sasl.password: ${file:/run/secrets/kafka-password}   # or ${env:NAME}
 //! ```
+//!
+//! librdkafka properties also come from `SESSIONGUARD_KAFKA_*` variables
+//! (`SESSIONGUARD_KAFKA_SASL_PASSWORD` is `sasl.password`), between the file and `-X`. Secret
+//! values are resolved here and redacted wherever settings are shown
+//! (`crate::kafka::security`).
 //!
 //! The text form ([`Layer`]) only mirrors what was written; [`Layer::settings`] checks
 //! everything, collects every problem, and returns the built form or all the errors at once.
@@ -76,9 +85,38 @@ pub struct Layer {
     pub caep_issuer: Option<String>,
     #[serde(alias = "max-sessions")]
     pub max_sessions: Option<u64>,
-    /// librdkafka properties passed through unchanged.
+    /// librdkafka properties passed through (values may be `${file:PATH}` or `${env:NAME}`).
     #[serde(default)]
-    pub librdkafka: BTreeMap<String, Scalar>,
+    pub librdkafka: Properties,
+}
+
+/// librdkafka properties as written; `Debug` redacts the secrets among them.
+#[derive(Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct Properties(pub BTreeMap<String, Scalar>);
+
+impl std::fmt::Debug for Properties {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, v)| {
+                let text = v.text();
+                (k.clone(), redacted(k, &text).to_owned())
+            }))
+            .finish()
+    }
+}
+
+/// A property value as logs and `Debug` may show it.
+fn redacted<'a>(key: &str, value: &'a str) -> &'a str {
+    #[cfg(feature = "kafka")]
+    {
+        crate::kafka::security::shown(key, value)
+    }
+    #[cfg(not(feature = "kafka"))]
+    {
+        let _ = key;
+        value
+    }
 }
 
 /// Topics as a list or as one comma-separated string.
@@ -126,8 +164,8 @@ impl Scalar {
     }
 }
 
-/// Validated settings of `run` and `rekey`.
-#[derive(Clone, Debug)]
+/// Validated settings of `run` and `rekey`. `Debug` redacts secret librdkafka properties.
+#[derive(Clone)]
 pub struct Settings {
     pub brokers: String,
     pub group: String,
@@ -143,7 +181,9 @@ pub struct Settings {
     pub rules: Vec<PathBuf>,
     pub source: Option<Source>,
     pub metrics_addr: Option<SocketAddr>,
-    /// librdkafka properties (`-X key=value`), applied after sessionguard's defaults.
+    /// librdkafka properties (`-X key=value`), applied after sessionguard's defaults; secret
+    /// references already resolved, so never print these without
+    /// `kafka::security::shown`.
     pub librdkafka: Vec<(String, String)>,
     pub max_events: Option<u64>,
     pub exit_when_idle: Option<Duration>,
@@ -153,6 +193,35 @@ pub struct Settings {
     pub caep_issuer: String,
     /// Sessions held per input partition (each partition has its own engine).
     pub max_sessions: usize,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let librdkafka: Vec<(&str, &str)> = self
+            .librdkafka
+            .iter()
+            .map(|(k, v)| (k.as_str(), redacted(k, v)))
+            .collect();
+        f.debug_struct("Settings")
+            .field("brokers", &self.brokers)
+            .field("group", &self.group)
+            .field("topics", &self.topics)
+            .field("actions_topic", &self.actions_topic)
+            .field("dead_letter_topic", &self.dead_letter_topic)
+            .field("progress_topic", &self.progress_topic)
+            .field("output_topic", &self.output_topic)
+            .field("rules", &self.rules)
+            .field("source", &self.source)
+            .field("metrics_addr", &self.metrics_addr)
+            .field("librdkafka", &librdkafka)
+            .field("max_events", &self.max_events)
+            .field("exit_when_idle", &self.exit_when_idle)
+            .field("time", &self.time)
+            .field("idle_timeout_ms", &self.idle_timeout_ms)
+            .field("caep_issuer", &self.caep_issuer)
+            .field("max_sessions", &self.max_sessions)
+            .finish()
+    }
 }
 
 impl Layer {
@@ -198,14 +267,14 @@ impl Layer {
             idle_timeout: get("IDLE_TIMEOUT"),
             caep_issuer: get("CAEP_ISSUER"),
             max_sessions,
-            librdkafka: BTreeMap::new(),
+            librdkafka: Properties::default(),
         })
     }
 
     /// `self` over `lower`: every setting of `self` wins; librdkafka maps are merged.
     pub fn over(self, lower: Layer) -> Layer {
         let mut librdkafka = lower.librdkafka;
-        librdkafka.extend(self.librdkafka);
+        librdkafka.0.extend(self.librdkafka.0);
         Layer {
             brokers: self.brokers.or(lower.brokers),
             group: self.group.or(lower.group),
@@ -304,7 +373,13 @@ impl Layer {
         };
         let metrics_addr = match self.metrics_addr.as_deref() {
             None => None,
-            Some(text) => match text.trim().parse::<SocketAddr>() {
+            // A bare port binds loopback: exposing the endpoints is a choice (0.0.0.0:PORT).
+            Some(text) => match text.trim().parse::<SocketAddr>().or_else(|e| {
+                text.trim()
+                    .parse::<u16>()
+                    .map(|port| SocketAddr::from(([127, 0, 0, 1], port)))
+                    .map_err(|_| e)
+            }) {
                 Ok(a) => Some(a),
                 Err(_) => {
                     errors.push(format!(
@@ -353,11 +428,7 @@ impl Layer {
         if self.max_events == Some(0) {
             errors.push("--max-events must be at least 1".to_owned());
         }
-        let librdkafka = self
-            .librdkafka
-            .iter()
-            .map(|(k, v)| (k.clone(), v.text()))
-            .collect();
+        let librdkafka = self.librdkafka.resolved(&mut errors);
         if !errors.is_empty() {
             return Err(errors.join("\n"));
         }
@@ -394,13 +465,48 @@ impl Layer {
     }
 }
 
-/// Parses `-X key=value`.
+impl Properties {
+    /// The properties as librdkafka takes them: `${file:…}` and `${env:…}` references
+    /// resolved, then the TLS, SASL and compression settings checked together (with the Kafka
+    /// runtime built in). Problems go to `errors`, secrets never.
+    fn resolved(&self, errors: &mut Vec<String>) -> Vec<(String, String)> {
+        #[cfg(feature = "kafka")]
+        {
+            use crate::kafka::security;
+            let var = |name: &str| std::env::var(name).ok();
+            let mut out = Vec::with_capacity(self.0.len());
+            let mut broken = false;
+            for (key, value) in &self.0 {
+                match security::resolve(key, &value.text(), &var) {
+                    Ok(v) => out.push((key.clone(), v)),
+                    Err(e) => {
+                        broken = true;
+                        errors.push(format!("librdkafka property {e}"));
+                    }
+                }
+            }
+            if !broken {
+                errors.extend(security::check(&out).errors);
+            }
+            out
+        }
+        #[cfg(not(feature = "kafka"))]
+        {
+            let _ = errors;
+            self.0.iter().map(|(k, v)| (k.clone(), v.text())).collect()
+        }
+    }
+}
+
+/// Parses `-X key=value`. The error never repeats the text: it may hold a secret.
 pub fn parse_property(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
-        _ => Err(format!(
-            "'{text}' is not a librdkafka property like fetch.max.bytes=1048576"
-        )),
+        _ => Err(
+            "expected KEY=VALUE, a librdkafka property like fetch.max.bytes=1048576 \
+             (the text given is not repeated here: it may hold a secret)"
+                .to_owned(),
+        ),
     }
 }
 

@@ -6,9 +6,10 @@
 //! - **Metrics** are a handful of counters and gauges behind one mutex, rendered as Prometheus
 //!   text on request. Labels are low-cardinality by construction: reject reason, rule id,
 //!   topic and partition — never a session, user or address.
-//! - **HTTP** is a hand-written HTTP/1.1 responder on `std::net::TcpListener` (one thread, one
-//!   request per connection, `Connection: close`): three fixed paths need no router, and a
-//!   scraper or a Kubernetes probe needs nothing more.
+//! - **HTTP** is hyper on a one-thread tokio runtime of its own ([`http`]): connections are
+//!   served concurrently, with a deadline for the whole request head and limits on head size,
+//!   open connections and connection life, so a slow client cannot keep a probe waiting.
+//!   Three fixed paths need no router.
 //! - **Logs** are one JSON object per line on stderr, written by [`log`]: `tracing` plus
 //!   `tracing-subscriber` with its `json` feature would add a subscriber stack and about ten
 //!   crates for the few dozen events the runtime logs, all of which are defined in
@@ -24,13 +25,15 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use hdrhistogram::Histogram;
+
+pub mod http;
+pub use http::serve;
 
 use crate::event::{RejectReason, Timestamp};
 
@@ -313,85 +316,6 @@ fn escape_label(value: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// Serves `/metrics`, `/healthz` and `/readyz` on `addr` from a background thread until
-/// `stop` is set. Returns the bound address (useful with port 0).
-pub fn serve(
-    addr: SocketAddr,
-    telemetry: Arc<Telemetry>,
-    stop: Arc<AtomicBool>,
-) -> std::io::Result<SocketAddr> {
-    let listener = TcpListener::bind(addr)?;
-    let bound = listener.local_addr()?;
-    listener.set_nonblocking(true)?;
-    std::thread::Builder::new()
-        .name("sessionguard-http".into())
-        .spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((stream, _)) => {
-                        let _ = respond(stream, &telemetry);
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        std::thread::sleep(Duration::from_millis(50));
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(50)),
-                }
-            }
-        })?;
-    Ok(bound)
-}
-
-fn respond(mut stream: TcpStream, telemetry: &Telemetry) -> std::io::Result<()> {
-    stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(2)))?;
-    // The request line is all that is read; 4 KiB holds any request a probe sends.
-    let mut buf = [0u8; 4096];
-    let mut len = 0;
-    while len < buf.len() {
-        let n = stream.read(&mut buf[len..])?;
-        if n == 0 {
-            break;
-        }
-        len += n;
-        if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") || buf[..len].contains(&b'\n') {
-            break;
-        }
-    }
-    let request = String::from_utf8_lossy(&buf[..len]);
-    let mut parts = request.split_whitespace();
-    let method = parts.next().unwrap_or("");
-    let path = parts.next().unwrap_or("").split('?').next().unwrap_or("");
-    let (status, content_type, body) = match (method, path) {
-        ("GET", "/metrics") => (
-            "200 OK",
-            "text/plain; version=0.0.4; charset=utf-8",
-            telemetry.render(),
-        ),
-        ("GET", "/healthz") => ("200 OK", "text/plain", "ok\n".to_owned()),
-        ("GET", "/readyz") if telemetry.is_ready() => {
-            ("200 OK", "text/plain", "ready\n".to_owned())
-        }
-        ("GET", "/readyz") => (
-            "503 Service Unavailable",
-            "text/plain",
-            "not ready: no partition assigned, or still catching up\n".to_owned(),
-        ),
-        ("GET", _) => ("404 Not Found", "text/plain", "not found\n".to_owned()),
-        _ => (
-            "405 Method Not Allowed",
-            "text/plain",
-            "method not allowed\n".to_owned(),
-        ),
-    };
-    write!(
-        stream,
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    stream.flush()
-}
-
 /// Log levels, most severe first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
@@ -508,12 +432,18 @@ mod tests {
 
     #[test]
     fn serves_health_and_metrics() {
+        use std::io::Read;
+        use std::net::TcpStream;
         let t = Telemetry::new();
         let stop = Arc::new(AtomicBool::new(false));
         let addr = serve("127.0.0.1:0".parse().unwrap(), t.clone(), stop.clone()).unwrap();
         let get = |path: &str| {
             let mut s = TcpStream::connect(addr).unwrap();
-            write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            write!(
+                s,
+                "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            )
+            .unwrap();
             let mut out = String::new();
             s.read_to_string(&mut out).unwrap();
             out

@@ -9,6 +9,7 @@
 //! - [`delivery`]: the idempotent producer, delivery tickets and retries.
 //! - [`tracker`]: which input positions are safe to store.
 //! - [`progress`]: the compacted progress topic that rebuilds partition state.
+//! - [`security`]: TLS, SASL and their secrets: references, redaction, checks, the preflight.
 //! - [`demo`]: the zero-setup demo on the mock cluster.
 //!
 //! # Why a `BaseConsumer` on a dedicated thread
@@ -46,6 +47,7 @@ pub mod delivery;
 pub mod demo;
 pub mod pipeline;
 pub mod progress;
+pub mod security;
 pub mod tracker;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

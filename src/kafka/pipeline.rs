@@ -1043,7 +1043,7 @@ pub fn run(
     };
     let consumer: BaseConsumer<PipelineContext> = super::consumer_config(settings)
         .create_with_context(context)
-        .map_err(|e| anyhow::anyhow!("creating the consumer: {e}"))?;
+        .map_err(|e| super::security::client_error("creating the consumer", &e, settings))?;
     let topics: Vec<&str> = settings.topics.iter().map(String::as_str).collect();
     consumer
         .subscribe(&topics)
