@@ -107,28 +107,18 @@ fn the_pack_on_panthers_labelled_tests() {
         let score = scores.entry(source).or_default();
         score.rejected += u32::from(sink.rejected);
         let decided = !sink.decisions.is_empty();
-        if labelled.expected_result {
+        let label = if labelled.expected_result {
             score.positives += 1;
-            if decided {
-                score.caught += 1;
-                let rules: Vec<String> = sink.decisions.iter().map(|d| d.rule.id.clone()).collect();
-                score
-                    .caught_by
-                    .entry(labelled.rule_id.clone())
-                    .or_default()
-                    .extend(rules);
-            }
+            score.caught += u32::from(decided);
+            labelled.rule_id.clone()
         } else {
             score.negatives += 1;
-            if decided {
-                score.decided_on_negatives += 1;
-                let rules: Vec<String> = sink.decisions.iter().map(|d| d.rule.id.clone()).collect();
-                score
-                    .caught_by
-                    .entry(format!("{} (negative)", labelled.rule_id))
-                    .or_default()
-                    .extend(rules);
-            }
+            score.decided_on_negatives += u32::from(decided);
+            format!("{} (negative)", labelled.rule_id)
+        };
+        if decided {
+            let ours = sink.decisions.iter().map(|d| d.rule.id.clone());
+            score.caught_by.entry(label).or_default().extend(ours);
         }
     }
     let mut table =

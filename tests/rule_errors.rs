@@ -33,6 +33,16 @@ type Case = (
 
 const CASES: &[Case] = &[
     (
+        "absurd-thresholds.yml",
+        &[
+            (12, 54, Some("broken.absurd_thresholds"), "`gte: 0` cannot be right for `event_count`: it needs a whole number from 1 to 10000000"),
+            (14, 76, Some("broken.absurd_thresholds"), "`gte: -1` cannot be right for `value_count`"),
+            (16, 54, Some("broken.absurd_thresholds"), "cannot be right for `event_count`"),
+            (18, 76, Some("broken.absurd_thresholds"), "`gte: 2.5` cannot be right for `value_count`"),
+            (20, 66, Some("broken.absurd_thresholds"), "`gte: 0` cannot be right for `value_sum`: it needs a positive amount"),
+        ],
+    ),
+    (
         "yaml-syntax.yml",
         &[(6, 12, None, "invalid YAML: while parsing a flow mapping")],
     ),

@@ -151,16 +151,18 @@ fn read_batches<'scope>(
             };
             let mut last_line = 0;
             let read = file::for_each_record(reader, &mut |item| {
+                let start = batch.bytes.len();
+                let file = index as u32;
                 let entry = match item {
                     Item::Record { bytes, line } => {
                         last_line = line;
-                        let start = batch.bytes.len();
                         batch.bytes.extend_from_slice(bytes);
+                        let end = batch.bytes.len();
                         Entry::Record {
-                            file: index as u32,
+                            file,
                             line,
                             start,
-                            end: batch.bytes.len(),
+                            end,
                         }
                     }
                     Item::Broken {
@@ -168,14 +170,14 @@ fn read_batches<'scope>(
                         reject,
                         bytes,
                     } => {
-                        let start = batch.bytes.len();
                         batch.bytes.extend_from_slice(bytes);
+                        let end = batch.bytes.len();
                         Entry::Broken {
-                            file: index as u32,
+                            file,
                             line,
                             reject,
                             start,
-                            end: batch.bytes.len(),
+                            end,
                         }
                     }
                 };

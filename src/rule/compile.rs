@@ -27,6 +27,13 @@ use super::{
 };
 use crate::rule::field::Field;
 
+/// The largest count threshold a rule may set: far above any burst a session makes in one
+/// window, far below where counting would stop being exact.
+const MAX_COUNT_THRESHOLD: f64 = 10_000_000.0;
+
+/// The largest `value_sum` threshold: sums are exact in thousandths up to 9 × 10¹² units.
+const MAX_SUM_THRESHOLD: f64 = 9e12;
+
 /// One problem found while loading rules.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LoadError {
@@ -1115,14 +1122,17 @@ impl<'d> Compiler<'d> {
             }
         };
         let timespan = self.duration(file, &agg.timespan);
-        let threshold = self.threshold(file, &agg.threshold);
+        let threshold = self.threshold(file, &agg.threshold, &agg.kind.value);
         if !ok {
             return None;
         }
         Some((field, timespan?, threshold?))
     }
 
-    fn threshold(&mut self, file: usize, t: &ThresholdSpec) -> Option<Threshold> {
+    /// A threshold that can be right: counts are whole and at least 1 (more than 0 for `gt`),
+    /// sums positive, both within what a window can hold exactly. A `gte: 0` would fire on
+    /// every session and a `gte: 1e30` never; both are errors, not rules.
+    fn threshold(&mut self, file: usize, t: &ThresholdSpec, kind: &str) -> Option<Threshold> {
         let op = match t.op.as_str() {
             "gt" => CmpOp::Gt,
             "gte" => CmpOp::Gte,
@@ -1130,8 +1140,41 @@ impl<'d> Compiler<'d> {
             "lte" => CmpOp::Lte,
             _ => CmpOp::Eq,
         };
+        let count = kind != "value_sum";
+        let (low, high) = if count {
+            (if op == CmpOp::Gt { 0.0 } else { 1.0 }, MAX_COUNT_THRESHOLD)
+        } else {
+            (0.0, MAX_SUM_THRESHOLD)
+        };
         match modifier::number(&t.value.value) {
-            Some(value) => Some(Threshold { op, value }),
+            Some(value)
+                if value.is_finite()
+                    && value >= low
+                    && value <= high
+                    && (!count || value.fract() == 0.0)
+                    && (count || value > 0.0 || op == CmpOp::Gt) =>
+            {
+                Some(Threshold { op, value })
+            }
+            Some(_) => {
+                let what = if count {
+                    format!(
+                        "a whole number from {low} to {}",
+                        MAX_COUNT_THRESHOLD as u64
+                    )
+                } else {
+                    "a positive amount up to 9 × 10¹² (9 TB)".to_owned()
+                };
+                self.err(
+                    file,
+                    t.value.pos,
+                    format!(
+                        "`{}: {}` cannot be right for `{kind}`: it needs {what}",
+                        t.op.value, t.value.value
+                    ),
+                );
+                None
+            }
             None => {
                 self.err(
                     file,
