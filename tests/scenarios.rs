@@ -17,6 +17,9 @@ use sessionguard::replay::{replay, ReplayOptions};
 use sessionguard::rule::RuleSet;
 use sessionguard::source::file;
 
+#[path = "support/golden.rs"]
+mod golden;
+
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
@@ -179,23 +182,19 @@ const KILL_NOT_ENFORCED: &str = sessionguard::decision::KILL_NOT_ENFORCED;
 
 #[test]
 fn decisions_match_their_reviewed_golden_files() {
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
-    let mut failures = Vec::new();
-    for path in scenario_files() {
-        let actual = decisions_of(&path);
-        let golden = root().join(format!("{}.decisions.golden", path.display()));
-        if update {
-            std::fs::write(&golden, &actual).unwrap();
-            continue;
-        }
-        let expected = std::fs::read_to_string(&golden).unwrap_or_default();
-        if expected != actual {
-            let diff = similar::TextDiff::from_lines(&expected, &actual);
-            failures.push(format!(
-                "{} differs from its golden (UPDATE_GOLDEN=1 rewrites after review):\n{}",
-                path.display(),
-                diff.unified_diff().context_radius(0)
-            ));
+    let mode = golden::mode();
+    let files = scenario_files();
+    let inputs: Vec<PathBuf> = files.iter().map(|f| root().join(f)).collect();
+    let mut failures = golden::orphans(
+        &root().join("fixtures/scenarios"),
+        ".decisions.golden",
+        &inputs,
+    );
+    for input in &inputs {
+        let golden_path = PathBuf::from(format!("{}.decisions.golden", input.display()));
+        let relative = input.strip_prefix(root()).unwrap();
+        if let Err(e) = golden::check(mode, &golden_path, &decisions_of(relative)) {
+            failures.push(e);
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
