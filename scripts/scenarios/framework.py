@@ -15,6 +15,8 @@ resolves the expectations attached to it:
 import datetime as dt
 import json
 
+from pack import ACTIONS, rule_of
+
 UTC = dt.timezone.utc
 
 
@@ -109,16 +111,18 @@ class Fixture:
         """A one-line description of a session, for the README."""
         self.sessions[key] = text
 
-    def fire(self, ev, intent, action, why, refs=None, key=None):
+    def fire(self, ev, intent, action, why, refs=None, key=None, rule=None):
         """A decision on `ev` (for session `key`, default the event's own). `refs`: events whose
-        line numbers `why` names as `{name}`."""
+        line numbers `why` names as `{name}`. `rule`: the rule that decides (default: the one
+        `pack.py` names for the intent)."""
         self.expect.append(
             {"kind": "event", "ev": ev, "key": key or ev.key, "intent": intent, "action": action,
-             "why": why, "refs": refs or {}}
+             "rule": rule_of(self.rel, intent, rule), "why": why, "refs": refs or {}}
         )
 
     def fire_window(
-        self, key, match, *, agg, window_s, threshold, intent, action, why, value=None, alt=None
+        self, key, match, *, agg, window_s, threshold, intent, action, why, value=None, alt=None,
+        rule=None,
     ):
         """`alt`: a second reading of the threshold (600 MB as 10^6 or 2^20 bytes) that must
         be crossed on the same event."""
@@ -133,15 +137,16 @@ class Fixture:
                 threshold=threshold,
                 intent=intent,
                 action=action,
+                rule=rule_of(self.rel, intent, rule),
                 why=why,
                 value=value,
             )
         )
 
-    def fire_timer(self, key, due, intent, action, why, refs=None):
+    def fire_timer(self, key, due, intent, action, why, refs=None, rule=None):
         self.expect.append(
             {"kind": "timer", "due": due, "key": key, "intent": intent, "action": action,
-             "why": why, "refs": refs or {}}
+             "rule": rule_of(self.rel, intent, rule), "why": why, "refs": refs or {}}
         )
 
     def quiet(self, key, why, window=None):
@@ -182,6 +187,7 @@ class Fixture:
                     "key": p["key"],
                     "intent": p["intent"],
                     "action": p["action"],
+                    "rule": p["rule"],
                     "why": p["why"].format(peak=peak),
                 }
             )
@@ -221,6 +227,9 @@ class Fixture:
             if peaks:
                 n["why"] = n["why"].format(peak=f"{peaks[0]:,}")
         for e in self.expect:
+            if e["action"] not in ACTIONS:
+                raise SystemExit(f"{self.rel}: unknown action {e['action']!r} (one of {ACTIONS})")
+        for e in self.expect:
             if e.get("refs"):
                 e["why"] = e["why"].format(**{k: v.line for k, v in e["refs"].items()})
         keys = {ev.key for ev in self.events}
@@ -251,6 +260,7 @@ class Fixture:
                 "time": ev.time.isoformat().replace("+00:00", "Z"),
                 "session": e["key"],
                 "intent": e["intent"],
+                "rule": e["rule"],
                 "action": e["action"],
             }
             if e["kind"] == "timer":

@@ -132,7 +132,7 @@ def render(fixtures):
                                 f"engine adds `sessionguard.kill_not_enforced` at line {later[0]}")
                 out.append(
                     f"| {ev.line} | {when} | `{e['key']}`<br>{cell(who)} | **{cell(e['intent'])}** → "
-                    f"{e['action']} | {cell(why)} |\n"
+                    f"{e['action']}<br>`{e['rule']}` | {cell(why)} |\n"
                 )
             for n in fx.nones:
                 who = fx.sessions.get(n["key"], "")
@@ -183,8 +183,12 @@ CONVENTIONS = """
   stay under but near; no counted event sits on a window edge (the generator checks that a
   half-open and a closed window give the same answer), and the S3 bytes attack crosses 600 MB on
   the same object whether MB means 10^6 or 2^20 bytes.
-- **Expected decision** names the rule's intent, not its final id, and the action
-  (revoke session, revoke credential). `sessionguard.kill_not_enforced` is the engine's own
+- **Expected decision** names the intent, the action the pack answers with (revoke session,
+  revoke credential, step up) and the id of the rule that must decide (an id ending in `*`
+  names a family: any rule whose id starts with the rest). The rule for each intent is chosen
+  in `scripts/scenarios/pack.py` from what each rule file is written to catch, not from the
+  engine's output; `tests/scenarios.rs` checks session, line, rule and action of every decision.
+  `sessionguard.kill_not_enforced` is the engine's own
   decision for activity on a session after an enforced kill: in the kill-not-enforced case it is
   listed as a row; elsewhere, when the attacked session keeps producing events after its
   decision, the "why" cell says at which line the engine would add it in enforce mode.
