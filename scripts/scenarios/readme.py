@@ -92,6 +92,18 @@ CASES = [
         "so the decision is emitted while processing the first record of that source more than "
         "20 minutes past it.",
     ),
+    (
+        "window-edges",
+        "11. On the edges: window boundaries, thresholds, duration limits, case",
+        "Events placed exactly where a reading of the rules could go either way, which the other "
+        "cases avoid: a count whose first and last events are exactly one window apart (a window "
+        "of 5 min holds the events less than 5 min older than the newest, so the first is out), "
+        "a count exactly at its `gte` threshold (reached), a change exactly at a duration limit "
+        "(not older than it) and one second past it, and a name written in another case than "
+        "the one it must equal (text comparisons ignore ASCII case unless `cased`). The "
+        "generator checks that the boundary cases really sit on the boundary: a closed window "
+        "would answer otherwise.",
+    ),
 ]
 
 
