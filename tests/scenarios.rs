@@ -120,7 +120,7 @@ fn ground_truth() -> std::collections::BTreeMap<String, ExpectedFile> {
 }
 
 /// The decisions a file's ground truth expects, with the engine's `kill_not_enforced` on the
-/// next event of a killed session that keeps acting, unless the ground truth lists it.
+/// next event of a revoked session that keeps acting, unless the ground truth lists it.
 fn wanted(expected: &ExpectedFile) -> Vec<Want> {
     let mut want: Vec<Want> = expected
         .decisions
@@ -143,7 +143,12 @@ fn wanted(expected: &ExpectedFile) -> Vec<Want> {
         .map(|e| e.session.as_str())
         .collect();
     for e in &expected.decisions {
-        if !rule_matches(&e.rule, KILL_NOT_ENFORCED) && !explicit.contains(e.session.as_str()) {
+        // Only a revocation kills; a step-up or an alert leaves the session alive.
+        let kills = e.action.starts_with("revoke ");
+        if kills
+            && !rule_matches(&e.rule, KILL_NOT_ENFORCED)
+            && !explicit.contains(e.session.as_str())
+        {
             if let Some(next) = e.later_lines.first() {
                 want.push(Want {
                     session: e.session.clone(),

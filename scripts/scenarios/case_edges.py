@@ -93,6 +93,11 @@ def aws(fx):
                               "policyArn": "arn:aws:iam::aws:policy/AmazonSQSFullAccess"}),
                 exact.session_key)
     assert ev.time - exact.created == limit
+    # A read after it: a record an hour past the session's last is confirmed by the next one of
+    # its source (the future guard), whatever other records share its partition.
+    fx.add(ct_event(exact, ev.time + dt.timedelta(seconds=25), IAM, "GetRole", ip=ip,
+                    ua=cli_ua("iam.get-role"), req={"roleName": "orders-api-task"}),
+           exact.session_key)
     fx.quiet(exact.session_key,
              "`iam:AttachRolePolicy` exactly 1 h after the session was created: not older than "
              "the limit")
@@ -109,6 +114,9 @@ def aws(fx):
                 late.session_key)
     fx.fire(ev, "stale privileged session makes a change", "step up",
             "`iam:AttachRolePolicy` 1 h 0 min 1 s after the session was created (limit 1 h)")
+    fx.add(ct_event(late, ev.time + dt.timedelta(seconds=25), IAM, "GetRole", ip=ip,
+                    ua=cli_ua("iam.get-role"), req={"roleName": "orders-api-task"}),
+           late.session_key)
 
     # A case variant: the key's own user, named in capitals.
     rep = IamUser(PROD, "svc-ledger")

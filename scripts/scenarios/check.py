@@ -106,7 +106,9 @@ def compare(binary, rules, path, fx):
     explicit = {(e["key"]) for e in fx.expect if e["intent"] == "sessionguard.kill_not_enforced"}
     for e in fx.expect:
         later = fx.later_lines(e["key"], e["ev"].line) if e["kind"] == "event" else []
-        if later and e["key"] not in explicit and e["intent"] != "sessionguard.kill_not_enforced":
+        kills = e["action"].startswith("revoke ")
+        if (later and kills and e["key"] not in explicit
+                and e["intent"] != "sessionguard.kill_not_enforced"):
             want.append({"key": e["key"], "time": None, "line": later[0],
                          "intent": "sessionguard.kill_not_enforced (activity after the kill)",
                          "rule": "sessionguard.kill_not_enforced", "action": "revoke credential"})

@@ -139,7 +139,7 @@ def render(fixtures):
                 else:
                     when = hms(ev.time)
                     later = fx.later_lines(e["key"], ev.line)
-                    if later and case != "kill-not-enforced":
+                    if later and case != "kill-not-enforced" and e["action"].startswith("revoke "):
                         why += (f". Later events of this session: {span(later)} — in enforce mode the "
                                 f"engine adds `sessionguard.kill_not_enforced` at line {later[0]}")
                 out.append(
@@ -200,9 +200,9 @@ CONVENTIONS = """
   names a family: any rule whose id starts with the rest). The rule for each intent is chosen
   in `scripts/scenarios/pack.py` from what each rule file is written to catch, not from the
   engine's output; `tests/scenarios.rs` checks session, line, rule and action of every decision.
-  `sessionguard.kill_not_enforced` is the engine's own
-  decision for activity on a session after an enforced kill: in the kill-not-enforced case it is
-  listed as a row; elsewhere, when the attacked session keeps producing events after its
+  `sessionguard.kill_not_enforced` is the engine's own decision for activity on a session
+  after an enforced kill (a revocation; a step-up does not kill): in the kill-not-enforced case
+  it is listed as a row; elsewhere, when a revoked session keeps producing events after its
   decision, the "why" cell says at which line the engine would add it in enforce mode.
 - **none** rows are sessions that must get no decision from any rule of the pack.
 - **Days.** Each file has its own UTC day, increasing in path order (2024-10-01 for the first
