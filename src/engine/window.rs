@@ -321,6 +321,30 @@ mod tests {
     }
 
     #[test]
+    fn a_distinct_value_leaves_the_window_with_its_last_entry() {
+        // 7 twice, then both copies slide out: 8 and 9 are two values, not three.
+        let mut d = SlidingWindow::new(Aggregate::Distinct, 1000);
+        fires(&mut d, 0, 7);
+        fires(&mut d, 10, 7);
+        assert_eq!(
+            fires(&mut d, 1005, 8),
+            None,
+            "7 at 10 is still in (5, 1005]"
+        );
+        assert_eq!(
+            fires(&mut d, 2000, 9),
+            None,
+            "the span (1000, 2000] holds 8 and 9"
+        );
+        // One copy out, one in: the value still counts.
+        let mut d = SlidingWindow::new(Aggregate::Distinct, 1000);
+        fires(&mut d, 0, 7);
+        fires(&mut d, 600, 7);
+        assert_eq!(fires(&mut d, 1200, 8), None);
+        assert_eq!(fires(&mut d, 1300, 9), Some(1300), "7 at 600 keeps 7 in");
+    }
+
+    #[test]
     fn a_late_entry_completes_the_span_it_belongs_to() {
         // 0, 500 and (late) 100: the span ending at 500 holds three.
         let mut w = SlidingWindow::new(Aggregate::Count, 1000);
