@@ -356,6 +356,17 @@ mod tests {
     }
 
     #[test]
+    fn a_late_entry_exactly_one_span_old_is_outside_the_trailing_span() {
+        // 100 and 1000, then (late) 0: the span (0, 1000] still holds two, so the next entry
+        // is the third and fires.
+        let mut w = SlidingWindow::new(Aggregate::Count, 1000);
+        fires(&mut w, 100, 0);
+        fires(&mut w, 1000, 0);
+        assert_eq!(fires(&mut w, 0, 0), None, "0 and 100 are two");
+        assert_eq!(fires(&mut w, 1050, 0), Some(1050), "(50, 1050] holds three");
+    }
+
+    #[test]
     fn every_arrival_order_fires_on_the_same_span() {
         // Three entries within 1000, then two far later: any order fires once, ending at 900.
         let times = [0, 400, 900, 5000, 5100];
