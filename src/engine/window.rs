@@ -367,6 +367,47 @@ mod tests {
     }
 
     #[test]
+    fn a_late_entry_fires_only_on_spans_that_contain_it() {
+        // Fires at 2000, then holds without firing again; the late 2000 belongs to spans that
+        // all overlap the one that fired. The span ending at 3000 holds and does not overlap
+        // it, but it does not contain the late entry: no decision.
+        let mut w = SlidingWindow::new(Aggregate::Count, 1000);
+        for t in [1200, 1500] {
+            assert_eq!(fires(&mut w, t, 0), None);
+        }
+        assert_eq!(fires(&mut w, 2000, 0), Some(2000));
+        for t in [2400, 2600, 3000] {
+            assert_eq!(fires(&mut w, t, 0), None, "{t}: still holding");
+        }
+        assert_eq!(fires(&mut w, 2000, 0), None);
+    }
+
+    #[test]
+    fn a_span_ends_after_every_entry_at_its_end_time() {
+        let mut w = SlidingWindow::new(Aggregate::Count, 1000);
+        fires(&mut w, 500, 0);
+        fires(&mut w, 500, 0);
+        assert_eq!(
+            w.push(entry(100, 0), &GTE3, 10_000),
+            Some(Crossing {
+                end: 500,
+                value: 3.0
+            })
+        );
+    }
+
+    #[test]
+    fn entries_dropped_past_the_grace_leave_the_trailing_span_in_place() {
+        // Grace 0: what leaves the span is dropped at once. 1500 and 1600 leave the span at
+        // 2600; 2600 and 2601 are two, not three.
+        let mut w = SlidingWindow::new(Aggregate::Count, 1000);
+        for t in [0, 1500, 1600, 2600, 2601] {
+            assert_eq!(w.push(entry(t, 0), &GTE3, 0), None, "{t}");
+        }
+        assert_eq!(w.span(2601).count(), 2);
+    }
+
+    #[test]
     fn every_arrival_order_fires_on_the_same_span() {
         // Three entries within 1000, then two far later: any order fires once, ending at 900.
         let times = [0, 400, 900, 5000, 5100];
