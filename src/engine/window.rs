@@ -383,6 +383,31 @@ mod tests {
     }
 
     #[test]
+    fn late_entries_fire_on_a_span_that_just_misses_the_fired_one() {
+        // Fired on (1200, 2200]. Late entries fill (200, 1200], which ends where the fired
+        // span starts: no overlap, a decision of its own.
+        let mut w = SlidingWindow::new(Aggregate::Count, 1000);
+        for t in [2000, 2100] {
+            fires(&mut w, t, 0);
+        }
+        assert_eq!(fires(&mut w, 2200, 0), Some(2200));
+        assert_eq!(fires(&mut w, 1000, 0), None);
+        assert_eq!(fires(&mut w, 1100, 0), None);
+        assert_eq!(fires(&mut w, 1200, 0), Some(1200));
+
+        // Fired on (-980, 20]. A late entry completes (20, 1020], which starts where the fired
+        // span ends.
+        let mut w = SlidingWindow::new(Aggregate::Count, 1000);
+        for t in [0, 10] {
+            fires(&mut w, t, 0);
+        }
+        assert_eq!(fires(&mut w, 20, 0), Some(20));
+        assert_eq!(fires(&mut w, 1020, 0), None);
+        assert_eq!(fires(&mut w, 500, 0), None, "(20, 1020] holds two");
+        assert_eq!(fires(&mut w, 600, 0), Some(1020));
+    }
+
+    #[test]
     fn a_span_ends_after_every_entry_at_its_end_time() {
         let mut w = SlidingWindow::new(Aggregate::Count, 1000);
         fires(&mut w, 500, 0);
