@@ -244,10 +244,6 @@ impl SlidingWindow {
     pub fn kind(&self) -> Aggregate {
         self.kind
     }
-
-    pub fn span_ms(&self) -> i64 {
-        self.span_ms
-    }
 }
 
 #[cfg(test)]
