@@ -36,13 +36,15 @@ fn decisions_of(relative: &Path) -> String {
     let rules = RuleSet::load(&[root().join("rules")]).unwrap_or_else(|e| panic!("{e}"));
     let mut engine = Engine::new(rules, EngineConfig::default());
     let mut out = String::new();
+    let mut by_rule: std::collections::BTreeMap<String, u64> = Default::default();
     // Relative paths keep evidence origins the same on every machine.
     std::env::set_current_dir(root()).unwrap();
-    replay(
+    let summary = replay(
         &[relative.to_path_buf()],
         &mut engine,
         &ReplayOptions::default(),
         &mut |d| {
+            *by_rule.entry(d.rule.id.clone()).or_default() += 1;
             out.push_str(&serde_json::to_string(d).unwrap());
             out.push('\n');
             Ok(())
@@ -52,6 +54,18 @@ fn decisions_of(relative: &Path) -> String {
         },
     )
     .unwrap();
+    // The summary's per-rule table (replay's stderr) counts the decisions written.
+    let counted: std::collections::BTreeMap<String, u64> = summary
+        .decisions_by_rule
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    assert_eq!(
+        counted,
+        by_rule,
+        "{}: decisions by rule",
+        relative.display()
+    );
     out
 }
 
