@@ -321,6 +321,41 @@ action: alert
 }
 
 #[test]
+fn a_session_idle_past_the_timeout_is_forgotten() {
+    let dir = Scratch::new("idle");
+    dir.rule("bulk.yml", BULK_READ);
+    // Three reads of ONE within five minutes, but ONE is idle from 10 s to 110 s while TWO
+    // moves event time past its idle deadline (10 s + 60 s).
+    let events = dir.events(
+        "e.jsonl",
+        &[
+            ct(0, "ASIAONE", "GetObject", "198.51.100.1"),
+            ct(10, "ASIAONE", "GetObject", "198.51.100.1"),
+            ct(100, "ASIATWO", "GetObject", "198.51.100.2"),
+            ct(110, "ASIAONE", "GetObject", "198.51.100.1"),
+        ],
+    );
+    let config = |idle_timeout_ms| {
+        let mut config = EngineConfig {
+            idle_timeout_ms,
+            ..EngineConfig::default()
+        };
+        config.time.grace_ms = [0; sessionguard::time::SOURCES];
+        config
+    };
+    let ((decisions, _), engine) = dir.replay_with(&events, config(60_000));
+    assert!(
+        decisions.is_empty(),
+        "an expired session's reads must not count: {decisions:#?}"
+    );
+    assert_eq!(engine.stats().sessions_expired, 1);
+    // With the default timeout (12 h) the same reads decide.
+    let ((decisions, _), engine) = dir.replay_with(&events, config(12 * 3_600_000));
+    assert_eq!(decisions.len(), 1, "{decisions:#?}");
+    assert_eq!(engine.stats().sessions_expired, 0);
+}
+
+#[test]
 fn the_session_bound_evicts_the_idlest_session_deterministically() {
     let dir = Scratch::new("bound");
     dir.rule("bulk.yml", BULK_READ);
