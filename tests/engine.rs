@@ -422,3 +422,48 @@ action: step_up
     let keys: Vec<&str> = decisions.iter().map(|d| d.session.key.as_str()).collect();
     assert_eq!(keys, vec!["aws:111122223333:sts:ASIASTAYS"]);
 }
+
+#[test]
+fn a_timer_does_not_fire_for_a_session_that_went_idle_before_it_was_due() {
+    let dir = Scratch::new("idle-timer");
+    dir.rule(
+        "open.yml",
+        r#"
+title: Session open too long
+id: test.open_too_long
+detection:
+  reads:
+    action: s3:GetObject
+  condition: reads
+session:
+  duration: {since: session_start, limit: 2m, fire: on_timer}
+action: step_up
+"#,
+    );
+    // ONE reads once at 0 s; its timer is due at 120 s, but with a 60 s idle timeout the
+    // session ended at 60 s. TWO moves event time past both at once.
+    let events = dir.events(
+        "e.jsonl",
+        &[
+            ct(0, "ASIAONE", "GetObject", "198.51.100.1"),
+            ct(200, "ASIATWO", "GetObject", "198.51.100.2"),
+            ct(201, "ASIATWO", "GetObject", "198.51.100.2"),
+        ],
+    );
+    let config = |idle_timeout_ms| {
+        let mut config = EngineConfig {
+            idle_timeout_ms,
+            ..EngineConfig::default()
+        };
+        config.time.grace_ms = [0; sessionguard::time::SOURCES];
+        config
+    };
+    let keys = |decisions: &[Decision]| -> Vec<String> {
+        decisions.iter().map(|d| d.session.key.clone()).collect()
+    };
+    let ((decisions, _), _) = dir.replay_with(&events, config(60_000));
+    assert!(keys(&decisions).is_empty(), "{decisions:#?}");
+    // Still open (default timeout): ONE's timer fires (TWO's is not due before 320 s).
+    let ((decisions, _), _) = dir.replay_with(&events, config(12 * 3_600_000));
+    assert_eq!(keys(&decisions), ["aws:111122223333:sts:ASIAONE"]);
+}
