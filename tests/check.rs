@@ -138,6 +138,19 @@ fn a_list_checks_line_session_and_rule_of_every_decision() {
 }
 
 #[test]
+fn a_dry_run_revocation_decides_once_and_kills_nothing() {
+    // Without `suppress`, the rule matches every read; in dry run the first revocation is the
+    // session's only one, and the reads after it are no kill_not_enforced.
+    let dry_run = rule(
+        "{kind: revoke_session, mode: dry_run}",
+        &events(),
+        &format!("{{decisions: [{{line: 2, session: \"{SESSION}\"}}]}}"),
+    )
+    .replace("suppress: 1h\n", "");
+    passes("dry-run", &dry_run);
+}
+
+#[test]
 fn rejected_records_fail_a_test_unless_it_expects_them() {
     let dir = std::env::temp_dir().join(format!("sessionguard-check-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
