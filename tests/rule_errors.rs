@@ -33,6 +33,15 @@ type Case = (
 
 const CASES: &[Case] = &[
     (
+        "bad-learn.yml",
+        &[(
+            7,
+            50,
+            Some("broken.bad_learn"),
+            "`events` must be a positive whole number, not `0`",
+        )],
+    ),
+    (
         "bad-test-expect.yml",
         &[
             (
