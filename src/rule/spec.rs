@@ -499,7 +499,8 @@ pub fn did_you_mean<'c>(name: &str, candidates: impl IntoIterator<Item = &'c str
         }
     }
     match best {
-        Some((d, c)) if d > 0 && d <= (name.chars().count() / 3).clamp(1, 3) => {
+        // Distance 0 is the same name in other case: the hint gives the spelling that works.
+        Some((d, c)) if d <= (name.chars().count() / 3).clamp(1, 3) => {
             format!(" (did you mean `{c}`?)")
         }
         _ => String::new(),
@@ -1457,5 +1458,9 @@ mod tests {
             " (did you mean `network.ip`?)"
         );
         assert_eq!(did_you_mean("zzz", ["network.ip", "bytes"]), "");
+        assert_eq!(
+            did_you_mean("Network.IP", ["network.ip", "bytes"]),
+            " (did you mean `network.ip`?)"
+        );
     }
 }
