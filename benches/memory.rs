@@ -8,7 +8,11 @@
 //! - 10 M sessions through an engine bounded to 1 M (`--max-sessions`): memory stays at the
 //!   1 M level, and the 9 M evictions — the session idle longest, by event time — are counted.
 //!
-//! `cargo bench --bench memory`. Without `--bench` (`cargo test --all-targets`) it returns.
+//! `cargo bench --bench memory`. Quick mode — without `--bench` (so in `cargo test
+//! --all-targets`, which CI runs), or `cargo bench --bench memory -- --quick` — runs the same
+//! code and assertions at 5 k sessions and a bound of 5 k with 50 k fed, and also holds the
+//! allocated bytes per session under ceilings: the bound must evict exactly the excess and keep
+//! allocated memory at the bound's level, and a session must not grow past its ceiling.
 
 // The counting allocator below is the one use of `unsafe` in the project: it only forwards to
 // the system allocator.
@@ -93,7 +97,14 @@ fn feed(engine: &mut Engine, sessions: usize, events_per_session: usize) -> (u64
     )
 }
 
-fn measure(label: &str, rules: RuleSet, sessions: usize, events_per_session: usize) {
+/// Allocated bytes per session above which quick mode fails: about twice what a session costs
+/// today (README, bench (f): 947 B with the full pack at 1 M sessions; a few hundred idle), so
+/// that a per-session regression fails CI instead of only moving a figure.
+const CEILING_IDLE: u64 = 1_024;
+const CEILING_FULL_PACK: u64 = 2_048;
+
+/// Allocated bytes per session.
+fn measure(label: &str, rules: RuleSet, sessions: usize, events_per_session: usize) -> u64 {
     let mut engine = Engine::new(rules, EngineConfig::default());
     let (rss, live) = feed(&mut engine, sessions, events_per_session);
     assert_eq!(engine.session_count(), sessions);
@@ -105,21 +116,60 @@ fn measure(label: &str, rules: RuleSet, sessions: usize, events_per_session: usi
         rss >> 20
     );
     black_box(engine);
+    live / sessions as u64
 }
 
+/// The scale of one run.
+struct Scale {
+    sessions: &'static [usize],
+    bound: usize,
+    /// Sessions fed through the bounded engine, in multiples of the bound.
+    fed: usize,
+    /// Per-session allocation ceilings checked (quick mode).
+    ceilings: bool,
+}
+
+const FULL: Scale = Scale {
+    sessions: &[10_000, 100_000, 1_000_000],
+    bound: 1_000_000,
+    fed: 10,
+    ceilings: false,
+};
+
+const QUICK: Scale = Scale {
+    sessions: &[5_000],
+    bound: 5_000,
+    fed: 10,
+    ceilings: true,
+};
+
 fn main() {
-    if !std::env::args().any(|a| a == "--bench") {
-        return;
-    }
+    let args: Vec<String> = std::env::args().collect();
+    let quick = !args.iter().any(|a| a == "--bench") || args.iter().any(|a| a == "--quick");
+    run(if quick { &QUICK } else { &FULL });
+}
+
+fn run(scale: &Scale) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let pack = || RuleSet::load(&[root.join("rules")]).unwrap();
-    for sessions in [10_000, 100_000, 1_000_000] {
-        measure("idle (no rules)", RuleSet::default(), sessions, 1);
-        measure("full pack, 3 events each", pack(), sessions, 3);
+    for &sessions in scale.sessions {
+        let idle = measure("idle (no rules)", RuleSet::default(), sessions, 1);
+        let full = measure("full pack, 3 events each", pack(), sessions, 3);
+        if scale.ceilings {
+            assert!(
+                idle <= CEILING_IDLE,
+                "an idle session allocates {idle} B (ceiling {CEILING_IDLE})"
+            );
+            assert!(
+                full <= CEILING_FULL_PACK,
+                "a session under the full pack allocates {full} B (ceiling {CEILING_FULL_PACK})"
+            );
+        }
     }
 
-    // The bound: 10 M sessions, one event each, through an engine capped at 1 M.
-    let bound = 1_000_000;
+    // The bound: `fed` × bound sessions, one event each, through an engine capped at the bound.
+    let bound = scale.bound;
+    let fed = scale.fed * bound;
     let mut engine = Engine::new(
         pack(),
         EngineConfig {
@@ -134,9 +184,9 @@ fn main() {
     let mut decisions = Vec::new();
     let mut scratch = Bump::new();
     let mut peak = rss_base;
-    for i in bound..10 * bound {
+    for i in bound..fed {
         // Later sessions, later event times (still within the idle timeout of the first).
-        let json = record(i, 600 + i / 4_000, "GetObject");
+        let json = record(i, 600 + i * 2_500 / fed, "GetObject");
         scratch.reset();
         let event = normalizer.normalize(json.as_bytes(), &scratch).unwrap();
         engine.process(&event, Origin::File { file: 0, line: 0 }, &mut decisions);
@@ -148,18 +198,24 @@ fn main() {
     peak = peak.max(rss_bytes());
     let stats = engine.stats();
     assert_eq!(engine.session_count(), bound);
-    assert_eq!(stats.sessions_evicted as usize, 9 * bound);
+    assert_eq!(stats.sessions_evicted as usize, fed - bound);
     let live_end = LIVE.load(Ordering::Relaxed) as u64;
+    // Held sessions are replaced, not added: what is allocated stays at the bound's level.
+    assert!(
+        live_end <= live_base + live_base / 4,
+        "allocated {live_end} B after {fed} sessions, {live_base} B at the bound of {bound}"
+    );
     println!(
-        "(f) bound --max-sessions {bound}: 10,000,000 sessions fed, {} held, {} evicted \
-         (idlest first, counted); allocated {} MiB at 1 M sessions, {} MiB after 10 M; process \
-         RSS {} MiB at 1 M, peak {} MiB over the next 9 M (+{} MiB)",
+        "(f) bound --max-sessions {bound}: {fed} sessions fed, {} held, {} evicted \
+         (idlest first, counted); allocated {} MiB at {bound} sessions, {} MiB after {fed}; \
+         process RSS {} MiB at the bound, peak {} MiB over the next {} (+{} MiB)",
         engine.session_count(),
         stats.sessions_evicted,
         live_base >> 20,
         live_end >> 20,
         rss_base >> 20,
         peak >> 20,
+        fed - bound,
         peak.saturating_sub(rss_base) >> 20
     );
     black_box(rss_at_bound);

@@ -10,11 +10,11 @@ use anyhow::{bail, Context, Result};
 use bumpalo::Bump;
 use clap::{Parser, Subcommand};
 
-use crate::decision::Decision;
+use crate::decision::{Decision, EvidenceOrigin};
 use crate::engine::{Engine, EngineConfig};
 use crate::event::{Normalizer, Reject, RejectReason, Source, DEFAULT_MAX_RECORD_BYTES};
 use crate::replay::{replay, replay_sharded, ReplayOptions};
-use crate::rule::RuleSet;
+use crate::rule::{Rule, RuleSet, RuleTest, TestExpect};
 use crate::sink::{write_dead_letter, write_decision};
 use crate::source::file::{self, Item};
 use crate::units::parse_duration_ms;
@@ -716,32 +716,17 @@ fn check(args: CheckArgs) -> Result<i32> {
     let (mut passed, mut failed) = (0usize, 0usize);
     for (index, rule) in rules.rules.iter().enumerate() {
         for test in &rule.tests {
-            let only = RuleSet::load(&args.rules)
-                .map_err(|e| anyhow::anyhow!("{e}"))?
-                .keep_only(index);
-            let mut engine = Engine::new(only, EngineConfig::default());
-            let mut decisions = 0usize;
-            let outcome = replay(
-                std::slice::from_ref(&test.events),
-                &mut engine,
-                &ReplayOptions::default(),
-                &mut |d| {
-                    if d.rule.id == rule.id {
-                        decisions += 1;
-                    }
-                    Ok(())
-                },
-                &mut |_, _, _, _| Ok(()),
-            );
             let location = format!("{}:{}", rule.file.display(), test.line);
-            match outcome {
-                Ok(_) if decisions == test.decisions => passed += 1,
-                Ok(_) => {
+            match run_rule_test(&args.rules, index, rule, test) {
+                Ok(problems) if problems.is_empty() => passed += 1,
+                Ok(problems) => {
                     failed += 1;
-                    eprintln!(
-                        "{location}: rule {} test '{}': expected {} decision(s), got {decisions}",
-                        rule.id, test.name, test.decisions
-                    );
+                    for problem in problems {
+                        eprintln!(
+                            "{location}: rule {} test '{}': {problem}",
+                            rule.id, test.name
+                        );
+                    }
                 }
                 Err(e) => {
                     failed += 1;
@@ -755,4 +740,102 @@ fn check(args: CheckArgs) -> Result<i32> {
         rules.rules.len()
     );
     Ok(if failed == 0 { 0 } else { 1 })
+}
+
+/// Replays one inline test's events with only rule `index` loaded; returns how the outcome
+/// differs from what the test expects (empty: it passed). Rejected records count against the
+/// test unless it expects them (`rejects: N`).
+fn run_rule_test(
+    paths: &[PathBuf],
+    index: usize,
+    rule: &Rule,
+    test: &RuleTest,
+) -> Result<Vec<String>> {
+    let only = RuleSet::load(paths)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .keep_only(index);
+    let mut engine = Engine::new(only, EngineConfig::default());
+    // (line of the last evidence record, session, rule) of every decision, in order.
+    let mut decisions: Vec<(u64, String, String)> = Vec::new();
+    let mut rejects: Vec<String> = Vec::new();
+    replay(
+        std::slice::from_ref(&test.events),
+        &mut engine,
+        &ReplayOptions::default(),
+        &mut |d| {
+            let line = d
+                .evidence
+                .events
+                .iter()
+                .filter_map(|e| match e.origin {
+                    EvidenceOrigin::File { line, .. } => Some(line),
+                    EvidenceOrigin::Kafka { .. } => None,
+                })
+                .max()
+                .unwrap_or(0);
+            decisions.push((line, d.session.key.clone(), d.rule.id.clone()));
+            Ok(())
+        },
+        &mut |file, line, reject, _| {
+            rejects.push(format!("{file}:{line}: {}", reject.reason));
+            Ok(())
+        },
+    )?;
+    let mut problems = Vec::new();
+    if rejects.len() as u64 != test.rejects {
+        let shown: Vec<&str> = rejects.iter().take(3).map(String::as_str).collect();
+        problems.push(format!(
+            "expected {} rejected record(s), got {}{}",
+            test.rejects,
+            rejects.len(),
+            if shown.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " ({}{})",
+                    shown.join("; "),
+                    if rejects.len() > 3 { "; …" } else { "" }
+                )
+            }
+        ));
+    }
+    match &test.expect {
+        TestExpect::Count(want) => {
+            let got = decisions.iter().filter(|(_, _, r)| *r == rule.id).count();
+            if got != *want {
+                problems.push(format!("expected {want} decision(s), got {got}"));
+            }
+        }
+        TestExpect::Decisions(want) => {
+            let want: Vec<(u64, &str, &str)> = want
+                .iter()
+                .map(|w| {
+                    (
+                        w.line,
+                        w.session.as_str(),
+                        w.rule.as_deref().unwrap_or(&rule.id),
+                    )
+                })
+                .collect();
+            let got: Vec<(u64, &str, &str)> = decisions
+                .iter()
+                .map(|(l, s, r)| (*l, s.as_str(), r.as_str()))
+                .collect();
+            if want != got {
+                let list = |ds: &[(u64, &str, &str)]| {
+                    ds.iter()
+                        .map(|(l, s, r)| format!("\n    line {l}, {s}, {r}"))
+                        .collect::<String>()
+                };
+                problems.push(format!(
+                    "expected {} decision(s):{}\n  got {}:{}",
+                    want.len(),
+                    list(&want),
+                    got.len(),
+                    list(&got)
+                ));
+            }
+        }
+    }
+    Ok(problems)
 }

@@ -321,6 +321,41 @@ action: alert
 }
 
 #[test]
+fn a_session_idle_past_the_timeout_is_forgotten() {
+    let dir = Scratch::new("idle");
+    dir.rule("bulk.yml", BULK_READ);
+    // Three reads of ONE within five minutes, but ONE is idle from 10 s to 110 s while TWO
+    // moves event time past its idle deadline (10 s + 60 s).
+    let events = dir.events(
+        "e.jsonl",
+        &[
+            ct(0, "ASIAONE", "GetObject", "198.51.100.1"),
+            ct(10, "ASIAONE", "GetObject", "198.51.100.1"),
+            ct(100, "ASIATWO", "GetObject", "198.51.100.2"),
+            ct(110, "ASIAONE", "GetObject", "198.51.100.1"),
+        ],
+    );
+    let config = |idle_timeout_ms| {
+        let mut config = EngineConfig {
+            idle_timeout_ms,
+            ..EngineConfig::default()
+        };
+        config.time.grace_ms = [0; sessionguard::time::SOURCES];
+        config
+    };
+    let ((decisions, _), engine) = dir.replay_with(&events, config(60_000));
+    assert!(
+        decisions.is_empty(),
+        "an expired session's reads must not count: {decisions:#?}"
+    );
+    assert_eq!(engine.stats().sessions_expired, 1);
+    // With the default timeout (12 h) the same reads decide.
+    let ((decisions, _), engine) = dir.replay_with(&events, config(12 * 3_600_000));
+    assert_eq!(decisions.len(), 1, "{decisions:#?}");
+    assert_eq!(engine.stats().sessions_expired, 0);
+}
+
+#[test]
 fn the_session_bound_evicts_the_idlest_session_deterministically() {
     let dir = Scratch::new("bound");
     dir.rule("bulk.yml", BULK_READ);
@@ -386,4 +421,49 @@ action: step_up
     let (decisions, _) = dir.replay(&events, 0);
     let keys: Vec<&str> = decisions.iter().map(|d| d.session.key.as_str()).collect();
     assert_eq!(keys, vec!["aws:111122223333:sts:ASIASTAYS"]);
+}
+
+#[test]
+fn a_timer_does_not_fire_for_a_session_that_went_idle_before_it_was_due() {
+    let dir = Scratch::new("idle-timer");
+    dir.rule(
+        "open.yml",
+        r#"
+title: Session open too long
+id: test.open_too_long
+detection:
+  reads:
+    action: s3:GetObject
+  condition: reads
+session:
+  duration: {since: session_start, limit: 2m, fire: on_timer}
+action: step_up
+"#,
+    );
+    // ONE reads once at 0 s; its timer is due at 120 s, but with a 60 s idle timeout the
+    // session ended at 60 s. TWO moves event time past both at once.
+    let events = dir.events(
+        "e.jsonl",
+        &[
+            ct(0, "ASIAONE", "GetObject", "198.51.100.1"),
+            ct(200, "ASIATWO", "GetObject", "198.51.100.2"),
+            ct(201, "ASIATWO", "GetObject", "198.51.100.2"),
+        ],
+    );
+    let config = |idle_timeout_ms| {
+        let mut config = EngineConfig {
+            idle_timeout_ms,
+            ..EngineConfig::default()
+        };
+        config.time.grace_ms = [0; sessionguard::time::SOURCES];
+        config
+    };
+    let keys = |decisions: &[Decision]| -> Vec<String> {
+        decisions.iter().map(|d| d.session.key.clone()).collect()
+    };
+    let ((decisions, _), _) = dir.replay_with(&events, config(60_000));
+    assert!(keys(&decisions).is_empty(), "{decisions:#?}");
+    // Still open (default timeout): ONE's timer fires (TWO's is not due before 320 s).
+    let ((decisions, _), _) = dir.replay_with(&events, config(12 * 3_600_000));
+    assert_eq!(keys(&decisions), ["aws:111122223333:sts:ASIAONE"]);
 }

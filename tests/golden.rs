@@ -3,10 +3,15 @@
 //!
 //! Each golden line is one input record, in order: `{"line":N,"event":{…}}` for an event, or
 //! `{"line":N,"reject":{"reason":…,"detail":…}}` for a rejected record. On a mismatch the test
-//! prints a line diff. `UPDATE_GOLDEN=1 cargo test --test golden` rewrites the files; review the
-//! diff (`git diff fixtures/`) before committing it.
+//! prints a line diff; a missing golden, or a golden without its input, fails too.
+//! `UPDATE_GOLDEN=1 cargo test --test golden` rewrites the files (refused under CI); review the
+//! diff (`git diff fixtures/`) before committing it. The policy lives in `support/golden.rs`,
+//! shared with the scenario and third-party tests; its own tests are here.
 
 use std::path::{Path, PathBuf};
+
+#[path = "support/golden.rs"]
+mod golden;
 
 use bumpalo::Bump;
 use sessionguard::event::Normalizer;
@@ -48,31 +53,75 @@ fn render(path: &Path) -> String {
 
 #[test]
 fn normalized_fixtures_match_their_golden_files() {
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    let mode = golden::mode();
     let inputs = file::expand_paths(&[fixture_root()]).unwrap();
     assert!(
         !inputs.is_empty(),
         "no fixtures under {}",
         fixture_root().display()
     );
-    let mut failures = Vec::new();
+    let mut failures = golden::orphans(&fixture_root(), ".golden", &inputs);
     for input in &inputs {
-        let actual = render(input);
-        let golden = PathBuf::from(format!("{}.golden", input.display()));
-        if update {
-            std::fs::write(&golden, &actual).unwrap();
-            continue;
-        }
-        let expected = std::fs::read_to_string(&golden).unwrap_or_default();
-        if expected != actual {
-            let diff = similar::TextDiff::from_lines(&expected, &actual);
-            failures.push(format!(
-                "{} differs from {} (UPDATE_GOLDEN=1 rewrites after review):\n{}",
-                input.display(),
-                golden.display(),
-                diff.unified_diff().context_radius(1)
-            ));
+        let golden_path = PathBuf::from(format!("{}.golden", input.display()));
+        if let Err(e) = golden::check(mode, &golden_path, &render(input)) {
+            failures.push(e);
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn goldens_are_rewritten_only_with_update_golden_1_and_never_under_ci() {
+    use golden::{mode_of, Mode};
+    assert_eq!(mode_of(None, None), Ok(Mode::Compare));
+    assert_eq!(mode_of(Some("1"), None), Ok(Mode::Update));
+    // "Is it set" is not enough: any value but 1 compares.
+    for stray in ["0", "", "true", "yes", "2"] {
+        assert_eq!(mode_of(Some(stray), None), Ok(Mode::Compare), "{stray:?}");
+    }
+    for ci in ["true", "1", "yes"] {
+        assert!(mode_of(Some("1"), Some(ci)).is_err(), "CI={ci}");
+        assert_eq!(mode_of(None, Some(ci)), Ok(Mode::Compare));
+    }
+    for not_ci in ["", "false", "0"] {
+        assert_eq!(
+            mode_of(Some("1"), Some(not_ci)),
+            Ok(Mode::Update),
+            "CI={not_ci:?}"
+        );
+    }
+}
+
+#[test]
+fn a_wrong_missing_or_orphan_golden_fails() {
+    let dir = std::env::temp_dir().join(format!("sessionguard-golden-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = dir.join("a.json");
+    std::fs::write(&input, "{}\n").unwrap();
+    let gold = dir.join("a.json.golden");
+
+    // Missing: a failure naming the file, not an empty golden.
+    let missing = golden::check(golden::Mode::Compare, &gold, "out\n").unwrap_err();
+    assert!(missing.contains("no golden file"), "{missing}");
+
+    std::fs::write(&gold, "old\n").unwrap();
+    let wrong = golden::check(golden::Mode::Compare, &gold, "new\n").unwrap_err();
+    assert!(wrong.contains("-old") && wrong.contains("+new"), "{wrong}");
+    assert_eq!(
+        std::fs::read_to_string(&gold).unwrap(),
+        "old\n",
+        "compare never writes"
+    );
+    assert_eq!(golden::check(golden::Mode::Compare, &gold, "old\n"), Ok(()));
+
+    golden::check(golden::Mode::Update, &gold, "new\n").unwrap();
+    assert_eq!(std::fs::read_to_string(&gold).unwrap(), "new\n");
+
+    let inputs = vec![input.clone()];
+    assert!(golden::orphans(&dir, ".golden", &inputs).is_empty());
+    std::fs::write(dir.join("gone.json.golden"), "").unwrap();
+    let orphans = golden::orphans(&dir, ".golden", &inputs);
+    assert_eq!(orphans.len(), 1, "{orphans:?}");
+    assert!(orphans[0].contains("gone.json.golden"), "{orphans:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -14,7 +14,9 @@
 //!   set, with the second joining while windows are open;
 //! - a broker outage and failing produce requests are survived without loss.
 //!
-//! Every test has its own mock cluster, topics and group, and a deadline on every wait.
+//! Every test has its own mock cluster, topics and group, and a deadline on every wait; waits
+//! poll for what they wait for (a progress record, a lost assignment, a bound port), never a
+//! fixed sleep.
 #![cfg(feature = "kafka")]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -181,6 +183,16 @@ fn decisions_in(brokers: &str, topic: &str) -> Vec<(Fetched, Value)> {
             (f, v)
         })
         .collect()
+}
+
+/// The newest position a progress record on `topic` says is delivered (`-1`: none yet).
+fn progress_committed(brokers: &str, topic: &str) -> i64 {
+    read_topic(brokers, topic)
+        .unwrap()
+        .iter()
+        .filter_map(|f| serde_json::from_slice::<Value>(&f.payload).ok()?["committed"].as_i64())
+        .max()
+        .unwrap_or(-1)
 }
 
 /// Decision ids, checking that every repeat of an id carries the same bytes.
@@ -434,7 +446,12 @@ fn restarts_after_a_crash_lose_no_decision() {
         wait_for(30, "the first runner to reach the stop point", || {
             first.records() >= stop_at as u64
         });
-        thread::sleep(Duration::from_millis(1500));
+        // Everything the records before the stop point caused is delivered, and a progress
+        // record says so: the restart has that checkpoint to rebuild from.
+        let progress = format!("{name}.progress");
+        wait_for(30, "a progress record at the stop point", || {
+            progress_committed(&brokers, &progress) >= stop_at as i64
+        });
         produce(&brokers, &input, &records[stop_at..], Some(0)).unwrap();
         let crashed = first.join();
         assert!(crashed.crashed);
@@ -565,8 +582,19 @@ fn a_broker_outage_loses_no_decision() {
     // The broker goes away for longer than the group's session timeout (6 s): the runner
     // loses its assignment, and gets it back — and rebuilds — once the broker returns.
     cluster.broker_down(1).unwrap();
-    thread::sleep(Duration::from_secs(8));
+    wait_for(60, "the runner to lose its assignment", || {
+        runner.telemetry.metrics().partitions == 0
+    });
+    let replayed_before = runner.telemetry.metrics().replayed;
     cluster.broker_up(1).unwrap();
+    wait_for(
+        60,
+        "the partition assigned again and its state rebuilt",
+        || {
+            let m = runner.telemetry.metrics();
+            m.partitions == 1 && m.replayed > replayed_before
+        },
+    );
     // Then produce requests fail a few times before they succeed: librdkafka and the outbox
     // retry them.
     cluster.request_errors(
@@ -636,22 +664,48 @@ fn the_run_command_reads_file_env_and_flags_serves_metrics_and_stops_on_sigterm(
         ),
     )
     .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
+    // Port 0: the child binds a free port itself and says which (no port picked here and
+    // released, for another process to take in between).
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sessionguard"))
         .current_dir(root())
         .args(["run", "--config"])
         .arg(&config)
-        .args(["--metrics-addr", &addr, "--rules", "rules"])
+        .args(["--metrics-addr", "127.0.0.1:0", "--rules", "rules"])
         .env("SESSIONGUARD_GROUP", "cli-group")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    let stderr_lines = {
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let stderr = child.stderr.take().unwrap();
+        thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = tx.send(line);
+            }
+        });
+        rx
+    };
+    let mut stderr = String::new();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let addr = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = stderr_lines
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("no metrics_serving line in time:\n{stderr}"));
+        stderr.push_str(&line);
+        stderr.push('\n');
+        let Ok(log) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        if log["event"] == "metrics_serving" {
+            break log["addr"].as_str().unwrap().to_owned();
+        }
+    };
     let deadline = Instant::now() + Duration::from_secs(40);
     let metrics = loop {
         assert!(
@@ -709,8 +763,11 @@ fn the_run_command_reads_file_env_and_flags_serves_metrics_and_stops_on_sigterm(
         assert!(Instant::now() < deadline, "no exit after SIGTERM");
         thread::sleep(Duration::from_millis(100));
     };
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    // The child has exited: its stderr is closed, and the reader ends after the last line.
+    for line in stderr_lines.iter() {
+        stderr.push_str(&line);
+        stderr.push('\n');
+    }
     assert!(status.success(), "{status}\n{stderr}");
     assert!(
         stderr.contains("\"event\":\"pipeline_stopped\""),

@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use sessionguard::rule::{
-    ActionKind, CmpOp, Fire, Learn, LoadErrors, Mode, RuleSet, SessionLogic, Severity, Since,
-    StepAggregate, Tolerance,
+    ActionKind, CmpOp, ExpectedDecision, Fire, Learn, LoadErrors, Mode, RuleSet, SessionLogic,
+    Severity, Since, StepAggregate, TestExpect, Tolerance,
 };
 
 fn fixtures() -> PathBuf {
@@ -40,6 +40,44 @@ const CASES: &[Case] = &[
             (16, 54, Some("broken.absurd_thresholds"), "cannot be right for `event_count`"),
             (18, 76, Some("broken.absurd_thresholds"), "`gte: 2.5` cannot be right for `value_count`"),
             (20, 66, Some("broken.absurd_thresholds"), "`gte: 0` cannot be right for `value_sum`: it needs a positive amount"),
+        ],
+    ),
+    (
+        "bad-learn.yml",
+        &[(
+            7,
+            50,
+            Some("broken.bad_learn"),
+            "`events` must be a positive whole number, not `0`",
+        )],
+    ),
+    (
+        "bad-test-expect.yml",
+        &[
+            (
+                11,
+                11,
+                Some("broken.bad_test_expect"),
+                "expected decision: missing `session`",
+            ),
+            (
+                12,
+                18,
+                Some("broken.bad_test_expect"),
+                "`line` must be a line number, not `0`",
+            ),
+            (
+                12,
+                74,
+                Some("broken.bad_test_expect"),
+                "unknown key `rul` in expected decision (did you mean `rule`?)",
+            ),
+            (
+                13,
+                16,
+                Some("broken.bad_test_expect"),
+                "`rejects` must be a whole number, not `some`",
+            ),
         ],
     ),
     (
@@ -312,7 +350,7 @@ const CASES: &[Case] = &[
                 21,
                 25,
                 Some("broken.several"),
-                "`decisions` must be a whole number, not `many`",
+                "`decisions` must be a whole number or a list, not `many`",
             ),
         ],
     ),
@@ -445,10 +483,19 @@ fn the_valid_example_compiles_to_its_structure() {
     assert_eq!(r.suppress_ms, Some(3_600_000));
     assert_eq!(r.file, dir.join("escalation.yml"));
     assert_eq!(r.line, 2);
-    assert_eq!(r.tests.len(), 1);
+    assert_eq!(r.tests.len(), 2);
     assert_eq!(r.tests[0].name, "escalation then 60 reads");
     assert_eq!(r.tests[0].events, dir.join("escalation.jsonl"));
-    assert_eq!(r.tests[0].decisions, 1);
+    assert_eq!(r.tests[0].expect, TestExpect::Count(1));
+    assert_eq!(r.tests[0].rejects, 0);
+    assert_eq!(
+        r.tests[1].expect,
+        TestExpect::Decisions(vec![ExpectedDecision {
+            line: 51,
+            session: "aws:111122223333:sts:ASIAEXAMPLESESSION1".into(),
+            rule: None,
+        }])
+    );
     let Some(SessionLogic::Sequence {
         maxspan_ms,
         steps,

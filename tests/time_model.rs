@@ -8,7 +8,9 @@
 //!   for it nor holds it back;
 //! - a record dated far ahead is held and rejected as `future` instead of blinding detection,
 //!   and sessions before 1970 still fire;
-//! - `replay -` decides on the record that completes a decision, before the next one arrives.
+//! - `replay -` decides on the record that completes a decision, before the next one arrives;
+//! - a chained session linked late (its records before the one that issued it) still inherits
+//!   its parent's kill.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Write};
@@ -507,4 +509,50 @@ fn replay_from_a_pipe_decides_before_the_next_record_is_sent() {
     drop(stdin);
     let status = child.wait().unwrap();
     assert!(status.success());
+}
+
+#[test]
+fn a_chained_session_linked_late_inherits_its_parents_kill() {
+    let (dir, _) = scratch_rules(
+        "late-kill",
+        r#"
+title: Bucket deleted
+id: test.delete_bucket
+detection:
+  gone:
+    action: s3:DeleteBucket
+  condition: gone
+action: {kind: revoke_session, mode: enforce}
+"#,
+    );
+    // PARENT is killed at 10:00, then issues CHILD's key (AssumeRole) at 10:01; CHILD reads
+    // at 10:02 and 10:03. Delivered with CHILD's first read before the AssumeRole (within
+    // the grace), the link is made late; CHILD must still be the killed session it is.
+    let assume = format!(
+        r#"{{"eventVersion":"1.09","eventTime":"{}","eventSource":"sts.amazonaws.com","eventName":"AssumeRole","awsRegion":"us-east-1","sourceIPAddress":"198.51.100.7","userIdentity":{{"type":"AssumedRole","accountId":"111122223333","accessKeyId":"ASIAPARENT","principalId":"AROAX:ASIAPARENT","arn":"arn:aws:sts::111122223333:assumed-role/app/ASIAPARENT"}},"requestParameters":{{"roleArn":"arn:aws:iam::111122223333:role/next","roleSessionName":"child"}},"responseElements":{{"credentials":{{"accessKeyId":"ASIACHILD"}}}},"recipientAccountId":"111122223333"}}"#,
+        rfc3339(1_730_714_400 + 60)
+    );
+    let all: Vec<Vec<u8>> = [
+        ct(0, "ASIAPARENT", "DeleteBucket"),
+        assume,
+        ct(2, "ASIACHILD", "GetObject"),
+        ct(3, "ASIACHILD", "GetObject"),
+    ]
+    .into_iter()
+    .map(String::into_bytes)
+    .collect();
+    let child_kills = |order: &[usize]| {
+        let rules = RuleSet::load(std::slice::from_ref(&dir)).unwrap();
+        evaluate(rules, &all, order)
+            .decisions
+            .iter()
+            .filter(|d| {
+                d.session.key == "aws:111122223333:sts:ASIACHILD"
+                    && d.rule.id == sessionguard::decision::KILL_NOT_ENFORCED
+            })
+            .count()
+    };
+    assert_eq!(child_kills(&[0, 1, 2, 3]), 1, "linked at its start");
+    assert_eq!(child_kills(&[0, 2, 1, 3]), 1, "linked late");
+    let _ = std::fs::remove_dir_all(dir);
 }

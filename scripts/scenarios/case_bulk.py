@@ -81,7 +81,7 @@ def s3_attack(fx):
         t += dt.timedelta(seconds=53 + (i % 4) * 3)
     fx.fire_window(dump.session_key, is_get, agg="sum", window_s=S3_BYTES_WINDOW, threshold=S3_BYTES,
                    alt=S3_BYTES_MIB, value=bytes_out,
-                   intent="bulk S3 export (bytes)", action="revoke credential",
+                   intent="bulk S3 export (bytes)", action="revoke session",
                    why="`bytesTransferredOut` of GetObject within 10 min passes 600 MB on this "
                        "object (561 MB before it, 657 MB with it), reading MB as 10^6 or as 2^20 bytes alike (9 objects, {:.0f} MB in all)".format(sum(dumps) / 1e6))
 

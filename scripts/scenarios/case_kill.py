@@ -37,7 +37,7 @@ def attack(fx):
                     host="sts.amazonaws.com"), k)
     kill = fx.add(ct_event(svc, fx.at("10:00:40"), IAM, "AttachUserPolicy", ip=ip, ua=BOTO3_UA,
                            req={"userName": "svc-build", "policyArn": ADMIN_POLICY}), k)
-    fx.fire(kill, "self-grant: AttachUserPolicy on its own user", "revoke credential",
+    fx.fire(kill, "self-grant: AttachUserPolicy on its own user", "revoke session",
             "the kill: AdministratorAccess attached to the caller's own user")
     ev = fx.add(ct_event(svc, fx.at("10:01:15"), IAM, "CreateUser", ip=ip, ua=BOTO3_UA,
                          req={"userName": "svc-build-2"}), k)

@@ -214,7 +214,7 @@ def k8s_attack(fx):
     bad = "203.0.113.50"
     ev = fx.add(k8s_event(fx.at("09:27:41.508"), api, "list", "secrets", ip=bad, ua=KUBECTL_MAC,
                           namespace="payments", reason=API_REASON), api.session_key)
-    fx.fire(ev, "token used from a new network (token reuse)", "revoke credential",
+    fx.fire(ev, "token used from a new network (token reuse)", "revoke session",
             "same JTI from 203.0.113.50 (baseline: the pod address 10.42.5.23 only), with kubectl on "
             "macOS instead of the service's client")
     fx.add(k8s_event(fx.at("09:27:58.003"), api, "list", "namespaces", ip=bad, ua=KUBECTL_MAC, code=403,

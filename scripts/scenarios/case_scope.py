@@ -104,7 +104,7 @@ def aws_attack(fx):
     ev = fx.add(ct_event(rep, fx.at("10:00:31"), IAM, "AttachUserPolicy", ip=evil_ip, ua=BOTO3_UA,
                          req={"userName": "svc-reporting", "policyArn": ADMIN_POLICY}),
                 rep.session_key)
-    fx.fire(ev, "self-grant: AttachUserPolicy on its own user", "revoke credential",
+    fx.fire(ev, "self-grant: AttachUserPolicy on its own user", "revoke session",
             "`iam:AttachUserPolicy` with `userName` = the caller's own user (`resource.name` = "
             "`principal.name` = svc-reporting), policy AdministratorAccess")
 
@@ -122,7 +122,7 @@ def aws_attack(fx):
                                              "status": "Active",
                                              "createDate": ct_expiration(fx.at("10:03:44"))}}),
                 bot.session_key)
-    fx.fire(ev, "self-grant: CreateAccessKey for its own user", "revoke credential",
+    fx.fire(ev, "self-grant: CreateAccessKey for its own user", "revoke session",
             "`iam:CreateAccessKey` with `userName` = the caller's own user (deploy-bot): a "
             f"second, independent credential (`lineage.child` = aws:{PROD}:iam-key:{new_key})")
 

@@ -27,7 +27,7 @@ def age(session, t):
 def stale_fire(fx, ev, session, what):
     a = (ev.time - session.created).total_seconds()
     assert a > STALE_ADMIN_S, (fx.rel, what)
-    fx.fire(ev, "stale privileged session makes a change", "revoke session",
+    fx.fire(ev, "stale privileged session makes a change", "step up",
             f"{what} by an admin role session created {age(session, ev.time)} earlier "
             f"(`session.created_at` {session.created.strftime('%H:%M:%S')}, limit 1 h)")
 
@@ -206,7 +206,7 @@ def duration_scenario(fx):
     for clock in ["10:12:33.801", "12:47:05.114", "14:52:40.926"]:
         admin_app(fx, fx.at(clock), alv, sid, OFFICE, CHROME_MAC)
     due1 = fx.at("07:30:00") + dt.timedelta(seconds=DURATION_S)
-    fx.fire_timer(key, due1, "privileged session older than 8 h (timer)", "revoke session",
+    fx.fire_timer(key, due1, "privileged session older than 8 h (timer)", "step up",
                   "timer due 15:30:00.000 (session start 07:30:00.000, `user.session.start` "
                   "success, + 8 h); still in use (Admin Console at 14:52:40, within 2 h of the "
                   "due time), no logout — the decision is emitted when Okta's clock passes the "

@@ -11,9 +11,9 @@ first with `cargo build --release`). Python 3 standard library only.
 
 `--replay [RULES]` also replays every file on its own with the rule pack (default `rules`) and
 compares the decisions with the ground truth, by session and triggering line (timers: by
-session and due time). Where an attacked session keeps acting after a kill, the engine's
-`sessionguard.kill_not_enforced` on its next event is expected too. Differences are reported,
-not failed: the rule pack is tuned against them.
+session and due time), then by rule and action. Where an attacked session keeps acting after a
+kill, the engine's `sessionguard.kill_not_enforced` on its next event is expected too.
+Differences are reported, not failed: the rule pack is tuned against them.
 """
 
 import json
@@ -93,19 +93,25 @@ def compare(binary, rules, path, fx):
         d = json.loads(line)
         lines = [e["origin"]["line"] for e in d["evidence"]["events"] if "origin" in e]
         got.append({"key": d["session"]["key"], "time": d["time"], "rule": d["rule"]["id"],
-                    "line": max(lines) if lines else None, "reason": d["evidence"].get("reason", "")})
+                    "action": d["action"], "line": max(lines) if lines else None,
+                    "reason": d["evidence"].get("reason", "")})
     want = []
     for e in fx.expect:
         if e["kind"] == "timer":
-            want.append({"key": e["key"], "time": e["due"], "line": None, "intent": e["intent"]})
+            want.append({"key": e["key"], "time": e["due"], "line": None, "intent": e["intent"],
+                         "rule": e["rule"], "action": e["action"]})
             continue
-        want.append({"key": e["key"], "time": None, "line": e["ev"].line, "intent": e["intent"]})
+        want.append({"key": e["key"], "time": None, "line": e["ev"].line, "intent": e["intent"],
+                     "rule": e["rule"], "action": e["action"]})
     explicit = {(e["key"]) for e in fx.expect if e["intent"] == "sessionguard.kill_not_enforced"}
     for e in fx.expect:
         later = fx.later_lines(e["key"], e["ev"].line) if e["kind"] == "event" else []
-        if later and e["key"] not in explicit and e["intent"] != "sessionguard.kill_not_enforced":
+        kills = e["action"].startswith("revoke ")
+        if (later and kills and e["key"] not in explicit
+                and e["intent"] != "sessionguard.kill_not_enforced"):
             want.append({"key": e["key"], "time": None, "line": later[0],
-                         "intent": "sessionguard.kill_not_enforced (activity after the kill)"})
+                         "intent": "sessionguard.kill_not_enforced (activity after the kill)",
+                         "rule": "sessionguard.kill_not_enforced", "action": "revoke credential"})
             explicit.add(e["key"])
     out = []
     used = set()
@@ -125,6 +131,12 @@ def compare(binary, rules, path, fx):
             out.append(f"missing: {w['intent']} for {w['key']} at {where}")
         else:
             used.add(hit)
+            g = got[hit]
+            rule_ok = (g["rule"].startswith(w["rule"][:-1]) if w["rule"].endswith("*")
+                       else g["rule"] == w["rule"])
+            if not rule_ok or g["action"] != w["action"].replace(" ", "_"):
+                out.append(f"wrong: {w['intent']} for {w['key']}: expected {w['rule']} → "
+                           f"{w['action']}, got {g['rule']} → {g['action']}")
     for i, g in enumerate(got):
         if i not in used:
             out.append(f"unexpected: {g['rule']} for {g['key']} at line {g['line']} ({g['reason']})")

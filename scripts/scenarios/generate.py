@@ -19,6 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import case_agent  # noqa: E402
 import case_bulk  # noqa: E402
+import case_edges  # noqa: E402
 import case_kill  # noqa: E402
 import case_mfa  # noqa: E402
 import case_reuse  # noqa: E402
@@ -62,6 +63,8 @@ FILES = {
     "token-reuse/benign-aws.jsonl": case_reuse.aws_benign,
     "token-reuse/benign-k8s.jsonl": case_reuse.k8s_benign,
     "token-reuse/benign-okta.jsonl": case_reuse.okta_benign,
+    "window-edges/aws.jsonl": case_edges.aws,
+    "window-edges/okta.jsonl": case_edges.okta,
 }
 
 

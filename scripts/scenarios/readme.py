@@ -92,6 +92,18 @@ CASES = [
         "so the decision is emitted while processing the first record of that source more than "
         "20 minutes past it.",
     ),
+    (
+        "window-edges",
+        "11. On the edges: window boundaries, thresholds, duration limits, case",
+        "Events placed exactly where a reading of the rules could go either way, which the other "
+        "cases avoid: a count whose first and last events are exactly one window apart (a window "
+        "of 5 min holds the events less than 5 min older than the newest, so the first is out), "
+        "a count exactly at its `gte` threshold (reached), a change exactly at a duration limit "
+        "(not older than it) and one second past it, and a name written in another case than "
+        "the one it must equal (text comparisons ignore ASCII case unless `cased`). The "
+        "generator checks that the boundary cases really sit on the boundary: a closed window "
+        "would answer otherwise.",
+    ),
 ]
 
 
@@ -127,12 +139,12 @@ def render(fixtures):
                 else:
                     when = hms(ev.time)
                     later = fx.later_lines(e["key"], ev.line)
-                    if later and case != "kill-not-enforced":
+                    if later and case != "kill-not-enforced" and e["action"].startswith("revoke "):
                         why += (f". Later events of this session: {span(later)} — in enforce mode the "
                                 f"engine adds `sessionguard.kill_not_enforced` at line {later[0]}")
                 out.append(
                     f"| {ev.line} | {when} | `{e['key']}`<br>{cell(who)} | **{cell(e['intent'])}** → "
-                    f"{e['action']} | {cell(why)} |\n"
+                    f"{e['action']}<br>`{e['rule']}` | {cell(why)} |\n"
                 )
             for n in fx.nones:
                 who = fx.sessions.get(n["key"], "")
@@ -183,10 +195,14 @@ CONVENTIONS = """
   stay under but near; no counted event sits on a window edge (the generator checks that a
   half-open and a closed window give the same answer), and the S3 bytes attack crosses 600 MB on
   the same object whether MB means 10^6 or 2^20 bytes.
-- **Expected decision** names the rule's intent, not its final id, and the action
-  (revoke session, revoke credential). `sessionguard.kill_not_enforced` is the engine's own
-  decision for activity on a session after an enforced kill: in the kill-not-enforced case it is
-  listed as a row; elsewhere, when the attacked session keeps producing events after its
+- **Expected decision** names the intent, the action the pack answers with (revoke session,
+  revoke credential, step up) and the id of the rule that must decide (an id ending in `*`
+  names a family: any rule whose id starts with the rest). The rule for each intent is chosen
+  in `scripts/scenarios/pack.py` from what each rule file is written to catch, not from the
+  engine's output; `tests/scenarios.rs` checks session, line, rule and action of every decision.
+  `sessionguard.kill_not_enforced` is the engine's own decision for activity on a session
+  after an enforced kill (a revocation; a step-up does not kill): in the kill-not-enforced case
+  it is listed as a row; elsewhere, when a revoked session keeps producing events after its
   decision, the "why" cell says at which line the engine would add it in enforce mode.
 - **none** rows are sessions that must get no decision from any rule of the pack.
 - **Days.** Each file has its own UTC day, increasing in path order (2024-10-01 for the first

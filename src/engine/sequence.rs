@@ -288,6 +288,22 @@ mod tests {
     }
 
     #[test]
+    fn forgetting_old_untils_keeps_the_newer_ones() {
+        // Untils at 100 and 300 (either arrival order); forgetting before 200 drops only 100,
+        // so 300 still breaks a chain from 250 to 350.
+        for untils in [[(100, 0), (300, 1)], [(300, 1), (100, 0)]] {
+            let mut s = SequenceState::default();
+            for u in untils {
+                s.until(u);
+            }
+            s.forget_before(200);
+            s.hit(2, 0, hit(250, 2));
+            s.hit(2, 1, hit(350, 3));
+            assert!(s.complete(&plain(2), 1000, 20).is_none(), "{untils:?}");
+        }
+    }
+
+    #[test]
     fn an_aggregated_step_counts_only_events_after_the_previous_step() {
         let threshold = Threshold {
             op: crate::rule::CmpOp::Gte,

@@ -241,10 +241,6 @@ impl SlidingWindow {
     pub fn kind(&self) -> Aggregate {
         self.kind
     }
-
-    pub fn span_ms(&self) -> i64 {
-        self.span_ms
-    }
 }
 
 #[cfg(test)]
@@ -336,6 +332,30 @@ mod tests {
     }
 
     #[test]
+    fn a_distinct_value_leaves_the_window_with_its_last_entry() {
+        // 7 twice, then both copies slide out: 8 and 9 are two values, not three.
+        let mut d = SlidingWindow::new(Aggregate::Distinct, 1000);
+        fires(&mut d, 0, 7);
+        fires(&mut d, 10, 7);
+        assert_eq!(
+            fires(&mut d, 1005, 8),
+            None,
+            "7 at 10 is still in (5, 1005]"
+        );
+        assert_eq!(
+            fires(&mut d, 2000, 9),
+            None,
+            "the span (1000, 2000] holds 8 and 9"
+        );
+        // One copy out, one in: the value still counts.
+        let mut d = SlidingWindow::new(Aggregate::Distinct, 1000);
+        fires(&mut d, 0, 7);
+        fires(&mut d, 600, 7);
+        assert_eq!(fires(&mut d, 1200, 8), None);
+        assert_eq!(fires(&mut d, 1300, 9), Some(1300), "7 at 600 keeps 7 in");
+    }
+
+    #[test]
     fn a_late_entry_completes_the_span_it_belongs_to() {
         // 0, 500 and (late) 100: the span ending at 500 holds three.
         let mut w = SlidingWindow::new(Aggregate::Count, 1000);
@@ -344,6 +364,83 @@ mod tests {
         assert_eq!(fires(&mut w, 100, 1), Some(500));
         // Another late entry in the same span does not fire again.
         assert_eq!(fires(&mut w, 200, 1), None);
+    }
+
+    #[test]
+    fn a_late_entry_exactly_one_span_old_is_outside_the_trailing_span() {
+        // 100 and 1000, then (late) 0: the span (0, 1000] still holds two, so the next entry
+        // is the third and fires.
+        let mut w = SlidingWindow::new(Aggregate::Count, 1000);
+        fires(&mut w, 100, 0);
+        fires(&mut w, 1000, 0);
+        assert_eq!(fires(&mut w, 0, 0), None, "0 and 100 are two");
+        assert_eq!(fires(&mut w, 1050, 0), Some(1050), "(50, 1050] holds three");
+    }
+
+    #[test]
+    fn a_late_entry_fires_only_on_spans_that_contain_it() {
+        // Fires at 2000, then holds without firing again; the late 2000 belongs to spans that
+        // all overlap the one that fired. The span ending at 3000 holds and does not overlap
+        // it, but it does not contain the late entry: no decision.
+        let mut w = SlidingWindow::new(Aggregate::Count, 1000);
+        for t in [1200, 1500] {
+            assert_eq!(fires(&mut w, t, 0), None);
+        }
+        assert_eq!(fires(&mut w, 2000, 0), Some(2000));
+        for t in [2400, 2600, 3000] {
+            assert_eq!(fires(&mut w, t, 0), None, "{t}: still holding");
+        }
+        assert_eq!(fires(&mut w, 2000, 0), None);
+    }
+
+    #[test]
+    fn late_entries_fire_on_a_span_that_just_misses_the_fired_one() {
+        // Fired on (1200, 2200]. Late entries fill (200, 1200], which ends where the fired
+        // span starts: no overlap, a decision of its own.
+        let mut w = SlidingWindow::new(Aggregate::Count, 1000);
+        for t in [2000, 2100] {
+            fires(&mut w, t, 0);
+        }
+        assert_eq!(fires(&mut w, 2200, 0), Some(2200));
+        assert_eq!(fires(&mut w, 1000, 0), None);
+        assert_eq!(fires(&mut w, 1100, 0), None);
+        assert_eq!(fires(&mut w, 1200, 0), Some(1200));
+
+        // Fired on (-980, 20]. A late entry completes (20, 1020], which starts where the fired
+        // span ends.
+        let mut w = SlidingWindow::new(Aggregate::Count, 1000);
+        for t in [0, 10] {
+            fires(&mut w, t, 0);
+        }
+        assert_eq!(fires(&mut w, 20, 0), Some(20));
+        assert_eq!(fires(&mut w, 1020, 0), None);
+        assert_eq!(fires(&mut w, 500, 0), None, "(20, 1020] holds two");
+        assert_eq!(fires(&mut w, 600, 0), Some(1020));
+    }
+
+    #[test]
+    fn a_span_ends_after_every_entry_at_its_end_time() {
+        let mut w = SlidingWindow::new(Aggregate::Count, 1000);
+        fires(&mut w, 500, 0);
+        fires(&mut w, 500, 0);
+        assert_eq!(
+            w.push(entry(100, 0), &GTE3, 10_000),
+            Some(Crossing {
+                end: 500,
+                value: 3.0
+            })
+        );
+    }
+
+    #[test]
+    fn entries_dropped_past_the_grace_leave_the_trailing_span_in_place() {
+        // Grace 0: what leaves the span is dropped at once. 1500 and 1600 leave the span at
+        // 2600; 2600 and 2601 are two, not three.
+        let mut w = SlidingWindow::new(Aggregate::Count, 1000);
+        for t in [0, 1500, 1600, 2600, 2601] {
+            assert_eq!(w.push(entry(t, 0), &GTE3, 0), None, "{t}");
+        }
+        assert_eq!(w.span(2601).count(), 2);
     }
 
     #[test]

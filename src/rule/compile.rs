@@ -18,12 +18,13 @@ use super::condition::{self, Ast};
 use super::detection::{Condition, Detection, Expr, Pred, Selection};
 use super::modifier;
 use super::spec::{
-    self, did_you_mean, AggregateSpec, Doc, Item, LearnSpec, MacroBody, MacroSpec, Pos, Scalar,
-    SelectionSpec, SessionSpec, SpecError, Str, ThresholdSpec, ToleranceSpec, ValuesSpec,
+    self, did_you_mean, AggregateSpec, DecisionsSpec, Doc, Item, LearnSpec, MacroBody, MacroSpec,
+    Pos, Scalar, SelectionSpec, SessionSpec, SpecError, Str, ThresholdSpec, ToleranceSpec,
+    ValuesSpec,
 };
 use super::{
-    ActionKind, CmpOp, Fire, Learn, Mode, Rule, RuleSet, RuleTest, SessionLogic, Severity, Since,
-    Step, StepAggregate, Threshold, Tolerance,
+    ActionKind, CmpOp, ExpectedDecision, Fire, Learn, Mode, Rule, RuleSet, RuleTest, SessionLogic,
+    Severity, Since, Step, StepAggregate, TestExpect, Threshold, Tolerance,
 };
 use crate::rule::field::Field;
 
@@ -768,16 +769,23 @@ impl<'d> Compiler<'d> {
             .unwrap_or_default();
         let mut tests = Vec::new();
         for (i, t) in doc.tests.iter().enumerate() {
-            let decisions = match &t.decisions.value {
-                Scalar::Int(n) if *n >= 0 => *n as usize,
-                other => {
-                    self.err(
-                        file,
-                        t.decisions.pos,
-                        format!("`decisions` must be a whole number, not `{other}`"),
-                    );
-                    continue;
-                }
+            let expect = self.test_expect(file, &t.decisions);
+            let rejects = match &t.rejects {
+                None => Some(0),
+                Some(r) => match &r.value {
+                    Scalar::Int(n) if *n >= 0 => Some(*n as u64),
+                    other => {
+                        self.err(
+                            file,
+                            r.pos,
+                            format!("`rejects` must be a whole number, not `{other}`"),
+                        );
+                        None
+                    }
+                },
+            };
+            let (Some(expect), Some(rejects)) = (expect, rejects) else {
+                continue;
             };
             tests.push(RuleTest {
                 name: t
@@ -785,7 +793,8 @@ impl<'d> Compiler<'d> {
                     .as_ref()
                     .map_or_else(|| format!("test {}", i + 1), |n| n.value.clone()),
                 events: dir.join(&t.events.value),
-                decisions,
+                expect,
+                rejects,
                 line: t.pos.line,
             });
         }
@@ -1300,6 +1309,43 @@ impl<'d> Compiler<'d> {
             return None;
         }
         Some(tolerance)
+    }
+
+    /// An inline test's `decisions`: a whole number, or listed decisions with whole line numbers.
+    fn test_expect(&mut self, file: usize, spec: &DecisionsSpec) -> Option<TestExpect> {
+        let whole = |item: &Item| match &item.value {
+            Scalar::Int(n) if *n >= 0 => Ok(*n as u64),
+            other => Err(other.to_string()),
+        };
+        match spec {
+            DecisionsSpec::Count(n) => match whole(n) {
+                Ok(n) => Some(TestExpect::Count(n as usize)),
+                Err(other) => {
+                    let message =
+                        format!("`decisions` must be a whole number or a list, not `{other}`");
+                    self.err(file, n.pos, message);
+                    None
+                }
+            },
+            DecisionsSpec::List(list) => {
+                let mut decisions = Vec::new();
+                for d in list {
+                    match whole(&d.line) {
+                        Ok(line) if line > 0 => decisions.push(ExpectedDecision {
+                            line,
+                            session: d.session.value.clone(),
+                            rule: d.rule.as_ref().map(|r| r.value.clone()),
+                        }),
+                        _ => {
+                            let message =
+                                format!("`line` must be a line number, not `{}`", d.line.value);
+                            self.err(file, d.line.pos, message);
+                        }
+                    }
+                }
+                (decisions.len() == list.len()).then_some(TestExpect::Decisions(decisions))
+            }
+        }
     }
 
     fn action(&mut self, file: usize, doc: &Doc) -> (ActionKind, Mode) {

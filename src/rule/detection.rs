@@ -739,6 +739,20 @@ mod tests {
     }
 
     #[test]
+    fn contains_matches_the_whole_value_and_not_a_shorter_one() {
+        assert!(
+            glob("*admin*").matches("ADMIN", false),
+            "as long as the pattern"
+        );
+        assert!(glob("*admin*").matches("break-glass-admin", false));
+        assert!(
+            !glob("*admin*").matches("adm", false),
+            "shorter than the pattern"
+        );
+        assert!(!glob("*admin*").matches("", false));
+    }
+
+    #[test]
     fn wildcards() {
         let cases = [
             ("a*b", "ab", true),

@@ -243,7 +243,29 @@ pub struct RuleTest {
     pub name: String,
     /// Resolved against the rule file's directory.
     pub events: PathBuf,
-    /// Number of decisions of this rule expected.
-    pub decisions: usize,
+    pub expect: TestExpect,
+    /// How many records of `events` may be rejected; any other count fails the test, so a
+    /// case whose records were all refused cannot pass as "no decision".
+    pub rejects: u64,
     pub line: usize,
+}
+
+/// What an inline test expects of its replay.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TestExpect {
+    /// This many decisions of the rule (`decisions: 2`).
+    Count(usize),
+    /// Exactly these decisions, in order, of any rule (the engine's `kill_not_enforced`
+    /// included).
+    Decisions(Vec<ExpectedDecision>),
+}
+
+/// One listed decision of an inline test.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ExpectedDecision {
+    /// The line of the decision's last evidence record (the one that triggered it).
+    pub line: u64,
+    pub session: String,
+    /// `None`: the rule under test.
+    pub rule: Option<String>,
 }

@@ -57,6 +57,13 @@
 //! suppress: 1h
 //! tests:
 //!   - {name: escalation then reads, events: escalation.jsonl, expect: {decisions: 1}}
+//!   - name: the same, each decision named        # every decision of the replay, in order:
+//!     events: escalation.jsonl                   # the line of its last evidence record, its
+//!     expect:                                    # session, its rule (default: this one)
+//!       decisions:
+//!         - {line: 62, session: "aws:111122223333:sts:ASIA…"}
+//!         - {line: 63, session: "aws:…", rule: sessionguard.kill_not_enforced}
+//!       rejects: 0                               # records allowed to be rejected (default 0)
 //! ```
 //!
 //! Modifiers are listed in `modifier` — among them `fieldref`, which compares two fields of
@@ -377,7 +384,25 @@ pub struct TestSpec {
     pub pos: Pos,
     pub name: Option<Str>,
     pub events: Str,
-    pub decisions: Item,
+    pub decisions: DecisionsSpec,
+    /// How many records of `events` may be rejected; absent: none.
+    pub rejects: Option<Item>,
+}
+
+/// `expect: {decisions: …}`: a count of the rule's decisions, or every decision listed.
+#[derive(Debug)]
+pub enum DecisionsSpec {
+    Count(Item),
+    List(Vec<DecisionSpec>),
+}
+
+/// One listed decision: `{line: 12, session: "aws:…", rule: sessionguard.kill_not_enforced}`.
+#[derive(Debug)]
+pub struct DecisionSpec {
+    pub pos: Pos,
+    pub line: Item,
+    pub session: Str,
+    pub rule: Option<Str>,
 }
 
 /// A shape or syntax problem found while reading.
@@ -474,7 +499,8 @@ pub fn did_you_mean<'c>(name: &str, candidates: impl IntoIterator<Item = &'c str
         }
     }
     match best {
-        Some((d, c)) if d > 0 && d <= (name.chars().count() / 3).clamp(1, 3) => {
+        // Distance 0 is the same name in other case: the hint gives the spelling that works.
+        Some((d, c)) if d <= (name.chars().count() / 3).clamp(1, 3) => {
             format!(" (did you mean `{c}`?)")
         }
         _ => String::new(),
@@ -1324,23 +1350,58 @@ impl Reader<'_> {
             let events = self
                 .required(&keys, "events", "test")
                 .and_then(|e| self.text(e, "events"));
-            let decisions = self
+            let expect = self
                 .required(&keys, "expect", "test")
-                .and_then(|e| self.fields(e, "expect", &["decisions"]))
-                .and_then(|e| {
-                    let d = self.required(&e, "decisions", "expect");
-                    d.and_then(|d| self.item(d, "decisions"))
-                });
+                .and_then(|e| self.fields(e, "expect", &["decisions", "rejects"]));
+            let decisions = expect.as_ref().and_then(|e| {
+                let d = self.required(e, "decisions", "expect")?;
+                self.expected_decisions(d)
+            });
+            let rejects = expect
+                .as_ref()
+                .and_then(|e| e.get("rejects"))
+                .and_then(|r| self.item(r, "rejects"));
             if let (Some(events), Some(decisions)) = (events, decisions) {
                 out.push(TestSpec {
                     pos: keys.pos,
                     name,
                     events,
                     decisions,
+                    rejects,
                 });
             }
         }
         out
+    }
+
+    /// `decisions: 3`, or a list of `{line, session[, rule]}`.
+    fn expected_decisions(&mut self, y: &Yaml) -> Option<DecisionsSpec> {
+        let Node::Seq(items) = &y.value else {
+            return self.item(y, "decisions").map(DecisionsSpec::Count);
+        };
+        let mut list = Vec::new();
+        for item in items {
+            let Some(keys) = self.fields(item, "expected decision", &["line", "session", "rule"])
+            else {
+                continue;
+            };
+            let line = self
+                .required(&keys, "line", "expected decision")
+                .and_then(|l| self.item(l, "line"));
+            let session = self
+                .required(&keys, "session", "expected decision")
+                .and_then(|s| self.text(s, "session"));
+            let rule = keys.get("rule").and_then(|r| self.text(r, "rule"));
+            if let (Some(line), Some(session)) = (line, session) {
+                list.push(DecisionSpec {
+                    pos: keys.pos,
+                    line,
+                    session,
+                    rule,
+                });
+            }
+        }
+        Some(DecisionsSpec::List(list))
     }
 }
 
@@ -1397,5 +1458,9 @@ mod tests {
             " (did you mean `network.ip`?)"
         );
         assert_eq!(did_you_mean("zzz", ["network.ip", "bytes"]), "");
+        assert_eq!(
+            did_you_mean("Network.IP", ["network.ip", "bytes"]),
+            " (did you mean `network.ip`?)"
+        );
     }
 }

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Mutation testing of the core with cargo-mutants (crates.io; installed here when missing): each
+# mutant is a small change to the code (a function returning a default, `<` for `<=`, `&&` for
+# `||`…); a mutant the tests still pass on ("missed", a survivor) is logic no test pins down.
+# docs/testing.md lists the survivors of the last run and what was done about each.
+#
+#   scripts/mutants.sh [SCOPE] [cargo-mutants args…]
+#
+# SCOPE: engine (src/engine), rule (src/rule), adapters (src/event, src/source), core (all
+# three; the default), or a file glob such as 'src/engine/window.rs'. Builds without the
+# `kafka` feature (the core does not use it) and runs the unit tests and the integration tests
+# that exercise the scope (engine, scenarios, time_model, rule_errors, check, golden,
+# third_party; all of them for core or a glob; MUTANTS_TESTS="engine scenarios" overrides).
+# Results go to target/mutants/<scope>/mutants.out (missed.txt, caught.txt, timeout.txt…).
+# A full core run is several thousand mutants — hours on 2 cores; narrow it with a file glob,
+# `-F REGEX` (function names), or `--shard k/n`. Exits non-zero when a mutant survives.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v cargo-mutants >/dev/null; then
+    cargo install cargo-mutants --locked
+fi
+
+scope=${1:-core}
+[ $# -gt 0 ] && shift
+# The files to mutate, and the test targets that exercise them (unit tests always).
+case "$scope" in
+    engine) files=(-f 'src/engine/*.rs'); targets="engine scenarios time_model" ;;
+    rule) files=(-f 'src/rule/*.rs'); targets="rule_errors check engine scenarios" ;;
+    adapters) files=(-f 'src/event/*.rs' -f 'src/source/*.rs'); targets="golden third_party scenarios" ;;
+    core)
+        files=(-f 'src/engine/*.rs' -f 'src/rule/*.rs' -f 'src/event/*.rs' -f 'src/source/*.rs')
+        targets="engine scenarios time_model rule_errors check golden third_party"
+        ;;
+    *) files=(-f "$scope"); targets="engine scenarios time_model rule_errors check golden third_party" ;;
+esac
+targets=${MUTANTS_TESTS:-$targets}
+tests=(--cargo-test-arg=--lib)
+for t in $targets; do
+    tests+=(--cargo-test-arg="--test=$t")
+done
+# Every mutant is a rebuild and a link of each test binary: without debug info both are faster.
+export CARGO_PROFILE_DEV_DEBUG=0
+
+out="target/mutants/$(printf '%s' "$scope" | tr '/*' '__')"
+mkdir -p "$out"
+exec cargo mutants --no-default-features "${files[@]}" \
+    "${tests[@]}" \
+    --timeout-multiplier 3 --build-timeout 600 --output "$out" "$@"
