@@ -74,7 +74,7 @@ else
     echo "== real-broker tests use SESSIONGUARD_TEST_BROKERS=$SESSIONGUARD_TEST_BROKERS"
 fi
 echo "== cargo test"
-cargo test --all-targets --locked 2>&1 | tee "$log" || status=$?
+cargo test --all-targets --locked --no-fail-fast 2>&1 | tee "$log" || status=$?
 # The real-broker tests are #[ignore]d (a plain `cargo test` lists them as ignored); here they
 # run, against the broker started above. Without one they fail: they never pass unrun.
 echo "== cargo test --test kafka_broker --test kafka_tls -- --ignored"

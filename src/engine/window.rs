@@ -371,10 +371,10 @@ mod tests {
         // 100 and 1000, then (late) 0: the span (0, 1000] still holds two, so the next entry
         // is the third and fires.
         let mut w = SlidingWindow::new(Aggregate::Count, 1000);
-        fires(&mut w, 100, 0);
-        fires(&mut w, 1000, 0);
-        assert_eq!(fires(&mut w, 0, 0), None, "0 and 100 are two");
-        assert_eq!(fires(&mut w, 1050, 0), Some(1050), "(50, 1050] holds three");
+        fires(&mut w, 100, 1);
+        fires(&mut w, 1000, 1);
+        assert_eq!(fires(&mut w, 0, 1), None, "0 and 100 are two");
+        assert_eq!(fires(&mut w, 1050, 1), Some(1050), "(50, 1050] holds three");
     }
 
     #[test]
@@ -384,13 +384,13 @@ mod tests {
         // it, but it does not contain the late entry: no decision.
         let mut w = SlidingWindow::new(Aggregate::Count, 1000);
         for t in [1200, 1500] {
-            assert_eq!(fires(&mut w, t, 0), None);
+            assert_eq!(fires(&mut w, t, 1), None);
         }
-        assert_eq!(fires(&mut w, 2000, 0), Some(2000));
+        assert_eq!(fires(&mut w, 2000, 1), Some(2000));
         for t in [2400, 2600, 3000] {
-            assert_eq!(fires(&mut w, t, 0), None, "{t}: still holding");
+            assert_eq!(fires(&mut w, t, 1), None, "{t}: still holding");
         }
-        assert_eq!(fires(&mut w, 2000, 0), None);
+        assert_eq!(fires(&mut w, 2000, 1), None);
     }
 
     #[test]
@@ -399,32 +399,32 @@ mod tests {
         // span starts: no overlap, a decision of its own.
         let mut w = SlidingWindow::new(Aggregate::Count, 1000);
         for t in [2000, 2100] {
-            fires(&mut w, t, 0);
+            fires(&mut w, t, 1);
         }
-        assert_eq!(fires(&mut w, 2200, 0), Some(2200));
-        assert_eq!(fires(&mut w, 1000, 0), None);
-        assert_eq!(fires(&mut w, 1100, 0), None);
-        assert_eq!(fires(&mut w, 1200, 0), Some(1200));
+        assert_eq!(fires(&mut w, 2200, 1), Some(2200));
+        assert_eq!(fires(&mut w, 1000, 1), None);
+        assert_eq!(fires(&mut w, 1100, 1), None);
+        assert_eq!(fires(&mut w, 1200, 1), Some(1200));
 
         // Fired on (-980, 20]. A late entry completes (20, 1020], which starts where the fired
         // span ends.
         let mut w = SlidingWindow::new(Aggregate::Count, 1000);
         for t in [0, 10] {
-            fires(&mut w, t, 0);
+            fires(&mut w, t, 1);
         }
-        assert_eq!(fires(&mut w, 20, 0), Some(20));
-        assert_eq!(fires(&mut w, 1020, 0), None);
-        assert_eq!(fires(&mut w, 500, 0), None, "(20, 1020] holds two");
-        assert_eq!(fires(&mut w, 600, 0), Some(1020));
+        assert_eq!(fires(&mut w, 20, 1), Some(20));
+        assert_eq!(fires(&mut w, 1020, 1), None);
+        assert_eq!(fires(&mut w, 500, 1), None, "(20, 1020] holds two");
+        assert_eq!(fires(&mut w, 600, 1), Some(1020));
     }
 
     #[test]
     fn a_span_ends_after_every_entry_at_its_end_time() {
         let mut w = SlidingWindow::new(Aggregate::Count, 1000);
-        fires(&mut w, 500, 0);
-        fires(&mut w, 500, 0);
+        fires(&mut w, 500, 1);
+        fires(&mut w, 500, 1);
         assert_eq!(
-            w.push(entry(100, 0), &GTE3, 10_000),
+            w.push(entry(100, 1), &GTE3, 10_000),
             Some(Crossing {
                 end: 500,
                 value: 3.0
@@ -438,7 +438,7 @@ mod tests {
         // 2600; 2600 and 2601 are two, not three.
         let mut w = SlidingWindow::new(Aggregate::Count, 1000);
         for t in [0, 1500, 1600, 2600, 2601] {
-            assert_eq!(w.push(entry(t, 0), &GTE3, 0), None, "{t}");
+            assert_eq!(w.push(entry(t, 1), &GTE3, 0), None, "{t}");
         }
         assert_eq!(w.span(2601).count(), 2);
     }
