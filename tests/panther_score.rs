@@ -8,8 +8,9 @@
 //! it decides. Panther's labels are for Panther's rules: a negative for one rule can be another
 //! rule's attack, and many positives are single events of multi-event patterns, so the figures
 //! are reported, not held to a target. The table is compared with the reviewed
-//! `fixtures/coverage/panther.score` (`UPDATE_GOLDEN=1` rewrites it after review), so a change
-//! in what the pack catches shows up in review; the README quotes it.
+//! `fixtures/coverage/panther.score` under the golden policy of `tests/support/golden.rs`
+//! (`UPDATE_GOLDEN=1` rewrites it, never under CI), so a change in what the pack catches shows
+//! up in review; the README quotes it.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -23,6 +24,9 @@ use sessionguard::evaluator::{Evaluator, Sink};
 use sessionguard::event::{Normalizer, Reject, Source};
 use sessionguard::rule::RuleSet;
 use sessionguard::source::Origin;
+
+#[path = "support/golden.rs"]
+mod golden;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -143,13 +147,7 @@ fn the_pack_on_panthers_labelled_tests() {
     }
     assert_eq!(scores.len(), 4, "all four sources are scored");
     let golden = root().join("fixtures/coverage/panther.score");
-    if std::env::var("UPDATE_GOLDEN").as_deref() == Ok("1") && std::env::var_os("CI").is_none() {
-        std::fs::write(&golden, &table).unwrap();
+    if let Err(e) = golden::check(golden::mode(), &golden, &table) {
+        panic!("the Panther score changed; review it:\n{e}");
     }
-    let reviewed = std::fs::read_to_string(&golden)
-        .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 writes it)", golden.display()));
-    assert_eq!(
-        table, reviewed,
-        "the Panther score changed; review and UPDATE_GOLDEN=1"
-    );
 }
