@@ -25,7 +25,7 @@ scope=${1:-core}
 [ $# -gt 0 ] && shift
 # The files to mutate, and the test targets that exercise them (unit tests always).
 case "$scope" in
-    engine) files=(-f 'src/engine/*.rs'); targets="engine scenarios time_model" ;;
+    engine) files=(-f 'src/engine/*.rs'); targets="engine scenarios time_model check" ;;
     rule) files=(-f 'src/rule/*.rs'); targets="rule_errors check engine scenarios" ;;
     adapters) files=(-f 'src/event/*.rs' -f 'src/source/*.rs'); targets="golden third_party scenarios" ;;
     core)

@@ -304,6 +304,21 @@ mod tests {
     }
 
     #[test]
+    fn the_newest_max_hits_untils_are_kept() {
+        // MAX_HITS untils at 1, 2, … MAX_HITS: the oldest still breaks a chain around it.
+        let mut s = SequenceState::default();
+        for t in 1..=MAX_HITS as i64 {
+            s.until((t * 10, t as u64));
+        }
+        s.hit(2, 0, hit(5, 1000));
+        s.hit(2, 1, hit(15, 1001));
+        assert!(
+            s.complete(&plain(2), 1000, 20).is_none(),
+            "the until at 10 is kept"
+        );
+    }
+
+    #[test]
     fn an_aggregated_step_counts_only_events_after_the_previous_step() {
         let threshold = Threshold {
             op: crate::rule::CmpOp::Gte,

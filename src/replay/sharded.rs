@@ -400,6 +400,9 @@ pub fn replay_sharded(
             // 2. Route in record order through the time stage; collect rejects.
             work.clear();
             let mut held_released: Vec<Held> = Vec::new();
+            // The record whose arrival released each of them: its late reject is reported
+            // there, as one engine reports it.
+            let mut released_at: Vec<usize> = Vec::new();
             let mut rejected: Vec<Rejected> = Vec::new();
             for (i, (entry, outcome)) in batch.entries.iter().zip(&parsed).enumerate() {
                 tally.records += 1;
@@ -478,6 +481,7 @@ pub fn replay_sharded(
                                         });
                                     }
                                     held_released.push(held);
+                                    released_at.push(i);
                                 }
                                 Released::Future { held, ahead_ms } => {
                                     rejected.push(Rejected {
@@ -592,7 +596,7 @@ pub fn replay_sharded(
                         }
                         WorkItem::Released(k) => {
                             let h = &held_released[k];
-                            ((usize::MAX, k), h.source, h.origin, h.bytes.clone())
+                            ((released_at[k], 0), h.source, h.origin, h.bytes.clone())
                         }
                     };
                     *tally.late_by_source.entry(source).or_default() += 1;
