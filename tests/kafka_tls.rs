@@ -75,14 +75,14 @@ fn which(name: &str) -> Option<PathBuf> {
 }
 
 /// tansu and stunnel (openssl checked too); a test fails naming what is missing.
-fn tools(test: &str) -> Option<(PathBuf, PathBuf)> {
+fn tools(test: &str) -> (PathBuf, PathBuf) {
     let found = (
         tansu(),
         which("stunnel").or_else(|| which("stunnel4")),
         which("openssl"),
     );
     match found {
-        (Some(t), Some(s), Some(_)) => Some((t, s)),
+        (Some(t), Some(s), Some(_)) => (t, s),
         (t, s, o) => {
             let missing: Vec<&str> = [
                 (t.is_none(), "tansu (scripts/kafka.sh install)"),
@@ -704,9 +704,7 @@ fn fails(broker: &Broker, args: &[String]) -> String {
 #[test]
 #[ignore = "needs tansu, stunnel and openssl: scripts/test.sh installs them and passes --ignored"]
 fn tls_verifies_the_broker_and_fails_clearly_on_a_wrong_ca_or_host_name() {
-    let Some((tansu, stunnel)) = tools("tls_verifies_the_broker") else {
-        return;
-    };
+    let (tansu, stunnel) = tools("tls_verifies_the_broker");
     let _serial = serial();
     let pki = Pki::create(&scratch_dir("pki"));
     let broker = Broker::start(&tansu, &stunnel, &pki, Front::Tls, &[]);
@@ -750,9 +748,7 @@ fn tls_verifies_the_broker_and_fails_clearly_on_a_wrong_ca_or_host_name() {
 #[test]
 #[ignore = "needs tansu, stunnel and openssl: scripts/test.sh installs them and passes --ignored"]
 fn mtls_serves_a_client_certificate_and_refuses_none() {
-    let Some((tansu, stunnel)) = tools("mtls") else {
-        return;
-    };
+    let (tansu, stunnel) = tools("mtls");
     let _serial = serial();
     let pki = Pki::create(&scratch_dir("pki"));
     let broker = Broker::start(&tansu, &stunnel, &pki, Front::Mtls, &[]);
@@ -778,9 +774,7 @@ fn mtls_serves_a_client_certificate_and_refuses_none() {
 #[test]
 #[ignore = "needs tansu, stunnel and openssl: scripts/test.sh installs them and passes --ignored"]
 fn scram_authenticates_against_a_broker_that_checks_it() {
-    let Some((tansu, stunnel)) = tools("scram") else {
-        return;
-    };
+    let (tansu, stunnel) = tools("scram");
     let _serial = serial();
     let pki = Pki::create(&scratch_dir("pki"));
     let (password, password256) = ("correct horse 512", "battery staple 256");
@@ -847,9 +841,7 @@ fn scram_authenticates_against_a_broker_that_checks_it() {
 #[test]
 #[ignore = "needs tansu, stunnel and openssl: scripts/test.sh installs them and passes --ignored"]
 fn records_of_every_codec_are_decided_on() {
-    let Some((tansu, stunnel)) = tools("codecs") else {
-        return;
-    };
+    let (tansu, stunnel) = tools("codecs");
     let _serial = serial();
     let pki = Pki::create(&scratch_dir("pki"));
     let broker = Broker::start(&tansu, &stunnel, &pki, Front::Plain, &[]);

@@ -108,8 +108,8 @@ fn text_hash(value: impl std::fmt::Display) -> u64 {
 fn read_batches<'scope>(
     files: Vec<(PathBuf, Option<String>)>,
     scope: &'scope std::thread::Scope<'scope, '_>,
-) -> (Receiver<anyhow::Result<Batch>>, Sender<Batch>) {
-    let (tx, rx) = sync_channel::<anyhow::Result<Batch>>(2);
+) -> (Receiver<Batch>, Sender<Batch>) {
+    let (tx, rx) = sync_channel::<Batch>(2);
     let (give_back, returned) = channel::<Batch>();
     scope.spawn(move || {
         // Batches in flight: two queued, one being processed, one being filled. Past that,
@@ -184,7 +184,7 @@ fn read_batches<'scope>(
                 batch.entries.push(entry);
                 if batch.entries.len() >= BATCH_RECORDS {
                     let full = std::mem::replace(&mut batch, fresh());
-                    let _ = tx.send(Ok(full));
+                    let _ = tx.send(full);
                 }
             });
             if let Err(e) = read {
@@ -195,7 +195,7 @@ fn read_batches<'scope>(
             }
         }
         if !batch.entries.is_empty() {
-            let _ = tx.send(Ok(batch));
+            let _ = tx.send(batch);
         }
     });
     (rx, give_back)
@@ -377,7 +377,6 @@ pub fn replay_sharded(
         let mut parsed_buffer: Vec<Parsed<'static>> = Vec::new();
         let mut work: Vec<Work> = Vec::new();
         for batch in batches {
-            let batch = batch?;
             for bump in &mut scratch {
                 bump.reset();
             }
