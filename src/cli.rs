@@ -3,12 +3,15 @@
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
+use std::ops::ControlFlow;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use bumpalo::Bump;
 use clap::{Parser, Subcommand};
+use signal_hook::consts::{SIGINT, SIGTERM};
 
 use crate::decision::{Decision, EvidenceOrigin};
 use crate::engine::{Engine, EngineConfig};
@@ -403,7 +406,6 @@ fn kafka_command(
     use crate::config::{Layer, Purpose};
     use crate::kafka::{security, Control, Mode};
     use crate::telemetry::{self, Level, Telemetry};
-    use std::sync::atomic::AtomicBool;
     use std::sync::Arc;
 
     if let Some(level) = std::env::var("SESSIONGUARD_LOG")
@@ -448,7 +450,7 @@ fn kafka_command(
         Purpose::Rekey => (Mode::Rekey, None),
     };
     let control = Control::new();
-    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+    for signal in [SIGTERM, SIGINT] {
         signal_hook::flag::register(signal, control.stop_flag())
             .context("installing the signal handler")?;
     }
@@ -466,7 +468,7 @@ fn kafka_command(
         );
     }
     let summary = crate::kafka::run(mode, &settings, rules, &control, telemetry.clone());
-    http_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    http_stop.store(true, Ordering::Relaxed);
     let summary = summary?;
     eprintln!(
         "records {} (rebuild {}), events {}, rejected {}, late {}, decisions {}, dead letters {}, rekeyed {}",
@@ -530,7 +532,7 @@ fn normalize(args: NormalizeArgs) -> Result<i32> {
     for path in &files {
         let reader = file::open(path).with_context(|| format!("opening {}", path.display()))?;
         let name = path.display().to_string();
-        file::for_each_record(reader, &mut |item| {
+        file::frame_records(reader, args.max_record_bytes, &mut |item| {
             let (line, result) = match item {
                 Item::Record { bytes, line } => {
                     scratch.reset();
@@ -574,8 +576,12 @@ fn normalize(args: NormalizeArgs) -> Result<i32> {
                     }
                 }
             };
-            if let Err(e) = written {
-                write_error.get_or_insert(e);
+            match written {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(e) => {
+                    write_error.get_or_insert(e);
+                    ControlFlow::Break(())
+                }
             }
         })
         .with_context(|| format!("reading {}", path.display()))?;
@@ -633,7 +639,19 @@ fn replay_command(args: ReplayArgs) -> Result<i32> {
         },
         progress: !args.no_progress,
         end_of_input: !args.no_final_timers,
+        stop: Arc::default(),
     };
+    // SIGTERM or SIGINT: stop reading after the record in hand, write what was decided, print
+    // the summary. A second signal ends the process at once (an idle pipe never yields a next
+    // record to stop after).
+    let terminated = Arc::new(AtomicBool::new(false));
+    for signal in [SIGTERM, SIGINT] {
+        signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&options.stop))
+            .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&options.stop)))
+            .context("installing the signal handler")?;
+    }
+    signal_hook::flag::register(SIGTERM, Arc::clone(&terminated))
+        .context("installing the signal handler")?;
     let mut out: Box<dyn Write> = match &args.out {
         Some(path) => Box::new(BufWriter::new(
             File::create(path).with_context(|| format!("creating {}", path.display()))?,
@@ -646,15 +664,13 @@ fn replay_command(args: ReplayArgs) -> Result<i32> {
         )),
         None => None,
     };
-    // Reading standard input is following a live stream: each decision is written out as it
-    // is made, not when a buffer fills.
-    let live = args.paths.iter().any(|p| p.as_os_str() == "-");
+    // Each decision is written out whole as it is made, not when a buffer fills: a process
+    // killed at any moment leaves complete lines, every decision taken before the last one
+    // written, and a live stream (`-`) is followed without delay. Decisions are few beside
+    // the records, so the write per decision costs nothing measurable.
     let mut on_decision = |decision: &Decision| {
         write_decision(&mut out, decision)?;
-        if live {
-            out.flush()?;
-        }
-        Ok(())
+        out.flush()
     };
     let mut on_reject =
         |file: &str, line: u64, reject: &Reject, bytes: &[u8]| match rejects_out.as_mut() {
@@ -686,6 +702,13 @@ fn replay_command(args: ReplayArgs) -> Result<i32> {
         w.flush().context("writing rejects")?;
     }
     eprint!("{}", summary.render());
+    if summary.stopped_at.is_some() {
+        return Ok(if terminated.load(Ordering::Relaxed) {
+            143
+        } else {
+            130
+        });
+    }
     // Completed, but some input could not be read (reported as `unreadable` rejects): a status
     // of its own, so scripts can tell it from success (0) and from failure (2).
     let unreadable = summary

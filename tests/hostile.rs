@@ -148,3 +148,202 @@ fn a_log_directory_with_bad_files_is_read_to_the_end() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Waits for `child` to exit, failing the test past `secs`.
+fn exit_within(child: &mut std::process::Child, secs: u64, what: &str) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{what}: no exit within {secs} s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn signal(child: &std::process::Child, name: &str) {
+    let sent = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(sent.success());
+}
+
+/// Synthetic traffic with attacks, from `sessionguard gen`.
+fn generated(dir: &Path, events: u64) -> PathBuf {
+    let path = dir.join("traffic.jsonl");
+    let status = Command::new(env!("CARGO_BIN_EXE_sessionguard"))
+        .args(["gen", "--sessions", "300", "--attack-rate", "1000"])
+        .args(["--events-per-second-of-event-time", "5", "--events"])
+        .arg(events.to_string())
+        .arg("--out")
+        .arg(&path)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    path
+}
+
+fn decision_ids(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|l| {
+            let d: serde_json::Value = serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("a torn or broken decision line ({e}): {l:?}"));
+            d["decision_id"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+/// What a replay of the first `lines` lines of `input` decides with the input left open (no
+/// end-of-input timers): what a replay stopped after that line must have written.
+fn decided_by_first(dir: &Path, input: &str, lines: usize) -> Vec<String> {
+    let head: String = input
+        .lines()
+        .take(lines)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let path = dir.join("head.jsonl");
+    std::fs::write(&path, head).unwrap();
+    let rules = RuleSet::load(&[root().join("rules")]).unwrap();
+    let mut engine = Engine::new(rules, EngineConfig::default());
+    let mut decided = Vec::new();
+    let options = ReplayOptions {
+        end_of_input: false,
+        ..ReplayOptions::default()
+    };
+    replay(
+        &[path],
+        &mut engine,
+        &options,
+        &mut |d| {
+            decided.push(d.decision_id.clone());
+            Ok(())
+        },
+        &mut |_, _, _, _| Ok(()),
+    )
+    .unwrap();
+    decided
+}
+
+/// The line after which a stopped replay says it stopped.
+fn stopped_after(stderr: &str) -> usize {
+    let line = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("stopped by a signal after "))
+        .unwrap_or_else(|| panic!("no stop line: {stderr}"));
+    let number = line
+        .split(" line ")
+        .nth(1)
+        .unwrap()
+        .split(':')
+        .next()
+        .unwrap();
+    number.parse().unwrap()
+}
+
+/// SIGTERM while reading a stream: the record in hand is finished, every decision made is in
+/// `--out` (whole lines, exactly those a replay of the records read makes), the summary says
+/// where reading stopped, and the exit status is 143.
+#[test]
+fn a_terminated_replay_keeps_every_decision_made() {
+    let dir = std::env::temp_dir().join(format!("sg-stop-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let traffic = std::fs::read_to_string(generated(&dir, 8_000)).unwrap();
+    let mut fed: String = traffic
+        .lines()
+        .take(6_000)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let some = decided_by_first(&dir, &fed, 6_000).len() / 2;
+    assert!(some >= 2, "the fed records make decisions");
+
+    let out = dir.join("decisions.jsonl");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sessionguard"))
+        .args(["replay", "-", "--no-progress", "--rules"])
+        .arg(root().join("rules"))
+        .arg("--out")
+        .arg(&out)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(fed.as_bytes()).unwrap();
+    stdin.flush().unwrap();
+    // Decisions are written as they are made: stop once half of them are out.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while std::fs::read_to_string(&out).map_or(0, |t| t.lines().count()) < some {
+        assert!(
+            Instant::now() < deadline,
+            "the decisions never reached --out"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    signal(&child, "TERM");
+    // Should the stream be idle by now, one more (broken) line is the record in hand after
+    // which reading stops.
+    stdin.write_all(b"not a record\n").unwrap();
+    fed.push_str("not a record\n");
+    stdin.flush().unwrap();
+    let status = exit_within(&mut child, 60, "replay after SIGTERM");
+    drop(stdin);
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(143), "{stderr}");
+    let written = std::fs::read_to_string(&out).unwrap();
+    assert!(written.ends_with('\n'), "no torn last line");
+    let read = stopped_after(&stderr);
+    assert_eq!(
+        decision_ids(&written),
+        decided_by_first(&dir, &fed, read),
+        "stopped after line {read}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The same with `--threads`: reading stops, the shards finish what was read, and `--out`
+/// holds exactly the decisions of the records read, as whole lines.
+#[test]
+fn a_terminated_sharded_replay_keeps_every_decision_made() {
+    let dir = std::env::temp_dir().join(format!("sg-stop-sharded-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let traffic = generated(&dir, 60_000);
+    let out = dir.join("decisions.jsonl");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sessionguard"))
+        .args(["replay", "--threads", "2", "--no-progress", "--rules"])
+        .arg(root().join("rules"))
+        .arg(&traffic)
+        .arg("--out")
+        .arg(&out)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Stop once decisions are being written.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while std::fs::read_to_string(&out).map_or(0, |t| t.lines().count()) < 2 {
+        assert!(Instant::now() < deadline, "replay never decided");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    signal(&child, "TERM");
+    let status = exit_within(&mut child, 60, "sharded replay after SIGTERM");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(143), "{stderr}");
+    let written = std::fs::read_to_string(&out).unwrap();
+    assert!(written.ends_with('\n'), "no torn last line");
+    let read = stopped_after(&stderr);
+    let input = std::fs::read_to_string(&traffic).unwrap();
+    assert_eq!(
+        decision_ids(&written),
+        decided_by_first(&dir, &input, read),
+        "stopped after line {read}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

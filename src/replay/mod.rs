@@ -8,7 +8,9 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, IsTerminal, Write};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,6 +34,9 @@ pub struct ReplayOptions {
     /// can arrive), firing the timers due in the last grace. Off to compare with `run`, whose
     /// input has no end.
     pub end_of_input: bool,
+    /// Set (by a signal handler) to stop reading: the record in hand is finished, the
+    /// decisions made are written, and the replay returns with `stopped_at` in its summary.
+    pub stop: Arc<AtomicBool>,
 }
 
 impl Default for ReplayOptions {
@@ -40,6 +45,7 @@ impl Default for ReplayOptions {
             normalizer: Normalizer::default(),
             progress: false,
             end_of_input: true,
+            stop: Arc::default(),
         }
     }
 }
@@ -60,6 +66,9 @@ pub struct ReplaySummary {
     pub evicted: u64,
     pub decisions_by_rule: Vec<(String, u64)>,
     pub elapsed: Duration,
+    /// Where reading stopped when the replay was asked to stop: the file and the line of the
+    /// last record read (every record up to it was applied; none after it was read).
+    pub stopped_at: Option<(String, u64)>,
 }
 
 impl ReplaySummary {
@@ -153,6 +162,12 @@ impl ReplaySummary {
             self.records as f64 / secs,
             secs
         );
+        if let Some((file, line)) = &self.stopped_at {
+            let _ = writeln!(
+                s,
+                "stopped by a signal after {file} line {line}: every record up to it was applied, none after it was read"
+            );
+        }
         s
     }
 }
@@ -298,12 +313,11 @@ pub fn replay(
                 }
             };
             let mut last_line = 0;
+            let mut stopped_at = None;
             let mut failure: Option<io::Error> = None;
             let mut records = summary.records;
-            let read = file::for_each_record(reader, &mut |item| {
-                if failure.is_some() {
-                    return;
-                }
+            let max_record_bytes = options.normalizer.max_record_bytes;
+            let read = file::frame_records(reader, max_record_bytes, &mut |item| {
                 records += 1;
                 let result = match item {
                     Item::Record { bytes, line } => {
@@ -322,19 +336,28 @@ pub fn replay(
                         line,
                         reject,
                         bytes,
-                    } => evaluator.push_broken(
-                        Origin::File {
-                            file: file_id,
-                            line,
-                        },
-                        &reject,
-                        bytes,
-                        &mut sink,
-                    ),
+                    } => {
+                        last_line = line;
+                        evaluator.push_broken(
+                            Origin::File {
+                                file: file_id,
+                                line,
+                            },
+                            &reject,
+                            bytes,
+                            &mut sink,
+                        )
+                    }
                 };
                 if let Err(e) = result {
                     failure = Some(e);
+                    return ControlFlow::Break(());
                 }
+                if options.stop.load(Ordering::Relaxed) {
+                    stopped_at = Some(last_line);
+                    return ControlFlow::Break(());
+                }
+                ControlFlow::Continue(())
             });
             summary.records = records;
             if let Some(e) = failure.take() {
@@ -355,13 +378,18 @@ pub fn replay(
                     .context("writing output")?;
             }
             summary.bytes += std::fs::metadata(path).map_or(0, |m| m.len());
+            if let Some(line) = stopped_at {
+                summary.stopped_at = Some((name, line));
+                break;
+            }
         }
         let mut sink = Callbacks {
             names: &names,
             on_decision: &mut *on_decision,
             on_reject: &mut *on_reject,
         };
-        if options.end_of_input {
+        // A stop is not the end of the input: the timers of the last grace stay pending.
+        if options.end_of_input && summary.stopped_at.is_none() {
             evaluator.finish(&mut sink)
         } else {
             evaluator.pause(&mut sink)

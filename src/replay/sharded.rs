@@ -19,9 +19,12 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::hash::Hasher;
 use std::io;
+use std::ops::ControlFlow;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender};
 use std::sync::Arc;
+use std::thread::ScopedJoinHandle;
 use std::time::Instant;
 
 use anyhow::Context as _;
@@ -105,13 +108,23 @@ fn text_hash(value: impl std::fmt::Display) -> u64 {
 /// file is read; one with a skip reason is that entry alone, never opened. Batches sent back
 /// on the returned sender are reused, so their buffers are allocated (and their pages faulted
 /// in) once, not per batch.
+/// Where reading stopped early: a file's index and the line of its last record read.
+type StoppedAt = Option<(usize, u64)>;
+
+/// When `stop` is set, reading stops after the record in hand; the thread returns where (the
+/// file's index and the line of its last record read).
 fn read_batches<'scope>(
     files: Vec<(PathBuf, Option<String>)>,
+    options: &'scope ReplayOptions,
     scope: &'scope std::thread::Scope<'scope, '_>,
-) -> (Receiver<Batch>, Sender<Batch>) {
+) -> (
+    Receiver<Batch>,
+    Sender<Batch>,
+    ScopedJoinHandle<'scope, StoppedAt>,
+) {
     let (tx, rx) = sync_channel::<Batch>(2);
     let (give_back, returned) = channel::<Batch>();
-    scope.spawn(move || {
+    let reader = scope.spawn(move || {
         // Batches in flight: two queued, one being processed, one being filled. Past that,
         // wait for one to come back rather than allocate.
         let mut allocated = 0;
@@ -127,6 +140,7 @@ fn read_batches<'scope>(
             batch
         };
         let mut batch = fresh();
+        let mut stopped_at = None;
         for (index, (path, skipped)) in files.iter().enumerate() {
             let unreadable = |batch: &mut Batch, line: u64, detail: String| {
                 let at = batch.bytes.len();
@@ -150,7 +164,9 @@ fn read_batches<'scope>(
                 }
             };
             let mut last_line = 0;
-            let read = file::for_each_record(reader, &mut |item| {
+            let mut stopped = false;
+            let max_record_bytes = options.normalizer.max_record_bytes;
+            let read = file::frame_records(reader, max_record_bytes, &mut |item| {
                 let start = batch.bytes.len();
                 let file = index as u32;
                 let entry = match item {
@@ -170,6 +186,7 @@ fn read_batches<'scope>(
                         reject,
                         bytes,
                     } => {
+                        last_line = line;
                         batch.bytes.extend_from_slice(bytes);
                         let end = batch.bytes.len();
                         Entry::Broken {
@@ -186,6 +203,12 @@ fn read_batches<'scope>(
                     let full = std::mem::replace(&mut batch, fresh());
                     let _ = tx.send(full);
                 }
+                stopped = options.stop.load(Ordering::Relaxed);
+                if stopped {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
             });
             if let Err(e) = read {
                 let detail = format!(
@@ -193,12 +216,17 @@ fn read_batches<'scope>(
                 );
                 unreadable(&mut batch, last_line, detail);
             }
+            if stopped {
+                stopped_at = Some((index, last_line));
+                break;
+            }
         }
         if !batch.entries.is_empty() {
             let _ = tx.send(batch);
         }
+        stopped_at
     });
-    (rx, give_back)
+    (rx, give_back, reader)
 }
 
 /// Normalizes `entries` of `batch` into `out` (as long), with `scratch` as their arena.
@@ -372,8 +400,8 @@ pub fn replay_sharded(
         .thread_name(|i| format!("sessionguard-shard-{i}"))
         .build()
         .context("starting the engine threads")?;
-    std::thread::scope(|scope| -> anyhow::Result<()> {
-        let (batches, give_back) = read_batches(files.clone(), scope);
+    let stopped_at = std::thread::scope(|scope| -> anyhow::Result<StoppedAt> {
+        let (batches, give_back, reader) = read_batches(files.clone(), options, scope);
         let mut parsed_buffer: Vec<Parsed<'static>> = Vec::new();
         let mut work: Vec<Work> = Vec::new();
         for batch in batches {
@@ -621,8 +649,9 @@ pub fn replay_sharded(
             parsed_buffer = recycle(parsed);
             let _ = give_back.send(batch);
         }
-        Ok(())
+        Ok(reader.join().ok().flatten())
     })?;
+    summary.stopped_at = stopped_at.map(|(file, line)| (names[file].clone(), line));
 
     // The end of the input: held records are future; every clock moves to its newest record.
     clocks.finish(&mut released);
@@ -636,7 +665,8 @@ pub fn replay_sharded(
         }
     }
     let mut last: Vec<Decision> = Vec::new();
-    if options.end_of_input {
+    // A stop is not the end of the input: the timers of the last grace stay pending.
+    if options.end_of_input && summary.stopped_at.is_none() {
         for engine in engines.iter_mut() {
             engine.advance_all(&clocks.watermarks(true), &mut last);
         }

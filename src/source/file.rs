@@ -18,13 +18,12 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
+pub use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use flate2::read::MultiGzDecoder;
-use serde::Deserialize;
-use serde_json::value::RawValue;
 
-use crate::event::{Reject, RejectReason};
+use crate::event::{Reject, RejectReason, DEFAULT_MAX_RECORD_BYTES};
 
 /// One item read from a file: a record's bytes, or a stretch that could not be framed.
 pub enum Item<'b> {
@@ -130,45 +129,469 @@ fn is_record_file(path: &Path) -> bool {
         .any(|ext| name.ends_with(ext))
 }
 
-/// Calls `sink` for every record (or broken stretch) in `reader`, in order.
-pub fn for_each_record(mut reader: impl BufRead, sink: &mut dyn FnMut(Item<'_>)) -> io::Result<()> {
-    let mut line = Vec::with_capacity(4096);
-    let mut line_no: u64 = 0;
-    // Skip blank lines; find the first line with content.
-    loop {
-        line.clear();
-        if reader.read_until(b'\n', &mut line)? == 0 {
-            return Ok(());
-        }
-        line_no += 1;
-        if !trim(&line).is_empty() {
-            break;
-        }
+/// Calls `sink` for every record (or broken stretch) in `reader`, in order, holding at most
+/// `max_record_bytes` of the input (plus one read buffer) at any time: a record over the limit
+/// is rejected with its first bytes, never held whole, so a decompression bomb or a file with
+/// no line breaks costs no more memory than one record. Stops early when `sink` breaks.
+///
+/// A read that fails part-way (a truncated gzip) keeps what came before it: the records read
+/// are handed on, then the error is returned.
+pub fn frame_records(
+    reader: impl BufRead,
+    max_record_bytes: usize,
+    sink: &mut dyn FnMut(Item<'_>) -> ControlFlow<()>,
+) -> io::Result<()> {
+    let mut framer = Framer {
+        reader,
+        max: max_record_bytes.max(1),
+        keep: max_record_bytes.clamp(1, MAX_BROKEN_BYTES),
+        buf: Vec::with_capacity(READ_CHUNK),
+        head: 0,
+        eof: false,
+        error: None,
+        line: 1,
+        line_start: true,
+        record_ended_on: None,
+    };
+    let _ = framer.run(sink);
+    framer.error.map_or(Ok(()), Err)
+}
+
+/// [`frame_records`] with the default record limit, to the end of the input.
+pub fn for_each_record(reader: impl BufRead, sink: &mut dyn FnMut(Item<'_>)) -> io::Result<()> {
+    frame_records(reader, DEFAULT_MAX_RECORD_BYTES, &mut |item| {
+        sink(item);
+        ControlFlow::Continue(())
+    })
+}
+
+/// How much is read at a time.
+const READ_CHUNK: usize = 1 << 16;
+
+/// Rejected bytes kept for `--rejects` at most (the detail says when they were cut).
+const MAX_BROKEN_BYTES: usize = 1 << 20;
+
+/// The framing's reading state: a window of the input from the first byte not yet framed.
+struct Framer<R> {
+    reader: R,
+    /// The largest record held whole.
+    max: usize,
+    /// How much of a rejected stretch is kept.
+    keep: usize,
+    buf: Vec<u8>,
+    /// Where the unframed input starts in `buf`.
+    head: usize,
+    eof: bool,
+    /// The read error that ended the input early, if any.
+    error: Option<io::Error>,
+    /// The line `buf[head]` is on.
+    line: u64,
+    /// Whether `buf[head]` starts its line.
+    line_start: bool,
+    /// The line the last record framed ended on.
+    record_ended_on: Option<u64>,
+}
+
+/// Where a stray stretch (not a JSON object or array) ends.
+#[derive(Clone, Copy, PartialEq)]
+enum StretchEnd {
+    /// At the end of its line (top level).
+    Line,
+    /// At the next `,`, `]` or line end (an element of an array).
+    Element,
+}
+
+impl<R: BufRead> Framer<R> {
+    fn avail(&self) -> &[u8] {
+        &self.buf[self.head..]
     }
-    // A first line that is a JSON value cut short at the line's end is the start of a document
-    // spanning lines; anything else (a complete value, a broken line) means one record a line.
-    let spans_lines = matches!(
-        serde_json::from_slice::<serde::de::IgnoredAny>(trim(&line)),
-        Err(e) if e.is_eof()
-    );
-    if !spans_lines {
-        emit_line(&line, line_no, sink);
+
+    /// Reads one more chunk after what is held; false at the end of the input.
+    fn fill(&mut self) -> bool {
+        if self.eof {
+            return false;
+        }
+        if self.head > 0 {
+            self.buf.drain(..self.head);
+            self.head = 0;
+        }
         loop {
-            line.clear();
-            if reader.read_until(b'\n', &mut line)? == 0 {
-                return Ok(());
-            }
-            line_no += 1;
-            if !trim(&line).is_empty() {
-                emit_line(&line, line_no, sink);
+            match self.reader.fill_buf() {
+                Ok([]) => {
+                    self.eof = true;
+                    return false;
+                }
+                Ok(chunk) => {
+                    let n = chunk.len();
+                    self.buf.extend_from_slice(chunk);
+                    self.reader.consume(n);
+                    return true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.error = Some(e);
+                    self.eof = true;
+                    return false;
+                }
             }
         }
     }
-    let mut document = std::mem::take(&mut line);
-    // A read that fails part-way (a truncated gzip) keeps what came before it.
-    let read = reader.read_to_end(&mut document);
-    emit_documents(&document, line_no, sink);
-    read.map(drop)
+
+    /// Moves past `n` bytes, counting their lines.
+    fn advance(&mut self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let done = &self.buf[self.head..self.head + n];
+        self.line += memchr::memchr_iter(b'\n', done).count() as u64;
+        self.line_start = done[n - 1] == b'\n';
+        self.head += n;
+    }
+
+    fn run(&mut self, sink: &mut dyn FnMut(Item<'_>) -> ControlFlow<()>) -> ControlFlow<()> {
+        self.fill();
+        if self.avail().starts_with(b"\xef\xbb\xbf") {
+            self.head += 3;
+        }
+        // Inside a top-level array (false) or a `{"Records": [...]}` envelope (true).
+        let mut collection: Option<bool> = None;
+        while self.skip_blank(collection.is_some()) {
+            let first = self.avail()[0];
+            // A line that starts with `[` or a records envelope opens a new collection, even
+            // inside one that never closed.
+            if first == b'[' && (collection.is_none() || self.line_start) {
+                self.advance(1);
+                collection = Some(false);
+            } else if first == b'{'
+                && (collection.is_none() || self.line_start)
+                && self.envelope_start()
+            {
+                collection = Some(true);
+            } else if let Some(envelope) = collection {
+                match first {
+                    b']' => {
+                        self.advance(1);
+                        collection = None;
+                        if envelope && self.skip_blank(false) && self.avail()[0] == b'}' {
+                            self.advance(1);
+                        }
+                    }
+                    b'{' | b'[' => self.value(true, sink)?,
+                    _ => self.stretch(StretchEnd::Element, sink)?,
+                }
+            } else if first == b'{' {
+                self.value(false, sink)?;
+            } else {
+                self.stretch(StretchEnd::Line, sink)?;
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Skips white space (and commas between elements); false at the end of the input.
+    fn skip_blank(&mut self, commas: bool) -> bool {
+        loop {
+            let avail = self.avail();
+            let blank = |b: &u8| b.is_ascii_whitespace() || (commas && *b == b',');
+            match avail.iter().position(|b| !blank(b)) {
+                Some(n) => {
+                    self.advance(n);
+                    return true;
+                }
+                None => {
+                    self.advance(avail.len());
+                    if !self.fill() {
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether a `{"Records": [` envelope starts here; if so, moves past its `[`.
+    fn envelope_start(&mut self) -> bool {
+        while self.avail().len() < 64 && self.fill() {}
+        let avail = self.avail();
+        let mut at = 1;
+        let mut expect = |token: &[u8]| {
+            while avail.get(at).is_some_and(u8::is_ascii_whitespace) {
+                at += 1;
+            }
+            let hit = avail[at.min(avail.len())..].starts_with(token);
+            at += token.len();
+            hit
+        };
+        if expect(b"\"Records\"") && expect(b":") && expect(b"[") {
+            self.advance(at);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Frames the object or array starting here: a record (an object), or a broken stretch.
+    fn value(
+        &mut self,
+        element: bool,
+        sink: &mut dyn FnMut(Item<'_>) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
+        let line = self.line;
+        // The usual line of NDJSON: one object ending the line, handed on unparsed (the
+        // normalizer reads it once).
+        if !element {
+            if let Some(n) = self.whole_line_object() {
+                let bytes = trim(&self.avail()[..n]);
+                sink(Item::Record { bytes, line })?;
+                self.advance(n);
+                self.record_ended_on = Some(self.line);
+                return ControlFlow::Continue(());
+            }
+        }
+        let mut scan = Scanner::default();
+        let mut scanned = 0;
+        loop {
+            let avail = self.avail();
+            match scan.run(avail, scanned) {
+                Found::End(end) => {
+                    let bytes = &avail[..end];
+                    let item = if scan.broken_string {
+                        let reject = Reject::new(
+                            RejectReason::NotJson,
+                            "a string runs past the end of its line",
+                        );
+                        broken_item(bytes, line, reject, self.keep)
+                    } else if bytes[0] == b'{' {
+                        Item::Record { bytes, line }
+                    } else {
+                        not_an_object(bytes, line, self.keep)
+                    };
+                    sink(item)?;
+                    self.advance(end);
+                    self.record_ended_on = Some(self.line);
+                    return ControlFlow::Continue(());
+                }
+                Found::NewRecord(at) => {
+                    let reject = Reject::new(
+                        RejectReason::NotJson,
+                        format!(
+                            "the record breaks off: a new one starts at line {}",
+                            line + memchr::memchr_iter(b'\n', &avail[..at]).count() as u64
+                        ),
+                    );
+                    sink(broken_item(&avail[..at], line, reject, self.keep))?;
+                    self.advance(at);
+                    return ControlFlow::Continue(());
+                }
+                Found::More => {
+                    scanned = avail.len();
+                    if scanned > self.max {
+                        return self.oversized(scan, line, sink);
+                    }
+                    if !self.fill() {
+                        let avail = self.avail();
+                        let reject =
+                            Reject::new(RejectReason::NotJson, "the input ends inside the record");
+                        sink(broken_item(avail, line, reject, self.keep))?;
+                        self.advance(avail.len());
+                        return ControlFlow::Continue(());
+                    }
+                }
+            }
+        }
+    }
+
+    /// The length of the line here when it is one object (it ends with `}`) within the limit.
+    fn whole_line_object(&mut self) -> Option<usize> {
+        loop {
+            let avail = self.avail();
+            let limit = avail.len().min(self.max.saturating_add(1));
+            let line = match memchr::memchr(b'\n', &avail[..limit]) {
+                Some(n) => n,
+                None if avail.len() > self.max => return None,
+                None if self.eof => avail.len(),
+                None => {
+                    self.fill();
+                    continue;
+                }
+            };
+            return (trim(&avail[..line]).last() == Some(&b'}')).then_some(line);
+        }
+    }
+
+    /// A value past the limit: rejected with its first bytes, the rest read through (never
+    /// held) to its end, or to the next record start.
+    fn oversized(
+        &mut self,
+        mut scan: Scanner,
+        line: u64,
+        sink: &mut dyn FnMut(Item<'_>) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
+        let kept = self.avail()[..self.keep].to_vec();
+        let mut total = self.avail().len();
+        self.advance(total);
+        let ended = loop {
+            if !self.fill() {
+                break "the input ends inside it";
+            }
+            let avail = self.avail();
+            match scan.run(avail, 0) {
+                Found::End(end) => {
+                    total += end;
+                    self.advance(end);
+                    break "";
+                }
+                Found::NewRecord(at) => {
+                    total += at;
+                    self.advance(at);
+                    break "it breaks off where a new record starts";
+                }
+                Found::More => {
+                    total += avail.len();
+                    self.advance(avail.len());
+                }
+            }
+        };
+        let mut detail = format!(
+            "record is {total} bytes, the limit is {}; the first {} bytes kept",
+            self.max,
+            kept.len()
+        );
+        if !ended.is_empty() {
+            detail = format!("{detail}; {ended}");
+        }
+        sink(Item::Broken {
+            line,
+            reject: Reject::new(RejectReason::TooLarge, detail),
+            bytes: &kept,
+        })
+    }
+
+    /// A stray stretch (not an object or array): rejected up to its end, with its first bytes.
+    fn stretch(
+        &mut self,
+        end: StretchEnd,
+        sink: &mut dyn FnMut(Item<'_>) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
+        let line = self.line;
+        let after_record = end == StretchEnd::Line && self.record_ended_on == Some(line);
+        let mut kept: Vec<u8> = Vec::new();
+        let mut total = 0;
+        loop {
+            let avail = self.avail();
+            let found = match end {
+                StretchEnd::Line => memchr::memchr(b'\n', avail),
+                StretchEnd::Element => memchr::memchr3(b',', b']', b'\n', avail),
+            };
+            let n = found.unwrap_or(avail.len());
+            let room = self.keep - kept.len();
+            kept.extend_from_slice(&avail[..n.min(room)]);
+            total += n;
+            self.advance(n);
+            if found.is_some() || !self.fill() {
+                break;
+            }
+        }
+        let reject = if after_record {
+            Reject::new(RejectReason::NotJson, "text after the record on its line")
+        } else {
+            let shown = trim(&kept);
+            Reject::new(
+                RejectReason::NotJson,
+                format!(
+                    "expected a JSON object, found {}",
+                    String::from_utf8_lossy(&shown[..shown.len().min(24)])
+                ),
+            )
+        };
+        let mut item = broken_item(&kept, line, reject, self.keep);
+        if let Item::Broken { reject, .. } = &mut item {
+            if kept.len() < total {
+                reject.detail = format!(
+                    "{} ({total} bytes, the first {} kept)",
+                    reject.detail,
+                    kept.len()
+                );
+            }
+        }
+        sink(item)
+    }
+}
+
+/// What scanning a value found.
+enum Found {
+    /// The value ends just before this offset.
+    End(usize),
+    /// A line starting with `{` or `[` begins here while the value is still open: the value
+    /// broke off and a new record starts.
+    NewRecord(usize),
+    /// The value goes on past the bytes held.
+    More,
+}
+
+/// The structure of a JSON value read so far: nesting, strings and line starts. Validating
+/// the value is left to the parser; this only finds where it ends.
+#[derive(Default)]
+struct Scanner {
+    depth: u32,
+    in_string: bool,
+    escaped: bool,
+    /// The next byte starts a line.
+    line_start: bool,
+    /// A string ran into a line break (JSON has none inside strings): the value is broken.
+    broken_string: bool,
+}
+
+impl Scanner {
+    /// Scans `bytes[from..]` (the value starts at `bytes[0]`, or earlier for a value read on
+    /// from an earlier call).
+    fn run(&mut self, bytes: &[u8], from: usize) -> Found {
+        let mut i = from;
+        while i < bytes.len() {
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                    if bytes[i] != b'\n' {
+                        i += 1;
+                        continue;
+                    }
+                }
+                let Some(k) = memchr::memchr3(b'"', b'\\', b'\n', &bytes[i..]) else {
+                    return Found::More;
+                };
+                i += k;
+                match bytes[i] {
+                    b'"' => self.in_string = false,
+                    b'\\' => self.escaped = true,
+                    _ => {
+                        self.in_string = false;
+                        self.broken_string = true;
+                        self.line_start = true;
+                        i += 1;
+                        continue;
+                    }
+                }
+                self.line_start = false;
+                i += 1;
+                continue;
+            }
+            let b = bytes[i];
+            match b {
+                b'{' | b'[' if self.line_start && self.depth > 0 => return Found::NewRecord(i),
+                b'{' | b'[' => self.depth += 1,
+                b'}' | b']' => {
+                    self.depth = self.depth.saturating_sub(1);
+                    if self.depth == 0 {
+                        return Found::End(i + 1);
+                    }
+                }
+                b'"' => self.in_string = true,
+                _ => {}
+            }
+            self.line_start = b == b'\n';
+            i += 1;
+        }
+        Found::More
+    }
 }
 
 fn trim(bytes: &[u8]) -> &[u8] {
@@ -184,29 +607,10 @@ fn trim(bytes: &[u8]) -> &[u8] {
     &bytes[start..end]
 }
 
-/// The `{"Records": [...]}` envelope of CloudTrail deliveries.
-#[derive(Deserialize)]
-struct RecordsEnvelope<'a> {
-    #[serde(rename = "Records", borrow)]
-    records: Vec<&'a RawValue>,
-}
-
-/// Opens the envelope when `bytes` is one; cheap check first, full parse only on a hit.
-fn records_envelope(bytes: &[u8]) -> Option<Result<Vec<&RawValue>, serde_json::Error>> {
-    let head = &bytes[..bytes.len().min(64)];
-    if !head.windows(9).any(|w| w == b"\"Records\"") {
-        return None;
-    }
-    Some(serde_json::from_slice::<RecordsEnvelope<'_>>(bytes).map(|e| e.records))
-}
-
-/// Rejected bytes kept for `--rejects` at most (the detail says when they were cut).
-const MAX_BROKEN_BYTES: usize = 1 << 20;
-
-/// A stretch that could not be framed, with its bytes (cut at [`MAX_BROKEN_BYTES`]).
-fn broken<'b>(bytes: &'b [u8], line: u64, mut reject: Reject, sink: &mut dyn FnMut(Item<'b>)) {
+/// A stretch that could not be framed, with its bytes (the first `keep` of them).
+fn broken_item(bytes: &[u8], line: u64, mut reject: Reject, keep: usize) -> Item<'_> {
     let bytes = trim(bytes);
-    let kept = &bytes[..bytes.len().min(MAX_BROKEN_BYTES)];
+    let kept = &bytes[..bytes.len().min(keep)];
     if kept.len() < bytes.len() {
         reject.detail = format!(
             "{} (the first {} of {} bytes kept)",
@@ -215,288 +619,23 @@ fn broken<'b>(bytes: &'b [u8], line: u64, mut reject: Reject, sink: &mut dyn FnM
             bytes.len()
         );
     }
-    sink(Item::Broken {
+    Item::Broken {
         line,
         reject,
         bytes: kept,
-    });
-}
-
-fn emit_line<'b>(line: &'b [u8], line_no: u64, sink: &mut dyn FnMut(Item<'b>)) {
-    let record = trim(line);
-    if record.first() == Some(&b'[') {
-        // An array of records on one line.
-        match serde_json::from_slice::<Vec<&RawValue>>(record) {
-            Ok(elements) => {
-                for element in elements {
-                    emit_element(element.get().as_bytes(), line_no, sink);
-                }
-            }
-            Err(_) => {
-                salvage_elements(record, &mut |_| line_no, sink);
-            }
-        }
-        return;
-    }
-    match records_envelope(record) {
-        Some(Ok(records)) => {
-            for r in records {
-                sink(Item::Record {
-                    bytes: r.get().as_bytes(),
-                    line: line_no,
-                });
-            }
-        }
-        // A broken envelope: every element that parses is kept.
-        Some(Err(_)) => {
-            salvage_elements(record, &mut |_| line_no, sink);
-        }
-        // The usual line: handed on whole, unparsed here (the normalizer reads it once).
-        None if record.last() == Some(&b'}') => sink(Item::Record {
-            bytes: record,
-            line: line_no,
-        }),
-        None => {
-            // Perhaps a complete value followed by garbage: keep the value, reject the rest.
-            let mut stream = serde_json::Deserializer::from_slice(record).into_iter::<&RawValue>();
-            match stream.next() {
-                Some(Ok(value)) if stream.byte_offset() < record.len() => {
-                    let rest = &record[stream.byte_offset()..];
-                    sink(Item::Record {
-                        bytes: value.get().as_bytes(),
-                        line: line_no,
-                    });
-                    let reject =
-                        Reject::new(RejectReason::NotJson, "text after the record on its line");
-                    broken(rest, line_no, reject, sink);
-                }
-                // Whole (the normalizer reads it) or broken (the normalizer rejects it, bytes
-                // and all).
-                _ => sink(Item::Record {
-                    bytes: record,
-                    line: line_no,
-                }),
-            }
-        }
     }
 }
 
-/// Counts lines up to byte offsets that only move forward.
-struct LineCounter<'d> {
-    document: &'d [u8],
-    offset: usize,
-    line: u64,
-}
-
-impl LineCounter<'_> {
-    fn line_at(&mut self, offset: usize) -> u64 {
-        let offset = offset.min(self.document.len());
-        if offset > self.offset {
-            let newlines = self.document[self.offset..offset]
-                .iter()
-                .filter(|b| **b == b'\n')
-                .count();
-            self.line += newlines as u64;
-            self.offset = offset;
-        }
-        self.line
-    }
-}
-
-fn offset_in(document: &[u8], part: &str) -> usize {
-    (part.as_ptr() as usize).saturating_sub(document.as_ptr() as usize)
-}
-
-/// One element of an array or envelope that parsed: a record when it is an object.
-fn emit_element<'b>(part: &'b [u8], line: u64, sink: &mut dyn FnMut(Item<'b>)) {
-    if part.first() == Some(&b'{') {
-        sink(Item::Record { bytes: part, line });
-    } else {
-        let reject = Reject::new(
-            RejectReason::NotJson,
-            format!(
-                "expected a JSON object, found {}",
-                String::from_utf8_lossy(&part[..part.len().min(24)])
-            ),
-        );
-        broken(part, line, reject, sink);
-    }
-}
-
-/// Where a value of a multi-line document that failed to parse ends, for resuming: the next
-/// line that starts (column 0) with `{` or `[` — the start of the next top-level record in
-/// pretty-printed or line-per-record text — or the end.
-fn resume_after(document: &[u8], value_start: usize) -> usize {
-    let mut at = value_start + 1;
-    while let Some(i) = memchr::memchr(b'\n', &document[at.min(document.len())..]) {
-        let next = at + i + 1;
-        if matches!(document.get(next), Some(b'{' | b'[')) {
-            return next;
-        }
-        at = next;
-    }
-    document.len()
-}
-
-/// Whether `value` (starting at a top-level position) is an array or an envelope of records.
-fn is_collection(value: &[u8]) -> bool {
-    value.first() == Some(&b'[')
-        || (value.first() == Some(&b'{')
-            && value[..value.len().min(64)]
-                .windows(9)
-                .any(|w| w == b"\"Records\""))
-}
-
-/// The elements of a broken array or `{"Records": [...]}` envelope, each parsed alone: the
-/// ones that parse are records, the others broken stretches with their bytes. Elements are
-/// split at the array's top-level commas (strings respected; a raw newline ends a string, as
-/// JSON does not allow one inside). Returns the offset just past the array (or the end).
-fn salvage_elements<'b>(
-    value: &'b [u8],
-    line_of: &mut dyn FnMut(usize) -> u64,
-    sink: &mut dyn FnMut(Item<'b>),
-) -> usize {
-    let Some(open) = memchr::memchr(b'[', value) else {
-        broken(
-            value,
-            line_of(0),
-            Reject::new(RejectReason::NotJson, "no records array"),
-            sink,
-        );
-        return value.len();
-    };
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    let mut element_start = open + 1;
-    let mut emit = |from: usize, to: usize, sink: &mut dyn FnMut(Item<'b>)| {
-        let part = trim(&value[from..to]);
-        if part.is_empty() {
-            return;
-        }
-        let offset = from + (part.as_ptr() as usize - value[from..].as_ptr() as usize);
-        let line = line_of(offset);
-        match serde_json::from_slice::<&RawValue>(part) {
-            Ok(_) => emit_element(part, line, sink),
-            Err(e) => broken(part, line, Reject::from_json(&e), sink),
-        }
-    };
-    let mut i = open + 1;
-    while i < value.len() {
-        let b = value[i];
-        if in_string {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' | b'\n' => in_string = false,
-                _ => {}
-            }
-        } else {
-            match b {
-                b'"' => in_string = true,
-                b'{' | b'[' => depth += 1,
-                b'}' | b']' if depth > 0 => depth -= 1,
-                b']' => {
-                    emit(element_start, i, sink);
-                    let mut end = i + 1;
-                    if value.first() == Some(&b'{') {
-                        // The envelope's own closing brace.
-                        let rest = &value[end..];
-                        if let Some(p) = rest.iter().position(|b| !b.is_ascii_whitespace()) {
-                            if rest[p] == b'}' {
-                                end += p + 1;
-                            }
-                        }
-                    }
-                    return end;
-                }
-                b',' if depth == 0 => {
-                    emit(element_start, i, sink);
-                    element_start = i + 1;
-                }
-                _ => {}
-            }
-        }
-        i += 1;
-    }
-    emit(element_start, value.len(), sink);
-    value.len()
-}
-
-fn emit_documents(document: &[u8], first_line: u64, sink: &mut dyn FnMut(Item<'_>)) {
-    let mut lines = LineCounter {
-        document,
-        offset: 0,
-        line: first_line,
-    };
-    let mut start = 0;
-    'documents: while start < document.len() {
-        let mut stream =
-            serde_json::Deserializer::from_slice(&document[start..]).into_iter::<&RawValue>();
-        loop {
-            // The end of the last value read whole: a failed value starts after it.
-            let read_whole = stream.byte_offset();
-            let value = match stream.next() {
-                None => break 'documents,
-                Some(Ok(v)) => v,
-                Some(Err(e)) => {
-                    // Resynchronise: salvage a broken array or envelope element by element;
-                    // otherwise reject up to the next line that starts a record.
-                    let rest = &document[start + read_whole..];
-                    let Some(first) = rest.iter().position(|b| !b.is_ascii_whitespace()) else {
-                        break 'documents;
-                    };
-                    let value_start = start + read_whole + first;
-                    let tail = &document[value_start..];
-                    if is_collection(tail) {
-                        let used = salvage_elements(
-                            tail,
-                            &mut |offset| lines.line_at(value_start + offset),
-                            sink,
-                        );
-                        start = value_start + used;
-                    } else {
-                        let resume = resume_after(document, value_start);
-                        let line = lines.line_at(value_start);
-                        broken(
-                            &document[value_start..resume],
-                            line,
-                            Reject::from_json(&e),
-                            sink,
-                        );
-                        start = resume;
-                    }
-                    continue 'documents;
-                }
-            };
-            let json = value.get();
-            let elements: Vec<&RawValue> = if json.starts_with('[') {
-                match serde_json::from_str(json) {
-                    Ok(items) => items,
-                    Err(_) => {
-                        let at = offset_in(document, json);
-                        salvage_elements(json.as_bytes(), &mut |o| lines.line_at(at + o), sink);
-                        continue;
-                    }
-                }
-            } else {
-                match records_envelope(json.as_bytes()) {
-                    Some(Ok(records)) => records,
-                    Some(Err(_)) => {
-                        let at = offset_in(document, json);
-                        salvage_elements(json.as_bytes(), &mut |o| lines.line_at(at + o), sink);
-                        continue;
-                    }
-                    None => vec![value],
-                }
-            };
-            for element in elements {
-                let part = element.get();
-                let line = lines.line_at(offset_in(document, part));
-                emit_element(part.as_bytes(), line, sink);
-            }
-        }
-    }
+/// An array where a record belongs.
+fn not_an_object(bytes: &[u8], line: u64, keep: usize) -> Item<'_> {
+    let reject = Reject::new(
+        RejectReason::NotJson,
+        format!(
+            "expected a JSON object, found {}",
+            String::from_utf8_lossy(&bytes[..bytes.len().min(24)])
+        ),
+    );
+    broken_item(bytes, line, reject, keep)
 }
 
 #[cfg(test)]
@@ -506,18 +645,33 @@ mod tests {
     type Framed = Vec<(u64, Result<String, (RejectReason, String)>)>;
 
     fn frame(input: &str) -> Framed {
+        frame_limited(input.as_bytes(), 1 << 20)
+    }
+
+    fn frame_limited(input: &[u8], max_record_bytes: usize) -> Framed {
         let mut out = Vec::new();
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-        for_each_record(input.as_bytes(), &mut |item| match item {
-            Item::Record { bytes, line } => out.push((line, Ok(text(bytes)))),
-            Item::Broken {
-                line,
-                reject,
-                bytes,
-            } => out.push((line, Err((reject.reason, text(bytes))))),
+        // One byte at a time through a tiny buffer: every record crosses reads.
+        let reader = BufReader::with_capacity(7, input);
+        frame_records(reader, max_record_bytes, &mut |item| {
+            match item {
+                Item::Record { bytes, line } => out.push((line, Ok(text(bytes)))),
+                Item::Broken {
+                    line,
+                    reject,
+                    bytes,
+                } => out.push((line, Err((reject.reason, text(bytes))))),
+            }
+            ControlFlow::Continue(())
         })
         .unwrap();
         out
+    }
+
+    /// Whether the normalizer can read `record` (a balanced but broken object is handed on
+    /// whole, and the normalizer rejects it with its bytes).
+    fn parses(record: &str) -> bool {
+        serde_json::from_str::<serde::de::IgnoredAny>(record).is_ok()
     }
 
     /// The records kept, in order.
@@ -525,14 +679,18 @@ mod tests {
         framed
             .iter()
             .filter_map(|(_, r)| r.as_ref().ok().map(String::as_str))
+            .filter(|r| parses(r))
             .collect()
     }
 
-    /// The rejected stretches' bytes, in order.
+    /// The rejected stretches' bytes, in order: by the framing, or by the normalizer.
     fn rejected(framed: &Framed) -> Vec<&str> {
         framed
             .iter()
-            .filter_map(|(_, r)| r.as_ref().err().map(|(_, b)| b.as_str()))
+            .filter_map(|(_, r)| match r {
+                Ok(record) => (!parses(record)).then_some(record.as_str()),
+                Err((_, bytes)) => Some(bytes.as_str()),
+            })
             .collect()
     }
 
@@ -605,7 +763,7 @@ mod tests {
             got,
             vec![
                 (1, Ok("{\"a\":1}".into())),
-                (3, Ok("{oops".into())),
+                (3, Err((RejectReason::NotJson, "{oops".into()))),
                 (4, Ok("{\"b\":2}".into())),
             ]
         );
@@ -635,6 +793,85 @@ mod tests {
             got[2].1,
             Err((RejectReason::NotJson, "{\n\"c\":".to_owned()))
         );
+    }
+
+    #[test]
+    fn a_record_over_the_limit_is_rejected_with_its_first_bytes() {
+        let big = format!("{{\"a\": \"{}\"}}", "x".repeat(100));
+        for input in [
+            format!("{{\"b\":1}}\n{big}\n{{\"c\":2}}\n"),
+            format!("[{{\"b\":1}},\n{big},\n{{\"c\":2}}]"),
+            format!("{{\"Records\":[{{\"b\":1}},{big},{{\"c\":2}}]}}"),
+            format!(
+                "{{\n\"b\":1}}\n{{\"a\": [\n{}\n]}}\n{{\"c\":2}}\n",
+                "1,".repeat(50) + "1"
+            ),
+        ] {
+            let got = frame_limited(input.as_bytes(), 60);
+            assert_eq!(kept(&got).len(), 2, "{input:?}: {got:?}");
+            let Err((reason, bytes)) = &got[1].1 else {
+                panic!("{input:?}: {got:?}")
+            };
+            assert_eq!(*reason, RejectReason::TooLarge, "{input:?}");
+            assert_eq!(bytes.len(), 60, "the first 60 bytes kept: {got:?}");
+        }
+    }
+
+    #[test]
+    fn a_stretch_without_line_breaks_costs_one_reject_and_no_more_than_the_limit() {
+        // 10 MB of NUL bytes, made as they are read: never held.
+        let zeros = io::Read::take(io::repeat(0), 10 << 20);
+        let tail = &b"\n{\"after\":1}\n"[..];
+        let reader = BufReader::new(io::Read::chain(zeros, tail));
+        let mut got = Vec::new();
+        frame_records(reader, 1000, &mut |item| {
+            got.push(match item {
+                Item::Record { bytes, line } => (line, Ok(bytes.to_vec())),
+                Item::Broken {
+                    line,
+                    reject,
+                    bytes,
+                } => (line, Err((reject, bytes.len()))),
+            });
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+        assert_eq!(got.len(), 2, "{got:?}");
+        let Err((reject, kept)) = &got[0].1 else {
+            panic!("{got:?}")
+        };
+        assert_eq!(*kept, 1000);
+        assert!(
+            reject.detail.contains(&format!("{} bytes", 10 << 20)),
+            "{reject}"
+        );
+        assert_eq!(got[1], (2, Ok(b"{\"after\":1}".to_vec())));
+    }
+
+    #[test]
+    fn the_sink_stops_the_reading() {
+        let mut seen = 0;
+        frame_records(&b"{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n"[..], 100, &mut |_| {
+            seen += 1;
+            if seen == 2 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .unwrap();
+        assert_eq!(seen, 2);
+    }
+
+    #[test]
+    fn a_line_starting_a_collection_opens_a_new_one_inside_one_left_open() {
+        let got = frame("[{\"a\":1},\n[{\"b\":2}]\n{\"Records\":[{\"c\":3}]}\n");
+        assert_eq!(
+            kept(&got),
+            ["{\"a\":1}", "{\"b\":2}", "{\"c\":3}"],
+            "{got:?}"
+        );
+        assert!(rejected(&got).is_empty(), "{got:?}");
     }
 
     #[test]
