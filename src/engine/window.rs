@@ -10,6 +10,17 @@
 //! are exact in thousandths, so thresholds never wobble with floating-point drift. A window
 //! holds nothing it does not need (no map unless it counts distinct values): it lives once per
 //! session and rule.
+//!
+//! A window's memory is bounded, whatever a session floods it with: past [`MAX_ENTRIES`]
+//! entries (or twice the threshold, for a `value_count` above half of that), it first lets go
+//! of entries kept only for late arrivals, then of the oldest entries whose loss changes no
+//! outcome — for `gt`/`gte` thresholds, while the trailing span still holds without them (they
+//! would leave the span before any entry kept, so the count, sum or distinct set is exact again
+//! by the time it could fall back under the threshold), and for `value_count`, repeats of a
+//! value seen again later. If it is still over, it compacts: `value_count` keeps each value's
+//! latest entry only; `event_count` and `value_sum` merge entries within one 1/1024 of the span
+//! into the latest of them (an amount then counts up to span/1024 longer than it should: the
+//! only approximation, and only under a flood no threshold was crossed by).
 
 use std::collections::{HashMap, VecDeque};
 
@@ -49,6 +60,13 @@ pub struct Crossing {
     pub end: i64,
     pub value: f64,
 }
+
+/// Entries a window holds at most (a `value_count` with a threshold over half of this holds up
+/// to twice its threshold).
+pub const MAX_ENTRIES: usize = 16_384;
+
+/// A compacted count or sum window keeps one entry per this fraction of its span.
+const COMPACTED_SLOTS: i64 = 1024;
 
 /// A running aggregate over a run of entries (one span).
 #[derive(Clone, Debug, Default)]
@@ -97,6 +115,14 @@ impl Running {
         }
     }
 
+    /// How many entries hold `value` (`Distinct` windows only).
+    fn occurrences(&self, value: i64) -> u32 {
+        self.distinct
+            .as_ref()
+            .and_then(|d| d.get(&value).copied())
+            .unwrap_or(0)
+    }
+
     fn value(&self, kind: Aggregate) -> f64 {
         match kind {
             Aggregate::Count => self.total as f64,
@@ -124,6 +150,8 @@ pub struct SlidingWindow {
     /// End of the span that last fired; a late entry fires only on a span that does not
     /// overlap that one (the same burst is one decision, whatever the arrival order).
     fired_end: i64,
+    /// [`MAX_ENTRIES`], but for tests that bound a window tighter.
+    max_entries: usize,
 }
 
 impl SlidingWindow {
@@ -136,6 +164,15 @@ impl SlidingWindow {
             trailing: Running::new(kind),
             held: false,
             fired_end: i64::MIN,
+            max_entries: MAX_ENTRIES,
+        }
+    }
+
+    #[cfg(test)]
+    fn with_max_entries(kind: Aggregate, span_ms: i64, max_entries: usize) -> Self {
+        SlidingWindow {
+            max_entries,
+            ..SlidingWindow::new(kind, span_ms)
         }
     }
 
@@ -154,7 +191,9 @@ impl SlidingWindow {
             self.trail += 1;
         }
         self.held = threshold.holds(self.trailing.value(self.kind));
-        let crossing = self.first_crossing_with(position, threshold)?;
+        let crossing = self.first_crossing_with(position, threshold);
+        self.bound(threshold);
+        let crossing = crossing?;
         self.fired_end = self.fired_end.max(crossing.end);
         Some(crossing)
     }
@@ -182,6 +221,12 @@ impl SlidingWindow {
         let holds = threshold.holds(value);
         let crossed = holds && !self.held;
         self.held = holds;
+        // An entry that adds nothing to a count or sum cannot help a `gt`/`gte` threshold hold
+        // on any span: a flood of them (zero-byte reads) costs no memory.
+        if entry.value == 0 && self.kind != Aggregate::Distinct && threshold.is_upward() {
+            self.entries.pop_back();
+        }
+        self.bound(threshold);
         if !crossed {
             return None;
         }
@@ -190,6 +235,102 @@ impl SlidingWindow {
             end: entry.time,
             value,
         })
+    }
+
+    /// The most entries this window holds for `threshold`.
+    fn cap(&self, threshold: &Threshold) -> usize {
+        match self.kind {
+            Aggregate::Distinct => {
+                let needed = threshold.value.clamp(0.0, u32::MAX as f64) as usize;
+                self.max_entries
+                    .max(needed.saturating_add(1).saturating_mul(2))
+            }
+            Aggregate::Count | Aggregate::Sum => self.max_entries,
+        }
+    }
+
+    /// Keeps the window within its cap (see the module documentation for what goes first).
+    fn bound(&mut self, threshold: &Threshold) {
+        let cap = self.cap(threshold);
+        if self.entries.len() <= cap {
+            return;
+        }
+        // Entries kept only for late arrivals.
+        while self.entries.len() > cap && self.trail > 0 {
+            self.entries.pop_front();
+            self.trail -= 1;
+        }
+        // The oldest entries whose loss changes no outcome.
+        let upward = threshold.is_upward();
+        while self.entries.len() > cap {
+            let oldest = self.entries[0].value;
+            let removable = match self.kind {
+                Aggregate::Distinct => {
+                    self.trailing.occurrences(oldest) > 1
+                        || (upward && threshold.holds(self.trailing.value(self.kind) - 1.0))
+                }
+                Aggregate::Count => {
+                    upward && threshold.holds(self.trailing.total.saturating_sub(oldest) as f64)
+                }
+                Aggregate::Sum => {
+                    upward
+                        && threshold
+                            .holds(self.trailing.total.saturating_sub(oldest) as f64 / 1000.0)
+                }
+            };
+            if !removable {
+                break;
+            }
+            self.entries.pop_front();
+            self.trailing.remove(self.kind, oldest);
+        }
+        if self.entries.len() > cap {
+            self.compact();
+        }
+        // A threshold that is not `gt`/`gte` over more distinct values than the cap: the oldest go.
+        while self.entries.len() > cap {
+            if let Some(oldest) = self.entries.pop_front() {
+                self.trailing.remove(self.kind, oldest.value);
+            }
+        }
+    }
+
+    /// Compacts a window whose entries are all in the trailing span (see [`Self::bound`]).
+    fn compact(&mut self) {
+        let entries = std::mem::take(&mut self.entries);
+        match self.kind {
+            Aggregate::Distinct => {
+                let mut seen = std::collections::HashSet::with_capacity(entries.len());
+                let mut latest: Vec<Entry> = entries
+                    .into_iter()
+                    .rev()
+                    .filter(|e| seen.insert(e.value))
+                    .collect();
+                latest.reverse();
+                self.entries = latest.into();
+            }
+            Aggregate::Count | Aggregate::Sum => {
+                let slot = (self.span_ms / COMPACTED_SLOTS).max(1);
+                for entry in entries {
+                    match self.entries.back_mut() {
+                        Some(last) if last.time.div_euclid(slot) == entry.time.div_euclid(slot) => {
+                            last.time = entry.time;
+                            last.origin = entry.origin;
+                            last.value = last.value.saturating_add(entry.value);
+                        }
+                        _ => self.entries.push_back(entry),
+                    }
+                }
+            }
+        }
+        // The trailing span, again.
+        let newest = self.entries.back().map_or(i64::MIN, |e| e.time);
+        let cutoff = newest.saturating_sub(self.span_ms);
+        self.trail = self.entries.partition_point(|e| e.time <= cutoff);
+        self.trailing = Running::new(self.kind);
+        for e in self.entries.iter().skip(self.trail) {
+            self.trailing.add(self.kind, e.value);
+        }
     }
 
     /// The earliest span containing the entry at `position` that holds the threshold and does
@@ -481,5 +622,97 @@ mod tests {
         }
         // Kept: the span (1000) and the grace (500) behind the newest (9900).
         assert!(w.entries.len() <= 16, "{} entries kept", w.entries.len());
+    }
+
+    /// A small deterministic generator for the property tests below.
+    struct Lcg(u64);
+
+    impl Lcg {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (self.0 >> 33) % n
+        }
+    }
+
+    #[test]
+    fn bounded_windows_decide_as_unbounded_ones_on_ordered_input() {
+        let mut rng = Lcg(7);
+        for round in 0..300 {
+            let kind = [Aggregate::Distinct, Aggregate::Count, Aggregate::Sum][round % 3];
+            let threshold = Threshold {
+                op: if round % 2 == 0 {
+                    CmpOp::Gte
+                } else {
+                    CmpOp::Gt
+                },
+                value: 1.0 + rng.below(6) as f64,
+            };
+            let mut bounded = SlidingWindow::with_max_entries(kind, 1000, 16);
+            let mut unbounded = SlidingWindow::with_max_entries(kind, 1000, usize::MAX);
+            let mut time = 0;
+            let values = 1 + rng.below(12);
+            for _ in 0..2_000 {
+                time += rng.below(60) as i64;
+                let value = match kind {
+                    Aggregate::Distinct => rng.below(values) as i64,
+                    Aggregate::Count => 1,
+                    Aggregate::Sum => 1000 * rng.below(2) as i64,
+                };
+                let e = entry(time, value);
+                let got = bounded.push(e, &threshold, 2_000);
+                let want = unbounded.push(e, &threshold, 2_000);
+                assert_eq!(
+                    got, want,
+                    "round {round} ({kind:?} {threshold:?}) at {time}"
+                );
+                assert!(
+                    bounded.entries.len() <= bounded.cap(&threshold),
+                    "round {round}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_distinct_value_flood_stays_within_the_cap_and_still_fires() {
+        let hour = 3_600_000;
+        let mut d = SlidingWindow::new(Aggregate::Distinct, hour);
+        let over = Threshold {
+            op: CmpOp::Gt,
+            value: 1000.0,
+        };
+        let mut fired = Vec::new();
+        for i in 0..200_000i64 {
+            if let Some(c) = d.push(entry(i, i), &over, 60_000) {
+                fired.push(c.end);
+            }
+            assert!(d.entries.len() <= MAX_ENTRIES);
+        }
+        assert_eq!(fired, [1000], "the 1,001st distinct value, once");
+    }
+
+    #[test]
+    fn a_sum_flood_under_its_threshold_is_compacted_and_still_fires() {
+        let hour = 3_600_000;
+        let mut w = SlidingWindow::new(Aggregate::Sum, hour);
+        let threshold = Threshold {
+            op: CmpOp::Gte,
+            value: 150_000.0,
+        };
+        let mut fired = Vec::new();
+        // One unit every millisecond: 150,000 units in 150 s, all inside the hour.
+        for i in 0..200_000i64 {
+            if let Some(c) = w.push(entry(i, 1000), &threshold, 60_000) {
+                fired.push(c.end);
+            }
+            assert!(w.entries.len() <= MAX_ENTRIES);
+        }
+        assert_eq!(fired.len(), 1, "{fired:?}");
+        // Merged entries count from the latest of their slot (span/1024 = 3.5 s): the crossing
+        // comes no more than one slot early.
+        assert!((149_999 - 3_516..=149_999).contains(&fired[0]), "{fired:?}");
     }
 }

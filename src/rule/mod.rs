@@ -175,6 +175,12 @@ pub struct Threshold {
 }
 
 impl Threshold {
+    /// Whether the threshold is "at least" (`gt`, `gte`): adding to the aggregate can only
+    /// make it hold, removing can only make it fail.
+    pub fn is_upward(&self) -> bool {
+        matches!(self.op, CmpOp::Gt | CmpOp::Gte)
+    }
+
     pub fn holds(&self, x: f64) -> bool {
         match self.op {
             CmpOp::Gt => x > self.value,
