@@ -16,7 +16,7 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use crate::decision::{Decision, EvidenceOrigin};
 use crate::engine::{Engine, EngineConfig};
 use crate::event::{Normalizer, Reject, RejectReason, Source, DEFAULT_MAX_RECORD_BYTES};
-use crate::replay::{replay, replay_sharded, ReplayOptions};
+use crate::replay::{peak_memory_kib, replay, replay_sharded, ReplayOptions, ReplaySummary};
 use crate::rule::{Rule, RuleSet, RuleTest, TestExpect};
 use crate::sink::{write_dead_letter, write_decision};
 use crate::source::file::{self, Item};
@@ -701,6 +701,10 @@ fn replay_command(args: ReplayArgs) -> Result<i32> {
     if let Some(w) = rejects_out.as_mut() {
         w.flush().context("writing rejects")?;
     }
+    let summary = ReplaySummary {
+        peak_memory_kib: peak_memory_kib(),
+        ..summary
+    };
     eprint!("{}", summary.render());
     if summary.stopped_at.is_some() {
         return Ok(if terminated.load(Ordering::Relaxed) {

@@ -347,3 +347,169 @@ fn a_terminated_sharded_replay_keeps_every_decision_made() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The count a replay summary line starting with `label` shows.
+fn summary_count(summary: &str, label: &str) -> u64 {
+    summary
+        .lines()
+        .find_map(|l| {
+            let rest = l.strip_prefix(label)?;
+            rest.starts_with(' ').then(|| rest.trim().parse().ok())?
+        })
+        .unwrap_or_else(|| panic!("no {label:?} line: {summary}"))
+}
+
+/// Runs `sessionguard ARGS` under a 300 MB address-space limit with `stdin` fed from `input`;
+/// returns the exit code, stderr and the peak resident memory in KiB (from its summary).
+fn run_bounded(args: &[&str], input: impl FnOnce(&mut dyn Write) + Send) -> (i32, String, i64) {
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 300000 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_sessionguard"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stderr_pipe = child.stderr.take().unwrap();
+    let stderr = std::thread::scope(|s| {
+        let reader = s.spawn(move || {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut stderr_pipe, &mut text).unwrap();
+            text
+        });
+        input(&mut stdin);
+        drop(stdin);
+        reader.join().unwrap()
+    });
+    let status = exit_within(&mut child, 300, "replay under a memory limit");
+    let peak_kib = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("peak memory (KiB)"))
+        .map(|n| n.trim().parse().unwrap())
+        .unwrap_or_else(|| panic!("no peak memory line: {stderr}"));
+    (status.code().unwrap_or(-1), stderr, peak_kib)
+}
+
+/// 256 MiB of NUL bytes in a 256 KiB gzip (a decompression bomb), then one record: the
+/// stretch is one reject with its first MiB, the record after it is kept, in bounded memory.
+#[test]
+fn a_gzip_bomb_is_one_reject_in_bounded_memory() {
+    let dir = std::env::temp_dir().join(format!("sg-bomb-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let bomb = dir.join("bomb.json.gz");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..256 {
+        gz.write_all(&zeros).unwrap();
+    }
+    gz.write_all(b"\n").unwrap();
+    gz.write_all(records(1).as_bytes()).unwrap();
+    std::fs::write(&bomb, gz.finish().unwrap()).unwrap();
+    let rejects = dir.join("rejects.jsonl");
+    let (code, stderr, peak_kib) = run_bounded(
+        &[
+            "replay",
+            bomb.to_str().unwrap(),
+            "--no-progress",
+            "--rules",
+            root().join("rules").to_str().unwrap(),
+            "--rejects",
+            rejects.to_str().unwrap(),
+        ],
+        |_| {},
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(summary_count(&stderr, "events"), 1, "{stderr}");
+    let written = std::fs::read_to_string(&rejects).unwrap();
+    let rejected: Vec<serde_json::Value> = written
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rejected.len(), 1, "{written:.300}");
+    let detail = rejected[0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("268435456 bytes, the first 1048576 kept"),
+        "{detail:.300}"
+    );
+    assert!(
+        peak_kib < 100 * 1024,
+        "peak RSS {peak_kib} KiB for a 256 MiB stretch"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// One session reading ever more distinct secrets, counted by a `value_count` that alerts (the
+/// session lives on): one decision, and memory that does not grow with the flood.
+#[test]
+fn a_distinct_value_flood_is_one_decision_in_bounded_memory() {
+    let dir = std::env::temp_dir().join(format!("sg-flood-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("flood.yml"),
+        "title: Many distinct secrets in an hour\nid: test.distinct_secrets\nversion: 1\n\
+         level: high\ndetection:\n  reads:\n    action: secretsmanager:GetSecretValue\n\
+         \x20 condition: reads\nsession:\n\
+         \x20 value_count: {field: resource.id, timespan: 1h, gt: 1000}\n\
+         action: {kind: alert, mode: enforce}\nsuppress: 2h\n",
+    )
+    .unwrap();
+    let template: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(root().join("fixtures/scenarios/bulk-export/attack-secrets.jsonl"))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    let flood = |n: usize| {
+        let template = template.clone();
+        move |stdin: &mut dyn Write| {
+            let mut record = template;
+            let mut out = std::io::BufWriter::new(stdin);
+            for i in 0..n {
+                // 40 a second: the first 144,000 inside the rule's hour.
+                let second = i / 40;
+                record["eventTime"] = format!(
+                    "2024-10-05T{:02}:{:02}:{:02}Z",
+                    12 + second / 3600,
+                    second / 60 % 60,
+                    second % 60
+                )
+                .into();
+                record["requestParameters"]["secretId"] = format!("flood/secret-{i}").into();
+                record["eventID"] = format!("flood-{i}").into();
+                serde_json::to_writer(&mut out, &record).unwrap();
+                out.write_all(b"\n").unwrap();
+            }
+            out.flush().unwrap();
+        }
+    };
+    let rules = dir.join("flood.yml");
+    let args = [
+        "replay",
+        "-",
+        "--no-progress",
+        "--rules",
+        rules.to_str().unwrap(),
+    ];
+    let (small_code, small_err, small_kib) = run_bounded(&args, flood(10_000));
+    let (code, stderr, kib) = run_bounded(&args, flood(90_000));
+    eprintln!("peak RSS {small_kib} KiB for 10k distinct values, {kib} KiB for 90k");
+    assert_eq!((small_code, code), (0, 0), "{small_err}\n{stderr}");
+    assert_eq!(
+        summary_count(&stderr, "  test.distinct_secrets"),
+        1,
+        "{stderr}"
+    );
+    // Unbounded, the 80,000 more distinct values held would cost about 5 MB more.
+    assert!(
+        kib - small_kib < 2 * 1024,
+        "peak RSS {small_kib} KiB for 10k distinct values, {kib} KiB for 90k"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -66,6 +66,8 @@ pub struct ReplaySummary {
     pub evicted: u64,
     pub decisions_by_rule: Vec<(String, u64)>,
     pub elapsed: Duration,
+    /// The process's peak resident memory, where the system tells it (Linux), for the summary.
+    pub peak_memory_kib: Option<u64>,
     /// Where reading stopped when the replay was asked to stop: the file and the line of the
     /// last record read (every record up to it was applied; none after it was read).
     pub stopped_at: Option<(String, u64)>,
@@ -162,6 +164,9 @@ impl ReplaySummary {
             self.records as f64 / secs,
             secs
         );
+        if let Some(kib) = self.peak_memory_kib {
+            let _ = writeln!(s, "{:<48} {kib:>12}", "peak memory (KiB)");
+        }
         if let Some((file, line)) = &self.stopped_at {
             let _ = writeln!(
                 s,
@@ -404,6 +409,13 @@ pub fn replay(
     outcome?;
     summary.elapsed = started.elapsed();
     Ok(summary)
+}
+
+/// This process's peak resident memory in KiB (`VmHWM`), where the system reports it.
+pub fn peak_memory_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?;
+    line.trim().strip_suffix("kB")?.trim().parse().ok()
 }
 
 /// A one-line progress report on stderr, at most four times a second.
