@@ -48,6 +48,7 @@
 
 use serde::de::{MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use super::aws_grants;
 use super::fields::{raw_object, Fields};
@@ -58,7 +59,7 @@ use super::model::{
 use super::normalize::{
     captured, non_empty, parse_ip, pipeline_time_of, Adapter, Captures, Record,
 };
-use super::reject::Reject;
+use super::reject::{Reject, RejectReason};
 use super::text::Text;
 use super::time::Timestamp;
 
@@ -183,10 +184,39 @@ struct AssumedRoleUser<'a> {
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct AdditionalEventData<'a> {
-    #[serde(rename = "bytesTransferredOut", default)]
-    bytes_out: Option<f64>,
+    /// Kept as written: an out-of-range count must be a reject, not a number changed.
+    #[serde(rename = "bytesTransferredOut", borrow, default)]
+    bytes_out: Option<&'a RawValue>,
     #[serde(rename = "MFAUsed", borrow, default)]
     mfa_used: Option<Text<'a>>,
+}
+
+/// The largest byte count read exactly (2^53: every whole number up to it is an exact `f64`,
+/// as CloudTrail writes `1048576.0`).
+const MAX_BYTE_COUNT: u64 = 1 << 53;
+
+/// A byte count as CloudTrail writes it (`1048576` or `1048576.0`). Anything else (negative,
+/// fractional, past 2^53, `1e999999`, a string) rejects the record: a count the engine sums
+/// is never silently dropped or changed.
+fn byte_count(raw: &RawValue, key: &str) -> Result<u64, Reject> {
+    let text = raw.get();
+    let whole = match text.parse::<u64>() {
+        Ok(n) => Some(n),
+        Err(_) => text
+            .parse::<f64>()
+            .ok()
+            .filter(|x| {
+                x.is_finite() && *x >= 0.0 && x.fract() == 0.0 && *x <= MAX_BYTE_COUNT as f64
+            })
+            .map(|x| x as u64),
+    };
+    whole.filter(|n| *n <= MAX_BYTE_COUNT).ok_or_else(|| {
+        let shown: String = text.chars().take(40).collect();
+        Reject::new(
+            RejectReason::InvalidField,
+            format!("{key}: {shown} is not a byte count (a whole number from 0 to 2^53)"),
+        )
+    })
 }
 
 #[derive(Deserialize)]
@@ -449,8 +479,8 @@ fn normalize(mut record: Record<'_>) -> Result<Event<'_>, Reject> {
     let bytes = if action.service == "s3" {
         additional()
             .and_then(|d| d.bytes_out)
-            .filter(|b| b.is_finite() && *b >= 0.0)
-            .map(|b| b as u64)
+            .map(|raw| byte_count(raw, "additionalEventData.bytesTransferredOut"))
+            .transpose()?
     } else {
         None
     };
@@ -939,6 +969,49 @@ mod tests {
         let a = key(&with("2024-08-01T09:00:00Z"));
         assert_eq!(a, "aws:1:principal:AROAX:s:2024-08-01T09:00:00.000Z");
         assert_eq!(key(&with("Thu Aug 01 09:00:00 UTC 2024")), a);
+    }
+
+    #[test]
+    fn a_byte_count_is_read_exactly_or_rejects_the_record() {
+        let get_object = |bytes: &str| {
+            format!(
+                r#"{{"eventVersion":"1.08","eventTime":"2024-08-01T10:00:00Z",
+                "eventSource":"s3.amazonaws.com","eventName":"GetObject","readOnly":true,
+                "sourceIPAddress":"203.0.113.9",
+                "additionalEventData":{{"bytesTransferredOut":{bytes}}},
+                "requestParameters":{{"bucketName":"finance","key":"q3.csv"}},
+                "userIdentity":{{"type":"AssumedRole","accountId":"1","accessKeyId":"ASIAX"}}}}"#
+            )
+        };
+        for (written, read) in [
+            ("0", 0),
+            ("1048576", 1_048_576),
+            ("1048576.0", 1_048_576),
+            ("9007199254740992", 1 << 53),
+        ] {
+            let bytes = with_event(&get_object(written), |e| e.bytes);
+            assert_eq!(bytes, Some(read), "{written}");
+        }
+        assert_eq!(with_event(&get_object("null"), |e| e.bytes), None);
+        for written in [
+            "1e999999",
+            "-5",
+            "1.8e22",
+            "12.5",
+            "9007199254740993",
+            "\"5\"",
+        ] {
+            let reject = super::super::testing::rejected(&get_object(written));
+            assert_eq!(
+                reject.reason,
+                RejectReason::InvalidField,
+                "{written}: {reject}"
+            );
+            assert!(
+                reject.detail.contains("bytesTransferredOut") && reject.detail.contains(written),
+                "{written}: {reject}"
+            );
+        }
     }
 
     #[test]
