@@ -513,26 +513,48 @@ fn normalize(args: NormalizeArgs) -> Result<i32> {
         max_record_bytes: args.max_record_bytes,
         ..Normalizer::default()
     };
-    let files = file::expand_paths(&args.paths).context("listing input paths")?;
-    if files.is_empty() {
+    let file::Expanded { files, skipped } = file::expand(&args.paths);
+    if files.is_empty() && skipped.is_empty() {
         bail!("no input files found under the given paths");
     }
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    let mut rejects_out = match &args.rejects {
+    let rejects_out = match &args.rejects {
         Some(path) => Some(BufWriter::new(
             File::create(path).with_context(|| format!("creating {}", path.display()))?,
         )),
         None => None,
     };
     let mut summary = NormalizeSummary::default();
+    let mut rejects = NormalizeRejects {
+        out: rejects_out,
+        shown: 0,
+    };
     let mut scratch = Bump::new();
-    let mut shown_rejects = 0;
     let mut write_error: Option<io::Error> = None;
-    for path in &files {
-        let reader = file::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let unreadable = |detail: String| Reject::new(RejectReason::Unreadable, detail);
+    // What a directory walk left out comes first, as rejects of its own.
+    for (path, why) in &skipped {
         let name = path.display().to_string();
-        file::frame_records(reader, args.max_record_bytes, &mut |item| {
+        let reject = unreadable(format!("skipped: {why}"));
+        rejects
+            .note(&mut summary, &name, 0, &reject, &[])
+            .context("writing rejects")?;
+    }
+    for path in &files {
+        let name = path.display().to_string();
+        let reader = match file::open(path) {
+            Ok(reader) => reader,
+            Err(e) => {
+                let reject = unreadable(format!("opening the file: {e}"));
+                rejects
+                    .note(&mut summary, &name, 0, &reject, &[])
+                    .context("writing rejects")?;
+                continue;
+            }
+        };
+        let mut last_line = 0;
+        let read = file::frame_records(reader, args.max_record_bytes, &mut |item| {
             let (line, result) = match item {
                 Item::Record { bytes, line } => {
                     scratch.reset();
@@ -549,6 +571,7 @@ fn normalize(args: NormalizeArgs) -> Result<i32> {
                     bytes,
                 } => (line, Err((reject, bytes))),
             };
+            last_line = line;
             let written = match result {
                 Ok(event) => {
                     *summary.events_by_source.entry(event.source).or_default() += 1;
@@ -564,17 +587,7 @@ fn normalize(args: NormalizeArgs) -> Result<i32> {
                             .and_then(|()| out.write_all(b"\n"))
                     }
                 }
-                Err((reject, bytes)) => {
-                    *summary.rejects_by_reason.entry(reject.reason).or_default() += 1;
-                    if shown_rejects < 20 {
-                        eprintln!("{name}:{line}: rejected: {reject}");
-                        shown_rejects += 1;
-                    }
-                    match rejects_out.as_mut() {
-                        Some(w) => write_dead_letter(w, &name, line, &reject, bytes),
-                        None => Ok(()),
-                    }
-                }
+                Err((reject, bytes)) => rejects.note(&mut summary, &name, line, &reject, bytes),
             };
             match written {
                 Ok(()) => ControlFlow::Continue(()),
@@ -583,25 +596,69 @@ fn normalize(args: NormalizeArgs) -> Result<i32> {
                     ControlFlow::Break(())
                 }
             }
-        })
-        .with_context(|| format!("reading {}", path.display()))?;
+        });
         if let Some(e) = write_error.take() {
             if e.kind() == io::ErrorKind::BrokenPipe {
                 return Ok(0);
             }
             return Err(e).context("writing output");
         }
+        if let Err(e) = read {
+            let reject = unreadable(format!(
+                "reading stopped after line {last_line}: {e}; the records before it were kept"
+            ));
+            rejects
+                .note(&mut summary, &name, last_line, &reject, &[])
+                .context("writing rejects")?;
+        }
     }
     out.flush().context("writing output")?;
-    if let Some(w) = rejects_out.as_mut() {
+    if let Some(w) = rejects.out.as_mut() {
         w.flush().context("writing rejects")?;
     }
     let rejected: u64 = summary.rejects_by_reason.values().sum();
-    if rejected > shown_rejects {
-        eprintln!("… {} more rejects not shown", rejected - shown_rejects);
+    if rejected > rejects.shown {
+        eprintln!("… {} more rejects not shown", rejected - rejects.shown);
     }
     eprint!("{}", render_summary(&summary, files.len()));
-    Ok(0)
+    // As `replay`: completed, but some input could not be read.
+    Ok(
+        if summary
+            .rejects_by_reason
+            .contains_key(&RejectReason::Unreadable)
+        {
+            3
+        } else {
+            0
+        },
+    )
+}
+
+/// Where `normalize` reports rejects: the first 20 on stderr, all in `--rejects`.
+struct NormalizeRejects {
+    out: Option<BufWriter<File>>,
+    shown: u64,
+}
+
+impl NormalizeRejects {
+    fn note(
+        &mut self,
+        summary: &mut NormalizeSummary,
+        name: &str,
+        line: u64,
+        reject: &Reject,
+        bytes: &[u8],
+    ) -> io::Result<()> {
+        *summary.rejects_by_reason.entry(reject.reason).or_default() += 1;
+        if self.shown < 20 {
+            eprintln!("{name}:{line}: rejected: {reject}");
+            self.shown += 1;
+        }
+        match self.out.as_mut() {
+            Some(w) => write_dead_letter(w, name, line, reject, bytes),
+            None => Ok(()),
+        }
+    }
 }
 
 pub fn render_summary(summary: &NormalizeSummary, files: usize) -> String {

@@ -6,8 +6,12 @@
 //!   records and rejects the stretch once, with its bytes;
 //! - a log directory holding a truncated gzip, a dangling symlink and a FIFO is read to the end
 //!   without hanging: the readable records are kept (those before the gzip's fault too), each
-//!   fault is an `unreadable` reject naming the file, and `replay` exits 3 ("completed with
-//!   unreadable input"), distinct from success (0) and failure (2).
+//!   fault is an `unreadable` reject naming the file, and `replay` (and `normalize`) exit 3
+//!   ("completed with unreadable input"), distinct from success (0) and failure (2);
+//! - memory stays bounded under a 300 MB address-space limit: a gzip bomb is one reject, a
+//!   distinct-value flood one decision, with peak memory that does not grow with the flood;
+//! - SIGTERM stops `replay` (and `replay --threads`) after the record in hand with every
+//!   decision made written as whole lines, exactly those of a replay of the records read.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -72,9 +76,10 @@ fn records(n: usize) -> String {
         .collect()
 }
 
-#[test]
-fn a_log_directory_with_bad_files_is_read_to_the_end() {
-    let dir = std::env::temp_dir().join(format!("sg-hostile-{}", std::process::id()));
+/// A log directory with a good file, a truncated gzip, a dangling symlink, a FIFO nobody
+/// writes to and another good file.
+fn bad_log_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sg-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     // a-good: 5 records. b-cut.json.gz: 2,000 records, the gzip cut in half. c-gone.jsonl: a
@@ -94,7 +99,12 @@ fn a_log_directory_with_bad_files_is_read_to_the_end() {
         .expect("mkfifo");
     assert!(fifo.success());
     std::fs::write(dir.join("e-good.jsonl"), records(5)).unwrap();
+    dir
+}
 
+#[test]
+fn a_log_directory_with_bad_files_is_read_to_the_end() {
+    let dir = bad_log_dir("hostile");
     let rejects = dir.join("rejects.jsonl");
     let mut child = Command::new(env!("CARGO_BIN_EXE_sessionguard"))
         .arg("replay")
@@ -511,5 +521,34 @@ fn a_distinct_value_flood_is_one_decision_in_bounded_memory() {
         kib - small_kib < 2 * 1024,
         "peak RSS {small_kib} KiB for 10k distinct values, {kib} KiB for 90k"
     );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `normalize` reads the same directory to the end too, with the same rejects and status.
+#[test]
+fn normalize_reads_a_log_directory_with_bad_files_to_the_end() {
+    let dir = bad_log_dir("hostile-normalize");
+    let rejects = dir.join("rejects.jsonl");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sessionguard"))
+        .arg("normalize")
+        .arg(&dir)
+        .arg("--quiet")
+        .arg("--rejects")
+        .arg(&rejects)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = exit_within(&mut child, 60, "normalize on the log directory");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(3), "{stderr}");
+    let written = std::fs::read_to_string(&rejects).unwrap();
+    let unreadable = written
+        .lines()
+        .filter(|l| l.contains("\"unreadable\""))
+        .count();
+    assert_eq!(unreadable, 3, "{written}");
+    assert!(stderr.contains("normalized "), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
