@@ -285,6 +285,18 @@ impl<R: BufRead> Framer<R> {
                 self.stretch(StretchEnd::Line, sink)?;
             }
         }
+        if collection.is_some() && self.error.is_none() {
+            // Every element was handed on; the missing close says the file may be cut short.
+            let reject = Reject::new(
+                RejectReason::NotJson,
+                "the input ends inside an array of records (no closing `]`): it may be cut short",
+            );
+            sink(Item::Broken {
+                line: self.line,
+                reject,
+                bytes: &[],
+            })?;
+        }
         ControlFlow::Continue(())
     }
 
@@ -414,7 +426,8 @@ impl<R: BufRead> Framer<R> {
                     continue;
                 }
             };
-            return (trim(&avail[..line]).last() == Some(&b'}')).then_some(line);
+            let text = trim(&avail[..line]);
+            return (text.last() == Some(&b'}') && braces_balance(text)).then_some(line);
         }
     }
 
@@ -515,6 +528,17 @@ impl<R: BufRead> Framer<R> {
         }
         sink(item)
     }
+}
+
+/// Whether `text` opens as many braces as it closes: a cheap guard (one vectorised pass) that
+/// sends a line like `{"a":1} x}` — a record and garbage ending in a brace — to the scanner
+/// instead of handing it on whole.
+fn braces_balance(text: &[u8]) -> bool {
+    let mut depth: i64 = 0;
+    for &b in text {
+        depth += i64::from(b == b'{') - i64::from(b == b'}');
+    }
+    depth == 0
 }
 
 /// What scanning a value found.
@@ -872,6 +896,23 @@ mod tests {
             "{got:?}"
         );
         assert!(rejected(&got).is_empty(), "{got:?}");
+    }
+
+    #[test]
+    fn garbage_ending_in_a_brace_after_a_record_is_rejected_alone() {
+        let got = frame("{\"a\":1} x}\n{\"b\":2}\n");
+        assert_eq!(kept(&got), ["{\"a\":1}", "{\"b\":2}"], "{got:?}");
+        assert_eq!(rejected(&got), ["x}"]);
+    }
+
+    #[test]
+    fn an_array_cut_short_keeps_its_records_and_says_so() {
+        let got = frame("[\n{\"a\":1},\n{\"b\":2}\n");
+        assert_eq!(kept(&got), ["{\"a\":1}", "{\"b\":2}"]);
+        let Some((_, Err((RejectReason::NotJson, bytes)))) = got.last() else {
+            panic!("{got:?}")
+        };
+        assert!(bytes.is_empty(), "{got:?}");
     }
 
     #[test]
