@@ -2,7 +2,8 @@
 """Writes fixtures/hostile/: broken input that must cost only itself (issue 11).
 
 Each file holds 20 valid CloudTrail records and one broken stretch; tests/hostile.rs replays
-every file and asserts the 20 records are kept and the stretch is one reject carrying its bytes.
+every file and asserts the 20 records are kept and the stretch is one reject carrying its bytes
+(`not_json`; `invalid_field` for the `odd-number-*` files, whose byte counts are out of range).
 The cases that need the file system (a truncated gzip, a FIFO, a dangling symlink, an unreadable
 file) are made by the test itself. Deterministic.
 
@@ -28,6 +29,14 @@ def record(i):
     }
 
 
+def get_object(i, bytes_out):
+    """An S3 read whose byte count is written as `bytes_out` (JSON text, not checked here)."""
+    r = record(i)
+    r.update(eventName="GetObject", requestParameters={"bucketName": "finance", "key": "q3.csv"},
+             additionalEventData={"bytesTransferredOut": "@BYTES@"})
+    return json.dumps(r).replace('"@BYTES@"', bytes_out)
+
+
 def lines(records):
     return "".join(json.dumps(r) + "\n" for r in records)
 
@@ -51,6 +60,12 @@ def main():
         # One broken element in an array and in CloudTrail envelopes, one line and pretty.
         "array-broken-element.json": "[" + ",".join(json.dumps(r) for r in rs[:10]) + ',{"broken": ,}, ' + ",".join(json.dumps(r) for r in rs[10:]) + "]\n",
         "envelope-broken-element.json": '{"Records":[' + ",".join(json.dumps(r) for r in rs[:7]) + ',{"broken": ,},' + ",".join(json.dumps(r) for r in rs[7:]) + "]}\n",
+        # A record and garbage that ends in a brace, on one line.
+        "ndjson-garbage-ending-in-brace.jsonl": lines(rs[:10]).rstrip("\n") + " x}\n" + lines(rs[10:]),
+        # Byte counts the engine cannot sum exactly: the record is an invalid_field reject.
+        "odd-number-huge.jsonl": lines(rs[:10]) + get_object(99, "1e999999") + "\n" + lines(rs[10:]),
+        "odd-number-negative.jsonl": lines(rs[:10]) + get_object(99, "-5") + "\n" + lines(rs[10:]),
+        "odd-number-past-2-53.jsonl": lines(rs[:10]) + get_object(99, "1.8e22") + "\n" + lines(rs[10:]),
         "envelope-pretty-broken-element.json": '{\n  "Records": [\n' + ",\n".join(json.dumps(r, indent=2) for r in rs[:15]) + ',\n{"broken": ,},\n' + ",\n".join(json.dumps(r, indent=2) for r in rs[15:]) + "\n  ]\n}\n",
     }
     for name, text in cases.items():
