@@ -4,9 +4,11 @@
 use std::path::{Path, PathBuf};
 
 use sessionguard::decision::Decision;
-use sessionguard::engine::{Engine, EngineConfig};
+use sessionguard::engine::{Applied, Engine, EngineConfig};
+use sessionguard::event::Normalizer;
 use sessionguard::replay::{replay, ReplayOptions, ReplaySummary};
 use sessionguard::rule::RuleSet;
+use sessionguard::source::Origin;
 
 /// A scratch directory removed on drop.
 struct Scratch(PathBuf);
@@ -466,4 +468,118 @@ action: step_up
     // Still open (default timeout): ONE's timer fires (TWO's is not due before 320 s).
     let ((decisions, _), _) = dir.replay_with(&events, config(12 * 3_600_000));
     assert_eq!(keys(&decisions), ["aws:111122223333:sts:ASIAONE"]);
+}
+
+/// Normalizes CloudTrail `line` and hands it to `engine` from `origin`.
+fn process_at(engine: &mut Engine, line: &str, origin: Origin) -> (Applied, Vec<Decision>) {
+    let scratch = bumpalo::Bump::new();
+    let event = Normalizer::default()
+        .normalize(line.as_bytes(), &scratch)
+        .unwrap_or_else(|r| panic!("{r}"));
+    let mut out = Vec::new();
+    let applied = engine.process(&event, origin, &mut out);
+    (applied, out)
+}
+
+fn line_origin(line: u64) -> Origin {
+    Origin::File { file: 0, line }
+}
+
+/// The oldest input a rebuild must replay from is the first record of the session whose
+/// first record is oldest in the input — not of the session created first.
+#[test]
+fn the_oldest_live_origin_is_the_earliest_first_record_in_the_input() {
+    let mut engine = Engine::new(RuleSet::default(), EngineConfig::default());
+    assert_eq!(engine.oldest_live_origin(), None, "no session held");
+    // Created first, but from later in the input (as a Kafka partition read ahead would).
+    process_at(
+        &mut engine,
+        &ct(0, "ASIAAAA", "GetObject", "198.51.100.1"),
+        line_origin(50),
+    );
+    process_at(
+        &mut engine,
+        &ct(1, "ASIABBB", "GetObject", "198.51.100.2"),
+        line_origin(10),
+    );
+    process_at(
+        &mut engine,
+        &ct(2, "ASIACCC", "GetObject", "198.51.100.3"),
+        line_origin(30),
+    );
+    process_at(
+        &mut engine,
+        &ct(3, "ASIABBB", "GetObject", "198.51.100.2"),
+        line_origin(60),
+    );
+    assert_eq!(engine.oldest_live_origin(), Some(line_origin(10)));
+}
+
+/// A record exactly its grace older than its session's newest is applied; one a second more
+/// is late: counted, not applied. Every event is counted.
+#[test]
+fn a_record_exactly_a_grace_behind_is_applied_and_one_more_is_late() {
+    let mut config = EngineConfig::default();
+    config.time.grace_ms = [60_000; sessionguard::time::SOURCES];
+    let mut engine = Engine::new(RuleSet::default(), config);
+    let key = "ASIALATE";
+    let at = |engine: &mut Engine, second: u32, line: u64| {
+        process_at(
+            engine,
+            &ct(second, key, "GetObject", "198.51.100.9"),
+            line_origin(line),
+        )
+        .0
+    };
+    assert_eq!(at(&mut engine, 100, 1), Applied::Yes);
+    assert_eq!(
+        at(&mut engine, 40, 2),
+        Applied::Yes,
+        "exactly the grace behind"
+    );
+    assert_eq!(at(&mut engine, 39, 3), Applied::Late { behind_ms: 61_000 });
+    let stats = engine.stats();
+    assert_eq!((stats.events, stats.late_events), (3, 1));
+}
+
+/// `reset` forgets everything but the rules: the same input then gives the same decisions and
+/// the same counts as on a new engine (the benches reuse engines this way).
+#[test]
+fn a_reset_engine_decides_as_a_new_one() {
+    let dir = Scratch::new("reset");
+    dir.rule("bulk.yml", BULK_READ);
+    let lines: Vec<String> = (0..40)
+        .map(|i| ct(i * 5, "ASIARESET", "GetObject", "198.51.100.4"))
+        .collect();
+    let events = dir.events("e.jsonl", &lines);
+    let ((first, _), mut engine) = dir.replay_with(&events, EngineConfig::default());
+    assert!(!first.is_empty(), "the input decides something");
+    let stats = |e: &Engine| {
+        let s = e.stats();
+        (
+            s.events,
+            s.sessions_created,
+            s.decisions,
+            s.decisions_by_rule.clone(),
+        )
+    };
+    let after_first = stats(&engine);
+    assert_eq!(after_first.0, 40);
+    engine.reset();
+    assert_eq!(engine.session_count(), 0);
+    assert_eq!(stats(&engine).0, 0);
+    let mut second = Vec::new();
+    replay(
+        &[events],
+        &mut engine,
+        &ReplayOptions::default(),
+        &mut |d| {
+            second.push(d.clone());
+            Ok(())
+        },
+        &mut |_, _, _, _| Ok(()),
+    )
+    .unwrap();
+    assert_eq!(second, first);
+    assert_eq!(stats(&engine), after_first);
 }
