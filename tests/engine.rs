@@ -355,6 +355,10 @@ fn a_session_idle_past_the_timeout_is_forgotten() {
     let ((decisions, _), engine) = dir.replay_with(&events, config(12 * 3_600_000));
     assert_eq!(decisions.len(), 1, "{decisions:#?}");
     assert_eq!(engine.stats().sessions_expired, 0);
+    // Idle exactly the timeout (from 10 s to its next record at 110 s): still alive.
+    let ((decisions, _), engine) = dir.replay_with(&events, config(100_000));
+    assert_eq!(decisions.len(), 1, "{decisions:#?}");
+    assert_eq!(engine.stats().sessions_expired, 0);
 }
 
 #[test]
