@@ -587,3 +587,41 @@ fn a_reset_engine_decides_as_a_new_one() {
     assert_eq!(second, first);
     assert_eq!(stats(&engine), after_first);
 }
+
+/// A read in the same second as the logout belongs to the life that logged out (sources stamp
+/// whole seconds, so their order within one is unknown); a read a second later starts a new
+/// life, whose clock (since its first match) starts again.
+#[test]
+fn a_read_in_the_logouts_second_belongs_to_the_life_that_logged_out() {
+    let dir = Scratch::new("same-second");
+    dir.rule(
+        "open.yml",
+        r#"
+title: Session open too long
+id: test.open_too_long
+detection:
+  reads:
+    action: s3:GetObject
+  logout:
+    action: s3:DeleteSession
+  condition: reads
+session:
+  duration: {since: first_match, limit: 30s, fire: on_event, until: logout}
+action: step_up
+"#,
+    );
+    let decided = |after_logout: u32| {
+        let events = dir.events(
+            "e.jsonl",
+            &[
+                ct(0, "ASIALIVES", "GetObject", "198.51.100.1"),
+                ct(20, "ASIALIVES", "GetObject", "198.51.100.1"),
+                ct(60, "ASIALIVES", "DeleteSession", "198.51.100.1"),
+                ct(60 + after_logout, "ASIALIVES", "GetObject", "198.51.100.1"),
+            ],
+        );
+        dir.replay(&events, 0).0.len()
+    };
+    assert_eq!(decided(0), 1, "60 s into a life with a 30 s limit");
+    assert_eq!(decided(1), 0, "a new life, 0 s old");
+}
