@@ -171,14 +171,26 @@ impl Detection {
 /// `action.service` constrain it.
 fn pred_services(field: &Field, test: &Test) -> Services {
     let Test::Text {
-        pats, all: false, ..
+        pats,
+        all: false,
+        lookup,
+        ..
     } = test
     else {
         return Services::Any;
     };
+    if !matches!(field, Field::Action | Field::ActionService) {
+        return Services::Any;
+    }
+    // A long list: its exact values are listed; a prefix or substring in an automaton is not.
+    let indexed: Vec<Glob> = match lookup {
+        Some(l) if l.has_automata() => return Services::Any,
+        Some(l) => l.exact_texts().map(|t| Glob::Exact(t.into())).collect(),
+        None => Vec::new(),
+    };
     let mut set = BTreeSet::new();
-    for pat in pats.iter() {
-        let service = match (field, &pat.glob) {
+    for glob in pats.iter().map(|p| &p.glob).chain(&indexed) {
+        let service = match (field, glob) {
             (Field::ActionService, Glob::Exact(s)) => Some(&**s),
             (Field::Action, Glob::Exact(s) | Glob::Prefix(s)) => {
                 s.split_once(':').map(|(service, _)| service)

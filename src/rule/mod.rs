@@ -9,6 +9,8 @@
 //! - [`field`]: field names → resolved `Field`s, read from events without allocating.
 //! - [`detection`]: Sigma-style selections, modifiers, conditions and exceptions.
 //! - `modifier`, `condition`: entries and their modifiers; the condition language.
+//! - `lookup`: large value lists matched by hash (`in`) or Aho–Corasick (`contains` …).
+//! - `text`: rule and list files read as UTF-8 without blocking, or a located error.
 
 pub mod compile;
 pub mod field;
@@ -16,7 +18,9 @@ pub mod index;
 pub mod spec;
 
 mod condition;
+mod lookup;
 mod modifier;
+mod text;
 
 use std::path::PathBuf;
 
