@@ -226,6 +226,9 @@ struct Compiler<'d> {
     macro_data: Vec<MacroData>,
     /// List files read, with the rule file that names them (errors sort with that file).
     list_files: Vec<(PathBuf, usize)>,
+    /// Predicates over one whole list, by (list, entry key): built once however many rules
+    /// use them.
+    list_preds: HashMap<(usize, String), Pred>,
 }
 
 /// Errors listed per list file and rule entry; a file of bad entries is not a screenful each.
@@ -299,6 +302,7 @@ fn compile(
         macro_index: HashMap::new(),
         macro_data: Vec::new(),
         list_files: Vec::new(),
+        list_preds: HashMap::new(),
     };
     c.collect_definitions();
     c.check_definitions();
@@ -360,11 +364,34 @@ fn list_ref(item: &Item) -> Option<&str> {
 }
 
 fn unescape_dollar(item: &Item) -> Item {
+    list_escape(item).unwrap_or_else(|| item.clone())
+}
+
+/// `$$x` as the text `$x`; `None` for any other item.
+fn list_escape(item: &Item) -> Option<Item> {
     match &item.value {
         Scalar::Str(s) if s.starts_with("$$") => {
-            Item::new(Scalar::Str(s[1..].to_owned()), item.pos)
+            Some(Item::new(Scalar::Str(s[1..].to_owned()), item.pos))
         }
-        _ => item.clone(),
+        _ => None,
+    }
+}
+
+/// Part of an entry's values: an item of the rule file, an unescaped copy of one, or the
+/// items of a list (by its index).
+enum Part<'d> {
+    Item(&'d Item),
+    Owned(Item),
+    List(usize, Rc<[Item]>),
+}
+
+impl Part<'_> {
+    fn items(&self) -> &[Item] {
+        match self {
+            Part::Item(item) => std::slice::from_ref(*item),
+            Part::Owned(item) => std::slice::from_ref(item),
+            Part::List(_, items) => items,
+        }
     }
 }
 
@@ -786,20 +813,29 @@ impl<'d> Compiler<'d> {
         }
     }
 
-    /// Values with list references expanded; true when they form a list.
-    fn values(&mut self, file: usize, ctx: Ctx, values: &ValuesSpec) -> Option<(Vec<Item>, bool)> {
+    /// Values with list references expanded (a list's items shared, not copied); true when
+    /// they form a list.
+    fn values(
+        &mut self,
+        file: usize,
+        ctx: Ctx,
+        values: &'d ValuesSpec,
+    ) -> Option<(Vec<Part<'d>>, bool)> {
         let mut out = Vec::with_capacity(values.items.len());
         let mut list = values.list;
         let mut ok = true;
         for item in &values.items {
             let Some(name) = list_ref(item) else {
-                out.push(unescape_dollar(item));
+                out.push(match list_escape(item) {
+                    Some(unescaped) => Part::Owned(unescaped),
+                    None => Part::Item(item),
+                });
                 continue;
             };
             list = true;
             match self.find_list(ctx, name) {
                 Some(j) => match &self.list_state[j] {
-                    ListState::Done(Some(items)) => out.extend(items.iter().cloned()),
+                    ListState::Done(Some(items)) => out.push(Part::List(j, items.clone())),
                     _ => ok = false, // reported at the list's definition
                 },
                 None => {
@@ -813,19 +849,40 @@ impl<'d> Compiler<'d> {
     }
 
     /// A selection's groups of predicates, or `None` after reporting its errors.
-    fn selection(&mut self, file: usize, ctx: Ctx, sel: &SelectionSpec) -> Option<Vec<Vec<Pred>>> {
+    fn selection(
+        &mut self,
+        file: usize,
+        ctx: Ctx,
+        sel: &'d SelectionSpec,
+    ) -> Option<Vec<Vec<Pred>>> {
         let mut groups = Vec::with_capacity(sel.groups.len());
         let mut ok = true;
         for group in &sel.groups {
             let mut preds = Vec::with_capacity(group.len());
             for entry in group {
-                let Some((values, list)) = self.values(file, ctx, &entry.values) else {
+                let Some((parts, list)) = self.values(file, ctx, &entry.values) else {
                     ok = false;
                     continue;
                 };
+                // `field|modifiers: $list` again (another rule, the same blocklist): the
+                // predicate, its index included, is built once.
+                let cache_key = match parts.as_slice() {
+                    [Part::List(j, _)] => Some((*j, entry.key.value.clone())),
+                    _ => None,
+                };
+                if let Some(pred) = cache_key.as_ref().and_then(|k| self.list_preds.get(k)) {
+                    preds.push(pred.clone());
+                    continue;
+                }
+                let values: Vec<&Item> = parts.iter().flat_map(Part::items).collect();
                 let mut errors = Vec::new();
                 match modifier::compile_entry(&entry.key, &values, list, &mut errors) {
-                    Some(pred) => preds.push(pred),
+                    Some(pred) => {
+                        if let Some(key) = cache_key {
+                            self.list_preds.insert(key, pred.clone());
+                        }
+                        preds.push(pred);
+                    }
                     None => ok = false,
                 }
                 self.spec_errors(file, errors);
@@ -835,7 +892,7 @@ impl<'d> Compiler<'d> {
         ok.then_some(groups)
     }
 
-    fn rule(&mut self, file: usize, doc: &Doc) -> Option<Rule> {
+    fn rule(&mut self, file: usize, doc: &'d Doc) -> Option<Rule> {
         let before = self.errors.len();
         let ctx = self.ctx_of(file);
         let id = doc.id.as_ref();

@@ -47,7 +47,7 @@ impl EvalCx {
 }
 
 /// A rule's compiled detection: its condition over named selections, and its exceptions.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Detection {
     pub(crate) preds: Box<[Pred]>,
     pub(crate) selections: Box<[Selection]>,
@@ -79,7 +79,7 @@ impl Default for Expr {
 }
 
 /// A selection: true when all predicates of any one group hold.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Selection {
     pub(crate) name: Box<str>,
     /// Ranges `start..end` into `Detection::preds`.

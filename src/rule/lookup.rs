@@ -10,41 +10,43 @@
 //!   `true`/`false`, and anything else by its text. A pattern compares a number by value only,
 //!   but its text can equal a number's text only when their values are equal, so looking the
 //!   event's value up both ways gives the same answer.
-//! - `*x*`, `x*` and `*x` patterns go in one automaton each: unanchored for substrings, anchored
-//!   at the start for prefixes, anchored at the start of the reversed text for suffixes.
-//! - Everything else (`a*b`, `?`, the empty pattern, a suffix longer than `MAX_SUFFIX`) stays
-//!   on the comparison path, as does any group of fewer than `MIN_INDEXED` patterns, where a
-//!   few comparisons are faster than a hash or an automaton.
+//! - `*x*`, `x*` and `*x` patterns go in one automaton each, walked once over the value:
+//!   unanchored for substrings; anchored at the first byte for prefixes; anchored at the last
+//!   byte, over reversed patterns and the value read backwards, for suffixes.
+//! - Everything else (`a*b`, `?`, the empty pattern) stays on the comparison path, as does any
+//!   group of fewer than `MIN_INDEXED` patterns, where a few comparisons beat a hash or an
+//!   automaton.
 //!
-//! Case: patterns are lower-cased at load unless `cased`; the hash ignores ASCII case, and the
-//! comparison after it and the automata ignore it too unless `cased`.
+//! Case: patterns are lower-cased at load unless `cased`. The automata are built case-sensitive
+//! over those lower-case patterns and fed the value's bytes lower-cased as they are read (an
+//! ASCII-case-insensitive automaton takes several times longer to build); the hash ignores
+//! ASCII case, and the comparison after it ignores it too unless `cased`.
 //!
-//! Nothing here allocates while matching: hashing lower-cases through a stack buffer, and a
-//! suffix search reverses the end of the value into one.
+//! Nothing here allocates while matching: hashing lower-cases through a stack buffer and the
+//! automata are stepped byte by byte.
 
 use std::collections::HashSet;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;
 
-use aho_corasick::{AhoCorasick, Anchored, Input, StartKind};
+use aho_corasick::automaton::Automaton;
+use aho_corasick::nfa::contiguous::NFA;
+use aho_corasick::Anchored;
 
 use super::detection::{Glob, Pat};
 
 /// Groups smaller than this stay on the comparison path.
 pub(crate) const MIN_INDEXED: usize = 16;
 
-/// The longest `endswith` pattern the suffix automaton takes (the reversed end of a value is
-/// built on the stack).
-const MAX_SUFFIX: usize = 256;
-
 /// The indexed part of one entry's patterns.
 pub(crate) struct Lookup {
     exact: Option<ExactSet>,
-    contains: Option<AhoCorasick>,
-    prefix: Option<AhoCorasick>,
-    /// Built from the reversed patterns; `MAX_SUFFIX` bytes at most each.
-    suffix: Option<AhoCorasick>,
+    contains: Option<NFA>,
+    prefix: Option<NFA>,
+    /// Built from the reversed patterns.
+    suffix: Option<NFA>,
+    cased: bool,
     /// Patterns taken by each part, for `Debug`.
     counts: [usize; 4],
 }
@@ -70,7 +72,7 @@ impl Lookup {
                 Glob::Exact(_) => 0,
                 Glob::Contains(t) if !t.is_empty() => 1,
                 Glob::Prefix(t) if !t.is_empty() => 2,
-                Glob::Suffix(t) if !t.is_empty() && t.len() <= MAX_SUFFIX => 3,
+                Glob::Suffix(t) if !t.is_empty() => 3,
                 _ => {
                     rest.push(p);
                     continue;
@@ -83,6 +85,7 @@ impl Lookup {
             contains: None,
             prefix: None,
             suffix: None,
+            cased,
             counts: [0; 4],
         };
         for (g, group) in groups.into_iter().enumerate() {
@@ -96,15 +99,15 @@ impl Lookup {
                     lookup.exact.is_some()
                 }
                 1 => {
-                    lookup.contains = automaton(&group, cased, false, false);
+                    lookup.contains = automaton(&group, false);
                     lookup.contains.is_some()
                 }
                 2 => {
-                    lookup.prefix = automaton(&group, cased, true, false);
+                    lookup.prefix = automaton(&group, false);
                     lookup.prefix.is_some()
                 }
                 _ => {
-                    lookup.suffix = automaton(&group, cased, true, true);
+                    lookup.suffix = automaton(&group, true);
                     lookup.suffix.is_some()
                 }
             };
@@ -122,20 +125,20 @@ impl Lookup {
     /// Some indexed pattern matches this text.
     pub(crate) fn text(&self, t: &str) -> bool {
         let h = t.as_bytes();
+        let cased = self.cased;
         self.exact.as_ref().is_some_and(|e| e.contains(h))
-            || self.contains.as_ref().is_some_and(|ac| {
-                ac.try_find(Input::new(h).earliest(true))
-                    .is_ok_and(|m| m.is_some())
-            })
-            || self.prefix.as_ref().is_some_and(|ac| anchored(ac, h))
-            || self.suffix.as_ref().is_some_and(|ac| {
-                let mut rev = [0u8; MAX_SUFFIX];
-                let end = &h[h.len().saturating_sub(MAX_SUFFIX)..];
-                let rev = &mut rev[..end.len()];
-                rev.copy_from_slice(end);
-                rev.reverse();
-                anchored(ac, rev)
-            })
+            || self
+                .contains
+                .as_ref()
+                .is_some_and(|nfa| occurs(nfa, h.iter(), cased))
+            || self
+                .prefix
+                .as_ref()
+                .is_some_and(|nfa| starts(nfa, h.iter(), cased))
+            || self
+                .suffix
+                .as_ref()
+                .is_some_and(|nfa| starts(nfa, h.iter().rev(), cased))
     }
 
     /// Some exact pattern is this number (compared by value).
@@ -168,12 +171,58 @@ impl Lookup {
     }
 }
 
-fn anchored(ac: &AhoCorasick, h: &[u8]) -> bool {
-    ac.try_find(Input::new(h).anchored(Anchored::Yes).earliest(true))
-        .is_ok_and(|m| m.is_some())
+/// The byte as the automata see it.
+fn fold(b: u8, cased: bool) -> u8 {
+    if cased {
+        b
+    } else {
+        b.to_ascii_lowercase()
+    }
 }
 
-fn automaton(group: &[Pat], cased: bool, anchored: bool, reversed: bool) -> Option<AhoCorasick> {
+/// Some pattern occurs in the bytes: an unanchored walk, one step a byte, stopping at the
+/// first state where a pattern ends.
+fn occurs<'a>(nfa: &NFA, bytes: impl Iterator<Item = &'a u8>, cased: bool) -> bool {
+    let Ok(mut sid) = nfa.start_state(Anchored::No) else {
+        return false;
+    };
+    for &b in bytes {
+        sid = nfa.next_state(Anchored::No, sid, fold(b, cased));
+        if nfa.is_special(sid) && nfa.is_match(sid) {
+            return true;
+        }
+    }
+    false
+}
+
+/// Some pattern is a prefix of the bytes: an anchored walk (the trie, no failure transitions),
+/// ending at the first dead state. A state also lists the patterns that end there without
+/// starting at the first byte (reached through failure links while building): only a pattern
+/// as long as the walk so far counts.
+fn starts<'a>(nfa: &NFA, bytes: impl Iterator<Item = &'a u8>, cased: bool) -> bool {
+    let Ok(mut sid) = nfa.start_state(Anchored::Yes) else {
+        return false;
+    };
+    for (walked, &b) in (1..).zip(bytes) {
+        sid = nfa.next_state(Anchored::Yes, sid, fold(b, cased));
+        if !nfa.is_special(sid) {
+            continue;
+        }
+        if nfa.is_dead(sid) {
+            return false;
+        }
+        if nfa.is_match(sid)
+            && (0..nfa.match_len(sid)).any(|k| nfa.pattern_len(nfa.match_pattern(sid, k)) == walked)
+        {
+            return true;
+        }
+    }
+    false
+}
+
+/// A case-sensitive automaton over the (already folded) literals, reversed for suffixes;
+/// `None` when it cannot be built (more states than it can number).
+fn automaton(group: &[Pat], reversed: bool) -> Option<NFA> {
     let literal = |p: &Pat| -> Vec<u8> {
         let text = match &p.glob {
             Glob::Exact(t) | Glob::Prefix(t) | Glob::Suffix(t) | Glob::Contains(t) => t.as_bytes(),
@@ -185,13 +234,8 @@ fn automaton(group: &[Pat], cased: bool, anchored: bool, reversed: bool) -> Opti
         }
         bytes
     };
-    AhoCorasick::builder()
-        .ascii_case_insensitive(!cased)
-        .start_kind(if anchored {
-            StartKind::Anchored
-        } else {
-            StartKind::Unanchored
-        })
+    NFA::builder()
+        .prefilter(false)
         .build(group.iter().map(literal))
         .ok()
 }

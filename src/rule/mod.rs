@@ -38,15 +38,17 @@ pub struct RuleSet {
 }
 
 impl RuleSet {
-    /// The rule set reduced to its `index`th rule (inline tests run each rule alone).
-    pub fn keep_only(mut self, index: usize) -> RuleSet {
-        let rule = self.rules.swap_remove(index);
-        RuleSet { rules: vec![rule] }
+    /// A set of this one rule (inline tests run each rule alone). Cheap: long lists are shared,
+    /// not copied.
+    pub fn only(rule: &Rule) -> RuleSet {
+        RuleSet {
+            rules: vec![rule.clone()],
+        }
     }
 }
 
 /// One compiled rule.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Rule {
     pub id: String,
     /// Part of every decision id: changing a rule changes the ids of what it decides.
@@ -106,7 +108,7 @@ pub enum Mode {
 }
 
 /// Per-session logic, all on event time.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum SessionLogic {
     /// Matching events in a sliding window.
     EventCount {
@@ -201,13 +203,13 @@ pub enum CmpOp {
 
 /// One step of a sequence: a condition over the rule's selections, optionally an aggregate
 /// that must hold (over that step's matching events) for the step to complete.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Step {
     pub condition: Condition,
     pub aggregate: Option<StepAggregate>,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum StepAggregate {
     EventCount {
         timespan_ms: i64,
@@ -242,7 +244,7 @@ pub enum Fire {
 }
 
 /// An inline test: replaying `events` with the rule's file loaded gives `expect`.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct RuleTest {
     pub name: String,
     /// Resolved against the rule file's directory.
@@ -255,7 +257,7 @@ pub struct RuleTest {
 }
 
 /// What an inline test expects of its replay.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TestExpect {
     /// This many decisions of the rule (`decisions: 2`).
     Count(usize),
@@ -265,7 +267,7 @@ pub enum TestExpect {
 }
 
 /// One listed decision of an inline test.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExpectedDecision {
     /// The line of the decision's last evidence record (the one that triggered it).
     pub line: u64,

@@ -146,7 +146,7 @@ pub(crate) fn field(name: &str, pos: Pos, errors: &mut Vec<SpecError>) -> Option
 /// the values were written as a list or came from one.
 pub(crate) fn compile_entry(
     key: &Str,
-    values: &[Item],
+    values: &[&Item],
     list: bool,
     errors: &mut Vec<SpecError>,
 ) -> Option<Pred> {
@@ -243,7 +243,11 @@ pub(crate) fn compile_entry(
         return fieldref_entry(key, name, &field, (op, op_name), values, all, cased, errors);
     }
     // `field: null` (alone) is Sigma's way to say the field is missing.
-    let nulls: Vec<&Item> = values.iter().filter(|v| v.value == Scalar::Null).collect();
+    let nulls: Vec<&Item> = values
+        .iter()
+        .copied()
+        .filter(|v| v.value == Scalar::Null)
+        .collect();
     if !nulls.is_empty() {
         if op == Op::Eq && !list && values.len() == 1 && !all && !cased {
             return Some(Pred {
@@ -434,7 +438,7 @@ fn fieldref_entry(
     name: &str,
     field: &Field,
     (op, op_name): (Op, &str),
-    values: &[Item],
+    values: &[&Item],
     all: bool,
     cased: bool,
     errors: &mut Vec<SpecError>,
