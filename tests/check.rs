@@ -212,17 +212,28 @@ fn finishes_within(args: &[&std::ffi::OsStr], limit: std::time::Duration) -> std
 
 #[test]
 fn a_fifo_a_socket_or_a_broken_symlink_in_a_rules_directory_is_an_error_not_a_hang() {
-    let dir = std::env::temp_dir().join(format!("sessionguard-check-{}-special", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("sessionguard-check-{}-special", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("rule.yml"), rule("alert", &events(), "{decisions: 1}")).unwrap();
+    std::fs::write(
+        dir.join("rule.yml"),
+        rule("alert", &events(), "{decisions: 1}"),
+    )
+    .unwrap();
     // A FIFO with no writer: opening it for reading would wait forever.
-    let mkfifo = Command::new("mkfifo").arg(dir.join("pipe.yml")).status().unwrap();
+    let mkfifo = Command::new("mkfifo")
+        .arg(dir.join("pipe.yml"))
+        .status()
+        .unwrap();
     assert!(mkfifo.success());
     let _socket = std::os::unix::net::UnixListener::bind(dir.join("socket.yml")).unwrap();
     std::os::unix::fs::symlink(dir.join("gone.yml"), dir.join("dangling.yml")).unwrap();
     // Not a rule file by name: left alone like any other such file.
-    let mkfifo = Command::new("mkfifo").arg(dir.join("notes")).status().unwrap();
+    let mkfifo = Command::new("mkfifo")
+        .arg(dir.join("notes"))
+        .status()
+        .unwrap();
     assert!(mkfifo.success());
 
     let limit = std::time::Duration::from_secs(60);
@@ -240,8 +251,14 @@ fn a_fifo_a_socket_or_a_broken_symlink_in_a_rules_directory_is_an_error_not_a_ha
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(code), "{stderr}");
         for expected in [
-            format!("{}: a FIFO, not a regular file", dir.join("pipe.yml").display()),
-            format!("{}: a socket, not a regular file", dir.join("socket.yml").display()),
+            format!(
+                "{}: a FIFO, not a regular file",
+                dir.join("pipe.yml").display()
+            ),
+            format!(
+                "{}: a socket, not a regular file",
+                dir.join("socket.yml").display()
+            ),
             format!(
                 "{}: broken symbolic link to {}: its target does not exist",
                 dir.join("dangling.yml").display(),

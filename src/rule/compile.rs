@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use super::condition::{self, Ast};
-use super::detection::{Condition, Detection, Expr, Pred, Selection};
+use super::detection::{Condition, Detection, Expr, Pred, Selection, Test};
 use super::modifier;
 use super::spec::{
     self, did_you_mean, AggregateSpec, DecisionsSpec, Doc, Item, LearnSpec, ListBody, ListFile,
@@ -226,9 +226,9 @@ struct Compiler<'d> {
     macro_data: Vec<MacroData>,
     /// List files read, with the rule file that names them (errors sort with that file).
     list_files: Vec<(PathBuf, usize)>,
-    /// Predicates over one whole list, by (list, entry key): built once however many rules
-    /// use them.
-    list_preds: HashMap<(usize, String), Pred>,
+    /// Tests over one whole list, by (list, `modifier::share_key`): built once however many
+    /// rules and fields use them.
+    list_tests: HashMap<(usize, String), Test>,
 }
 
 /// Errors listed per list file and rule entry; a file of bad entries is not a screenful each.
@@ -302,7 +302,7 @@ fn compile(
         macro_index: HashMap::new(),
         macro_data: Vec::new(),
         list_files: Vec::new(),
-        list_preds: HashMap::new(),
+        list_tests: HashMap::new(),
     };
     c.collect_definitions();
     c.check_definitions();
@@ -864,22 +864,29 @@ impl<'d> Compiler<'d> {
                     ok = false;
                     continue;
                 };
-                // `field|modifiers: $list` again (another rule, the same blocklist): the
-                // predicate, its index included, is built once.
-                let cache_key = match parts.as_slice() {
-                    [Part::List(j, _)] => Some((*j, entry.key.value.clone())),
+                // `field|modifiers: $list` again (another rule or field, the same blocklist):
+                // the test, its index included, is built once.
+                let shared = match parts.as_slice() {
+                    [Part::List(j, _)] => {
+                        modifier::share_key(&entry.key.value).map(|(field, key)| (field, (*j, key)))
+                    }
                     _ => None,
                 };
-                if let Some(pred) = cache_key.as_ref().and_then(|k| self.list_preds.get(k)) {
-                    preds.push(pred.clone());
-                    continue;
+                if let Some((field, key)) = &shared {
+                    if let Some(test) = self.list_tests.get(key) {
+                        preds.push(Pred {
+                            field: field.clone(),
+                            test: test.clone(),
+                        });
+                        continue;
+                    }
                 }
                 let values: Vec<&Item> = parts.iter().flat_map(Part::items).collect();
                 let mut errors = Vec::new();
                 match modifier::compile_entry(&entry.key, &values, list, &mut errors) {
                     Some(pred) => {
-                        if let Some(key) = cache_key {
-                            self.list_preds.insert(key, pred.clone());
+                        if let Some((_, key)) = shared {
+                            self.list_tests.insert(key, pred.test.clone());
                         }
                         preds.push(pred);
                     }
@@ -1688,6 +1695,48 @@ mod tests {
             ]
         );
         assert!(e.errors.iter().all(|e| e.file.ends_with("sub/b.yml")));
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_dropped_and_positions_stay() {
+        let dir = Dir::new("bom");
+        dir.file(
+            "a.yml",
+            "\u{FEFF}id: a\ndetection:\n  sel: {principal.name: ops}\n  condition: sel\n",
+        )
+        .file("b.yml", "\u{FEFF}titel: b\nid: b\n");
+        let e = RuleSet::load(std::slice::from_ref(&dir.0)).unwrap_err();
+        assert_eq!(
+            messages(&e),
+            [
+                "1:1: unknown key `titel` in rule (did you mean `title`?)",
+                "1:1: missing required key `detection`"
+            ]
+        );
+        assert!(e.errors.iter().all(|e| e.file.ends_with("b.yml")), "{e}");
+    }
+
+    #[test]
+    fn a_list_file_with_many_bad_entries_lists_ten_and_counts_the_rest() {
+        let dir = Dir::new("many-bad");
+        let entries: String = (1..=15).map(|i| format!("not-an-ip-{i}\n")).collect();
+        dir.file("ips.txt", &format!("# header\n{entries}"))
+            .file(
+                "rule.yml",
+                "lists:\n  ips: {file: ips.txt}\nid: r\ndetection:\n  sel: {network.ip: $ips}\n  condition: sel\n",
+            );
+        let e = RuleSet::load(std::slice::from_ref(&dir.0)).unwrap_err();
+        let got = messages(&e);
+        assert_eq!(got.len(), 11, "{got:#?}");
+        assert_eq!(
+            got[0],
+            "2:1: list `ips`: `not-an-ip-1` is not an IP address"
+        );
+        assert_eq!(
+            got[10],
+            "12:1: list `ips`: 5 more errors from here on (the first 10 are listed)"
+        );
+        assert!(e.errors.iter().all(|e| e.file == dir.0.join("ips.txt")));
     }
 
     #[test]

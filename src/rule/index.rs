@@ -184,7 +184,7 @@ fn pred_services(field: &Field, test: &Test) -> Services {
     }
     // A long list: its exact values are listed; a prefix or substring in an automaton is not.
     let indexed: Vec<Glob> = match lookup {
-        Some(l) if l.has_automata() => return Services::Any,
+        Some(l) if l.has_affixes() => return Services::Any,
         Some(l) => l.exact_texts().map(|t| Glob::Exact(t.into())).collect(),
         None => Vec::new(),
     };
@@ -261,5 +261,25 @@ detection:
         assert_eq!(candidates(&i, "GitHub"), vec![1, 2, 3, 4]);
         assert_eq!(candidates(&i, "k8s"), vec![1, 3, 4]);
         assert_eq!(i.indexed_rules(), 2);
+    }
+
+    #[test]
+    fn a_long_list_is_indexed_by_its_exact_values() {
+        // 20 actions of two services: their own hash set, still read for the index. Twenty
+        // prefixes are an automaton: the rule is looked at for every service.
+        let exact: Vec<String> = (0..20)
+            .map(|k| format!("'{}:Op{k}'", if k % 2 == 0 { "iam" } else { "KMS" }))
+            .collect();
+        let prefixes: Vec<String> = (0..20).map(|k| format!("'svc{k}:*'")).collect();
+        let i = index(&format!(
+            "id: r0\ndetection:\n  a: {{action|in: [{}]}}\n  condition: a\n---\n\
+             id: r1\ndetection:\n  a: {{action: [{}]}}\n  condition: a\n",
+            exact.join(", "),
+            prefixes.join(", ")
+        ));
+        assert_eq!(candidates(&i, "iam"), vec![0, 1]);
+        assert_eq!(candidates(&i, "kms"), vec![0, 1]);
+        assert_eq!(candidates(&i, "s3"), vec![1]);
+        assert_eq!(i.indexed_rules(), 1);
     }
 }

@@ -1,33 +1,40 @@
-//! Long lists of values matched without comparing the event with each one: a hash set for
-//! equality (`field: [..]`, `|in`), Aho–Corasick automata for `contains`, `startswith` and
-//! `endswith`. A million-entry blocklist then costs about what a thousand-entry one does.
+//! Long lists of values matched without comparing the event with each one: hash tables for
+//! equality (`field: [..]`, `|in`), `startswith` and `endswith`, an Aho–Corasick automaton for
+//! `contains`. A million-entry blocklist then costs about what a thousand-entry one does.
 //!
 //! A `Lookup` takes over part of an entry's patterns and must give exactly the answers the
 //! patterns would one by one (`detection::Pat::matches`):
 //!
-//! - Exact patterns (no wildcard) go in the hash set, with the typed forms they carry: a number
+//! - Exact patterns (no wildcard) go in a hash table, with the typed forms they carry: a number
 //!   in the event (`bytes: 5`) is found by value, an address by its canonical form, a flag by
 //!   `true`/`false`, and anything else by its text. A pattern compares a number by value only,
 //!   but its text can equal a number's text only when their values are equal, so looking the
 //!   event's value up both ways gives the same answer.
-//! - `*x*`, `x*` and `*x` patterns go in one automaton each, walked once over the value:
-//!   unanchored for substrings; anchored at the first byte for prefixes; anchored at the last
-//!   byte, over reversed patterns and the value read backwards, for suffixes.
+//! - `x*` and `*x` patterns go in a hash table each, with the lengths they come in. The value
+//!   is hashed once, a byte at a time from its start (from its end for suffixes), and the table
+//!   is probed at each length some pattern has: one pass, then one probe per distinct length.
+//! - `*x*` patterns go in one Aho–Corasick automaton, walked once over the value.
 //! - Everything else (`a*b`, `?`, the empty pattern) stays on the comparison path, as does any
 //!   group of fewer than `MIN_INDEXED` patterns, where a few comparisons beat a hash or an
 //!   automaton.
 //!
-//! Case: patterns are lower-cased at load unless `cased`. The automata are built case-sensitive
-//! over those lower-case patterns and fed the value's bytes lower-cased as they are read (an
-//! ASCII-case-insensitive automaton takes several times longer to build); the hash ignores
-//! ASCII case, and the comparison after it ignores it too unless `cased`.
+//! Why prefixes and suffixes are not automata too: a match anchored at one end is a walk down
+//! a trie, and the `aho-corasick` crate builds the failure links of every state whatever the
+//! search; for a million random host names that took 9–15 s and 100–450 MB per automaton here,
+//! against well under a second and about 40 MB for the table.
 //!
-//! Nothing here allocates while matching: hashing lower-cases through a stack buffer and the
-//! automata are stepped byte by byte.
+//! Case: patterns are lower-cased at load unless `cased`. Hashes are taken over ASCII-lower-
+//! cased bytes, and the comparison after a probe ignores ASCII case unless `cased`. The
+//! automaton is built case-sensitive over the lower-case patterns and fed the value's bytes
+//! lower-cased as they are read (an ASCII-case-insensitive automaton takes several times longer
+//! to build).
+//!
+//! Nothing here allocates while matching: hashes are computed byte by byte and the automaton is
+//! stepped byte by byte.
 
 use std::collections::HashSet;
 use std::fmt;
-use std::hash::{BuildHasher, Hasher};
+use std::hash::BuildHasher;
 use std::net::IpAddr;
 
 use aho_corasick::automaton::Automaton;
@@ -41,11 +48,10 @@ pub(crate) const MIN_INDEXED: usize = 16;
 
 /// The indexed part of one entry's patterns.
 pub(crate) struct Lookup {
-    exact: Option<ExactSet>,
+    exact: Option<Exact>,
     contains: Option<NFA>,
-    prefix: Option<NFA>,
-    /// Built from the reversed patterns.
-    suffix: Option<NFA>,
+    prefix: Option<Affixes>,
+    suffix: Option<Affixes>,
     cased: bool,
     /// Patterns taken by each part, for `Debug`.
     counts: [usize; 4],
@@ -95,26 +101,26 @@ impl Lookup {
             }
             let built = match g {
                 0 => {
-                    lookup.exact = ExactSet::new(&group, cased);
+                    lookup.exact = Exact::new(&group, cased);
                     lookup.exact.is_some()
                 }
                 1 => {
-                    lookup.contains = automaton(&group, false);
+                    lookup.contains = automaton(&group);
                     lookup.contains.is_some()
                 }
                 2 => {
-                    lookup.prefix = automaton(&group, false);
+                    lookup.prefix = Affixes::new(&group, cased, false);
                     lookup.prefix.is_some()
                 }
                 _ => {
-                    lookup.suffix = automaton(&group, true);
+                    lookup.suffix = Affixes::new(&group, cased, true);
                     lookup.suffix.is_some()
                 }
             };
             if built {
                 lookup.counts[g] = group.len();
             } else {
-                // Too large for an automaton: the comparisons still give the answer.
+                // Too large to index: the comparisons still give the answer.
                 rest.extend(group);
             }
         }
@@ -125,20 +131,13 @@ impl Lookup {
     /// Some indexed pattern matches this text.
     pub(crate) fn text(&self, t: &str) -> bool {
         let h = t.as_bytes();
-        let cased = self.cased;
-        self.exact.as_ref().is_some_and(|e| e.contains(h))
+        self.exact.as_ref().is_some_and(|e| e.texts.contains(h))
             || self
                 .contains
                 .as_ref()
-                .is_some_and(|nfa| occurs(nfa, h.iter(), cased))
-            || self
-                .prefix
-                .as_ref()
-                .is_some_and(|nfa| starts(nfa, h.iter(), cased))
-            || self
-                .suffix
-                .as_ref()
-                .is_some_and(|nfa| starts(nfa, h.iter().rev(), cased))
+                .is_some_and(|nfa| occurs(nfa, h, self.cased))
+            || self.prefix.as_ref().is_some_and(|p| p.any_of(h))
+            || self.suffix.as_ref().is_some_and(|s| s.any_of(h))
     }
 
     /// Some exact pattern is this number (compared by value).
@@ -162,16 +161,16 @@ impl Lookup {
 
     /// The exact patterns' texts (lower-cased unless `cased`).
     pub(crate) fn exact_texts(&self) -> impl Iterator<Item = &str> {
-        self.exact.iter().flat_map(ExactSet::texts)
+        self.exact.iter().flat_map(|e| e.texts.texts())
     }
 
     /// True when patterns other than exact ones were taken.
-    pub(crate) fn has_automata(&self) -> bool {
+    pub(crate) fn has_affixes(&self) -> bool {
         self.counts[1..] != [0; 3]
     }
 }
 
-/// The byte as the automata see it.
+/// The byte as the hashes and the automaton see it.
 fn fold(b: u8, cased: bool) -> u8 {
     if cased {
         b
@@ -182,7 +181,7 @@ fn fold(b: u8, cased: bool) -> u8 {
 
 /// Some pattern occurs in the bytes: an unanchored walk, one step a byte, stopping at the
 /// first state where a pattern ends.
-fn occurs<'a>(nfa: &NFA, bytes: impl Iterator<Item = &'a u8>, cased: bool) -> bool {
+fn occurs(nfa: &NFA, bytes: &[u8], cased: bool) -> bool {
     let Ok(mut sid) = nfa.start_state(Anchored::No) else {
         return false;
     };
@@ -195,49 +194,20 @@ fn occurs<'a>(nfa: &NFA, bytes: impl Iterator<Item = &'a u8>, cased: bool) -> bo
     false
 }
 
-/// Some pattern is a prefix of the bytes: an anchored walk (the trie, no failure transitions),
-/// ending at the first dead state. A state also lists the patterns that end there without
-/// starting at the first byte (reached through failure links while building): only a pattern
-/// as long as the walk so far counts.
-fn starts<'a>(nfa: &NFA, bytes: impl Iterator<Item = &'a u8>, cased: bool) -> bool {
-    let Ok(mut sid) = nfa.start_state(Anchored::Yes) else {
-        return false;
-    };
-    for (walked, &b) in (1..).zip(bytes) {
-        sid = nfa.next_state(Anchored::Yes, sid, fold(b, cased));
-        if !nfa.is_special(sid) {
-            continue;
-        }
-        if nfa.is_dead(sid) {
-            return false;
-        }
-        if nfa.is_match(sid)
-            && (0..nfa.match_len(sid)).any(|k| nfa.pattern_len(nfa.match_pattern(sid, k)) == walked)
-        {
-            return true;
-        }
-    }
-    false
-}
-
-/// A case-sensitive automaton over the (already folded) literals, reversed for suffixes;
-/// `None` when it cannot be built (more states than it can number).
-fn automaton(group: &[Pat], reversed: bool) -> Option<NFA> {
-    let literal = |p: &Pat| -> Vec<u8> {
-        let text = match &p.glob {
-            Glob::Exact(t) | Glob::Prefix(t) | Glob::Suffix(t) | Glob::Contains(t) => t.as_bytes(),
-            Glob::Wild(_) => &[],
-        };
-        let mut bytes = text.to_vec();
-        if reversed {
-            bytes.reverse();
-        }
-        bytes
-    };
+/// A case-sensitive automaton over the (already folded) literals; `None` when it cannot be
+/// built (more states than it can number).
+fn automaton(group: &[Pat]) -> Option<NFA> {
     NFA::builder()
         .prefilter(false)
         .build(group.iter().map(literal))
         .ok()
+}
+
+fn literal(p: &Pat) -> &[u8] {
+    match &p.glob {
+        Glob::Exact(t) | Glob::Prefix(t) | Glob::Suffix(t) | Glob::Contains(t) => t.as_bytes(),
+        Glob::Wild(_) => &[],
+    }
 }
 
 /// f64 bits with the two zeros as one (`-0 == 0`); NaN is never looked up.
@@ -249,49 +219,142 @@ fn number_key(x: f64) -> u64 {
     }
 }
 
-/// Exact texts in one buffer, found by a hash that ignores ASCII case; with the typed values
-/// of the same patterns.
-struct ExactSet {
-    buf: String,
-    /// End of each text in `buf`; text `i` starts where `i - 1` ends.
-    ends: Vec<usize>,
-    table: hashbrown::HashTable<u32>,
-    hasher: std::hash::RandomState,
-    cased: bool,
+/// Exact texts, with the typed values of the same patterns.
+struct Exact {
+    texts: Texts,
     numbers: HashSet<u64>,
     ips: HashSet<IpAddr>,
     /// [some pattern is `false`, some pattern is `true`].
     flags: [bool; 2],
 }
 
-impl ExactSet {
-    fn new(group: &[Pat], cased: bool) -> Option<ExactSet> {
-        u32::try_from(group.len()).ok()?;
-        let mut set = ExactSet {
-            buf: String::new(),
-            ends: Vec::with_capacity(group.len()),
-            table: hashbrown::HashTable::with_capacity(group.len()),
-            hasher: std::hash::RandomState::new(),
-            cased,
+impl Exact {
+    fn new(group: &[Pat], cased: bool) -> Option<Exact> {
+        let mut exact = Exact {
+            texts: Texts::new(group.len(), cased, false)?,
             numbers: HashSet::new(),
             ips: HashSet::new(),
             flags: [false; 2],
         };
         for p in group {
             if let Glob::Exact(t) = &p.glob {
-                set.insert(t);
+                exact.texts.insert(t);
             }
             if let Some(x) = p.num.filter(|x| !x.is_nan()) {
-                set.numbers.insert(number_key(x));
+                exact.numbers.insert(number_key(x));
             }
             if let Some(ip) = p.ip {
-                set.ips.insert(ip.to_canonical());
+                exact.ips.insert(ip.to_canonical());
             }
             if let Some(b) = p.boolean {
-                set.flags[usize::from(b)] = true;
+                exact.flags[usize::from(b)] = true;
             }
         }
-        Some(set)
+        Some(exact)
+    }
+}
+
+/// Prefix (or suffix) patterns, and the distinct lengths they have.
+struct Affixes {
+    texts: Texts,
+    /// Ascending.
+    lengths: Vec<usize>,
+}
+
+impl Affixes {
+    fn new(group: &[Pat], cased: bool, suffixes: bool) -> Option<Affixes> {
+        let mut texts = Texts::new(group.len(), cased, suffixes)?;
+        let mut lengths = Vec::new();
+        for p in group {
+            if let Glob::Prefix(t) | Glob::Suffix(t) = &p.glob {
+                texts.insert(t);
+                lengths.push(t.len());
+            }
+        }
+        lengths.sort_unstable();
+        lengths.dedup();
+        Some(Affixes { texts, lengths })
+    }
+
+    /// Some pattern is a prefix (a suffix) of `h`: the hash of `h`'s first (last) `n` bytes is
+    /// extended a byte at a time, and looked up at each length a pattern has.
+    fn any_of(&self, h: &[u8]) -> bool {
+        let t = &self.texts;
+        let mut hash = t.seed;
+        let mut lengths = self.lengths.iter().copied().peekable();
+        for n in 1..=h.len() {
+            let Some(&next) = lengths.peek() else {
+                return false;
+            };
+            let b = if t.reversed { h[h.len() - n] } else { h[n - 1] };
+            hash = step(hash, b);
+            if n < next {
+                continue;
+            }
+            lengths.next();
+            let part = if t.reversed {
+                &h[h.len() - n..]
+            } else {
+                &h[..n]
+            };
+            if t.find(finish(hash, n), part) {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// Texts in one buffer, found by a hash of their ASCII-lower-cased bytes (taken from the last
+/// byte back when `reversed`); compared after a probe ignoring ASCII case unless `cased`.
+struct Texts {
+    buf: String,
+    /// End of each text in `buf`; text `i` starts where `i - 1` ends.
+    ends: Vec<usize>,
+    table: hashbrown::HashTable<u32>,
+    /// Random per table: which values collide cannot be known from outside.
+    seed: u64,
+    cased: bool,
+    reversed: bool,
+}
+
+/// One byte into the hash (FNV-1a's step): the same whatever the byte's ASCII case.
+fn step(hash: u64, b: u8) -> u64 {
+    (hash ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x0000_0100_0000_01B3)
+}
+
+/// The table's hash of `len` bytes folded into `hash`, mixed (murmur3's finalizer) so that
+/// every bit depends on every byte.
+fn finish(hash: u64, len: usize) -> u64 {
+    let mut k = hash ^ (len as u64).rotate_left(32);
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xC4CE_B9FE_1A85_EC53);
+    k ^ (k >> 33)
+}
+
+impl Texts {
+    /// `None` beyond `u32::MAX` texts (the table numbers them in 32 bits).
+    fn new(capacity: usize, cased: bool, reversed: bool) -> Option<Texts> {
+        u32::try_from(capacity).ok()?;
+        Some(Texts {
+            buf: String::new(),
+            ends: Vec::with_capacity(capacity),
+            table: hashbrown::HashTable::with_capacity(capacity),
+            seed: std::hash::RandomState::new().hash_one(0x5EED_u64),
+            cased,
+            reversed,
+        })
+    }
+
+    fn hash(&self, text: &[u8]) -> u64 {
+        let folded = if self.reversed {
+            text.iter().rev().fold(self.seed, |h, &b| step(h, b))
+        } else {
+            text.iter().fold(self.seed, |h, &b| step(h, b))
+        };
+        finish(folded, text.len())
     }
 
     fn text_at(&self, i: u32) -> &[u8] {
@@ -308,49 +371,35 @@ impl ExactSet {
         (0..self.ends.len() as u32).map(|i| std::str::from_utf8(self.text_at(i)).unwrap_or(""))
     }
 
-    /// SipHash (randomly keyed) of the text lower-cased: the same for both cases of a letter.
-    fn hash(&self, text: &[u8]) -> u64 {
-        let mut h = self.hasher.build_hasher();
-        let mut chunk = [0u8; 64];
-        for part in text.chunks(chunk.len()) {
-            let lower = &mut chunk[..part.len()];
-            lower.copy_from_slice(part);
-            lower.make_ascii_lowercase();
-            h.write(lower);
-        }
-        h.write_usize(text.len());
-        h.finish()
-    }
-
-    fn same(&self, a: &[u8], b: &[u8]) -> bool {
+    fn same(&self, stored: &[u8], text: &[u8]) -> bool {
         if self.cased {
-            a == b
+            stored == text
         } else {
-            a.eq_ignore_ascii_case(b)
+            stored.eq_ignore_ascii_case(text)
         }
     }
 
+    /// Adds a text (at most `capacity` of them, see `new`); a repeat is kept once.
     fn insert(&mut self, text: &str) {
         let hash = self.hash(text.as_bytes());
-        if self.contains_hashed(hash, text.as_bytes()) {
+        if self.find(hash, text.as_bytes()) || self.ends.len() > u32::MAX as usize {
             return;
         }
         self.buf.push_str(text);
         self.ends.push(self.buf.len());
-        // `ExactSet::new` takes at most `u32::MAX` patterns.
         let i = (self.ends.len() - 1) as u32;
         let mut table = std::mem::take(&mut self.table);
         table.insert_unique(hash, i, |&j| self.hash(self.text_at(j)));
         self.table = table;
     }
 
-    fn contains_hashed(&self, hash: u64, text: &[u8]) -> bool {
+    fn find(&self, hash: u64, text: &[u8]) -> bool {
         self.table
             .find(hash, |&j| self.same(self.text_at(j), text))
             .is_some()
     }
 
     fn contains(&self, text: &[u8]) -> bool {
-        self.contains_hashed(self.hash(text), text)
+        self.find(self.hash(text), text)
     }
 }

@@ -142,6 +142,20 @@ pub(crate) fn field(name: &str, pos: Pos, errors: &mut Vec<SpecError>) -> Option
     field
 }
 
+/// What an entry's test depends on besides its values: its modifiers, and the kind of its
+/// field (the field itself when its values are checked against a closed set). Entries with the
+/// same key over the same values compile to the same test, whatever their field; `None` for
+/// an unknown field.
+pub(crate) fn share_key(key: &str) -> Option<(Field, String)> {
+    let (name, modifiers) = key.split_once('|').unwrap_or((key, ""));
+    let field = Field::parse(name)?;
+    let kind = match closed_values(&field) {
+        Some(_) => field.to_string(),
+        None => format!("{:?}", kind(&field)),
+    };
+    Some((field, format!("{kind}|{modifiers}")))
+}
+
 /// Compiles one entry. `values` are expanded (list references resolved); `list` is true when
 /// the values were written as a list or came from one.
 pub(crate) fn compile_entry(

@@ -77,6 +77,7 @@ use std::path::PathBuf;
 use std::rc::Rc;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_saphyr::budget::BudgetBreach;
 use serde_saphyr::{Location, Spanned};
 
 /// A position in a rule file, 1-based; `0:0` when the file as a whole is meant.
@@ -534,6 +535,24 @@ fn yaml_error(e: &serde_saphyr::Error) -> SpecError {
         if message[i..].contains("column") {
             message.truncate(i);
         }
+    }
+    // The parser's size budget (it stops pathological YAML): a file this large is a list
+    // that belongs in a list file.
+    if let serde_saphyr::Error::Budget {
+        breach:
+            breach @ (BudgetBreach::Nodes { .. }
+            | BudgetBreach::Events { .. }
+            | BudgetBreach::ScalarBytes { .. }),
+        ..
+    } = e
+    {
+        return SpecError::new(
+            pos,
+            format!(
+                "the file is too large for a rule file ({breach:?}); a long list belongs in a \
+                 list file: `lists: {{name: {{file: list.txt}}}}`"
+            ),
+        );
     }
     SpecError::new(pos, format!("invalid YAML: {message}"))
 }
@@ -1513,6 +1532,22 @@ mod tests {
         assert_eq!(e.pos.line, 2);
         assert!(e.message.starts_with("invalid YAML: "), "{}", e.message);
         assert!(!e.message.contains(" at line "), "{}", e.message);
+    }
+
+    #[test]
+    fn a_list_too_long_for_a_rule_file_points_to_list_files() {
+        let mut src = String::from("lists:\n  big:\n");
+        for i in 0..250_001 {
+            src.push_str(&format!("    - v{i}\n"));
+        }
+        let e = read_file(&src).unwrap_err();
+        assert!(
+            e.message
+                .starts_with("the file is too large for a rule file")
+                && e.message.ends_with("`lists: {name: {file: list.txt}}`"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
