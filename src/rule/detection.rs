@@ -551,6 +551,16 @@ impl Glob {
         } else {
             text.to_ascii_lowercase()
         };
+        // A plain literal (most list entries): its shape follows from the stars added.
+        if !text.is_empty() && !text.bytes().any(|b| matches!(b, b'*' | b'?' | b'\\')) {
+            let lit = text.into_boxed_str();
+            return match (star_start, star_end) {
+                (false, false) => Glob::Exact(lit),
+                (false, true) => Glob::Prefix(lit),
+                (true, false) => Glob::Suffix(lit),
+                (true, true) => Glob::Contains(lit),
+            };
+        }
         let bytes = text.as_bytes();
         let mut toks = Vec::with_capacity(bytes.len() + 2);
         if star_start {
