@@ -798,10 +798,10 @@ fn check(args: CheckArgs) -> Result<i32> {
         }
     };
     let (mut passed, mut failed) = (0usize, 0usize);
-    for (index, rule) in rules.rules.iter().enumerate() {
+    for rule in &rules.rules {
         for test in &rule.tests {
             let location = format!("{}:{}", rule.file.display(), test.line);
-            match run_rule_test(&args.rules, index, rule, test) {
+            match run_rule_test(rule, test) {
                 Ok(problems) if problems.is_empty() => passed += 1,
                 Ok(problems) => {
                     failed += 1;
@@ -826,19 +826,11 @@ fn check(args: CheckArgs) -> Result<i32> {
     Ok(if failed == 0 { 0 } else { 1 })
 }
 
-/// Replays one inline test's events with only rule `index` loaded; returns how the outcome
+/// Replays one inline test's events with only its rule loaded; returns how the outcome
 /// differs from what the test expects (empty: it passed). Rejected records count against the
 /// test unless it expects them (`rejects: N`).
-fn run_rule_test(
-    paths: &[PathBuf],
-    index: usize,
-    rule: &Rule,
-    test: &RuleTest,
-) -> Result<Vec<String>> {
-    let only = RuleSet::load(paths)
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .keep_only(index);
-    let mut engine = Engine::new(only, EngineConfig::default());
+fn run_rule_test(rule: &Rule, test: &RuleTest) -> Result<Vec<String>> {
+    let mut engine = Engine::new(RuleSet::only(rule), EngineConfig::default());
     // (line of the last evidence record, session, rule) of every decision, in order.
     let mut decisions: Vec<(u64, String, String)> = Vec::new();
     let mut rejects: Vec<String> = Vec::new();

@@ -184,3 +184,91 @@ fn rejected_records_fail_a_test_unless_it_expects_them() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Runs the binary; fails the test if it has not finished within `limit` (a hang: the child
+/// is killed), else its output.
+fn finishes_within(args: &[&std::ffi::OsStr], limit: std::time::Duration) -> std::process::Output {
+    use std::process::Stdio;
+    let child = Command::new(env!("CARGO_BIN_EXE_sessionguard"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(output) => output.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            panic!("sessionguard {args:?} had not finished after {limit:?}: it blocks");
+        }
+    }
+}
+
+#[test]
+fn a_fifo_a_socket_or_a_broken_symlink_in_a_rules_directory_is_an_error_not_a_hang() {
+    let dir =
+        std::env::temp_dir().join(format!("sessionguard-check-{}-special", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("rule.yml"),
+        rule("alert", &events(), "{decisions: 1}"),
+    )
+    .unwrap();
+    // A FIFO with no writer: opening it for reading would wait forever.
+    let mkfifo = Command::new("mkfifo")
+        .arg(dir.join("pipe.yml"))
+        .status()
+        .unwrap();
+    assert!(mkfifo.success());
+    let _socket = std::os::unix::net::UnixListener::bind(dir.join("socket.yml")).unwrap();
+    std::os::unix::fs::symlink(dir.join("gone.yml"), dir.join("dangling.yml")).unwrap();
+    // Not a rule file by name: left alone like any other such file.
+    let mkfifo = Command::new("mkfifo")
+        .arg(dir.join("notes"))
+        .status()
+        .unwrap();
+    assert!(mkfifo.success());
+
+    let limit = std::time::Duration::from_secs(60);
+    let check = finishes_within(&["check".as_ref(), dir.as_os_str()], limit);
+    let replay = finishes_within(
+        &[
+            "replay".as_ref(),
+            "--rules".as_ref(),
+            dir.as_os_str(),
+            events().as_os_str(),
+        ],
+        limit,
+    );
+    for (output, code) in [(&check, 1), (&replay, 2)] {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(code), "{stderr}");
+        for expected in [
+            format!(
+                "{}: a FIFO, not a regular file",
+                dir.join("pipe.yml").display()
+            ),
+            format!(
+                "{}: a socket, not a regular file",
+                dir.join("socket.yml").display()
+            ),
+            format!(
+                "{}: broken symbolic link to {}: its target does not exist",
+                dir.join("dangling.yml").display(),
+                dir.join("gone.yml").display()
+            ),
+        ] {
+            assert!(stderr.contains(&expected), "{expected:?} not in:\n{stderr}");
+        }
+        assert!(!stderr.contains("notes"), "{stderr}");
+    }
+    assert!(String::from_utf8_lossy(&check.stderr).contains("3 error(s); no rule was loaded"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -32,6 +32,43 @@ type Case = (
 );
 
 const CASES: &[Case] = &[
+    // Files not in UTF-8: the first bad byte, and what the file looks like.
+    (
+        "encoding-latin1.yml",
+        &[(3, 17, None, "invalid UTF-8 (byte 0xE8; Latin-1 'è'?); save the file as UTF-8")],
+    ),
+    (
+        "encoding-windows1252.yml",
+        &[(4, 25, None, "invalid UTF-8 (byte 0x93; Windows-1252 '“'?)")],
+    ),
+    (
+        "encoding-invalid-utf8.yml",
+        &[(4, 28, None, "invalid UTF-8 (byte 0xC3; Latin-1 'Ã'?)")],
+    ),
+    (
+        "encoding-utf16le-bom.yml",
+        &[(1, 1, None, "the file looks like UTF-16 LE (it starts with a UTF-16 byte-order mark); save it as UTF-8")],
+    ),
+    (
+        "encoding-utf16be.yml",
+        &[(1, 1, None, "the file looks like UTF-16 BE (it has NUL bytes between its characters)")],
+    ),
+    // List files: located in the list file, or where the rule names a missing one.
+    (
+        "list-file-latin1",
+        &[(5, 4, None, "list `blocked_names`: invalid UTF-8 (byte 0xE9; Latin-1 'é'?)")],
+    ),
+    (
+        "list-file-missing.yml",
+        &[(4, 25, Some("broken.list_file_missing"), "no-such-list.txt: no such file or directory")],
+    ),
+    (
+        "list-file-entries",
+        &[
+            (3, 1, None, "list `bad_ips`: `198.51.100.0/24` is not an IP address (for a network use `network.ip|cidr`)"),
+            (5, 4, None, "list `bad_ips`: `not-an-address` is not an IP address"),
+        ],
+    ),
     (
         "absurd-thresholds.yml",
         &[

@@ -15,13 +15,14 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use super::condition::{self, Ast};
-use super::detection::{Condition, Detection, Expr, Pred, Selection};
+use super::detection::{Condition, Detection, Expr, Pred, Selection, Test};
 use super::modifier;
 use super::spec::{
-    self, did_you_mean, AggregateSpec, DecisionsSpec, Doc, Item, LearnSpec, MacroBody, MacroSpec,
-    Pos, Scalar, SelectionSpec, SessionSpec, SpecError, Str, ThresholdSpec, ToleranceSpec,
-    ValuesSpec,
+    self, did_you_mean, AggregateSpec, DecisionsSpec, Doc, Item, LearnSpec, ListBody, ListFile,
+    MacroBody, MacroSpec, Pos, Scalar, SelectionSpec, SessionSpec, SpecError, Str, ThresholdSpec,
+    ToleranceSpec, ValuesSpec,
 };
+use super::text::{self, TextError};
 use super::{
     ActionKind, CmpOp, ExpectedDecision, Fire, Learn, Mode, Rule, RuleSet, RuleTest, SessionLogic,
     Severity, Since, Step, StepAggregate, TestExpect, Threshold, Tolerance,
@@ -85,26 +86,29 @@ impl RuleSet {
     /// Loads rule files and directories (recursively, `*.yml` and `*.yaml`, in sorted order;
     /// files named explicitly are read whatever their extension). Rules come out sorted by
     /// file, then position in the file.
+    ///
+    /// Nothing can block the load: in a directory, a rule file that is not a regular file (a
+    /// FIFO, a socket, a device) or a broken symlink is a load error and is never opened. A
+    /// file named explicitly is read whatever it is (`<(generate-rules)` is a pipe).
     pub fn load(paths: &[PathBuf]) -> Result<RuleSet, LoadErrors> {
         let mut errors = Vec::new();
+        // (path, found by walking a directory)
         let mut files = Vec::new();
         for path in paths {
             if path.is_dir() {
                 if let Err(e) = walk(path, &mut files) {
                     errors.push(file_error(path, format!("cannot read directory: {e}")));
                 }
-            } else if path.exists() {
-                files.push(path.clone());
             } else {
-                errors.push(file_error(path, "no such file or directory".to_owned()));
+                files.push((path.clone(), false));
             }
         }
         files.sort();
-        files.dedup();
+        files.dedup_by(|b, a| a.0 == b.0);
         let sources = files
             .into_iter()
-            .map(|path| {
-                let text = std::fs::read_to_string(&path).map_err(|e| e.to_string());
+            .map(|(path, walked)| {
+                let text = text::read(&path, walked, text::MAX_RULE_FILE_BYTES);
                 (path, text)
             })
             .collect();
@@ -127,7 +131,9 @@ fn file_error(path: &Path, message: String) -> LoadError {
     }
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+/// Rule files under `dir`: every `*.yml`/`*.yaml` whatever it is (reading checks that it is a
+/// regular file before opening it), in subdirectories too; hidden names are skipped.
+fn walk(dir: &Path, out: &mut Vec<(PathBuf, bool)>) -> std::io::Result<()> {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
         .map(|e| e.map(|e| e.path()))
         .collect::<Result<_, _>>()?;
@@ -146,7 +152,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
             path.extension().and_then(|e| e.to_str()),
             Some("yml" | "yaml")
         ) {
-            out.push(path);
+            out.push((path, true));
         }
     }
     Ok(())
@@ -178,7 +184,7 @@ struct Ctx {
 
 struct ListDef<'d> {
     name: &'d Str,
-    items: &'d [Item],
+    body: &'d ListBody,
     file: usize,
     ctx: Ctx,
 }
@@ -218,10 +224,18 @@ struct Compiler<'d> {
     macros: Vec<MacroDef<'d>>,
     macro_index: HashMap<(Scope, &'d str), usize>,
     macro_data: Vec<MacroData>,
+    /// List files read, with the rule file that names them (errors sort with that file).
+    list_files: Vec<(PathBuf, usize)>,
+    /// Tests over one whole list, by (list, `modifier::share_key`): built once however many
+    /// rules and fields use them.
+    list_tests: HashMap<(usize, String), Test>,
 }
 
+/// Errors listed per list file and rule entry; a file of bad entries is not a screenful each.
+const LIST_FILE_ERRORS: usize = 10;
+
 fn compile(
-    sources: Vec<(PathBuf, Result<String, String>)>,
+    sources: Vec<(PathBuf, Result<String, TextError>)>,
     mut errors: Vec<LoadError>,
 ) -> Result<RuleSet, LoadErrors> {
     let mut dirs: Vec<PathBuf> = Vec::new();
@@ -230,7 +244,13 @@ fn compile(
         let text = match text {
             Ok(t) => t,
             Err(e) => {
-                errors.push(file_error(&path, format!("cannot read: {e}")));
+                errors.push(LoadError {
+                    file: path,
+                    line: e.pos.line,
+                    col: e.pos.col,
+                    rule_id: None,
+                    message: e.message,
+                });
                 continue;
             }
         };
@@ -281,6 +301,8 @@ fn compile(
         macros: Vec::new(),
         macro_index: HashMap::new(),
         macro_data: Vec::new(),
+        list_files: Vec::new(),
+        list_tests: HashMap::new(),
     };
     c.collect_definitions();
     c.check_definitions();
@@ -312,10 +334,10 @@ fn compile(
     if errors.is_empty() {
         return Ok(RuleSet { rules });
     }
-    let order: HashMap<PathBuf, usize> = files
-        .iter()
-        .enumerate()
-        .map(|(i, f)| (f.path.clone(), i))
+    let order: HashMap<PathBuf, usize> = c
+        .list_files
+        .into_iter()
+        .chain(files.iter().enumerate().map(|(i, f)| (f.path.clone(), i)))
         .collect();
     errors.sort_by_key(|e| (order.get(&e.file).copied().unwrap_or(0), e.line, e.col));
     errors.dedup();
@@ -342,13 +364,56 @@ fn list_ref(item: &Item) -> Option<&str> {
 }
 
 fn unescape_dollar(item: &Item) -> Item {
+    list_escape(item).unwrap_or_else(|| item.clone())
+}
+
+/// `$$x` as the text `$x`; `None` for any other item.
+fn list_escape(item: &Item) -> Option<Item> {
     match &item.value {
-        Scalar::Str(s) if s.starts_with("$$") => Item {
-            value: Scalar::Str(s[1..].to_owned()),
-            pos: item.pos,
-        },
-        _ => item.clone(),
+        Scalar::Str(s) if s.starts_with("$$") => {
+            Some(Item::new(Scalar::Str(s[1..].to_owned()), item.pos))
+        }
+        _ => None,
     }
+}
+
+/// Part of an entry's values: an item of the rule file, an unescaped copy of one, or the
+/// items of a list (by its index).
+enum Part<'d> {
+    Item(&'d Item),
+    Owned(Item),
+    List(usize, Rc<[Item]>),
+}
+
+impl Part<'_> {
+    fn items(&self) -> &[Item] {
+        match self {
+            Part::Item(item) => std::slice::from_ref(*item),
+            Part::Owned(item) => std::slice::from_ref(item),
+            Part::List(_, items) => items,
+        }
+    }
+}
+
+/// A list file's lines as items: blanks trimmed, blank and `#` lines skipped.
+fn list_entries(text: &str, origin: &Rc<ListFile>) -> Vec<Item> {
+    let mut items = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let entry = line.trim();
+        if entry.is_empty() || entry.starts_with('#') {
+            continue;
+        }
+        let indent = line.len() - line.trim_start().len();
+        items.push(Item {
+            value: Scalar::Str(entry.to_owned()),
+            pos: Pos {
+                line: i + 1,
+                col: 1 + line[..indent].chars().count(),
+            },
+            origin: Some(origin.clone()),
+        });
+    }
+    items
 }
 
 /// A rule's detection being built: selections in index order.
@@ -397,9 +462,50 @@ impl<'d> Compiler<'d> {
         });
     }
 
+    /// Errors from reading or compiling one item or entry: in the rule file, or in a list
+    /// file (at most `LIST_FILE_ERRORS` of those per list, then how many more).
     fn spec_errors(&mut self, file: usize, errors: Vec<SpecError>) {
+        let mut per_list: Vec<(Rc<ListFile>, usize, Option<Pos>)> = Vec::new();
         for e in errors {
-            self.err(file, e.pos, e.message);
+            let Some(origin) = e.origin else {
+                self.err(file, e.pos, e.message);
+                continue;
+            };
+            let k = match per_list.iter().position(|(o, ..)| Rc::ptr_eq(o, &origin)) {
+                Some(k) => k,
+                None => {
+                    per_list.push((origin.clone(), 0, None));
+                    per_list.len() - 1
+                }
+            };
+            let (_, count, first_hidden) = &mut per_list[k];
+            *count += 1;
+            if *count > LIST_FILE_ERRORS {
+                first_hidden.get_or_insert(e.pos);
+                continue;
+            }
+            self.errors.push(LoadError {
+                file: origin.path.clone(),
+                line: e.pos.line,
+                col: e.pos.col,
+                rule_id: None,
+                message: format!("list `{}`: {}", origin.name, e.message),
+            });
+        }
+        for (origin, count, first_hidden) in per_list {
+            if let Some(pos) = first_hidden {
+                self.errors.push(LoadError {
+                    file: origin.path.clone(),
+                    line: pos.line,
+                    col: pos.col,
+                    rule_id: None,
+                    message: format!(
+                        "list `{}`: {} more errors from here on (the first {LIST_FILE_ERRORS} are listed)",
+                        origin.name,
+                        count - LIST_FILE_ERRORS
+                    ),
+                });
+            }
         }
     }
 
@@ -438,7 +544,7 @@ impl<'d> Compiler<'d> {
                                 .insert((scope, list.name.as_str()), self.lists.len());
                             self.lists.push(ListDef {
                                 name: &list.name,
-                                items: &list.items,
+                                body: &list.body,
                                 file: f,
                                 ctx,
                             });
@@ -548,11 +654,23 @@ impl<'d> Compiler<'d> {
             ListState::Busy => return None,
             ListState::Todo => {}
         }
+        let ListDef {
+            name,
+            body,
+            file,
+            ctx,
+        } = self.lists[i];
+        let items = match body {
+            ListBody::Items(items) => items,
+            ListBody::File(path) => {
+                let result: Option<Rc<[Item]>> =
+                    self.read_list_file(file, name, path).map(Into::into);
+                self.list_state[i] = ListState::Done(result.clone());
+                return result;
+            }
+        };
         self.list_state[i] = ListState::Busy;
         stack.push(i);
-        let ListDef {
-            items, file, ctx, ..
-        } = self.lists[i];
         let mut out = Vec::with_capacity(items.len());
         let mut ok = true;
         for item in items {
@@ -588,6 +706,44 @@ impl<'d> Compiler<'d> {
         let result: Option<Rc<[Item]>> = ok.then(|| out.into());
         self.list_state[i] = ListState::Done(result.clone());
         result
+    }
+
+    /// The entries of a list file, next to the rule file that names it: one a line, taken as
+    /// written (wildcards as in the rule; no `$` references); leading and trailing blanks
+    /// trimmed; blank lines and lines starting with `#` skipped.
+    fn read_list_file(&mut self, file: usize, name: &Str, path: &Str) -> Option<Vec<Item>> {
+        let full = self.files[file]
+            .path
+            .parent()
+            .unwrap_or(Path::new(""))
+            .join(&path.value);
+        match text::read(&full, true, text::MAX_LIST_FILE_BYTES) {
+            Ok(text) => {
+                let origin = Rc::new(ListFile {
+                    path: full.clone(),
+                    name: name.value.clone(),
+                });
+                self.list_files.push((full, file));
+                Some(list_entries(&text, &origin))
+            }
+            // The file as a whole: where the rule file names it.
+            Err(e) if e.pos.line == 0 => {
+                let message = format!("list `{}`: {}: {}", name.value, full.display(), e.message);
+                self.err(file, path.pos, message);
+                None
+            }
+            Err(e) => {
+                self.list_files.push((full.clone(), file));
+                self.errors.push(LoadError {
+                    file: full,
+                    line: e.pos.line,
+                    col: e.pos.col,
+                    rule_id: None,
+                    message: format!("list `{}`: {}", name.value, e.message),
+                });
+                None
+            }
+        }
     }
 
     /// Checks a condition macro: every name a macro, no cycles. True when usable.
@@ -657,20 +813,29 @@ impl<'d> Compiler<'d> {
         }
     }
 
-    /// Values with list references expanded; true when they form a list.
-    fn values(&mut self, file: usize, ctx: Ctx, values: &ValuesSpec) -> Option<(Vec<Item>, bool)> {
+    /// Values with list references expanded (a list's items shared, not copied); true when
+    /// they form a list.
+    fn values(
+        &mut self,
+        file: usize,
+        ctx: Ctx,
+        values: &'d ValuesSpec,
+    ) -> Option<(Vec<Part<'d>>, bool)> {
         let mut out = Vec::with_capacity(values.items.len());
         let mut list = values.list;
         let mut ok = true;
         for item in &values.items {
             let Some(name) = list_ref(item) else {
-                out.push(unescape_dollar(item));
+                out.push(match list_escape(item) {
+                    Some(unescaped) => Part::Owned(unescaped),
+                    None => Part::Item(item),
+                });
                 continue;
             };
             list = true;
             match self.find_list(ctx, name) {
                 Some(j) => match &self.list_state[j] {
-                    ListState::Done(Some(items)) => out.extend(items.iter().cloned()),
+                    ListState::Done(Some(items)) => out.push(Part::List(j, items.clone())),
                     _ => ok = false, // reported at the list's definition
                 },
                 None => {
@@ -684,19 +849,47 @@ impl<'d> Compiler<'d> {
     }
 
     /// A selection's groups of predicates, or `None` after reporting its errors.
-    fn selection(&mut self, file: usize, ctx: Ctx, sel: &SelectionSpec) -> Option<Vec<Vec<Pred>>> {
+    fn selection(
+        &mut self,
+        file: usize,
+        ctx: Ctx,
+        sel: &'d SelectionSpec,
+    ) -> Option<Vec<Vec<Pred>>> {
         let mut groups = Vec::with_capacity(sel.groups.len());
         let mut ok = true;
         for group in &sel.groups {
             let mut preds = Vec::with_capacity(group.len());
             for entry in group {
-                let Some((values, list)) = self.values(file, ctx, &entry.values) else {
+                let Some((parts, list)) = self.values(file, ctx, &entry.values) else {
                     ok = false;
                     continue;
                 };
+                // `field|modifiers: $list` again (another rule or field, the same blocklist):
+                // the test, its index included, is built once.
+                let shared = match parts.as_slice() {
+                    [Part::List(j, _)] => {
+                        modifier::share_key(&entry.key.value).map(|(field, key)| (field, (*j, key)))
+                    }
+                    _ => None,
+                };
+                if let Some((field, key)) = &shared {
+                    if let Some(test) = self.list_tests.get(key) {
+                        preds.push(Pred {
+                            field: field.clone(),
+                            test: test.clone(),
+                        });
+                        continue;
+                    }
+                }
+                let values: Vec<&Item> = parts.iter().flat_map(Part::items).collect();
                 let mut errors = Vec::new();
                 match modifier::compile_entry(&entry.key, &values, list, &mut errors) {
-                    Some(pred) => preds.push(pred),
+                    Some(pred) => {
+                        if let Some((_, key)) = shared {
+                            self.list_tests.insert(key, pred.test.clone());
+                        }
+                        preds.push(pred);
+                    }
                     None => ok = false,
                 }
                 self.spec_errors(file, errors);
@@ -706,7 +899,7 @@ impl<'d> Compiler<'d> {
         ok.then_some(groups)
     }
 
-    fn rule(&mut self, file: usize, doc: &Doc) -> Option<Rule> {
+    fn rule(&mut self, file: usize, doc: &'d Doc) -> Option<Rule> {
         let before = self.errors.len();
         let ctx = self.ctx_of(file);
         let id = doc.id.as_ref();
@@ -1502,6 +1695,48 @@ mod tests {
             ]
         );
         assert!(e.errors.iter().all(|e| e.file.ends_with("sub/b.yml")));
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_dropped_and_positions_stay() {
+        let dir = Dir::new("bom");
+        dir.file(
+            "a.yml",
+            "\u{FEFF}id: a\ndetection:\n  sel: {principal.name: ops}\n  condition: sel\n",
+        )
+        .file("b.yml", "\u{FEFF}titel: b\nid: b\n");
+        let e = RuleSet::load(std::slice::from_ref(&dir.0)).unwrap_err();
+        assert_eq!(
+            messages(&e),
+            [
+                "1:1: unknown key `titel` in rule (did you mean `title`?)",
+                "1:1: missing required key `detection`"
+            ]
+        );
+        assert!(e.errors.iter().all(|e| e.file.ends_with("b.yml")), "{e}");
+    }
+
+    #[test]
+    fn a_list_file_with_many_bad_entries_lists_ten_and_counts_the_rest() {
+        let dir = Dir::new("many-bad");
+        let entries: String = (1..=15).map(|i| format!("not-an-ip-{i}\n")).collect();
+        dir.file("ips.txt", &format!("# header\n{entries}"))
+            .file(
+                "rule.yml",
+                "lists:\n  ips: {file: ips.txt}\nid: r\ndetection:\n  sel: {network.ip: $ips}\n  condition: sel\n",
+            );
+        let e = RuleSet::load(std::slice::from_ref(&dir.0)).unwrap_err();
+        let got = messages(&e);
+        assert_eq!(got.len(), 11, "{got:#?}");
+        assert_eq!(
+            got[0],
+            "2:1: list `ips`: `not-an-ip-1` is not an IP address"
+        );
+        assert_eq!(
+            got[10],
+            "12:1: list `ips`: 5 more errors from here on (the first 10 are listed)"
+        );
+        assert!(e.errors.iter().all(|e| e.file == dir.0.join("ips.txt")));
     }
 
     #[test]

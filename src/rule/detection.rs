@@ -19,6 +19,7 @@
 use std::fmt;
 use std::io::Write as _;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use bumpalo::Bump;
 use regex::Regex;
@@ -26,6 +27,7 @@ use serde::de::{Deserializer as _, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::field::{Field, Value};
+use super::lookup::Lookup;
 use super::CmpOp;
 use crate::event::Event;
 
@@ -45,7 +47,7 @@ impl EvalCx {
 }
 
 /// A rule's compiled detection: its condition over named selections, and its exceptions.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Detection {
     pub(crate) preds: Box<[Pred]>,
     pub(crate) selections: Box<[Selection]>,
@@ -77,7 +79,7 @@ impl Default for Expr {
 }
 
 /// A selection: true when all predicates of any one group hold.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Selection {
     pub(crate) name: Box<str>,
     /// Ranges `start..end` into `Detection::preds`.
@@ -94,11 +96,14 @@ pub(crate) struct Pred {
 #[derive(Clone, Debug)]
 pub(crate) enum Test {
     Exists(bool),
-    /// Equality (with `*`/`?` wildcards), `contains`, `startswith`, `endswith`.
+    /// Equality (with `*`/`?` wildcards), `contains`, `startswith`, `endswith`. Without `all`,
+    /// a long list keeps most of its patterns in `lookup` instead of `pats`: a value matches
+    /// when it matches either.
     Text {
         pats: Box<[Pat]>,
         all: bool,
         cased: bool,
+        lookup: Option<Arc<Lookup>>,
     },
     Regex {
         res: Box<[Regex]>,
@@ -302,9 +307,17 @@ impl Test {
                     fields.iter().any(&mut one)
                 }
             }
-            Test::Text { pats, all, cased } => {
-                each(value, buf, pats, *all, |p, s| p.matches(s, *cased))
-            }
+            Test::Text {
+                pats,
+                all,
+                cased,
+                lookup,
+            } => match lookup {
+                Some(lookup) => any_scalar(value, buf, &mut |s| {
+                    in_lookup(lookup, s) || pats.iter().any(|p| p.matches(s, *cased))
+                }),
+                None => each(value, buf, pats, *all, |p, s| p.matches(s, *cased)),
+            },
             Test::Regex { res, all } => each(value, buf, res, *all, |r, s| {
                 with_text(s, |t| r.is_match(t))
             }),
@@ -436,6 +449,18 @@ fn with_text<R>(s: Scalar<'_>, f: impl FnOnce(&str) -> R) -> R {
     }
 }
 
+/// What the patterns a lookup holds would say of the scalar, one by one (`Pat::matches`):
+/// typed values by value, and by their text for the patterns that have no typed form.
+fn in_lookup(lookup: &Lookup, s: Scalar<'_>) -> bool {
+    match s {
+        Scalar::Text(t) => lookup.text(t),
+        Scalar::Num(x, t) => lookup.number(x) || lookup.text(t),
+        Scalar::Int(n) => lookup.number(n as f64) || with_text(s, |t| lookup.text(t)),
+        Scalar::Bool(b) => lookup.flag(b) || with_text(s, |t| lookup.text(t)),
+        Scalar::Ip(ip) => lookup.ip(ip) || with_text(s, |t| lookup.text(t)),
+    }
+}
+
 fn scalar_ip(s: Scalar<'_>) -> Option<IpAddr> {
     match s {
         Scalar::Ip(ip) => Some(ip),
@@ -526,6 +551,16 @@ impl Glob {
         } else {
             text.to_ascii_lowercase()
         };
+        // A plain literal (most list entries): its shape follows from the stars added.
+        if !text.is_empty() && !text.bytes().any(|b| matches!(b, b'*' | b'?' | b'\\')) {
+            let lit = text.into_boxed_str();
+            return match (star_start, star_end) {
+                (false, false) => Glob::Exact(lit),
+                (false, true) => Glob::Prefix(lit),
+                (true, false) => Glob::Suffix(lit),
+                (true, true) => Glob::Contains(lit),
+            };
+        }
         let bytes = text.as_bytes();
         let mut toks = Vec::with_capacity(bytes.len() + 2);
         if star_start {

@@ -171,14 +171,26 @@ impl Detection {
 /// `action.service` constrain it.
 fn pred_services(field: &Field, test: &Test) -> Services {
     let Test::Text {
-        pats, all: false, ..
+        pats,
+        all: false,
+        lookup,
+        ..
     } = test
     else {
         return Services::Any;
     };
+    if !matches!(field, Field::Action | Field::ActionService) {
+        return Services::Any;
+    }
+    // A long list: its exact values are listed; a prefix or substring in an automaton is not.
+    let indexed: Vec<Glob> = match lookup {
+        Some(l) if l.has_affixes() => return Services::Any,
+        Some(l) => l.exact_texts().map(|t| Glob::Exact(t.into())).collect(),
+        None => Vec::new(),
+    };
     let mut set = BTreeSet::new();
-    for pat in pats.iter() {
-        let service = match (field, &pat.glob) {
+    for glob in pats.iter().map(|p| &p.glob).chain(&indexed) {
+        let service = match (field, glob) {
             (Field::ActionService, Glob::Exact(s)) => Some(&**s),
             (Field::Action, Glob::Exact(s) | Glob::Prefix(s)) => {
                 s.split_once(':').map(|(service, _)| service)
@@ -249,5 +261,25 @@ detection:
         assert_eq!(candidates(&i, "GitHub"), vec![1, 2, 3, 4]);
         assert_eq!(candidates(&i, "k8s"), vec![1, 3, 4]);
         assert_eq!(i.indexed_rules(), 2);
+    }
+
+    #[test]
+    fn a_long_list_is_indexed_by_its_exact_values() {
+        // 20 actions of two services: their own hash set, still read for the index. Twenty
+        // prefixes are an automaton: the rule is looked at for every service.
+        let exact: Vec<String> = (0..20)
+            .map(|k| format!("'{}:Op{k}'", if k % 2 == 0 { "iam" } else { "KMS" }))
+            .collect();
+        let prefixes: Vec<String> = (0..20).map(|k| format!("'svc{k}:*'")).collect();
+        let i = index(&format!(
+            "id: r0\ndetection:\n  a: {{action|in: [{}]}}\n  condition: a\n---\n\
+             id: r1\ndetection:\n  a: {{action: [{}]}}\n  condition: a\n",
+            exact.join(", "),
+            prefixes.join(", ")
+        ));
+        assert_eq!(candidates(&i, "iam"), vec![0, 1]);
+        assert_eq!(candidates(&i, "kms"), vec![0, 1]);
+        assert_eq!(candidates(&i, "s3"), vec![1]);
+        assert_eq!(i.indexed_rules(), 1);
     }
 }

@@ -9,6 +9,8 @@
 //! - [`field`]: field names → resolved `Field`s, read from events without allocating.
 //! - [`detection`]: Sigma-style selections, modifiers, conditions and exceptions.
 //! - `modifier`, `condition`: entries and their modifiers; the condition language.
+//! - `lookup`: large value lists matched by hash (`in`) or Aho–Corasick (`contains` …).
+//! - `text`: rule and list files read as UTF-8 without blocking, or a located error.
 
 pub mod compile;
 pub mod field;
@@ -16,7 +18,9 @@ pub mod index;
 pub mod spec;
 
 mod condition;
+mod lookup;
 mod modifier;
+mod text;
 
 use std::path::PathBuf;
 
@@ -34,15 +38,17 @@ pub struct RuleSet {
 }
 
 impl RuleSet {
-    /// The rule set reduced to its `index`th rule (inline tests run each rule alone).
-    pub fn keep_only(mut self, index: usize) -> RuleSet {
-        let rule = self.rules.swap_remove(index);
-        RuleSet { rules: vec![rule] }
+    /// A set of this one rule (inline tests run each rule alone). Cheap: long lists are shared,
+    /// not copied.
+    pub fn only(rule: &Rule) -> RuleSet {
+        RuleSet {
+            rules: vec![rule.clone()],
+        }
     }
 }
 
 /// One compiled rule.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Rule {
     pub id: String,
     /// Part of every decision id: changing a rule changes the ids of what it decides.
@@ -102,7 +108,7 @@ pub enum Mode {
 }
 
 /// Per-session logic, all on event time.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum SessionLogic {
     /// Matching events in a sliding window.
     EventCount {
@@ -203,13 +209,13 @@ pub enum CmpOp {
 
 /// One step of a sequence: a condition over the rule's selections, optionally an aggregate
 /// that must hold (over that step's matching events) for the step to complete.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Step {
     pub condition: Condition,
     pub aggregate: Option<StepAggregate>,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum StepAggregate {
     EventCount {
         timespan_ms: i64,
@@ -244,7 +250,7 @@ pub enum Fire {
 }
 
 /// An inline test: replaying `events` with the rule's file loaded gives `expect`.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct RuleTest {
     pub name: String,
     /// Resolved against the rule file's directory.
@@ -257,7 +263,7 @@ pub struct RuleTest {
 }
 
 /// What an inline test expects of its replay.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TestExpect {
     /// This many decisions of the rule (`decisions: 2`).
     Count(usize),
@@ -267,7 +273,7 @@ pub enum TestExpect {
 }
 
 /// One listed decision of an inline test.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExpectedDecision {
     /// The line of the decision's last evidence record (the one that triggered it).
     pub line: u64,

@@ -24,11 +24,13 @@
 //! substring of the entry's value (as text, no wildcards); any other operator is an error.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use regex::RegexBuilder;
 
 use super::detection::{Glob, Net, Pat, Pred, RefOp, Test};
 use super::field::Field;
+use super::lookup::Lookup;
 use super::spec::{did_you_mean, Item, Pos, Scalar, SpecError, Str};
 use super::CmpOp;
 use crate::event::{Operation, SessionKind, Source, Status};
@@ -135,19 +137,30 @@ pub(crate) fn field(name: &str, pos: Pos, errors: &mut Vec<SpecError>) -> Option
         } else {
             hint
         };
-        errors.push(SpecError {
-            pos,
-            message: format!("unknown field `{name}`{hint}"),
-        });
+        errors.push(SpecError::new(pos, format!("unknown field `{name}`{hint}")));
     }
     field
+}
+
+/// What an entry's test depends on besides its values: its modifiers, and the kind of its
+/// field (the field itself when its values are checked against a closed set). Entries with the
+/// same key over the same values compile to the same test, whatever their field; `None` for
+/// an unknown field.
+pub(crate) fn share_key(key: &str) -> Option<(Field, String)> {
+    let (name, modifiers) = key.split_once('|').unwrap_or((key, ""));
+    let field = Field::parse(name)?;
+    let kind = match closed_values(&field) {
+        Some(_) => field.to_string(),
+        None => format!("{:?}", kind(&field)),
+    };
+    Some((field, format!("{kind}|{modifiers}")))
 }
 
 /// Compiles one entry. `values` are expanded (list references resolved); `list` is true when
 /// the values were written as a list or came from one.
 pub(crate) fn compile_entry(
     key: &Str,
-    values: &[Item],
+    values: &[&Item],
     list: bool,
     errors: &mut Vec<SpecError>,
 ) -> Option<Pred> {
@@ -200,18 +213,20 @@ pub(crate) fn compile_entry(
                 } else {
                     hint
                 };
-                errors.push(SpecError {
+                errors.push(SpecError::new(
                     pos,
-                    message: format!("unknown modifier `{other}`{hint}"),
-                });
+                    format!("unknown modifier `{other}`{hint}"),
+                ));
                 continue;
             }
         };
         match op {
-            Some((prev, prev_name)) if prev != this || prev_name != m => errors.push(SpecError {
-                pos,
-                message: format!("modifier `{m}` cannot be combined with `{prev_name}`"),
-            }),
+            Some((prev, prev_name)) if prev != this || prev_name != m => {
+                errors.push(SpecError::new(
+                    pos,
+                    format!("modifier `{m}` cannot be combined with `{prev_name}`"),
+                ))
+            }
             _ if fieldref && !fieldref_allows(this) => errors.push(fieldref_conflict(pos, m)),
             _ => op = Some((this, m)),
         }
@@ -224,7 +239,7 @@ pub(crate) fn compile_entry(
 
     let kind = kind(&field);
     let err = |errors: &mut Vec<SpecError>, pos: Pos, message: String| {
-        errors.push(SpecError { pos, message });
+        errors.push(SpecError::new(pos, message));
     };
     let fname = field.to_string();
 
@@ -242,7 +257,11 @@ pub(crate) fn compile_entry(
         return fieldref_entry(key, name, &field, (op, op_name), values, all, cased, errors);
     }
     // `field: null` (alone) is Sigma's way to say the field is missing.
-    let nulls: Vec<&Item> = values.iter().filter(|v| v.value == Scalar::Null).collect();
+    let nulls: Vec<&Item> = values
+        .iter()
+        .copied()
+        .filter(|v| v.value == Scalar::Null)
+        .collect();
     if !nulls.is_empty() {
         if op == Op::Eq && !list && values.len() == 1 && !all && !cased {
             return Some(Pred {
@@ -261,10 +280,10 @@ pub(crate) fn compile_entry(
     }
 
     let type_error = |errors: &mut Vec<SpecError>, what: &str| {
-        errors.push(SpecError {
-            pos: key.at(name.len() + 1),
-            message: format!("modifier `{op_name}` does not apply to `{fname}` ({what})"),
-        });
+        errors.push(SpecError::new(
+            key.at(name.len() + 1),
+            format!("modifier `{op_name}` does not apply to `{fname}` ({what})"),
+        ));
     };
     let test = match op {
         Op::Exists => {
@@ -278,11 +297,11 @@ pub(crate) fn compile_entry(
             match value {
                 Some(b) => Test::Exists(b),
                 None => {
-                    err(
-                        errors,
-                        values.first().map_or(key.pos, |v| v.pos),
-                        format!("`{fname}|exists` takes `true` or `false`"),
-                    );
+                    let message = format!("`{fname}|exists` takes `true` or `false`");
+                    errors.push(match values.first() {
+                        Some(v) => SpecError::item(v, message),
+                        None => SpecError::new(key.pos, message),
+                    });
                     return None;
                 }
             }
@@ -297,11 +316,10 @@ pub(crate) fn compile_entry(
                 let text = v.value.to_string();
                 match RegexBuilder::new(&text).case_insensitive(!cased).build() {
                     Ok(re) => res.push(re),
-                    Err(e) => err(
-                        errors,
-                        v.pos,
+                    Err(e) => errors.push(SpecError::item(
+                        v,
                         format!("invalid regex `{text}`: {}", regex_message(&e)),
-                    ),
+                    )),
                 }
             }
             Test::Regex {
@@ -318,14 +336,13 @@ pub(crate) fn compile_entry(
             for v in values {
                 match parse_net(&v.value.to_string()) {
                     Some(net) => nets.push(net),
-                    None => err(
-                        errors,
-                        v.pos,
+                    None => errors.push(SpecError::item(
+                        v,
                         format!(
                             "invalid CIDR `{}`: expected an address/prefix like 10.0.0.0/8",
                             v.value
                         ),
-                    ),
+                    )),
                 }
             }
             Test::Cidr {
@@ -342,14 +359,13 @@ pub(crate) fn compile_entry(
             for v in values {
                 match number(&v.value) {
                     Some(x) => nums.push(x),
-                    None => err(
-                        errors,
-                        v.pos,
+                    None => errors.push(SpecError::item(
+                        v,
                         format!(
                             "`{op_name}` needs a number or a size like 10MiB, not `{}`",
                             v.value
                         ),
-                    ),
+                    )),
                 }
             }
             Test::Cmp {
@@ -382,7 +398,7 @@ pub(crate) fn compile_entry(
                     ip: None,
                 })
                 .collect();
-            Test::Text { pats, all, cased }
+            text_test(pats, all, cased)
         }
         Op::Eq => {
             let closed = closed_values(&field);
@@ -392,14 +408,25 @@ pub(crate) fn compile_entry(
                     pats.push(pat);
                 }
             }
-            Test::Text {
-                pats: pats.into(),
-                all,
-                cased,
-            }
+            text_test(pats, all, cased)
         }
     };
     (errors.len() == before).then_some(Pred { field, test })
+}
+
+/// A text test; without `all`, a long list of patterns is indexed (`lookup`).
+fn text_test(mut pats: Vec<Pat>, all: bool, cased: bool) -> Test {
+    let lookup = if all {
+        None
+    } else {
+        Lookup::build(&mut pats, cased).map(Arc::new)
+    };
+    Test::Text {
+        pats: pats.into(),
+        all,
+        cased,
+        lookup,
+    }
 }
 
 /// Whether `fieldref` can be combined with an operator: equality and the text positions.
@@ -408,13 +435,13 @@ fn fieldref_allows(op: Op) -> bool {
 }
 
 fn fieldref_conflict(pos: Pos, other: &str) -> SpecError {
-    SpecError {
+    SpecError::new(
         pos,
-        message: format!(
+        format!(
             "modifier `{other}` cannot be combined with `fieldref`: fieldref compares for \
              equality only (or with startswith, endswith, contains)"
         ),
-    }
+    )
 }
 
 /// `field|fieldref: other` (with `startswith`, `endswith` or `contains`): the values are field
@@ -425,7 +452,7 @@ fn fieldref_entry(
     name: &str,
     field: &Field,
     (op, op_name): (Op, &str),
-    values: &[Item],
+    values: &[&Item],
     all: bool,
     cased: bool,
     errors: &mut Vec<SpecError>,
@@ -440,28 +467,34 @@ fn fieldref_entry(
         _ => return None,
     };
     if op != RefOp::Eq && matches!(kind(field), Kind::Int | Kind::Bool) {
-        errors.push(SpecError {
-            pos: key.at(name.len() + 1),
-            message: format!(
+        errors.push(SpecError::new(
+            key.at(name.len() + 1),
+            format!(
                 "modifier `{op_name}` does not apply to `{field}` (it is not text: use \
                  `{field}|fieldref` alone for equality)"
             ),
-        });
+        ));
     }
     if values.is_empty() {
-        errors.push(SpecError {
-            pos: key.pos,
-            message: format!("`{field}|fieldref` needs a field name"),
-        });
+        errors.push(SpecError::new(
+            key.pos,
+            format!("`{field}|fieldref` needs a field name"),
+        ));
     }
     let mut fields = Vec::with_capacity(values.len());
     for v in values {
         match &v.value {
-            Scalar::Str(s) => fields.extend(self::field(s, v.pos, errors)),
-            other => errors.push(SpecError {
-                pos: v.pos,
-                message: format!("`fieldref` takes field names, not `{other}`"),
-            }),
+            Scalar::Str(s) => {
+                let before = errors.len();
+                fields.extend(self::field(s, v.pos, errors));
+                for e in &mut errors[before..] {
+                    e.origin.clone_from(&v.origin);
+                }
+            }
+            other => errors.push(SpecError::item(
+                v,
+                format!("`fieldref` takes field names, not `{other}`"),
+            )),
         }
     }
     (errors.len() == before).then(|| Pred {
@@ -497,10 +530,7 @@ fn eq_pattern(
         ip: text.parse::<IpAddr>().ok().map(|ip| ip.to_canonical()),
     };
     let mut fail = |message: String| {
-        errors.push(SpecError {
-            pos: v.pos,
-            message,
-        });
+        errors.push(SpecError::item(v, message));
         None
     };
     match kind {

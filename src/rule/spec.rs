@@ -25,6 +25,7 @@
 //!                                         # status, falsepositives, license: not used
 //! lists:
 //!   bulk_kinds: [object, secret, $more_kinds]   # `$name` refers to a list, `$$` is a `$`
+//!   bad_domains: {file: bad-domains.txt}  # one entry a line, next to this file
 //! macros:
 //!   successful: {outcome: success}        # a selection…
 //!   trusted: from_office or break_glass   # …or a condition over macros
@@ -72,8 +73,11 @@
 //! step or of `until`.
 
 use std::fmt;
+use std::path::PathBuf;
+use std::rc::Rc;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_saphyr::budget::BudgetBreach;
 use serde_saphyr::{Location, Spanned};
 
 /// A position in a rule file, 1-based; `0:0` when the file as a whole is meant.
@@ -217,11 +221,31 @@ impl fmt::Display for Scalar {
     }
 }
 
-/// A scalar with its position.
+/// A scalar with its position: in the rule file, or in the list file it was read from.
 #[derive(Clone, Debug)]
 pub struct Item {
     pub value: Scalar,
     pub pos: Pos,
+    /// The list file the item is a line of; `None` for an item written in the rule file.
+    pub origin: Option<Rc<ListFile>>,
+}
+
+impl Item {
+    pub fn new(value: Scalar, pos: Pos) -> Item {
+        Item {
+            value,
+            pos,
+            origin: None,
+        }
+    }
+}
+
+/// A plain-text list file (`lists: {name: {file: path}}`), where its entries came from.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ListFile {
+    pub path: PathBuf,
+    /// The list's name in the rule file.
+    pub name: String,
 }
 
 /// One document of a rule file: a rule, or only `lists:`/`macros:` definitions.
@@ -278,7 +302,15 @@ pub struct ValuesSpec {
 #[derive(Debug)]
 pub struct ListSpec {
     pub name: Str,
-    pub items: Vec<Item>,
+    pub body: ListBody,
+}
+
+/// A list's entries: written in the rule file, or one per line of a plain-text file.
+#[derive(Debug)]
+pub enum ListBody {
+    Items(Vec<Item>),
+    /// `{file: blocklist.txt}`, relative to the rule file's directory.
+    File(Str),
 }
 
 #[derive(Debug)]
@@ -410,6 +442,27 @@ pub struct DecisionSpec {
 pub struct SpecError {
     pub pos: Pos,
     pub message: String,
+    /// Set when `pos` is in a list file rather than in the rule file.
+    pub origin: Option<Rc<ListFile>>,
+}
+
+impl SpecError {
+    pub fn new(pos: Pos, message: impl Into<String>) -> SpecError {
+        SpecError {
+            pos,
+            message: message.into(),
+            origin: None,
+        }
+    }
+
+    /// A problem with one item, wherever the item was read from.
+    pub fn item(item: &Item, message: impl Into<String>) -> SpecError {
+        SpecError {
+            pos: item.pos,
+            message: message.into(),
+            origin: item.origin.clone(),
+        }
+    }
 }
 
 /// Keys a rule document may have.
@@ -483,10 +536,25 @@ fn yaml_error(e: &serde_saphyr::Error) -> SpecError {
             message.truncate(i);
         }
     }
-    SpecError {
-        pos,
-        message: format!("invalid YAML: {message}"),
+    // The parser's size budget (it stops pathological YAML): a file this large is a list
+    // that belongs in a list file.
+    if let serde_saphyr::Error::Budget {
+        breach:
+            breach @ (BudgetBreach::Nodes { .. }
+            | BudgetBreach::Events { .. }
+            | BudgetBreach::ScalarBytes { .. }),
+        ..
+    } = e
+    {
+        return SpecError::new(
+            pos,
+            format!(
+                "the file is too large for a rule file ({breach:?}); a long list belongs in a \
+                 list file: `lists: {{name: {{file: list.txt}}}}`"
+            ),
+        );
     }
+    SpecError::new(pos, format!("invalid YAML: {message}"))
 }
 
 /// " (did you mean `x`?)" when `name` is a likely misspelling of one of `candidates`.
@@ -562,10 +630,7 @@ struct Reader<'s> {
 
 impl Reader<'_> {
     fn err(&mut self, pos: Pos, message: impl Into<String>) {
-        self.errors.push(SpecError {
-            pos,
-            message: message.into(),
-        });
+        self.errors.push(SpecError::new(pos, message));
     }
 
     fn str_of(&self, y: &Yaml, value: String) -> Str {
@@ -690,7 +755,7 @@ impl Reader<'_> {
                 return None;
             }
         };
-        Some(Item { value, pos })
+        Some(Item::new(value, pos))
     }
 
     /// A list of text, or one text.
@@ -868,20 +933,38 @@ impl Reader<'_> {
         };
         let mut out = Vec::new();
         for (name, v) in keys.entries {
-            let items = match &v.value {
-                Node::Seq(items) => items
-                    .iter()
-                    .filter_map(|i| self.item(i, "a list item"))
-                    .collect(),
+            let body = match &v.value {
+                Node::Seq(items) => ListBody::Items(
+                    items
+                        .iter()
+                        .filter_map(|i| self.item(i, "a list item"))
+                        .collect(),
+                ),
+                Node::Map(_) => {
+                    let what = format!("list `{}`", name.value);
+                    let Some(keys) = self.fields(v, &what, &["file"]) else {
+                        continue;
+                    };
+                    let Some(file) = self
+                        .required(&keys, "file", &what)
+                        .and_then(|f| self.text(f, "file"))
+                    else {
+                        continue;
+                    };
+                    ListBody::File(file)
+                }
                 _ => {
                     self.err(
                         Pos::of(&v.referenced),
-                        format!("list `{}` must be a YAML list", name.value),
+                        format!(
+                            "list `{}` must be a YAML list or `{{file: path}}`",
+                            name.value
+                        ),
                     );
                     continue;
                 }
             };
-            out.push(ListSpec { name, items });
+            out.push(ListSpec { name, body });
         }
         out
     }
@@ -1449,6 +1532,22 @@ mod tests {
         assert_eq!(e.pos.line, 2);
         assert!(e.message.starts_with("invalid YAML: "), "{}", e.message);
         assert!(!e.message.contains(" at line "), "{}", e.message);
+    }
+
+    #[test]
+    fn a_list_too_long_for_a_rule_file_points_to_list_files() {
+        let mut src = String::from("lists:\n  big:\n");
+        for i in 0..250_001 {
+            src.push_str(&format!("    - v{i}\n"));
+        }
+        let e = read_file(&src).unwrap_err();
+        assert!(
+            e.message
+                .starts_with("the file is too large for a rule file")
+                && e.message.ends_with("`lists: {name: {file: list.txt}}`"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
