@@ -252,7 +252,12 @@ fn events(rng: &mut Rng, words: &[String], ips: &[String], sizes: &[String]) -> 
             let bytes = match rng.below(3) {
                 0 => Value::from(rng.below(300) as f64),
                 1 => Value::from(rng.below(3) as f64 * 1024.0),
-                _ => Value::from(near(rng, sizes).parse::<f64>().unwrap_or(1.5)),
+                // Whole, not negative, within 2^53: another byte count rejects the record.
+                _ => Value::from(
+                    near(rng, sizes)
+                        .parse::<f64>()
+                        .map_or(7.0, |x| x.abs().trunc().min(1e15)),
+                ),
             };
             record(&v, &near(rng, words), &ip, &bytes)
         })
