@@ -39,7 +39,8 @@ round_cases() {
 
 echo "== building tests/fuzz.rs"
 built=$(nice -n 10 cargo test --quiet --locked --no-default-features --test fuzz --no-run \
-    --message-format=json | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1)
+    --message-format=json | grep '"name":"fuzz"' | grep '"test":true' |
+    sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1)
 [ -x "$built" ] || { echo "no test executable for tests/fuzz.rs"; exit 2; }
 # A copy: rounds run this build even if cargo rebuilds the test meanwhile, and run without
 # cargo's build lock, so other builds on the machine go on.
