@@ -344,6 +344,8 @@ pub fn produce(
     let producer: BaseProducer<Deliveries> = config(brokers)
         .set("enable.idempotence", "true")
         .set("linger.ms", "2")
+        // Records over sessionguard's 1 MiB record limit too (librdkafka's default is 1 MB).
+        .set("message.max.bytes", "4000000")
         .create_with_context(Deliveries::default())
         .unwrap();
     for out in records {
@@ -580,6 +582,16 @@ pub fn assert_committed_to_end(brokers: &str, group: &str, topic: &str, ends: &B
 
 /// The offsets `group` has committed on `topic`, by partition (absent: none).
 pub fn committed(brokers: &str, group: &str, topic: &str) -> BTreeMap<i32, i64> {
+    try_committed(brokers, group, topic)
+        .unwrap_or_else(|e| panic!("committed offsets of {group} on {topic}: {e}"))
+}
+
+/// `committed`, or the error (a busy broker may time a request out: pollers ask again).
+pub fn try_committed(
+    brokers: &str,
+    group: &str,
+    topic: &str,
+) -> Result<BTreeMap<i32, i64>, rdkafka::error::KafkaError> {
     let consumer: BaseConsumer = config(brokers)
         .set("group.id", group)
         .set("enable.auto.commit", "false")
@@ -589,16 +601,15 @@ pub fn committed(brokers: &str, group: &str, topic: &str) -> BTreeMap<i32, i64> 
     for p in partitions(&consumer, topic) {
         list.add_partition(topic, p);
     }
-    let list = consumer
-        .committed_offsets(list, Duration::from_secs(10))
-        .unwrap_or_else(|e| panic!("committed offsets of {group} on {topic}: {e}"));
-    list.elements()
+    let list = consumer.committed_offsets(list, Duration::from_secs(10))?;
+    Ok(list
+        .elements()
         .iter()
         .filter_map(|e| match e.offset() {
             Offset::Offset(o) => Some((e.partition(), o)),
             _ => None,
         })
-        .collect()
+        .collect())
 }
 
 /// How many members `group` has (DescribeGroups). tansu 0.6.0 answers DescribeGroups with the
@@ -833,6 +844,18 @@ pub fn run_engine(
     topics: &Topics,
     idle_exit: bool,
 ) -> Proc {
+    run_engine_with(brokers, what, group, topics, idle_exit, &[])
+}
+
+/// `run_engine` with more librdkafka properties (`name=value`, each passed as `-X`).
+pub fn run_engine_with(
+    brokers: &str,
+    what: &str,
+    group: &str,
+    topics: &Topics,
+    idle_exit: bool,
+    properties: &[&str],
+) -> Proc {
     let mut args: Vec<String> = [
         "run",
         "--brokers",
@@ -861,9 +884,12 @@ pub fn run_engine(
     // restarted successor waits for that: keep it short (librdkafka's default is 45 s), but
     // well above 3 s: tansu holds a rejoining follower's JoinGroup for 3 s (PAUSE_MS), during
     // which it sends no heartbeat, so a 3 s session makes two members expel each other in turn.
-    for property in ["session.timeout.ms=6000", "heartbeat.interval.ms=500"] {
+    for property in ["session.timeout.ms=6000", "heartbeat.interval.ms=500"]
+        .iter()
+        .chain(properties)
+    {
         args.push("-X".into());
-        args.push(property.into());
+        args.push(property.to_string());
     }
     Proc::spawn(what, &args)
 }
@@ -1183,4 +1209,100 @@ pub fn wait_port_closed(port: u16, within: Duration) -> bool {
         thread::sleep(Duration::from_millis(50));
     }
     false
+}
+
+/// A tansu broker of the test's own, on a port held until it starts, with SQLite storage in a
+/// scratch directory (so it keeps its topics, offsets and groups across a restart); killed
+/// (SIGKILL) and reaped when dropped. Its output goes to `tansu.log` in that directory.
+pub struct Tansu {
+    bin: PathBuf,
+    dir: PathBuf,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Tansu {
+    /// Starts it and waits until it answers a metadata request.
+    pub fn start(label: &str) -> Tansu {
+        let bin = tansu().unwrap_or_else(|| {
+            panic!("needs tansu: scripts/kafka.sh install (scripts/test.sh installs it)")
+        });
+        let port = Port::new();
+        let mut broker = Tansu {
+            bin,
+            dir: scratch_dir(label),
+            port: port.number(),
+            child: None,
+        };
+        broker.spawn(Some(port));
+        broker
+    }
+
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn spawn(&mut self, held: Option<Port>) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("tansu.log"))
+            .unwrap();
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        if let Some(port) = held {
+            port.hand_over();
+        }
+        let child = Command::new(&self.bin)
+            .current_dir(&self.dir)
+            .arg("broker")
+            .args(["--listener-url", &url, "--advertised-listener-url", &url])
+            .args(["--storage-engine", "sqlite://broker.db"])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("starting tansu");
+        self.child = Some(child);
+        let metadata: BaseConsumer = config(&self.address()).create().unwrap();
+        let answered = wait_port(self.port, Duration::from_secs(30))
+            && wait_for(Duration::from_secs(30), || {
+                metadata
+                    .fetch_metadata(None, Duration::from_secs(2))
+                    .is_ok()
+            });
+        assert!(
+            answered,
+            "tansu did not answer on {} within 30s; see {}",
+            self.address(),
+            self.dir.join("tansu.log").display()
+        );
+    }
+
+    /// SIGKILL: no clean shutdown; returns once nothing listens on its port.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        assert!(
+            wait_port_closed(self.port, Duration::from_secs(10)),
+            "port {} still open after tansu was killed",
+            self.port
+        );
+    }
+
+    /// Starts it again on the same port and storage.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "tansu is running");
+        self.spawn(None);
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
