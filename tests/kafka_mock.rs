@@ -20,7 +20,7 @@
 #![cfg(feature = "kafka")]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -30,94 +30,20 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use serde_json::Value;
 use sessionguard::config::Settings;
-use sessionguard::engine::{Engine, EngineConfig};
 use sessionguard::event::Normalizer;
-use sessionguard::kafka::demo::{fixture_files, produce, read_topic, records_of, Fetched};
+use sessionguard::kafka::demo::{produce, read_topic, records_of, Fetched};
 use sessionguard::kafka::{run, Control, Mode, Summary};
-use sessionguard::replay::{replay, ReplayOptions};
 use sessionguard::rule::RuleSet;
 use sessionguard::telemetry::Telemetry;
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
+#[path = "support/kafka.rs"]
+mod support;
+use support::{
+    decision_id, replay_decisions, root, scenario_paths, settings, wait_until, without_origins,
+};
 
 fn rules() -> Arc<RuleSet> {
     Arc::new(RuleSet::load(&[root().join("rules")]).unwrap_or_else(|e| panic!("{e}")))
-}
-
-fn scenario_files() -> Vec<PathBuf> {
-    let files = fixture_files(&root().join("fixtures/scenarios")).unwrap();
-    assert!(files.len() > 10, "scenario fixtures missing");
-    files
-}
-
-/// Decisions of `replay` over `files`, as JSON values in emission order — without the timers
-/// the end of a file fires (a topic has no end).
-fn replay_decisions(files: &[PathBuf]) -> Vec<Value> {
-    let mut engine = Engine::new(
-        RuleSet::load(&[root().join("rules")]).unwrap(),
-        EngineConfig::default(),
-    );
-    let mut out = Vec::new();
-    replay(
-        files,
-        &mut engine,
-        &ReplayOptions {
-            end_of_input: false,
-            ..ReplayOptions::default()
-        },
-        &mut |d| {
-            out.push(serde_json::to_value(d).unwrap());
-            Ok(())
-        },
-        &mut |_, _, _, _| Ok(()),
-    )
-    .unwrap();
-    out
-}
-
-/// A decision without the origins of its evidence events (file:line vs topic/partition/offset).
-fn without_origins(decision: &Value) -> Value {
-    let mut d = decision.clone();
-    if let Some(events) = d["evidence"]["events"].as_array_mut() {
-        for e in events {
-            if let Some(e) = e.as_object_mut() {
-                e.remove("origin");
-            }
-        }
-    }
-    d
-}
-
-fn id_of(d: &Value) -> String {
-    d["decision_id"].as_str().unwrap().to_owned()
-}
-
-fn settings(brokers: &str, group: &str, topics: &[&str], name: &str) -> Settings {
-    Settings {
-        brokers: brokers.to_owned(),
-        group: group.to_owned(),
-        topics: topics.iter().map(|t| t.to_string()).collect(),
-        actions_topic: format!("{name}.actions"),
-        dead_letter_topic: Some(format!("{name}.dead")),
-        progress_topic: Some(format!("{name}.progress")),
-        output_topic: format!("{name}.keyed"),
-        rules: vec![root().join("rules")],
-        source: None,
-        metrics_addr: None,
-        librdkafka: vec![
-            ("session.timeout.ms".into(), "6000".into()),
-            ("heartbeat.interval.ms".into(), "500".into()),
-            ("log_level".into(), "3".into()),
-        ],
-        max_events: None,
-        exit_when_idle: Some(Duration::from_secs(3)),
-        time: sessionguard::time::TimeConfig::default(),
-        idle_timeout_ms: 12 * 3_600_000,
-        caep_issuer: "urn:sessionguard".to_owned(),
-        max_sessions: sessionguard::engine::EngineConfig::default().max_sessions,
-    }
 }
 
 fn create_topics(cluster: &MockCluster<'_, impl rdkafka::ClientContext>, name: &str, input: i32) {
@@ -165,15 +91,6 @@ impl Runner {
     }
 }
 
-/// Waits until `cond` holds, or panics with `what` after `secs`.
-fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn decisions_in(brokers: &str, topic: &str) -> Vec<(Fetched, Value)> {
     read_topic(brokers, topic)
         .unwrap()
@@ -199,7 +116,7 @@ fn progress_committed(brokers: &str, topic: &str) -> i64 {
 fn deduplicated(decisions: &[(Fetched, Value)]) -> BTreeSet<String> {
     let mut seen: BTreeMap<String, &[u8]> = BTreeMap::new();
     for (f, v) in decisions {
-        let id = id_of(v);
+        let id = decision_id(v);
         if let Some(first) = seen.get(&id) {
             assert_eq!(
                 String::from_utf8_lossy(first),
@@ -213,7 +130,7 @@ fn deduplicated(decisions: &[(Fetched, Value)]) -> BTreeSet<String> {
 }
 
 fn ids(decisions: &[Value]) -> BTreeSet<String> {
-    decisions.iter().map(id_of).collect()
+    decisions.iter().map(decision_id).collect()
 }
 
 #[test]
@@ -222,7 +139,7 @@ fn one_partition_gives_exactly_the_replay_decisions() {
     let brokers = cluster.bootstrap_servers();
     let name = "exact";
     create_topics(&cluster, name, 1);
-    let files = scenario_files();
+    let files = scenario_paths();
     let records = records_of(&files).unwrap();
     produce(&brokers, &format!("{name}.in"), &records, Some(0)).unwrap();
 
@@ -235,8 +152,8 @@ fn one_partition_gives_exactly_the_replay_decisions() {
     let expected = replay_decisions(&files);
     assert!(expected.len() > 20, "the scenarios should decide");
     let got = decisions_in(&brokers, &format!("{name}.actions"));
-    let got_ids: Vec<String> = got.iter().map(|(_, v)| id_of(v)).collect();
-    let want_ids: Vec<String> = expected.iter().map(id_of).collect();
+    let got_ids: Vec<String> = got.iter().map(|(_, v)| decision_id(v)).collect();
+    let want_ids: Vec<String> = expected.iter().map(decision_id).collect();
     assert_eq!(got_ids, want_ids, "same decisions, same order");
     for ((fetched, got), want) in got.iter().zip(&expected) {
         assert_eq!(without_origins(got), without_origins(want));
@@ -302,7 +219,7 @@ fn rekeyed_partitions_give_the_replay_decisions_of_session_local_rules() {
     let brokers = cluster.bootstrap_servers();
     let name = "rekey";
     create_topics(&cluster, name, 1);
-    let files = scenario_files();
+    let files = scenario_paths();
     let records = records_of(&files).unwrap();
     produce(&brokers, &format!("{name}.in"), &records, Some(0)).unwrap();
 
@@ -361,7 +278,7 @@ fn poison_records_are_dead_lettered_and_do_not_stall_the_partition() {
     let brokers = cluster.bootstrap_servers();
     let name = "poison";
     create_topics(&cluster, name, 1);
-    let files: Vec<PathBuf> = scenario_files()
+    let files: Vec<PathBuf> = scenario_paths()
         .into_iter()
         .filter(|f| f.to_string_lossy().contains("scope-escalation-aws/attack"))
         .collect();
@@ -424,7 +341,7 @@ fn poison_records_are_dead_lettered_and_do_not_stall_the_partition() {
 fn restarts_after_a_crash_lose_no_decision() {
     let cluster = MockCluster::new(1).unwrap();
     let brokers = cluster.bootstrap_servers();
-    let files = scenario_files();
+    let files = scenario_paths();
     let records = records_of(&files).unwrap();
     let expected = ids(&replay_decisions(&files));
     // Stop points spread over the stream, inside open windows of different scenarios. Each
@@ -443,15 +360,19 @@ fn restarts_after_a_crash_lose_no_decision() {
         s.librdkafka.push(("linger.ms".into(), "300".into()));
         let crash_at = stop_at as u64 + 40;
         let first = spawn_with(Mode::Evaluate, s, |c| c.crash_after(crash_at));
-        wait_for(30, "the first runner to reach the stop point", || {
-            first.records() >= stop_at as u64
-        });
+        wait_until(
+            Duration::from_secs(30),
+            "the first runner to reach the stop point",
+            || first.records() >= stop_at as u64,
+        );
         // Everything the records before the stop point caused is delivered, and a progress
         // record says so: the restart has that checkpoint to rebuild from.
         let progress = format!("{name}.progress");
-        wait_for(30, "a progress record at the stop point", || {
-            progress_committed(&brokers, &progress) >= stop_at as i64
-        });
+        wait_until(
+            Duration::from_secs(30),
+            "a progress record at the stop point",
+            || progress_committed(&brokers, &progress) >= stop_at as i64,
+        );
         produce(&brokers, &input, &records[stop_at..], Some(0)).unwrap();
         let crashed = first.join();
         assert!(crashed.crashed);
@@ -479,7 +400,7 @@ fn two_runners_split_the_partitions_and_give_one_runners_decisions() {
     let name = "split";
     create_topics(&cluster, name, 1);
     let keyed = format!("{name}.keyed");
-    let files = scenario_files();
+    let files = scenario_paths();
     let records = records_of(&files).unwrap();
     // Keyed by session, as rekey writes it.
     let normalizer = Normalizer::default();
@@ -511,18 +432,24 @@ fn two_runners_split_the_partitions_and_give_one_runners_decisions() {
     let mut s1 = s.clone();
     s1.exit_when_idle = None;
     let a = spawn(Mode::Evaluate, s1);
-    wait_for(30, "the first runner to read the first half", || {
-        a.records() >= first_half
-    });
+    wait_until(
+        Duration::from_secs(30),
+        "the first runner to read the first half",
+        || a.records() >= first_half,
+    );
     let mut s2 = s.clone();
     s2.exit_when_idle = None;
     let b = spawn(Mode::Evaluate, s2);
-    wait_for(30, "the second runner to get partitions", || {
-        b.telemetry.metrics().partitions > 0
-    });
-    wait_for(30, "the first runner to keep some partitions", || {
-        a.telemetry.metrics().partitions > 0
-    });
+    wait_until(
+        Duration::from_secs(30),
+        "the second runner to get partitions",
+        || b.telemetry.metrics().partitions > 0,
+    );
+    wait_until(
+        Duration::from_secs(30),
+        "the first runner to keep some partitions",
+        || a.telemetry.metrics().partitions > 0,
+    );
     let (pa, pb) = (
         a.telemetry.metrics().partitions,
         b.telemetry.metrics().partitions,
@@ -535,9 +462,11 @@ fn two_runners_split_the_partitions_and_give_one_runners_decisions() {
         let m = r.telemetry.metrics();
         m.records - m.replayed
     };
-    wait_for(60, "the two runners to read every record", || {
-        new_records(&a) + new_records(&b) >= records.len() as u64
-    });
+    wait_until(
+        Duration::from_secs(60),
+        "the two runners to read every record",
+        || new_records(&a) + new_records(&b) >= records.len() as u64,
+    );
     a.control.stop();
     b.control.stop();
     let (sa, sb) = (a.join(), b.join());
@@ -571,24 +500,28 @@ fn a_broker_outage_loses_no_decision() {
     let name = "outage";
     create_topics(&cluster, name, 1);
     let input = format!("{name}.in");
-    let files = scenario_files();
+    let files = scenario_paths();
     let records = records_of(&files).unwrap();
     let half = records.len() / 2;
     produce(&brokers, &input, &records[..half], Some(0)).unwrap();
     let mut s = settings(&brokers, "outage-group", &[&input], name);
     s.exit_when_idle = None;
     let runner = spawn(Mode::Evaluate, s);
-    wait_for(30, "the first half", || runner.records() >= half as u64);
+    wait_until(Duration::from_secs(30), "the first half", || {
+        runner.records() >= half as u64
+    });
     // The broker goes away for longer than the group's session timeout (6 s): the runner
     // loses its assignment, and gets it back — and rebuilds — once the broker returns.
     cluster.broker_down(1).unwrap();
-    wait_for(60, "the runner to lose its assignment", || {
-        runner.telemetry.metrics().partitions == 0
-    });
+    wait_until(
+        Duration::from_secs(60),
+        "the runner to lose its assignment",
+        || runner.telemetry.metrics().partitions == 0,
+    );
     let replayed_before = runner.telemetry.metrics().replayed;
     cluster.broker_up(1).unwrap();
-    wait_for(
-        60,
+    wait_until(
+        Duration::from_secs(60),
         "the partition assigned again and its state rebuilt",
         || {
             let m = runner.telemetry.metrics();
@@ -602,21 +535,29 @@ fn a_broker_outage_loses_no_decision() {
         &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS; 4],
     );
     produce(&brokers, &input, &records[half..], Some(0)).unwrap();
-    wait_for(60, "every record after the outage", || {
-        let m = runner.telemetry.metrics();
-        m.records - m.replayed >= records.len() as u64
-    });
+    wait_until(
+        Duration::from_secs(60),
+        "every record after the outage",
+        || {
+            let m = runner.telemetry.metrics();
+            m.records - m.replayed >= records.len() as u64
+        },
+    );
     // Delivery after an outage waits on the producer's retries and backoff (slow on a loaded
     // machine): give it time, then require every decision — nothing lost, only late.
     let expected = ids(&replay_decisions(&files));
     let actions = format!("{name}.actions");
-    wait_for(90, "every decision delivered after the outage", || {
-        let complete = deduplicated(&decisions_in(&brokers, &actions)).is_superset(&expected);
-        if !complete {
-            thread::sleep(Duration::from_millis(500));
-        }
-        complete
-    });
+    wait_until(
+        Duration::from_secs(90),
+        "every decision delivered after the outage",
+        || {
+            let complete = deduplicated(&decisions_in(&brokers, &actions)).is_superset(&expected);
+            if !complete {
+                thread::sleep(Duration::from_millis(500));
+            }
+            complete
+        },
+    );
     runner.control.stop();
     let summary = runner.join();
     assert!(summary.records >= records.len() as u64);
@@ -641,7 +582,7 @@ fn the_run_command_reads_file_env_and_flags_serves_metrics_and_stops_on_sigterm(
     let brokers = cluster.bootstrap_servers();
     let name = "cli";
     create_topics(&cluster, name, 1);
-    let files: Vec<PathBuf> = scenario_files()
+    let files: Vec<PathBuf> = scenario_paths()
         .into_iter()
         .filter(|f| f.to_string_lossy().contains("bulk-export/attack"))
         .collect();
