@@ -100,6 +100,12 @@ impl Framed {
             Framed::Record { bytes, .. } | Framed::Broken { bytes, .. } => bytes,
         }
     }
+
+    /// The notice that an array of records never closed (it carries no bytes).
+    fn is_unclosed_notice(&self) -> bool {
+        matches!(self, Framed::Broken { bytes, detail, .. }
+            if bytes.is_empty() && detail.starts_with("this array of records never closes"))
+    }
 }
 
 /// The one call into the framing (its signature changes with the streaming rewrite).
@@ -139,6 +145,11 @@ fn locate(
     for (i, item) in items.iter().enumerate() {
         let bytes = item.bytes();
         if bytes.is_empty() {
+            // The one item with no bytes of its own: a collection that never closed, named
+            // after everything in it was handed on.
+            if i + 1 == items.len() && item.is_unclosed_notice() {
+                continue;
+            }
             return Err(format!("item {i} is empty: {item:?}"));
         }
         let mut found = (at..=input.len().saturating_sub(bytes.len()))
@@ -619,10 +630,12 @@ fn holds_an_empty_array(g: &[u8]) -> bool {
 proptest! {
     #![proptest_config(cases(1000))]
 
-    /// The same promise with every kind of garbage, stray brackets included. It does not hold
-    /// today (see the reproducers below); the streaming rewrite of the framing is to make it.
+    /// The same promise with every kind of garbage, stray brackets included. Not yet: a stray
+    /// `[` opens an array of records, and when it never closes the framing says so in one
+    /// notice at the end instead of rejecting the `[` as a span of its own (the records after
+    /// it are kept; the reproducers below, once failing, pass).
     #[test]
-    #[ignore = "framing rewrite: a stray bracket swallows the records after it (docs/testing.md, Fuzzing)"]
+    #[ignore = "an unclosed stray `[` is named by the end-of-input notice, not rejected as a span (docs/testing.md, Fuzzing)"]
     fn framing_keeps_records_after_any_garbage(pieces in pieces(garbage(), false), layout in layout()) {
         let laid = lay_out(&pieces, layout);
         let items = frame(&laid.bytes);
@@ -1133,7 +1146,7 @@ fn kept_and_rejected(input: &str) -> (Vec<String>, Vec<String>) {
 }
 
 #[test]
-#[ignore = "framing rewrite, see docs/testing.md (Fuzzing): fails today"]
+
 fn repro_a_pretty_records_after_a_bad_first_line() {
     let (kept, rejected) = kept_and_rejected("garbage\n{\n  \"a\": 1\n}\n{\n  \"b\": 2\n}\n");
     assert_eq!(
@@ -1144,7 +1157,7 @@ fn repro_a_pretty_records_after_a_bad_first_line() {
 }
 
 #[test]
-#[ignore = "framing rewrite, see docs/testing.md (Fuzzing): fails today"]
+
 fn repro_b_text_after_a_one_line_array() {
     for input in ["[{\"a\":1}] tail\n", "{\"Records\":[{\"a\":1}]} tail\n"] {
         let (kept, rejected) = kept_and_rejected(input);
@@ -1154,7 +1167,7 @@ fn repro_b_text_after_a_one_line_array() {
 }
 
 #[test]
-#[ignore = "framing rewrite, see docs/testing.md (Fuzzing): fails today"]
+
 fn repro_c_a_stray_bracket_line_between_pretty_records() {
     let (kept, rejected) =
         kept_and_rejected("{\n  \"a\": 1\n}\n[\n{\n  \"b\": 2\n}\n{\n  \"c\": 3\n}\n");
@@ -1162,14 +1175,14 @@ fn repro_c_a_stray_bracket_line_between_pretty_records() {
 }
 
 #[test]
-#[ignore = "framing rewrite, see docs/testing.md (Fuzzing): fails today"]
+
 fn repro_d_an_unclosed_bracket_inside_an_array_element() {
     let (kept, rejected) = kept_and_rejected("[\n{\"a\":1},\n{\"b\": [},\n{\"c\":3}\n]\n");
     assert_eq!(kept, ["{\"a\":1}", "{\"c\":3}"], "rejected: {rejected:?}");
 }
 
 #[test]
-#[ignore = "framing rewrite, see docs/testing.md (Fuzzing): fails today"]
+
 fn repro_e_an_array_cut_short() {
     let (kept, rejected) = kept_and_rejected("[\n{\"a\":1},\n{\"b\":2}\n");
     assert_eq!(kept, ["{\"a\":1}", "{\"b\":2}"]);
@@ -1177,7 +1190,7 @@ fn repro_e_an_array_cut_short() {
 }
 
 #[test]
-#[ignore = "framing rewrite, see docs/testing.md (Fuzzing): fails today"]
+
 fn repro_f_garbage_ending_in_a_brace_after_a_record_on_its_line() {
     let (kept, rejected) = kept_and_rejected("{\"a\":1} x}\n{\"b\":2}\n");
     assert_eq!(kept, ["{\"a\":1}", "{\"b\":2}"], "rejected: {rejected:?}");
