@@ -14,7 +14,15 @@
 //!   `tracing-subscriber` with its `json` feature would add a subscriber stack and about ten
 //!   crates for the few dozen events the runtime logs, all of which are defined in
 //!   [`crate::kafka`] next to the counter they bump ("one named event per thing that happens").
-//!   librdkafka's own log lines are routed here by the clients' contexts.
+//!   librdkafka's own log lines are routed here by the clients' contexts. A warning or error
+//!   identical to one written less than [`REPEAT_WINDOW`] ago (same level, event, message and
+//!   fields) is counted instead of written; the next one written after the window carries the
+//!   count as
+//!   `"repeated": N`, and [`flush_repeats`] writes what is still counted when a run ends — a
+//!   broker that keeps refusing connections costs a line per window, not one per retry.
+//!
+//! Readiness (`/readyz`) is a state with its reason ([`NotReady`]), set by the pipeline as its
+//! partitions and its broker connection change; the text is made only when a probe asks.
 //!
 //! Latency is event-to-decision: from the Kafka timestamp of the record that caused a decision
 //! (append time, or the producer's create time, whichever the topic keeps) to the producer's
@@ -23,12 +31,12 @@
 //! log line with the run's busy-span throughput ([`Telemetry::latency`]). Under the hidden
 //! benchmark mode `run --null-engine` every output record counts as a decision does.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hdrhistogram::Histogram;
 
@@ -53,6 +61,7 @@ pub mod names {
     pub const PARTITIONS: &str = "sessionguard_assigned_partitions";
     pub const LAG: &str = "sessionguard_consumer_lag";
     pub const PAUSED: &str = "sessionguard_paused";
+    pub const BROKER_CONNECTED: &str = "sessionguard_broker_connected";
     pub const LATENCY: &str = "sessionguard_decision_latency_seconds";
 }
 
@@ -90,9 +99,26 @@ pub struct Metrics {
     pub sessions: u64,
     pub partitions: u64,
     pub paused: bool,
+    /// A broker answered, and no connection failure since (`crate::kafka::connectivity`).
+    pub broker_connected: bool,
+    /// Why the brokers cannot be reached (brokers and cause), while they cannot.
+    pub broker_problem: Option<String>,
+    /// Why `/readyz` says not ready, while it does.
+    pub not_ready: NotReady,
     /// Consumer lag per (topic, partition), from librdkafka statistics.
     pub lag: BTreeMap<(String, i32), i64>,
     pub latency_ms: Histogram<u64>,
+}
+
+/// Why an instance is not ready, in the order a starting instance meets them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NotReady {
+    /// Nothing assigned yet: the group is forming, or has no partition for this instance.
+    #[default]
+    NoPartition,
+    /// `behind` of the `assigned` partitions are rebuilding their state or have not yet read
+    /// up to where their topic ended when they were assigned.
+    CatchingUp { behind: usize, assigned: usize },
 }
 
 impl Default for Metrics {
@@ -111,6 +137,9 @@ impl Default for Metrics {
             sessions: 0,
             partitions: 0,
             paused: false,
+            broker_connected: false,
+            broker_problem: None,
+            not_ready: NotReady::default(),
             lag: BTreeMap::new(),
             latency_ms: Histogram::new_with_bounds(1, 3_600_000, 3)
                 .expect("static histogram bounds are valid"),
@@ -135,6 +164,27 @@ impl Telemetry {
 
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Relaxed)
+    }
+
+    /// Ready, or why not, in words for `/readyz`. An unreachable broker is named first: it is
+    /// the cause of everything else.
+    pub fn readiness(&self) -> Result<(), String> {
+        if self.is_ready() {
+            return Ok(());
+        }
+        let m = self.metrics();
+        if let Some(problem) = &m.broker_problem {
+            return Err(problem.clone());
+        }
+        Err(match m.not_ready {
+            NotReady::NoPartition => "no input partition assigned yet (the consumer group is \
+                                      forming, or has no partition for this instance)"
+                .to_owned(),
+            NotReady::CatchingUp { behind, assigned } => format!(
+                "catching up: {behind} of {assigned} assigned partitions are rebuilding their \
+                 state or still behind where their topic ended at assignment"
+            ),
+        })
     }
 
     /// Records one event-to-decision latency (or, under `run --null-engine`, the latency of one
@@ -270,6 +320,13 @@ impl Telemetry {
             "1 while input partitions are paused for backpressure.",
             u64::from(m.paused),
         );
+        gauge(
+            &mut s,
+            names::BROKER_CONNECTED,
+            "1 while the Kafka brokers answer; 0 before the first answer and after a failed \
+             connection until one answers again.",
+            u64::from(m.broker_connected),
+        );
         let _ = writeln!(
             s,
             "# HELP {0} Messages behind the high watermark, per input partition.\n# TYPE {0} gauge",
@@ -365,34 +422,129 @@ pub enum V<'a> {
     U(u64),
 }
 
-/// Writes one JSON log line to stderr: `{"ts", "level", "event", "msg", fields…}`.
+/// How long an identical log line is counted instead of written.
+pub const REPEAT_WINDOW: Duration = Duration::from_secs(30);
+
+/// Distinct lines remembered for [`REPEAT_WINDOW`]; beyond it the oldest are forgotten.
+const REPEAT_MEMORY: usize = 256;
+
+/// A line written recently: when, and how many identical ones were not written since.
+struct Recent {
+    written_at: Instant,
+    /// The line without its time stamp.
+    body: String,
+    suppressed: u64,
+}
+
+static RECENT: Mutex<Option<HashMap<String, Recent>>> = Mutex::new(None);
+
+/// Writes one JSON log line to stderr: `{"ts", "level", "event", "msg", fields…}`; a warning
+/// or error identical to one written less than [`REPEAT_WINDOW`] ago is counted instead. Info
+/// and debug lines record changes of state (a partition assigned, revoked, assigned again) and
+/// are always written.
 pub fn log(level: Level, event: &str, msg: &str, fields: &[(&str, V<'_>)]) {
     if !log_enabled(level) {
         return;
     }
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    let mut line = String::with_capacity(160);
+    let mut body = String::with_capacity(160);
     let _ = write!(
-        line,
-        "{{\"ts\":\"{}\",\"level\":\"{}\",\"event\":{},\"msg\":{}",
-        Timestamp::from_millis(now),
+        body,
+        "\"level\":\"{}\",\"event\":{},\"msg\":{}",
         level.as_str(),
         json_string(event),
         json_string(msg)
     );
     for (key, value) in fields {
-        let _ = write!(line, ",{}:", json_string(key));
+        let _ = write!(body, ",{}:", json_string(key));
         match value {
-            V::S(s) => line.push_str(&json_string(s)),
+            V::S(s) => body.push_str(&json_string(s)),
             V::I(n) => {
-                let _ = write!(line, "{n}");
+                let _ = write!(body, "{n}");
             }
             V::U(n) => {
-                let _ = write!(line, "{n}");
+                let _ = write!(body, "{n}");
             }
         }
+    }
+    if level > Level::Warn {
+        write_line(&body, 0);
+        return;
+    }
+    let now = Instant::now();
+    let repeated = {
+        let mut recent = RECENT.lock().unwrap_or_else(|e| e.into_inner());
+        let recent = recent.get_or_insert_with(HashMap::new);
+        match recent.get_mut(&body) {
+            Some(r) if now.duration_since(r.written_at) < REPEAT_WINDOW => {
+                r.suppressed += 1;
+                return;
+            }
+            Some(r) => {
+                r.written_at = now;
+                std::mem::take(&mut r.suppressed)
+            }
+            None => {
+                if recent.len() >= REPEAT_MEMORY {
+                    forget_oldest(recent);
+                }
+                recent.insert(
+                    body.clone(),
+                    Recent {
+                        written_at: now,
+                        body: body.clone(),
+                        suppressed: 0,
+                    },
+                );
+                0
+            }
+        }
+    };
+    write_line(&body, repeated);
+}
+
+/// Makes room in the memory of recent lines: what was counted is written first.
+fn forget_oldest(recent: &mut HashMap<String, Recent>) {
+    let Some(oldest) = recent
+        .values()
+        .min_by_key(|r| r.written_at)
+        .map(|r| r.body.clone())
+    else {
+        return;
+    };
+    if let Some(r) = recent.remove(&oldest) {
+        if r.suppressed > 0 {
+            write_line(&r.body, r.suppressed);
+        }
+    }
+}
+
+/// Writes every line still counted, with its count: at the end of a run, so no repetition
+/// goes unreported.
+pub fn flush_repeats() {
+    let counted: Vec<(String, u64)> = {
+        let mut recent = RECENT.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(recent) = recent.as_mut() else {
+            return;
+        };
+        recent
+            .values_mut()
+            .filter(|r| r.suppressed > 0)
+            .map(|r| (r.body.clone(), std::mem::take(&mut r.suppressed)))
+            .collect()
+    };
+    for (body, n) in counted {
+        write_line(&body, n);
+    }
+}
+
+fn write_line(body: &str, repeated: u64) {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let mut line = String::with_capacity(body.len() + 64);
+    let _ = write!(line, "{{\"ts\":\"{}\",{body}", Timestamp::from_millis(now));
+    if repeated > 0 {
+        let _ = write!(line, ",\"repeated\":{repeated}");
     }
     line.push_str("}\n");
     let _ = std::io::stderr().lock().write_all(line.as_bytes());
