@@ -909,7 +909,12 @@ fn check(args: CheckArgs) -> Result<i32> {
             return Ok(exit::FINDINGS);
         }
     };
-    let mut out = io::stdout().lock();
+    // The status says how the tests went even when nobody reads their report: a closed
+    // standard output stops the report, not the tests.
+    let mut out = Report {
+        out: io::stdout().lock(),
+        closed: false,
+    };
     let (mut passed, mut failed) = (0usize, 0usize);
     for (index, rule) in rules.rules.iter().enumerate() {
         for test in &rule.tests {
@@ -919,35 +924,52 @@ fn check(args: CheckArgs) -> Result<i32> {
                 Ok(problems) => {
                     failed += 1;
                     for problem in problems {
-                        writeln!(
-                            out,
+                        out.line(format_args!(
                             "{location}: rule {} test '{}': {problem}",
                             rule.id, test.name
-                        )?;
+                        ))?;
                     }
                 }
                 Err(e) => {
                     failed += 1;
-                    writeln!(
-                        out,
+                    out.line(format_args!(
                         "{location}: rule {} test '{}': {e:#}",
                         rule.id, test.name
-                    )?;
+                    ))?;
                 }
             }
         }
     }
-    writeln!(
-        out,
+    out.line(format_args!(
         "{} loaded; {passed} passed, {failed} failed",
         plural(rules.rules.len(), "rule")
-    )?;
-    out.flush()?;
+    ))?;
     Ok(if failed == 0 {
         exit::OK
     } else {
         exit::FINDINGS
     })
+}
+
+/// Lines to standard output that stop, quietly, once its reader is gone.
+struct Report<W: Write> {
+    out: W,
+    closed: bool,
+}
+
+impl<W: Write> Report<W> {
+    fn line(&mut self, text: std::fmt::Arguments<'_>) -> io::Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        match writeln!(self.out, "{text}").and_then(|()| self.out.flush()) {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(())
+            }
+            other => other,
+        }
+    }
 }
 
 /// Replays one inline test's events with only rule `index` loaded; returns how the outcome

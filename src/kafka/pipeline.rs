@@ -1212,7 +1212,7 @@ pub fn run(
                 .to_owned()
         }
         FinalCommit::Nothing if unreachable => {
-            "stopped; nothing was committed: the brokers were never reached".to_owned()
+            "stopped; nothing was committed: the brokers could not be reached".to_owned()
         }
         FinalCommit::Nothing if summary.records == 0 => {
             "stopped; nothing to commit: no record was read".to_owned()
