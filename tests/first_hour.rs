@@ -11,7 +11,6 @@
 //!   once, however often librdkafka retries; `/readyz` says why it is not ready; SIGTERM ends
 //!   it with 0 and a shutdown line that does not claim a commit.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -213,7 +212,7 @@ fn output_to_a_closed_pipe_ends_quietly_with_0() {
 #[cfg(feature = "kafka")]
 #[test]
 fn run_against_an_unreachable_broker_says_so_once() {
-    use std::io::{Read, Write};
+    use std::io::{BufRead, BufReader, Read, Write};
     use std::net::{TcpListener, TcpStream};
     use std::time::{Duration, Instant};
 
