@@ -388,18 +388,23 @@ fn rule_paths(given: &[PathBuf], how_to_pass: &str) -> Result<Vec<PathBuf>> {
         return Ok(vec![default]);
     }
     for path in given {
-        if std::fs::symlink_metadata(path).is_err() {
+        if missing(path) {
             bail!("rules: {}: no such file or directory", path.display());
         }
     }
     Ok(given.to_vec())
 }
 
+/// Nothing at `path` (a broken symlink is something: reading it is what fails).
+fn missing(path: &std::path::Path) -> bool {
+    std::fs::symlink_metadata(path).is_err_and(|e| e.kind() == io::ErrorKind::NotFound)
+}
+
 /// Input paths named on the command line must exist (`-` is standard input). What a directory
 /// holds is another matter: a bad file in it is an `unreadable` reject, and the run goes on.
 fn check_inputs(paths: &[PathBuf]) -> Result<()> {
     for path in paths {
-        if path.as_os_str() != "-" && std::fs::symlink_metadata(path).is_err() {
+        if path.as_os_str() != "-" && missing(path) {
             bail!("{}: no such file or directory", path.display());
         }
     }
