@@ -431,12 +431,62 @@ const REPEAT_MEMORY: usize = 256;
 /// A line written recently: when, and how many identical ones were not written since.
 struct Recent {
     written_at: Instant,
-    /// The line without its time stamp.
-    body: String,
     suppressed: u64,
 }
 
-static RECENT: Mutex<Option<HashMap<String, Recent>>> = Mutex::new(None);
+/// The memory behind the counting of repeated lines: which lines were written when, and how
+/// many identical ones were held back since. Bodies are lines without their time stamp.
+#[derive(Default)]
+struct Repeats {
+    recent: HashMap<String, Recent>,
+}
+
+impl Repeats {
+    /// Whether `body` is written at `now`, and the count of identical lines held back since the
+    /// last one written, which it carries (`None`: held back and counted). Lines pushed out of
+    /// a full memory, with what they counted, go to `evicted` to be written.
+    fn admit(&mut self, body: &str, now: Instant, evicted: &mut Vec<(String, u64)>) -> Option<u64> {
+        if let Some(r) = self.recent.get_mut(body) {
+            if now.duration_since(r.written_at) < REPEAT_WINDOW {
+                r.suppressed += 1;
+                return None;
+            }
+            r.written_at = now;
+            return Some(std::mem::take(&mut r.suppressed));
+        }
+        if self.recent.len() >= REPEAT_MEMORY {
+            let oldest = self
+                .recent
+                .iter()
+                .min_by_key(|(_, r)| r.written_at)
+                .map(|(body, _)| body.clone());
+            if let Some(r) = oldest.and_then(|b| self.recent.remove_entry(&b)) {
+                if r.1.suppressed > 0 {
+                    evicted.push((r.0, r.1.suppressed));
+                }
+            }
+        }
+        self.recent.insert(
+            body.to_owned(),
+            Recent {
+                written_at: now,
+                suppressed: 0,
+            },
+        );
+        Some(0)
+    }
+
+    /// Every line still counted, with its count; the counts start again from zero.
+    fn drain_counted(&mut self) -> Vec<(String, u64)> {
+        self.recent
+            .iter_mut()
+            .filter(|(_, r)| r.suppressed > 0)
+            .map(|(body, r)| (body.clone(), std::mem::take(&mut r.suppressed)))
+            .collect()
+    }
+}
+
+static REPEATS: Mutex<Option<Repeats>> = Mutex::new(None);
 
 /// Writes one JSON log line to stderr: `{"ts", "level", "event", "msg", fields…}`; a warning
 /// or error identical to one written less than [`REPEAT_WINDOW`] ago is counted instead. Info
@@ -470,67 +520,26 @@ pub fn log(level: Level, event: &str, msg: &str, fields: &[(&str, V<'_>)]) {
         write_line(&body, 0);
         return;
     }
-    let now = Instant::now();
-    let repeated = {
-        let mut recent = RECENT.lock().unwrap_or_else(|e| e.into_inner());
-        let recent = recent.get_or_insert_with(HashMap::new);
-        match recent.get_mut(&body) {
-            Some(r) if now.duration_since(r.written_at) < REPEAT_WINDOW => {
-                r.suppressed += 1;
-                return;
-            }
-            Some(r) => {
-                r.written_at = now;
-                std::mem::take(&mut r.suppressed)
-            }
-            None => {
-                if recent.len() >= REPEAT_MEMORY {
-                    forget_oldest(recent);
-                }
-                recent.insert(
-                    body.clone(),
-                    Recent {
-                        written_at: now,
-                        body: body.clone(),
-                        suppressed: 0,
-                    },
-                );
-                0
-            }
-        }
-    };
-    write_line(&body, repeated);
-}
-
-/// Makes room in the memory of recent lines: what was counted is written first.
-fn forget_oldest(recent: &mut HashMap<String, Recent>) {
-    let Some(oldest) = recent
-        .values()
-        .min_by_key(|r| r.written_at)
-        .map(|r| r.body.clone())
-    else {
-        return;
-    };
-    if let Some(r) = recent.remove(&oldest) {
-        if r.suppressed > 0 {
-            write_line(&r.body, r.suppressed);
-        }
+    let mut evicted = Vec::new();
+    let admitted = REPEATS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_or_insert_with(Repeats::default)
+        .admit(&body, Instant::now(), &mut evicted);
+    for (body, n) in evicted {
+        write_line(&body, n);
+    }
+    if let Some(repeated) = admitted {
+        write_line(&body, repeated);
     }
 }
 
 /// Writes every line still counted, with its count: at the end of a run, so no repetition
 /// goes unreported.
 pub fn flush_repeats() {
-    let counted: Vec<(String, u64)> = {
-        let mut recent = RECENT.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(recent) = recent.as_mut() else {
-            return;
-        };
-        recent
-            .values_mut()
-            .filter(|r| r.suppressed > 0)
-            .map(|r| (r.body.clone(), std::mem::take(&mut r.suppressed)))
-            .collect()
+    let counted = match REPEATS.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        Some(repeats) => repeats.drain_counted(),
+        None => return,
     };
     for (body, n) in counted {
         write_line(&body, n);
@@ -580,6 +589,47 @@ mod tests {
         assert!(text.contains("sessionguard_decision_latency_seconds{quantile=\"0.99\"} 0.04"));
         let q = t.latency();
         assert_eq!((q.count, q.p50, q.p99, q.max), (2, 20, 40, 40));
+    }
+
+    #[test]
+    fn an_identical_warning_is_counted_within_the_window_and_its_count_written_after() {
+        let start = Instant::now();
+        let mut repeats = Repeats::default();
+        let mut evicted = Vec::new();
+        let at = |s: u64| start + Duration::from_secs(s);
+        assert_eq!(repeats.admit("a", at(0), &mut evicted), Some(0));
+        for s in 1..30 {
+            assert_eq!(repeats.admit("a", at(s), &mut evicted), None, "{s}");
+        }
+        // Another line is its own.
+        assert_eq!(repeats.admit("b", at(5), &mut evicted), Some(0));
+        // Past the window: written, carrying the 29 held back.
+        assert_eq!(repeats.admit("a", at(30), &mut evicted), Some(29));
+        assert_eq!(repeats.admit("a", at(31), &mut evicted), None);
+        assert_eq!(repeats.drain_counted(), vec![("a".to_owned(), 1)]);
+        assert!(repeats.drain_counted().is_empty());
+        assert!(evicted.is_empty());
+    }
+
+    #[test]
+    fn a_full_memory_writes_what_it_forgets() {
+        let start = Instant::now();
+        let mut repeats = Repeats::default();
+        let mut evicted = Vec::new();
+        repeats.admit("oldest", start, &mut evicted);
+        repeats.admit("oldest", start, &mut evicted);
+        for i in 1..REPEAT_MEMORY {
+            let later = start + Duration::from_millis(i as u64);
+            assert_eq!(
+                repeats.admit(&format!("line {i}"), later, &mut evicted),
+                Some(0)
+            );
+        }
+        assert!(evicted.is_empty());
+        let later = start + Duration::from_secs(1);
+        assert_eq!(repeats.admit("one more", later, &mut evicted), Some(0));
+        assert_eq!(evicted, vec![("oldest".to_owned(), 1)]);
+        assert_eq!(repeats.recent.len(), REPEAT_MEMORY);
     }
 
     #[test]

@@ -29,10 +29,14 @@ use crate::telemetry::{self, Level, Telemetry, V};
 /// How often a broker that stays unreachable is mentioned again.
 pub const REMINDER_INTERVAL: Duration = Duration::from_secs(30);
 
+/// Where the watch's lines go: [`telemetry::log`], or a test's collector.
+pub type LogFn = Box<dyn Fn(Level, &str, &str, &[(&str, V<'_>)]) + Send + Sync>;
+
 /// The connection state of one run's clients.
 pub struct BrokerWatch {
     brokers: String,
     telemetry: Arc<Telemetry>,
+    log: LogFn,
     /// A broker answered and none failed since: the fast path of [`BrokerWatch::connected`].
     up: AtomicBool,
     state: Mutex<State>,
@@ -91,9 +95,15 @@ pub fn parse_failure(message: &str) -> Cause {
 
 impl BrokerWatch {
     pub fn new(brokers: &str, telemetry: Arc<Telemetry>) -> Arc<BrokerWatch> {
+        BrokerWatch::with_log(brokers, telemetry, Box::new(telemetry::log))
+    }
+
+    /// As [`BrokerWatch::new`], its lines written by `log`.
+    pub fn with_log(brokers: &str, telemetry: Arc<Telemetry>, log: LogFn) -> Arc<BrokerWatch> {
         Arc::new(BrokerWatch {
             brokers: brokers.to_owned(),
             telemetry,
+            log,
             up: AtomicBool::new(false),
             state: Mutex::new(State::default()),
         })
@@ -115,7 +125,7 @@ impl BrokerWatch {
         // While every broker is down, the reminders say it; otherwise one broker failing is
         // worth a warning (the log counts its repeats).
         if !all_down {
-            telemetry::log(
+            (self.log)(
                 Level::Warn,
                 "broker_connection_failed",
                 "a connection to a Kafka broker failed; librdkafka retries",
@@ -159,7 +169,7 @@ impl BrokerWatch {
             m.broker_connected = false;
             m.broker_problem = Some(problem);
         }
-        telemetry::log(
+        (self.log)(
             Level::Error,
             "broker_unreachable",
             &msg,
@@ -200,7 +210,7 @@ impl BrokerWatch {
                 self.brokers,
                 words(down_for)
             );
-            telemetry::log(
+            (self.log)(
                 Level::Info,
                 "broker_reachable",
                 &msg,
@@ -237,7 +247,7 @@ impl BrokerWatch {
             self.brokers,
             words(down_for)
         );
-        telemetry::log(
+        (self.log)(
             Level::Error,
             "broker_still_unreachable",
             &msg,
@@ -299,13 +309,46 @@ mod tests {
     }
 
     #[test]
-    fn the_gauge_and_readiness_follow_the_connection() {
+    fn said_once_then_again_when_back_and_the_gauge_and_readiness_follow() {
+        let said: Arc<Mutex<Vec<(Level, String, String)>>> = Arc::default();
         let telemetry = Telemetry::new();
-        let watch = BrokerWatch::new("127.0.0.1:1", telemetry.clone());
-        watch.failed_attempt("127.0.0.1:1/bootstrap: Connect to ipv4#127.0.0.1:1 failed: Connection refused (after 0ms in state CONNECT)");
+        let watch = {
+            let said = said.clone();
+            BrokerWatch::with_log(
+                "127.0.0.1:1",
+                telemetry.clone(),
+                Box::new(move |level, event, msg, _| {
+                    said.lock()
+                        .unwrap()
+                        .push((level, event.to_owned(), msg.to_owned()))
+                }),
+            )
+        };
+        let refused = "127.0.0.1:1/bootstrap: Connect to ipv4#127.0.0.1:1 failed: Connection \
+                       refused (after 0ms in state CONNECT)";
+        watch.failed_attempt(refused);
         assert!(!watch.down(), "one failed attempt is not every broker down");
-        watch.all_down();
+        for _ in 0..50 {
+            watch.all_down();
+            watch.failed_attempt(refused);
+            watch.tick();
+        }
         assert!(watch.down());
+        let errors: Vec<String> = said
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(level, _, _)| *level == Level::Error)
+            .map(|(_, event, msg)| format!("{event}: {msg}"))
+            .collect();
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        assert!(
+            errors[0].starts_with(
+                "broker_unreachable: cannot reach the Kafka brokers at 127.0.0.1:1: Connection \
+                 refused"
+            ),
+            "{errors:#?}"
+        );
         assert!(!telemetry.metrics().broker_connected);
         let why = telemetry.readiness().unwrap_err();
         assert!(
@@ -316,6 +359,7 @@ mod tests {
             .render()
             .contains("\nsessionguard_broker_connected 0\n"));
         watch.connected();
+        watch.connected();
         assert!(!watch.down());
         assert!(telemetry.metrics().broker_connected);
         assert!(telemetry
@@ -323,6 +367,18 @@ mod tests {
             .contains("\nsessionguard_broker_connected 1\n"));
         let why = telemetry.readiness().unwrap_err();
         assert!(why.starts_with("no input partition assigned yet"), "{why}");
+        let back: Vec<String> = said
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, event, _)| event == "broker_reachable")
+            .map(|(_, _, msg)| msg.clone())
+            .collect();
+        assert_eq!(back.len(), 1, "{back:#?}");
+        assert!(
+            back[0].starts_with("the Kafka brokers at 127.0.0.1:1 answer again"),
+            "{back:#?}"
+        );
     }
 
     #[test]
