@@ -166,15 +166,15 @@ impl Telemetry {
         self.ready.load(Ordering::Relaxed)
     }
 
-    /// Ready, or why not, in words for `/readyz`. An unreachable broker is named first: it is
-    /// the cause of everything else.
+    /// Ready, or why not, in words for `/readyz`. An unreachable broker comes first: nothing
+    /// is read meanwhile, whatever the assignment says.
     pub fn readiness(&self) -> Result<(), String> {
-        if self.is_ready() {
-            return Ok(());
-        }
         let m = self.metrics();
         if let Some(problem) = &m.broker_problem {
             return Err(problem.clone());
+        }
+        if self.is_ready() {
+            return Ok(());
         }
         Err(match m.not_ready {
             NotReady::NoPartition => "no input partition assigned yet (the consumer group is \
