@@ -14,8 +14,10 @@
 //! - when a broker answers again (statistics show one up, an assignment or a record arrives):
 //!   one info line, `broker_reachable`.
 //!
-//! A failed attempt while some broker still answers (one broker of a cluster down) is a
-//! warning, `broker_connection_failed`, whose repeats the log counts instead of writing
+//! Only failed connection attempts count: an established connection the broker closes (idle,
+//! `in state UP`) is an ordinary log line, and a client left with no connection by it is not
+//! an unreachable broker. A failed attempt while some broker still answers (one broker of a
+//! cluster down) is a warning, `broker_connection_failed`, whose repeats the log counts instead of writing
 //! ([`crate::telemetry::log`]). The watch keeps the `sessionguard_broker_connected` gauge and
 //! the reason `/readyz` gives.
 
@@ -137,14 +139,17 @@ impl BrokerWatch {
         }
     }
 
-    /// Every broker is down (librdkafka's `AllBrokersDown`, from either client).
+    /// Every broker is down (librdkafka's `AllBrokersDown`, from either client). Reported
+    /// only once a connection attempt failed since the last answer: a client whose one idle
+    /// connection the broker closed is "all down" too, and simply connects again when it
+    /// needs to.
     pub fn all_down(&self) {
-        self.up.store(false, Ordering::Relaxed);
         let (cause, attempts) = {
             let mut state = self.state();
-            if state.down_since.is_some() {
+            if state.down_since.is_some() || state.failed_attempts == 0 {
                 return;
             }
+            self.up.store(false, Ordering::Relaxed);
             let now = Instant::now();
             state.down_since = Some(now);
             state.last_reminder = Some(now);
@@ -182,7 +187,8 @@ impl BrokerWatch {
         );
     }
 
-    /// A broker answered: statistics show one up, or an assignment or a record arrived.
+    /// A broker answered: statistics show one up ([`BrokerWatch::statistics_show_one_up`]),
+    /// or an assignment or a record arrived.
     pub fn connected(&self) {
         // Called for every record: one atomic load while nothing changes.
         if self.up.load(Ordering::Relaxed) {
@@ -220,6 +226,18 @@ impl BrokerWatch {
                 ],
             );
         }
+    }
+
+    /// librdkafka's statistics (every 5 s) show a broker up: an answer, and the failed
+    /// attempts counted so far (one broker of several refusing) are forgotten.
+    pub fn statistics_show_one_up(&self) {
+        {
+            let mut state = self.state();
+            if state.down_since.is_none() {
+                state.failed_attempts = 0;
+            }
+        }
+        self.connected();
     }
 
     /// Called from the consumer loop: a reminder while the brokers stay unreachable.
@@ -378,6 +396,45 @@ mod tests {
         assert!(
             back[0].starts_with("the Kafka brokers at 127.0.0.1:1 answer again"),
             "{back:#?}"
+        );
+    }
+
+    #[test]
+    fn every_connection_closed_without_a_failed_attempt_is_not_unreachable() {
+        let said: Arc<Mutex<Vec<String>>> = Arc::default();
+        let telemetry = Telemetry::new();
+        let watch = {
+            let said = said.clone();
+            BrokerWatch::with_log(
+                "127.0.0.1:9092",
+                telemetry.clone(),
+                Box::new(move |_, event, _, _| said.lock().unwrap().push(event.to_owned())),
+            )
+        };
+        watch.connected();
+        // The broker closed the producer's idle connection: librdkafka says all are down.
+        watch.all_down();
+        assert!(!watch.down());
+        assert!(telemetry
+            .readiness()
+            .is_err_and(|why| why.starts_with("no input partition")));
+        assert!(said.lock().unwrap().is_empty());
+        // One broker of several refused, then statistics show the others up: forgotten.
+        watch.failed_attempt("b2:9092/2: Connect to ipv4#10.0.0.2:9092 failed: Connection refused (after 1ms in state CONNECT)");
+        watch.statistics_show_one_up();
+        watch.all_down();
+        assert!(!watch.down());
+        // A reconnection that fails is an outage.
+        watch.failed_attempt("b1:9092/1: Connect to ipv4#10.0.0.1:9092 failed: Connection refused (after 1ms in state CONNECT)");
+        watch.all_down();
+        assert!(watch.down());
+        assert_eq!(
+            *said.lock().unwrap(),
+            [
+                "broker_connection_failed",
+                "broker_connection_failed",
+                "broker_unreachable"
+            ]
         );
     }
 

@@ -106,9 +106,9 @@ pub fn client_log(
             | RDKafkaLogLevel::Critical
             | RDKafkaLogLevel::Error
     );
-    // Connection failures are `FAIL` at error level; an idle connection closed by the broker
-    // is `FAIL` at a lower one, and stays an ordinary line.
-    if fac == "FAIL" && severe {
+    // A failed connection attempt is `FAIL` at error level, in a connecting state; an
+    // established connection closed by the broker (`in state UP`) stays an ordinary line.
+    if fac == "FAIL" && severe && !message.contains("in state UP") {
         watch.failed_attempt(message);
     } else {
         librdkafka_log(client, level, fac, message);

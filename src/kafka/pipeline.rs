@@ -216,7 +216,7 @@ impl ClientContext for PipelineContext {
 
     fn stats(&self, statistics: Statistics) {
         if statistics.brokers.values().any(|b| b.state == "UP") {
-            self.watch.connected();
+            self.watch.statistics_show_one_up();
         }
         let mut m = self.telemetry.metrics();
         m.lag.clear();
