@@ -7,8 +7,10 @@
 # kafka_faults.rs, #[ignore]d in a plain `cargo test`, run here with --ignored) against a
 # Kafka-compatible broker on 127.0.0.1, which scripts/kafka.sh installs (tansu, built by cargo once: about 20
 # minutes on 2 cores) and starts, unless SESSIONGUARD_TEST_BROKERS already names one. A broker
-# that cannot start fails the run. Needs the Rust toolchain (and apt-get, for stunnel4 when
-# missing: tests/kafka_tls.rs). Ends with one line: "N passed, M failed".
+# that cannot start fails the run. Needs the Rust toolchain, a C compiler and make (librdkafka
+# and OpenSSL are built from source) and python3 (scripts/kafka.sh asks the broker whether it
+# is up); stunnel4 and openssl for tests/kafka_tls.rs are installed with apt-get when missing
+# (as root). Ends with one line: "N passed, M failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -88,7 +90,7 @@ fi
 # One closing line over every test binary and the rule pack's inline tests.
 awk -v broker_failed="$broker_failed" '
     /^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }
-    / rules loaded; / { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed,?$/) p += $(i-1); if ($(i) ~ /^failed$/) f += $(i-1) } }
+    / rules? loaded; / { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed,?$/) p += $(i-1); if ($(i) ~ /^failed$/) f += $(i-1) } }
     END { printf "%d passed, %d failed\n", p, f + broker_failed }
 ' "$log"
 exit "$status"

@@ -28,6 +28,7 @@
 //! - [`replay`]: files or standard input through the evaluator; sharded on N threads.
 //! - `kafka`: `run`, `rekey`, `demo`: consumer loop, delivery, offsets, progress topic.
 //! - [`gen`]: synthetic multi-source traffic with injected attacks, sorted or in delivery order.
+//! - [`scenarios`]: the scenario fixtures' ground truth, and decisions set beside it (the demo).
 //! - [`config`], [`cli`], `telemetry`, [`sink`], [`units`]: settings, the command line, metrics
 //!   and health, output writers, durations and sizes.
 
@@ -44,6 +45,7 @@ pub mod gen;
 pub mod kafka;
 pub mod replay;
 pub mod rule;
+pub mod scenarios;
 pub mod sink;
 pub mod source;
 #[cfg(feature = "kafka")]
