@@ -3,7 +3,8 @@
 //! - the broker killed (SIGKILL) and restarted while records keep arriving: the same `run`
 //!   process keeps consuming after the restart, and the actions topic holds exactly `replay`'s
 //!   decisions on the same input — none lost, none under a new id (a repeat carries the same id
-//!   and content: ids are a hash of rule, session and evidence, `src/decision.rs`);
+//!   and content: an id is a hash of rule, rule version, session key, event time and ordinal,
+//!   `decision::decision_id`, so a re-made decision gets the id it had);
 //! - the `run` process stopped (SIGSTOP) for longer than `max.poll.interval.ms` and the group
 //!   session, then resumed: it loses its partition, rejoins, rebuilds, and the same holds.
 //!
