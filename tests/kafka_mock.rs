@@ -8,6 +8,9 @@
 //!   rule that depends only on its own session's events (see `CROSS_SESSION_RULES`);
 //! - poison records (invalid UTF-8, not JSON, too deep) land in the dead-letter topic with
 //!   their reason and origin headers, and the records after them are still decided;
+//! - a flood of 100,000 poison records of every kind with the scenario records among them:
+//!   each poison record is dead-lettered once with its bytes, reason and origin, the scenario
+//!   records give replay's decisions, and the run reads it all within its deadline;
 //! - a runner stopped as by a crash mid-stream and then restarted loses no decision and
 //!   repeats one only with the same id and bytes, for several stop points;
 //! - two runners in one group split the partitions and together give one runner's decision
@@ -26,7 +29,11 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use bumpalo::Bump;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::KafkaError;
 use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use serde_json::Value;
 use sessionguard::config::Settings;
@@ -335,6 +342,231 @@ fn poison_records_are_dead_lettered_and_do_not_stall_the_partition() {
     s.exit_when_idle = Some(Duration::from_secs(2));
     let again = spawn(Mode::Evaluate, s).join();
     assert_eq!(again.decisions + again.dead_letters, 0);
+}
+
+/// The poison kinds of the flood: the bytes of the `n`th record, and the reason it must be
+/// dead-lettered with.
+fn poison(n: usize) -> (Vec<u8>, &'static str) {
+    let cloudtrail = |time: &str, identity: &str| {
+        format!(
+            "{{\"eventVersion\":\"1.08\",\"eventSource\":\"s3.amazonaws.com\",\
+             \"eventName\":\"GetObject\",\"eventTime\":{time},\"userIdentity\":{identity},\
+             \"n\":{n}}}"
+        )
+        .into_bytes()
+    };
+    match n % 7 {
+        0 => (
+            format!("{{\"n\": {n}, \"eventTime\": \"2024-").into_bytes(),
+            "not_json",
+        ),
+        1 => (
+            [
+                format!("{{\"n\": {n}, \"x\": \"").as_bytes(),
+                b"\xff\xfe\"}",
+            ]
+            .concat(),
+            "invalid_utf8",
+        ),
+        2 => (
+            format!("{{\"hello\": \"world\", \"n\": {n}}}").into_bytes(),
+            "unknown_source",
+        ),
+        3 => (
+            cloudtrail(
+                &format!("{{\"n\":{n}}}"),
+                "{\"accountId\":\"1\",\"accessKeyId\":\"ASIAX\"}",
+            ),
+            "bad_timestamp",
+        ),
+        4 => (
+            cloudtrail("\"2024-08-01T10:00:00Z\"", &format!("\"ASIA{n}\"")),
+            "invalid_field",
+        ),
+        5 => (
+            cloudtrail(
+                "\"2024-08-01T10:00:00Z\"",
+                &format!("{{\"accountId\":\"{n}\"}}"),
+            ),
+            "no_session_identity",
+        ),
+        _ => (
+            format!("{{\"n\":{n},\"a\":{}{}}}", "[".repeat(200), "]".repeat(200)).into_bytes(),
+            "too_deep",
+        ),
+    }
+}
+
+/// 100,000 poison records — not JSON, not UTF-8, too deep, larger than the 1 MiB record limit,
+/// of no known source, with a wrong-typed time or identity — over 8 partitions, the scenario
+/// records among those of partition 0 in their order: every poison record is in the
+/// dead-letter topic once, with its bytes (the first 64 KiB of a large one, marked truncated),
+/// its reason and its partition and offset; the scenario records give exactly replay's
+/// decisions; the run reads everything within its deadline. (Spread over partitions because a
+/// mock partition keeps only its last 5 MB: one partition would lose the start of the flood.)
+#[test]
+fn a_flood_of_poison_records_is_dead_lettered_and_the_valid_ones_decided() {
+    const POISON: usize = 100_000;
+    const PARTITIONS: usize = 8;
+    const LARGE: [usize; 3] = [10_001, 45_002, 80_003];
+    let cluster = MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let name = "flood";
+    let topic = format!("{name}.in");
+    cluster.create_topic(&topic, PARTITIONS as i32, 1).unwrap();
+    for (suffix, partitions) in [("actions", 1), ("dead", 16), ("progress", 1)] {
+        cluster
+            .create_topic(&format!("{name}.{suffix}"), partitions, 1)
+            .unwrap();
+    }
+    let files = scenario_paths();
+    let good = records_of(&files).unwrap();
+    let expected = replay_decisions(&files);
+    assert!(expected.len() > 20, "the scenarios should decide");
+
+    // (partition, bytes, the reason it must be dead-lettered with: none for a valid record)
+    let mut input: Vec<(usize, Vec<u8>, Option<&str>)> = Vec::with_capacity(POISON + good.len());
+    let every = POISON / good.len();
+    let mut valid = good.iter();
+    for n in 0..POISON {
+        if n % every == 0 {
+            if let Some(record) = valid.next() {
+                input.push((0, record.clone(), None));
+            }
+        }
+        if let Some(k) = LARGE.iter().position(|&l| l == n) {
+            let pad = "A".repeat(sessionguard::event::DEFAULT_MAX_RECORD_BYTES);
+            let bytes = format!("{{\"n\":{n},\"pad\":\"{pad}\"}}").into_bytes();
+            input.push((PARTITIONS - 1 - k, bytes, Some("too_large")));
+        } else {
+            let (bytes, reason) = poison(n);
+            input.push((n % PARTITIONS, bytes, Some(reason)));
+        }
+    }
+    input.extend(valid.map(|r| (0, r.clone(), None)));
+    // The library's normalizer gives each kind the reason expected of it.
+    let normalizer = Normalizer::default();
+    let mut kinds = BTreeSet::new();
+    for (_, bytes, reason) in &input {
+        let Some(reason) = reason else { continue };
+        if kinds.insert(*reason) {
+            let scratch = Bump::new();
+            let got = normalizer
+                .normalize(bytes, &scratch)
+                .map(|_| ())
+                .unwrap_err();
+            assert_eq!(got.reason.as_str(), *reason, "{got}");
+        }
+    }
+    assert_eq!(
+        kinds.len(),
+        8,
+        "every kind of poison is in the flood: {kinds:?}"
+    );
+
+    // Produced in order per partition (idempotent), so each record's offset is known; with a
+    // limit above the large records (librdkafka's default is 1,000,000 bytes).
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("message.max.bytes", "4000000")
+        .set("linger.ms", "20")
+        .set("enable.idempotence", "true")
+        .create()
+        .unwrap();
+    let mut next = [0usize; PARTITIONS];
+    let mut at: BTreeMap<(i32, i64), usize> = BTreeMap::new();
+    for (i, (partition, bytes, _)) in input.iter().enumerate() {
+        at.insert((*partition as i32, next[*partition] as i64), i);
+        next[*partition] += 1;
+        let mut record = Some(
+            BaseRecord::<[u8], [u8]>::to(&topic)
+                .payload(bytes)
+                .partition(*partition as i32),
+        );
+        while let Some(r) = record.take() {
+            if let Err((e, back)) = producer.send(r) {
+                assert!(
+                    matches!(
+                        e,
+                        KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)
+                    ),
+                    "producing the flood: {e}"
+                );
+                thread::sleep(Duration::from_millis(5));
+                record = Some(back);
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(60)).unwrap();
+    drop(producer);
+
+    let mut s = settings(&brokers, "flood-group", &[&topic], name);
+    s.max_events = Some(input.len() as u64);
+    let started = Instant::now();
+    let runner = spawn(Mode::Evaluate, s);
+    wait_until(
+        Duration::from_secs(300),
+        "the run to read the whole flood",
+        || runner.records() >= input.len() as u64 || runner.handle.is_finished(),
+    );
+    let summary = runner.join();
+    let took = started.elapsed();
+    assert_eq!(summary.records, input.len() as u64, "records read");
+    assert_eq!(summary.dead_letters, POISON as u64);
+
+    // Every poison record dead-lettered once, with its bytes, reason, partition and offset.
+    let dead = read_topic(&brokers, &format!("{name}.dead")).unwrap();
+    assert_eq!(dead.len(), POISON, "dead letters");
+    let mut seen = BTreeSet::new();
+    for letter in &dead {
+        let number = |header: &str| -> i64 {
+            letter
+                .header(header)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("a dead letter without {header}"))
+        };
+        let origin = (
+            number("__connect.errors.partition") as i32,
+            number("__connect.errors.offset"),
+        );
+        assert!(seen.insert(origin), "{origin:?} dead-lettered twice");
+        let (_, bytes, reason) = &input[at[&origin]];
+        let reason =
+            reason.unwrap_or_else(|| panic!("the valid record {origin:?} was dead-lettered"));
+        assert_eq!(
+            letter.header("sessionguard.reject.reason"),
+            Some(reason),
+            "{origin:?}"
+        );
+        assert_eq!(
+            letter.header("__connect.errors.topic"),
+            Some(topic.as_str())
+        );
+        let message = letter.header("__connect.errors.exception.message").unwrap();
+        assert!(message.starts_with(&format!("{reason}: ")), "{message}");
+        let kept = bytes.len().min(64 * 1024);
+        assert!(
+            letter.payload == bytes[..kept],
+            "{origin:?}: not the original bytes"
+        );
+        assert_eq!(
+            letter.header("sessionguard.truncated"),
+            Some(if kept < bytes.len() { "true" } else { "false" }),
+            "{origin:?}"
+        );
+    }
+
+    // The valid records among them: replay's decisions, in replay's order.
+    let got: Vec<Value> = decisions_in(&brokers, &format!("{name}.actions"))
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect();
+    let strip = |ds: &[Value]| ds.iter().map(without_origins).collect::<Vec<Value>>();
+    assert_eq!(strip(&got), strip(&expected), "decisions among the flood");
+    eprintln!(
+        "kafka_mock: {} records ({POISON} poison) read, dead-lettered and decided in {took:.1?}",
+        input.len()
+    );
 }
 
 #[test]

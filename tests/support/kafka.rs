@@ -597,9 +597,10 @@ pub fn try_committed(
         .set("enable.auto.commit", "false")
         .create()
         .unwrap();
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
     let mut list = TopicPartitionList::new();
-    for p in partitions(&consumer, topic) {
-        list.add_partition(topic, p);
+    for p in metadata.topics().iter().flat_map(|t| t.partitions()) {
+        list.add_partition(topic, p.id());
     }
     let list = consumer.committed_offsets(list, Duration::from_secs(10))?;
     Ok(list
