@@ -280,6 +280,6 @@ fn a_fifo_a_socket_or_a_broken_symlink_in_a_rules_directory_is_an_error_not_a_ha
         }
         assert!(!stderr.contains("notes"), "{stderr}");
     }
-    assert!(String::from_utf8_lossy(&check.stderr).contains("3 error(s); no rule was loaded"));
+    assert!(String::from_utf8_lossy(&check.stderr).contains("3 errors; no rule was loaded"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
