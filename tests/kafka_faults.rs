@@ -72,21 +72,24 @@ fn a_broker_killed_and_restarted_under_load_loses_no_decision() {
         at_kill < records.len(),
         "the input was complete before the kill: not under load"
     );
-    let (consumer_errors, producer_errors) = (
-        logged(&engine, "consumer_error"),
-        logged(&engine, "producer_error"),
-    );
+    // What says the engine saw the broker go: an error from librdkafka, or the broker watch's
+    // failed connection attempt or outage line (src/kafka/connectivity.rs).
+    let signs = [
+        "consumer_error",
+        "producer_error",
+        "broker_connection_failed",
+        "broker_unreachable",
+    ];
+    let seen = |engine: &Proc| -> usize { signs.iter().map(|e| logged(engine, e)).sum() };
+    let before = seen(&engine);
     broker.kill();
     let killed = Instant::now();
-    // Down until the engine has seen it (an error from librdkafka in its log), and past the
-    // 6 s group session (the outage's length is the fault; what is polled is that it was seen).
+    // Down until the engine has seen it, and past the 6 s group session (the outage's length
+    // is the fault; what is polled is that it was seen).
     wait_until(
         Duration::from_secs(60),
         "the engine to see the broker gone",
-        || {
-            logged(&engine, "consumer_error") > consumer_errors
-                || logged(&engine, "producer_error") > producer_errors
-        },
+        || seen(&engine) > before,
     );
     while killed.elapsed() < OUTAGE {
         thread::sleep(Duration::from_millis(100));
