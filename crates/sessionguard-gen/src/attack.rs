@@ -26,7 +26,7 @@ use super::pools::{
     WARP,
 };
 use super::rng::{hash2, Rng};
-use crate::event::Source;
+use crate::Source;
 
 /// The attack cases, in the order `--attacks` cycles through them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
