@@ -12,6 +12,7 @@
 
 use super::out::{self, s, Body};
 use super::pools::{private_ip, runner_ip, KUBECTL_AGENTS};
+use super::rng::Rng;
 use super::session::{Env, Profile, Sess};
 
 /// A credential as the audit event's `user` shows it.
@@ -443,8 +444,398 @@ pub fn session_key(env: &Env<'_>, sess: &Sess, key: &mut String) {
     key.push_str(std::str::from_utf8(&b).unwrap_or(""));
 }
 
+// ------------------------------------------------------------------------------------------
+// Request templates
+// ------------------------------------------------------------------------------------------
+
+/// The namespace a template names.
+#[derive(Clone, Copy)]
+pub enum Ns {
+    /// The session's workload namespace ([`Scope::ns`]).
+    Own,
+    /// None: a cluster-scoped request.
+    Cluster,
+    Fixed(&'static str),
+}
+
+/// The object name a template names.
+#[derive(Clone, Copy)]
+pub enum Named {
+    No,
+    /// The session's service account name ([`Scope::sa`]) and a suffix.
+    Sa(&'static str),
+    /// The session's node ([`Scope::node`]).
+    Node,
+    Fixed(&'static str),
+}
+
+/// Whom the request impersonates.
+#[derive(Clone, Copy)]
+pub enum As {
+    No,
+    /// The session's service account ([`Scope`]).
+    OwnSa,
+    /// A username and groups (array contents).
+    Fixed(&'static str, &'static str),
+}
+
+/// The `requestObject` logged with the request (`RequestResponse` level).
+#[derive(Clone, Copy)]
+pub enum Obj {
+    No,
+    /// kubectl's `rollout restart` patch of a deployment.
+    Restart,
+    /// CI's image update of the workload's deployment.
+    Image,
+    /// A RoleBinding of the workload's namespace's team to this cluster role.
+    TeamBinding(&'static str),
+    /// The web pod's service account bound to `cluster-admin`.
+    ClusterAdmin,
+}
+
+/// One API request as data.
+#[derive(Clone, Copy)]
+pub struct Tpl {
+    pub verb: &'static str,
+    pub resource: &'static str,
+    pub ns: Ns,
+    pub name: Named,
+    pub group: &'static str,
+    pub sub: Option<&'static str>,
+    pub code: u64,
+    pub imp: As,
+    pub obj: Obj,
+}
+
+/// A `verb` of `resource` in `ns`, allowed (200).
+pub const fn req(verb: &'static str, resource: &'static str, ns: Ns) -> Tpl {
+    Tpl {
+        verb,
+        resource,
+        ns,
+        name: Named::No,
+        group: "",
+        sub: None,
+        code: 200,
+        imp: As::No,
+        obj: Obj::No,
+    }
+}
+
+impl Tpl {
+    pub const fn name(mut self, name: Named) -> Tpl {
+        self.name = name;
+        self
+    }
+
+    pub const fn group(mut self, group: &'static str) -> Tpl {
+        self.group = group;
+        self
+    }
+
+    pub const fn sub(mut self, sub: &'static str) -> Tpl {
+        self.sub = Some(sub);
+        self
+    }
+
+    pub const fn code(mut self, code: u64) -> Tpl {
+        self.code = code;
+        self
+    }
+
+    pub const fn imp(mut self, imp: As) -> Tpl {
+        self.imp = imp;
+        self
+    }
+
+    pub const fn obj(mut self, obj: Obj) -> Tpl {
+        self.obj = obj;
+        self
+    }
+}
+
+/// What a template's names resolve to, and the event's time and seed.
+pub struct Scope<'a> {
+    pub ns: &'a str,
+    pub sa: &'a str,
+    pub node: u32,
+    pub t: i64,
+    pub seed: u64,
+}
+
+/// Who sends a request, from where, and the authorizer's reason for allowing it (a forbidden
+/// request has none).
+pub struct Sender<'a> {
+    pub caller: Caller<'a>,
+    pub addr: u32,
+    pub ua: &'a str,
+    pub reason: &'a str,
+}
+
+const COORDINATION: &str = "coordination.k8s.io";
+const DISCOVERY: &str = "discovery.k8s.io";
+const RBAC: &str = "rbac.authorization.k8s.io";
+const POD_SUFFIX: &str = "-7d9f8b6c5-m8r2t";
+
+/// Writes the audit event of `tpl` sent by `from`.
+pub fn send(b: &mut Vec<u8>, tpl: &Tpl, scope: &Scope<'_>, from: &Sender<'_>) {
+    let mut name = Vec::with_capacity(64);
+    match tpl.name {
+        Named::No => {}
+        Named::Sa(suffix) => {
+            s(&mut name, scope.sa);
+            s(&mut name, suffix);
+        }
+        Named::Node => node_name(&mut name, scope.node),
+        Named::Fixed(fixed) => s(&mut name, fixed),
+    }
+    let mut imp = Vec::new();
+    let ns = match tpl.ns {
+        Ns::Own => Some(scope.ns),
+        Ns::Cluster => None,
+        Ns::Fixed(ns) => Some(ns),
+    };
+    let mut r = Request::new(tpl.verb, tpl.resource, ns);
+    r.name = (!matches!(tpl.name, Named::No)).then_some(&name[..]);
+    r.api_group = tpl.group;
+    r.subresource = tpl.sub;
+    r.code = tpl.code;
+    r.reason = if tpl.code == 403 { "" } else { from.reason };
+    r.impersonate = match tpl.imp {
+        As::No => None,
+        As::OwnSa => {
+            s(&mut imp, "system:serviceaccount:");
+            s(&mut imp, scope.ns);
+            imp.push(b':');
+            s(&mut imp, scope.sa);
+            Some((
+                std::str::from_utf8(&imp).unwrap_or(""),
+                "\"system:serviceaccounts\",\"system:authenticated\"",
+            ))
+        }
+        As::Fixed(user, groups) => Some((user, groups)),
+    };
+    let object = |b: &mut Vec<u8>| request_object(b, tpl.obj, scope, &name);
+    let object: Body<'_> = (!matches!(tpl.obj, Obj::No)).then_some(&object);
+    write(
+        b,
+        scope.t,
+        &from.caller,
+        &r,
+        from.addr,
+        from.ua,
+        object,
+        scope.seed,
+    );
+}
+
+fn request_object(b: &mut Vec<u8>, obj: Obj, scope: &Scope<'_>, name: &[u8]) {
+    match obj {
+        Obj::No => {}
+        Obj::Restart => {
+            s(
+                b,
+                "{\"metadata\":{\"annotations\":{\"kubectl.kubernetes.io/restartedAt\":\"",
+            );
+            out::time_s(b, scope.t);
+            s(b, "\"}},\"spec\":{\"template\":{\"spec\":{\"containers\":[{\"name\":\"app\",\"resources\":{\"limits\":{\"cpu\":\"1\",\"memory\":\"1Gi\"},\"requests\":{\"cpu\":\"250m\",\"memory\":\"512Mi\"}}}]}}}}");
+        }
+        Obj::Image => {
+            s(b, "{\"spec\":{\"template\":{\"spec\":{\"containers\":[{\"name\":\"app\",\"image\":\"482915736014.dkr.ecr.us-east-1.amazonaws.com/");
+            s(b, scope.sa);
+            b.push(b':');
+            out::hex(b, scope.seed ^ 0x1ae, 12);
+            s(b, "\"}]}}}}");
+        }
+        Obj::TeamBinding(role) => {
+            s(b, "{\"kind\":\"RoleBinding\",\"apiVersion\":\"rbac.authorization.k8s.io/v1\",\"metadata\":{\"name\":\"");
+            b.extend_from_slice(name);
+            s(b, "\",\"namespace\":\"");
+            s(b, scope.ns);
+            s(b, "\",\"creationTimestamp\":null},\"subjects\":[{\"kind\":\"Group\",\"apiGroup\":\"rbac.authorization.k8s.io\",\"name\":\"team-");
+            s(b, scope.ns);
+            s(b, "\"}],\"roleRef\":{\"apiGroup\":\"rbac.authorization.k8s.io\",\"kind\":\"ClusterRole\",\"name\":\"");
+            s(b, role);
+            s(b, "\"}}");
+        }
+        Obj::ClusterAdmin => s(b, "{\"kind\":\"ClusterRoleBinding\",\"apiVersion\":\"rbac.authorization.k8s.io/v1\",\"metadata\":{\"name\":\"frontend-cluster-admin\",\"creationTimestamp\":null},\"subjects\":[{\"kind\":\"ServiceAccount\",\"name\":\"frontend\",\"namespace\":\"web\"}],\"roleRef\":{\"apiGroup\":\"rbac.authorization.k8s.io\",\"kind\":\"ClusterRole\",\"name\":\"cluster-admin\"}}"),
+    }
+}
+
+/// A persona's requests: each with how often it is made, against the others of its table.
+type Table = [(u32, Tpl)];
+
+/// Draws one request of `table` by weight.
+fn pick<'t>(rng: &mut Rng, table: &'t Table) -> &'t Tpl {
+    &table[rng.weighted_by(table, |(weight, _)| *weight)].1
+}
+
+// ------------------------------------------------------------------------------------------
+// What each benign session does
+// ------------------------------------------------------------------------------------------
+
+/// A workload's pod: its config and credentials, its leader lease, its endpoints, events.
+const POD: &Table = &[
+    (
+        30,
+        req("get", "configmaps", Ns::Own).name(Named::Sa("-config")),
+    ),
+    (
+        14,
+        req("get", "secrets", Ns::Own).name(Named::Sa("-credentials")),
+    ),
+    (
+        18,
+        req("update", "leases", Ns::Own)
+            .group(COORDINATION)
+            .name(Named::Sa("-leader")),
+    ),
+    (
+        12,
+        req("get", "leases", Ns::Own)
+            .group(COORDINATION)
+            .name(Named::Sa("-leader")),
+    ),
+    (8, req("list", "endpointslices", Ns::Own).group(DISCOVERY)),
+    (6, req("watch", "configmaps", Ns::Own)),
+    (
+        8,
+        req("create", "events", Ns::Own)
+            .group("events.k8s.io")
+            .code(201),
+    ),
+];
+
+/// CI deploying a workload: image updates, config reads, team RoleBindings to `view`/`edit`.
+const CI: &Table = &[
+    (
+        5,
+        req("get", "deployments", Ns::Own)
+            .group("apps")
+            .name(Named::Sa("")),
+    ),
+    (
+        5,
+        req("patch", "deployments", Ns::Own)
+            .group("apps")
+            .name(Named::Sa(""))
+            .obj(Obj::Image),
+    ),
+    (
+        3,
+        req("get", "configmaps", Ns::Own).name(Named::Sa("-config")),
+    ),
+    (
+        2,
+        req("create", "rolebindings", Ns::Own)
+            .group(RBAC)
+            .name(Named::Sa("-team-view"))
+            .code(201)
+            .obj(Obj::TeamBinding("view")),
+    ),
+    (
+        2,
+        req("create", "rolebindings", Ns::Own)
+            .group(RBAC)
+            .name(Named::Sa("-team-edit"))
+            .code(201)
+            .obj(Obj::TeamBinding("edit")),
+    ),
+];
+
+/// A controller: its leader lease, and watches over the cluster.
+const CONTROLLER: &Table = &[
+    (
+        30,
+        req("update", "leases", Ns::Own)
+            .group(COORDINATION)
+            .name(Named::Sa("")),
+    ),
+    (
+        20,
+        req("get", "leases", Ns::Own)
+            .group(COORDINATION)
+            .name(Named::Sa("")),
+    ),
+    (
+        15,
+        req("watch", "endpointslices", Ns::Cluster).group(DISCOVERY),
+    ),
+    (10, req("list", "pods", Ns::Cluster)),
+    (10, req("list", "nodes", Ns::Cluster)),
+    (8, req("watch", "services", Ns::Cluster)),
+];
+
+/// A kubelet: its node lease and status, tokens and config for the pods it runs.
+const NODE: &Table = &[
+    (
+        35,
+        req("update", "leases", Ns::Fixed("kube-node-lease"))
+            .group(COORDINATION)
+            .name(Named::Node),
+    ),
+    (
+        15,
+        req("patch", "nodes", Ns::Cluster)
+            .sub("status")
+            .name(Named::Node),
+    ),
+    (
+        15,
+        req("create", "serviceaccounts", Ns::Own)
+            .sub("token")
+            .name(Named::Sa(""))
+            .code(201),
+    ),
+    (
+        12,
+        req("get", "configmaps", Ns::Own).name(Named::Sa("-config")),
+    ),
+    (
+        10,
+        req("get", "secrets", Ns::Own).name(Named::Sa("-credentials")),
+    ),
+    (13, req("get", "pods", Ns::Own).name(Named::Sa(POD_SUFFIX))),
+];
+
+/// A person with kubectl: pods, logs, exec, deployments (and restarts), and now and then a
+/// check of what a service account may do, as that account (forbidden).
+const PERSON: &Table = &[
+    (20, req("list", "pods", Ns::Own)),
+    (
+        14,
+        req("get", "pods", Ns::Own)
+            .name(Named::Sa(POD_SUFFIX))
+            .sub("log"),
+    ),
+    (
+        10,
+        req("get", "deployments", Ns::Own)
+            .group("apps")
+            .name(Named::Sa("")),
+    ),
+    (
+        6,
+        req("create", "pods", Ns::Own)
+            .name(Named::Sa(POD_SUFFIX))
+            .sub("exec")
+            .code(101),
+    ),
+    (
+        8,
+        req("patch", "deployments", Ns::Own)
+            .group("apps")
+            .name(Named::Sa(""))
+            .obj(Obj::Restart),
+    ),
+    (5, req("list", "namespaces", Ns::Cluster)),
+    (8, req("list", "events", Ns::Own)),
+    (4, req("list", "secrets", Ns::Own).code(403).imp(As::OwnSa)),
+];
+
 const SA_GROUPS_PREFIX: &str = "\"system:serviceaccounts\",\"system:serviceaccounts:";
 
+/// A service account's `user`: its username, uid and groups.
 fn sa_caller(ns: &str, name: &str, user: &mut Vec<u8>, uid: &mut Vec<u8>, groups: &mut Vec<u8>) {
     user.clear();
     s(user, "system:serviceaccount:");
@@ -459,43 +850,44 @@ fn sa_caller(ns: &str, name: &str, user: &mut Vec<u8>, uid: &mut Vec<u8>, groups
     s(groups, "\",\"system:authenticated\"");
 }
 
+/// Writes the next event of a benign Kubernetes session.
 pub fn emit(env: &mut Env<'_>, sess: &mut Sess, t: i64, b: &mut Vec<u8>) {
     let mut user = Vec::with_capacity(64);
     let mut uid = Vec::with_capacity(40);
     let mut groups = Vec::with_capacity(96);
-    let mut name = Vec::with_capacity(64);
     sess.rotate(&mut env.rng);
     let seed = sess.key_seed(env.seed, 0x3000 + u64::from(sess.step));
     let cred = cred_of(env, sess);
+    let mut scope = Scope {
+        ns: "",
+        sa: "",
+        node: sess.who,
+        t,
+        seed,
+    };
     let rng = &mut env.rng;
     match sess.profile {
         Profile::PodToken | Profile::KubeCi => {
-            let (ns, sa) = WORKLOADS[sess.who as usize];
+            (scope.ns, scope.sa) = WORKLOADS[sess.who as usize];
             let ci = sess.profile == Profile::KubeCi;
-            if ci {
-                sa_caller("ci", "deployer", &mut user, &mut uid, &mut groups);
+            let (caller_ns, caller_sa) = if ci {
+                ("ci", "deployer")
             } else {
-                sa_caller(ns, sa, &mut user, &mut uid, &mut groups);
-            }
-            let caller = Caller {
-                username: &user,
-                uid: &uid,
-                groups: &groups,
-                cred,
+                WORKLOADS[sess.who as usize]
             };
+            sa_caller(caller_ns, caller_sa, &mut user, &mut uid, &mut groups);
             let mut ua = Vec::with_capacity(64);
             if ci {
                 s(&mut ua, KUBECTL_AGENTS[2]);
             } else {
-                s(&mut ua, sa);
+                s(&mut ua, scope.sa);
                 s(&mut ua, "/v2.14.0 (linux/amd64) kubernetes/v0.31.1");
             }
-            let ua = std::str::from_utf8(&ua).unwrap_or("");
             let mut reason = Vec::with_capacity(128);
             s(&mut reason, "RBAC: allowed by RoleBinding \\\"");
-            s(&mut reason, if ci { "deployer" } else { sa });
+            s(&mut reason, if ci { "deployer" } else { scope.sa });
             s(&mut reason, "/");
-            s(&mut reason, ns);
+            s(&mut reason, scope.ns);
             s(
                 &mut reason,
                 if ci {
@@ -504,283 +896,72 @@ pub fn emit(env: &mut Env<'_>, sess: &mut Sess, t: i64, b: &mut Vec<u8>) {
                     "\\\" of Role \\\"app\\\" to ServiceAccount"
                 },
             );
-            let reason = std::str::from_utf8(&reason).unwrap_or("");
-            if ci {
-                ci_request(rng, ns, sa, &caller, sess.addr, ua, reason, t, seed, b);
-                return;
-            }
-            let pick = rng.weighted(&[30, 14, 18, 12, 8, 6, 8]);
-            let mut r;
-            match pick {
-                0 | 1 => {
-                    r = Request::new(
-                        "get",
-                        if pick == 0 { "configmaps" } else { "secrets" },
-                        Some(ns),
-                    );
-                    s(&mut name, sa);
-                    s(
-                        &mut name,
-                        if pick == 0 { "-config" } else { "-credentials" },
-                    );
-                    r.name = Some(&name);
-                }
-                2 | 3 => {
-                    r = Request::new(if pick == 2 { "update" } else { "get" }, "leases", Some(ns));
-                    r.api_group = "coordination.k8s.io";
-                    s(&mut name, sa);
-                    s(&mut name, "-leader");
-                    r.name = Some(&name);
-                }
-                4 => {
-                    r = Request::new("list", "endpointslices", Some(ns));
-                    r.api_group = "discovery.k8s.io";
-                }
-                5 => r = Request::new("watch", "configmaps", Some(ns)),
-                _ => {
-                    r = Request::new("create", "events", Some(ns));
-                    r.api_group = "events.k8s.io";
-                    r.code = 201;
-                }
-            }
-            r.reason = reason;
-            write(b, t, &caller, &r, sess.addr, ua, None, seed);
+            let from = Sender {
+                caller: Caller {
+                    username: &user,
+                    uid: &uid,
+                    groups: &groups,
+                    cred,
+                },
+                addr: sess.addr,
+                ua: std::str::from_utf8(&ua).unwrap_or(""),
+                reason: std::str::from_utf8(&reason).unwrap_or(""),
+            };
+            send(b, pick(rng, if ci { CI } else { POD }), &scope, &from);
         }
         Profile::Controller => {
             let (ns, sa, ua) = CONTROLLERS[sess.who as usize];
+            (scope.ns, scope.sa) = (ns, sa);
             sa_caller(ns, sa, &mut user, &mut uid, &mut groups);
-            let caller = Caller {
-                username: &user,
-                uid: &uid,
-                groups: &groups,
-                cred,
+            let from = Sender {
+                caller: Caller {
+                    username: &user,
+                    uid: &uid,
+                    groups: &groups,
+                    cred,
+                },
+                addr: sess.addr,
+                ua,
+                reason: "RBAC: allowed by ClusterRoleBinding",
             };
-            let pick = rng.weighted(&[30, 20, 15, 10, 10, 8]);
-            let mut r;
-            match pick {
-                0 | 1 => {
-                    r = Request::new(if pick == 0 { "update" } else { "get" }, "leases", Some(ns));
-                    r.api_group = "coordination.k8s.io";
-                    s(&mut name, sa);
-                    r.name = Some(&name);
-                }
-                2 => {
-                    r = Request::new("watch", "endpointslices", None);
-                    r.api_group = "discovery.k8s.io";
-                }
-                3 => r = Request::new("list", "pods", None),
-                4 => r = Request::new("list", "nodes", None),
-                _ => {
-                    r = Request::new("watch", "services", None);
-                }
-            }
-            r.reason = "RBAC: allowed by ClusterRoleBinding";
-            write(b, t, &caller, &r, sess.addr, ua, None, seed);
+            send(b, pick(rng, CONTROLLER), &scope, &from);
         }
         Profile::Node => {
             s(&mut user, "system:node:");
             node_name(&mut user, sess.who);
             s(&mut groups, "\"system:nodes\",\"system:authenticated\"");
-            let caller = Caller {
-                username: &user,
-                uid: &uid,
-                groups: &groups,
-                cred,
+            (scope.ns, scope.sa) = WORKLOADS[rng.below(WORKLOADS.len() as u64) as usize];
+            let from = Sender {
+                caller: Caller {
+                    username: &user,
+                    uid: &uid,
+                    groups: &groups,
+                    cred,
+                },
+                addr: sess.addr,
+                ua: "kubelet/v1.31.1 (linux/amd64) kubernetes/948afe5",
+                reason: "",
             };
-            const UA: &str = "kubelet/v1.31.1 (linux/amd64) kubernetes/948afe5";
-            let (ns, sa) = WORKLOADS[rng.below(WORKLOADS.len() as u64) as usize];
-            let pick = rng.weighted(&[35, 15, 15, 12, 10, 13]);
-            let mut r;
-            let mut node = Vec::with_capacity(40);
-            node_name(&mut node, sess.who);
-            match pick {
-                0 => {
-                    r = Request::new("update", "leases", Some("kube-node-lease"));
-                    r.api_group = "coordination.k8s.io";
-                    r.name = Some(&node);
-                }
-                1 => {
-                    r = Request::new("patch", "nodes", None);
-                    r.subresource = Some("status");
-                    r.name = Some(&node);
-                }
-                2 => {
-                    r = Request::new("create", "serviceaccounts", Some(ns));
-                    r.subresource = Some("token");
-                    s(&mut name, sa);
-                    r.name = Some(&name);
-                    r.code = 201;
-                }
-                3 | 4 => {
-                    r = Request::new(
-                        "get",
-                        if pick == 3 { "configmaps" } else { "secrets" },
-                        Some(ns),
-                    );
-                    s(&mut name, sa);
-                    s(
-                        &mut name,
-                        if pick == 3 { "-config" } else { "-credentials" },
-                    );
-                    r.name = Some(&name);
-                }
-                _ => {
-                    r = Request::new("get", "pods", Some(ns));
-                    s(&mut name, sa);
-                    b"-7d9f8b6c5-m8r2t".iter().for_each(|c| name.push(*c));
-                    r.name = Some(&name);
-                }
-            }
-            r.reason = "";
-            write(b, t, &caller, &r, sess.addr, UA, None, seed);
+            send(b, pick(rng, NODE), &scope, &from);
         }
         _ => {
             // A person with kubectl.
             let person = &env.pools.people[sess.who as usize];
             s(&mut user, &person.login);
             s(&mut groups, "\"platform-devs\",\"system:authenticated\"");
-            let caller = Caller {
-                username: &user,
-                uid: b"",
-                groups: &groups,
-                cred,
+            (scope.ns, scope.sa) = WORKLOADS[sess.aux as usize];
+            let from = Sender {
+                caller: Caller {
+                    username: &user,
+                    uid: b"",
+                    groups: &groups,
+                    cred,
+                },
+                addr: sess.addr,
+                ua: KUBECTL_AGENTS[(person.github_id % KUBECTL_AGENTS.len() as u64) as usize],
+                reason: "RBAC: allowed by ClusterRoleBinding \\\"platform-devs\\\" of ClusterRole \\\"edit\\\" to Group \\\"platform-devs\\\"",
             };
-            let ua = KUBECTL_AGENTS[(person.github_id % KUBECTL_AGENTS.len() as u64) as usize];
-            let (ns, sa) = WORKLOADS[sess.aux as usize];
-            let pick = rng.weighted(&[20, 14, 10, 6, 8, 5, 8, 4]);
-            let mut r;
-            let mut object: Body<'_> = None;
-            let patch = |b: &mut Vec<u8>| {
-                s(
-                    b,
-                    "{\"metadata\":{\"annotations\":{\"kubectl.kubernetes.io/restartedAt\":\"",
-                );
-                out::time_s(b, t);
-                s(b, "\"}},\"spec\":{\"template\":{\"spec\":{\"containers\":[{\"name\":\"app\",\"resources\":{\"limits\":{\"cpu\":\"1\",\"memory\":\"1Gi\"},\"requests\":{\"cpu\":\"250m\",\"memory\":\"512Mi\"}}}]}}}}");
-            };
-            match pick {
-                0 => r = Request::new("list", "pods", Some(ns)),
-                1 => {
-                    r = Request::new("get", "pods", Some(ns));
-                    s(&mut name, sa);
-                    s(&mut name, "-7d9f8b6c5-m8r2t");
-                    r.name = Some(&name);
-                    r.subresource = Some("log");
-                }
-                2 => {
-                    r = Request::new("get", "deployments", Some(ns));
-                    r.api_group = "apps";
-                    s(&mut name, sa);
-                    r.name = Some(&name);
-                }
-                3 => {
-                    r = Request::new("create", "pods", Some(ns));
-                    s(&mut name, sa);
-                    s(&mut name, "-7d9f8b6c5-m8r2t");
-                    r.name = Some(&name);
-                    r.subresource = Some("exec");
-                    r.code = 101;
-                }
-                4 => {
-                    r = Request::new("patch", "deployments", Some(ns));
-                    r.api_group = "apps";
-                    s(&mut name, sa);
-                    r.name = Some(&name);
-                    object = Some(&patch);
-                }
-                5 => r = Request::new("list", "namespaces", None),
-                6 => r = Request::new("list", "events", Some(ns)),
-                _ => {
-                    // Checking what a service account may do, as that account.
-                    r = Request::new("list", "secrets", Some(ns));
-                    r.code = 403;
-                    let mut imp = Vec::with_capacity(64);
-                    s(&mut imp, "system:serviceaccount:");
-                    s(&mut imp, ns);
-                    imp.push(b':');
-                    s(&mut imp, sa);
-                    name = imp;
-                    let imp = std::str::from_utf8(&name).unwrap_or("");
-                    r.impersonate =
-                        Some((imp, "\"system:serviceaccounts\",\"system:authenticated\""));
-                    r.reason = "";
-                    write(b, t, &caller, &r, sess.addr, ua, None, seed);
-                    return;
-                }
-            }
-            r.reason = "RBAC: allowed by ClusterRoleBinding \\\"platform-devs\\\" of ClusterRole \\\"edit\\\" to Group \\\"platform-devs\\\"";
-            write(b, t, &caller, &r, sess.addr, ua, object, seed);
-        }
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn ci_request(
-    rng: &mut super::rng::Rng,
-    ns: &str,
-    sa: &str,
-    caller: &Caller<'_>,
-    addr: u32,
-    ua: &str,
-    reason: &str,
-    t: i64,
-    seed: u64,
-    b: &mut Vec<u8>,
-) {
-    let pick = rng.weighted(&[5, 5, 3, 2, 2]);
-    let mut name = Vec::with_capacity(64);
-    s(&mut name, sa);
-    let mut r;
-    match pick {
-        0 | 1 => {
-            r = Request::new(
-                if pick == 0 { "get" } else { "patch" },
-                "deployments",
-                Some(ns),
-            );
-            r.api_group = "apps";
-            r.name = Some(&name);
-            r.reason = reason;
-            let image = |b: &mut Vec<u8>| {
-                s(b, "{\"spec\":{\"template\":{\"spec\":{\"containers\":[{\"name\":\"app\",\"image\":\"482915736014.dkr.ecr.us-east-1.amazonaws.com/");
-                s(b, sa);
-                b.push(b':');
-                out::hex(b, seed ^ 0x1ae, 12);
-                s(b, "\"}]}}}}");
-            };
-            let object: Body<'_> = if pick == 1 { Some(&image) } else { None };
-            write(b, t, caller, &r, addr, ua, object, seed);
-        }
-        2 => {
-            r = Request::new("get", "configmaps", Some(ns));
-            s(&mut name, "-config");
-            r.name = Some(&name);
-            r.reason = reason;
-            write(b, t, caller, &r, addr, ua, None, seed);
-        }
-        _ => {
-            // Namespaced access for a team: a RoleBinding to `view` or `edit`.
-            let role = if pick == 3 { "view" } else { "edit" };
-            s(&mut name, "-team-");
-            s(&mut name, role);
-            r = Request::new("create", "rolebindings", Some(ns));
-            r.api_group = "rbac.authorization.k8s.io";
-            r.name = Some(&name);
-            r.code = 201;
-            r.reason = reason;
-            let binding: &[u8] = &name;
-            let object = |b: &mut Vec<u8>| {
-                s(b, "{\"kind\":\"RoleBinding\",\"apiVersion\":\"rbac.authorization.k8s.io/v1\",\"metadata\":{\"name\":\"");
-                b.extend_from_slice(binding);
-                s(b, "\",\"namespace\":\"");
-                s(b, ns);
-                s(b, "\",\"creationTimestamp\":null},\"subjects\":[{\"kind\":\"Group\",\"apiGroup\":\"rbac.authorization.k8s.io\",\"name\":\"team-");
-                s(b, ns);
-                s(b, "\"}],\"roleRef\":{\"apiGroup\":\"rbac.authorization.k8s.io\",\"kind\":\"ClusterRole\",\"name\":\"");
-                s(b, role);
-                s(b, "\"}}");
-            };
-            write(b, t, caller, &r, addr, ua, Some(&object), seed);
+            send(b, pick(rng, PERSON), &scope, &from);
         }
     }
 }
