@@ -103,6 +103,45 @@ pub fn write(
     s(b, "\",\"auditID\":\"");
     out::uuid(b, seed);
     s(b, "\",\"stage\":\"ResponseComplete\",\"requestURI\":\"");
+    request_uri(b, req);
+    s(b, "\",\"verb\":\"");
+    s(b, req.verb);
+    user(b, caller);
+    if let Some((user, groups)) = req.impersonate {
+        s(b, ",\"impersonatedUser\":{\"username\":\"");
+        s(b, user);
+        s(b, "\",\"groups\":[");
+        s(b, groups);
+        s(b, "]}");
+    }
+    s(b, ",\"sourceIPs\":[\"");
+    out::ip(b, addr);
+    s(b, "\"],\"userAgent\":\"");
+    s(b, ua);
+    object_ref(b, req);
+    response_status(b, caller, req);
+    if let Some(f) = request_object {
+        s(b, ",\"requestObject\":");
+        f(b);
+    }
+    let us = t * 1000 + (seed % 1000) as i64;
+    let latency = 900 + (seed >> 20) % 30_000;
+    s(b, ",\"requestReceivedTimestamp\":\"");
+    out::time_us(b, us - latency as i64);
+    s(b, "\",\"stageTimestamp\":\"");
+    out::time_us(b, us);
+    s(
+        b,
+        "\",\"annotations\":{\"authorization.k8s.io/decision\":\"",
+    );
+    s(b, if req.code == 403 { "forbid" } else { "allow" });
+    s(b, "\",\"authorization.k8s.io/reason\":\"");
+    s(b, req.reason);
+    s(b, "\"}}");
+}
+
+/// `requestURI`: the path of the request and the query kubectl or the client sends with it.
+fn request_uri(b: &mut Vec<u8>, req: &Request<'_>) {
     s(
         b,
         if req.api_group.is_empty() {
@@ -139,8 +178,11 @@ pub fn write(
         "patch" => s(b, "?fieldManager=kubectl-client-side-apply&fieldValidation=Strict"),
         _ => {}
     }
-    s(b, "\",\"verb\":\"");
-    s(b, req.verb);
+}
+
+/// `user`: the caller's name, uid, groups and credential id (with the pod and node a bound
+/// token was issued to).
+fn user(b: &mut Vec<u8>, caller: &Caller<'_>) {
     s(b, "\",\"user\":{\"username\":\"");
     b.extend_from_slice(caller.username);
     s(b, "\",\"uid\":\"");
@@ -179,17 +221,10 @@ pub fn write(
         }
     }
     s(b, "]}}");
-    if let Some((user, groups)) = req.impersonate {
-        s(b, ",\"impersonatedUser\":{\"username\":\"");
-        s(b, user);
-        s(b, "\",\"groups\":[");
-        s(b, groups);
-        s(b, "]}");
-    }
-    s(b, ",\"sourceIPs\":[\"");
-    out::ip(b, addr);
-    s(b, "\"],\"userAgent\":\"");
-    s(b, ua);
+}
+
+/// `objectRef`, opened after the user agent.
+fn object_ref(b: &mut Vec<u8>, req: &Request<'_>) {
     s(b, "\",\"objectRef\":{\"resource\":\"");
     s(b, req.resource);
     b.push(b'"');
@@ -216,6 +251,10 @@ pub fn write(
         s(b, sub);
         b.push(b'"');
     }
+}
+
+/// `responseStatus`: the code, and why a forbidden request was refused.
+fn response_status(b: &mut Vec<u8>, caller: &Caller<'_>, req: &Request<'_>) {
     s(b, "},\"responseStatus\":{\"metadata\":{},");
     if req.code >= 400 {
         s(b, "\"status\":\"Failure\",\"message\":\"");
@@ -238,24 +277,6 @@ pub fn write(
     s(b, "\"code\":");
     out::u(b, req.code);
     b.push(b'}');
-    if let Some(f) = request_object {
-        s(b, ",\"requestObject\":");
-        f(b);
-    }
-    let us = t * 1000 + (seed % 1000) as i64;
-    let latency = 900 + (seed >> 20) % 30_000;
-    s(b, ",\"requestReceivedTimestamp\":\"");
-    out::time_us(b, us - latency as i64);
-    s(b, "\",\"stageTimestamp\":\"");
-    out::time_us(b, us);
-    s(
-        b,
-        "\",\"annotations\":{\"authorization.k8s.io/decision\":\"",
-    );
-    s(b, if req.code == 403 { "forbid" } else { "allow" });
-    s(b, "\",\"authorization.k8s.io/reason\":\"");
-    s(b, req.reason);
-    s(b, "\"}}");
 }
 
 /// `ip-10-42-x-y.ec2.internal` of node `n`.
@@ -855,6 +876,8 @@ pub fn emit(env: &mut Env<'_>, sess: &mut Sess, t: i64, b: &mut Vec<u8>) {
     let mut user = Vec::with_capacity(64);
     let mut uid = Vec::with_capacity(40);
     let mut groups = Vec::with_capacity(96);
+    let mut ua = Vec::with_capacity(64);
+    let mut reason = Vec::with_capacity(128);
     sess.rotate(&mut env.rng);
     let seed = sess.key_seed(env.seed, 0x3000 + u64::from(sess.step));
     let cred = cred_of(env, sess);
@@ -866,102 +889,71 @@ pub fn emit(env: &mut Env<'_>, sess: &mut Sess, t: i64, b: &mut Vec<u8>) {
         seed,
     };
     let rng = &mut env.rng;
-    match sess.profile {
+    let table = match sess.profile {
         Profile::PodToken | Profile::KubeCi => {
             (scope.ns, scope.sa) = WORKLOADS[sess.who as usize];
-            let ci = sess.profile == Profile::KubeCi;
-            let (caller_ns, caller_sa) = if ci {
-                ("ci", "deployer")
-            } else {
-                WORKLOADS[sess.who as usize]
-            };
-            sa_caller(caller_ns, caller_sa, &mut user, &mut uid, &mut groups);
-            let mut ua = Vec::with_capacity(64);
-            if ci {
+            if sess.profile == Profile::KubeCi {
+                sa_caller("ci", "deployer", &mut user, &mut uid, &mut groups);
                 s(&mut ua, KUBECTL_AGENTS[2]);
+                s(&mut reason, "RBAC: allowed by RoleBinding \\\"deployer/");
+                s(&mut reason, scope.ns);
+                s(
+                    &mut reason,
+                    "\\\" of ClusterRole \\\"edit\\\" to ServiceAccount \\\"deployer/ci\\\"",
+                );
+                CI
             } else {
+                sa_caller(scope.ns, scope.sa, &mut user, &mut uid, &mut groups);
                 s(&mut ua, scope.sa);
                 s(&mut ua, "/v2.14.0 (linux/amd64) kubernetes/v0.31.1");
+                s(&mut reason, "RBAC: allowed by RoleBinding \\\"");
+                s(&mut reason, scope.sa);
+                s(&mut reason, "/");
+                s(&mut reason, scope.ns);
+                s(&mut reason, "\\\" of Role \\\"app\\\" to ServiceAccount");
+                POD
             }
-            let mut reason = Vec::with_capacity(128);
-            s(&mut reason, "RBAC: allowed by RoleBinding \\\"");
-            s(&mut reason, if ci { "deployer" } else { scope.sa });
-            s(&mut reason, "/");
-            s(&mut reason, scope.ns);
-            s(
-                &mut reason,
-                if ci {
-                    "\\\" of ClusterRole \\\"edit\\\" to ServiceAccount \\\"deployer/ci\\\""
-                } else {
-                    "\\\" of Role \\\"app\\\" to ServiceAccount"
-                },
-            );
-            let from = Sender {
-                caller: Caller {
-                    username: &user,
-                    uid: &uid,
-                    groups: &groups,
-                    cred,
-                },
-                addr: sess.addr,
-                ua: std::str::from_utf8(&ua).unwrap_or(""),
-                reason: std::str::from_utf8(&reason).unwrap_or(""),
-            };
-            send(b, pick(rng, if ci { CI } else { POD }), &scope, &from);
         }
         Profile::Controller => {
-            let (ns, sa, ua) = CONTROLLERS[sess.who as usize];
+            let (ns, sa, agent) = CONTROLLERS[sess.who as usize];
             (scope.ns, scope.sa) = (ns, sa);
             sa_caller(ns, sa, &mut user, &mut uid, &mut groups);
-            let from = Sender {
-                caller: Caller {
-                    username: &user,
-                    uid: &uid,
-                    groups: &groups,
-                    cred,
-                },
-                addr: sess.addr,
-                ua,
-                reason: "RBAC: allowed by ClusterRoleBinding",
-            };
-            send(b, pick(rng, CONTROLLER), &scope, &from);
+            s(&mut ua, agent);
+            s(&mut reason, "RBAC: allowed by ClusterRoleBinding");
+            CONTROLLER
         }
         Profile::Node => {
             s(&mut user, "system:node:");
             node_name(&mut user, sess.who);
             s(&mut groups, "\"system:nodes\",\"system:authenticated\"");
+            s(&mut ua, "kubelet/v1.31.1 (linux/amd64) kubernetes/948afe5");
             (scope.ns, scope.sa) = WORKLOADS[rng.below(WORKLOADS.len() as u64) as usize];
-            let from = Sender {
-                caller: Caller {
-                    username: &user,
-                    uid: &uid,
-                    groups: &groups,
-                    cred,
-                },
-                addr: sess.addr,
-                ua: "kubelet/v1.31.1 (linux/amd64) kubernetes/948afe5",
-                reason: "",
-            };
-            send(b, pick(rng, NODE), &scope, &from);
+            NODE
         }
         _ => {
             // A person with kubectl.
             let person = &env.pools.people[sess.who as usize];
             s(&mut user, &person.login);
             s(&mut groups, "\"platform-devs\",\"system:authenticated\"");
+            s(
+                &mut ua,
+                KUBECTL_AGENTS[(person.github_id % KUBECTL_AGENTS.len() as u64) as usize],
+            );
+            s(&mut reason, "RBAC: allowed by ClusterRoleBinding \\\"platform-devs\\\" of ClusterRole \\\"edit\\\" to Group \\\"platform-devs\\\"");
             (scope.ns, scope.sa) = WORKLOADS[sess.aux as usize];
-            let from = Sender {
-                caller: Caller {
-                    username: &user,
-                    uid: b"",
-                    groups: &groups,
-                    cred,
-                },
-                addr: sess.addr,
-                ua: KUBECTL_AGENTS[(person.github_id % KUBECTL_AGENTS.len() as u64) as usize],
-                reason: "RBAC: allowed by ClusterRoleBinding \\\"platform-devs\\\" of ClusterRole \\\"edit\\\" to Group \\\"platform-devs\\\"",
-            };
-            send(b, pick(rng, PERSON), &scope, &from);
+            PERSON
         }
-    }
+    };
+    let from = Sender {
+        caller: Caller {
+            username: &user,
+            uid: &uid,
+            groups: &groups,
+            cred,
+        },
+        addr: sess.addr,
+        ua: std::str::from_utf8(&ua).unwrap_or(""),
+        reason: std::str::from_utf8(&reason).unwrap_or(""),
+    };
+    send(b, pick(rng, table), &scope, &from);
 }
