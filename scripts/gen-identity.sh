@@ -8,8 +8,8 @@
 #   scripts/gen-identity.sh record BIN [LIST]   # write LIST (default scripts/gen-identity.txt)
 #   scripts/gen-identity.sh check BIN [LIST]    # compare; exits 1 and names what differs
 #
-# The list holds one line per case and file: `<case> <what> <sha256>`. About a minute and a
-# half in a release build; one case writes 1.4 GB under $TMPDIR (removed as it goes).
+# The list holds one line per case and file: `<case> <what> <sha256>`. Under a minute in a
+# release build; one case writes 1.4 GB under $TMPDIR (removed as it goes).
 set -euo pipefail
 
 mode=${1:-}

@@ -4,7 +4,7 @@
 //! A crate of its own, sharing no code with the `sessionguard` engine: its ground truth is the
 //! oracle the engine is tested against, so it renders records and finds the deciding ones with
 //! code of its own (its own [`Source`], its own timestamps). The `sessionguard` CLI maps its
-//! flags onto [`Config`] and [`Output`] and calls [`write`]; tests and benches call [`generate`].
+//! flags onto [`Config`] and [`Output`] and calls [`write()`]; tests and benches call [`generate`].
 //!
 //! # What it writes
 //!
@@ -55,7 +55,23 @@
 //! `--seed` fixes everything: same seed and flags, byte-identical output. Records are written
 //! with `write`-free byte pushes into one reused buffer from precomputed pools (people,
 //! services, networks, user agents); identifiers are hashed from the seed and a session's
-//! serial number.
+//! serial number. What a session does is data: each persona is a table of weighted call
+//! templates, each attack a script of step lines; the tables' order and weights are part of
+//! the output (`scripts/gen-identity.sh` checks a change keeps it).
+//!
+//! # Layout
+//!
+//! - this file: [`Config`], the run ([`generate`]: session pools, the global clock, attacks
+//!   due), [`Truth`] and [`Summary`].
+//! - `cloudtrail/`: the CloudTrail record writer; call templates (`template.rs`); benign AWS
+//!   sessions (`benign.rs`) and what each persona does (`personas.rs`, the service calls
+//!   several share in `calls.rs`).
+//! - `okta`, `kubernetes`, `github`: each source's record writer and benign sessions (the
+//!   Kubernetes ones as request templates per persona).
+//! - [`attack`]: the cases, the oracle, and one module of scripts per source.
+//! - [`delivery`]: realistic delivery order. `output`: files, gzip, stdout, the summary.
+//! - `pools` (the cast: people, services, networks), `session` (a session's state), `rng`,
+//!   `out` (JSON text and identifier shapes).
 
 #![forbid(unsafe_code)]
 

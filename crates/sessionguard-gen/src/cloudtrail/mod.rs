@@ -1,7 +1,7 @@
 //! AWS CloudTrail records, as CloudTrail writes them (`eventVersion` 1.09 management events,
 //! 1.10 data events), and the benign AWS sessions of the generated traffic.
 //!
-//! [`write`] renders one record from a [`Call`] and closures for its bodies; the attacks use it
+//! [`write()`] renders one record from a [`Call`] and closures for its bodies; the attacks use it
 //! too. Record shape: `eventTime` in whole seconds; `userIdentity` of an assumed role
 //! (`ASIA…` key, `sessionContext` with issuer, creation date and `sourceIdentity`), an IAM user
 //! (`AKIA…`) or a web-identity caller; `sourceIPAddress` an address, or the service acting for
@@ -134,7 +134,7 @@ pub fn write(
     write_with_host(b, call, call.host, req, resp, extra, resources);
 }
 
-/// [`write`] with the TLS host given separately (S3 virtual-hosted buckets).
+/// [`write()`] with the TLS host given separately (S3 virtual-hosted buckets).
 pub fn write_with_host(
     b: &mut Vec<u8>,
     call: &Call<'_>,
