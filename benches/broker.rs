@@ -17,24 +17,26 @@
 //! [--rate R]`. It returns at once without `--bench` (so `cargo test --benches` skips it), and
 //! says so and returns without `--brokers` (so a plain `cargo bench` skips it).
 
-use std::future::Future;
 use std::io::{BufRead, BufReader, Write as _};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::{ClientContext, DefaultClientContext};
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use serde_json::Value;
+
+// The Kafka tests' helpers: clients, topic creation, blocking on the admin client's futures.
+#[path = "../tests/support/kafka.rs"]
+mod support;
+use support::{block_on, config, create_topics};
 
 struct Args {
     brokers: String,
@@ -92,88 +94,6 @@ fn parse_args() -> Option<Args> {
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect(),
     })
-}
-
-fn block_on<F: Future>(future: F) -> F::Output {
-    struct Unpark(thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(Unpark(thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut future = std::pin::pin!(future);
-    loop {
-        match future.as_mut().poll(&mut cx) {
-            Poll::Ready(out) => return out,
-            Poll::Pending => thread::park_timeout(Duration::from_millis(50)),
-        }
-    }
-}
-
-fn config(brokers: &str) -> ClientConfig {
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", brokers)
-        .set("broker.address.family", "v4")
-        .set("socket.timeout.ms", "10000");
-    config
-}
-
-/// Creates topics (tansu does not create them on first use) and waits until they are visible.
-fn create_topics(brokers: &str, topics: &[(&str, i32, bool)]) {
-    let admin: AdminClient<DefaultClientContext> = config(brokers).create().unwrap();
-    let new: Vec<NewTopic> = topics
-        .iter()
-        .map(|(name, partitions, compact)| {
-            let topic = NewTopic::new(name, *partitions, TopicReplication::Fixed(1));
-            if *compact {
-                topic.set("cleanup.policy", "compact")
-            } else {
-                topic
-            }
-        })
-        .collect();
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(60)));
-    // A loaded tansu can time a CreateTopics out; asked again, a created one already exists.
-    let mut attempt = 0;
-    let results = loop {
-        match block_on(admin.create_topics(&new, &options)) {
-            Ok(results) => break results,
-            Err(e) if attempt < 3 => {
-                attempt += 1;
-                eprintln!("broker bench: CreateTopics failed ({e}); again");
-                thread::sleep(Duration::from_secs(2));
-            }
-            Err(e) => panic!("CreateTopics: {e}"),
-        }
-    };
-    for result in results {
-        match result {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((topic, code)) => panic!("creating topic {topic}: {code}"),
-        }
-    }
-    let consumer: BaseConsumer = config(brokers)
-        .set("group.id", "sg-bench-metadata")
-        .create()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    for (name, partitions, _) in topics {
-        loop {
-            let seen = consumer
-                .fetch_metadata(Some(name), Duration::from_secs(5))
-                .ok()
-                .and_then(|m| m.topics().first().map(|t| t.partitions().len()))
-                .unwrap_or(0);
-            if seen == *partitions as usize {
-                break;
-            }
-            assert!(Instant::now() < deadline, "topic {name} not visible");
-            thread::sleep(Duration::from_millis(100));
-        }
-    }
 }
 
 struct Deliveries {
@@ -442,12 +362,10 @@ fn fresh_names(run: &str, input: &str) -> Names {
 }
 
 fn create_outputs(args: &Args, names: &Names, null: bool) {
-    let mut topics = vec![
-        (names.actions.as_str(), 1, false),
-        (names.dead.as_str(), 1, false),
-    ];
+    let mut topics = vec![(names.actions.as_str(), 1), (names.dead.as_str(), 1)];
+    // Compacted: its name holds `-progress-`.
     if !null {
-        topics.push((names.progress.as_str(), 1, true));
+        topics.push((names.progress.as_str(), 1));
     }
     create_topics(&args.brokers, &topics);
 }
@@ -475,7 +393,7 @@ fn kind(null: bool) -> &'static str {
 fn probe(args: &Args, lines: &[&[u8]], rate: f64, extra: &[(String, String)]) -> String {
     use rdkafka::message::Message;
     let topic = unique("sg-bench-probe");
-    create_topics(&args.brokers, &[(topic.as_str(), 1, false)]);
+    create_topics(&args.brokers, &[(topic.as_str(), 1)]);
     let mut cfg = config(&args.brokers);
     cfg.set("group.id", unique("sg-bench-probe"))
         .set("enable.auto.commit", "false")
@@ -549,7 +467,7 @@ fn main() {
 
     // (d): one topic, filled once, read by every repetition.
     let topic = unique("sg-bench-input");
-    create_topics(&args.brokers, &[(topic.as_str(), args.partitions, false)]);
+    create_topics(&args.brokers, &[(topic.as_str(), args.partitions)]);
     created.push(topic.clone());
     let (produced, _) = produce(&args.brokers, &topic, &lines, None);
     println!("produced into {topic}: {produced:.0} records/s (unpaced, linger.ms=5)");
@@ -615,7 +533,7 @@ fn main() {
     let mut latency = Vec::new();
     for null in [false, true] {
         let input = unique(&format!("sg-bench-live-{}", kind(null)));
-        create_topics(&args.brokers, &[(input.as_str(), args.partitions, false)]);
+        create_topics(&args.brokers, &[(input.as_str(), args.partitions)]);
         let names = fresh_names(&format!("live-{}", kind(null)), &input);
         create_outputs(&args, &names, null);
         created.push(input.clone());

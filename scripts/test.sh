@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Runs every test of sessionguard: formatting and lints, unit tests, golden tests over
 # fixtures/, the third-party data coverage test, engine and rule tests, the shipped rule pack's
-# inline tests, and the benches compiled and run once in test mode (the memory bench's quick
-# mode asserts its session bound there); and the real-broker tests (tests/kafka_broker.rs,
-# #[ignore]d in a plain `cargo test`, run here with --ignored) against a Kafka-compatible
-# broker on 127.0.0.1, which scripts/kafka.sh installs (tansu, built by cargo once: about 20
+# inline tests, the property tests of tests/fuzz.rs briefly (scripts/fuzz.sh runs them long),
+# and the benches compiled and run once in test mode (the memory bench's quick mode asserts its
+# session bound there); and the real-broker tests (tests/kafka_broker.rs, kafka_tls.rs and
+# kafka_faults.rs, #[ignore]d in a plain `cargo test`, run here with --ignored) against a
+# Kafka-compatible broker on 127.0.0.1, which scripts/kafka.sh installs (tansu, built by cargo once: about 20
 # minutes on 2 cores) and starts, unless SESSIONGUARD_TEST_BROKERS already names one. A broker
-# that cannot start fails the run. Needs the Rust toolchain (and apt-get, for stunnel4 when
-# missing: tests/kafka_tls.rs). Ends with one line: "N passed, M failed".
+# that cannot start fails the run. Needs the Rust toolchain, a C compiler and make (librdkafka
+# and OpenSSL are built from source) and python3 (scripts/kafka.sh asks the broker whether it
+# is up); stunnel4 and openssl for tests/kafka_tls.rs are installed with apt-get when missing
+# (as root). Ends with one line: "N passed, M failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -77,8 +80,8 @@ echo "== cargo test"
 cargo test --all-targets --locked --no-fail-fast 2>&1 | tee "$log" || status=$?
 # The real-broker tests are #[ignore]d (a plain `cargo test` lists them as ignored); here they
 # run, against the broker started above. Without one they fail: they never pass unrun.
-echo "== cargo test --test kafka_broker --test kafka_tls -- --ignored"
-cargo test --locked --test kafka_broker --test kafka_tls -- --ignored 2>&1 | tee -a "$log" || status=$?
+echo "== cargo test --test kafka_broker --test kafka_tls --test kafka_faults -- --ignored"
+cargo test --locked --test kafka_broker --test kafka_tls --test kafka_faults -- --ignored 2>&1 | tee -a "$log" || status=$?
 if [ -d rules ] && ls rules/*.yml >/dev/null 2>&1; then
     echo "== sessionguard check rules/"
     cargo run --quiet --locked -- check rules 2>&1 | tee -a "$log" || status=$?
@@ -87,7 +90,7 @@ fi
 # One closing line over every test binary and the rule pack's inline tests.
 awk -v broker_failed="$broker_failed" '
     /^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }
-    / rules loaded; / { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed,?$/) p += $(i-1); if ($(i) ~ /^failed$/) f += $(i-1) } }
+    / rules? loaded; / { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed,?$/) p += $(i-1); if ($(i) ~ /^failed$/) f += $(i-1) } }
     END { printf "%d passed, %d failed\n", p, f + broker_failed }
 ' "$log"
 exit "$status"

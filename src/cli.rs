@@ -1,4 +1,5 @@
-//! The `sessionguard` command line: argument parsing and the subcommands' drivers.
+//! The `sessionguard` command line: argument parsing, the subcommands' drivers, and the exit
+//! statuses every command shares ([`exit`], mapped from a command's result by [`exit_code`]).
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
@@ -146,8 +147,8 @@ pub struct ReplayArgs {
     /// each decision as it is made.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
-    /// Rule files or directories.
-    #[arg(long, default_value = "rules")]
+    /// Rule files or directories [default: rules, in the current directory]
+    #[arg(long)]
     pub rules: Vec<PathBuf>,
     /// Write decisions here instead of stdout.
     #[arg(long)]
@@ -326,8 +327,7 @@ impl GenArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct CheckArgs {
-    /// Rule files or directories.
-    #[arg(default_value = "rules")]
+    /// Rule files or directories [default: rules, in the current directory]
     pub rules: Vec<PathBuf>,
 }
 
@@ -363,6 +363,98 @@ fn parse_source(name: &str) -> Result<Source, String> {
             names.join(", ")
         )
     })
+}
+
+/// Exit statuses, one table for every command (README, "Exit status").
+pub mod exit {
+    /// Done. Also: the reader of standard output went away (`replay … | head`), and `run` or
+    /// `rekey` stopped by SIGTERM or SIGINT, which is how a service ends.
+    pub const OK: i32 = 0;
+    /// `check` found something: a rule file that does not load, or a rule's failing test.
+    pub const FINDINGS: i32 = 1;
+    /// Nothing useful was done: bad arguments, an input path or rules directory that does not
+    /// exist, rules that do not load (outside `check`), output that cannot be written, Kafka
+    /// settings refused.
+    pub const FAILURE: i32 = 2;
+    /// `replay` and `normalize` completed, but some input could not be read (the rejects say
+    /// which).
+    pub const UNREADABLE_INPUT: i32 = 3;
+    /// `replay` stopped by SIGINT (128 + 2), after the record in hand.
+    pub const STOPPED_BY_SIGINT: i32 = 130;
+    /// `replay` stopped by SIGTERM (128 + 15), after the record in hand.
+    pub const STOPPED_BY_SIGTERM: i32 = 143;
+}
+
+/// The exit status of a command's result, and the error line to print, if any. A closed
+/// standard output (its reader ended: `| head`) is a quiet, successful end, whatever the
+/// command was doing: the reader has what it wanted.
+pub fn exit_code(result: Result<i32>) -> (i32, Option<String>) {
+    match result {
+        Ok(code) => (code, None),
+        Err(error) if closed_pipe(&error) => (exit::OK, None),
+        Err(error) => (
+            exit::FAILURE,
+            Some(format!("sessionguard: error: {error:#}")),
+        ),
+    }
+}
+
+fn closed_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// `n thing` or `n things`.
+pub fn plural(n: usize, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
+}
+
+/// The rule paths a command reads: those given, or the default `rules` in the current
+/// directory. A path that does not exist is a usage mistake, reported before anything is read,
+/// with a word on where the default came from and how to name another (`how_to_pass`).
+fn rule_paths(given: &[PathBuf], how_to_pass: &str) -> Result<Vec<PathBuf>> {
+    if given.is_empty() {
+        let default = PathBuf::from("rules");
+        if !default.exists() {
+            let here = std::env::current_dir().map_or_else(
+                |_| "the current directory".to_owned(),
+                |d| d.display().to_string(),
+            );
+            bail!(
+                "no rules directory: `rules` (the default) does not exist in {here}; {how_to_pass}"
+            );
+        }
+        return Ok(vec![default]);
+    }
+    for path in given {
+        if missing(path) {
+            bail!("rules: {}: no such file or directory", path.display());
+        }
+    }
+    Ok(given.to_vec())
+}
+
+/// Nothing at `path` (a broken symlink is something: reading it is what fails).
+fn missing(path: &std::path::Path) -> bool {
+    std::fs::symlink_metadata(path).is_err_and(|e| e.kind() == io::ErrorKind::NotFound)
+}
+
+/// Input paths named on the command line must exist (`-` is standard input). What a directory
+/// holds is another matter: a bad file in it is an `unreadable` reject, and the run goes on.
+fn check_inputs(paths: &[PathBuf]) -> Result<()> {
+    for path in paths {
+        if path.as_os_str() != "-" && missing(path) {
+            bail!("{}: no such file or directory", path.display());
+        }
+    }
+    Ok(())
 }
 
 /// Runs the parsed command line; returns the process exit code.
@@ -488,17 +580,30 @@ fn kafka_command(
             );
         }
     }
+    let rules_given = flags.rules.is_some() || env.rules.is_some() || file.rules.is_some();
     let settings = flags
         .over(env.over(file))
         .settings(purpose)
         .map_err(|errors| anyhow::anyhow!("invalid settings:\n{errors}"))?;
-    security::log_warnings(&security::check(&settings.librdkafka));
-    security::preflight(&settings)?;
+    // Rules first: a mistake in them is found without waiting for a broker.
     let (mode, rules) = match purpose {
         Purpose::Run if null_engine => (Mode::Null, None),
-        Purpose::Run => (Mode::Evaluate, Some(Arc::new(load_rules(&settings.rules)?))),
+        Purpose::Run => {
+            let given = if rules_given {
+                settings.rules.clone()
+            } else {
+                Vec::new()
+            };
+            let paths = rule_paths(
+                &given,
+                "pass another with --rules DIR (or SESSIONGUARD_RULES, or `rules` in --config)",
+            )?;
+            (Mode::Evaluate, Some(Arc::new(load_rules(&paths)?)))
+        }
         Purpose::Rekey => (Mode::Rekey, None),
     };
+    security::log_warnings(&security::check(&settings.librdkafka));
+    security::preflight(&settings)?;
     let control = Control::new();
     for signal in [SIGTERM, SIGINT] {
         signal_hook::flag::register(signal, control.stop_flag())
@@ -531,7 +636,8 @@ fn kafka_command(
         summary.dead_letters,
         summary.rekeyed
     );
-    Ok(0)
+    // A stop by SIGTERM or SIGINT is how a service ends: 0, unlike `replay` (`exit`).
+    Ok(exit::OK)
 }
 
 #[cfg(feature = "kafka")]
@@ -545,8 +651,10 @@ fn demo() -> Result<i32> {
     );
     let root = std::env::current_dir().context("reading the current directory")?;
     let report = crate::kafka::demo::run_demo(&root)?;
-    print!("{}", report.render());
-    Ok(0)
+    let mut out = io::stdout().lock();
+    out.write_all(report.render(crate::kafka::demo::output_width()).as_bytes())?;
+    out.flush()?;
+    Ok(exit::OK)
 }
 
 /// Counts shown in the summary of a normalize run.
@@ -563,6 +671,7 @@ fn normalize(args: NormalizeArgs) -> Result<i32> {
         max_record_bytes: args.max_record_bytes,
         ..Normalizer::default()
     };
+    check_inputs(&args.paths)?;
     let file::Expanded { files, skipped } = file::expand(&args.paths);
     if files.is_empty() && skipped.is_empty() {
         bail!("no input files found under the given paths");
@@ -648,9 +757,7 @@ fn normalize(args: NormalizeArgs) -> Result<i32> {
             }
         });
         if let Some(e) = write_error.take() {
-            if e.kind() == io::ErrorKind::BrokenPipe {
-                return Ok(0);
-            }
+            // A closed standard output ends quietly with 0 (`exit_code`).
             return Err(e).context("writing output");
         }
         if let Err(e) = read {
@@ -677,9 +784,9 @@ fn normalize(args: NormalizeArgs) -> Result<i32> {
             .rejects_by_reason
             .contains_key(&RejectReason::Unreadable)
         {
-            3
+            exit::UNREADABLE_INPUT
         } else {
-            0
+            exit::OK
         },
     )
 }
@@ -733,12 +840,16 @@ pub fn render_summary(summary: &NormalizeSummary, files: usize) -> String {
 fn load_rules(paths: &[PathBuf]) -> Result<RuleSet> {
     RuleSet::load(paths).map_err(|errors| {
         eprintln!("{errors}");
-        anyhow::anyhow!("the rules did not load ({} errors)", errors.errors.len())
+        anyhow::anyhow!(
+            "the rules did not load ({}; listed above)",
+            plural(errors.errors.len(), "error")
+        )
     })
 }
 
 fn replay_command(args: ReplayArgs) -> Result<i32> {
-    let rules = load_rules(&args.rules)?;
+    check_inputs(&args.paths)?;
+    let rules = load_rules(&rule_paths(&args.rules, "pass another with --rules DIR")?)?;
     let options = ReplayOptions {
         normalizer: Normalizer {
             forced: args.source,
@@ -815,9 +926,9 @@ fn replay_command(args: ReplayArgs) -> Result<i32> {
     eprint!("{}", summary.render());
     if summary.stopped_at.is_some() {
         return Ok(if terminated.load(Ordering::Relaxed) {
-            143
+            exit::STOPPED_BY_SIGTERM
         } else {
-            130
+            exit::STOPPED_BY_SIGINT
         });
     }
     // Completed, but some input could not be read (reported as `unreadable` rejects): a status
@@ -829,23 +940,35 @@ fn replay_command(args: ReplayArgs) -> Result<i32> {
         .unwrap_or(0);
     if unreadable > 0 {
         eprintln!(
-            "sessionguard: completed with {unreadable} unreadable input(s); see the rejects (exit status 3)"
+            "sessionguard: completed with {}; see the rejects (exit status 3)",
+            plural(unreadable as usize, "unreadable input")
         );
-        return Ok(3);
+        return Ok(exit::UNREADABLE_INPUT);
     }
-    Ok(0)
+    Ok(exit::OK)
 }
 
 /// Lints the rules (any load error fails), then runs each rule's inline tests with only that
-/// rule loaded, so another rule's kill cannot mask it.
+/// rule loaded, so another rule's kill cannot mask it. The results — each failing test, then
+/// the summary line — go to standard output; why the rules did not load goes to standard error.
 fn check(args: CheckArgs) -> Result<i32> {
-    let rules = match RuleSet::load(&args.rules) {
+    let paths = rule_paths(&args.rules, "pass another as `sessionguard check DIR`")?;
+    let rules = match RuleSet::load(&paths) {
         Ok(rules) => rules,
         Err(errors) => {
             eprintln!("{errors}");
-            eprintln!("{} error(s); no rule was loaded", errors.errors.len());
-            return Ok(1);
+            eprintln!(
+                "{}; no rule was loaded",
+                plural(errors.errors.len(), "error")
+            );
+            return Ok(exit::FINDINGS);
         }
+    };
+    // The status says how the tests went even when nobody reads their report: a closed
+    // standard output stops the report, not the tests.
+    let mut out = Report {
+        out: io::stdout().lock(),
+        closed: false,
     };
     let (mut passed, mut failed) = (0usize, 0usize);
     for rule in &rules.rules {
@@ -856,24 +979,52 @@ fn check(args: CheckArgs) -> Result<i32> {
                 Ok(problems) => {
                     failed += 1;
                     for problem in problems {
-                        eprintln!(
+                        out.line(format_args!(
                             "{location}: rule {} test '{}': {problem}",
                             rule.id, test.name
-                        );
+                        ))?;
                     }
                 }
                 Err(e) => {
                     failed += 1;
-                    eprintln!("{location}: rule {} test '{}': {e:#}", rule.id, test.name);
+                    out.line(format_args!(
+                        "{location}: rule {} test '{}': {e:#}",
+                        rule.id, test.name
+                    ))?;
                 }
             }
         }
     }
-    eprintln!(
-        "{} rules loaded; {passed} passed, {failed} failed",
-        rules.rules.len()
-    );
-    Ok(if failed == 0 { 0 } else { 1 })
+    out.line(format_args!(
+        "{} loaded; {passed} passed, {failed} failed",
+        plural(rules.rules.len(), "rule")
+    ))?;
+    Ok(if failed == 0 {
+        exit::OK
+    } else {
+        exit::FINDINGS
+    })
+}
+
+/// Lines to standard output that stop, quietly, once its reader is gone.
+struct Report<W: Write> {
+    out: W,
+    closed: bool,
+}
+
+impl<W: Write> Report<W> {
+    fn line(&mut self, text: std::fmt::Arguments<'_>) -> io::Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        match writeln!(self.out, "{text}").and_then(|()| self.out.flush()) {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(())
+            }
+            other => other,
+        }
+    }
 }
 
 /// Replays one inline test's events with only its rule loaded; returns how the outcome

@@ -30,6 +30,7 @@
 //! - [`gen`]: the traffic generator (its own crate, `crates/sessionguard-gen`: synthetic
 //!   multi-source traffic with injected attacks, sorted or in delivery order) in the engine's
 //!   types, for tests and benches.
+//! - [`scenarios`]: the scenario fixtures' ground truth, and decisions set beside it (the demo).
 //! - [`config`], [`cli`], `telemetry`, [`sink`], [`units`]: settings, the command line, metrics
 //!   and health, output writers, durations and sizes.
 
@@ -46,6 +47,7 @@ pub mod gen;
 pub mod kafka;
 pub mod replay;
 pub mod rule;
+pub mod scenarios;
 pub mod sink;
 pub mod source;
 #[cfg(feature = "kafka")]

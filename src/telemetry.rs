@@ -14,7 +14,15 @@
 //!   `tracing-subscriber` with its `json` feature would add a subscriber stack and about ten
 //!   crates for the few dozen events the runtime logs, all of which are defined in
 //!   [`crate::kafka`] next to the counter they bump ("one named event per thing that happens").
-//!   librdkafka's own log lines are routed here by the clients' contexts.
+//!   librdkafka's own log lines are routed here by the clients' contexts. A warning or error
+//!   identical to one written less than [`REPEAT_WINDOW`] ago (same level, event, message and
+//!   fields) is counted instead of written; the next one written after the window carries the
+//!   count as
+//!   `"repeated": N`, and [`flush_repeats`] writes what is still counted when a run ends — a
+//!   broker that keeps refusing connections costs a line per window, not one per retry.
+//!
+//! Readiness (`/readyz`) is a state with its reason ([`NotReady`]), set by the pipeline as its
+//! partitions and its broker connection change; the text is made only when a probe asks.
 //!
 //! Latency is event-to-decision: from the Kafka timestamp of the record that caused a decision
 //! (append time, or the producer's create time, whichever the topic keeps) to the producer's
@@ -23,12 +31,12 @@
 //! log line with the run's busy-span throughput ([`Telemetry::latency`]). Under the hidden
 //! benchmark mode `run --null-engine` every output record counts as a decision does.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hdrhistogram::Histogram;
 
@@ -53,6 +61,7 @@ pub mod names {
     pub const PARTITIONS: &str = "sessionguard_assigned_partitions";
     pub const LAG: &str = "sessionguard_consumer_lag";
     pub const PAUSED: &str = "sessionguard_paused";
+    pub const BROKER_CONNECTED: &str = "sessionguard_broker_connected";
     pub const LATENCY: &str = "sessionguard_decision_latency_seconds";
 }
 
@@ -90,9 +99,26 @@ pub struct Metrics {
     pub sessions: u64,
     pub partitions: u64,
     pub paused: bool,
+    /// A broker answered, and no connection failure since (`crate::kafka::connectivity`).
+    pub broker_connected: bool,
+    /// Why the brokers cannot be reached (brokers and cause), while they cannot.
+    pub broker_problem: Option<String>,
+    /// Why `/readyz` says not ready, while it does.
+    pub not_ready: NotReady,
     /// Consumer lag per (topic, partition), from librdkafka statistics.
     pub lag: BTreeMap<(String, i32), i64>,
     pub latency_ms: Histogram<u64>,
+}
+
+/// Why an instance is not ready, in the order a starting instance meets them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NotReady {
+    /// Nothing assigned yet: the group is forming, or has no partition for this instance.
+    #[default]
+    NoPartition,
+    /// `behind` of the `assigned` partitions are rebuilding their state or have not yet read
+    /// up to where their topic ended when they were assigned.
+    CatchingUp { behind: usize, assigned: usize },
 }
 
 impl Default for Metrics {
@@ -111,6 +137,9 @@ impl Default for Metrics {
             sessions: 0,
             partitions: 0,
             paused: false,
+            broker_connected: false,
+            broker_problem: None,
+            not_ready: NotReady::default(),
             lag: BTreeMap::new(),
             latency_ms: Histogram::new_with_bounds(1, 3_600_000, 3)
                 .expect("static histogram bounds are valid"),
@@ -135,6 +164,27 @@ impl Telemetry {
 
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Relaxed)
+    }
+
+    /// Ready, or why not, in words for `/readyz`. An unreachable broker comes first: nothing
+    /// is read meanwhile, whatever the assignment says.
+    pub fn readiness(&self) -> Result<(), String> {
+        let m = self.metrics();
+        if let Some(problem) = &m.broker_problem {
+            return Err(problem.clone());
+        }
+        if self.is_ready() {
+            return Ok(());
+        }
+        Err(match m.not_ready {
+            NotReady::NoPartition => "no input partition assigned yet (the consumer group is \
+                                      forming, or has no partition for this instance)"
+                .to_owned(),
+            NotReady::CatchingUp { behind, assigned } => format!(
+                "catching up: {behind} of {assigned} assigned partitions are rebuilding their \
+                 state or still behind where their topic ended at assignment"
+            ),
+        })
     }
 
     /// Records one event-to-decision latency (or, under `run --null-engine`, the latency of one
@@ -270,6 +320,13 @@ impl Telemetry {
             "1 while input partitions are paused for backpressure.",
             u64::from(m.paused),
         );
+        gauge(
+            &mut s,
+            names::BROKER_CONNECTED,
+            "1 while the Kafka brokers answer; 0 before the first answer and after a failed \
+             connection until one answers again.",
+            u64::from(m.broker_connected),
+        );
         let _ = writeln!(
             s,
             "# HELP {0} Messages behind the high watermark, per input partition.\n# TYPE {0} gauge",
@@ -365,34 +422,138 @@ pub enum V<'a> {
     U(u64),
 }
 
-/// Writes one JSON log line to stderr: `{"ts", "level", "event", "msg", fields…}`.
+/// How long an identical log line is counted instead of written.
+pub const REPEAT_WINDOW: Duration = Duration::from_secs(30);
+
+/// Distinct lines remembered for [`REPEAT_WINDOW`]; beyond it the oldest are forgotten.
+const REPEAT_MEMORY: usize = 256;
+
+/// A line written recently: when, and how many identical ones were not written since.
+struct Recent {
+    written_at: Instant,
+    suppressed: u64,
+}
+
+/// The memory behind the counting of repeated lines: which lines were written when, and how
+/// many identical ones were held back since. Bodies are lines without their time stamp.
+#[derive(Default)]
+struct Repeats {
+    recent: HashMap<String, Recent>,
+}
+
+impl Repeats {
+    /// Whether `body` is written at `now`, and the count of identical lines held back since the
+    /// last one written, which it carries (`None`: held back and counted). Lines pushed out of
+    /// a full memory, with what they counted, go to `evicted` to be written.
+    fn admit(&mut self, body: &str, now: Instant, evicted: &mut Vec<(String, u64)>) -> Option<u64> {
+        if let Some(r) = self.recent.get_mut(body) {
+            if now.duration_since(r.written_at) < REPEAT_WINDOW {
+                r.suppressed += 1;
+                return None;
+            }
+            r.written_at = now;
+            return Some(std::mem::take(&mut r.suppressed));
+        }
+        if self.recent.len() >= REPEAT_MEMORY {
+            let oldest = self
+                .recent
+                .iter()
+                .min_by_key(|(_, r)| r.written_at)
+                .map(|(body, _)| body.clone());
+            if let Some(r) = oldest.and_then(|b| self.recent.remove_entry(&b)) {
+                if r.1.suppressed > 0 {
+                    evicted.push((r.0, r.1.suppressed));
+                }
+            }
+        }
+        self.recent.insert(
+            body.to_owned(),
+            Recent {
+                written_at: now,
+                suppressed: 0,
+            },
+        );
+        Some(0)
+    }
+
+    /// Every line still counted, with its count; the counts start again from zero.
+    fn drain_counted(&mut self) -> Vec<(String, u64)> {
+        self.recent
+            .iter_mut()
+            .filter(|(_, r)| r.suppressed > 0)
+            .map(|(body, r)| (body.clone(), std::mem::take(&mut r.suppressed)))
+            .collect()
+    }
+}
+
+static REPEATS: Mutex<Option<Repeats>> = Mutex::new(None);
+
+/// Writes one JSON log line to stderr: `{"ts", "level", "event", "msg", fields…}`; a warning
+/// or error identical to one written less than [`REPEAT_WINDOW`] ago is counted instead. Info
+/// and debug lines record changes of state (a partition assigned, revoked, assigned again) and
+/// are always written.
 pub fn log(level: Level, event: &str, msg: &str, fields: &[(&str, V<'_>)]) {
     if !log_enabled(level) {
         return;
     }
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    let mut line = String::with_capacity(160);
+    let mut body = String::with_capacity(160);
     let _ = write!(
-        line,
-        "{{\"ts\":\"{}\",\"level\":\"{}\",\"event\":{},\"msg\":{}",
-        Timestamp::from_millis(now),
+        body,
+        "\"level\":\"{}\",\"event\":{},\"msg\":{}",
         level.as_str(),
         json_string(event),
         json_string(msg)
     );
     for (key, value) in fields {
-        let _ = write!(line, ",{}:", json_string(key));
+        let _ = write!(body, ",{}:", json_string(key));
         match value {
-            V::S(s) => line.push_str(&json_string(s)),
+            V::S(s) => body.push_str(&json_string(s)),
             V::I(n) => {
-                let _ = write!(line, "{n}");
+                let _ = write!(body, "{n}");
             }
             V::U(n) => {
-                let _ = write!(line, "{n}");
+                let _ = write!(body, "{n}");
             }
         }
+    }
+    if level > Level::Warn {
+        write_line(&body, 0);
+        return;
+    }
+    let mut evicted = Vec::new();
+    let admitted = REPEATS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_or_insert_with(Repeats::default)
+        .admit(&body, Instant::now(), &mut evicted);
+    for (body, n) in evicted {
+        write_line(&body, n);
+    }
+    if let Some(repeated) = admitted {
+        write_line(&body, repeated);
+    }
+}
+
+/// Writes every line still counted, with its count: at the end of a run, so no repetition
+/// goes unreported.
+pub fn flush_repeats() {
+    let counted = match REPEATS.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        Some(repeats) => repeats.drain_counted(),
+        None => return,
+    };
+    for (body, n) in counted {
+        write_line(&body, n);
+    }
+}
+
+fn write_line(body: &str, repeated: u64) {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let mut line = String::with_capacity(body.len() + 64);
+    let _ = write!(line, "{{\"ts\":\"{}\",{body}", Timestamp::from_millis(now));
+    if repeated > 0 {
+        let _ = write!(line, ",\"repeated\":{repeated}");
     }
     line.push_str("}\n");
     let _ = std::io::stderr().lock().write_all(line.as_bytes());
@@ -428,6 +589,47 @@ mod tests {
         assert!(text.contains("sessionguard_decision_latency_seconds{quantile=\"0.99\"} 0.04"));
         let q = t.latency();
         assert_eq!((q.count, q.p50, q.p99, q.max), (2, 20, 40, 40));
+    }
+
+    #[test]
+    fn an_identical_warning_is_counted_within_the_window_and_its_count_written_after() {
+        let start = Instant::now();
+        let mut repeats = Repeats::default();
+        let mut evicted = Vec::new();
+        let at = |s: u64| start + Duration::from_secs(s);
+        assert_eq!(repeats.admit("a", at(0), &mut evicted), Some(0));
+        for s in 1..30 {
+            assert_eq!(repeats.admit("a", at(s), &mut evicted), None, "{s}");
+        }
+        // Another line is its own.
+        assert_eq!(repeats.admit("b", at(5), &mut evicted), Some(0));
+        // Past the window: written, carrying the 29 held back.
+        assert_eq!(repeats.admit("a", at(30), &mut evicted), Some(29));
+        assert_eq!(repeats.admit("a", at(31), &mut evicted), None);
+        assert_eq!(repeats.drain_counted(), vec![("a".to_owned(), 1)]);
+        assert!(repeats.drain_counted().is_empty());
+        assert!(evicted.is_empty());
+    }
+
+    #[test]
+    fn a_full_memory_writes_what_it_forgets() {
+        let start = Instant::now();
+        let mut repeats = Repeats::default();
+        let mut evicted = Vec::new();
+        repeats.admit("oldest", start, &mut evicted);
+        repeats.admit("oldest", start, &mut evicted);
+        for i in 1..REPEAT_MEMORY {
+            let later = start + Duration::from_millis(i as u64);
+            assert_eq!(
+                repeats.admit(&format!("line {i}"), later, &mut evicted),
+                Some(0)
+            );
+        }
+        assert!(evicted.is_empty());
+        let later = start + Duration::from_secs(1);
+        assert_eq!(repeats.admit("one more", later, &mut evicted), Some(0));
+        assert_eq!(evicted, vec![("oldest".to_owned(), 1)]);
+        assert_eq!(repeats.recent.len(), REPEAT_MEMORY);
     }
 
     #[test]

@@ -7,115 +7,28 @@
 //! ssl and sasl_ssl with SCRAM, zstd) are accepted by this build's librdkafka.
 #![cfg(feature = "kafka")]
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
 use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{
-    BaseProducer, BaseRecord, DefaultProducerContext, Producer, ThreadedProducer,
-};
+use rdkafka::producer::BaseProducer;
 use serde_json::Value;
-use sessionguard::config::Settings;
-use sessionguard::engine::{Engine, EngineConfig};
-use sessionguard::kafka::demo::{fixture_files, read_topic, records_of};
+use sessionguard::kafka::demo::{read_topic, records_of};
 use sessionguard::kafka::{run, Control, Mode};
-use sessionguard::replay::{replay, ReplayOptions};
 use sessionguard::rule::RuleSet;
 use sessionguard::telemetry::Telemetry;
 
+#[path = "support/kafka.rs"]
+mod support;
+use support::{ids, produce_compressed, replay_decisions, root, scenario_paths, settings};
+
 const CODECS: [&str; 4] = ["gzip", "snappy", "lz4", "zstd"];
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn scenario_files() -> Vec<PathBuf> {
-    let files = fixture_files(&root().join("fixtures/scenarios")).unwrap();
-    assert!(files.len() > 10, "scenario fixtures missing");
-    files
-}
-
-fn replay_ids(files: &[PathBuf]) -> Vec<String> {
-    let mut engine = Engine::new(
-        RuleSet::load(&[root().join("rules")]).unwrap(),
-        EngineConfig::default(),
-    );
-    let mut out = Vec::new();
-    replay(
-        files,
-        &mut engine,
-        &ReplayOptions {
-            end_of_input: false,
-            ..ReplayOptions::default()
-        },
-        &mut |d| {
-            out.push(d.decision_id.to_string());
-            Ok(())
-        },
-        &mut |_, _, _, _| Ok(()),
-    )
-    .unwrap();
-    out
-}
-
-fn produce(brokers: &str, topic: &str, records: &[Vec<u8>], codec: &str) {
-    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("compression.type", codec)
-        // Batches of many records, so the codec really compresses several at once.
-        .set("linger.ms", "50")
-        .set("enable.idempotence", "true")
-        .create()
-        .unwrap_or_else(|e| panic!("a producer with compression.type={codec}: {e}"));
-    for record in records {
-        let mut r = Some(
-            BaseRecord::<[u8], [u8]>::to(topic)
-                .payload(record)
-                .partition(0),
-        );
-        while let Some(rec) = r.take() {
-            if let Err((_, back)) = producer.send(rec) {
-                std::thread::sleep(Duration::from_millis(10));
-                r = Some(back);
-            }
-        }
-    }
-    producer.flush(Duration::from_secs(30)).unwrap();
-}
-
-fn settings(brokers: &str, input: &str, name: &str) -> Settings {
-    Settings {
-        brokers: brokers.to_owned(),
-        group: format!("{name}-group"),
-        topics: vec![input.to_owned()],
-        actions_topic: format!("{name}.actions"),
-        dead_letter_topic: Some(format!("{name}.dead")),
-        progress_topic: None,
-        output_topic: String::new(),
-        rules: vec![root().join("rules")],
-        source: None,
-        metrics_addr: None,
-        librdkafka: vec![
-            ("session.timeout.ms".into(), "6000".into()),
-            ("heartbeat.interval.ms".into(), "500".into()),
-            ("log_level".into(), "3".into()),
-        ],
-        max_events: None,
-        exit_when_idle: Some(Duration::from_secs(3)),
-        time: sessionguard::time::TimeConfig::default(),
-        idle_timeout_ms: 12 * 3_600_000,
-        caep_issuer: "urn:sessionguard".to_owned(),
-        max_sessions: EngineConfig::default().max_sessions,
-    }
-}
 
 #[test]
 fn every_codec_is_consumed_and_decided_on() {
-    let files = scenario_files();
+    let files = scenario_paths();
     let records = records_of(&files).unwrap();
-    let expected = replay_ids(&files);
+    let expected = ids(&replay_decisions(&files));
     assert!(expected.len() > 20, "the scenarios should decide");
     let rules = Arc::new(RuleSet::load(&[root().join("rules")]).unwrap());
     let cluster = MockCluster::new(1).unwrap();
@@ -129,8 +42,10 @@ fn every_codec_is_consumed_and_decided_on() {
         ] {
             cluster.create_topic(topic, partitions, 1).unwrap();
         }
-        produce(&brokers, &input, &records, codec);
-        let mut s = settings(&brokers, &input, codec);
+        produce_compressed(&brokers, &[], &input, &records, codec);
+        let mut s = settings(&brokers, &format!("{codec}-group"), &[&input], codec);
+        // Only the input, actions and dead-letter topics exist here.
+        s.progress_topic = None;
         s.max_events = Some(records.len() as u64);
         let summary = run(
             Mode::Evaluate,

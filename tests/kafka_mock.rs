@@ -8,6 +8,9 @@
 //!   rule that depends only on its own session's events (see `CROSS_SESSION_RULES`);
 //! - poison records (invalid UTF-8, not JSON, too deep) land in the dead-letter topic with
 //!   their reason and origin headers, and the records after them are still decided;
+//! - a flood of 100,000 poison records of every kind with the scenario records among them:
+//!   each poison record is dead-lettered once with its bytes, reason and origin, the scenario
+//!   records give replay's decisions, and the run reads it all within its deadline;
 //! - a runner stopped as by a crash mid-stream and then restarted loses no decision and
 //!   repeats one only with the same id and bytes, for several stop points;
 //! - two runners in one group split the partitions and together give one runner's decision
@@ -20,104 +23,34 @@
 #![cfg(feature = "kafka")]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use bumpalo::Bump;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::KafkaError;
 use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use serde_json::Value;
 use sessionguard::config::Settings;
-use sessionguard::engine::{Engine, EngineConfig};
 use sessionguard::event::Normalizer;
-use sessionguard::kafka::demo::{fixture_files, produce, read_topic, records_of, Fetched};
+use sessionguard::kafka::demo::{produce, read_topic, records_of, Fetched};
 use sessionguard::kafka::{run, Control, Mode, Summary};
-use sessionguard::replay::{replay, ReplayOptions};
 use sessionguard::rule::RuleSet;
 use sessionguard::telemetry::Telemetry;
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
+#[path = "support/kafka.rs"]
+mod support;
+use support::{
+    decision_id, replay_decisions, root, scenario_paths, settings, wait_until, without_origins,
+};
 
 fn rules() -> Arc<RuleSet> {
     Arc::new(RuleSet::load(&[root().join("rules")]).unwrap_or_else(|e| panic!("{e}")))
-}
-
-fn scenario_files() -> Vec<PathBuf> {
-    let files = fixture_files(&root().join("fixtures/scenarios")).unwrap();
-    assert!(files.len() > 10, "scenario fixtures missing");
-    files
-}
-
-/// Decisions of `replay` over `files`, as JSON values in emission order — without the timers
-/// the end of a file fires (a topic has no end).
-fn replay_decisions(files: &[PathBuf]) -> Vec<Value> {
-    let mut engine = Engine::new(
-        RuleSet::load(&[root().join("rules")]).unwrap(),
-        EngineConfig::default(),
-    );
-    let mut out = Vec::new();
-    replay(
-        files,
-        &mut engine,
-        &ReplayOptions {
-            end_of_input: false,
-            ..ReplayOptions::default()
-        },
-        &mut |d| {
-            out.push(serde_json::to_value(d).unwrap());
-            Ok(())
-        },
-        &mut |_, _, _, _| Ok(()),
-    )
-    .unwrap();
-    out
-}
-
-/// A decision without the origins of its evidence events (file:line vs topic/partition/offset).
-fn without_origins(decision: &Value) -> Value {
-    let mut d = decision.clone();
-    if let Some(events) = d["evidence"]["events"].as_array_mut() {
-        for e in events {
-            if let Some(e) = e.as_object_mut() {
-                e.remove("origin");
-            }
-        }
-    }
-    d
-}
-
-fn id_of(d: &Value) -> String {
-    d["decision_id"].as_str().unwrap().to_owned()
-}
-
-fn settings(brokers: &str, group: &str, topics: &[&str], name: &str) -> Settings {
-    Settings {
-        brokers: brokers.to_owned(),
-        group: group.to_owned(),
-        topics: topics.iter().map(|t| t.to_string()).collect(),
-        actions_topic: format!("{name}.actions"),
-        dead_letter_topic: Some(format!("{name}.dead")),
-        progress_topic: Some(format!("{name}.progress")),
-        output_topic: format!("{name}.keyed"),
-        rules: vec![root().join("rules")],
-        source: None,
-        metrics_addr: None,
-        librdkafka: vec![
-            ("session.timeout.ms".into(), "6000".into()),
-            ("heartbeat.interval.ms".into(), "500".into()),
-            ("log_level".into(), "3".into()),
-        ],
-        max_events: None,
-        exit_when_idle: Some(Duration::from_secs(3)),
-        time: sessionguard::time::TimeConfig::default(),
-        idle_timeout_ms: 12 * 3_600_000,
-        caep_issuer: "urn:sessionguard".to_owned(),
-        max_sessions: sessionguard::engine::EngineConfig::default().max_sessions,
-    }
 }
 
 fn create_topics(cluster: &MockCluster<'_, impl rdkafka::ClientContext>, name: &str, input: i32) {
@@ -165,15 +98,6 @@ impl Runner {
     }
 }
 
-/// Waits until `cond` holds, or panics with `what` after `secs`.
-fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn decisions_in(brokers: &str, topic: &str) -> Vec<(Fetched, Value)> {
     read_topic(brokers, topic)
         .unwrap()
@@ -199,7 +123,7 @@ fn progress_committed(brokers: &str, topic: &str) -> i64 {
 fn deduplicated(decisions: &[(Fetched, Value)]) -> BTreeSet<String> {
     let mut seen: BTreeMap<String, &[u8]> = BTreeMap::new();
     for (f, v) in decisions {
-        let id = id_of(v);
+        let id = decision_id(v);
         if let Some(first) = seen.get(&id) {
             assert_eq!(
                 String::from_utf8_lossy(first),
@@ -213,7 +137,7 @@ fn deduplicated(decisions: &[(Fetched, Value)]) -> BTreeSet<String> {
 }
 
 fn ids(decisions: &[Value]) -> BTreeSet<String> {
-    decisions.iter().map(id_of).collect()
+    decisions.iter().map(decision_id).collect()
 }
 
 #[test]
@@ -222,7 +146,7 @@ fn one_partition_gives_exactly_the_replay_decisions() {
     let brokers = cluster.bootstrap_servers();
     let name = "exact";
     create_topics(&cluster, name, 1);
-    let files = scenario_files();
+    let files = scenario_paths();
     let records = records_of(&files).unwrap();
     produce(&brokers, &format!("{name}.in"), &records, Some(0)).unwrap();
 
@@ -235,8 +159,8 @@ fn one_partition_gives_exactly_the_replay_decisions() {
     let expected = replay_decisions(&files);
     assert!(expected.len() > 20, "the scenarios should decide");
     let got = decisions_in(&brokers, &format!("{name}.actions"));
-    let got_ids: Vec<String> = got.iter().map(|(_, v)| id_of(v)).collect();
-    let want_ids: Vec<String> = expected.iter().map(id_of).collect();
+    let got_ids: Vec<String> = got.iter().map(|(_, v)| decision_id(v)).collect();
+    let want_ids: Vec<String> = expected.iter().map(decision_id).collect();
     assert_eq!(got_ids, want_ids, "same decisions, same order");
     for ((fetched, got), want) in got.iter().zip(&expected) {
         assert_eq!(without_origins(got), without_origins(want));
@@ -302,7 +226,7 @@ fn rekeyed_partitions_give_the_replay_decisions_of_session_local_rules() {
     let brokers = cluster.bootstrap_servers();
     let name = "rekey";
     create_topics(&cluster, name, 1);
-    let files = scenario_files();
+    let files = scenario_paths();
     let records = records_of(&files).unwrap();
     produce(&brokers, &format!("{name}.in"), &records, Some(0)).unwrap();
 
@@ -361,7 +285,7 @@ fn poison_records_are_dead_lettered_and_do_not_stall_the_partition() {
     let brokers = cluster.bootstrap_servers();
     let name = "poison";
     create_topics(&cluster, name, 1);
-    let files: Vec<PathBuf> = scenario_files()
+    let files: Vec<PathBuf> = scenario_paths()
         .into_iter()
         .filter(|f| f.to_string_lossy().contains("scope-escalation-aws/attack"))
         .collect();
@@ -420,11 +344,236 @@ fn poison_records_are_dead_lettered_and_do_not_stall_the_partition() {
     assert_eq!(again.decisions + again.dead_letters, 0);
 }
 
+/// The poison kinds of the flood: the bytes of the `n`th record, and the reason it must be
+/// dead-lettered with.
+fn poison(n: usize) -> (Vec<u8>, &'static str) {
+    let cloudtrail = |time: &str, identity: &str| {
+        format!(
+            "{{\"eventVersion\":\"1.08\",\"eventSource\":\"s3.amazonaws.com\",\
+             \"eventName\":\"GetObject\",\"eventTime\":{time},\"userIdentity\":{identity},\
+             \"n\":{n}}}"
+        )
+        .into_bytes()
+    };
+    match n % 7 {
+        0 => (
+            format!("{{\"n\": {n}, \"eventTime\": \"2024-").into_bytes(),
+            "not_json",
+        ),
+        1 => (
+            [
+                format!("{{\"n\": {n}, \"x\": \"").as_bytes(),
+                b"\xff\xfe\"}",
+            ]
+            .concat(),
+            "invalid_utf8",
+        ),
+        2 => (
+            format!("{{\"hello\": \"world\", \"n\": {n}}}").into_bytes(),
+            "unknown_source",
+        ),
+        3 => (
+            cloudtrail(
+                &format!("{{\"n\":{n}}}"),
+                "{\"accountId\":\"1\",\"accessKeyId\":\"ASIAX\"}",
+            ),
+            "bad_timestamp",
+        ),
+        4 => (
+            cloudtrail("\"2024-08-01T10:00:00Z\"", &format!("\"ASIA{n}\"")),
+            "invalid_field",
+        ),
+        5 => (
+            cloudtrail(
+                "\"2024-08-01T10:00:00Z\"",
+                &format!("{{\"accountId\":\"{n}\"}}"),
+            ),
+            "no_session_identity",
+        ),
+        _ => (
+            format!("{{\"n\":{n},\"a\":{}{}}}", "[".repeat(200), "]".repeat(200)).into_bytes(),
+            "too_deep",
+        ),
+    }
+}
+
+/// 100,000 poison records — not JSON, not UTF-8, too deep, larger than the 1 MiB record limit,
+/// of no known source, with a wrong-typed time or identity — over 8 partitions, the scenario
+/// records among those of partition 0 in their order: every poison record is in the
+/// dead-letter topic once, with its bytes (the first 64 KiB of a large one, marked truncated),
+/// its reason and its partition and offset; the scenario records give exactly replay's
+/// decisions; the run reads everything within its deadline. (Spread over partitions because a
+/// mock partition keeps only its last 5 MB: one partition would lose the start of the flood.)
+#[test]
+fn a_flood_of_poison_records_is_dead_lettered_and_the_valid_ones_decided() {
+    const POISON: usize = 100_000;
+    const PARTITIONS: usize = 8;
+    const LARGE: [usize; 3] = [10_001, 45_002, 80_003];
+    let cluster = MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let name = "flood";
+    let topic = format!("{name}.in");
+    cluster.create_topic(&topic, PARTITIONS as i32, 1).unwrap();
+    for (suffix, partitions) in [("actions", 1), ("dead", 16), ("progress", 1)] {
+        cluster
+            .create_topic(&format!("{name}.{suffix}"), partitions, 1)
+            .unwrap();
+    }
+    let files = scenario_paths();
+    let good = records_of(&files).unwrap();
+    let expected = replay_decisions(&files);
+    assert!(expected.len() > 20, "the scenarios should decide");
+
+    // (partition, bytes, the reason it must be dead-lettered with: none for a valid record)
+    let mut input: Vec<(usize, Vec<u8>, Option<&str>)> = Vec::with_capacity(POISON + good.len());
+    let every = POISON / good.len();
+    let mut valid = good.iter();
+    for n in 0..POISON {
+        if n % every == 0 {
+            if let Some(record) = valid.next() {
+                input.push((0, record.clone(), None));
+            }
+        }
+        if let Some(k) = LARGE.iter().position(|&l| l == n) {
+            let pad = "A".repeat(sessionguard::event::DEFAULT_MAX_RECORD_BYTES);
+            let bytes = format!("{{\"n\":{n},\"pad\":\"{pad}\"}}").into_bytes();
+            input.push((PARTITIONS - 1 - k, bytes, Some("too_large")));
+        } else {
+            let (bytes, reason) = poison(n);
+            input.push((n % PARTITIONS, bytes, Some(reason)));
+        }
+    }
+    input.extend(valid.map(|r| (0, r.clone(), None)));
+    // The library's normalizer gives each kind the reason expected of it.
+    let normalizer = Normalizer::default();
+    let mut kinds = BTreeSet::new();
+    for (_, bytes, reason) in &input {
+        let Some(reason) = reason else { continue };
+        if kinds.insert(*reason) {
+            let scratch = Bump::new();
+            let got = normalizer
+                .normalize(bytes, &scratch)
+                .map(|_| ())
+                .unwrap_err();
+            assert_eq!(got.reason.as_str(), *reason, "{got}");
+        }
+    }
+    assert_eq!(
+        kinds.len(),
+        8,
+        "every kind of poison is in the flood: {kinds:?}"
+    );
+
+    // Produced in order per partition (idempotent), so each record's offset is known; with a
+    // limit above the large records (librdkafka's default is 1,000,000 bytes).
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("message.max.bytes", "4000000")
+        .set("linger.ms", "20")
+        .set("enable.idempotence", "true")
+        .create()
+        .unwrap();
+    let mut next = [0usize; PARTITIONS];
+    let mut at: BTreeMap<(i32, i64), usize> = BTreeMap::new();
+    for (i, (partition, bytes, _)) in input.iter().enumerate() {
+        at.insert((*partition as i32, next[*partition] as i64), i);
+        next[*partition] += 1;
+        let mut record = Some(
+            BaseRecord::<[u8], [u8]>::to(&topic)
+                .payload(bytes)
+                .partition(*partition as i32),
+        );
+        while let Some(r) = record.take() {
+            if let Err((e, back)) = producer.send(r) {
+                assert!(
+                    matches!(
+                        e,
+                        KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)
+                    ),
+                    "producing the flood: {e}"
+                );
+                thread::sleep(Duration::from_millis(5));
+                record = Some(back);
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(60)).unwrap();
+    drop(producer);
+
+    let mut s = settings(&brokers, "flood-group", &[&topic], name);
+    s.max_events = Some(input.len() as u64);
+    let started = Instant::now();
+    let runner = spawn(Mode::Evaluate, s);
+    wait_until(
+        Duration::from_secs(300),
+        "the run to read the whole flood",
+        || runner.records() >= input.len() as u64 || runner.handle.is_finished(),
+    );
+    let summary = runner.join();
+    let took = started.elapsed();
+    assert_eq!(summary.records, input.len() as u64, "records read");
+    assert_eq!(summary.dead_letters, POISON as u64);
+
+    // Every poison record dead-lettered once, with its bytes, reason, partition and offset.
+    let dead = read_topic(&brokers, &format!("{name}.dead")).unwrap();
+    assert_eq!(dead.len(), POISON, "dead letters");
+    let mut seen = BTreeSet::new();
+    for letter in &dead {
+        let number = |header: &str| -> i64 {
+            letter
+                .header(header)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("a dead letter without {header}"))
+        };
+        let origin = (
+            number("__connect.errors.partition") as i32,
+            number("__connect.errors.offset"),
+        );
+        assert!(seen.insert(origin), "{origin:?} dead-lettered twice");
+        let (_, bytes, reason) = &input[at[&origin]];
+        let reason =
+            reason.unwrap_or_else(|| panic!("the valid record {origin:?} was dead-lettered"));
+        assert_eq!(
+            letter.header("sessionguard.reject.reason"),
+            Some(reason),
+            "{origin:?}"
+        );
+        assert_eq!(
+            letter.header("__connect.errors.topic"),
+            Some(topic.as_str())
+        );
+        let message = letter.header("__connect.errors.exception.message").unwrap();
+        assert!(message.starts_with(&format!("{reason}: ")), "{message}");
+        let kept = bytes.len().min(64 * 1024);
+        assert!(
+            letter.payload == bytes[..kept],
+            "{origin:?}: not the original bytes"
+        );
+        assert_eq!(
+            letter.header("sessionguard.truncated"),
+            Some(if kept < bytes.len() { "true" } else { "false" }),
+            "{origin:?}"
+        );
+    }
+
+    // The valid records among them: replay's decisions, in replay's order.
+    let got: Vec<Value> = decisions_in(&brokers, &format!("{name}.actions"))
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect();
+    let strip = |ds: &[Value]| ds.iter().map(without_origins).collect::<Vec<Value>>();
+    assert_eq!(strip(&got), strip(&expected), "decisions among the flood");
+    eprintln!(
+        "kafka_mock: {} records ({POISON} poison) read, dead-lettered and decided in {took:.1?}",
+        input.len()
+    );
+}
+
 #[test]
 fn restarts_after_a_crash_lose_no_decision() {
     let cluster = MockCluster::new(1).unwrap();
     let brokers = cluster.bootstrap_servers();
-    let files = scenario_files();
+    let files = scenario_paths();
     let records = records_of(&files).unwrap();
     let expected = ids(&replay_decisions(&files));
     // Stop points spread over the stream, inside open windows of different scenarios. Each
@@ -443,15 +592,19 @@ fn restarts_after_a_crash_lose_no_decision() {
         s.librdkafka.push(("linger.ms".into(), "300".into()));
         let crash_at = stop_at as u64 + 40;
         let first = spawn_with(Mode::Evaluate, s, |c| c.crash_after(crash_at));
-        wait_for(30, "the first runner to reach the stop point", || {
-            first.records() >= stop_at as u64
-        });
+        wait_until(
+            Duration::from_secs(30),
+            "the first runner to reach the stop point",
+            || first.records() >= stop_at as u64,
+        );
         // Everything the records before the stop point caused is delivered, and a progress
         // record says so: the restart has that checkpoint to rebuild from.
         let progress = format!("{name}.progress");
-        wait_for(30, "a progress record at the stop point", || {
-            progress_committed(&brokers, &progress) >= stop_at as i64
-        });
+        wait_until(
+            Duration::from_secs(30),
+            "a progress record at the stop point",
+            || progress_committed(&brokers, &progress) >= stop_at as i64,
+        );
         produce(&brokers, &input, &records[stop_at..], Some(0)).unwrap();
         let crashed = first.join();
         assert!(crashed.crashed);
@@ -479,7 +632,7 @@ fn two_runners_split_the_partitions_and_give_one_runners_decisions() {
     let name = "split";
     create_topics(&cluster, name, 1);
     let keyed = format!("{name}.keyed");
-    let files = scenario_files();
+    let files = scenario_paths();
     let records = records_of(&files).unwrap();
     // Keyed by session, as rekey writes it.
     let normalizer = Normalizer::default();
@@ -511,18 +664,24 @@ fn two_runners_split_the_partitions_and_give_one_runners_decisions() {
     let mut s1 = s.clone();
     s1.exit_when_idle = None;
     let a = spawn(Mode::Evaluate, s1);
-    wait_for(30, "the first runner to read the first half", || {
-        a.records() >= first_half
-    });
+    wait_until(
+        Duration::from_secs(30),
+        "the first runner to read the first half",
+        || a.records() >= first_half,
+    );
     let mut s2 = s.clone();
     s2.exit_when_idle = None;
     let b = spawn(Mode::Evaluate, s2);
-    wait_for(30, "the second runner to get partitions", || {
-        b.telemetry.metrics().partitions > 0
-    });
-    wait_for(30, "the first runner to keep some partitions", || {
-        a.telemetry.metrics().partitions > 0
-    });
+    wait_until(
+        Duration::from_secs(30),
+        "the second runner to get partitions",
+        || b.telemetry.metrics().partitions > 0,
+    );
+    wait_until(
+        Duration::from_secs(30),
+        "the first runner to keep some partitions",
+        || a.telemetry.metrics().partitions > 0,
+    );
     let (pa, pb) = (
         a.telemetry.metrics().partitions,
         b.telemetry.metrics().partitions,
@@ -535,9 +694,11 @@ fn two_runners_split_the_partitions_and_give_one_runners_decisions() {
         let m = r.telemetry.metrics();
         m.records - m.replayed
     };
-    wait_for(60, "the two runners to read every record", || {
-        new_records(&a) + new_records(&b) >= records.len() as u64
-    });
+    wait_until(
+        Duration::from_secs(60),
+        "the two runners to read every record",
+        || new_records(&a) + new_records(&b) >= records.len() as u64,
+    );
     a.control.stop();
     b.control.stop();
     let (sa, sb) = (a.join(), b.join());
@@ -571,24 +732,28 @@ fn a_broker_outage_loses_no_decision() {
     let name = "outage";
     create_topics(&cluster, name, 1);
     let input = format!("{name}.in");
-    let files = scenario_files();
+    let files = scenario_paths();
     let records = records_of(&files).unwrap();
     let half = records.len() / 2;
     produce(&brokers, &input, &records[..half], Some(0)).unwrap();
     let mut s = settings(&brokers, "outage-group", &[&input], name);
     s.exit_when_idle = None;
     let runner = spawn(Mode::Evaluate, s);
-    wait_for(30, "the first half", || runner.records() >= half as u64);
+    wait_until(Duration::from_secs(30), "the first half", || {
+        runner.records() >= half as u64
+    });
     // The broker goes away for longer than the group's session timeout (6 s): the runner
     // loses its assignment, and gets it back — and rebuilds — once the broker returns.
     cluster.broker_down(1).unwrap();
-    wait_for(60, "the runner to lose its assignment", || {
-        runner.telemetry.metrics().partitions == 0
-    });
+    wait_until(
+        Duration::from_secs(60),
+        "the runner to lose its assignment",
+        || runner.telemetry.metrics().partitions == 0,
+    );
     let replayed_before = runner.telemetry.metrics().replayed;
     cluster.broker_up(1).unwrap();
-    wait_for(
-        60,
+    wait_until(
+        Duration::from_secs(60),
         "the partition assigned again and its state rebuilt",
         || {
             let m = runner.telemetry.metrics();
@@ -602,21 +767,29 @@ fn a_broker_outage_loses_no_decision() {
         &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS; 4],
     );
     produce(&brokers, &input, &records[half..], Some(0)).unwrap();
-    wait_for(60, "every record after the outage", || {
-        let m = runner.telemetry.metrics();
-        m.records - m.replayed >= records.len() as u64
-    });
+    wait_until(
+        Duration::from_secs(60),
+        "every record after the outage",
+        || {
+            let m = runner.telemetry.metrics();
+            m.records - m.replayed >= records.len() as u64
+        },
+    );
     // Delivery after an outage waits on the producer's retries and backoff (slow on a loaded
     // machine): give it time, then require every decision — nothing lost, only late.
     let expected = ids(&replay_decisions(&files));
     let actions = format!("{name}.actions");
-    wait_for(90, "every decision delivered after the outage", || {
-        let complete = deduplicated(&decisions_in(&brokers, &actions)).is_superset(&expected);
-        if !complete {
-            thread::sleep(Duration::from_millis(500));
-        }
-        complete
-    });
+    wait_until(
+        Duration::from_secs(90),
+        "every decision delivered after the outage",
+        || {
+            let complete = deduplicated(&decisions_in(&brokers, &actions)).is_superset(&expected);
+            if !complete {
+                thread::sleep(Duration::from_millis(500));
+            }
+            complete
+        },
+    );
     runner.control.stop();
     let summary = runner.join();
     assert!(summary.records >= records.len() as u64);
@@ -641,7 +814,7 @@ fn the_run_command_reads_file_env_and_flags_serves_metrics_and_stops_on_sigterm(
     let brokers = cluster.bootstrap_servers();
     let name = "cli";
     create_topics(&cluster, name, 1);
-    let files: Vec<PathBuf> = scenario_files()
+    let files: Vec<PathBuf> = scenario_paths()
         .into_iter()
         .filter(|f| f.to_string_lossy().contains("bulk-export/attack"))
         .collect();

@@ -22,57 +22,29 @@
 //! `--ignored`, and then a missing tool fails the test — they never pass unrun.
 #![cfg(feature = "kafka")]
 
-use std::io::Write as _;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Mutex, MutexGuard};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::Value;
+
+#[path = "support/kafka.rs"]
+mod support;
+use support::*;
+
+/// Every line of `files`, original bytes.
+fn lines(files: &[String]) -> Vec<Vec<u8>> {
+    records(files).into_iter().map(|r| r.bytes).collect()
+}
 
 // ---------------------------------------------------------------------------------------------
 // Tools, names, fixtures
 // ---------------------------------------------------------------------------------------------
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn note(text: &str) {
-    let _ = writeln!(std::io::stderr(), "kafka_tls: {text}");
-}
-
-/// One test at a time: each starts a broker, a proxy and engines on a 2-core machine.
-fn serial() -> MutexGuard<'static, ()> {
-    static SERIAL: Mutex<()> = Mutex::new(());
-    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn tansu() -> Option<PathBuf> {
-    let home = std::env::var("CARGO_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cargo")
-        });
-    which("tansu").or_else(|| Some(home.join("bin/tansu")).filter(|p| p.is_file()))
-}
-
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(name))
-            .find(|p| p.is_file())
-    })
-}
 
 /// tansu and stunnel (openssl checked too); a test fails naming what is missing.
 fn tools(test: &str) -> (PathBuf, PathBuf) {
@@ -97,96 +69,6 @@ fn tools(test: &str) -> (PathBuf, PathBuf) {
             panic!("kafka_tls::{test}: needs {}", missing.join(", "))
         }
     }
-}
-
-fn unique(label: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_micros();
-    format!("sgt-{label}-{}-{nanos:x}", std::process::id())
-}
-
-fn scratch_dir(label: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("kafka_tls")
-        .join(unique(label));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_port(port: u16, within: Duration) -> bool {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return true;
-        }
-        thread::sleep(Duration::from_millis(100));
-    }
-    false
-}
-
-/// A few scenario files: enough decisions to compare, few enough to keep each run short.
-fn scenario_files() -> Vec<String> {
-    let files =
-        sessionguard::source::file::expand_paths(&[root().join("fixtures/scenarios")]).unwrap();
-    let files: Vec<String> = files
-        .into_iter()
-        .filter(|f| f.extension().is_some_and(|e| e == "jsonl"))
-        .map(|f| f.strip_prefix(root()).unwrap().display().to_string())
-        .collect();
-    assert!(files.len() > 10, "scenario fixtures missing");
-    files
-}
-
-fn lines(files: &[String]) -> Vec<Vec<u8>> {
-    files
-        .iter()
-        .flat_map(|f| {
-            std::fs::read(root().join(f))
-                .unwrap()
-                .split(|&b| b == b'\n')
-                .filter(|l| !l.is_empty())
-                .map(<[u8]>::to_vec)
-                .collect::<Vec<_>>()
-        })
-        .collect()
-}
-
-/// `replay`'s decision ids over `files`, in order, without the timers the end of a file fires.
-fn replay_ids(files: &[String]) -> Vec<String> {
-    let output = Command::new(env!("CARGO_BIN_EXE_sessionguard"))
-        .current_dir(root())
-        .arg("replay")
-        .args(files)
-        .args(["--rules", "rules", "--no-progress", "--no-final-timers"])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let ids: Vec<String> = String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["decision_id"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
-    assert!(!ids.is_empty(), "the scenarios give no decision");
-    ids
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -332,18 +214,25 @@ impl Broker {
         users: &[(&str, &str, &str)],
     ) -> Broker {
         let dir = scratch_dir("broker");
-        let inner = free_port();
+        // Both ports held until tansu and stunnel are about to bind them.
+        let (inner_port, outer_port) = (Port::new(), Port::new());
+        let inner = inner_port.number();
         let port = if front == Front::Plain {
             inner
         } else {
-            free_port()
+            outer_port.number()
         };
+        let mut inner_port = Some(inner_port);
+        let mut outer_port = Some(outer_port);
         let mut broker = Broker {
             children: Vec::new(),
             dir: dir.clone(),
             port,
         };
-        let spawn_tansu = |auth: bool| -> Child {
+        let mut spawn_tansu = |auth: bool| -> Child {
+            if let Some(p) = inner_port.take() {
+                p.hand_over();
+            }
             let log = std::fs::File::create(dir.join("tansu.log")).unwrap();
             let mut cmd = Command::new(tansu);
             cmd.current_dir(&dir)
@@ -417,6 +306,9 @@ impl Broker {
                 ));
             }
             std::fs::write(dir.join("stunnel.conf"), conf).unwrap();
+            if let Some(p) = outer_port.take() {
+                p.hand_over();
+            }
             let child = Command::new(stunnel)
                 .arg(dir.join("stunnel.conf"))
                 .stdin(Stdio::null())
@@ -441,86 +333,6 @@ impl Broker {
 // ---------------------------------------------------------------------------------------------
 // Clients with the same security settings as `run`
 // ---------------------------------------------------------------------------------------------
-
-fn client(brokers: &str, security: &[(String, String)]) -> ClientConfig {
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", brokers)
-        .set("broker.address.family", "v4")
-        .set("socket.timeout.ms", "10000");
-    for (k, v) in security {
-        config.set(k, v);
-    }
-    config
-}
-
-fn create_topics(brokers: &str, security: &[(String, String)], topics: &[&str]) {
-    let admin: AdminClient<DefaultClientContext> = client(brokers, security).create().unwrap();
-    let new: Vec<NewTopic> = topics
-        .iter()
-        .map(|t| NewTopic::new(t, 1, TopicReplication::Fixed(1)))
-        .collect();
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(20)));
-    let runtime = futures_lite_block_on(admin.create_topics(&new, &options));
-    for result in runtime.expect("CreateTopics") {
-        if let Err((topic, code)) = result {
-            panic!("creating {topic}: {code}");
-        }
-    }
-}
-
-/// Drives a future to completion on this thread (librdkafka's threads complete it).
-fn futures_lite_block_on<F: std::future::Future>(future: F) -> F::Output {
-    use std::sync::Arc;
-    use std::task::{Context, Poll, Wake, Waker};
-    struct Unpark(thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Waker::from(Arc::new(Unpark(thread::current())));
-    let mut cx = Context::from_waker(&waker);
-    let mut future = std::pin::pin!(future);
-    loop {
-        match future.as_mut().poll(&mut cx) {
-            Poll::Ready(out) => return out,
-            Poll::Pending => thread::park_timeout(Duration::from_millis(50)),
-        }
-    }
-}
-
-/// Produces `records` to partition 0 of `topic`, compressed with `codec`.
-fn produce(
-    brokers: &str,
-    security: &[(String, String)],
-    topic: &str,
-    records: &[Vec<u8>],
-    codec: &str,
-) {
-    let producer: ThreadedProducer<DefaultProducerContext> = client(brokers, security)
-        .set("compression.type", codec)
-        .set("linger.ms", "20")
-        .set("enable.idempotence", "true")
-        .create()
-        .unwrap_or_else(|e| panic!("a producer with compression.type={codec}: {e}"));
-    for record in records {
-        let mut r = Some(
-            BaseRecord::<[u8], [u8]>::to(topic)
-                .payload(record)
-                .partition(0),
-        );
-        while let Some(rec) = r.take() {
-            if let Err((_, back)) = producer.send(rec) {
-                thread::sleep(Duration::from_millis(10));
-                r = Some(back);
-            }
-        }
-    }
-    producer
-        .flush(Duration::from_secs(30))
-        .unwrap_or_else(|e| panic!("delivering to {topic} ({codec}): {e}"));
-}
 
 /// Every record of partition 0 of `topic`, as JSON.
 fn read_json(brokers: &str, security: &[(String, String)], topic: &str) -> Vec<Value> {
@@ -554,13 +366,6 @@ fn read_json(brokers: &str, security: &[(String, String)], topic: &str) -> Vec<V
         }
     }
     out
-}
-
-fn ids(decisions: &[Value]) -> Vec<String> {
-    decisions
-        .iter()
-        .map(|d| d["decision_id"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -642,18 +447,18 @@ fn decides_like_replay(
     label: &str,
 ) -> Output {
     let files = scenario_files();
-    let expected = replay_ids(&files);
+    let expected = ids(&replay_cli(&files));
     let brokers = broker.address();
     let (input, actions) = (
         unique(&format!("{label}-in")),
         unique(&format!("{label}-actions")),
     );
-    create_topics(
+    create_topics_secured(
         &brokers,
         security,
-        &[&input, &actions, &format!("{actions}-dlq")],
+        &[(&input, 1), (&actions, 1), (&format!("{actions}-dlq"), 1)],
     );
-    produce(&brokers, security, &input, &lines(&files), "none");
+    produce_compressed(&brokers, security, &input, &lines(&files), "none");
     let out = run(
         &brokers,
         &[&input],
@@ -847,7 +652,7 @@ fn records_of_every_codec_are_decided_on() {
     let broker = Broker::start(&tansu, &stunnel, &pki, Front::Plain, &[]);
     let brokers = broker.address();
     let files = scenario_files();
-    let expected = replay_ids(&files);
+    let expected = ids(&replay_cli(&files));
     let records = lines(&files);
     // tansu 0.6.0 stores snappy batches but cannot serve them ("UnexpectedType(Snappy)" in
     // its fetch): snappy is checked on the mock cluster only (tests/kafka_codecs.rs).
@@ -856,10 +661,9 @@ fn records_of_every_codec_are_decided_on() {
         let actions = unique(&format!("codec-{codec}-actions"));
         create_topics(
             &brokers,
-            &[],
-            &[&input, &actions, &format!("{actions}-dlq")],
+            &[(&input, 1), (&actions, 1), (&format!("{actions}-dlq"), 1)],
         );
-        produce(&brokers, &[], &input, &records, codec);
+        produce_compressed(&brokers, &[], &input, &records, codec);
         let out = run(
             &brokers,
             &[&input],

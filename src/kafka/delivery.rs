@@ -20,6 +20,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedHeaders, DeliveryResult, Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, PurgeConfig, ThreadedProducer};
 
+use super::connectivity::BrokerWatch;
 use crate::telemetry::{self, Level, Telemetry, V};
 
 /// Pause the input above this many messages in flight; resume below half of it.
@@ -66,25 +67,69 @@ pub struct Ack {
     pub result: Result<(), (KafkaError, Outbound)>,
 }
 
-/// Producer context: collects acks for the pipeline thread, routes librdkafka's log lines.
+/// Producer context: collects acks for the pipeline thread, routes librdkafka's log lines
+/// and connection failures (to the run's [`BrokerWatch`]).
 pub struct DeliveryContext {
     acks: Mutex<Vec<Ack>>,
     telemetry: Arc<Telemetry>,
+    watch: Arc<BrokerWatch>,
 }
 
 impl ClientContext for DeliveryContext {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
-        librdkafka_log("producer", level, fac, message);
+        client_log(&self.watch, "producer", level, fac, message);
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        let text = error.to_string();
-        telemetry::log(
-            Level::Warn,
+        client_error(
+            &self.watch,
             "producer_error",
             "producer error (librdkafka retries)",
-            &[("error", V::S(&text)), ("reason", V::S(reason))],
+            &error,
+            reason,
         );
+    }
+}
+
+/// A client's log line: a failed connection goes to the watch, the rest to the log.
+pub fn client_log(
+    watch: &BrokerWatch,
+    client: &str,
+    level: RDKafkaLogLevel,
+    fac: &str,
+    message: &str,
+) {
+    let severe = matches!(
+        level,
+        RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error
+    );
+    // A failed connection attempt is `FAIL` at error level, in a connecting state; an
+    // established connection closed by the broker (`in state UP`) stays an ordinary line.
+    if fac == "FAIL" && severe && !message.contains("in state UP") {
+        watch.failed_attempt(message);
+    } else {
+        librdkafka_log(client, level, fac, message);
+    }
+}
+
+/// A client's error callback: every broker down goes to the watch, a transport failure is
+/// already told by its `FAIL` line, the rest is logged (repeats counted, not written).
+pub fn client_error(watch: &BrokerWatch, event: &str, msg: &str, error: &KafkaError, reason: &str) {
+    match error.rdkafka_error_code() {
+        Some(RDKafkaErrorCode::AllBrokersDown) => watch.all_down(),
+        Some(RDKafkaErrorCode::BrokerTransportFailure) => {}
+        _ => {
+            let text = error.to_string();
+            telemetry::log(
+                Level::Warn,
+                event,
+                msg,
+                &[("error", V::S(&text)), ("reason", V::S(reason))],
+            );
+        }
     }
 }
 
@@ -169,12 +214,17 @@ pub struct Outbox {
 
 impl Outbox {
     /// An idempotent producer on `config` (bootstrap servers and pass-through properties).
-    pub fn new(mut config: ClientConfig, telemetry: Arc<Telemetry>) -> anyhow::Result<Outbox> {
+    pub fn new(
+        mut config: ClientConfig,
+        telemetry: Arc<Telemetry>,
+        watch: Arc<BrokerWatch>,
+    ) -> anyhow::Result<Outbox> {
         // Idempotence: no duplicates or reordering from librdkafka's own retries.
         config.set("enable.idempotence", "true");
         let context = DeliveryContext {
             acks: Mutex::new(Vec::new()),
             telemetry: telemetry.clone(),
+            watch,
         };
         let producer: ThreadedProducer<DeliveryContext> = config
             .create_with_context(context)

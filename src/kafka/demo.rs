@@ -3,8 +3,10 @@
 //! Starts librdkafka's in-process mock cluster, creates an audit topic, produces the scenario
 //! fixtures (`fixtures/scenarios/**/*.jsonl`, in path order, each record's original bytes),
 //! runs the same pipeline as `sessionguard run` over it with the shipped rules (`rules/`),
-//! reads the decisions back from the actions topic and prints them. Rules and fixtures are
-//! found relative to the current directory (the repository root).
+//! reads the decisions back from the actions topic and prints them scenario by scenario beside
+//! the ground truth (`fixtures/scenarios.expected.json`, [`crate::scenarios`]), ending with a
+//! one-line verdict. Rules and fixtures are found relative to the current directory (the
+//! repository root).
 //!
 //! The helpers that produce files into a topic and read a topic back are public: the mock
 //! cluster tests use them too.
@@ -22,9 +24,16 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::{run, Control, Mode, Summary};
 use crate::config::Settings;
+use crate::decision::KILL_NOT_ENFORCED;
+use crate::event::Normalizer;
 use crate::rule::RuleSet;
+use crate::scenarios::{paragraph, Comparison, Decided, GroundTruth};
 use crate::source::file::{self, Item};
 use crate::telemetry::Telemetry;
+
+/// The demo's topics.
+const AUDIT: &str = "audit";
+const ACTIONS: &str = "sessionguard.actions";
 
 /// A record read back from a topic.
 #[derive(Clone, Debug)]
@@ -183,11 +192,26 @@ pub fn read_topic(brokers: &str, topic: &str) -> anyhow::Result<Vec<Fetched>> {
 pub struct DemoReport {
     pub files: usize,
     pub produced: usize,
+    /// The log sources the records are from, as the normalizer detected them.
+    pub sources: Vec<&'static str>,
     pub summary: Summary,
     /// The decisions read back from the actions topic, as JSON.
     pub decisions: Vec<serde_json::Value>,
+    /// The decisions beside the scenarios' ground truth.
+    pub comparison: Comparison,
+    /// Decisions whose evidence could not be traced to a scenario record.
+    pub unlocated: usize,
     pub telemetry: Arc<Telemetry>,
     pub elapsed: Duration,
+}
+
+/// The width to lay the demo out in: `COLUMNS` when the shell exports it, else 80.
+pub fn output_width() -> usize {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|&c| c >= 40)
+        .unwrap_or(80)
 }
 
 /// Runs the demo from `root` (the repository root, holding `rules/` and `fixtures/`).
@@ -195,6 +219,7 @@ pub fn run_demo(root: &Path) -> anyhow::Result<DemoReport> {
     let started = Instant::now();
     let rules_dir = root.join("rules");
     let fixtures = root.join("fixtures/scenarios");
+    let truth_path = root.join("fixtures/scenarios.expected.json");
     if !rules_dir.is_dir() || !fixtures.is_dir() {
         anyhow::bail!(
             "the demo reads rules/ and fixtures/scenarios/ from the current directory; run it \
@@ -202,36 +227,43 @@ pub fn run_demo(root: &Path) -> anyhow::Result<DemoReport> {
             root.display()
         );
     }
+    let truth = GroundTruth::load(&truth_path)?;
     let rules = RuleSet::load(&[rules_dir]).map_err(|e| anyhow::anyhow!("{e}"))?;
     // Evidence names files relative to the root, as `replay fixtures/scenarios` would.
     let files: Vec<PathBuf> = fixture_files(&fixtures)?
         .into_iter()
         .map(|f| f.strip_prefix(root).map(Path::to_path_buf).unwrap_or(f))
         .collect();
-    let absolute: Vec<PathBuf> = files.iter().map(|f| root.join(f)).collect();
-    let records = records_of(&absolute)?;
+    // Each record with where it came from: its offset in the one-partition topic is its index.
+    let mut records = Vec::new();
+    let mut origins: Vec<(usize, u64)> = Vec::new();
+    for (index, relative) in files.iter().enumerate() {
+        let reader = file::open(&root.join(relative))?;
+        file::for_each_record(reader, &mut |item| {
+            if let Item::Record { bytes, line } = item {
+                records.push(bytes.to_vec());
+                origins.push((index, line));
+            }
+        })?;
+    }
+    let sources = sources_of(&records);
 
     let cluster =
         MockCluster::new(1).map_err(|e| anyhow::anyhow!("starting the mock cluster: {e}"))?;
     let brokers = cluster.bootstrap_servers();
-    let (audit, actions, dead, progress) = (
-        "audit",
-        "sessionguard.actions",
-        "sessionguard.dead-letters",
-        "sessionguard.progress",
-    );
-    for topic in [audit, actions, dead, progress] {
+    let (dead, progress) = ("sessionguard.dead-letters", "sessionguard.progress");
+    for topic in [AUDIT, ACTIONS, dead, progress] {
         cluster
             .create_topic(topic, 1, 1)
             .map_err(|e| anyhow::anyhow!("creating {topic}: {e}"))?;
     }
-    produce(&brokers, audit, &records, Some(0))?;
+    produce(&brokers, AUDIT, &records, Some(0))?;
 
     let settings = Settings {
         brokers: brokers.clone(),
         group: "sessionguard-demo".to_owned(),
-        topics: vec![audit.to_owned()],
-        actions_topic: actions.to_owned(),
+        topics: vec![AUDIT.to_owned()],
+        actions_topic: ACTIONS.to_owned(),
         dead_letter_topic: Some(dead.to_owned()),
         progress_topic: Some(progress.to_owned()),
         output_topic: String::new(),
@@ -254,93 +286,135 @@ pub fn run_demo(root: &Path) -> anyhow::Result<DemoReport> {
         &Control::new(),
         telemetry.clone(),
     )?;
-    let decisions = read_topic(&brokers, actions)?
+    let decisions: Vec<serde_json::Value> = read_topic(&brokers, ACTIONS)?
         .into_iter()
         .filter_map(|f| serde_json::from_slice(&f.payload).ok())
         .collect();
     drop(cluster);
+    let scenarios_dir = Path::new("fixtures/scenarios");
+    let locate = |origin: &serde_json::Value| {
+        if origin["topic"] != AUDIT {
+            return None;
+        }
+        let offset = usize::try_from(origin["offset"].as_i64()?).ok()?;
+        let &(index, line) = origins.get(offset)?;
+        let file = files[index].strip_prefix(scenarios_dir).ok()?;
+        Some((file.to_string_lossy().into_owned(), line))
+    };
+    let located: Vec<Decided> = decisions
+        .iter()
+        .filter_map(|d| Decided::from_json(d, locate))
+        .collect();
     Ok(DemoReport {
         files: files.len(),
         produced: records.len(),
+        sources,
         summary,
+        unlocated: decisions.len() - located.len(),
+        comparison: truth.compare(&located),
         decisions,
         telemetry,
         elapsed: started.elapsed(),
     })
 }
 
+/// The sources of `records` as the normalizer detects them, in name order.
+fn sources_of(records: &[Vec<u8>]) -> Vec<&'static str> {
+    let normalizer = Normalizer::default();
+    let mut scratch = bumpalo::Bump::new();
+    let mut sources = std::collections::BTreeSet::new();
+    for record in records {
+        scratch.reset();
+        if let Ok(event) = normalizer.normalize(record, &scratch) {
+            sources.insert(event.source.as_str());
+        }
+    }
+    sources.into_iter().collect()
+}
+
 impl DemoReport {
-    /// The decisions as a compact table, then a summary.
-    pub fn render(&self) -> String {
+    /// What was fed and how, each scenario with its decisions beside the ground truth, what
+    /// `kill_not_enforced` means here, and the verdict on the last line; laid out in `width`
+    /// columns without cutting an identifier.
+    pub fn render(&self, width: usize) -> String {
         use std::fmt::Write as _;
         let mut s = String::new();
-        let text = |v: &serde_json::Value, path: &[&str]| -> String {
-            let mut cur = v;
-            for p in path {
-                cur = &cur[*p];
-            }
-            cur.as_str().map_or_else(|| cur.to_string(), str::to_owned)
-        };
+        s.push_str(&paragraph(
+            &format!(
+                "sessionguard demo: {} records of {} scenario files ({} log sources: {}) \
+                 produced to topic '{AUDIT}' of librdkafka's in-process mock cluster, evaluated \
+                 by the same pipeline as `sessionguard run` with the rule pack in rules/; {} \
+                 read back from '{ACTIONS}'.",
+                self.produced,
+                self.files,
+                self.sources.len(),
+                self.sources.join(", "),
+                crate::cli::plural(self.decisions.len(), "decision"),
+            ),
+            width,
+        ));
+        s.push('\n');
+        s.push_str(&paragraph(
+            "Each scenario is an attack (its ground truth, fixtures/scenarios.expected.json, \
+             names the decisions it must get: session, line, rule, action) or a lookalike \
+             (harmless activity close to the rules' thresholds: nothing may be decided). \
+             Beside each decision: what the ground truth expected.",
+            width,
+        ));
+        s.push('\n');
+        s.push_str(&self.comparison.render(width));
+        s.push('\n');
         let _ = writeln!(
             s,
-            "{:<20}  {:<34}  {:<17}  {:<44}  reason",
-            "time", "rule", "action", "session"
-        );
-        for d in &self.decisions {
-            let time = text(d, &["time"]);
-            let session = text(d, &["session", "key"]);
-            let _ = writeln!(
-                s,
-                "{:<20}  {:<34}  {:<17}  {:<44}  {}",
-                time.get(..19).unwrap_or(&time).replace('T', " "),
-                clip(&text(d, &["rule", "id"]), 34),
-                text(d, &["action"]),
-                clip(&session, 44),
-                text(d, &["evidence", "reason"]),
-            );
-        }
-        let m = self.telemetry.metrics();
-        let _ = writeln!(s);
-        let _ = writeln!(
-            s,
-            "{} records from {} fixture files produced to the mock cluster's topic 'audit'; \
-             {} events, {} rejected, {} late",
-            self.produced,
-            self.files,
+            "{} events, {} rejected, {} late.",
             self.summary.events,
             self.summary.rejects.values().sum::<u64>(),
             self.summary.late
         );
-        let _ = writeln!(
-            s,
-            "{} decisions read back from 'sessionguard.actions' (key = session, headers \
-             decision_id and rule_id):",
-            self.decisions.len()
-        );
-        for (rule, n) in &m.decisions {
-            let _ = writeln!(s, "  {rule:<40} {n:>4}");
-        }
-        let h = &m.latency_ms;
-        if !h.is_empty() {
+        if self.unlocated > 0 {
             let _ = writeln!(
                 s,
-                "record-to-delivered-decision latency: p50 {} ms, p99 {} ms, max {} ms \
-                 (the records were produced before the evaluator joined its group, so this \
-                 includes the join)",
-                h.value_at_quantile(0.5),
-                h.value_at_quantile(0.99),
-                h.max()
+                "{} without evidence traced to a scenario record.",
+                crate::cli::plural(self.unlocated, "decision")
             );
         }
-        let _ = writeln!(s, "done in {:.1}s", self.elapsed.as_secs_f64());
+        let after_kill = self
+            .comparison
+            .scenarios
+            .iter()
+            .flat_map(|sc| &sc.rows)
+            .filter(|(d, _)| d.rule == KILL_NOT_ENFORCED)
+            .count();
+        if after_kill > 0 {
+            s.push_str(&paragraph(
+                &format!(
+                    "{KILL_NOT_ENFORCED}: {after_kill} of the {} decisions. The rules ask for \
+                     these sessions to be ended, but the demo only writes decisions to a topic: \
+                     nothing revokes a session until actuation lands (issue 13), so each killed \
+                     session that keeps acting is reported once, as a deployment reports a kill \
+                     that did not take effect. A session issued from a killed one (AWS role \
+                     chaining, shown parent → child) inherits its kill.",
+                    self.decisions.len()
+                ),
+                width,
+            ));
+        }
+        let h = &self.telemetry.metrics().latency_ms;
+        if !h.is_empty() {
+            s.push_str(&paragraph(
+                &format!(
+                    "record-to-delivered-decision latency: p50 {} ms, p99 {} ms, max {} ms (the \
+                     records were produced before the evaluator joined its group, so this \
+                     includes the join); done in {:.1}s.",
+                    h.value_at_quantile(0.5),
+                    h.value_at_quantile(0.99),
+                    h.max(),
+                    self.elapsed.as_secs_f64()
+                ),
+                width,
+            ));
+        }
+        let _ = writeln!(s, "verdict: {}", self.comparison.verdict());
         s
     }
-}
-
-fn clip(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
-        return text.to_owned();
-    }
-    let kept: String = text.chars().take(width - 1).collect();
-    format!("{kept}…")
 }

@@ -7,6 +7,7 @@
 //! - [`pipeline`]: the consumer loop shared by `run` and `rekey` — a `BaseConsumer` polled on
 //!   the caller's thread, per-partition state, rebalance handling, offset discipline.
 //! - [`delivery`]: the idempotent producer, delivery tickets and retries.
+//! - [`connectivity`]: whether the brokers answer, said once (then reminders), not per retry.
 //! - [`tracker`]: which input positions are safe to store.
 //! - [`progress`]: the compacted progress topic that rebuilds partition state.
 //! - [`security`]: TLS, SASL and their secrets: references, redaction, checks, the preflight.
@@ -43,6 +44,7 @@
 //! offset committed and its sessions dropped; on assignment its state is rebuilt from the
 //! progress topic before anything is emitted ([`progress`]).
 
+pub mod connectivity;
 pub mod delivery;
 pub mod demo;
 pub mod pipeline;

@@ -30,10 +30,11 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Reb
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::statistics::Statistics;
-use rdkafka::types::RDKafkaRespErr;
+use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::delivery::{librdkafka_log, owned_headers, Kind, Outbound, Outbox, Ticket};
+use super::connectivity::BrokerWatch;
+use super::delivery::{client_error, client_log, owned_headers, Kind, Outbound, Outbox, Ticket};
 use super::progress::{self, Progress, ProgressReader};
 use super::tracker::{Checkpoint, Tracker};
 use super::Control;
@@ -45,7 +46,7 @@ use crate::event::{Normalizer, Reject, RejectReason};
 use crate::rule::RuleSet;
 use crate::sink::DEAD_LETTER_COPY_BYTES;
 use crate::source::Origin;
-use crate::telemetry::{self, Level, Telemetry, V};
+use crate::telemetry::{self, Level, NotReady, Telemetry, V};
 
 /// What the pipeline does with each record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,6 +97,17 @@ impl Summary {
             _ => Duration::ZERO,
         }
     }
+}
+
+/// What the commit at the end of a revocation or a run did: the shutdown line says it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FinalCommit {
+    /// No partition had an offset to commit (none assigned, or nothing read).
+    Nothing,
+    /// Offsets of this many partitions committed.
+    Committed(usize),
+    /// The commit failed (logged as `commit_failed`).
+    Failed,
 }
 
 /// How often a partition's progress record is rewritten while records flow.
@@ -190,6 +202,7 @@ struct Core {
 pub struct PipelineContext {
     core: Arc<Mutex<Core>>,
     telemetry: Arc<Telemetry>,
+    watch: Arc<BrokerWatch>,
 }
 
 fn lock(core: &Mutex<Core>) -> MutexGuard<'_, Core> {
@@ -198,10 +211,13 @@ fn lock(core: &Mutex<Core>) -> MutexGuard<'_, Core> {
 
 impl ClientContext for PipelineContext {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
-        librdkafka_log("consumer", level, fac, message);
+        client_log(&self.watch, "consumer", level, fac, message);
     }
 
     fn stats(&self, statistics: Statistics) {
+        if statistics.brokers.values().any(|b| b.state == "UP") {
+            self.watch.statistics_show_one_up();
+        }
         let mut m = self.telemetry.metrics();
         m.lag.clear();
         for (name, topic) in &statistics.topics {
@@ -214,12 +230,12 @@ impl ClientContext for PipelineContext {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        let text = error.to_string();
-        telemetry::log(
-            Level::Warn,
+        client_error(
+            &self.watch,
             "consumer_error",
             "consumer error (librdkafka retries)",
-            &[("error", V::S(&text)), ("reason", V::S(reason))],
+            &error,
+            reason,
         );
     }
 }
@@ -235,6 +251,10 @@ impl ConsumerContext for PipelineContext {
             consumer.rebalance_protocol(),
             RebalanceProtocol::Cooperative
         );
+        if err == RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
+            // An assignment is an answer from the group coordinator.
+            self.watch.connected();
+        }
         let mut core = lock(&self.core);
         core.summary.rebalances += 1;
         core.last_activity = Instant::now();
@@ -458,7 +478,7 @@ impl Core {
             .map(|e| (e.topic().to_owned(), e.partition()))
             .collect();
         if !self.crashed && !consumer.assignment_lost() {
-            self.settle(consumer, Some(&revoked));
+            let _ = self.settle(consumer, Some(&revoked));
         }
         for (topic, partition) in &revoked {
             if let Some(i) = self.part_index(topic, *partition) {
@@ -484,7 +504,7 @@ impl Core {
         &mut self,
         consumer: &BaseConsumer<PipelineContext>,
         which: Option<&[(String, i32)]>,
-    ) {
+    ) -> FinalCommit {
         for part in &mut self.parts {
             if part.dirty {
                 let cp = part.checkpoint();
@@ -518,8 +538,12 @@ impl Core {
                 );
             }
         }
-        if tpl.count() > 0 {
-            if let Err(e) = consumer.commit(&tpl, CommitMode::Sync) {
+        if tpl.count() == 0 {
+            return FinalCommit::Nothing;
+        }
+        match consumer.commit(&tpl, CommitMode::Sync) {
+            Ok(()) => FinalCommit::Committed(tpl.count()),
+            Err(e) => {
                 let text = e.to_string();
                 telemetry::log(
                     Level::Warn,
@@ -527,6 +551,7 @@ impl Core {
                     "final commit failed; the next owner replays from the last commit",
                     &[("error", V::S(&text))],
                 );
+                FinalCommit::Failed
             }
         }
     }
@@ -667,13 +692,22 @@ impl Core {
             .filter_map(|p| p.eval.as_ref())
             .map(|e| e.engine().session_count())
             .sum();
+        let behind = self.parts.iter().filter(|p| !p.caught_up()).count();
         {
             let mut m = self.telemetry.metrics();
             m.sessions = sessions as u64;
             m.partitions = self.parts.len() as u64;
+            m.not_ready = if self.parts.is_empty() {
+                NotReady::NoPartition
+            } else {
+                NotReady::CatchingUp {
+                    behind,
+                    assigned: self.parts.len(),
+                }
+            };
         }
         self.telemetry
-            .set_ready(!self.parts.is_empty() && self.parts.iter().all(Part::caught_up));
+            .set_ready(!self.parts.is_empty() && behind == 0);
     }
 
     /// Processes one record.
@@ -991,7 +1025,12 @@ pub fn run(
     if mode == Mode::Evaluate && rules.is_none() {
         anyhow::bail!("run needs rules");
     }
-    let outbox = Outbox::new(super::producer_config(settings), telemetry.clone())?;
+    let watch = BrokerWatch::new(&settings.brokers, telemetry.clone());
+    let outbox = Outbox::new(
+        super::producer_config(settings),
+        telemetry.clone(),
+        watch.clone(),
+    )?;
     let progress = match (&settings.progress_topic, mode) {
         (Some(topic), Mode::Evaluate) => {
             Some(ProgressReader::new(super::base_config(settings), topic)?)
@@ -1040,6 +1079,7 @@ pub fn run(
     let context = PipelineContext {
         core: core.clone(),
         telemetry: telemetry.clone(),
+        watch: watch.clone(),
     };
     let consumer: BaseConsumer<PipelineContext> = super::consumer_config(settings)
         .create_with_context(context)
@@ -1117,9 +1157,18 @@ pub fn run(
                 }
             }
         }
+        watch.tick();
         match consumer.poll(Duration::from_millis(100)) {
             None => {}
-            Some(Ok(message)) => lock(&core).handle(&message),
+            Some(Ok(message)) => {
+                watch.connected();
+                lock(&core).handle(&message)
+            }
+            Some(Err(e)) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) => {
+                watch.all_down();
+            }
+            Some(Err(e))
+                if e.rdkafka_error_code() == Some(RDKafkaErrorCode::BrokerTransportFailure) => {}
             Some(Err(e))
                 if last_poll_error.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) =>
             {
@@ -1135,10 +1184,10 @@ pub fn run(
             Some(Err(_)) => {}
         }
     }
-    let summary = {
+    let (summary, commit) = {
         let mut core = lock(&core);
-        core.settle(&consumer, None);
-        core.summary.clone()
+        let commit = core.settle(&consumer, None);
+        (core.summary.clone(), commit)
     };
     consumer.unsubscribe();
     drop(consumer);
@@ -1151,10 +1200,29 @@ pub fn run(
         (summary.records as f64 / busy.as_secs_f64()).round() as u64
     };
     let latency = telemetry.latency();
+    let unreachable = watch.down();
+    let stopped = match commit {
+        FinalCommit::Committed(n) => format!(
+            "stopped after a final commit of {}",
+            crate::cli::plural(n, "partition")
+        ),
+        FinalCommit::Failed => {
+            "stopped; the final commit failed, so the next owner of the partitions resumes \
+             from the last commit that succeeded"
+                .to_owned()
+        }
+        FinalCommit::Nothing if unreachable => {
+            "stopped; nothing was committed: the brokers could not be reached".to_owned()
+        }
+        FinalCommit::Nothing if summary.records == 0 => {
+            "stopped; nothing to commit: no record was read".to_owned()
+        }
+        FinalCommit::Nothing => "stopped; nothing left to commit".to_owned(),
+    };
     telemetry::log(
         Level::Info,
         "pipeline_stopped",
-        "stopped after a final commit",
+        &stopped,
         &[
             ("records", V::U(summary.records)),
             ("decisions", V::U(summary.decisions)),
@@ -1169,5 +1237,6 @@ pub fn run(
             ("latency_max_ms", V::U(latency.max)),
         ],
     );
+    telemetry::flush_repeats();
     Ok(summary)
 }

@@ -270,17 +270,21 @@ impl<R: BufRead> Framer<R> {
         }
         // Inside a top-level array (false) or a `{"Records": [...]}` envelope (true).
         let mut collection: Option<bool> = None;
+        // Where the open collection started, for the reject when it never closes.
+        let mut opened_on = 0;
         while self.skip_blank(collection.is_some()) {
             let first = self.avail()[0];
             // A line that starts with `[` or a records envelope opens a new collection, even
             // inside one that never closed.
             if first == b'[' && (collection.is_none() || self.line_start) {
+                opened_on = self.line;
                 self.advance(1);
                 collection = Some(false);
             } else if first == b'{'
                 && (collection.is_none() || self.line_start)
                 && self.envelope_start()
             {
+                opened_on = self.line;
                 collection = Some(true);
             } else if let Some(envelope) = collection {
                 match first {
@@ -300,12 +304,18 @@ impl<R: BufRead> Framer<R> {
                 self.stretch(StretchEnd::Line, sink)?;
             }
         }
-        if collection.is_some() && self.error.is_none() {
+        if let Some(envelope) = collection.filter(|_| self.error.is_none()) {
             // Every element was handed on; the missing close says the file may be cut short.
             let reject = Reject::new(
                 RejectReason::NotJson,
-                "the input ends inside an array of records (no closing `]`): it may be cut short",
+                "this array of records never closes (no `]` before the end): the input may be cut short",
             );
+            // No bytes were lost: it names where the collection opened, with none of its own.
+            let what = if envelope { "`{\"Records\": [`" } else { "`[`" };
+            let reject = Reject {
+                detail: format!("{} (the {what} at line {opened_on})", reject.detail),
+                ..reject
+            };
             sink(Item::Broken {
                 line: self.line,
                 reject,
@@ -510,11 +520,25 @@ impl<R: BufRead> Framer<R> {
         let after_record = end == StretchEnd::Line && self.record_ended_on == Some(line);
         let mut kept: Vec<u8> = Vec::new();
         let mut total = 0;
+        // Brackets opened inside a stray element close inside it (`x[1]` is one stretch).
+        let mut depth = 0u32;
         loop {
             let avail = self.avail();
             let found = match end {
                 StretchEnd::Line => memchr::memchr(b'\n', avail),
-                StretchEnd::Element => memchr::memchr3(b',', b']', b'\n', avail),
+                StretchEnd::Element => avail.iter().position(|&b| match b {
+                    b'[' | b'{' => {
+                        depth += 1;
+                        false
+                    }
+                    b']' | b'}' if depth > 0 => {
+                        depth -= 1;
+                        false
+                    }
+                    b',' | b']' => depth == 0,
+                    b'\n' => true,
+                    _ => false,
+                }),
             };
             let n = found.unwrap_or(avail.len());
             let room = self.keep - kept.len();
@@ -957,10 +981,14 @@ mod tests {
     fn an_array_cut_short_keeps_its_records_and_says_so() {
         let got = frame("[\n{\"a\":1},\n{\"b\":2}\n");
         assert_eq!(kept(&got), ["{\"a\":1}", "{\"b\":2}"]);
-        let Some((_, Err((RejectReason::NotJson, bytes)))) = got.last() else {
+        let Some((line, Err((RejectReason::NotJson, bytes)))) = got.last() else {
             panic!("{got:?}")
         };
-        assert!(bytes.is_empty(), "{got:?}");
+        assert_eq!(
+            (*line, bytes.as_str()),
+            (4, ""),
+            "where the input ended; no bytes lost"
+        );
     }
 
     #[test]

@@ -13,6 +13,10 @@
 //!   [`Limits::connection_lifetime`] whatever it does;
 //! - an unknown method is answered `405`, an unknown path `404`, both with `Connection: close`.
 //!
+//! `/readyz` answers `503` with the reason in words while not ready ([`Telemetry::readiness`]):
+//! the brokers cannot be reached (which, and why), no partition is assigned yet, or partitions
+//! are still catching up.
+//!
 //! Shutdown: setting the stop flag ends the accept loop within [`STOP_POLL`]; the runtime is
 //! then dropped with every connection still open, so `run` exits as promptly as it would
 //! without the server. The listener binds where `--metrics-addr` says; the default address
@@ -155,15 +159,15 @@ fn respond(request: &Request<Incoming>, telemetry: &Telemetry) -> Response<Full<
         (&Method::GET | &Method::HEAD, "/healthz") => {
             (StatusCode::OK, "text/plain", "ok\n".to_owned(), false)
         }
-        (&Method::GET | &Method::HEAD, "/readyz") if telemetry.is_ready() => {
-            (StatusCode::OK, "text/plain", "ready\n".to_owned(), false)
-        }
-        (&Method::GET | &Method::HEAD, "/readyz") => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "text/plain",
-            "not ready: no partition assigned, or still catching up\n".to_owned(),
-            false,
-        ),
+        (&Method::GET | &Method::HEAD, "/readyz") => match telemetry.readiness() {
+            Ok(()) => (StatusCode::OK, "text/plain", "ready\n".to_owned(), false),
+            Err(why) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                format!("not ready: {why}\n"),
+                false,
+            ),
+        },
         (&Method::GET | &Method::HEAD, _) => (
             StatusCode::NOT_FOUND,
             "text/plain",
