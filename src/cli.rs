@@ -269,14 +269,60 @@ pub struct GenArgs {
     #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "100")]
     pub envelope: Option<usize>,
     /// The order records are written in (docs/gen.md, "Delivery order").
-    #[arg(long, value_enum, default_value_t = crate::gen::Delivery::Sorted)]
-    pub delivery: crate::gen::Delivery,
+    #[arg(long, value_enum, default_value_t = GenDelivery::Sorted)]
+    pub delivery: GenDelivery,
     /// Random seed: the same seed and flags give byte-identical output.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// No summary on stderr.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// `gen --delivery`: [`sessionguard_gen::Delivery`] as a flag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum GenDelivery {
+    /// By event time: one global clock, rendered time never goes backwards.
+    Sorted,
+    /// As a SIEM topic receives them: vendor batches, each after its lag (CloudTrail files
+    /// 5–20 min late and shuffled inside, Okta polled each minute, Kubernetes webhook
+    /// batches each second, GitHub streaming within a minute).
+    Realistic,
+}
+
+impl GenArgs {
+    /// The generator's settings and files these flags ask for.
+    pub fn settings(&self) -> Result<(sessionguard_gen::Config, sessionguard_gen::Output)> {
+        let start_ms = crate::event::Timestamp::parse(&self.start)
+            .with_context(|| format!("--start '{}' is not an RFC 3339 time", self.start))?
+            .millis();
+        let attacks = match (self.attacks, self.attack_rate) {
+            (Some(n), _) => Some(n),
+            (None, Some(rate)) => Some((self.events as f64 * rate / 1e6).round() as u64),
+            (None, None) => None,
+        };
+        let cfg = sessionguard_gen::Config {
+            events: self.events,
+            sessions: self.sessions.max(1),
+            attacks,
+            weights: sessionguard_gen::parse_sources(&self.sources)?,
+            rate: self.events_per_second_of_event_time,
+            start_ms,
+            seed: self.seed,
+            envelope: self.envelope.unwrap_or(0),
+            delivery: match self.delivery {
+                GenDelivery::Sorted => sessionguard_gen::Delivery::Sorted,
+                GenDelivery::Realistic => sessionguard_gen::Delivery::Realistic,
+            },
+        };
+        let output = sessionguard_gen::Output {
+            records: self.out.clone(),
+            truth: self.truth.clone(),
+            gzip: self.gzip,
+            quiet: self.quiet,
+        };
+        Ok((cfg, output))
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -417,7 +463,11 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Normalize(args) => normalize(args),
         Command::Replay(args) => replay_command(args),
         Command::Check(args) => check(args),
-        Command::Gen(args) => crate::gen::command(&args),
+        Command::Gen(args) => {
+            let (cfg, output) = args.settings()?;
+            sessionguard_gen::write(&cfg, &output)?;
+            Ok(0)
+        }
         #[cfg(feature = "kafka")]
         Command::Run(args) => kafka_command(
             crate::config::Purpose::Run,

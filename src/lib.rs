@@ -27,7 +27,9 @@
 //! - [`decision`]: decision records, deterministic ids, CAEP claims.
 //! - [`replay`]: files or standard input through the evaluator; sharded on N threads.
 //! - `kafka`: `run`, `rekey`, `demo`: consumer loop, delivery, offsets, progress topic.
-//! - [`gen`]: synthetic multi-source traffic with injected attacks, sorted or in delivery order.
+//! - [`gen`]: the traffic generator (its own crate, `crates/sessionguard-gen`: synthetic
+//!   multi-source traffic with injected attacks, sorted or in delivery order) in the engine's
+//!   types, for tests and benches.
 //! - [`scenarios`]: the scenario fixtures' ground truth, and decisions set beside it (the demo).
 //! - [`config`], [`cli`], `telemetry`, [`sink`], [`units`]: settings, the command line, metrics
 //!   and health, output writers, durations and sizes.

@@ -1,6 +1,11 @@
 //! `sessionguard gen`: realistic multi-source audit traffic at any volume, in the vendors' own
 //! record formats, with attacks injected at known places and their ground truth.
 //!
+//! A crate of its own, sharing no code with the `sessionguard` engine: its ground truth is the
+//! oracle the engine is tested against, so it renders records and finds the deciding ones with
+//! code of its own (its own [`Source`], its own timestamps). The `sessionguard` CLI maps its
+//! flags onto [`Config`] and [`Output`] and calls [`write()`]; tests and benches call [`generate`].
+//!
 //! # What it writes
 //!
 //! NDJSON: one record per line — AWS CloudTrail (`eventVersion` 1.09/1.10 records, as pipelines
@@ -50,7 +55,25 @@
 //! `--seed` fixes everything: same seed and flags, byte-identical output. Records are written
 //! with `write`-free byte pushes into one reused buffer from precomputed pools (people,
 //! services, networks, user agents); identifiers are hashed from the seed and a session's
-//! serial number.
+//! serial number. What a session does is data: each persona is a table of weighted call
+//! templates, each attack a script of step lines; the tables' order and weights are part of
+//! the output (`scripts/gen-identity.sh` checks a change keeps it).
+//!
+//! # Layout
+//!
+//! - this file: [`Config`], the run ([`generate`]: session pools, the global clock, attacks
+//!   due), [`Truth`] and [`Summary`].
+//! - `cloudtrail/`: the CloudTrail record writer; call templates (`template.rs`); benign AWS
+//!   sessions (`benign.rs`) and what each persona does (`personas.rs`, the service calls
+//!   several share in `calls.rs`).
+//! - `okta`, `kubernetes`, `github`: each source's record writer and benign sessions (the
+//!   Kubernetes ones as request templates per persona).
+//! - [`attack`]: the cases, the oracle, and one module of scripts per source.
+//! - [`delivery`]: realistic delivery order. `output`: files, gzip, stdout, the summary.
+//! - `pools` (the cast: people, services, networks), `session` (a session's state), `rng`,
+//!   `out` (JSON text and identifier shapes).
+
+#![forbid(unsafe_code)]
 
 pub mod attack;
 mod cloudtrail;
@@ -59,26 +82,53 @@ mod github;
 mod kubernetes;
 mod okta;
 mod out;
+mod output;
 mod pools;
 mod rng;
 mod session;
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
-use std::path::PathBuf;
+use std::fmt;
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::event::{Source, Timestamp};
 use attack::{Attack, Plan};
 pub use delivery::Delivery;
 use delivery::{Buffer, Load};
+pub use output::{write, Output};
 use pools::Pools;
 use rng::{hash2, Rng};
 use session::{Env, Profile, Scratch, Sess};
+
+/// A source `gen` writes records of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Source {
+    Cloudtrail,
+    Okta,
+    Kubernetes,
+    Github,
+}
+
+impl Source {
+    /// Its name in `--sources` and in the ground truth.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Source::Cloudtrail => "cloudtrail",
+            Source::Okta => "okta",
+            Source::Kubernetes => "kubernetes",
+            Source::Github => "github",
+        }
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// The sources `gen` writes, in weight order.
 pub const SOURCES: [Source; 4] = [
@@ -135,9 +185,10 @@ impl Default for Config {
     }
 }
 
-/// One injected attack's ground truth.
+/// One injected attack's ground truth. `S` is the type naming its source: the generator's
+/// [`Source`], or a caller's own after [`Truth::map_source`].
 #[derive(Clone, Debug)]
-pub struct Truth {
+pub struct Truth<S = Source> {
     /// The case (`s3_bulk_read`, `token_reuse_new_asn` …).
     pub attack: &'static str,
     /// What the attacker does.
@@ -146,7 +197,7 @@ pub struct Truth {
     pub rule: &'static str,
     /// The session key, as sessionguard renders it.
     pub session: String,
-    pub source: Source,
+    pub source: S,
     /// 1-based line of the record that must trigger the decision: the record that reaches the
     /// rule's threshold in event-time order, at the line it is written on (with realistic
     /// delivery, where it was delivered; with envelopes, the envelope's line).
@@ -161,7 +212,24 @@ pub struct Truth {
     pub after: Option<u64>,
 }
 
-impl Truth {
+impl<S> Truth<S> {
+    /// The same truth with its source named by another type.
+    pub fn map_source<T>(self, f: impl FnOnce(S) -> T) -> Truth<T> {
+        Truth {
+            attack: self.attack,
+            what: self.what,
+            rule: self.rule,
+            session: self.session,
+            source: f(self.source),
+            line: self.line,
+            time_ms: self.time_ms,
+            kills: self.kills,
+            after: self.after,
+        }
+    }
+}
+
+impl<S: fmt::Display> Truth<S> {
     /// One JSON line (without the newline).
     pub fn to_json(&self) -> String {
         let mut b = Vec::with_capacity(256);
@@ -170,7 +238,7 @@ impl Truth {
         out::s(&mut b, ",\"time\":\"");
         out::time_ms(&mut b, self.time_ms);
         out::s(&mut b, "\",\"source\":\"");
-        out::s(&mut b, self.source.as_str());
+        out::s(&mut b, &self.source.to_string());
         out::s(&mut b, "\",\"session\":");
         out::q(&mut b, &self.session);
         out::s(&mut b, ",\"rule\":\"");
@@ -259,12 +327,17 @@ impl Summary {
         }
         let _ = writeln!(s, "{:<32} {:>14}", "sessions started", self.sessions);
         let _ = writeln!(s, "{:<32} {:>14}", "attacks", self.attacks);
+        let time = |ms: i64| {
+            let mut b = Vec::with_capacity(24);
+            out::time_ms(&mut b, ms);
+            String::from_utf8(b).unwrap_or_default()
+        };
         let _ = writeln!(
             s,
             "{:<32} {} … {} ({:.0} s)",
             "event time",
-            Timestamp::from_millis(self.first_ms),
-            Timestamp::from_millis(self.last_ms),
+            time(self.first_ms),
+            time(self.last_ms),
             (self.last_ms - self.first_ms) as f64 / 1000.0
         );
         let _ = writeln!(
@@ -279,10 +352,11 @@ impl Summary {
     }
 }
 
-/// A record as it was written, for callers that check the output.
-pub struct Record<'a> {
+/// A record as it was written, for callers that check the output. `S` names its source, as in
+/// [`Truth`].
+pub struct Record<'a, S = Source> {
     pub line: u64,
-    pub source: Source,
+    pub source: S,
     /// The session key the generator meant it for.
     pub session: &'a str,
     /// Its event time as rendered (whole seconds for CloudTrail).
@@ -290,6 +364,19 @@ pub struct Record<'a> {
     /// When it was delivered: its event time in sorted order, its batch's delivery time with
     /// realistic delivery.
     pub delivered_ms: i64,
+}
+
+impl<'a, S> Record<'a, S> {
+    /// The same record with its source named by another type.
+    pub fn with_source<T>(&self, source: T) -> Record<'a, T> {
+        Record {
+            line: self.line,
+            source,
+            session: self.session,
+            time_ms: self.time_ms,
+            delivered_ms: self.delivered_ms,
+        }
+    }
 }
 
 /// A source's concurrent sessions and their schedule.
@@ -938,97 +1025,4 @@ pub fn parse_sources(text: &str) -> Result<[u32; 4]> {
         bail!("--sources names no source with a weight above 0");
     }
     Ok(weights)
-}
-
-/// `sessionguard gen`.
-pub fn command(args: &crate::cli::GenArgs) -> Result<i32> {
-    let start_ms = Timestamp::parse(&args.start)
-        .with_context(|| format!("--start '{}' is not an RFC 3339 time", args.start))?
-        .millis();
-    let attacks = match (args.attacks, args.attack_rate) {
-        (Some(n), _) => Some(n),
-        (None, Some(rate)) => Some((args.events as f64 * rate / 1e6).round() as u64),
-        (None, None) => None,
-    };
-    let cfg = Config {
-        events: args.events,
-        sessions: args.sessions.max(1),
-        attacks,
-        weights: parse_sources(&args.sources)?,
-        rate: args.events_per_second_of_event_time,
-        start_ms,
-        seed: args.seed,
-        envelope: args.envelope.unwrap_or(0),
-        delivery: args.delivery,
-    };
-    let truth_path: Option<PathBuf> = args.truth.clone().or_else(|| {
-        args.out.as_ref().map(|o| {
-            let mut p = o.clone().into_os_string();
-            p.push(".truth.jsonl");
-            PathBuf::from(p)
-        })
-    });
-    let (summary, truth) = match &args.out {
-        Some(path) => {
-            let file =
-                File::create(path).with_context(|| format!("creating {}", path.display()))?;
-            let file = BufWriter::with_capacity(1 << 20, file);
-            if args.gzip {
-                let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
-                let result = generate(&cfg, &mut gz, None)?;
-                gz.finish().context("finishing the gzip stream")?.flush()?;
-                result
-            } else {
-                let mut file = file;
-                generate(&cfg, &mut file, None)?
-            }
-        }
-        None => {
-            // A reader that stops early (`| head`) ends the run quietly.
-            let quiet_pipe = |e: anyhow::Error| -> Result<(Summary, Vec<Truth>)> {
-                match e.downcast_ref::<io::Error>() {
-                    Some(io) if io.kind() == io::ErrorKind::BrokenPipe => {
-                        Ok((Summary::default(), Vec::new()))
-                    }
-                    _ => Err(e),
-                }
-            };
-            let stdout = io::stdout();
-            let lock = BufWriter::with_capacity(1 << 20, stdout.lock());
-            let result = if args.gzip {
-                let mut gz = flate2::write::GzEncoder::new(lock, flate2::Compression::fast());
-                generate(&cfg, &mut gz, None).and_then(|r| {
-                    gz.finish()?.flush()?;
-                    Ok(r)
-                })
-            } else {
-                let mut lock = lock;
-                generate(&cfg, &mut lock, None)
-            };
-            match result.or_else(quiet_pipe)? {
-                (summary, _) if summary.records == 0 && cfg.events > 0 => return Ok(0),
-                result => result,
-            }
-        }
-    };
-    if let Some(path) = &truth_path {
-        let mut f = BufWriter::new(
-            File::create(path).with_context(|| format!("creating {}", path.display()))?,
-        );
-        for t in &truth {
-            writeln!(f, "{}", t.to_json())?;
-        }
-        f.flush()?;
-    }
-    if !args.quiet {
-        eprint!("{}", summary.render());
-        match &truth_path {
-            Some(path) => eprintln!("ground truth: {} ({} attacks)", path.display(), truth.len()),
-            None if !truth.is_empty() => {
-                eprintln!("ground truth not written (stdout output; pass --truth FILE)")
-            }
-            None => {}
-        }
-    }
-    Ok(0)
 }

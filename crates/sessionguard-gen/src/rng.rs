@@ -51,16 +51,21 @@ impl Rng {
 
     /// Index into `weights`, drawn in proportion to them.
     pub fn weighted(&mut self, weights: &[u32]) -> usize {
-        let total: u64 = weights.iter().map(|w| u64::from(*w)).sum();
+        self.weighted_by(weights, |w| *w)
+    }
+
+    /// Index into `items`, drawn in proportion to `weight` of each (a table's rows).
+    pub fn weighted_by<T>(&mut self, items: &[T], weight: impl Fn(&T) -> u32) -> usize {
+        let total: u64 = items.iter().map(|i| u64::from(weight(i))).sum();
         let mut x = self.below(total.max(1));
-        for (i, w) in weights.iter().enumerate() {
-            let w = u64::from(*w);
+        for (i, item) in items.iter().enumerate() {
+            let w = u64::from(weight(item));
             if x < w {
                 return i;
             }
             x -= w;
         }
-        weights.len() - 1
+        items.len() - 1
     }
 
     /// Exponential with the given mean.

@@ -35,7 +35,7 @@ use std::collections::HashMap;
 use super::rng::{hash2, mix, Rng};
 
 /// The order `gen` writes its records in.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Delivery {
     /// By event time: one global clock, rendered time never goes backwards.
     #[default]
