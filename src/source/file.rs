@@ -6,15 +6,17 @@
 //! - a JSON array of records;
 //! - single records, pretty-printed or concatenated.
 //!
-//! The framing is chosen from the first line: a JSON value cut short at the line's end starts a
-//! document spanning lines, and the file is read whole as a sequence of JSON documents; anything
-//! else (a complete value, or a broken line) means one record a line. Nothing broken costs more
-//! than itself: in NDJSON a bad line is one reject, and text after a record on its line another;
-//! in a multi-line document a syntax error is rejected up to the next line that starts with `{`
-//! or `[` (the next record of pretty-printed or line-per-record text), where reading resumes;
-//! a broken array or `{"Records": [...]}` envelope is split at its top-level commas and every
-//! element that parses is kept. Each rejected stretch carries its bytes (the first MiB) and its
-//! line. Every record carries the line it starts on.
+//! One streaming framer reads every shape, holding one record and one read buffer at a time
+//! (never the file): it finds where each JSON value ends by its nesting and strings, and leaves
+//! validating it to the parser. A line of NDJSON that is one object is handed on as it is. An
+//! array or a records envelope is framed element by element, so a million-record CloudTrail
+//! file costs no more memory than its largest record. Nothing broken costs more than itself:
+//! a line that starts with `{` or `[` starts a new record wherever the one before broke off; a
+//! stray stretch that is not an object is rejected up to its line end (or its element's end
+//! inside an array); a record over the size limit is rejected with its first bytes and read
+//! through, never held; an array that never closes is named by a notice at the end, after
+//! every element it held was handed on. Each rejected stretch carries its bytes (the first
+//! MiB) and its line. Every record carries the line it starts on.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
