@@ -21,7 +21,7 @@ use crate::replay::{peak_memory_kib, replay, replay_sharded, ReplayOptions, Repl
 use crate::rule::{Rule, RuleSet, RuleTest, TestExpect};
 use crate::sink::{write_dead_letter, write_decision};
 use crate::source::file::{self, Item};
-use crate::units::parse_duration_ms;
+use crate::units::{parse_duration_ms, plural};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -407,15 +407,6 @@ fn closed_pipe(error: &anyhow::Error) -> bool {
     })
 }
 
-/// `n thing` or `n things`.
-pub fn plural(n: usize, thing: &str) -> String {
-    if n == 1 {
-        format!("1 {thing}")
-    } else {
-        format!("{n} {thing}s")
-    }
-}
-
 /// The rule paths a command reads: those given, or the default `rules` in the current
 /// directory. A path that does not exist is a usage mistake, reported before anything is read,
 /// with a word on where the default came from and how to name another (`how_to_pass`).
@@ -545,6 +536,7 @@ fn kafka_command(
     config: Option<&std::path::Path>,
     null_engine: bool,
 ) -> Result<i32> {
+    use crate::config::librdkafka;
     use crate::config::{Layer, Purpose};
     use crate::kafka::{security, Control, Mode};
     use crate::telemetry::{self, Level, Telemetry};
@@ -562,7 +554,7 @@ fn kafka_command(
     };
     let mut env = Layer::from_env(&|name| std::env::var(name).ok()).map_err(anyhow::Error::msg)?;
     env.librdkafka = crate::config::Properties(
-        security::from_env(std::env::vars())
+        librdkafka::from_env(std::env::vars())
             .into_iter()
             .map(|(k, v)| (k, crate::config::Scalar::Text(v)))
             .collect(),
@@ -570,7 +562,7 @@ fn kafka_command(
     for (key, value) in &flags.librdkafka.0 {
         let literal =
             !matches!(value, crate::config::Scalar::Text(v) if v.trim().starts_with("${"));
-        if security::is_secret(key) && literal {
+        if librdkafka::is_secret(key) && literal {
             telemetry::log(
                 Level::Warn,
                 "secret_on_command_line",
@@ -602,7 +594,7 @@ fn kafka_command(
         }
         Purpose::Rekey => (Mode::Rekey, None),
     };
-    security::log_warnings(&security::check(&settings.librdkafka));
+    security::log_warnings(&librdkafka::check(&settings.librdkafka));
     security::preflight(&settings)?;
     let control = Control::new();
     for signal in [SIGTERM, SIGINT] {

@@ -429,7 +429,7 @@ impl Comparison {
             let _ = writeln!(
                 s,
                 "{} outside every scenario file:",
-                crate::cli::plural(self.unplaced.len(), "decision")
+                crate::units::plural(self.unplaced.len(), "decision")
             );
             for d in &self.unplaced {
                 let text = format!("{} {} {}", d.rule, d.action, d.session);

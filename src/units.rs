@@ -1,5 +1,14 @@
 //! Durations and sizes as people write them in rules, flags and config: `500ms`, `30s`, `5m`,
-//! `1h`, `2d`; `512`, `10KiB`, `1.5GB`.
+//! `1h`, `2d`; `512`, `10KiB`, `1.5GB`; and counts in words (`1 decision`, `3 decisions`).
+
+/// `n thing` or `n things`.
+pub fn plural(n: usize, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
+}
 
 /// Milliseconds in a duration like `90s` or `1h30m`; `None` when it does not read as one.
 pub fn parse_duration_ms(text: &str) -> Option<i64> {

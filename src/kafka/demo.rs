@@ -349,7 +349,7 @@ impl DemoReport {
                 self.files,
                 self.sources.len(),
                 self.sources.join(", "),
-                crate::cli::plural(self.decisions.len(), "decision"),
+                crate::units::plural(self.decisions.len(), "decision"),
             ),
             width,
         ));
@@ -375,7 +375,7 @@ impl DemoReport {
             let _ = writeln!(
                 s,
                 "{} without evidence traced to a scenario record.",
-                crate::cli::plural(self.unlocated, "decision")
+                crate::units::plural(self.unlocated, "decision")
             );
         }
         let after_kill = self

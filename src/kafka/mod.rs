@@ -10,7 +10,8 @@
 //! - [`connectivity`]: whether the brokers answer, said once (then reminders), not per retry.
 //! - [`tracker`]: which input positions are safe to store.
 //! - [`progress`]: the compacted progress topic that rebuilds partition state.
-//! - [`security`]: TLS, SASL and their secrets: references, redaction, checks, the preflight.
+//! - [`security`]: TLS and SASL at run time: the preflight, explained client errors (the
+//!   properties and their secrets are [`crate::config::librdkafka`]).
 //! - [`demo`]: the zero-setup demo on the mock cluster.
 //!
 //! # Why a `BaseConsumer` on a dedicated thread

@@ -1204,7 +1204,7 @@ pub fn run(
     let stopped = match commit {
         FinalCommit::Committed(n) => format!(
             "stopped after a final commit of {}",
-            crate::cli::plural(n, "partition")
+            crate::units::plural(n, "partition")
         ),
         FinalCommit::Failed => {
             "stopped; the final commit failed, so the next owner of the partitions resumes \

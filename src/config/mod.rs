@@ -28,7 +28,7 @@
 //! librdkafka properties also come from `SESSIONGUARD_KAFKA_*` variables
 //! (`SESSIONGUARD_KAFKA_SASL_PASSWORD` is `sasl.password`), between the file and `-X`. Secret
 //! values are resolved here and redacted wherever settings are shown
-//! (`crate::kafka::security`).
+//! ([`librdkafka`]).
 //!
 //! The text form ([`Layer`]) only mirrors what was written; [`Layer::settings`] checks
 //! everything, collects every problem, and returns the built form or all the errors at once.
@@ -42,6 +42,8 @@ use serde::Deserialize;
 
 use crate::event::Source;
 use crate::units::parse_duration_ms;
+
+pub mod librdkafka;
 
 /// Which command the settings are for: each requires different topics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,22 +102,9 @@ impl std::fmt::Debug for Properties {
         f.debug_map()
             .entries(self.0.iter().map(|(k, v)| {
                 let text = v.text();
-                (k.clone(), redacted(k, &text).to_owned())
+                (k.clone(), librdkafka::shown(k, &text).to_owned())
             }))
             .finish()
-    }
-}
-
-/// A property value as logs and `Debug` may show it.
-fn redacted<'a>(key: &str, value: &'a str) -> &'a str {
-    #[cfg(feature = "kafka")]
-    {
-        crate::kafka::security::shown(key, value)
-    }
-    #[cfg(not(feature = "kafka"))]
-    {
-        let _ = key;
-        value
     }
 }
 
@@ -183,7 +172,7 @@ pub struct Settings {
     pub metrics_addr: Option<SocketAddr>,
     /// librdkafka properties (`-X key=value`), applied after sessionguard's defaults; secret
     /// references already resolved, so never print these without
-    /// `kafka::security::shown`.
+    /// `librdkafka::shown`.
     pub librdkafka: Vec<(String, String)>,
     pub max_events: Option<u64>,
     pub exit_when_idle: Option<Duration>,
@@ -200,7 +189,7 @@ impl std::fmt::Debug for Settings {
         let librdkafka: Vec<(&str, &str)> = self
             .librdkafka
             .iter()
-            .map(|(k, v)| (k.as_str(), redacted(k, v)))
+            .map(|(k, v)| (k.as_str(), librdkafka::shown(k, v)))
             .collect();
         f.debug_struct("Settings")
             .field("brokers", &self.brokers)
@@ -467,34 +456,24 @@ impl Layer {
 
 impl Properties {
     /// The properties as librdkafka takes them: `${file:…}` and `${env:…}` references
-    /// resolved, then the TLS, SASL and compression settings checked together (with the Kafka
-    /// runtime built in). Problems go to `errors`, secrets never.
+    /// resolved, then the TLS, SASL and compression settings checked together. Problems go to `errors`, secrets never.
     fn resolved(&self, errors: &mut Vec<String>) -> Vec<(String, String)> {
-        #[cfg(feature = "kafka")]
-        {
-            use crate::kafka::security;
-            let var = |name: &str| std::env::var(name).ok();
-            let mut out = Vec::with_capacity(self.0.len());
-            let mut broken = false;
-            for (key, value) in &self.0 {
-                match security::resolve(key, &value.text(), &var) {
-                    Ok(v) => out.push((key.clone(), v)),
-                    Err(e) => {
-                        broken = true;
-                        errors.push(format!("librdkafka property {e}"));
-                    }
+        let var = |name: &str| std::env::var(name).ok();
+        let mut out = Vec::with_capacity(self.0.len());
+        let mut broken = false;
+        for (key, value) in &self.0 {
+            match librdkafka::resolve(key, &value.text(), &var) {
+                Ok(v) => out.push((key.clone(), v)),
+                Err(e) => {
+                    broken = true;
+                    errors.push(format!("librdkafka property {e}"));
                 }
             }
-            if !broken {
-                errors.extend(security::check(&out).errors);
-            }
-            out
         }
-        #[cfg(not(feature = "kafka"))]
-        {
-            let _ = errors;
-            self.0.iter().map(|(k, v)| (k.clone(), v.text())).collect()
+        if !broken {
+            errors.extend(librdkafka::check(&out).errors);
         }
+        out
     }
 }
 
