@@ -578,8 +578,8 @@ fn kafka_command(
         .settings(purpose)
         .map_err(|errors| anyhow::anyhow!("invalid settings:\n{errors}"))?;
     // Rules first: a mistake in them is found without waiting for a broker.
-    let (mode, rules) = match purpose {
-        Purpose::Run if null_engine => (Mode::Null, None),
+    let mode = match purpose {
+        Purpose::Run if null_engine => Mode::Null,
         Purpose::Run => {
             let given = if rules_given {
                 settings.rules.clone()
@@ -590,9 +590,9 @@ fn kafka_command(
                 &given,
                 "pass another with --rules DIR (or SESSIONGUARD_RULES, or `rules` in --config)",
             )?;
-            (Mode::Evaluate, Some(Arc::new(load_rules(&paths)?)))
+            Mode::Evaluate(Arc::new(load_rules(&paths)?))
         }
-        Purpose::Rekey => (Mode::Rekey, None),
+        Purpose::Rekey => Mode::Rekey,
     };
     security::log_warnings(&librdkafka::check(&settings.librdkafka));
     security::preflight(&settings)?;
@@ -614,7 +614,7 @@ fn kafka_command(
             &[("addr", telemetry::V::S(&text))],
         );
     }
-    let summary = crate::kafka::run(mode, &settings, rules, &control, telemetry.clone());
+    let summary = crate::kafka::run(mode, &settings, &control, telemetry.clone());
     http_stop.store(true, Ordering::Relaxed);
     let summary = summary?;
     eprintln!(

@@ -48,9 +48,8 @@ fn every_codec_is_consumed_and_decided_on() {
         s.progress_topic = None;
         s.max_events = Some(records.len() as u64);
         let summary = run(
-            Mode::Evaluate,
+            Mode::Evaluate(rules.clone()),
             &s,
-            Some(rules.clone()),
             &Control::new(),
             Telemetry::new(),
         )

@@ -79,8 +79,7 @@ fn spawn_with(mode: Mode, settings: Settings, prepare: impl FnOnce(&Control)) ->
     prepare(&control);
     let telemetry = Telemetry::new();
     let (c, t) = (control.clone(), telemetry.clone());
-    let rules = (mode == Mode::Evaluate).then(rules);
-    let handle = thread::spawn(move || run(mode, &settings, rules, &c, t).unwrap());
+    let handle = thread::spawn(move || run(mode, &settings, &c, t).unwrap());
     Runner {
         control,
         telemetry,
@@ -152,7 +151,7 @@ fn one_partition_gives_exactly_the_replay_decisions() {
 
     let mut s = settings(&brokers, "exact-group", &[&format!("{name}.in")], name);
     s.max_events = Some(records.len() as u64);
-    let summary = spawn(Mode::Evaluate, s).join();
+    let summary = spawn(Mode::Evaluate(rules()), s).join();
     assert_eq!(summary.records, records.len() as u64);
     assert_eq!(summary.rejects.values().sum::<u64>(), 0);
 
@@ -252,7 +251,7 @@ fn rekeyed_partitions_give_the_replay_decisions_of_session_local_rules() {
 
     let mut s = settings(&brokers, "rekey-eval", &[&format!("{name}.keyed")], name);
     s.max_events = Some(records.len() as u64);
-    spawn(Mode::Evaluate, s).join();
+    spawn(Mode::Evaluate(rules()), s).join();
     let got = decisions_in(&brokers, &format!("{name}.actions"));
     let got: Vec<Value> = got.into_iter().map(|(_, v)| v).collect();
     let expected = replay_decisions(&files);
@@ -302,7 +301,7 @@ fn poison_records_are_dead_lettered_and_do_not_stall_the_partition() {
 
     let mut s = settings(&brokers, "poison-group", &[&format!("{name}.in")], name);
     s.max_events = Some(records.len() as u64);
-    let summary = spawn(Mode::Evaluate, s).join();
+    let summary = spawn(Mode::Evaluate(rules()), s).join();
     assert_eq!(summary.dead_letters, 3);
 
     let dead = read_topic(&brokers, &format!("{name}.dead")).unwrap();
@@ -340,7 +339,7 @@ fn poison_records_are_dead_lettered_and_do_not_stall_the_partition() {
     // And the offset was committed past everything: a new runner in the group has nothing to do.
     let mut s = settings(&brokers, "poison-group", &[&format!("{name}.in")], name);
     s.exit_when_idle = Some(Duration::from_secs(2));
-    let again = spawn(Mode::Evaluate, s).join();
+    let again = spawn(Mode::Evaluate(rules()), s).join();
     assert_eq!(again.decisions + again.dead_letters, 0);
 }
 
@@ -503,7 +502,7 @@ fn a_flood_of_poison_records_is_dead_lettered_and_the_valid_ones_decided() {
     let mut s = settings(&brokers, "flood-group", &[&topic], name);
     s.max_events = Some(input.len() as u64);
     let started = Instant::now();
-    let runner = spawn(Mode::Evaluate, s);
+    let runner = spawn(Mode::Evaluate(rules()), s);
     wait_until(
         Duration::from_secs(300),
         "the run to read the whole flood",
@@ -591,7 +590,7 @@ fn restarts_after_a_crash_lose_no_decision() {
         // Slow deliveries: what the last records caused is still in flight at the crash.
         s.librdkafka.push(("linger.ms".into(), "300".into()));
         let crash_at = stop_at as u64 + 40;
-        let first = spawn_with(Mode::Evaluate, s, |c| c.crash_after(crash_at));
+        let first = spawn_with(Mode::Evaluate(rules()), s, |c| c.crash_after(crash_at));
         wait_until(
             Duration::from_secs(30),
             "the first runner to reach the stop point",
@@ -611,7 +610,7 @@ fn restarts_after_a_crash_lose_no_decision() {
         assert_eq!(crashed.records, crash_at, "stopped mid-stream");
 
         let s = settings(&brokers, &group, &[&input], &name);
-        let second = spawn(Mode::Evaluate, s).join();
+        let second = spawn(Mode::Evaluate(rules()), s).join();
         assert!(
             second.replayed > 0,
             "round {round}: the restart rebuilt state by replaying"
@@ -663,7 +662,7 @@ fn two_runners_split_the_partitions_and_give_one_runners_decisions() {
     let s = settings(&brokers, "split-group", &[&keyed], name);
     let mut s1 = s.clone();
     s1.exit_when_idle = None;
-    let a = spawn(Mode::Evaluate, s1);
+    let a = spawn(Mode::Evaluate(rules()), s1);
     wait_until(
         Duration::from_secs(30),
         "the first runner to read the first half",
@@ -671,7 +670,7 @@ fn two_runners_split_the_partitions_and_give_one_runners_decisions() {
     );
     let mut s2 = s.clone();
     s2.exit_when_idle = None;
-    let b = spawn(Mode::Evaluate, s2);
+    let b = spawn(Mode::Evaluate(rules()), s2);
     wait_until(
         Duration::from_secs(30),
         "the second runner to get partitions",
@@ -719,7 +718,7 @@ fn two_runners_split_the_partitions_and_give_one_runners_decisions() {
         .unwrap();
     let mut s = settings(&brokers, "split-alone-group", &[&keyed], alone_name);
     s.max_events = Some(records.len() as u64);
-    spawn(Mode::Evaluate, s).join();
+    spawn(Mode::Evaluate(rules()), s).join();
     let alone = deduplicated(&decisions_in(&brokers, &format!("{alone_name}.actions")));
     assert!(alone.len() > 20);
     assert_eq!(together, alone);
@@ -738,7 +737,7 @@ fn a_broker_outage_loses_no_decision() {
     produce(&brokers, &input, &records[..half], Some(0)).unwrap();
     let mut s = settings(&brokers, "outage-group", &[&input], name);
     s.exit_when_idle = None;
-    let runner = spawn(Mode::Evaluate, s);
+    let runner = spawn(Mode::Evaluate(rules()), s);
     wait_until(Duration::from_secs(30), "the first half", || {
         runner.records() >= half as u64
     });
@@ -951,7 +950,7 @@ fn the_run_command_reads_file_env_and_flags_serves_metrics_and_stops_on_sigterm(
     // The final commit happened: the group has nothing left to do.
     let mut s = settings(&brokers, "cli-group", &[&format!("{name}.in")], name);
     s.exit_when_idle = Some(Duration::from_secs(2));
-    let again = spawn(Mode::Evaluate, s).join();
+    let again = spawn(Mode::Evaluate(rules()), s).join();
     assert_eq!(again.decisions + again.dead_letters, 0);
     assert_eq!(again.records, again.replayed, "only rebuild reads");
     let _ = std::fs::remove_dir_all(&dir);

@@ -280,9 +280,8 @@ pub fn run_demo(root: &Path) -> anyhow::Result<DemoReport> {
     };
     let telemetry = Telemetry::new();
     let summary = run(
-        Mode::Evaluate,
+        Mode::Evaluate(Arc::new(rules)),
         &settings,
-        Some(Arc::new(rules)),
         &Control::new(),
         telemetry.clone(),
     )?;

@@ -48,11 +48,11 @@ use crate::sink::DEAD_LETTER_COPY_BYTES;
 use crate::source::Origin;
 use crate::telemetry::{self, Level, NotReady, Telemetry, V};
 
-/// What the pipeline does with each record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What the pipeline does with each record, with what that needs.
+#[derive(Clone)]
 pub enum Mode {
-    /// `run`: evaluate and produce decisions.
-    Evaluate,
+    /// `run`: evaluate against the rules and produce decisions.
+    Evaluate(Arc<RuleSet>),
     /// `rekey`: re-produce the record keyed by its session key.
     Rekey,
     /// A benchmark aid (`run --null-engine`, hidden): the same loop, client settings, offset
@@ -172,11 +172,68 @@ impl Part {
     }
 }
 
+/// Where an assigned partition starts: see [`Core::start_of`].
+struct Start {
+    offset: Offset,
+    suppress_below: i64,
+    /// The clocks its progress record saved (under `run`).
+    clocks: Option<crate::time::ClockState>,
+}
+
+/// The group's committed offsets of `wanted`; `None` when they stay unknown. They decide what
+/// is suppressed, so they must be known: retried for 30 s while a broker reconnects. If they
+/// stay unknown, every partition is read from its beginning with nothing suppressed
+/// (duplicates, all with the same ids; never a loss).
+fn read_committed(
+    consumer: &BaseConsumer<PipelineContext>,
+    wanted: &[(String, i32)],
+) -> Option<HashMap<(String, i32), i64>> {
+    let mut query = TopicPartitionList::new();
+    for (t, p) in wanted {
+        query.add_partition(t, *p);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match consumer.committed_offsets(query.clone(), Duration::from_secs(10)) {
+            Ok(list) => {
+                return Some(
+                    list.elements()
+                        .iter()
+                        .filter_map(|e| match e.offset() {
+                            Offset::Offset(o) => Some(((e.topic().to_owned(), e.partition()), o)),
+                            _ => None,
+                        })
+                        .collect(),
+                );
+            }
+            Err(e) if Instant::now() < deadline => {
+                let text = e.to_string();
+                telemetry::log(
+                    Level::Warn,
+                    "committed_unknown",
+                    "could not read the committed offsets; retrying",
+                    &[("error", V::S(&text))],
+                );
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            Err(e) => {
+                let text = e.to_string();
+                telemetry::log(
+                    Level::Error,
+                    "committed_unknown",
+                    "committed offsets unknown; reading from the beginning, nothing suppressed",
+                    &[("error", V::S(&text))],
+                );
+                return None;
+            }
+        }
+    }
+}
+
 /// The pipeline's state, shared between the loop and the rebalance callback.
 struct Core {
     mode: Mode,
     group: String,
-    rules: Option<Arc<RuleSet>>,
     engine_config: EngineConfig,
     normalizer: Normalizer,
     actions_topic: Arc<str>,
@@ -310,6 +367,8 @@ impl Core {
             .position(|p| p.partition == partition && &*p.topic == topic)
     }
 
+    /// Adds the newly assigned partitions: where each starts, what is replayed without output,
+    /// and its evaluator (under `run`) with the clocks its progress record saved.
     fn on_assign(
         &mut self,
         consumer: &BaseConsumer<PipelineContext>,
@@ -324,81 +383,13 @@ impl Core {
         if wanted.is_empty() {
             return;
         }
-        let mut query = TopicPartitionList::new();
-        for (t, p) in &wanted {
-            query.add_partition(t, *p);
-        }
-        // The committed offsets decide what is suppressed, so they must be known: retried
-        // while a broker reconnects. If they stay unknown, every partition is read from its
-        // beginning with nothing suppressed (duplicates, all with the same ids; never a loss).
-        let mut committed: Option<HashMap<(String, i32), i64>> = None;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while committed.is_none() {
-            match consumer.committed_offsets(query.clone(), Duration::from_secs(10)) {
-                Ok(list) => {
-                    committed = Some(
-                        list.elements()
-                            .iter()
-                            .filter_map(|e| match e.offset() {
-                                Offset::Offset(o) => {
-                                    Some(((e.topic().to_owned(), e.partition()), o))
-                                }
-                                _ => None,
-                            })
-                            .collect(),
-                    );
-                }
-                Err(e) if Instant::now() < deadline => {
-                    let text = e.to_string();
-                    telemetry::log(
-                        Level::Warn,
-                        "committed_unknown",
-                        "could not read the committed offsets; retrying",
-                        &[("error", V::S(&text))],
-                    );
-                    std::thread::sleep(Duration::from_millis(500));
-                }
-                Err(e) => {
-                    let text = e.to_string();
-                    telemetry::log(
-                        Level::Error,
-                        "committed_unknown",
-                        "committed offsets unknown; reading from the beginning, nothing suppressed",
-                        &[("error", V::S(&text))],
-                    );
-                    break;
-                }
-            }
-        }
-        let committed_known = committed.is_some();
-        let committed = committed.unwrap_or_default();
+        let committed = read_committed(consumer, &wanted);
         if let Some(reader) = &mut self.progress {
             reader.refresh();
         }
         for (topic, partition) in wanted {
-            let committed = committed.get(&(topic.clone(), partition)).copied();
-            let progress = match (&self.progress, self.mode) {
-                (Some(reader), Mode::Evaluate) => {
-                    reader.get(&progress::key(&self.group, &topic, partition))
-                }
-                _ => None,
-            };
-            let (start, suppress_below, clocks) = match (self.mode, progress, committed) {
-                (Mode::Rekey | Mode::Null, _, Some(c)) => (Offset::Offset(c), c, None),
-                (Mode::Rekey | Mode::Null, _, None) if committed_known => {
-                    (Offset::Invalid, -1, None)
-                }
-                (Mode::Rekey | Mode::Null, _, None) => (Offset::Beginning, -1, None),
-                (Mode::Evaluate, Some(p), c) => (
-                    Offset::Offset(p.replay_from),
-                    p.committed.max(c.unwrap_or(-1)),
-                    Some(p.clock_state()),
-                ),
-                (Mode::Evaluate, None, Some(c)) => (Offset::Beginning, c, None),
-                (Mode::Evaluate, None, None) if committed_known => (Offset::Invalid, -1, None),
-                (Mode::Evaluate, None, None) => (Offset::Beginning, -1, None),
-            };
-            if let Err(e) = tpl.set_partition_offset(&topic, partition, start) {
+            let start = self.start_of(&topic, partition, committed.as_ref());
+            if let Err(e) = tpl.set_partition_offset(&topic, partition, start.offset) {
                 let text = e.to_string();
                 telemetry::log(
                     Level::Error,
@@ -410,64 +401,110 @@ impl Core {
             let catch_up_to = consumer
                 .fetch_watermarks(&topic, partition, Duration::from_secs(5))
                 .map_or(0, |(_, high)| high);
-            let position = match start {
+            let part = self.new_part(&topic, partition, start, catch_up_to);
+            self.parts.push(part);
+        }
+    }
+
+    /// Where an assigned partition starts reading, and below which offset its output is
+    /// suppressed (see the module doc). `committed` is `None` when the committed offsets could
+    /// not be read: then everything is read again with nothing suppressed.
+    fn start_of(
+        &self,
+        topic: &str,
+        partition: i32,
+        committed: Option<&HashMap<(String, i32), i64>>,
+    ) -> Start {
+        let known = committed.is_some();
+        let committed = committed.and_then(|c| c.get(&(topic.to_owned(), partition)).copied());
+        let start = |offset, suppress_below| Start {
+            offset,
+            suppress_below,
+            clocks: None,
+        };
+        match (&self.mode, committed) {
+            (Mode::Evaluate(_), c) => {
+                let progress = self
+                    .progress
+                    .as_ref()
+                    .and_then(|reader| reader.get(&progress::key(&self.group, topic, partition)));
+                match (progress, c) {
+                    (Some(p), c) => Start {
+                        offset: Offset::Offset(p.replay_from),
+                        suppress_below: p.committed.max(c.unwrap_or(-1)),
+                        clocks: Some(p.clock_state()),
+                    },
+                    // Committed but no progress: rebuilt from the beginning, exact for what
+                    // the topic retains.
+                    (None, Some(c)) => start(Offset::Beginning, c),
+                    (None, None) if known => start(Offset::Invalid, -1),
+                    (None, None) => start(Offset::Beginning, -1),
+                }
+            }
+            (Mode::Rekey | Mode::Null, Some(c)) => start(Offset::Offset(c), c),
+            (Mode::Rekey | Mode::Null, None) if known => start(Offset::Invalid, -1),
+            (Mode::Rekey | Mode::Null, None) => start(Offset::Beginning, -1),
+        }
+    }
+
+    /// The state of a newly assigned partition, logged as `partition_assigned`.
+    fn new_part(&mut self, topic: &str, partition: i32, start: Start, catch_up_to: i64) -> Part {
+        let mut eval = match &self.mode {
+            Mode::Evaluate(rules) => {
+                let engine = Engine::with_shared_rules(rules.clone(), self.engine_config.clone());
+                let mut eval = Evaluator::new(engine, self.normalizer.clone());
+                if let Some(clocks) = start.clocks {
+                    // No session is held yet, so this only sets the clocks.
+                    eval.resume_clocks(clocks);
+                }
+                Some(eval)
+            }
+            Mode::Rekey | Mode::Null => None,
+        };
+        let topic_id = eval
+            .as_mut()
+            .map_or(0, |e| e.engine_mut().origin_names().intern(topic));
+        self.next_tracker += 1;
+        let start_text = match start.offset {
+            Offset::Offset(o) => o.to_string(),
+            Offset::Beginning => "beginning".to_owned(),
+            _ => "committed or auto.offset.reset".to_owned(),
+        };
+        let suppress_below = start.suppress_below;
+        telemetry::log(
+            Level::Info,
+            "partition_assigned",
+            if suppress_below > 0 && eval.is_some() {
+                "partition assigned; rebuilding its state before emitting"
+            } else {
+                "partition assigned"
+            },
+            &[
+                ("topic", V::S(topic)),
+                ("partition", V::I(partition.into())),
+                ("start", V::S(&start_text)),
+                ("suppress_below", V::I(suppress_below)),
+                ("high_watermark", V::I(catch_up_to)),
+            ],
+        );
+        Part {
+            topic: topic.into(),
+            partition,
+            topic_id,
+            eval,
+            tracker: Tracker::new(self.next_tracker),
+            position: match start.offset {
                 Offset::Offset(o) => o,
                 _ => -1,
-            };
-            let mut eval = match (self.mode, &self.rules) {
-                (Mode::Evaluate, Some(rules)) => {
-                    let engine =
-                        Engine::with_shared_rules(rules.clone(), self.engine_config.clone());
-                    let mut eval = Evaluator::new(engine, self.normalizer.clone());
-                    if let Some(clocks) = clocks {
-                        // No session is held yet, so this only sets the clocks.
-                        eval.resume_clocks(clocks);
-                    }
-                    Some(eval)
-                }
-                _ => None,
-            };
-            let topic_id = eval
-                .as_mut()
-                .map_or(0, |e| e.engine_mut().origin_names().intern(&topic));
-            self.next_tracker += 1;
-            let start_text = match start {
-                Offset::Offset(o) => o.to_string(),
-                Offset::Beginning => "beginning".to_owned(),
-                _ => "committed or auto.offset.reset".to_owned(),
-            };
-            telemetry::log(
-                Level::Info,
-                "partition_assigned",
-                if suppress_below > 0 && self.mode == Mode::Evaluate {
-                    "partition assigned; rebuilding its state before emitting"
-                } else {
-                    "partition assigned"
-                },
-                &[
-                    ("topic", V::S(&topic)),
-                    ("partition", V::I(partition.into())),
-                    ("start", V::S(&start_text)),
-                    ("suppress_below", V::I(suppress_below)),
-                    ("high_watermark", V::I(catch_up_to)),
-                ],
-            );
-            self.parts.push(Part {
-                topic: topic.as_str().into(),
-                partition,
-                topic_id,
-                eval,
-                tracker: Tracker::new(self.next_tracker),
-                position,
-                stored: suppress_below,
-                suppress_below,
-                catch_up_to,
-                dirty: false,
-                last_checkpoint_at: Instant::now(),
-                completed: None,
-                progress_due: false,
-                progress_written_at: None,
-            });
+            },
+            stored: suppress_below,
+            suppress_below,
+            catch_up_to,
+            dirty: false,
+            last_checkpoint_at: Instant::now(),
+            completed: None,
+            progress_due: false,
+            progress_written_at: None,
         }
     }
 
@@ -710,27 +747,13 @@ impl Core {
             .set_ready(!self.parts.is_empty() && behind == 0);
     }
 
-    /// Processes one record.
+    /// Processes one record: what every mode shares (position, gaps, counts) around the
+    /// mode's own handler.
     fn handle(&mut self, message: &BorrowedMessage<'_>) {
         let Some(index) = self.part_index(message.topic(), message.partition()) else {
             return; // not ours (any more)
         };
-        let Core {
-            parts,
-            outbox,
-            scratch,
-            collected,
-            normalizer,
-            summary,
-            telemetry,
-            actions_topic,
-            output_topic,
-            dead_letter_topic,
-            mode,
-            last_activity,
-            ..
-        } = self;
-        let part = &mut parts[index];
+        let part = &self.parts[index];
         let offset = message.offset();
         if offset < part.position {
             return; // already processed (a re-fetch after a seek)
@@ -738,7 +761,7 @@ impl Core {
         if part.position >= 0 && offset > part.position {
             // Legitimate on compacted topics and past transaction markers; otherwise records
             // went missing, and a rebuild that misses records is not exact.
-            telemetry.metrics().offset_gaps += 1;
+            self.telemetry.metrics().offset_gaps += 1;
             telemetry::log(
                 Level::Warn,
                 "offset_gap",
@@ -752,104 +775,144 @@ impl Core {
                 ],
             );
         }
-        *last_activity = Instant::now();
-        let replaying = offset < part.suppress_below;
-        let source_ts = message.timestamp().to_millis();
-        let payload = message.payload().unwrap_or(&[]);
-        summary.records += 1;
-        if summary.first_record_at.is_none() {
-            summary.first_record_at = Some(*last_activity);
+        self.last_activity = Instant::now();
+        let record = Record {
+            offset,
+            replaying: offset < part.suppress_below,
+            source_ts: message.timestamp().to_millis(),
+            payload: message.payload().unwrap_or(&[]),
+            key: message.key(),
+        };
+        self.summary.records += 1;
+        self.summary
+            .first_record_at
+            .get_or_insert(self.last_activity);
+        if record.replaying {
+            self.summary.replayed += 1;
         }
-        if replaying {
-            summary.replayed += 1;
+        self.collected.clear();
+        match self.mode {
+            Mode::Null => self.answer_null(index, &record),
+            Mode::Rekey => self.rekey(index, &record, message),
+            Mode::Evaluate(_) => self.evaluate(index, &record),
         }
-        if *mode == Mode::Null {
-            // The null engine: everything but normalize and evaluate.
-            if !replaying {
-                let seq = part.tracker.ticket();
-                summary.null_outputs += 1;
-                outbox.send(
-                    Ticket {
-                        tracker: part.tracker.id,
-                        seq,
-                        source_ts,
-                        kind: Kind::Null,
-                    },
-                    Outbound {
-                        topic: actions_topic.clone(),
-                        key: None,
-                        payload: offset.to_string().into_bytes(),
-                        headers: Vec::new(),
-                        timestamp: None,
-                    },
-                );
+        if !matches!(self.mode, Mode::Null) {
+            let mut metrics = self.telemetry.metrics();
+            if record.replaying {
+                metrics.replayed += 1;
+            } else {
+                metrics.events += 1;
             }
-            telemetry.metrics().records += 1;
-            part.position = offset + 1;
-            part.dirty = true;
-            summary.last_done_at = Some(*last_activity);
+        }
+        self.telemetry.metrics().records += 1;
+        if !record.replaying {
+            self.send_rejects(index, &record);
+            self.send_decisions(index, &record);
+        }
+        let part = &mut self.parts[index];
+        part.position = offset + 1;
+        part.dirty = true;
+        // The clock read when the record arrived: handling it takes microseconds.
+        self.summary.last_done_at = Some(self.last_activity);
+    }
+
+    /// [`Mode::Null`]: one small record (the offset) to the actions topic, nothing evaluated.
+    fn answer_null(&mut self, index: usize, record: &Record<'_>) {
+        if record.replaying {
             return;
         }
+        let part = &mut self.parts[index];
+        let seq = part.tracker.ticket();
+        self.summary.null_outputs += 1;
+        self.outbox.send(
+            Ticket {
+                tracker: part.tracker.id,
+                seq,
+                source_ts: record.source_ts,
+                kind: Kind::Null,
+            },
+            Outbound {
+                topic: self.actions_topic.clone(),
+                key: None,
+                payload: record.offset.to_string().into_bytes(),
+                headers: Vec::new(),
+                timestamp: None,
+            },
+        );
+    }
+
+    /// [`Mode::Rekey`]: the record again, keyed by its session key, with its headers and
+    /// timestamp; a record that does not normalize is collected as a reject.
+    fn rekey(&mut self, index: usize, record: &Record<'_>, message: &BorrowedMessage<'_>) {
+        self.scratch.reset();
+        let event = match self.normalizer.normalize(record.payload, &self.scratch) {
+            Ok(event) => event,
+            Err(reject) => {
+                self.collected
+                    .rejects
+                    .push((record.offset, reject, Vec::new()));
+                return;
+            }
+        };
+        self.summary.events += u64::from(!record.replaying);
+        let key = event.session.key.to_string();
+        let part = &mut self.parts[index];
+        let seq = part.tracker.ticket();
+        self.summary.rekeyed += 1;
+        self.outbox.send(
+            Ticket {
+                tracker: part.tracker.id,
+                seq,
+                source_ts: record.source_ts,
+                kind: Kind::Rekeyed,
+            },
+            Outbound {
+                topic: self.output_topic.clone(),
+                key: Some(key.into_bytes()),
+                payload: record.payload.to_vec(),
+                headers: owned_headers(message.headers()),
+                // Keep the original time, so latency counts from the source.
+                timestamp: record.source_ts,
+            },
+        );
+    }
+
+    /// [`Mode::Evaluate`]: the record through the partition's evaluator; its decisions and
+    /// rejects are collected.
+    fn evaluate(&mut self, index: usize, record: &Record<'_>) {
+        let part = &mut self.parts[index];
+        let Some(eval) = part.eval.as_mut() else {
+            return;
+        };
         let origin = Origin::Kafka {
             topic: part.topic_id,
             partition: part.partition,
-            offset,
+            offset: record.offset,
         };
-        let key = message.key();
-        collected.clear();
-        match (*mode, part.eval.as_mut()) {
-            (Mode::Evaluate, Some(eval)) => {
-                let (late_before, events_before) = (eval.tally().late(), eval.tally().events());
-                // The sink only collects, so it cannot fail.
-                let _ = eval.push(payload, origin, collected);
-                let late = eval.tally().late() - late_before;
-                if !replaying {
-                    summary.events += eval.tally().events() - events_before;
-                    summary.late += late;
-                    telemetry.metrics().late += late;
-                }
-            }
-            _ => {
-                scratch.reset();
-                match normalizer.normalize(payload, scratch) {
-                    Err(reject) => collected.rejects.push((offset, reject, Vec::new())),
-                    Ok(event) => {
-                        summary.events += u64::from(!replaying);
-                        let key = event.session.key.to_string();
-                        let headers = owned_headers(message.headers());
-                        let seq = part.tracker.ticket();
-                        summary.rekeyed += 1;
-                        outbox.send(
-                            Ticket {
-                                tracker: part.tracker.id,
-                                seq,
-                                source_ts,
-                                kind: Kind::Rekeyed,
-                            },
-                            Outbound {
-                                topic: output_topic.clone(),
-                                key: Some(key.into_bytes()),
-                                payload: payload.to_vec(),
-                                headers,
-                                // Keep the original time, so latency counts from the source.
-                                timestamp: source_ts,
-                            },
-                        );
-                    }
-                }
-            }
+        let (late_before, events_before) = (eval.tally().late(), eval.tally().events());
+        // The sink only collects, so it cannot fail.
+        let _ = eval.push(record.payload, origin, &mut self.collected);
+        if !record.replaying {
+            let late = eval.tally().late() - late_before;
+            self.summary.events += eval.tally().events() - events_before;
+            self.summary.late += late;
+            self.telemetry.metrics().late += late;
         }
-        if !replaying {
-            telemetry.metrics().events += 1;
-        }
-        telemetry.metrics().records += 1;
-        if replaying {
-            telemetry.metrics().replayed += 1;
-        }
+    }
+
+    /// The collected rejects: to the dead-letter topic, or logged when there is none.
+    fn send_rejects(&mut self, index: usize, record: &Record<'_>) {
+        let Core {
+            parts,
+            outbox,
+            collected,
+            summary,
+            telemetry,
+            dead_letter_topic,
+            ..
+        } = self;
+        let part = &mut parts[index];
         for (at, reject, bytes) in collected.rejects.drain(..) {
-            if replaying {
-                continue;
-            }
             *summary.rejects.entry(reject.reason).or_default() += 1;
             *telemetry
                 .metrics()
@@ -857,8 +920,8 @@ impl Core {
                 .entry(reject.reason)
                 .or_default() += 1;
             // The record in hand, or one the future guard held and judged now.
-            let (bytes, key) = if at == offset {
-                (payload, key)
+            let (bytes, key) = if at == record.offset {
+                (record.payload, record.key)
             } else {
                 (bytes.as_slice(), None)
             };
@@ -870,7 +933,7 @@ impl Core {
                     Ticket {
                         tracker: part.tracker.id,
                         seq,
-                        source_ts,
+                        source_ts: record.source_ts,
                         kind: Kind::DeadLetter,
                     },
                     out,
@@ -891,10 +954,12 @@ impl Core {
                 );
             }
         }
-        for decision in collected.decisions.drain(..) {
-            if replaying {
-                continue;
-            }
+    }
+
+    /// The collected decisions, to the actions topic keyed by session.
+    fn send_decisions(&mut self, index: usize, record: &Record<'_>) {
+        let part = &mut self.parts[index];
+        for decision in self.collected.decisions.drain(..) {
             let payload = match serde_json::to_vec(&decision) {
                 Ok(p) => p,
                 Err(e) => {
@@ -909,18 +974,18 @@ impl Core {
                 }
             };
             let seq = part.tracker.ticket();
-            summary.decisions += 1;
-            outbox.send(
+            self.summary.decisions += 1;
+            self.outbox.send(
                 Ticket {
                     tracker: part.tracker.id,
                     seq,
-                    source_ts,
+                    source_ts: record.source_ts,
                     kind: Kind::Decision {
                         rule_id: decision.rule.id.as_str().into(),
                     },
                 },
                 Outbound {
-                    topic: actions_topic.clone(),
+                    topic: self.actions_topic.clone(),
                     key: Some(decision.session.key.into_bytes()),
                     payload,
                     headers: vec![
@@ -931,11 +996,17 @@ impl Core {
                 },
             );
         }
-        part.position = offset + 1;
-        part.dirty = true;
-        // The clock read when the record arrived: handling it takes microseconds.
-        summary.last_done_at = Some(*last_activity);
     }
+}
+
+/// The record in hand, as the mode handlers need it.
+struct Record<'m> {
+    offset: i64,
+    /// Below the partition's `suppress_below`: read again to rebuild state, output suppressed.
+    replaying: bool,
+    source_ts: Option<i64>,
+    payload: &'m [u8],
+    key: Option<&'m [u8]>,
 }
 
 /// A dead letter: a bounded copy of the original bytes, with Kafka Connect's error headers.
@@ -1014,68 +1085,20 @@ impl Sink for Collected {
 }
 
 /// Runs `mode` until `control` stops it, `--max-events` records were read, or nothing arrived
-/// for `--exit-when-idle`. `rules` is required for [`Mode::Evaluate`].
+/// for `--exit-when-idle`.
 pub fn run(
     mode: Mode,
     settings: &Settings,
-    rules: Option<Arc<RuleSet>>,
     control: &Control,
     telemetry: Arc<Telemetry>,
 ) -> anyhow::Result<Summary> {
-    if mode == Mode::Evaluate && rules.is_none() {
-        anyhow::bail!("run needs rules");
-    }
     let watch = BrokerWatch::new(&settings.brokers, telemetry.clone());
-    let outbox = Outbox::new(
-        super::producer_config(settings),
+    let core = Arc::new(Mutex::new(Core::new(
+        mode.clone(),
+        settings,
+        &watch,
         telemetry.clone(),
-        watch.clone(),
-    )?;
-    let progress = match (&settings.progress_topic, mode) {
-        (Some(topic), Mode::Evaluate) => {
-            Some(ProgressReader::new(super::base_config(settings), topic)?)
-        }
-        _ => None,
-    };
-    if mode == Mode::Evaluate && settings.progress_topic.is_none() {
-        telemetry::log(
-            Level::Info,
-            "no_progress_topic",
-            "no --progress-topic: a partition with a committed offset is rebuilt from its beginning",
-            &[],
-        );
-    }
-    let core = Arc::new(Mutex::new(Core {
-        mode,
-        group: settings.group.clone(),
-        rules,
-        engine_config: EngineConfig {
-            idle_timeout_ms: settings.idle_timeout_ms,
-            caep_issuer: settings.caep_issuer.clone(),
-            max_sessions: settings.max_sessions,
-            time: settings.time.clone(),
-            ..EngineConfig::default()
-        },
-        normalizer: Normalizer {
-            forced: settings.source,
-            ..Normalizer::default()
-        },
-        actions_topic: settings.actions_topic.as_str().into(),
-        output_topic: settings.output_topic.as_str().into(),
-        dead_letter_topic: settings.dead_letter_topic.as_deref().map(Into::into),
-        progress_topic: settings.progress_topic.as_deref().map(Into::into),
-        parts: Vec::new(),
-        outbox,
-        progress,
-        telemetry: telemetry.clone(),
-        next_tracker: 0,
-        scratch: Bump::new(),
-        collected: Collected::default(),
-        summary: Summary::default(),
-        crashed: false,
-        last_activity: Instant::now(),
-        assignment_changed: false,
-    }));
+    )?));
     let context = PipelineContext {
         core: core.clone(),
         telemetry: telemetry.clone(),
@@ -1093,7 +1116,7 @@ pub fn run(
         Level::Info,
         "pipeline_started",
         match mode {
-            Mode::Evaluate => "evaluating",
+            Mode::Evaluate(_) => "evaluating",
             Mode::Rekey => "rekeying",
             Mode::Null => "null engine: one small record per input record, no evaluation",
         },
@@ -1102,67 +1125,166 @@ pub fn run(
             ("topics", V::S(&topics_text)),
         ],
     );
+    if poll_until_done(&core, &consumer, &watch, settings, control) == Ending::Crashed {
+        let summary = lock(&core).summary.clone();
+        drop(consumer);
+        return Ok(summary);
+    }
+    let (summary, commit) = {
+        let mut core = lock(&core);
+        let commit = core.settle(&consumer, None);
+        (core.summary.clone(), commit)
+    };
+    consumer.unsubscribe();
+    drop(consumer);
+    log_stopped(&summary, commit, watch.down(), &telemetry);
+    telemetry::flush_repeats();
+    Ok(summary)
+}
+
+impl Core {
+    /// The pipeline's state before the first assignment, with its producer and (under `run`)
+    /// the progress topic's reader.
+    fn new(
+        mode: Mode,
+        settings: &Settings,
+        watch: &Arc<BrokerWatch>,
+        telemetry: Arc<Telemetry>,
+    ) -> anyhow::Result<Core> {
+        let outbox = Outbox::new(
+            super::producer_config(settings),
+            telemetry.clone(),
+            watch.clone(),
+        )?;
+        let evaluating = matches!(mode, Mode::Evaluate(_));
+        let progress = match &settings.progress_topic {
+            Some(topic) if evaluating => {
+                Some(ProgressReader::new(super::base_config(settings), topic)?)
+            }
+            _ => None,
+        };
+        if evaluating && settings.progress_topic.is_none() {
+            telemetry::log(
+                Level::Info,
+                "no_progress_topic",
+                "no --progress-topic: a partition with a committed offset is rebuilt from its beginning",
+                &[],
+            );
+        }
+        Ok(Core {
+            mode,
+            group: settings.group.clone(),
+            engine_config: EngineConfig {
+                idle_timeout_ms: settings.idle_timeout_ms,
+                caep_issuer: settings.caep_issuer.clone(),
+                max_sessions: settings.max_sessions,
+                time: settings.time.clone(),
+                ..EngineConfig::default()
+            },
+            normalizer: Normalizer {
+                forced: settings.source,
+                ..Normalizer::default()
+            },
+            actions_topic: settings.actions_topic.as_str().into(),
+            output_topic: settings.output_topic.as_str().into(),
+            dead_letter_topic: settings.dead_letter_topic.as_deref().map(Into::into),
+            progress_topic: settings.progress_topic.as_deref().map(Into::into),
+            parts: Vec::new(),
+            outbox,
+            progress,
+            telemetry,
+            next_tracker: 0,
+            scratch: Bump::new(),
+            collected: Collected::default(),
+            summary: Summary::default(),
+            crashed: false,
+            last_activity: Instant::now(),
+            assignment_changed: false,
+        })
+    }
+
+    /// Between polls: pumps deliveries, pauses or resumes the assignment as the outbox fills
+    /// and drains, and says whether a limit (`--max-events`, `--exit-when-idle`) ends the run.
+    fn between_polls(
+        &mut self,
+        consumer: &BaseConsumer<PipelineContext>,
+        paused: &mut bool,
+        settings: &Settings,
+    ) -> bool {
+        self.pump(consumer);
+        let congested = self.outbox.congested(*paused);
+        if congested != *paused || (*paused && self.assignment_changed) {
+            if let Ok(assignment) = consumer.assignment() {
+                let result = if congested {
+                    consumer.pause(&assignment)
+                } else {
+                    consumer.resume(&assignment)
+                };
+                if result.is_ok() {
+                    *paused = congested;
+                    self.telemetry.metrics().paused = *paused;
+                }
+            }
+        }
+        self.assignment_changed = false;
+        if settings
+            .max_events
+            .is_some_and(|max| self.summary.records >= max)
+        {
+            return true;
+        }
+        let Some(idle) = settings.exit_when_idle else {
+            return false;
+        };
+        // Joining the group takes seconds; before the first assignment, wait at least
+        // NO_ASSIGNMENT_GRACE so an idle limit shorter than a join cannot end the run before
+        // it began.
+        let limit = if self.summary.rebalances == 0 {
+            idle.max(NO_ASSIGNMENT_GRACE)
+        } else {
+            idle
+        };
+        self.last_activity.elapsed() >= limit && self.outbox.pending() == 0
+    }
+}
+
+/// How the poll loop ended.
+#[derive(PartialEq, Eq)]
+enum Ending {
+    /// Stopped, or a limit reached: the final commit follows.
+    Done,
+    /// A crash was injected (tests): deliveries abandoned, nothing committed.
+    Crashed,
+}
+
+/// Polls and handles records until `control` stops the run or a limit is reached.
+fn poll_until_done(
+    core: &Mutex<Core>,
+    consumer: &BaseConsumer<PipelineContext>,
+    watch: &BrokerWatch,
+    settings: &Settings,
+    control: &Control,
+) -> Ending {
     let mut paused = false;
     let mut last_poll_error: Option<Instant> = None;
     loop {
-        let records = lock(&core).summary.records;
+        let records = lock(core).summary.records;
         if control.crashing() || control.crash_due(records) {
-            let mut core = lock(&core);
+            let mut core = lock(core);
             core.crashed = true;
             core.outbox.abandon();
             core.summary.crashed = true;
-            let summary = core.summary.clone();
-            drop(core);
-            drop(consumer);
-            return Ok(summary);
+            return Ending::Crashed;
         }
-        if control.stopping() {
-            break;
-        }
-        {
-            let mut core = lock(&core);
-            core.pump(&consumer);
-            let congested = core.outbox.congested(paused);
-            if congested != paused || (paused && core.assignment_changed) {
-                if let Ok(assignment) = consumer.assignment() {
-                    let result = if congested {
-                        consumer.pause(&assignment)
-                    } else {
-                        consumer.resume(&assignment)
-                    };
-                    if result.is_ok() {
-                        paused = congested;
-                        core.telemetry.metrics().paused = paused;
-                    }
-                }
-            }
-            core.assignment_changed = false;
-            if settings
-                .max_events
-                .is_some_and(|max| core.summary.records >= max)
-            {
-                break;
-            }
-            if let Some(idle) = settings.exit_when_idle {
-                // Joining the group takes seconds; before the first assignment, wait at least
-                // NO_ASSIGNMENT_GRACE so an idle limit shorter than a join cannot end the run
-                // before it began.
-                let limit = if core.summary.rebalances == 0 {
-                    idle.max(NO_ASSIGNMENT_GRACE)
-                } else {
-                    idle
-                };
-                if core.last_activity.elapsed() >= limit && core.outbox.pending() == 0 {
-                    break;
-                }
-            }
+        if control.stopping() || lock(core).between_polls(consumer, &mut paused, settings) {
+            return Ending::Done;
         }
         watch.tick();
         match consumer.poll(Duration::from_millis(100)) {
             None => {}
             Some(Ok(message)) => {
                 watch.connected();
-                lock(&core).handle(&message)
+                lock(core).handle(&message)
             }
             Some(Err(e)) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) => {
                 watch.all_down();
@@ -1184,15 +1306,12 @@ pub fn run(
             Some(Err(_)) => {}
         }
     }
-    let (summary, commit) = {
-        let mut core = lock(&core);
-        let commit = core.settle(&consumer, None);
-        (core.summary.clone(), commit)
-    };
-    consumer.unsubscribe();
-    drop(consumer);
-    // Throughput over the busy span, and the output latency quantiles: what benchmarks read
-    // (scripts/bench/broker.sh), also served on /metrics.
+}
+
+/// The `pipeline_stopped` line: what the final commit did, throughput over the busy span and
+/// the output latency quantiles (what benchmarks read, scripts/bench/broker.sh; also served on
+/// /metrics).
+fn log_stopped(summary: &Summary, commit: FinalCommit, unreachable: bool, telemetry: &Telemetry) {
     let busy = summary.busy();
     let per_second = if busy.is_zero() {
         0
@@ -1200,7 +1319,6 @@ pub fn run(
         (summary.records as f64 / busy.as_secs_f64()).round() as u64
     };
     let latency = telemetry.latency();
-    let unreachable = watch.down();
     let stopped = match commit {
         FinalCommit::Committed(n) => format!(
             "stopped after a final commit of {}",
@@ -1237,6 +1355,4 @@ pub fn run(
             ("latency_max_ms", V::U(latency.max)),
         ],
     );
-    telemetry::flush_repeats();
-    Ok(summary)
 }
