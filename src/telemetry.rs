@@ -12,8 +12,9 @@
 //!   Three fixed paths need no router.
 //! - **Logs** are one JSON object per line on stderr, written by [`log`]: `tracing` plus
 //!   `tracing-subscriber` with its `json` feature would add a subscriber stack and about ten
-//!   crates for the few dozen events the runtime logs, all of which are defined in
-//!   [`crate::kafka`] next to the counter they bump ("one named event per thing that happens").
+//!   crates for the few dozen events the runtime logs, the pipeline's are
+//!   defined in `crate::kafka::events`, one type per event whose `emit` writes the line and
+//!   bumps the counter it has ("one named event per thing that happens").
 //!   librdkafka's own log lines are routed here by the clients' contexts. A warning or error
 //!   identical to one written less than [`REPEAT_WINDOW`] ago (same level, event, message and
 //!   fields) is counted instead of written; the next one written after the window carries the
@@ -214,156 +215,166 @@ impl Telemetry {
     pub fn render(&self) -> String {
         let m = self.metrics();
         let mut s = String::new();
-        let counter = |s: &mut String, name: &str, help: &str, value: u64| {
-            let _ = writeln!(
-                s,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
-            );
-        };
-        counter(
-            &mut s,
-            names::RECORDS,
-            "Records read from the input topics.",
-            m.records,
-        );
-        counter(
-            &mut s,
-            names::EVENTS,
-            "Records normalized into events.",
-            m.events,
-        );
-        let _ = writeln!(
-            s,
-            "# HELP {0} Records rejected, by reason.\n# TYPE {0} counter",
-            names::REJECTS
-        );
-        for reason in RejectReason::ALL {
-            let n = m.rejects.get(&reason).copied().unwrap_or(0);
-            let _ = writeln!(
-                s,
-                "{}{{reason=\"{}\"}} {n}",
-                names::REJECTS,
-                reason.as_str()
-            );
-        }
-        counter(
-            &mut s,
-            names::LATE,
-            "Events older than the watermark, not applied.",
-            m.late,
-        );
-        let _ = writeln!(
-            s,
-            "# HELP {0} Decisions delivered, by rule id.\n# TYPE {0} counter",
-            names::DECISIONS
-        );
-        for (rule, n) in &m.decisions {
-            let _ = writeln!(
-                s,
-                "{}{{rule_id=\"{}\"}} {n}",
-                names::DECISIONS,
-                escape_label(rule)
-            );
-        }
-        counter(
-            &mut s,
-            names::REPLAYED,
-            "Records re-read to rebuild partition state (decisions suppressed).",
-            m.replayed,
-        );
-        counter(
-            &mut s,
-            names::OFFSET_GAPS,
-            "Times a partition's next record came past the expected offset (compaction, \
-             transaction markers, or a broker skipping records).",
-            m.offset_gaps,
-        );
-        counter(
-            &mut s,
-            names::DEAD_LETTERS,
-            "Rejected records produced to the dead-letter topic.",
-            m.dead_letters,
-        );
-        counter(
-            &mut s,
-            names::REKEYED,
-            "Records re-produced keyed by session.",
-            m.rekeyed,
-        );
-        counter(
-            &mut s,
-            names::DELIVERY_ERRORS,
-            "Produce attempts that failed and were retried.",
-            m.delivery_errors,
-        );
-        let gauge = |s: &mut String, name: &str, help: &str, value: u64| {
-            let _ = writeln!(
-                s,
-                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
-            );
-        };
-        gauge(
-            &mut s,
-            names::SESSIONS,
-            "Sessions held in memory.",
-            m.sessions,
-        );
-        gauge(
-            &mut s,
-            names::PARTITIONS,
-            "Input partitions assigned to this instance.",
-            m.partitions,
-        );
-        gauge(
-            &mut s,
-            names::PAUSED,
-            "1 while input partitions are paused for backpressure.",
-            u64::from(m.paused),
-        );
-        gauge(
-            &mut s,
-            names::BROKER_CONNECTED,
-            "1 while the Kafka brokers answer; 0 before the first answer and after a failed \
-             connection until one answers again.",
-            u64::from(m.broker_connected),
-        );
-        let _ = writeln!(
-            s,
-            "# HELP {0} Messages behind the high watermark, per input partition.\n# TYPE {0} gauge",
-            names::LAG
-        );
-        for ((topic, partition), lag) in &m.lag {
-            let _ = writeln!(
-                s,
-                "{}{{topic=\"{}\",partition=\"{partition}\"}} {lag}",
-                names::LAG,
-                escape_label(topic)
-            );
-        }
-        let h = &m.latency_ms;
-        let _ = writeln!(
-            s,
-            "# HELP {0} From the causing record's Kafka timestamp to the decision's delivery \
-             (null engine: each output record's).\n# TYPE {0} summary",
-            names::LATENCY
-        );
-        for q in [0.5, 0.9, 0.99, 0.999] {
-            let v = if h.is_empty() {
-                0.0
-            } else {
-                h.value_at_quantile(q) as f64 / 1000.0
-            };
-            let _ = writeln!(s, "{}{{quantile=\"{q}\"}} {v}", names::LATENCY);
-        }
-        let sum: f64 = h
-            .iter_recorded()
-            .map(|v| v.value_iterated_to() as f64 * v.count_at_value() as f64)
-            .sum::<f64>()
-            / 1000.0;
-        let _ = writeln!(s, "{}_sum {sum}", names::LATENCY);
-        let _ = writeln!(s, "{}_count {}", names::LATENCY, h.len());
+        render_counters(&m, &mut s);
+        render_gauges(&m, &mut s);
+        render_latency(&m.latency_ms, &mut s);
         s
     }
+}
+
+/// One unlabelled metric of `kind` (`counter`, `gauge`) with its help line.
+fn metric(s: &mut String, kind: &str, name: &str, help: &str, value: u64) {
+    let _ = writeln!(
+        s,
+        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+    );
+}
+
+/// The counters, labelled ones with every label value.
+fn render_counters(m: &Metrics, s: &mut String) {
+    let counter = |s: &mut String, name: &str, help: &str, value: u64| {
+        metric(s, "counter", name, help, value)
+    };
+    counter(
+        s,
+        names::RECORDS,
+        "Records read from the input topics.",
+        m.records,
+    );
+    counter(
+        s,
+        names::EVENTS,
+        "Records normalized into events.",
+        m.events,
+    );
+    let _ = writeln!(
+        s,
+        "# HELP {0} Records rejected, by reason.\n# TYPE {0} counter",
+        names::REJECTS
+    );
+    for reason in RejectReason::ALL {
+        let n = m.rejects.get(&reason).copied().unwrap_or(0);
+        let _ = writeln!(
+            s,
+            "{}{{reason=\"{}\"}} {n}",
+            names::REJECTS,
+            reason.as_str()
+        );
+    }
+    counter(
+        s,
+        names::LATE,
+        "Events older than the watermark, not applied.",
+        m.late,
+    );
+    let _ = writeln!(
+        s,
+        "# HELP {0} Decisions delivered, by rule id.\n# TYPE {0} counter",
+        names::DECISIONS
+    );
+    for (rule, n) in &m.decisions {
+        let _ = writeln!(
+            s,
+            "{}{{rule_id=\"{}\"}} {n}",
+            names::DECISIONS,
+            escape_label(rule)
+        );
+    }
+    counter(
+        s,
+        names::REPLAYED,
+        "Records re-read to rebuild partition state (decisions suppressed).",
+        m.replayed,
+    );
+    counter(
+        s,
+        names::OFFSET_GAPS,
+        "Times a partition's next record came past the expected offset (compaction, \
+             transaction markers, or a broker skipping records).",
+        m.offset_gaps,
+    );
+    counter(
+        s,
+        names::DEAD_LETTERS,
+        "Rejected records produced to the dead-letter topic.",
+        m.dead_letters,
+    );
+    counter(
+        s,
+        names::REKEYED,
+        "Records re-produced keyed by session.",
+        m.rekeyed,
+    );
+    counter(
+        s,
+        names::DELIVERY_ERRORS,
+        "Produce attempts that failed and were retried.",
+        m.delivery_errors,
+    );
+}
+
+/// The gauges, consumer lag per partition last.
+fn render_gauges(m: &Metrics, s: &mut String) {
+    let gauge =
+        |s: &mut String, name: &str, help: &str, value: u64| metric(s, "gauge", name, help, value);
+    gauge(s, names::SESSIONS, "Sessions held in memory.", m.sessions);
+    gauge(
+        s,
+        names::PARTITIONS,
+        "Input partitions assigned to this instance.",
+        m.partitions,
+    );
+    gauge(
+        s,
+        names::PAUSED,
+        "1 while input partitions are paused for backpressure.",
+        u64::from(m.paused),
+    );
+    gauge(
+        s,
+        names::BROKER_CONNECTED,
+        "1 while the Kafka brokers answer; 0 before the first answer and after a failed \
+             connection until one answers again.",
+        u64::from(m.broker_connected),
+    );
+    let _ = writeln!(
+        s,
+        "# HELP {0} Messages behind the high watermark, per input partition.\n# TYPE {0} gauge",
+        names::LAG
+    );
+    for ((topic, partition), lag) in &m.lag {
+        let _ = writeln!(
+            s,
+            "{}{{topic=\"{}\",partition=\"{partition}\"}} {lag}",
+            names::LAG,
+            escape_label(topic)
+        );
+    }
+}
+
+/// The output latency as a summary: quantiles in seconds, sum and count.
+fn render_latency(h: &Histogram<u64>, s: &mut String) {
+    let _ = writeln!(
+        s,
+        "# HELP {0} From the causing record's Kafka timestamp to the decision's delivery \
+             (null engine: each output record's).\n# TYPE {0} summary",
+        names::LATENCY
+    );
+    for q in [0.5, 0.9, 0.99, 0.999] {
+        let v = if h.is_empty() {
+            0.0
+        } else {
+            h.value_at_quantile(q) as f64 / 1000.0
+        };
+        let _ = writeln!(s, "{}{{quantile=\"{q}\"}} {v}", names::LATENCY);
+    }
+    let sum: f64 = h
+        .iter_recorded()
+        .map(|v| v.value_iterated_to() as f64 * v.count_at_value() as f64)
+        .sum::<f64>()
+        / 1000.0;
+    let _ = writeln!(s, "{}_sum {sum}", names::LATENCY);
+    let _ = writeln!(s, "{}_count {}", names::LATENCY, h.len());
 }
 
 fn escape_label(value: &str) -> String {
@@ -546,6 +557,15 @@ pub fn flush_repeats() {
     }
 }
 
+/// Where log lines go instead of stderr, once [`log_to`] set it.
+static LOG_FILE: Mutex<Option<std::fs::File>> = Mutex::new(None);
+
+/// Sends every later log line to `file` instead of stderr: for tests that run the pipeline in
+/// their own process, so a passing run stays quiet and a failing one shows its lines.
+pub fn log_to(file: std::fs::File) {
+    *LOG_FILE.lock().unwrap_or_else(|e| e.into_inner()) = Some(file);
+}
+
 fn write_line(body: &str, repeated: u64) {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -556,7 +576,14 @@ fn write_line(body: &str, repeated: u64) {
         let _ = write!(line, ",\"repeated\":{repeated}");
     }
     line.push_str("}\n");
-    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    match LOG_FILE.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        Some(file) => {
+            let _ = file.write_all(line.as_bytes());
+        }
+        None => {
+            let _ = std::io::stderr().lock().write_all(line.as_bytes());
+        }
+    }
 }
 
 fn json_string(s: &str) -> String {

@@ -26,6 +26,7 @@ const CODECS: [&str; 4] = ["gzip", "snappy", "lz4", "zstd"];
 
 #[test]
 fn every_codec_is_consumed_and_decided_on() {
+    let _logs = support::capture_logs();
     let files = scenario_paths();
     let records = records_of(&files).unwrap();
     let expected = ids(&replay_decisions(&files));
@@ -76,6 +77,7 @@ fn every_codec_is_consumed_and_decided_on() {
 /// available at build time") now make clients, and so does every SASL mechanism but GSSAPI.
 #[test]
 fn tls_sasl_oidc_and_zstd_are_built_in() {
+    let _logs = support::capture_logs();
     let cases: &[&[(&str, &str)]] = &[
         &[("security.protocol", "ssl")],
         &[

@@ -141,6 +141,7 @@ fn ids(decisions: &[Value]) -> BTreeSet<String> {
 
 #[test]
 fn one_partition_gives_exactly_the_replay_decisions() {
+    let _logs = support::capture_logs();
     let cluster = MockCluster::new(1).unwrap();
     let brokers = cluster.bootstrap_servers();
     let name = "exact";
@@ -221,6 +222,7 @@ const CROSS_SESSION_RULES: &[&str] = &[
 
 #[test]
 fn rekeyed_partitions_give_the_replay_decisions_of_session_local_rules() {
+    let _logs = support::capture_logs();
     let cluster = MockCluster::new(1).unwrap();
     let brokers = cluster.bootstrap_servers();
     let name = "rekey";
@@ -280,6 +282,7 @@ fn rekeyed_partitions_give_the_replay_decisions_of_session_local_rules() {
 
 #[test]
 fn poison_records_are_dead_lettered_and_do_not_stall_the_partition() {
+    let _logs = support::capture_logs();
     let cluster = MockCluster::new(1).unwrap();
     let brokers = cluster.bootstrap_servers();
     let name = "poison";
@@ -405,6 +408,7 @@ fn poison(n: usize) -> (Vec<u8>, &'static str) {
 /// mock partition keeps only its last 5 MB: one partition would lose the start of the flood.)
 #[test]
 fn a_flood_of_poison_records_is_dead_lettered_and_the_valid_ones_decided() {
+    let _logs = support::capture_logs();
     const POISON: usize = 100_000;
     const PARTITIONS: usize = 8;
     const LARGE: [usize; 3] = [10_001, 45_002, 80_003];
@@ -570,6 +574,7 @@ fn a_flood_of_poison_records_is_dead_lettered_and_the_valid_ones_decided() {
 
 #[test]
 fn restarts_after_a_crash_lose_no_decision() {
+    let _logs = support::capture_logs();
     let cluster = MockCluster::new(1).unwrap();
     let brokers = cluster.bootstrap_servers();
     let files = scenario_paths();
@@ -626,6 +631,7 @@ fn restarts_after_a_crash_lose_no_decision() {
 
 #[test]
 fn two_runners_split_the_partitions_and_give_one_runners_decisions() {
+    let _logs = support::capture_logs();
     let cluster = MockCluster::new(1).unwrap();
     let brokers = cluster.bootstrap_servers();
     let name = "split";
@@ -726,6 +732,7 @@ fn two_runners_split_the_partitions_and_give_one_runners_decisions() {
 
 #[test]
 fn a_broker_outage_loses_no_decision() {
+    let _logs = support::capture_logs();
     let cluster = MockCluster::new(1).unwrap();
     let brokers = cluster.bootstrap_servers();
     let name = "outage";
@@ -809,6 +816,7 @@ fn http_get(addr: &str, path: &str) -> Option<(String, String)> {
 
 #[test]
 fn the_run_command_reads_file_env_and_flags_serves_metrics_and_stops_on_sigterm() {
+    let _logs = support::capture_logs();
     let cluster = MockCluster::new(1).unwrap();
     let brokers = cluster.bootstrap_servers();
     let name = "cli";

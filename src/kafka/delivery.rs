@@ -21,6 +21,7 @@ use rdkafka::message::{BorrowedHeaders, DeliveryResult, Header, Headers, Message
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, PurgeConfig, ThreadedProducer};
 
 use super::connectivity::BrokerWatch;
+use super::events;
 use crate::telemetry::{self, Level, Telemetry, V};
 
 /// Pause the input above this many messages in flight; resume below half of it.
@@ -279,13 +280,11 @@ impl Outbox {
                     error,
                     KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)
                 ) {
-                    let text = error.to_string();
-                    telemetry::log(
-                        Level::Warn,
-                        "produce_failed",
-                        "could not enqueue a message; retrying",
-                        &[("error", V::S(&text)), ("topic", V::S(&out.topic))],
-                    );
+                    events::ProduceFailed {
+                        topic: &out.topic,
+                        error: &error.to_string(),
+                    }
+                    .emit(&self.telemetry);
                 }
                 Some((ticket, out))
             }
@@ -315,14 +314,11 @@ impl Outbox {
             match ack.result {
                 Ok(()) => done.push(ack),
                 Err((error, out)) => {
-                    self.telemetry.metrics().delivery_errors += 1;
-                    let text = error.to_string();
-                    telemetry::log(
-                        Level::Warn,
-                        "delivery_failed",
-                        "a message was not delivered; sending it again",
-                        &[("error", V::S(&text)), ("topic", V::S(&out.topic))],
-                    );
+                    events::DeliveryFailed {
+                        topic: &out.topic,
+                        error: &error.to_string(),
+                    }
+                    .emit(&self.telemetry);
                     self.retry.push_back((ack.ticket, out));
                 }
             }

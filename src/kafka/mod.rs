@@ -7,6 +7,7 @@
 //! - [`pipeline`]: the consumer loop shared by `run` and `rekey` — a `BaseConsumer` polled on
 //!   the caller's thread, per-partition state, rebalance handling, offset discipline.
 //! - [`delivery`]: the idempotent producer, delivery tickets and retries.
+//! - [`events`]: the pipeline's events, one type each, whose `emit` logs and counts.
 //! - [`connectivity`]: whether the brokers answer, said once (then reminders), not per retry.
 //! - [`tracker`]: which input positions are safe to store.
 //! - [`progress`]: the compacted progress topic that rebuilds partition state.
@@ -48,6 +49,7 @@
 pub mod connectivity;
 pub mod delivery;
 pub mod demo;
+pub mod events;
 pub mod pipeline;
 pub mod progress;
 pub mod security;

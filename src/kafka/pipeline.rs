@@ -35,6 +35,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::connectivity::BrokerWatch;
 use super::delivery::{client_error, client_log, owned_headers, Kind, Outbound, Outbox, Ticket};
+use super::events;
 use super::progress::{self, Progress, ProgressReader};
 use super::tracker::{Checkpoint, Tracker};
 use super::Control;
@@ -46,7 +47,7 @@ use crate::event::{Normalizer, Reject, RejectReason};
 use crate::rule::RuleSet;
 use crate::sink::DEAD_LETTER_COPY_BYTES;
 use crate::source::Origin;
-use crate::telemetry::{self, Level, NotReady, Telemetry, V};
+use crate::telemetry::{self, NotReady, Telemetry};
 
 /// What the pipeline does with each record, with what that needs.
 #[derive(Clone)]
@@ -101,7 +102,7 @@ impl Summary {
 
 /// What the commit at the end of a revocation or a run did: the shutdown line says it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum FinalCommit {
+pub enum FinalCommit {
     /// No partition had an offset to commit (none assigned, or nothing read).
     Nothing,
     /// Offsets of this many partitions committed.
@@ -187,6 +188,7 @@ struct Start {
 fn read_committed(
     consumer: &BaseConsumer<PipelineContext>,
     wanted: &[(String, i32)],
+    telemetry: &Telemetry,
 ) -> Option<HashMap<(String, i32), i64>> {
     let mut query = TopicPartitionList::new();
     for (t, p) in wanted {
@@ -206,25 +208,14 @@ fn read_committed(
                         .collect(),
                 );
             }
-            Err(e) if Instant::now() < deadline => {
-                let text = e.to_string();
-                telemetry::log(
-                    Level::Warn,
-                    "committed_unknown",
-                    "could not read the committed offsets; retrying",
-                    &[("error", V::S(&text))],
-                );
-                std::thread::sleep(Duration::from_millis(500));
-            }
             Err(e) => {
-                let text = e.to_string();
-                telemetry::log(
-                    Level::Error,
-                    "committed_unknown",
-                    "committed offsets unknown; reading from the beginning, nothing suppressed",
-                    &[("error", V::S(&text))],
-                );
-                return None;
+                let giving_up = Instant::now() >= deadline;
+                let error = &e.to_string();
+                events::CommittedUnknown { error, giving_up }.emit(telemetry);
+                if giving_up {
+                    return None;
+                }
+                std::thread::sleep(Duration::from_millis(500));
             }
         }
     }
@@ -334,13 +325,7 @@ impl ConsumerContext for PipelineContext {
                 }
             }
             other => {
-                let text = format!("{other:?}");
-                telemetry::log(
-                    Level::Error,
-                    "rebalance_error",
-                    "rebalance failed; dropping the assignment",
-                    &[("error", V::S(&text))],
-                );
+                events::OffsetTrouble::RebalanceError(&format!("{other:?}")).emit(&self.telemetry);
                 core.parts.clear();
                 consumer.unassign()
             }
@@ -348,13 +333,7 @@ impl ConsumerContext for PipelineContext {
         // Rebuild reads count as activity: the idle clock starts when the assignment is done.
         core.last_activity = Instant::now();
         if let Err(e) = result {
-            let text = e.to_string();
-            telemetry::log(
-                Level::Error,
-                "assign_failed",
-                "could not apply the new assignment",
-                &[("error", V::S(&text))],
-            );
+            events::OffsetTrouble::AssignFailed(&e.to_string()).emit(&self.telemetry);
         }
         core.update_gauges();
     }
@@ -383,20 +362,20 @@ impl Core {
         if wanted.is_empty() {
             return;
         }
-        let committed = read_committed(consumer, &wanted);
+        let committed = read_committed(consumer, &wanted, &self.telemetry);
         if let Some(reader) = &mut self.progress {
-            reader.refresh();
+            if let Err(error) = reader.refresh() {
+                events::ProgressReadFailed {
+                    topic: reader.topic(),
+                    error: &error,
+                }
+                .emit(&self.telemetry);
+            }
         }
         for (topic, partition) in wanted {
             let start = self.start_of(&topic, partition, committed.as_ref());
             if let Err(e) = tpl.set_partition_offset(&topic, partition, start.offset) {
-                let text = e.to_string();
-                telemetry::log(
-                    Level::Error,
-                    "assign_offset_failed",
-                    "could not set the start offset",
-                    &[("error", V::S(&text))],
-                );
+                events::OffsetTrouble::AssignOffsetFailed(&e.to_string()).emit(&self.telemetry);
             }
             let catch_up_to = consumer
                 .fetch_watermarks(&topic, partition, Duration::from_secs(5))
@@ -471,22 +450,15 @@ impl Core {
             _ => "committed or auto.offset.reset".to_owned(),
         };
         let suppress_below = start.suppress_below;
-        telemetry::log(
-            Level::Info,
-            "partition_assigned",
-            if suppress_below > 0 && eval.is_some() {
-                "partition assigned; rebuilding its state before emitting"
-            } else {
-                "partition assigned"
-            },
-            &[
-                ("topic", V::S(topic)),
-                ("partition", V::I(partition.into())),
-                ("start", V::S(&start_text)),
-                ("suppress_below", V::I(suppress_below)),
-                ("high_watermark", V::I(catch_up_to)),
-            ],
-        );
+        events::PartitionAssigned {
+            topic,
+            partition,
+            start: &start_text,
+            suppress_below,
+            high_watermark: catch_up_to,
+            rebuilding: suppress_below > 0 && eval.is_some(),
+        }
+        .emit(&self.telemetry);
         Part {
             topic: topic.into(),
             partition,
@@ -520,17 +492,13 @@ impl Core {
         for (topic, partition) in &revoked {
             if let Some(i) = self.part_index(topic, *partition) {
                 let part = self.parts.swap_remove(i);
-                telemetry::log(
-                    Level::Info,
-                    "partition_revoked",
-                    "partition revoked; its sessions are dropped",
-                    &[
-                        ("topic", V::S(topic)),
-                        ("partition", V::I((*partition).into())),
-                        ("position", V::I(part.position)),
-                        ("stored", V::I(part.stored)),
-                    ],
-                );
+                events::PartitionRevoked {
+                    topic,
+                    partition: *partition,
+                    position: part.position,
+                    stored: part.stored,
+                }
+                .emit(&self.telemetry);
             }
         }
     }
@@ -552,12 +520,8 @@ impl Core {
         let (acks, complete) = self.outbox.drain(SETTLE_TIMEOUT);
         self.apply_acks(acks);
         if !complete {
-            telemetry::log(
-                Level::Warn,
-                "settle_incomplete",
-                "not every message was acknowledged in time; committing only what was",
-                &[("pending", V::U(self.outbox.pending() as u64))],
-            );
+            let pending = self.outbox.pending();
+            events::SettleIncomplete { pending }.emit(&self.telemetry);
         }
         let selected = |p: &Part| {
             which.is_none_or(|w| w.iter().any(|(t, n)| *n == p.partition && **t == *p.topic))
@@ -581,13 +545,7 @@ impl Core {
         match consumer.commit(&tpl, CommitMode::Sync) {
             Ok(()) => FinalCommit::Committed(tpl.count()),
             Err(e) => {
-                let text = e.to_string();
-                telemetry::log(
-                    Level::Warn,
-                    "commit_failed",
-                    "final commit failed; the next owner replays from the last commit",
-                    &[("error", V::S(&text))],
-                );
+                events::OffsetTrouble::CommitFailed(&e.to_string()).emit(&self.telemetry);
                 FinalCommit::Failed
             }
         }
@@ -664,13 +622,7 @@ impl Core {
         }
         if tpl.count() > 0 {
             if let Err(e) = consumer.store_offsets(&tpl) {
-                let text = e.to_string();
-                telemetry::log(
-                    Level::Debug,
-                    "store_failed",
-                    "could not store offsets (partition no longer assigned?)",
-                    &[("error", V::S(&text))],
-                );
+                events::OffsetTrouble::StoreFailed(&e.to_string()).emit(&self.telemetry);
             }
         }
         if let Some(topic) = &self.progress_topic {
@@ -759,21 +711,14 @@ impl Core {
             return; // already processed (a re-fetch after a seek)
         }
         if part.position >= 0 && offset > part.position {
-            // Legitimate on compacted topics and past transaction markers; otherwise records
-            // went missing, and a rebuild that misses records is not exact.
-            self.telemetry.metrics().offset_gaps += 1;
-            telemetry::log(
-                Level::Warn,
-                "offset_gap",
-                "the next record came past the expected offset: records in between were skipped",
-                &[
-                    ("topic", V::S(&part.topic)),
-                    ("partition", V::I(part.partition.into())),
-                    ("expected", V::I(part.position)),
-                    ("offset", V::I(offset)),
-                    ("suppress_below", V::I(part.suppress_below)),
-                ],
-            );
+            events::OffsetGap {
+                topic: &part.topic,
+                partition: part.partition,
+                expected: part.position,
+                offset,
+                suppress_below: part.suppress_below,
+            }
+            .emit(&self.telemetry);
         }
         self.last_activity = Instant::now();
         let record = Record {
@@ -914,11 +859,14 @@ impl Core {
         let part = &mut parts[index];
         for (at, reject, bytes) in collected.rejects.drain(..) {
             *summary.rejects.entry(reject.reason).or_default() += 1;
-            *telemetry
-                .metrics()
-                .rejects
-                .entry(reject.reason)
-                .or_default() += 1;
+            events::Rejected {
+                topic: &part.topic,
+                partition: part.partition,
+                offset: at,
+                reject: &reject,
+                dead_lettered: dead_letter_topic.is_some(),
+            }
+            .emit(telemetry);
             // The record in hand, or one the future guard held and judged now.
             let (bytes, key) = if at == record.offset {
                 (record.payload, record.key)
@@ -938,20 +886,6 @@ impl Core {
                     },
                     out,
                 );
-            } else {
-                let detail = reject.to_string();
-                telemetry::log(
-                    Level::Warn,
-                    "record_rejected",
-                    "rejected record (no dead-letter topic)",
-                    &[
-                        ("topic", V::S(&part.topic)),
-                        ("partition", V::I(part.partition.into())),
-                        ("offset", V::I(at)),
-                        ("reason", V::S(reject.reason.as_str())),
-                        ("detail", V::S(&detail)),
-                    ],
-                );
             }
         }
     }
@@ -963,13 +897,11 @@ impl Core {
             let payload = match serde_json::to_vec(&decision) {
                 Ok(p) => p,
                 Err(e) => {
-                    let text = e.to_string();
-                    telemetry::log(
-                        Level::Error,
-                        "decision_unserializable",
-                        "a decision could not be serialized",
-                        &[("error", V::S(&text)), ("rule_id", V::S(&decision.rule.id))],
-                    );
+                    events::DecisionUnserializable {
+                        error: &e.to_string(),
+                        rule_id: &decision.rule.id,
+                    }
+                    .emit(&self.telemetry);
                     continue;
                 }
             };
@@ -1111,20 +1043,12 @@ pub fn run(
     consumer
         .subscribe(&topics)
         .map_err(|e| anyhow::anyhow!("subscribing to {}: {e}", topics.join(",")))?;
-    let topics_text = settings.topics.join(",");
-    telemetry::log(
-        Level::Info,
-        "pipeline_started",
-        match mode {
-            Mode::Evaluate(_) => "evaluating",
-            Mode::Rekey => "rekeying",
-            Mode::Null => "null engine: one small record per input record, no evaluation",
-        },
-        &[
-            ("group", V::S(&settings.group)),
-            ("topics", V::S(&topics_text)),
-        ],
-    );
+    events::PipelineStarted {
+        mode: &mode,
+        group: &settings.group,
+        topics: &settings.topics.join(","),
+    }
+    .emit(&telemetry);
     if poll_until_done(&core, &consumer, &watch, settings, control) == Ending::Crashed {
         let summary = lock(&core).summary.clone();
         drop(consumer);
@@ -1137,7 +1061,12 @@ pub fn run(
     };
     consumer.unsubscribe();
     drop(consumer);
-    log_stopped(&summary, commit, watch.down(), &telemetry);
+    events::PipelineStopped {
+        summary: &summary,
+        commit,
+        unreachable: watch.down(),
+    }
+    .emit(&telemetry);
     telemetry::flush_repeats();
     Ok(summary)
 }
@@ -1164,12 +1093,7 @@ impl Core {
             _ => None,
         };
         if evaluating && settings.progress_topic.is_none() {
-            telemetry::log(
-                Level::Info,
-                "no_progress_topic",
-                "no --progress-topic: a partition with a committed offset is rebuilt from its beginning",
-                &[],
-            );
+            events::NoProgressTopic.emit(&telemetry);
         }
         Ok(Core {
             mode,
@@ -1295,64 +1219,12 @@ fn poll_until_done(
                 if last_poll_error.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) =>
             {
                 last_poll_error = Some(Instant::now());
-                let text = e.to_string();
-                telemetry::log(
-                    Level::Warn,
-                    "poll_error",
-                    "consumer poll error (librdkafka retries)",
-                    &[("error", V::S(&text))],
-                );
+                events::PollError {
+                    error: &e.to_string(),
+                }
+                .emit(&lock(core).telemetry);
             }
             Some(Err(_)) => {}
         }
     }
-}
-
-/// The `pipeline_stopped` line: what the final commit did, throughput over the busy span and
-/// the output latency quantiles (what benchmarks read, scripts/bench/broker.sh; also served on
-/// /metrics).
-fn log_stopped(summary: &Summary, commit: FinalCommit, unreachable: bool, telemetry: &Telemetry) {
-    let busy = summary.busy();
-    let per_second = if busy.is_zero() {
-        0
-    } else {
-        (summary.records as f64 / busy.as_secs_f64()).round() as u64
-    };
-    let latency = telemetry.latency();
-    let stopped = match commit {
-        FinalCommit::Committed(n) => format!(
-            "stopped after a final commit of {}",
-            crate::units::plural(n, "partition")
-        ),
-        FinalCommit::Failed => {
-            "stopped; the final commit failed, so the next owner of the partitions resumes \
-             from the last commit that succeeded"
-                .to_owned()
-        }
-        FinalCommit::Nothing if unreachable => {
-            "stopped; nothing was committed: the brokers could not be reached".to_owned()
-        }
-        FinalCommit::Nothing if summary.records == 0 => {
-            "stopped; nothing to commit: no record was read".to_owned()
-        }
-        FinalCommit::Nothing => "stopped; nothing left to commit".to_owned(),
-    };
-    telemetry::log(
-        Level::Info,
-        "pipeline_stopped",
-        &stopped,
-        &[
-            ("records", V::U(summary.records)),
-            ("decisions", V::U(summary.decisions)),
-            ("dead_letters", V::U(summary.dead_letters)),
-            ("null_outputs", V::U(summary.null_outputs)),
-            ("busy_ms", V::U(busy.as_millis() as u64)),
-            ("records_per_s", V::U(per_second)),
-            ("latency_count", V::U(latency.count)),
-            ("latency_p50_ms", V::U(latency.p50)),
-            ("latency_p99_ms", V::U(latency.p99)),
-            ("latency_p999_ms", V::U(latency.p999)),
-            ("latency_max_ms", V::U(latency.max)),
-        ],
-    );
 }

@@ -33,7 +33,6 @@ use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
 use crate::event::Source;
-use crate::telemetry::{self, Level, V};
 use crate::time::{ClockState, SOURCES};
 
 /// One progress record's value.
@@ -131,15 +130,14 @@ impl ProgressReader {
     }
 
     /// Reads the topic up to its current end: call once per assignment, then [`Self::get`].
-    pub fn refresh(&mut self) {
-        if let Err(e) = self.catch_up(Duration::from_secs(15)) {
-            telemetry::log(
-                Level::Warn,
-                "progress_read_failed",
-                "could not read the progress topic; rebuilding from older positions",
-                &[("topic", V::S(&self.topic)), ("error", V::S(&e))],
-            );
-        }
+    /// An error leaves what was read before it.
+    pub fn refresh(&mut self) -> Result<(), String> {
+        self.catch_up(Duration::from_secs(15))
+    }
+
+    /// The progress topic's name.
+    pub fn topic(&self) -> &str {
+        &self.topic
     }
 
     /// The newest progress record of `key` read so far.

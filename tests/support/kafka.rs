@@ -88,6 +88,52 @@ pub fn note(text: &str) {
     let _ = writeln!(std::io::stderr(), "{}: {text}", env!("CARGO_CRATE_NAME"));
 }
 
+/// Keeps the log lines of a pipeline run in this test process (`kafka::run` in a thread) out
+/// of the test's output: they go to a file under `CARGO_TARGET_TMPDIR`, and when the test
+/// holding the guard fails, the lines written while it ran are printed with its failure. A
+/// passing run prints none (the `run` tests that spawn the binary keep its stderr in a file
+/// the same way, [`Proc`]).
+pub fn capture_logs() -> LogCapture {
+    static FILE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let path = FILE.get_or_init(|| {
+        let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "{}-{}.log",
+            env!("CARGO_CRATE_NAME"),
+            std::process::id()
+        ));
+        let file = std::fs::File::create(&path).unwrap();
+        sessionguard::telemetry::log_to(file);
+        path
+    });
+    let from = std::fs::metadata(path).map_or(0, |m| m.len());
+    LogCapture {
+        path: path.clone(),
+        from,
+    }
+}
+
+/// See [`capture_logs`].
+pub struct LogCapture {
+    path: PathBuf,
+    from: u64,
+}
+
+impl Drop for LogCapture {
+    fn drop(&mut self) {
+        if !thread::panicking() {
+            return;
+        }
+        let text = std::fs::read(&self.path).unwrap_or_default();
+        let since = text.get(self.from as usize..).unwrap_or_default();
+        // Captured by the test harness, so shown with this test's failure only.
+        eprintln!(
+            "--- the pipeline's log lines while this test ran (all of them: {}):\n{}",
+            self.path.display(),
+            String::from_utf8_lossy(since)
+        );
+    }
+}
+
 pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
