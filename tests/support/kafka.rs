@@ -659,23 +659,9 @@ pub fn try_committed(
         .collect())
 }
 
-/// How many members `group` has (DescribeGroups). tansu 0.6.0 answers DescribeGroups with the
-/// members but empty assignments (in-memory storage) or with no members (SQLite storage), so
-/// who holds which partition comes from the engines' logs ([`held_partitions`]).
-pub fn group_members(brokers: &str, group: &str) -> usize {
-    let consumer = plain_consumer(brokers);
-    let Ok(list) = consumer.fetch_group_list(Some(group), Duration::from_secs(5)) else {
-        return 0;
-    };
-    list.groups()
-        .iter()
-        .filter(|g| g.name() == group)
-        .map(|g| g.members().len())
-        .sum()
-}
-
 /// The partitions of `topic` an engine holds now, from the `partition_assigned` and
-/// `partition_revoked` events of its JSON log.
+/// `partition_revoked` events of its JSON log (tansu 0.6.0 answers DescribeGroups with no
+/// assignments to read instead).
 pub fn held_partitions(log: &Path, topic: &str) -> BTreeSet<i32> {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let mut held = BTreeSet::new();
