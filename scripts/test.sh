@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# Runs every test of sessionguard: formatting and lints, unit tests, golden tests over
-# fixtures/, the third-party data coverage test, engine and rule tests, the shipped rule pack's
-# inline tests, the property tests of tests/fuzz.rs briefly (scripts/fuzz.sh runs them long),
-# and the benches compiled and run once in test mode (the memory bench's quick mode asserts its
-# session bound there); and the real-broker tests (tests/kafka_broker.rs, kafka_tls.rs and
-# kafka_faults.rs, #[ignore]d in a plain `cargo test`, run here with --ignored) against a
-# Kafka-compatible broker on 127.0.0.1, which scripts/kafka.sh installs (tansu, built by cargo once: about 20
-# minutes on 2 cores) and starts, unless SESSIONGUARD_TEST_BROKERS already names one. A broker
-# that cannot start fails the run. Needs the Rust toolchain, a C compiler and make (librdkafka
+# Runs every test of sessionguard: formatting and lints, the structure check
+# (scripts/structure.py: no function over 150 lines, no import cycle between modules), unit
+# tests of both crates (the engine, and the generator in crates/sessionguard-gen), golden tests
+# over fixtures/, the third-party data coverage test, engine and rule tests, the shipped rule
+# pack's inline tests, the property tests of tests/fuzz.rs briefly (scripts/fuzz.sh runs them
+# long), and the benches compiled and run once in test mode (the memory bench's quick mode
+# asserts its session bound there); and the real-broker tests (tests/kafka_broker.rs,
+# kafka_tls.rs and kafka_faults.rs, #[ignore]d in a plain `cargo test`, run here with
+# --ignored) against a Kafka-compatible broker on 127.0.0.1, which scripts/kafka.sh installs
+# (tansu, built by cargo once: about 20 minutes on 2 cores) and starts, unless
+# SESSIONGUARD_TEST_BROKERS already names one. A broker that cannot start fails the run, and
+# so does a log line at level error in the output (tests keep the engine's logs in files and
+# show them only with a failure). Needs the Rust toolchain, a C compiler and make (librdkafka
 # and OpenSSL are built from source) and python3 (scripts/kafka.sh asks the broker whether it
-# is up); stunnel4 and openssl for tests/kafka_tls.rs are installed with apt-get when missing
-# (as root). Ends with one line: "N passed, M failed".
+# is up; scripts/structure.py); stunnel4 and openssl for tests/kafka_tls.rs are installed with
+# apt-get when missing (as root). Ends with one line: "N passed, M failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,7 +49,7 @@ fi
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
-cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked -- -D warnings
 status=0
 broker_failed=0
 if [ -n "$install_pid" ]; then
@@ -76,8 +80,10 @@ if [ -n "$install_pid" ]; then
 else
     echo "== real-broker tests use SESSIONGUARD_TEST_BROKERS=$SESSIONGUARD_TEST_BROKERS"
 fi
+echo "== scripts/structure.py (no function over 150 lines, no import cycle between modules)"
+python3 scripts/structure.py || status=1
 echo "== cargo test"
-cargo test --all-targets --locked --no-fail-fast 2>&1 | tee "$log" || status=$?
+cargo test --workspace --all-targets --locked --no-fail-fast 2>&1 | tee "$log" || status=$?
 # The real-broker tests are #[ignore]d (a plain `cargo test` lists them as ignored); here they
 # run, against the broker started above. Without one they fail: they never pass unrun.
 echo "== cargo test --test kafka_broker --test kafka_tls --test kafka_faults -- --ignored"
@@ -85,6 +91,15 @@ cargo test --locked --test kafka_broker --test kafka_tls --test kafka_faults -- 
 if [ -d rules ] && ls rules/*.yml >/dev/null 2>&1; then
     echo "== sessionguard check rules/"
     cargo run --quiet --locked -- check rules 2>&1 | tee -a "$log" || status=$?
+fi
+
+# A passing run reads as passing: the tests keep the engine's log lines in files and show them
+# only with a failure, so a log line at level error here is a failure of its own.
+errors=$(grep -c '"level":"error"' "$log" || true)
+if [ "$errors" -gt 0 ]; then
+    echo "$errors log line(s) at level error reached the test output:"
+    grep '"level":"error"' "$log" | head -n 5
+    status=1
 fi
 
 # One closing line over every test binary and the rule pack's inline tests.
