@@ -16,6 +16,10 @@
 //! [--bin target/release/sessionguard] [--rules rules] [--work target/bench/broker]
 //! [--rate R]`. It returns at once without `--bench` (so `cargo test --benches` skips it), and
 //! says so and returns without `--brokers` (so a plain `cargo bench` skips it).
+#![allow(
+    clippy::disallowed_methods,
+    reason = "timeouts and timing of a test run, not engine time"
+)]
 
 use std::io::{BufRead, BufReader, Write as _};
 use std::path::PathBuf;

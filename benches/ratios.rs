@@ -15,6 +15,10 @@
 //! through what a rule does at load: a list that long is indexed (hash tables, Aho–Corasick),
 //! so the ratio should be near 1, not 1/1000. The entries are random host names and a few
 //! values the events hold (first in both lists), so that some events match.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "timeouts and timing of a test run, not engine time"
+)]
 
 use std::hint::black_box;
 use std::path::Path;

@@ -13,6 +13,10 @@
 //!
 //! `cargo bench --bench suite -- --input FILE_OR_DIR [--reps N]` (default 15). Without `--bench` in
 //! its arguments (`cargo test --all-targets` runs it) it returns at once.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "timeouts and timing of a test run, not engine time"
+)]
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};

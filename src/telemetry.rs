@@ -31,6 +31,10 @@
 //! significant digits) and exposed as quantiles — on `/metrics`, and in the `pipeline_stopped`
 //! log line with the run's busy-span throughput ([`Telemetry::latency`]). Under the hidden
 //! benchmark mode `run --null-engine` every output record counts as a decision does.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "log timestamps, repeat windows and latency are wall-clock by nature"
+)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;

@@ -10,6 +10,10 @@
 //! - a broker nobody listens on (`run`): the first error line names the broker and the cause,
 //!   once, however often librdkafka retries; `/readyz` says why it is not ready; SIGTERM ends
 //!   it with 0 and a shutdown line that does not claim a commit.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "timeouts and timing of a test run, not engine time"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

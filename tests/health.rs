@@ -4,6 +4,10 @@
 //! unknown methods get a clean 4xx and a closed connection. Through the library's server
 //! (`telemetry::serve`, what `run --metrics-addr` starts) and the binary.
 #![cfg(feature = "kafka")]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "timeouts and timing of a test run, not engine time"
+)]
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -13,6 +13,10 @@
 //!   distinct-value flood one decision, with peak memory that does not grow with the flood;
 //! - SIGTERM stops `replay` (and `replay --threads`) after the record in hand with every
 //!   decision made written as whole lines, exactly those of a replay of the records read.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "timeouts and timing of a test run, not engine time"
+)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

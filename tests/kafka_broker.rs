@@ -21,6 +21,10 @@
 //! broker, a test fails; under CI (`CI` set) `under_ci_a_broker_is_configured` fails too. Every topic and group name is unique per test run;
 //! every spawned process is killed when its guard drops; every wait has a deadline.
 #![cfg(feature = "kafka")]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "timeouts and timing of a test run, not engine time"
+)]
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};

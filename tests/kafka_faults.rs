@@ -15,6 +15,10 @@
 //! The 100 k poison-record flood is in `tests/kafka_mock.rs`: through tansu 0.6.0 it wedges the
 //! broker (docs/testing.md, "Tests that need something").
 #![cfg(feature = "kafka")]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "timeouts and timing of a test run, not engine time"
+)]
 
 use std::process::Command;
 use std::sync::atomic::Ordering;

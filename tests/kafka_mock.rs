@@ -21,6 +21,10 @@
 //! poll for what they wait for (a progress record, a lost assignment, a bound port), never a
 //! fixed sleep.
 #![cfg(feature = "kafka")]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "timeouts and timing of a test run, not engine time"
+)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;

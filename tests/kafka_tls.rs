@@ -21,6 +21,10 @@
 //! ignored; `scripts/test.sh` (README's test command, which installs stunnel) runs them with
 //! `--ignored`, and then a missing tool fails the test — they never pass unrun.
 #![cfg(feature = "kafka")]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "timeouts and timing of a test run, not engine time"
+)]
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};

@@ -2,6 +2,7 @@
 //! repetitions reported as medians (per-repetition ratios hold on a noisy machine, absolute
 //! rates do not). Each bench includes it with `#[path]` and uses a part of it.
 #![allow(dead_code)]
+#![allow(clippy::disallowed_methods, reason = "benchmarks time things")]
 
 use std::path::Path;
 use std::time::Instant;

@@ -45,6 +45,10 @@
 //! idle expiry follow the clocks of the partition's own sources. On revocation the partition's batch is finished, its messages flushed, its
 //! offset committed and its sessions dropped; on assignment its state is rebuilt from the
 //! progress topic before anything is emitted ([`progress`]).
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the Kafka runtime runs on the wall clock (delivery, idleness, progress intervals); decisions come from the evaluator, on event time"
+)]
 
 pub mod connectivity;
 pub mod delivery;

@@ -10,6 +10,7 @@
 //!
 //! Included by each test binary with `#[path = "support/kafka.rs"] mod support;`.
 #![allow(dead_code)] // each binary uses a different part
+#![allow(clippy::disallowed_methods, reason = "deadlines of the waits")]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;

@@ -495,6 +495,10 @@ pub fn generate(
     out: &mut dyn Write,
     observe: Option<&mut dyn FnMut(&Record<'_>)>,
 ) -> Result<(Summary, Vec<Truth>)> {
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the summary's elapsed time; records carry event time from the config"
+    )]
     let started = Instant::now();
     if !(cfg.rate.is_finite() && cfg.rate > 0.0) {
         bail!("the event-time rate must be a positive number of records per second");
