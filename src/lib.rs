@@ -26,13 +26,19 @@
 //! - [`rule`]: the rule language: YAML with positions, compiler, matching, field references.
 //! - [`decision`]: decision records, deterministic ids, CAEP claims.
 //! - [`replay`]: files or standard input through the evaluator; sharded on N threads.
-//! - `kafka`: `run`, `rekey`, `demo`: consumer loop, delivery, offsets, progress topic.
+//! - `kafka`: `run`, `rekey`, `demo`: consumer loop, delivery, offsets, progress topic, the
+//!   pipeline's named events.
 //! - [`gen`]: the traffic generator (its own crate, `crates/sessionguard-gen`: synthetic
 //!   multi-source traffic with injected attacks, sorted or in delivery order) in the engine's
 //!   types, for tests and benches.
 //! - [`scenarios`]: the scenario fixtures' ground truth, and decisions set beside it (the demo).
-//! - [`config`], [`cli`], `telemetry`, [`sink`], [`units`]: settings, the command line, metrics
-//!   and health, output writers, durations and sizes.
+//! - [`config`], [`cli`], `telemetry`, [`sink`], [`units`]: settings (with librdkafka properties
+//!   and their secrets), the command line, metrics and health, output writers, durations, sizes
+//!   and counts in words.
+//!
+//! Dependencies point one way (`cli` → `kafka`/`replay` → `evaluator` → `engine` → `rule` →
+//! `event`); `scripts/structure.py` checks there is no cycle. How to add a source, a rule logic
+//! or a sink: CONTRIBUTING.md.
 
 #![forbid(unsafe_code)]
 

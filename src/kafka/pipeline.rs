@@ -4,7 +4,7 @@
 //! the same records in the same order give the same decisions.
 //!
 //! Everything lives on one thread: the loop polls a `BaseConsumer`, and librdkafka runs the
-//! rebalance callback inside that poll, where [`Core`] (behind an uncontended mutex, since the
+//! rebalance callback inside that poll, where `Core` (behind an uncontended mutex, since the
 //! callback gets only `&self`) finishes revoked partitions and rebuilds assigned ones.
 //!
 //! # Rebuild on assignment (`run`)

@@ -277,7 +277,7 @@ pub fn client_error(what: &str, error: &KafkaError, settings: &Settings) -> anyh
     }
 }
 
-/// Logs the warnings of [`check`].
+/// Logs the warnings of [`crate::config::librdkafka::check`].
 pub fn log_warnings(findings: &Findings) {
     for warning in &findings.warnings {
         telemetry::log(Level::Warn, "insecure_setting", warning, &[]);
