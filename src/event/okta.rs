@@ -15,10 +15,15 @@
 //! 1. `authenticationContext.rootSessionId` → `okta:<id>`, kind `sign_in`.
 //! 2. `authenticationContext.externalSessionId` → `okta:<id>`, kind `sign_in`.
 //!
-//! Okta writes `"unknown"` when an event has no session; that counts as absent. With neither id
-//! the record is rejected (`no_session_identity`): nothing is derived from the actor, because
-//! Okta events without a session (API-token calls, Okta's own jobs) are not a user's session.
-//! Both ids name the same Okta session cookie (`rootSessionId` survives session refresh), so
+//! 3. Without either: `transaction.detail.requestApiTokenId` (the API token the call was made
+//!    with) → `okta:token:<id>`, kind `token`, `derived: true`. API-token calls are exactly the
+//!    non-human sessions this engine watches: one token's calls are one session.
+//! 4. Else the actor, when it is an identity (a known id, not an IP address) →
+//!    `okta:actor:<id>`, kind `principal`, `derived: true` (Okta's own jobs, admin actions
+//!    logged without a session).
+//!
+//! Okta writes `"unknown"` when an event has no session; that counts as absent. A record with
+//! none of these has no identity and is rejected (`no_session_identity`). Both session ids name the same Okta session cookie (`rootSessionId` survives session refresh), so
 //! they share one key form and the key carries no org: Okta session ids are globally unique.
 //! `session.created_at` is set on a successful `user.session.start`, `session.issuer` from
 //! `authenticationContext.issuer.id`, and `session.mfa` is `true` only on a successful factor
@@ -299,6 +304,21 @@ struct Actor<'a> {
     display_name: Option<Text<'a>>,
 }
 
+/// `transaction`: only what keys an event without a session.
+#[derive(Deserialize, Default)]
+struct Transaction<'a> {
+    #[serde(borrow, default, deserialize_with = "lenient_object")]
+    detail: Option<TransactionDetail<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct TransactionDetail<'a> {
+    /// The API token an API call was made with (Okta logs it since 2022).
+    #[serde(borrow, default, deserialize_with = "lenient_text")]
+    request_api_token_id: Option<Text<'a>>,
+}
+
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct AuthenticationContext<'a> {
@@ -531,16 +551,8 @@ fn normalize(mut record: Record<'_>) -> Result<Event<'_>, Reject> {
         Some(context) => context,
         None => nested(member(f, name, lower), name, scratch)?.unwrap_or_default(),
     };
-    let session_id = context
-        .root_session_id
-        .clone()
-        .or_else(|| context.external_session_id.clone())
-        .ok_or_else(|| {
-            Reject::no_session(format!(
-                "{event_type} has no session: authenticationContext.rootSessionId and \
-                 externalSessionId are absent or \"unknown\""
-            ))
-        })?;
+    let actor: Actor<'_> = captured_object(cap.actor, f, "actor", "actor")
+        .unwrap_or_else(|| optional(f, "actor", "actor", scratch));
 
     let outcome: OktaOutcome<'_> = captured_object(cap.outcome, f, "outcome", "outcome")
         .unwrap_or_else(|| optional(f, "outcome", "outcome", scratch));
@@ -554,17 +566,17 @@ fn normalize(mut record: Record<'_>) -> Result<Event<'_>, Reject> {
     let verified_factor = event_type == "user.authentication.auth_via_mfa"
         || (event_type.starts_with("user.authentication.")
             && context.authentication_provider.as_deref() == Some("FACTOR_PROVIDER"));
-    let session = Session {
-        key: SessionKey::new("okta", None, "", session_id),
-        kind: SessionKind::SignIn,
-        derived: false,
-        issuer: context.issuer.and_then(|i| i.id),
-        created_at: (succeeded && event_type == "user.session.start").then_some(time),
-        mfa: (succeeded && verified_factor).then_some(true),
+    let session = match context.root_session_id.or(context.external_session_id) {
+        Some(id) => Session {
+            key: SessionKey::new("okta", None, "", id),
+            kind: SessionKind::SignIn,
+            derived: false,
+            issuer: context.issuer.and_then(|i| i.id),
+            created_at: (succeeded && event_type == "user.session.start").then_some(time),
+            mfa: (succeeded && verified_factor).then_some(true),
+        },
+        None => sessionless(f, &actor, &event_type, scratch)?,
     };
-
-    let actor: Actor<'_> = captured_object(cap.actor, f, "actor", "actor")
-        .unwrap_or_else(|| optional(f, "actor", "actor", scratch));
     let client: OktaClient<'_> = captured_object(cap.client, f, "client", "client")
         .unwrap_or_else(|| optional(f, "client", "client", scratch));
     let (name, lower) = ("securityContext", "securitycontext");
@@ -634,6 +646,48 @@ fn normalize(mut record: Record<'_>) -> Result<Event<'_>, Reject> {
         lineage: None,
         raw: record.fields,
     })
+}
+
+/// The session of an event with no Okta session: keyed by the API token it was made with, or
+/// else by its actor (both `derived`); rejected when it has neither (an IP address as the actor
+/// of a threat detection is not an identity).
+fn sessionless<'a>(
+    f: &Fields<'a>,
+    actor: &Actor<'a>,
+    event_type: &str,
+    scratch: &'a Bump,
+) -> Result<Session<'a>, Reject> {
+    let transaction: Transaction<'_> = optional(f, "transaction", "transaction", scratch);
+    let token = transaction.detail.and_then(|d| d.request_api_token_id);
+    let (kind, session_kind, id) = match (token, &actor.id) {
+        (Some(token), _) => ("token", SessionKind::Token, token),
+        (None, Some(id)) if is_identity(actor) => ("actor", SessionKind::Principal, id.clone()),
+        _ => {
+            return Err(Reject::no_session(format!(
+                "{event_type} has no session: authenticationContext.rootSessionId and \
+                 externalSessionId are absent or \"unknown\", and it names no API token \
+                 (transaction.detail.requestApiTokenId) and no actor identity"
+            )))
+        }
+    };
+    Ok(Session {
+        key: SessionKey::new("okta", None, kind, id),
+        kind: session_kind,
+        derived: true,
+        issuer: None,
+        created_at: None,
+        mfa: None,
+    })
+}
+
+/// Whether an actor names an identity: a known id (`"unknown"` reads as none), and a type
+/// other than an IP address.
+fn is_identity(actor: &Actor<'_>) -> bool {
+    actor.id.is_some()
+        && !actor
+            .kind
+            .as_deref()
+            .is_some_and(|kind| kind.eq_ignore_ascii_case("IP address"))
 }
 
 const ADMIN_PREFIXES: &[&str] = &[
@@ -771,15 +825,36 @@ mod tests {
     }
 
     #[test]
-    fn unknown_external_session_id_is_no_session() {
-        let line = SIGN_IN.replace(
+    fn without_a_session_the_api_token_then_the_actor_keys_the_event() {
+        let no_session = SIGN_IN.replace(
             r#""rootSessionId":"102HjhNbUf9RTaQPQ0vz2w1Zg","externalSessionId":"102HjhNbUf9RTaQPQ0vz2w1Zg""#,
             r#""externalSessionId":"unknown""#,
         );
-        let r = normalize_line(&line).unwrap_err();
+        // Made with an API token: that token is the session.
+        let line = no_session.replace(
+            r#""detail":{}"#,
+            r#""detail":{"requestApiTokenId":"00T1a2b3c4d5e6f7g8h9"}"#,
+        );
+        let e = normalize_line(&line).unwrap();
+        assert_eq!(e.session.key.to_string(), "okta:token:00T1a2b3c4d5e6f7g8h9");
+        assert_eq!(e.session.kind, SessionKind::Token);
+        assert!(e.session.derived);
+        assert_eq!(e.session.created_at, None);
+        // No token named: the actor.
+        let e = normalize_line(&no_session).unwrap();
+        assert_eq!(e.session.key.to_string(), "okta:actor:00u1a2b3c4d5e6f7g8h9");
+        assert_eq!(e.session.kind, SessionKind::Principal);
+        assert!(e.session.derived);
+        // An IP address as the actor (threat detections) is no identity; nor is no actor.
+        let ip_actor = no_session.replace(
+            r#""id":"00u1a2b3c4d5e6f7g8h9","type":"User""#,
+            r#""id":"198.51.100.7","type":"IP address""#,
+        );
+        let r = normalize_line(&ip_actor).unwrap_err();
         assert_eq!(r.reason, RejectReason::NoSessionIdentity);
-        let line = SIGN_IN.replace(r#""authenticationContext""#, r#""ignoredContext""#);
-        let r = normalize_line(&line).unwrap_err();
+        assert!(r.detail.contains("no API token"), "{}", r.detail);
+        let no_actor = no_session.replace(r#""actor":"#, r#""ignoredActor":"#);
+        let r = normalize_line(&no_actor).unwrap_err();
         assert_eq!(r.reason, RejectReason::NoSessionIdentity);
     }
 
