@@ -123,6 +123,19 @@ impl<'a> Fields<'a> {
             .and_then(|(_, v)| v.raw())
     }
 
+    /// [`Self::get`], or else the member whose key differs only in ASCII case: rule paths
+    /// (`raw.…`, Sigma's vendor field names) meet records whose casing varies by pipeline
+    /// (Azure's `ResultType` beside `resultType`, data lakes that lower-case every column).
+    pub fn get_any_case(&self, key: &str) -> Option<&'a RawValue> {
+        self.get(key).or_else(|| {
+            self.entries
+                .iter()
+                .rev()
+                .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                .and_then(|(_, v)| v.raw())
+        })
+    }
+
     /// The position of the member `get(key)` reads.
     pub fn position(&self, key: &str) -> Option<usize> {
         self.entries.iter().rposition(|(k, _)| same_key(k, key))
@@ -201,13 +214,14 @@ impl<'a> Fields<'a> {
         })
     }
 
-    /// Walks a dotted path of object keys (and array indexes) from this object.
+    /// Walks a dotted path of object keys (and array indexes) from this object. A key is
+    /// matched exactly, or else in any ASCII case ([`Self::get_any_case`]).
     pub fn path<'s>(&self, path: &[&str], scratch: &'s Bump) -> Option<&'s RawValue>
     where
         'a: 's,
     {
         let (first, rest) = path.split_first()?;
-        let mut current: &'s RawValue = self.get(first)?;
+        let mut current: &'s RawValue = self.get_any_case(first)?;
         for segment in rest {
             current = step(current, segment, scratch)?;
         }
@@ -222,7 +236,9 @@ fn step<'a>(value: &'a RawValue, segment: &str, scratch: &'a Bump) -> Option<&'a
         let items: Vec<&'a RawValue> = serde_json::from_str(json).ok()?;
         items.get(index).copied()
     } else {
-        raw_object(value, segment, scratch).ok()??.get(segment)
+        raw_object(value, segment, scratch)
+            .ok()??
+            .get_any_case(segment)
     }
 }
 

@@ -17,6 +17,7 @@ use std::rc::Rc;
 use super::condition::{self, Ast};
 use super::detection::{Condition, Detection, Expr, Pred, Selection, Test};
 use super::modifier;
+use super::sigma;
 use super::spec::{
     self, did_you_mean, AggregateSpec, DecisionsSpec, Doc, Item, LearnSpec, ListBody, ListFile,
     MacroBody, MacroSpec, Pos, Scalar, SelectionSpec, SessionSpec, SpecError, Str, ThresholdSpec,
@@ -27,6 +28,7 @@ use super::{
     ActionKind, CmpOp, ExpectedDecision, Fire, Learn, Mode, Rule, RuleSet, RuleTest, SessionLogic,
     Severity, Since, Step, StepAggregate, TestExpect, Threshold, Tolerance,
 };
+use crate::event::Source;
 use crate::rule::field::Field;
 
 /// The largest count threshold a rule may set: far above any burst a session makes in one
@@ -626,7 +628,9 @@ impl<'d> Compiler<'d> {
             let def = &self.macros[i];
             let (file, ctx, spec) = (def.file, def.ctx, def.spec);
             self.macro_data[i] = match &spec.body {
-                MacroBody::Selection(sel) => MacroData::Selection(self.selection(file, ctx, sel)),
+                MacroBody::Selection(sel) => {
+                    MacroData::Selection(self.selection(file, ctx, sel, None))
+                }
                 MacroBody::Condition(text) => {
                     let ast = match condition::parse(&text.value) {
                         Ok(ast) => Some(ast),
@@ -849,17 +853,23 @@ impl<'d> Compiler<'d> {
     }
 
     /// A selection's groups of predicates, or `None` after reporting its errors.
+    /// Compiles a selection; under a Sigma `logsource` (`vendor`), its field names are the
+    /// vendor's.
     fn selection(
         &mut self,
         file: usize,
         ctx: Ctx,
         sel: &'d SelectionSpec,
+        vendor: Option<&sigma::Vendor>,
     ) -> Option<Vec<Vec<Pred>>> {
         let mut groups = Vec::with_capacity(sel.groups.len());
         let mut ok = true;
         for group in &sel.groups {
             let mut preds = Vec::with_capacity(group.len());
             for entry in group {
+                let vendor_key =
+                    vendor.map(|v| Str::synthetic(v.key(&entry.key.value), entry.key.pos));
+                let key = vendor_key.as_ref().unwrap_or(&entry.key);
                 let Some((parts, list)) = self.values(file, ctx, &entry.values) else {
                     ok = false;
                     continue;
@@ -868,7 +878,7 @@ impl<'d> Compiler<'d> {
                 // the test, its index included, is built once.
                 let shared = match parts.as_slice() {
                     [Part::List(j, _)] => {
-                        modifier::share_key(&entry.key.value).map(|(field, key)| (field, (*j, key)))
+                        modifier::share_key(&key.value).map(|(field, key)| (field, (*j, key)))
                     }
                     _ => None,
                 };
@@ -883,7 +893,7 @@ impl<'d> Compiler<'d> {
                 }
                 let values: Vec<&Item> = parts.iter().flat_map(Part::items).collect();
                 let mut errors = Vec::new();
-                match modifier::compile_entry(&entry.key, &values, list, &mut errors) {
+                match modifier::compile_entry(key, &values, list, &mut errors) {
                     Some(pred) => {
                         if let Some((_, key)) = shared {
                             self.list_tests.insert(key, pred.test.clone());
@@ -910,6 +920,13 @@ impl<'d> Compiler<'d> {
                 .unwrap_or(Severity::Medium),
         };
 
+        let vendor = doc.logsource.as_ref().map(|l| {
+            sigma::route(l).unwrap_or_else(|message| {
+                self.err(file, l.pos, message);
+                // Its field names stay the vendor's: no second error for each of them.
+                sigma::Vendor::unrouted()
+            })
+        });
         let mut b = Builder::default();
         let mut exceptions = Vec::new();
         let detection = doc.detection.as_ref();
@@ -917,12 +934,16 @@ impl<'d> Compiler<'d> {
             self.err(file, doc.pos, "missing required key `detection`");
         }
         for (name, sel) in detection.map_or(&[][..], |d| &d.selections) {
-            let groups = self.selection(file, ctx, sel).unwrap_or_default();
+            let groups = self
+                .selection(file, ctx, sel, vendor.as_ref())
+                .unwrap_or_default();
             b.add(name.value.clone(), groups);
         }
         b.own = b.selections.len();
         for (i, e) in doc.exceptions.iter().enumerate() {
-            let groups = self.selection(file, ctx, &e.selection).unwrap_or_default();
+            let groups = self
+                .selection(file, ctx, &e.selection, vendor.as_ref())
+                .unwrap_or_default();
             let name = e.name.as_ref().map_or_else(
                 || format!("exception {}", i + 1),
                 |n| format!("exception {}", n.value),
@@ -953,6 +974,10 @@ impl<'d> Compiler<'d> {
             }
         };
 
+        let condition = match &vendor {
+            Some(vendor) => self.only_from(file, doc, &vendor.sources, condition, &mut b),
+            None => condition,
+        };
         let (action, mode) = self.action(file, doc);
         let suppress_ms = doc.suppress.as_ref().and_then(|s| self.duration(file, s));
         let dir = self.files[file]
@@ -1022,6 +1047,34 @@ impl<'d> Compiler<'d> {
             line: id.pos.line,
             tests,
         })
+    }
+
+    /// `condition`, on events of `sources` only (a Sigma rule's logsource).
+    fn only_from(
+        &mut self,
+        file: usize,
+        doc: &Doc,
+        sources: &[Source],
+        condition: Condition,
+        b: &mut Builder,
+    ) -> Condition {
+        let pos = doc.logsource.as_ref().map_or(doc.pos, |l| l.pos);
+        let names: Vec<Item> = sources
+            .iter()
+            .map(|s| Item::new(Scalar::Str(s.as_str().to_owned()), pos))
+            .collect();
+        let values: Vec<&Item> = names.iter().collect();
+        let mut errors = Vec::new();
+        let pred =
+            modifier::compile_entry(&Str::synthetic("source", pos), &values, true, &mut errors);
+        self.spec_errors(file, errors);
+        let Some(pred) = pred else {
+            return condition;
+        };
+        let logsource = b.add("logsource".to_owned(), vec![vec![pred]]);
+        Condition {
+            expr: Expr::And([Expr::Sel(logsource), condition.expr].into()),
+        }
     }
 
     /// Parses and resolves a condition against the rule's selections and the macros in scope.

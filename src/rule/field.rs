@@ -3,7 +3,10 @@
 //!
 //! Model fields have fixed names (`action`, `network.ip`, `session.kind` …, listed in
 //! `Field::NAMES`); anything under `raw.` is a path into the vendor record
-//! (`raw.userIdentity.sessionContext.sourceIdentity`, array indexes allowed).
+//! (`raw.userIdentity.sessionContext.sourceIdentity`, array indexes allowed). Keys match
+//! exactly, or else in any ASCII case. A segment ending in `?` is optional: `raw.properties?.status`
+//! reads `properties.status`, or `status` where that is absent (Entra's diagnostic export wraps
+//! what Graph's API returns at the top in `properties`).
 
 use std::fmt;
 use std::net::IpAddr;
@@ -54,7 +57,7 @@ pub enum Field {
     LineageChild,
     LineageChildRole,
     SourceIdentity,
-    /// A path into the vendor record, below `raw.`.
+    /// A path into the vendor record, below `raw.` (a segment ending in `?` is optional).
     Raw(Box<[Box<str>]>),
 }
 
@@ -105,7 +108,9 @@ impl Field {
     pub fn parse(name: &str) -> Option<Field> {
         if let Some(path) = name.strip_prefix("raw.") {
             let segments: Vec<Box<str>> = path.split('.').map(Box::from).collect();
-            if segments.iter().any(|s| s.is_empty()) {
+            if segments.iter().any(|s| s.trim_end_matches('?').is_empty())
+                || segments.last().is_some_and(|s| s.ends_with('?'))
+            {
                 return None;
             }
             return Some(Field::Raw(segments.into_boxed_slice()));
@@ -174,10 +179,7 @@ impl Field {
             Field::SourceIdentity => lineage.map_or(Value::Missing, |l| text(&l.source_identity)),
             Field::Raw(path) => {
                 let segments: smallvec::SmallVec<[&str; 8]> = path.iter().map(|s| &**s).collect();
-                event
-                    .raw
-                    .path(&segments, scratch)
-                    .map_or(Value::Missing, Value::Raw)
+                raw_path(event, &segments, scratch).map_or(Value::Missing, Value::Raw)
             }
         }
     }
@@ -194,6 +196,26 @@ impl fmt::Display for Field {
             .map_or("?", |(n, _)| n);
         f.write_str(name)
     }
+}
+
+/// The value at `segments` in the vendor record; an optional segment (`x?`) is tried with,
+/// then without.
+fn raw_path<'e>(
+    event: &'e Event<'_>,
+    segments: &[&str],
+    scratch: &'e Bump,
+) -> Option<&'e RawValue> {
+    let Some(at) = segments.iter().position(|s| s.ends_with('?')) else {
+        return event.raw.path(segments, scratch);
+    };
+    let mut with: smallvec::SmallVec<[&str; 8]> = segments.into();
+    with[at] = segments[at].trim_end_matches('?');
+    let without: smallvec::SmallVec<[&str; 8]> = segments[..at]
+        .iter()
+        .chain(&segments[at + 1..])
+        .copied()
+        .collect();
+    raw_path(event, &with, scratch).or_else(|| raw_path(event, &without, scratch))
 }
 
 fn saturate(n: u64) -> i64 {

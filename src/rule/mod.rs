@@ -20,6 +20,7 @@ pub mod spec;
 mod condition;
 mod lookup;
 mod modifier;
+mod sigma;
 mod text;
 
 use std::path::PathBuf;

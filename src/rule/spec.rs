@@ -182,6 +182,15 @@ pub struct Str {
 }
 
 impl Str {
+    /// Text the loader made rather than read: every position in it is `pos`.
+    pub fn synthetic(value: impl Into<String>, pos: Pos) -> Str {
+        Str {
+            value: value.into(),
+            pos,
+            content: None,
+        }
+    }
+
     /// The position of byte `offset` of the text (the string's own position when the text is
     /// not verbatim in the source, e.g. a block scalar or an escaped string).
     pub fn at(&self, offset: usize) -> Pos {
@@ -260,6 +269,8 @@ pub struct Doc {
     pub version: Option<Str>,
     pub level: Option<Str>,
     pub tags: Vec<Str>,
+    /// Sigma's `logsource`: the rule is for these sources, in their vendors' field names.
+    pub logsource: Option<LogsourceSpec>,
     pub detection: Option<DetectionSpec>,
     pub lists: Vec<ListSpec>,
     pub macros: Vec<MacroSpec>,
@@ -268,6 +279,15 @@ pub struct Doc {
     pub action: Option<ActionSpec>,
     pub suppress: Option<Item>,
     pub tests: Vec<TestSpec>,
+}
+
+/// Sigma's `logsource`: `product`, `service`, `category` (and `definition`, prose).
+#[derive(Debug)]
+pub struct LogsourceSpec {
+    pub pos: Pos,
+    pub product: Option<Str>,
+    pub service: Option<Str>,
+    pub category: Option<Str>,
 }
 
 #[derive(Debug)]
@@ -480,6 +500,9 @@ const RULE_KEYS: &[&str] = &[
     "status",
     "falsepositives",
     "license",
+    "related",
+    "fields",
+    "logsource",
     "detection",
     "lists",
     "macros",
@@ -793,18 +816,14 @@ impl Reader<'_> {
                 "level" => doc.level = self.text(v, "level"),
                 "tags" => doc.tags = self.texts(v, "tags"),
                 "description" | "references" | "author" | "date" | "modified" | "status"
-                | "falsepositives" | "license" => {}
+                | "falsepositives" | "license" | "related" | "fields" => {}
+                "logsource" => doc.logsource = self.logsource(v),
                 "detection" => doc.detection = self.detection(v),
                 "exceptions" => doc.exceptions = self.exceptions(v),
                 "session" => doc.session = self.session(v),
                 "action" => doc.action = self.action(v),
                 "suppress" => doc.suppress = self.item(v, "suppress"),
                 "tests" => doc.tests = self.tests(v),
-                "logsource" => self.err(
-                    k.pos,
-                    "`logsource` is not used: a rule sees every source; \
-                     select one with `source: cloudtrail` in a selection",
-                ),
                 other => {
                     let hint = did_you_mean(other, RULE_KEYS.iter().copied());
                     self.err(k.pos, format!("unknown key `{other}` in rule{hint}"));
@@ -1402,6 +1421,20 @@ impl Reader<'_> {
             pos: keys.pos,
             condition: condition?,
             aggregate,
+        })
+    }
+
+    fn logsource(&mut self, y: &Yaml) -> Option<LogsourceSpec> {
+        let keys = self.fields(
+            y,
+            "logsource",
+            &["product", "service", "category", "definition"],
+        )?;
+        Some(LogsourceSpec {
+            pos: Pos::of(&y.referenced),
+            product: keys.get("product").and_then(|v| self.text(v, "product")),
+            service: keys.get("service").and_then(|v| self.text(v, "service")),
+            category: keys.get("category").and_then(|v| self.text(v, "category")),
         })
     }
 
