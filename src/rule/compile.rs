@@ -818,13 +818,28 @@ impl<'d> Compiler<'d> {
     }
 
     /// Values with list references expanded (a list's items shared, not copied); true when
-    /// they form a list.
+    /// they form a list. Under a Sigma `logsource` (`vendor`) values are literal — Sigma has no
+    /// `$list` — and the values of `fieldref` name vendor fields.
     fn values(
         &mut self,
         file: usize,
         ctx: Ctx,
         values: &'d ValuesSpec,
+        vendor: Option<(&sigma::Vendor, bool)>,
     ) -> Option<(Vec<Part<'d>>, bool)> {
+        if let Some((vendor, fieldref)) = vendor {
+            let parts = values
+                .items
+                .iter()
+                .map(|item| match &item.value {
+                    Scalar::Str(name) if fieldref => {
+                        Part::Owned(Item::new(Scalar::Str(vendor.field_name(name)), item.pos))
+                    }
+                    _ => Part::Item(item),
+                })
+                .collect();
+            return Some((parts, values.list));
+        }
         let mut out = Vec::with_capacity(values.items.len());
         let mut list = values.list;
         let mut ok = true;
@@ -852,9 +867,8 @@ impl<'d> Compiler<'d> {
         ok.then_some((out, list))
     }
 
-    /// A selection's groups of predicates, or `None` after reporting its errors.
-    /// Compiles a selection; under a Sigma `logsource` (`vendor`), its field names are the
-    /// vendor's.
+    /// A selection's groups of predicates, or `None` after reporting its errors. Under a Sigma
+    /// `logsource` (`vendor`), its field names are the vendor's.
     fn selection(
         &mut self,
         file: usize,
@@ -870,7 +884,16 @@ impl<'d> Compiler<'d> {
                 let vendor_key =
                     vendor.map(|v| Str::synthetic(v.key(&entry.key.value), entry.key.pos));
                 let key = vendor_key.as_ref().unwrap_or(&entry.key);
-                let Some((parts, list)) = self.values(file, ctx, &entry.values) else {
+                let absent = vendor
+                    .and_then(|v| v.never_present(key.value.split('|').next().unwrap_or_default()));
+                if let Some(why) = absent {
+                    self.err(file, entry.key.pos, why);
+                    ok = false;
+                    continue;
+                }
+                let fieldref = key.value.split('|').any(|m| m == "fieldref");
+                let vendor = vendor.map(|v| (v, fieldref));
+                let Some((parts, list)) = self.values(file, ctx, &entry.values, vendor) else {
                     ok = false;
                     continue;
                 };

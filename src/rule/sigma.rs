@@ -22,6 +22,9 @@ struct Pipeline {
     #[allow(dead_code)]
     name: String,
     logsources: Vec<LogsourceRoute>,
+    /// Per source name, its records' top-level members, where that set is closed.
+    #[serde(default)]
+    top_level_fields: std::collections::BTreeMap<String, Vec<String>>,
     #[serde(default)]
     transformations: Vec<Transformation>,
 }
@@ -114,6 +117,8 @@ fn built_in() -> &'static Pipeline {
 pub(crate) struct Vendor {
     pub sources: Vec<Source>,
     transformations: Vec<&'static Transformation>,
+    /// The closed sets of top-level members of the sources, when every source has one.
+    top_level: Option<Vec<&'static str>>,
 }
 
 /// Routes a rule's `logsource`; the error names the log sources that are read.
@@ -128,14 +133,10 @@ pub(crate) fn route(spec: &LogsourceSpec) -> Result<Vendor, String> {
     let mut sources: Vec<Source> = pipeline
         .logsources
         .iter()
+        // The rule names every part the route names (a rule for all of `aws` is not only
+        // CloudTrail's); parts only the rule names (Sigma's `category: application` beside
+        // `product: kubernetes`) narrow nothing here.
         .filter(|r| r.logsource.covers(&rule) && r.logsource != Logsource::default())
-        .filter(|r| {
-            // The route names at least what the rule names: a rule for all of `aws` is not
-            // only CloudTrail's.
-            (rule.product.is_none() || r.logsource.product.is_some())
-                && (rule.service.is_none() || r.logsource.service.is_some())
-                && (rule.category.is_none() || r.logsource.category.is_some())
-        })
         .filter_map(|r| Source::from_name(&r.source))
         .collect();
     sources.dedup();
@@ -151,8 +152,14 @@ pub(crate) fn route(spec: &LogsourceSpec) -> Result<Vendor, String> {
             known.join("; ")
         ));
     }
+    let top_level = sources
+        .iter()
+        .map(|s| pipeline.top_level_fields.get(s.as_str()))
+        .collect::<Option<Vec<_>>>()
+        .map(|sets| sets.into_iter().flatten().map(String::as_str).collect());
     Ok(Vendor {
         sources,
+        top_level,
         transformations: pipeline
             .transformations
             .iter()
@@ -179,6 +186,7 @@ impl Vendor {
         Vendor {
             sources: Vec::new(),
             transformations: Vec::new(),
+            top_level: None,
         }
     }
 
@@ -189,11 +197,7 @@ impl Vendor {
             Some((name, modifiers)) => (name, Some(modifiers)),
             None => (key, None),
         };
-        let mut field = if name.starts_with("raw.") {
-            name.to_owned()
-        } else {
-            format!("raw.{}", self.field(name))
-        };
+        let mut field = self.field_name(name);
         if let Some(modifiers) = modifiers {
             field.push('|');
             field.push_str(modifiers);
@@ -201,7 +205,38 @@ impl Vendor {
         field
     }
 
-    fn field(&self, name: &str) -> String {
+    /// Why `field_name` (in the engine's terms, `raw.…`) could never be present in the
+    /// sources' records; `None` when it can, or when their members are an open set.
+    pub fn never_present(&self, field_name: &str) -> Option<String> {
+        let top = self.top_level.as_ref()?;
+        let first = field_name.strip_prefix("raw.")?.split('.').next()?;
+        let first = first.trim_end_matches('?');
+        if top.iter().any(|k| k.eq_ignore_ascii_case(first)) {
+            return None;
+        }
+        let sources: Vec<&str> = self.sources.iter().map(|s| s.as_str()).collect();
+        Some(format!(
+            "`{first}` is not a member of {} records, so this rule could never match \
+             (their members: {})",
+            sources.join(" or "),
+            top.join(", ")
+        ))
+    }
+
+    /// A field name in the engine's terms: `raw.` and the vendor name through the pipeline
+    /// (a name written `raw.…` is kept).
+    pub fn field_name(&self, name: &str) -> String {
+        if name.starts_with("raw.") {
+            return name.to_owned();
+        }
+        let name = self.vendor_name(name);
+        match name.strip_prefix("event.") {
+            Some(model) => model.to_owned(),
+            None => format!("raw.{name}"),
+        }
+    }
+
+    fn vendor_name(&self, name: &str) -> String {
         let mut name = name.to_owned();
         for t in &self.transformations {
             match &t.kind {
@@ -264,6 +299,12 @@ mod tests {
             "raw.userIdentity.type|contains"
         );
         assert_eq!(aws.key("raw.eventName|re"), "raw.eventName|re");
+        // A mapping onto the engine's own field.
+        assert_eq!(aws.key("status"), "outcome");
+        assert!(aws.never_present("raw.status").is_some());
+        assert_eq!(aws.never_present("raw.eventname"), None);
+        let k8s = route(&logsource("kubernetes", "audit")).unwrap();
+        assert_eq!(k8s.key("apiGroup"), "raw.objectRef.apiGroup");
         let entra = route(&logsource("azure", "signinlogs")).unwrap();
         assert_eq!(
             entra.key("DeviceDetail.deviceId"),
