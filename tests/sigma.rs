@@ -77,3 +77,45 @@ fn sigma_rules_load_unchanged_and_fire_on_their_logs_only() {
         .collect();
     assert_eq!(fired, want, "decisions by (file, rule)");
 }
+
+/// A Sigma field no record of the log can carry would make a rule that never fires: it is an
+/// error at the field, not a silent rule. Values under a logsource are literal (`$` included)
+/// and `fieldref` names a vendor field.
+#[test]
+fn a_field_no_record_of_the_log_has_is_an_error_and_values_are_literal() {
+    let text = "\
+title: Privileged pod
+id: 11111111-2222-4333-8444-555555555555
+logsource:
+    product: kubernetes
+    service: audit
+detection:
+    selection:
+        verb: create
+        capabilities: '*'
+    condition: selection
+";
+    let errors = sessionguard::rule::RuleSet::from_yaml("pod.yml", text).unwrap_err();
+    let shown = errors.to_string();
+    assert!(
+        shown.contains("pod.yml:9:9")
+            && shown.contains("`capabilities` is not a member of kubernetes records"),
+        "{shown}"
+    );
+    let text = "\
+title: Credentials URI in a task definition
+id: 11111111-2222-4333-8444-666666666666
+logsource:
+    product: aws
+    service: cloudtrail
+detection:
+    selection:
+        requestParameters.command|contains: '$AWS_CONTAINER_CREDENTIALS_RELATIVE_URI'
+    self_update:
+        userIdentity.arn|fieldref: requestParameters.userName
+    condition: selection and not self_update
+";
+    let set =
+        sessionguard::rule::RuleSet::from_yaml("task.yml", text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(set.rules.len(), 1);
+}
