@@ -39,6 +39,12 @@ const CASES: &[(&str, &str, usize)] = &[
         "3d5a7c9e-1b2f-4e6a-8c0d-9f8e7d6c5b4a",
         1,
     ),
+    // A path through the pod's volume array reaches every volume.
+    (
+        "fixtures/third_party/k8s-audit-falco/create_nginx_pod_sensitive_mount.json",
+        "2e4f6a8c-0b1d-4e3f-a5c7-9d1e3f5a7c9e",
+        1,
+    ),
     // `ResultType`, as Sigma's Azure rules write it, finds the Graph record's `resultType`.
     (
         "fixtures/events/entra/entra-handwritten.jsonl",
@@ -92,14 +98,14 @@ logsource:
 detection:
     selection:
         verb: create
-        capabilities: '*'
+        podSecurityPolicy: '*'
     condition: selection
 ";
     let errors = sessionguard::rule::RuleSet::from_yaml("pod.yml", text).unwrap_err();
     let shown = errors.to_string();
     assert!(
         shown.contains("pod.yml:9:9")
-            && shown.contains("`capabilities` is not a member of kubernetes records"),
+            && shown.contains("`podSecurityPolicy` is not a member of kubernetes records"),
         "{shown}"
     );
     let text = "\

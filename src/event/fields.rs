@@ -215,30 +215,61 @@ impl<'a> Fields<'a> {
     }
 
     /// Walks a dotted path of object keys (and array indexes) from this object. A key is
-    /// matched exactly, or else in any ASCII case ([`Self::get_any_case`]).
+    /// matched exactly, or else in any ASCII case ([`Self::get_any_case`]). A key met on an
+    /// array fans out: the path goes on in every element, and what it reaches in them is one
+    /// array (`spec.containers.securityContext.privileged` is every container's), which rules
+    /// match when any item matches.
     pub fn path<'s>(&self, path: &[&str], scratch: &'s Bump) -> Option<&'s RawValue>
     where
         'a: 's,
     {
         let (first, rest) = path.split_first()?;
-        let mut current: &'s RawValue = self.get_any_case(first)?;
-        for segment in rest {
-            current = step(current, segment, scratch)?;
-        }
-        Some(current)
+        walk(self.get_any_case(first)?, rest, scratch)
     }
 }
 
-fn step<'a>(value: &'a RawValue, segment: &str, scratch: &'a Bump) -> Option<&'a RawValue> {
+fn walk<'a>(value: &'a RawValue, path: &[&str], scratch: &'a Bump) -> Option<&'a RawValue> {
+    let Some((segment, rest)) = path.split_first() else {
+        return Some(value);
+    };
     let json = value.get();
-    if json.starts_with('[') {
-        let index: usize = segment.parse().ok()?;
-        let items: Vec<&'a RawValue> = serde_json::from_str(json).ok()?;
-        items.get(index).copied()
-    } else {
-        raw_object(value, segment, scratch)
+    if !json.starts_with('[') {
+        let next = raw_object(value, segment, scratch)
             .ok()??
-            .get_any_case(segment)
+            .get_any_case(segment)?;
+        return walk(next, rest, scratch);
+    }
+    let items: Vec<&'a RawValue> = serde_json::from_str(json).ok()?;
+    if let Ok(index) = segment.parse::<usize>() {
+        return walk(items.get(index)?, rest, scratch);
+    }
+    let reached: Vec<&'a RawValue> = items
+        .iter()
+        .filter_map(|item| walk(item, path, scratch))
+        .collect();
+    match reached.as_slice() {
+        [] => None,
+        [one] => Some(one),
+        many => {
+            // One array of what every element holds there, nested arrays spliced in.
+            let mut out = String::from("[");
+            for value in many {
+                let json = value.get();
+                let inner = match json.strip_prefix('[') {
+                    Some(rest) => rest.strip_suffix(']').unwrap_or(rest).trim(),
+                    None => json,
+                };
+                if inner.is_empty() {
+                    continue;
+                }
+                if out.len() > 1 {
+                    out.push(',');
+                }
+                out.push_str(inner);
+            }
+            out.push(']');
+            serde_json::from_str(scratch.alloc_str(&out)).ok()
+        }
     }
 }
 
@@ -613,6 +644,27 @@ mod tests {
         );
         assert_eq!(f.path(&["s", "x"], &scratch).unwrap().get(), "1");
         assert!(f.path(&["a", "nope"], &scratch).is_none());
+        // A key met on an array fans out over its elements, nested arrays spliced.
+        let f = Fields::parse(
+            r#"{"spec":{"containers":[{"sc":{"p":false},"ports":[80]},{"sc":{"p":true},"ports":[443,8443]},{"x":1}]}}"#,
+            &scratch,
+        )
+        .unwrap();
+        let got = |path: &[&str]| f.path(path, &scratch).map(|v| v.get().to_owned());
+        assert_eq!(
+            got(&["spec", "containers", "sc", "p"]).as_deref(),
+            Some("[false,true]")
+        );
+        assert_eq!(
+            got(&["spec", "containers", "ports"]).as_deref(),
+            Some("[80,443,8443]")
+        );
+        assert_eq!(got(&["spec", "containers", "x"]).as_deref(), Some("1"));
+        assert_eq!(
+            got(&["spec", "containers", "1", "sc", "p"]).as_deref(),
+            Some("true")
+        );
+        assert_eq!(got(&["spec", "containers", "nope"]), None);
     }
 
     /// Captures the members named, reading their values as ignored.
