@@ -1,23 +1,37 @@
-//! OCSF 1.x events of the four classes that carry sessions: 3001 Account Change, 3002
-//! Authentication, 3003 Authorize Session and 6003 API Activity, as written by any producer
+//! OCSF 1.x events of the classes that carry identities: 3001 Account Change, 3002
+//! Authentication, 3003 Authorize Session, 3004 Entity Management, 3005 User Access
+//! Management, 3006 Group Management and 6003 API Activity, as written by any producer
 //! (Amazon Security Lake, SIEM pipelines, applications logging OCSF natively).
 //!
 //! # Detection
 //!
-//! A top-level `class_uid` (a number, or a numeric string) of 3001, 3002, 3003 or 6003. Other
-//! OCSF classes are not read (they fall through to `unknown_source`).
+//! A top-level `class_uid` (a number, or a numeric string) of one of those classes. Other OCSF
+//! classes are not read (they fall through to `unknown_source`).
 //!
 //! # Session key
 //!
-//! `ocsf:<uid>` from the session's `uid`: `actor.session.uid` for 3001 and 6003, where the actor
-//! is the one acting; for 3002 and 3003 the top-level `session` first (the session being
-//! authenticated or authorized, which belongs to the subject `user`, the event's principal),
-//! then `actor.session`. With no session uid the record is rejected (`no_session_identity`):
-//! OCSF names the session explicitly, and a credential id alone (`credential_uid`) is not one.
+//! The session objects are, in order: for 3002 and 3003 the top-level `session` (the session
+//! being authenticated or authorized, which belongs to the subject `user`, the event's
+//! principal), then `actor.session`; for the other classes the other way round. The key, in
+//! order of preference:
 //!
-//! `kind`: `temporary_credential` when the session's `credential_uid` (else
-//! `actor.user.credential_uid`) is an AWS STS key (`ASIA…`), else `sign_in` — for every class,
-//! so the `AssumeRole` logon that opens an STS session and the API calls made with it agree.
+//! 1. The session `uid` → `ocsf:<uid>`; for a record Okta produced (`metadata.product`),
+//!    `okta:<uid>`, as the Okta adapter keys Okta's session id.
+//! 2. The credential (`credential_uid` of the session, else of `actor.user`) →
+//!    `ocsf:credential:<uid>`, kind `token`. For a record CloudTrail produced, an AWS access
+//!    key comes first, before a session uid, and is keyed as the CloudTrail adapter keys it:
+//!    `aws:<account>:sts:<ASIA…>` or `aws:<account>:iam-key:<AKIA…>` (the account from
+//!    `actor.user.account.uid`, or OCSF 1.0's `account_uid`).
+//! 3. The user (the principal below) → `ocsf:user:<uid>`, kind `principal`, `derived: true`;
+//!    Okta's `okta:actor:<uid>` and GitHub's `github:actor:<login>` (the user's `name`), as
+//!    those adapters derive theirs.
+//!
+//! So a session whose records arrive some raw and some mapped to OCSF is one session. A
+//! record with none of these has no identity and is rejected (`no_session_identity`).
+//!
+//! `kind` of a session uid: `temporary_credential` when the credential is an AWS STS key
+//! (`ASIA…`), else `sign_in` — for every class, so the `AssumeRole` logon that opens an STS
+//! session and the API calls made with it agree.
 //! `issuer`, `created_time` (else `created_time_dt`) and `is_mfa` (for 3002 also the top-level
 //! `is_mfa`) come from the same session object.
 //!
@@ -27,10 +41,11 @@
 //!   3001 and 6003 (`uid`, `name`, `type`, else the caption of `type_id`).
 //! - `action`: for 6003 `<api.service.name>:<api.operation>`, the service lowercased with a
 //!   trailing `.amazonaws.com` removed (`s3.amazonaws.com` → `s3`, as the CloudTrail adapter
-//!   names it), `ocsf` when there is no service. Other classes: `ocsf:<activity>`, the activity
+//!   names it); with no service, the producer's (`okta`, `github`, as their adapters name
+//!   actions), else `ocsf`. Other classes: `ocsf:<activity>`, the activity
 //!   being the lowercase caption of `activity_id` in that class (`logon`, `attach policy`),
 //!   else the lowercased `activity_name`; the vendor name is `activity_name` as written.
-//! - `operation`: 3002 and 3003 → auth; 3001 → admin; 6003 by `activity_id`: 2 (Read) → read,
+//! - `operation`: 3002 and 3003 → auth; 3001, 3004, 3005, 3006 → admin; 6003 by `activity_id`: 2 (Read) → read,
 //!   1, 3, 4 (Create, Update, Delete) → write, anything else → unknown.
 //! - `outcome`: `status_id` 1 → success, 2 → failure; without one, `status` `Success` or
 //!   `Failure`; else unknown. A failure's reason is `status_detail`, else `api.response.error`,
@@ -75,15 +90,69 @@ pub const ADAPTER: Adapter = Adapter {
 const ACCOUNT_CHANGE: u64 = 3001;
 const AUTHENTICATION: u64 = 3002;
 const AUTHORIZE_SESSION: u64 = 3003;
+const ENTITY_MANAGEMENT: u64 = 3004;
+const USER_ACCESS: u64 = 3005;
+const GROUP_MANAGEMENT: u64 = 3006;
 const API_ACTIVITY: u64 = 6003;
 
 fn detect(fields: &Fields<'_>) -> bool {
     matches!(
         fields.u64("class_uid"),
         Ok(Some(
-            ACCOUNT_CHANGE | AUTHENTICATION | AUTHORIZE_SESSION | API_ACTIVITY
+            ACCOUNT_CHANGE
+                | AUTHENTICATION
+                | AUTHORIZE_SESSION
+                | ENTITY_MANAGEMENT
+                | USER_ACCESS
+                | GROUP_MANAGEMENT
+                | API_ACTIVITY
         ))
     )
+}
+
+/// The product that logged what the record maps (`metadata.product`): records of a product
+/// sessionguard also reads natively are keyed as the native adapter keys them, so one session
+/// is one session whether its records arrive raw or as OCSF.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Producer {
+    Aws,
+    Okta,
+    Github,
+    Other,
+}
+
+impl Producer {
+    /// The action service of an API call that names none: the native adapter's, so
+    /// `okta:system.api_token.create` is the same action raw or mapped.
+    fn service(self) -> &'static str {
+        match self {
+            Producer::Okta => "okta",
+            Producer::Github => "github",
+            Producer::Aws | Producer::Other => "ocsf",
+        }
+    }
+
+    fn of(metadata: &Metadata<'_>) -> Producer {
+        let Some(product) = &metadata.product else {
+            return Producer::Other;
+        };
+        let names = [product.name.as_deref(), product.vendor_name.as_deref()];
+        let says = |word: &str| {
+            names
+                .iter()
+                .flatten()
+                .any(|n| n.to_ascii_lowercase().contains(word))
+        };
+        if says("cloudtrail") {
+            Producer::Aws
+        } else if says("okta") {
+            Producer::Okta
+        } else if says("github") {
+            Producer::Github
+        } else {
+            Producer::Other
+        }
+    }
 }
 
 /// A string that some producers write as a number (`uid: 12345`).
@@ -104,6 +173,11 @@ struct Actor<'a> {
 struct User<'a> {
     #[serde(borrow, default, deserialize_with = "lenient_text")]
     uid: Option<Text<'a>>,
+    /// OCSF 1.1+: `account.uid`; OCSF 1.0 wrote `account_uid`.
+    #[serde(borrow, default)]
+    account: Option<Named<'a>>,
+    #[serde(borrow, default, deserialize_with = "lenient_text")]
+    account_uid: Option<Text<'a>>,
     #[serde(borrow, default)]
     name: Option<Text<'a>>,
     #[serde(rename = "type", borrow, default)]
@@ -112,6 +186,22 @@ struct User<'a> {
     type_id: Option<&'a RawValue>,
     #[serde(borrow, default)]
     credential_uid: Option<Text<'a>>,
+}
+
+impl<'a> User<'a> {
+    /// `account.uid` (OCSF 1.1+), else `account_uid` (1.0).
+    fn account(&self) -> Option<Text<'a>> {
+        self.account
+            .as_ref()
+            .and_then(|a| non_empty(a.uid.clone()))
+            .or_else(|| non_empty(self.account_uid.clone()))
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct Cloud<'a> {
+    #[serde(borrow, default)]
+    account: Option<Named<'a>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -201,6 +291,16 @@ struct Device<'a> {
 struct Metadata<'a> {
     #[serde(borrow, default, deserialize_with = "lenient_text")]
     uid: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    product: Option<Product<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+struct Product<'a> {
+    #[serde(borrow, default)]
+    name: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    vendor_name: Option<Text<'a>>,
 }
 
 fn normalize(record: Record<'_>) -> Result<Event<'_>, Reject> {
@@ -215,23 +315,35 @@ fn normalize(record: Record<'_>) -> Result<Event<'_>, Reject> {
     let signs_in = matches!(class, AUTHENTICATION | AUTHORIZE_SESSION);
 
     let top_session: Option<OcsfSession<'_>> = f.typed("session")?;
-    let has_uid = |s: &OcsfSession<'_>| non_empty(s.uid.clone()).is_some();
     let (first, second) = if signs_in {
         (top_session, actor.session)
     } else {
         (actor.session, top_session)
     };
-    let ocsf_session = first
-        .filter(has_uid)
-        .or(second.filter(has_uid))
-        .ok_or_else(|| Reject::no_session("no actor.session.uid or session.uid"))?;
-    let session = session_of(f, ocsf_session, actor.user.as_ref(), class)?;
-
+    // The AWS account of an access key: the principal's, the actor's, the cloud's.
+    let account = if signs_in { subject.as_ref() } else { None }
+        .and_then(User::account)
+        .or_else(|| actor.user.as_ref().and_then(User::account))
+        .or_else(|| {
+            let cloud: Cloud<'_> = f.typed("cloud").ok().flatten().unwrap_or_default();
+            cloud.account.and_then(|a| non_empty(a.uid))
+        });
     let (principal_user, target) = if signs_in {
         (subject.or(actor.user), None)
     } else {
         (actor.user, subject)
     };
+    // The metadata is context, but it also says whose keys the record takes.
+    let metadata: Metadata<'_> = f.typed("metadata").unwrap_or_default().unwrap_or_default();
+    let keying_producer = Producer::of(&metadata);
+    let keying = Keying {
+        producer: keying_producer,
+        sessions: [first, second],
+        user: principal_user.as_ref(),
+        account,
+        class,
+    };
+    let session = keying.session(f)?;
     let principal = principal_user.map_or_else(Principal::default, |u| Principal {
         kind: non_empty(u.kind).or_else(|| user_type(u.type_id)),
         id: non_empty(u.uid),
@@ -243,10 +355,12 @@ fn normalize(record: Record<'_>) -> Result<Event<'_>, Reject> {
     } else {
         Api::default()
     };
-    let action = action_of(f, class, activity, &api)?;
+    let action = action_of(f, class, activity, &api, keying_producer)?;
     let operation = match (class, activity) {
         (AUTHENTICATION | AUTHORIZE_SESSION, _) => Operation::Auth,
-        (ACCOUNT_CHANGE, _) => Operation::Admin,
+        (ACCOUNT_CHANGE | ENTITY_MANAGEMENT | USER_ACCESS | GROUP_MANAGEMENT, _) => {
+            Operation::Admin
+        }
         (_, Some(2)) => Operation::Read,
         (_, Some(1 | 3 | 4)) => Operation::Write,
         _ => Operation::Unknown,
@@ -298,7 +412,6 @@ fn normalize(record: Record<'_>) -> Result<Event<'_>, Reject> {
         .unwrap_or_default()
         .unwrap_or_default();
     let device: Device<'_> = f.typed("device").unwrap_or_default().unwrap_or_default();
-    let metadata: Metadata<'_> = f.typed("metadata").unwrap_or_default().unwrap_or_default();
 
     Ok(Event {
         time,
@@ -326,20 +439,102 @@ fn normalize(record: Record<'_>) -> Result<Event<'_>, Reject> {
     })
 }
 
-fn session_of<'a>(
-    f: &Fields<'a>,
-    s: OcsfSession<'a>,
-    actor: Option<&User<'a>>,
+/// What keys an OCSF record: its producer, its session objects in order of preference, and
+/// the user whose record it is.
+struct Keying<'k, 'a> {
+    producer: Producer,
+    sessions: [Option<OcsfSession<'a>>; 2],
+    user: Option<&'k User<'a>>,
+    /// The AWS account an access key belongs to.
+    account: Option<Text<'a>>,
     class: u64,
-) -> Result<Session<'a>, Reject> {
-    let uid = non_empty(s.uid).ok_or_else(|| Reject::no_session("session.uid is empty"))?;
-    let credential = non_empty(s.credential_uid)
-        .or_else(|| actor.and_then(|u| non_empty(u.credential_uid.clone())));
-    let kind = if credential.is_some_and(|c| c.starts_with("ASIA")) {
-        SessionKind::TemporaryCredential
-    } else {
-        SessionKind::SignIn
-    };
+}
+
+impl<'a> Keying<'_, 'a> {
+    /// The session, in order of preference: the session `uid`; the credential
+    /// (`session.credential_uid`, else `user.credential_uid`); the user (`derived`). An AWS
+    /// access key comes before a session uid, as the CloudTrail adapter keys by it.
+    fn session(mut self, f: &Fields<'a>) -> Result<Session<'a>, Reject> {
+        let [first, second] = std::mem::take(&mut self.sessions);
+        let (first, second) = (first.unwrap_or_default(), second.unwrap_or_default());
+        let uid = non_empty(first.uid.clone()).or_else(|| non_empty(second.uid.clone()));
+        let credential = non_empty(first.credential_uid.clone())
+            .or_else(|| non_empty(second.credential_uid.clone()))
+            .or_else(|| self.user.and_then(|u| non_empty(u.credential_uid.clone())));
+        // Details come from the session object that has any.
+        let details = if first.uid.is_some() || first.credential_uid.is_some() {
+            first
+        } else {
+            second
+        };
+        let aws_key = match (self.producer, &credential) {
+            (Producer::Aws, Some(key)) => self.aws_key(key.clone()),
+            _ => None,
+        };
+        let (key, kind, derived) = match (aws_key, uid, credential) {
+            (Some((key, kind)), _, _) => (key, kind, false),
+            (None, Some(uid), credential) => {
+                let kind = if credential.is_some_and(|c| c.starts_with("ASIA")) {
+                    SessionKind::TemporaryCredential
+                } else {
+                    SessionKind::SignIn
+                };
+                let namespace = if self.producer == Producer::Okta {
+                    "okta"
+                } else {
+                    "ocsf"
+                };
+                (SessionKey::new(namespace, None, "", uid), kind, false)
+            }
+            (None, None, Some(credential)) => (
+                SessionKey::new("ocsf", None, "credential", credential),
+                SessionKind::Token,
+                false,
+            ),
+            (None, None, None) => (self.user_key()?, SessionKind::Principal, true),
+        };
+        let mut session = details_of(f, details, self.class)?;
+        session.key = key;
+        session.kind = kind;
+        session.derived = derived;
+        Ok(session)
+    }
+
+    /// An AWS access key as the CloudTrail adapter keys it: `aws:<account>:sts:<ASIA…>` or
+    /// `aws:<account>:iam-key:<AKIA…>`.
+    fn aws_key(&self, key: Text<'a>) -> Option<(SessionKey<'a>, SessionKind)> {
+        let account = self.account.clone();
+        let (kind, session_kind) = if key.starts_with("ASIA") {
+            ("sts", SessionKind::TemporaryCredential)
+        } else if key.starts_with("AKIA") {
+            ("iam-key", SessionKind::LongTermCredential)
+        } else {
+            return None;
+        };
+        Some((SessionKey::new("aws", account, kind, key), session_kind))
+    }
+
+    /// The user's key, as the native adapter of its producer derives one: Okta's
+    /// `okta:actor:<uid>`, GitHub's `github:actor:<login>`, else `ocsf:user:<uid>`.
+    fn user_key(&self) -> Result<SessionKey<'a>, Reject> {
+        let user = self.user.ok_or_else(|| {
+            Reject::no_session("no session, credential or user: actor.session, actor.user")
+        })?;
+        let (namespace, id) = match self.producer {
+            Producer::Okta => ("okta", non_empty(user.uid.clone())),
+            Producer::Github => ("github", non_empty(user.name.clone())),
+            Producer::Aws | Producer::Other => ("ocsf", non_empty(user.uid.clone())),
+        };
+        let kind = if namespace == "ocsf" { "user" } else { "actor" };
+        let id = id
+            .or_else(|| non_empty(user.uid.clone()))
+            .ok_or_else(|| Reject::no_session("no session uid, credential_uid or user uid"))?;
+        Ok(SessionKey::new(namespace, None, kind, id))
+    }
+}
+
+/// The session's details (issuer, creation time, MFA); the key is set by [`Keying`].
+fn details_of<'a>(f: &Fields<'a>, s: OcsfSession<'a>, class: u64) -> Result<Session<'a>, Reject> {
     let created_at = match s.created_time {
         Some(raw) if raw.get().starts_with('"') => {
             raw_text(raw, "session.created_time")?.and_then(|t| Timestamp::parse(&t))
@@ -354,8 +549,8 @@ fn session_of<'a>(
         None => None,
     };
     Ok(Session {
-        key: SessionKey::new("ocsf", None, "", uid),
-        kind,
+        key: SessionKey::new("ocsf", None, "", Text::borrowed("")),
+        kind: SessionKind::SignIn,
         derived: false,
         issuer: non_empty(s.issuer),
         created_at,
@@ -412,6 +607,7 @@ fn action_of<'a>(
     class: u64,
     activity: Option<u64>,
     api: &Api<'a>,
+    producer: Producer,
 ) -> Result<Action<'a>, Reject> {
     let caption = activity.and_then(|a| activity_caption(class, a));
     let activity_name = non_empty(f.text("activity_name")?);
@@ -427,7 +623,7 @@ fn action_of<'a>(
                 .service
                 .as_ref()
                 .and_then(|s| non_empty(s.name.clone()))
-                .map_or(Text::borrowed("ocsf"), |name| {
+                .map_or(Text::borrowed(producer.service()), |name| {
                     let short = match name.strip_suffix(".amazonaws.com") {
                         Some(short) if !short.is_empty() => name.slice(0..short.len()),
                         _ => name,
@@ -551,8 +747,13 @@ mod tests {
 
     #[test]
     fn api_activity_keyed_by_actor_session() {
+        // Mapped from CloudTrail: keyed by the access key, as the CloudTrail adapter keys the
+        // same call, with the session's details from `actor.session`.
         with_event(API_CALL, |e| {
-            assert_eq!(e.session.key.to_string(), "ocsf:alice-1715677900");
+            assert_eq!(
+                e.session.key.to_string(),
+                "aws:111122223333:sts:ASIAQ3EXAMPLE7SESS01"
+            );
             assert_eq!(e.session.kind, SessionKind::TemporaryCredential);
             assert!(!e.session.derived);
             assert_eq!(e.session.mfa, Some(true));
@@ -589,6 +790,12 @@ mod tests {
                 Some("3c8a1f2e-7b4d-4e6a-9f0c-1d2e3f4a5b6c")
             );
         });
+        // From a producer sessionguard does not read natively: the session uid.
+        let other = API_CALL.replace(r#""name":"CloudTrail""#, r#""name":"Lake Exporter""#);
+        with_event(&other, |e| {
+            assert_eq!(e.session.key.to_string(), "ocsf:alice-1715677900");
+            assert_eq!(e.session.kind, SessionKind::TemporaryCredential);
+        });
     }
 
     const LOGON: &str = r#"{"metadata":{"version":"1.1.0","uid":"evt-8f1c2d3e","product":{"name":"Okta","vendor_name":"Okta"}},
@@ -604,8 +811,9 @@ mod tests {
 
     #[test]
     fn authentication_keyed_by_top_level_session() {
+        // Okta's session id, keyed as the Okta adapter keys it.
         with_event(LOGON, |e| {
-            assert_eq!(e.session.key.to_string(), "ocsf:102Pq7sX9aTQ2ySFeL0cBnAQ");
+            assert_eq!(e.session.key.to_string(), "okta:102Pq7sX9aTQ2ySFeL0cBnAQ");
             assert_eq!(e.session.kind, SessionKind::SignIn);
             assert!(!e.session.derived);
             // No `session.is_mfa`: the event's own `is_mfa` answers for a logon.
@@ -627,7 +835,7 @@ mod tests {
             r#""severity_id":1,"actor":{"session":{"uid":"idp-admin-session"}},"#,
         );
         with_event(&with_actor, |e| {
-            assert_eq!(e.session.key.to_string(), "ocsf:102Pq7sX9aTQ2ySFeL0cBnAQ");
+            assert_eq!(e.session.key.to_string(), "okta:102Pq7sX9aTQ2ySFeL0cBnAQ");
         });
     }
 
@@ -712,7 +920,10 @@ mod tests {
             )
             .replace(r#""number":7922"#, r#""number":"AS7922""#);
         with_event(&json, |e| {
-            assert_eq!(e.session.key.to_string(), "ocsf:alice-1715677900");
+            assert_eq!(
+                e.session.key.to_string(),
+                "aws:111122223333:sts:ASIAQ3EXAMPLE7SESS01"
+            );
             assert!(e.client.user_agent.is_none());
             assert!(e.network.asn.is_none());
             assert_eq!(e.network.ip.unwrap().to_string(), "198.51.100.23");
@@ -720,10 +931,51 @@ mod tests {
     }
 
     #[test]
-    fn rejects() {
+    fn without_a_session_the_credential_then_the_user_keys_the_event() {
         // CloudTrail mapped to OCSF often carries only the credential, not a session uid.
         let no_uid = API_CALL.replace(r#""uid":"alice-1715677900","#, "");
-        assert_eq!(reject(&no_uid), RejectReason::NoSessionIdentity);
+        with_event(&no_uid, |e| {
+            assert_eq!(
+                e.session.key.to_string(),
+                "aws:111122223333:sts:ASIAQ3EXAMPLE7SESS01"
+            );
+            assert!(!e.session.derived);
+        });
+        let other = no_uid.replace(r#""name":"CloudTrail""#, r#""name":"Lake Exporter""#);
+        with_event(&other, |e| {
+            assert_eq!(
+                e.session.key.to_string(),
+                "ocsf:credential:ASIAQ3EXAMPLE7SESS01"
+            );
+            assert_eq!(e.session.kind, SessionKind::Token);
+        });
+        // Neither: the user, derived.
+        let user_only = other.replace(r#""credential_uid":"ASIAQ3EXAMPLE7SESS01","#, "");
+        with_event(&user_only, |e| {
+            assert!(e
+                .session
+                .key
+                .to_string()
+                .starts_with("ocsf:user:arn:aws:sts::"));
+            assert_eq!(e.session.kind, SessionKind::Principal);
+            assert!(e.session.derived);
+        });
+        // Okta's user, as the Okta adapter derives it; GitHub's by login.
+        let okta_user = LOGON.replace(
+            r#""session":{"uid":"102Pq7sX9aTQ2ySFeL0cBnAQ","#,
+            r#""session":{"#,
+        );
+        with_event(&okta_user, |e| {
+            assert_eq!(e.session.key.to_string(), "okta:actor:00u8f2k1xQ9rT0aB55d7");
+        });
+    }
+
+    #[test]
+    fn rejects() {
+        // No session, no credential, no user: no identity.
+        let nobody = r#"{"class_uid":6003,"time":1715677985000,"activity_id":2,
+            "api":{"operation":"GetObject"},"actor":{"session":{"issuer":"x"}}}"#;
+        assert_eq!(reject(nobody), RejectReason::NoSessionIdentity);
         // Network Activity (4001) is not a class sessionguard reads.
         let network = r#"{"class_uid":4001,"time":1715677985000,"activity_id":6,
             "src_endpoint":{"ip":"10.0.0.5"},"dst_endpoint":{"ip":"10.0.0.9","port":443}}"#;
