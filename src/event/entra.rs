@@ -549,6 +549,53 @@ fn sign_in_parts<'a>(view: &View<'a>) -> Result<Parts<'a>, Reject> {
         Some(r) if r.eq_ignore_ascii_case("singleFactorAuthentication") => Some(false),
         _ => None,
     };
+    let session = sign_in_session(view, service_principal, user_id.clone(), sp_id.clone(), mfa)?;
+
+    let vendor = lenient(b.operation_name, "operationName")
+        .or_else(|| lenient(env.operation_name, "operationName"))
+        .or_else(|| view.family.clone())
+        .unwrap_or(Text::borrowed(SIGN_IN_OPERATION));
+    let action = Action {
+        service: Text::borrowed("entra"),
+        operation: Text::borrowed("signin"),
+        vendor,
+    };
+
+    let resource = sign_in_resource(b);
+
+    let network = sign_in_network(view);
+
+    let device = object::<DeviceDetail<'a>>(b.device, "deviceDetail", view.scratch)
+        .ok()
+        .flatten()
+        .and_then(|d| non_empty(d.device_id).or_else(|| non_empty(d.display_name)));
+
+    Ok(Parts {
+        session,
+        principal,
+        action,
+        outcome,
+        operation: Operation::Auth,
+        resource,
+        network,
+        client: Client {
+            user_agent: lenient(b.user_agent, "userAgent"),
+            device,
+        },
+        scopes: Vec::new(),
+    })
+}
+
+/// A sign-in's session: its `sessionId`, else the token's `uniqueTokenIdentifier`, else the
+/// service principal or user it is for (derived).
+fn sign_in_session<'a>(
+    view: &View<'a>,
+    service_principal: bool,
+    user_id: Option<Text<'a>>,
+    sp_id: Option<Text<'a>>,
+    mfa: Option<bool>,
+) -> Result<Session<'a>, Reject> {
+    let b = &view.body;
     let tenant = view.tenant.clone();
     let (key, kind, derived) = if let Some(sid) = text(b.session_id, "sessionId")? {
         (
@@ -583,7 +630,7 @@ fn sign_in_parts<'a>(view: &View<'a>) -> Result<Parts<'a>, Reject> {
             true,
         )
     };
-    let session = Session {
+    Ok(Session {
         key,
         kind,
         derived,
@@ -591,24 +638,17 @@ fn sign_in_parts<'a>(view: &View<'a>) -> Result<Parts<'a>, Reject> {
             .or_else(|| lenient(b.token_issuer_type, "tokenIssuerType")),
         created_at: None,
         mfa,
-    };
+    })
+}
 
-    let vendor = lenient(b.operation_name, "operationName")
-        .or_else(|| lenient(env.operation_name, "operationName"))
-        .or_else(|| view.family.clone())
-        .unwrap_or(Text::borrowed(SIGN_IN_OPERATION));
-    let action = Action {
-        service: Text::borrowed("entra"),
-        operation: Text::borrowed("signin"),
-        vendor,
-    };
-
+/// What was signed in to: the resource, else the application.
+fn sign_in_resource<'a>(b: &Slots<'a>) -> Option<Resource<'a>> {
     let resource_id = lenient(b.resource_identity, "resourceIdentity").or_else(|| {
         // Log Analytics writes the ARM path of the log itself here.
         lenient(b.resource_id, "resourceId").filter(|r| !r.starts_with('/'))
     });
     let resource_name = lenient(b.resource_name, "resourceDisplayName");
-    let resource = if resource_id.is_some() || resource_name.is_some() {
+    if resource_id.is_some() || resource_name.is_some() {
         Some(Resource {
             kind: Some(Text::borrowed("resource")),
             id: resource_id,
@@ -626,8 +666,12 @@ fn sign_in_parts<'a>(view: &View<'a>) -> Result<Parts<'a>, Reject> {
             name,
             container: None,
         })
-    };
+    }
+}
 
+/// Where a sign-in came from: address, ASN, country and city, in every shape Entra writes them.
+fn sign_in_network<'a>(view: &View<'a>) -> Network<'a> {
+    let (b, env) = (&view.body, &view.envelope);
     let mut network = Network {
         ip: [b.ip, env.caller_ip]
             .into_iter()
@@ -657,26 +701,7 @@ fn sign_in_parts<'a>(view: &View<'a>) -> Result<Parts<'a>, Reject> {
             .filter(|v| !looks_like_object(v))
             .find_map(|v| lenient(Some(v), "location"));
     }
-
-    let device = object::<DeviceDetail<'a>>(b.device, "deviceDetail", view.scratch)
-        .ok()
-        .flatten()
-        .and_then(|d| non_empty(d.device_id).or_else(|| non_empty(d.display_name)));
-
-    Ok(Parts {
-        session,
-        principal,
-        action,
-        outcome,
-        operation: Operation::Auth,
-        resource,
-        network,
-        client: Client {
-            user_agent: lenient(b.user_agent, "userAgent"),
-            device,
-        },
-        scopes: Vec::new(),
-    })
+    network
 }
 
 fn sign_in_outcome<'a>(view: &View<'a>) -> Outcome<'a> {
@@ -785,26 +810,7 @@ fn audit_parts<'a>(view: &View<'a>) -> Result<Parts<'a>, Reject> {
         mfa: None,
     };
 
-    let result = lenient(b.result, "result")
-        .or_else(|| lenient(env.result, "result"))
-        .or_else(|| lenient(b.result_type, "resultType"))
-        .or_else(|| lenient(env.result_type, "resultType"));
-    let outcome = match result {
-        Some(r) if r.eq_ignore_ascii_case("success") => Outcome {
-            result: Status::Success,
-            reason: None,
-        },
-        Some(r) if r.eq_ignore_ascii_case("failure") || r.eq_ignore_ascii_case("timeout") => {
-            Outcome {
-                result: Status::Failure,
-                reason: lenient(b.result_reason, "resultReason")
-                    .or_else(|| lenient(b.result_description, "resultDescription"))
-                    .or_else(|| lenient(env.result_description, "resultDescription"))
-                    .or(Some(r)),
-            }
-        }
-        _ => Outcome::UNKNOWN,
-    };
+    let outcome = audit_outcome(view);
 
     let category = lenient(b.category, "category");
     let admin = category
@@ -884,6 +890,31 @@ fn audit_parts<'a>(view: &View<'a>) -> Result<Parts<'a>, Reject> {
         },
         scopes,
     })
+}
+
+/// A directory audit's result: success, or failure (a timeout is one) with its reason.
+fn audit_outcome<'a>(view: &View<'a>) -> Outcome<'a> {
+    let (b, env) = (&view.body, &view.envelope);
+    let result = lenient(b.result, "result")
+        .or_else(|| lenient(env.result, "result"))
+        .or_else(|| lenient(b.result_type, "resultType"))
+        .or_else(|| lenient(env.result_type, "resultType"));
+    match result {
+        Some(r) if r.eq_ignore_ascii_case("success") => Outcome {
+            result: Status::Success,
+            reason: None,
+        },
+        Some(r) if r.eq_ignore_ascii_case("failure") || r.eq_ignore_ascii_case("timeout") => {
+            Outcome {
+                result: Status::Failure,
+                reason: lenient(b.result_reason, "resultReason")
+                    .or_else(|| lenient(b.result_description, "resultDescription"))
+                    .or_else(|| lenient(env.result_description, "resultDescription"))
+                    .or(Some(r)),
+            }
+        }
+        _ => Outcome::UNKNOWN,
+    }
 }
 
 /// Role names granted by an "add member to role" audit: `Role.DisplayName` modified properties
