@@ -346,38 +346,14 @@ impl Layer {
                 ));
             }
         }
-        let source = match self.source.as_deref() {
-            None => None,
-            Some(name) => match Source::from_name(name) {
-                Some(s) => Some(s),
-                None => {
-                    let names: Vec<&str> = Source::ALL.iter().map(|s| s.as_str()).collect();
-                    errors.push(format!(
-                        "--source: unknown source '{name}'; expected one of {}",
-                        names.join(", ")
-                    ));
-                    None
-                }
-            },
-        };
-        let metrics_addr = match self.metrics_addr.as_deref() {
-            None => None,
-            // A bare port binds loopback: exposing the endpoints is a choice (0.0.0.0:PORT).
-            Some(text) => match text.trim().parse::<SocketAddr>().or_else(|e| {
-                text.trim()
-                    .parse::<u16>()
-                    .map(|port| SocketAddr::from(([127, 0, 0, 1], port)))
-                    .map_err(|_| e)
-            }) {
-                Ok(a) => Some(a),
-                Err(_) => {
-                    errors.push(format!(
-                        "--metrics-addr: '{text}' is not an address like 127.0.0.1:9464"
-                    ));
-                    None
-                }
-            },
-        };
+        let source = self
+            .source
+            .as_deref()
+            .and_then(|name| source_named(name, &mut errors));
+        let metrics_addr = self
+            .metrics_addr
+            .as_deref()
+            .and_then(|text| metrics_addr(text, &mut errors));
         let mut duration = |value: Option<String>, flag: &str, default: i64| -> i64 {
             match value {
                 None => default,
@@ -454,9 +430,40 @@ impl Layer {
     }
 }
 
+/// `--source NAME`; an unknown name is an error listing the known ones.
+fn source_named(name: &str, errors: &mut Vec<String>) -> Option<Source> {
+    let source = Source::from_name(name);
+    if source.is_none() {
+        let names: Vec<&str> = Source::ALL.iter().map(|s| s.as_str()).collect();
+        errors.push(format!(
+            "--source: unknown source '{name}'; expected one of {}",
+            names.join(", ")
+        ));
+    }
+    source
+}
+
+/// `--metrics-addr`: an address, or a bare port on loopback (exposing the endpoints is a
+/// choice: 0.0.0.0:PORT).
+fn metrics_addr(text: &str, errors: &mut Vec<String>) -> Option<SocketAddr> {
+    let text = text.trim();
+    let addr = text.parse::<SocketAddr>().ok().or_else(|| {
+        text.parse::<u16>()
+            .ok()
+            .map(|port| SocketAddr::from(([127, 0, 0, 1], port)))
+    });
+    if addr.is_none() {
+        errors.push(format!(
+            "--metrics-addr: '{text}' is not an address like 127.0.0.1:9464"
+        ));
+    }
+    addr
+}
+
 impl Properties {
     /// The properties as librdkafka takes them: `${file:…}` and `${env:…}` references
-    /// resolved, then the TLS, SASL and compression settings checked together. Problems go to `errors`, secrets never.
+    /// resolved, then the TLS, SASL and compression settings checked together. Problems go to
+    /// `errors`, secrets never.
     fn resolved(&self, errors: &mut Vec<String>) -> Vec<(String, String)> {
         let var = |name: &str| std::env::var(name).ok();
         let mut out = Vec::with_capacity(self.0.len());
