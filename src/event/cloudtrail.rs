@@ -327,25 +327,8 @@ fn lenient_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, 
 }
 
 fn normalize(mut record: Record<'_>) -> Result<Event<'_>, Reject> {
-    // LookupEvents wraps the record as a JSON string.
-    if !record.fields.contains("eventVersion") {
-        if let Some(raw) = record.fields.value("CloudTrailEvent") {
-            let inner = raw_object(raw, "CloudTrailEvent", record.scratch)?
-                .ok_or_else(|| Reject::invalid_field("CloudTrailEvent", "empty"))?;
-            let pipeline_time = record
-                .pipeline_time
-                .or_else(|| pipeline_time_of(&record.fields))
-                .or_else(|| {
-                    let t = record.fields.text("EventTime").ok()??;
-                    Timestamp::parse(&t)
-                });
-            return normalize(Record {
-                fields: inner,
-                pipeline_time,
-                scratch: record.scratch,
-                captured: Captures::default(),
-            });
-        }
+    if let Some(inner) = lookup_events_record(&record)? {
+        return normalize(inner);
     }
     let cap = std::mem::take(&mut record.captured.cloudtrail);
     let f = &record.fields;
@@ -454,28 +437,7 @@ fn normalize(mut record: Record<'_>) -> Result<Event<'_>, Reject> {
     let operation = operation_of(&action, f.bool("readOnly").ok().flatten());
     let first_resource = captured(cap.resource, f, "resources");
     let (resource, mut scopes) = resource_of(f, &action, &params, first_resource);
-    let mut records = None;
-    let batch = matches!(
-        &*event_name,
-        "BatchGetSecretValue" | "GetParameters" | "DeleteObjects"
-    );
-    if batch || aws_grants::is_grant_call(&event_name) {
-        // Rare calls: their parameters are read whole, once.
-        if let Some(all) = f
-            .typed::<serde_json::Value>("requestParameters")
-            .ok()
-            .flatten()
-        {
-            let own = f
-                .text("recipientAccountId")
-                .ok()
-                .flatten()
-                .or(account.clone());
-            let grants = aws_grants::grants(&event_name, &all, own.as_deref());
-            scopes.extend(grants.into_iter().map(Text::owned));
-            records = aws_grants::batch_items(&event_name, &all);
-        }
-    }
+    let records = grants_and_batch(f, &event_name, account, &mut scopes);
     let bytes = if action.service == "s3" {
         additional()
             .and_then(|d| d.bytes_out)
@@ -485,32 +447,14 @@ fn normalize(mut record: Record<'_>) -> Result<Event<'_>, Reject> {
         None
     };
 
-    let mut network = Network::default();
-    if let Some(ip_text) = non_empty(f.text("sourceIPAddress")?) {
-        match parse_ip(&ip_text) {
-            Some(ip) => network.ip = Some(ip),
-            None if is_service_name(&ip_text) => network.via_service = Some(ip_text),
-            None => {}
-        }
-    }
-    if network.via_service.is_none() {
-        network.via_service = non_empty(identity.invoked_by.clone());
-    }
+    let network = network_of(f, &identity)?;
 
     Ok(Event {
         time,
         source: Source::Cloudtrail,
         id: non_empty(f.text("eventID")?),
         session,
-        principal: Principal {
-            kind: non_empty(identity.kind),
-            id: non_empty(identity.arn).or(non_empty(identity.principal_id)),
-            name: non_empty(identity.user_name).or_else(|| {
-                context
-                    .and_then(|c| c.session_issuer.as_ref())
-                    .and_then(|i| non_empty(i.user_name.clone()))
-            }),
-        },
+        principal: principal_of(identity),
         action,
         outcome,
         operation,
@@ -527,6 +471,90 @@ fn normalize(mut record: Record<'_>) -> Result<Event<'_>, Reject> {
         lineage,
         raw: record.fields,
     })
+}
+
+/// Who called: the identity's type, ARN (else principal id) and user name (else the name of
+/// the role its session was issued by).
+fn principal_of(identity: UserIdentity<'_>) -> Principal<'_> {
+    let issuer_name = identity
+        .session_context
+        .as_ref()
+        .and_then(|c| c.session_issuer.as_ref())
+        .and_then(|i| non_empty(i.user_name.clone()));
+    Principal {
+        kind: non_empty(identity.kind),
+        id: non_empty(identity.arn).or(non_empty(identity.principal_id)),
+        name: non_empty(identity.user_name).or(issuer_name),
+    }
+}
+
+/// The record inside a LookupEvents result, which wraps it as a JSON string in
+/// `CloudTrailEvent`, keeping the outer record's time as the pipeline's; `None` for a record
+/// that is itself a CloudTrail event.
+fn lookup_events_record<'a>(record: &Record<'a>) -> Result<Option<Record<'a>>, Reject> {
+    if record.fields.contains("eventVersion") {
+        return Ok(None);
+    }
+    let Some(raw) = record.fields.value("CloudTrailEvent") else {
+        return Ok(None);
+    };
+    let inner = raw_object(raw, "CloudTrailEvent", record.scratch)?
+        .ok_or_else(|| Reject::invalid_field("CloudTrailEvent", "empty"))?;
+    let pipeline_time = record
+        .pipeline_time
+        .or_else(|| pipeline_time_of(&record.fields))
+        .or_else(|| {
+            let t = record.fields.text("EventTime").ok()??;
+            Timestamp::parse(&t)
+        });
+    Ok(Some(Record {
+        fields: inner,
+        pipeline_time,
+        scratch: record.scratch,
+        captured: Captures::default(),
+    }))
+}
+
+/// For the rare calls that grant access or act on a batch, their parameters read whole, once:
+/// the grants go to `scopes`, and the number of items a batch touched is returned.
+fn grants_and_batch<'a>(
+    f: &Fields<'a>,
+    event_name: &str,
+    account: Option<Text<'a>>,
+    scopes: &mut Vec<Text<'a>>,
+) -> Option<u64> {
+    let batch = matches!(
+        event_name,
+        "BatchGetSecretValue" | "GetParameters" | "DeleteObjects"
+    );
+    if !batch && !aws_grants::is_grant_call(event_name) {
+        return None;
+    }
+    let all = f
+        .typed::<serde_json::Value>("requestParameters")
+        .ok()
+        .flatten()?;
+    let own = f.text("recipientAccountId").ok().flatten().or(account);
+    let grants = aws_grants::grants(event_name, &all, own.as_deref());
+    scopes.extend(grants.into_iter().map(Text::owned));
+    aws_grants::batch_items(event_name, &all)
+}
+
+/// Where the call came from: `sourceIPAddress` is an address, or an AWS service's name (then
+/// also `userIdentity.invokedBy`).
+fn network_of<'a>(f: &Fields<'a>, identity: &UserIdentity<'a>) -> Result<Network<'a>, Reject> {
+    let mut network = Network::default();
+    if let Some(ip_text) = non_empty(f.text("sourceIPAddress")?) {
+        match parse_ip(&ip_text) {
+            Some(ip) => network.ip = Some(ip),
+            None if is_service_name(&ip_text) => network.via_service = Some(ip_text),
+            None => {}
+        }
+    }
+    if network.via_service.is_none() {
+        network.via_service = non_empty(identity.invoked_by.clone());
+    }
+    Ok(network)
 }
 
 /// Agent platforms name the agent in `sourceIdentity` (`agent=<id>`; AWS allows `=` but not
