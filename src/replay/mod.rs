@@ -18,6 +18,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
+
 use crate::decision::Decision;
 use crate::engine::Engine;
 use crate::evaluator::{Evaluator, Sink, Tally};
@@ -234,8 +236,64 @@ pub fn replay(
     on_decision: &mut dyn FnMut(&Decision) -> io::Result<()>,
     on_reject: &mut RejectSink<'_>,
 ) -> anyhow::Result<ReplaySummary> {
-    use anyhow::Context as _;
     let started = Instant::now();
+    let (files, skipped) = expand_inputs(paths);
+    let total_bytes: u64 = files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
+    let mut summary = ReplaySummary {
+        files: files.len(),
+        ..ReplaySummary::default()
+    };
+    let placeholder = Engine::with_shared_rules(Arc::default(), engine.config().clone());
+    let mut reading = Reading {
+        evaluator: Evaluator::new(
+            std::mem::replace(engine, placeholder),
+            options.normalizer.clone(),
+        ),
+        names: Vec::new(),
+        on_decision,
+        on_reject,
+        progress: Progress::new(options.progress && io::stderr().is_terminal(), total_bytes),
+    };
+    let outcome = (|| -> anyhow::Result<()> {
+        // What a directory walk left out is reported first, as rejects of its own.
+        for (path, why) in &skipped {
+            let file_id = reading.file_id(path.display().to_string());
+            let reject = Reject::new(RejectReason::Unreadable, format!("skipped: {why}"));
+            reading.broken(file_id, 0, &reject)?;
+        }
+        for (index, path) in files.iter().enumerate() {
+            let stopped = reading.file((index, files.len()), path, options, &mut summary)?;
+            if stopped.is_some() {
+                summary.stopped_at = stopped;
+                break;
+            }
+        }
+        let (evaluator, mut sink) = reading.parts();
+        // A stop is not the end of the input: the timers of the last grace stay pending.
+        if options.end_of_input && summary.stopped_at.is_none() {
+            evaluator.finish(&mut sink)
+        } else {
+            evaluator.pause(&mut sink)
+        }
+        .context("writing output")
+    })();
+    reading.progress.finish();
+    summary.records = 0;
+    summary.add_tally(reading.evaluator.tally());
+    summary.add_engine(reading.evaluator.engine());
+    *engine = reading.evaluator.into_engine();
+    outcome?;
+    summary.elapsed = started.elapsed();
+    Ok(summary)
+}
+
+/// The files `paths` name (directories walked; `-` kept for standard input), and what a walk
+/// left out, with why.
+fn expand_inputs(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<(PathBuf, String)>) {
     let mut files = Vec::new();
     let mut skipped = Vec::new();
     for path in paths {
@@ -247,172 +305,143 @@ pub fn replay(
             skipped.extend(expanded.skipped);
         }
     }
-    let total_bytes: u64 = files
-        .iter()
-        .filter_map(|f| std::fs::metadata(f).ok())
-        .map(|m| m.len())
-        .sum();
-    let mut summary = ReplaySummary {
-        files: files.len(),
-        ..ReplaySummary::default()
-    };
-    let placeholder = Engine::with_shared_rules(Arc::default(), engine.config().clone());
-    let mut evaluator = Evaluator::new(
-        std::mem::replace(engine, placeholder),
-        options.normalizer.clone(),
-    );
-    let mut names: Vec<String> = Vec::new();
-    let mut progress = Progress::new(options.progress && io::stderr().is_terminal(), total_bytes);
-    let outcome = (|| -> anyhow::Result<()> {
-        // What a directory walk left out is reported first, as rejects of its own.
-        for (path, why) in &skipped {
-            let name = path.display().to_string();
-            let file_id = evaluator.engine_mut().origin_names().intern(&name);
-            if names.len() <= file_id as usize {
-                names.resize(file_id as usize + 1, String::new());
-            }
-            names[file_id as usize] = name;
-            let mut sink = Callbacks {
-                names: &names,
-                on_decision: &mut *on_decision,
-                on_reject: &mut *on_reject,
-            };
-            let reject = Reject::new(RejectReason::Unreadable, format!("skipped: {why}"));
-            let origin = Origin::File {
-                file: file_id,
-                line: 0,
-            };
-            evaluator
-                .push_broken(origin, &reject, &[], &mut sink)
-                .context("writing output")?;
-        }
-        for (index, path) in files.iter().enumerate() {
-            let name = if is_stdin(path) {
-                "<stdin>".to_owned()
-            } else {
-                path.display().to_string()
-            };
-            let file_id = evaluator.engine_mut().origin_names().intern(&name);
-            if names.len() <= file_id as usize {
-                names.resize(file_id as usize + 1, String::new());
-            }
-            names[file_id as usize] = name.clone();
-            let mut sink = Callbacks {
-                names: &names,
-                on_decision: &mut *on_decision,
-                on_reject: &mut *on_reject,
-            };
-            let unreadable = |detail: String| Reject::new(RejectReason::Unreadable, detail);
-            let reader: Box<dyn io::BufRead> = if is_stdin(path) {
-                Box::new(io::stdin().lock())
-            } else {
-                match file::open(path) {
-                    Ok(reader) => reader,
-                    Err(e) => {
-                        let origin = Origin::File {
-                            file: file_id,
-                            line: 0,
-                        };
-                        let reject = unreadable(format!("opening the file: {e}"));
-                        evaluator
-                            .push_broken(origin, &reject, &[], &mut sink)
-                            .context("writing output")?;
-                        continue;
-                    }
-                }
-            };
-            let mut last_line = 0;
-            let mut stopped_at = None;
-            let mut failure: Option<io::Error> = None;
-            let mut records = summary.records;
-            let max_record_bytes = options.normalizer.max_record_bytes;
-            let read = file::frame_records(reader, max_record_bytes, &mut |item| {
-                records += 1;
-                let result = match item {
-                    Item::Record { bytes, line } => {
-                        last_line = line;
-                        progress.tick(index, files.len(), records, line);
-                        evaluator.push(
-                            bytes,
-                            Origin::File {
-                                file: file_id,
-                                line,
-                            },
-                            &mut sink,
-                        )
-                    }
-                    Item::Broken {
-                        line,
-                        reject,
-                        bytes,
-                    } => {
-                        last_line = line;
-                        evaluator.push_broken(
-                            Origin::File {
-                                file: file_id,
-                                line,
-                            },
-                            &reject,
-                            bytes,
-                            &mut sink,
-                        )
-                    }
-                };
-                if let Err(e) = result {
-                    failure = Some(e);
-                    return ControlFlow::Break(());
-                }
-                if options.stop.load(Ordering::Relaxed) {
-                    stopped_at = Some(last_line);
-                    return ControlFlow::Break(());
-                }
-                ControlFlow::Continue(())
-            });
-            summary.records = records;
-            if let Some(e) = failure.take() {
-                return Err(e).context("writing output");
-            }
-            if let Err(e) = read {
-                // The records before the fault were read and kept; the rest of the file is one
-                // reject, and the next file is read.
-                let origin = Origin::File {
-                    file: file_id,
-                    line: last_line,
-                };
-                let reject = unreadable(format!(
-                    "reading stopped after line {last_line}: {e}; the records before it were kept"
-                ));
-                evaluator
-                    .push_broken(origin, &reject, &[], &mut sink)
-                    .context("writing output")?;
-            }
-            summary.bytes += std::fs::metadata(path).map_or(0, |m| m.len());
-            if let Some(line) = stopped_at {
-                summary.stopped_at = Some((name, line));
-                break;
-            }
-        }
-        let mut sink = Callbacks {
-            names: &names,
-            on_decision: &mut *on_decision,
-            on_reject: &mut *on_reject,
+    (files, skipped)
+}
+
+/// One replay's reading state: the evaluator, the file names its origins point to, the
+/// callbacks, and the progress line.
+struct Reading<'r, 'b> {
+    evaluator: Evaluator,
+    names: Vec<String>,
+    on_decision: &'r mut dyn FnMut(&Decision) -> io::Result<()>,
+    on_reject: &'r mut RejectSink<'b>,
+    progress: Progress,
+}
+
+impl<'b> Reading<'_, 'b> {
+    /// The evaluator, and the sink its output goes to.
+    fn parts(&mut self) -> (&mut Evaluator, Callbacks<'_, 'b>) {
+        let sink = Callbacks {
+            names: &self.names,
+            on_decision: &mut *self.on_decision,
+            on_reject: &mut *self.on_reject,
         };
-        // A stop is not the end of the input: the timers of the last grace stay pending.
-        if options.end_of_input && summary.stopped_at.is_none() {
-            evaluator.finish(&mut sink)
-        } else {
-            evaluator.pause(&mut sink)
+        (&mut self.evaluator, sink)
+    }
+
+    /// The id origins carry for the file `name`.
+    fn file_id(&mut self, name: String) -> u32 {
+        let file_id = self.evaluator.engine_mut().origin_names().intern(&name);
+        if self.names.len() <= file_id as usize {
+            self.names.resize(file_id as usize + 1, String::new());
         }
-        .context("writing output")
-    })();
-    progress.finish();
-    summary.records = 0;
-    summary.add_tally(evaluator.tally());
-    summary.add_engine(evaluator.engine());
-    *engine = evaluator.into_engine();
-    outcome?;
-    summary.elapsed = started.elapsed();
-    Ok(summary)
+        self.names[file_id as usize] = name;
+        file_id
+    }
+
+    /// A reject with no record bytes (a file that cannot be opened or read on).
+    fn broken(&mut self, file: u32, line: u64, reject: &Reject) -> anyhow::Result<()> {
+        let (evaluator, mut sink) = self.parts();
+        evaluator
+            .push_broken(Origin::File { file, line }, reject, &[], &mut sink)
+            .context("writing output")
+    }
+
+    /// Reads one file (`position`: its index and the number of files) through the evaluator,
+    /// counting its records and bytes in `summary`; the file and line it stopped at when a stop
+    /// was asked for.
+    fn file(
+        &mut self,
+        position: (usize, usize),
+        path: &Path,
+        options: &ReplayOptions,
+        summary: &mut ReplaySummary,
+    ) -> anyhow::Result<Option<(String, u64)>> {
+        let name = if is_stdin(path) {
+            "<stdin>".to_owned()
+        } else {
+            path.display().to_string()
+        };
+        let file_id = self.file_id(name.clone());
+        let unreadable = |detail: String| Reject::new(RejectReason::Unreadable, detail);
+        let reader: Box<dyn io::BufRead> = if is_stdin(path) {
+            Box::new(io::stdin().lock())
+        } else {
+            match file::open(path) {
+                Ok(reader) => reader,
+                Err(e) => {
+                    self.broken(file_id, 0, &unreadable(format!("opening the file: {e}")))?;
+                    return Ok(None);
+                }
+            }
+        };
+        let mut last_line = 0;
+        let mut stopped_at = None;
+        let mut failure: Option<io::Error> = None;
+        let mut records = summary.records;
+        let Reading {
+            evaluator,
+            names,
+            on_decision,
+            on_reject,
+            progress,
+        } = self;
+        let mut sink = Callbacks {
+            names,
+            on_decision: &mut **on_decision,
+            on_reject: &mut **on_reject,
+        };
+        let max_record_bytes = options.normalizer.max_record_bytes;
+        let read = file::frame_records(reader, max_record_bytes, &mut |item| {
+            records += 1;
+            let result = match item {
+                Item::Record { bytes, line } => {
+                    last_line = line;
+                    progress.tick(position.0, position.1, records, line);
+                    let origin = Origin::File {
+                        file: file_id,
+                        line,
+                    };
+                    evaluator.push(bytes, origin, &mut sink)
+                }
+                Item::Broken {
+                    line,
+                    reject,
+                    bytes,
+                } => {
+                    last_line = line;
+                    let origin = Origin::File {
+                        file: file_id,
+                        line,
+                    };
+                    evaluator.push_broken(origin, &reject, bytes, &mut sink)
+                }
+            };
+            if let Err(e) = result {
+                failure = Some(e);
+                return ControlFlow::Break(());
+            }
+            if options.stop.load(Ordering::Relaxed) {
+                stopped_at = Some(last_line);
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        });
+        summary.records = records;
+        if let Some(e) = failure.take() {
+            return Err(e).context("writing output");
+        }
+        if let Err(e) = read {
+            // The records before the fault were read and kept; the rest of the file is one
+            // reject, and the next file is read.
+            let reject = unreadable(format!(
+                "reading stopped after line {last_line}: {e}; the records before it were kept"
+            ));
+            self.broken(file_id, last_line, &reject)?;
+        }
+        summary.bytes += std::fs::metadata(path).map_or(0, |m| m.len());
+        Ok(stopped_at.map(|line| (name, line)))
+    }
 }
 
 /// This process's peak resident memory in KiB (`VmHWM`), where the system reports it.
