@@ -65,6 +65,87 @@ enum Op {
     Exists,
 }
 
+/// The modifiers of an entry's key, as written after its field `name`.
+#[derive(Default)]
+struct Modifiers<'k> {
+    /// The comparison and the modifier that named it.
+    op: Option<(Op, &'k str)>,
+    all: bool,
+    cased: bool,
+    fieldref: bool,
+}
+
+/// Reads the modifiers after `name` in `key`, reporting unknown and conflicting ones.
+fn modifiers<'k>(
+    key: &Str,
+    name: &str,
+    parts: std::str::Split<'k, char>,
+    errors: &mut Vec<SpecError>,
+) -> Modifiers<'k> {
+    let mut m = Modifiers::default();
+    let mut offset = name.len() + 1;
+    for modifier in parts {
+        let pos = key.at(offset);
+        offset += modifier.len() + 1;
+        let this = match modifier {
+            "all" => {
+                m.all = true;
+                continue;
+            }
+            "cased" => {
+                m.cased = true;
+                continue;
+            }
+            "fieldref" => {
+                if let Some((prev, prev_name)) = m.op {
+                    if !fieldref_allows(prev) {
+                        errors.push(fieldref_conflict(pos, prev_name));
+                    }
+                }
+                m.fieldref = true;
+                continue;
+            }
+            "in" => Op::Eq,
+            "contains" => Op::Contains,
+            "startswith" => Op::StartsWith,
+            "endswith" => Op::EndsWith,
+            "re" => Op::Re,
+            "cidr" => Op::Cidr,
+            "gt" => Op::Cmp(CmpOp::Gt),
+            "gte" => Op::Cmp(CmpOp::Gte),
+            "lt" => Op::Cmp(CmpOp::Lt),
+            "lte" => Op::Cmp(CmpOp::Lte),
+            "exists" => Op::Exists,
+            other => {
+                let hint = did_you_mean(other, MODIFIERS.iter().copied());
+                let hint = if hint.is_empty() {
+                    format!(" (expected one of: {})", MODIFIERS.join(", "))
+                } else {
+                    hint
+                };
+                errors.push(SpecError::new(
+                    pos,
+                    format!("unknown modifier `{other}`{hint}"),
+                ));
+                continue;
+            }
+        };
+        match m.op {
+            Some((prev, prev_name)) if prev != this || prev_name != modifier => {
+                errors.push(SpecError::new(
+                    pos,
+                    format!("modifier `{modifier}` cannot be combined with `{prev_name}`"),
+                ))
+            }
+            _ if m.fieldref && !fieldref_allows(this) => {
+                errors.push(fieldref_conflict(pos, modifier))
+            }
+            _ => m.op = Some((this, modifier)),
+        }
+    }
+    m
+}
+
 /// What kind of value a field yields, for the type rules.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Kind {
@@ -169,68 +250,12 @@ pub(crate) fn compile_entry(
     let name = parts.next().unwrap_or_default();
     let field = field(name, key.pos, errors);
 
-    let mut op: Option<(Op, &str)> = None;
-    let mut all = false;
-    let mut cased = false;
-    let mut fieldref = false;
-    let mut offset = name.len() + 1;
-    for m in parts {
-        let pos = key.at(offset);
-        offset += m.len() + 1;
-        let this = match m {
-            "all" => {
-                all = true;
-                continue;
-            }
-            "cased" => {
-                cased = true;
-                continue;
-            }
-            "fieldref" => {
-                if let Some((prev, prev_name)) = op {
-                    if !fieldref_allows(prev) {
-                        errors.push(fieldref_conflict(pos, prev_name));
-                    }
-                }
-                fieldref = true;
-                continue;
-            }
-            "in" => Op::Eq,
-            "contains" => Op::Contains,
-            "startswith" => Op::StartsWith,
-            "endswith" => Op::EndsWith,
-            "re" => Op::Re,
-            "cidr" => Op::Cidr,
-            "gt" => Op::Cmp(CmpOp::Gt),
-            "gte" => Op::Cmp(CmpOp::Gte),
-            "lt" => Op::Cmp(CmpOp::Lt),
-            "lte" => Op::Cmp(CmpOp::Lte),
-            "exists" => Op::Exists,
-            other => {
-                let hint = did_you_mean(other, MODIFIERS.iter().copied());
-                let hint = if hint.is_empty() {
-                    format!(" (expected one of: {})", MODIFIERS.join(", "))
-                } else {
-                    hint
-                };
-                errors.push(SpecError::new(
-                    pos,
-                    format!("unknown modifier `{other}`{hint}"),
-                ));
-                continue;
-            }
-        };
-        match op {
-            Some((prev, prev_name)) if prev != this || prev_name != m => {
-                errors.push(SpecError::new(
-                    pos,
-                    format!("modifier `{m}` cannot be combined with `{prev_name}`"),
-                ))
-            }
-            _ if fieldref && !fieldref_allows(this) => errors.push(fieldref_conflict(pos, m)),
-            _ => op = Some((this, m)),
-        }
-    }
+    let Modifiers {
+        op,
+        all,
+        cased,
+        fieldref,
+    } = modifiers(key, name, parts, errors);
     let (op, op_name) = op.unwrap_or((Op::Eq, ""));
     let field = field?;
     if errors.len() > before {
@@ -286,93 +311,27 @@ pub(crate) fn compile_entry(
         ));
     };
     let test = match op {
-        Op::Exists => {
-            let value = match values {
-                [Item {
-                    value: Scalar::Bool(b),
-                    ..
-                }] if !list => Some(*b),
-                _ => None,
-            };
-            match value {
-                Some(b) => Test::Exists(b),
-                None => {
-                    let message = format!("`{fname}|exists` takes `true` or `false`");
-                    errors.push(match values.first() {
-                        Some(v) => SpecError::item(v, message),
-                        None => SpecError::new(key.pos, message),
-                    });
-                    return None;
-                }
-            }
-        }
+        Op::Exists => exists_test(key, &fname, values, list, errors)?,
         Op::Re => {
             if kind == Kind::Bool {
                 type_error(errors, "a flag: compare it with true or false");
                 return None;
             }
-            let mut res = Vec::with_capacity(values.len());
-            for v in values {
-                let text = v.value.to_string();
-                match RegexBuilder::new(&text).case_insensitive(!cased).build() {
-                    Ok(re) => res.push(re),
-                    Err(e) => errors.push(SpecError::item(
-                        v,
-                        format!("invalid regex `{text}`: {}", regex_message(&e)),
-                    )),
-                }
-            }
-            Test::Regex {
-                res: res.into(),
-                all,
-            }
+            regex_test(values, all, cased, errors)
         }
         Op::Cidr => {
             if !matches!(kind, Kind::Ip | Kind::Raw) {
                 type_error(errors, "`cidr` applies to `network.ip` and `raw.*` fields");
                 return None;
             }
-            let mut nets = Vec::with_capacity(values.len());
-            for v in values {
-                match parse_net(&v.value.to_string()) {
-                    Some(net) => nets.push(net),
-                    None => errors.push(SpecError::item(
-                        v,
-                        format!(
-                            "invalid CIDR `{}`: expected an address/prefix like 10.0.0.0/8",
-                            v.value
-                        ),
-                    )),
-                }
-            }
-            Test::Cidr {
-                nets: nets.into(),
-                all,
-            }
+            cidr_test(values, all, errors)
         }
         Op::Cmp(cmp) => {
             if !matches!(kind, Kind::Int | Kind::Raw) {
                 type_error(errors, "it is not a number");
                 return None;
             }
-            let mut nums = Vec::with_capacity(values.len());
-            for v in values {
-                match number(&v.value) {
-                    Some(x) => nums.push(x),
-                    None => errors.push(SpecError::item(
-                        v,
-                        format!(
-                            "`{op_name}` needs a number or a size like 10MiB, not `{}`",
-                            v.value
-                        ),
-                    )),
-                }
-            }
-            Test::Cmp {
-                op: cmp,
-                values: nums.into(),
-                all,
-            }
+            cmp_test((cmp, op_name), values, all, errors)
         }
         Op::Contains | Op::StartsWith | Op::EndsWith => {
             if matches!(kind, Kind::Int | Kind::Bool) {
@@ -412,6 +371,98 @@ pub(crate) fn compile_entry(
         }
     };
     (errors.len() == before).then_some(Pred { field, test })
+}
+
+/// `exists`: one `true` or `false`.
+fn exists_test(
+    key: &Str,
+    fname: &str,
+    values: &[&Item],
+    list: bool,
+    errors: &mut Vec<SpecError>,
+) -> Option<Test> {
+    if let [Item {
+        value: Scalar::Bool(b),
+        ..
+    }] = values
+    {
+        if !list {
+            return Some(Test::Exists(*b));
+        }
+    }
+    let message = format!("`{fname}|exists` takes `true` or `false`");
+    errors.push(match values.first() {
+        Some(v) => SpecError::item(v, message),
+        None => SpecError::new(key.pos, message),
+    });
+    None
+}
+
+/// `re`: each value a regular expression, case-insensitive unless `cased`.
+fn regex_test(values: &[&Item], all: bool, cased: bool, errors: &mut Vec<SpecError>) -> Test {
+    let mut res = Vec::with_capacity(values.len());
+    for v in values {
+        let text = v.value.to_string();
+        match RegexBuilder::new(&text).case_insensitive(!cased).build() {
+            Ok(re) => res.push(re),
+            Err(e) => errors.push(SpecError::item(
+                v,
+                format!("invalid regex `{text}`: {}", regex_message(&e)),
+            )),
+        }
+    }
+    Test::Regex {
+        res: res.into(),
+        all,
+    }
+}
+
+/// `cidr`: each value a network.
+fn cidr_test(values: &[&Item], all: bool, errors: &mut Vec<SpecError>) -> Test {
+    let mut nets = Vec::with_capacity(values.len());
+    for v in values {
+        match parse_net(&v.value.to_string()) {
+            Some(net) => nets.push(net),
+            None => errors.push(SpecError::item(
+                v,
+                format!(
+                    "invalid CIDR `{}`: expected an address/prefix like 10.0.0.0/8",
+                    v.value
+                ),
+            )),
+        }
+    }
+    Test::Cidr {
+        nets: nets.into(),
+        all,
+    }
+}
+
+/// `gt`, `gte`, `lt`, `lte` (`op`, with the modifier's name): each value a number or a size.
+fn cmp_test(
+    (op, op_name): (CmpOp, &str),
+    values: &[&Item],
+    all: bool,
+    errors: &mut Vec<SpecError>,
+) -> Test {
+    let mut nums = Vec::with_capacity(values.len());
+    for v in values {
+        match number(&v.value) {
+            Some(x) => nums.push(x),
+            None => errors.push(SpecError::item(
+                v,
+                format!(
+                    "`{op_name}` needs a number or a size like 10MiB, not `{}`",
+                    v.value
+                ),
+            )),
+        }
+    }
+    Test::Cmp {
+        op,
+        values: nums.into(),
+        all,
+    }
 }
 
 /// A text test; without `all`, a long list of patterns is indexed (`lookup`).
