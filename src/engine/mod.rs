@@ -45,11 +45,11 @@ use smallvec::SmallVec;
 
 use crate::decision::{self, Decision, PrincipalRef, RuleRef};
 use crate::event::{Event, SessionKind, Source};
-use crate::rule::field::Value;
+use crate::rule::field::{Field, Value};
 use crate::rule::index::RuleIndex;
 use crate::rule::{
-    ActionKind, EvalCx, Fire, Mode, Rule, RuleSet, SessionLogic, Severity, Since, StepAggregate,
-    Threshold, Tolerance,
+    ActionKind, EvalCx, Fire, Learn, Mode, Rule, RuleSet, SessionLogic, Severity, Since,
+    StepAggregate, Threshold, Tolerance,
 };
 use crate::source::{Origin, OriginNames};
 use crate::time::{source_index, TimeConfig, SOURCES};
@@ -724,25 +724,28 @@ impl Engine {
         origin: Origin,
         out: &mut Vec<Decision>,
     ) {
-        let t = event.time.millis();
         let (session_started, session_seq, source, newest, arrival) = {
             let s = self.sessions[slot as usize].as_ref().expect("live slot");
             (s.started, s.seq, s.source, s.last_seen, s.arrivals)
         };
-        let grace = self.config.time.grace(source);
-        let max_evidence = self.config.max_evidence_events;
         let rule = &self.rules.rules[rule_index];
         let cx = &mut self.cx;
-        let mut timer = None;
-        // The decision's time: the event's own, or where the state says the rule first held.
-        let mut at = t;
-        let mut trigger = Some((event, origin));
+        let mut step = Step {
+            event,
+            origin,
+            t: event.time.millis(),
+            grace: self.config.time.grace(source),
+            max_evidence: self.config.max_evidence_events,
+            at: event.time.millis(),
+            trigger: Some((event, origin)),
+            timer: None,
+        };
         let firing = match &rule.session {
             None => rule.detection.matches(event, cx).then(|| {
                 Firing::new(
                     "match",
                     format!("{} matched the rule's detection", event.action),
-                    t,
+                    step.t,
                 )
             }),
             Some(SessionLogic::Sequence {
@@ -753,30 +756,11 @@ impl Engine {
                 let closes = until
                     .as_ref()
                     .is_some_and(|u| rule.detection.eval(u, event, cx));
-                let mut hits: SmallVec<[(usize, i64); 4]> = SmallVec::new();
-                if !closes {
-                    for (i, step) in steps.iter().enumerate() {
-                        if !rule.detection.eval(&step.condition, event, cx) {
-                            continue;
-                        }
-                        let value = match &step.aggregate {
-                            None | Some(StepAggregate::EventCount { .. }) => {
-                                Some(firing::items(event))
-                            }
-                            Some(StepAggregate::ValueCount { field, .. }) => {
-                                let v = field.get(event, &cx.scratch);
-                                (!v.is_missing())
-                                    .then(|| value_hash(&v, Tolerance::Exact, &mut cx.text))
-                            }
-                            Some(StepAggregate::ValueSum { field, .. }) => {
-                                numeric(&field.get(event, &cx.scratch)).map(milli)
-                            }
-                        };
-                        if let Some(value) = value {
-                            hits.push((i, value));
-                        }
-                    }
-                }
+                let hits = if closes {
+                    SmallVec::new()
+                } else {
+                    sequence_hits(rule, steps, event, cx)
+                };
                 if hits.is_empty() && !closes {
                     return;
                 }
@@ -786,34 +770,7 @@ impl Engine {
                 else {
                     return;
                 };
-                let key = (t, u64::from(arrival));
-                if closes {
-                    seq.until(key);
-                }
-                for &(step, value) in &hits {
-                    seq.hit(steps.len(), step, Hit { key, origin, value });
-                }
-                seq.forget_before(newest.saturating_sub(*maxspan_ms).saturating_sub(grace));
-                seq.complete(&step_aggregates(steps), *maxspan_ms, max_evidence)
-                    .map(|chain| {
-                        at = chain.completed;
-                        let mut earlier = chain.evidence;
-                        earlier.retain(|e| *e != (t, origin));
-                        Firing {
-                            value: Some(steps.len() as f64),
-                            earlier,
-                            ..Firing::new(
-                                "sequence",
-                                format!(
-                                    "{} steps in order within {} (maxspan {})",
-                                    steps.len(),
-                                    human_ms(chain.completed - chain.started),
-                                    human_ms(*maxspan_ms)
-                                ),
-                                chain.started,
-                            )
-                        }
-                    })
+                step.sequence(seq, steps, *maxspan_ms, (closes, &hits), (arrival, newest))
             }
             Some(SessionLogic::Duration {
                 until: Some(until), ..
@@ -826,8 +783,12 @@ impl Engine {
                         || LogicState::Duration(Default::default()),
                     )
                 {
-                    if d.since == i64::MAX || t >= d.since {
-                        d.ended = if d.ended == NEVER { t } else { d.ended.min(t) };
+                    if d.since == i64::MAX || step.t >= d.since {
+                        d.ended = if d.ended == NEVER {
+                            step.t
+                        } else {
+                            d.ended.min(step.t)
+                        };
                     }
                 }
                 return;
@@ -837,196 +798,10 @@ impl Engine {
                     return;
                 }
                 let state = rule_state_in(&mut self.sessions, slot, rule_index);
-                match logic {
-                    SessionLogic::EventCount {
-                        timespan_ms,
-                        threshold,
-                    } => push_window(
-                        state,
-                        (Aggregate::Count, *timespan_ms, threshold),
-                        Entry {
-                            time: t,
-                            origin,
-                            value: firing::items(event),
-                        },
-                        (grace, max_evidence),
-                        &mut at,
-                    ),
-                    SessionLogic::ValueCount {
-                        field,
-                        timespan_ms,
-                        threshold,
-                    } => {
-                        let value = field.get(event, &cx.scratch);
-                        if value.is_missing() {
-                            return;
-                        }
-                        let hash = value_hash(&value, Tolerance::Exact, &mut cx.text);
-                        push_window(
-                            state,
-                            (Aggregate::Distinct, *timespan_ms, threshold),
-                            Entry {
-                                time: t,
-                                origin,
-                                value: hash,
-                            },
-                            (grace, max_evidence),
-                            &mut at,
-                        )
-                        .map(|f| Firing {
-                            trigger_value: Some(cx.text.clone()),
-                            ..f
-                        })
-                    }
-                    SessionLogic::ValueSum {
-                        field,
-                        timespan_ms,
-                        threshold,
-                    } => {
-                        let Some(amount) = numeric(&field.get(event, &cx.scratch)) else {
-                            return;
-                        };
-                        push_window(
-                            state,
-                            (Aggregate::Sum, *timespan_ms, threshold),
-                            Entry {
-                                time: t,
-                                origin,
-                                value: milli(amount),
-                            },
-                            (grace, max_evidence),
-                            &mut at,
-                        )
-                    }
-                    SessionLogic::NewValue {
-                        field,
-                        learn,
-                        tolerance,
-                    } => {
-                        let value = field.get(event, &cx.scratch);
-                        if value.is_missing() {
-                            return;
-                        }
-                        let hash = value_hash(&value, *tolerance, &mut cx.text);
-                        let LogicState::Baseline(b) = ensure(&mut state.logic, || {
-                            LogicState::Baseline(Baseline::default())
-                        }) else {
-                            return;
-                        };
-                        b.observe(learn, t, origin, &[hash]).map(|outside| {
-                            let text = if outside.value_index.is_some() {
-                                cx.text.clone()
-                            } else {
-                                String::new()
-                            };
-                            outside_firing(
-                                &outside,
-                                text,
-                                "new_value",
-                                event,
-                                &mut at,
-                                &mut trigger,
-                            )
-                        })
-                    }
-                    SessionLogic::ScopeGrowth { field, learn } => {
-                        let mut hashes: SmallVec<[i64; 8]> = SmallVec::new();
-                        let mut texts: SmallVec<[String; 4]> = SmallVec::new();
-                        match field.get(event, &cx.scratch) {
-                            Value::Missing => {}
-                            Value::List(items) => {
-                                for item in items {
-                                    hashes.push(text_hash(item));
-                                    texts.push(item.to_string());
-                                }
-                            }
-                            other => {
-                                hashes.push(value_hash(&other, Tolerance::Exact, &mut cx.text));
-                                texts.push(cx.text.clone());
-                            }
-                        }
-                        let LogicState::Baseline(b) = ensure(&mut state.logic, || {
-                            LogicState::Baseline(Baseline::default())
-                        }) else {
-                            return;
-                        };
-                        b.observe(learn, t, origin, &hashes).map(|outside| {
-                            let text = outside
-                                .value_index
-                                .and_then(|i| texts.get(i).cloned())
-                                .unwrap_or_default();
-                            let mut firing = outside_firing(
-                                &outside,
-                                text.clone(),
-                                "scope_growth",
-                                event,
-                                &mut at,
-                                &mut trigger,
-                            );
-                            firing.reason = if text.is_empty() {
-                                "the session gained a scope it did not start with".to_owned()
-                            } else {
-                                format!("the session gained {text}, which it did not start with")
-                            };
-                            firing
-                        })
-                    }
-                    SessionLogic::Duration {
-                        since,
-                        limit_ms,
-                        fire,
-                        ..
-                    } => {
-                        let LogicState::Duration(d) =
-                            ensure(
-                                &mut state.logic,
-                                || LogicState::Duration(Default::default()),
-                            )
-                        else {
-                            return;
-                        };
-                        if d.ended_before(t) {
-                            // A new life after a logout: the clock starts again.
-                            *d = DurationState::default();
-                        }
-                        let start = match since {
-                            Since::SessionStart if d.ended == NEVER => session_started,
-                            _ => t,
-                        };
-                        if start < d.since {
-                            d.since = start;
-                            d.origin = origin;
-                        }
-                        let due = d.since.saturating_add(*limit_ms);
-                        match fire {
-                            Fire::OnEvent if t > due => Some(Firing {
-                                value: Some((t - d.since) as f64 / 1000.0),
-                                threshold: Some(format!("> {}", human_ms(*limit_ms))),
-                                earlier: vec![(d.since, d.origin)],
-                                ..Firing::new(
-                                    "duration",
-                                    format!(
-                                        "session age {} exceeds {}",
-                                        human_ms(t - d.since),
-                                        human_ms(*limit_ms)
-                                    ),
-                                    d.since,
-                                )
-                            }),
-                            Fire::OnTimer if d.due != due => {
-                                d.due = due;
-                                d.principal = Some(Box::new(principal_of(event)));
-                                timer = Some(due);
-                                None
-                            }
-                            _ => None,
-                        }
-                    }
-                    SessionLogic::Sequence { .. } => None,
-                }
+                step.logic(logic, state, cx, session_started)
             }
         };
-        if let Some(due) = timer {
+        if let Some(due) = step.timer {
             self.timers[source_index(source)].push(Reverse((
                 due,
                 session_seq,
@@ -1035,6 +810,7 @@ impl Engine {
             )));
         }
         if let Some(firing) = firing {
+            let (at, trigger) = (step.at, step.trigger);
             self.decide(rule_index, slot, at, trigger, firing, out);
         }
     }
@@ -1209,6 +985,309 @@ impl Engine {
         self.stats.decisions += 1;
         *self.stats.decisions_by_rule.last_mut().expect("kill slot") += 1;
         out.push(decision);
+    }
+}
+
+/// One rule's look at one event: the event, and what the evaluation decides besides a firing
+/// (the decision's time, its trigger, a timer to set).
+struct Step<'e> {
+    event: &'e Event<'e>,
+    origin: Origin,
+    t: i64,
+    grace: i64,
+    max_evidence: usize,
+    /// The decision's time: the event's own, or where the state says the rule first held.
+    at: i64,
+    trigger: Option<(&'e Event<'e>, Origin)>,
+    /// A duration rule's due time, when this event set one.
+    timer: Option<i64>,
+}
+
+/// The steps of a sequence `event` is a hit of, with each hit's value.
+fn sequence_hits(
+    rule: &Rule,
+    steps: &[crate::rule::Step],
+    event: &Event<'_>,
+    cx: &mut EvalCx,
+) -> SmallVec<[(usize, i64); 4]> {
+    let mut hits = SmallVec::new();
+    for (i, step) in steps.iter().enumerate() {
+        if !rule.detection.eval(&step.condition, event, cx) {
+            continue;
+        }
+        let value = match &step.aggregate {
+            None | Some(StepAggregate::EventCount { .. }) => Some(firing::items(event)),
+            Some(StepAggregate::ValueCount { field, .. }) => {
+                let v = field.get(event, &cx.scratch);
+                (!v.is_missing()).then(|| value_hash(&v, Tolerance::Exact, &mut cx.text))
+            }
+            Some(StepAggregate::ValueSum { field, .. }) => {
+                numeric(&field.get(event, &cx.scratch)).map(milli)
+            }
+        };
+        if let Some(value) = value {
+            hits.push((i, value));
+        }
+    }
+    hits
+}
+
+impl Step<'_> {
+    /// A sequence's state after this event (`closes`: it matched `until`; `hits`: the steps it
+    /// is), and the firing when the chain completes.
+    fn sequence(
+        &mut self,
+        seq: &mut SequenceState,
+        steps: &[crate::rule::Step],
+        maxspan_ms: i64,
+        (closes, hits): (bool, &[(usize, i64)]),
+        (arrival, newest): (u32, i64),
+    ) -> Option<Firing> {
+        let (t, origin) = (self.t, self.origin);
+        let key = (t, u64::from(arrival));
+        if closes {
+            seq.until(key);
+        }
+        for &(step, value) in hits {
+            seq.hit(steps.len(), step, Hit { key, origin, value });
+        }
+        seq.forget_before(newest.saturating_sub(maxspan_ms).saturating_sub(self.grace));
+        let chain = seq.complete(&step_aggregates(steps), maxspan_ms, self.max_evidence)?;
+        self.at = chain.completed;
+        let mut earlier = chain.evidence;
+        earlier.retain(|e| *e != (t, origin));
+        Some(Firing {
+            value: Some(steps.len() as f64),
+            earlier,
+            ..Firing::new(
+                "sequence",
+                format!(
+                    "{} steps in order within {} (maxspan {})",
+                    steps.len(),
+                    human_ms(chain.completed - chain.started),
+                    human_ms(maxspan_ms)
+                ),
+                chain.started,
+            )
+        })
+    }
+
+    /// Every logic but sequences, on an event the rule's detection matched.
+    fn logic(
+        &mut self,
+        logic: &SessionLogic,
+        state: &mut RuleState,
+        cx: &mut EvalCx,
+        session_started: i64,
+    ) -> Option<Firing> {
+        match logic {
+            SessionLogic::EventCount {
+                timespan_ms,
+                threshold,
+            } => {
+                let value = firing::items(self.event);
+                self.window(state, (Aggregate::Count, *timespan_ms, threshold), value)
+            }
+            SessionLogic::ValueCount {
+                field,
+                timespan_ms,
+                threshold,
+            } => {
+                let value = field.get(self.event, &cx.scratch);
+                if value.is_missing() {
+                    return None;
+                }
+                let hash = value_hash(&value, Tolerance::Exact, &mut cx.text);
+                let window = (Aggregate::Distinct, *timespan_ms, threshold);
+                self.window(state, window, hash).map(|f| Firing {
+                    trigger_value: Some(cx.text.clone()),
+                    ..f
+                })
+            }
+            SessionLogic::ValueSum {
+                field,
+                timespan_ms,
+                threshold,
+            } => {
+                let amount = numeric(&field.get(self.event, &cx.scratch))?;
+                self.window(
+                    state,
+                    (Aggregate::Sum, *timespan_ms, threshold),
+                    milli(amount),
+                )
+            }
+            SessionLogic::NewValue {
+                field,
+                learn,
+                tolerance,
+            } => self.new_value(state, cx, (field, learn, *tolerance)),
+            SessionLogic::ScopeGrowth { field, learn } => {
+                self.scope_growth(state, cx, (field, learn))
+            }
+            SessionLogic::Duration {
+                since,
+                limit_ms,
+                fire,
+                ..
+            } => self.duration(state, (since, *limit_ms, fire), session_started),
+            SessionLogic::Sequence { .. } => None,
+        }
+    }
+
+    /// This event's `value` into a sliding window of `kind` over `span`.
+    fn window(
+        &mut self,
+        state: &mut RuleState,
+        (kind, span, threshold): (Aggregate, i64, &Threshold),
+        value: i64,
+    ) -> Option<Firing> {
+        let entry = Entry {
+            time: self.t,
+            origin: self.origin,
+            value,
+        };
+        push_window(
+            state,
+            (kind, span, threshold),
+            entry,
+            (self.grace, self.max_evidence),
+            &mut self.at,
+        )
+    }
+
+    /// A value outside the session's learnt baseline.
+    fn new_value(
+        &mut self,
+        state: &mut RuleState,
+        cx: &mut EvalCx,
+        (field, learn, tolerance): (&Field, &Learn, Tolerance),
+    ) -> Option<Firing> {
+        let value = field.get(self.event, &cx.scratch);
+        if value.is_missing() {
+            return None;
+        }
+        let hash = value_hash(&value, tolerance, &mut cx.text);
+        let LogicState::Baseline(b) = ensure(&mut state.logic, || {
+            LogicState::Baseline(Baseline::default())
+        }) else {
+            return None;
+        };
+        let outside = b.observe(learn, self.t, self.origin, &[hash])?;
+        let text = if outside.value_index.is_some() {
+            cx.text.clone()
+        } else {
+            String::new()
+        };
+        Some(outside_firing(
+            &outside,
+            text,
+            "new_value",
+            self.event,
+            &mut self.at,
+            &mut self.trigger,
+        ))
+    }
+
+    /// A scope the session did not have while its baseline was learnt.
+    fn scope_growth(
+        &mut self,
+        state: &mut RuleState,
+        cx: &mut EvalCx,
+        (field, learn): (&Field, &Learn),
+    ) -> Option<Firing> {
+        let mut hashes: SmallVec<[i64; 8]> = SmallVec::new();
+        let mut texts: SmallVec<[String; 4]> = SmallVec::new();
+        match field.get(self.event, &cx.scratch) {
+            Value::Missing => {}
+            Value::List(items) => {
+                for item in items {
+                    hashes.push(text_hash(item));
+                    texts.push(item.to_string());
+                }
+            }
+            other => {
+                hashes.push(value_hash(&other, Tolerance::Exact, &mut cx.text));
+                texts.push(cx.text.clone());
+            }
+        }
+        let LogicState::Baseline(b) = ensure(&mut state.logic, || {
+            LogicState::Baseline(Baseline::default())
+        }) else {
+            return None;
+        };
+        let outside = b.observe(learn, self.t, self.origin, &hashes)?;
+        let text = outside
+            .value_index
+            .and_then(|i| texts.get(i).cloned())
+            .unwrap_or_default();
+        let mut firing = outside_firing(
+            &outside,
+            text.clone(),
+            "scope_growth",
+            self.event,
+            &mut self.at,
+            &mut self.trigger,
+        );
+        firing.reason = if text.is_empty() {
+            "the session gained a scope it did not start with".to_owned()
+        } else {
+            format!("the session gained {text}, which it did not start with")
+        };
+        Some(firing)
+    }
+
+    /// A session (or privilege) older than `limit_ms`: fired on this event, or a timer set.
+    fn duration(
+        &mut self,
+        state: &mut RuleState,
+        (since, limit_ms, fire): (&Since, i64, &Fire),
+        session_started: i64,
+    ) -> Option<Firing> {
+        let (t, origin) = (self.t, self.origin);
+        let LogicState::Duration(d) =
+            ensure(
+                &mut state.logic,
+                || LogicState::Duration(Default::default()),
+            )
+        else {
+            return None;
+        };
+        if d.ended_before(t) {
+            // A new life after a logout: the clock starts again.
+            *d = DurationState::default();
+        }
+        let start = match since {
+            Since::SessionStart if d.ended == NEVER => session_started,
+            _ => t,
+        };
+        if start < d.since {
+            d.since = start;
+            d.origin = origin;
+        }
+        let due = d.since.saturating_add(limit_ms);
+        match fire {
+            Fire::OnEvent if t > due => Some(Firing {
+                value: Some((t - d.since) as f64 / 1000.0),
+                threshold: Some(format!("> {}", human_ms(limit_ms))),
+                earlier: vec![(d.since, d.origin)],
+                ..Firing::new(
+                    "duration",
+                    format!(
+                        "session age {} exceeds {}",
+                        human_ms(t - d.since),
+                        human_ms(limit_ms)
+                    ),
+                    d.since,
+                )
+            }),
+            Fire::OnTimer if d.due != due => {
+                d.due = due;
+                d.principal = Some(Box::new(principal_of(self.event)));
+                self.timer = Some(due);
+                None
+            }
+            _ => None,
+        }
     }
 }
 
