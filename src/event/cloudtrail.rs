@@ -17,10 +17,14 @@
 //!    `long_term_credential` — a credential, not a session.
 //! 5. `principalId` + `sessionContext.attributes.creationDate`:
 //!    `aws:<account>:principal:<principalId>:<creationDate>`, derived.
+//! 6. The root user (`type: Root`) by its `principalId` alone (its calls can carry no access
+//!    key): `aws:<account>:principal:<principalId>`, derived.
+//! 7. Records made by AWS services themselves (`userIdentity.type: AWSService`):
+//!    `aws:<account>:service:<invokedBy>`, derived.
 //!
 //! `AssumeRoleWithSAML` / `AssumeRoleWithWebIdentity` callers hold no AWS credential yet; those
-//! events belong to the session they create (the issued `ASIA…` key). Records made by AWS
-//! services themselves (`userIdentity.type: AWSService`) have no session and are rejected.
+//! events belong to the session they create (the issued `ASIA…` key). A record with none of
+//! these has no identity and is rejected (`no_session_identity`).
 //! Creation dates are rewritten in one form (RFC 3339, milliseconds), so both CloudTrail
 //! `creationDate` forms give one key.
 //!
@@ -618,12 +622,25 @@ fn session_of<'a>(
             session(key, SessionKind::LongTermCredential, false, None)
         });
     }
-    if let (Some(principal), Some(created)) = (principal, creation) {
-        let id = timed_id(scratch, &principal, created);
+    if let (Some(principal), Some(created)) = (&principal, creation) {
+        let id = timed_id(scratch, principal, created);
         let key = SessionKey::new("aws", account, "principal", id);
         return Some(session(key, SessionKind::Principal, true, Some(created)));
     }
-    None
+    // No credential and no session time: the root user itself (its API calls can carry no
+    // access key in the record), or the AWS service acting.
+    match identity.kind.as_deref() {
+        Some("Root") => {
+            let key = SessionKey::new("aws", account, "principal", principal?);
+            Some(session(key, SessionKind::Principal, true, None))
+        }
+        Some("AWSService") => {
+            let service = non_empty(identity.invoked_by.clone())?;
+            let key = SessionKey::new("aws", account, "service", service);
+            Some(session(key, SessionKind::Principal, true, None))
+        }
+        _ => None,
+    }
 }
 
 /// `<principal>:<time>`, the id of a derived key, built in the scratch arena.
@@ -1081,15 +1098,37 @@ mod tests {
     }
 
     #[test]
-    fn aws_service_records_have_no_session() {
-        let json = r#"{"eventVersion":"1.08","eventTime":"2024-08-01T10:00:00Z",
-            "eventSource":"kms.amazonaws.com","eventName":"Decrypt",
-            "userIdentity":{"type":"AWSService","invokedBy":"s3.amazonaws.com"}}"#;
+    fn root_and_aws_service_records_are_keyed_by_principal_and_service() {
         let scratch = Bump::new();
-        let err = Normalizer::default()
-            .normalize(json.as_bytes(), &scratch)
-            .unwrap_err();
-        assert_eq!(err.reason, RejectReason::NoSessionIdentity);
+        let key = |json: &str| {
+            Normalizer::default()
+                .normalize(json.as_bytes(), &scratch)
+                .map(|e| (e.session.key.to_string(), e.session.derived))
+        };
+        let service = r#"{"eventVersion":"1.08","eventTime":"2024-08-01T10:00:00Z",
+            "eventSource":"kms.amazonaws.com","eventName":"Decrypt","recipientAccountId":"493859302102",
+            "userIdentity":{"type":"AWSService","invokedBy":"s3.amazonaws.com"}}"#;
+        assert_eq!(
+            key(service).unwrap(),
+            ("aws:493859302102:service:s3.amazonaws.com".to_owned(), true)
+        );
+        let root = r#"{"eventVersion":"1.08","eventTime":"2024-08-01T10:00:00Z",
+            "eventSource":"iam.amazonaws.com","eventName":"CreateUser",
+            "userIdentity":{"type":"Root","principalId":"493859302102","accountId":"493859302102",
+              "arn":"arn:aws:iam::493859302102:root"}}"#;
+        assert_eq!(
+            key(root).unwrap(),
+            ("aws:493859302102:principal:493859302102".to_owned(), true)
+        );
+        // An assumed role with neither key nor session names no identity to key by.
+        let role = root.replace(
+            r#""type":"Root","principalId":"493859302102","#,
+            r#""type":"AssumedRole","#,
+        );
+        assert_eq!(
+            key(&role).unwrap_err().reason,
+            RejectReason::NoSessionIdentity
+        );
         let no_time = r#"{"eventVersion":"1.08","eventSource":"s3.amazonaws.com","eventName":"X",
             "userIdentity":{"accessKeyId":"AKIA1"}}"#;
         let err = Normalizer::default()
