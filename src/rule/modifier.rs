@@ -13,6 +13,7 @@
 //! | `exists` | any | `true` or `false` |
 //! | `fieldref` | any | field names: the event's value of that field (Sigma 2.0) |
 //! | `all` | with a list: every value must match, not any | |
+//! | `every` | a list-valued field (vendor array, `scopes`): every item must match, not any; one item at least | |
 //! | `cased` | text comparisons are case-sensitive | |
 //!
 //! `fieldref` compares two fields of the same event: `resource.name|fieldref: principal.name`
@@ -50,6 +51,7 @@ const MODIFIERS: &[&str] = &[
     "exists",
     "fieldref",
     "all",
+    "every",
     "cased",
 ];
 
@@ -171,6 +173,7 @@ pub(crate) fn compile_entry(
 
     let mut op: Option<(Op, &str)> = None;
     let mut all = false;
+    let mut every = false;
     let mut cased = false;
     let mut fieldref = false;
     let mut offset = name.len() + 1;
@@ -184,6 +187,10 @@ pub(crate) fn compile_entry(
             }
             "cased" => {
                 cased = true;
+                continue;
+            }
+            "every" => {
+                every = true;
                 continue;
             }
             "fieldref" => {
@@ -253,6 +260,21 @@ pub(crate) fn compile_entry(
     if op == Op::Exists && all {
         err(errors, key.pos, "`all` cannot be used with `exists`".into());
     }
+    if every && (op == Op::Exists || all || fieldref) {
+        let other = if op == Op::Exists {
+            "exists"
+        } else if all {
+            "all"
+        } else {
+            "fieldref"
+        };
+        err(
+            errors,
+            key.pos,
+            format!("`every` cannot be used with `{other}`"),
+        );
+        return None;
+    }
     if fieldref {
         return fieldref_entry(key, name, &field, (op, op_name), values, all, cased, errors);
     }
@@ -263,7 +285,7 @@ pub(crate) fn compile_entry(
         .filter(|v| v.value == Scalar::Null)
         .collect();
     if !nulls.is_empty() {
-        if op == Op::Eq && !list && values.len() == 1 && !all && !cased {
+        if op == Op::Eq && !list && values.len() == 1 && !all && !every && !cased {
             return Some(Pred {
                 field,
                 test: Test::Exists(false),
@@ -410,6 +432,11 @@ pub(crate) fn compile_entry(
             }
             text_test(pats, all, cased)
         }
+    };
+    let test = if every {
+        Test::Every(Box::new(test))
+    } else {
+        test
     };
     (errors.len() == before).then_some(Pred { field, test })
 }
