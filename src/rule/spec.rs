@@ -171,14 +171,23 @@ impl<'de> Deserialize<'de> for Node {
     }
 }
 
-/// A string from the file. `content` is where its first character sits when the text appears
-/// verbatim in the source (plain or simply quoted), so that offsets inside it — a token of a
-/// condition, a modifier in a key — map to exact columns.
+/// A string from the file. `content` says where its characters sit in the source, so that
+/// offsets inside it — a token of a condition, a modifier in a key — map to exact lines and
+/// columns: where the first one is when the text appears verbatim (plain or simply quoted), or
+/// where each run after a fold is when YAML folded it (a block scalar, a plain or quoted scalar
+/// over several lines).
 #[derive(Clone, Debug)]
 pub struct Str {
     pub value: String,
     pub pos: Pos,
-    content: Option<Pos>,
+    content: Option<Content>,
+}
+
+#[derive(Clone, Debug)]
+enum Content {
+    Verbatim(Pos),
+    /// (byte offset in the text, its position), ascending; between two, the text is verbatim.
+    Folded(Rc<[(usize, Pos)]>),
 }
 
 impl Str {
@@ -194,12 +203,25 @@ impl Str {
     /// The position of byte `offset` of the text (the string's own position when the text is
     /// not verbatim in the source, e.g. a block scalar or an escaped string).
     pub fn at(&self, offset: usize) -> Pos {
-        match self.content {
-            Some(p) => Pos {
-                line: p.line,
-                col: p.col + self.value[..offset.min(self.value.len())].chars().count(),
-            },
-            None => self.pos,
+        let offset = offset.min(self.value.len());
+        let (from, p) = match &self.content {
+            Some(Content::Verbatim(p)) => (0, *p),
+            Some(Content::Folded(anchors)) => {
+                let k = anchors.partition_point(|(o, _)| *o <= offset);
+                match k.checked_sub(1) {
+                    Some(k) => anchors[k],
+                    None => return self.pos,
+                }
+            }
+            None => return self.pos,
+        };
+        Pos {
+            line: p.line,
+            col: p.col
+                + self
+                    .value
+                    .get(from..offset)
+                    .map_or(0, |t| t.chars().count()),
         }
     }
 
@@ -580,6 +602,50 @@ fn yaml_error(e: &serde_saphyr::Error) -> SpecError {
     SpecError::new(pos, format!("invalid YAML: {message}"))
 }
 
+/// Where each run of a folded text starts in the source `raw` (whose first byte is at
+/// `start`): the text and the source hold the same characters but for whitespace — YAML turned
+/// line breaks and indentation into a space or a newline. `None` when they differ otherwise
+/// (escapes in a quoted scalar): positions in the text then fall back to the scalar's.
+fn fold_anchors(raw: &str, text: &str, start: Pos) -> Option<Vec<(usize, Pos)>> {
+    let (rb, tb) = (raw.as_bytes(), text.as_bytes());
+    let mut pos = start;
+    let mut j = 0;
+    if matches!(rb.first(), Some(b'"' | b'\'')) {
+        j = 1;
+        pos.col += 1;
+    }
+    let mut anchors = vec![(0, pos)];
+    let mut i = 0;
+    while i < tb.len() {
+        if tb[i].is_ascii_whitespace() {
+            while i < tb.len() && tb[i].is_ascii_whitespace() {
+                i += 1;
+            }
+            while j < rb.len() && rb[j].is_ascii_whitespace() {
+                if rb[j] == b'\n' {
+                    pos.line += 1;
+                    pos.col = 1;
+                } else {
+                    pos.col += 1;
+                }
+                j += 1;
+            }
+            anchors.push((i, pos));
+            continue;
+        }
+        if rb.get(j) != Some(&tb[i]) {
+            return None;
+        }
+        // Columns count characters: a continuation byte is part of the one before.
+        if tb[i] & 0xC0 != 0x80 {
+            pos.col += 1;
+        }
+        i += 1;
+        j += 1;
+    }
+    Some(anchors)
+}
+
 /// " (did you mean `x`?)" when `name` is a likely misspelling of one of `candidates`.
 pub fn did_you_mean<'c>(name: &str, candidates: impl IntoIterator<Item = &'c str>) -> String {
     let mut best: Option<(usize, &str)> = None;
@@ -669,17 +735,17 @@ impl Reader<'_> {
             })
             .and_then(|raw| {
                 if raw == value {
-                    Some(pos)
+                    Some(Content::Verbatim(pos))
                 } else if raw.len() == value.len() + 2
                     && (raw.starts_with('"') || raw.starts_with('\''))
                     && raw.get(1..raw.len() - 1) == Some(value.as_str())
                 {
-                    Some(Pos {
+                    Some(Content::Verbatim(Pos {
                         line: pos.line,
                         col: pos.col + 1,
-                    })
+                    }))
                 } else {
-                    None
+                    fold_anchors(raw, &value, pos).map(|a| Content::Folded(a.into()))
                 }
             });
         Str {
@@ -1539,6 +1605,39 @@ mod tests {
         let cond = d.condition.as_ref().unwrap();
         // The quote is skipped: byte 8 of the text is `x`.
         assert_eq!(cond.at(8), Pos { line: 5, col: 23 });
+    }
+
+    #[test]
+    fn positions_inside_folded_text() {
+        let src =
+            "id: a\ndetection:\n  sel: {a: 1}\n  condition: >\n    sel and\n      x\n    or é y\n";
+        let (docs, _) = read_file(src).unwrap();
+        let cond = docs[0]
+            .detection
+            .as_ref()
+            .unwrap()
+            .condition
+            .clone()
+            .unwrap();
+        assert_eq!(cond.value, "sel and\n  x\nor é y\n");
+        let at = |word: &str| cond.at(cond.value.find(word).unwrap());
+        assert_eq!(at("sel"), Pos { line: 5, col: 5 });
+        assert_eq!(at("and"), Pos { line: 5, col: 9 });
+        assert_eq!(at("x"), Pos { line: 6, col: 7 });
+        assert_eq!(at("or"), Pos { line: 7, col: 5 });
+        assert_eq!(at("y"), Pos { line: 7, col: 10 });
+        // A plain scalar over two lines; a quoted one with an escape is not followed.
+        let src = "id: a\ndetection:\n  condition: sel and\n    x\n";
+        let (docs, _) = read_file(src).unwrap();
+        let cond = docs[0]
+            .detection
+            .as_ref()
+            .unwrap()
+            .condition
+            .clone()
+            .unwrap();
+        assert_eq!(cond.at(8), Pos { line: 4, col: 5 });
+        assert!(fold_anchors(r#""a\tb c""#, "a\tb c", Pos { line: 1, col: 1 }).is_none());
     }
 
     #[test]
