@@ -283,7 +283,7 @@ fn compile(
         });
         let f = files.len() - 1;
         for e in spec_errors {
-            let rule_id = rule_id_at(&files[f], e.pos);
+            let rule_id = e.rule.or_else(|| rule_id_at(&files[f], e.pos));
             errors.push(LoadError {
                 file: files[f].path.clone(),
                 line: e.pos.line,

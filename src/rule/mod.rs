@@ -11,6 +11,7 @@
 //! - `modifier`, `condition`: entries and their modifiers; the condition language.
 //! - `lookup`: large value lists matched by hash (`in`) or Aho–Corasick (`contains` …).
 //! - `text`: rule and list files read as UTF-8 without blocking, or a located error.
+//! - `sigma`, `falco`: Sigma rules (by `logsource`) and Falco rule files loaded as written.
 
 pub mod compile;
 pub mod field;
@@ -18,6 +19,7 @@ pub mod index;
 pub mod spec;
 
 mod condition;
+mod falco;
 mod lookup;
 mod modifier;
 mod sigma;

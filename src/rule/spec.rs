@@ -13,7 +13,8 @@
 //! # The language
 //!
 //! A file holds one rule, or several YAML documents separated by `---`. A file of only
-//! `lists:`/`macros:` is shared by the other files of its directory.
+//! `lists:`/`macros:` is shared by the other files of its directory. A file whose top level is
+//! a sequence is a Falco rule file, read by `falco` into the same documents.
 //!
 //! ```yaml
 //! id: example.escalate_then_bulk_read      # required, unique in the pack
@@ -88,7 +89,7 @@ pub struct Pos {
 }
 
 impl Pos {
-    fn of(location: &Location) -> Pos {
+    pub(super) fn of(location: &Location) -> Pos {
         Pos {
             line: usize::try_from(location.line()).unwrap_or(usize::MAX),
             col: usize::try_from(location.column()).unwrap_or(usize::MAX),
@@ -486,6 +487,9 @@ pub struct SpecError {
     pub message: String,
     /// Set when `pos` is in a list file rather than in the rule file.
     pub origin: Option<Rc<ListFile>>,
+    /// The rule the problem makes unloadable, when that is not the one written around `pos`
+    /// (a Falco macro is checked in each rule that uses it).
+    pub rule: Option<String>,
 }
 
 impl SpecError {
@@ -494,6 +498,7 @@ impl SpecError {
             pos,
             message: message.into(),
             origin: None,
+            rule: None,
         }
     }
 
@@ -503,6 +508,7 @@ impl SpecError {
             pos: item.pos,
             message: message.into(),
             origin: item.origin.clone(),
+            rule: None,
         }
     }
 }
@@ -558,13 +564,21 @@ pub fn read_file(src: &str) -> Result<(Vec<Doc>, Vec<SpecError>), SpecError> {
     options.strict_booleans = true;
     let trees = serde_saphyr::from_multiple_with_options::<Yaml>(src, options)
         .map_err(|e| yaml_error(&e))?;
-    let mut reader = Reader {
-        src,
-        errors: Vec::new(),
-    };
-    let docs = trees
+    let mut reader = Reader::new(src);
+    let trees: Vec<&Yaml> = trees
         .iter()
         .filter(|tree| !matches!(tree.value, Node::Null))
+        .collect();
+    // A file whose top level is a sequence is Falco's: items of `rule:`, `macro:`, `list:`.
+    if trees
+        .first()
+        .is_some_and(|tree| matches!(tree.value, Node::Seq(_)))
+    {
+        let docs = super::falco::read(&mut reader, &trees);
+        return Ok((docs, reader.errors));
+    }
+    let docs = trees
+        .into_iter()
         .filter_map(|tree| reader.doc(tree))
         .collect();
     Ok((docs, reader.errors))
@@ -691,20 +705,20 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// The keys of one mapping, checked against the allowed set.
-struct Keys<'y> {
-    pos: Pos,
-    entries: Vec<(Str, &'y Yaml)>,
+pub(super) struct Keys<'y> {
+    pub(super) pos: Pos,
+    pub(super) entries: Vec<(Str, &'y Yaml)>,
 }
 
 impl<'y> Keys<'y> {
-    fn get(&self, name: &str) -> Option<&'y Yaml> {
+    pub(super) fn get(&self, name: &str) -> Option<&'y Yaml> {
         self.entries
             .iter()
             .find(|(k, _)| k.value == name)
             .map(|(_, v)| *v)
     }
 
-    fn key(&self, name: &str) -> Option<&Str> {
+    pub(super) fn key(&self, name: &str) -> Option<&Str> {
         self.entries
             .iter()
             .find(|(k, _)| k.value == name)
@@ -712,13 +726,20 @@ impl<'y> Keys<'y> {
     }
 }
 
-struct Reader<'s> {
+pub(super) struct Reader<'s> {
     src: &'s str,
-    errors: Vec<SpecError>,
+    pub(super) errors: Vec<SpecError>,
 }
 
-impl Reader<'_> {
-    fn err(&mut self, pos: Pos, message: impl Into<String>) {
+impl<'s> Reader<'s> {
+    pub(super) fn new(src: &'s str) -> Reader<'s> {
+        Reader {
+            src,
+            errors: Vec::new(),
+        }
+    }
+
+    pub(super) fn err(&mut self, pos: Pos, message: impl Into<String>) {
         self.errors.push(SpecError::new(pos, message));
     }
 
@@ -756,7 +777,7 @@ impl Reader<'_> {
     }
 
     /// A mapping's entries; keys must be strings (numbers and booleans are taken as written).
-    fn map<'y>(&mut self, y: &'y Yaml, what: &str) -> Option<Keys<'y>> {
+    pub(super) fn map<'y>(&mut self, y: &'y Yaml, what: &str) -> Option<Keys<'y>> {
         let Node::Map(entries) = &y.value else {
             self.err(Pos::of(&y.referenced), format!("{what} must be a mapping"));
             return None;
@@ -775,7 +796,12 @@ impl Reader<'_> {
     }
 
     /// Like `map`, reporting keys outside `allowed`.
-    fn fields<'y>(&mut self, y: &'y Yaml, what: &str, allowed: &[&str]) -> Option<Keys<'y>> {
+    pub(super) fn fields<'y>(
+        &mut self,
+        y: &'y Yaml,
+        what: &str,
+        allowed: &[&str],
+    ) -> Option<Keys<'y>> {
         let keys = self.map(y, what)?;
         for (k, _) in &keys.entries {
             if !allowed.contains(&k.value.as_str()) {
@@ -807,7 +833,7 @@ impl Reader<'_> {
     }
 
     /// A text scalar (numbers are taken as written, e.g. `version: 2`).
-    fn text(&mut self, y: &Yaml, what: &str) -> Option<Str> {
+    pub(super) fn text(&mut self, y: &Yaml, what: &str) -> Option<Str> {
         let s = self.scalar_text(y);
         if s.is_none() {
             self.err(Pos::of(&y.referenced), format!("{what} must be text"));
@@ -848,7 +874,7 @@ impl Reader<'_> {
     }
 
     /// A list of text, or one text.
-    fn texts(&mut self, y: &Yaml, what: &str) -> Vec<Str> {
+    pub(super) fn texts(&mut self, y: &Yaml, what: &str) -> Vec<Str> {
         match &y.value {
             Node::Seq(items) => items.iter().filter_map(|i| self.text(i, what)).collect(),
             Node::Null => Vec::new(),
@@ -1362,7 +1388,12 @@ impl Reader<'_> {
         }
     }
 
-    fn required<'y>(&mut self, keys: &Keys<'y>, name: &str, what: &str) -> Option<&'y Yaml> {
+    pub(super) fn required<'y>(
+        &mut self,
+        keys: &Keys<'y>,
+        name: &str,
+        what: &str,
+    ) -> Option<&'y Yaml> {
         let v = keys.get(name);
         if v.is_none() {
             self.err(keys.pos, format!("{what}: missing `{name}`"));
