@@ -89,9 +89,9 @@ const EXPECTED: &[(&str, &[Decision])] = &[
     ),
 ];
 
-/// The rule's decisions on one trace, replayed alone: the traces are separate captures of the
-/// same users, months apart, so together most records would be late for their session.
-fn decisions(trace: &Path) -> BTreeSet<(String, String, u64)> {
+/// The decisions on one trace, replayed alone: the traces are separate captures of the same
+/// users, months apart, so together most records would be late for their session.
+fn replay(trace: &Path) -> Vec<Value> {
     let output = Command::new(env!("CARGO_BIN_EXE_sessionguard"))
         .current_dir(root())
         .args(["replay", "--no-progress", "--rules", "fixtures/falco"])
@@ -106,8 +106,15 @@ fn decisions(trace: &Path) -> BTreeSet<(String, String, u64)> {
     );
     String::from_utf8_lossy(&output.stdout)
         .lines()
-        .map(|line| {
-            let d: Value = serde_json::from_str(line).unwrap();
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+/// (rule, severity, line) of each decision on one trace.
+fn decisions(trace: &Path) -> BTreeSet<(String, String, u64)> {
+    replay(trace)
+        .into_iter()
+        .map(|d| {
             let origin = &d["evidence"]["events"][0]["origin"];
             assert!(origin["file"]
                 .as_str()
@@ -174,4 +181,30 @@ fn rule_names_tags_and_disabled_rules() {
     let privileged = &set.rules[5];
     assert_eq!(privileged.title, "Privileged pod from an unvetted image");
     assert_eq!(privileged.tags, ["k8s", "privilege"]);
+}
+
+/// A Falco rule's `output` is its decisions' reason, with the record's values in it (`<NA>`
+/// where the record has none, as Falco prints it).
+#[test]
+fn the_output_is_the_reason() {
+    let reasons = |trace: &str| -> Vec<String> {
+        replay(&root().join(TRACES).join(trace))
+            .iter()
+            .map(|d| d["evidence"]["reason"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        reasons("exec_pod.json"),
+        ["exec into default/nginx-deployment-7998647bdf-phvq7 by minikube-user"]
+    );
+    assert_eq!(
+        reasons("create_nginx_pod_privileged_2nd_container.json"),
+        [
+            r#"privileged pod in default by system:serviceaccount:kube-system:replicaset-controller (images ["nginx","mysql:latest"])"#
+        ]
+    );
+    assert_eq!(
+        reasons("anonymous_creates_namespace_foo.json"),
+        ["anonymous create of /api/v1/namespaces allowed (impersonating <NA>)"]
+    );
 }

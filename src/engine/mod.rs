@@ -739,11 +739,11 @@ impl Engine {
         let mut trigger = Some((event, origin));
         let firing = match &rule.session {
             None => rule.detection.matches(event, cx).then(|| {
-                Firing::new(
-                    "match",
-                    format!("{} matched the rule's detection", event.action),
-                    t,
-                )
+                let reason = match &rule.output {
+                    Some(output) => output.render(event, &cx.scratch),
+                    None => format!("{} matched the rule's detection", event.action),
+                };
+                Firing::new("match", reason, t)
             }),
             Some(SessionLogic::Sequence {
                 maxspan_ms,

@@ -36,7 +36,7 @@ use serde::Deserialize;
 use super::sigma;
 use super::spec::{
     did_you_mean, DetectionSpec, Doc, EntrySpec, ExceptionSpec, Item, Keys, LogsourceSpec, Node,
-    Pos, Reader, Scalar, SelectionSpec, SpecError, Str, ValuesSpec, Yaml,
+    OutputPart, Pos, Reader, Scalar, SelectionSpec, SpecError, Str, ValuesSpec, Yaml,
 };
 
 /// The built-in field table.
@@ -1393,8 +1393,59 @@ impl<'d> Translate<'d> {
                 condition: Some(Str::synthetic(condition, cond_pos)),
             }),
             exceptions,
+            output: rule
+                .output
+                .as_ref()
+                .map(|o| self.output(o))
+                .unwrap_or_default(),
             ..Doc::default()
         })
+    }
+
+    /// A rule's `output`: text with `%field` (or `%field[arg]`) in it. A field rendered as
+    /// something else than Falco would (an image repository, the time in Falco's nanoseconds)
+    /// or not read at all stays as written.
+    fn output(&self, text: &Str) -> Vec<OutputPart> {
+        let (s, b) = (&text.value, text.value.as_bytes());
+        let mut parts = Vec::new();
+        let mut literal = String::new();
+        let mut i = 0;
+        while let Some(at) = s[i..].find('%').map(|k| i + k) {
+            literal.push_str(&s[i..at]);
+            let start = at + 1;
+            let mut end = start;
+            while b.get(end).copied().is_some_and(is_ident) {
+                end += 1;
+            }
+            // `by %ka.user.name.`: the sentence's full stop is not the field's.
+            while end > start && b[end - 1] == b'.' {
+                end -= 1;
+            }
+            let name = &s[start..end];
+            let mut arg = None;
+            if end > start && b.get(end) == Some(&b'[') {
+                if let Some(len) = s[end..].find(']') {
+                    arg = Some(&s[end + 1..end + len]);
+                    end += len + 1;
+                }
+            }
+            let mut ignored = Out::default();
+            match self.field(name, arg, text.at(start), &mut ignored) {
+                Some(f) if f.take.is_none() && f.divide.is_none() => {
+                    if !literal.is_empty() {
+                        parts.push(OutputPart::Text(std::mem::take(&mut literal)));
+                    }
+                    parts.push(OutputPart::Field(Str::synthetic(f.key, f.pos)));
+                }
+                _ => literal.push_str(&s[at..end]),
+            }
+            i = end;
+        }
+        literal.push_str(&s[i..]);
+        if !literal.is_empty() {
+            parts.push(OutputPart::Text(literal));
+        }
+        parts
     }
 
     /// The condition with its macros expanded, as an expression over selections; `None` after
@@ -2173,6 +2224,36 @@ mod tests {
                 vec!["raw.objectRef.name|cased: a"],
                 vec!["raw.objectRef.name|cased: b"],
                 vec!["raw.objectRef.name|cased: c"],
+            ]
+        );
+    }
+
+    #[test]
+    fn output_fields_become_engine_fields() {
+        let src = "- rule: R\n  desc: d\n  condition: ka.verb = get\n  priority: INFO\n  \
+                   source: k8s_audit\n  output: '100% by %ka.user.name. at %jevt.value[/stage] \
+                   cmd=%ka.uri.param[command] repo=%ka.req.pod.containers.image.repository'\n";
+        let (docs, errors) = read_file(src).unwrap();
+        assert!(errors.is_empty(), "{errors:?}");
+        let parts: Vec<String> = docs
+            .iter()
+            .find(|d| d.is_rule)
+            .unwrap()
+            .output
+            .iter()
+            .map(|p| match p {
+                OutputPart::Text(t) => format!("{t:?}"),
+                OutputPart::Field(f) => format!("<{}>", f.value),
+            })
+            .collect();
+        assert_eq!(
+            parts,
+            [
+                r#""100% by ""#,
+                "<raw.user.username>",
+                r#"". at ""#,
+                "<raw.stage>",
+                r#"" cmd=%ka.uri.param[command] repo=%ka.req.pod.containers.image.repository""#,
             ]
         );
     }

@@ -260,14 +260,7 @@ pub(crate) fn compile_entry(
     if op == Op::Exists && all {
         err(errors, key.pos, "`all` cannot be used with `exists`".into());
     }
-    if every && (op == Op::Exists || all || fieldref) {
-        let other = if op == Op::Exists {
-            "exists"
-        } else if all {
-            "all"
-        } else {
-            "fieldref"
-        };
+    if let Some(other) = every.then(|| every_conflict(op, all, fieldref)).flatten() {
         err(
             errors,
             key.pos,
@@ -439,6 +432,19 @@ pub(crate) fn compile_entry(
         test
     };
     (errors.len() == before).then_some(Pred { field, test })
+}
+
+/// The modifier `every` cannot be combined with, if the entry has one.
+fn every_conflict(op: Op, all: bool, fieldref: bool) -> Option<&'static str> {
+    if op == Op::Exists {
+        Some("exists")
+    } else if all {
+        Some("all")
+    } else if fieldref {
+        Some("fieldref")
+    } else {
+        None
+    }
 }
 
 /// A text test; without `all`, a long list of patterns is indexed (`lookup`).

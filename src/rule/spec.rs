@@ -302,6 +302,17 @@ pub struct Doc {
     pub action: Option<ActionSpec>,
     pub suppress: Option<Item>,
     pub tests: Vec<TestSpec>,
+    /// The text a decision gives as its reason, with event fields in it (a Falco rule's
+    /// `output`; rule files do not write one).
+    pub output: Vec<OutputPart>,
+}
+
+/// A piece of a rule's output text.
+#[derive(Debug)]
+pub enum OutputPart {
+    Text(String),
+    /// A field name, as a selection key writes it.
+    Field(Str),
 }
 
 /// Sigma's `logsource`: `product`, `service`, `category` (and `definition`, prose).
