@@ -1230,7 +1230,16 @@ struct Out {
     errors: Vec<SpecError>,
     /// How many of `errors` are fields that cannot be read (`skip-if-unknown-filter`).
     field_errors: usize,
+    /// Terms the expanded condition may still have: macros that each use another twice
+    /// double it at every level, and a hostile file must not hang the load.
+    budget: usize,
 }
+
+/// The most terms a rule's condition may have once its macros are expanded.
+const MAX_TERMS: usize = 100_000;
+
+/// The most values a list comparison may have once its lists are expanded.
+const MAX_VALUES: usize = 1_000_000;
 
 impl Out {
     fn add(&mut self, entry: Entry) -> Expr {
@@ -1310,7 +1319,10 @@ impl<'d> Translate<'d> {
     }
 
     fn rule(&mut self, rule: &RuleDef, id: &str) -> Result<Doc, Out> {
-        let mut out = Out::default();
+        let mut out = Out {
+            budget: MAX_TERMS,
+            ..Out::default()
+        };
         match &rule.source {
             None => out.errors.push(SpecError::new(
                 rule.name.pos,
@@ -1349,6 +1361,7 @@ impl<'d> Translate<'d> {
             }
             found.map(|(_, level)| Str::synthetic(*level, p.pos))
         });
+        let cond_pos = rule.condition.first().map_or(rule.pos, |c| c.pos);
         let expr = match parse_condition(&rule.condition) {
             Ok(cond) => self.expr(&cond, &mut out, &mut Vec::new()),
             Err(e) => {
@@ -1356,11 +1369,18 @@ impl<'d> Translate<'d> {
                 None
             }
         };
+        if out.budget == 0 {
+            out.errors.push(SpecError::new(
+                cond_pos,
+                format!(
+                    "the condition has more than {MAX_TERMS} terms once its macros are expanded"
+                ),
+            ));
+        }
         let exceptions = self.exceptions(rule, &mut out);
         let Some(expr) = expr.filter(|_| out.errors.is_empty()) else {
             return Err(out);
         };
-        let cond_pos = rule.condition.first().map_or(rule.pos, |c| c.pos);
         let mut condition = String::new();
         render(&expr, &mut condition);
         let selections = out
@@ -1451,6 +1471,8 @@ impl<'d> Translate<'d> {
     /// The condition with its macros expanded, as an expression over selections; `None` after
     /// reporting what stands in the way.
     fn expr(&mut self, c: &Cond, out: &mut Out, stack: &mut Vec<usize>) -> Option<Expr> {
+        // Reported once, by the rule.
+        out.budget = out.budget.checked_sub(1)?;
         match c {
             Cond::Not(inner) => match self.expr(inner, out, stack)? {
                 Expr::Not(e) => Some(*e),
@@ -1480,6 +1502,13 @@ impl<'d> Translate<'d> {
                     ));
                     return None;
                 };
+                if stack.len() >= MAX_DEPTH {
+                    out.errors.push(SpecError::new(
+                        *pos,
+                        format!("macros nested more than {MAX_DEPTH} deep"),
+                    ));
+                    return None;
+                }
                 if let Some(from) = stack.iter().position(|&s| s == m) {
                     let path: Vec<&str> = stack[from..]
                         .iter()
@@ -1512,7 +1541,13 @@ impl<'d> Translate<'d> {
 
     fn comparison(&mut self, c: &Cmp, out: &mut Out) -> Option<Expr> {
         let field = self.field(&c.field, c.arg.as_deref(), c.field_pos, out)?;
-        let values = self.expand(&c.values, c.op.takes_list());
+        let values = match self.expand(&c.values, c.op.takes_list()) {
+            Ok(values) => values,
+            Err(why) => {
+                out.errors.push(SpecError::new(c.op_pos, why));
+                return None;
+            }
+        };
         if c.op == Op::Ne {
             // Falco compares only a field that is there: `!=` is false on a missing one.
             let exists = entry(&field, Op::Exists, c.op_pos, &[], &mut out.errors)?;
@@ -1526,34 +1561,48 @@ impl<'d> Translate<'d> {
 
     /// The values of a list comparison with list names replaced by their items (lists may
     /// hold lists); a name that is no list is a value.
-    fn expand(&self, values: &[Val], lists: bool) -> Vec<Val> {
+    fn expand(&self, values: &[Val], lists: bool) -> Result<Vec<Val>, String> {
         let mut out = Vec::with_capacity(values.len());
         if !lists {
             out.extend(values.iter().cloned());
-            return out;
+            return Ok(out);
         }
         let mut stack = Vec::new();
         for v in values {
-            self.expand_one(v, &mut out, &mut stack);
+            self.expand_one(v, &mut out, &mut stack)?;
         }
-        out
+        Ok(out)
     }
 
-    fn expand_one(&self, v: &Val, out: &mut Vec<Val>, stack: &mut Vec<usize>) {
+    fn expand_one(
+        &self,
+        v: &Val,
+        out: &mut Vec<Val>,
+        stack: &mut Vec<usize>,
+    ) -> Result<(), String> {
         match self.defs.list_index.get(&v.text) {
             Some(&l) if !stack.contains(&l) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(format!("lists nested more than {MAX_DEPTH} deep"));
+                }
                 stack.push(l);
                 for item in &self.defs.lists[l].items {
                     let item = Val {
                         text: item.value.clone(),
                         pos: item.pos,
                     };
-                    self.expand_one(&item, out, stack);
+                    self.expand_one(&item, out, stack)?;
                 }
                 stack.pop();
             }
+            _ if out.len() >= MAX_VALUES => {
+                return Err(format!(
+                    "more than {MAX_VALUES} values once the lists are expanded"
+                ));
+            }
             _ => out.push(v.clone()),
         }
+        Ok(())
     }
 
     /// A Falco field through the table; an error at it when it cannot be read.
@@ -1711,7 +1760,13 @@ impl<'d> Translate<'d> {
                         TupleValue::One(s) => vec![val(s)],
                         TupleValue::Many(items) => items.iter().map(val).collect(),
                     };
-                    let values = self.expand(&written, op.takes_list());
+                    let values = match self.expand(&written, op.takes_list()) {
+                        Ok(values) => values,
+                        Err(why) => {
+                            out.errors.push(SpecError::new(*op_pos, why));
+                            continue;
+                        }
+                    };
                     if let Some(e) = entry(field, *op, *op_pos, &values, &mut out.errors) {
                         group.push(e.into_spec());
                     }
@@ -2256,6 +2311,82 @@ mod tests {
                 r#"" cmd=%ka.uri.param[command] repo=%ka.req.pod.containers.image.repository""#,
             ]
         );
+    }
+
+    #[test]
+    fn hostile_files_end_in_errors_not_hangs() {
+        // Each macro uses the one before twice: 2^40 terms once expanded.
+        let mut items = String::from("- macro: m0\n  condition: ka.verb = get\n");
+        for i in 1..=40 {
+            let _ = write!(
+                items,
+                "- macro: m{i}\n  condition: m{} or m{}\n",
+                i - 1,
+                i - 1
+            );
+        }
+        let e = translated(&items, "m40").unwrap_err();
+        assert!(e[0].contains("more than 100000 terms"), "{e:?}");
+        // The same with lists.
+        let mut items = String::from("- list: l0\n  items: [a, b]\n");
+        for i in 1..=40 {
+            let _ = write!(items, "- list: l{i}\n  items: [l{}, l{}]\n", i - 1, i - 1);
+        }
+        let e = translated(&items, "ka.verb in (l40)").unwrap_err();
+        assert!(e[0].contains("more than 1000000 values"), "{e:?}");
+        // A chain of macros deeper than the parser's nesting.
+        let mut items = String::new();
+        for i in 0..200 {
+            let _ = write!(items, "- macro: m{i}\n  condition: m{}\n", i + 1);
+        }
+        items.push_str("- macro: m200\n  condition: ka.verb = get\n");
+        let e = translated(&items, "m0").unwrap_err();
+        assert!(e[0].contains("nested more than 64 deep"), "{e:?}");
+    }
+
+    /// The fixture files with each line deleted, duplicated or given an odd value: the loader
+    /// reports, it never panics.
+    #[test]
+    fn mutated_falco_files_never_panic_the_loader() {
+        let odd = [
+            "",
+            "(",
+            ")",
+            "\"",
+            "%",
+            "[",
+            "-",
+            "in (",
+            "=",
+            "é",
+            "x.y",
+            "not",
+            "append: true",
+        ];
+        for src in [
+            include_str!("../../fixtures/falco/pods.yaml"),
+            include_str!("../../fixtures/falco/access.yaml"),
+        ] {
+            let lines: Vec<&str> = src.lines().collect();
+            // The file with line `i` replaced by `with`.
+            let edit = |i: usize, with: &[&str]| {
+                let mut out = lines[..i].to_vec();
+                out.extend_from_slice(with);
+                out.extend_from_slice(&lines[i + 1..]);
+                out.join("\n")
+            };
+            for i in 0..lines.len() {
+                let mut variants = vec![edit(i, &[]), edit(i, &[lines[i], lines[i]])];
+                // Two of the odd values on each line, in turn (all of them: a slow test).
+                for o in [odd[i % odd.len()], odd[(i + 5) % odd.len()]] {
+                    let cut = lines[i].find(": ").map_or(0, |p| p + 2);
+                    variants.push(edit(i, &[&format!("{}{o}", &lines[i][..cut])]));
+                }
+                for v in variants {
+                    let _ = crate::rule::RuleSet::from_yaml("m.yaml", &v);
+                }
+            }
+        }
     }
 
     #[test]
