@@ -742,11 +742,11 @@ impl Engine {
         };
         let firing = match &rule.session {
             None => rule.detection.matches(event, cx).then(|| {
-                Firing::new(
-                    "match",
-                    format!("{} matched the rule's detection", event.action),
-                    step.t,
-                )
+                let reason = match &rule.output {
+                    Some(output) => output.render(event, &cx.scratch),
+                    None => format!("{} matched the rule's detection", event.action),
+                };
+                Firing::new("match", reason, step.t)
             }),
             Some(SessionLogic::Sequence {
                 maxspan_ms,

@@ -20,13 +20,13 @@ use super::modifier;
 use super::sigma;
 use super::spec::{
     self, did_you_mean, AggregateSpec, DecisionsSpec, Doc, Item, LearnSpec, ListBody, ListFile,
-    MacroBody, MacroSpec, Pos, Scalar, SelectionSpec, SessionSpec, SpecError, Str, ThresholdSpec,
-    ToleranceSpec, ValuesSpec,
+    MacroBody, MacroSpec, OutputPart, Pos, Scalar, SelectionSpec, SessionSpec, SpecError, Str,
+    ThresholdSpec, ToleranceSpec, ValuesSpec,
 };
 use super::text::{self, TextError};
 use super::{
-    ActionKind, CmpOp, ExpectedDecision, Fire, Learn, Mode, Rule, RuleSet, RuleTest, SessionLogic,
-    Severity, Since, Step, StepAggregate, TestExpect, Threshold, Tolerance,
+    ActionKind, CmpOp, ExpectedDecision, Fire, Learn, Mode, Output, OutputPiece, Rule, RuleSet,
+    RuleTest, SessionLogic, Severity, Since, Step, StepAggregate, TestExpect, Threshold, Tolerance,
 };
 use crate::event::Source;
 use crate::rule::field::Field;
@@ -283,7 +283,7 @@ fn compile(
         });
         let f = files.len() - 1;
         for e in spec_errors {
-            let rule_id = rule_id_at(&files[f], e.pos);
+            let rule_id = e.rule.or_else(|| rule_id_at(&files[f], e.pos));
             errors.push(LoadError {
                 file: files[f].path.clone(),
                 line: e.pos.line,
@@ -1040,6 +1040,7 @@ impl<'d> Compiler<'d> {
             });
         }
 
+        let output = self.output(file, &doc.output, vendor.as_ref());
         let id = id?;
         if self.errors.len() > before {
             return None;
@@ -1066,9 +1067,38 @@ impl<'d> Compiler<'d> {
             action,
             mode,
             suppress_ms,
+            output,
             file: self.files[file].path.clone(),
             line: id.pos.line,
             tests,
+        })
+    }
+
+    /// A rule's output text, its field names resolved (under a `logsource`, the vendor's).
+    fn output(
+        &mut self,
+        file: usize,
+        parts: &[OutputPart],
+        vendor: Option<&sigma::Vendor>,
+    ) -> Option<Output> {
+        if parts.is_empty() {
+            return None;
+        }
+        let mut pieces = Vec::with_capacity(parts.len());
+        for part in parts {
+            pieces.push(match part {
+                OutputPart::Text(t) => OutputPiece::Text(t.as_str().into()),
+                OutputPart::Field(name) => {
+                    let name = match vendor {
+                        Some(v) => Str::synthetic(v.field_name(&name.value), name.pos),
+                        None => name.clone(),
+                    };
+                    OutputPiece::Field(self.field(file, &name)?)
+                }
+            });
+        }
+        Some(Output {
+            parts: pieces.into(),
         })
     }
 

@@ -14,7 +14,8 @@
 //! matches when any item does (with `all`: every pattern matches some item). A `fieldref`
 //! entry compares the field with another field of the same event: both must be present, and
 //! some item of one equals some item of the other (numbers and addresses by value, the rest
-//! by text); `all` means every referenced field.
+//! by text); `all` means every referenced field. `every` asks the opposite of the default of
+//! a list-valued field: every item matches (Falco's `in` on a list field), not any.
 
 use std::fmt;
 use std::io::Write as _;
@@ -118,6 +119,9 @@ pub(crate) enum Test {
         values: Box<[f64]>,
         all: bool,
     },
+    /// `every`: the inner test holds for every item of a list-valued field (a vendor array,
+    /// `scopes`), and there is at least one; a single value is a list of one.
+    Every(Box<Test>),
     /// `fieldref`: the value compared with other fields of the same event.
     FieldRef {
         fields: Box<[Field]>,
@@ -284,9 +288,22 @@ impl Test {
         if missing {
             return false;
         }
+        if let Test::Every(inner) = self {
+            return match value {
+                Value::List(items) => items
+                    .iter()
+                    .all(|t| inner.matches(Value::Str(t), event, scratch, bufs)),
+                Value::Raw(raw) if raw.get().starts_with('[') => {
+                    raw_array_every(raw.get(), &mut |item| {
+                        inner.matches(Value::Raw(item), event, scratch, bufs)
+                    })
+                }
+                _ => inner.matches(value, event, scratch, bufs),
+            };
+        }
         let buf = &mut *bufs.text;
         match self {
-            Test::Exists(_) => unreachable!("handled above"),
+            Test::Exists(_) | Test::Every(_) => unreachable!("handled above"),
             Test::FieldRef {
                 fields,
                 op,
@@ -430,6 +447,41 @@ fn raw_array_any(json: &str, buf: &mut String, f: &mut dyn FnMut(Scalar<'_>) -> 
         hit: &mut hit,
     });
     hit
+}
+
+/// Whether `f` holds for every element of a JSON array that has one (false for `[]`), reading
+/// the elements one by one and stopping at the first that fails.
+fn raw_array_every(json: &str, f: &mut dyn FnMut(&RawValue) -> bool) -> bool {
+    struct Elements<'b, 'f> {
+        f: &'b mut (dyn FnMut(&RawValue) -> bool + 'f),
+        seen: &'b mut bool,
+        failed: &'b mut bool,
+    }
+    impl<'de> Visitor<'de> for Elements<'_, '_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an array")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while let Some(item) = seq.next_element::<&'de RawValue>()? {
+                *self.seen = true;
+                if !(self.f)(item) {
+                    *self.failed = true;
+                    // As in `raw_array_any`: the unread rest makes an error that is ignored.
+                    return Ok(());
+                }
+            }
+            Ok(())
+        }
+    }
+    let (mut seen, mut failed) = (false, false);
+    let mut de = serde_json::Deserializer::from_str(json);
+    let _ = (&mut de).deserialize_seq(Elements {
+        f,
+        seen: &mut seen,
+        failed: &mut failed,
+    });
+    seen && !failed
 }
 
 /// Formats into a stack buffer; numbers and IP addresses fit in 64 bytes.
@@ -1003,6 +1055,47 @@ mod tests {
         assert!(entry("scopes|startswith: 'read:'", GITHUB));
         assert!(!entry("scopes|exists: false", GITHUB));
         assert!(entry("scopes|exists: false", S3));
+    }
+
+    #[test]
+    fn every_asks_each_item_of_a_list_valued_field() {
+        // tags: ["Team:Red", "prod"]
+        assert!(entry(
+            "raw.requestParameters.tags|every|in: [prod, 'team:red']",
+            IAM
+        ));
+        assert!(!entry("raw.requestParameters.tags|every: prod", IAM));
+        assert!(entry(
+            "raw.requestParameters.tags|every|contains: [r, o]",
+            IAM
+        ));
+        assert!(!entry(
+            "raw.requestParameters.tags|every|cased|contains: [r, o]",
+            IAM
+        ));
+        // A single value is a list of one; a missing field holds for nothing.
+        assert!(entry("raw.requestParameters.userName|every: Mallory", IAM));
+        assert!(!entry("raw.requestParameters.nothing|every: x", IAM));
+        assert!(!entry("raw.requestParameters.absent|every: x", IAM));
+        assert!(entry("scopes|every: [repo, 'read:org', workflow]", GITHUB));
+        assert!(!entry("scopes|every: [repo, workflow]", GITHUB));
+        let e = RuleSet::from_yaml(
+            "t.yml",
+            "id: t\ndetection:\n  sel: {raw.a|every|exists: true}\n  condition: sel\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("`every` cannot be used with `exists`"),
+            "{e}"
+        );
+        let mut seen = 0;
+        assert!(!raw_array_every(r#"[1, 2, 3]"#, &mut |v| {
+            seen += 1;
+            v.get() != "2"
+        }));
+        assert_eq!(seen, 2, "stops at the first item that fails");
+        assert!(!raw_array_every("[]", &mut |_| true));
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! (`raw.userIdentity.sessionContext.sourceIdentity`, array indexes allowed). Keys match
 //! exactly, or else in any ASCII case. A segment ending in `?` is optional: `raw.properties?.status`
 //! reads `properties.status`, or `status` where that is absent (Entra's diagnostic export wraps
-//! what Graph's API returns at the top in `properties`).
+//! what Graph's API returns at the top in `properties`). A key with dots in it is written in
+//! double quotes: `raw.annotations."authorization.k8s.io/decision"`.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -107,7 +108,7 @@ impl Field {
     /// Resolves a field name; `None` for a name that is neither a model field nor `raw.<path>`.
     pub fn parse(name: &str) -> Option<Field> {
         if let Some(path) = name.strip_prefix("raw.") {
-            let segments: Vec<Box<str>> = path.split('.').map(Box::from).collect();
+            let segments = raw_segments(path)?;
             if segments.iter().any(|s| s.trim_end_matches('?').is_empty())
                 || segments.last().is_some_and(|s| s.ends_with('?'))
             {
@@ -188,13 +189,63 @@ impl Field {
 impl fmt::Display for Field {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Field::Raw(path) = self {
-            return write!(f, "raw.{}", path.join("."));
+            f.write_str("raw")?;
+            for segment in path {
+                let key = segment.trim_end_matches('?');
+                if key.contains('.') {
+                    write!(f, ".\"{key}\"{}", &segment[key.len()..])?;
+                } else {
+                    write!(f, ".{segment}")?;
+                }
+            }
+            return Ok(());
         }
         let name = Field::NAMES
             .iter()
             .find(|(_, field)| field == self)
             .map_or("?", |(n, _)| n);
         f.write_str(name)
+    }
+}
+
+/// The segments of a raw path: split at dots, except inside a double-quoted key
+/// (`annotations."authorization.k8s.io/decision"`), which may be followed by `?`. `None` for
+/// an unclosed quote, a quote inside a key, or a quoted key ending in `?` (that would read as
+/// optional).
+fn raw_segments(path: &str) -> Option<Vec<Box<str>>> {
+    let mut segments = Vec::new();
+    let mut rest = path;
+    loop {
+        let (segment, after) = match rest.strip_prefix('"') {
+            Some(quoted) => {
+                let end = quoted.find('"')?;
+                let key = &quoted[..end];
+                if key.is_empty() || key.ends_with('?') {
+                    return None;
+                }
+                let after = &quoted[end + 1..];
+                let (optional, after) = match after.strip_prefix('?') {
+                    Some(a) => ("?", a),
+                    None => ("", after),
+                };
+                if !(after.is_empty() || after.starts_with('.')) {
+                    return None;
+                }
+                (format!("{key}{optional}"), after)
+            }
+            None => {
+                let end = rest.find('.').unwrap_or(rest.len());
+                if rest[..end].contains('"') {
+                    return None;
+                }
+                (rest[..end].to_owned(), &rest[end..])
+            }
+        };
+        segments.push(segment.into_boxed_str());
+        match after.strip_prefix('.') {
+            Some(next) => rest = next,
+            None => return Some(segments),
+        }
     }
 }
 
@@ -306,5 +357,26 @@ mod tests {
         assert_eq!(Field::parse("nope"), None);
         assert_eq!(Field::parse("raw."), None);
         assert_eq!(Field::parse("raw.a..b"), None);
+        // A quoted key holds dots and slashes; it prints back quoted.
+        let quoted = Field::parse(r#"raw.annotations."authorization.k8s.io/decision""#).unwrap();
+        assert_eq!(
+            quoted,
+            Field::Raw(["annotations".into(), "authorization.k8s.io/decision".into()].into())
+        );
+        assert_eq!(
+            quoted.to_string(),
+            r#"raw.annotations."authorization.k8s.io/decision""#
+        );
+        let optional = Field::parse(r#"raw."a.b"?.c"#).unwrap();
+        assert_eq!(optional.to_string(), r#"raw."a.b"?.c"#);
+        for bad in [
+            r#"raw."a.b"#,
+            r#"raw."a"b"#,
+            r#"raw.a"b"#,
+            r#"raw."what?""#,
+            r#"raw."""#,
+        ] {
+            assert_eq!(Field::parse(bad), None, "{bad}");
+        }
     }
 }

@@ -11,6 +11,7 @@
 //! - `modifier`, `condition`: entries and their modifiers; the condition language.
 //! - `lookup`: large value lists matched by hash (`in`) or Aho–Corasick (`contains` …).
 //! - `text`: rule and list files read as UTF-8 without blocking, or a located error.
+//! - `sigma`, `falco`: Sigma rules (by `logsource`) and Falco rule files loaded as written.
 
 pub mod compile;
 pub mod field;
@@ -18,6 +19,7 @@ pub mod index;
 pub mod spec;
 
 mod condition;
+mod falco;
 mod lookup;
 mod modifier;
 mod sigma;
@@ -65,10 +67,48 @@ pub struct Rule {
     pub mode: Mode,
     /// After a decision, the same rule stays quiet on the same session this long (event time).
     pub suppress_ms: Option<i64>,
+    /// The reason a decision of a rule without session logic gives, with the event's fields
+    /// filled in (a Falco rule's `output`); `None`: what matched.
+    pub output: Option<Output>,
     /// Where the rule was read from.
     pub file: PathBuf,
     pub line: usize,
     pub tests: Vec<RuleTest>,
+}
+
+/// Text with event fields in it, filled in when a rule decides.
+#[derive(Clone, Debug)]
+pub struct Output {
+    pub(crate) parts: Box<[OutputPiece]>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum OutputPiece {
+    Text(Box<str>),
+    Field(Field),
+}
+
+impl Output {
+    /// The text for `event`; a field the event does not have reads `<NA>`, as in Falco.
+    pub fn render(&self, event: &crate::event::Event<'_>, scratch: &bumpalo::Bump) -> String {
+        let mut out = String::new();
+        let mut value = String::new();
+        for piece in &self.parts {
+            match piece {
+                OutputPiece::Text(t) => out.push_str(t),
+                OutputPiece::Field(f) => {
+                    let v = f.get(event, scratch);
+                    if v.is_missing() {
+                        out.push_str("<NA>");
+                    } else {
+                        v.write_text(&mut value);
+                        out.push_str(&value);
+                    }
+                }
+            }
+        }
+        out
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]

@@ -13,6 +13,7 @@
 //! | `exists` | any | `true` or `false` |
 //! | `fieldref` | any | field names: the event's value of that field (Sigma 2.0) |
 //! | `all` | with a list: every value must match, not any | |
+//! | `every` | a list-valued field (vendor array, `scopes`): every item must match, not any; one item at least | |
 //! | `cased` | text comparisons are case-sensitive | |
 //!
 //! `fieldref` compares two fields of the same event: `resource.name|fieldref: principal.name`
@@ -50,6 +51,7 @@ const MODIFIERS: &[&str] = &[
     "exists",
     "fieldref",
     "all",
+    "every",
     "cased",
 ];
 
@@ -71,6 +73,8 @@ struct Modifiers<'k> {
     /// The comparison and the modifier that named it.
     op: Option<(Op, &'k str)>,
     all: bool,
+    /// Every item of a list-valued field must match (Falco's `in` on a list).
+    every: bool,
     cased: bool,
     fieldref: bool,
 }
@@ -94,6 +98,10 @@ fn modifiers<'k>(
             }
             "cased" => {
                 m.cased = true;
+                continue;
+            }
+            "every" => {
+                m.every = true;
                 continue;
             }
             "fieldref" => {
@@ -253,6 +261,7 @@ pub(crate) fn compile_entry(
     let Modifiers {
         op,
         all,
+        every,
         cased,
         fieldref,
     } = modifiers(key, name, parts, errors);
@@ -278,6 +287,14 @@ pub(crate) fn compile_entry(
     if op == Op::Exists && all {
         err(errors, key.pos, "`all` cannot be used with `exists`".into());
     }
+    if let Some(other) = every.then(|| every_conflict(op, all, fieldref)).flatten() {
+        err(
+            errors,
+            key.pos,
+            format!("`every` cannot be used with `{other}`"),
+        );
+        return None;
+    }
     if fieldref {
         return fieldref_entry(key, name, &field, (op, op_name), values, all, cased, errors);
     }
@@ -288,7 +305,7 @@ pub(crate) fn compile_entry(
         .filter(|v| v.value == Scalar::Null)
         .collect();
     if !nulls.is_empty() {
-        if op == Op::Eq && !list && values.len() == 1 && !all && !cased {
+        if op == Op::Eq && !list && values.len() == 1 && !all && !every && !cased {
             return Some(Pred {
                 field,
                 test: Test::Exists(false),
@@ -369,6 +386,11 @@ pub(crate) fn compile_entry(
             }
             text_test(pats, all, cased)
         }
+    };
+    let test = if every {
+        Test::Every(Box::new(test))
+    } else {
+        test
     };
     (errors.len() == before).then_some(Pred { field, test })
 }
@@ -462,6 +484,19 @@ fn cmp_test(
         op,
         values: nums.into(),
         all,
+    }
+}
+
+/// The modifier `every` cannot be combined with, if the entry has one.
+fn every_conflict(op: Op, all: bool, fieldref: bool) -> Option<&'static str> {
+    if op == Op::Exists {
+        Some("exists")
+    } else if all {
+        Some("all")
+    } else if fieldref {
+        Some("fieldref")
+    } else {
+        None
     }
 }
 

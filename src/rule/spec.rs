@@ -13,7 +13,8 @@
 //! # The language
 //!
 //! A file holds one rule, or several YAML documents separated by `---`. A file of only
-//! `lists:`/`macros:` is shared by the other files of its directory.
+//! `lists:`/`macros:` is shared by the other files of its directory. A file whose top level is
+//! a sequence is a Falco rule file, read by `falco` into the same documents.
 //!
 //! ```yaml
 //! id: example.escalate_then_bulk_read      # required, unique in the pack
@@ -88,7 +89,7 @@ pub struct Pos {
 }
 
 impl Pos {
-    fn of(location: &Location) -> Pos {
+    pub(super) fn of(location: &Location) -> Pos {
         Pos {
             line: usize::try_from(location.line()).unwrap_or(usize::MAX),
             col: usize::try_from(location.column()).unwrap_or(usize::MAX),
@@ -171,14 +172,23 @@ impl<'de> Deserialize<'de> for Node {
     }
 }
 
-/// A string from the file. `content` is where its first character sits when the text appears
-/// verbatim in the source (plain or simply quoted), so that offsets inside it — a token of a
-/// condition, a modifier in a key — map to exact columns.
+/// A string from the file. `content` says where its characters sit in the source, so that
+/// offsets inside it — a token of a condition, a modifier in a key — map to exact lines and
+/// columns: where the first one is when the text appears verbatim (plain or simply quoted), or
+/// where each run after a fold is when YAML folded it (a block scalar, a plain or quoted scalar
+/// over several lines).
 #[derive(Clone, Debug)]
 pub struct Str {
     pub value: String,
     pub pos: Pos,
-    content: Option<Pos>,
+    content: Option<Content>,
+}
+
+#[derive(Clone, Debug)]
+enum Content {
+    Verbatim(Pos),
+    /// (byte offset in the text, its position), ascending; between two, the text is verbatim.
+    Folded(Rc<[(usize, Pos)]>),
 }
 
 impl Str {
@@ -194,12 +204,25 @@ impl Str {
     /// The position of byte `offset` of the text (the string's own position when the text is
     /// not verbatim in the source, e.g. a block scalar or an escaped string).
     pub fn at(&self, offset: usize) -> Pos {
-        match self.content {
-            Some(p) => Pos {
-                line: p.line,
-                col: p.col + self.value[..offset.min(self.value.len())].chars().count(),
-            },
-            None => self.pos,
+        let offset = offset.min(self.value.len());
+        let (from, p) = match &self.content {
+            Some(Content::Verbatim(p)) => (0, *p),
+            Some(Content::Folded(anchors)) => {
+                let k = anchors.partition_point(|(o, _)| *o <= offset);
+                match k.checked_sub(1) {
+                    Some(k) => anchors[k],
+                    None => return self.pos,
+                }
+            }
+            None => return self.pos,
+        };
+        Pos {
+            line: p.line,
+            col: p.col
+                + self
+                    .value
+                    .get(from..offset)
+                    .map_or(0, |t| t.chars().count()),
         }
     }
 
@@ -279,6 +302,17 @@ pub struct Doc {
     pub action: Option<ActionSpec>,
     pub suppress: Option<Item>,
     pub tests: Vec<TestSpec>,
+    /// The text a decision gives as its reason, with event fields in it (a Falco rule's
+    /// `output`; rule files do not write one).
+    pub output: Vec<OutputPart>,
+}
+
+/// A piece of a rule's output text.
+#[derive(Debug)]
+pub enum OutputPart {
+    Text(String),
+    /// A field name, as a selection key writes it.
+    Field(Str),
 }
 
 /// Sigma's `logsource`: `product`, `service`, `category` (and `definition`, prose).
@@ -464,6 +498,9 @@ pub struct SpecError {
     pub message: String,
     /// Set when `pos` is in a list file rather than in the rule file.
     pub origin: Option<Rc<ListFile>>,
+    /// The rule the problem makes unloadable, when that is not the one written around `pos`
+    /// (a Falco macro is checked in each rule that uses it).
+    pub rule: Option<String>,
 }
 
 impl SpecError {
@@ -472,6 +509,7 @@ impl SpecError {
             pos,
             message: message.into(),
             origin: None,
+            rule: None,
         }
     }
 
@@ -481,6 +519,7 @@ impl SpecError {
             pos: item.pos,
             message: message.into(),
             origin: item.origin.clone(),
+            rule: None,
         }
     }
 }
@@ -536,13 +575,21 @@ pub fn read_file(src: &str) -> Result<(Vec<Doc>, Vec<SpecError>), SpecError> {
     options.strict_booleans = true;
     let trees = serde_saphyr::from_multiple_with_options::<Yaml>(src, options)
         .map_err(|e| yaml_error(&e))?;
-    let mut reader = Reader {
-        src,
-        errors: Vec::new(),
-    };
-    let docs = trees
+    let mut reader = Reader::new(src);
+    let trees: Vec<&Yaml> = trees
         .iter()
         .filter(|tree| !matches!(tree.value, Node::Null))
+        .collect();
+    // A file whose top level is a sequence is Falco's: items of `rule:`, `macro:`, `list:`.
+    if trees
+        .first()
+        .is_some_and(|tree| matches!(tree.value, Node::Seq(_)))
+    {
+        let docs = super::falco::read(&mut reader, &trees);
+        return Ok((docs, reader.errors));
+    }
+    let docs = trees
+        .into_iter()
         .filter_map(|tree| reader.doc(tree))
         .collect();
     Ok((docs, reader.errors))
@@ -578,6 +625,50 @@ fn yaml_error(e: &serde_saphyr::Error) -> SpecError {
         );
     }
     SpecError::new(pos, format!("invalid YAML: {message}"))
+}
+
+/// Where each run of a folded text starts in the source `raw` (whose first byte is at
+/// `start`): the text and the source hold the same characters but for whitespace — YAML turned
+/// line breaks and indentation into a space or a newline. `None` when they differ otherwise
+/// (escapes in a quoted scalar): positions in the text then fall back to the scalar's.
+fn fold_anchors(raw: &str, text: &str, start: Pos) -> Option<Vec<(usize, Pos)>> {
+    let (rb, tb) = (raw.as_bytes(), text.as_bytes());
+    let mut pos = start;
+    let mut j = 0;
+    if matches!(rb.first(), Some(b'"' | b'\'')) {
+        j = 1;
+        pos.col += 1;
+    }
+    let mut anchors = vec![(0, pos)];
+    let mut i = 0;
+    while i < tb.len() {
+        if tb[i].is_ascii_whitespace() {
+            while i < tb.len() && tb[i].is_ascii_whitespace() {
+                i += 1;
+            }
+            while j < rb.len() && rb[j].is_ascii_whitespace() {
+                if rb[j] == b'\n' {
+                    pos.line += 1;
+                    pos.col = 1;
+                } else {
+                    pos.col += 1;
+                }
+                j += 1;
+            }
+            anchors.push((i, pos));
+            continue;
+        }
+        if rb.get(j) != Some(&tb[i]) {
+            return None;
+        }
+        // Columns count characters: a continuation byte is part of the one before.
+        if tb[i] & 0xC0 != 0x80 {
+            pos.col += 1;
+        }
+        i += 1;
+        j += 1;
+    }
+    Some(anchors)
 }
 
 /// " (did you mean `x`?)" when `name` is a likely misspelling of one of `candidates`.
@@ -625,20 +716,20 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// The keys of one mapping, checked against the allowed set.
-struct Keys<'y> {
-    pos: Pos,
-    entries: Vec<(Str, &'y Yaml)>,
+pub(super) struct Keys<'y> {
+    pub(super) pos: Pos,
+    pub(super) entries: Vec<(Str, &'y Yaml)>,
 }
 
 impl<'y> Keys<'y> {
-    fn get(&self, name: &str) -> Option<&'y Yaml> {
+    pub(super) fn get(&self, name: &str) -> Option<&'y Yaml> {
         self.entries
             .iter()
             .find(|(k, _)| k.value == name)
             .map(|(_, v)| *v)
     }
 
-    fn key(&self, name: &str) -> Option<&Str> {
+    pub(super) fn key(&self, name: &str) -> Option<&Str> {
         self.entries
             .iter()
             .find(|(k, _)| k.value == name)
@@ -646,13 +737,20 @@ impl<'y> Keys<'y> {
     }
 }
 
-struct Reader<'s> {
+pub(super) struct Reader<'s> {
     src: &'s str,
-    errors: Vec<SpecError>,
+    pub(super) errors: Vec<SpecError>,
 }
 
-impl Reader<'_> {
-    fn err(&mut self, pos: Pos, message: impl Into<String>) {
+impl<'s> Reader<'s> {
+    pub(super) fn new(src: &'s str) -> Reader<'s> {
+        Reader {
+            src,
+            errors: Vec::new(),
+        }
+    }
+
+    pub(super) fn err(&mut self, pos: Pos, message: impl Into<String>) {
         self.errors.push(SpecError::new(pos, message));
     }
 
@@ -669,17 +767,17 @@ impl Reader<'_> {
             })
             .and_then(|raw| {
                 if raw == value {
-                    Some(pos)
+                    Some(Content::Verbatim(pos))
                 } else if raw.len() == value.len() + 2
                     && (raw.starts_with('"') || raw.starts_with('\''))
                     && raw.get(1..raw.len() - 1) == Some(value.as_str())
                 {
-                    Some(Pos {
+                    Some(Content::Verbatim(Pos {
                         line: pos.line,
                         col: pos.col + 1,
-                    })
+                    }))
                 } else {
-                    None
+                    fold_anchors(raw, &value, pos).map(|a| Content::Folded(a.into()))
                 }
             });
         Str {
@@ -690,7 +788,7 @@ impl Reader<'_> {
     }
 
     /// A mapping's entries; keys must be strings (numbers and booleans are taken as written).
-    fn map<'y>(&mut self, y: &'y Yaml, what: &str) -> Option<Keys<'y>> {
+    pub(super) fn map<'y>(&mut self, y: &'y Yaml, what: &str) -> Option<Keys<'y>> {
         let Node::Map(entries) = &y.value else {
             self.err(Pos::of(&y.referenced), format!("{what} must be a mapping"));
             return None;
@@ -709,7 +807,12 @@ impl Reader<'_> {
     }
 
     /// Like `map`, reporting keys outside `allowed`.
-    fn fields<'y>(&mut self, y: &'y Yaml, what: &str, allowed: &[&str]) -> Option<Keys<'y>> {
+    pub(super) fn fields<'y>(
+        &mut self,
+        y: &'y Yaml,
+        what: &str,
+        allowed: &[&str],
+    ) -> Option<Keys<'y>> {
         let keys = self.map(y, what)?;
         for (k, _) in &keys.entries {
             if !allowed.contains(&k.value.as_str()) {
@@ -741,7 +844,7 @@ impl Reader<'_> {
     }
 
     /// A text scalar (numbers are taken as written, e.g. `version: 2`).
-    fn text(&mut self, y: &Yaml, what: &str) -> Option<Str> {
+    pub(super) fn text(&mut self, y: &Yaml, what: &str) -> Option<Str> {
         let s = self.scalar_text(y);
         if s.is_none() {
             self.err(Pos::of(&y.referenced), format!("{what} must be text"));
@@ -782,7 +885,7 @@ impl Reader<'_> {
     }
 
     /// A list of text, or one text.
-    fn texts(&mut self, y: &Yaml, what: &str) -> Vec<Str> {
+    pub(super) fn texts(&mut self, y: &Yaml, what: &str) -> Vec<Str> {
         match &y.value {
             Node::Seq(items) => items.iter().filter_map(|i| self.text(i, what)).collect(),
             Node::Null => Vec::new(),
@@ -1296,7 +1399,12 @@ impl Reader<'_> {
         }
     }
 
-    fn required<'y>(&mut self, keys: &Keys<'y>, name: &str, what: &str) -> Option<&'y Yaml> {
+    pub(super) fn required<'y>(
+        &mut self,
+        keys: &Keys<'y>,
+        name: &str,
+        what: &str,
+    ) -> Option<&'y Yaml> {
         let v = keys.get(name);
         if v.is_none() {
             self.err(keys.pos, format!("{what}: missing `{name}`"));
@@ -1539,6 +1647,39 @@ mod tests {
         let cond = d.condition.as_ref().unwrap();
         // The quote is skipped: byte 8 of the text is `x`.
         assert_eq!(cond.at(8), Pos { line: 5, col: 23 });
+    }
+
+    #[test]
+    fn positions_inside_folded_text() {
+        let src =
+            "id: a\ndetection:\n  sel: {a: 1}\n  condition: >\n    sel and\n      x\n    or é y\n";
+        let (docs, _) = read_file(src).unwrap();
+        let cond = docs[0]
+            .detection
+            .as_ref()
+            .unwrap()
+            .condition
+            .clone()
+            .unwrap();
+        assert_eq!(cond.value, "sel and\n  x\nor é y\n");
+        let at = |word: &str| cond.at(cond.value.find(word).unwrap());
+        assert_eq!(at("sel"), Pos { line: 5, col: 5 });
+        assert_eq!(at("and"), Pos { line: 5, col: 9 });
+        assert_eq!(at("x"), Pos { line: 6, col: 7 });
+        assert_eq!(at("or"), Pos { line: 7, col: 5 });
+        assert_eq!(at("y"), Pos { line: 7, col: 10 });
+        // A plain scalar over two lines; a quoted one with an escape is not followed.
+        let src = "id: a\ndetection:\n  condition: sel and\n    x\n";
+        let (docs, _) = read_file(src).unwrap();
+        let cond = docs[0]
+            .detection
+            .as_ref()
+            .unwrap()
+            .condition
+            .clone()
+            .unwrap();
+        assert_eq!(cond.at(8), Pos { line: 4, col: 5 });
+        assert!(fold_anchors(r#""a\tb c""#, "a\tb c", Pos { line: 1, col: 1 }).is_none());
     }
 
     #[test]
