@@ -14,7 +14,8 @@
 //!   lists spliced into the values; each comparison becomes a one-entry selection
 //!   (`raw.verb|cased: [create]`) and the condition a boolean expression over them. The rule
 //!   gets a Kubernetes audit `logsource`, so it sees only those records and its values are
-//!   literal, as for a Sigma rule.
+//!   literal, as for a Sigma rule; its `output` becomes the text of its decisions' reason.
+//!   Expansion is bounded (terms, values, nesting): a hostile file ends in an error.
 //!
 //! Fields go through a table, `falco-fields.yml` (as Sigma's names go through
 //! `sigma-pipeline.yml`). A field the table cannot map makes the rule fail to load, with an
@@ -24,8 +25,12 @@
 //! every value is in the set and `intersects` that one is, and a comparison on a missing field
 //! is false (`!=` too).
 //!
-//! Items change each other within one file; a second file appending to the first is not read
-//! yet.
+//! Macros are expanded here rather than handed to `compile` as condition macros: a Falco
+//! macro holds comparisons, not only names, and its mistakes belong to the rules that use it.
+//! Lists are spliced here too: how a value is matched depends on the operator it meets
+//! (literal for `=`, a path and what is under it for `pmatch`, an image name for a
+//! repository). Items change each other within one file; a second file appending to the first
+//! is not read yet.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -2221,6 +2226,45 @@ mod tests {
             errors,
             ["5:14: unknown macro `kcreat` (did you mean `kcreate`?)"]
         );
+    }
+
+    /// The rules a file loads, by title.
+    fn loaded(src: &str) -> Vec<String> {
+        let (docs, errors) = read_file(src).unwrap();
+        assert!(errors.is_empty(), "{errors:?}");
+        docs.iter()
+            .filter(|d| d.is_rule)
+            .map(|d| d.title.as_ref().unwrap().value.clone())
+            .collect()
+    }
+
+    #[test]
+    fn rules_switched_off_replaced_or_skipped() {
+        let rule = |name: &str, condition: &str, extra: &str| {
+            format!(
+                "- rule: {name}\n  desc: d\n  condition: {condition}\n  output: o\n  \
+                 priority: INFO\n  source: k8s_audit\n{extra}"
+            )
+        };
+        let src = [
+            rule("A", "ka.verb = get", ""),
+            rule("B", "ka.verb = get", ""),
+            rule(
+                "C",
+                "ka.uri.param[command] = ls",
+                "  skip-if-unknown-filter: true\n",
+            ),
+            // Falco's older way to switch a rule off, and the newer one.
+            "- rule: A\n  enabled: false\n".to_owned(),
+            "- rule: B\n  enabled: false\n  override:\n    enabled: replace\n".to_owned(),
+            rule("D", "ka.verb = get", "  enabled: false\n"),
+            "- rule: D\n  enabled: true\n".to_owned(),
+            // A redefinition replaces: E's first condition would not parse.
+            rule("E", "(", ""),
+            rule("E", "ka.verb = list", ""),
+        ]
+        .concat();
+        assert_eq!(loaded(&src), ["D", "E"]);
     }
 
     #[test]
