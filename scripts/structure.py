@@ -91,6 +91,9 @@ def block_end(lines, start):
     """The line where the first `{` block opening at or after `start` closes (None if a `;`
     comes first: a declaration without a body)."""
     depth = 0
+    # Brackets and parentheses before the body: a `;` inside them (`[u8; 4]` in a signature)
+    # does not end a declaration.
+    nesting = 0
     opened = False
     for no in range(start, len(lines)):
         for c in lines[no]:
@@ -101,7 +104,11 @@ def block_end(lines, start):
                 depth -= 1
                 if opened and depth == 0:
                     return no
-            elif c == ";" and not opened and depth == 0:
+            elif not opened and c in "[(":
+                nesting += 1
+            elif not opened and c in "])":
+                nesting -= 1
+            elif c == ";" and not opened and depth == 0 and nesting == 0:
                 return None
     return None
 
