@@ -694,7 +694,7 @@ fn normalize(args: NormalizeArgs) -> Result<i32> {
     }
     for path in &files {
         let name = path.display().to_string();
-        let reader = match file::open(path) {
+        let reader = match file::open_records(path) {
             Ok(reader) => reader,
             Err(e) => {
                 let reject = unreadable(format!("opening the file: {e}"));
@@ -705,7 +705,7 @@ fn normalize(args: NormalizeArgs) -> Result<i32> {
             }
         };
         let mut last_line = 0;
-        let read = file::frame_records(reader, args.max_record_bytes, &mut |item| {
+        let read = reader.frame(args.max_record_bytes, &mut |item| {
             let (line, result) = match item {
                 Item::Record { bytes, line } => {
                     scratch.reset();

@@ -26,28 +26,29 @@ fn render(path: &Path) -> String {
     let normalizer = Normalizer::default();
     let mut scratch = Bump::new();
     let mut out = String::new();
-    let reader = file::open(path).unwrap();
-    file::for_each_record(reader, &mut |item| {
-        let line = match item {
-            Item::Record { bytes, line } => {
-                scratch.reset();
-                match normalizer.normalize(bytes, &scratch) {
-                    Ok(event) => serde_json::json!({ "line": line, "event": event }),
-                    Err(r) => serde_json::json!({
-                        "line": line,
-                        "reject": { "reason": r.reason, "detail": r.detail }
-                    }),
+    file::open_records(path)
+        .unwrap()
+        .for_each(&mut |item| {
+            let line = match item {
+                Item::Record { bytes, line } => {
+                    scratch.reset();
+                    match normalizer.normalize(bytes, &scratch) {
+                        Ok(event) => serde_json::json!({ "line": line, "event": event }),
+                        Err(r) => serde_json::json!({
+                            "line": line,
+                            "reject": { "reason": r.reason, "detail": r.detail }
+                        }),
+                    }
                 }
-            }
-            Item::Broken { line, reject, .. } => serde_json::json!({
-                "line": line,
-                "reject": { "reason": reject.reason, "detail": reject.detail }
-            }),
-        };
-        out.push_str(&line.to_string());
-        out.push('\n');
-    })
-    .unwrap();
+                Item::Broken { line, reject, .. } => serde_json::json!({
+                    "line": line,
+                    "reject": { "reason": reject.reason, "detail": reject.detail }
+                }),
+            };
+            out.push_str(&line.to_string());
+            out.push('\n');
+        })
+        .unwrap();
     out
 }
 

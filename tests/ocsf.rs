@@ -113,3 +113,183 @@ action: revoke_session
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Amazon Security Lake's layout: `fixtures/ocsf-lake/lake` holds the OCSF records of
+/// `events.ocsf.jsonl.gz` as Parquet written by pyarrow (scripts/ocsf-lake.py), partitioned by
+/// region, account and day, files named at random, zstd, gzip and snappy in turn.
+#[cfg(feature = "parquet")]
+mod security_lake {
+    use std::path::{Path, PathBuf};
+
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use serde_json::Value;
+    use sessionguard::event::Normalizer;
+    use sessionguard::source::file::{self, Item};
+
+    use super::{root, run};
+
+    const LAKE: &str = "fixtures/ocsf-lake/lake";
+    const JSON: &str = "fixtures/ocsf-lake/events.ocsf.jsonl.gz";
+
+    /// A decision without where its evidence was read (a file line, or a Parquet row).
+    fn placeless(decision: &Value) -> String {
+        let mut d = decision.clone();
+        for e in d["evidence"]["events"].as_array_mut().unwrap() {
+            e.as_object_mut().unwrap().remove("origin");
+        }
+        d.to_string()
+    }
+
+    #[test]
+    fn a_security_lake_directory_gives_the_decisions_of_its_json() {
+        let from_lake = run(&["replay", "--no-progress", LAKE]);
+        let from_json = run(&["replay", "--no-progress", JSON]);
+        let rules: std::collections::BTreeSet<&str> = from_json
+            .iter()
+            .map(|d| d["rule"]["id"].as_str().unwrap())
+            .collect();
+        assert!(
+            from_json.len() >= 5 && rules.len() >= 4,
+            "the fixture should decide on several rules: {rules:?}"
+        );
+        // The same decisions; the lake's files are read in another order than the JSON's
+        // lines, so the order they are written in may differ.
+        let mut lake: Vec<String> = from_lake.iter().map(placeless).collect();
+        let mut json: Vec<String> = from_json.iter().map(placeless).collect();
+        lake.sort();
+        json.sort();
+        assert_eq!(lake, json);
+        // Evidence names the Parquet file and the row.
+        for d in &from_lake {
+            for e in d["evidence"]["events"].as_array().unwrap() {
+                let origin = &e["origin"];
+                let file = origin["file"].as_str().unwrap();
+                assert!(
+                    file.starts_with(LAKE) && file.ends_with(".parquet"),
+                    "{origin}"
+                );
+                assert!(origin["line"].as_u64().unwrap() >= 1, "{origin}");
+            }
+        }
+    }
+
+    /// The event times of every record of `path`, in the order read.
+    fn times(path: &Path) -> Vec<String> {
+        let normalizer = Normalizer::default();
+        let scratch = bumpalo::Bump::new();
+        let mut times = Vec::new();
+        file::open_records(path)
+            .unwrap()
+            .for_each(&mut |item| {
+                if let Item::Record { bytes, .. } = item {
+                    if let Ok(event) = normalizer.normalize(bytes, &scratch) {
+                        times.push(event.time.to_string());
+                    }
+                }
+            })
+            .unwrap();
+        times
+    }
+
+    #[test]
+    fn lake_files_are_read_in_the_order_of_their_earliest_event_time() {
+        let files = file::expand_paths(&[root().join(LAKE)]).unwrap();
+        assert_eq!(files.len(), 9);
+        let earliest: Vec<String> = files
+            .iter()
+            .map(|f| times(f).into_iter().min().unwrap())
+            .collect();
+        let mut sorted = earliest.clone();
+        sorted.sort();
+        assert_eq!(earliest, sorted, "{files:#?}");
+        // Name order (region first) would not be time order in this lake.
+        let mut by_name = files.clone();
+        by_name.sort();
+        assert_ne!(by_name, files);
+    }
+
+    /// The lake's largest file (three row groups of 100 rows), copied into a directory of its
+    /// own after `damage`.
+    fn damaged(name: &str, damage: impl FnOnce(&Path, &mut Vec<u8>)) -> PathBuf {
+        let files = file::expand_paths(&[root().join(LAKE)]).unwrap();
+        let largest = files
+            .iter()
+            .max_by_key(|f| (std::fs::metadata(f).unwrap().len(), f.to_path_buf()))
+            .unwrap();
+        let mut bytes = std::fs::read(largest).unwrap();
+        damage(largest, &mut bytes);
+        let dir = std::env::temp_dir().join(format!("sg-lake-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("damaged.parquet");
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    /// Every record of `path` read: rows kept, and the rejects with their row and detail.
+    fn read(path: &Path) -> (usize, Vec<(u64, String)>) {
+        let mut rows = 0;
+        let mut rejects = Vec::new();
+        file::open_records(path)
+            .unwrap()
+            .for_each(&mut |item| match item {
+                Item::Record { .. } => rows += 1,
+                Item::Broken { line, reject, .. } => rejects.push((line, reject.detail)),
+            })
+            .unwrap();
+        (rows, rejects)
+    }
+
+    #[test]
+    fn a_cut_parquet_file_is_one_reject_and_the_rest_is_read() {
+        let path = damaged("cut", |_, b| b.truncate(b.len() / 2));
+        let error = file::open_records(&path)
+            .err()
+            .expect("a cut file does not open");
+        assert!(error.to_string().contains("footer"), "{error}");
+        // In a replay the file is one reject (exit status 3: an input was unreadable), and the
+        // lake beside it is read whole.
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sessionguard"))
+            .current_dir(root())
+            .args(["replay", "--no-progress"])
+            .arg(&path)
+            .arg(LAKE)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{stderr}");
+        assert!(
+            stderr.contains("unreadable                                                1"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("events                                                   1192"),
+            "{stderr}"
+        );
+        std::fs::remove_dir_all(path.parent().unwrap()).ok();
+    }
+
+    #[test]
+    fn a_damaged_row_group_costs_its_rows_and_the_groups_around_it_are_read() {
+        let path = damaged("group", |original, bytes| {
+            // Overwrite the second row group's column chunks, page headers and all.
+            let reader = SerializedFileReader::new(std::fs::File::open(original).unwrap()).unwrap();
+            let groups = reader.metadata().row_groups();
+            assert_eq!(groups.len(), 3);
+            let start = |g: usize| {
+                let c = groups[g].column(0);
+                c.dictionary_page_offset().unwrap_or(c.data_page_offset()) as usize
+            };
+            bytes[start(1)..start(2)].fill(0xa5);
+        });
+        let (rows, rejects) = read(&path);
+        assert_eq!(rows, 200, "{rejects:?}");
+        assert_eq!(rejects.len(), 1, "{rejects:?}");
+        let (row, detail) = &rejects[0];
+        assert_eq!(*row, 101);
+        assert!(
+            detail.starts_with("rows 101-200 (row group 2) cannot be decoded"),
+            "{detail}"
+        );
+        std::fs::remove_dir_all(path.parent().unwrap()).ok();
+    }
+}

@@ -66,8 +66,7 @@ pub fn fixture_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 pub fn records_of(files: &[PathBuf]) -> anyhow::Result<Vec<Vec<u8>>> {
     let mut out = Vec::new();
     for path in files {
-        let reader = file::open(path)?;
-        file::for_each_record(reader, &mut |item| {
+        file::open_records(path)?.for_each(&mut |item| {
             if let Item::Record { bytes, .. } = item {
                 out.push(bytes.to_vec());
             }
@@ -238,8 +237,7 @@ pub fn run_demo(root: &Path) -> anyhow::Result<DemoReport> {
     let mut records = Vec::new();
     let mut origins: Vec<(usize, u64)> = Vec::new();
     for (index, relative) in files.iter().enumerate() {
-        let reader = file::open(&root.join(relative))?;
-        file::for_each_record(reader, &mut |item| {
+        file::open_records(&root.join(relative))?.for_each(&mut |item| {
             if let Item::Record { bytes, line } = item {
                 records.push(bytes.to_vec());
                 origins.push((index, line));

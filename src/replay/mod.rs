@@ -364,10 +364,10 @@ impl<'b> Reading<'_, 'b> {
         };
         let file_id = self.file_id(name.clone());
         let unreadable = |detail: String| Reject::new(RejectReason::Unreadable, detail);
-        let reader: Box<dyn io::BufRead> = if is_stdin(path) {
-            Box::new(io::stdin().lock())
+        let reader = if is_stdin(path) {
+            file::Records::Text(Box::new(io::stdin().lock()))
         } else {
-            match file::open(path) {
+            match file::open_records(path) {
                 Ok(reader) => reader,
                 Err(e) => {
                     self.broken(file_id, 0, &unreadable(format!("opening the file: {e}")))?;
@@ -392,7 +392,7 @@ impl<'b> Reading<'_, 'b> {
             on_reject: &mut **on_reject,
         };
         let max_record_bytes = options.normalizer.max_record_bytes;
-        let read = file::frame_records(reader, max_record_bytes, &mut |item| {
+        let read = reader.frame(max_record_bytes, &mut |item| {
             records += 1;
             let result = match item {
                 Item::Record { bytes, line } => {

@@ -156,7 +156,7 @@ fn read_batches<'scope>(
                 unreadable(&mut batch, 0, why.clone());
                 continue;
             }
-            let reader = match file::open(path) {
+            let reader = match file::open_records(path) {
                 Ok(reader) => reader,
                 Err(e) => {
                     unreadable(&mut batch, 0, format!("opening the file: {e}"));
@@ -166,7 +166,7 @@ fn read_batches<'scope>(
             let mut last_line = 0;
             let mut stopped = false;
             let max_record_bytes = options.normalizer.max_record_bytes;
-            let read = file::frame_records(reader, max_record_bytes, &mut |item| {
+            let read = reader.frame(max_record_bytes, &mut |item| {
                 let start = batch.bytes.len();
                 let file = index as u32;
                 let entry = match item {

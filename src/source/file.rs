@@ -53,6 +53,57 @@ pub fn open(path: &Path) -> io::Result<Box<dyn BufRead>> {
     })
 }
 
+/// An open record file: JSON text (plain or gzip) or, with the `parquet` feature, Parquet.
+pub enum Records {
+    Text(Box<dyn BufRead>),
+    #[cfg(feature = "parquet")]
+    Parquet(super::parquet::Rows),
+}
+
+/// Opens a record file, telling Parquet (by its magic bytes) from JSON text, which may be
+/// gzipped. Without the `parquet` feature a Parquet file is an error that says so.
+pub fn open_records(path: &Path) -> io::Result<Records> {
+    let mut head = [0u8; 4];
+    let read = {
+        let mut file = File::open(path)?;
+        io::Read::read(&mut file, &mut head).unwrap_or(0)
+    };
+    if head[..read].starts_with(b"PAR1") {
+        #[cfg(feature = "parquet")]
+        return super::parquet::open(path).map(Records::Parquet);
+        #[cfg(not(feature = "parquet"))]
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "a Parquet file: this sessionguard was built without the `parquet` feature",
+        ));
+    }
+    open(path).map(Records::Text)
+}
+
+impl Records {
+    /// Every record (or rejected stretch) of the file, in order, as [`frame_records`] gives a
+    /// text file's; a Parquet row's `line` is its row number.
+    pub fn frame(
+        self,
+        max_record_bytes: usize,
+        sink: &mut dyn FnMut(Item<'_>) -> ControlFlow<()>,
+    ) -> io::Result<()> {
+        match self {
+            Records::Text(reader) => frame_records(reader, max_record_bytes, sink),
+            #[cfg(feature = "parquet")]
+            Records::Parquet(rows) => rows.read(max_record_bytes, sink),
+        }
+    }
+
+    /// [`Records::frame`] with the default record limit, to the end of the input.
+    pub fn for_each(self, sink: &mut dyn FnMut(Item<'_>)) -> io::Result<()> {
+        self.frame(DEFAULT_MAX_RECORD_BYTES, &mut |item| {
+            sink(item);
+            ControlFlow::Continue(())
+        })
+    }
+}
+
 /// Paths expanded into the files to read, and what a directory walk had to leave out.
 #[derive(Debug, Default)]
 pub struct Expanded {
@@ -65,12 +116,15 @@ pub struct Expanded {
 /// Expands directories (recursively, in name order) into the record files under them. A path
 /// named explicitly is kept whatever it is (a FIFO is read as a stream); inside a directory,
 /// only regular files (after symlinks) are, and the rest is reported in `skipped`, never
-/// opened, so nothing in a log directory can block the walk.
+/// opened, so nothing in a log directory can block the walk. The Parquet files of one
+/// directory are read in the order of their earliest event time (see [`order_parquet`]).
 pub fn expand(paths: &[PathBuf]) -> Expanded {
     let mut out = Expanded::default();
     for path in paths {
         if path.is_dir() {
+            let first = out.files.len();
             walk(path, &mut out);
+            order_parquet(&mut out.files[first..]);
         } else {
             out.files.push(path.clone());
         }
@@ -122,14 +176,42 @@ pub fn expand_paths(paths: &[PathBuf]) -> io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Files a directory walk reads: JSON in its usual extensions, optionally gzipped.
+/// Files a directory walk reads: JSON in its usual extensions, optionally gzipped, and
+/// Parquet.
 fn is_record_file(path: &Path) -> bool {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     let name = name.strip_suffix(".gz").unwrap_or(name);
-    [".json", ".jsonl", ".ndjson"]
+    [".json", ".jsonl", ".ndjson", ".parquet"]
         .iter()
         .any(|ext| name.ends_with(ext))
 }
+
+/// Reorders the Parquet files among `files` (one directory's walk) by the earliest event time
+/// their footers record, leaving every other file where it is: a data lake names its objects
+/// at random and partitions them by region and account before day, so name order would
+/// deliver one region's day before another's, hours late for a session that spans both.
+/// Files with no time statistics keep their name order after the others.
+#[cfg(feature = "parquet")]
+fn order_parquet(files: &mut [PathBuf]) {
+    let slots: Vec<usize> = (0..files.len())
+        .filter(|&i| files[i].extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    let mut keyed: Vec<(i64, usize, PathBuf)> = slots
+        .iter()
+        .map(|&i| {
+            let time = super::parquet::earliest_event_time(&files[i]).unwrap_or(i64::MAX);
+            (time, i, std::mem::take(&mut files[i]))
+        })
+        .collect();
+    keyed.sort();
+    for (&slot, (_, _, path)) in slots.iter().zip(keyed) {
+        files[slot] = path;
+    }
+}
+
+/// Without the `parquet` feature a Parquet file is not read, so its place does not matter.
+#[cfg(not(feature = "parquet"))]
+fn order_parquet(_files: &mut [PathBuf]) {}
 
 /// Calls `sink` for every record (or broken stretch) in `reader`, in order, holding at most
 /// `max_record_bytes` of the input (plus one read buffer) at any time: a record over the limit
@@ -172,7 +254,7 @@ pub fn for_each_record(reader: impl BufRead, sink: &mut dyn FnMut(Item<'_>)) -> 
 const READ_CHUNK: usize = 1 << 16;
 
 /// Rejected bytes kept for `--rejects` at most (the detail says when they were cut).
-const MAX_BROKEN_BYTES: usize = 1 << 20;
+pub(crate) const MAX_BROKEN_BYTES: usize = 1 << 20;
 
 /// The framing's reading state: a window of the input from the first byte not yet framed.
 struct Framer<R> {

@@ -1,7 +1,11 @@
 //! Where records come from. Each source yields record bytes with their origin and reports
-//! framing failures as rejects, so a broken file costs only the records it breaks.
+//! framing failures as rejects, so a broken file costs only the records it breaks: JSON files
+//! in every framing ([`file`]), Parquet files as JSON rows (`parquet`, with the `parquet`
+//! feature), Kafka partitions (`crate::kafka`).
 
 pub mod file;
+#[cfg(feature = "parquet")]
+pub mod parquet;
 
 /// Where a record was read from: a file line or a Kafka offset. Names are interned in
 /// [`OriginNames`], so an origin is 16 bytes and copying one costs nothing.
