@@ -159,6 +159,9 @@ mod security_lake {
         lake.sort();
         json.sort();
         assert_eq!(lake, json);
+        // Sharded by session over two engine threads, the lake decides the same again.
+        let threads = run(&["replay", "--no-progress", "--threads", "2", LAKE]);
+        assert_eq!(threads, from_lake);
         // Evidence names the Parquet file and the row.
         for d in &from_lake {
             for e in d["evidence"]["events"].as_array().unwrap() {
