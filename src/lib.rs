@@ -19,7 +19,8 @@
 //! # Layout
 //!
 //! - [`event`]: the event model, source adapters, session keys, reject reasons.
-//! - [`source`]: reading records from files (plain or gzip; NDJSON, arrays, CloudTrail envelopes).
+//! - [`source`]: reading records from files (plain or gzip; NDJSON, arrays, CloudTrail envelopes;
+//!   Parquet rows as JSON records).
 //! - [`time`]: the time model: per-source clocks, graces, quiet sources, the future guard.
 //! - [`engine`]: the session table, order-robust windows, baselines and sequences, timers, kills.
 //! - [`evaluator`]: normalize → time → engine → decisions, behind a [`evaluator::Sink`].
