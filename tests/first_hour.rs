@@ -9,7 +9,9 @@
 //! - output to a pipe whose reader has gone (`replay … | head`): status 0, nothing said;
 //! - a broker nobody listens on (`run`): the first error line names the broker and the cause,
 //!   once, however often librdkafka retries; `/readyz` says why it is not ready; SIGTERM ends
-//!   it with 0 and a shutdown line that does not claim a commit.
+//!   it with 0 and a shutdown line that does not claim a commit;
+//! - `gen --out` into a directory that does not exist yet: made;
+//! - a Parquet file piped to `replay -`: status 3, a reject that says to pass its path.
 #![allow(
     clippy::disallowed_methods,
     reason = "timeouts and timing of a test run, not engine time"
@@ -329,4 +331,50 @@ fn run_against_an_unreachable_broker_says_so_once() {
         stopped["msg"],
         "stopped; nothing was committed: the brokers could not be reached"
     );
+}
+
+#[test]
+fn gen_makes_the_directory_it_is_told_to_write_into() {
+    let dir = empty_dir("gen-out").join("not/yet");
+    let out = sessionguard()
+        .args([
+            "gen",
+            "--events",
+            "200",
+            "--attacks",
+            "0",
+            "--quiet",
+            "--out",
+        ])
+        .arg(dir.join("mix.jsonl"))
+        .output()
+        .unwrap();
+    assert_eq!(said(&out), (0, String::new()));
+    let written = std::fs::read_to_string(dir.join("mix.jsonl")).unwrap();
+    assert_eq!(written.lines().count(), 200);
+}
+
+#[test]
+fn a_parquet_file_on_standard_input_is_a_reject_that_says_to_pass_its_path() {
+    let parquet = root().join("fixtures/events/ocsf/stratus-secretsmanager-as-ocsf.parquet");
+    let dir = empty_dir("parquet-stdin");
+    let rejects = dir.join("rejects.jsonl");
+    let out = sessionguard()
+        .args(["replay", "--no-progress", "--rules"])
+        .arg(root().join("rules"))
+        .arg("--rejects")
+        .arg(&rejects)
+        .arg("-")
+        .stdin(std::fs::File::open(parquet).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rejects = std::fs::read_to_string(rejects).unwrap();
+    assert_eq!(rejects.lines().count(), 1, "{rejects}");
+    assert!(rejects.contains("pass its path"), "{rejects}");
 }

@@ -364,15 +364,16 @@ impl<'b> Reading<'_, 'b> {
         };
         let file_id = self.file_id(name.clone());
         let unreadable = |detail: String| Reject::new(RejectReason::Unreadable, detail);
-        let reader = if is_stdin(path) {
-            file::Records::Text(Box::new(io::stdin().lock()))
+        let opened = if is_stdin(path) {
+            file::stdin_records()
         } else {
-            match file::open_records(path) {
-                Ok(reader) => reader,
-                Err(e) => {
-                    self.broken(file_id, 0, &unreadable(format!("opening the file: {e}")))?;
-                    return Ok(None);
-                }
+            file::open_records(path)
+        };
+        let reader = match opened {
+            Ok(reader) => reader,
+            Err(e) => {
+                self.broken(file_id, 0, &unreadable(format!("opening the file: {e}")))?;
+                return Ok(None);
             }
         };
         let mut last_line = 0;

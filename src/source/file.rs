@@ -80,6 +80,19 @@ pub fn open_records(path: &Path) -> io::Result<Records> {
     open(path).map(Records::Text)
 }
 
+/// Standard input as a record stream. Parquet there is an error that says what to do: a
+/// Parquet file is read from its footer, which needs a file to seek in.
+pub fn stdin_records() -> io::Result<Records> {
+    let mut input = io::stdin().lock();
+    if input.fill_buf()?.starts_with(b"PAR1") {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "Parquet on standard input: a Parquet file is read from its end, so pass its path",
+        ));
+    }
+    Ok(Records::Text(Box::new(input)))
+}
+
 impl Records {
     /// Every record (or rejected stretch) of the file, in order, as [`frame_records`] gives a
     /// text file's; a Parquet row's `line` is its row number.

@@ -35,6 +35,12 @@ pub fn write(cfg: &Config, output: &Output) -> Result<()> {
     });
     let (summary, truth) = match &output.records {
         Some(path) => {
+            // The output's directory is made when missing, as `--out target/bench/x.jsonl`
+            // in a fresh checkout expects.
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating the directory {}", dir.display()))?;
+            }
             let file =
                 File::create(path).with_context(|| format!("creating {}", path.display()))?;
             let file = BufWriter::with_capacity(1 << 20, file);
