@@ -881,8 +881,10 @@ impl<'d> Compiler<'d> {
         for group in &sel.groups {
             let mut preds = Vec::with_capacity(group.len());
             for entry in group {
-                let vendor_key =
-                    vendor.map(|v| Str::synthetic(v.key(&entry.key.value), entry.key.pos));
+                let vendor_key = vendor.map(|v| {
+                    let name = entry.key.value.split('|').next().unwrap_or_default();
+                    entry.key.with_head(name.len(), &v.field_name(name))
+                });
                 let key = vendor_key.as_ref().unwrap_or(&entry.key);
                 let absent = vendor
                     .and_then(|v| v.never_present(key.value.split('|').next().unwrap_or_default()));
@@ -1062,6 +1064,7 @@ impl<'d> Compiler<'d> {
                 selections: b.selections.into(),
                 condition,
                 exceptions: exceptions.into(),
+                filters: Box::default(),
             },
             session,
             action,

@@ -11,6 +11,7 @@
 //! - `modifier`, `condition`: entries and their modifiers; the condition language.
 //! - `lookup`: large value lists matched by hash (`in`) or Aho–Corasick (`contains` …).
 //! - `text`: rule and list files read as UTF-8 without blocking, or a located error.
+//! - `transform`: Sigma's value modifiers (`windash`, `base64offset`, `utf16le` …), applied at load.
 //! - `sigma`, `falco`: Sigma rules (by `logsource`) and Falco rule files loaded as written.
 
 pub mod compile;
@@ -24,6 +25,7 @@ mod lookup;
 mod modifier;
 mod sigma;
 mod text;
+mod transform;
 
 use std::path::PathBuf;
 

@@ -190,21 +190,6 @@ impl Vendor {
         }
     }
 
-    /// A selection key (`field|modifier…`) in the engine's terms: the field name through the
-    /// pipeline's transformations, as a path into the vendor record.
-    pub fn key(&self, key: &str) -> String {
-        let (name, modifiers) = match key.split_once('|') {
-            Some((name, modifiers)) => (name, Some(modifiers)),
-            None => (key, None),
-        };
-        let mut field = self.field_name(name);
-        if let Some(modifiers) = modifiers {
-            field.push('|');
-            field.push_str(modifiers);
-        }
-        field
-    }
-
     /// Why `field_name` (in the engine's terms, `raw.…`) could never be present in the
     /// sources' records; `None` when it can, or when their members are an open set.
     pub fn never_present(&self, field_name: &str) -> Option<String> {
@@ -224,9 +209,10 @@ impl Vendor {
     }
 
     /// A field name in the engine's terms: `raw.` and the vendor name through the pipeline
-    /// (a name written `raw.…` is kept).
+    /// (a name written `raw.…` is kept, and so is none: a keyword's).
     pub fn field_name(&self, name: &str) -> String {
-        if name.starts_with("raw.") {
+        // No name: a keyword, searched for in the whole record.
+        if name.is_empty() || name.starts_with("raw.") {
             return name.to_owned();
         }
         let name = self.vendor_name(name);
@@ -293,21 +279,20 @@ mod tests {
     #[test]
     fn field_names_become_vendor_paths() {
         let aws = route(&logsource("aws", "cloudtrail")).unwrap();
-        assert_eq!(aws.key("eventName"), "raw.eventName");
-        assert_eq!(
-            aws.key("userIdentity.type|contains"),
-            "raw.userIdentity.type|contains"
-        );
-        assert_eq!(aws.key("raw.eventName|re"), "raw.eventName|re");
+        assert_eq!(aws.field_name("eventName"), "raw.eventName");
+        assert_eq!(aws.field_name("userIdentity.type"), "raw.userIdentity.type");
+        assert_eq!(aws.field_name("raw.eventName"), "raw.eventName");
+        // A keyword has no field name, before or after.
+        assert_eq!(aws.field_name(""), "");
         // A mapping onto the engine's own field.
-        assert_eq!(aws.key("status"), "outcome");
+        assert_eq!(aws.field_name("status"), "outcome");
         assert!(aws.never_present("raw.status").is_some());
         assert_eq!(aws.never_present("raw.eventname"), None);
         let k8s = route(&logsource("kubernetes", "audit")).unwrap();
-        assert_eq!(k8s.key("apiGroup"), "raw.objectRef.apiGroup");
+        assert_eq!(k8s.field_name("apiGroup"), "raw.objectRef.apiGroup");
         let entra = route(&logsource("azure", "signinlogs")).unwrap();
         assert_eq!(
-            entra.key("DeviceDetail.deviceId"),
+            entra.field_name("DeviceDetail.deviceId"),
             "raw.properties?.DeviceDetail.deviceId"
         );
     }

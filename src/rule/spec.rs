@@ -229,6 +229,19 @@ impl Str {
     pub fn as_str(&self) -> &str {
         &self.value
     }
+
+    /// This text with its first `len` bytes replaced by `head` (a Sigma field name the
+    /// pipeline rewrote): what follows the head keeps its place in the source, so a modifier
+    /// after a rewritten field name is still reported where it is written.
+    pub fn with_head(&self, len: usize, head: &str) -> Str {
+        let rest = self.value.get(len..).unwrap_or_default();
+        let anchors: Rc<[(usize, Pos)]> = Rc::from([(0, self.at(0)), (head.len(), self.at(len))]);
+        Str {
+            value: format!("{head}{rest}"),
+            pos: self.pos,
+            content: self.content.as_ref().map(|_| Content::Folded(anchors)),
+        }
+    }
 }
 
 /// A scalar value.
@@ -981,15 +994,38 @@ impl<'s> Reader<'s> {
 
     fn selection(&mut self, y: &Yaml, what: &str) -> Option<SelectionSpec> {
         let pos = Pos::of(&y.referenced);
+        let scalar = |y: &Yaml| {
+            matches!(
+                y.value,
+                Node::Str(_) | Node::Int(_) | Node::Float(_) | Node::Bool(_)
+            )
+        };
         let groups = match &y.value {
             Node::Map(_) => vec![self.entries(y, what)?],
             Node::Seq(items) if items.iter().all(|i| matches!(i.value, Node::Map(_))) => {
                 items.iter().filter_map(|i| self.entries(i, what)).collect()
             }
+            // Sigma's keywords: values without a field, searched for in the whole record. The
+            // entry has no field name (a map key `'|all'` is the same with modifiers).
+            Node::Seq(items) if items.iter().all(scalar) => vec![self.keywords(y, what)?],
+            _ if scalar(y) => vec![self.keywords(y, what)?],
+            Node::Seq(_) => {
+                self.err(
+                    pos,
+                    format!(
+                        "{what} mixes `field: value` maps and keywords: write them as two \
+                         selections"
+                    ),
+                );
+                return None;
+            }
             _ => {
                 self.err(
                     pos,
-                    format!("{what} must be a mapping of `field: value`, or a list of them"),
+                    format!(
+                        "{what} must be a mapping of `field: value`, a list of them, or a list \
+                         of keywords"
+                    ),
                 );
                 return None;
             }
@@ -999,6 +1035,13 @@ impl<'s> Reader<'s> {
             return None;
         }
         Some(SelectionSpec { pos, groups })
+    }
+
+    /// A selection of keywords: one entry without a field name.
+    fn keywords(&mut self, y: &Yaml, what: &str) -> Option<Vec<EntrySpec>> {
+        let values = self.values(y, what)?;
+        let key = Str::synthetic("", values.pos);
+        Some(vec![EntrySpec { key, values }])
     }
 
     fn entries(&mut self, y: &Yaml, what: &str) -> Option<Vec<EntrySpec>> {
