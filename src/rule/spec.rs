@@ -13,8 +13,9 @@
 //! # The language
 //!
 //! A file holds one rule, or several YAML documents separated by `---`. A file of only
-//! `lists:`/`macros:` is shared by the other files of its directory. A file whose top level is
-//! a sequence is a Falco rule file, read by `falco` into the same documents.
+//! `lists:`/`placeholders:`/`macros:` is shared by the other files of its directory. A file
+//! whose top level is a sequence is a Falco rule file, read by `falco` into the same documents.
+//! A document with `filter:` is a Sigma filter (`FilterSpec`).
 //!
 //! ```yaml
 //! id: example.escalate_then_bulk_read      # required, unique in the pack
@@ -289,16 +290,19 @@ impl Item {
 #[derive(Debug, PartialEq, Eq)]
 pub struct ListFile {
     pub path: PathBuf,
+    /// What the file holds: "list", or "placeholder".
+    pub what: &'static str,
     /// The list's name in the rule file.
     pub name: String,
 }
 
-/// One document of a rule file: a rule, or only `lists:`/`macros:` definitions.
+/// One document of a rule file: a rule, a Sigma filter, or only `lists:`/`placeholders:`/`macros:`
+/// definitions.
 #[derive(Debug, Default)]
 pub struct Doc {
     /// Where the document's mapping starts.
     pub pos: Pos,
-    /// True when the document has any key besides `lists` and `macros`.
+    /// True when the document has any key besides `lists`, `placeholders` and `macros`.
     pub is_rule: bool,
     pub title: Option<Str>,
     pub id: Option<Str>,
@@ -309,6 +313,8 @@ pub struct Doc {
     pub logsource: Option<LogsourceSpec>,
     pub detection: Option<DetectionSpec>,
     pub lists: Vec<ListSpec>,
+    /// Values for Sigma's `%name%` placeholders (`field|expand: '%name%'`), written like lists.
+    pub placeholders: Vec<ListSpec>,
     pub macros: Vec<MacroSpec>,
     pub exceptions: Vec<ExceptionSpec>,
     pub session: Option<SessionSpec>,
@@ -557,6 +563,7 @@ const RULE_KEYS: &[&str] = &[
     "logsource",
     "detection",
     "lists",
+    "placeholders",
     "macros",
     "exceptions",
     "session",
@@ -916,7 +923,11 @@ impl<'s> Reader<'s> {
             let v: &Yaml = v;
             match k.value.as_str() {
                 "lists" => {
-                    doc.lists = self.lists(v);
+                    doc.lists = self.lists(v, "list");
+                    continue;
+                }
+                "placeholders" => {
+                    doc.placeholders = self.lists(v, "placeholder");
                     continue;
                 }
                 "macros" => {
@@ -1092,8 +1103,9 @@ impl<'s> Reader<'s> {
         }
     }
 
-    fn lists(&mut self, y: &Yaml) -> Vec<ListSpec> {
-        let Some(keys) = self.map(y, "lists") else {
+    /// `lists:`, or `placeholders:` (`kind` "placeholder"): each a YAML list or `{file: …}`.
+    fn lists(&mut self, y: &Yaml, kind: &str) -> Vec<ListSpec> {
+        let Some(keys) = self.map(y, &format!("{kind}s")) else {
             return Vec::new();
         };
         let mut out = Vec::new();
@@ -1102,11 +1114,11 @@ impl<'s> Reader<'s> {
                 Node::Seq(items) => ListBody::Items(
                     items
                         .iter()
-                        .filter_map(|i| self.item(i, "a list item"))
+                        .filter_map(|i| self.item(i, &format!("a {kind} item")))
                         .collect(),
                 ),
                 Node::Map(_) => {
-                    let what = format!("list `{}`", name.value);
+                    let what = format!("{kind} `{}`", name.value);
                     let Some(keys) = self.fields(v, &what, &["file"]) else {
                         continue;
                     };
@@ -1122,7 +1134,7 @@ impl<'s> Reader<'s> {
                     self.err(
                         Pos::of(&v.referenced),
                         format!(
-                            "list `{}` must be a YAML list or `{{file: path}}`",
+                            "{kind} `{}` must be a YAML list or `{{file: path}}`",
                             name.value
                         ),
                     );
