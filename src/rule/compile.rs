@@ -35,6 +35,8 @@ use super::{
 use crate::event::Source;
 use crate::rule::field::Field;
 
+mod filter;
+
 /// The largest count threshold a rule may set: far above any burst a session makes in one
 /// window, far below where counting would stop being exact.
 const MAX_COUNT_THRESHOLD: f64 = 10_000_000.0;
@@ -239,6 +241,8 @@ struct Compiler<'d> {
     /// Tests over one whole list, by (list, `modifier::share_key`): built once however many
     /// rules and fields use them.
     list_tests: HashMap<(usize, String), Test>,
+    /// Sigma filters and the rules they apply to.
+    filters: filter::Filters<'d>,
 }
 
 /// Errors listed per list file and rule entry; a file of bad entries is not a screenful each.
@@ -314,13 +318,15 @@ fn compile(
         macro_data: Vec::new(),
         list_files: Vec::new(),
         list_tests: HashMap::new(),
+        filters: filter::Filters::default(),
     };
     c.collect_definitions();
     c.check_definitions();
+    c.collect_filters();
     let mut rules = Vec::new();
     let mut ids: HashMap<&str, (usize, Pos)> = HashMap::new();
     for (f, file) in files.iter().enumerate() {
-        for doc in file.docs.iter().filter(|d| d.is_rule) {
+        for doc in file.docs.iter().filter(|d| d.is_rule_doc()) {
             if let Some(id) = &doc.id {
                 if let Some(&(first_file, first_pos)) = ids.get(id.as_str()) {
                     let first = files[first_file].path.display();
@@ -361,7 +367,7 @@ fn rule_id_at(file: &FileSpec, pos: Pos) -> Option<String> {
         .iter()
         .take_while(|d| d.pos <= pos)
         .last()
-        .filter(|d| d.is_rule)
+        .filter(|d| d.is_rule_doc())
         .and_then(|d| d.id.as_ref())
         .map(|id| id.value.clone())
 }
@@ -1144,6 +1150,7 @@ impl<'d> Compiler<'d> {
             }
         };
 
+        let filters = self.apply_filters(file, doc, vendor.as_ref(), &mut b);
         let condition = match &vendor {
             Some(vendor) => self.only_from(file, doc, &vendor.sources, condition, &mut b),
             None => condition,
@@ -1209,7 +1216,7 @@ impl<'d> Compiler<'d> {
                 selections: b.selections.into(),
                 condition,
                 exceptions: exceptions.into(),
-                filters: Box::default(),
+                filters: filters.into(),
             },
             session,
             action,
@@ -2036,6 +2043,71 @@ mod tests {
                 "6:23: unknown list `$trusted`"
             ]
         );
+    }
+
+    #[test]
+    fn a_filter_that_changes_no_rule_is_an_error_where_it_is_written() {
+        let dir = Dir::new("filters");
+        dir.file(
+            "rules.yml",
+            "title: a\nid: aws-1\nname: attach_policy\nlogsource: {product: aws, service: cloudtrail}\n\
+             detection:\n  sel: {eventName: AttachUserPolicy}\n  condition: sel\n---\n\
+             id: native\ndetection:\n  sel: {action: 'iam:*'}\n  condition: sel\n",
+        )
+        .file(
+            "filters.yml",
+            "title: by name\nlogsource: {product: aws}\nfilter:\n  rules: [attach_policy]\n  \
+             s: {eventSource: iam.amazonaws.com}\n  condition: not s\n---\n\
+             title: wrong\nlogsource: {product: okta, service: okta}\nfilter:\n  \
+             rules: [aws-1, native, nope]\n  s: {eventType: x}\n  condition: not s and not t\n---\n\
+             title: none\nlogsource: {product: github}\nfilter:\n  rules: any\n  \
+             s: {action: x}\n  condition: not 1 of z*\n---\n\
+             title: shape\nfilter:\n  rules: []\n  condition: s\ndetection: {}\n",
+        );
+        let e = RuleSet::load(std::slice::from_ref(&dir.0)).unwrap_err();
+        let got: Vec<String> = e
+            .errors
+            .iter()
+            .map(|e| {
+                let file = e.file.file_name().unwrap().to_string_lossy();
+                format!("{file}:{}:{}: {}", e.line, e.col, e.message)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "filters.yml:13:28: filter `wrong`: `t` is no selection of the filter",
+                "filters.yml:20:18: filter `none`: `of z*` matches no selection of the filter",
+                "filters.yml:22:1: a Sigma filter needs a `logsource`",
+                "filters.yml:24:3: filter: needs a selection for its condition",
+                "filters.yml:24:10: filter: `rules` is empty; name the rules (ids or names), or \
+                 write `rules: any` for every rule of the logsource",
+                "filters.yml:25:14: filter `shape`: `s` is no selection of the filter",
+                "filters.yml:26:1: a Sigma filter has no `detection`: its selections and \
+                 condition go under `filter:`",
+            ]
+        );
+        // With the conditions fixed, the rules named are checked.
+        dir.file(
+            "filters.yml",
+            "title: wrong\nlogsource: {product: okta, service: okta}\nfilter:\n  \
+             rules: [aws-1, native, nope]\n  s: {eventType: x}\n  condition: not s\n---\n\
+             title: none\nlogsource: {product: github}\nfilter:\n  rules: any\n  \
+             s: {action: x}\n  condition: not s\n",
+        );
+        let e = RuleSet::load(std::slice::from_ref(&dir.0)).unwrap_err();
+        assert_eq!(
+            messages(&e),
+            [
+                "4:11: filter `wrong` is for logsource {product: okta, service: okta}, and rule \
+                 `aws-1` for {product: aws, service: cloudtrail}",
+                "4:18: filter `wrong`: rule `native` has no `logsource`; a Sigma filter applies \
+                 to Sigma rules",
+                "4:26: filter `wrong`: no loaded rule has the id or name `nope`",
+                "11:10: filter `none`: no loaded rule has a logsource within {product: github}",
+            ]
+        );
+        assert!(e.errors.iter().all(|e| e.rule_id.is_none()), "{e}");
     }
 
     #[test]

@@ -1693,6 +1693,34 @@ mod tests {
     }
 
     #[test]
+    fn a_sigma_filter_adds_its_condition_to_the_rules_it_names() {
+        let rule =
+            "title: Policy attached\nid: r1\nlogsource: {product: aws, service: cloudtrail}\n\
+                    detection:\n  sel: {eventName: AttachUserPolicy}\n  condition: sel\n";
+        let filter = "title: Ops may\nlogsource: {product: aws}\nfilter:\n  rules: [r1]\n  \
+                      ops:\n    userIdentity.sessionContext.sessionIssuer.userName: ops\n  \
+                      condition: not ops\n";
+        let alone = RuleSet::from_yaml("t.yml", rule).unwrap();
+        assert!(check(&alone, IAM));
+        let filtered = RuleSet::from_yaml("t.yml", &format!("{rule}---\n{filter}"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(filtered.rules.len(), 1, "a filter is not a rule");
+        assert!(!check(&filtered, IAM), "the filter drops ops' own calls");
+        let other = IAM.replace(r#""userName":"ops""#, r#""userName":"dev""#);
+        assert!(check(&filtered, &other));
+        // A condition without `not` keeps only what it matches (pySigma's `(rule) and (filter)`).
+        let keep = filter.replace("condition: not ops", "condition: ops");
+        let kept = RuleSet::from_yaml("t.yml", &format!("{rule}---\n{keep}")).unwrap();
+        assert!(check(&kept, IAM) && !check(&kept, &other));
+        // `rules: any` takes every rule the logsource covers; a filter may use `1 of`.
+        let any = filter
+            .replace("rules: [r1]", "rules: any")
+            .replace("condition: not ops", "condition: not 1 of o*");
+        let set = RuleSet::from_yaml("t.yml", &format!("{rule}---\n{any}")).unwrap();
+        assert!(!check(&set, IAM) && check(&set, &other));
+    }
+
+    #[test]
     fn raw_arrays_are_scanned_without_collecting() {
         let mut buf = String::new();
         let mut seen = Vec::new();

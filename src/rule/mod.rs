@@ -5,7 +5,8 @@
 //! with file, line and column. The engine sees only these compiled types.
 //!
 //! - [`spec`]: the text form, read from YAML with the position of every item.
-//! - [`compile`]: loading a pack of files into a `RuleSet`, collecting every error.
+//! - [`compile`]: loading a pack of files into a `RuleSet`, collecting every error; its
+//!   `filter` applies Sigma filters to the rules they name.
 //! - [`field`]: field names → resolved `Field`s, read from events without allocating.
 //! - [`detection`]: Sigma-style selections, modifiers, conditions and exceptions.
 //! - `modifier`, `condition`: entries and their modifiers; the condition language.

@@ -123,12 +123,7 @@ pub(crate) struct Vendor {
 
 /// Routes a rule's `logsource`; the error names the log sources that are read.
 pub(crate) fn route(spec: &LogsourceSpec) -> Result<Vendor, String> {
-    let text = |s: &Option<Str>| s.as_ref().map(|s| s.value.clone());
-    let rule = Logsource {
-        product: text(&spec.product),
-        service: text(&spec.service),
-        category: text(&spec.category),
-    };
+    let rule = logsource(spec);
     let pipeline = built_in();
     let mut sources: Vec<Source> = pipeline
         .logsources
@@ -166,6 +161,28 @@ pub(crate) fn route(spec: &LogsourceSpec) -> Result<Vendor, String> {
             .filter(|t| t.applies(&rule))
             .collect(),
     })
+}
+
+/// A rule's (or filter's) logsource as written.
+fn logsource(spec: &LogsourceSpec) -> Logsource {
+    let text = |s: &Option<Str>| s.as_ref().map(|s| s.value.clone());
+    Logsource {
+        product: text(&spec.product),
+        service: text(&spec.service),
+        category: text(&spec.category),
+    }
+}
+
+/// Whether a filter's logsource covers a rule's: every part the filter names is the rule's, in
+/// any case (`product: aws` covers `product: aws, service: cloudtrail`), as pySigma applies
+/// filters.
+pub(crate) fn covers(filter: &LogsourceSpec, rule: &LogsourceSpec) -> bool {
+    logsource(filter).covers(&logsource(rule))
+}
+
+/// `{product: aws, service: cloudtrail}`, for messages.
+pub(crate) fn describe_spec(spec: &LogsourceSpec) -> String {
+    describe(&logsource(spec))
 }
 
 fn describe(l: &Logsource) -> String {

@@ -302,10 +302,13 @@ pub struct ListFile {
 pub struct Doc {
     /// Where the document's mapping starts.
     pub pos: Pos,
-    /// True when the document has any key besides `lists`, `placeholders` and `macros`.
+    /// True when the document has any key besides `lists`, `placeholders` and `macros` (a rule,
+    /// or a filter: see `filter`).
     pub is_rule: bool,
     pub title: Option<Str>,
     pub id: Option<Str>,
+    /// Sigma's unique name of a rule (`name:`), by which a filter may refer to it.
+    pub name: Option<Str>,
     pub version: Option<Str>,
     pub level: Option<Str>,
     pub tags: Vec<Str>,
@@ -324,6 +327,35 @@ pub struct Doc {
     /// The text a decision gives as its reason, with event fields in it (a Falco rule's
     /// `output`; rule files do not write one).
     pub output: Vec<OutputPart>,
+    /// Set when the document is a Sigma filter rather than a rule.
+    pub filter: Option<FilterSpec>,
+}
+
+impl Doc {
+    /// A rule (not definitions only, not a filter).
+    pub fn is_rule_doc(&self) -> bool {
+        self.is_rule && self.filter.is_none()
+    }
+}
+
+/// A Sigma filter (`filter:`): the rules it applies to, and the selections and condition each
+/// of their matches must also meet (`condition: not selection` drops what `selection` matches).
+#[derive(Debug)]
+pub struct FilterSpec {
+    pub pos: Pos,
+    /// `None` when missing or unusable (reported while reading).
+    pub rules: Option<FilterRules>,
+    pub selections: Vec<(Str, SelectionSpec)>,
+    pub condition: Option<Str>,
+}
+
+/// What `rules:` of a filter names.
+#[derive(Debug)]
+pub enum FilterRules {
+    /// Rule ids or names.
+    Named(Vec<Str>),
+    /// `any` (or `all`): every rule whose logsource the filter's covers.
+    Any(Str),
 }
 
 /// A piece of a rule's output text.
@@ -560,7 +592,13 @@ const RULE_KEYS: &[&str] = &[
     "license",
     "related",
     "fields",
+    "name",
+    "taxonomy",
+    "scope",
+    "regression_tests_path",
+    "simulation",
     "logsource",
+    "filter",
     "detection",
     "lists",
     "placeholders",
@@ -939,11 +977,30 @@ impl<'s> Reader<'s> {
             match k.value.as_str() {
                 "title" => doc.title = self.text(v, "title"),
                 "id" => doc.id = self.text(v, "id"),
+                "name" => doc.name = self.text(v, "name"),
+                "filter" => doc.filter = self.filter(v),
                 "version" => doc.version = self.text_as_written(v, "version"),
                 "level" => doc.level = self.text(v, "level"),
                 "tags" => doc.tags = self.texts(v, "tags"),
-                "description" | "references" | "author" | "date" | "modified" | "status"
-                | "falsepositives" | "license" | "related" | "fields" => {}
+                "description"
+                | "references"
+                | "author"
+                | "date"
+                | "modified"
+                | "status"
+                | "falsepositives"
+                | "license"
+                | "related"
+                | "fields"
+                | "taxonomy"
+                | "scope"
+                | "regression_tests_path"
+                | "simulation" => {}
+                "correlation" => self.err(
+                    k.pos,
+                    "Sigma correlation rules are not read yet: write the rule with a `session:` \
+                     block (event_count, value_count, sequence …)",
+                ),
                 "logsource" => doc.logsource = self.logsource(v),
                 "detection" => doc.detection = self.detection(v),
                 "exceptions" => doc.exceptions = self.exceptions(v),
@@ -957,10 +1014,87 @@ impl<'s> Reader<'s> {
                 }
             }
         }
-        if doc.is_rule && doc.id.is_none() {
+        if doc.filter.is_some() {
+            self.filter_doc(&doc, &keys);
+        } else if doc.is_rule && doc.id.is_none() {
             self.err(doc.pos, "missing required key `id`");
         }
         Some(doc)
+    }
+
+    /// A filter document has a logsource and no rule logic of its own.
+    fn filter_doc(&mut self, doc: &Doc, keys: &Keys<'_>) {
+        if doc.logsource.is_none() && keys.get("logsource").is_none() {
+            self.err(doc.pos, "a Sigma filter needs a `logsource`");
+        }
+        for key in [
+            "detection",
+            "session",
+            "exceptions",
+            "action",
+            "suppress",
+            "tests",
+        ] {
+            if let Some(k) = keys.key(key) {
+                let message = if key == "detection" {
+                    "a Sigma filter has no `detection`: its selections and condition go under \
+                     `filter:`"
+                        .to_owned()
+                } else {
+                    format!("`{key}` does not apply to a Sigma filter")
+                };
+                self.err(k.pos, message);
+            }
+        }
+    }
+
+    /// `filter:` — `rules`, `condition`, and selections under any other name.
+    fn filter(&mut self, y: &Yaml) -> Option<FilterSpec> {
+        let keys = self.map(y, "filter")?;
+        let mut selections = Vec::new();
+        for (k, v) in &keys.entries {
+            if k.value != "rules" && k.value != "condition" {
+                let what = format!("filter selection `{}`", k.value);
+                if let Some(sel) = self.selection(v, &what) {
+                    selections.push((k.clone(), sel));
+                }
+            }
+        }
+        let rules = keys.get("rules").and_then(|v| match &v.value {
+            Node::Str(s) if s.eq_ignore_ascii_case("any") || s.eq_ignore_ascii_case("all") => {
+                Some(FilterRules::Any(self.str_of(v, s.clone())))
+            }
+            _ => {
+                let named = self.texts(v, "a rule id or name");
+                if named.is_empty() {
+                    self.err(
+                        Pos::of(&v.referenced),
+                        "filter: `rules` is empty; name the rules (ids or names), or write \
+                         `rules: any` for every rule of the logsource",
+                    );
+                    return None;
+                }
+                Some(FilterRules::Named(named))
+            }
+        });
+        if keys.get("rules").is_none() {
+            self.err(
+                keys.pos,
+                "filter: missing `rules` (the ids or names of the rules it applies to, or `any`)",
+            );
+        }
+        let condition = self
+            .required(&keys, "condition", "filter")
+            .and_then(|c| self.condition(c, "filter condition"));
+        if selections.is_empty() {
+            self.err(keys.pos, "filter: needs a selection for its condition");
+        }
+        Some(FilterSpec {
+            pos: keys.pos,
+            rules,
+            selections,
+            condition,
+        })
     }
 
     fn detection(&mut self, y: &Yaml) -> Option<DetectionSpec> {
