@@ -342,6 +342,10 @@ fn compile(
                     ids.insert(id.as_str(), (f, id.pos));
                 }
             }
+            // A correlation rule is not read (reported where it says `correlation:`).
+            if doc.correlation.is_some() {
+                continue;
+            }
             if let Some(rule) = c.rule(f, doc) {
                 rules.push(rule);
             }

@@ -398,14 +398,22 @@ fn combinations(
         err(key.pos, format!("`every` cannot be used with `{other}`"));
     }
     if m.neq {
-        let other = match op {
-            _ if m.all => Some("all: with several values `neq` already means none of them"),
-            Op::Exists => Some("exists: write `exists: false`"),
-            Op::Cmp(_) => Some(op_name),
+        let why = match op {
+            _ if m.all => Some(
+                "`neq` cannot be combined with `all`: with several values it already means none \
+                 of them"
+                    .to_owned(),
+            ),
+            Op::Exists => {
+                Some("`neq` cannot be combined with `exists`: write `exists: false`".into())
+            }
+            Op::Cmp(_) => Some(format!(
+                "`neq` cannot be combined with `{op_name}`: it compares for equality"
+            )),
             _ => None,
         };
-        if let Some(other) = other {
-            err(key.pos, format!("`neq` cannot be combined with `{other}`"));
+        if let Some(why) = why {
+            err(key.pos, why);
         }
     }
     let text_op = matches!(op, Op::Eq | Op::Contains | Op::StartsWith | Op::EndsWith);

@@ -329,6 +329,8 @@ pub struct Doc {
     pub output: Vec<OutputPart>,
     /// Set when the document is a Sigma filter rather than a rule.
     pub filter: Option<FilterSpec>,
+    /// Where a Sigma correlation rule says `correlation:` (not read yet: reported, not compiled).
+    pub correlation: Option<Pos>,
 }
 
 impl Doc {
@@ -996,11 +998,14 @@ impl<'s> Reader<'s> {
                 | "scope"
                 | "regression_tests_path"
                 | "simulation" => {}
-                "correlation" => self.err(
-                    k.pos,
-                    "Sigma correlation rules are not read yet: write the rule with a `session:` \
-                     block (event_count, value_count, sequence …)",
-                ),
+                "correlation" => {
+                    doc.correlation = Some(k.pos);
+                    self.err(
+                        k.pos,
+                        "Sigma correlation rules are not read yet: write the rule with a \
+                         `session:` block (event_count, value_count, sequence …)",
+                    );
+                }
                 "logsource" => doc.logsource = self.logsource(v),
                 "detection" => doc.detection = self.detection(v),
                 "exceptions" => doc.exceptions = self.exceptions(v),
