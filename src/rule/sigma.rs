@@ -232,10 +232,12 @@ impl Vendor {
         if name.is_empty() || name.starts_with("raw.") {
             return name.to_owned();
         }
-        let name = self.vendor_name(name);
-        match name.strip_prefix("event.") {
-            Some(model) => model.to_owned(),
-            None => format!("raw.{name}"),
+        let mapped = self.vendor_name(name);
+        // `event.<name>` is the engine's field only as a mapping's target: a vendor field may
+        // be named so itself (ECS's `event.category`).
+        match mapped.strip_prefix("event.") {
+            Some(model) if mapped != name => model.to_owned(),
+            _ => format!("raw.{mapped}"),
         }
     }
 
@@ -303,6 +305,8 @@ mod tests {
         assert_eq!(aws.field_name(""), "");
         // A mapping onto the engine's own field.
         assert_eq!(aws.field_name("status"), "outcome");
+        // A vendor field named `event.…` as written is the vendor's.
+        assert_eq!(aws.field_name("event.category"), "raw.event.category");
         assert!(aws.never_present("raw.status").is_some());
         assert_eq!(aws.never_present("raw.eventname"), None);
         let k8s = route(&logsource("kubernetes", "audit")).unwrap();
