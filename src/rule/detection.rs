@@ -1675,6 +1675,15 @@ mod tests {
             &keywords("  keywords:\n    '|all': [aws-cli, boto]\n"),
             IAM
         ));
+        // A list used as keywords and as a field's values: each its own test.
+        let set = compile(
+            "lists:\n  words: [aws-cli]\ndetection:\n  keywords: [$words]\n  \
+             agent: {raw.userAgent: $words}\n  condition: keywords and not agent\n",
+        );
+        assert!(
+            check(&set, IAM),
+            "`aws-cli` is in the user agent, not all of it"
+        );
         assert_eq!(
             load_error("'|gt': 5"),
             "4:5: a keyword is searched for in the text of the record: `gt` does not apply (use a \

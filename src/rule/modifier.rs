@@ -289,8 +289,11 @@ pub(crate) fn field(name: &str, pos: Pos, errors: &mut Vec<SpecError>) -> Option
 pub(crate) fn share_key(key: &str) -> Option<(Field, String)> {
     let (name, modifiers) = key.split_once('|').unwrap_or((key, ""));
     let field = parse_field(name)?;
+    // Keywords compare with `contains` when no modifier says otherwise: not the test of a
+    // field with the same modifiers.
     let kind = match closed_values(&field) {
         Some(_) => field.to_string(),
+        None if field == Field::Keywords => field.to_string(),
         None => format!("{:?}", kind(&field)),
     };
     Some((field, format!("{kind}|{modifiers}")))
