@@ -2114,6 +2114,73 @@ mod tests {
         assert!(e.errors.iter().all(|e| e.rule_id.is_none()), "{e}");
     }
 
+    /// The Sigma-language fixtures (rules, placeholders, filter) in one file, with each line
+    /// deleted, duplicated or given an odd value: the loader reports, with a place, and never
+    /// panics.
+    #[test]
+    fn mutated_sigma_files_never_panic_the_loader() {
+        let docs = [
+            include_str!("../../fixtures/sigma-language/rules/_placeholders.yml"),
+            include_str!("../../fixtures/sigma-language/rules/aws_console_login_without_mfa.yml"),
+            include_str!(
+                "../../fixtures/sigma-language/rules/aws_ecs_task_encoded_download_cradle.yml"
+            ),
+            include_str!(
+                "../../fixtures/sigma-language/rules/aws_ecs_task_encoded_powershell_switch.yml"
+            ),
+            include_str!(
+                "../../fixtures/sigma-language/rules/aws_admin_policy_attached_keyword.yml"
+            ),
+            include_str!(
+                "../../fixtures/sigma-language/rules/okta_admin_granted_outside_trusted_domains.yml"
+            ),
+            include_str!("../../fixtures/sigma-language/filters/mf_breakglass_console_login.yml"),
+        ];
+        let src = docs.join("---\n");
+        assert!(RuleSet::from_yaml("m.yml", &src).is_ok());
+        let odd = [
+            "",
+            "%",
+            "%x%",
+            "'%%'",
+            "[]",
+            "{}",
+            "any",
+            "'|all'",
+            "-",
+            "'-a -b -c -d -e -f -g'",
+            "'*'",
+            "é",
+            "null",
+            "not",
+            "'1 of'",
+            "[a, {b: c}]",
+            "'\\'",
+        ];
+        let lines: Vec<&str> = src.lines().collect();
+        let edit = |i: usize, with: &[&str]| {
+            let mut out = lines[..i].to_vec();
+            out.extend_from_slice(with);
+            out.extend_from_slice(&lines[i + 1..]);
+            out.join("\n")
+        };
+        for i in 0..lines.len() {
+            let mut variants = vec![edit(i, &[]), edit(i, &[lines[i], lines[i]])];
+            for o in [odd[i % odd.len()], odd[(i + 7) % odd.len()]] {
+                let cut = lines[i].find(": ").map_or(0, |p| p + 2);
+                variants.push(edit(i, &[&format!("{}{o}", &lines[i][..cut])]));
+            }
+            for v in variants {
+                if let Err(e) = RuleSet::from_yaml("m.yml", &v) {
+                    assert!(!e.errors.is_empty());
+                    for e in &e.errors {
+                        assert!(e.line >= 1 && e.col >= 1, "{e}\n{v}");
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn a_byte_order_mark_is_dropped_and_positions_stay() {
         let dir = Dir::new("bom");

@@ -344,7 +344,6 @@ impl Doc {
 /// of their matches must also meet (`condition: not selection` drops what `selection` matches).
 #[derive(Debug)]
 pub struct FilterSpec {
-    pub pos: Pos,
     /// `None` when missing or unusable (reported while reading).
     pub rules: Option<FilterRules>,
     pub selections: Vec<(Str, SelectionSpec)>,
@@ -1095,7 +1094,6 @@ impl<'s> Reader<'s> {
             self.err(keys.pos, "filter: needs a selection for its condition");
         }
         Some(FilterSpec {
-            pos: keys.pos,
             rules,
             selections,
             condition,
