@@ -125,3 +125,168 @@ detection:
         sessionguard::rule::RuleSet::from_yaml("task.yml", text).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(set.rules.len(), 1);
 }
+
+/// The decisions of a replay as (file, line of the last evidence record, rule id).
+fn decisions(rules: &[&str], events: &str) -> Vec<(String, u64, String)> {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sessionguard"));
+    command
+        .current_dir(root())
+        .args(["replay", "--no-progress"]);
+    for r in rules {
+        command.args(["--rules", r]);
+    }
+    let output = command.arg(events).output().unwrap();
+    assert!(
+        output.status.success(),
+        "replay failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut out: Vec<(String, u64, String)> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| {
+            let d: Value = serde_json::from_str(line).unwrap();
+            let origin = &d["evidence"]["events"]
+                .as_array()
+                .and_then(|e| e.last())
+                .unwrap_or_else(|| panic!("no evidence: {d}"))["origin"];
+            let file = origin["file"].as_str().unwrap();
+            let file = file.rsplit('/').next().unwrap().to_owned();
+            let id = d["rule"]["id"].as_str().unwrap().to_owned();
+            (file, origin["line"].as_u64().unwrap(), id)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+const LANGUAGE: &str = "fixtures/sigma-language";
+const CONSOLE_LOGIN_WITHOUT_MFA: &str = "5b6a1c2e-3f47-4d8a-9b1c-7e2f4a6d8c01";
+
+/// `fixtures/sigma-language/`: Sigma rules as written, each using one of the value modifiers,
+/// keywords or a placeholder, over handwritten records (see its README). Each record line
+/// decides exactly as the rule means it to — the lines not listed (a plain-text download
+/// cradle, an MFA sign-in, a sign-in record without `MFAUsed`, a read-only policy, grants to
+/// trusted domains) decide nothing.
+#[test]
+fn each_modifier_keywords_and_a_placeholder_decide_on_their_records() {
+    let got = decisions(&["fixtures/sigma-language/rules"], LANGUAGE);
+    let want: Vec<(String, u64, String)> = [
+        // neq: MFAUsed present and not `Yes` (alice, breakglass-admin).
+        (
+            "cloudtrail-console-logins.jsonl",
+            1,
+            CONSOLE_LOGIN_WITHOUT_MFA,
+        ),
+        (
+            "cloudtrail-console-logins.jsonl",
+            3,
+            CONSOLE_LOGIN_WITHOUT_MFA,
+        ),
+        // windash: `/enc`; wide|base64offset: the cradle in -EncodedCommand's form.
+        (
+            "cloudtrail-ecs-task-definitions.jsonl",
+            1,
+            "7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e04",
+        ),
+        (
+            "cloudtrail-ecs-task-definitions.jsonl",
+            1,
+            "7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e05",
+        ),
+        // base64offset: `curl -s http` inside `echo <base64> | base64 -d | sh`.
+        (
+            "cloudtrail-ecs-task-definitions.jsonl",
+            2,
+            "7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e06",
+        ),
+        // windash: an en dash before EncodedCommand.
+        (
+            "cloudtrail-ecs-task-definitions.jsonl",
+            4,
+            "7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e04",
+        ),
+        // base64: a script that starts with `#!/bin/sh`.
+        (
+            "cloudtrail-ecs-task-definitions.jsonl",
+            6,
+            "7c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e07",
+        ),
+        // keywords: `policy/AdministratorAccess` somewhere in the record.
+        (
+            "cloudtrail-policy-attachments.jsonl",
+            1,
+            "3e4f5a6b-7c8d-4e9f-a0b1-c2d3e4f5a603",
+        ),
+        // expand: a grant outside `%trusted_domains%`.
+        (
+            "okta-admin-grants.jsonl",
+            2,
+            "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b02",
+        ),
+    ]
+    .iter()
+    .map(|(f, l, r)| ((*f).to_owned(), *l, (*r).to_owned()))
+    .collect();
+    assert_eq!(got, want);
+}
+
+/// A Sigma filter beside the rules (`fixtures/sigma-language/filters/`) takes out the
+/// decision the unfiltered rule makes on the break-glass sign-in, and only that one.
+#[test]
+fn a_filter_removes_the_decision_its_rule_makes() {
+    let unfiltered = decisions(&["fixtures/sigma-language/rules"], LANGUAGE);
+    let filtered = decisions(
+        &[
+            "fixtures/sigma-language/rules",
+            "fixtures/sigma-language/filters",
+        ],
+        LANGUAGE,
+    );
+    let breakglass = (
+        "cloudtrail-console-logins.jsonl".to_owned(),
+        3,
+        CONSOLE_LOGIN_WITHOUT_MFA.to_owned(),
+    );
+    assert!(unfiltered.contains(&breakglass), "{unfiltered:?}");
+    let mut want = unfiltered.clone();
+    want.retain(|d| *d != breakglass);
+    assert_eq!(filtered, want);
+}
+
+/// `sessionguard check` names each modifier, key or filter it does not read at its file, line
+/// and column, and loads nothing.
+#[test]
+fn check_reports_what_it_does_not_read_where_it_is_written() {
+    let output = Command::new(env!("CARGO_BIN_EXE_sessionguard"))
+        .current_dir(root())
+        .args(["check", "fixtures/rules-broken/sigma-modifiers.yml"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for want in [
+        "fixtures/rules-broken/sigma-modifiers.yml:8:19: rule `broken.sigma-modifiers`: unknown \
+         modifier `hour`",
+        "fixtures/rules-broken/sigma-modifiers.yml:24:1: rule `broken.sigma-correlation`: Sigma \
+         correlation rules are not read yet",
+        "fixtures/rules-broken/sigma-modifiers.yml:37:11: filter `A filter of a rule that is not \
+         loaded`: no loaded rule has the id or name",
+    ] {
+        assert!(stderr.contains(want), "{want}\nnot in:\n{stderr}");
+    }
+    // The rules and filter of `fixtures/sigma-language` load as written.
+    let output = Command::new(env!("CARGO_BIN_EXE_sessionguard"))
+        .current_dir(root())
+        .args([
+            "check",
+            "fixtures/sigma-language/rules",
+            "fixtures/sigma-language/filters",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

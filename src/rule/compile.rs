@@ -4,10 +4,14 @@
 //! compiled, and all errors are returned together with file, line, column and rule id. A pack
 //! with any error is not loaded at all, so a broken file never replaces working rules.
 //!
-//! Scopes: `lists:` and `macros:` in a rule file are visible to every rule of that file; a file
-//! holding only `lists:`/`macros:` documents is shared by all files of its directory. A file's
-//! own definitions shadow shared ones of the same name. Lists may refer to lists (`$other`)
-//! and condition macros to macros; cycles are errors.
+//! Scopes: `lists:`, `placeholders:` and `macros:` in a rule file are visible to every rule of
+//! that file; a file holding only such definitions is shared by all files of its directory. A
+//! file's own definitions shadow shared ones of the same name. Lists may refer to lists
+//! (`$other`) and condition macros to macros; cycles are errors. Placeholders are lists in a
+//! namespace of their own, for Sigma's `|expand` (`%name%` in a value).
+//!
+//! Sigma filters (documents with `filter:`) name rules by id or `name`; each rule they name
+//! gets the filter's condition as one more condition its matches must meet (`filter`).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -20,8 +24,8 @@ use super::modifier;
 use super::sigma;
 use super::spec::{
     self, did_you_mean, AggregateSpec, DecisionsSpec, Doc, Item, LearnSpec, ListBody, ListFile,
-    MacroBody, MacroSpec, OutputPart, Pos, Scalar, SelectionSpec, SessionSpec, SpecError, Str,
-    ThresholdSpec, ToleranceSpec, ValuesSpec,
+    ListSpec, MacroBody, MacroSpec, OutputPart, Pos, Scalar, SelectionSpec, SessionSpec, SpecError,
+    Str, ThresholdSpec, ToleranceSpec, ValuesSpec,
 };
 use super::text::{self, TextError};
 use super::{
@@ -30,6 +34,8 @@ use super::{
 };
 use crate::event::Source;
 use crate::rule::field::Field;
+
+mod filter;
 
 /// The largest count threshold a rule may set: far above any burst a session makes in one
 /// window, far below where counting would stop being exact.
@@ -166,7 +172,7 @@ struct FileSpec {
     /// Index into the list of distinct directories.
     dir: usize,
     docs: Vec<Doc>,
-    /// Only `lists:`/`macros:`: shared with its directory.
+    /// Only `lists:`/`placeholders:`/`macros:`: shared with its directory.
     shared: bool,
 }
 
@@ -189,6 +195,8 @@ struct ListDef<'d> {
     body: &'d ListBody,
     file: usize,
     ctx: Ctx,
+    /// "list", or "placeholder" (a list for `%name%`, in its own namespace).
+    what: &'static str,
 }
 
 enum ListState {
@@ -222,6 +230,8 @@ struct Compiler<'d> {
     errors: Vec<LoadError>,
     lists: Vec<ListDef<'d>>,
     list_index: HashMap<(Scope, &'d str), usize>,
+    /// Placeholders by name, into `lists` (their values are read and expanded as lists').
+    placeholder_index: HashMap<(Scope, &'d str), usize>,
     list_state: Vec<ListState>,
     macros: Vec<MacroDef<'d>>,
     macro_index: HashMap<(Scope, &'d str), usize>,
@@ -231,6 +241,8 @@ struct Compiler<'d> {
     /// Tests over one whole list, by (list, `modifier::share_key`): built once however many
     /// rules and fields use them.
     list_tests: HashMap<(usize, String), Test>,
+    /// Sigma filters and the rules they apply to.
+    filters: filter::Filters<'d>,
 }
 
 /// Errors listed per list file and rule entry; a file of bad entries is not a screenful each.
@@ -299,19 +311,22 @@ fn compile(
         errors,
         lists: Vec::new(),
         list_index: HashMap::new(),
+        placeholder_index: HashMap::new(),
         list_state: Vec::new(),
         macros: Vec::new(),
         macro_index: HashMap::new(),
         macro_data: Vec::new(),
         list_files: Vec::new(),
         list_tests: HashMap::new(),
+        filters: filter::Filters::default(),
     };
     c.collect_definitions();
     c.check_definitions();
+    c.collect_filters();
     let mut rules = Vec::new();
     let mut ids: HashMap<&str, (usize, Pos)> = HashMap::new();
     for (f, file) in files.iter().enumerate() {
-        for doc in file.docs.iter().filter(|d| d.is_rule) {
+        for doc in file.docs.iter().filter(|d| d.is_rule_doc()) {
             if let Some(id) = &doc.id {
                 if let Some(&(first_file, first_pos)) = ids.get(id.as_str()) {
                     let first = files[first_file].path.display();
@@ -326,6 +341,10 @@ fn compile(
                 } else {
                     ids.insert(id.as_str(), (f, id.pos));
                 }
+            }
+            // A correlation rule is not read (reported where it says `correlation:`).
+            if doc.correlation.is_some() {
+                continue;
             }
             if let Some(rule) = c.rule(f, doc) {
                 rules.push(rule);
@@ -352,9 +371,33 @@ fn rule_id_at(file: &FileSpec, pos: Pos) -> Option<String> {
         .iter()
         .take_while(|d| d.pos <= pos)
         .last()
-        .filter(|d| d.is_rule)
+        .filter(|d| d.is_rule_doc())
         .and_then(|d| d.id.as_ref())
         .map(|id| id.value.clone())
+}
+
+/// The most values one value with placeholders inside other text may stand for.
+const MAX_EXPANDED: usize = 100_000;
+
+/// The `%name%` placeholders of a text (a name of letters, digits and `_`), as (start, end,
+/// name) byte ranges.
+fn placeholders(text: &str) -> Vec<(usize, usize, &str)> {
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(start) = text[from..].find('%').map(|p| p + from) {
+        let name_len = text[start + 1..]
+            .bytes()
+            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+            .count();
+        let end = start + 1 + name_len;
+        if name_len > 0 && text.as_bytes().get(end) == Some(&b'%') {
+            out.push((start, end + 1, &text[start + 1..end]));
+            from = end + 1;
+        } else {
+            from = start + 1;
+        }
+    }
+    out
 }
 
 /// `$name` refers to a list; `$$x` is the literal text `$x`.
@@ -491,7 +534,7 @@ impl<'d> Compiler<'d> {
                 line: e.pos.line,
                 col: e.pos.col,
                 rule_id: None,
-                message: format!("list `{}`: {}", origin.name, e.message),
+                message: format!("{} `{}`: {}", origin.what, origin.name, e.message),
             });
         }
         for (origin, count, first_hidden) in per_list {
@@ -502,7 +545,8 @@ impl<'d> Compiler<'d> {
                     col: pos.col,
                     rule_id: None,
                     message: format!(
-                        "list `{}`: {} more errors from here on (the first {LIST_FILE_ERRORS} are listed)",
+                        "{} `{}`: {} more errors from here on (the first {LIST_FILE_ERRORS} are listed)",
+                        origin.what,
                         origin.name,
                         count - LIST_FILE_ERRORS
                     ),
@@ -530,29 +574,10 @@ impl<'d> Compiler<'d> {
             let ctx = self.ctx_of(f);
             for doc in &file.docs {
                 for list in &doc.lists {
-                    match self.list_index.get(&(scope, list.name.as_str())) {
-                        Some(&prev) => {
-                            let prev = &self.lists[prev];
-                            let at =
-                                format!("{}:{}", files[prev.file].path.display(), prev.name.pos);
-                            self.err(
-                                f,
-                                list.name.pos,
-                                format!("list `{}` is already defined at {at}", list.name.value),
-                            );
-                        }
-                        None => {
-                            self.list_index
-                                .insert((scope, list.name.as_str()), self.lists.len());
-                            self.lists.push(ListDef {
-                                name: &list.name,
-                                body: &list.body,
-                                file: f,
-                                ctx,
-                            });
-                            self.list_state.push(ListState::Todo);
-                        }
-                    }
+                    self.define_list(f, scope, list, "list");
+                }
+                for list in &doc.placeholders {
+                    self.define_list(f, scope, list, "placeholder");
                 }
                 for m in &doc.macros {
                     match self.macro_index.get(&(scope, m.name.as_str())) {
@@ -588,6 +613,46 @@ impl<'d> Compiler<'d> {
         }
     }
 
+    /// Registers a list (or a placeholder: `what`) of file `f`, unless its scope has one of
+    /// that name already.
+    fn define_list(&mut self, f: usize, scope: Scope, list: &'d ListSpec, what: &'static str) {
+        let index = if what == "list" {
+            &self.list_index
+        } else {
+            &self.placeholder_index
+        };
+        if let Some(&prev) = index.get(&(scope, list.name.as_str())) {
+            let prev = &self.lists[prev];
+            let at = format!("{}:{}", self.files[prev.file].path.display(), prev.name.pos);
+            let message = format!("{what} `{}` is already defined at {at}", list.name.value);
+            self.err(f, list.name.pos, message);
+            return;
+        }
+        let i = self.lists.len();
+        let ctx = self.ctx_of(f);
+        self.lists.push(ListDef {
+            name: &list.name,
+            body: &list.body,
+            file: f,
+            ctx,
+            what,
+        });
+        self.list_state.push(ListState::Todo);
+        let index = if what == "list" {
+            &mut self.list_index
+        } else {
+            &mut self.placeholder_index
+        };
+        index.insert((scope, list.name.as_str()), i);
+    }
+
+    fn find_placeholder(&self, ctx: Ctx, name: &str) -> Option<usize> {
+        ctx.file
+            .and_then(|f| self.placeholder_index.get(&(Scope::File(f), name)))
+            .or_else(|| self.placeholder_index.get(&(Scope::Dir(ctx.dir), name)))
+            .copied()
+    }
+
     fn find_list(&self, ctx: Ctx, name: &str) -> Option<usize> {
         ctx.file
             .and_then(|f| self.list_index.get(&(Scope::File(f), name)))
@@ -608,13 +673,7 @@ impl<'d> Compiler<'d> {
         } else {
             &self.macro_index
         };
-        index
-            .keys()
-            .filter(|(scope, _)| {
-                *scope == Scope::Dir(ctx.dir) || ctx.file.is_some_and(|f| *scope == Scope::File(f))
-            })
-            .map(|(_, name)| *name)
-            .collect()
+        names_in(index, ctx)
     }
 
     /// Every list expanded once (cycles and unknown references reported at the definition),
@@ -663,12 +722,14 @@ impl<'d> Compiler<'d> {
             body,
             file,
             ctx,
+            what,
         } = self.lists[i];
         let items = match body {
             ListBody::Items(items) => items,
             ListBody::File(path) => {
-                let result: Option<Rc<[Item]>> =
-                    self.read_list_file(file, name, path).map(Into::into);
+                let result: Option<Rc<[Item]>> = self
+                    .read_list_file(file, (what, name), path)
+                    .map(Into::into);
                 self.list_state[i] = ListState::Done(result.clone());
                 return result;
             }
@@ -715,7 +776,12 @@ impl<'d> Compiler<'d> {
     /// The entries of a list file, next to the rule file that names it: one a line, taken as
     /// written (wildcards as in the rule; no `$` references); leading and trailing blanks
     /// trimmed; blank lines and lines starting with `#` skipped.
-    fn read_list_file(&mut self, file: usize, name: &Str, path: &Str) -> Option<Vec<Item>> {
+    fn read_list_file(
+        &mut self,
+        file: usize,
+        (what, name): (&'static str, &Str),
+        path: &Str,
+    ) -> Option<Vec<Item>> {
         let full = self.files[file]
             .path
             .parent()
@@ -725,6 +791,7 @@ impl<'d> Compiler<'d> {
             Ok(text) => {
                 let origin = Rc::new(ListFile {
                     path: full.clone(),
+                    what,
                     name: name.value.clone(),
                 });
                 self.list_files.push((full, file));
@@ -732,7 +799,7 @@ impl<'d> Compiler<'d> {
             }
             // The file as a whole: where the rule file names it.
             Err(e) if e.pos.line == 0 => {
-                let message = format!("list `{}`: {}: {}", name.value, full.display(), e.message);
+                let message = format!("{what} `{}`: {}: {}", name.value, full.display(), e.message);
                 self.err(file, path.pos, message);
                 None
             }
@@ -743,7 +810,7 @@ impl<'d> Compiler<'d> {
                     line: e.pos.line,
                     col: e.pos.col,
                     rule_id: None,
-                    message: format!("list `{}`: {}", name.value, e.message),
+                    message: format!("{what} `{}`: {}", name.value, e.message),
                 });
                 None
             }
@@ -819,31 +886,45 @@ impl<'d> Compiler<'d> {
 
     /// Values with list references expanded (a list's items shared, not copied); true when
     /// they form a list. Under a Sigma `logsource` (`vendor`) values are literal — Sigma has no
-    /// `$list` — and the values of `fieldref` name vendor fields.
+    /// `$list` — and the values of `fieldref` name vendor fields. With `expand` among the
+    /// entry's modifiers (`key`), `%name%` is replaced by the items of the placeholder `name`.
     fn values(
         &mut self,
         file: usize,
         ctx: Ctx,
         values: &'d ValuesSpec,
-        vendor: Option<(&sigma::Vendor, bool)>,
+        vendor: Option<&sigma::Vendor>,
+        key: &str,
     ) -> Option<(Vec<Part<'d>>, bool)> {
-        if let Some((vendor, fieldref)) = vendor {
-            let parts = values
-                .items
-                .iter()
-                .map(|item| match &item.value {
-                    Scalar::Str(name) if fieldref => {
-                        Part::Owned(Item::new(Scalar::Str(vendor.field_name(name)), item.pos))
-                    }
-                    _ => Part::Item(item),
-                })
-                .collect();
-            return Some((parts, values.list));
-        }
+        let has = |m: &str| key.split('|').skip(1).any(|k| k == m);
+        let (fieldref, expand) = (has("fieldref"), has("expand"));
         let mut out = Vec::with_capacity(values.items.len());
         let mut list = values.list;
         let mut ok = true;
         for item in &values.items {
+            if expand {
+                match self.expand(file, ctx, item) {
+                    Ok(None) => {}
+                    Ok(Some(parts)) => {
+                        out.extend(parts);
+                        list = true;
+                        continue;
+                    }
+                    Err(()) => {
+                        ok = false;
+                        continue;
+                    }
+                }
+            }
+            if let Some(vendor) = vendor {
+                out.push(match &item.value {
+                    Scalar::Str(name) if fieldref => {
+                        Part::Owned(Item::new(Scalar::Str(vendor.field_name(name)), item.pos))
+                    }
+                    _ => Part::Item(item),
+                });
+                continue;
+            }
             let Some(name) = list_ref(item) else {
                 out.push(match list_escape(item) {
                     Some(unescaped) => Part::Owned(unescaped),
@@ -867,6 +948,81 @@ impl<'d> Compiler<'d> {
         ok.then_some((out, list))
     }
 
+    /// An item with its `%name%` placeholders replaced: a value that is one placeholder is its
+    /// items (shared); text around or between placeholders makes one value per combination.
+    /// `Ok(None)` when the item has no placeholder; `Err` after reporting an unknown one.
+    fn expand(&mut self, file: usize, ctx: Ctx, item: &Item) -> Result<Option<Vec<Part<'d>>>, ()> {
+        let Scalar::Str(text) = &item.value else {
+            return Ok(None);
+        };
+        let found = placeholders(text);
+        if found.is_empty() {
+            return Ok(None);
+        }
+        let mut lists = Vec::with_capacity(found.len());
+        for &(_, _, name) in &found {
+            let Some(j) = self.find_placeholder(ctx, name) else {
+                let known = names_in(&self.placeholder_index, ctx);
+                let hint = if known.is_empty() {
+                    " (placeholders are defined under `placeholders:` in a file of definitions \
+                     beside the rules, e.g. `_placeholders.yml`)"
+                        .to_owned()
+                } else {
+                    did_you_mean(name, known)
+                };
+                self.err(
+                    file,
+                    item.pos,
+                    format!("unknown placeholder `%{name}%`{hint}"),
+                );
+                return Err(());
+            };
+            match &self.list_state[j] {
+                ListState::Done(Some(items)) => lists.push((j, items.clone())),
+                _ => return Err(()), // reported at the placeholder's definition
+            }
+        }
+        if let [(start, end, _)] = found[..] {
+            if start == 0 && end == text.len() {
+                let (j, items) = lists.swap_remove(0);
+                return Ok(Some(vec![Part::List(j, items)]));
+            }
+        }
+        let mut values = vec![String::new()];
+        let mut at = 0;
+        for (&(start, end, name), (_, items)) in found.iter().zip(&lists) {
+            let literal = &text[at..start];
+            let combinations = values.len().saturating_mul(items.len());
+            if combinations > MAX_EXPANDED {
+                self.err(
+                    file,
+                    item.pos,
+                    format!(
+                        "`%{name}%` makes this value {combinations} values or more; at most \
+                         {MAX_EXPANDED} (write a value that is the placeholder alone)"
+                    ),
+                );
+                return Err(());
+            }
+            values = values
+                .iter()
+                .flat_map(|v| {
+                    items
+                        .iter()
+                        .map(move |i| format!("{v}{literal}{}", i.value))
+                })
+                .collect();
+            at = end;
+        }
+        let rest = &text[at..];
+        Ok(Some(
+            values
+                .into_iter()
+                .map(|v| Part::Owned(Item::new(Scalar::Str(format!("{v}{rest}")), item.pos)))
+                .collect(),
+        ))
+    }
+
     /// A selection's groups of predicates, or `None` after reporting its errors. Under a Sigma
     /// `logsource` (`vendor`), its field names are the vendor's.
     fn selection(
@@ -881,8 +1037,10 @@ impl<'d> Compiler<'d> {
         for group in &sel.groups {
             let mut preds = Vec::with_capacity(group.len());
             for entry in group {
-                let vendor_key =
-                    vendor.map(|v| Str::synthetic(v.key(&entry.key.value), entry.key.pos));
+                let vendor_key = vendor.map(|v| {
+                    let name = entry.key.value.split('|').next().unwrap_or_default();
+                    entry.key.with_head(name.len(), &v.field_name(name))
+                });
                 let key = vendor_key.as_ref().unwrap_or(&entry.key);
                 let absent = vendor
                     .and_then(|v| v.never_present(key.value.split('|').next().unwrap_or_default()));
@@ -891,9 +1049,8 @@ impl<'d> Compiler<'d> {
                     ok = false;
                     continue;
                 }
-                let fieldref = key.value.split('|').any(|m| m == "fieldref");
-                let vendor = vendor.map(|v| (v, fieldref));
-                let Some((parts, list)) = self.values(file, ctx, &entry.values, vendor) else {
+                let Some((parts, list)) = self.values(file, ctx, &entry.values, vendor, &key.value)
+                else {
                     ok = false;
                     continue;
                 };
@@ -997,6 +1154,7 @@ impl<'d> Compiler<'d> {
             }
         };
 
+        let filters = self.apply_filters(file, doc, vendor.as_ref(), &mut b);
         let condition = match &vendor {
             Some(vendor) => self.only_from(file, doc, &vendor.sources, condition, &mut b),
             None => condition,
@@ -1062,6 +1220,7 @@ impl<'d> Compiler<'d> {
                 selections: b.selections.into(),
                 condition,
                 exceptions: exceptions.into(),
+                filters: filters.into(),
             },
             session,
             action,
@@ -1711,6 +1870,17 @@ const SINCE: &[(&str, Since)] = &[
 const FIRE: &[(&str, Fire)] = &[("on_event", Fire::OnEvent), ("on_timer", Fire::OnTimer)];
 
 /// Names in a macro condition: (name, offset, is a `1 of`/`all of`).
+/// The names of `index` visible from `ctx`.
+fn names_in<'d>(index: &HashMap<(Scope, &'d str), usize>, ctx: Ctx) -> Vec<&'d str> {
+    index
+        .keys()
+        .filter(|(scope, _)| {
+            *scope == Scope::Dir(ctx.dir) || ctx.file.is_some_and(|f| *scope == Scope::File(f))
+        })
+        .map(|(_, name)| *name)
+        .collect()
+}
+
 fn collect_names(ast: &Ast, out: &mut Vec<(String, usize, bool)>) {
     match ast {
         Ast::Name { name, offset } => out.push((name.clone(), *offset, false)),
@@ -1801,6 +1971,214 @@ mod tests {
             ]
         );
         assert!(e.errors.iter().all(|e| e.file.ends_with("sub/b.yml")));
+    }
+
+    /// The texts of an entry's patterns (its lookup's exact values first).
+    fn patterns(test: &Test) -> Vec<String> {
+        let Test::Text { pats, lookup, .. } = test else {
+            panic!("{test:?}");
+        };
+        let mut out: Vec<String> = lookup
+            .iter()
+            .flat_map(|l| l.exact_texts().map(str::to_owned).collect::<Vec<_>>())
+            .collect();
+        out.extend(pats.iter().map(|p| format!("{:?}", p.glob)));
+        out
+    }
+
+    #[test]
+    fn placeholders_expand_values_from_a_shared_file() {
+        let dir = Dir::new("placeholders");
+        dir.file(
+            "_placeholders.yml",
+            "placeholders:\n  trusted: [corp.example, partner.example]\n  admins: {file: admins.txt}\n",
+        )
+        .file("admins.txt", "# one a line\nroot\nbreakglass\n")
+        .file(
+            "rule.yml",
+            "title: t\nid: t\nlogsource: {product: okta, service: okta}\ndetection:\n  \
+             whole: {actor.alternateId|expand: '%admins%'}\n  \
+             inside: {actor.alternateId|expand: '*@%trusted%'}\n  \
+             literal: {actor.alternateId: '%trusted%'}\n  \
+             condition: whole or inside or literal\n",
+        );
+        let set = RuleSet::load(std::slice::from_ref(&dir.0)).unwrap_or_else(|e| panic!("{e}"));
+        let preds = &set.rules[0].detection.preds;
+        assert_eq!(
+            patterns(&preds[0].test),
+            ["Exact(\"root\")", "Exact(\"breakglass\")"]
+        );
+        assert_eq!(
+            patterns(&preds[1].test),
+            ["Suffix(\"@corp.example\")", "Suffix(\"@partner.example\")"]
+        );
+        // Without `expand`, `%name%` is text.
+        assert_eq!(patterns(&preds[2].test), ["Exact(\"%trusted%\")"]);
+
+        // An unknown placeholder is an error at its value, with the names in scope.
+        dir.file(
+            "rule.yml",
+            "title: t\nid: t\nlogsource: {product: okta, service: okta}\ndetection:\n  \
+             sel: {actor.alternateId|contains|expand: ['%trustd%', '%admins%']}\n  \
+             condition: sel\n",
+        );
+        let e = RuleSet::load(std::slice::from_ref(&dir.0)).unwrap_err();
+        assert_eq!(
+            messages(&e),
+            ["5:45: unknown placeholder `%trustd%` (did you mean `trusted`?)"]
+        );
+        // Without any placeholder defined, the error says where they go.
+        let e = RuleSet::load(&[dir.0.join("rule.yml")]).unwrap_err();
+        assert!(
+            messages(&e)[0].contains("defined under `placeholders:` in a file of definitions"),
+            "{e}"
+        );
+        // A placeholder is not a list, nor a list a placeholder.
+        dir.file(
+            "rule.yml",
+            "id: t\nlists:\n  l: [x]\ndetection:\n  a: {principal.name|expand: '%l%'}\n  \
+             b: {principal.name: $trusted}\n  condition: a or b\n",
+        );
+        let e = RuleSet::load(std::slice::from_ref(&dir.0)).unwrap_err();
+        assert_eq!(
+            messages(&e),
+            [
+                "5:30: unknown placeholder `%l%`",
+                "6:23: unknown list `$trusted`"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_filter_that_changes_no_rule_is_an_error_where_it_is_written() {
+        let dir = Dir::new("filters");
+        dir.file(
+            "rules.yml",
+            "title: a\nid: aws-1\nname: attach_policy\nlogsource: {product: aws, service: cloudtrail}\n\
+             detection:\n  sel: {eventName: AttachUserPolicy}\n  condition: sel\n---\n\
+             id: native\ndetection:\n  sel: {action: 'iam:*'}\n  condition: sel\n",
+        )
+        .file(
+            "filters.yml",
+            "title: by name\nlogsource: {product: aws}\nfilter:\n  rules: [attach_policy]\n  \
+             s: {eventSource: iam.amazonaws.com}\n  condition: not s\n---\n\
+             title: wrong\nlogsource: {product: okta, service: okta}\nfilter:\n  \
+             rules: [aws-1, native, nope]\n  s: {eventType: x}\n  condition: not s and not t\n---\n\
+             title: none\nlogsource: {product: github}\nfilter:\n  rules: any\n  \
+             s: {action: x}\n  condition: not 1 of z*\n---\n\
+             title: shape\nfilter:\n  rules: []\n  condition: s\ndetection: {}\n",
+        );
+        let e = RuleSet::load(std::slice::from_ref(&dir.0)).unwrap_err();
+        let got: Vec<String> = e
+            .errors
+            .iter()
+            .map(|e| {
+                let file = e.file.file_name().unwrap().to_string_lossy();
+                format!("{file}:{}:{}: {}", e.line, e.col, e.message)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "filters.yml:13:28: filter `wrong`: `t` is no selection of the filter",
+                "filters.yml:20:18: filter `none`: `of z*` matches no selection of the filter",
+                "filters.yml:22:1: a Sigma filter needs a `logsource`",
+                "filters.yml:24:3: filter: needs a selection for its condition",
+                "filters.yml:24:10: filter: `rules` is empty; name the rules (ids or names), or \
+                 write `rules: any` for every rule of the logsource",
+                "filters.yml:25:14: filter `shape`: `s` is no selection of the filter",
+                "filters.yml:26:1: a Sigma filter has no `detection`: its selections and \
+                 condition go under `filter:`",
+            ]
+        );
+        // With the conditions fixed, the rules named are checked.
+        dir.file(
+            "filters.yml",
+            "title: wrong\nlogsource: {product: okta, service: okta}\nfilter:\n  \
+             rules: [aws-1, native, nope]\n  s: {eventType: x}\n  condition: not s\n---\n\
+             title: none\nlogsource: {product: github}\nfilter:\n  rules: any\n  \
+             s: {action: x}\n  condition: not s\n",
+        );
+        let e = RuleSet::load(std::slice::from_ref(&dir.0)).unwrap_err();
+        assert_eq!(
+            messages(&e),
+            [
+                "4:11: filter `wrong` is for logsource {product: okta, service: okta}, and rule \
+                 `aws-1` for {product: aws, service: cloudtrail}",
+                "4:18: filter `wrong`: rule `native` has no `logsource`; a Sigma filter applies \
+                 to Sigma rules",
+                "4:26: filter `wrong`: no loaded rule has the id or name `nope`",
+                "11:10: filter `none`: no loaded rule has a logsource within {product: github}",
+            ]
+        );
+        assert!(e.errors.iter().all(|e| e.rule_id.is_none()), "{e}");
+    }
+
+    /// The Sigma-language fixtures (rules, placeholders, filter) in one file, with each line
+    /// deleted, duplicated or given an odd value: the loader reports, with a place, and never
+    /// panics.
+    #[test]
+    fn mutated_sigma_files_never_panic_the_loader() {
+        let docs = [
+            include_str!("../../fixtures/sigma-language/rules/_placeholders.yml"),
+            include_str!("../../fixtures/sigma-language/rules/aws_console_login_without_mfa.yml"),
+            include_str!(
+                "../../fixtures/sigma-language/rules/aws_ecs_task_encoded_download_cradle.yml"
+            ),
+            include_str!(
+                "../../fixtures/sigma-language/rules/aws_ecs_task_encoded_powershell_switch.yml"
+            ),
+            include_str!(
+                "../../fixtures/sigma-language/rules/aws_admin_policy_attached_keyword.yml"
+            ),
+            include_str!(
+                "../../fixtures/sigma-language/rules/okta_admin_granted_outside_trusted_domains.yml"
+            ),
+            include_str!("../../fixtures/sigma-language/filters/mf_breakglass_console_login.yml"),
+        ];
+        let src = docs.join("---\n");
+        assert!(RuleSet::from_yaml("m.yml", &src).is_ok());
+        let odd = [
+            "",
+            "%",
+            "%x%",
+            "'%%'",
+            "[]",
+            "{}",
+            "any",
+            "'|all'",
+            "-",
+            "'-a -b -c -d -e -f -g'",
+            "'*'",
+            "é",
+            "null",
+            "not",
+            "'1 of'",
+            "[a, {b: c}]",
+            "'\\'",
+        ];
+        let lines: Vec<&str> = src.lines().collect();
+        let edit = |i: usize, with: &[&str]| {
+            let mut out = lines[..i].to_vec();
+            out.extend_from_slice(with);
+            out.extend_from_slice(&lines[i + 1..]);
+            out.join("\n")
+        };
+        for i in 0..lines.len() {
+            let mut variants = vec![edit(i, &[]), edit(i, &[lines[i], lines[i]])];
+            for o in [odd[i % odd.len()], odd[(i + 7) % odd.len()]] {
+                let cut = lines[i].find(": ").map_or(0, |p| p + 2);
+                variants.push(edit(i, &[&format!("{}{o}", &lines[i][..cut])]));
+            }
+            for v in variants {
+                if let Err(e) = RuleSet::from_yaml("m.yml", &v) {
+                    assert!(!e.errors.is_empty());
+                    for e in &e.errors {
+                        assert!(e.line >= 1 && e.col >= 1, "{e}\n{v}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

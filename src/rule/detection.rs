@@ -15,7 +15,10 @@
 //! entry compares the field with another field of the same event: both must be present, and
 //! some item of one equals some item of the other (numbers and addresses by value, the rest
 //! by text); `all` means every referenced field. `every` asks the opposite of the default of
-//! a list-valued field: every item matches (Falco's `in` on a list field), not any.
+//! a list-valued field: every item matches (Falco's `in` on a list field), not any. `neq` is
+//! the negation of the entry on a present field. A keyword is searched for in every string of
+//! the vendor record, at any depth. A rule's Sigma filters are conditions every match must
+//! also meet, on its main condition and its sequence steps alike.
 
 use std::fmt;
 use std::io::Write as _;
@@ -24,7 +27,9 @@ use std::sync::Arc;
 
 use bumpalo::Bump;
 use regex::Regex;
-use serde::de::{Deserializer as _, SeqAccess, Visitor};
+use serde::de::{
+    self, DeserializeSeed, Deserializer as _, IgnoredAny, MapAccess, SeqAccess, Visitor,
+};
 use serde_json::value::RawValue;
 
 use super::field::{Field, Value};
@@ -55,6 +60,8 @@ pub struct Detection {
     pub(crate) condition: Condition,
     /// Selection indices; an event matching any of them never matches the rule.
     pub(crate) exceptions: Box<[u32]>,
+    /// Conditions every match must also meet: the Sigma filters that name the rule.
+    pub(crate) filters: Box<[Expr]>,
 }
 
 /// A compiled condition over a rule's selections (the rule's own, a sequence step's, `until`).
@@ -122,12 +129,17 @@ pub(crate) enum Test {
     /// `every`: the inner test holds for every item of a list-valued field (a vendor array,
     /// `scopes`), and there is at least one; a single value is a list of one.
     Every(Box<Test>),
-    /// `fieldref`: the value compared with other fields of the same event.
+    /// `neq`: the field is present and the inner test does not hold (no item of a list-valued
+    /// field matches).
+    Not(Box<Test>),
+    /// `fieldref`: the value compared with other fields of the same event; with `neq`, both
+    /// present and different.
     FieldRef {
         fields: Box<[Field]>,
         op: RefOp,
         all: bool,
         cased: bool,
+        neq: bool,
     },
 }
 
@@ -206,12 +218,14 @@ impl Net {
 }
 
 impl Detection {
-    /// True when the event matches the rule's condition and none of its exceptions.
+    /// True when the event matches the rule's condition and filters, and none of its
+    /// exceptions.
     pub fn matches(&self, event: &Event<'_>, cx: &mut EvalCx) -> bool {
         self.eval(&self.condition, event, cx)
     }
 
-    /// Evaluates a step condition over this rule's selections; exceptions still apply.
+    /// Evaluates a step condition over this rule's selections; filters and exceptions still
+    /// apply.
     pub fn eval(&self, condition: &Condition, event: &Event<'_>, cx: &mut EvalCx) -> bool {
         let EvalCx {
             scratch,
@@ -220,6 +234,10 @@ impl Detection {
         } = cx;
         let mut bufs = Bufs { text, other };
         self.expr(&condition.expr, event, scratch, &mut bufs)
+            && self
+                .filters
+                .iter()
+                .all(|f| self.expr(f, event, scratch, &mut bufs))
             && !self
                 .exceptions
                 .iter()
@@ -301,22 +319,27 @@ impl Test {
                 _ => inner.matches(value, event, scratch, bufs),
             };
         }
+        if let Test::Not(inner) = self {
+            return !inner.matches(value, event, scratch, bufs);
+        }
         let buf = &mut *bufs.text;
         match self {
-            Test::Exists(_) | Test::Every(_) => unreachable!("handled above"),
+            Test::Exists(_) | Test::Every(_) | Test::Not(_) => unreachable!("handled above"),
             Test::FieldRef {
                 fields,
                 op,
                 all,
                 cased,
+                neq,
             } => {
                 let other = &mut *bufs.other;
                 let mut one = |field: &Field| {
                     let right = field.get(event, scratch);
                     !right.is_missing()
-                        && any_scalar(value, buf, &mut |a| {
-                            any_scalar(right, other, &mut |b| op.holds(a, b, *cased))
-                        })
+                        && *neq
+                            != any_scalar(value, buf, &mut |a| {
+                                any_scalar(right, other, &mut |b| op.holds(a, b, *cased))
+                            })
                 };
                 if *all {
                     fields.iter().all(&mut one)
@@ -383,6 +406,7 @@ fn any_scalar(value: Value<'_>, buf: &mut String, f: &mut dyn FnMut(Scalar<'_>) 
         Value::Bool(b) => f(Scalar::Bool(b)),
         Value::Ip(ip) => f(Scalar::Ip(ip)),
         Value::List(items) => items.iter().any(|t| f(Scalar::Text(t))),
+        Value::Record(fields) => fields.iter().any(|(_, raw)| raw_strings_any(raw.get(), f)),
         Value::Raw(raw) => {
             let json = raw.get();
             if json.starts_with('[') {
@@ -447,6 +471,65 @@ fn raw_array_any(json: &str, buf: &mut String, f: &mut dyn FnMut(Scalar<'_>) -> 
         hit: &mut hit,
     });
     hit
+}
+
+/// Calls `f` on every string of a JSON value, at any depth, until it returns true (what a
+/// keyword searches). Object keys, numbers, booleans and nulls are not searched; a string
+/// holding JSON (a nested object sent as text) is searched as that text.
+fn raw_strings_any(json: &str, f: &mut dyn FnMut(Scalar<'_>) -> bool) -> bool {
+    struct Strings<'b, 'f> {
+        f: &'b mut (dyn FnMut(Scalar<'_>) -> bool + 'f),
+        hit: bool,
+    }
+    impl<'de> DeserializeSeed<'de> for &mut Strings<'_, '_> {
+        type Value = ();
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    impl<'de> Visitor<'de> for &mut Strings<'_, '_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON value")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+            if (self.f)(Scalar::Text(v)) {
+                self.hit = true;
+                // Stops the reading: the error is the way out, and is ignored.
+                return Err(E::custom("found"));
+            }
+            Ok(())
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while seq.next_element_seed(&mut *self)?.is_some() {}
+            Ok(())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while map.next_key::<IgnoredAny>()?.is_some() {
+                map.next_value_seed(&mut *self)?;
+            }
+            Ok(())
+        }
+    }
+    let mut strings = Strings { f, hit: false };
+    let mut de = serde_json::Deserializer::from_str(json);
+    let _ = (&mut strings).deserialize(&mut de);
+    strings.hit
 }
 
 /// Whether `f` holds for every element of a JSON array that has one (false for `[]`), reading
@@ -1409,6 +1492,241 @@ mod tests {
               `bytes|fieldref` alone for equality)"
             ]
         );
+    }
+
+    /// The IAM record with its `note` parameter replaced by `note` (JSON string contents).
+    fn iam_note(note: &str) -> String {
+        IAM.replace(r#""note":"say \"hi\"""#, &format!(r#""note":"{note}""#))
+    }
+
+    fn load_error(entry: &str) -> String {
+        let yaml = format!("id: t\ndetection:\n  sel:\n    {entry}\n  condition: sel\n");
+        RuleSet::from_yaml("test.yml", &yaml)
+            .expect_err(entry)
+            .errors
+            .iter()
+            .map(|e| format!("{}:{}: {}", e.line, e.col, e.message))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn neq_is_none_of_the_values_of_a_present_field() {
+        assert!(entry("action.operation|neq: DetachUserPolicy", IAM));
+        assert!(!entry(
+            "action.operation|neq: [DetachUserPolicy, attachuserpolicy]",
+            IAM
+        ));
+        assert!(entry("action.operation|cased|neq: attachuserpolicy", IAM));
+        assert!(entry("client.user_agent|contains|neq: boto", IAM));
+        assert!(!entry(
+            "client.user_agent|contains|neq: [boto, python]",
+            IAM
+        ));
+        // A missing field is not "different": it matches nothing, as everywhere.
+        assert!(!entry("agent.task|neq: x", IAM));
+        assert!(!entry("raw.requestParameters.nothing|neq: x", IAM));
+        // A list-valued field: no item is any of the values.
+        assert!(!entry("raw.requestParameters.tags|neq: prod", IAM));
+        assert!(entry("raw.requestParameters.tags|neq: dev", IAM));
+        // Two fields that differ; both must be there.
+        assert!(entry("resource.name|fieldref|neq: principal.name", IAM));
+        assert!(!entry(
+            "resource.name|fieldref|neq: principal.name",
+            &iam_to_itself()
+        ));
+        assert!(!entry("resource.name|fieldref|neq: agent.task", IAM));
+        for (e, want) in [
+            (
+                "action|neq|all: [a, b]",
+                "4:5: `neq` cannot be combined with `all",
+            ),
+            (
+                "action|neq|exists: true",
+                "4:5: `neq` cannot be combined with `exists",
+            ),
+            ("bytes|neq|gt: 5", "4:5: `neq` cannot be combined with `gt`"),
+        ] {
+            let got = load_error(e);
+            assert!(got.starts_with(want), "{e}: {got}");
+        }
+    }
+
+    #[test]
+    fn windash_matches_each_spelling_of_a_switch() {
+        let rule = "raw.requestParameters.note|windash|contains: ' -enc '";
+        for line in [
+            "powershell -enc ZQB4AA",
+            "powershell /enc ZQB4AA",
+            "powershell –enc ZQB4AA",
+        ] {
+            assert!(entry(rule, &iam_note(line)), "{line}");
+        }
+        assert!(!entry(rule, &iam_note("powershell enc ZQB4AA")));
+        assert!(!entry(
+            "raw.requestParameters.note|contains: ' -enc '",
+            &iam_note("powershell /enc ZQB4AA")
+        ));
+    }
+
+    #[test]
+    fn base64_forms_of_a_value() {
+        let script =
+            "cG93ZXJzaGVsbCBpZXggKE5ldy1PYmplY3QgTmV0LldlYkNsaWVudCkuRG93bmxvYWRTdHJpbmcoMSk=";
+        let shifted =
+            "eHBvd2Vyc2hlbGwgaWV4IChOZXctT2JqZWN0IE5ldC5XZWJDbGllbnQpLkRvd25sb2FkU3RyaW5nKDEp";
+        let rule = "raw.requestParameters.note|base64offset|contains: 'Net.WebClient'";
+        assert!(entry(rule, &iam_note(script)));
+        assert!(entry(rule, &iam_note(shifted)));
+        assert!(
+            !entry(rule, &iam_note("x Net.WebClient")),
+            "the plain text is not encoded"
+        );
+        assert!(!entry(
+            "raw.requestParameters.note|contains: 'Net.WebClient'",
+            &iam_note(script)
+        ));
+        assert!(entry(
+            "raw.requestParameters.note|base64: whoami",
+            &iam_note("d2hvYW1p")
+        ));
+        // PowerShell's -EncodedCommand is base64 of UTF-16LE.
+        let encoded = "YQAgAEkARQBYACAAKABOAGUAdwAtAE8AYgBqAGUAYwB0ACAATgBlAHQALgBXAGUAYgBDAGwAaQBlAG4AdAApAA==";
+        assert!(entry(
+            "raw.requestParameters.note|wide|base64offset|contains: 'IEX (New-Object'",
+            &iam_note(encoded)
+        ));
+        assert_eq!(
+            load_error("raw.requestParameters.note|base64|contains: 'who*'"),
+            "4:49: a value with a `*` or `?` wildcard cannot be encoded (escape them as `\\*`, \
+             `\\?` to encode the characters)"
+        );
+        assert_eq!(
+            load_error("raw.a|re|base64: x"),
+            "4:14: `base64` rewrites text values: it cannot be used with `re`"
+        );
+    }
+
+    #[test]
+    fn regex_flags() {
+        let two_lines = iam_note(r"first\nSecond");
+        assert!(!entry(
+            r"raw.requestParameters.note|re: '^second$'",
+            &two_lines
+        ));
+        assert!(entry(
+            r"raw.requestParameters.note|re|m: '^second$'",
+            &two_lines
+        ));
+        assert!(!entry(
+            r"raw.requestParameters.note|re: 'first.second'",
+            &two_lines
+        ));
+        assert!(entry(
+            r"raw.requestParameters.note|re|s: 'first.second'",
+            &two_lines
+        ));
+        assert!(entry(
+            r"raw.requestParameters.note|re|i: 'FIRST'",
+            &two_lines
+        ));
+        assert_eq!(
+            load_error("raw.a|contains|i: x"),
+            "4:20: `i` is a flag of `re` (`re|i`)"
+        );
+        assert_eq!(
+            load_error("raw.a|re|i|cased: x"),
+            "4:14: `re|i` is case-insensitive and `cased` is not: use one"
+        );
+    }
+
+    #[test]
+    fn keywords_are_searched_for_in_every_string_of_the_record() {
+        let keywords = |body: &str| compile(&format!("detection:\n{body}  condition: keywords\n"));
+        let set = keywords("  keywords:\n    - AdministratorAccess\n");
+        assert!(check(&set, IAM) && !check(&set, S3));
+        // Any case, wildcards, nested strings, unescaped text.
+        for word in [
+            "administratoraccess",
+            "'arn:aws:iam::*:policy/Admin*'",
+            "role/ops",
+            r#"'say "hi"'"#,
+        ] {
+            assert!(
+                check(&keywords(&format!("  keywords: [{word}]\n")), IAM),
+                "{word}"
+            );
+        }
+        // Keys and numbers are not searched.
+        for word in ["mfaAuthenticated", "3600"] {
+            assert!(
+                !check(&keywords(&format!("  keywords: [{word}]\n")), IAM),
+                "{word}"
+            );
+        }
+        // One keyword alone, any of several, every one with `|all`.
+        assert!(check(&keywords("  keywords: aws-cli\n"), IAM));
+        assert!(check(&keywords("  keywords: [boto, aws-cli]\n"), IAM));
+        assert!(check(
+            &keywords("  keywords:\n    '|all': [aws-cli, AdministratorAccess]\n"),
+            IAM
+        ));
+        assert!(!check(
+            &keywords("  keywords:\n    '|all': [aws-cli, boto]\n"),
+            IAM
+        ));
+        // A list used as keywords and as a field's values: each its own test.
+        let set = compile(
+            "lists:\n  words: [aws-cli]\ndetection:\n  keywords: [$words]\n  \
+             agent: {raw.userAgent: $words}\n  condition: keywords and not agent\n",
+        );
+        assert!(
+            check(&set, IAM),
+            "`aws-cli` is in the user agent, not all of it"
+        );
+        assert_eq!(
+            load_error("'|gt': 5"),
+            "4:5: a keyword is searched for in the text of the record: `gt` does not apply (use a \
+             field)"
+        );
+        let e = RuleSet::from_yaml(
+            "t.yml",
+            "id: t\ndetection:\n  sel: [a, {action: x}]\n  condition: sel\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("t.yml:3:8: rule `t`: selection `sel` mixes"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_sigma_filter_adds_its_condition_to_the_rules_it_names() {
+        let rule =
+            "title: Policy attached\nid: r1\nlogsource: {product: aws, service: cloudtrail}\n\
+                    detection:\n  sel: {eventName: AttachUserPolicy}\n  condition: sel\n";
+        let filter = "title: Ops may\nlogsource: {product: aws}\nfilter:\n  rules: [r1]\n  \
+                      ops:\n    userIdentity.sessionContext.sessionIssuer.userName: ops\n  \
+                      condition: not ops\n";
+        let alone = RuleSet::from_yaml("t.yml", rule).unwrap();
+        assert!(check(&alone, IAM));
+        let filtered = RuleSet::from_yaml("t.yml", &format!("{rule}---\n{filter}"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(filtered.rules.len(), 1, "a filter is not a rule");
+        assert!(!check(&filtered, IAM), "the filter drops ops' own calls");
+        let other = IAM.replace(r#""userName":"ops""#, r#""userName":"dev""#);
+        assert!(check(&filtered, &other));
+        // A condition without `not` keeps only what it matches (pySigma's `(rule) and (filter)`).
+        let keep = filter.replace("condition: not ops", "condition: ops");
+        let kept = RuleSet::from_yaml("t.yml", &format!("{rule}---\n{keep}")).unwrap();
+        assert!(check(&kept, IAM) && !check(&kept, &other));
+        // `rules: any` takes every rule the logsource covers; a filter may use `1 of`.
+        let any = filter
+            .replace("rules: [r1]", "rules: any")
+            .replace("condition: not ops", "condition: not 1 of o*");
+        let set = RuleSet::from_yaml("t.yml", &format!("{rule}---\n{any}")).unwrap();
+        assert!(!check(&set, IAM) && check(&set, &other));
     }
 
     #[test]

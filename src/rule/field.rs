@@ -15,7 +15,7 @@ use std::net::IpAddr;
 use bumpalo::Bump;
 use serde_json::value::RawValue;
 
-use crate::event::{Event, Text};
+use crate::event::{Event, Fields, Text};
 
 /// A resolved field reference.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -60,6 +60,9 @@ pub enum Field {
     SourceIdentity,
     /// A path into the vendor record, below `raw.` (a segment ending in `?` is optional).
     Raw(Box<[Box<str>]>),
+    /// Every string of the vendor record, at any depth: what a Sigma keyword (a value without
+    /// a field) is searched for in. Written as an entry with no field name, never by name.
+    Keywords,
 }
 
 impl Field {
@@ -182,6 +185,7 @@ impl Field {
                 let segments: smallvec::SmallVec<[&str; 8]> = path.iter().map(|s| &**s).collect();
                 raw_path(event, &segments, scratch).map_or(Value::Missing, Value::Raw)
             }
+            Field::Keywords => Value::Record(event.raw),
         }
     }
 }
@@ -199,6 +203,9 @@ impl fmt::Display for Field {
                 }
             }
             return Ok(());
+        }
+        if *self == Field::Keywords {
+            return f.write_str("keywords");
         }
         let name = Field::NAMES
             .iter()
@@ -287,6 +294,8 @@ pub enum Value<'e> {
     List(&'e [Text<'e>]),
     /// A vendor field, unparsed JSON.
     Raw(&'e RawValue),
+    /// The whole vendor record, for keywords: matched string by string.
+    Record(Fields<'e>),
 }
 
 impl Value<'_> {
@@ -294,6 +303,7 @@ impl Value<'_> {
         match self {
             Value::Missing => true,
             Value::Raw(raw) => raw.get() == "null",
+            Value::Record(fields) => fields.is_empty(),
             _ => false,
         }
     }
@@ -336,6 +346,9 @@ impl Value<'_> {
                     Err(_) => buf.push_str(json),
                 }
             }
+            // Keywords are matched string by string, never as one text (no rule reads the
+            // record as a value: the field has no name).
+            Value::Record(_) => {}
         }
     }
 }

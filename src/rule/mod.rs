@@ -5,12 +5,14 @@
 //! with file, line and column. The engine sees only these compiled types.
 //!
 //! - [`spec`]: the text form, read from YAML with the position of every item.
-//! - [`compile`]: loading a pack of files into a `RuleSet`, collecting every error.
+//! - [`compile`]: loading a pack of files into a `RuleSet`, collecting every error; its
+//!   `filter` applies Sigma filters to the rules they name.
 //! - [`field`]: field names → resolved `Field`s, read from events without allocating.
 //! - [`detection`]: Sigma-style selections, modifiers, conditions and exceptions.
 //! - `modifier`, `condition`: entries and their modifiers; the condition language.
 //! - `lookup`: large value lists matched by hash (`in`) or Aho–Corasick (`contains` …).
 //! - `text`: rule and list files read as UTF-8 without blocking, or a located error.
+//! - `transform`: Sigma's value modifiers (`windash`, `base64offset`, `utf16le` …), applied at load.
 //! - `sigma`, `falco`: Sigma rules (by `logsource`) and Falco rule files loaded as written.
 
 pub mod compile;
@@ -24,6 +26,7 @@ mod lookup;
 mod modifier;
 mod sigma;
 mod text;
+mod transform;
 
 use std::path::PathBuf;
 

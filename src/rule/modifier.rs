@@ -15,6 +15,14 @@
 //! | `all` | with a list: every value must match, not any | |
 //! | `every` | a list-valued field (vendor array, `scopes`): every item must match, not any; one item at least | |
 //! | `cased` | text comparisons are case-sensitive | |
+//! | `neq` | the field is present and none of the values (with `contains` …: contains none) | not with `all`, `exists`, `gt` … |
+//! | `windash`, `base64`, `base64offset`, `utf16le`/`wide`, `utf16be`, `utf16` | each value rewritten at load (`transform`), then compared as written | with equality, `contains`, `startswith`, `endswith` |
+//! | `expand` | `%name%` in the values replaced by the items of a placeholder (`compile`) | |
+//! | `i`, `m`, `s` | flags of `re`: case-insensitive (the default here), multi-line, `.` matches a line break | |
+//!
+//! An entry without a field name is a keyword (Sigma's field-less values, a selection that is
+//! a list of values): it is searched for in every string of the vendor record, `contains` by
+//! default.
 //!
 //! `fieldref` compares two fields of the same event: `resource.name|fieldref: principal.name`
 //! holds when both are present and equal — numbers as numbers, addresses as addresses, the rest
@@ -33,6 +41,7 @@ use super::detection::{Glob, Net, Pat, Pred, RefOp, Test};
 use super::field::Field;
 use super::lookup::Lookup;
 use super::spec::{did_you_mean, Item, Pos, Scalar, SpecError, Str};
+use super::transform::{self, Transform};
 use super::CmpOp;
 use crate::event::{Operation, SessionKind, Source, Status};
 use crate::units::parse_size;
@@ -53,6 +62,18 @@ const MODIFIERS: &[&str] = &[
     "all",
     "every",
     "cased",
+    "neq",
+    "windash",
+    "base64",
+    "base64offset",
+    "utf16le",
+    "utf16be",
+    "utf16",
+    "wide",
+    "expand",
+    "i",
+    "m",
+    "s",
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -77,6 +98,12 @@ struct Modifiers<'k> {
     every: bool,
     cased: bool,
     fieldref: bool,
+    /// Sigma's `neq`: the value is none of the values.
+    neq: bool,
+    /// Value transforms (`windash`, `base64offset` …), in the order written, with where.
+    transforms: Vec<(Transform, Pos, &'k str)>,
+    /// `re`'s flags `i`, `m`, `s`, with where each is written.
+    re_flags: Vec<(char, Pos)>,
 }
 
 /// Reads the modifiers after `name` in `key`, reporting unknown and conflicting ones.
@@ -104,6 +131,17 @@ fn modifiers<'k>(
                 m.every = true;
                 continue;
             }
+            "neq" => {
+                m.neq = true;
+                continue;
+            }
+            // The values were expanded before the entry was compiled (`compile`).
+            "expand" => continue,
+            "i" | "m" | "s" => {
+                m.re_flags
+                    .push((modifier.chars().next().unwrap_or('i'), pos));
+                continue;
+            }
             "fieldref" => {
                 if let Some((prev, prev_name)) = m.op {
                     if !fieldref_allows(prev) {
@@ -125,6 +163,10 @@ fn modifiers<'k>(
             "lte" => Op::Cmp(CmpOp::Lte),
             "exists" => Op::Exists,
             other => {
+                if let Some(t) = Transform::parse(other) {
+                    m.transforms.push((t, pos, modifier));
+                    continue;
+                }
                 let hint = did_you_mean(other, MODIFIERS.iter().copied());
                 let hint = if hint.is_empty() {
                     format!(" (expected one of: {})", MODIFIERS.join(", "))
@@ -178,7 +220,7 @@ fn kind(field: &Field) -> Kind {
         Field::Time | Field::Bytes | Field::Records | Field::NetworkAsn => Kind::Int,
         Field::NetworkIp => Kind::Ip,
         Field::Scopes => Kind::List,
-        Field::Raw(_) => Kind::Raw,
+        Field::Raw(_) | Field::Keywords => Kind::Raw,
         _ => Kind::Text,
     }
 }
@@ -216,6 +258,15 @@ fn closed_values(field: &Field) -> Option<Vec<&'static str>> {
     })
 }
 
+/// A field name as an entry's key writes it: none at all is a keyword (Sigma's field-less
+/// values, searched for in the whole record).
+fn parse_field(name: &str) -> Option<Field> {
+    if name.is_empty() {
+        return Some(Field::Keywords);
+    }
+    Field::parse(name)
+}
+
 /// Resolves a field name, with a suggestion when it is unknown.
 pub(crate) fn field(name: &str, pos: Pos, errors: &mut Vec<SpecError>) -> Option<Field> {
     let field = Field::parse(name);
@@ -237,16 +288,19 @@ pub(crate) fn field(name: &str, pos: Pos, errors: &mut Vec<SpecError>) -> Option
 /// an unknown field.
 pub(crate) fn share_key(key: &str) -> Option<(Field, String)> {
     let (name, modifiers) = key.split_once('|').unwrap_or((key, ""));
-    let field = Field::parse(name)?;
+    let field = parse_field(name)?;
+    // Keywords compare with `contains` when no modifier says otherwise: not the test of a
+    // field with the same modifiers.
     let kind = match closed_values(&field) {
         Some(_) => field.to_string(),
+        None if field == Field::Keywords => field.to_string(),
         None => format!("{:?}", kind(&field)),
     };
     Some((field, format!("{kind}|{modifiers}")))
 }
 
-/// Compiles one entry. `values` are expanded (list references resolved); `list` is true when
-/// the values were written as a list or came from one.
+/// Compiles one entry. `values` are expanded (list references and placeholders resolved);
+/// `list` is true when the values were written as a list or came from one.
 pub(crate) fn compile_entry(
     key: &Str,
     values: &[&Item],
@@ -256,48 +310,28 @@ pub(crate) fn compile_entry(
     let before = errors.len();
     let mut parts = key.value.split('|');
     let name = parts.next().unwrap_or_default();
-    let field = field(name, key.pos, errors);
-
-    let Modifiers {
-        op,
-        all,
-        every,
-        cased,
-        fieldref,
-    } = modifiers(key, name, parts, errors);
-    let (op, op_name) = op.unwrap_or((Op::Eq, ""));
+    let field = match parse_field(name) {
+        Some(keywords @ Field::Keywords) => Some(keywords),
+        _ => field(name, key.pos, errors),
+    };
+    let m = modifiers(key, name, parts, errors);
     let field = field?;
     if errors.len() > before {
         return None;
     }
-
-    let kind = kind(&field);
-    let err = |errors: &mut Vec<SpecError>, pos: Pos, message: String| {
-        errors.push(SpecError::new(pos, message));
-    };
-    let fname = field.to_string();
-
-    if matches!(op, Op::Cidr | Op::Cmp(_) | Op::Exists) && cased {
-        err(
-            errors,
-            key.pos,
-            format!("`cased` applies to text comparisons, not `{op_name}`"),
-        );
-    }
-    if op == Op::Exists && all {
-        err(errors, key.pos, "`all` cannot be used with `exists`".into());
-    }
-    if let Some(other) = every.then(|| every_conflict(op, all, fieldref)).flatten() {
-        err(
-            errors,
-            key.pos,
-            format!("`every` cannot be used with `{other}`"),
-        );
+    // A keyword (a value without a field) is found inside the record's text.
+    let op = m.op.unwrap_or(if field == Field::Keywords {
+        (Op::Contains, "contains")
+    } else {
+        (Op::Eq, "")
+    });
+    if !combinations(key, &field, op, &m, errors) {
         return None;
     }
-    if fieldref {
-        return fieldref_entry(key, name, &field, (op, op_name), values, all, cased, errors);
+    if m.fieldref {
+        return fieldref_entry(key, name, &field, op, values, &m, errors);
     }
+    let fname = field.to_string();
     // `field: null` (alone) is Sigma's way to say the field is missing.
     let nulls: Vec<&Item> = values
         .iter()
@@ -305,36 +339,183 @@ pub(crate) fn compile_entry(
         .filter(|v| v.value == Scalar::Null)
         .collect();
     if !nulls.is_empty() {
-        if op == Op::Eq && !list && values.len() == 1 && !all && !every && !cased {
+        let plain = !(m.all || m.every || m.cased || m.neq || !m.transforms.is_empty());
+        if op.0 == Op::Eq && !list && values.len() == 1 && plain && field != Field::Keywords {
             return Some(Pred {
                 field,
                 test: Test::Exists(false),
             });
         }
         for n in nulls {
-            err(
-                errors,
+            errors.push(SpecError::new(
                 n.pos,
                 format!("`{fname}`: null is only allowed alone, as `{fname}: null` (the field is missing)"),
-            );
+            ));
         }
         return None;
     }
+    let transformed = transform_values(&m.transforms, values, errors);
+    let values: Vec<&Item> = match &transformed {
+        Some(items) => items.iter().collect(),
+        None if m.transforms.is_empty() => values.to_vec(),
+        None => return None,
+    };
+    let test = op_test(key, name, &field, op, &values, list, &m, errors)?;
+    let test = if m.neq {
+        Test::Not(Box::new(test))
+    } else {
+        test
+    };
+    let test = if m.every {
+        Test::Every(Box::new(test))
+    } else {
+        test
+    };
+    (errors.len() == before).then_some(Pred { field, test })
+}
 
+/// Reports modifiers that do not go together, or not with this field; false when there is one.
+fn combinations(
+    key: &Str,
+    field: &Field,
+    (op, op_name): (Op, &str),
+    m: &Modifiers<'_>,
+    errors: &mut Vec<SpecError>,
+) -> bool {
+    let before = errors.len();
+    let mut err = |pos: Pos, message: String| errors.push(SpecError::new(pos, message));
+    if matches!(op, Op::Cidr | Op::Cmp(_) | Op::Exists) && m.cased {
+        err(
+            key.pos,
+            format!("`cased` applies to text comparisons, not `{op_name}`"),
+        );
+    }
+    if op == Op::Exists && m.all {
+        err(key.pos, "`all` cannot be used with `exists`".into());
+    }
+    if let Some(other) = m
+        .every
+        .then(|| every_conflict(op, m.all, m.fieldref))
+        .flatten()
+    {
+        err(key.pos, format!("`every` cannot be used with `{other}`"));
+    }
+    if m.neq {
+        let why = match op {
+            _ if m.all => Some(
+                "`neq` cannot be combined with `all`: with several values it already means none \
+                 of them"
+                    .to_owned(),
+            ),
+            Op::Exists => {
+                Some("`neq` cannot be combined with `exists`: write `exists: false`".into())
+            }
+            Op::Cmp(_) => Some(format!(
+                "`neq` cannot be combined with `{op_name}`: it compares for equality"
+            )),
+            _ => None,
+        };
+        if let Some(why) = why {
+            err(key.pos, why);
+        }
+    }
+    let text_op = matches!(op, Op::Eq | Op::Contains | Op::StartsWith | Op::EndsWith);
+    for (_, pos, name) in &m.transforms {
+        if !text_op || m.fieldref {
+            let with = if m.fieldref { "fieldref" } else { op_name };
+            err(
+                *pos,
+                format!("`{name}` rewrites text values: it cannot be used with `{with}`"),
+            );
+        }
+    }
+    for &(flag, pos) in &m.re_flags {
+        if op != Op::Re {
+            err(pos, format!("`{flag}` is a flag of `re` (`re|{flag}`)"));
+        } else if flag == 'i' && m.cased {
+            err(
+                pos,
+                "`re|i` is case-insensitive and `cased` is not: use one".into(),
+            );
+        }
+    }
+    if *field == Field::Keywords {
+        let other = match op {
+            _ if m.fieldref => Some("fieldref"),
+            _ if m.every => Some("every"),
+            Op::Cidr | Op::Cmp(_) | Op::Exists => Some(op_name),
+            _ => None,
+        };
+        if let Some(other) = other {
+            err(
+                key.pos,
+                format!(
+                    "a keyword is searched for in the text of the record: `{other}` does not \
+                     apply (use a field)"
+                ),
+            );
+        }
+    }
+    errors.len() == before
+}
+
+/// The values after the entry's transforms (`windash`, `base64offset` …), each where its
+/// original is; `None` without transforms, or after reporting a value that cannot be
+/// transformed.
+fn transform_values(
+    transforms: &[(Transform, Pos, &str)],
+    values: &[&Item],
+    errors: &mut Vec<SpecError>,
+) -> Option<Vec<Item>> {
+    if transforms.is_empty() {
+        return None;
+    }
+    let order: Vec<Transform> = transforms.iter().map(|(t, ..)| *t).collect();
+    let before = errors.len();
+    let mut out = Vec::with_capacity(values.len());
+    for v in values {
+        match transform::apply(&order, &v.value.to_string()) {
+            Ok(texts) => out.extend(texts.into_iter().map(|text| Item {
+                value: Scalar::Str(text),
+                pos: v.pos,
+                origin: v.origin.clone(),
+            })),
+            Err(message) => errors.push(SpecError::item(v, message)),
+        }
+    }
+    (errors.len() == before).then_some(out)
+}
+
+/// The test of an entry's comparison over its (final) values.
+#[allow(clippy::too_many_arguments)]
+fn op_test(
+    key: &Str,
+    name: &str,
+    field: &Field,
+    (op, op_name): (Op, &str),
+    values: &[&Item],
+    list: bool,
+    m: &Modifiers<'_>,
+    errors: &mut Vec<SpecError>,
+) -> Option<Test> {
+    let kind = kind(field);
+    let fname = field.to_string();
     let type_error = |errors: &mut Vec<SpecError>, what: &str| {
         errors.push(SpecError::new(
             key.at(name.len() + 1),
             format!("modifier `{op_name}` does not apply to `{fname}` ({what})"),
         ));
     };
-    let test = match op {
+    let (all, cased) = (m.all, m.cased);
+    Some(match op {
         Op::Exists => exists_test(key, &fname, values, list, errors)?,
         Op::Re => {
             if kind == Kind::Bool {
                 type_error(errors, "a flag: compare it with true or false");
                 return None;
             }
-            regex_test(values, all, cased, errors)
+            let flag = |f: char| m.re_flags.iter().any(|(g, _)| *g == f);
+            regex_test(values, all, (cased, flag('m'), flag('s')), errors)
         }
         Op::Cidr => {
             if !matches!(kind, Kind::Ip | Kind::Raw) {
@@ -377,7 +558,7 @@ pub(crate) fn compile_entry(
             text_test(pats, all, cased)
         }
         Op::Eq => {
-            let closed = closed_values(&field);
+            let closed = closed_values(field);
             let mut pats = Vec::with_capacity(values.len());
             for v in values {
                 if let Some(pat) = eq_pattern(&fname, kind, closed.as_deref(), v, cased, errors) {
@@ -386,13 +567,7 @@ pub(crate) fn compile_entry(
             }
             text_test(pats, all, cased)
         }
-    };
-    let test = if every {
-        Test::Every(Box::new(test))
-    } else {
-        test
-    };
-    (errors.len() == before).then_some(Pred { field, test })
+    })
 }
 
 /// `exists`: one `true` or `false`.
@@ -420,12 +595,23 @@ fn exists_test(
     None
 }
 
-/// `re`: each value a regular expression, case-insensitive unless `cased`.
-fn regex_test(values: &[&Item], all: bool, cased: bool, errors: &mut Vec<SpecError>) -> Test {
+/// `re`: each value a regular expression, case-insensitive unless `cased`; `m` and `s` (Sigma's
+/// flags) make `^`/`$` match at line ends and `.` match a line break.
+fn regex_test(
+    values: &[&Item],
+    all: bool,
+    (cased, multi_line, dot_all): (bool, bool, bool),
+    errors: &mut Vec<SpecError>,
+) -> Test {
     let mut res = Vec::with_capacity(values.len());
     for v in values {
         let text = v.value.to_string();
-        match RegexBuilder::new(&text).case_insensitive(!cased).build() {
+        let built = RegexBuilder::new(&text)
+            .case_insensitive(!cased)
+            .multi_line(multi_line)
+            .dot_matches_new_line(dot_all)
+            .build();
+        match built {
             Ok(re) => res.push(re),
             Err(e) => errors.push(SpecError::item(
                 v,
@@ -530,17 +716,15 @@ fn fieldref_conflict(pos: Pos, other: &str) -> SpecError {
     )
 }
 
-/// `field|fieldref: other` (with `startswith`, `endswith` or `contains`): the values are field
-/// names, resolved now.
-#[allow(clippy::too_many_arguments)]
+/// `field|fieldref: other` (with `startswith`, `endswith` or `contains`; with `neq`, differs
+/// from it): the values are field names, resolved now.
 fn fieldref_entry(
     key: &Str,
     name: &str,
     field: &Field,
     (op, op_name): (Op, &str),
     values: &[&Item],
-    all: bool,
-    cased: bool,
+    m: &Modifiers<'_>,
     errors: &mut Vec<SpecError>,
 ) -> Option<Pred> {
     let before = errors.len();
@@ -588,8 +772,9 @@ fn fieldref_entry(
         test: Test::FieldRef {
             fields: fields.into(),
             op,
-            all,
-            cased,
+            all: m.all,
+            cased: m.cased,
+            neq: m.neq,
         },
     })
 }

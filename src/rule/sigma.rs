@@ -123,12 +123,7 @@ pub(crate) struct Vendor {
 
 /// Routes a rule's `logsource`; the error names the log sources that are read.
 pub(crate) fn route(spec: &LogsourceSpec) -> Result<Vendor, String> {
-    let text = |s: &Option<Str>| s.as_ref().map(|s| s.value.clone());
-    let rule = Logsource {
-        product: text(&spec.product),
-        service: text(&spec.service),
-        category: text(&spec.category),
-    };
+    let rule = logsource(spec);
     let pipeline = built_in();
     let mut sources: Vec<Source> = pipeline
         .logsources
@@ -168,6 +163,28 @@ pub(crate) fn route(spec: &LogsourceSpec) -> Result<Vendor, String> {
     })
 }
 
+/// A rule's (or filter's) logsource as written.
+fn logsource(spec: &LogsourceSpec) -> Logsource {
+    let text = |s: &Option<Str>| s.as_ref().map(|s| s.value.clone());
+    Logsource {
+        product: text(&spec.product),
+        service: text(&spec.service),
+        category: text(&spec.category),
+    }
+}
+
+/// Whether a filter's logsource covers a rule's: every part the filter names is the rule's, in
+/// any case (`product: aws` covers `product: aws, service: cloudtrail`), as pySigma applies
+/// filters.
+pub(crate) fn covers(filter: &LogsourceSpec, rule: &LogsourceSpec) -> bool {
+    logsource(filter).covers(&logsource(rule))
+}
+
+/// `{product: aws, service: cloudtrail}`, for messages.
+pub(crate) fn describe_spec(spec: &LogsourceSpec) -> String {
+    describe(&logsource(spec))
+}
+
 fn describe(l: &Logsource) -> String {
     let parts: Vec<String> = [
         ("product", &l.product),
@@ -190,21 +207,6 @@ impl Vendor {
         }
     }
 
-    /// A selection key (`field|modifier…`) in the engine's terms: the field name through the
-    /// pipeline's transformations, as a path into the vendor record.
-    pub fn key(&self, key: &str) -> String {
-        let (name, modifiers) = match key.split_once('|') {
-            Some((name, modifiers)) => (name, Some(modifiers)),
-            None => (key, None),
-        };
-        let mut field = self.field_name(name);
-        if let Some(modifiers) = modifiers {
-            field.push('|');
-            field.push_str(modifiers);
-        }
-        field
-    }
-
     /// Why `field_name` (in the engine's terms, `raw.…`) could never be present in the
     /// sources' records; `None` when it can, or when their members are an open set.
     pub fn never_present(&self, field_name: &str) -> Option<String> {
@@ -224,15 +226,18 @@ impl Vendor {
     }
 
     /// A field name in the engine's terms: `raw.` and the vendor name through the pipeline
-    /// (a name written `raw.…` is kept).
+    /// (a name written `raw.…` is kept, and so is none: a keyword's).
     pub fn field_name(&self, name: &str) -> String {
-        if name.starts_with("raw.") {
+        // No name: a keyword, searched for in the whole record.
+        if name.is_empty() || name.starts_with("raw.") {
             return name.to_owned();
         }
-        let name = self.vendor_name(name);
-        match name.strip_prefix("event.") {
-            Some(model) => model.to_owned(),
-            None => format!("raw.{name}"),
+        let mapped = self.vendor_name(name);
+        // `event.<name>` is the engine's field only as a mapping's target: a vendor field may
+        // be named so itself (ECS's `event.category`).
+        match mapped.strip_prefix("event.") {
+            Some(model) if mapped != name => model.to_owned(),
+            _ => format!("raw.{mapped}"),
         }
     }
 
@@ -293,21 +298,22 @@ mod tests {
     #[test]
     fn field_names_become_vendor_paths() {
         let aws = route(&logsource("aws", "cloudtrail")).unwrap();
-        assert_eq!(aws.key("eventName"), "raw.eventName");
-        assert_eq!(
-            aws.key("userIdentity.type|contains"),
-            "raw.userIdentity.type|contains"
-        );
-        assert_eq!(aws.key("raw.eventName|re"), "raw.eventName|re");
+        assert_eq!(aws.field_name("eventName"), "raw.eventName");
+        assert_eq!(aws.field_name("userIdentity.type"), "raw.userIdentity.type");
+        assert_eq!(aws.field_name("raw.eventName"), "raw.eventName");
+        // A keyword has no field name, before or after.
+        assert_eq!(aws.field_name(""), "");
         // A mapping onto the engine's own field.
-        assert_eq!(aws.key("status"), "outcome");
+        assert_eq!(aws.field_name("status"), "outcome");
+        // A vendor field named `event.…` as written is the vendor's.
+        assert_eq!(aws.field_name("event.category"), "raw.event.category");
         assert!(aws.never_present("raw.status").is_some());
         assert_eq!(aws.never_present("raw.eventname"), None);
         let k8s = route(&logsource("kubernetes", "audit")).unwrap();
-        assert_eq!(k8s.key("apiGroup"), "raw.objectRef.apiGroup");
+        assert_eq!(k8s.field_name("apiGroup"), "raw.objectRef.apiGroup");
         let entra = route(&logsource("azure", "signinlogs")).unwrap();
         assert_eq!(
-            entra.key("DeviceDetail.deviceId"),
+            entra.field_name("DeviceDetail.deviceId"),
             "raw.properties?.DeviceDetail.deviceId"
         );
     }

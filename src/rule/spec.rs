@@ -13,8 +13,9 @@
 //! # The language
 //!
 //! A file holds one rule, or several YAML documents separated by `---`. A file of only
-//! `lists:`/`macros:` is shared by the other files of its directory. A file whose top level is
-//! a sequence is a Falco rule file, read by `falco` into the same documents.
+//! `lists:`/`placeholders:`/`macros:` is shared by the other files of its directory. A file
+//! whose top level is a sequence is a Falco rule file, read by `falco` into the same documents.
+//! A document with `filter:` is a Sigma filter (`FilterSpec`).
 //!
 //! ```yaml
 //! id: example.escalate_then_bulk_read      # required, unique in the pack
@@ -229,6 +230,19 @@ impl Str {
     pub fn as_str(&self) -> &str {
         &self.value
     }
+
+    /// This text with its first `len` bytes replaced by `head` (a Sigma field name the
+    /// pipeline rewrote): what follows the head keeps its place in the source, so a modifier
+    /// after a rewritten field name is still reported where it is written.
+    pub fn with_head(&self, len: usize, head: &str) -> Str {
+        let rest = self.value.get(len..).unwrap_or_default();
+        let anchors: Rc<[(usize, Pos)]> = Rc::from([(0, self.at(0)), (head.len(), self.at(len))]);
+        Str {
+            value: format!("{head}{rest}"),
+            pos: self.pos,
+            content: self.content.as_ref().map(|_| Content::Folded(anchors)),
+        }
+    }
 }
 
 /// A scalar value.
@@ -276,19 +290,25 @@ impl Item {
 #[derive(Debug, PartialEq, Eq)]
 pub struct ListFile {
     pub path: PathBuf,
+    /// What the file holds: "list", or "placeholder".
+    pub what: &'static str,
     /// The list's name in the rule file.
     pub name: String,
 }
 
-/// One document of a rule file: a rule, or only `lists:`/`macros:` definitions.
+/// One document of a rule file: a rule, a Sigma filter, or only `lists:`/`placeholders:`/`macros:`
+/// definitions.
 #[derive(Debug, Default)]
 pub struct Doc {
     /// Where the document's mapping starts.
     pub pos: Pos,
-    /// True when the document has any key besides `lists` and `macros`.
+    /// True when the document has any key besides `lists`, `placeholders` and `macros` (a rule,
+    /// or a filter: see `filter`).
     pub is_rule: bool,
     pub title: Option<Str>,
     pub id: Option<Str>,
+    /// Sigma's unique name of a rule (`name:`), by which a filter may refer to it.
+    pub name: Option<Str>,
     pub version: Option<Str>,
     pub level: Option<Str>,
     pub tags: Vec<Str>,
@@ -296,6 +316,8 @@ pub struct Doc {
     pub logsource: Option<LogsourceSpec>,
     pub detection: Option<DetectionSpec>,
     pub lists: Vec<ListSpec>,
+    /// Values for Sigma's `%name%` placeholders (`field|expand: '%name%'`), written like lists.
+    pub placeholders: Vec<ListSpec>,
     pub macros: Vec<MacroSpec>,
     pub exceptions: Vec<ExceptionSpec>,
     pub session: Option<SessionSpec>,
@@ -305,6 +327,36 @@ pub struct Doc {
     /// The text a decision gives as its reason, with event fields in it (a Falco rule's
     /// `output`; rule files do not write one).
     pub output: Vec<OutputPart>,
+    /// Set when the document is a Sigma filter rather than a rule.
+    pub filter: Option<FilterSpec>,
+    /// Where a Sigma correlation rule says `correlation:` (not read yet: reported, not compiled).
+    pub correlation: Option<Pos>,
+}
+
+impl Doc {
+    /// A rule (not definitions only, not a filter).
+    pub fn is_rule_doc(&self) -> bool {
+        self.is_rule && self.filter.is_none()
+    }
+}
+
+/// A Sigma filter (`filter:`): the rules it applies to, and the selections and condition each
+/// of their matches must also meet (`condition: not selection` drops what `selection` matches).
+#[derive(Debug)]
+pub struct FilterSpec {
+    /// `None` when missing or unusable (reported while reading).
+    pub rules: Option<FilterRules>,
+    pub selections: Vec<(Str, SelectionSpec)>,
+    pub condition: Option<Str>,
+}
+
+/// What `rules:` of a filter names.
+#[derive(Debug)]
+pub enum FilterRules {
+    /// Rule ids or names.
+    Named(Vec<Str>),
+    /// `any` (or `all`): every rule whose logsource the filter's covers.
+    Any(Str),
 }
 
 /// A piece of a rule's output text.
@@ -541,9 +593,16 @@ const RULE_KEYS: &[&str] = &[
     "license",
     "related",
     "fields",
+    "name",
+    "taxonomy",
+    "scope",
+    "regression_tests_path",
+    "simulation",
     "logsource",
+    "filter",
     "detection",
     "lists",
+    "placeholders",
     "macros",
     "exceptions",
     "session",
@@ -903,7 +962,11 @@ impl<'s> Reader<'s> {
             let v: &Yaml = v;
             match k.value.as_str() {
                 "lists" => {
-                    doc.lists = self.lists(v);
+                    doc.lists = self.lists(v, "list");
+                    continue;
+                }
+                "placeholders" => {
+                    doc.placeholders = self.lists(v, "placeholder");
                     continue;
                 }
                 "macros" => {
@@ -915,11 +978,33 @@ impl<'s> Reader<'s> {
             match k.value.as_str() {
                 "title" => doc.title = self.text(v, "title"),
                 "id" => doc.id = self.text(v, "id"),
+                "name" => doc.name = self.text(v, "name"),
+                "filter" => doc.filter = self.filter(v),
                 "version" => doc.version = self.text_as_written(v, "version"),
                 "level" => doc.level = self.text(v, "level"),
                 "tags" => doc.tags = self.texts(v, "tags"),
-                "description" | "references" | "author" | "date" | "modified" | "status"
-                | "falsepositives" | "license" | "related" | "fields" => {}
+                "description"
+                | "references"
+                | "author"
+                | "date"
+                | "modified"
+                | "status"
+                | "falsepositives"
+                | "license"
+                | "related"
+                | "fields"
+                | "taxonomy"
+                | "scope"
+                | "regression_tests_path"
+                | "simulation" => {}
+                "correlation" => {
+                    doc.correlation = Some(k.pos);
+                    self.err(
+                        k.pos,
+                        "Sigma correlation rules are not read yet: write the rule with a \
+                         `session:` block (event_count, value_count, sequence …)",
+                    );
+                }
                 "logsource" => doc.logsource = self.logsource(v),
                 "detection" => doc.detection = self.detection(v),
                 "exceptions" => doc.exceptions = self.exceptions(v),
@@ -933,10 +1018,86 @@ impl<'s> Reader<'s> {
                 }
             }
         }
-        if doc.is_rule && doc.id.is_none() {
+        if doc.filter.is_some() {
+            self.filter_doc(&doc, &keys);
+        } else if doc.is_rule && doc.id.is_none() {
             self.err(doc.pos, "missing required key `id`");
         }
         Some(doc)
+    }
+
+    /// A filter document has a logsource and no rule logic of its own.
+    fn filter_doc(&mut self, doc: &Doc, keys: &Keys<'_>) {
+        if doc.logsource.is_none() && keys.get("logsource").is_none() {
+            self.err(doc.pos, "a Sigma filter needs a `logsource`");
+        }
+        for key in [
+            "detection",
+            "session",
+            "exceptions",
+            "action",
+            "suppress",
+            "tests",
+        ] {
+            if let Some(k) = keys.key(key) {
+                let message = if key == "detection" {
+                    "a Sigma filter has no `detection`: its selections and condition go under \
+                     `filter:`"
+                        .to_owned()
+                } else {
+                    format!("`{key}` does not apply to a Sigma filter")
+                };
+                self.err(k.pos, message);
+            }
+        }
+    }
+
+    /// `filter:` — `rules`, `condition`, and selections under any other name.
+    fn filter(&mut self, y: &Yaml) -> Option<FilterSpec> {
+        let keys = self.map(y, "filter")?;
+        let mut selections = Vec::new();
+        for (k, v) in &keys.entries {
+            if k.value != "rules" && k.value != "condition" {
+                let what = format!("filter selection `{}`", k.value);
+                if let Some(sel) = self.selection(v, &what) {
+                    selections.push((k.clone(), sel));
+                }
+            }
+        }
+        let rules = keys.get("rules").and_then(|v| match &v.value {
+            Node::Str(s) if s.eq_ignore_ascii_case("any") || s.eq_ignore_ascii_case("all") => {
+                Some(FilterRules::Any(self.str_of(v, s.clone())))
+            }
+            _ => {
+                let named = self.texts(v, "a rule id or name");
+                if named.is_empty() {
+                    self.err(
+                        Pos::of(&v.referenced),
+                        "filter: `rules` is empty; name the rules (ids or names), or write \
+                         `rules: any` for every rule of the logsource",
+                    );
+                    return None;
+                }
+                Some(FilterRules::Named(named))
+            }
+        });
+        if keys.get("rules").is_none() {
+            self.err(
+                keys.pos,
+                "filter: missing `rules` (the ids or names of the rules it applies to, or `any`)",
+            );
+        }
+        let condition = self
+            .required(&keys, "condition", "filter")
+            .and_then(|c| self.condition(c, "filter condition"));
+        if selections.is_empty() {
+            self.err(keys.pos, "filter: needs a selection for its condition");
+        }
+        Some(FilterSpec {
+            rules,
+            selections,
+            condition,
+        })
     }
 
     fn detection(&mut self, y: &Yaml) -> Option<DetectionSpec> {
@@ -981,15 +1142,38 @@ impl<'s> Reader<'s> {
 
     fn selection(&mut self, y: &Yaml, what: &str) -> Option<SelectionSpec> {
         let pos = Pos::of(&y.referenced);
+        let scalar = |y: &Yaml| {
+            matches!(
+                y.value,
+                Node::Str(_) | Node::Int(_) | Node::Float(_) | Node::Bool(_)
+            )
+        };
         let groups = match &y.value {
             Node::Map(_) => vec![self.entries(y, what)?],
             Node::Seq(items) if items.iter().all(|i| matches!(i.value, Node::Map(_))) => {
                 items.iter().filter_map(|i| self.entries(i, what)).collect()
             }
+            // Sigma's keywords: values without a field, searched for in the whole record. The
+            // entry has no field name (a map key `'|all'` is the same with modifiers).
+            Node::Seq(items) if items.iter().all(scalar) => vec![self.keywords(y, what)?],
+            _ if scalar(y) => vec![self.keywords(y, what)?],
+            Node::Seq(_) => {
+                self.err(
+                    pos,
+                    format!(
+                        "{what} mixes `field: value` maps and keywords: write them as two \
+                         selections"
+                    ),
+                );
+                return None;
+            }
             _ => {
                 self.err(
                     pos,
-                    format!("{what} must be a mapping of `field: value`, or a list of them"),
+                    format!(
+                        "{what} must be a mapping of `field: value`, a list of them, or a list \
+                         of keywords"
+                    ),
                 );
                 return None;
             }
@@ -999,6 +1183,13 @@ impl<'s> Reader<'s> {
             return None;
         }
         Some(SelectionSpec { pos, groups })
+    }
+
+    /// A selection of keywords: one entry without a field name.
+    fn keywords(&mut self, y: &Yaml, what: &str) -> Option<Vec<EntrySpec>> {
+        let values = self.values(y, what)?;
+        let key = Str::synthetic("", values.pos);
+        Some(vec![EntrySpec { key, values }])
     }
 
     fn entries(&mut self, y: &Yaml, what: &str) -> Option<Vec<EntrySpec>> {
@@ -1049,8 +1240,9 @@ impl<'s> Reader<'s> {
         }
     }
 
-    fn lists(&mut self, y: &Yaml) -> Vec<ListSpec> {
-        let Some(keys) = self.map(y, "lists") else {
+    /// `lists:`, or `placeholders:` (`kind` "placeholder"): each a YAML list or `{file: …}`.
+    fn lists(&mut self, y: &Yaml, kind: &str) -> Vec<ListSpec> {
+        let Some(keys) = self.map(y, &format!("{kind}s")) else {
             return Vec::new();
         };
         let mut out = Vec::new();
@@ -1059,11 +1251,11 @@ impl<'s> Reader<'s> {
                 Node::Seq(items) => ListBody::Items(
                     items
                         .iter()
-                        .filter_map(|i| self.item(i, "a list item"))
+                        .filter_map(|i| self.item(i, &format!("a {kind} item")))
                         .collect(),
                 ),
                 Node::Map(_) => {
-                    let what = format!("list `{}`", name.value);
+                    let what = format!("{kind} `{}`", name.value);
                     let Some(keys) = self.fields(v, &what, &["file"]) else {
                         continue;
                     };
@@ -1079,7 +1271,7 @@ impl<'s> Reader<'s> {
                     self.err(
                         Pos::of(&v.referenced),
                         format!(
-                            "list `{}` must be a YAML list or `{{file: path}}`",
+                            "{kind} `{}` must be a YAML list or `{{file: path}}`",
                             name.value
                         ),
                     );
