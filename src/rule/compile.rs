@@ -2157,25 +2157,11 @@ mod tests {
             "[a, {b: c}]",
             "'\\'",
         ];
-        let lines: Vec<&str> = src.lines().collect();
-        let edit = |i: usize, with: &[&str]| {
-            let mut out = lines[..i].to_vec();
-            out.extend_from_slice(with);
-            out.extend_from_slice(&lines[i + 1..]);
-            out.join("\n")
-        };
-        for i in 0..lines.len() {
-            let mut variants = vec![edit(i, &[]), edit(i, &[lines[i], lines[i]])];
-            for o in [odd[i % odd.len()], odd[(i + 7) % odd.len()]] {
-                let cut = lines[i].find(": ").map_or(0, |p| p + 2);
-                variants.push(edit(i, &[&format!("{}{o}", &lines[i][..cut])]));
-            }
-            for v in variants {
-                if let Err(e) = RuleSet::from_yaml("m.yml", &v) {
-                    assert!(!e.errors.is_empty());
-                    for e in &e.errors {
-                        assert!(e.line >= 1 && e.col >= 1, "{e}\n{v}");
-                    }
+        for v in crate::rule::testing::mangled_lines(&src, &odd, 7) {
+            if let Err(e) = RuleSet::from_yaml("m.yml", &v) {
+                assert!(!e.errors.is_empty());
+                for e in &e.errors {
+                    assert!(e.line >= 1 && e.col >= 1, "{e}\n{v}");
                 }
             }
         }

@@ -671,6 +671,19 @@ impl Pat {
 }
 
 impl Glob {
+    /// Literal text written as a pattern: its wildcard characters and backslashes escaped, so
+    /// [`Glob::new`] reads it back as that text.
+    pub(crate) fn escape(text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        for c in text.chars() {
+            if matches!(c, '*' | '?' | '\\') {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out
+    }
+
     /// Builds a pattern from rule text: `*` any run, `?` one character, `\*` `\?` `\\`
     /// literal; other backslashes are literal (Windows paths). `contains`, `startswith` and
     /// `endswith` add stars around the pattern. Lower-cased unless `cased`.

@@ -38,6 +38,7 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 
+use super::detection::Glob;
 use super::sigma;
 use super::spec::{
     did_you_mean, DetectionSpec, Doc, EntrySpec, ExceptionSpec, Item, Keys, LogsourceSpec, Node,
@@ -1820,18 +1821,6 @@ fn pointer_path(pointer: &str) -> Result<String, String> {
     Ok(path)
 }
 
-/// Text compared literally: `*`, `?` and `\` escaped for the engine's patterns.
-fn literal(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '*' | '?' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// One comparison as a selection entry: the engine's modifiers for Falco's operator, and the
 /// values as patterns.
 fn entry(
@@ -1928,7 +1917,7 @@ fn entry(
         // The repository is the name up to the first `:` or `@`; a value holding either is
         // never one, as in Falco.
         for v in values.iter().filter(|v| !v.text.contains([':', '@'])) {
-            let repo = literal(&v.text);
+            let repo = Glob::escape(&v.text);
             entry.values.push(text(v, repo.clone()));
             if op != Op::StartsWith {
                 entry.values.push(text(v, format!("{repo}:*")));
@@ -1953,11 +1942,13 @@ fn entry(
                 // A path and what is under it.
                 let path = v.text.trim_end_matches('/');
                 if !path.is_empty() {
-                    entry.values.push(text(v, literal(path)));
+                    entry.values.push(text(v, Glob::escape(path)));
                 }
-                entry.values.push(text(v, format!("{}/*", literal(path))));
+                entry
+                    .values
+                    .push(text(v, format!("{}/*", Glob::escape(path))));
             }
-            _ => entry.values.push(text(v, literal(&v.text))),
+            _ => entry.values.push(text(v, Glob::escape(&v.text))),
         }
     }
     Some(entry)
@@ -2411,24 +2402,9 @@ mod tests {
             include_str!("../../fixtures/falco/pods.yaml"),
             include_str!("../../fixtures/falco/access.yaml"),
         ] {
-            let lines: Vec<&str> = src.lines().collect();
-            // The file with line `i` replaced by `with`.
-            let edit = |i: usize, with: &[&str]| {
-                let mut out = lines[..i].to_vec();
-                out.extend_from_slice(with);
-                out.extend_from_slice(&lines[i + 1..]);
-                out.join("\n")
-            };
-            for i in 0..lines.len() {
-                let mut variants = vec![edit(i, &[]), edit(i, &[lines[i], lines[i]])];
-                // Two of the odd values on each line, in turn (all of them: a slow test).
-                for o in [odd[i % odd.len()], odd[(i + 5) % odd.len()]] {
-                    let cut = lines[i].find(": ").map_or(0, |p| p + 2);
-                    variants.push(edit(i, &[&format!("{}{o}", &lines[i][..cut])]));
-                }
-                for v in variants {
-                    let _ = crate::rule::RuleSet::from_yaml("m.yaml", &v);
-                }
+            // Two of the odd values on each line, in turn (all of them: a slow test).
+            for v in crate::rule::testing::mangled_lines(src, &odd, 5) {
+                let _ = crate::rule::RuleSet::from_yaml("m.yaml", &v);
             }
         }
     }

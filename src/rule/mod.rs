@@ -25,6 +25,8 @@ mod falco;
 mod lookup;
 mod modifier;
 mod sigma;
+#[cfg(test)]
+mod testing;
 mod text;
 mod transform;
 

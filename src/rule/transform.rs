@@ -21,6 +21,8 @@
 //! escaped `\*`, `\?`, `\\` are their characters), and wildcard characters an encoding produces
 //! are escaped again, so they stay literal.
 
+use super::detection::Glob;
+
 /// One value transform.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Transform {
@@ -109,7 +111,7 @@ pub(crate) fn apply(transforms: &[Transform], text: &str) -> Result<Vec<String>,
                     name(t)
                 )
             })?;
-            Ok(if v.pattern { text } else { escape(&text) })
+            Ok(if v.pattern { text } else { Glob::escape(&text) })
         })
         .collect()
 }
@@ -156,18 +158,6 @@ fn literal(pattern: &[u8]) -> Result<Vec<u8>, String> {
         i += 1;
     }
     Ok(out)
-}
-
-/// Literal text as a pattern: its wildcard characters and backslashes escaped.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '*' | '?' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn encode(t: Transform, bytes: &[u8]) -> Vec<Vec<u8>> {
