@@ -25,6 +25,7 @@ import case_mfa  # noqa: E402
 import case_reuse  # noqa: E402
 import case_scope  # noqa: E402
 import case_stale  # noqa: E402
+import case_workload  # noqa: E402
 import readme  # noqa: E402
 from framework import Fixture  # noqa: E402
 
@@ -65,6 +66,10 @@ FILES = {
     "token-reuse/benign-okta.jsonl": case_reuse.okta_benign,
     "window-edges/aws.jsonl": case_edges.aws,
     "window-edges/okta.jsonl": case_edges.okta,
+    "workload-runtime/attack-ec2.jsonl": case_workload.ec2_attack,
+    "workload-runtime/attack-k8s.jsonl": case_workload.k8s_attack,
+    "workload-runtime/benign-ec2.jsonl": case_workload.ec2_benign,
+    "workload-runtime/benign-k8s.jsonl": case_workload.k8s_benign,
 }
 
 

@@ -30,6 +30,9 @@ RULE_OF_INTENT = {
     "token used from a new network (token reuse)": "sg.session.new_network",
     # rules/session-new-asn.yml: the Okta session's new address is in another AS
     "session used from a new network (token reuse)": "sg.session.new_asn",
+    # rules/workload-new-runtime.yml: a workload's credential used by a runtime it did not learn
+    "workload credentials used by another runtime": "sg.workload.new_runtime",
+    "workload token used by another runtime": "sg.workload.new_runtime",
     # rules/privileged-session-timer.yml
     "privileged session older than 8 h (timer)": "sg.session.privileged_open_8h",
     # rules/mfa-repeated-failures.yml

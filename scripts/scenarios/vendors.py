@@ -136,8 +136,12 @@ class RoleSession:
         source_identity=None,
         seed="",
         duration=3600,
+        ec2_role_delivery=None,
     ):
         self.account = account
+        # EC2 instance credentials (from the instance metadata service) carry the IMDS version
+        # that delivered them; the session name is the instance id.
+        self.ec2_role_delivery = ec2_role_delivery
         self.role = role
         self.path = path
         self.session_name = session_name
@@ -177,6 +181,8 @@ class RoleSession:
         }
         if self.source_identity:
             context["sourceIdentity"] = self.source_identity
+        if self.ec2_role_delivery:
+            context["ec2RoleDelivery"] = self.ec2_role_delivery
         ident = {
             "type": "AssumedRole",
             "principalId": f"{self.role_id}:{self.session_name}",

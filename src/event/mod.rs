@@ -8,6 +8,7 @@ pub mod fields;
 pub mod model;
 pub mod normalize;
 pub mod reject;
+pub mod runtime;
 pub mod text;
 pub mod time;
 

@@ -51,6 +51,8 @@ pub enum Field {
     NetworkCountry,
     NetworkCity,
     UserAgent,
+    /// The user agent's software family (`crate::event::runtime`).
+    Runtime,
     Device,
     Scopes,
     AgentId,
@@ -99,6 +101,7 @@ impl Field {
         ("network.country", Field::NetworkCountry),
         ("network.city", Field::NetworkCity),
         ("client.user_agent", Field::UserAgent),
+        ("client.runtime", Field::Runtime),
         ("client.device", Field::Device),
         ("scopes", Field::Scopes),
         ("agent.id", Field::AgentId),
@@ -172,6 +175,12 @@ impl Field {
             Field::NetworkCountry => text(&event.network.country),
             Field::NetworkCity => text(&event.network.city),
             Field::UserAgent => text(&event.client.user_agent),
+            Field::Runtime => event
+                .client
+                .user_agent
+                .as_ref()
+                .and_then(|ua| crate::event::runtime::runtime(ua.as_str()))
+                .map_or(Value::Missing, Value::Str),
             Field::Device => text(&event.client.device),
             Field::Scopes => Value::List(&event.scopes),
             Field::AgentId => agent.map_or(Value::Missing, |a| text(&a.id)),
