@@ -56,6 +56,14 @@ pub struct SessionRef {
     /// The session this one was issued from (AWS role chaining), when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parent: Option<String>,
+    /// Every session up the role chain, parent first: who assumed this session's role, from
+    /// which session, back to the root. Empty (left out) for a session issued by none known.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub chain: Vec<String>,
+    /// The session at the root of the chain — the person, workload or agent that started it
+    /// — when every link up to it is still known; left out otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub root: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]

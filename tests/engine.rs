@@ -625,3 +625,34 @@ action: step_up
     assert_eq!(decided(0), 1, "60 s into a life with a 30 s limit");
     assert_eq!(decided(1), 0, "a new life, 0 s old");
 }
+
+/// A decision on a chained session names every session up the role chain and its root: the
+/// person, workload or agent to kill at the source (issue 14, traceability). In the handwritten
+/// chain, alice's long-term key assumes `deployer`, whose session assumes `org-admin`; the
+/// org-admin session attaches a policy.
+#[test]
+fn a_decision_on_a_chained_session_names_the_chain_up_to_its_root() {
+    let scratch = Scratch::new("chain");
+    scratch.rule(
+        "attach.yml",
+        "id: test.attach\ndetection:\n  attach: {action: 'iam:AttachRolePolicy'}\n  condition: attach\naction: alert\n",
+    );
+    let events = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/events/cloudtrail/role-chain-handwritten.jsonl");
+    let (decisions, _) = scratch.replay(&events, 20 * 60_000);
+    assert_eq!(decisions.len(), 1, "{decisions:?}");
+    let session = &decisions[0].session;
+    assert!(
+        session.key.ends_with(":sts:ASIAQORGADMIN0000002"),
+        "{}",
+        session.key
+    );
+    let chain: Vec<&str> = session
+        .chain
+        .iter()
+        .map(|k| &k[k.rfind(':').unwrap() + 1..])
+        .collect();
+    assert_eq!(chain, ["ASIAQDEPLOYER0000001", "AKIAQALICE0000000001"]);
+    assert_eq!(session.parent.as_ref(), Some(&session.chain[0]));
+    assert_eq!(session.root.as_ref(), Some(&session.chain[1]));
+}

@@ -54,7 +54,10 @@ pub struct SessionView<'s> {
     pub kind: SessionKind,
     pub derived: bool,
     pub started: i64,
-    pub parent: Option<&'s str>,
+    /// The sessions this one was issued from, parent first (AWS role chaining).
+    pub chain: Vec<&'s str>,
+    /// The chain's first session, when the walk reached it.
+    pub root: Option<&'s str>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -117,7 +120,9 @@ pub fn build_decision(
             kind: session.kind.as_str(),
             derived: session.derived,
             started: Timestamp::from_millis(session.started),
-            parent: session.parent.map(str::to_owned),
+            parent: session.chain.first().map(|p| (*p).to_owned()),
+            chain: session.chain.iter().map(|k| (*k).to_owned()).collect(),
+            root: session.root.map(str::to_owned),
         },
         principal,
         evidence: Evidence {

@@ -216,16 +216,13 @@ struct Session {
 }
 
 impl Session {
-    fn view(&self) -> SessionView<'_> {
-        SessionView {
-            key: &self.key,
-            kind: self.kind,
-            derived: self.derived,
-            started: self.started,
-            parent: self.links.as_ref().and_then(|l| l.parent.as_deref()),
-        }
+    fn parent(&self) -> Option<&str> {
+        self.links.as_ref().and_then(|l| l.parent.as_deref())
     }
 }
+
+/// The most sessions a decision's role chain names: deeper chains are cut there.
+const MAX_CHAIN: usize = 16;
 
 /// `Session::killed` of a session no enforced rule has killed.
 const NOT_KILLED: i64 = i64::MIN;
@@ -929,7 +926,7 @@ impl Engine {
             rule.level,
             action,
             mode,
-            &session.view(),
+            &self.view(slot),
             t,
             ordinal,
             trigger,
@@ -938,6 +935,45 @@ impl Engine {
         self.stats.decisions += 1;
         self.stats.decisions_by_rule[rule_index] += 1;
         out.push(decision);
+    }
+
+    /// The session in `slot` as a decision shows it, with its role chain: the sessions it was
+    /// issued from, parent first, up to the root (a session issued by none known) or the
+    /// oldest one still in the table (an ancestor forgotten while idle ends the walk, and the
+    /// chain then names no root).
+    fn view(&self, slot: u32) -> SessionView<'_> {
+        let session = self.sessions[slot as usize].as_ref().expect("live slot");
+        let mut chain: Vec<&str> = Vec::new();
+        let mut root = None;
+        let mut next = session.parent();
+        while let Some(key) = next {
+            if chain.len() == MAX_CHAIN || chain.contains(&key) || key == &*session.key {
+                break;
+            }
+            chain.push(key);
+            let ancestor = self
+                .index
+                .get(&self.sessions, key)
+                .and_then(|s| self.sessions[s as usize].as_ref());
+            match ancestor {
+                Some(a) => match a.parent() {
+                    Some(parent) => next = Some(parent),
+                    None => {
+                        root = Some(key);
+                        next = None;
+                    }
+                },
+                None => next = None,
+            }
+        }
+        SessionView {
+            key: &session.key,
+            kind: session.kind,
+            derived: session.derived,
+            started: session.started,
+            chain,
+            root,
+        }
     }
 
     fn kill_not_enforced(
@@ -976,7 +1012,7 @@ impl Engine {
             Severity::Critical,
             ActionKind::RevokeCredential,
             Mode::Enforce,
-            &session.view(),
+            &self.view(slot),
             t,
             0,
             Some((event, origin)),
