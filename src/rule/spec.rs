@@ -289,6 +289,8 @@ pub struct Doc {
     pub is_rule: bool,
     pub title: Option<Str>,
     pub id: Option<Str>,
+    /// Sigma's `name`: how correlations may refer to the rule (unique in the pack).
+    pub name: Option<Str>,
     pub version: Option<Str>,
     pub level: Option<Str>,
     pub tags: Vec<Str>,
@@ -305,6 +307,10 @@ pub struct Doc {
     /// The text a decision gives as its reason, with event fields in it (a Falco rule's
     /// `output`; rule files do not write one).
     pub output: Vec<OutputPart>,
+    /// A Sigma correlation rule: over the matches of the rules it names.
+    pub correlation: Option<super::correlation::CorrelationSpec>,
+    /// A correlation's `generate`: the rules it names also decide on their own.
+    pub generate: Option<Item>,
 }
 
 /// A piece of a rule's output text.
@@ -528,6 +534,7 @@ impl SpecError {
 const RULE_KEYS: &[&str] = &[
     "title",
     "id",
+    "name",
     "version",
     "description",
     "level",
@@ -541,6 +548,10 @@ const RULE_KEYS: &[&str] = &[
     "license",
     "related",
     "fields",
+    "taxonomy",
+    "scope",
+    "correlation",
+    "generate",
     "logsource",
     "detection",
     "lists",
@@ -868,7 +879,7 @@ impl<'s> Reader<'s> {
         Some(s)
     }
 
-    fn item(&mut self, y: &Yaml, what: &str) -> Option<Item> {
+    pub(super) fn item(&mut self, y: &Yaml, what: &str) -> Option<Item> {
         let pos = Pos::of(&y.referenced);
         let value = match &y.value {
             Node::Null => Scalar::Null,
@@ -915,11 +926,14 @@ impl<'s> Reader<'s> {
             match k.value.as_str() {
                 "title" => doc.title = self.text(v, "title"),
                 "id" => doc.id = self.text(v, "id"),
+                "name" => doc.name = self.text(v, "name"),
+                "correlation" => doc.correlation = self.correlation(v),
+                "generate" => doc.generate = self.item(v, "generate"),
                 "version" => doc.version = self.text_as_written(v, "version"),
                 "level" => doc.level = self.text(v, "level"),
                 "tags" => doc.tags = self.texts(v, "tags"),
                 "description" | "references" | "author" | "date" | "modified" | "status"
-                | "falsepositives" | "license" | "related" | "fields" => {}
+                | "falsepositives" | "license" | "related" | "fields" | "taxonomy" | "scope" => {}
                 "logsource" => doc.logsource = self.logsource(v),
                 "detection" => doc.detection = self.detection(v),
                 "exceptions" => doc.exceptions = self.exceptions(v),
