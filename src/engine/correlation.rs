@@ -58,7 +58,7 @@ pub struct Group {
     seq: u64,
     correlation: u32,
     key: Box<str>,
-    values: Box<[Box<str>]>,
+    values: Values,
     /// The newest match applied (event time).
     last_seen: i64,
     /// Matches applied: orders matches of the same event time.
@@ -90,6 +90,9 @@ pub struct Input {
     pub shown: Option<String>,
 }
 
+/// The values of a group, in group-by order.
+pub type Values = Box<[Box<str>]>;
+
 /// A correlation that now holds on a group: when, and its evidence.
 pub struct Completion {
     pub slot: u32,
@@ -107,6 +110,10 @@ pub struct Limits {
 impl Groups {
     pub fn len(&self) -> usize {
         self.index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
     }
 
     pub fn group_mut(&mut self, slot: u32) -> Option<&mut Group> {
@@ -374,5 +381,178 @@ impl Group {
                 Some((chain.completed, firing))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rule::{Bound, Bounds, Compare, CorrelationInput};
+
+    fn correlation(kind: CorrelationKind, rules: usize, gte: f64) -> Correlation {
+        Correlation {
+            kind,
+            timespan_ms: 1000,
+            condition: Bounds {
+                all: vec![Bound {
+                    op: Compare::Gte,
+                    value: gte,
+                }],
+            },
+            group_by: vec!["user".to_owned()],
+            inputs: (0..rules)
+                .map(|_| CorrelationInput {
+                    rule: 0,
+                    group: Vec::new(),
+                    value: Vec::new(),
+                })
+                .collect(),
+            generate: false,
+        }
+    }
+
+    fn input(time: i64, rule: usize, source: Source) -> Input {
+        Input {
+            time,
+            origin: Origin::File {
+                file: 0,
+                line: time as u64,
+            },
+            source,
+            grace: 500,
+            rule,
+            value: 1,
+            shown: None,
+        }
+    }
+
+    const LIMITS: Limits = Limits {
+        max_groups: 100,
+        max_evidence: 20,
+    };
+
+    /// Applies (user, time, rule) matches; returns the completions as (user, time).
+    fn run(
+        groups: &mut Groups,
+        c: &Correlation,
+        matches: &[(&str, i64, usize)],
+    ) -> Vec<(String, i64)> {
+        let mut out = Vec::new();
+        for &(user, time, rule) in matches {
+            let done = groups.apply(
+                (0, c),
+                vec![user.into()],
+                &input(time, rule, Source::Okta),
+                LIMITS,
+            );
+            if let Some(done) = done {
+                let values = groups.values(done.slot).unwrap().to_vec();
+                assert_eq!(&*values[0], user);
+                out.push((user.to_owned(), done.at));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn each_group_counts_its_own_matches() {
+        let c = correlation(CorrelationKind::EventCount, 1, 3.0);
+        let mut groups = Groups::default();
+        let fired = run(
+            &mut groups,
+            &c,
+            &[
+                ("ann", 0, 0),
+                ("bob", 10, 0),
+                ("ann", 20, 0),
+                ("bob", 30, 0),
+                ("ann", 40, 0),
+                ("ann", 50, 0),
+                ("bob", 1030, 0),
+            ],
+        );
+        // Ann's third is a decision, her fourth holds; Bob's third is a span too late.
+        assert_eq!(fired, [("ann".to_owned(), 40)]);
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups.stats.created, 2);
+    }
+
+    #[test]
+    fn a_match_past_the_grace_of_its_group_is_late() {
+        let c = correlation(CorrelationKind::EventCount, 1, 2.0);
+        let mut groups = Groups::default();
+        // 600 behind the group's newest (grace 500): late, not counted; 400 behind counts.
+        assert!(run(&mut groups, &c, &[("ann", 1000, 0), ("ann", 400, 0)]).is_empty());
+        assert_eq!(groups.stats.late, 1);
+        assert_eq!(
+            run(&mut groups, &c, &[("ann", 600, 0)]),
+            [("ann".into(), 1000)]
+        );
+    }
+
+    #[test]
+    fn idle_groups_expire_on_their_sources_clock() {
+        let c = correlation(CorrelationKind::EventCount, 1, 5.0);
+        let mut groups = Groups::default();
+        let apply = |groups: &mut Groups, user: &str, time: i64, source: Source| {
+            groups.apply((0, &c), vec![user.into()], &input(time, 0, source), LIMITS)
+        };
+        apply(&mut groups, "ann", 0, Source::Okta);
+        apply(&mut groups, "bob", 0, Source::Cloudtrail);
+        apply(&mut groups, "ann", 50, Source::Okta);
+        // Ann's deadline follows her newest match (50 + 100); only Okta's clock moves.
+        groups.expire(Source::Okta, 150, 100);
+        assert_eq!(groups.len(), 2);
+        groups.expire(Source::Okta, 151, 100);
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups.stats.expired, 1);
+        groups.expire(Source::Cloudtrail, 101, 100);
+        assert_eq!((groups.len(), groups.oldest_origin()), (0, None));
+    }
+
+    #[test]
+    fn past_the_bound_the_idlest_group_goes() {
+        let c = correlation(CorrelationKind::EventCount, 1, 2.0);
+        let mut groups = Groups::default();
+        let limits = Limits {
+            max_groups: 2,
+            max_evidence: 20,
+        };
+        for (user, time) in [("ann", 0), ("bob", 10), ("ann", 20), ("cyd", 30)] {
+            let m = input(time, 0, Source::Okta);
+            groups.apply((0, &c), vec![user.into()], &m, limits);
+        }
+        // Bob was idle longest (Ann acted at 20): he goes, and starts again from nothing.
+        assert_eq!(groups.stats.evicted, 1);
+        assert_eq!(groups.len(), 2);
+        let again = run(&mut groups, &c, &[("bob", 40, 0)]);
+        assert!(again.is_empty(), "{again:?}");
+    }
+
+    #[test]
+    fn temporal_holds_in_any_order_and_temporal_ordered_in_its_own() {
+        let any = correlation(CorrelationKind::Temporal, 2, 2.0);
+        let mut groups = Groups::default();
+        // Rule 1 before rule 0 in event time, and rule 0 arriving first: the span ends at 30.
+        assert_eq!(
+            run(&mut groups, &any, &[("ann", 10, 0), ("ann", 30, 1)]),
+            [("ann".into(), 30)]
+        );
+        assert_eq!(
+            run(&mut groups, &any, &[("bob", 30, 1), ("bob", 10, 0)]),
+            [("bob".into(), 30)]
+        );
+        let ordered = correlation(CorrelationKind::TemporalOrdered, 2, 2.0);
+        let mut groups = Groups::default();
+        // Rule 1 then rule 0 is not the order; a later rule 1 completes it.
+        let fired = run(
+            &mut groups,
+            &ordered,
+            &[("ann", 0, 1), ("ann", 10, 0), ("ann", 20, 1)],
+        );
+        assert_eq!(fired, [("ann".into(), 20)]);
+        // Within the timespan means less than it apart: 1000 exactly is too far.
+        let fired = run(&mut groups, &ordered, &[("bob", 0, 0), ("bob", 1000, 1)]);
+        assert!(fired.is_empty(), "{fired:?}");
     }
 }

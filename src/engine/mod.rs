@@ -956,7 +956,7 @@ impl Engine {
             max_evidence: self.config.max_evidence_events,
         };
         // (the rule that matched, when, its group's values when it is a correlation)
-        let mut todo: VecDeque<(usize, i64, Option<Box<[Box<str>]>>)> = VecDeque::new();
+        let mut todo: VecDeque<(usize, i64, Option<correlation::Values>)> = VecDeque::new();
         todo.push_back((rule_index, t, None));
         while let Some((matched, at, inner)) = todo.pop_front() {
             for &(c, j) in &rules.rules[matched].feeds {

@@ -963,6 +963,108 @@ mod tests {
         }
     }
 
+    const CHAIN: &str = "\
+title: Failed then success
+id: outer
+correlation:
+  type: temporal_ordered
+  rules: [many_failures, success]
+  group-by: [user]
+  timespan: 10m
+  aliases:
+    user: {many_failures: actor.alternateId, success: actor.alternateId}
+---
+title: Many failures
+id: inner
+name: many_failures
+correlation:
+  type: event_count
+  rules: [failure]
+  group-by: [actor.alternateId]
+  timespan: 10m
+  condition: {gt: 2, lte: 100}
+---
+id: failure-id
+name: failure
+logsource: {product: okta, service: okta}
+detection:
+  sel: {outcome.result: FAILURE}
+  condition: sel
+---
+id: success
+logsource: {product: okta, service: okta}
+detection:
+  sel: {outcome.result: SUCCESS}
+  condition: sel
+";
+
+    fn fields(input: &CorrelationInput) -> Vec<String> {
+        input
+            .group
+            .iter()
+            .map(|f| match f {
+                MatchField::Event(field) => field.to_string(),
+                MatchField::Group(k) => format!("group {k}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn references_by_id_or_name_resolve_chains_and_link_feeds() {
+        let set = RuleSet::from_yaml("chain.yml", CHAIN).unwrap_or_else(|e| panic!("{e}"));
+        let ids: Vec<&str> = set.rules.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["outer", "inner", "failure-id", "success"]);
+        let outer = set.rules[0].correlation.as_ref().unwrap();
+        assert_eq!(outer.kind, CorrelationKind::TemporalOrdered);
+        // `many_failures` by name, `success` by id; the alias reads the chained correlation's
+        // group value, and the vendor field of the plain rule.
+        let inputs: Vec<u32> = outer.inputs.iter().map(|i| i.rule).collect();
+        assert_eq!(inputs, [1, 3]);
+        assert_eq!(fields(&outer.inputs[0]), ["group 0"]);
+        assert_eq!(fields(&outer.inputs[1]), ["raw.actor.alternateId"]);
+        // All of the rules, by default.
+        assert_eq!(outer.condition.text(), ">= 2");
+        let inner = set.rules[1].correlation.as_ref().unwrap();
+        assert_eq!(inner.condition.text(), "> 2 and <= 100");
+        assert_eq!(fields(&inner.inputs[0]), ["raw.actor.alternateId"]);
+        // Only the outermost decides; each rule feeds the correlation that names it.
+        let feeds: Vec<(&[(u32, u32)], bool)> = set
+            .rules
+            .iter()
+            .map(|r| (r.feeds.as_slice(), r.generate))
+            .collect();
+        assert_eq!(
+            feeds,
+            [
+                (&[][..], true),
+                (&[(0, 0)][..], false),
+                (&[(1, 0)][..], false),
+                (&[(0, 1)][..], false),
+            ]
+        );
+        assert!(set.has_correlations());
+    }
+
+    #[test]
+    fn a_subset_keeps_what_a_correlation_needs() {
+        let set = RuleSet::from_yaml("chain.yml", CHAIN).unwrap_or_else(|e| panic!("{e}"));
+        let inner = set.subset(1);
+        let ids: Vec<&str> = inner.rules.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["inner", "failure-id"]);
+        let c = inner.rules[0].correlation.as_ref().unwrap();
+        assert_eq!(c.inputs[0].rule, 1, "renumbered");
+        // Nothing chains the inner correlation here: it decides; its rule only feeds it.
+        assert!(inner.rules[0].generate && inner.rules[0].feeds.is_empty());
+        assert_eq!(inner.rules[1].feeds, [(0, 0)]);
+        assert!(!inner.rules[1].generate);
+        // A plain rule alone decides on its own.
+        let alone = set.subset(3);
+        assert_eq!(alone.rules.len(), 1);
+        assert!(alone.rules[0].generate && alone.rules[0].feeds.is_empty());
+        assert_eq!(set.subset(0).rules.len(), 4);
+        assert!(set.subset(99).rules.is_empty());
+    }
+
     #[test]
     fn a_range_is_every_comparison() {
         let range = bounds(&[(Compare::Gt, 100.0), (Compare::Lte, 200.0)]);

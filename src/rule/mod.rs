@@ -33,7 +33,9 @@ use std::path::PathBuf;
 use field::Field;
 
 pub use compile::{LoadError, LoadErrors};
-pub use correlation::{Bound, Bounds, Correlation, CorrelationInput, CorrelationKind, MatchField};
+pub use correlation::{
+    Bound, Bounds, Compare, Correlation, CorrelationInput, CorrelationKind, MatchField,
+};
 pub use detection::{Condition, Detection, EvalCx};
 
 pub mod detection;
