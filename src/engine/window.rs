@@ -1,5 +1,5 @@
-//! Sliding event-time windows for per-session aggregates: count, distinct count and sum —
-//! by event time, whatever order the events arrive in.
+//! Sliding event-time windows for per-session aggregates (and Sigma correlations' groups):
+//! count, distinct count and sum — by event time, whatever order the events arrive in.
 //!
 //! Entries are kept sorted by event time. Most arrive in order: they go to the back, the
 //! trailing span (the `span` before the newest entry) is aggregated incrementally, and the

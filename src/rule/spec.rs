@@ -18,6 +18,7 @@
 //!
 //! ```yaml
 //! id: example.escalate_then_bulk_read      # required, unique in the pack
+//! name: escalate_then_bulk_read           # optional, unique: correlations refer by it too
 //! title: Bulk read after privilege escalation   # default: the id
 //! version: 3                              # text or number, default "1"
 //! level: critical                         # informational|low|medium|high|critical (medium)
@@ -67,6 +68,9 @@
 //!         - {line: 63, session: "aws:…", rule: sessionguard.kill_not_enforced}
 //!       rejects: 0                               # records allowed to be rejected (default 0)
 //! ```
+//!
+//! A Sigma correlation rule has `correlation:` (and `generate:`) instead of `detection:`; its
+//! keys are read and resolved in `correlation`.
 //!
 //! Modifiers are listed in `modifier` — among them `fieldref`, which compares two fields of
 //! the same event (`resource.name|fieldref: principal.name`); the condition grammar is in
