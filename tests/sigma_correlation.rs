@@ -1,5 +1,6 @@
 //! Sigma correlation rules end to end: the sigma-specification's examples, adapted to logs
-//! sessionguard reads (Okta sign-ins, AWS console sign-ins), under `fixtures/sigma-correlation/`.
+//! sessionguard reads (Okta sign-ins, AWS console sign-ins, S3 reads), under
+//! `fixtures/sigma-correlation/`.
 //! Each case replays one small handwritten event file with one rule file loaded, and its
 //! decisions must be exactly those in the `.expected` file beside the events — one line each:
 //! time, rule, session, the line of the record that completed it, the group, the aggregate and
@@ -57,6 +58,11 @@ const CASES: &[(&str, &str)] = &[
     // 203.0.113.50: Okta at 15:00, AWS at 15:02. 198.51.100.60: AWS at 15:03, Okta at 15:10,
     // 7m apart. 192.0.2.70: AWS at 15:20 arrives before Okta at 15:19; the span ends at 15:20.
     ("aliases.yml", "okta-then-console.jsonl"),
+    // value_sum of bytes read out of S3, by address and caller, more than 1,000,000 within 1h.
+    // Alice's reads of 400,000, 300,000 and 350,000 bytes from one address pass it at 15:40
+    // (line 6); her read with no byte count (line 4) adds nothing, her next (line 7) finds it
+    // holding. Bob's two reads of 600,000 come from two addresses: two groups.
+    ("bytes_out.yml", "s3-reads.jsonl"),
 ];
 
 /// Replays `events` with the rules of `rules` and `config`.

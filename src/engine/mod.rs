@@ -1229,8 +1229,11 @@ impl MatchView<'_, '_> {
             CorrelationKind::ValueCount => {
                 let values = self.values(&input.value, cx)?;
                 let shown = values.join(", ");
-                // Distinct tuples: the parts kept apart by a separator no text field holds.
-                let key = values.join("\u{1f}");
+                // One field: its text; several: distinct tuples, as a JSON array (exact).
+                let key = match values.as_slice() {
+                    [one] => one.to_string(),
+                    many => serde_json::to_string(many).unwrap_or_default(),
+                };
                 Some((text_hash(&key), Some(shown)))
             }
             CorrelationKind::ValueSum => {
