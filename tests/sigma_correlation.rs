@@ -295,6 +295,37 @@ fn a_match_without_a_group_by_field_does_not_count() {
 }
 
 #[test]
+fn without_group_by_every_match_is_in_one_group() {
+    // Three users, three addresses: by address no group reaches three; with no group-by, the
+    // three failures are one group's, decided on the session of the last.
+    let scratch = Scratch::new("ungrouped");
+    let rules = scratch.file(
+        "rules.yml",
+        &BY_ADDRESS.replace("    group-by: [client.ipAddress]\n", ""),
+    );
+    let events = scratch.file(
+        "events.jsonl",
+        &[
+            failure("dan", "203.0.113.1", "15:00:00"),
+            failure("lee", "203.0.113.2", "15:01:00"),
+            failure("maria", "203.0.113.3", "15:02:00"),
+        ]
+        .join("\n"),
+    );
+    let (decided, engine) = decisions(&rules, &events, EngineConfig::default());
+    let lines: Vec<String> = decided.iter().map(line_of).collect();
+    assert_eq!(
+        lines,
+        [
+            "2024-05-14T15:02:00.000Z failed-by-address okta:actor:00umaria line 3  \
+          event_count=3 alert medium\n"
+        ]
+    );
+    assert_eq!(decided[0].evidence.group.as_ref().unwrap().key, "[]");
+    assert_eq!(engine.group_count(), 1);
+}
+
+#[test]
 fn generate_true_lets_the_rules_decide_on_their_own_too() {
     let scratch = Scratch::new("generate");
     let text = std::fs::read_to_string(dir().join("event_count.yml")).unwrap();
