@@ -344,6 +344,52 @@ fn generate_true_lets_the_rules_decide_on_their_own_too() {
 }
 
 #[test]
+fn a_correlation_can_end_the_session_it_decides_on() {
+    // `action:` as on any rule: the brute force ends Maria's new session, and her next record
+    // on it is activity after a kill.
+    let scratch = Scratch::new("kill");
+    let text = std::fs::read_to_string(dir().join("failed_then_success.yml")).unwrap();
+    let text = text.replacen(
+        "level: high\n",
+        "level: high\naction: {kind: revoke_session, mode: enforce}\n",
+        1,
+    );
+    let rules = scratch.file("rules.yml", &text);
+    let mut events = std::fs::read_to_string(dir().join("brute-force.jsonl")).unwrap();
+    let success = events.lines().nth(3).unwrap().to_owned();
+    events.push_str(&success.replace("15:03:00.000Z", "15:04:00.000Z"));
+    let events = scratch.file("events.jsonl", &events);
+    let (decided, _) = decisions(&rules, &events, EngineConfig::default());
+    let got: Vec<(&str, &str, &str)> = decided
+        .iter()
+        .map(|d| {
+            let action = match d.action {
+                sessionguard::rule::ActionKind::RevokeSession => "revoke_session",
+                sessionguard::rule::ActionKind::RevokeCredential => "revoke_credential",
+                _ => "other",
+            };
+            (d.rule.id.as_str(), d.session.key.as_str(), action)
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "b180ead8-d58f-40b2-ae54-c8940995b9b6",
+                "okta:idxMARIA00000000000000001",
+                "revoke_session"
+            ),
+            (
+                "sessionguard.kill_not_enforced",
+                "okta:idxMARIA00000000000000001",
+                "revoke_credential"
+            ),
+        ]
+    );
+    assert!(decided[0].caep.is_some(), "a kill carries its CAEP claims");
+}
+
+#[test]
 fn replay_with_threads_runs_correlations_on_one_engine() {
     let run = |threads: &str| {
         Command::new(env!("CARGO_BIN_EXE_sessionguard"))
