@@ -8,7 +8,8 @@
 #
 # SCOPE: engine (src/engine), rule (src/rule), adapters (src/event, src/source), core (all
 # three; the default), or a file glob such as 'src/engine/window.rs'. Builds without the
-# `kafka` feature (the core does not use it) and runs the unit tests and the integration tests
+# `kafka` feature (the core does not use it), with `parquet` (the golden fixtures hold a
+# Parquet file), and runs the unit tests and the integration tests
 # that exercise the scope (engine, scenarios, time_model, rule_errors, check, golden,
 # third_party; all of them for core or a glob; MUTANTS_TESTS="engine scenarios" overrides).
 # Results go to target/mutants/<scope>/mutants.out (missed.txt, caught.txt, timeout.txt…).
@@ -44,6 +45,6 @@ export CARGO_PROFILE_DEV_DEBUG=0
 
 out="target/mutants/$(printf '%s' "$scope" | tr '/*' '__')"
 mkdir -p "$out"
-exec cargo mutants --no-default-features "${files[@]}" \
+exec cargo mutants --no-default-features --features parquet "${files[@]}" \
     "${tests[@]}" \
     --timeout-multiplier 3 --build-timeout 600 --output "$out" "$@"

@@ -18,7 +18,7 @@ use crate::decision::{Decision, EvidenceOrigin};
 use crate::engine::{Engine, EngineConfig};
 use crate::event::{Normalizer, Reject, RejectReason, Source, DEFAULT_MAX_RECORD_BYTES};
 use crate::replay::{peak_memory_kib, replay, replay_sharded, ReplayOptions, ReplaySummary};
-use crate::rule::{Rule, RuleSet, RuleTest, TestExpect};
+use crate::rule::{RuleSet, RuleTest, TestExpect};
 use crate::sink::{write_dead_letter, write_decision};
 use crate::source::file::{self, Item};
 use crate::units::{parse_duration_ms, plural};
@@ -887,12 +887,24 @@ fn replay_command(args: ReplayArgs) -> Result<i32> {
             Some(w) => write_dead_letter(w, file, line, reject, bytes),
             None => Ok(()),
         };
-    let summary = if args.threads > 1 {
+    // A correlation's groups span sessions, and shards split sessions: with correlations, one
+    // engine evaluates everything, so the decisions are those of one thread.
+    let threads = if args.threads > 1 && rules.has_correlations() {
+        eprintln!(
+            "sessionguard: the rules include Sigma correlations, whose groups span sessions: \
+             evaluating on one engine (--threads {} ignored)",
+            args.threads
+        );
+        1
+    } else {
+        args.threads
+    };
+    let summary = if threads > 1 {
         replay_sharded(
             &args.paths,
             Arc::new(rules),
             args.engine.engine_config()?,
-            args.threads.into(),
+            threads.into(),
             &options,
             &mut on_decision,
             &mut on_reject,
@@ -963,10 +975,10 @@ fn check(args: CheckArgs) -> Result<i32> {
         closed: false,
     };
     let (mut passed, mut failed) = (0usize, 0usize);
-    for rule in &rules.rules {
+    for (index, rule) in rules.rules.iter().enumerate() {
         for test in &rule.tests {
             let location = format!("{}:{}", rule.file.display(), test.line);
-            match run_rule_test(rule, test) {
+            match run_rule_test(&rules, index, test) {
                 Ok(problems) if problems.is_empty() => passed += 1,
                 Ok(problems) => {
                     failed += 1;
@@ -1019,11 +1031,12 @@ impl<W: Write> Report<W> {
     }
 }
 
-/// Replays one inline test's events with only its rule loaded; returns how the outcome
-/// differs from what the test expects (empty: it passed). Rejected records count against the
-/// test unless it expects them (`rejects: N`).
-fn run_rule_test(rule: &Rule, test: &RuleTest) -> Result<Vec<String>> {
-    let mut engine = Engine::new(RuleSet::only(rule), EngineConfig::default());
+/// Replays one inline test's events with only its rule loaded (a correlation: with the rules
+/// it refers to); returns how the outcome differs from what the test expects (empty: it
+/// passed). Rejected records count against the test unless it expects them (`rejects: N`).
+fn run_rule_test(rules: &RuleSet, index: usize, test: &RuleTest) -> Result<Vec<String>> {
+    let rule = &rules.rules[index];
+    let mut engine = Engine::new(rules.subset(index), EngineConfig::default());
     // (line of the last evidence record, session, rule) of every decision, in order.
     let mut decisions: Vec<(u64, String, String)> = Vec::new();
     let mut rejects: Vec<String> = Vec::new();

@@ -82,12 +82,16 @@ pub struct Evidence {
     /// Human summary: `event_count 50 >= 50 within 5m`.
     pub reason: String,
     /// The aggregate that fired (`event_count`, `value_count`, `value_sum`, `new_value`,
-    /// `sequence`, `duration`, `scope_growth`, `match`, `kill_not_enforced`).
+    /// `sequence`, `duration`, `scope_growth`, `match`, `kill_not_enforced`; a correlation's:
+    /// `event_count`, `value_count`, `value_sum`, `temporal`, `temporal_ordered`).
     pub aggregate: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub threshold: Option<String>,
+    /// A correlation's group: the values of its group-by fields the decision is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<Group>,
     /// The event-time window the aggregate covers.
     pub window: Window,
     /// The events that led to the decision, oldest first (at most a bounded number; the
@@ -100,6 +104,22 @@ pub struct Evidence {
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+/// The group a correlation decided on.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Group {
+    /// The group's values in group-by order, as one JSON array: what its state is kept by.
+    pub key: String,
+    /// Each group-by field (an alias or a field name, as the correlation writes it) and its
+    /// value.
+    pub fields: Vec<GroupField>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GroupField {
+    pub name: String,
+    pub value: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]

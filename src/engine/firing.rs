@@ -6,8 +6,8 @@ use std::hash::Hasher;
 use std::net::IpAddr;
 
 use crate::decision::{
-    self, caep_claims, Decision, Evidence, EvidenceEvent, EvidenceOrigin, PrincipalRef, RuleRef,
-    SessionRef, Window,
+    self, caep_claims, Decision, Evidence, EvidenceEvent, EvidenceOrigin, Group, PrincipalRef,
+    RuleRef, SessionRef, Window,
 };
 use crate::event::{Event, SessionKind, Timestamp};
 use crate::rule::field::Value;
@@ -29,6 +29,9 @@ pub struct Firing {
     pub trigger_value: Option<String>,
     /// Who acted, when the decision is taken without an event in hand (timers).
     pub principal: Option<PrincipalRef>,
+    /// A correlation's group; part of the decision's id, since one session's record can
+    /// complete several groups at once.
+    pub group: Option<Group>,
 }
 
 impl Firing {
@@ -44,6 +47,7 @@ impl Firing {
             omitted: 0,
             trigger_value: None,
             principal: None,
+            group: None,
         }
     }
 }
@@ -75,7 +79,13 @@ pub fn build_decision(
     firing: Firing,
 ) -> Decision {
     let time = Timestamp::from_millis(t);
-    let decision_id = decision::decision_id(&rule.id, &rule.version, session.key, time, ordinal);
+    let decision_id = match &firing.group {
+        None => decision::decision_id(&rule.id, &rule.version, session.key, time, ordinal),
+        Some(group) => {
+            let key = format!("{}\n{}", session.key, group.key);
+            decision::decision_id(&rule.id, &rule.version, &key, time, ordinal)
+        }
+    };
     let principal = match trigger {
         Some((event, _)) => principal_of(event),
         None => firing.principal.clone().unwrap_or_default(),
@@ -130,6 +140,7 @@ pub fn build_decision(
             aggregate: firing.aggregate,
             value: firing.value,
             threshold: firing.threshold,
+            group: firing.group,
             window: Window {
                 start: Timestamp::from_millis(firing.window_start.min(t)),
                 end: time,

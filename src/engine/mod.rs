@@ -15,7 +15,14 @@
 //!   deadlines and timers, re-checked lazily, so nothing ever scans every session) and the
 //!   per-rule dispatch;
 //! - [`window`], [`baseline`], [`sequence`]: the order-robust state of each logic kind;
+//! - [`correlation`]: Sigma correlations' state, per correlation and group of field values
+//!   (pseudo-sessions beside the session table, with their own lateness, expiry and bound);
 //! - [`firing`]: a firing made into a decision (evidence, ids, CAEP claims).
+//!
+//! A rule's firing is its decision, unless correlations refer to it without `generate`: then it
+//! only feeds them — the match goes to its correlations' groups, and a correlation that now
+//! holds decides on the session of the record that completed it (and feeds the correlations
+//! that chain it, in turn).
 //!
 //! Heaps order ties by session sequence number (order of first appearance), never by hash, so
 //! timer decisions come out in a reproducible order.
@@ -32,12 +39,13 @@
 //! another host than its parent (a broker assuming a role for a worker).
 
 pub mod baseline;
+pub mod correlation;
 pub mod firing;
 pub mod sequence;
 pub mod window;
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap, HashMap};
+use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -48,8 +56,8 @@ use crate::event::{Event, SessionKind, Source};
 use crate::rule::field::{Field, Value};
 use crate::rule::index::RuleIndex;
 use crate::rule::{
-    ActionKind, EvalCx, Fire, Learn, Mode, Rule, RuleSet, SessionLogic, Severity, Since,
-    StepAggregate, Threshold, Tolerance,
+    ActionKind, CorrelationInput, CorrelationKind, EvalCx, Fire, Learn, MatchField, Mode, Rule,
+    RuleSet, SessionLogic, Severity, Since, StepAggregate, Threshold, Tolerance,
 };
 use crate::source::{Origin, OriginNames};
 use crate::time::{source_index, TimeConfig, SOURCES};
@@ -144,6 +152,8 @@ pub struct Engine {
     key_buf: String,
     cx: EvalCx,
     stats: EngineStats,
+    /// Correlations' state, per correlation and group.
+    groups: correlation::Groups,
 }
 
 /// A hash table of session slots keyed by the sessions' own keys.
@@ -334,6 +344,7 @@ impl Engine {
             key_buf: String::new(),
             cx: EvalCx::default(),
             stats,
+            groups: correlation::Groups::default(),
         }
     }
 
@@ -366,17 +377,33 @@ impl Engine {
         self.index.len()
     }
 
+    /// Correlation groups currently held.
+    pub fn group_count(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// Counters of correlation groups: created, expired, evicted, late matches.
+    pub fn group_stats(&self) -> &correlation::GroupStats {
+        &self.groups.stats
+    }
+
     /// The oldest input any live session's state depends on: replaying the input from there,
     /// with the clocks as they were before it, rebuilds every live session exactly.
     /// Conservative: a session's whole history counts from its first record (or its parent's,
     /// when it inherited the parent's state), even when its windows no longer need it. `None`
-    /// when no session is held. Kept in an ordered index, so this is O(log n).
+    /// when no session or correlation group is held. Kept in ordered indexes, so this is
+    /// O(log n).
     pub fn oldest_live_origin(&self) -> Option<Origin> {
-        let &(_, slot) = self.by_first.first()?;
-        self.sessions
-            .get(slot as usize)
-            .and_then(Option::as_ref)
-            .map(|s| s.first)
+        let session = self.by_first.first().and_then(|&(_, slot)| {
+            self.sessions
+                .get(slot as usize)
+                .and_then(Option::as_ref)
+                .map(|s| s.first)
+        });
+        session
+            .into_iter()
+            .chain(self.groups.oldest_origin())
+            .min_by_key(|o| origin_key(*o))
     }
 
     /// Evaluates one event; decisions are appended to `out`. A record more than its source's
@@ -469,6 +496,7 @@ impl Engine {
                 self.stats.sessions_expired += 1;
             }
         }
+        self.groups.expire(source, to, self.config.idle_timeout_ms);
     }
 
     /// Moves every source's clock to `marks` (by [`source_index`]), see [`Self::advance`].
@@ -691,7 +719,7 @@ impl Engine {
                     chain.started,
                 )
             };
-            self.decide(rule_index, child_slot, chain.completed, None, firing, out);
+            self.fire(rule_index, child_slot, chain.completed, None, firing, out);
         }
     }
 
@@ -808,7 +836,7 @@ impl Engine {
         }
         if let Some(firing) = firing {
             let (at, trigger) = (step.at, step.trigger);
-            self.decide(rule_index, slot, at, trigger, firing, out);
+            self.fire(rule_index, slot, at, trigger, firing, out);
         }
     }
 
@@ -875,7 +903,150 @@ impl Engine {
                 d.since,
             )
         };
-        self.decide(rule_index, slot, fire_at, None, firing, out);
+        self.fire(rule_index, slot, fire_at, None, firing, out);
+    }
+
+    /// A rule's firing: its decision, unless it only feeds correlations; then the
+    /// correlations it feeds take the match.
+    fn fire(
+        &mut self,
+        rule_index: usize,
+        slot: u32,
+        t: i64,
+        trigger: Option<(&Event<'_>, Origin)>,
+        firing: Firing,
+        out: &mut Vec<Decision>,
+    ) {
+        let rule = &self.rules.rules[rule_index];
+        if rule.feeds.is_empty() {
+            return self.decide(rule_index, slot, t, trigger, firing, out);
+        }
+        // Where the match was read: the record in hand, else the last of its evidence.
+        let origin = trigger
+            .map(|(_, o)| o)
+            .or_else(|| firing.earlier.last().map(|e| e.1));
+        if rule.generate {
+            self.decide(rule_index, slot, t, trigger, firing, out);
+        }
+        if let Some(origin) = origin {
+            self.correlate(rule_index, slot, (t, origin), trigger.map(|(e, _)| e), out);
+        }
+    }
+
+    /// A match of rule `rule_index` (at `t`, read at `origin`, on the session at `slot`) into
+    /// the groups of the correlations it feeds; a correlation that now holds decides and, in
+    /// turn, feeds the correlations that chain it. Breadth-first with a queue: chains may be
+    /// long.
+    fn correlate(
+        &mut self,
+        rule_index: usize,
+        slot: u32,
+        (t, origin): (i64, Origin),
+        event: Option<&Event<'_>>,
+        out: &mut Vec<Decision>,
+    ) {
+        let rules = Arc::clone(&self.rules);
+        let source = self.session_mut(slot).source;
+        let grace = self.config.time.grace(source);
+        let limits = correlation::Limits {
+            max_groups: self.config.max_sessions,
+            max_evidence: self.config.max_evidence_events,
+        };
+        // (the rule that matched, when, its group's values when it is a correlation)
+        let mut todo: VecDeque<(usize, i64, Option<correlation::Values>)> = VecDeque::new();
+        todo.push_back((rule_index, t, None));
+        while let Some((matched, at, inner)) = todo.pop_front() {
+            for &(c, j) in &rules.rules[matched].feeds {
+                let corr_rule = &rules.rules[c as usize];
+                let Some(correlation) = corr_rule.correlation.as_deref() else {
+                    continue;
+                };
+                let Some(input) = correlation.inputs.get(j as usize) else {
+                    continue;
+                };
+                let from = MatchView {
+                    event,
+                    inner: inner.as_deref(),
+                };
+                let Some(values) = from.values(&input.group, &mut self.cx) else {
+                    continue;
+                };
+                let Some((value, shown)) =
+                    from.measure(correlation.kind, input, &rules.rules[matched], &mut self.cx)
+                else {
+                    continue;
+                };
+                let taken = correlation::Input {
+                    time: at,
+                    origin,
+                    source,
+                    grace,
+                    rule: j as usize,
+                    value,
+                    shown,
+                };
+                let Some(done) = self.groups.apply((c, correlation), values, &taken, limits) else {
+                    continue;
+                };
+                if !corr_rule.feeds.is_empty() {
+                    let values = self.groups.values(done.slot).map(Box::from);
+                    todo.push_back((c as usize, done.at, values));
+                }
+                if corr_rule.generate {
+                    let trigger = event.map(|e| (e, origin));
+                    self.decide_group(
+                        c as usize,
+                        done.slot,
+                        slot,
+                        (done.at, trigger),
+                        done.firing,
+                        out,
+                    );
+                }
+            }
+        }
+    }
+
+    /// A correlation's decision on one of its groups, made on the session of the record that
+    /// completed it: suppression and ordinals are the group's.
+    fn decide_group(
+        &mut self,
+        rule_index: usize,
+        group: u32,
+        slot: u32,
+        (t, trigger): (i64, Option<(&Event<'_>, Origin)>),
+        firing: Firing,
+        out: &mut Vec<Decision>,
+    ) {
+        if self.kill_spent(rule_index, slot) {
+            return;
+        }
+        let suppress = self.rules.rules[rule_index].suppress_ms;
+        let Some(group) = self.groups.group_mut(group) else {
+            return;
+        };
+        if let Some(quiet) = suppress {
+            if group.last_decided != NEVER && t.abs_diff(group.last_decided) < quiet as u64 {
+                return;
+            }
+        }
+        group.last_decided = t;
+        let ordinal = group.decisions;
+        group.decisions += 1;
+        self.emit(rule_index, slot, (t, ordinal), trigger, firing, out);
+    }
+
+    /// Whether the rule kills and the session already had its kill (in its mode).
+    fn kill_spent(&self, rule_index: usize, slot: u32) -> bool {
+        let rule: &Rule = &self.rules.rules[rule_index];
+        let Some(session) = self.sessions.get(slot as usize).and_then(Option::as_ref) else {
+            return true;
+        };
+        rule.action.is_kill()
+            && match rule.mode {
+                Mode::Enforce => session.killed != NOT_KILLED,
+                Mode::DryRun => session.dry_run_killed,
+            }
     }
 
     /// Applies suppression and the one-kill rule, then emits the decision.
@@ -888,16 +1059,10 @@ impl Engine {
         firing: Firing,
         out: &mut Vec<Decision>,
     ) {
-        let rule: &Rule = &self.rules.rules[rule_index];
-        let (action, mode, suppress) = (rule.action, rule.mode, rule.suppress_ms);
-        let session = self.sessions[slot as usize].as_mut().expect("live slot");
-        if action.is_kill() {
-            match mode {
-                Mode::Enforce if session.killed != NOT_KILLED => return,
-                Mode::DryRun if session.dry_run_killed => return,
-                _ => {}
-            }
+        if self.kill_spent(rule_index, slot) {
+            return;
         }
+        let suppress = self.rules.rules[rule_index].suppress_ms;
         let state = rule_state_in(&mut self.sessions, slot, rule_index);
         if let Some(quiet) = suppress {
             if state.last_decided != NEVER && t.abs_diff(state.last_decided) < quiet as u64 {
@@ -907,6 +1072,22 @@ impl Engine {
         state.last_decided = t;
         let ordinal = state.decisions;
         state.decisions += 1;
+        self.emit(rule_index, slot, (t, ordinal), trigger, firing, out);
+    }
+
+    /// A decision past suppression, as the `ordinal`-th of its rule (on its session or group):
+    /// marks the kill and emits it.
+    fn emit(
+        &mut self,
+        rule_index: usize,
+        slot: u32,
+        (t, ordinal): (i64, u64),
+        trigger: Option<(&Event<'_>, Origin)>,
+        firing: Firing,
+        out: &mut Vec<Decision>,
+    ) {
+        let rule: &Rule = &self.rules.rules[rule_index];
+        let (action, mode) = (rule.action, rule.mode);
         let session = self.sessions[slot as usize].as_mut().expect("live slot");
         if action.is_kill() {
             match mode {
@@ -1037,6 +1218,72 @@ struct Step<'e> {
     trigger: Option<(&'e Event<'e>, Origin)>,
     /// A duration rule's due time, when this event set one.
     timer: Option<i64>,
+}
+
+/// A match as a correlation reads it: the record in hand (when there is one), and the group
+/// values of the correlation that matched (when it is one).
+struct MatchView<'m, 'e> {
+    event: Option<&'m Event<'e>>,
+    inner: Option<&'m [Box<str>]>,
+}
+
+impl MatchView<'_, '_> {
+    /// The text of each field; `None` when one is absent: the match then does not count.
+    fn values(&self, fields: &[MatchField], cx: &mut EvalCx) -> Option<Vec<Box<str>>> {
+        fields.iter().map(|f| self.text(f, cx)).collect()
+    }
+
+    fn text(&self, field: &MatchField, cx: &mut EvalCx) -> Option<Box<str>> {
+        match field {
+            MatchField::Group(k) => self.inner?.get(*k as usize).cloned(),
+            MatchField::Event(field) => {
+                let value = field.get(self.event?, &cx.scratch);
+                if value.is_missing() {
+                    return None;
+                }
+                value.write_text(&mut cx.text);
+                Some(cx.text.as_str().into())
+            }
+        }
+    }
+
+    /// What the match adds to its group (a distinct value's hash, an amount in thousandths),
+    /// and what the evidence shows of it; `None` when the value is absent (or, for a sum, not
+    /// a number).
+    fn measure(
+        &self,
+        kind: CorrelationKind,
+        input: &CorrelationInput,
+        matched: &Rule,
+        cx: &mut EvalCx,
+    ) -> Option<(i64, Option<String>)> {
+        match kind {
+            CorrelationKind::EventCount => Some((1, None)),
+            CorrelationKind::Temporal | CorrelationKind::TemporalOrdered => {
+                Some((0, Some(matched.id.clone())))
+            }
+            CorrelationKind::ValueCount => {
+                let values = self.values(&input.value, cx)?;
+                let shown = values.join(", ");
+                // One field: its text; several: distinct tuples, as a JSON array (exact).
+                let key = match values.as_slice() {
+                    [one] => one.to_string(),
+                    many => serde_json::to_string(many).unwrap_or_default(),
+                };
+                Some((text_hash(&key), Some(shown)))
+            }
+            CorrelationKind::ValueSum => {
+                let field = input.value.first()?;
+                let amount = match field {
+                    MatchField::Event(f) => numeric(&f.get(self.event?, &cx.scratch))?,
+                    MatchField::Group(_) => self.text(field, cx)?.trim().parse().ok()?,
+                };
+                amount
+                    .is_finite()
+                    .then(|| (milli(amount), Some(trim_float(amount))))
+            }
+        }
+    }
 }
 
 /// The steps of a sequence `event` is a hit of, with each hit's value.
@@ -1364,20 +1611,12 @@ fn push_window(
     };
     let crossing = window.push(entry, threshold, grace)?;
     *at = crossing.end;
-    // The event in hand is reported on its own; list the span's others, the newest kept.
-    let others: Vec<(i64, Origin)> = window
-        .span(crossing.end)
-        .filter(|e| (e.time, e.origin) != (entry.time, entry.origin))
-        .map(|e| (e.time, e.origin))
-        .collect();
-    let keep = others.len().min(max_evidence.saturating_sub(1));
-    let omitted = others.len() - keep;
-    let window_start = others.first().map_or(entry.time, |e| e.0).min(entry.time);
+    let (earlier, omitted, window_start) = window.evidence(crossing.end, entry, max_evidence);
     Some(Firing {
         value: Some(crossing.value),
         threshold: Some(threshold_text(threshold)),
-        earlier: others[omitted..].to_vec(),
-        omitted: omitted as u64,
+        earlier,
+        omitted,
         ..Firing::new(
             kind.name(),
             format!(

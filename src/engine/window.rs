@@ -1,5 +1,5 @@
-//! Sliding event-time windows for per-session aggregates: count, distinct count and sum —
-//! by event time, whatever order the events arrive in.
+//! Sliding event-time windows for per-session aggregates (and Sigma correlations' groups):
+//! count, distinct count and sum — by event time, whatever order the events arrive in.
 //!
 //! Entries are kept sorted by event time. Most arrive in order: they go to the back, the
 //! trailing span (the `span` before the newest entry) is aggregated incrementally, and the
@@ -24,8 +24,46 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::rule::Threshold;
+use crate::rule::{Bounds, Threshold};
 use crate::source::Origin;
+
+/// What a window's aggregate is compared with: a session rule's threshold, or a correlation's
+/// condition (comparisons that must all hold: a range).
+pub trait Limit {
+    fn holds(&self, x: f64) -> bool;
+    /// Adding to the aggregate can only make it hold (`gt`, `gte`).
+    fn is_upward(&self) -> bool;
+    /// The largest value compared with: what a distinct count may need to reach.
+    fn largest(&self) -> f64;
+}
+
+impl Limit for Threshold {
+    fn holds(&self, x: f64) -> bool {
+        Threshold::holds(self, x)
+    }
+
+    fn is_upward(&self) -> bool {
+        Threshold::is_upward(self)
+    }
+
+    fn largest(&self) -> f64 {
+        self.value
+    }
+}
+
+impl Limit for Bounds {
+    fn holds(&self, x: f64) -> bool {
+        Bounds::holds(self, x)
+    }
+
+    fn is_upward(&self) -> bool {
+        Bounds::is_upward(self)
+    }
+
+    fn largest(&self) -> f64 {
+        Bounds::largest(self)
+    }
+}
 
 /// What a window aggregates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -178,7 +216,12 @@ impl SlidingWindow {
 
     /// Adds an entry and reports the span it made reach the threshold, if any. Entries up to
     /// `grace_ms` older than the newest still count in every span they belong to.
-    pub fn push(&mut self, entry: Entry, threshold: &Threshold, grace_ms: i64) -> Option<Crossing> {
+    pub fn push(
+        &mut self,
+        entry: Entry,
+        threshold: &impl Limit,
+        grace_ms: i64,
+    ) -> Option<Crossing> {
         let newest = self.entries.back().map_or(i64::MIN, |e| e.time);
         if entry.time >= newest {
             return self.push_in_order(entry, threshold, grace_ms);
@@ -201,7 +244,7 @@ impl SlidingWindow {
     fn push_in_order(
         &mut self,
         entry: Entry,
-        threshold: &Threshold,
+        threshold: &impl Limit,
         grace_ms: i64,
     ) -> Option<Crossing> {
         self.entries.push_back(entry);
@@ -238,10 +281,10 @@ impl SlidingWindow {
     }
 
     /// The most entries this window holds for `threshold`.
-    fn cap(&self, threshold: &Threshold) -> usize {
+    fn cap(&self, threshold: &impl Limit) -> usize {
         match self.kind {
             Aggregate::Distinct => {
-                let needed = threshold.value.clamp(0.0, u32::MAX as f64) as usize;
+                let needed = threshold.largest().clamp(0.0, u32::MAX as f64) as usize;
                 self.max_entries
                     .max(needed.saturating_add(1).saturating_mul(2))
             }
@@ -250,7 +293,7 @@ impl SlidingWindow {
     }
 
     /// Keeps the window within its cap (see the module documentation for what goes first).
-    fn bound(&mut self, threshold: &Threshold) {
+    fn bound(&mut self, threshold: &impl Limit) {
         let cap = self.cap(threshold);
         if self.entries.len() <= cap {
             return;
@@ -335,7 +378,7 @@ impl SlidingWindow {
 
     /// The earliest span containing the entry at `position` that holds the threshold and does
     /// not overlap the span that fired last.
-    fn first_crossing_with(&self, position: usize, threshold: &Threshold) -> Option<Crossing> {
+    fn first_crossing_with(&self, position: usize, threshold: &impl Limit) -> Option<Crossing> {
         let t = self.entries[position].time;
         let last_end = t.saturating_add(self.span_ms);
         let mut running = Running::new(self.kind);
@@ -369,6 +412,26 @@ impl SlidingWindow {
             j += 1;
         }
         None
+    }
+
+    /// The evidence of a crossing ending at `end` that `entry` (the event in hand, reported on
+    /// its own) made: the span's other entries, the newest `max_evidence - 1` kept, how many
+    /// were left out, and where the span's entries start.
+    pub fn evidence(
+        &self,
+        end: i64,
+        entry: Entry,
+        max_evidence: usize,
+    ) -> (Vec<(i64, Origin)>, u64, i64) {
+        let others: Vec<(i64, Origin)> = self
+            .span(end)
+            .filter(|e| (e.time, e.origin) != (entry.time, entry.origin))
+            .map(|e| (e.time, e.origin))
+            .collect();
+        let keep = others.len().min(max_evidence.saturating_sub(1));
+        let omitted = others.len() - keep;
+        let start = others.first().map_or(entry.time, |e| e.0).min(entry.time);
+        (others[omitted..].to_vec(), omitted as u64, start)
     }
 
     /// The entries of the span ending at `end`, oldest first.

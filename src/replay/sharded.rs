@@ -13,7 +13,8 @@
 //! decisions are emitted in record order (at one record: by decision time, then shard).
 //!
 //! One difference from one thread, by design: `--max-sessions` is split evenly between the
-//! shards (each evicts its own idlest session).
+//! shards (each evicts its own idlest session). Rules with Sigma correlations run on one shard:
+//! a correlation's groups span sessions (`replay` says so and uses one engine).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -295,6 +296,8 @@ struct Rejected {
 type ShardOutput = (Vec<(usize, Decision)>, Vec<(usize, i64)>);
 
 /// Replays `paths` on `threads` engine shards; decisions reach `on_decision` in record order.
+/// Rules with Sigma correlations run on one shard: a correlation's groups span sessions, which
+/// shards keep apart.
 pub fn replay_sharded(
     paths: &[PathBuf],
     rules: Arc<RuleSet>,
@@ -305,6 +308,7 @@ pub fn replay_sharded(
     on_reject: &mut RejectSink<'_>,
 ) -> anyhow::Result<ReplaySummary> {
     anyhow::ensure!(threads >= 1, "--threads must be at least 1");
+    let threads = if rules.has_correlations() { 1 } else { threads };
     let started = Instant::now();
     // What a directory walk left out goes first, as inputs that are rejected unopened.
     let expanded = file::expand(paths);

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use super::condition::{self, Ast};
+use super::correlation;
 use super::detection::{Condition, Detection, Expr, Pred, Selection, Test};
 use super::modifier;
 use super::sigma;
@@ -323,7 +324,8 @@ fn compile(
     c.collect_definitions();
     c.check_definitions();
     c.collect_filters();
-    let mut rules = Vec::new();
+    // (file, document, its rule when it compiled)
+    let mut compiled: Vec<(usize, &Doc, Option<Rule>)> = Vec::new();
     let mut ids: HashMap<&str, (usize, Pos)> = HashMap::new();
     for (f, file) in files.iter().enumerate() {
         for doc in file.docs.iter().filter(|d| d.is_rule_doc()) {
@@ -342,15 +344,14 @@ fn compile(
                     ids.insert(id.as_str(), (f, id.pos));
                 }
             }
-            // A correlation rule is not read (reported where it says `correlation:`).
-            if doc.correlation.is_some() {
-                continue;
-            }
-            if let Some(rule) = c.rule(f, doc) {
-                rules.push(rule);
-            }
+            let rule = match doc.correlation {
+                Some(_) => c.correlation_rule(f, doc),
+                None => c.rule(f, doc),
+            };
+            compiled.push((f, doc, rule));
         }
     }
+    let rules = c.correlations(compiled);
     let mut errors = c.errors;
     if errors.is_empty() {
         return Ok(RuleSet { rules });
@@ -505,6 +506,41 @@ impl<'d> Compiler<'d> {
             rule_id: rule_id_at(f, pos),
             message: message.into(),
         });
+    }
+
+    /// Resolves the correlations among the compiled rules (references, chains, group-by
+    /// fields) and links every rule to the correlations it feeds.
+    fn correlations(&mut self, compiled: Vec<(usize, &'d Doc, Option<Rule>)>) -> Vec<Rule> {
+        let mut next = 0u32;
+        let docs: Vec<correlation::PackDoc<'_>> = compiled
+            .iter()
+            .map(|(file, doc, rule)| correlation::PackDoc {
+                file: *file,
+                doc,
+                index: rule.as_ref().map(|_| {
+                    next += 1;
+                    next - 1
+                }),
+            })
+            .collect();
+        let paths: Vec<&Path> = self.files.iter().map(|f| f.path.as_path()).collect();
+        let mut errors = Vec::new();
+        let resolved = correlation::resolve(&paths, &docs, &mut errors);
+        for (file, pos, message) in errors {
+            self.err(file, pos, message);
+        }
+        let mut rules: Vec<Rule> = compiled
+            .into_iter()
+            .zip(resolved)
+            .filter_map(|((_, _, rule), c)| {
+                rule.map(|rule| Rule {
+                    correlation: c.map(Box::new),
+                    ..rule
+                })
+            })
+            .collect();
+        correlation::link(&mut rules);
+        rules
     }
 
     /// Errors from reading or compiling one item or entry: in the rule file, or in a list
@@ -1161,6 +1197,126 @@ impl<'d> Compiler<'d> {
         };
         let (action, mode) = self.action(file, doc);
         let suppress_ms = doc.suppress.as_ref().and_then(|s| self.duration(file, s));
+        let tests = self.tests(file, doc);
+        if let Some(g) = &doc.generate {
+            self.err(
+                file,
+                g.pos,
+                "`generate` belongs to a correlation rule: it says whether the rules it names \
+                 decide on their own",
+            );
+        }
+
+        let output = self.output(file, &doc.output, vendor.as_ref());
+        let id = id?;
+        if self.errors.len() > before {
+            return None;
+        }
+        Some(Rule {
+            id: id.value.clone(),
+            version: doc
+                .version
+                .as_ref()
+                .map_or_else(|| "1".to_owned(), |v| v.value.clone()),
+            title: doc
+                .title
+                .as_ref()
+                .map_or_else(|| id.value.clone(), |t| t.value.clone()),
+            level,
+            tags: doc.tags.iter().map(|t| t.value.clone()).collect(),
+            detection: Detection {
+                preds: b.preds.into(),
+                selections: b.selections.into(),
+                condition,
+                exceptions: exceptions.into(),
+                filters: filters.into(),
+            },
+            session,
+            action,
+            mode,
+            suppress_ms,
+            output,
+            correlation: None,
+            feeds: Vec::new(),
+            generate: true,
+            file: self.files[file].path.clone(),
+            line: id.pos.line,
+            tests,
+        })
+    }
+
+    /// A correlation document's rule: its metadata and action; what it correlates is filled
+    /// in once every rule is compiled (`correlation::resolve`). It matches no event itself.
+    fn correlation_rule(&mut self, file: usize, doc: &'d Doc) -> Option<Rule> {
+        let before = self.errors.len();
+        let level = match &doc.level {
+            None => Severity::Medium,
+            Some(l) => self
+                .word(file, l, "level", LEVELS)
+                .unwrap_or(Severity::Medium),
+        };
+        let misplaced = [
+            ("detection", doc.detection.as_ref().map(|d| d.pos)),
+            ("logsource", doc.logsource.as_ref().map(|l| l.pos)),
+            ("session", doc.session.as_ref().map(|_| doc.pos)),
+            ("exceptions", doc.exceptions.first().map(|e| e.pos)),
+        ];
+        for (key, pos) in misplaced {
+            if let Some(pos) = pos {
+                self.err(
+                    file,
+                    pos,
+                    format!(
+                        "a correlation rule has no `{key}`: it decides over the matches of the \
+                         rules it names"
+                    ),
+                );
+            }
+        }
+        let (action, mode) = self.action(file, doc);
+        let suppress_ms = doc.suppress.as_ref().and_then(|s| self.duration(file, s));
+        let tests = self.tests(file, doc);
+        let id = doc.id.as_ref()?;
+        if self.errors.len() > before {
+            return None;
+        }
+        Some(Rule {
+            id: id.value.clone(),
+            version: doc
+                .version
+                .as_ref()
+                .map_or_else(|| "1".to_owned(), |v| v.value.clone()),
+            title: doc
+                .title
+                .as_ref()
+                .map_or_else(|| id.value.clone(), |t| t.value.clone()),
+            level,
+            tags: doc.tags.iter().map(|t| t.value.clone()).collect(),
+            detection: Detection {
+                preds: Box::default(),
+                selections: Box::default(),
+                condition: Condition {
+                    expr: Expr::Const(false),
+                },
+                exceptions: Box::default(),
+                filters: Box::default(),
+            },
+            session: None,
+            action,
+            mode,
+            suppress_ms,
+            output: None,
+            correlation: None,
+            feeds: Vec::new(),
+            generate: true,
+            file: self.files[file].path.clone(),
+            line: id.pos.line,
+            tests,
+        })
+    }
+
+    /// A rule's inline tests, their events resolved against the rule file's directory.
+    fn tests(&mut self, file: usize, doc: &Doc) -> Vec<RuleTest> {
         let dir = self.files[file]
             .path
             .parent()
@@ -1197,40 +1353,7 @@ impl<'d> Compiler<'d> {
                 line: t.pos.line,
             });
         }
-
-        let output = self.output(file, &doc.output, vendor.as_ref());
-        let id = id?;
-        if self.errors.len() > before {
-            return None;
-        }
-        Some(Rule {
-            id: id.value.clone(),
-            version: doc
-                .version
-                .as_ref()
-                .map_or_else(|| "1".to_owned(), |v| v.value.clone()),
-            title: doc
-                .title
-                .as_ref()
-                .map_or_else(|| id.value.clone(), |t| t.value.clone()),
-            level,
-            tags: doc.tags.iter().map(|t| t.value.clone()).collect(),
-            detection: Detection {
-                preds: b.preds.into(),
-                selections: b.selections.into(),
-                condition,
-                exceptions: exceptions.into(),
-                filters: filters.into(),
-            },
-            session,
-            action,
-            mode,
-            suppress_ms,
-            output,
-            file: self.files[file].path.clone(),
-            line: id.pos.line,
-            tests,
-        })
+        tests
     }
 
     /// A rule's output text, its field names resolved (under a `logsource`, the vendor's).

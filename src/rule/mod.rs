@@ -14,8 +14,11 @@
 //! - `text`: rule and list files read as UTF-8 without blocking, or a located error.
 //! - `transform`: Sigma's value modifiers (`windash`, `base64offset`, `utf16le` …), applied at load.
 //! - `sigma`, `falco`: Sigma rules (by `logsource`) and Falco rule files loaded as written.
+//! - [`correlation`]: Sigma correlation rules — read, their references resolved, compiled
+//!   into [`Correlation`]s over the matches of other rules.
 
 pub mod compile;
+pub mod correlation;
 pub mod field;
 pub mod index;
 pub mod spec;
@@ -35,6 +38,9 @@ use std::path::PathBuf;
 use field::Field;
 
 pub use compile::{LoadError, LoadErrors};
+pub use correlation::{
+    Bound, Bounds, Compare, Correlation, CorrelationInput, CorrelationKind, MatchField,
+};
 pub use detection::{Condition, Detection, EvalCx};
 
 pub mod detection;
@@ -46,12 +52,27 @@ pub struct RuleSet {
 }
 
 impl RuleSet {
-    /// A set of this one rule (inline tests run each rule alone). Cheap: long lists are shared,
-    /// not copied.
+    /// A set of this one rule (inline tests run each rule alone), deciding on its own even
+    /// where correlations only fed on it. Cheap: long lists are shared, not copied.
     pub fn only(rule: &Rule) -> RuleSet {
         RuleSet {
-            rules: vec![rule.clone()],
+            rules: vec![Rule {
+                feeds: Vec::new(),
+                generate: true,
+                ..rule.clone()
+            }],
         }
+    }
+
+    /// The rule at `index` with what it needs to run: alone ([`RuleSet::only`]), or for a
+    /// correlation, with the rules it refers to, directly or through other correlations.
+    pub fn subset(&self, index: usize) -> RuleSet {
+        correlation::subset(self, index)
+    }
+
+    /// Whether any rule is a correlation (its state spans sessions).
+    pub fn has_correlations(&self) -> bool {
+        self.rules.iter().any(|r| r.correlation.is_some())
     }
 }
 
@@ -75,6 +96,15 @@ pub struct Rule {
     /// The reason a decision of a rule without session logic gives, with the event's fields
     /// filled in (a Falco rule's `output`); `None`: what matched.
     pub output: Option<Output>,
+    /// A Sigma correlation: decides over the matches of the rules it refers to, grouped by
+    /// field values, instead of over events (its `detection` matches nothing).
+    pub correlation: Option<Box<Correlation>>,
+    /// The correlations this rule's matches feed: (the correlation's rule index, the index of
+    /// this rule among its inputs).
+    pub feeds: Vec<(u32, u32)>,
+    /// Whether the rule decides on its own: false for a rule that correlations refer to
+    /// without `generate: true` — its matches only feed them.
+    pub generate: bool,
     /// Where the rule was read from.
     pub file: PathBuf,
     pub line: usize,

@@ -19,6 +19,7 @@
 //!
 //! ```yaml
 //! id: example.escalate_then_bulk_read      # required, unique in the pack
+//! name: escalate_then_bulk_read           # optional, unique: correlations refer by it too
 //! title: Bulk read after privilege escalation   # default: the id
 //! version: 3                              # text or number, default "1"
 //! level: critical                         # informational|low|medium|high|critical (medium)
@@ -68,6 +69,9 @@
 //!         - {line: 63, session: "aws:…", rule: sessionguard.kill_not_enforced}
 //!       rejects: 0                               # records allowed to be rejected (default 0)
 //! ```
+//!
+//! A Sigma correlation rule has `correlation:` (and `generate:`) instead of `detection:`; its
+//! keys are read and resolved in `correlation`.
 //!
 //! Modifiers are listed in `modifier` — among them `fieldref`, which compares two fields of
 //! the same event (`resource.name|fieldref: principal.name`); the condition grammar is in
@@ -307,7 +311,8 @@ pub struct Doc {
     pub is_rule: bool,
     pub title: Option<Str>,
     pub id: Option<Str>,
-    /// Sigma's unique name of a rule (`name:`), by which a filter may refer to it.
+    /// Sigma's `name` of a rule (unique in the pack), by which filters and correlations may
+    /// refer to it.
     pub name: Option<Str>,
     pub version: Option<Str>,
     pub level: Option<Str>,
@@ -329,8 +334,10 @@ pub struct Doc {
     pub output: Vec<OutputPart>,
     /// Set when the document is a Sigma filter rather than a rule.
     pub filter: Option<FilterSpec>,
-    /// Where a Sigma correlation rule says `correlation:` (not read yet: reported, not compiled).
-    pub correlation: Option<Pos>,
+    /// A Sigma correlation rule: over the matches of the rules it names.
+    pub correlation: Option<super::correlation::CorrelationSpec>,
+    /// A correlation's `generate`: the rules it names also decide on their own.
+    pub generate: Option<Item>,
 }
 
 impl Doc {
@@ -580,6 +587,7 @@ impl SpecError {
 const RULE_KEYS: &[&str] = &[
     "title",
     "id",
+    "name",
     "version",
     "description",
     "level",
@@ -593,11 +601,12 @@ const RULE_KEYS: &[&str] = &[
     "license",
     "related",
     "fields",
-    "name",
     "taxonomy",
     "scope",
     "regression_tests_path",
     "simulation",
+    "correlation",
+    "generate",
     "logsource",
     "filter",
     "detection",
@@ -927,7 +936,7 @@ impl<'s> Reader<'s> {
         Some(s)
     }
 
-    fn item(&mut self, y: &Yaml, what: &str) -> Option<Item> {
+    pub(super) fn item(&mut self, y: &Yaml, what: &str) -> Option<Item> {
         let pos = Pos::of(&y.referenced);
         let value = match &y.value {
             Node::Null => Scalar::Null,
@@ -997,14 +1006,8 @@ impl<'s> Reader<'s> {
                 | "scope"
                 | "regression_tests_path"
                 | "simulation" => {}
-                "correlation" => {
-                    doc.correlation = Some(k.pos);
-                    self.err(
-                        k.pos,
-                        "Sigma correlation rules are not read yet: write the rule with a \
-                         `session:` block (event_count, value_count, sequence …)",
-                    );
-                }
+                "correlation" => doc.correlation = self.correlation(v),
+                "generate" => doc.generate = self.item(v, "generate"),
                 "logsource" => doc.logsource = self.logsource(v),
                 "detection" => doc.detection = self.detection(v),
                 "exceptions" => doc.exceptions = self.exceptions(v),
