@@ -234,6 +234,25 @@ impl Session {
 /// The most sessions a decision's role chain names: deeper chains are cut there.
 const MAX_CHAIN: usize = 16;
 
+/// Whether a rule (on a session or a group) may decide at `t`: not within `suppress` of its
+/// last decision, on either side, so arrival order does not pick which one speaks. When it
+/// may, the decision is counted and its ordinal returned.
+fn unsuppressed(
+    last_decided: &mut i64,
+    decisions: &mut u64,
+    t: i64,
+    suppress: Option<i64>,
+) -> Option<u64> {
+    if let Some(quiet) = suppress {
+        if *last_decided != NEVER && t.abs_diff(*last_decided) < quiet as u64 {
+            return None;
+        }
+    }
+    *last_decided = t;
+    *decisions += 1;
+    Some(*decisions - 1)
+}
+
 /// `Session::killed` of a session no enforced rule has killed.
 const NOT_KILLED: i64 = i64::MIN;
 /// "Never" for the event times kept in rule states.
@@ -1025,14 +1044,11 @@ impl Engine {
         let Some(group) = self.groups.group_mut(group) else {
             return;
         };
-        if let Some(quiet) = suppress {
-            if group.last_decided != NEVER && t.abs_diff(group.last_decided) < quiet as u64 {
-                return;
-            }
-        }
-        group.last_decided = t;
-        let ordinal = group.decisions;
-        group.decisions += 1;
+        let Some(ordinal) =
+            unsuppressed(&mut group.last_decided, &mut group.decisions, t, suppress)
+        else {
+            return;
+        };
         self.emit(rule_index, slot, (t, ordinal), trigger, firing, out);
     }
 
@@ -1064,14 +1080,11 @@ impl Engine {
         }
         let suppress = self.rules.rules[rule_index].suppress_ms;
         let state = rule_state_in(&mut self.sessions, slot, rule_index);
-        if let Some(quiet) = suppress {
-            if state.last_decided != NEVER && t.abs_diff(state.last_decided) < quiet as u64 {
-                return;
-            }
-        }
-        state.last_decided = t;
-        let ordinal = state.decisions;
-        state.decisions += 1;
+        let Some(ordinal) =
+            unsuppressed(&mut state.last_decided, &mut state.decisions, t, suppress)
+        else {
+            return;
+        };
         self.emit(rule_index, slot, (t, ordinal), trigger, firing, out);
     }
 

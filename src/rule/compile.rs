@@ -1212,7 +1212,42 @@ impl<'d> Compiler<'d> {
         if self.errors.len() > before {
             return None;
         }
+        let detection = Detection {
+            preds: b.preds.into(),
+            selections: b.selections.into(),
+            condition,
+            exceptions: exceptions.into(),
+            filters: filters.into(),
+        };
         Some(Rule {
+            session,
+            output,
+            ..self.new_rule(
+                file,
+                doc,
+                id,
+                level,
+                detection,
+                (action, mode, suppress_ms),
+                tests,
+            )
+        })
+    }
+
+    /// A rule of `doc` with its metadata, detection, action and tests; no session logic, no
+    /// output, nothing correlated, deciding on its own.
+    #[allow(clippy::too_many_arguments)]
+    fn new_rule(
+        &self,
+        file: usize,
+        doc: &Doc,
+        id: &Str,
+        level: Severity,
+        detection: Detection,
+        (action, mode, suppress_ms): (ActionKind, Mode, Option<i64>),
+        tests: Vec<RuleTest>,
+    ) -> Rule {
+        Rule {
             id: id.value.clone(),
             version: doc
                 .version
@@ -1224,25 +1259,19 @@ impl<'d> Compiler<'d> {
                 .map_or_else(|| id.value.clone(), |t| t.value.clone()),
             level,
             tags: doc.tags.iter().map(|t| t.value.clone()).collect(),
-            detection: Detection {
-                preds: b.preds.into(),
-                selections: b.selections.into(),
-                condition,
-                exceptions: exceptions.into(),
-                filters: filters.into(),
-            },
-            session,
+            detection,
+            session: None,
             action,
             mode,
             suppress_ms,
-            output,
+            output: None,
             correlation: None,
             feeds: Vec::new(),
             generate: true,
             file: self.files[file].path.clone(),
             line: id.pos.line,
             tests,
-        })
+        }
     }
 
     /// A correlation document's rule: its metadata and action; what it correlates is filled
@@ -1280,39 +1309,24 @@ impl<'d> Compiler<'d> {
         if self.errors.len() > before {
             return None;
         }
-        Some(Rule {
-            id: id.value.clone(),
-            version: doc
-                .version
-                .as_ref()
-                .map_or_else(|| "1".to_owned(), |v| v.value.clone()),
-            title: doc
-                .title
-                .as_ref()
-                .map_or_else(|| id.value.clone(), |t| t.value.clone()),
-            level,
-            tags: doc.tags.iter().map(|t| t.value.clone()).collect(),
-            detection: Detection {
-                preds: Box::default(),
-                selections: Box::default(),
-                condition: Condition {
-                    expr: Expr::Const(false),
-                },
-                exceptions: Box::default(),
-                filters: Box::default(),
+        let never = Detection {
+            preds: Box::default(),
+            selections: Box::default(),
+            condition: Condition {
+                expr: Expr::Const(false),
             },
-            session: None,
-            action,
-            mode,
-            suppress_ms,
-            output: None,
-            correlation: None,
-            feeds: Vec::new(),
-            generate: true,
-            file: self.files[file].path.clone(),
-            line: id.pos.line,
+            exceptions: Box::default(),
+            filters: Box::default(),
+        };
+        Some(self.new_rule(
+            file,
+            doc,
+            id,
+            level,
+            never,
+            (action, mode, suppress_ms),
             tests,
-        })
+        ))
     }
 
     /// A rule's inline tests, their events resolved against the rule file's directory.
