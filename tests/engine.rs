@@ -656,3 +656,44 @@ fn a_decision_on_a_chained_session_names_the_chain_up_to_its_root() {
     assert_eq!(session.parent.as_ref(), Some(&session.chain[0]));
     assert_eq!(session.root.as_ref(), Some(&session.chain[1]));
 }
+
+/// A session evicted by the bound gives its slot to a session of another source; the evicted
+/// one's idle entry goes with it, so its source's clock never expires the newcomer (the
+/// invariant that makes `Engine::idlest_in`'s check of the entry's sequence number defensive:
+/// docs/testing.md, mutation testing).
+#[test]
+fn a_reused_slot_is_not_expired_by_the_clock_of_its_previous_sessions_source() {
+    let config = EngineConfig {
+        max_sessions: 1,
+        ..EngineConfig::default()
+    };
+    let idle = config.idle_timeout_ms;
+    let mut engine = Engine::new(
+        RuleSet::from_yaml("none.yml", "lists: {}\n").unwrap(),
+        config,
+    );
+    let okta = r#"{"eventType":"user.session.start","published":"2024-11-04T10:00:00.000Z","uuid":"6f1c2e3a-11d9-11ef-9a3c-5b1c2e0f7d21","actor":{"id":"00u1a2b3c4d5e6f7g8h9","type":"User","alternateId":"dana@example.com"},"authenticationContext":{"rootSessionId":"102HjhNbUf9RTaQPQ0vz2w1Zg"},"outcome":{"result":"SUCCESS"},"client":{"ipAddress":"198.51.100.9"}}"#;
+    let (applied, _) = process_at(&mut engine, okta, line_origin(1));
+    assert!(matches!(applied, Applied::Yes));
+    // A CloudTrail session evicts the Okta one (bound 1) and takes its slot.
+    let (applied, _) = process_at(
+        &mut engine,
+        &ct(0, "ASIASECOND", "GetObject", "198.51.100.2"),
+        line_origin(2),
+    );
+    assert!(matches!(applied, Applied::Yes));
+    assert_eq!(engine.session_count(), 1);
+    // Okta's clock moves a day on; CloudTrail's stays. The CloudTrail session is not idle on
+    // its own clock, so it stays.
+    let mut out = Vec::new();
+    let far = sessionguard::event::Timestamp::parse("2024-11-05T12:00:00Z")
+        .unwrap()
+        .millis()
+        + idle;
+    engine.advance(sessionguard::event::Source::Okta, far, &mut out);
+    assert_eq!(
+        engine.session_count(),
+        1,
+        "expired by another source's clock"
+    );
+}
