@@ -1,8 +1,11 @@
-"""Case 10: a workload's credential used by another runtime than the workload's own.
+"""Case 10: a workload's credential used by another runtime, or in another region, than the
+workload's own.
 
 An EC2 instance's role credentials or a pod's service-account token are used by their workload's
 SDK or client; then, from the same network (a shell on the instance, another pod in the same
-subnet), by a person's tools: the network checks see nothing new, the runtime does.
+subnet), by a person's tools: the network checks see nothing new, the runtime does. Or the
+instance's credentials, with its own SDK, reach into regions its service never calls: the
+enumeration that follows a theft.
 """
 
 from case_scope import sa
@@ -154,3 +157,56 @@ def k8s_benign(fx):
         fx.add(k8s_event(fx.at(clock), ops, "list", "pods", ip="198.51.100.60", ua=ua, namespace="payments",
                          seed=i), ops.session_key)
     fx.quiet(ops.session_key, "a person's client certificate: not a workload")
+
+
+def region_attack(fx):
+    fx.summary = (
+        "The orders instance's credentials, used by its Java SDK in us-east-1 for 20 minutes, then "
+        "list instances and secrets in us-west-2 and eu-west-1 from the same address and with the "
+        "same SDK (a script run through the service): the runtime and the network are the "
+        "workload's, the regions are not."
+    )
+    one = instance(fx, "i-0a93d5c7e1f2b4680", "13:58:30")
+    fx.who(one.session_key, "instance i-0a93d5c7e1f2b4680 (orders service); reaches into us-west-2 and eu-west-1")
+    ip = "10.20.3.52"
+    app_traffic(fx, one, ip, ["14:00:02", "14:04:40", "14:09:15", "14:14:51", "14:19:33"])
+    ev = fx.add(ct_event(one, fx.at("14:21:07"), "ec2.amazonaws.com", "DescribeInstances", ip=ip,
+                         ua=JAVA_SDK_UA, region="us-west-2"), one.session_key)
+    fx.fire(ev, "workload credentials used in another region", "alert",
+            "the instance's key, learnt in us-east-1 only, now calls EC2 in us-west-2")
+    fx.add(ct_event(one, fx.at("14:21:19"), "secretsmanager.amazonaws.com", "ListSecrets", ip=ip,
+                    ua=JAVA_SDK_UA, region="eu-west-1", req={"maxResults": 100}), one.session_key)
+    app_traffic(fx, one, ip, ["14:22:02"], seed="after")
+
+
+def region_benign(fx):
+    fx.summary = (
+        "Regions that are the workload's own: an instance that reads its replica table in "
+        "eu-west-1 beside us-east-1 from its start, and calls IAM and STS, whose events CloudTrail "
+        "logs in us-east-1 whatever the caller's region; and an instance in eu-west-1 that calls "
+        "IAM (logged in us-east-1)."
+    )
+    one = instance(fx, "i-0d6b8f1a3c5e7092b", "15:58:00")
+    fx.who(one.session_key, "instance reading us-east-1 and its eu-west-1 replica from the start")
+    ip = "10.20.3.61"
+    for i, (clock, region) in enumerate([("16:00:04", "us-east-1"), ("16:01:10", "eu-west-1"),
+                                         ("16:03:45", "us-east-1"), ("16:12:30", "eu-west-1"),
+                                         ("16:20:02", "us-east-1")]):
+        fx.add(ct_event(one, fx.at(clock), DDB, "GetItem", ip=ip, ua=JAVA_SDK_UA, region=region,
+                        req={"tableName": "orders", "key": {"id": {"S": f"r-{i}"}}}, seed=i),
+               one.session_key)
+    fx.add(ct_event(one, fx.at("16:22:40"), STS, "GetCallerIdentity", ip=ip, ua=JAVA_SDK_UA,
+                    host="sts.amazonaws.com"), one.session_key)
+    fx.quiet(one.session_key, "both regions learnt from the start; STS is global")
+
+    two = RoleSession(PROD, "reports-instance", "i-07c2e4a6b8d0f1359", fx.at("15:59:10"),
+                      ec2_role_delivery="2.0", duration=21600)
+    fx.who(two.session_key, "instance in eu-west-1 that also reads an IAM role (logged in us-east-1)")
+    ip2 = "10.30.1.14"
+    for i, clock in enumerate(["16:00:20", "16:05:20", "16:10:20", "16:15:20"]):
+        fx.add(ct_event(two, fx.at(clock), SQS, "ReceiveMessage", ip=ip2, ua=JAVA_SDK_UA, region="eu-west-1",
+                        req={"queueUrl": "https://sqs.eu-west-1.amazonaws.com/482915736014/reports"}, seed=i),
+               two.session_key)
+    fx.add(ct_event(two, fx.at("16:18:05"), "iam.amazonaws.com", "GetRole", ip=ip2, ua=JAVA_SDK_UA,
+                    req={"roleName": "reports-instance"}), two.session_key)
+    fx.quiet(two.session_key, "IAM is a global service: its events are logged in us-east-1")

@@ -66,6 +66,8 @@ FILES = {
     "token-reuse/benign-okta.jsonl": case_reuse.okta_benign,
     "window-edges/aws.jsonl": case_edges.aws,
     "window-edges/okta.jsonl": case_edges.okta,
+    "workload-region/attack.jsonl": case_workload.region_attack,
+    "workload-region/benign.jsonl": case_workload.region_benign,
     "workload-runtime/attack-ec2.jsonl": case_workload.ec2_attack,
     "workload-runtime/attack-k8s.jsonl": case_workload.k8s_attack,
     "workload-runtime/benign-ec2.jsonl": case_workload.ec2_benign,

@@ -33,6 +33,8 @@ RULE_OF_INTENT = {
     # rules/workload-new-runtime.yml: a workload's credential used by a runtime it did not learn
     "workload credentials used by another runtime": "sg.workload.new_runtime",
     "workload token used by another runtime": "sg.workload.new_runtime",
+    # rules/workload-new-region.yml: an instance's credentials in a region it did not learn
+    "workload credentials used in another region": "sg.workload.new_region",
     # rules/privileged-session-timer.yml
     "privileged session older than 8 h (timer)": "sg.session.privileged_open_8h",
     # rules/mfa-repeated-failures.yml
