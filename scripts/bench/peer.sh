@@ -12,7 +12,9 @@
 #                         hundreds of distinct S3 objects per window (rsigma's value_count recounts
 #                         the window's distinct values on every event)
 #
-# Per case: once, both engines' correlation matches per rule and how many sessions they share;
+# Per case: once, both engines' correlation matches per rule and how many sessions they share,
+# and the parity check: sessionguard loading rsigma's own Sigma files (bench/peer/sigma) as
+# written, compared with rsigma group by group;
 # then PEER_REPS (default 15) interleaved repetitions (sessionguard, rsigma, sessionguard, …),
 # wall time of each whole process (start-up and rule loading included; both write their matches
 # to /dev/null), and the median of the per-repetition ratios sessionguard rate / rsigma rate
@@ -165,6 +167,37 @@ for title in sorted(titles):
         wild.append(title)
 for title in wild:
     print(f"  WARNING  the engines differ widely on `{title}`: the rules are not equivalent on this input")
+PY
+
+    # Parity: the very Sigma files rsigma reads (bench/peer/sigma), loaded verbatim by
+    # sessionguard, must match the same groups (access keys) per correlation. Groups, not
+    # match counts: re-alerting differs (rsigma --suppress 1h; a Sigma rule has no suppress).
+    "$SG" replay "$file" --rules bench/peer/sigma --threads 1 --out "$TMP/ours-sigma.jsonl" \
+        --no-progress 2>/dev/null
+    python3 - "$TMP/ours-sigma.jsonl" "$TMP/theirs.jsonl" "$name" <<'PY'
+import json, sys
+ours, theirs = {}, {}
+for line in open(sys.argv[1]):
+    d = json.loads(line)
+    fields = dict((f["name"], f["value"]) for f in d["evidence"].get("group", {}).get("fields", []))
+    ours.setdefault(d["rule"]["title"], set()).add(fields.get("userIdentity.accessKeyId"))
+for line in open(sys.argv[2]):
+    d = json.loads(line)
+    if d.get("correlation_type") is None:
+        continue
+    group = dict(d.get("group_key") or [])
+    theirs.setdefault(d["rule_title"], set()).add(group.get("userIdentity.accessKeyId"))
+same = total = 0
+for title in sorted(set(ours) | set(theirs)):
+    o, t = ours.get(title, set()), theirs.get(title, set())
+    same += len(o & t)
+    total += len(o | t)
+    print(f"  parity   {title}: groups sessionguard {len(o)}, rsigma {len(t)}, in both {len(o & t)}")
+    for key in sorted(o - t)[:3]:
+        print(f"           only sessionguard: {key}")
+    for key in sorted(t - o)[:3]:
+        print(f"           only rsigma: {key}")
+print(f"(c, parity) {sys.argv[3]}: the same Sigma correlations in both engines: {same} of {total} groups matched by both")
 PY
 
     # The timed runs: the commands of run_ours and run_theirs, output to /dev/null.
