@@ -110,6 +110,13 @@ def ec2_benign(fx):
     fx.quiet(dev.session_key, "a person's session: not bound to a workload")
 
 
+def pod_reads(fx, api, reads, pod="10.42.5.23"):
+    """The `payments/api` service reading its config from its pod, at each (clock, user agent)."""
+    for i, (clock, ua) in enumerate(reads):
+        fx.add(k8s_event(fx.at(clock), api, "get", "configmaps", ip=pod, ua=ua, namespace="payments",
+                         name="api-config", reason=API_REASON, seed=i), api.session_key)
+
+
 def k8s_attack(fx):
     fx.summary = (
         "The `payments/api` service-account token is read from the pod and used with kubectl from "
@@ -119,10 +126,8 @@ def k8s_attack(fx):
     api = sa("payments", "api", "6b2f0e4c-8a31-4d97-b5c2-3e8f1a0d7c64", "api-7d9f8b6c5-m8t2w",
              "ip-10-42-5-101.ec2.internal")
     fx.who(api.session_key, "service-account token of `payments/api`; used with kubectl from 10.42.5.77")
-    pod = "10.42.5.23"
-    for i, clock in enumerate(["11:00:03.114", "11:05:03.120", "11:10:03.117", "11:15:03.119"]):
-        fx.add(k8s_event(fx.at(clock), api, "get", "configmaps", ip=pod, ua=API_UA, namespace="payments",
-                         name="api-config", reason=API_REASON, seed=i), api.session_key)
+    pod_reads(fx, api, [(clock, API_UA) for clock in ["11:00:03.114", "11:05:03.120", "11:10:03.117",
+                                                       "11:15:03.119"]])
     ev = fx.add(k8s_event(fx.at("11:17:21.402"), api, "list", "secrets", ip="10.42.5.77", ua=KUBECTL_LINUX,
                           namespace="payments", reason=API_REASON), api.session_key)
     fx.fire(ev, "workload token used by another runtime", "revoke session",
@@ -140,12 +145,8 @@ def k8s_benign(fx):
     api = sa("payments", "api", "9c4d1e7a-2b58-4f03-a6e9-5d7c3b1f8e20", "api-7d9f8b6c5-q4r7v",
              "ip-10-42-5-101.ec2.internal")
     fx.who(api.session_key, "service-account token of `payments/api` across a client upgrade")
-    pod = "10.42.5.23"
-    for i, (clock, ua) in enumerate([("12:00:03.114", API_UA), ("12:05:03.120", API_UA),
-                                     ("12:10:03.117", API_UA), ("12:15:03.119", API_UA_NEXT),
-                                     ("12:20:03.121", API_UA_NEXT)]):
-        fx.add(k8s_event(fx.at(clock), api, "get", "configmaps", ip=pod, ua=ua, namespace="payments",
-                         name="api-config", reason=API_REASON, seed=i), api.session_key)
+    pod_reads(fx, api, [("12:00:03.114", API_UA), ("12:05:03.120", API_UA), ("12:10:03.117", API_UA),
+                        ("12:15:03.119", API_UA_NEXT), ("12:20:03.121", API_UA_NEXT)])
     fx.quiet(api.session_key, "one client family across the upgrade")
 
     from vendors import K8sCaller
