@@ -11,7 +11,8 @@ API Activity (6003) record, the way Security Lake maps CloudTrail management eve
 operation and service from `eventName` / `eventSource`, the access key as the actor's
 `credential_uid`, the session's creation time, MFA and issuer from `sessionContext`, the
 source address and user agent, `errorCode` as a failure, resources from `resources[]`,
-the request parameters as a JSON string in `api.request.data`, and `metadata.product.name`
+the request parameters and response elements as JSON strings in `api.request.data` and
+`api.response.data`, and `metadata.product.name`
 `CloudTrail`. Records with no `eventName` are left out (counted on stderr).
 
 `parquet` writes NDJSON records as one Parquet file (one row group, zstd), the schema inferred.
@@ -123,7 +124,10 @@ def to_ocsf(r):
                 "uid": r.get("requestID"),
                 "data": json.dumps(r["requestParameters"]) if r.get("requestParameters") else None,
             },
-            "response": {"error": r.get("errorCode")} if failed else None,
+            "response": {
+                "error": r.get("errorCode") if failed else None,
+                "data": json.dumps(r["responseElements"]) if r.get("responseElements") else None,
+            },
         },
         "actor": {"user": user, "session": session, "invoked_by": identity.get("invokedBy")},
         "src_endpoint": {"ip": r.get("sourceIPAddress")},

@@ -29,6 +29,14 @@
 //! So a session whose records arrive some raw and some mapped to OCSF is one session. A
 //! record with none of these has no identity and is rejected (`no_session_identity`).
 //!
+//! A CloudTrail-produced `AssumeRole*`, `GetSessionToken` or `GetFederationToken` call names
+//! the key it issued where Security Lake maps `responseElements` (`api.response.data`, JSON or
+//! JSON in a string; the role from `requestParameters` in `api.request.data`), and is read as
+//! the CloudTrail adapter reads the raw call: a federated call
+//! (`AssumeRoleWithSAML`/`…WithWebIdentity`), whose caller has no AWS credential, is keyed by
+//! the issued key (`aws:<role account>:sts:<ASIA…>`, created at the call); any other names it
+//! as `lineage.child`, so role chains link across raw and mapped records.
+//!
 //! `kind` of a session uid: `temporary_credential` when the credential is an AWS STS key
 //! (`ASIA…`), else `sign_in` — for every class, so the `AssumeRole` logon that opens an STS
 //! session and the API calls made with it agree.
@@ -73,8 +81,8 @@ use serde_json::value::RawValue;
 use super::fields::first_of;
 use super::fields::{raw_bool, raw_i64, raw_text, raw_u64, Fields};
 use super::model::{
-    Action, Client, Event, Network, Operation, Outcome, Principal, Resource, Session, SessionKey,
-    SessionKind, Source, Status,
+    Action, Client, Event, Lineage, Network, Operation, Outcome, Principal, Resource, Session,
+    SessionKey, SessionKind, Source, Status,
 };
 use super::normalize::{non_empty, parse_ip, Adapter, Record};
 use super::reject::Reject;
@@ -253,13 +261,85 @@ struct Api<'a> {
     #[serde(borrow, default)]
     service: Option<Named<'a>>,
     #[serde(borrow, default)]
+    request: Option<ApiRequest<'a>>,
+    #[serde(borrow, default)]
     response: Option<ApiResponse<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+struct ApiRequest<'a> {
+    /// The request's parameters (CloudTrail's `requestParameters`): JSON, or JSON in a string.
+    #[serde(borrow, default)]
+    data: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize, Default)]
 struct ApiResponse<'a> {
     #[serde(borrow, default)]
     error: Option<Text<'a>>,
+    /// The response (CloudTrail's `responseElements`): JSON, or JSON in a string.
+    #[serde(borrow, default)]
+    data: Option<&'a RawValue>,
+}
+
+/// What an AWS credential-issuing call's request and response hold of the key it issued.
+#[derive(Deserialize, Default)]
+struct IssuingData {
+    #[serde(default, rename = "roleArn")]
+    role_arn: Option<String>,
+    #[serde(default)]
+    credentials: Option<IssuedCredentials>,
+}
+
+#[derive(Deserialize, Default)]
+struct IssuedCredentials {
+    #[serde(default, rename = "accessKeyId")]
+    access_key_id: Option<String>,
+}
+
+/// The key an AWS `AssumeRole*`, `GetSessionToken` or `GetFederationToken` call issued, as
+/// the CloudTrail adapter keys it (`aws:<account>:sts:<ASIA…>`, the role's account, else the
+/// caller's), read from `api.response.data` and `api.request.data` as Security Lake maps
+/// `responseElements` and `requestParameters`; with the role it is for.
+fn issued_key<'a>(
+    api: &Api<'_>,
+    account: Option<&Text<'a>>,
+) -> Option<(SessionKey<'a>, Option<Text<'a>>)> {
+    let operation = api.operation.as_deref()?;
+    if !(operation.starts_with("AssumeRole")
+        || operation == "GetSessionToken"
+        || operation == "GetFederationToken")
+    {
+        return None;
+    }
+    let data = |raw: Option<&RawValue>| -> IssuingData {
+        let Some(raw) = raw else {
+            return IssuingData::default();
+        };
+        let text: Option<String> = if raw.get().starts_with('"') {
+            serde_json::from_str(raw.get()).ok()
+        } else {
+            Some(raw.get().to_owned())
+        };
+        text.and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default()
+    };
+    let response = data(api.response.as_ref().and_then(|r| r.data));
+    let key = response
+        .credentials?
+        .access_key_id
+        .filter(|k| !k.is_empty())?;
+    let role_arn = data(api.request.as_ref().and_then(|r| r.data)).role_arn;
+    let role_account = role_arn
+        .as_deref()
+        .and_then(|arn| arn.split(':').nth(4))
+        .filter(|a| !a.is_empty())
+        .map(|a| Text::owned(a.to_owned()));
+    let account = role_account.or_else(|| account.cloned());
+    Some((
+        SessionKey::new("aws", account, "sts", Text::owned(key)),
+        role_arn.map(Text::owned),
+    ))
 }
 
 /// Any OCSF object read only for its `name` and `uid` (service, group, policy, resource).
@@ -336,25 +416,44 @@ fn normalize(record: Record<'_>) -> Result<Event<'_>, Reject> {
     // The metadata is context, but it also says whose keys the record takes.
     let metadata: Metadata<'_> = f.typed("metadata").unwrap_or_default().unwrap_or_default();
     let keying_producer = Producer::of(&metadata);
+    let api: Api<'_> = if class == API_ACTIVITY {
+        f.typed("api")?.unwrap_or_default()
+    } else {
+        Api::default()
+    };
+    let issued = match keying_producer {
+        Producer::Aws => issued_key(&api, account.as_ref()),
+        _ => None,
+    };
     let keying = Keying {
         producer: keying_producer,
         sessions: [first, second],
         user: principal_user.as_ref(),
         account,
         class,
+        issued: issued.as_ref().map(|(key, _)| key.clone()),
     };
-    let session = keying.session(f)?;
+    let mut session = keying.session(f)?;
+    // A federated call opens the session it issued, at its own time; any other issuing call
+    // names the session it issued as its child.
+    let lineage = match issued {
+        Some((key, _)) if key == session.key => {
+            session.created_at = session.created_at.or(Some(time));
+            None
+        }
+        Some((child, child_role)) => Some(Lineage {
+            child: Some(child),
+            child_role,
+            source_identity: None,
+        }),
+        None => None,
+    };
     let principal = principal_user.map_or_else(Principal::default, |u| Principal {
         kind: non_empty(u.kind).or_else(|| user_type(u.type_id)),
         id: non_empty(u.uid),
         name: non_empty(u.name),
     });
 
-    let api: Api<'_> = if class == API_ACTIVITY {
-        f.typed("api")?.unwrap_or_default()
-    } else {
-        Api::default()
-    };
     let action = action_of(f, class, activity, &api, keying_producer)?;
     let operation = match (class, activity) {
         (AUTHENTICATION | AUTHORIZE_SESSION, _) => Operation::Auth,
@@ -388,7 +487,32 @@ fn normalize(record: Record<'_>) -> Result<Event<'_>, Reject> {
     };
     let scopes = scopes_of(f, class, activity)?;
 
-    // Context objects: a malformed one loses its detail, never the event.
+    let (network, client) = context_of(f);
+
+    Ok(Event {
+        time,
+        source: Source::Ocsf,
+        id: non_empty(metadata.uid),
+        session,
+        principal,
+        action,
+        outcome,
+        operation,
+        resource,
+        bytes: None,
+        records: None,
+        network,
+        client,
+        scopes,
+        agent: None,
+        lineage,
+        raw: record.fields,
+    })
+}
+
+/// The network and client context: a malformed context object loses its detail, never the
+/// event.
+fn context_of<'a>(f: &Fields<'a>) -> (Network<'a>, Client<'a>) {
     let source: Endpoint<'_> = f
         .typed("src_endpoint")
         .unwrap_or_default()
@@ -412,31 +536,13 @@ fn normalize(record: Record<'_>) -> Result<Event<'_>, Reject> {
         .unwrap_or_default()
         .unwrap_or_default();
     let device: Device<'_> = f.typed("device").unwrap_or_default().unwrap_or_default();
-
-    Ok(Event {
-        time,
-        source: Source::Ocsf,
-        id: non_empty(metadata.uid),
-        session,
-        principal,
-        action,
-        outcome,
-        operation,
-        resource,
-        bytes: None,
-        records: None,
-        network,
-        client: Client {
-            user_agent: non_empty(http.user_agent),
-            device: non_empty(device.name)
-                .or(non_empty(device.hostname))
-                .or(non_empty(source.hostname)),
-        },
-        scopes,
-        agent: None,
-        lineage: None,
-        raw: record.fields,
-    })
+    let client = Client {
+        user_agent: non_empty(http.user_agent),
+        device: non_empty(device.name)
+            .or(non_empty(device.hostname))
+            .or(non_empty(source.hostname)),
+    };
+    (network, client)
 }
 
 /// What keys an OCSF record: its producer, its session objects in order of preference, and
@@ -448,6 +554,9 @@ struct Keying<'k, 'a> {
     /// The AWS account an access key belongs to.
     account: Option<Text<'a>>,
     class: u64,
+    /// The key an AWS credential-issuing call issued: the session of a federated call
+    /// (`AssumeRoleWithSAML`, `…WithWebIdentity`), whose caller holds no AWS credential yet.
+    issued: Option<SessionKey<'a>>,
 }
 
 impl<'a> Keying<'_, 'a> {
@@ -491,7 +600,10 @@ impl<'a> Keying<'_, 'a> {
                 SessionKind::Token,
                 false,
             ),
-            (None, None, None) => (self.user_key()?, SessionKind::Principal, true),
+            (None, None, None) => match self.issued.take() {
+                Some(issued) => (issued, SessionKind::TemporaryCredential, false),
+                None => (self.user_key()?, SessionKind::Principal, true),
+            },
         };
         let mut session = details_of(f, details, self.class)?;
         session.key = key;
@@ -984,5 +1096,53 @@ mod tests {
         assert_eq!(reject(bad_actor), RejectReason::InvalidField);
         let no_time = r#"{"class_uid":3002,"session":{"uid":"s"}}"#;
         assert_eq!(reject(no_time), RejectReason::BadTimestamp);
+    }
+
+    /// Security Lake's mapping of an `AssumeRoleWithWebIdentity`: no credential yet, the
+    /// issued key in `api.response.data` (JSON in a string, as the lake stores it). The record
+    /// opens the session it issued, keyed as the CloudTrail adapter keys the raw record.
+    #[test]
+    fn a_federated_call_opens_the_session_it_issued_and_an_assume_role_names_its_child() {
+        let federated = r#"{"class_uid":6003,"activity_id":2,"time":1730707201000,
+            "metadata":{"product":{"name":"CloudTrail","vendor_name":"AWS"}},
+            "cloud":{"provider":"AWS","account":{"uid":"482915736014"}},
+            "api":{"operation":"AssumeRoleWithWebIdentity","service":{"name":"sts.amazonaws.com"},
+              "request":{"data":"{\"roleArn\": \"arn:aws:iam::615482093771:role/gha-deploy\"}"},
+              "response":{"data":"{\"credentials\": {\"accessKeyId\": \"ASIAB3KN7LZKENPTPXM2\"}}"}},
+            "actor":{"user":{"type":"WebIdentityUser","name":"repo:northwind-labs/checkout"}}}"#;
+        with_event(federated, |e| {
+            assert_eq!(
+                e.session.key.to_string(),
+                "aws:615482093771:sts:ASIAB3KN7LZKENPTPXM2"
+            );
+            assert_eq!(e.session.kind, SessionKind::TemporaryCredential);
+            assert!(!e.session.derived);
+            assert_eq!(e.session.created_at, Some(e.time));
+            assert!(e.lineage.is_none());
+        });
+        // A role session assuming another role: its own key, and the issued one as its child
+        // (`data` as an object this time, as OCSF's json_t allows).
+        let chained = r#"{"class_uid":6003,"activity_id":2,"time":1730707201000,
+            "metadata":{"product":{"name":"CloudTrail","vendor_name":"AWS"}},
+            "api":{"operation":"AssumeRole","service":{"name":"sts.amazonaws.com"},
+              "request":{"data":{"roleArn":"arn:aws:iam::615482093771:role/admin"}},
+              "response":{"data":{"credentials":{"accessKeyId":"ASIACHILD00000000001"}}}},
+            "actor":{"user":{"type":"AssumedRole","uid":"arn:aws:sts::482915736014:assumed-role/ci/run",
+              "credential_uid":"ASIAPARENT0000000001","account":{"uid":"482915736014"}}}}"#;
+        with_event(chained, |e| {
+            assert_eq!(
+                e.session.key.to_string(),
+                "aws:482915736014:sts:ASIAPARENT0000000001"
+            );
+            let lineage = e.lineage.as_ref().expect("lineage");
+            assert_eq!(
+                lineage.child.as_ref().map(ToString::to_string).as_deref(),
+                Some("aws:615482093771:sts:ASIACHILD00000000001")
+            );
+            assert_eq!(
+                lineage.child_role.as_deref(),
+                Some("arn:aws:iam::615482093771:role/admin")
+            );
+        });
     }
 }
