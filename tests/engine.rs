@@ -698,80 +698,68 @@ fn a_reused_slot_is_not_expired_by_the_clock_of_its_previous_sessions_source() {
     );
 }
 
+/// `ASIAPARENT` assuming a role that issues `ASIACHILD`, at `second`s past 10:00:00.
+fn assume_child(second: u32) -> String {
+    format!(
+        r#"{{"eventVersion":"1.09","eventTime":"2024-09-03T10:00:{second:02}Z","eventSource":"sts.amazonaws.com","eventName":"AssumeRole","sourceIPAddress":"198.51.100.1","requestParameters":{{"roleArn":"arn:aws:iam::111122223333:role/deployer","roleSessionName":"d"}},"responseElements":{{"credentials":{{"accessKeyId":"ASIACHILD"}}}},"userIdentity":{{"type":"AssumedRole","accountId":"111122223333","accessKeyId":"ASIAPARENT","principalId":"AROAX:ASIAPARENT"}}}}"#
+    )
+}
+
+/// Feeds `records` (line 1, 2 …) to an engine that forgets a session after a minute idle, moves
+/// CloudTrail's clock to 10:01:30 — past the parent's idle minute, not the child's (last seen
+/// at 10:01:20) — and returns the oldest input origin still live.
+fn oldest_origin_once_the_parent_is_forgotten(records: &[String]) -> Option<Origin> {
+    let config = EngineConfig {
+        idle_timeout_ms: 60_000,
+        ..EngineConfig::default()
+    };
+    let mut engine = Engine::new(RuleSet::default(), config);
+    for (i, record) in records.iter().enumerate() {
+        process_at(&mut engine, record, line_origin(i as u64 + 1));
+    }
+    let mut out = Vec::new();
+    let at = sessionguard::event::Timestamp::parse("2024-09-03T10:01:30Z")
+        .unwrap()
+        .millis();
+    engine.advance(sessionguard::event::Source::Cloudtrail, at, &mut out);
+    assert_eq!(
+        engine.session_count(),
+        1,
+        "the parent is forgotten, the child is not"
+    );
+    engine.oldest_live_origin()
+}
+
 /// A chained session's state starts where its parent's does: after the parent is forgotten,
 /// the oldest input a Kafka rebuild must replay from is still the parent's first record, since
 /// the child inherited what the parent knew (a surviving mutant of `create_session` compared
 /// the two origins with `==`).
 #[test]
 fn a_chained_session_keeps_its_parents_first_origin_after_the_parent_is_forgotten() {
-    let config = EngineConfig {
-        idle_timeout_ms: 60_000,
-        ..EngineConfig::default()
-    };
-    let mut engine = Engine::new(RuleSet::default(), config);
-    let assume = r#"{"eventVersion":"1.09","eventTime":"2024-09-03T10:00:00Z","eventSource":"sts.amazonaws.com","eventName":"AssumeRole","sourceIPAddress":"198.51.100.1","requestParameters":{"roleArn":"arn:aws:iam::111122223333:role/deployer","roleSessionName":"d"},"responseElements":{"credentials":{"accessKeyId":"ASIACHILD"}},"userIdentity":{"type":"AssumedRole","accountId":"111122223333","accessKeyId":"ASIAPARENT","principalId":"AROAX:ASIAPARENT"}}"#;
-    process_at(&mut engine, assume, line_origin(1));
-    // The child's records, later in the input; the parent goes quiet.
-    process_at(
-        &mut engine,
-        &ct(30, "ASIACHILD", "GetObject", "198.51.100.1"),
-        line_origin(2),
-    );
-    process_at(
-        &mut engine,
-        &ct(80, "ASIACHILD", "GetObject", "198.51.100.1"),
-        line_origin(3),
-    );
-    // 10:01:30: the parent (last seen 10:00:00) is past the minute's idle timeout, the child
-    // (10:01:20) is not.
-    let mut out = Vec::new();
-    let at = sessionguard::event::Timestamp::parse("2024-09-03T10:01:30Z")
-        .unwrap()
-        .millis();
-    engine.advance(sessionguard::event::Source::Cloudtrail, at, &mut out);
+    // The child's records come later in the input; the parent goes quiet.
+    let records = [
+        assume_child(0),
+        ct(30, "ASIACHILD", "GetObject", "198.51.100.1"),
+        ct(80, "ASIACHILD", "GetObject", "198.51.100.1"),
+    ];
     assert_eq!(
-        engine.session_count(),
-        1,
-        "the parent is forgotten, the child is not"
+        oldest_origin_once_the_parent_is_forgotten(&records),
+        Some(line_origin(1))
     );
-    assert_eq!(engine.oldest_live_origin(), Some(line_origin(1)));
 }
 
 /// The same when the child's records arrive before the record that issued it (linked late):
 /// the child's state starts at the parent's first record, earlier in the input than its own.
 #[test]
 fn a_session_linked_late_takes_its_parents_earlier_first_origin() {
-    let config = EngineConfig {
-        idle_timeout_ms: 60_000,
-        ..EngineConfig::default()
-    };
-    let mut engine = Engine::new(RuleSet::default(), config);
-    process_at(
-        &mut engine,
-        &ct(0, "ASIAPARENT", "GetObject", "198.51.100.1"),
-        line_origin(1),
-    );
-    process_at(
-        &mut engine,
-        &ct(30, "ASIACHILD", "GetObject", "198.51.100.1"),
-        line_origin(2),
-    );
-    let assume = r#"{"eventVersion":"1.09","eventTime":"2024-09-03T10:00:10Z","eventSource":"sts.amazonaws.com","eventName":"AssumeRole","sourceIPAddress":"198.51.100.1","requestParameters":{"roleArn":"arn:aws:iam::111122223333:role/deployer","roleSessionName":"d"},"responseElements":{"credentials":{"accessKeyId":"ASIACHILD"}},"userIdentity":{"type":"AssumedRole","accountId":"111122223333","accessKeyId":"ASIAPARENT","principalId":"AROAX:ASIAPARENT"}}"#;
-    process_at(&mut engine, assume, line_origin(3));
-    process_at(
-        &mut engine,
-        &ct(80, "ASIACHILD", "GetObject", "198.51.100.1"),
-        line_origin(4),
-    );
-    let mut out = Vec::new();
-    let at = sessionguard::event::Timestamp::parse("2024-09-03T10:01:30Z")
-        .unwrap()
-        .millis();
-    engine.advance(sessionguard::event::Source::Cloudtrail, at, &mut out);
+    let records = [
+        ct(0, "ASIAPARENT", "GetObject", "198.51.100.1"),
+        ct(30, "ASIACHILD", "GetObject", "198.51.100.1"),
+        assume_child(10),
+        ct(80, "ASIACHILD", "GetObject", "198.51.100.1"),
+    ];
     assert_eq!(
-        engine.session_count(),
-        1,
-        "the parent is forgotten, the child is not"
+        oldest_origin_once_the_parent_is_forgotten(&records),
+        Some(line_origin(1))
     );
-    assert_eq!(engine.oldest_live_origin(), Some(line_origin(1)));
 }
