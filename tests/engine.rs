@@ -763,3 +763,38 @@ fn a_session_linked_late_takes_its_parents_earlier_first_origin() {
         Some(line_origin(1))
     );
 }
+
+/// An event matching a sequence's `until` abandons the open sequence: a read, the close, then
+/// a write decides nothing; without the close the same read and write decide. (A surviving
+/// mutant of `evaluate` returned before recording a close that came with no step match.)
+#[test]
+fn until_abandons_an_open_sequence() {
+    let dir = Scratch::new("until");
+    dir.rule(
+        "seq.yml",
+        "id: test.read_then_put\n\
+         detection:\n  read: {action: 's3:GetObject'}\n  put: {action: 's3:PutObject'}\n  \
+         close: {action: 's3:DeleteObject'}\n  condition: read or put or close\n\
+         session:\n  sequence:\n    maxspan: 10m\n    steps:\n      - match: read\n      \
+         - match: put\n    until: close\naction: alert\n",
+    );
+    let closed = dir.events(
+        "closed.jsonl",
+        &[
+            ct(0, "ASIASEQ", "GetObject", "198.51.100.1"),
+            ct(10, "ASIASEQ", "DeleteObject", "198.51.100.1"),
+            ct(20, "ASIASEQ", "PutObject", "198.51.100.1"),
+        ],
+    );
+    let (decisions, _) = dir.replay(&closed, 20 * 60_000);
+    assert!(decisions.is_empty(), "{decisions:#?}");
+    let open = dir.events(
+        "open.jsonl",
+        &[
+            ct(0, "ASIASEQ", "GetObject", "198.51.100.1"),
+            ct(20, "ASIASEQ", "PutObject", "198.51.100.1"),
+        ],
+    );
+    let (decisions, _) = dir.replay(&open, 20 * 60_000);
+    assert_eq!(decisions.len(), 1, "{decisions:#?}");
+}
