@@ -798,3 +798,62 @@ fn until_abandons_an_open_sequence() {
     let (decisions, _) = dir.replay(&open, 20 * 60_000);
     assert_eq!(decisions.len(), 1, "{decisions:#?}");
 }
+
+/// A sequence completed across a role chain whose child's record arrived before the `AssumeRole`
+/// that issued it: linking the two late decides on the child, as in time order — with both
+/// steps in the evidence, the step count, and who started the chain. (`link_late`'s sequence
+/// arm and its decision's fields had no test: docs/testing.md, mutation testing.)
+#[test]
+fn a_sequence_completed_across_a_role_chain_linked_late_decides_on_the_child() {
+    let dir = Scratch::new("late-chain");
+    dir.rule(
+        "chain.yml",
+        "id: test.assume_then_put\n\
+         detection:\n  assume: {action: 'sts:AssumeRole'}\n  put: {action: 's3:PutObject'}\n  \
+         condition: assume or put\n\
+         session:\n  sequence:\n    maxspan: 10m\n    steps:\n      - match: assume\n      \
+         - match: put\naction: alert\n",
+    );
+    let parent_read = ct(0, "ASIAPARENT", "GetObject", "198.51.100.1");
+    let child_put = ct(30, "ASIACHILD", "PutObject", "198.51.100.1");
+    let summary = |records: &[String]| {
+        let (decisions, _) = dir.replay(&dir.events("chain.jsonl", records), 20 * 60_000);
+        decisions
+            .iter()
+            .map(|d| {
+                let v = serde_json::to_value(d).unwrap();
+                let lines: Vec<u64> = v["evidence"]["events"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| e["origin"]["line"].as_u64().unwrap())
+                    .collect();
+                (
+                    v["session"]["key"].as_str().unwrap().to_owned(),
+                    v["time"].as_str().unwrap().to_owned(),
+                    v["evidence"]["value"].as_f64(),
+                    lines,
+                    v["principal"]["id"].as_str().map(str::to_owned),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let late = summary(&[parent_read.clone(), child_put.clone(), assume_child(10)]);
+    assert_eq!(late.len(), 1, "{late:?}");
+    let (session, time, value, lines, principal) = &late[0];
+    assert!(session.ends_with(":sts:ASIACHILD"), "{session}");
+    assert_eq!(time, "2024-09-03T10:00:30.000Z");
+    assert_eq!(*value, Some(2.0), "the steps completed");
+    assert_eq!(
+        lines,
+        &[3, 2],
+        "the AssumeRole (line 3), then the child's write (line 2)"
+    );
+    // The record in hand is the AssumeRole: its actor started the chain.
+    assert_eq!(principal.as_deref(), Some("AROAX:ASIAPARENT"));
+
+    // In time order the same sequence decides on the child's write, at the same time.
+    let sorted = summary(&[parent_read, assume_child(10), child_put]);
+    assert_eq!(sorted.len(), 1, "{sorted:?}");
+    assert_eq!((&sorted[0].0, &sorted[0].1), (session, time));
+}

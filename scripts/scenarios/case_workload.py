@@ -58,11 +58,16 @@ def ec2_attack(fx):
     app_traffic(fx, one, ip, ["08:00:03", "08:04:11", "08:09:40", "08:15:02", "08:21:17", "08:25:30"])
     ev = fx.add(ct_event(one, fx.at("08:26:44"), STS, "GetCallerIdentity", ip=ip,
                          ua=cli_ua("sts.get-caller-identity"), host="sts.amazonaws.com"), one.session_key)
+    # Learnt from 08:00:03, 08:04:11 and 08:09:40: a record dated up to the 20-minute grace
+    # before the newest could still join that period until event time passes 08:29:40.
     fx.fire(ev, "workload credentials used by another runtime", "revoke session",
-            "the instance's key, learnt with aws-sdk-java only, now used by aws-cli from the same address")
+            "the instance's key, learnt with aws-sdk-java only, now used by aws-cli from the same address",
+            decided_after="08:29:40")
     fx.add(ct_event(one, fx.at("08:27:02"), "s3.amazonaws.com", "ListBuckets", ip=ip, ua=cli_ua("s3.ls"),
                     req={"Host": "s3.us-east-1.amazonaws.com"}), one.session_key)
     app_traffic(fx, one, ip, ["08:27:30"], seed="after")
+    fx.add(ct_event(one, fx.at("08:31:12"), "secretsmanager.amazonaws.com", "ListSecrets", ip=ip,
+                    ua=cli_ua("secretsmanager.list-secrets")), one.session_key)
 
     two = instance(fx, "i-05d2b8c4e6f1a7390", "07:59:40")
     fx.who(two.session_key, "instance i-05d2b8c4e6f1a7390 (orders service, background)")
@@ -130,8 +135,12 @@ def k8s_attack(fx):
                                                        "11:15:03.119"]])
     ev = fx.add(k8s_event(fx.at("11:17:21.402"), api, "list", "secrets", ip="10.42.5.77", ua=KUBECTL_LINUX,
                           namespace="payments", reason=API_REASON), api.session_key)
+    # Learnt from 11:00:03.114 and 11:05:03.120 (the ten minutes end before the read at 11:10:03.117):
+    # records not yet arrived could join until 11:10:03.113, so until event time passes that plus
+    # the 20-minute grace; the file ends before, so the decision is taken at its end.
     fx.fire(ev, "workload token used by another runtime", "revoke session",
-            "the pod's token, learnt with payments-api only, now used by kubectl from another pod of the /24")
+            "the pod's token, learnt with payments-api only, now used by kubectl from another pod of the /24",
+            decided_after="11:30:03.113")
     fx.add(k8s_event(fx.at("11:17:40.016"), api, "get", "secrets", ip="10.42.5.77", ua=KUBECTL_LINUX,
                      namespace="payments", name="db-creds", reason=API_REASON), api.session_key)
 

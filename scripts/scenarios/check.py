@@ -105,7 +105,8 @@ def compare(binary, rules, path, fx):
                      "rule": e["rule"], "action": e["action"]})
     explicit = {(e["key"]) for e in fx.expect if e["intent"] == "sessionguard.kill_not_enforced"}
     for e in fx.expect:
-        later = fx.later_lines(e["key"], e["ev"].line) if e["kind"] == "event" else []
+        later = (fx.later_lines(e["key"], e["ev"].line, e.get("decided_after"))
+                 if e["kind"] == "event" else [])
         kills = e["action"].startswith("revoke ")
         if (later and kills and e["key"] not in explicit
                 and e["intent"] != "sessionguard.kill_not_enforced"):

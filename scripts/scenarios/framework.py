@@ -111,13 +111,18 @@ class Fixture:
         """A one-line description of a session, for the README."""
         self.sessions[key] = text
 
-    def fire(self, ev, intent, action, why, refs=None, key=None, rule=None):
+    def fire(self, ev, intent, action, why, refs=None, key=None, rule=None, decided_after=None):
         """A decision on `ev` (for session `key`, default the event's own). `refs`: events whose
         line numbers `why` names as `{name}`. `rule`: the rule that decides (default: the one
-        `pack.py` names for the intent)."""
+        `pack.py` names for the intent). `decided_after` (a clock): the decision is dated at
+        `ev` but taken only once event time passes this clock — a value outside a baseline whose
+        learning period could still change, held until the period's last moment plus the
+        source's grace. The session is then killed from that record on, so activity after the
+        kill is expected only on the session's records from there."""
         self.expect.append(
             {"kind": "event", "ev": ev, "key": key or ev.key, "intent": intent, "action": action,
-             "rule": rule_of(self.rel, intent, rule), "why": why, "refs": refs or {}}
+             "rule": rule_of(self.rel, intent, rule), "why": why, "refs": refs or {},
+             "decided_after": self.at(decided_after) if decided_after else None}
         )
 
     def fire_window(
@@ -247,7 +252,15 @@ class Fixture:
         self.expect.sort(key=lambda e: (e["ev"].line, e["key"]))
         self.finalized = True
 
-    def later_lines(self, key, line):
+    def later_lines(self, key, line, decided_after=None):
+        """The session's lines after `line`; with `decided_after`, only from the first record
+        (of any session: a file holds one source) dated past it, where the decision is taken."""
+        if decided_after is not None:
+            taken = next((ev.line for ev in self.events if ev.line > line and ev.time > decided_after),
+                         None)
+            if taken is None:
+                return []
+            line = taken - 1
         return [ev.line for ev in self.events if ev.key == key and ev.line > line]
 
     # -- output ----------------------------------------------------------------------------
@@ -271,7 +284,10 @@ class Fixture:
                 d["timer_due"] = e["due"].isoformat().replace("+00:00", "Z")
                 d["trigger_line"] = ev.line
                 d["trigger_session"] = ev.key
-            later = self.later_lines(e["key"], ev.line) if e["kind"] == "event" else []
+            later = (self.later_lines(e["key"], ev.line, e.get("decided_after"))
+                     if e["kind"] == "event" else [])
+            if e.get("decided_after"):
+                d["decided_after"] = e["decided_after"].isoformat().replace("+00:00", "Z")
             if later:
                 d["later_lines"] = later
             decisions.append(d)

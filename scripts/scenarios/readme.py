@@ -138,7 +138,11 @@ def render(fixtures):
                     when = f"due {hms(e['due'])}"
                 else:
                     when = hms(ev.time)
-                    later = fx.later_lines(e["key"], ev.line)
+                    held = e.get("decided_after")
+                    later = fx.later_lines(e["key"], ev.line, held)
+                    if held:
+                        why += (f". Decided once event time passes {hms(held)} (the learning period "
+                                f"could change until then)")
                     if later and case != "kill-not-enforced" and e["action"].startswith("revoke "):
                         why += (f". Later events of this session: {span(later)} — in enforce mode the "
                                 f"engine adds `sessionguard.kill_not_enforced` at line {later[0]}")

@@ -7,9 +7,18 @@
 //! to the learning period is judged as if it had arrived after it (its value, if outside the
 //! baseline, fires then). So a stolen token replayed from a new network is caught even when the
 //! attacker's record is delivered before the owner's earlier ones.
+//!
+//! A value found outside while the learning period is still open to records not yet arrived
+//! (an earlier record of the owner may yet carry the same value) is *held*, not reported: the
+//! engine sets a timer at [`Baseline::open_until`] on the source's clock, and when the clock
+//! passes it (no record that could join the learning period can still arrive within the grace)
+//! [`Baseline::release`] reports the held values still outside the settled baseline. Once the
+//! learning period is settled — every finding after the first minutes of a session — a value
+//! outside is reported on the record that brings it.
 
 use smallvec::SmallVec;
 
+use crate::decision::PrincipalRef;
 use crate::rule::Learn;
 use crate::source::Origin;
 
@@ -30,6 +39,27 @@ pub struct Baseline {
     learnt: Vec<Learnt>,
     /// Values seen after learning (so each fires once).
     later: SmallVec<[i64; 2]>,
+    /// Values found outside before the learning period settled (boxed: rare).
+    pending: Option<Box<Pending>>,
+}
+
+/// Findings held until the learning period settles, and the timer set for them.
+#[derive(Clone, Debug)]
+struct Pending {
+    held: Vec<Held>,
+    due: i64,
+}
+
+/// A value found outside the baseline and held: the finding, and what its decision shows of the
+/// record that brought it, kept since that record is gone by the time the finding is reported.
+#[derive(Clone, Debug)]
+pub struct Held {
+    pub outside: Outside,
+    /// The value as text (empty for a value of an event that left the learning period).
+    pub text: String,
+    pub principal: PrincipalRef,
+    /// The record's action, when the value was the record's own (not a leaving event's).
+    pub action: Option<Box<str>>,
 }
 
 /// A value outside the baseline: which one (its index among the event's values, or the
@@ -42,6 +72,8 @@ pub struct Outside {
     pub origin: Origin,
     /// Index of the value among the event's values (`None`: a value of an earlier event).
     pub value_index: Option<usize>,
+    /// The value's hash.
+    pub hash: i64,
     /// The baseline: its first event, how many values and events it holds.
     pub first: (i64, Origin),
     pub values: usize,
@@ -61,14 +93,11 @@ impl Baseline {
         n
     }
 
+    /// Distinct values the learning events brought (values seen after learning are not the
+    /// baseline, and counting them would make a report depend on when it is made).
     fn distinct_values(&self) -> usize {
         let mut seen: SmallVec<[i64; 8]> = SmallVec::new();
-        for h in self
-            .learnt
-            .iter()
-            .map(|l| l.hash)
-            .chain(self.later.iter().copied())
-        {
+        for h in self.learnt.iter().map(|l| l.hash) {
             if !seen.contains(&h) {
                 seen.push(h);
             }
@@ -108,7 +137,7 @@ impl Baseline {
             before < learn.events as usize && time.saturating_sub(first) < learn.timespan_ms;
         if !learning {
             let found = hashes.iter().position(|h| !self.known(*h));
-            let outside = found.map(|i| self.outside(time, origin, Some(i)));
+            let outside = found.map(|i| self.outside(time, origin, Some(i), hashes[i]));
             for &h in hashes {
                 self.remember(h);
             }
@@ -147,7 +176,7 @@ impl Baseline {
             };
             for l in leaving.iter().rev() {
                 if !self.known(l.hash) && outside.is_none() {
-                    outside = Some(self.outside(l.time, l.origin, None));
+                    outside = Some(self.outside(l.time, l.origin, None, l.hash));
                 }
             }
             for l in &leaving {
@@ -157,7 +186,90 @@ impl Baseline {
         outside
     }
 
-    fn outside(&self, time: i64, origin: Origin, value_index: Option<usize>) -> Outside {
+    /// The latest event time at which a record could still join the learning period: the last
+    /// learning event's once the period holds its count of events (an earlier record would push
+    /// that one out), else the end of its timespan. Arrivals only ever move it earlier.
+    pub fn open_until(&self, learn: &Learn) -> i64 {
+        let Some(first) = self.learnt.first() else {
+            return i64::MAX;
+        };
+        if self.learning_events() >= learn.events as usize {
+            self.learnt.last().map_or(i64::MAX, |l| l.time)
+        } else {
+            first
+                .time
+                .saturating_add(learn.timespan_ms)
+                .saturating_sub(1)
+        }
+    }
+
+    /// Holds a finding made while the learning period was open at `clock`. Returns the time a
+    /// timer must be set for, when the held findings need one earlier than the one set.
+    pub fn hold(&mut self, learn: &Learn, held: Held) -> Option<i64> {
+        let pending = self.pending.get_or_insert_with(|| {
+            Box::new(Pending {
+                held: Vec::new(),
+                due: i64::MAX,
+            })
+        });
+        pending.held.push(held);
+        self.reschedule(learn)
+    }
+
+    /// After an arrival: the time to set a timer for, when the learning period of held findings
+    /// now closes earlier than the timer set.
+    pub fn reschedule(&mut self, learn: &Learn) -> Option<i64> {
+        self.pending.as_ref()?;
+        let until = self.open_until(learn);
+        let pending = self.pending.as_mut()?;
+        (until < pending.due).then(|| {
+            pending.due = until;
+            until
+        })
+    }
+
+    /// A value seen after learning at `(time, origin)` that a held finding saw later: the
+    /// finding is moved to this earlier record (as it would have been in time order). Returns
+    /// the finding to update what it shows of the record.
+    pub fn earlier_sighting(&mut self, hash: i64, time: i64, origin: Origin) -> Option<&mut Held> {
+        let held = self
+            .pending
+            .as_mut()?
+            .held
+            .iter_mut()
+            .find(|h| h.outside.hash == hash && h.outside.value_index.is_some())?;
+        let later = (held.outside.time, held.outside.origin.sort_key()) > (time, origin.sort_key());
+        later.then(|| {
+            held.outside.time = time;
+            held.outside.origin = origin;
+            held
+        })
+    }
+
+    /// The timer set for `due` went off: the learning period is settled. Returns the held
+    /// findings whose value is still outside the baseline, by event time, each with the
+    /// settled baseline's figures; nothing when the timer is stale (a later one replaced it).
+    pub fn release(&mut self, due: i64) -> Vec<Held> {
+        if self.pending.as_ref().is_none_or(|p| p.due != due) {
+            return Vec::new();
+        }
+        let Some(pending) = self.pending.take() else {
+            return Vec::new();
+        };
+        let mut out: Vec<Held> = pending
+            .held
+            .into_iter()
+            .filter(|h| !self.learnt.iter().any(|l| l.hash == h.outside.hash))
+            .collect();
+        out.sort_by_key(|h| (h.outside.time, h.outside.origin.sort_key()));
+        for h in &mut out {
+            let o = &h.outside;
+            h.outside = self.outside(o.time, o.origin, o.value_index, o.hash);
+        }
+        out
+    }
+
+    fn outside(&self, time: i64, origin: Origin, value_index: Option<usize>, hash: i64) -> Outside {
         let first = self
             .learnt
             .first()
@@ -166,6 +278,7 @@ impl Baseline {
             time,
             origin,
             value_index,
+            hash,
             first,
             values: self.distinct_values(),
             events: self.learning_events(),
@@ -225,5 +338,92 @@ mod tests {
                 break;
             }
         }
+    }
+
+    fn held(outside: Outside) -> Held {
+        Held {
+            outside,
+            text: String::new(),
+            principal: PrincipalRef::default(),
+            action: Some("s3:ListBuckets".into()),
+        }
+    }
+
+    #[test]
+    fn the_learning_period_is_open_until_its_count_or_its_timespan_ends() {
+        let mut b = Baseline::default();
+        assert_eq!(b.open_until(&LEARN), i64::MAX);
+        b.observe(&LEARN, 1_000, at(1), &[1]);
+        assert_eq!(b.open_until(&LEARN), 1_000 + 600_000 - 1);
+        b.observe(&LEARN, 5_000, at(2), &[1]);
+        b.observe(&LEARN, 9_000, at(3), &[1]);
+        // Three events: a record could still join only before the third.
+        assert_eq!(b.open_until(&LEARN), 9_000);
+        b.observe(&LEARN, 3_000, at(4), &[1]);
+        assert_eq!(
+            b.open_until(&LEARN),
+            5_000,
+            "an earlier record moves it back"
+        );
+    }
+
+    #[test]
+    fn a_held_value_is_released_only_if_the_settled_baseline_lacks_it() {
+        // A workload with two programs: the second's first record arrives late.
+        let mut b = Baseline::default();
+        b.observe(&LEARN, 0, at(1), &[1]);
+        let found = b
+            .observe(&LEARN, 700_000, at(2), &[2])
+            .expect("outside while open");
+        assert_eq!(b.hold(&LEARN, held(found)), Some(599_999));
+        b.observe(&LEARN, 20_000, at(3), &[2]);
+        assert!(
+            b.release(599_999).is_empty(),
+            "value 2 was learnt after all"
+        );
+
+        // A thief: nothing earlier brings its value.
+        let mut b = Baseline::default();
+        b.observe(&LEARN, 0, at(1), &[1]);
+        let found = b
+            .observe(&LEARN, 700_000, at(2), &[9])
+            .expect("outside while open");
+        let due = b.hold(&LEARN, held(found)).unwrap();
+        b.observe(&LEARN, 20_000, at(3), &[1]);
+        b.observe(&LEARN, 30_000, at(4), &[1]);
+        // The third learning event closes the period earlier: the timer moves.
+        assert_eq!(b.reschedule(&LEARN), Some(30_000));
+        assert!(b.release(due).is_empty(), "the replaced timer is stale");
+        let out = b.release(30_000);
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].outside.time, out[0].outside.values), (700_000, 1));
+        assert_eq!(
+            out[0].outside.events, 3,
+            "judged against the settled baseline"
+        );
+        assert!(b.release(30_000).is_empty(), "released once");
+    }
+
+    #[test]
+    fn an_earlier_sighting_of_a_held_value_takes_its_place() {
+        let mut b = Baseline::default();
+        b.observe(&LEARN, 0, at(1), &[1]);
+        let found = b.observe(&LEARN, 900_000, at(2), &[9]).unwrap();
+        b.hold(&LEARN, held(found));
+        assert!(
+            b.observe(&LEARN, 800_000, at(3), &[9]).is_none(),
+            "already found"
+        );
+        let moved = b.earlier_sighting(9, 800_000, at(3)).expect("earlier");
+        assert_eq!(moved.outside.time, 800_000);
+        assert!(
+            b.earlier_sighting(9, 850_000, at(4)).is_none(),
+            "not earlier"
+        );
+        let out = b.release(599_999);
+        assert_eq!(
+            (out[0].outside.time, out[0].outside.origin),
+            (800_000, at(3))
+        );
     }
 }

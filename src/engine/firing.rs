@@ -29,6 +29,10 @@ pub struct Firing {
     pub trigger_value: Option<String>,
     /// Who acted, when the decision is taken without an event in hand (timers).
     pub principal: Option<PrincipalRef>,
+    /// The record that brought the finding, when the decision is taken after it (a held
+    /// baseline finding): its time, origin and action, shown last in the evidence as a
+    /// record in hand would be.
+    pub held_trigger: Option<(i64, Origin, Box<str>)>,
     /// A correlation's group; part of the decision's id, since one session's record can
     /// complete several groups at once.
     pub group: Option<Group>,
@@ -47,6 +51,7 @@ impl Firing {
             omitted: 0,
             trigger_value: None,
             principal: None,
+            held_trigger: None,
             group: None,
         }
     }
@@ -100,11 +105,18 @@ pub fn build_decision(
             value: None,
         })
         .collect();
-    if let Some((event, origin)) = trigger {
+    let shown = match (trigger, &firing.held_trigger) {
+        (Some((event, origin)), _) => Some((event.time, origin, event.action.to_string())),
+        (None, Some((time, origin, action))) => {
+            Some((Timestamp::from_millis(*time), *origin, action.to_string()))
+        }
+        (None, None) => None,
+    };
+    if let Some((time, origin, action)) = shown {
         events.push(EvidenceEvent {
-            time: event.time,
+            time,
             origin: EvidenceOrigin::resolve(origin, names),
-            action: Some(event.action.to_string()),
+            action: Some(action),
             value: firing.trigger_value.clone(),
         });
     }

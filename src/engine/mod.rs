@@ -5,7 +5,9 @@
 //! source's grace older than its newest are applied by event time — windows, baselines and
 //! sequences are built to give the same verdict whatever their arrival order — and older ones
 //! are late (reported, not applied). Every decision that needs no timer is made on the record
-//! that completes it. Timers (duration rules) and idle expiry run on the clock of their
+//! that completes it, except a baseline's finding while its learning period could still change
+//! (an earlier record yet to arrive may bring the value): that one is held until the period
+//! settles ([`baseline`]). Timers (duration rules, held findings) and idle expiry run on the clock of their
 //! session's source, which the caller moves with [`Engine::advance`]: one source's lag never
 //! holds back another's. Same records in the same order give the same decisions, byte for byte.
 //!
@@ -783,6 +785,7 @@ impl Engine {
             at: event.time.millis(),
             trigger: Some((event, origin)),
             timer: None,
+            clock: self.clock[source_index(source)],
         };
         let firing = match &rule.session {
             None => rule.detection.matches(event, cx).then(|| {
@@ -870,13 +873,21 @@ impl Engine {
         let Some(session) = self.sessions.get(slot as usize).and_then(Option::as_ref) else {
             return;
         };
+        if session.seq != seq {
+            return;
+        }
+        if let Some(SessionLogic::NewValue { .. } | SessionLogic::ScopeGrowth { .. }) =
+            &self.rules.rules[rule_index].session
+        {
+            return self.release_held(fire_at, slot, rule_index, out);
+        }
         // A session that went idle past its timeout before the timer was due had ended then.
         let ended = session
             .last_seen
             .saturating_add(self.config.idle_timeout_ms)
             < fire_at;
         let killed = session.killed != NOT_KILLED && session.killed <= fire_at;
-        if session.seq != seq || killed || ended {
+        if killed || ended {
             return;
         }
         let (limit, active_within) = match &self.rules.rules[rule_index].session {
@@ -925,6 +936,29 @@ impl Engine {
         self.fire(rule_index, slot, fire_at, None, firing, out);
     }
 
+    /// The timer of a baseline's held findings went off (`due`): its learning period is
+    /// settled; the held values still outside it are reported, by event time.
+    fn release_held(&mut self, due: i64, slot: u32, rule_index: usize, out: &mut Vec<Decision>) {
+        let aggregate = match self.rules.rules[rule_index].session {
+            Some(SessionLogic::ScopeGrowth { .. }) => "scope_growth",
+            _ => "new_value",
+        };
+        let state = rule_state_in(&mut self.sessions, slot, rule_index);
+        let LogicState::Baseline(b) = &mut state.logic else {
+            return;
+        };
+        for held in b.release(due) {
+            let firing = outside_firing(
+                &held.outside,
+                held.text,
+                aggregate,
+                held.principal,
+                held.action,
+            );
+            self.fire(rule_index, slot, held.outside.time, None, firing, out);
+        }
+    }
+
     /// A rule's firing: its decision, unless it only feeds correlations; then the
     /// correlations it feeds take the match.
     fn fire(
@@ -943,6 +977,7 @@ impl Engine {
         // Where the match was read: the record in hand, else the last of its evidence.
         let origin = trigger
             .map(|(_, o)| o)
+            .or_else(|| firing.held_trigger.as_ref().map(|h| h.1))
             .or_else(|| firing.earlier.last().map(|e| e.1));
         if rule.generate {
             self.decide(rule_index, slot, t, trigger, firing, out);
@@ -1229,8 +1264,11 @@ struct Step<'e> {
     /// The decision's time: the event's own, or where the state says the rule first held.
     at: i64,
     trigger: Option<(&'e Event<'e>, Origin)>,
-    /// A duration rule's due time, when this event set one.
+    /// A timer this event set: a duration rule's due time, or when a baseline's held findings
+    /// settle.
     timer: Option<i64>,
+    /// The clock of the session's source: no record up to it can still arrive.
+    clock: i64,
 }
 
 /// A match as a correlation reads it: the record in hand (when there is one), and the group
@@ -1463,25 +1501,7 @@ impl Step<'_> {
             return None;
         }
         let hash = value_hash(&value, tolerance, &mut cx.text);
-        let LogicState::Baseline(b) = ensure(&mut state.logic, || {
-            LogicState::Baseline(Baseline::default())
-        }) else {
-            return None;
-        };
-        let outside = b.observe(learn, self.t, self.origin, &[hash])?;
-        let text = if outside.value_index.is_some() {
-            cx.text.clone()
-        } else {
-            String::new()
-        };
-        Some(outside_firing(
-            &outside,
-            text,
-            "new_value",
-            self.event,
-            &mut self.at,
-            &mut self.trigger,
-        ))
+        self.baseline(state, learn, &[hash], |_| cx.text.clone(), "new_value")
     }
 
     /// A scope the session did not have while its baseline was learnt.
@@ -1506,29 +1526,59 @@ impl Step<'_> {
                 texts.push(cx.text.clone());
             }
         }
+        let text_of = |i: usize| texts.get(i).cloned().unwrap_or_default();
+        self.baseline(state, learn, &hashes, text_of, "scope_growth")
+    }
+
+    /// This event's values into the session's baseline. A value outside it is reported on this
+    /// event once the learning period is settled (the clock passed it); before, it is held and
+    /// a timer set for when the period settles ([`Engine::release_held`]).
+    fn baseline(
+        &mut self,
+        state: &mut RuleState,
+        learn: &Learn,
+        hashes: &[i64],
+        text_of: impl Fn(usize) -> String,
+        aggregate: &'static str,
+    ) -> Option<Firing> {
         let LogicState::Baseline(b) = ensure(&mut state.logic, || {
             LogicState::Baseline(Baseline::default())
         }) else {
             return None;
         };
-        let outside = b.observe(learn, self.t, self.origin, &hashes)?;
-        let text = outside
-            .value_index
-            .and_then(|i| texts.get(i).cloned())
-            .unwrap_or_default();
-        let mut firing = outside_firing(
-            &outside,
-            text.clone(),
-            "scope_growth",
-            self.event,
-            &mut self.at,
-            &mut self.trigger,
-        );
-        firing.reason = if text.is_empty() {
-            "the session gained a scope it did not start with".to_owned()
+        let outside = b.observe(learn, self.t, self.origin, hashes);
+        for &hash in hashes {
+            if let Some(held) = b.earlier_sighting(hash, self.t, self.origin) {
+                held.principal = principal_of(self.event);
+                held.action = Some(self.event.action.to_string().into());
+            }
+        }
+        let rescheduled = b.reschedule(learn);
+        self.timer = rescheduled;
+        let outside = outside?;
+        let text = outside.value_index.map(text_of).unwrap_or_default();
+        let principal = principal_of(self.event);
+        if self.clock <= b.open_until(learn) {
+            let action = outside
+                .value_index
+                .map(|_| self.event.action.to_string().into());
+            let held = baseline::Held {
+                outside,
+                text,
+                principal,
+                action,
+            };
+            self.timer = b.hold(learn, held).or(rescheduled);
+            return None;
+        }
+        let mut firing = outside_firing(&outside, text, aggregate, principal, None);
+        if outside.value_index.is_none() {
+            self.at = outside.time;
+            self.trigger = None;
         } else {
-            format!("the session gained {text}, which it did not start with")
-        };
+            // The record is in hand: the decision shows it (and its principal) as the trigger.
+            firing.principal = None;
+        }
         Some(firing)
     }
 
@@ -1647,38 +1697,41 @@ fn push_window(
 /// A value outside a baseline made into a firing. When the value belongs to an earlier event
 /// (it left the learning period because an even earlier one arrived), the decision is at that
 /// event's time with no event in hand.
-fn outside_firing<'e>(
+/// A baseline finding as a firing, for a decision taken without the record in hand: the
+/// record's principal, and its action when the value was its own (a held finding) — none for
+/// an event that left the learning period, which the evidence lists with the first.
+fn outside_firing(
     outside: &baseline::Outside,
     text: String,
     aggregate: &'static str,
-    event: &'e Event<'e>,
-    at: &mut i64,
-    trigger: &mut Option<(&'e Event<'e>, Origin)>,
+    principal: PrincipalRef,
+    action: Option<Box<str>>,
 ) -> Firing {
     let (first_time, first_origin) = outside.first;
     let mut earlier = vec![(first_time, first_origin)];
-    let mut principal = None;
     if outside.value_index.is_none() {
-        *at = outside.time;
-        *trigger = None;
         earlier.push((outside.time, outside.origin));
-        principal = Some(principal_of(event));
     }
     let (values, events) = (outside.values, outside.events);
+    let baseline = format!(
+        "the session's baseline of {values} value{} learnt from {events} event{}",
+        if values == 1 { "" } else { "s" },
+        if events == 1 { "" } else { "s" },
+    );
+    let reason = match (aggregate, text.is_empty()) {
+        ("scope_growth", true) => "the session gained a scope it did not start with".to_owned(),
+        ("scope_growth", false) => {
+            format!("the session gained {text}, which it did not start with")
+        }
+        (_, true) => format!("a value outside {baseline}"),
+        (_, false) => format!("{text} outside {baseline}"),
+    };
     Firing {
         earlier,
-        trigger_value: (!text.is_empty()).then(|| text.clone()),
-        principal,
-        ..Firing::new(
-            aggregate,
-            format!(
-                "{} outside the session's baseline of {values} value{} learnt from {events} event{}",
-                if text.is_empty() { "a value" } else { &text },
-                if values == 1 { "" } else { "s" },
-                if events == 1 { "" } else { "s" },
-            ),
-            first_time,
-        )
+        trigger_value: (!text.is_empty()).then_some(text),
+        principal: Some(principal),
+        held_trigger: action.map(|a| (outside.time, outside.origin, a)),
+        ..Firing::new(aggregate, reason, first_time)
     }
 }
 
