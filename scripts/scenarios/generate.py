@@ -19,6 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import case_agent  # noqa: E402
 import case_bulk  # noqa: E402
+import case_device  # noqa: E402
 import case_edges  # noqa: E402
 import case_kill  # noqa: E402
 import case_mfa  # noqa: E402
@@ -72,6 +73,8 @@ FILES = {
     "workload-runtime/attack-k8s.jsonl": case_workload.k8s_attack,
     "workload-runtime/benign-ec2.jsonl": case_workload.ec2_benign,
     "workload-runtime/benign-k8s.jsonl": case_workload.k8s_benign,
+    "workstation-drift/attack.jsonl": case_device.attack,
+    "workstation-drift/benign.jsonl": case_device.benign,
 }
 
 

@@ -33,6 +33,8 @@ RULE_OF_INTENT = {
     # rules/workload-new-runtime.yml: a workload's credential used by a runtime it did not learn
     "workload credentials used by another runtime": "sg.workload.new_runtime",
     "workload token used by another runtime": "sg.workload.new_runtime",
+    # rules/entra-new-device.yml: an Entra session's device outside the one it learnt
+    "session continued from another device": "sg.entra.new_device",
     # rules/workload-new-region.yml: an instance's credentials in a region it did not learn
     "workload credentials used in another region": "sg.workload.new_region",
     # rules/privileged-session-timer.yml

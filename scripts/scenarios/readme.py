@@ -104,6 +104,16 @@ CASES = [
         "generator checks that the boundary cases really sit on the boundary: a closed window "
         "would answer otherwise.",
     ),
+    (
+        "workstation-drift",
+        "12. A session continued from another device",
+        "An Entra session (`sessionId`) learnt its device from its first sign-ins (`client.device`: "
+        "`deviceDetail.deviceId`, else its display name, else `unregistered`), then signs in from "
+        "another — a refresh token replayed from a machine Entra does not know, behind the owner's "
+        "own egress, where the network checks see nothing. A browser update, a new address in the "
+        "/24, a session on an unregistered machine from its start, and one user's two devices "
+        "(two sessions) are not drift.",
+    ),
 ]
 
 

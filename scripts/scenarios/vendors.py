@@ -640,8 +640,11 @@ def entra_signin(
     resource=("00000003-0000-0000-c000-000000000000", "Microsoft Graph"),
     correlation=None,
     methods=None,
+    device=None,
     seed="",
 ):
+    """`device`: (deviceId, displayName, trustType) of a device Entra knows (compliant and
+    managed); `None`: a device it does not know (Graph then writes empty strings)."""
     sid = uuid("entra-signin", session_id, iso_7(t), error_code, seed)
     return {
         "id": sid,
@@ -684,13 +687,13 @@ def entra_signin(
             "additionalDetails": details,
         },
         "deviceDetail": {
-            "deviceId": "",
-            "displayName": "",
+            "deviceId": device[0] if device else "",
+            "displayName": device[1] if device else "",
             "operatingSystem": device_os,
             "browser": browser,
-            "isCompliant": False,
-            "isManaged": False,
-            "trustType": "",
+            "isCompliant": bool(device),
+            "isManaged": bool(device),
+            "trustType": device[2] if device else "",
         },
         "location": {
             "city": city,

@@ -80,7 +80,9 @@
 //!   `LocationDetails` (the plain `Location` string is a country only for sign-ins: on audit rows
 //!   it names a datacenter).
 //! * `client`: `userAgent` (audits: the `User-Agent` entry of `additionalDetails`); device =
-//!   `deviceDetail.deviceId`, else its `displayName`.
+//!   `deviceDetail.deviceId`, else its `displayName`, else `unregistered` when the sign-in
+//!   has a `deviceDetail` naming neither: a device Entra does not know is a device too, and the
+//!   one a stolen session token is replayed from is usually that (`sg.entra.new_device`).
 //! * `resource`: sign-ins: the resource signed in to (`resourceDisplayName`, `resourceId` /
 //!   `ResourceIdentity`; the Log Analytics `/tenants/…/Microsoft.aadiam` path is ignored), else
 //!   the client application. Audits: the first target resource, with its vendor type.
@@ -322,6 +324,9 @@ struct SignInStatus<'a> {
     #[serde(borrow, default)]
     failure_reason: Option<Text<'a>>,
 }
+
+/// `client.device` of a sign-in whose `deviceDetail` names no device.
+pub const UNREGISTERED_DEVICE: &str = "unregistered";
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -568,7 +573,11 @@ fn sign_in_parts<'a>(view: &View<'a>) -> Result<Parts<'a>, Reject> {
     let device = object::<DeviceDetail<'a>>(b.device, "deviceDetail", view.scratch)
         .ok()
         .flatten()
-        .and_then(|d| non_empty(d.device_id).or_else(|| non_empty(d.display_name)));
+        .map(|d| {
+            non_empty(d.device_id)
+                .or_else(|| non_empty(d.display_name))
+                .unwrap_or(Text::borrowed(UNREGISTERED_DEVICE))
+        });
 
     Ok(Parts {
         session,
