@@ -857,3 +857,35 @@ fn a_sequence_completed_across_a_role_chain_linked_late_decides_on_the_child() {
     assert_eq!(sorted.len(), 1, "{sorted:?}");
     assert_eq!((&sorted[0].0, &sorted[0].1), (session, time));
 }
+
+/// A workload's two programs, the second's first call delivered after later calls of the first
+/// (CloudTrail files are unsorted inside): the runtime found outside the baseline on arrival is
+/// held while its learning period could still change, then refuted when the earlier call
+/// arrives — no kill, and the summary says what happened. Delivered in time order, nothing is
+/// held.
+#[test]
+fn a_baseline_finding_refuted_by_an_earlier_record_decides_nothing_and_is_counted() {
+    let dir = Scratch::new("held");
+    let pack = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    dir.rule(
+        "workload-new-runtime.yml",
+        &std::fs::read_to_string(pack.join("workload-new-runtime.yml")).unwrap(),
+    );
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/scenarios/workload-runtime/benign-ec2.jsonl");
+    let lines: Vec<String> = std::fs::read_to_string(fixture)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    // The Go agent at 10:00:05 and the Java service at 10:00:40 arrive after the service's call
+    // at 10:14:20 and the agent's at 10:06:05.
+    let order = [4, 3, 5, 0, 1, 2, 6, 7, 8, 9, 10, 11, 12, 13];
+    let delivered: Vec<String> = order.iter().map(|&i| lines[i].clone()).collect();
+    let (decisions, summary) = dir.replay(&dir.events("delivered.jsonl", &delivered), 20 * 60_000);
+    assert!(decisions.is_empty(), "{decisions:#?}");
+    assert_eq!((summary.findings_held, summary.findings_refuted), (1, 1));
+    let (decisions, summary) = dir.replay(&dir.events("sorted.jsonl", &lines), 20 * 60_000);
+    assert!(decisions.is_empty(), "{decisions:#?}");
+    assert_eq!(summary.findings_held, 0);
+}

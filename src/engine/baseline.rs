@@ -248,25 +248,28 @@ impl Baseline {
 
     /// The timer set for `due` went off: the learning period is settled. Returns the held
     /// findings whose value is still outside the baseline, by event time, each with the
-    /// settled baseline's figures; nothing when the timer is stale (a later one replaced it).
-    pub fn release(&mut self, due: i64) -> Vec<Held> {
+    /// settled baseline's figures, and how many were refuted (their value was learnt after
+    /// all); nothing when the timer is stale (a later one replaced it).
+    pub fn release(&mut self, due: i64) -> (Vec<Held>, usize) {
         if self.pending.as_ref().is_none_or(|p| p.due != due) {
-            return Vec::new();
+            return (Vec::new(), 0);
         }
         let Some(pending) = self.pending.take() else {
-            return Vec::new();
+            return (Vec::new(), 0);
         };
+        let held = pending.held.len();
         let mut out: Vec<Held> = pending
             .held
             .into_iter()
             .filter(|h| !self.learnt.iter().any(|l| l.hash == h.outside.hash))
             .collect();
+        let refuted = held - out.len();
         out.sort_by_key(|h| (h.outside.time, h.outside.origin.sort_key()));
         for h in &mut out {
             let o = &h.outside;
             h.outside = self.outside(o.time, o.origin, o.value_index, o.hash);
         }
-        out
+        (out, refuted)
     }
 
     fn outside(&self, time: i64, origin: Origin, value_index: Option<usize>, hash: i64) -> Outside {
@@ -393,15 +396,16 @@ mod tests {
         b.observe(&LEARN, 30_000, at(4), &[1]);
         // The third learning event closes the period earlier: the timer moves.
         assert_eq!(b.reschedule(&LEARN), Some(30_000));
-        assert!(b.release(due).is_empty(), "the replaced timer is stale");
-        let out = b.release(30_000);
+        assert!(b.release(due).0.is_empty(), "the replaced timer is stale");
+        let (out, refuted) = b.release(30_000);
+        assert_eq!(refuted, 0);
         assert_eq!(out.len(), 1);
         assert_eq!((out[0].outside.time, out[0].outside.values), (700_000, 1));
         assert_eq!(
             out[0].outside.events, 3,
             "judged against the settled baseline"
         );
-        assert!(b.release(30_000).is_empty(), "released once");
+        assert!(b.release(30_000).0.is_empty(), "released once");
     }
 
     #[test]

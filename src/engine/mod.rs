@@ -113,6 +113,10 @@ pub struct EngineStats {
     pub decisions: u64,
     /// Decisions per rule, indexed like the rule set; the last slot is kill_not_enforced.
     pub decisions_by_rule: Vec<u64>,
+    /// Baseline findings held while their learning period could still change, and of those,
+    /// the ones an earlier record arriving later refuted (its value joined the baseline).
+    pub findings_held: u64,
+    pub findings_refuted: u64,
 }
 
 /// What became of a record handed to [`Engine::process`].
@@ -786,6 +790,7 @@ impl Engine {
             trigger: Some((event, origin)),
             timer: None,
             clock: self.clock[source_index(source)],
+            held: false,
         };
         let firing = match &rule.session {
             None => rule.detection.matches(event, cx).then(|| {
@@ -848,6 +853,7 @@ impl Engine {
                 step.logic(logic, state, cx, session_started)
             }
         };
+        self.stats.findings_held += u64::from(step.held);
         if let Some(due) = step.timer {
             self.timers[source_index(source)].push(Reverse((
                 due,
@@ -947,7 +953,9 @@ impl Engine {
         let LogicState::Baseline(b) = &mut state.logic else {
             return;
         };
-        for held in b.release(due) {
+        let (released, refuted) = b.release(due);
+        self.stats.findings_refuted += refuted as u64;
+        for held in released {
             let firing = outside_firing(
                 &held.outside,
                 held.text,
@@ -1269,6 +1277,8 @@ struct Step<'e> {
     timer: Option<i64>,
     /// The clock of the session's source: no record up to it can still arrive.
     clock: i64,
+    /// A baseline finding was held (not decided on this event).
+    held: bool,
 }
 
 /// A match as a correlation reads it: the record in hand (when there is one), and the group
@@ -1569,6 +1579,7 @@ impl Step<'_> {
                 action,
             };
             self.timer = b.hold(learn, held).or(rescheduled);
+            self.held = true;
             return None;
         }
         let mut firing = outside_firing(&outside, text, aggregate, principal, None);

@@ -70,6 +70,9 @@ pub struct ReplaySummary {
     pub future_by_source: BTreeMap<Source, u64>,
     pub sessions: u64,
     pub evicted: u64,
+    /// Baseline findings held until their learning period settled, and those refuted then.
+    pub findings_held: u64,
+    pub findings_refuted: u64,
     pub decisions_by_rule: Vec<(String, u64)>,
     pub elapsed: Duration,
     /// The process's peak resident memory, where the system tells it (Linux), for the summary.
@@ -111,6 +114,8 @@ impl ReplaySummary {
         let stats = engine.stats();
         self.sessions += stats.sessions_created;
         self.evicted += stats.sessions_evicted;
+        self.findings_held += stats.findings_held;
+        self.findings_refuted += stats.findings_refuted;
         let ids = engine
             .rules()
             .rules
@@ -146,6 +151,18 @@ impl ReplaySummary {
                 s,
                 "  {:<46} {:>12}",
                 "evicted (--max-sessions)", self.evicted
+            );
+        }
+        if self.findings_held > 0 {
+            let _ = writeln!(
+                s,
+                "{:<48} {:>12}",
+                "baseline findings held (learning still open)", self.findings_held
+            );
+            let _ = writeln!(
+                s,
+                "  {:<46} {:>12}",
+                "refuted by earlier records", self.findings_refuted
             );
         }
         let rejected: u64 = self.rejects_by_reason.values().sum();
