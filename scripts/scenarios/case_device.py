@@ -8,10 +8,9 @@ is its cookie or refresh token carried away (the theft Entra's token protection 
 against). The network checks see nothing when the thief sits behind the same egress.
 """
 
+from case_mfa import TENANT, EntraUser
 from common import CHROME_WIN, EDGE_WIN, OFFICE
-from vendors import Place, uuid, entra_signin
-
-TENANT = "9f4d2a61-7c3e-4b8a-b5d0-2e6f1a9c4b73"
+from vendors import Place, entra_signin, uuid
 
 # A second address of the office egress /24 (its guest network).
 OFFICE_GUEST = Place(
@@ -26,13 +25,6 @@ APPS = [
     ("00000003-0000-0ff1-ce00-000000000000", "Office 365 SharePoint Online"),
     ("1fec8e78-bce4-4aaf-ab1b-5451cc387264", "Microsoft Teams"),
 ]
-
-
-class Member:
-    def __init__(self, upn, display):
-        self.upn = upn
-        self.display = display
-        self.id = uuid("entra-user", upn)
 
 
 def key(session_id):
@@ -57,7 +49,7 @@ def attack(fx):
         "off by an info-stealer and replayed from the guest network. Same /24, same AS, same "
         "country; only the device differs. A colleague works alongside."
     )
-    megan = Member("megan.bowen@northwind.example", "Megan Bowen")
+    megan = EntraUser("megan.bowen@northwind.example", "Megan Bowen")
     sid = uuid("entra-session", "megan", fx.day)
     laptop = ("3f9b2c71-6a4e-4d8b-a0c5-7e1d2f3a4b59", "MEGANB-LT01", "Azure AD joined")
     fx.who(key(sid), "megan.bowen on MEGANB-LT01; her session replayed from an unregistered machine")
@@ -71,7 +63,7 @@ def attack(fx):
     sign_in(fx, "10:06:02", megan, sid, OFFICE_GUEST, CHROME_WIN.raw, None, app=2,
             browser="Chrome 128.0.0", seed="thief2")
 
-    adele = Member("adele.vance@northwind.example", "Adele Vance")
+    adele = EntraUser("adele.vance@northwind.example", "Adele Vance")
     sid2 = uuid("entra-session", "adele", fx.day)
     fx.who(key(sid2), "adele.vance on ADELEV-LT02 all morning")
     desk = ("8c1d4e2f-3b5a-4c6d-9e7f-0a1b2c3d4e5f", "ADELEV-LT02", "Azure AD joined")
@@ -87,7 +79,7 @@ def benign(fx):
         "all day from a personal machine Entra does not know (`unregistered` from the start); and "
         "a user on two registered devices, laptop and desktop, each with its own session."
     )
-    megan = Member("megan.bowen@northwind.example", "Megan Bowen")
+    megan = EntraUser("megan.bowen@northwind.example", "Megan Bowen")
     sid = uuid("entra-session", "megan-benign", fx.day)
     laptop = ("3f9b2c71-6a4e-4d8b-a0c5-7e1d2f3a4b59", "MEGANB-LT01", "Azure AD joined")
     fx.who(key(sid), "megan.bowen on MEGANB-LT01: an Edge update and a NAT move in the /24")
@@ -98,7 +90,7 @@ def benign(fx):
                 seed=f"n{i}")
     fx.quiet(key(sid), "one device: a browser update and a new address inside the /24 are not a device")
 
-    lynne = Member("lynne.robbins@contoso-partner.example", "Lynne Robbins")
+    lynne = EntraUser("lynne.robbins@contoso-partner.example", "Lynne Robbins")
     sid2 = uuid("entra-session", "lynne", fx.day)
     fx.who(key(sid2), "lynne.robbins, a contractor, on a personal machine all day")
     for i, clock in enumerate(["08:45:00", "09:30:14", "11:02:40", "11:48:09"]):
@@ -106,7 +98,7 @@ def benign(fx):
                 seed=f"l{i}")
     fx.quiet(key(sid2), "`unregistered` from its first sign-in: the baseline, not a change")
 
-    diego = Member("diego.siciliani@northwind.example", "Diego Siciliani")
+    diego = EntraUser("diego.siciliani@northwind.example", "Diego Siciliani")
     laptop2 = ("5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d", "DIEGOS-LT03", "Azure AD joined")
     desktop = ("9d8c7b6a-5f4e-4d3c-b2a1-0f9e8d7c6b5a", "DIEGOS-WS01", "Hybrid Azure AD joined")
     for name, device, clocks in [("laptop", laptop2, ["09:10:00", "09:40:31", "10:20:15"]),
