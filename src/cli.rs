@@ -17,7 +17,9 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use crate::decision::{Decision, EvidenceOrigin};
 use crate::engine::{Engine, EngineConfig};
 use crate::event::{Normalizer, Reject, RejectReason, Source, DEFAULT_MAX_RECORD_BYTES};
-use crate::replay::{peak_memory_kib, replay, replay_sharded, ReplayOptions, ReplaySummary};
+use crate::replay::{
+    peak_memory_kib, replay, replay_recording, replay_sharded, ReplayOptions, ReplaySummary,
+};
 use crate::rule::{RuleSet, RuleTest, TestExpect};
 use crate::sink::{write_dead_letter, write_decision};
 use crate::source::file::{self, Item};
@@ -42,6 +44,10 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Lint every rule file and run every rule's inline tests.
     Check(CheckArgs),
+    /// Replay audit logs into an archive: the normalized events and the decisions as Parquet,
+    /// partitioned by date and source (docs/history.md).
+    #[cfg(feature = "parquet")]
+    Archive(ArchiveArgs),
     /// Write synthetic audit traffic (CloudTrail, Okta, Kubernetes, GitHub) with injected
     /// attacks and their ground truth (docs/gen.md).
     Gen(GenArgs),
@@ -172,6 +178,55 @@ pub struct ReplayArgs {
     /// --max-sessions is split between the shards)
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub threads: u16,
+    /// Also write every normalized event and every decision to a new archive in DIR (Parquet,
+    /// docs/history.md). An archive given as an input path is replayed in its original order.
+    #[cfg(feature = "parquet")]
+    #[arg(long, value_name = "DIR")]
+    pub archive: Option<PathBuf>,
+    /// Start a new archive file when one reaches this size (with --archive).
+    #[cfg(feature = "parquet")]
+    #[arg(long, default_value = "128MiB", value_parser = parse_size_flag)]
+    pub roll_size: u64,
+}
+
+/// `archive`: `replay` with its events and decisions written to an archive.
+#[cfg(feature = "parquet")]
+#[derive(clap::Args, Debug)]
+pub struct ArchiveArgs {
+    /// Files or directories to read (as `replay` reads them; an archive too).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// The archive's directory: created, and it must not hold an archive already.
+    #[arg(long, value_name = "DIR")]
+    pub to: PathBuf,
+    /// Rule files or directories [default: rules, in the current directory]
+    #[arg(long)]
+    pub rules: Vec<PathBuf>,
+    /// Also write the decisions here as NDJSON (they always go to the archive).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Write rejected records here as NDJSON (origin, reason, detail, the record).
+    #[arg(long)]
+    pub rejects: Option<PathBuf>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Read every record as this source instead of detecting it per record.
+    #[arg(long, value_parser = parse_source)]
+    pub source: Option<Source>,
+    /// Start a new file when one reaches this size.
+    #[arg(long, default_value = "128MiB", value_parser = parse_size_flag)]
+    pub roll_size: u64,
+    /// No progress line on stderr.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+#[cfg(feature = "parquet")]
+fn parse_size_flag(text: &str) -> Result<u64, String> {
+    crate::units::parse_size(text)
+        .filter(|n| *n >= 1.0)
+        .map(|n| n as u64)
+        .ok_or_else(|| format!("'{text}' is not a size (e.g. 64MiB, 1GB)"))
 }
 
 /// Settings that decide what the engine decides; `replay` and `run` share them.
@@ -452,7 +507,27 @@ fn check_inputs(paths: &[PathBuf]) -> Result<()> {
 pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Normalize(args) => normalize(args),
-        Command::Replay(args) => replay_command(args),
+        Command::Replay(args) => replay_command(args, true),
+        #[cfg(feature = "parquet")]
+        Command::Archive(args) => {
+            let printed = args.out.is_some();
+            replay_command(
+                ReplayArgs {
+                    paths: args.paths,
+                    rules: args.rules,
+                    out: args.out,
+                    rejects: args.rejects,
+                    engine: args.engine,
+                    source: args.source,
+                    no_progress: args.no_progress,
+                    no_final_timers: false,
+                    threads: 1,
+                    archive: Some(args.to),
+                    roll_size: args.roll_size,
+                },
+                printed,
+            )
+        }
         Command::Check(args) => check(args),
         Command::Gen(args) => {
             let (cfg, output) = args.settings()?;
@@ -839,7 +914,9 @@ fn load_rules(paths: &[PathBuf]) -> Result<RuleSet> {
     })
 }
 
-fn replay_command(args: ReplayArgs) -> Result<i32> {
+/// `replay` (and `archive`): decisions to `--out`, else to standard output when
+/// `print_decisions`.
+fn replay_command(args: ReplayArgs, print_decisions: bool) -> Result<i32> {
     check_inputs(&args.paths)?;
     let rules = load_rules(&rule_paths(&args.rules, "pass another with --rules DIR")?)?;
     let options = ReplayOptions {
@@ -866,7 +943,8 @@ fn replay_command(args: ReplayArgs) -> Result<i32> {
         Some(path) => Box::new(BufWriter::new(
             File::create(path).with_context(|| format!("creating {}", path.display()))?,
         )),
-        None => Box::new(BufWriter::new(io::stdout().lock())),
+        None if print_decisions => Box::new(BufWriter::new(io::stdout().lock())),
+        None => Box::new(io::sink()),
     };
     let mut rejects_out = match &args.rejects {
         Some(path) => Some(BufWriter::new(
@@ -899,6 +977,8 @@ fn replay_command(args: ReplayArgs) -> Result<i32> {
     } else {
         args.threads
     };
+    #[cfg(feature = "parquet")]
+    let (threads, mut archive) = archive::open(&args, threads)?;
     let summary = if threads > 1 {
         replay_sharded(
             &args.paths,
@@ -911,13 +991,25 @@ fn replay_command(args: ReplayArgs) -> Result<i32> {
         )?
     } else {
         let mut engine = Engine::new(rules, args.engine.engine_config()?);
-        replay(
+        #[cfg(feature = "parquet")]
+        let recorder = archive
+            .as_mut()
+            .map(|(_, w)| w as &mut dyn crate::replay::Recorder);
+        #[cfg(not(feature = "parquet"))]
+        let recorder = None;
+        let (summary, names) = replay_recording(
             &args.paths,
             &mut engine,
             &options,
             &mut on_decision,
             &mut on_reject,
-        )?
+            recorder,
+        )?;
+        #[cfg(feature = "parquet")]
+        archive::close(archive, names)?;
+        #[cfg(not(feature = "parquet"))]
+        let _ = names;
+        summary
     };
     out.flush().context("writing decisions")?;
     if let Some(w) = rejects_out.as_mut() {
@@ -950,6 +1042,64 @@ fn replay_command(args: ReplayArgs) -> Result<i32> {
         return Ok(exit::UNREADABLE_INPUT);
     }
     Ok(exit::OK)
+}
+
+/// `replay --archive` and `archive`: the archive written beside the decisions.
+#[cfg(feature = "parquet")]
+mod archive {
+    use std::path::PathBuf;
+
+    use anyhow::{Context, Result};
+
+    use super::ReplayArgs;
+    use crate::history::{is_archive, ArchiveWriter};
+
+    /// The archive `args` ask for, opened, and the engine threads to use: one when archiving
+    /// or reading an archive (the archive keeps the order one engine reads in).
+    pub(super) fn open(
+        args: &ReplayArgs,
+        threads: u16,
+    ) -> Result<(u16, Option<(PathBuf, ArchiveWriter)>)> {
+        let reads_archive = args.paths.iter().any(|p| is_archive(p));
+        let threads = if threads > 1 && (args.archive.is_some() || reads_archive) {
+            eprintln!(
+                "sessionguard: archives are written and read in the order one engine reads: \
+                 evaluating on one engine (--threads {threads} ignored)"
+            );
+            1
+        } else {
+            threads
+        };
+        let Some(dir) = &args.archive else {
+            return Ok((threads, None));
+        };
+        let writer = ArchiveWriter::create(dir, args.roll_size)
+            .with_context(|| format!("creating the archive in {}", dir.display()))?;
+        Ok((threads, Some((dir.clone(), writer))))
+    }
+
+    /// Closes the archive, writes its manifest and says what it holds.
+    pub(super) fn close(
+        archive: Option<(PathBuf, ArchiveWriter)>,
+        origin_files: Vec<String>,
+    ) -> Result<()> {
+        let Some((dir, writer)) = archive else {
+            return Ok(());
+        };
+        let manifest = writer
+            .finish(origin_files)
+            .with_context(|| format!("writing the archive in {}", dir.display()))?;
+        let bytes = crate::history::read::archive_bytes(&dir, &manifest);
+        eprintln!(
+            "archived {} events and {} decisions in {} ({:.1} MiB) to {}",
+            manifest.events,
+            manifest.decisions,
+            crate::units::plural(manifest.files.len(), "Parquet file"),
+            bytes as f64 / (1 << 20) as f64,
+            dir.display()
+        );
+        Ok(())
+    }
 }
 
 /// Lints the rules (any load error fails), then runs each rule's inline tests with only that

@@ -26,7 +26,9 @@
 //! - [`evaluator`]: normalize → time → engine → decisions, behind a [`evaluator::Sink`].
 //! - [`rule`]: the rule language: YAML with positions, compiler, matching, field references.
 //! - [`decision`]: decision records, deterministic ids, CAEP claims.
-//! - [`replay`]: files or standard input through the evaluator; sharded on N threads.
+//! - [`replay`]: files, archives or standard input through the evaluator; sharded on N threads.
+//! - `history` (with the `parquet` feature): the archive — events and decisions as Parquet,
+//!   partitioned by date and source — and reading it back in its original order.
 //! - `kafka`: `run`, `rekey`, `demo`: consumer loop, delivery, offsets, progress topic, the
 //!   pipeline's named events.
 //! - [`gen`]: the traffic generator (its own crate, `crates/sessionguard-gen`: synthetic
@@ -50,6 +52,8 @@ pub mod engine;
 pub mod evaluator;
 pub mod event;
 pub mod gen;
+#[cfg(feature = "parquet")]
+pub mod history;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod replay;
