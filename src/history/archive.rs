@@ -194,9 +194,10 @@ impl ArchiveWriter {
             return Ok(());
         }
         // The writer thread stopped: its error says why.
-        Err(self.join().err().unwrap_or_else(|| {
-            io::Error::other("the archive's writer thread stopped")
-        }))
+        Err(self
+            .join()
+            .err()
+            .unwrap_or_else(|| io::Error::other("the archive's writer thread stopped")))
     }
 
     /// Waits for the writer thread; the files it wrote.
@@ -319,12 +320,9 @@ fn write_files(root: &Path, roll_bytes: u64, jobs: Receiver<Job>) -> io::Result<
                 } else {
                     DECISIONS.clone()
                 };
-                let writer = ArrowWriter::try_new(
-                    File::create(&partial)?,
-                    schema,
-                    Some(properties.clone()),
-                )
-                .map_err(io::Error::other)?;
+                let writer =
+                    ArrowWriter::try_new(File::create(&partial)?, schema, Some(properties.clone()))
+                        .map_err(io::Error::other)?;
                 written.push(relative.to_string_lossy().into_owned());
                 open.insert(
                     partition.clone(),

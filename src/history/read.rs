@@ -46,7 +46,14 @@ struct Rows {
 
 impl Rows {
     fn of(batch: &RecordBatch) -> Option<Rows> {
-        let u64s = |name| Some(batch.column_by_name(name)?.as_primitive_opt::<UInt64Type>()?.clone());
+        let u64s = |name| {
+            Some(
+                batch
+                    .column_by_name(name)?
+                    .as_primitive_opt::<UInt64Type>()?
+                    .clone(),
+            )
+        };
         let texts = |name| Some(batch.column_by_name(name)?.as_string_opt::<i32>()?.clone());
         Some(Rows {
             seq: u64s("seq")?,
@@ -115,7 +122,9 @@ impl Cursor {
     }
 
     fn seq(&self) -> u64 {
-        self.rows.as_ref().map_or(u64::MAX, |r| r.seq.value(self.at))
+        self.rows
+            .as_ref()
+            .map_or(u64::MAX, |r| r.seq.value(self.at))
     }
 }
 

@@ -263,9 +263,13 @@ impl EventColumns {
 
     /// The rows added so far as one batch; the builders start over empty.
     pub fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
-        let mut strings = self.strings.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef);
+        let mut strings = self
+            .strings
+            .iter_mut()
+            .map(|b| Arc::new(b.finish()) as ArrayRef);
         let mut next = || strings.next().expect("one builder per string column");
-        let (event_id, session_key, session_kind, session_issuer) = (next(), next(), next(), next());
+        let (event_id, session_key, session_kind, session_issuer) =
+            (next(), next(), next(), next());
         let (principal_type, principal_id, principal_name) = (next(), next(), next());
         let (action, action_vendor, outcome, outcome_reason, operation) =
             (next(), next(), next(), next(), next());
@@ -347,7 +351,9 @@ impl Default for DecisionColumns {
             time: utc(),
             window_start: utc(),
             window_end: utc(),
-            strings: (0..DECISION_STRINGS).map(|_| StringBuilder::new()).collect(),
+            strings: (0..DECISION_STRINGS)
+                .map(|_| StringBuilder::new())
+                .collect(),
             chain: ListBuilder::new(StringBuilder::new()),
             value: Float64Builder::new(),
             evidence_events: UInt64Builder::new(),
