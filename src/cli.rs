@@ -1052,14 +1052,36 @@ mod archive {
     use anyhow::{Context, Result};
 
     use super::ReplayArgs;
+    use crate::decision::Decision;
+    use crate::event::Event;
     use crate::history::{is_archive, ArchiveWriter};
+    use crate::replay::Recorder;
+
+    /// What a replay records goes into the archive (history does not know replay: replay
+    /// reads archives).
+    pub(super) struct Archiving(pub ArchiveWriter);
+
+    impl Recorder for Archiving {
+        fn event(
+            &mut self,
+            event: &Event<'_>,
+            origin: (&str, u64),
+            bytes: &[u8],
+        ) -> std::io::Result<()> {
+            self.0.event(event, origin, bytes)
+        }
+
+        fn decision(&mut self, decision: &Decision) -> std::io::Result<()> {
+            self.0.decision(decision)
+        }
+    }
 
     /// The archive `args` ask for, opened, and the engine threads to use: one when archiving
     /// or reading an archive (the archive keeps the order one engine reads in).
     pub(super) fn open(
         args: &ReplayArgs,
         threads: u16,
-    ) -> Result<(u16, Option<(PathBuf, ArchiveWriter)>)> {
+    ) -> Result<(u16, Option<(PathBuf, Archiving)>)> {
         let reads_archive = args.paths.iter().any(|p| is_archive(p));
         let threads = if threads > 1 && (args.archive.is_some() || reads_archive) {
             eprintln!(
@@ -1075,15 +1097,15 @@ mod archive {
         };
         let writer = ArchiveWriter::create(dir, args.roll_size)
             .with_context(|| format!("creating the archive in {}", dir.display()))?;
-        Ok((threads, Some((dir.clone(), writer))))
+        Ok((threads, Some((dir.clone(), Archiving(writer)))))
     }
 
     /// Closes the archive, writes its manifest and says what it holds.
     pub(super) fn close(
-        archive: Option<(PathBuf, ArchiveWriter)>,
+        archive: Option<(PathBuf, Archiving)>,
         origin_files: Vec<String>,
     ) -> Result<()> {
-        let Some((dir, writer)) = archive else {
+        let Some((dir, Archiving(writer))) = archive else {
             return Ok(());
         };
         let manifest = writer

@@ -356,13 +356,3 @@ fn write_files(root: &Path, roll_bytes: u64, jobs: Receiver<Job>) -> io::Result<
     result.and(closed)?;
     Ok(written)
 }
-
-impl crate::replay::Recorder for ArchiveWriter {
-    fn event(&mut self, event: &Event<'_>, origin: (&str, u64), bytes: &[u8]) -> io::Result<()> {
-        ArchiveWriter::event(self, event, origin, bytes)
-    }
-
-    fn decision(&mut self, decision: &Decision) -> io::Result<()> {
-        ArchiveWriter::decision(self, decision)
-    }
-}
