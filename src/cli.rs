@@ -48,6 +48,15 @@ pub enum Command {
     /// partitioned by date and source (docs/history.md).
     #[cfg(feature = "parquet")]
     Archive(ArchiveArgs),
+    /// Replay history through new rules and a baseline; print the decisions that change.
+    #[cfg(feature = "parquet")]
+    Backtest(BacktestArgs),
+    /// One session's lineage, events and decisions from an archive, as a timeline.
+    #[cfg(feature = "parquet")]
+    Explain(ExplainArgs),
+    /// SQL over an archive's `events` and `decisions` tables (DataFusion; docs/history.md).
+    #[cfg(feature = "history")]
+    Query(QueryArgs),
     /// Write synthetic audit traffic (CloudTrail, Okta, Kubernetes, GitHub) with injected
     /// attacks and their ground truth (docs/gen.md).
     Gen(GenArgs),
@@ -219,6 +228,125 @@ pub struct ArchiveArgs {
     /// No progress line on stderr.
     #[arg(long)]
     pub no_progress: bool,
+}
+
+/// `backtest`.
+#[cfg(feature = "parquet")]
+#[derive(clap::Args, Debug)]
+pub struct BacktestArgs {
+    /// Logs or archives to replay (as `replay` reads them).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// The new rule files or directories.
+    #[arg(long, required = true)]
+    pub rules: Vec<PathBuf>,
+    /// The rules to compare with [default: rules, in the current directory]
+    #[arg(long)]
+    pub baseline: Vec<PathBuf>,
+    /// Write the diff as one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Exit with status 1 when the new rules kill more than N sessions the baseline did not.
+    #[arg(long, value_name = "N")]
+    pub max_new_kills: Option<u64>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Read every record as this source instead of detecting it per record.
+    #[arg(long, value_parser = parse_source)]
+    pub source: Option<Source>,
+}
+
+#[cfg(feature = "parquet")]
+fn backtest_command(args: BacktestArgs) -> Result<i32> {
+    use crate::history::backtest::{self, Diff};
+    check_inputs(&args.paths)?;
+    let baseline_paths = rule_paths(&args.baseline, "pass the baseline with --baseline DIR")?;
+    let baseline = load_rules(&baseline_paths)?;
+    let new = load_rules(&rule_paths(&args.rules, "")?)?;
+    let options = ReplayOptions {
+        normalizer: Normalizer {
+            forced: args.source,
+            ..Normalizer::default()
+        },
+        ..ReplayOptions::default()
+    };
+    let ((before, _), (after, summary)) = backtest::run(
+        &args.paths,
+        baseline,
+        new,
+        &args.engine.engine_config()?,
+        &options,
+    )?;
+    let diff = Diff::between(&before, &after);
+    let mut out = io::stdout().lock();
+    if args.json {
+        serde_json::to_writer(&mut out, &diff).context("writing the diff")?;
+        writeln!(out)?;
+    } else {
+        write!(out, "{}", diff.render())?;
+    }
+    out.flush()?;
+    eprintln!(
+        "backtest: {} events replayed through both rule sets",
+        summary.events()
+    );
+    if let Some(limit) = args.max_new_kills {
+        let kills = diff.new_kills();
+        if kills > limit {
+            eprintln!(
+                "sessionguard: the new rules kill {kills} sessions the baseline did not \
+                 (--max-new-kills {limit})"
+            );
+            return Ok(exit::FINDINGS);
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// `explain`.
+#[cfg(feature = "parquet")]
+#[derive(clap::Args, Debug)]
+pub struct ExplainArgs {
+    /// The session key, as decisions name it (`aws:123456789012:sts:ASIA…`).
+    pub session: String,
+    /// The archive to read.
+    #[arg(long, value_name = "DIR", default_value = "archive")]
+    pub archive: PathBuf,
+}
+
+/// `query`.
+#[cfg(feature = "history")]
+#[derive(clap::Args, Debug)]
+pub struct QueryArgs {
+    /// The SQL, or a file holding it (a saved query: queries/*.sql).
+    pub sql: String,
+    /// The archive to query.
+    #[arg(long, value_name = "DIR", default_value = "archive")]
+    pub archive: PathBuf,
+    /// How to write the result [default: table on a terminal, csv otherwise]
+    #[arg(long, value_enum)]
+    pub format: Option<crate::history::query::Format>,
+}
+
+#[cfg(feature = "history")]
+fn query_command(args: QueryArgs) -> Result<i32> {
+    use crate::history::query::{self, Format};
+    use std::io::IsTerminal;
+    let sql = if args.sql.trim_end().ends_with(".sql") && !args.sql.contains(char::is_whitespace) {
+        std::fs::read_to_string(&args.sql).with_context(|| format!("reading {}", args.sql))?
+    } else {
+        args.sql
+    };
+    let stdout = io::stdout();
+    let format = args.format.unwrap_or(if stdout.is_terminal() {
+        Format::Table
+    } else {
+        Format::Csv
+    });
+    let mut out = BufWriter::new(stdout.lock());
+    query::run(&sql, &args.archive, format, &mut out)?;
+    out.flush().context("writing the result")?;
+    Ok(exit::OK)
 }
 
 #[cfg(feature = "parquet")]
@@ -425,7 +553,8 @@ pub mod exit {
     /// Done. Also: the reader of standard output went away (`replay … | head`), and `run` or
     /// `rekey` stopped by SIGTERM or SIGINT, which is how a service ends.
     pub const OK: i32 = 0;
-    /// `check` found something: a rule file that does not load, or a rule's failing test.
+    /// `check` found something: a rule file that does not load, or a rule's failing test;
+    /// `backtest`: the new rules cross a limit set on the command line (`--max-new-kills`).
     pub const FINDINGS: i32 = 1;
     /// Nothing useful was done: bad arguments, an input path or rules directory that does not
     /// exist, rules that do not load (outside `check`), output that cannot be written, Kafka
@@ -508,6 +637,18 @@ pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Normalize(args) => normalize(args),
         Command::Replay(args) => replay_command(args, true),
+        #[cfg(feature = "history")]
+        Command::Query(args) => query_command(args),
+        #[cfg(feature = "parquet")]
+        Command::Backtest(args) => backtest_command(args),
+        #[cfg(feature = "parquet")]
+        Command::Explain(args) => {
+            let story = crate::history::explain::story(&args.archive, &args.session)?;
+            let mut out = io::stdout().lock();
+            out.write_all(story.render().as_bytes())?;
+            out.flush()?;
+            Ok(exit::OK)
+        }
         #[cfg(feature = "parquet")]
         Command::Archive(args) => {
             let printed = args.out.is_some();

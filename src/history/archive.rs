@@ -132,7 +132,9 @@ impl ArchiveWriter {
                 ),
             ));
         }
-        fs::create_dir_all(dir)?;
+        // Both tables' roots exist even when empty, so a query finds them.
+        fs::create_dir_all(dir.join("events"))?;
+        fs::create_dir_all(dir.join("decisions"))?;
         let (jobs, receive) = sync_channel(CHANNEL_BATCHES);
         let root = dir.to_path_buf();
         let writer = std::thread::Builder::new()
