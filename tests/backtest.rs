@@ -39,7 +39,12 @@ fn copy_dir(from: &Path, to: &Path) {
 /// Replaces `from` (which must occur once) with `to` in a rule file.
 fn edit(file: &Path, from: &str, to: &str) {
     let text = std::fs::read_to_string(file).unwrap();
-    assert_eq!(text.matches(from).count(), 1, "{from} in {}", file.display());
+    assert_eq!(
+        text.matches(from).count(),
+        1,
+        "{from} in {}",
+        file.display()
+    );
     std::fs::write(file, text.replace(from, to)).unwrap();
 }
 
@@ -164,15 +169,19 @@ fn an_archive_backtests_as_its_logs() {
 fn max_new_kills_fails_a_change_that_kills_more() {
     let rules = changed_rules("gate");
     let rules_s = rules.display().to_string();
-    let json = sessionguard(&["backtest", "fixtures/scenarios", "--rules", &rules_s, "--json"]);
+    let json = sessionguard(&[
+        "backtest",
+        "fixtures/scenarios",
+        "--rules",
+        &rules_s,
+        "--json",
+    ]);
     let diff: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     let kills = diff["added"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|d| {
-            d["action"] == "revoke_session" || d["action"] == "revoke_credential"
-        })
+        .filter(|d| d["action"] == "revoke_session" || d["action"] == "revoke_credential")
         .count();
     assert!(kills > 0, "the lower MFA threshold kills new sessions");
     let gate = |limit: usize| {

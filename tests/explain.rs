@@ -42,7 +42,12 @@ fn archive() -> &'static str {
             &dir,
             "--no-progress",
         ]);
-        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         dir
     })
 }
@@ -53,7 +58,12 @@ fn explain(key: &str) -> Output {
 
 fn timeline(key: &str) -> String {
     let out = explain(key);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -61,7 +71,9 @@ fn timeline(key: &str) -> String {
 fn a_chained_session_shows_its_parent_chain_events_and_decisions() {
     let text = timeline(CHILD);
     assert!(
-        text.lines().any(|l| l.trim_start().starts_with("parent") && l.contains(PARENT) && l.contains("sts:AssumeRole")),
+        text.lines().any(|l| l.trim_start().starts_with("parent")
+            && l.contains(PARENT)
+            && l.contains("sts:AssumeRole")),
         "names the parent and the AssumeRole that issued it:\n{text}"
     );
     assert!(text.contains(&format!("root      {PARENT}")), "{text}");
@@ -85,7 +97,8 @@ fn a_chained_session_shows_its_parent_chain_events_and_decisions() {
 fn the_parent_shows_the_child_it_issued() {
     let text = timeline(PARENT);
     assert!(
-        text.lines().any(|l| l.trim_start().starts_with("child") && l.contains(CHILD)),
+        text.lines()
+            .any(|l| l.trim_start().starts_with("child") && l.contains(CHILD)),
         "names the child session:\n{text}"
     );
 }
@@ -95,5 +108,8 @@ fn an_unknown_session_is_a_clear_error() {
     let out = explain("aws:000000000000:sts:ASIANOSUCHSESSION");
     assert_eq!(out.status.code(), Some(2));
     let said = String::from_utf8_lossy(&out.stderr);
-    assert!(said.contains("no session aws:000000000000:sts:ASIANOSUCHSESSION"), "{said}");
+    assert!(
+        said.contains("no session aws:000000000000:sts:ASIANOSUCHSESSION"),
+        "{said}"
+    );
 }

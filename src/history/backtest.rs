@@ -124,7 +124,9 @@ impl Diff {
             }
         }
         diff.added = after.into_values().collect();
-        let by_time = |a: &Decided, b: &Decided| (&a.time, &a.rule, &a.session).cmp(&(&b.time, &b.rule, &b.session));
+        let by_time = |a: &Decided, b: &Decided| {
+            (&a.time, &a.rule, &a.session).cmp(&(&b.time, &b.rule, &b.session))
+        };
         diff.added.sort_by(by_time);
         diff.removed.sort_by(by_time);
         diff.moved

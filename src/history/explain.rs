@@ -96,7 +96,9 @@ fn millis(batch: &RecordBatch, column: &str, row: usize) -> i64 {
 }
 
 fn number(batch: &RecordBatch, column: &str, row: usize) -> Option<u64> {
-    let array = batch.column_by_name(column)?.as_primitive_opt::<UInt64Type>()?;
+    let array = batch
+        .column_by_name(column)?
+        .as_primitive_opt::<UInt64Type>()?;
     (!array.is_null(row)).then(|| array.value(row))
 }
 

@@ -60,8 +60,8 @@ pub async fn context(archive: &Path) -> Result<SessionContext> {
         .set_bool("datafusion.execution.parquet.pushdown_filters", true)
         .set_bool("datafusion.execution.parquet.reorder_filters", true);
     let ctx = SessionContext::new_with_config(config);
-    let root = std::fs::canonicalize(archive)
-        .with_context(|| format!("reading {}", archive.display()))?;
+    let root =
+        std::fs::canonicalize(archive).with_context(|| format!("reading {}", archive.display()))?;
     let tables = [
         ("events", EVENTS.clone(), &["date", "source"][..]),
         ("decisions", DECISIONS.clone(), &["date"][..]),
