@@ -49,7 +49,6 @@ pub enum Command {
     #[cfg(feature = "parquet")]
     Archive(ArchiveArgs),
     /// Replay history through new rules and a baseline; print the decisions that change.
-    #[cfg(feature = "parquet")]
     Backtest(BacktestArgs),
     /// One session's lineage, events and decisions from an archive, as a timeline.
     #[cfg(feature = "parquet")]
@@ -231,7 +230,6 @@ pub struct ArchiveArgs {
 }
 
 /// `backtest`.
-#[cfg(feature = "parquet")]
 #[derive(clap::Args, Debug)]
 pub struct BacktestArgs {
     /// Logs or archives to replay (as `replay` reads them).
@@ -256,9 +254,8 @@ pub struct BacktestArgs {
     pub source: Option<Source>,
 }
 
-#[cfg(feature = "parquet")]
 fn backtest_command(args: BacktestArgs) -> Result<i32> {
-    use crate::history::backtest::{self, Diff};
+    use crate::replay::backtest::{self, Diff};
     check_inputs(&args.paths)?;
     let baseline_paths = rule_paths(&args.baseline, "pass the baseline with --baseline DIR")?;
     let baseline = load_rules(&baseline_paths)?;
@@ -639,7 +636,6 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Replay(args) => replay_command(args, true),
         #[cfg(feature = "history")]
         Command::Query(args) => query_command(args),
-        #[cfg(feature = "parquet")]
         Command::Backtest(args) => backtest_command(args),
         #[cfg(feature = "parquet")]
         Command::Explain(args) => {

@@ -4,7 +4,6 @@
 //! - [`archive`]: writing an archive — Parquet, hive-partitioned by date and source, zstd,
 //!   rolled by size, encoded on a thread of its own — and its manifest.
 //! - [`read`]: reading an archive's events back in their original order, for `replay DIR`.
-//! - [`backtest`]: two rule sets over the same history, and the decision diff between them.
 //! - [`explain`]: one session's lineage, events and decisions as a timeline.
 //! - `query` (feature `history`): SQL over an archive's `events` and `decisions` with
 //!   DataFusion.
@@ -12,7 +11,6 @@
 //! The format is documented in docs/history.md.
 
 pub mod archive;
-pub mod backtest;
 pub mod explain;
 #[cfg(feature = "history")]
 pub mod query;

@@ -27,6 +27,7 @@ use crate::event::{Event, Normalizer, Reject, RejectReason, Source};
 use crate::source::file::{self, Item};
 use crate::source::Origin;
 
+pub mod backtest;
 #[cfg(feature = "parquet")]
 mod from_archive;
 mod sharded;

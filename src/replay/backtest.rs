@@ -12,9 +12,9 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use super::{replay, ReplayOptions, ReplaySummary};
 use crate::decision::Decision;
 use crate::engine::{Engine, EngineConfig};
-use crate::replay::{replay, ReplayOptions, ReplaySummary};
 use crate::rule::RuleSet;
 
 /// One decision, as the diff shows it.
@@ -222,6 +222,9 @@ impl Diff {
     }
 }
 
+/// One rule set's replay: its decisions in the order made, and its summary.
+pub type Run = (Vec<Decided>, ReplaySummary);
+
 /// Replays `paths` through `baseline` and `new` at once (a thread each); each run's decisions
 /// in the order made, and its summary.
 pub fn run(
@@ -230,8 +233,8 @@ pub fn run(
     new: RuleSet,
     config: &EngineConfig,
     options: &ReplayOptions,
-) -> anyhow::Result<((Vec<Decided>, ReplaySummary), (Vec<Decided>, ReplaySummary))> {
-    let one = |rules: RuleSet| -> anyhow::Result<(Vec<Decided>, ReplaySummary)> {
+) -> anyhow::Result<(Run, Run)> {
+    let one = |rules: RuleSet| -> anyhow::Result<Run> {
         let mut engine = Engine::new(rules, config.clone());
         let mut decided = Vec::new();
         let summary = replay(
