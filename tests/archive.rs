@@ -8,6 +8,8 @@
 //!   (`#[ignore]`d: it needs pyarrow; scripts/test.sh makes a venv with it and runs it);
 //! - an archive is never written over; a damaged file costs only its own rows (exit 3).
 
+#![cfg(feature = "parquet")]
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -6,6 +6,8 @@
 //! (`fixtures/backtest/threshold-change.diff.golden`; `UPDATE_GOLDEN=1` rewrites it), and the
 //! decisions a user would look for are checked by name in the JSON; `--max-new-kills` gates.
 
+#![cfg(feature = "parquet")] // one test backtests an archive
+
 #[path = "support/golden.rs"]
 mod golden;
 

@@ -5,6 +5,8 @@
 //! `UPDATE_GOLDEN=1` rewrites it); the parent's names the child it issued; an unknown key is
 //! a clear error.
 
+#![cfg(feature = "parquet")]
+
 #[path = "support/golden.rs"]
 mod golden;
 
