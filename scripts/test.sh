@@ -13,8 +13,9 @@
 # so does a log line at level error in the output (tests keep the engine's logs in files and
 # show them only with a failure). Needs the Rust toolchain, a C compiler and make (librdkafka
 # and OpenSSL are built from source) and python3 (scripts/kafka.sh asks the broker whether it
-# is up; scripts/structure.py); stunnel4 and openssl for tests/kafka_tls.rs are installed with
-# apt-get when missing (as root). Ends with one line: "N passed, M failed".
+# is up; scripts/structure.py; pyarrow, installed into a venv, for tests/archive.rs);
+# stunnel4 and openssl for tests/kafka_tls.rs are installed with apt-get when missing (as
+# root). Ends with one line: "N passed, M failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,6 +51,10 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# `query` (DataFusion) is behind the `history` feature, not in the default build: linted and
+# tested here as well (docs/history.md).
+echo "== cargo clippy --features history"
+cargo clippy --all-targets --locked --features history -- -D warnings
 status=0
 broker_failed=0
 if [ -n "$install_pid" ]; then
@@ -88,6 +93,20 @@ cargo test --workspace --all-targets --locked --no-fail-fast 2>&1 | tee "$log" |
 # run, against the broker started above. Without one they fail: they never pass unrun.
 echo "== cargo test --test kafka_broker --test kafka_tls --test kafka_faults -- --ignored"
 cargo test --locked --test kafka_broker --test kafka_tls --test kafka_faults -- --ignored 2>&1 | tee -a "$log" || status=$?
+# tests/archive.rs has sessionguard's archive read by pyarrow (Apache Arrow's C++ Parquet
+# reader, not the Rust one that wrote it): pyarrow goes into a venv of its own under target/,
+# made once. Without it that test fails; it never passes unrun.
+venv=target/test-venv
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import pyarrow' 2>/dev/null; then
+    echo "== python3 -m venv $venv; pip install pyarrow (for tests/archive.rs)"
+    mkdir -p target
+    (python3 -m venv "$venv" && "$venv/bin/pip" install --quiet pyarrow) >target/test-venv.log 2>&1 ||
+        { tail -n 20 target/test-venv.log; echo "installing pyarrow failed: tests/archive.rs's pyarrow test will fail"; }
+fi
+echo "== cargo test --features history --test query (SQL over the archive)"
+cargo test --locked --features history --test query 2>&1 | tee -a "$log" || status=$?
+echo "== cargo test --test archive -- --ignored (pyarrow reads the archive)"
+SESSIONGUARD_TEST_PYTHON="$PWD/$venv/bin/python" cargo test --locked --test archive -- --ignored 2>&1 | tee -a "$log" || status=$?
 if [ -d rules ] && ls rules/*.yml >/dev/null 2>&1; then
     echo "== sessionguard check rules/"
     cargo run --quiet --locked -- check rules 2>&1 | tee -a "$log" || status=$?

@@ -17,7 +17,9 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use crate::decision::{Decision, EvidenceOrigin};
 use crate::engine::{Engine, EngineConfig};
 use crate::event::{Normalizer, Reject, RejectReason, Source, DEFAULT_MAX_RECORD_BYTES};
-use crate::replay::{peak_memory_kib, replay, replay_sharded, ReplayOptions, ReplaySummary};
+use crate::replay::{
+    peak_memory_kib, replay, replay_recording, replay_sharded, ReplayOptions, ReplaySummary,
+};
 use crate::rule::{RuleSet, RuleTest, TestExpect};
 use crate::sink::{write_dead_letter, write_decision};
 use crate::source::file::{self, Item};
@@ -42,6 +44,18 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Lint every rule file and run every rule's inline tests.
     Check(CheckArgs),
+    /// Replay audit logs into an archive: the normalized events and the decisions as Parquet,
+    /// partitioned by date and source (docs/history.md).
+    #[cfg(feature = "parquet")]
+    Archive(ArchiveArgs),
+    /// Replay history through new rules and a baseline; print the decisions that change.
+    Backtest(BacktestArgs),
+    /// One session's lineage, events and decisions from an archive, as a timeline.
+    #[cfg(feature = "parquet")]
+    Explain(ExplainArgs),
+    /// SQL over an archive's `events` and `decisions` tables (DataFusion; docs/history.md).
+    #[cfg(feature = "history")]
+    Query(QueryArgs),
     /// Write synthetic audit traffic (CloudTrail, Okta, Kubernetes, GitHub) with injected
     /// attacks and their ground truth (docs/gen.md).
     Gen(GenArgs),
@@ -172,6 +186,172 @@ pub struct ReplayArgs {
     /// --max-sessions is split between the shards)
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub threads: u16,
+    /// Also write every normalized event and every decision to a new archive in DIR (Parquet,
+    /// docs/history.md). An archive given as an input path is replayed in its original order.
+    #[cfg(feature = "parquet")]
+    #[arg(long, value_name = "DIR")]
+    pub archive: Option<PathBuf>,
+    /// Start a new archive file when one reaches this size (with --archive).
+    #[cfg(feature = "parquet")]
+    #[arg(long, default_value = "128MiB", value_parser = parse_size_flag)]
+    pub roll_size: u64,
+}
+
+/// `archive`: `replay` with its events and decisions written to an archive.
+#[cfg(feature = "parquet")]
+#[derive(clap::Args, Debug)]
+pub struct ArchiveArgs {
+    /// Files or directories to read (as `replay` reads them; an archive too).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// The archive's directory: created, and it must not hold an archive already.
+    #[arg(long, value_name = "DIR")]
+    pub to: PathBuf,
+    /// Rule files or directories [default: rules, in the current directory]
+    #[arg(long)]
+    pub rules: Vec<PathBuf>,
+    /// Also write the decisions here as NDJSON (they always go to the archive).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Write rejected records here as NDJSON (origin, reason, detail, the record).
+    #[arg(long)]
+    pub rejects: Option<PathBuf>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Read every record as this source instead of detecting it per record.
+    #[arg(long, value_parser = parse_source)]
+    pub source: Option<Source>,
+    /// Start a new file when one reaches this size.
+    #[arg(long, default_value = "128MiB", value_parser = parse_size_flag)]
+    pub roll_size: u64,
+    /// No progress line on stderr.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// `backtest`.
+#[derive(clap::Args, Debug)]
+pub struct BacktestArgs {
+    /// Logs or archives to replay (as `replay` reads them).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// The new rule files or directories.
+    #[arg(long, required = true)]
+    pub rules: Vec<PathBuf>,
+    /// The rules to compare with [default: rules, in the current directory]
+    #[arg(long)]
+    pub baseline: Vec<PathBuf>,
+    /// Write the diff as one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Exit with status 1 when the new rules kill more than N sessions the baseline did not.
+    #[arg(long, value_name = "N")]
+    pub max_new_kills: Option<u64>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Read every record as this source instead of detecting it per record.
+    #[arg(long, value_parser = parse_source)]
+    pub source: Option<Source>,
+}
+
+fn backtest_command(args: BacktestArgs) -> Result<i32> {
+    use crate::replay::backtest::{self, Diff};
+    check_inputs(&args.paths)?;
+    let baseline_paths = rule_paths(&args.baseline, "pass the baseline with --baseline DIR")?;
+    let baseline = load_rules(&baseline_paths)?;
+    let new = load_rules(&rule_paths(&args.rules, "")?)?;
+    let options = ReplayOptions {
+        normalizer: Normalizer {
+            forced: args.source,
+            ..Normalizer::default()
+        },
+        ..ReplayOptions::default()
+    };
+    let ((before, _), (after, summary)) = backtest::run(
+        &args.paths,
+        baseline,
+        new,
+        &args.engine.engine_config()?,
+        &options,
+    )?;
+    let diff = Diff::between(&before, &after);
+    let mut out = io::stdout().lock();
+    if args.json {
+        serde_json::to_writer(&mut out, &diff).context("writing the diff")?;
+        writeln!(out)?;
+    } else {
+        write!(out, "{}", diff.render())?;
+    }
+    out.flush()?;
+    eprintln!(
+        "backtest: {} events replayed through both rule sets",
+        summary.events()
+    );
+    if let Some(limit) = args.max_new_kills {
+        let kills = diff.new_kills();
+        if kills > limit {
+            eprintln!(
+                "sessionguard: the new rules kill {kills} sessions the baseline did not \
+                 (--max-new-kills {limit})"
+            );
+            return Ok(exit::FINDINGS);
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// `explain`.
+#[cfg(feature = "parquet")]
+#[derive(clap::Args, Debug)]
+pub struct ExplainArgs {
+    /// The session key, as decisions name it (`aws:123456789012:sts:ASIA…`).
+    pub session: String,
+    /// The archive to read.
+    #[arg(long, value_name = "DIR", default_value = "archive")]
+    pub archive: PathBuf,
+}
+
+/// `query`.
+#[cfg(feature = "history")]
+#[derive(clap::Args, Debug)]
+pub struct QueryArgs {
+    /// The SQL, or a file holding it (a saved query: queries/*.sql).
+    pub sql: String,
+    /// The archive to query.
+    #[arg(long, value_name = "DIR", default_value = "archive")]
+    pub archive: PathBuf,
+    /// How to write the result [default: table on a terminal, csv otherwise]
+    #[arg(long, value_enum)]
+    pub format: Option<crate::history::query::Format>,
+}
+
+#[cfg(feature = "history")]
+fn query_command(args: QueryArgs) -> Result<i32> {
+    use crate::history::query::{self, Format};
+    use std::io::IsTerminal;
+    let sql = if args.sql.trim_end().ends_with(".sql") && !args.sql.contains(char::is_whitespace) {
+        std::fs::read_to_string(&args.sql).with_context(|| format!("reading {}", args.sql))?
+    } else {
+        args.sql
+    };
+    let stdout = io::stdout();
+    let format = args.format.unwrap_or(if stdout.is_terminal() {
+        Format::Table
+    } else {
+        Format::Csv
+    });
+    let mut out = BufWriter::new(stdout.lock());
+    query::run(&sql, &args.archive, format, &mut out)?;
+    out.flush().context("writing the result")?;
+    Ok(exit::OK)
+}
+
+#[cfg(feature = "parquet")]
+fn parse_size_flag(text: &str) -> Result<u64, String> {
+    crate::units::parse_size(text)
+        .filter(|n| *n >= 1.0)
+        .map(|n| n as u64)
+        .ok_or_else(|| format!("'{text}' is not a size (e.g. 64MiB, 1GB)"))
 }
 
 /// Settings that decide what the engine decides; `replay` and `run` share them.
@@ -370,7 +550,8 @@ pub mod exit {
     /// Done. Also: the reader of standard output went away (`replay … | head`), and `run` or
     /// `rekey` stopped by SIGTERM or SIGINT, which is how a service ends.
     pub const OK: i32 = 0;
-    /// `check` found something: a rule file that does not load, or a rule's failing test.
+    /// `check` found something: a rule file that does not load, or a rule's failing test;
+    /// `backtest`: the new rules cross a limit set on the command line (`--max-new-kills`).
     pub const FINDINGS: i32 = 1;
     /// Nothing useful was done: bad arguments, an input path or rules directory that does not
     /// exist, rules that do not load (outside `check`), output that cannot be written, Kafka
@@ -452,7 +633,38 @@ fn check_inputs(paths: &[PathBuf]) -> Result<()> {
 pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Normalize(args) => normalize(args),
-        Command::Replay(args) => replay_command(args),
+        Command::Replay(args) => replay_command(args, true),
+        #[cfg(feature = "history")]
+        Command::Query(args) => query_command(args),
+        Command::Backtest(args) => backtest_command(args),
+        #[cfg(feature = "parquet")]
+        Command::Explain(args) => {
+            let story = crate::history::explain::story(&args.archive, &args.session)?;
+            let mut out = io::stdout().lock();
+            out.write_all(story.render().as_bytes())?;
+            out.flush()?;
+            Ok(exit::OK)
+        }
+        #[cfg(feature = "parquet")]
+        Command::Archive(args) => {
+            let printed = args.out.is_some();
+            replay_command(
+                ReplayArgs {
+                    paths: args.paths,
+                    rules: args.rules,
+                    out: args.out,
+                    rejects: args.rejects,
+                    engine: args.engine,
+                    source: args.source,
+                    no_progress: args.no_progress,
+                    no_final_timers: false,
+                    threads: 1,
+                    archive: Some(args.to),
+                    roll_size: args.roll_size,
+                },
+                printed,
+            )
+        }
         Command::Check(args) => check(args),
         Command::Gen(args) => {
             let (cfg, output) = args.settings()?;
@@ -839,7 +1051,9 @@ fn load_rules(paths: &[PathBuf]) -> Result<RuleSet> {
     })
 }
 
-fn replay_command(args: ReplayArgs) -> Result<i32> {
+/// `replay` (and `archive`): decisions to `--out`, else to standard output when
+/// `print_decisions`.
+fn replay_command(args: ReplayArgs, print_decisions: bool) -> Result<i32> {
     check_inputs(&args.paths)?;
     let rules = load_rules(&rule_paths(&args.rules, "pass another with --rules DIR")?)?;
     let options = ReplayOptions {
@@ -866,7 +1080,8 @@ fn replay_command(args: ReplayArgs) -> Result<i32> {
         Some(path) => Box::new(BufWriter::new(
             File::create(path).with_context(|| format!("creating {}", path.display()))?,
         )),
-        None => Box::new(BufWriter::new(io::stdout().lock())),
+        None if print_decisions => Box::new(BufWriter::new(io::stdout().lock())),
+        None => Box::new(io::sink()),
     };
     let mut rejects_out = match &args.rejects {
         Some(path) => Some(BufWriter::new(
@@ -899,6 +1114,8 @@ fn replay_command(args: ReplayArgs) -> Result<i32> {
     } else {
         args.threads
     };
+    #[cfg(feature = "parquet")]
+    let (threads, mut archive) = archive::open(&args, threads)?;
     let summary = if threads > 1 {
         replay_sharded(
             &args.paths,
@@ -911,13 +1128,25 @@ fn replay_command(args: ReplayArgs) -> Result<i32> {
         )?
     } else {
         let mut engine = Engine::new(rules, args.engine.engine_config()?);
-        replay(
+        #[cfg(feature = "parquet")]
+        let recorder = archive
+            .as_mut()
+            .map(|(_, w)| w as &mut dyn crate::replay::Recorder);
+        #[cfg(not(feature = "parquet"))]
+        let recorder = None;
+        let (summary, names) = replay_recording(
             &args.paths,
             &mut engine,
             &options,
             &mut on_decision,
             &mut on_reject,
-        )?
+            recorder,
+        )?;
+        #[cfg(feature = "parquet")]
+        archive::close(archive, names)?;
+        #[cfg(not(feature = "parquet"))]
+        let _ = names;
+        summary
     };
     out.flush().context("writing decisions")?;
     if let Some(w) = rejects_out.as_mut() {
@@ -950,6 +1179,86 @@ fn replay_command(args: ReplayArgs) -> Result<i32> {
         return Ok(exit::UNREADABLE_INPUT);
     }
     Ok(exit::OK)
+}
+
+/// `replay --archive` and `archive`: the archive written beside the decisions.
+#[cfg(feature = "parquet")]
+mod archive {
+    use std::path::PathBuf;
+
+    use anyhow::{Context, Result};
+
+    use super::ReplayArgs;
+    use crate::decision::Decision;
+    use crate::event::Event;
+    use crate::history::{is_archive, ArchiveWriter};
+    use crate::replay::Recorder;
+
+    /// What a replay records goes into the archive (history does not know replay: replay
+    /// reads archives).
+    pub(super) struct Archiving(pub ArchiveWriter);
+
+    impl Recorder for Archiving {
+        fn event(
+            &mut self,
+            event: &Event<'_>,
+            origin: (&str, u64),
+            bytes: &[u8],
+        ) -> std::io::Result<()> {
+            self.0.event(event, origin, bytes)
+        }
+
+        fn decision(&mut self, decision: &Decision) -> std::io::Result<()> {
+            self.0.decision(decision)
+        }
+    }
+
+    /// The archive `args` ask for, opened, and the engine threads to use: one when archiving
+    /// or reading an archive (the archive keeps the order one engine reads in).
+    pub(super) fn open(
+        args: &ReplayArgs,
+        threads: u16,
+    ) -> Result<(u16, Option<(PathBuf, Archiving)>)> {
+        let reads_archive = args.paths.iter().any(|p| is_archive(p));
+        let threads = if threads > 1 && (args.archive.is_some() || reads_archive) {
+            eprintln!(
+                "sessionguard: archives are written and read in the order one engine reads: \
+                 evaluating on one engine (--threads {threads} ignored)"
+            );
+            1
+        } else {
+            threads
+        };
+        let Some(dir) = &args.archive else {
+            return Ok((threads, None));
+        };
+        let writer = ArchiveWriter::create(dir, args.roll_size)
+            .with_context(|| format!("creating the archive in {}", dir.display()))?;
+        Ok((threads, Some((dir.clone(), Archiving(writer)))))
+    }
+
+    /// Closes the archive, writes its manifest and says what it holds.
+    pub(super) fn close(
+        archive: Option<(PathBuf, Archiving)>,
+        origin_files: Vec<String>,
+    ) -> Result<()> {
+        let Some((dir, Archiving(writer))) = archive else {
+            return Ok(());
+        };
+        let manifest = writer
+            .finish(origin_files)
+            .with_context(|| format!("writing the archive in {}", dir.display()))?;
+        let bytes = crate::history::read::archive_bytes(&dir, &manifest);
+        eprintln!(
+            "archived {} events and {} decisions in {} ({:.1} MiB) to {}",
+            manifest.events,
+            manifest.decisions,
+            crate::units::plural(manifest.files.len(), "Parquet file"),
+            bytes as f64 / (1 << 20) as f64,
+            dir.display()
+        );
+        Ok(())
+    }
 }
 
 /// Lints the rules (any load error fails), then runs each rule's inline tests with only that

@@ -16,7 +16,7 @@ use bumpalo::Bump;
 
 use crate::decision::Decision;
 use crate::engine::{human_ms, Applied, Engine};
-use crate::event::{Normalizer, Reject, RejectReason, Source};
+use crate::event::{Event, Normalizer, Reject, RejectReason, Source};
 use crate::source::Origin;
 use crate::time::{Admit, ClockState, Clocks, Released, TimeConfig};
 
@@ -26,6 +26,11 @@ pub trait Sink {
     fn decision(&mut self, decision: &Decision) -> io::Result<()>;
     /// A record that was not applied, with why and its bytes (empty when framing lost them).
     fn reject(&mut self, origin: Origin, reject: &Reject, bytes: &[u8]) -> io::Result<()>;
+    /// A record that normalized, with its event, in the order records arrive (before the time
+    /// stage judges it): what an archive keeps. Most sinks ignore it.
+    fn event(&mut self, _event: &Event<'_>, _origin: Origin, _bytes: &[u8]) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// What an evaluator has seen, for summaries and metrics.
@@ -202,6 +207,7 @@ impl Evaluator {
             }
         };
         *self.tally.events_by_source.entry(event.source).or_default() += 1;
+        sink.event(&event, origin, bytes)?;
         let admit = self.clocks.admit(
             event.source,
             event.time.millis(),

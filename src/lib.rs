@@ -26,7 +26,11 @@
 //! - [`evaluator`]: normalize → time → engine → decisions, behind a [`evaluator::Sink`].
 //! - [`rule`]: the rule language: YAML with positions, compiler, matching, field references.
 //! - [`decision`]: decision records, deterministic ids, CAEP claims.
-//! - [`replay`]: files or standard input through the evaluator; sharded on N threads.
+//! - [`replay`]: files, archives or standard input through the evaluator; sharded on N threads;
+//!   `backtest`: two rule sets over the same history, and the decision diff between them.
+//! - `history` (with the `parquet` feature): the archive — events and decisions as Parquet,
+//!   partitioned by date and source — reading it back in its original order, `explain`
+//!   (a session's timeline) and, with the `history` feature, `query` (SQL, DataFusion).
 //! - `kafka`: `run`, `rekey`, `demo`: consumer loop, delivery, offsets, progress topic, the
 //!   pipeline's named events.
 //! - [`gen`]: the traffic generator (its own crate, `crates/sessionguard-gen`: synthetic
@@ -50,6 +54,8 @@ pub mod engine;
 pub mod evaluator;
 pub mod event;
 pub mod gen;
+#[cfg(feature = "parquet")]
+pub mod history;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod replay;

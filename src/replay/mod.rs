@@ -23,10 +23,13 @@ use anyhow::Context as _;
 use crate::decision::Decision;
 use crate::engine::Engine;
 use crate::evaluator::{Evaluator, Sink, Tally};
-use crate::event::{Normalizer, Reject, RejectReason, Source};
+use crate::event::{Event, Normalizer, Reject, RejectReason, Source};
 use crate::source::file::{self, Item};
 use crate::source::Origin;
 
+pub mod backtest;
+#[cfg(feature = "parquet")]
+mod from_archive;
 mod sharded;
 pub use sharded::replay_sharded;
 
@@ -215,16 +218,41 @@ fn per_source(counts: &BTreeMap<Source, u64>) -> String {
 /// Receives rejected records: file name, line, reason, the record's bytes.
 pub type RejectSink<'s> = dyn FnMut(&str, u64, &Reject, &[u8]) -> io::Result<()> + 's;
 
-/// Adapts the two callbacks of [`replay`] to an evaluator's [`Sink`].
+/// Keeps what a replay saw and decided (an archive, `crate::history`): every record that
+/// normalized, in the order read, with its file and line; every decision, as made.
+pub trait Recorder {
+    fn event(&mut self, event: &Event<'_>, origin: (&str, u64), bytes: &[u8]) -> io::Result<()>;
+    fn decision(&mut self, decision: &Decision) -> io::Result<()>;
+}
+
+/// Adapts the two callbacks of [`replay`] (and a [`Recorder`]) to an evaluator's [`Sink`].
 struct Callbacks<'a, 'b> {
     names: &'a [String],
     on_decision: &'a mut dyn FnMut(&Decision) -> io::Result<()>,
     on_reject: &'a mut RejectSink<'b>,
+    recorder: Option<&'a mut (dyn Recorder + 'b)>,
 }
 
 impl Sink for Callbacks<'_, '_> {
     fn decision(&mut self, decision: &Decision) -> io::Result<()> {
+        if let Some(recorder) = self.recorder.as_deref_mut() {
+            recorder.decision(decision)?;
+        }
         (self.on_decision)(decision)
+    }
+
+    fn event(&mut self, event: &Event<'_>, origin: Origin, bytes: &[u8]) -> io::Result<()> {
+        let Some(recorder) = self.recorder.as_deref_mut() else {
+            return Ok(());
+        };
+        let (name, line) = match origin {
+            Origin::File { file, line } => (
+                self.names.get(file as usize).map_or("?", String::as_str),
+                line,
+            ),
+            Origin::Kafka { offset, .. } => ("kafka", offset as u64),
+        };
+        recorder.event(event, (name, line), bytes)
     }
 
     fn reject(&mut self, origin: Origin, reject: &Reject, bytes: &[u8]) -> io::Result<()> {
@@ -236,6 +264,17 @@ impl Sink for Callbacks<'_, '_> {
             Origin::Kafka { offset, .. } => ("kafka", offset as u64),
         };
         (self.on_reject)(name, line, reject, bytes)
+    }
+}
+
+/// Whether `path` is an archive's root (`crate::history`), read as one input.
+fn is_archive(path: &Path) -> bool {
+    #[cfg(feature = "parquet")]
+    return crate::history::is_archive(path);
+    #[cfg(not(feature = "parquet"))]
+    {
+        let _ = path;
+        false
     }
 }
 
@@ -253,6 +292,21 @@ pub fn replay(
     on_decision: &mut dyn FnMut(&Decision) -> io::Result<()>,
     on_reject: &mut RejectSink<'_>,
 ) -> anyhow::Result<ReplaySummary> {
+    replay_recording(paths, engine, options, on_decision, on_reject, None)
+        .map(|(summary, _)| summary)
+}
+
+/// [`replay`], with every normalized record and every decision also handed to `recorder`;
+/// returns, besides the summary, the input files' names in the order the replay met them (the
+/// ids of its origins).
+pub fn replay_recording<'b>(
+    paths: &[PathBuf],
+    engine: &mut Engine,
+    options: &ReplayOptions,
+    on_decision: &mut dyn FnMut(&Decision) -> io::Result<()>,
+    on_reject: &mut RejectSink<'b>,
+    recorder: Option<&mut (dyn Recorder + 'b)>,
+) -> anyhow::Result<(ReplaySummary, Vec<String>)> {
     let started = Instant::now();
     let (files, skipped) = expand_inputs(paths);
     let total_bytes: u64 = files
@@ -273,6 +327,7 @@ pub fn replay(
         names: Vec::new(),
         on_decision,
         on_reject,
+        recorder,
         progress: Progress::new(options.progress && io::stderr().is_terminal(), total_bytes),
     };
     let outcome = (|| -> anyhow::Result<()> {
@@ -305,7 +360,7 @@ pub fn replay(
     *engine = reading.evaluator.into_engine();
     outcome?;
     summary.elapsed = started.elapsed();
-    Ok(summary)
+    Ok((summary, reading.names))
 }
 
 /// The files `paths` name (directories walked; `-` kept for standard input), and what a walk
@@ -314,7 +369,7 @@ fn expand_inputs(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<(PathBuf, String)>) {
     let mut files = Vec::new();
     let mut skipped = Vec::new();
     for path in paths {
-        if is_stdin(path) {
+        if is_stdin(path) || is_archive(path) {
             files.push(path.clone());
         } else {
             let expanded = file::expand(std::slice::from_ref(path));
@@ -332,6 +387,7 @@ struct Reading<'r, 'b> {
     names: Vec<String>,
     on_decision: &'r mut dyn FnMut(&Decision) -> io::Result<()>,
     on_reject: &'r mut RejectSink<'b>,
+    recorder: Option<&'r mut (dyn Recorder + 'b)>,
     progress: Progress,
 }
 
@@ -342,6 +398,7 @@ impl<'b> Reading<'_, 'b> {
             names: &self.names,
             on_decision: &mut *self.on_decision,
             on_reject: &mut *self.on_reject,
+            recorder: self.recorder.as_deref_mut(),
         };
         (&mut self.evaluator, sink)
     }
@@ -374,6 +431,10 @@ impl<'b> Reading<'_, 'b> {
         options: &ReplayOptions,
         summary: &mut ReplaySummary,
     ) -> anyhow::Result<Option<(String, u64)>> {
+        #[cfg(feature = "parquet")]
+        if is_archive(path) {
+            return self.archive(path, options, summary);
+        }
         let name = if is_stdin(path) {
             "<stdin>".to_owned()
         } else {
@@ -402,12 +463,14 @@ impl<'b> Reading<'_, 'b> {
             names,
             on_decision,
             on_reject,
+            recorder,
             progress,
         } = self;
         let mut sink = Callbacks {
             names,
             on_decision: &mut **on_decision,
             on_reject: &mut **on_reject,
+            recorder: recorder.as_deref_mut(),
         };
         let max_record_bytes = options.normalizer.max_record_bytes;
         let read = reader.frame(max_record_bytes, &mut |item| {

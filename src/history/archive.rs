@@ -1,0 +1,360 @@
+//! Writing an archive: every normalized event and every decision of a replay, as Parquet
+//! (arrow-rs), hive-partitioned by date and source, zstd-compressed, rolled by size.
+//!
+//! ```text
+//! DIR/_sessionguard_archive.json                       the manifest, written last
+//! DIR/events/date=2024-11-04/source=cloudtrail/part-00000.parquet
+//! DIR/decisions/date=2024-11-04/part-00000.parquet
+//! ```
+//!
+//! The replay thread only appends rows to Arrow builders, one per partition; each full batch
+//! goes over a bounded channel to a writer thread, which encodes, compresses and writes it —
+//! so the Parquet work runs beside the engine, not in its way. A file is written as
+//! `part-N.parquet.partial` and renamed when closed, so a reader never sees half a file, and
+//! the manifest, written once everything is closed, marks a complete archive: it names the
+//! input files in the order the replay met them, so an archived event's origin means what it
+//! meant (see [`super::read`]).
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::thread::JoinHandle;
+
+use arrow_array::RecordBatch;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::{KeyValue, SortingColumn};
+use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
+use serde::{Deserialize, Serialize};
+
+use super::schema::{DecisionColumns, EventColumns, DECISIONS, EVENTS, FORMAT_VERSION};
+use crate::decision::Decision;
+use crate::event::{Event, Source, Timestamp};
+
+/// The manifest's file name, at the archive's root.
+pub const MANIFEST: &str = "_sessionguard_archive.json";
+
+/// Rows gathered per partition before a batch goes to the writer thread.
+const BATCH_ROWS: usize = 8192;
+
+/// Rows per Parquet row group at most (the unit a reader skips by its statistics).
+const ROW_GROUP_ROWS: usize = 65_536;
+
+/// Files held open at once; past it the one unused longest is closed (its partition's next
+/// batch starts a new file).
+const MAX_OPEN_FILES: usize = 64;
+
+/// Batches in flight to the writer thread: bounds the memory when writing falls behind.
+const CHANNEL_BATCHES: usize = 4;
+
+/// The default size a file is rolled at.
+pub const DEFAULT_ROLL_BYTES: u64 = 128 << 20;
+
+/// What an archive holds, written at its root when it is complete.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Manifest {
+    pub format: u32,
+    /// The input files of the replay that wrote it, in the order it met them: an event's
+    /// `origin_file` is one of these, and replaying the archive names them in this order.
+    pub origin_files: Vec<String>,
+    pub events: u64,
+    pub decisions: u64,
+    /// Every Parquet file, relative to the archive's root, in name order.
+    pub files: Vec<String>,
+}
+
+impl Manifest {
+    /// Reads the manifest of the archive at `dir`.
+    pub fn read(dir: &Path) -> io::Result<Manifest> {
+        let path = dir.join(MANIFEST);
+        let text = fs::read(&path)?;
+        let manifest: Manifest = serde_json::from_slice(&text).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: not an archive manifest: {e}", path.display()),
+            )
+        })?;
+        if manifest.format != FORMAT_VERSION {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{}: archive format {} (this sessionguard reads format {FORMAT_VERSION})",
+                    path.display(),
+                    manifest.format
+                ),
+            ));
+        }
+        Ok(manifest)
+    }
+}
+
+/// Whether `path` is the root of an archive (a directory holding a manifest).
+pub fn is_archive(path: &Path) -> bool {
+    path.join(MANIFEST).is_file()
+}
+
+/// `date=YYYY-MM-DD` of an event time (UTC).
+fn date_partition(time: Timestamp) -> String {
+    let text = time.to_string();
+    format!("date={}", &text[..text.find('T').unwrap_or(text.len())])
+}
+
+/// A batch for the writer thread, and the partition directory it belongs in.
+struct Job {
+    partition: PathBuf,
+    batch: RecordBatch,
+}
+
+/// Writes an archive; see the module docs.
+pub struct ArchiveWriter {
+    dir: PathBuf,
+    events: HashMap<(i64, Source), EventColumns>,
+    decisions: HashMap<i64, DecisionColumns>,
+    next_event: u64,
+    next_decision: u64,
+    jobs: Option<SyncSender<Job>>,
+    writer: Option<JoinHandle<io::Result<Vec<String>>>>,
+}
+
+impl ArchiveWriter {
+    /// Starts an archive in `dir` (created if absent; it must not hold an archive already),
+    /// rolling files at about `roll_bytes`.
+    pub fn create(dir: &Path, roll_bytes: u64) -> io::Result<ArchiveWriter> {
+        if is_archive(dir) || dir.join("events").exists() || dir.join("decisions").exists() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!(
+                    "{} already holds an archive: archive into a new directory",
+                    dir.display()
+                ),
+            ));
+        }
+        // Both tables' roots exist even when empty, so a query finds them.
+        fs::create_dir_all(dir.join("events"))?;
+        fs::create_dir_all(dir.join("decisions"))?;
+        let (jobs, receive) = sync_channel(CHANNEL_BATCHES);
+        let root = dir.to_path_buf();
+        let writer = std::thread::Builder::new()
+            .name("archive-writer".into())
+            .spawn(move || write_files(&root, roll_bytes.max(1), receive))?;
+        Ok(ArchiveWriter {
+            dir: dir.to_path_buf(),
+            events: HashMap::new(),
+            decisions: HashMap::new(),
+            next_event: 0,
+            next_decision: 0,
+            jobs: Some(jobs),
+            writer: Some(writer),
+        })
+    }
+
+    /// Adds one normalized event: where it was read from (file name, line) and the record.
+    pub fn event(&mut self, event: &Event<'_>, origin: (&str, u64), raw: &[u8]) -> io::Result<()> {
+        let day = event.time.millis().div_euclid(86_400_000);
+        let columns = self.events.entry((day, event.source)).or_default();
+        columns.push(
+            self.next_event,
+            event,
+            origin,
+            &String::from_utf8_lossy(raw),
+        );
+        self.next_event += 1;
+        if columns.rows() >= BATCH_ROWS {
+            let batch = columns.finish().map_err(io::Error::other)?;
+            let partition = Path::new("events")
+                .join(date_partition(event.time))
+                .join(format!("source={}", event.source.as_str()));
+            self.send(partition, batch)?;
+        }
+        Ok(())
+    }
+
+    /// Adds one decision.
+    pub fn decision(&mut self, decision: &Decision) -> io::Result<()> {
+        let json = serde_json::to_string(decision)?;
+        let day = decision.time.millis().div_euclid(86_400_000);
+        let columns = self.decisions.entry(day).or_default();
+        columns.push(self.next_decision, decision, &json);
+        self.next_decision += 1;
+        if columns.rows() >= BATCH_ROWS {
+            let batch = columns.finish().map_err(io::Error::other)?;
+            let partition = Path::new("decisions").join(date_partition(decision.time));
+            self.send(partition, batch)?;
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, partition: PathBuf, batch: RecordBatch) -> io::Result<()> {
+        let sent = self
+            .jobs
+            .as_ref()
+            .is_some_and(|jobs| jobs.send(Job { partition, batch }).is_ok());
+        if sent {
+            return Ok(());
+        }
+        // The writer thread stopped: its error says why.
+        Err(self
+            .join()
+            .err()
+            .unwrap_or_else(|| io::Error::other("the archive's writer thread stopped")))
+    }
+
+    /// Waits for the writer thread; the files it wrote.
+    fn join(&mut self) -> io::Result<Vec<String>> {
+        self.jobs = None;
+        match self.writer.take() {
+            Some(handle) => handle
+                .join()
+                .map_err(|_| io::Error::other("the archive's writer thread panicked"))?,
+            None => Err(io::Error::other("the archive was already closed")),
+        }
+    }
+
+    /// Writes what is left, closes every file and writes the manifest. `origin_files`: the
+    /// replay's input files in the order it met them (the ids of its origins).
+    pub fn finish(mut self, origin_files: Vec<String>) -> io::Result<Manifest> {
+        let mut events: Vec<_> = std::mem::take(&mut self.events).into_iter().collect();
+        events.sort_by_key(|(key, _)| *key);
+        for ((day, source), mut columns) in events {
+            if columns.rows() > 0 {
+                let batch = columns.finish().map_err(io::Error::other)?;
+                let partition = Path::new("events")
+                    .join(date_partition(Timestamp(day * 86_400_000)))
+                    .join(format!("source={}", source.as_str()));
+                self.send(partition, batch)?;
+            }
+        }
+        let mut decisions: Vec<_> = std::mem::take(&mut self.decisions).into_iter().collect();
+        decisions.sort_by_key(|(day, _)| *day);
+        for (day, mut columns) in decisions {
+            if columns.rows() > 0 {
+                let batch = columns.finish().map_err(io::Error::other)?;
+                let partition =
+                    Path::new("decisions").join(date_partition(Timestamp(day * 86_400_000)));
+                self.send(partition, batch)?;
+            }
+        }
+        let mut files = self.join()?;
+        files.sort();
+        let manifest = Manifest {
+            format: FORMAT_VERSION,
+            origin_files,
+            events: self.next_event,
+            decisions: self.next_decision,
+            files,
+        };
+        let partial = self.dir.join(format!("{MANIFEST}.partial"));
+        fs::write(&partial, serde_json::to_vec_pretty(&manifest)?)?;
+        fs::rename(&partial, self.dir.join(MANIFEST))?;
+        Ok(manifest)
+    }
+}
+
+/// The Parquet settings of every archive file.
+fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        // The record itself is unique per row: a dictionary would only be given up.
+        .set_column_dictionary_enabled(ColumnPath::from("raw"), false)
+        .set_column_dictionary_enabled(ColumnPath::from("decision"), false)
+        .set_sorting_columns(Some(vec![SortingColumn {
+            column_idx: 0,
+            descending: false,
+            nulls_first: false,
+        }]))
+        .set_key_value_metadata(Some(vec![KeyValue::new(
+            "sessionguard.archive.format".to_owned(),
+            FORMAT_VERSION.to_string(),
+        )]))
+        .set_created_by(format!("sessionguard {}", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// A partition's file being written.
+struct OpenFile {
+    writer: ArrowWriter<File>,
+    partial: PathBuf,
+    path: PathBuf,
+    last_used: u64,
+}
+
+impl OpenFile {
+    fn close(self) -> io::Result<()> {
+        self.writer.close().map_err(io::Error::other)?;
+        fs::rename(&self.partial, &self.path)
+    }
+}
+
+/// The writer thread: writes each batch to its partition's open file, rolling at
+/// `roll_bytes`; at the end closes every file. The files written, relative to `root`.
+fn write_files(root: &Path, roll_bytes: u64, jobs: Receiver<Job>) -> io::Result<Vec<String>> {
+    let mut open: HashMap<PathBuf, OpenFile> = HashMap::new();
+    let mut next_index: HashMap<PathBuf, u32> = HashMap::new();
+    let mut written = Vec::new();
+    let mut clock = 0u64;
+    let properties = writer_properties();
+    let result = (|| -> io::Result<()> {
+        for Job { partition, batch } in jobs {
+            clock += 1;
+            if !open.contains_key(&partition) {
+                if open.len() >= MAX_OPEN_FILES {
+                    let oldest = open
+                        .iter()
+                        .min_by_key(|(_, f)| f.last_used)
+                        .map(|(p, _)| p.clone());
+                    if let Some(file) = oldest.and_then(|p| open.remove(&p)) {
+                        file.close()?;
+                    }
+                }
+                let index = next_index.entry(partition.clone()).or_default();
+                let relative = partition.join(format!("part-{index:05}.parquet"));
+                *index += 1;
+                let dir = root.join(&partition);
+                fs::create_dir_all(&dir)?;
+                let path = root.join(&relative);
+                let partial = path.with_extension("parquet.partial");
+                let schema = if partition.starts_with("events") {
+                    EVENTS.clone()
+                } else {
+                    DECISIONS.clone()
+                };
+                let writer =
+                    ArrowWriter::try_new(File::create(&partial)?, schema, Some(properties.clone()))
+                        .map_err(io::Error::other)?;
+                written.push(relative.to_string_lossy().into_owned());
+                open.insert(
+                    partition.clone(),
+                    OpenFile {
+                        writer,
+                        partial,
+                        path,
+                        last_used: clock,
+                    },
+                );
+            }
+            let file = open.get_mut(&partition).expect("opened above");
+            file.last_used = clock;
+            file.writer.write(&batch).map_err(io::Error::other)?;
+            let size = file.writer.bytes_written() + file.writer.in_progress_size();
+            if size as u64 >= roll_bytes {
+                if let Some(file) = open.remove(&partition) {
+                    file.close()?;
+                }
+            }
+        }
+        Ok(())
+    })();
+    // Close what is open either way, so the files written so far are readable.
+    let mut closed = Ok(());
+    for (_, file) in open.drain() {
+        if let Err(e) = file.close() {
+            closed = Err(e);
+        }
+    }
+    result.and(closed)?;
+    Ok(written)
+}
