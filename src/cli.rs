@@ -54,6 +54,10 @@ pub enum Command {
     /// Zero setup: the fixtures through an in-process Kafka mock cluster, decisions printed.
     #[cfg(feature = "kafka")]
     Demo,
+    /// Make kills land: decisions to Shared Signals receivers as signed CAEP events, behind
+    /// the blast-radius guard (docs/actuation.md).
+    #[cfg(feature = "actuate")]
+    Actuate(ActuateArgs),
 }
 
 /// Flags `run` and `rekey` share. Every one can also come from `--config` or a
@@ -138,6 +142,17 @@ pub struct RekeyArgs {
     /// The session-keyed topic records are re-produced to [env: SESSIONGUARD_OUTPUT_TOPIC]
     #[arg(long)]
     pub output_topic: Option<String>,
+}
+
+#[cfg(feature = "actuate")]
+#[derive(clap::Args, Debug)]
+pub struct ActuateArgs {
+    /// The actuate config file: issuer, signing key, receivers, guard (docs/actuation.md).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Decisions (NDJSON, as `replay` and `run` write them); `-` reads standard input.
+    #[arg(long, default_value = "-")]
+    pub decisions: PathBuf,
 }
 
 #[derive(clap::Args, Debug)]
@@ -475,6 +490,16 @@ pub fn run(cli: Cli) -> Result<i32> {
         ),
         #[cfg(feature = "kafka")]
         Command::Demo => demo(),
+        #[cfg(feature = "actuate")]
+        Command::Actuate(args) => {
+            let input = if args.decisions.as_os_str() == "-" {
+                crate::actuate::Input::Stdin
+            } else {
+                check_inputs(std::slice::from_ref(&args.decisions))?;
+                crate::actuate::Input::File(args.decisions)
+            };
+            crate::actuate::command(&args.config, input)
+        }
     }
 }
 

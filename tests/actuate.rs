@@ -1,0 +1,263 @@
+//! `sessionguard actuate` end to end: the binary against a Shared Signals receiver written in
+//! the test (tests/support/ssf_receiver.rs) that verifies every SET against the transmitter's
+//! JWKS, deduplicates on `jti`, and fails on purpose.
+#![cfg(feature = "actuate")]
+
+#[path = "support/ssf_receiver.rs"]
+mod ssf_receiver;
+
+use std::collections::{BTreeSet, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use josekit::jws::ES256;
+use serde_json::Value;
+use ssf_receiver::{Fault, Plan, Receiver};
+
+const ISSUER: &str = "https://sessionguard.test";
+const AUDIENCE: &str = "https://idp.test";
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sg-actuate-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A port nobody listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The kill decisions the engine wrote for the scenario fixtures (their reviewed goldens),
+/// `copies` times over with distinct ids, so there are enough to stop a run half-way.
+fn decisions(copies: usize) -> Vec<Value> {
+    let mut files: Vec<PathBuf> = walk(Path::new("fixtures/scenarios"))
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".decisions.golden"))
+        .collect();
+    files.sort();
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for copy in 0..copies {
+        for file in &files {
+            for line in std::fs::read_to_string(file).unwrap().lines() {
+                let mut d: Value = serde_json::from_str(line).unwrap();
+                if d["mode"] != "enforce" || !d["action"].as_str().unwrap().starts_with("revoke_") {
+                    continue;
+                }
+                let id = format!("{}{copy:02}", &d["decision_id"].as_str().unwrap()[..30]);
+                if seen.insert(id.clone()) {
+                    d["decision_id"] = Value::String(id);
+                    out.push(d);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+fn write_lines(path: &Path, lines: &[Value]) {
+    let text: String = lines.iter().map(|d| format!("{d}\n")).collect();
+    std::fs::write(path, text).unwrap();
+}
+
+struct Setup {
+    dir: PathBuf,
+    config: PathBuf,
+    listen: u16,
+}
+
+fn setup(name: &str, receiver_endpoint: &str, extra: &str) -> Setup {
+    let dir = scratch(name);
+    let key = ES256.generate_key_pair().unwrap().to_pem_private_key();
+    std::fs::write(dir.join("es256.pem"), key).unwrap();
+    let listen = free_port();
+    let config = dir.join("actuate.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "issuer: {ISSUER}\n\
+             signing_key: {{ alg: ES256, kid: test-1, key: {{ file: es256.pem }} }}\n\
+             listen: 127.0.0.1:{listen}\n\
+             state: actuate.state\n\
+             records: records.ndjson\n\
+             max_in_flight: 8\n\
+             receivers:\n\
+             - name: idp\n  endpoint: {receiver_endpoint}\n  audience: {AUDIENCE}\n  \
+               authorization: {{ env: SG_TEST_RECEIVER_TOKEN }}\n  timeout: 300ms\n  \
+               retry: {{ initial: 20ms, max: 200ms }}\n  breaker: {{ failures: 4, open_for: 100ms }}\n\
+             {extra}"
+        ),
+    )
+    .unwrap();
+    Setup { dir, config, listen }
+}
+
+/// Numbers the runs' stderr files.
+static RUNS: AtomicUsize = AtomicUsize::new(0);
+
+const TOKEN: &str = "receiver-token-7f3a9c-do-not-print";
+
+fn actuate(setup: &Setup, decisions: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_sessionguard"))
+        .args(["actuate", "--config"])
+        .arg(&setup.config)
+        .arg("--decisions")
+        .arg(decisions)
+        .env("SG_TEST_RECEIVER_TOKEN", TOKEN)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(setup.dir.join(format!("stderr-{}", RUNS.fetch_add(1, Ordering::Relaxed)))).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+fn wait(child: &mut Child, limit: Duration) -> i32 {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code().unwrap_or(-1);
+        }
+        assert!(start.elapsed() < limit, "actuate did not finish within {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn records(setup: &Setup) -> Vec<Value> {
+    std::fs::read_to_string(setup.dir.join("records.ndjson"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn stderr_text(setup: &Setup) -> String {
+    let mut text = String::new();
+    for entry in std::fs::read_dir(&setup.dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap().to_string_lossy().starts_with("stderr-") {
+            text.push_str(&std::fs::read_to_string(path).unwrap());
+        }
+    }
+    text
+}
+
+#[test]
+fn every_decision_reaches_the_receiver_once_by_jti_through_faults_and_a_crash() {
+    let all = decisions(4);
+    assert!(all.len() >= 150, "{} kill decisions", all.len());
+    let ids: BTreeSet<String> = all.iter().map(|d| d["decision_id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(ids.len(), all.len());
+    let refused = all[10]["decision_id"].as_str().unwrap().to_owned();
+
+    let listen = free_port();
+    let receiver = Receiver::start(Plan {
+        // Every 4th request a 503, every 9th taken but answered after the transmitter's
+        // timeout, every 5th slow; the rest at once.
+        fault: Box::new(|n| match n {
+            n if n % 4 == 0 => Fault::Unavailable,
+            n if n % 9 == 0 => Fault::Late(Duration::from_millis(600)),
+            n if n % 5 == 0 => Fault::Slow(Duration::from_millis(60)),
+            _ => Fault::None,
+        }),
+        refuse: HashSet::from([refused.clone()]),
+        issuer: ISSUER.into(),
+        audience: AUDIENCE.into(),
+        jwks_url: format!("http://127.0.0.1:{listen}/jwks.json"),
+        authorization: Some(format!("Bearer {TOKEN}")),
+    });
+    let mut setup = setup("crash", &receiver.endpoint(), "");
+    // The receiver fetches the JWKS from the port in the config.
+    let config = std::fs::read_to_string(&setup.config)
+        .unwrap()
+        .replace(&format!("127.0.0.1:{}", setup.listen), &format!("127.0.0.1:{listen}"));
+    std::fs::write(&setup.config, config).unwrap();
+    setup.listen = listen;
+    let input = setup.dir.join("decisions.ndjson");
+    write_lines(&input, &all);
+
+    // First run: killed (SIGKILL, no chance to save anything) once half is accepted.
+    let mut first = actuate(&setup, &input);
+    let start = Instant::now();
+    while receiver.log().accepted.len() < all.len() / 2 {
+        assert!(first.try_wait().unwrap().is_none(), "actuate ended early:\n{}", stderr_text(&setup));
+        assert!(start.elapsed() < Duration::from_secs(60), "too slow:\n{}", stderr_text(&setup));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let accepted_before_crash = receiver.log().accepted.len();
+    assert!(accepted_before_crash < all.len(), "the crash came too late to test anything");
+
+    // Second run: from the saved position to the end of the input.
+    let mut second = actuate(&setup, &input);
+    let code = wait(&mut second, Duration::from_secs(120));
+    assert_eq!(code, 0, "{}", stderr_text(&setup));
+
+    let log = receiver.log();
+    assert!(log.bad.is_empty(), "SETs that failed verification: {:?}", log.bad);
+    assert_eq!(log.unauthorized, 0);
+    // No decision lost: every decision's jti accepted (but the one refused on purpose).
+    let accepted: BTreeSet<String> = log.accepted.keys().cloned().collect();
+    let mut expected = ids.clone();
+    expected.remove(&refused);
+    assert_eq!(accepted, expected);
+    // None under a new jti: every jti that came is a decision id (the set above equals them).
+    // Duplicates (same jti) come only from answers the transmitter never saw and from the
+    // decisions in flight at the crash.
+    let duplicates: u32 = log.accepted.values().map(|n| n - 1).sum();
+    let late = log.faults.get("late").copied().unwrap_or(0);
+    assert!(
+        (duplicates as usize) < accepted_before_crash / 2,
+        "{duplicates} duplicates: the second run started over instead of going on"
+    );
+    assert!(log.faults.get("unavailable").copied().unwrap_or(0) > 10, "{:?}", log.faults);
+    assert!(late > 3, "{:?}", log.faults);
+    // The refusal is final: sent once per run at most, not retried.
+    assert!(log.refused.len() <= 2 && !log.refused.is_empty(), "{:?}", log.refused);
+    // The SETs say what the decisions say.
+    for d in &all {
+        let id = d["decision_id"].as_str().unwrap();
+        if id == refused {
+            continue;
+        }
+        let claims = &log.claims[id];
+        assert_eq!(claims["sub_id"]["format"], "complex");
+        assert_eq!(claims["sub_id"]["session"]["id"], d["session"]["key"]);
+        let event = &claims["events"]["https://schemas.openid.net/secevent/caep/event-type/session-revoked"];
+        assert_eq!(event["event_timestamp"], d["caep"]["iat"], "{id}");
+    }
+    drop(log);
+
+    // The records of the second run name each decision it settled; the refused one says why.
+    let records = records(&setup);
+    let settled: BTreeSet<&str> = records
+        .iter()
+        .filter(|r| r["outcome"] == "delivered")
+        .map(|r| r["decision_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(settled.len(), expected.len(), "every delivery recorded");
+    let refusal = records.iter().find(|r| r["outcome"] == "refused").expect("the refusal recorded");
+    assert_eq!(refusal["decision_id"], refused.as_str());
+    assert_eq!(refusal["reason"], "HTTP 400: jwtAud: not for this audience");
+    assert!(records.iter().any(|r| r["outcome"] == "delivered" && r["attempts"].as_u64() > Some(1)));
+    // The token never reaches a log line or a record.
+    let stderr = stderr_text(&setup);
+    assert!(!stderr.contains(TOKEN) && !std::fs::read_to_string(setup.dir.join("records.ndjson")).unwrap().contains(TOKEN));
+    assert!(stderr.contains("actuate_resumed"), "the second run went on from the saved position:\n{stderr}");
+}
