@@ -210,7 +210,9 @@ impl Settings {
             }
             match receiver(r, base) {
                 Ok(r) => receivers.push(r),
-                Err(problems) => errors.extend(problems.into_iter().map(|p| format!("{label}: {p}"))),
+                Err(problems) => {
+                    errors.extend(problems.into_iter().map(|p| format!("{label}: {p}")))
+                }
             }
         }
         if receivers.is_empty() && errors.is_empty() {
@@ -253,13 +255,20 @@ fn signing_key(spec: &ConfigSpec, base: &Path) -> Result<SetSigner> {
     SetSigner::new(alg, &spec.signing_key.kid, &key)
 }
 
-fn duration(text: Option<&str>, default: Duration, what: &str, errors: &mut Vec<String>) -> Duration {
+fn duration(
+    text: Option<&str>,
+    default: Duration,
+    what: &str,
+    errors: &mut Vec<String>,
+) -> Duration {
     match text {
         None => default,
         Some(text) => match parse_duration_ms(text) {
             Some(ms) if ms > 0 => Duration::from_millis(ms as u64),
             _ => {
-                errors.push(format!("{what}: {text:?} is not a positive duration (e.g. 500ms, 5s)"));
+                errors.push(format!(
+                    "{what}: {text:?} is not a positive duration (e.g. 500ms, 5s)"
+                ));
                 default
             }
         },
@@ -273,7 +282,10 @@ fn receiver(r: ReceiverSpec, base: &Path) -> Result<ReceiverSettings, Vec<String
             Some(uri)
         }
         Ok(_) => {
-            errors.push(format!("endpoint {:?}: an http:// or https:// URL", r.endpoint));
+            errors.push(format!(
+                "endpoint {:?}: an http:// or https:// URL",
+                r.endpoint
+            ));
             None
         }
         Err(e) => {
@@ -300,7 +312,9 @@ fn receiver(r: ReceiverSpec, base: &Path) -> Result<ReceiverSettings, Vec<String
             SubjectFormat::Complex
         }
         (other, _) => {
-            errors.push(format!("subject {other:?}: complex, email, iss_sub or opaque"));
+            errors.push(format!(
+                "subject {other:?}: complex, email, iss_sub or opaque"
+            ));
             SubjectFormat::Complex
         }
     };
@@ -310,16 +324,37 @@ fn receiver(r: ReceiverSpec, base: &Path) -> Result<ReceiverSettings, Vec<String
         .unwrap_or_else(|| vec!["revoke_session".into(), "revoke_credential".into()]);
     let modes = take.modes.unwrap_or_else(|| vec!["enforce".into()]);
     for a in actions.iter().filter(|a| !ACTIONS.contains(&a.as_str())) {
-        errors.push(format!("take.actions: {a:?} is not one of {}", ACTIONS.join(", ")));
+        errors.push(format!(
+            "take.actions: {a:?} is not one of {}",
+            ACTIONS.join(", ")
+        ));
     }
     for m in modes.iter().filter(|m| !MODES.contains(&m.as_str())) {
-        errors.push(format!("take.modes: {m:?} is not one of {}", MODES.join(", ")));
+        errors.push(format!(
+            "take.modes: {m:?} is not one of {}",
+            MODES.join(", ")
+        ));
     }
-    let timeout = duration(r.timeout.as_deref(), Duration::from_secs(5), "timeout", &mut errors);
+    let timeout = duration(
+        r.timeout.as_deref(),
+        Duration::from_secs(5),
+        "timeout",
+        &mut errors,
+    );
     let retry = r.retry.unwrap_or_default();
     let retry = Retry {
-        initial: duration(retry.initial.as_deref(), Duration::from_millis(200), "retry.initial", &mut errors),
-        max: duration(retry.max.as_deref(), Duration::from_secs(30), "retry.max", &mut errors),
+        initial: duration(
+            retry.initial.as_deref(),
+            Duration::from_millis(200),
+            "retry.initial",
+            &mut errors,
+        ),
+        max: duration(
+            retry.max.as_deref(),
+            Duration::from_secs(30),
+            "retry.max",
+            &mut errors,
+        ),
         give_up_after: duration(
             retry.give_up_after.as_deref(),
             Duration::from_secs(3600),

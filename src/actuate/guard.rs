@@ -88,13 +88,17 @@ impl GuardSettings {
         for (name, limit) in limits {
             if let Some(l) = limit {
                 if l.per_minute == Some(0) || l.per_hour == Some(0) {
-                    errors.push(format!("{name}: a limit of 0 holds back every kill; leave it out for none"));
+                    errors.push(format!(
+                        "{name}: a limit of 0 holds back every kill; leave it out for none"
+                    ));
                 }
             }
         }
         for entry in &spec.never_kill {
             if entry.trim().is_empty() || entry == "*" {
-                errors.push(format!("never_kill: {entry:?} would name nobody or everybody"));
+                errors.push(format!(
+                    "never_kill: {entry:?} would name nobody or everybody"
+                ));
             }
         }
         if !errors.is_empty() {
@@ -176,7 +180,10 @@ impl Guard {
     /// Judges `decision`; a kill that passes is counted. A trip raised by this decision is
     /// returned beside the verdict.
     pub fn judge(&mut self, decision: &DecisionIn) -> (Verdict, Option<Trip>) {
-        let is_kill = matches!(decision.action.as_str(), "revoke_session" | "revoke_credential");
+        let is_kill = matches!(
+            decision.action.as_str(),
+            "revoke_session" | "revoke_credential"
+        );
         if !is_kill || decision.mode != "enforce" {
             return (Verdict::Pass, None);
         }
@@ -207,7 +214,12 @@ impl Guard {
                 );
             }
         }
-        let limits = self.settings.rules.get(rule).copied().unwrap_or(self.settings.per_rule);
+        let limits = self
+            .settings
+            .rules
+            .get(rule)
+            .copied()
+            .unwrap_or(self.settings.per_rule);
         let times = self.state.rules.entry(rule.to_owned()).or_default();
         if let Some(limit) = limits.per_minute {
             let in_minute = times.within(t, MINUTE_MS);
@@ -231,7 +243,9 @@ impl Guard {
         if let Some(limit) = limits.per_hour {
             if times.within(t, HOUR_MS) >= limit {
                 return (
-                    Verdict::HeldBack(format!("rule {rule} reached its limit of {limit} kills per hour")),
+                    Verdict::HeldBack(format!(
+                        "rule {rule} reached its limit of {limit} kills per hour"
+                    )),
                     None,
                 );
             }
@@ -244,7 +258,9 @@ impl Guard {
             if let Some(limit) = limit {
                 if self.state.overall.within(t, span) >= limit {
                     return (
-                        Verdict::HeldBack(format!("the overall limit of {limit} kills per {per} is reached")),
+                        Verdict::HeldBack(format!(
+                            "the overall limit of {limit} kills per {per} is reached"
+                        )),
                         None,
                     );
                 }
@@ -261,12 +277,19 @@ impl Guard {
             decision.principal.name.as_deref(),
             Some(decision.session.key.as_str()),
         ];
-        self.settings.never_kill.iter().map(String::as_str).find(|entry| {
-            names.iter().flatten().any(|name| match entry.strip_suffix('*') {
-                Some(prefix) => name.starts_with(prefix),
-                None => name == entry,
+        self.settings
+            .never_kill
+            .iter()
+            .map(String::as_str)
+            .find(|entry| {
+                names
+                    .iter()
+                    .flatten()
+                    .any(|name| match entry.strip_suffix('*') {
+                        Some(prefix) => name.starts_with(prefix),
+                        None => name == entry,
+                    })
             })
-        })
     }
 }
 
@@ -303,17 +326,26 @@ mod tests {
             verdicts.push(v == Verdict::Pass);
             trips.extend(trip);
         }
-        assert_eq!(verdicts, [true, true, true, false, false, false, false, false, false, false]);
+        assert_eq!(
+            verdicts,
+            [true, true, true, false, false, false, false, false, false, false]
+        );
         assert_eq!(trips.len(), 1, "one alert per trip");
         assert_eq!(trips[0].rule, "bad");
         assert_eq!(trips[0].until_ms, T0 + 3000 + 600_000);
         // Another rule is not affected.
-        assert_eq!(g.judge(&decision("good", "v", T0 + 20_000)).0, Verdict::Pass);
+        assert_eq!(
+            g.judge(&decision("good", "v", T0 + 20_000)).0,
+            Verdict::Pass
+        );
         // Still in dry_run 9 minutes later, though the minute's count has fallen.
         let (v, _) = g.judge(&decision("bad", "w", T0 + 9 * 60_000));
         assert!(matches!(v, Verdict::HeldBack(r) if r.contains("dry_run")));
         // After the cool-off it kills again.
-        assert_eq!(g.judge(&decision("bad", "x", T0 + 11 * 60_000)).0, Verdict::Pass);
+        assert_eq!(
+            g.judge(&decision("bad", "x", T0 + 11 * 60_000)).0,
+            Verdict::Pass
+        );
     }
 
     #[test]
@@ -321,9 +353,15 @@ mod tests {
         let mut g = guard("never_kill: [breakglass@corp.example, 'svc-*']\n");
         for who in ["breakglass@corp.example", "svc-backup"] {
             let (v, _) = g.judge(&decision("r", who, T0));
-            assert!(matches!(v, Verdict::HeldBack(r) if r.starts_with("never-kill list")), "{who}");
+            assert!(
+                matches!(v, Verdict::HeldBack(r) if r.starts_with("never-kill list")),
+                "{who}"
+            );
         }
-        assert_eq!(g.judge(&decision("r", "alice@corp.example", T0)).0, Verdict::Pass);
+        assert_eq!(
+            g.judge(&decision("r", "alice@corp.example", T0)).0,
+            Verdict::Pass
+        );
     }
 
     #[test]
@@ -332,7 +370,10 @@ mod tests {
         let v: Vec<_> = ["a", "a", "a", "b", "b", "c", "c"]
             .iter()
             .enumerate()
-            .map(|(i, r)| g.judge(&decision(r, &format!("u{i}"), T0 + i as i64 * 120_000)).0)
+            .map(|(i, r)| {
+                g.judge(&decision(r, &format!("u{i}"), T0 + i as i64 * 120_000))
+                    .0
+            })
             .collect();
         assert_eq!(v[0], Verdict::Pass);
         assert_eq!(v[1], Verdict::Pass);
@@ -341,7 +382,10 @@ mod tests {
         assert_eq!(v[4], Verdict::Pass);
         assert!(matches!(&v[5], Verdict::HeldBack(r) if r.contains("overall")));
         // An hour after the first kills, the overall window has room again.
-        assert_eq!(g.judge(&decision("d", "late", T0 + HOUR_MS + 130_000)).0, Verdict::Pass);
+        assert_eq!(
+            g.judge(&decision("d", "late", T0 + HOUR_MS + 130_000)).0,
+            Verdict::Pass
+        );
     }
 
     #[test]

@@ -66,9 +66,17 @@ impl Metrics {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn delivery(&self, receiver: &str, outcome: &'static str, micros: u64, end_to_end_ms: Option<i64>) {
+    pub fn delivery(
+        &self,
+        receiver: &str,
+        outcome: &'static str,
+        micros: u64,
+        end_to_end_ms: Option<i64>,
+    ) {
         let mut m = self.lock();
-        *m.deliveries.entry((receiver.to_owned(), outcome)).or_default() += 1;
+        *m.deliveries
+            .entry((receiver.to_owned(), outcome))
+            .or_default() += 1;
         m.delivery.saturating_record(micros.max(1));
         if let Some(ms) = end_to_end_ms.filter(|ms| *ms >= 0) {
             m.end_to_end.saturating_record((ms as u64).max(1));
@@ -116,21 +124,42 @@ impl Metrics {
         }
         let _ = writeln!(out, "# TYPE {} counter", names::RETRIES);
         for (receiver, n) in &m.retries {
-            let _ = writeln!(out, "{}{{receiver=\"{}\"}} {n}", names::RETRIES, escape(receiver));
+            let _ = writeln!(
+                out,
+                "{}{{receiver=\"{}\"}} {n}",
+                names::RETRIES,
+                escape(receiver)
+            );
         }
-        let _ = writeln!(out, "# TYPE {} counter\n{} {}", names::HELD_BACK, names::HELD_BACK, m.held_back);
+        let _ = writeln!(
+            out,
+            "# TYPE {} counter\n{} {}",
+            names::HELD_BACK,
+            names::HELD_BACK,
+            m.held_back
+        );
         let _ = writeln!(out, "# TYPE {} counter", names::TRIPS);
         for (rule, n) in &m.trips {
             let _ = writeln!(out, "{}{{rule=\"{}\"}} {n}", names::TRIPS, escape(rule));
         }
-        let _ = writeln!(out, "# TYPE {} counter\n{} {}", names::REJECTED, names::REJECTED, m.rejected);
+        let _ = writeln!(
+            out,
+            "# TYPE {} counter\n{} {}",
+            names::REJECTED,
+            names::REJECTED,
+            m.rejected
+        );
         for (name, h, scale) in [
             (names::DELIVERY_LATENCY, &m.delivery, 1e-6),
             (names::END_TO_END, &m.end_to_end, 1e-3),
         ] {
             let _ = writeln!(out, "# TYPE {name} summary");
             for q in [0.5, 0.9, 0.99] {
-                let v = if h.is_empty() { 0.0 } else { h.value_at_quantile(q) as f64 * scale };
+                let v = if h.is_empty() {
+                    0.0
+                } else {
+                    h.value_at_quantile(q) as f64 * scale
+                };
                 let _ = writeln!(out, "{name}{{quantile=\"{q}\"}} {v}");
             }
             let _ = writeln!(out, "{name}_count {}", h.len());
@@ -140,5 +169,8 @@ impl Metrics {
 }
 
 fn escape(label: &str) -> String {
-    label.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    label
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }

@@ -141,7 +141,8 @@ pub fn command(config: &Path, input: Input) -> Result<i32> {
 pub async fn run(settings: Settings, input: Input, stop: watch::Receiver<bool>) -> Result<Summary> {
     let metrics = Arc::new(Metrics::default());
     if let Some(addr) = settings.listen {
-        let endpoints = server::Endpoints::new(&settings.issuer, &settings.signer.jwks(), metrics.clone());
+        let endpoints =
+            server::Endpoints::new(&settings.issuer, &settings.signer.jwks(), metrics.clone());
         let bound = server::serve(addr, Arc::new(endpoints)).await?;
         telemetry::log(
             Level::Info,
@@ -189,7 +190,11 @@ pub async fn run(settings: Settings, input: Input, stop: watch::Receiver<bool>) 
     telemetry::log(
         Level::Info,
         "actuate_stopped",
-        if s.interrupted { "stopped; unsettled decisions are sent again on restart" } else { "input ended; every decision settled" },
+        if s.interrupted {
+            "stopped; unsettled decisions are sent again on restart"
+        } else {
+            "input ended; every decision settled"
+        },
         &[
             ("lines", V::U(s.lines)),
             ("delivered", V::U(s.delivered)),
@@ -217,7 +222,10 @@ fn start_position(input: &Input, state: &mut State) -> Result<u64> {
                 Level::Info,
                 "actuate_resumed",
                 "going on from the saved position",
-                &[("position", V::U(state.position)), ("lines", V::U(state.lines))],
+                &[
+                    ("position", V::U(state.position)),
+                    ("lines", V::U(state.lines)),
+                ],
             );
         }
         return Ok(state.position);
@@ -244,7 +252,11 @@ struct Line {
 }
 
 /// Reads lines on a thread of its own (files and pipes block), handing them over in order.
-fn spawn_reader(input: Input, start: u64, tx: mpsc::Sender<Line>) -> Result<std::thread::JoinHandle<()>> {
+fn spawn_reader(
+    input: Input,
+    start: u64,
+    tx: mpsc::Sender<Line>,
+) -> Result<std::thread::JoinHandle<()>> {
     let reader: Box<dyn Read + Send> = match &input {
         Input::File(path) => {
             let mut file = std::fs::File::open(path)
@@ -259,7 +271,9 @@ fn spawn_reader(input: Input, start: u64, tx: mpsc::Sender<Line>) -> Result<std:
         let mut position = start;
         loop {
             let mut buf = Vec::new();
-            let read = (&mut reader).take(MAX_LINE_BYTES as u64 + 1).read_until(b'\n', &mut buf);
+            let read = (&mut reader)
+                .take(MAX_LINE_BYTES as u64 + 1)
+                .read_until(b'\n', &mut buf);
             let bytes = match read {
                 Ok(0) => return,
                 Ok(n) => {
@@ -270,7 +284,10 @@ fn spawn_reader(input: Input, start: u64, tx: mpsc::Sender<Line>) -> Result<std:
                     } else if n > MAX_LINE_BYTES {
                         // Skip the rest of the overlong line.
                         let mut rest = Vec::new();
-                        while let Ok(m) = (&mut reader).take(MAX_LINE_BYTES as u64).read_until(b'\n', &mut rest) {
+                        while let Ok(m) = (&mut reader)
+                            .take(MAX_LINE_BYTES as u64)
+                            .read_until(b'\n', &mut rest)
+                        {
                             position += m as u64;
                             if m == 0 || rest.last() == Some(&b'\n') {
                                 break;
@@ -285,7 +302,14 @@ fn spawn_reader(input: Input, start: u64, tx: mpsc::Sender<Line>) -> Result<std:
                 Err(e) => Err(format!("reading the input: {e}")),
             };
             let failed = bytes.is_err() && position == start;
-            if tx.blocking_send(Line { bytes, end: position }).is_err() || failed {
+            if tx
+                .blocking_send(Line {
+                    bytes,
+                    end: position,
+                })
+                .is_err()
+                || failed
+            {
                 return;
             }
         }
@@ -306,7 +330,12 @@ struct Pump {
 }
 
 impl Pump {
-    async fn run(&mut self, mut lines: mpsc::Receiver<Line>, guard: &mut Guard, max_in_flight: usize) -> Result<()> {
+    async fn run(
+        &mut self,
+        mut lines: mpsc::Receiver<Line>,
+        guard: &mut Guard,
+        max_in_flight: usize,
+    ) -> Result<()> {
         let mut input_open = true;
         let mut stopping = false;
         let mut stop_wait = self.stop.clone();
@@ -336,14 +365,31 @@ impl Pump {
         self.summary.lines += 1;
         let number = self.state.lines + self.summary.lines;
         let ctx = self.ctx.clone();
-        let decision = match line.bytes.and_then(|b| DecisionIn::parse(&b).map_err(|e| format!("{e:#}"))) {
+        let decision = match line
+            .bytes
+            .and_then(|b| DecisionIn::parse(&b).map_err(|e| format!("{e:#}")))
+        {
             Ok(decision) => decision,
             Err(reason) => {
                 self.summary.rejected += 1;
                 ctx.metrics.rejected();
-                telemetry::log(Level::Warn, "decision_rejected", "a line of the input is not a decision", &[("line", V::U(number)), ("reason", V::S(&reason))]);
-                write_record(&ctx, Record { outcome: "rejected", reason: Some(&reason), line: Some(number), ..Record::default() });
-                self.inflight.push_back((line.end, tokio::spawn(async { Settled::default() })));
+                telemetry::log(
+                    Level::Warn,
+                    "decision_rejected",
+                    "a line of the input is not a decision",
+                    &[("line", V::U(number)), ("reason", V::S(&reason))],
+                );
+                write_record(
+                    &ctx,
+                    Record {
+                        outcome: "rejected",
+                        reason: Some(&reason),
+                        line: Some(number),
+                        ..Record::default()
+                    },
+                );
+                self.inflight
+                    .push_back((line.end, tokio::spawn(async { Settled::default() })));
                 return;
             }
         };
@@ -351,7 +397,11 @@ impl Pump {
             .pushers
             .iter()
             .enumerate()
-            .filter(|(_, p)| p.settings.take.takes(&decision.rule.id, &decision.action, &decision.mode))
+            .filter(|(_, p)| {
+                p.settings
+                    .take
+                    .takes(&decision.rule.id, &decision.action, &decision.mode)
+            })
             .map(|(i, _)| i)
             .collect();
         let base = Record {
@@ -362,8 +412,16 @@ impl Pump {
             ..Record::default()
         };
         if targets.is_empty() {
-            write_record(&ctx, Record { outcome: "not_taken", reason: Some("no receiver takes this rule, action and mode"), ..base });
-            self.inflight.push_back((line.end, tokio::spawn(async { Settled::default() })));
+            write_record(
+                &ctx,
+                Record {
+                    outcome: "not_taken",
+                    reason: Some("no receiver takes this rule, action and mode"),
+                    ..base
+                },
+            );
+            self.inflight
+                .push_back((line.end, tokio::spawn(async { Settled::default() })));
             return;
         }
         let (verdict, trip) = guard.judge(&decision);
@@ -376,14 +434,35 @@ impl Pump {
                 trip.limit,
                 crate::event::Timestamp::from_millis(trip.until_ms)
             );
-            telemetry::log(Level::Warn, "guard_tripped", &reason, &[("rule", V::S(&trip.rule))]);
-            write_record(&ctx, Record { outcome: "alert", rule: Some(&trip.rule), reason: Some(&reason), ..Record::default() });
+            telemetry::log(
+                Level::Warn,
+                "guard_tripped",
+                &reason,
+                &[("rule", V::S(&trip.rule))],
+            );
+            write_record(
+                &ctx,
+                Record {
+                    outcome: "alert",
+                    rule: Some(&trip.rule),
+                    reason: Some(&reason),
+                    ..Record::default()
+                },
+            );
         }
         if let Verdict::HeldBack(reason) = verdict {
             self.summary.held_back += 1;
             ctx.metrics.held_back();
-            write_record(&ctx, Record { outcome: "held_back", reason: Some(&reason), ..base });
-            self.inflight.push_back((line.end, tokio::spawn(async { Settled::default() })));
+            write_record(
+                &ctx,
+                Record {
+                    outcome: "held_back",
+                    reason: Some(&reason),
+                    ..base
+                },
+            );
+            self.inflight
+                .push_back((line.end, tokio::spawn(async { Settled::default() })));
             return;
         }
         let stop = self.stop.clone();
@@ -410,7 +489,9 @@ impl Pump {
 
     fn save(&mut self, guard: &Guard) -> Result<()> {
         self.last_save = Instant::now();
-        let Some(path) = &self.state_path else { return Ok(()) };
+        let Some(path) = &self.state_path else {
+            return Ok(());
+        };
         self.state.guard = guard.state().clone();
         self.state.save(path)
     }
@@ -418,7 +499,12 @@ impl Pump {
 
 fn write_record(ctx: &Shared, record: Record<'_>) {
     if let Err(e) = ctx.records.write(record) {
-        telemetry::log(Level::Error, "record_write_failed", "cannot write an actuation record", &[("error", V::S(&e.to_string()))]);
+        telemetry::log(
+            Level::Error,
+            "record_write_failed",
+            "cannot write an actuation record",
+            &[("error", V::S(&e.to_string()))],
+        );
     }
 }
 
@@ -450,7 +536,13 @@ async fn deliver_everywhere(
     settled
 }
 
-async fn deliver_one(ctx: &Shared, index: usize, decision: &DecisionIn, line: u64, stop: &watch::Receiver<bool>) -> Outcome {
+async fn deliver_one(
+    ctx: &Shared,
+    index: usize,
+    decision: &DecisionIn,
+    line: u64,
+    stop: &watch::Receiver<bool>,
+) -> Outcome {
     let pusher = &ctx.pushers[index];
     let receiver = pusher.settings.name.as_str();
     let base = Record {
@@ -465,20 +557,41 @@ async fn deliver_one(ctx: &Shared, index: usize, decision: &DecisionIn, line: u6
         .settings
         .subject
         .subject(decision)
-        .map(|subject| set::claims(&ctx.issuer, pusher.settings.audience.as_deref(), subject, decision, now_ms() / 1000))
+        .map(|subject| {
+            set::claims(
+                &ctx.issuer,
+                pusher.settings.audience.as_deref(),
+                subject,
+                decision,
+                now_ms() / 1000,
+            )
+        })
         .and_then(|claims| ctx.signer.sign(&claims));
     let token = match token {
         Ok(token) => token,
         Err(e) => {
             let reason = format!("{e:#}");
             ctx.metrics.delivery(receiver, "refused", 0, None);
-            write_record(ctx, Record { outcome: "refused", reason: Some(&reason), attempts: Some(0), ..base });
+            write_record(
+                ctx,
+                Record {
+                    outcome: "refused",
+                    reason: Some(&reason),
+                    attempts: Some(0),
+                    ..base
+                },
+            );
             return Outcome::Refused(reason);
         }
     };
     let on_retry = |reason: &str| {
         ctx.metrics.retry(receiver);
-        telemetry::log(Level::Warn, "delivery_retried", "a SET push failed; retrying", &[("receiver", V::S(receiver)), ("reason", V::S(reason))]);
+        telemetry::log(
+            Level::Warn,
+            "delivery_retried",
+            "a SET push failed; retrying",
+            &[("receiver", V::S(receiver)), ("reason", V::S(reason))],
+        );
     };
     let delivery = pusher.deliver(&token, stop, &on_retry).await;
     let (outcome, reason) = match &delivery.outcome {
@@ -488,9 +601,23 @@ async fn deliver_one(ctx: &Shared, index: usize, decision: &DecisionIn, line: u6
         Outcome::Interrupted => return Outcome::Interrupted,
     };
     let end_to_end = now_ms() - decision.time_ms();
-    ctx.metrics.delivery(receiver, outcome, delivery.latency.as_micros() as u64, Some(end_to_end));
+    ctx.metrics.delivery(
+        receiver,
+        outcome,
+        delivery.latency.as_micros() as u64,
+        Some(end_to_end),
+    );
     if outcome != "delivered" {
-        telemetry::log(Level::Warn, "delivery_not_done", "a SET was not delivered", &[("receiver", V::S(receiver)), ("outcome", V::S(outcome)), ("reason", V::S(reason.unwrap_or("")))]);
+        telemetry::log(
+            Level::Warn,
+            "delivery_not_done",
+            "a SET was not delivered",
+            &[
+                ("receiver", V::S(receiver)),
+                ("outcome", V::S(outcome)),
+                ("reason", V::S(reason.unwrap_or(""))),
+            ],
+        );
     }
     write_record(
         ctx,

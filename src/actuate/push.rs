@@ -246,7 +246,9 @@ fn classify(status: StatusCode, body: &[u8]) -> Attempt {
     let (err, description) = match serde_json::from_slice::<serde_json::Value>(body) {
         Ok(v) => (
             v.get("err").and_then(|e| e.as_str()).map(str::to_owned),
-            v.get("description").and_then(|e| e.as_str()).map(str::to_owned),
+            v.get("description")
+                .and_then(|e| e.as_str())
+                .map(str::to_owned),
         ),
         Err(_) => (None, None),
     };
@@ -309,8 +311,12 @@ impl Jitter {
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum BreakerState {
-    Closed { failures: u32 },
-    Open { until: Instant },
+    Closed {
+        failures: u32,
+    },
+    Open {
+        until: Instant,
+    },
     /// One probe is out; the others wait for its answer.
     HalfOpen,
 }
@@ -383,7 +389,10 @@ mod tests {
 
     #[test]
     fn answers_are_classified_as_rfc_8935_says() {
-        let class = |code: u16, body: &str| match classify(StatusCode::from_u16(code).unwrap(), body.as_bytes()) {
+        let class = |code: u16, body: &str| match classify(
+            StatusCode::from_u16(code).unwrap(),
+            body.as_bytes(),
+        ) {
             Attempt::Delivered(_) => "delivered",
             Attempt::Refused(..) => "refused",
             Attempt::Retry(..) => "retry",
@@ -391,12 +400,18 @@ mod tests {
         assert_eq!(class(202, ""), "delivered");
         assert_eq!(class(200, ""), "delivered");
         assert_eq!(class(400, r#"{"err":"dup"}"#), "delivered");
-        assert_eq!(class(400, r#"{"err":"jwtCrypto","description":"bad sig"}"#), "refused");
+        assert_eq!(
+            class(400, r#"{"err":"jwtCrypto","description":"bad sig"}"#),
+            "refused"
+        );
         assert_eq!(class(401, ""), "refused");
         assert_eq!(class(429, ""), "retry");
         assert_eq!(class(408, ""), "retry");
         assert_eq!(class(503, "<html>"), "retry");
-        match classify(StatusCode::BAD_REQUEST, br#"{"err":"jwtAud","description":"wrong aud"}"#) {
+        match classify(
+            StatusCode::BAD_REQUEST,
+            br#"{"err":"jwtAud","description":"wrong aud"}"#,
+        ) {
             Attempt::Refused(400, reason) => assert_eq!(reason, "HTTP 400: jwtAud: wrong aud"),
             _ => panic!("a refusal"),
         }
@@ -410,10 +425,14 @@ mod tests {
         for attempt in 1..=12u32 {
             let full = (initial * 2u32.pow(attempt - 1)).min(max);
             let got = backoff(initial, max, attempt, &mut rng);
-            assert!(got >= full / 2 && got <= full, "attempt {attempt}: {got:?} vs {full:?}");
+            assert!(
+                got >= full / 2 && got <= full,
+                "attempt {attempt}: {got:?} vs {full:?}"
+            );
         }
-        let draws: std::collections::HashSet<_> =
-            (0..20).map(|_| backoff(initial, max, 5, &mut rng)).collect();
+        let draws: std::collections::HashSet<_> = (0..20)
+            .map(|_| backoff(initial, max, 5, &mut rng))
+            .collect();
         assert!(draws.len() > 10, "jitter spreads retries: {draws:?}");
     }
 
@@ -429,16 +448,25 @@ mod tests {
         assert!(!breaker.is_open(), "a success starts the count again");
         breaker.failure();
         assert!(breaker.is_open());
-        let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
         let waited = rt.block_on(async {
             let start = Instant::now();
             breaker.permit().await;
             start.elapsed()
         });
-        assert!(waited >= Duration::from_millis(40), "waited {waited:?} while open");
+        assert!(
+            waited >= Duration::from_millis(40),
+            "waited {waited:?} while open"
+        );
         assert_eq!(*breaker.lock(), BreakerState::HalfOpen);
         breaker.failure();
-        assert!(matches!(*breaker.lock(), BreakerState::Open { .. }), "a failed probe reopens");
+        assert!(
+            matches!(*breaker.lock(), BreakerState::Open { .. }),
+            "a failed probe reopens"
+        );
         breaker.success();
         assert!(!breaker.is_open());
     }

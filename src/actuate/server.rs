@@ -48,17 +48,27 @@ impl Endpoints {
 
     fn answer(&self, request: &Request<Incoming>) -> Response<Full<Bytes>> {
         let (status, kind, body) = match (request.method(), request.uri().path()) {
-            (&Method::GET, "/.well-known/ssf-configuration") => {
-                (StatusCode::OK, "application/json", self.configuration.clone())
-            }
-            (&Method::GET, "/jwks.json") => (StatusCode::OK, "application/jwk-set+json", self.jwks.clone()),
+            (&Method::GET, "/.well-known/ssf-configuration") => (
+                StatusCode::OK,
+                "application/json",
+                self.configuration.clone(),
+            ),
+            (&Method::GET, "/jwks.json") => (
+                StatusCode::OK,
+                "application/jwk-set+json",
+                self.jwks.clone(),
+            ),
             (&Method::GET, "/metrics") => (
                 StatusCode::OK,
                 "text/plain; version=0.0.4",
                 self.metrics.render(),
             ),
             (&Method::GET, _) => (StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
-            _ => (StatusCode::METHOD_NOT_ALLOWED, "text/plain", "GET only\n".into()),
+            _ => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "text/plain",
+                "GET only\n".into(),
+            ),
         };
         let mut response = Response::new(Full::new(Bytes::from(body)));
         *response.status_mut() = status;

@@ -65,8 +65,7 @@ pub struct EvidenceIn {
 impl DecisionIn {
     /// Parses one decision line; the error says what is wrong, never panics.
     pub fn parse(line: &[u8]) -> Result<DecisionIn> {
-        let decision: DecisionIn =
-            serde_json::from_slice(line).context("not a decision record")?;
+        let decision: DecisionIn = serde_json::from_slice(line).context("not a decision record")?;
         if decision.decision_id.is_empty() {
             bail!("decision_id is empty");
         }
@@ -213,19 +212,31 @@ impl SetSigner {
             anyhow!(
                 "the key is not a {} private key in PEM ({})",
                 alg.name(),
-                e.to_string().lines().next().unwrap_or("").chars().take(80).collect::<String>()
+                e.to_string()
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .chars()
+                    .take(80)
+                    .collect::<String>()
             )
         };
         let (signer, mut public): (Box<dyn JwsSigner>, Jwk) = match alg {
             SigningAlg::Es256 => {
                 let pair = ES256.key_pair_from_pem(pem.expose()).map_err(bad)?;
                 let public = josekit::jwk::KeyPair::to_jwk_public_key(&pair);
-                (Box::new(ES256.signer_from_pem(pem.expose()).map_err(bad)?), public)
+                (
+                    Box::new(ES256.signer_from_pem(pem.expose()).map_err(bad)?),
+                    public,
+                )
             }
             SigningAlg::Rs256 => {
                 let pair = RS256.key_pair_from_pem(pem.expose()).map_err(bad)?;
                 let public = josekit::jwk::KeyPair::to_jwk_public_key(&pair);
-                (Box::new(RS256.signer_from_pem(pem.expose()).map_err(bad)?), public)
+                (
+                    Box::new(RS256.signer_from_pem(pem.expose()).map_err(bad)?),
+                    public,
+                )
             }
         };
         public.set_key_id(kid);
@@ -280,7 +291,13 @@ mod tests {
         for alg in [SigningAlg::Es256, SigningAlg::Rs256] {
             let signer = SetSigner::new(alg, "k1", &key(alg)).unwrap();
             let subject = SubjectFormat::Complex.subject(&decision).unwrap();
-            let claims = claims("https://sg.example", Some("https://idp"), subject, &decision, 1);
+            let claims = claims(
+                "https://sg.example",
+                Some("https://idp"),
+                subject,
+                &decision,
+                1,
+            );
             let token = signer.sign(&claims).unwrap();
             let jwks = josekit::jwk::JwkSet::from_bytes(signer.jwks().to_string()).unwrap();
             let jwk = jwks.get("k1")[0];
@@ -300,10 +317,16 @@ mod tests {
             assert_eq!(got["jti"], "28c6c0272960df9f463027da6a514710");
             assert_eq!(got["aud"], "https://idp");
             assert_eq!(got["sub_id"]["session"]["id"], "okta:idxSCG");
-            assert_eq!(got["sub_id"]["user"]["email"], "a.kowalski@northwind.example");
+            assert_eq!(
+                got["sub_id"]["user"]["email"],
+                "a.kowalski@northwind.example"
+            );
             let event = &got["events"][CAEP_SESSION_REVOKED];
             assert_eq!(event["event_timestamp"], 1_728_699_395);
-            assert!(jwk.parameter("d").is_none(), "the JWKS must hold no private part");
+            assert!(
+                jwk.parameter("d").is_none(),
+                "the JWKS must hold no private part"
+            );
         }
     }
 

@@ -62,38 +62,41 @@ pub struct Log {
 pub struct Receiver {
     pub addr: SocketAddr,
     pub log: Arc<Mutex<Log>>,
-    runtime: tokio::runtime::Runtime,
 }
 
 impl Receiver {
+    /// Serves on a thread of its own (a one-thread tokio runtime) until the test ends.
     pub fn start(plan: Plan) -> Receiver {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
         let log = Arc::new(Mutex::new(Log::default()));
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
         let shared = Arc::new((plan, log.clone(), tokio::sync::OnceCell::<Keys>::new()));
-        runtime.spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
-                let shared = shared.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request| {
-                        let shared = shared.clone();
-                        async move { Ok::<_, Infallible>(answer(&shared, request).await) }
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                addr_tx.send(listener.local_addr().unwrap()).unwrap();
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    let shared = shared.clone();
+                    tokio::spawn(async move {
+                        let service = hyper::service::service_fn(move |request| {
+                            let shared = shared.clone();
+                            async move { Ok::<_, Infallible>(answer(&shared, request).await) }
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
                     });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
+                }
+            });
         });
-        Receiver { addr, log, runtime }
+        let addr = addr_rx.recv().unwrap();
+        Receiver { addr, log }
     }
 
     pub fn endpoint(&self) -> String {
@@ -134,13 +137,19 @@ async fn answer(shared: &Shared, request: Request<Incoming>) -> Response<Full<By
             .map(str::to_owned)
     };
     if header("content-type").as_deref() != Some("application/secevent+jwt") {
-        log.lock().unwrap().bad.push(format!("content-type {:?}", header("content-type")));
+        log.lock()
+            .unwrap()
+            .bad
+            .push(format!("content-type {:?}", header("content-type")));
         return reply(StatusCode::BAD_REQUEST, r#"{"err":"invalid_request"}"#);
     }
     if let Some(expected) = &plan.authorization {
         if header("authorization").as_deref() != Some(expected.as_str()) {
             log.lock().unwrap().unauthorized += 1;
-            return reply(StatusCode::UNAUTHORIZED, r#"{"err":"authentication_failed"}"#);
+            return reply(
+                StatusCode::UNAUTHORIZED,
+                r#"{"err":"authentication_failed"}"#,
+            );
         }
     }
     let fault = (plan.fault)(n);
@@ -188,14 +197,20 @@ async fn answer(shared: &Shared, request: Request<Incoming>) -> Response<Full<By
 async fn fetch_jwks(url: &str) -> Keys {
     let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
         .build_http::<Empty<Bytes>>();
-    let response = client.get(url.parse().unwrap()).await.expect("the transmitter's JWKS");
+    let response = client
+        .get(url.parse().unwrap())
+        .await
+        .expect("the transmitter's JWKS");
     assert_eq!(response.status(), StatusCode::OK);
     let body = response.into_body().collect().await.unwrap().to_bytes();
     let set = JwkSet::from_bytes(&body).expect("a JWK set");
     set.keys()
         .into_iter()
         .map(|jwk| {
-            assert!(jwk.parameter("d").is_none(), "a private key published in the JWKS");
+            assert!(
+                jwk.parameter("d").is_none(),
+                "a private key published in the JWKS"
+            );
             let verifier: Box<dyn JwsVerifier> = match jwk.algorithm() {
                 Some("ES256") => Box::new(ES256.verifier_from_jwk(jwk).unwrap()),
                 Some("RS256") => Box::new(RS256.verifier_from_jwk(jwk).unwrap()),
@@ -226,7 +241,8 @@ fn verify(keys: &Keys, token: &str, plan: &Plan) -> Result<Value, String> {
     if claims["iss"] != plan.issuer.as_str() || claims["aud"] != plan.audience.as_str() {
         return Err(format!("iss/aud {} {}", claims["iss"], claims["aud"]));
     }
-    if claims["events"].as_object().is_none_or(|e| e.is_empty()) || claims["jti"].as_str().is_none() {
+    if claims["events"].as_object().is_none_or(|e| e.is_empty()) || claims["jti"].as_str().is_none()
+    {
         return Err("no events or no jti".into());
     }
     Ok(claims)
