@@ -394,6 +394,9 @@ pub mod exit {
     /// `replay` and `normalize` completed, but some input could not be read (the rejects say
     /// which).
     pub const UNREADABLE_INPUT: i32 = 3;
+    /// `actuate` settled every decision, but some could not be delivered to a receiver within
+    /// its `give_up_after` (its actuation records say which).
+    pub const UNDELIVERED: i32 = 4;
     /// `replay` stopped by SIGINT (128 + 2), after the record in hand.
     pub const STOPPED_BY_SIGINT: i32 = 130;
     /// `replay` stopped by SIGTERM (128 + 15), after the record in hand.
@@ -498,7 +501,14 @@ pub fn run(cli: Cli) -> Result<i32> {
                 check_inputs(std::slice::from_ref(&args.decisions))?;
                 crate::actuate::Input::File(args.decisions)
             };
-            crate::actuate::command(&args.config, input)
+            let summary = crate::actuate::command(&args.config, input)?;
+            Ok(if summary.interrupted || summary.failed == 0 {
+                exit::OK
+            } else {
+                // Every decision was settled, but some could not be delivered: the records
+                // say which.
+                exit::UNDELIVERED
+            })
         }
     }
 }

@@ -447,3 +447,54 @@ fn a_rule_that_suddenly_matches_everyone_is_switched_to_dry_run_and_never_kill_h
     );
     assert!(stderr_text(&setup).contains("guard_tripped"));
 }
+
+#[test]
+fn a_config_with_problems_lists_them_all_and_prints_no_secret() {
+    let dir = scratch("config");
+    std::fs::write(dir.join("rsa.pem"), RS256_NOT_A_KEY).unwrap();
+    let config = dir.join("actuate.yml");
+    std::fs::write(
+        &config,
+        "issuer: https://sg.test\n\
+         signing_key: { alg: ES256, kid: k, key: { file: rsa.pem } }\n\
+         listen: localhost\n\
+         receivers:\n\
+         - name: a\n  endpoint: ftp://idp.test/events\n  subject: iss_sub\n  take: { actions: [revoke_everything] }\n\
+         - name: a\n  endpoint: http://idp.test/events\n  retry: { initial: soon }\n\
+         guard: { per_rule: { per_minute: 0 } }\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sessionguard"))
+        .args(["actuate", "--config"])
+        .arg(&config)
+        .args(["--decisions", "-"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for problem in [
+        "signing_key: the key is not a ES256 private key",
+        "listen:",
+        "receivers[0] (a): endpoint \"ftp://idp.test/events\"",
+        "receivers[0] (a): subject iss_sub needs subject_issuer",
+        "receivers[0] (a): take.actions: \"revoke_everything\"",
+        "receivers[1] (a): the name is used twice",
+        "receivers[1] (a): retry.initial: \"soon\"",
+        "guard: per_rule: a limit of 0",
+    ] {
+        assert!(
+            stderr.contains(problem),
+            "missing {problem:?} in:\n{stderr}"
+        );
+    }
+    assert!(stderr.contains("8 problem(s)"), "{stderr}");
+    assert!(
+        !stderr.contains("MIIB"),
+        "the key file's content is printed:\n{stderr}"
+    );
+}
+
+/// Looks like a PEM key but is none: its text must not reach an error message.
+const RS256_NOT_A_KEY: &str =
+    "-----BEGIN PRIVATE KEY-----\nMIIBVgIBADANBgkqhkiG9w0BAQEFAASCAUAwggE8AgEAAkEA\n-----END PRIVATE KEY-----\n";

@@ -101,9 +101,9 @@ struct Settled {
     interrupted: bool,
 }
 
-/// `sessionguard actuate`: loads the config, serves the SSF endpoints, actuates until the
-/// input ends or SIGTERM/SIGINT, and returns the exit status.
-pub fn command(config: &Path, input: Input) -> Result<i32> {
+/// `sessionguard actuate`: loads the config, serves the SSF endpoints, and actuates until the
+/// input ends or SIGTERM/SIGINT.
+pub fn command(config: &Path, input: Input) -> Result<Summary> {
     if let Some(level) = std::env::var("SESSIONGUARD_LOG")
         .ok()
         .and_then(|l| Level::from_name(&l))
@@ -129,12 +129,7 @@ pub fn command(config: &Path, input: Input) -> Result<i32> {
         run(settings, input, stop_rx).await
     })?;
     telemetry::flush_repeats();
-    Ok(if summary.interrupted || summary.failed == 0 {
-        crate::cli::exit::OK
-    } else {
-        // Every decision was settled, but some could not be delivered: the records say which.
-        crate::cli::exit::UNREADABLE_INPUT
-    })
+    Ok(summary)
 }
 
 /// Actuates the decisions of `input` until it ends or `stop` turns true.
