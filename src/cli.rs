@@ -151,8 +151,9 @@ pub struct ActuateArgs {
     #[arg(long)]
     pub config: PathBuf,
     /// Decisions (NDJSON, as `replay` and `run` write them); `-` reads standard input.
-    #[arg(long, default_value = "-")]
-    pub decisions: PathBuf,
+    /// Without it: the actions topic of the config's `kafka:` section, else standard input.
+    #[arg(long)]
+    pub decisions: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -495,14 +496,16 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Demo => demo(),
         #[cfg(feature = "actuate")]
         Command::Actuate(args) => {
-            let input = if args.decisions.as_os_str() == "-" {
-                crate::actuate::Input::Stdin
-            } else {
-                check_inputs(std::slice::from_ref(&args.decisions))?;
-                crate::actuate::Input::File(args.decisions)
+            let input = match args.decisions {
+                Some(path) if path.as_os_str() == "-" => crate::actuate::Input::Stdin,
+                Some(path) => {
+                    check_inputs(std::slice::from_ref(&path))?;
+                    crate::actuate::Input::File(path)
+                }
+                None => crate::actuate::Input::Default,
             };
             let summary = crate::actuate::command(&args.config, input)?;
-            Ok(if summary.interrupted || summary.failed == 0 {
+            Ok(if summary.stopped || summary.failed == 0 {
                 exit::OK
             } else {
                 // Every decision was settled, but some could not be delivered: the records

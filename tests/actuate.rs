@@ -498,3 +498,126 @@ fn a_config_with_problems_lists_them_all_and_prints_no_secret() {
 /// Looks like a PEM key but is none: its text must not reach an error message.
 const RS256_NOT_A_KEY: &str =
     "-----BEGIN PRIVATE KEY-----\nMIIBVgIBADANBgkqhkiG9w0BAQEFAASCAUAwggE8AgEAAkEA\n-----END PRIVATE KEY-----\n";
+
+/// Ends `child` with SIGTERM, as a service manager would, and returns its exit status.
+fn terminate(child: &mut Child) -> i32 {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    wait(child, Duration::from_secs(30))
+}
+
+#[test]
+fn the_actions_topic_is_read_and_its_offsets_committed_only_once_settled() {
+    let cluster = rdkafka::mocking::MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    cluster.create_topic("sg.actions", 2, 1).unwrap();
+    let first: Vec<Value> = decisions(1).into_iter().take(30).collect();
+    let payloads = |ds: &[Value]| {
+        ds.iter()
+            .map(|d| d.to_string().into_bytes())
+            .collect::<Vec<_>>()
+    };
+    sessionguard::kafka::demo::produce(&brokers, "sg.actions", &payloads(&first), None).unwrap();
+
+    let listen = free_port();
+    let receiver = Receiver::start(Plan {
+        // A receiver that is often down: offsets must wait for the retries.
+        fault: Box::new(|n| {
+            if n % 3 == 0 {
+                Fault::Unavailable
+            } else {
+                Fault::None
+            }
+        }),
+        refuse: HashSet::new(),
+        issuer: ISSUER.into(),
+        audience: AUDIENCE.into(),
+        jwks_url: format!("http://127.0.0.1:{listen}/jwks.json"),
+        authorization: Some(format!("Bearer {TOKEN}")),
+    });
+    // The mock cluster lets a restarted member rejoin after the session timeout: a short one.
+    let kafka = format!(
+        "kafka:\n  brokers: '{brokers}'\n  topic: sg.actions\n  group: sg-actuate-test\n  \
+         properties: {{ session.timeout.ms: '6000', heartbeat.interval.ms: '500' }}\n"
+    );
+    let mut setup = setup("topic", &receiver.endpoint(), &kafka);
+    let config = std::fs::read_to_string(&setup.config).unwrap().replace(
+        &format!("127.0.0.1:{}", setup.listen),
+        &format!("127.0.0.1:{listen}"),
+    );
+    std::fs::write(&setup.config, config).unwrap();
+    setup.listen = listen;
+    let spawn = |setup: &Setup| {
+        Command::new(env!("CARGO_BIN_EXE_sessionguard"))
+            .args(["actuate", "--config"])
+            .arg(&setup.config)
+            .env("SG_TEST_RECEIVER_TOKEN", TOKEN)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(
+                std::fs::File::create(
+                    setup
+                        .dir
+                        .join(format!("stderr-{}", RUNS.fetch_add(1, Ordering::Relaxed))),
+                )
+                .unwrap(),
+            )
+            .spawn()
+            .unwrap()
+    };
+    let wait_for = |count: usize| {
+        let start = Instant::now();
+        while receiver.log().accepted.len() < count {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "{} of {count} delivered:\n{}",
+                receiver.log().accepted.len(),
+                stderr_text(&setup)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+
+    let t0 = Instant::now();
+    let mut run = spawn(&setup);
+    wait_for(first.len());
+    eprintln!("first run delivered all in {:?}", t0.elapsed());
+    // Give the last settled offsets a moment to be stored before the stop (they are stored
+    // as each settles; the stop commits them).
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(terminate(&mut run), 0, "{}", stderr_text(&setup));
+
+    // One more decision, then a second run of the same group: it starts after the committed
+    // offsets, so only the new decision comes (in each partition, after anything resent).
+    let last: Vec<Value> = decisions(2)
+        .into_iter()
+        .skip(first.len() + 60)
+        .take(1)
+        .collect();
+    sessionguard::kafka::demo::produce(&brokers, "sg.actions", &payloads(&last), None).unwrap();
+    let t1 = Instant::now();
+    let mut run = spawn(&setup);
+    wait_for(first.len() + 1);
+    eprintln!("second run delivered the new one in {:?}", t1.elapsed());
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(terminate(&mut run), 0, "{}", stderr_text(&setup));
+
+    let log = receiver.log();
+    assert!(log.bad.is_empty(), "{:?}", log.bad);
+    assert!(
+        log.faults.get("unavailable").copied().unwrap_or(0) >= 10,
+        "{:?}",
+        log.faults
+    );
+    let twice: Vec<_> = log.accepted.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "sent again after a clean stop: {twice:?}");
+    let want: BTreeSet<String> = first
+        .iter()
+        .chain(&last)
+        .map(|d| d["decision_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(log.accepted.keys().cloned().collect::<BTreeSet<_>>(), want);
+}

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::guard::{GuardSettings, GuardSpec};
 use super::secret::{Secret, SecretSpec};
 use super::set::{SetSigner, SigningAlg, SubjectFormat};
+use super::topic::KafkaSpec;
 use crate::units::parse_duration_ms;
 
 /// The file as written.
@@ -37,6 +38,9 @@ pub struct ConfigSpec {
     pub receivers: Vec<ReceiverSpec>,
     #[serde(default)]
     pub guard: Option<GuardSpec>,
+    /// The actions topic to read decisions from when `--decisions` is not given.
+    #[serde(default)]
+    pub kafka: Option<KafkaSpec>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -126,6 +130,7 @@ pub struct Settings {
     pub max_in_flight: usize,
     pub receivers: Vec<ReceiverSettings>,
     pub guard: GuardSettings,
+    pub kafka: Option<KafkaSpec>,
 }
 
 pub struct ReceiverSettings {
@@ -241,6 +246,7 @@ impl Settings {
             max_in_flight,
             receivers,
             guard,
+            kafka: spec.kafka,
         })
     }
 }

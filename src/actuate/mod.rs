@@ -12,6 +12,7 @@
 //! - [`guard`]: the blast-radius guard (never-kill list, limits, trips to dry_run).
 //! - [`state`]: the durable position in the input, and the guard's memory.
 //! - [`record`]: actuation records (NDJSON).
+//! - [`topic`]: reading the actions topic; offsets stored once settled.
 //! - [`metrics`], [`server`]: `/metrics`, `/.well-known/ssf-configuration`, `/jwks.json`.
 //!
 //! # Delivery guarantee
@@ -36,6 +37,7 @@ pub mod secret;
 pub mod server;
 pub mod set;
 pub mod state;
+pub mod topic;
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
@@ -68,6 +70,22 @@ const SAVE_INTERVAL: Duration = Duration::from_millis(200);
 pub enum Input {
     File(PathBuf),
     Stdin,
+    /// The actions topic named in the config's `kafka:` section.
+    Topic,
+    /// The actions topic when the config names one, else standard input.
+    Default,
+}
+
+/// Where a decision ends in its input: what is settled once it is.
+#[derive(Clone, Debug)]
+pub enum Position {
+    /// Bytes of the file or stream up to the end of its line.
+    Bytes(u64),
+    Kafka {
+        topic: String,
+        partition: i32,
+        offset: i64,
+    },
 }
 
 /// What one run did, for the closing log line and the tests.
@@ -79,7 +97,10 @@ pub struct Summary {
     pub failed: u64,
     pub held_back: u64,
     pub rejected: u64,
+    /// Some decisions read were not settled (a stop while they were in delivery).
     pub interrupted: bool,
+    /// Stopped by SIGTERM or SIGINT rather than by the end of the input.
+    pub stopped: bool,
 }
 
 /// Everything a decision's delivery task needs, shared.
@@ -111,6 +132,11 @@ pub fn command(config: &Path, input: Input) -> Result<Summary> {
         telemetry::set_log_level(level);
     }
     let settings = Settings::load(config)?;
+    let input = match input {
+        Input::Default if settings.kafka.is_some() => Input::Topic,
+        Input::Default => Input::Stdin,
+        other => other,
+    };
     let stop_flag = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, stop_flag.clone())?;
@@ -151,9 +177,21 @@ pub async fn run(settings: Settings, input: Input, stop: watch::Receiver<bool>) 
         Some(path) => State::load(path)?,
         None => State::default(),
     };
-    let start = start_position(&input, &mut state)?;
     let (lines_tx, lines_rx) = mpsc::channel(settings.max_in_flight.max(16));
-    let reader = spawn_reader(input.clone(), start, lines_tx)?;
+    let topic = match (&input, &settings.kafka) {
+        (Input::Topic, Some(spec)) => Some(Arc::new(topic::TopicReader::subscribe(spec)?)),
+        (Input::Topic, None) => {
+            anyhow::bail!("no `kafka:` section in the config to read the actions topic from")
+        }
+        _ => None,
+    };
+    let reader = match &topic {
+        Some(reader) => reader.spawn(lines_tx),
+        None => {
+            let start = start_position(&input, &mut state)?;
+            spawn_reader(input.clone(), start, lines_tx)?
+        }
+    };
     let mut guard = Guard::new(settings.guard.clone(), std::mem::take(&mut state.guard));
     let max_in_flight = settings.max_in_flight;
     let records = Records::open(settings.records.as_deref())?;
@@ -173,6 +211,7 @@ pub async fn run(settings: Settings, input: Input, stop: watch::Receiver<bool>) 
         ctx,
         stop,
         inflight: VecDeque::new(),
+        topic: topic.clone(),
         state,
         state_path,
         summary: Summary::default(),
@@ -180,15 +219,23 @@ pub async fn run(settings: Settings, input: Input, stop: watch::Receiver<bool>) 
         last_save: Instant::now(),
     };
     pump.run(lines_rx, &mut guard, max_in_flight).await?;
-    drop(reader);
     let s = pump.summary;
+    drop(pump);
+    if let Some(topic) = topic {
+        topic.commit();
+        // The reader ends at its next poll (the channel is closed); then the consumer is the
+        // last one's to drop, which leaves the group at once, so a restart is not kept
+        // waiting for the session timeout.
+        let _ = reader.join();
+        drop(topic);
+    }
     telemetry::log(
         Level::Info,
         "actuate_stopped",
-        if s.interrupted {
-            "stopped; unsettled decisions are sent again on restart"
-        } else {
-            "input ended; every decision settled"
+        match (s.interrupted, s.stopped) {
+            (true, _) => "stopped; the decisions not settled are sent again on restart",
+            (false, true) => "stopped; every decision read was settled",
+            (false, false) => "input ended; every decision settled",
         },
         &[
             ("lines", V::U(s.lines)),
@@ -241,9 +288,9 @@ fn start_position(input: &Input, state: &mut State) -> Result<u64> {
 
 /// One line read: its bytes (without the newline), or what was wrong, and the byte position
 /// just past it.
-struct Line {
+pub struct Line {
     bytes: Result<Vec<u8>, String>,
-    end: u64,
+    end: Position,
 }
 
 /// Reads lines on a thread of its own (files and pipes block), handing them over in order.
@@ -259,7 +306,7 @@ fn spawn_reader(
             file.seek(SeekFrom::Start(start))?;
             Box::new(file)
         }
-        Input::Stdin => Box::new(std::io::stdin()),
+        Input::Stdin | Input::Topic | Input::Default => Box::new(std::io::stdin()),
     };
     Ok(std::thread::spawn(move || {
         let mut reader = BufReader::with_capacity(64 * 1024, reader);
@@ -300,7 +347,7 @@ fn spawn_reader(
             if tx
                 .blocking_send(Line {
                     bytes,
-                    end: position,
+                    end: Position::Bytes(position),
                 })
                 .is_err()
                 || failed
@@ -315,7 +362,9 @@ fn spawn_reader(
 struct Pump {
     ctx: Arc<Shared>,
     stop: watch::Receiver<bool>,
-    inflight: VecDeque<(u64, JoinHandle<Settled>)>,
+    inflight: VecDeque<(Position, JoinHandle<Settled>)>,
+    /// Reading the actions topic: where settled offsets are stored.
+    topic: Option<Arc<topic::TopicReader>>,
     state: State,
     state_path: Option<PathBuf>,
     summary: Summary,
@@ -351,7 +400,8 @@ impl Pump {
             }
         }
         self.save(guard)?;
-        self.summary.interrupted |= stopping || self.blocked;
+        self.summary.interrupted |= self.blocked;
+        self.summary.stopped = stopping;
         Ok(())
     }
 
@@ -465,7 +515,7 @@ impl Pump {
         self.inflight.push_back((line.end, task));
     }
 
-    fn settle(&mut self, end: u64, settled: Settled, guard: &Guard) -> Result<()> {
+    fn settle(&mut self, end: Position, settled: Settled, guard: &Guard) -> Result<()> {
         self.summary.delivered += settled.delivered;
         self.summary.refused += settled.refused;
         self.summary.failed += settled.failed;
@@ -473,7 +523,18 @@ impl Pump {
             self.blocked = true;
         }
         if !self.blocked {
-            self.state.position = end;
+            match end {
+                Position::Bytes(end) => self.state.position = end,
+                Position::Kafka {
+                    topic,
+                    partition,
+                    offset,
+                } => {
+                    if let Some(reader) = &self.topic {
+                        reader.store(&topic, partition, offset);
+                    }
+                }
+            }
             self.state.lines += 1;
             if self.last_save.elapsed() >= SAVE_INTERVAL {
                 self.save(guard)?;
