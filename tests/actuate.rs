@@ -621,3 +621,204 @@ fn the_actions_topic_is_read_and_its_offsets_committed_only_once_settled() {
         .collect();
     assert_eq!(log.accepted.keys().cloned().collect::<BTreeSet<_>>(), want);
 }
+
+/// One request as a vendor API received it.
+#[derive(Clone, Debug)]
+struct Seen {
+    method: String,
+    path: String,
+    authorization: Option<String>,
+    content_type: Option<String>,
+    body: Vec<u8>,
+}
+
+/// A stand-in for Okta's and Microsoft Graph's APIs: records every request and answers as the
+/// vendor documents a success (Okta 204, Graph 200 `{"value": true}`), failing the first
+/// request with a 503 to show the vendor path retries too.
+fn vendor_api() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Seen>>>) {
+    use http_body_util::{BodyExt, Full};
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Seen>::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let log = log.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                        let log = log.clone();
+                        async move {
+                            let header = |n: &str| req.headers().get(n).map(|v| v.to_str().unwrap().to_owned());
+                            let mut seen = Seen {
+                                method: req.method().to_string(),
+                                path: req.uri().to_string(),
+                                authorization: header("authorization"),
+                                content_type: header("content-type"),
+                                body: Vec::new(),
+                            };
+                            seen.body = req.into_body().collect().await.unwrap().to_bytes().to_vec();
+                            let first = {
+                                let mut log = log.lock().unwrap();
+                                log.push(seen.clone());
+                                log.len() == 1
+                            };
+                            let (status, body) = if first {
+                                (503, "")
+                            } else if seen.path.starts_with("/api/v1/") {
+                                (204, "")
+                            } else {
+                                (200, r#"{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#Edm.Boolean","value":true}"#)
+                            };
+                            let mut response = hyper::Response::new(Full::new(bytes::Bytes::from(body)));
+                            *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+                            Ok::<_, std::convert::Infallible>(response)
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+    });
+    (format!("http://{}", rx.recv().unwrap()), seen)
+}
+
+fn golden_first(path: &str) -> Value {
+    serde_json::from_str(
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn okta_and_graph_get_their_documented_revocation_calls_and_dry_run_sends_nothing() {
+    let (base, seen) = vendor_api();
+    let okta = golden_first("fixtures/scenarios/mfa-failures/attack-okta.jsonl.decisions.golden");
+    let entra = golden_first("fixtures/scenarios/mfa-failures/attack-entra.jsonl.decisions.golden");
+    let dir = scratch("vendor");
+    let key = ES256.generate_key_pair().unwrap().to_pem_private_key();
+    std::fs::write(dir.join("es256.pem"), key).unwrap();
+    let config = dir.join("actuate.yml");
+    let receivers = |dry_run: bool| {
+        format!(
+            "issuer: {ISSUER}\n\
+             signing_key: {{ alg: ES256, kid: k, key: {{ file: es256.pem }} }}\n\
+             records: records-{dry_run}.ndjson\n\
+             receivers:\n\
+             - name: okta\n  kind: okta\n  endpoint: {base}\n  dry_run: {dry_run}\n  \
+               authorization: {{ env: SG_TEST_OKTA_TOKEN }}\n  retry: {{ initial: 10ms }}\n\
+             - name: entra\n  kind: graph\n  endpoint: {base}/\n  dry_run: {dry_run}\n  \
+               authorization: {{ env: SG_TEST_GRAPH_TOKEN }}\n  retry: {{ initial: 10ms }}\n"
+        )
+    };
+    let input = dir.join("decisions.ndjson");
+    write_lines(&input, &[okta.clone(), entra.clone()]);
+    let run = |dry_run: bool| {
+        std::fs::write(&config, receivers(dry_run)).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_sessionguard"))
+            .args(["actuate", "--config"])
+            .arg(&config)
+            .arg("--decisions")
+            .arg(&input)
+            .env("SG_TEST_OKTA_TOKEN", "00okta-api-token")
+            .env("SG_TEST_GRAPH_TOKEN", "eyJgraph.token")
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+
+    // Dry run first: each call is built and logged, none is sent.
+    let stderr = run(true);
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "dry_run sent {:?}",
+        seen.lock().unwrap()
+    );
+    assert!(
+        stderr.contains("DELETE http://")
+            && stderr.contains("/api/v1/users/00ugr9bfDTn78g1YzqDf/sessions?oauthTokens=true"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("/v1.0/users/ea054251-d159-4725-ba0e-522ffa78fe0d/revokeSignInSessions"),
+        "{stderr}"
+    );
+    let dry: Vec<Value> = std::fs::read_to_string(dir.join("records-true.ndjson"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        dry.iter().filter(|r| r["outcome"] == "dry_run").count(),
+        2,
+        "{dry:?}"
+    );
+
+    // Enforced: each vendor gets exactly its call (after one 503, retried).
+    run(false);
+    let mut calls = seen.lock().unwrap().clone();
+    assert_eq!(calls.len(), 3, "{calls:?}");
+    calls.sort_by(|a, b| a.path.cmp(&b.path));
+    calls.dedup_by(|a, b| a.path == b.path && a.method == b.method);
+    assert_eq!(
+        calls.len(),
+        2,
+        "the 503 was retried with the same call: {calls:?}"
+    );
+    let okta_call = &calls[0];
+    assert_eq!(okta_call.method, "DELETE");
+    assert_eq!(
+        okta_call.path,
+        "/api/v1/users/00ugr9bfDTn78g1YzqDf/sessions?oauthTokens=true"
+    );
+    assert_eq!(
+        okta_call.authorization.as_deref(),
+        Some("SSWS 00okta-api-token")
+    );
+    assert!(okta_call.body.is_empty());
+    let graph_call = &calls[1];
+    assert_eq!(graph_call.method, "POST");
+    assert_eq!(
+        graph_call.path,
+        "/v1.0/users/ea054251-d159-4725-ba0e-522ffa78fe0d/revokeSignInSessions"
+    );
+    assert_eq!(
+        graph_call.authorization.as_deref(),
+        Some("Bearer eyJgraph.token")
+    );
+    assert!(graph_call.body.is_empty() && graph_call.content_type.is_none());
+    let records: Vec<Value> = std::fs::read_to_string(dir.join("records-false.ndjson"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let delivered: BTreeSet<(&str, u64)> = records
+        .iter()
+        .filter(|r| r["outcome"] == "delivered")
+        .map(|r| {
+            (
+                r["receiver"].as_str().unwrap(),
+                r["status"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(delivered, BTreeSet::from([("entra", 200), ("okta", 204)]));
+}

@@ -13,6 +13,7 @@ use super::guard::{GuardSettings, GuardSpec};
 use super::secret::{Secret, SecretSpec};
 use super::set::{SetSigner, SigningAlg, SubjectFormat};
 use super::topic::KafkaSpec;
+use super::vendor::Kind;
 use crate::units::parse_duration_ms;
 
 /// The file as written.
@@ -58,7 +59,14 @@ pub struct SigningKeySpec {
 #[serde(deny_unknown_fields)]
 pub struct ReceiverSpec {
     pub name: String,
-    /// The receiver's push endpoint (RFC 8935), `http://` or `https://`.
+    /// `ssf` (the default: SETs pushed), `okta` or `graph` (direct actuators).
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Build and record each request, send none.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// The receiver's push endpoint (RFC 8935), or the vendor API's base URL
+    /// (`https://northwind.okta.com`, `https://graph.microsoft.com`).
     pub endpoint: String,
     /// `aud` of the SETs sent to it.
     #[serde(default)]
@@ -92,6 +100,9 @@ pub struct ReceiverSpec {
 pub struct TakeSpec {
     #[serde(default)]
     pub rules: Option<Vec<String>>,
+    /// Session key prefixes (default for `okta`: `okta:`, for `graph`: `entra:`).
+    #[serde(default)]
+    pub sessions: Option<Vec<String>>,
     /// Default: `revoke_session`, `revoke_credential`.
     #[serde(default)]
     pub actions: Option<Vec<String>>,
@@ -135,6 +146,8 @@ pub struct Settings {
 
 pub struct ReceiverSettings {
     pub name: String,
+    pub kind: Kind,
+    pub dry_run: bool,
     pub endpoint: hyper::Uri,
     pub audience: Option<String>,
     pub authorization: Option<Secret>,
@@ -150,15 +163,20 @@ pub struct ReceiverSettings {
 #[derive(Clone, Debug)]
 pub struct Take {
     pub rules: Option<Vec<String>>,
+    pub sessions: Option<Vec<String>>,
     pub actions: Vec<String>,
     pub modes: Vec<String>,
 }
 
 impl Take {
-    pub fn takes(&self, rule: &str, action: &str, mode: &str) -> bool {
+    pub fn takes(&self, rule: &str, action: &str, mode: &str, session: &str) -> bool {
         self.rules
             .as_ref()
             .is_none_or(|rules| rules.iter().any(|r| r == rule))
+            && self
+                .sessions
+                .as_ref()
+                .is_none_or(|prefixes| prefixes.iter().any(|p| session.starts_with(p.as_str())))
             && self.actions.iter().any(|a| a == action)
             && self.modes.iter().any(|m| m == mode)
     }
@@ -324,6 +342,17 @@ fn receiver(r: ReceiverSpec, base: &Path) -> Result<ReceiverSettings, Vec<String
             SubjectFormat::Complex
         }
     };
+    let kind = match r.kind.as_deref().map(Kind::parse) {
+        None => Kind::Ssf,
+        Some(Some(kind)) => kind,
+        Some(None) => {
+            errors.push(format!(
+                "kind {:?}: ssf, okta or graph",
+                r.kind.as_deref().unwrap_or("")
+            ));
+            Kind::Ssf
+        }
+    };
     let take = r.take.unwrap_or_default();
     let actions = take
         .actions
@@ -383,8 +412,11 @@ fn receiver(r: ReceiverSpec, base: &Path) -> Result<ReceiverSettings, Vec<String
             audience: r.audience,
             authorization,
             subject,
+            kind,
+            dry_run: r.dry_run,
             take: Take {
                 rules: take.rules,
+                sessions: take.sessions.or_else(|| kind.default_sessions()),
                 actions,
                 modes,
             },

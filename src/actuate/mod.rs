@@ -13,6 +13,8 @@
 //! - [`state`]: the durable position in the input, and the guard's memory.
 //! - [`record`]: actuation records (NDJSON).
 //! - [`topic`]: reading the actions topic; offsets stored once settled.
+//! - [`vendor`]: direct actuators: Okta (clear a user's sessions), Microsoft Graph (revoke
+//!   sign-in sessions), each one HTTP call on the push path.
 //! - [`metrics`], [`server`]: `/metrics`, `/.well-known/ssf-configuration`, `/jwks.json`.
 //!
 //! # Delivery guarantee
@@ -38,6 +40,7 @@ pub mod server;
 pub mod set;
 pub mod state;
 pub mod topic;
+pub mod vendor;
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
@@ -443,9 +446,12 @@ impl Pump {
             .iter()
             .enumerate()
             .filter(|(_, p)| {
-                p.settings
-                    .take
-                    .takes(&decision.rule.id, &decision.action, &decision.mode)
+                p.settings.take.takes(
+                    &decision.rule.id,
+                    &decision.action,
+                    &decision.mode,
+                    &decision.session.key,
+                )
             })
             .map(|(i, _)| i)
             .collect();
@@ -609,22 +615,8 @@ async fn deliver_one(
         line: Some(line),
         ..Record::default()
     };
-    let token = pusher
-        .settings
-        .subject
-        .subject(decision)
-        .map(|subject| {
-            set::claims(
-                &ctx.issuer,
-                pusher.settings.audience.as_deref(),
-                subject,
-                decision,
-                now_ms() / 1000,
-            )
-        })
-        .and_then(|claims| ctx.signer.sign(&claims));
-    let token = match token {
-        Ok(token) => token,
+    let request = match outgoing(ctx, pusher, decision) {
+        Ok(request) => request,
         Err(e) => {
             let reason = format!("{e:#}");
             ctx.metrics.delivery(receiver, "refused", 0, None);
@@ -640,16 +632,36 @@ async fn deliver_one(
             return Outcome::Refused(reason);
         }
     };
+    if pusher.settings.dry_run {
+        let call = format!("{} {}", request.method, request.uri);
+        telemetry::log(
+            Level::Info,
+            "dry_run_call",
+            "dry_run: the call is built, not sent",
+            &[("receiver", V::S(receiver)), ("call", V::S(&call))],
+        );
+        ctx.metrics.delivery(receiver, "dry_run", 0, None);
+        write_record(
+            ctx,
+            Record {
+                outcome: "dry_run",
+                reason: Some(&call),
+                attempts: Some(0),
+                ..base
+            },
+        );
+        return Outcome::Delivered;
+    }
     let on_retry = |reason: &str| {
         ctx.metrics.retry(receiver);
         telemetry::log(
             Level::Warn,
             "delivery_retried",
-            "a SET push failed; retrying",
+            "a delivery attempt failed; retrying",
             &[("receiver", V::S(receiver)), ("reason", V::S(reason))],
         );
     };
-    let delivery = pusher.deliver(&token, stop, &on_retry).await;
+    let delivery = pusher.deliver(&request, stop, &on_retry).await;
     let (outcome, reason) = match &delivery.outcome {
         Outcome::Delivered => ("delivered", None),
         Outcome::Refused(r) => ("refused", Some(r.as_str())),
@@ -688,4 +700,35 @@ async fn deliver_one(
         },
     );
     delivery.outcome
+}
+
+/// The request for `decision` at this receiver: a signed SET, or the vendor's call. An error
+/// is a refusal (the decision lacks what the receiver needs).
+fn outgoing(ctx: &Shared, pusher: &Pusher, decision: &DecisionIn) -> Result<push::Outgoing> {
+    let settings = &pusher.settings;
+    if settings.kind == vendor::Kind::Ssf {
+        let subject = settings.subject.subject(decision)?;
+        let claims = set::claims(
+            &ctx.issuer,
+            settings.audience.as_deref(),
+            subject,
+            decision,
+            now_ms() / 1000,
+        );
+        return Ok(push::Outgoing::set(
+            &settings.endpoint,
+            ctx.signer.sign(&claims)?,
+        ));
+    }
+    let call = vendor::call(settings.kind, decision)?;
+    let base = settings.endpoint.to_string();
+    let uri = format!("{}{}", base.trim_end_matches('/'), call.path)
+        .parse()
+        .context("the vendor call's URL")?;
+    Ok(push::Outgoing {
+        method: call.method,
+        uri,
+        content_type: call.content_type,
+        body: call.body,
+    })
 }

@@ -76,6 +76,28 @@ enum Attempt {
     Retry(Option<u16>, String),
 }
 
+/// One request to send (and to send again, the same, on a retry); the receiver's credentials
+/// are added by the [`Pusher`].
+#[derive(Clone, Debug)]
+pub struct Outgoing {
+    pub method: Method,
+    pub uri: hyper::Uri,
+    pub content_type: Option<&'static str>,
+    pub body: Bytes,
+}
+
+impl Outgoing {
+    /// A SET pushed to an SSF receiver's endpoint.
+    pub fn set(endpoint: &hyper::Uri, token: String) -> Outgoing {
+        Outgoing {
+            method: Method::POST,
+            uri: endpoint.clone(),
+            content_type: Some(SET_MEDIA_TYPE),
+            body: Bytes::from(token),
+        }
+    }
+}
+
 /// One receiver: its settings, its client and its breaker.
 pub struct Pusher {
     pub settings: ReceiverSettings,
@@ -118,8 +140,11 @@ impl Pusher {
         let authorization = match &settings.authorization {
             None => None,
             Some(secret) => {
-                let mut value = HeaderValue::from_str(&format!("Bearer {}", secret.expose_str()?))
-                    .context("the receiver's authorization token is not a valid header value")?;
+                let scheme = settings.kind.scheme();
+                let mut value =
+                    HeaderValue::from_str(&format!("{scheme} {}", secret.expose_str()?)).context(
+                        "the receiver's authorization token is not a valid header value",
+                    )?;
                 value.set_sensitive(true);
                 Some(value)
             }
@@ -136,7 +161,7 @@ impl Pusher {
     /// `on_retry` is told of every failed attempt (for the log and the metrics).
     pub async fn deliver(
         &self,
-        token: &str,
+        request: &Outgoing,
         stop: &tokio::sync::watch::Receiver<bool>,
         on_retry: &(dyn Fn(&str) + Sync),
     ) -> Delivery {
@@ -157,7 +182,7 @@ impl Pusher {
                 }
             }
             attempts += 1;
-            let answer = self.attempt(token).await;
+            let answer = self.attempt(request).await;
             let (status, reason) = match answer {
                 Attempt::Delivered(status) => {
                     self.breaker.success();
@@ -203,16 +228,18 @@ impl Pusher {
         }
     }
 
-    async fn attempt(&self, token: &str) -> Attempt {
+    async fn attempt(&self, out: &Outgoing) -> Attempt {
         let mut request = Request::builder()
-            .method(Method::POST)
-            .uri(self.settings.endpoint.clone())
-            .header(CONTENT_TYPE, SET_MEDIA_TYPE)
+            .method(out.method.clone())
+            .uri(out.uri.clone())
             .header(ACCEPT, "application/json");
+        if let Some(kind) = out.content_type {
+            request = request.header(CONTENT_TYPE, kind);
+        }
         if let Some(auth) = &self.authorization {
             request = request.header(AUTHORIZATION, auth.clone());
         }
-        let request = match request.body(Full::new(Bytes::copy_from_slice(token.as_bytes()))) {
+        let request = match request.body(Full::new(out.body.clone())) {
             Ok(request) => request,
             Err(e) => return Attempt::Refused(0, format!("the request cannot be built: {e}")),
         };
