@@ -627,6 +627,7 @@ fn the_actions_topic_is_read_and_its_offsets_committed_only_once_settled() {
 struct Seen {
     method: String,
     path: String,
+    headers: Vec<(String, String)>,
     authorization: Option<String>,
     content_type: Option<String>,
     body: Vec<u8>,
@@ -659,6 +660,11 @@ fn vendor_api() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Seen>>>) {
                             let mut seen = Seen {
                                 method: req.method().to_string(),
                                 path: req.uri().to_string(),
+                                headers: req
+                                    .headers()
+                                    .iter()
+                                    .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned()))
+                                    .collect(),
                                 authorization: header("authorization"),
                                 content_type: header("content-type"),
                                 body: Vec::new(),
@@ -673,6 +679,8 @@ fn vendor_api() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Seen>>>) {
                                 (503, "")
                             } else if seen.path.starts_with("/api/v1/") {
                                 (204, "")
+                            } else if seen.path == "/" {
+                                (200, "<PutRolePolicyResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><ResponseMetadata><RequestId>7a62c49f</RequestId></ResponseMetadata></PutRolePolicyResponse>")
                             } else {
                                 (200, r#"{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#Edm.Boolean","value":true}"#)
                             };
@@ -821,4 +829,136 @@ fn okta_and_graph_get_their_documented_revocation_calls_and_dry_run_sends_nothin
         })
         .collect();
     assert_eq!(delivered, BTreeSet::from([("entra", 200), ("okta", 204)]));
+}
+
+#[test]
+fn aws_role_sessions_and_user_keys_get_sigv4_signed_iam_calls() {
+    use sessionguard::actuate::aws::AwsSigner;
+    use sessionguard::actuate::secret::Secret;
+
+    let (base, seen) = vendor_api();
+    let all = decisions(1);
+    let pick = |prefix: &str| {
+        all.iter()
+            .find(|d| d["session"]["key"].as_str().unwrap().contains(prefix))
+            .unwrap()
+            .clone()
+    };
+    let role = pick(":sts:ASIA");
+    let role_name = role["principal"]["id"]
+        .as_str()
+        .unwrap()
+        .split('/')
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let user_key = pick(":iam-key:AKIAYVP2UNNS3AS7K2SP");
+    let okta = golden_first("fixtures/scenarios/mfa-failures/attack-okta.jsonl.decisions.golden");
+    let dir = scratch("aws");
+    let key = ES256.generate_key_pair().unwrap().to_pem_private_key();
+    std::fs::write(dir.join("es256.pem"), key).unwrap();
+    std::fs::write(
+        dir.join("secret"),
+        "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY\n",
+    )
+    .unwrap();
+    let config = dir.join("actuate.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "issuer: {ISSUER}\n\
+             signing_key: {{ alg: ES256, kid: k, key: {{ file: es256.pem }} }}\n\
+             records: records.ndjson\n\
+             receivers:\n\
+             - name: aws\n  kind: aws\n  endpoint: {base}\n  retry: {{ initial: 10ms }}\n  \
+               aws: {{ access_key_id: {{ env: SG_TEST_AWS_KEY }}, secret_access_key: {{ file: secret }} }}\n"
+        ),
+    )
+    .unwrap();
+    let input = dir.join("decisions.ndjson");
+    write_lines(&input, &[role.clone(), okta, user_key.clone()]);
+    let out = Command::new(env!("CARGO_BIN_EXE_sessionguard"))
+        .args(["actuate", "--config"])
+        .arg(&config)
+        .arg("--decisions")
+        .arg(&input)
+        .env("SG_TEST_AWS_KEY", "AKIDEXAMPLE")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("wJalrXUtnFEMI"));
+
+    // The first answer was a 503: three calls for two decisions (the Okta one is not AWS's).
+    let calls = seen.lock().unwrap().clone();
+    assert_eq!(calls.len(), 3, "{calls:?}");
+    let signer = AwsSigner {
+        access_key_id: Secret::from_bytes(b"AKIDEXAMPLE".to_vec(), "test"),
+        secret_access_key: Secret::from_bytes(
+            b"wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".to_vec(),
+            "test",
+        ),
+        session_token: None,
+        region: "us-east-1".into(),
+        service: "iam".into(),
+    };
+    let mut bodies = BTreeSet::new();
+    for call in &calls {
+        assert_eq!((call.method.as_str(), call.path.as_str()), ("POST", "/"));
+        assert_eq!(
+            call.content_type.as_deref(),
+            Some("application/x-www-form-urlencoded; charset=utf-8")
+        );
+        let header = |name: &str| {
+            call.headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+                .unwrap()
+        };
+        let date = header("x-amz-date");
+        assert_eq!(date.len(), 16, "{date}");
+        // The signature is the one IAM would compute for these bytes (the algorithm is
+        // checked against AWS's worked examples in src/actuate/aws.rs).
+        let expected = signer
+            .sign(
+                "POST",
+                "/",
+                "",
+                &[
+                    ("host", header("host")),
+                    ("content-type", header("content-type")),
+                ],
+                &call.body,
+                date,
+            )
+            .unwrap();
+        let auth = &expected
+            .iter()
+            .find(|(k, _)| *k == "authorization")
+            .unwrap()
+            .1;
+        assert_eq!(call.authorization.as_deref(), Some(auth.as_str()));
+        assert!(auth.starts_with(&format!("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/{}/us-east-1/iam/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature=", &date[..8])));
+        bodies.insert(String::from_utf8(call.body.clone()).unwrap());
+    }
+    assert_eq!(bodies.len(), 2, "the 503 was retried with the same request");
+    let put = bodies
+        .iter()
+        .find(|b| b.starts_with("Action=PutRolePolicy"))
+        .expect("PutRolePolicy");
+    assert!(put.contains(&format!("RoleName={role_name}&")), "{put}");
+    let when = format!("{}Z", &role["time"].as_str().unwrap()[..19]).replace(':', "%3A");
+    assert!(
+        put.contains(&format!("aws%3ATokenIssueTime%22%3A%22{when}%22")),
+        "{put}"
+    );
+    assert!(bodies.contains(&format!(
+        "AccessKeyId=AKIAYVP2UNNS3AS7K2SP&Action=UpdateAccessKey&Status=Inactive&UserName={}&Version=2010-05-08",
+        user_key["principal"]["name"].as_str().unwrap()
+    )));
 }

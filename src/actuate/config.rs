@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
+use super::aws::AwsSigner;
 use super::guard::{GuardSettings, GuardSpec};
 use super::secret::{Secret, SecretSpec};
 use super::set::{SetSigner, SigningAlg, SubjectFormat};
@@ -89,9 +90,24 @@ pub struct ReceiverSpec {
     pub retry: Option<RetrySpec>,
     #[serde(default)]
     pub breaker: Option<BreakerSpec>,
+    /// `kind: aws`: the credentials IAM calls are signed with.
+    #[serde(default)]
+    pub aws: Option<AwsSpec>,
     /// PEM file of the CAs that sign the receiver's certificate (default: the system's).
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsSpec {
+    pub access_key_id: SecretSpec,
+    pub secret_access_key: SecretSpec,
+    #[serde(default)]
+    pub session_token: Option<SecretSpec>,
+    /// The signing region (IAM: `us-east-1`, the default).
+    #[serde(default)]
+    pub region: Option<String>,
 }
 
 /// Which decisions a receiver takes; what is not named is not filtered.
@@ -158,6 +174,7 @@ pub struct ReceiverSettings {
     pub breaker_failures: u32,
     pub breaker_open_for: Duration,
     pub ca_file: Option<PathBuf>,
+    pub aws: Option<AwsSigner>,
 }
 
 #[derive(Clone, Debug)]
@@ -353,6 +370,40 @@ fn receiver(r: ReceiverSpec, base: &Path) -> Result<ReceiverSettings, Vec<String
             Kind::Ssf
         }
     };
+    let aws = match (&r.aws, kind) {
+        (Some(spec), Kind::Aws) => {
+            let load = |spec: &SecretSpec, what: &str, errors: &mut Vec<String>| {
+                Secret::load(spec, base)
+                    .map_err(|e| errors.push(format!("aws.{what}: {e:#}")))
+                    .ok()
+            };
+            let id = load(&spec.access_key_id, "access_key_id", &mut errors);
+            let secret = load(&spec.secret_access_key, "secret_access_key", &mut errors);
+            let token = spec
+                .session_token
+                .as_ref()
+                .and_then(|t| load(t, "session_token", &mut errors));
+            match (id, secret) {
+                (Some(access_key_id), Some(secret_access_key)) => Some(AwsSigner {
+                    access_key_id,
+                    secret_access_key,
+                    session_token: token,
+                    region: spec.region.clone().unwrap_or_else(|| "us-east-1".into()),
+                    service: "iam".into(),
+                }),
+                _ => None,
+            }
+        }
+        (None, Kind::Aws) => {
+            errors.push("kind aws needs `aws:` credentials".into());
+            None
+        }
+        (Some(_), _) => {
+            errors.push("`aws:` credentials belong to a receiver of kind aws".into());
+            None
+        }
+        (None, _) => None,
+    };
     let take = r.take.unwrap_or_default();
     let actions = take
         .actions
@@ -425,6 +476,7 @@ fn receiver(r: ReceiverSpec, base: &Path) -> Result<ReceiverSettings, Vec<String
             breaker_failures,
             breaker_open_for,
             ca_file: r.ca_file.map(|p| base.join(p)),
+            aws,
         }),
         _ => Err(errors),
     }

@@ -30,6 +30,7 @@
     reason = "state saving intervals and delivery latency are wall-clock by nature"
 )]
 
+pub mod aws;
 pub mod config;
 pub mod guard;
 pub mod metrics;

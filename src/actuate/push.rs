@@ -239,6 +239,44 @@ impl Pusher {
         if let Some(auth) = &self.authorization {
             request = request.header(AUTHORIZATION, auth.clone());
         }
+        if let Some(aws) = &self.settings.aws {
+            // Signed at each attempt: a signature is good for five minutes, a retry may come
+            // later.
+            let host = out
+                .uri
+                .authority()
+                .map(|a| a.as_str().to_owned())
+                .unwrap_or_default();
+            let mut query: Vec<&str> = out
+                .uri
+                .query()
+                .unwrap_or("")
+                .split('&')
+                .filter(|p| !p.is_empty())
+                .collect();
+            query.sort_unstable();
+            let mut signed = vec![("host", host.as_str())];
+            if let Some(kind) = out.content_type {
+                signed.push(("content-type", kind));
+            }
+            let headers = aws.sign(
+                out.method.as_str(),
+                out.uri.path(),
+                &query.join("&"),
+                &signed,
+                &out.body,
+                &super::aws::amz_date(super::record::now_ms()),
+            );
+            match headers {
+                Ok(headers) => {
+                    request = request.header(hyper::header::HOST, host.as_str());
+                    for (name, value) in headers {
+                        request = request.header(name, value);
+                    }
+                }
+                Err(e) => return Attempt::Refused(0, format!("signing the request: {e:#}")),
+            }
+        }
         let request = match request.body(Full::new(out.body.clone())) {
             Ok(request) => request,
             Err(e) => return Attempt::Refused(0, format!("the request cannot be built: {e}")),

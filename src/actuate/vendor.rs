@@ -9,6 +9,7 @@
 //! - **Microsoft Graph** — revoke sign-in sessions: `POST
 //!   {base}/v1.0/users/{user}/revokeSignInSessions`, `Authorization: Bearer {token}`; the user
 //!   is the principal's object id, else its user principal name. `200` when done.
+//! - **AWS** — IAM, signed with Signature Version 4: see [`super::aws`].
 
 use anyhow::{bail, Result};
 use bytes::Bytes;
@@ -23,6 +24,8 @@ pub enum Kind {
     Ssf,
     Okta,
     Graph,
+    /// AWS IAM, SigV4-signed (`super::aws`).
+    Aws,
 }
 
 impl Kind {
@@ -31,6 +34,7 @@ impl Kind {
             "ssf" => Some(Kind::Ssf),
             "okta" => Some(Kind::Okta),
             "graph" => Some(Kind::Graph),
+            "aws" => Some(Kind::Aws),
             _ => None,
         }
     }
@@ -39,7 +43,7 @@ impl Kind {
     pub fn scheme(self) -> &'static str {
         match self {
             Kind::Okta => "SSWS",
-            Kind::Ssf | Kind::Graph => "Bearer",
+            Kind::Ssf | Kind::Graph | Kind::Aws => "Bearer",
         }
     }
 
@@ -49,6 +53,7 @@ impl Kind {
             Kind::Ssf => None,
             Kind::Okta => Some(vec!["okta:".into()]),
             Kind::Graph => Some(vec!["entra:".into()]),
+            Kind::Aws => Some(vec!["aws:".into()]),
         }
     }
 }
@@ -68,6 +73,7 @@ pub fn call(kind: Kind, decision: &DecisionIn) -> Result<Call> {
     let principal = &decision.principal;
     match kind {
         Kind::Ssf => bail!("an SSF receiver takes SETs, not a vendor call"),
+        Kind::Aws => super::aws::call(decision),
         Kind::Okta => {
             let user = principal
                 .id
