@@ -370,40 +370,7 @@ fn receiver(r: ReceiverSpec, base: &Path) -> Result<ReceiverSettings, Vec<String
             Kind::Ssf
         }
     };
-    let aws = match (&r.aws, kind) {
-        (Some(spec), Kind::Aws) => {
-            let load = |spec: &SecretSpec, what: &str, errors: &mut Vec<String>| {
-                Secret::load(spec, base)
-                    .map_err(|e| errors.push(format!("aws.{what}: {e:#}")))
-                    .ok()
-            };
-            let id = load(&spec.access_key_id, "access_key_id", &mut errors);
-            let secret = load(&spec.secret_access_key, "secret_access_key", &mut errors);
-            let token = spec
-                .session_token
-                .as_ref()
-                .and_then(|t| load(t, "session_token", &mut errors));
-            match (id, secret) {
-                (Some(access_key_id), Some(secret_access_key)) => Some(AwsSigner {
-                    access_key_id,
-                    secret_access_key,
-                    session_token: token,
-                    region: spec.region.clone().unwrap_or_else(|| "us-east-1".into()),
-                    service: "iam".into(),
-                }),
-                _ => None,
-            }
-        }
-        (None, Kind::Aws) => {
-            errors.push("kind aws needs `aws:` credentials".into());
-            None
-        }
-        (Some(_), _) => {
-            errors.push("`aws:` credentials belong to a receiver of kind aws".into());
-            None
-        }
-        (None, _) => None,
-    };
+    let aws = aws_signer(r.aws.as_ref(), kind, base, &mut errors);
     let take = r.take.unwrap_or_default();
     let actions = take
         .actions
@@ -479,5 +446,48 @@ fn receiver(r: ReceiverSpec, base: &Path) -> Result<ReceiverSettings, Vec<String
             aws,
         }),
         _ => Err(errors),
+    }
+}
+
+/// The SigV4 signer of a `kind: aws` receiver, from its `aws:` credentials.
+fn aws_signer(
+    spec: Option<&AwsSpec>,
+    kind: Kind,
+    base: &Path,
+    errors: &mut Vec<String>,
+) -> Option<AwsSigner> {
+    match (spec, kind) {
+        (Some(spec), Kind::Aws) => {
+            let load = |spec: &SecretSpec, what: &str, errors: &mut Vec<String>| {
+                Secret::load(spec, base)
+                    .map_err(|e| errors.push(format!("aws.{what}: {e:#}")))
+                    .ok()
+            };
+            let id = load(&spec.access_key_id, "access_key_id", errors);
+            let secret = load(&spec.secret_access_key, "secret_access_key", errors);
+            let token = spec
+                .session_token
+                .as_ref()
+                .and_then(|t| load(t, "session_token", errors));
+            match (id, secret) {
+                (Some(access_key_id), Some(secret_access_key)) => Some(AwsSigner {
+                    access_key_id,
+                    secret_access_key,
+                    session_token: token,
+                    region: spec.region.clone().unwrap_or_else(|| "us-east-1".into()),
+                    service: "iam".into(),
+                }),
+                _ => None,
+            }
+        }
+        (None, Kind::Aws) => {
+            errors.push("kind aws needs `aws:` credentials".into());
+            None
+        }
+        (Some(_), _) => {
+            errors.push("`aws:` credentials belong to a receiver of kind aws".into());
+            None
+        }
+        (None, _) => None,
     }
 }
