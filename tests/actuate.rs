@@ -962,3 +962,184 @@ fn aws_role_sessions_and_user_keys_get_sigv4_signed_iam_calls() {
         user_key["principal"]["name"].as_str().unwrap()
     )));
 }
+
+/// One IAM query call to `base`, signed as actuate signs them; the response body.
+fn iam(base: &str, params: &[(&str, &str)]) -> (u16, String) {
+    use http_body_util::{BodyExt, Full};
+    use sessionguard::actuate::aws::{amz_date, encode, AwsSigner};
+    use sessionguard::actuate::secret::Secret;
+    let signer = AwsSigner {
+        access_key_id: Secret::from_bytes(b"AKIDEXAMPLE".to_vec(), "test"),
+        secret_access_key: Secret::from_bytes(b"testing-secret".to_vec(), "test"),
+        session_token: None,
+        region: "us-east-1".into(),
+        service: "iam".into(),
+    };
+    let mut pairs: Vec<String> = params
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect();
+    pairs.push("Version=2010-05-08".into());
+    pairs.sort();
+    let body = pairs.join("&");
+    let uri: hyper::Uri = format!("{base}/").parse().unwrap();
+    let host = uri.authority().unwrap().to_string();
+    let form = "application/x-www-form-urlencoded; charset=utf-8";
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let headers = signer
+        .sign(
+            "POST",
+            "/",
+            "",
+            &[("host", &host), ("content-type", form)],
+            body.as_bytes(),
+            &amz_date(now),
+        )
+        .unwrap();
+    let mut request = hyper::Request::post(uri)
+        .header("host", &host)
+        .header("content-type", form);
+    for (k, v) in headers {
+        request = request.header(k, v);
+    }
+    let request = request.body(Full::new(bytes::Bytes::from(body))).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<Full<bytes::Bytes>>();
+        let response = client
+            .request(request)
+            .await
+            .expect("the AWS emulator answers");
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    })
+}
+
+/// Against moto's IAM (scripts/test.sh installs it from PyPI into a venv and starts it, then
+/// runs this with `--ignored`): the role really gets the deny policy, the key really becomes
+/// inactive.
+#[test]
+#[ignore = "needs the AWS emulator: SESSIONGUARD_TEST_MOTO (scripts/test.sh starts moto_server)"]
+fn aws_iam_really_changes_on_the_emulator() {
+    let base = std::env::var("SESSIONGUARD_TEST_MOTO")
+        .expect("SESSIONGUARD_TEST_MOTO: the AWS emulator's URL (scripts/test.sh starts one)");
+    let stamp = std::process::id();
+    let role_name = format!("data-admin-{stamp}");
+    let user_name = format!("svc-reporting-{stamp}");
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    let (status, body) = iam(
+        &base,
+        &[
+            ("Action", "CreateRole"),
+            ("RoleName", &role_name),
+            ("AssumeRolePolicyDocument", trust),
+        ],
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = iam(&base, &[("Action", "CreateUser"), ("UserName", &user_name)]);
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = iam(
+        &base,
+        &[("Action", "CreateAccessKey"), ("UserName", &user_name)],
+    );
+    assert_eq!(status, 200, "{body}");
+    let key_id = body
+        .split("<AccessKeyId>")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_owned();
+
+    let all = decisions(1);
+    let mut role = all
+        .iter()
+        .find(|d| d["session"]["key"].as_str().unwrap().contains(":sts:ASIA"))
+        .unwrap()
+        .clone();
+    role["principal"]["id"] = Value::String(format!(
+        "arn:aws:sts::123456789012:assumed-role/{role_name}/someone"
+    ));
+    let mut user = all
+        .iter()
+        .find(|d| {
+            d["session"]["key"]
+                .as_str()
+                .unwrap()
+                .contains(":iam-key:AKIA")
+        })
+        .unwrap()
+        .clone();
+    user["session"]["key"] = Value::String(format!("aws:123456789012:iam-key:{key_id}"));
+    user["principal"]["name"] = Value::String(user_name.clone());
+
+    let dir = scratch("moto");
+    let key = ES256.generate_key_pair().unwrap().to_pem_private_key();
+    std::fs::write(dir.join("es256.pem"), key).unwrap();
+    let config = dir.join("actuate.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "issuer: {ISSUER}\n\
+             signing_key: {{ alg: ES256, kid: k, key: {{ file: es256.pem }} }}\n\
+             records: records.ndjson\n\
+             receivers:\n\
+             - name: aws\n  kind: aws\n  endpoint: {base}\n  \
+               aws: {{ access_key_id: {{ env: SG_TEST_AWS_KEY }}, secret_access_key: {{ env: SG_TEST_AWS_SECRET }} }}\n"
+        ),
+    )
+    .unwrap();
+    let input = dir.join("decisions.ndjson");
+    write_lines(&input, &[role.clone(), user]);
+    let out = Command::new(env!("CARGO_BIN_EXE_sessionguard"))
+        .args(["actuate", "--config"])
+        .arg(&config)
+        .arg("--decisions")
+        .arg(&input)
+        .env("SG_TEST_AWS_KEY", "AKIDEXAMPLE")
+        .env("SG_TEST_AWS_SECRET", "testing-secret")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let (status, body) = iam(
+        &base,
+        &[
+            ("Action", "GetRolePolicy"),
+            ("RoleName", &role_name),
+            ("PolicyName", "sessionguard-revoke-older-sessions"),
+        ],
+    );
+    assert_eq!(status, 200, "the deny policy is on the role: {body}");
+    let when = format!("{}Z", &role["time"].as_str().unwrap()[..19]);
+    assert!(
+        body.contains("TokenIssueTime") && body.contains(&when.replace(':', "%3A"))
+            || body.contains(&when),
+        "{body}"
+    );
+    let (status, body) = iam(
+        &base,
+        &[("Action", "ListAccessKeys"), ("UserName", &user_name)],
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains(&format!("<AccessKeyId>{key_id}</AccessKeyId>"))
+            && body.contains("<Status>Inactive</Status>"),
+        "{body}"
+    );
+}
