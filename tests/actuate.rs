@@ -1143,3 +1143,172 @@ fn aws_iam_really_changes_on_the_emulator() {
         "{body}"
     );
 }
+
+/// Produces `payload` to `topic` with `headers`, and waits for the acknowledgement.
+fn produce_with_headers(brokers: &str, topic: &str, payload: &[u8], headers: &[(&str, &[u8])]) {
+    use rdkafka::message::{Header, OwnedHeaders};
+    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+    let producer: ThreadedProducer<DefaultProducerContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .unwrap();
+    let mut owned = OwnedHeaders::new();
+    for (key, value) in headers {
+        owned = owned.insert(Header {
+            key,
+            value: Some(*value),
+        });
+    }
+    producer
+        .send(
+            BaseRecord::<[u8], [u8]>::to(topic)
+                .payload(payload)
+                .headers(owned),
+        )
+        .map_err(|(e, _)| e)
+        .unwrap();
+    producer.flush(Duration::from_secs(10)).unwrap();
+}
+
+/// `run` signs its decisions (SESSIONGUARD_DECISION_MAC_KEY); `actuate` with `trust:` acts on
+/// those and on nothing someone else wrote to the actions topic.
+#[test]
+fn only_decisions_authenticated_by_run_are_acted_on() {
+    let cluster = rdkafka::mocking::MockCluster::new(1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    for topic in ["sg.in", "sg.actions", "sg.dead"] {
+        cluster.create_topic(topic, 1, 1).unwrap();
+    }
+    let attack = PathBuf::from("fixtures/scenarios/mfa-failures/attack-okta.jsonl");
+    let events = sessionguard::kafka::demo::records_of(std::slice::from_ref(&attack)).unwrap();
+    sessionguard::kafka::demo::produce(&brokers, "sg.in", &events, None).unwrap();
+    const KEY: &str = "a-decision-key-shared-by-run-and-actuate";
+    let run = Command::new(env!("CARGO_BIN_EXE_sessionguard"))
+        .args([
+            "run",
+            "--brokers",
+            &brokers,
+            "--group",
+            "sg-run",
+            "--topics",
+            "sg.in",
+        ])
+        .args([
+            "--actions-topic",
+            "sg.actions",
+            "--dead-letter-topic",
+            "sg.dead",
+            "--rules",
+            "rules",
+        ])
+        .args(["--max-events", &events.len().to_string()])
+        .env("SESSIONGUARD_DECISION_MAC_KEY", KEY)
+        .output()
+        .unwrap();
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let genuine: Vec<Value> = std::fs::read_to_string(
+        "fixtures/scenarios/mfa-failures/attack-okta.jsonl.decisions.golden",
+    )
+    .unwrap()
+    .lines()
+    .map(|l| serde_json::from_str::<Value>(l).unwrap())
+    .filter(|d| d["mode"] == "enforce" && d["action"].as_str().unwrap().starts_with("revoke_"))
+    .collect();
+    assert!(!genuine.is_empty());
+
+    // Someone with write access to the topic asks for kills of their own.
+    let mut forged = genuine[0].clone();
+    forged["decision_id"] = Value::String("f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0".into());
+    forged["session"]["key"] = Value::String("okta:the-ceo-session".into());
+    let forged = forged.to_string().into_bytes();
+    produce_with_headers(&brokers, "sg.actions", &forged, &[]);
+    let wrong = sessionguard::decision::decision_mac(b"a-guessed-key-of-sixteen-bytes", &forged);
+    produce_with_headers(
+        &brokers,
+        "sg.actions",
+        &forged,
+        &[("sessionguard_mac", wrong.as_bytes())],
+    );
+    // A genuine MAC moved onto other bytes.
+    let genuine_mac =
+        sessionguard::decision::decision_mac(KEY.as_bytes(), genuine[0].to_string().as_bytes());
+    produce_with_headers(
+        &brokers,
+        "sg.actions",
+        &forged,
+        &[("sessionguard_mac", genuine_mac.as_bytes())],
+    );
+
+    let listen = free_port();
+    let receiver = Receiver::start(Plan {
+        fault: Box::new(|_| Fault::None),
+        refuse: HashSet::new(),
+        issuer: ISSUER.into(),
+        audience: AUDIENCE.into(),
+        jwks_url: format!("http://127.0.0.1:{listen}/jwks.json"),
+        authorization: Some(format!("Bearer {TOKEN}")),
+    });
+    let extra = format!(
+        "kafka:\n  brokers: '{brokers}'\n  topic: sg.actions\n  group: sg-actuate-trust\n\
+         trust: {{ decision_mac_key: {{ env: SG_TEST_DECISION_KEY }} }}\n"
+    );
+    let mut setup = setup("trust", &receiver.endpoint(), &extra);
+    let config = std::fs::read_to_string(&setup.config).unwrap().replace(
+        &format!("127.0.0.1:{}", setup.listen),
+        &format!("127.0.0.1:{listen}"),
+    );
+    std::fs::write(&setup.config, config).unwrap();
+    setup.listen = listen;
+    let mut actuate = Command::new(env!("CARGO_BIN_EXE_sessionguard"))
+        .args(["actuate", "--config"])
+        .arg(&setup.config)
+        .env("SG_TEST_RECEIVER_TOKEN", TOKEN)
+        .env("SG_TEST_DECISION_KEY", KEY)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(setup.dir.join("stderr-trust")).unwrap())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        let rejected = records(&setup)
+            .iter()
+            .filter(|r| r["outcome"] == "rejected")
+            .count();
+        if receiver.log().accepted.len() >= genuine.len() && rejected >= 3 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{rejected} rejected, {:?}:\n{}",
+            receiver.log().accepted,
+            stderr_text(&setup)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(terminate(&mut actuate), 0);
+    let got: BTreeSet<String> = receiver.log().accepted.keys().cloned().collect();
+    let want: BTreeSet<String> = genuine
+        .iter()
+        .map(|d| d["decision_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(got, want, "only run's decisions are acted on");
+    let reasons: Vec<String> = records(&setup)
+        .iter()
+        .filter(|r| r["outcome"] == "rejected")
+        .map(|r| r["reason"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "untrusted: the decision carries no MAC",
+            "untrusted: the decision's MAC does not match",
+            "untrusted: the decision's MAC does not match",
+        ]
+    );
+}

@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use super::secret::Secret;
 use super::set::DecisionIn;
 use super::vendor::Call;
+use crate::decision::hmac_sha256 as hmac;
 use crate::event::Timestamp;
 
 pub const POLICY_NAME: &str = "sessionguard-revoke-older-sessions";
@@ -115,23 +116,6 @@ pub fn encode(text: &str) -> String {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// HMAC-SHA-256 (RFC 2104).
-fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
-    let mut block = [0u8; 64];
-    if key.len() > 64 {
-        block[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    let mut inner = Sha256::new();
-    inner.update(block.map(|b| b ^ 0x36));
-    inner.update(data);
-    let mut outer = Sha256::new();
-    outer.update(block.map(|b| b ^ 0x5c));
-    outer.update(inner.finalize());
-    outer.finalize().into()
 }
 
 impl AwsSigner {

@@ -43,6 +43,16 @@ pub struct ConfigSpec {
     /// The actions topic to read decisions from when `--decisions` is not given.
     #[serde(default)]
     pub kafka: Option<KafkaSpec>,
+    /// Act only on decisions authenticated by `run`.
+    #[serde(default)]
+    pub trust: Option<TrustSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustSpec {
+    /// The key `run` signs decisions with (`SESSIONGUARD_DECISION_MAC_KEY[_FILE]` there).
+    pub decision_mac_key: SecretSpec,
 }
 
 #[derive(Debug, Deserialize)]
@@ -158,6 +168,7 @@ pub struct Settings {
     pub receivers: Vec<ReceiverSettings>,
     pub guard: GuardSettings,
     pub kafka: Option<KafkaSpec>,
+    pub decision_mac_key: Option<Secret>,
 }
 
 pub struct ReceiverSettings {
@@ -265,6 +276,20 @@ impl Settings {
                 GuardSettings::default()
             }
         };
+        let decision_mac_key = match &spec.trust {
+            None => None,
+            Some(trust) => match Secret::load(&trust.decision_mac_key, base) {
+                Ok(key) if key.expose().len() >= 16 => Some(key),
+                Ok(_) => {
+                    errors.push("trust.decision_mac_key: shorter than 16 bytes".into());
+                    None
+                }
+                Err(e) => {
+                    errors.push(format!("trust.decision_mac_key: {e:#}"));
+                    None
+                }
+            },
+        };
         let max_in_flight = spec.max_in_flight.unwrap_or(64);
         if max_in_flight == 0 {
             errors.push("max_in_flight: must be at least 1".into());
@@ -282,6 +307,7 @@ impl Settings {
             receivers,
             guard,
             kafka: spec.kafka,
+            decision_mac_key,
         })
     }
 }

@@ -61,6 +61,7 @@ use self::push::{Outcome, Pusher};
 use self::record::{now_ms, Record, Records};
 use self::set::{DecisionIn, SetSigner};
 use self::state::State;
+use crate::decision::decision_mac_matches;
 use crate::telemetry::{self, Level, V};
 
 /// The longest decision line read; a longer one is rejected, not buffered.
@@ -110,6 +111,8 @@ pub struct Summary {
 /// Everything a decision's delivery task needs, shared.
 struct Shared {
     issuer: String,
+    /// With `trust:`, only decisions carrying a matching MAC are acted on.
+    decision_mac_key: Option<secret::Secret>,
     signer: SetSigner,
     pushers: Vec<Pusher>,
     records: Records,
@@ -182,6 +185,11 @@ pub async fn run(settings: Settings, input: Input, stop: watch::Receiver<bool>) 
         None => State::default(),
     };
     let (lines_tx, lines_rx) = mpsc::channel(settings.max_in_flight.max(16));
+    if settings.decision_mac_key.is_some() && !matches!(input, Input::Topic) {
+        anyhow::bail!(
+            "`trust:` checks the MACs `run` puts on the actions topic; a file or standard input carries none (leave `trust:` out to act on it, trusting whoever can write it)"
+        );
+    }
     let topic = match (&input, &settings.kafka) {
         (Input::Topic, Some(spec)) => Some(Arc::new(topic::TopicReader::subscribe(spec)?)),
         (Input::Topic, None) => {
@@ -205,6 +213,7 @@ pub async fn run(settings: Settings, input: Input, stop: watch::Receiver<bool>) 
         .map(Pusher::new)
         .collect::<Result<Vec<_>>>()?;
     let ctx = Arc::new(Shared {
+        decision_mac_key: settings.decision_mac_key,
         issuer: settings.issuer,
         signer: settings.signer,
         pushers,
@@ -295,6 +304,8 @@ fn start_position(input: &Input, state: &mut State) -> Result<u64> {
 pub struct Line {
     bytes: Result<Vec<u8>, String>,
     end: Position,
+    /// The record's [`crate::decision::MAC_HEADER`] (the actions topic only).
+    mac: Option<Vec<u8>>,
 }
 
 /// Reads lines on a thread of its own (files and pipes block), handing them over in order.
@@ -350,6 +361,7 @@ fn spawn_reader(
             let failed = bytes.is_err() && position == start;
             if tx
                 .blocking_send(Line {
+                    mac: None,
                     bytes,
                     end: Position::Bytes(position),
                 })
@@ -414,8 +426,16 @@ impl Pump {
         self.summary.lines += 1;
         let number = self.state.lines + self.summary.lines;
         let ctx = self.ctx.clone();
+        let trust = ctx.decision_mac_key.as_ref();
+        let mac = line.mac;
         let decision = match line
             .bytes
+            .and_then(|b| match (trust, &mac) {
+                (None, _) => Ok(b),
+                (Some(key), Some(mac)) if decision_mac_matches(key.expose(), &b, mac) => Ok(b),
+                (Some(_), Some(_)) => Err("untrusted: the decision's MAC does not match".into()),
+                (Some(_), None) => Err("untrusted: the decision carries no MAC".into()),
+            })
             .and_then(|b| DecisionIn::parse(&b).map_err(|e| format!("{e:#}")))
         {
             Ok(decision) => decision,

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::message::Message;
+use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde::Deserialize;
 use tokio::sync::mpsc;
@@ -90,6 +90,12 @@ impl TopicReader {
                         continue;
                     }
                     Some(Ok(message)) => Line {
+                        mac: message.headers().and_then(|headers| {
+                            headers
+                                .iter()
+                                .find(|h| h.key == crate::decision::MAC_HEADER)
+                                .and_then(|h| h.value.map(<[u8]>::to_vec))
+                        }),
                         bytes: match message.payload() {
                             Some(payload) => Ok(payload.to_vec()),
                             None => Err("a record with no value".to_owned()),
