@@ -514,6 +514,7 @@ fn the_actions_topic_is_read_and_its_offsets_committed_only_once_settled() {
     let cluster = rdkafka::mocking::MockCluster::new(1).unwrap();
     let brokers = cluster.bootstrap_servers();
     cluster.create_topic("sg.actions", 2, 1).unwrap();
+    cluster.create_topic("sg.actuations", 1, 1).unwrap();
     let first: Vec<Value> = decisions(1).into_iter().take(30).collect();
     let payloads = |ds: &[Value]| {
         ds.iter()
@@ -541,7 +542,8 @@ fn the_actions_topic_is_read_and_its_offsets_committed_only_once_settled() {
     // The mock cluster lets a restarted member rejoin after the session timeout: a short one.
     let kafka = format!(
         "kafka:\n  brokers: '{brokers}'\n  topic: sg.actions\n  group: sg-actuate-test\n  \
-         properties: {{ session.timeout.ms: '6000', heartbeat.interval.ms: '500' }}\n"
+         properties: {{ session.timeout.ms: '6000', heartbeat.interval.ms: '500' }}\n  \
+         records_topic: sg.actuations\n"
     );
     let mut setup = setup("topic", &receiver.endpoint(), &kafka);
     let config = std::fs::read_to_string(&setup.config).unwrap().replace(
@@ -620,6 +622,16 @@ fn the_actions_topic_is_read_and_its_offsets_committed_only_once_settled() {
         .map(|d| d["decision_id"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(log.accepted.keys().cloned().collect::<BTreeSet<_>>(), want);
+    drop(log);
+    // The actuation records are on the audit topic too, keyed by decision id.
+    let audit = sessionguard::kafka::demo::read_topic(&brokers, "sg.actuations").unwrap();
+    let delivered: BTreeSet<String> = audit
+        .iter()
+        .map(|f| serde_json::from_slice::<Value>(&f.payload).unwrap())
+        .filter(|r| r["outcome"] == "delivered")
+        .map(|r| r["decision_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(delivered, want);
 }
 
 /// One request as a vendor API received it.

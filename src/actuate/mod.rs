@@ -206,7 +206,14 @@ pub async fn run(settings: Settings, input: Input, stop: watch::Receiver<bool>) 
     };
     let mut guard = Guard::new(settings.guard.clone(), std::mem::take(&mut state.guard));
     let max_in_flight = settings.max_in_flight;
-    let records = Records::open(settings.records.as_deref())?;
+    let records_topic = match settings.kafka.as_ref() {
+        Some(spec) => match &spec.records_topic {
+            Some(topic) => Some((topic::AuditProducer::new(spec)?, topic.clone())),
+            None => None,
+        },
+        None => None,
+    };
+    let records = Records::open(settings.records.as_deref(), records_topic)?;
     let pushers = settings
         .receivers
         .into_iter()
@@ -221,7 +228,7 @@ pub async fn run(settings: Settings, input: Input, stop: watch::Receiver<bool>) 
         metrics,
     });
     let mut pump = Pump {
-        ctx,
+        ctx: ctx.clone(),
         stop,
         inflight: VecDeque::new(),
         topic: topic.clone(),
@@ -234,6 +241,7 @@ pub async fn run(settings: Settings, input: Input, stop: watch::Receiver<bool>) 
     pump.run(lines_rx, &mut guard, max_in_flight).await?;
     let s = pump.summary;
     drop(pump);
+    ctx.records.flush();
     if let Some(topic) = topic {
         topic.commit();
         // The reader ends at its next poll (the channel is closed); then the consumer is the

@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde::Deserialize;
 use tokio::sync::mpsc;
@@ -33,6 +34,72 @@ pub struct KafkaSpec {
     /// `SESSIONGUARD_KAFKA_*` variables, read as `run` reads them (docs/kafka.md).
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
+    /// Actuation records also go here (one per decision and receiver, key = decision id).
+    #[serde(default)]
+    pub records_topic: Option<String>,
+}
+
+/// The client settings both clients share: brokers, the config's properties, then the
+/// `SESSIONGUARD_KAFKA_*` variables.
+fn client_config(spec: &KafkaSpec) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", &spec.brokers)
+        .set("client.id", "sessionguard-actuate");
+    for (key, value) in spec
+        .properties
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .chain(crate::config::librdkafka::from_env(std::env::vars()))
+    {
+        config.set(key, value);
+    }
+    config
+}
+
+/// The producer of the audit topic (actuation records).
+pub struct AuditProducer {
+    producer: ThreadedProducer<DefaultProducerContext>,
+}
+
+impl AuditProducer {
+    pub fn new(spec: &KafkaSpec) -> Result<AuditProducer> {
+        let mut config = client_config(spec);
+        config
+            .set("linger.ms", "5")
+            .set("enable.idempotence", "true");
+        Ok(AuditProducer {
+            producer: config
+                .create()
+                .context("creating the records topic producer")?,
+        })
+    }
+
+    /// Queues one record; a full queue or a refused record is logged, never blocks delivery.
+    pub fn send(&self, topic: &str, key: &[u8], payload: &[u8]) {
+        let record = BaseRecord::<[u8], [u8]>::to(topic)
+            .key(key)
+            .payload(payload);
+        if let Err((e, _)) = self.producer.send(record) {
+            telemetry::log(
+                Level::Warn,
+                "record_not_produced",
+                "an actuation record could not be queued for the records topic",
+                &[("topic", V::S(topic)), ("error", V::S(&e.to_string()))],
+            );
+        }
+    }
+
+    pub fn flush(&self) {
+        if let Err(e) = self.producer.flush(Duration::from_secs(10)) {
+            telemetry::log(
+                Level::Warn,
+                "records_flush_failed",
+                "actuation records were not all delivered to the records topic",
+                &[("error", V::S(&e.to_string()))],
+            );
+        }
+    }
 }
 
 /// A subscribed consumer of the actions topic.
@@ -42,23 +109,13 @@ pub struct TopicReader {
 
 impl TopicReader {
     pub fn subscribe(spec: &KafkaSpec) -> Result<TopicReader> {
-        let mut config = ClientConfig::new();
+        let mut config = client_config(spec);
         config
-            .set("bootstrap.servers", &spec.brokers)
-            .set("client.id", "sessionguard-actuate")
             .set("group.id", spec.group.as_deref().unwrap_or("sg-actuate"))
             // A new group acts on what the topic retains: a kill is not skipped for being old
             // (the guard judges it by its own time).
             .set("auto.offset.reset", "earliest")
             .set("enable.partition.eof", "false");
-        for (key, value) in spec
-            .properties
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .chain(crate::config::librdkafka::from_env(std::env::vars()))
-        {
-            config.set(key, value);
-        }
         config
             .set("enable.auto.commit", "true")
             .set("enable.auto.offset.store", "false");
