@@ -16,6 +16,8 @@
 //! - [`vendor`]: direct actuators: Okta (clear a user's sessions), Microsoft Graph (revoke
 //!   sign-in sessions), each one HTTP call on the push path.
 //! - [`metrics`], [`server`]: `/metrics`, `/.well-known/ssf-configuration`, `/jwks.json`.
+//! - [`receiver`], [`demo`]: a bundled push receiver that verifies SETs, and the demo's
+//!   actuation through it.
 //!
 //! # Delivery guarantee
 //!
@@ -32,9 +34,11 @@
 
 pub mod aws;
 pub mod config;
+pub mod demo;
 pub mod guard;
 pub mod metrics;
 pub mod push;
+pub mod receiver;
 pub mod record;
 pub mod secret;
 pub mod server;
