@@ -58,6 +58,10 @@ pub enum Command {
     /// the blast-radius guard (docs/actuation.md).
     #[cfg(feature = "actuate")]
     Actuate(ActuateArgs),
+    /// A Shared Signals push receiver for trying `actuate` out: verifies each SET against the
+    /// transmitter's JWKS and prints it (docs/actuation.md).
+    #[cfg(feature = "actuate")]
+    SsfReceiver(SsfReceiverArgs),
 }
 
 /// Flags `run` and `rekey` share. Every one can also come from `--config` or a
@@ -154,6 +158,17 @@ pub struct ActuateArgs {
     /// Without it: the actions topic of the config's `kafka:` section, else standard input.
     #[arg(long)]
     pub decisions: Option<PathBuf>,
+}
+
+#[cfg(feature = "actuate")]
+#[derive(clap::Args, Debug)]
+pub struct SsfReceiverArgs {
+    /// Where to take pushed SETs (POST /events).
+    #[arg(long, default_value = "127.0.0.1:8472")]
+    pub listen: std::net::SocketAddr,
+    /// The transmitter's JWKS, e.g. http://127.0.0.1:8471/jwks.json (actuate's `listen:`).
+    #[arg(long)]
+    pub jwks: String,
 }
 
 #[derive(clap::Args, Debug)]
@@ -494,6 +509,11 @@ pub fn run(cli: Cli) -> Result<i32> {
         ),
         #[cfg(feature = "kafka")]
         Command::Demo => demo(),
+        #[cfg(feature = "actuate")]
+        Command::SsfReceiver(args) => {
+            crate::actuate::receiver::command(args.listen, &args.jwks)?;
+            Ok(exit::OK)
+        }
         #[cfg(feature = "actuate")]
         Command::Actuate(args) => {
             let input = match args.decisions {

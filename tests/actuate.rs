@@ -1324,3 +1324,50 @@ fn only_decisions_authenticated_by_run_are_acted_on() {
         ]
     );
 }
+
+/// The README's loop: `ssf-receiver` (bundled) beside `actuate`, from the command line.
+#[test]
+fn the_bundled_receiver_verifies_and_prints_what_actuate_sends() {
+    let receiver_port = free_port();
+    let setup = setup(
+        "bundled",
+        &format!("http://127.0.0.1:{receiver_port}/events"),
+        "",
+    );
+    let kills = decisions(1);
+    let input = setup.dir.join("decisions.ndjson");
+    write_lines(&input, &kills);
+    let mut receiver = Command::new(env!("CARGO_BIN_EXE_sessionguard"))
+        .args([
+            "ssf-receiver",
+            "--listen",
+            &format!("127.0.0.1:{receiver_port}"),
+        ])
+        .args([
+            "--jwks",
+            &format!("http://127.0.0.1:{}/jwks.json", setup.listen),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let code = wait(&mut actuate(&setup, &input), Duration::from_secs(60));
+    assert_eq!(code, 0, "{}", stderr_text(&setup));
+    assert_eq!(terminate(&mut receiver), 0);
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut receiver.stdout.take().unwrap(), &mut out).unwrap();
+    let got: BTreeSet<String> = out
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["jti"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let want: BTreeSet<String> = kills
+        .iter()
+        .map(|d| d["decision_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(got, want);
+}

@@ -39,7 +39,8 @@ pub fn deliver(decisions: &[Vec<u8>]) -> Result<(Summary, Received)> {
         .enable_all()
         .build()?;
     let result = runtime.block_on(async {
-        let (addr, received) = receiver::serve("127.0.0.1:0".parse()?, &signer.jwks()).await?;
+        let (addr, received) =
+            receiver::serve("127.0.0.1:0".parse()?, &signer.jwks(), false).await?;
         let settings = Settings {
             issuer: "urn:sessionguard:demo".into(),
             signer,

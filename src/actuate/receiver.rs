@@ -43,8 +43,12 @@ pub struct Received {
 type Keys = Vec<(String, Box<dyn JwsVerifier>)>;
 
 /// Serves on `addr` (port 0: any) on the current tokio runtime; the bound address and what it
-/// receives.
-pub async fn serve(addr: SocketAddr, jwks: &Value) -> Result<(SocketAddr, Arc<Mutex<Received>>)> {
+/// receives. With `echo`, each SET accepted is also printed on standard output, one JSON line.
+pub async fn serve(
+    addr: SocketAddr,
+    jwks: &Value,
+    echo: bool,
+) -> Result<(SocketAddr, Arc<Mutex<Received>>)> {
     let set = JwkSet::from_bytes(jwks.to_string()).map_err(|e| anyhow!("the JWKS: {e}"))?;
     let mut keys: Keys = Vec::new();
     for jwk in set.keys() {
@@ -69,7 +73,7 @@ pub async fn serve(addr: SocketAddr, jwks: &Value) -> Result<(SocketAddr, Arc<Mu
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |request: Request<Incoming>| {
                     let (keys, received) = (keys.clone(), received.clone());
-                    async move { Ok::<_, Infallible>(answer(&keys, &received, request).await) }
+                    async move { Ok::<_, Infallible>(answer(&keys, &received, request, echo).await) }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
@@ -84,6 +88,7 @@ async fn answer(
     keys: &Keys,
     received: &Mutex<Received>,
     request: Request<Incoming>,
+    echo: bool,
 ) -> Response<Full<Bytes>> {
     let reply = |status: StatusCode, body: &'static str| {
         let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
@@ -103,6 +108,13 @@ async fn answer(
     if received.sets.iter().any(|s| s.jti == set.jti) {
         received.duplicates += 1;
     } else {
+        if echo {
+            let line = serde_json::json!({
+                "jti": set.jti, "alg": set.alg, "event": set.event,
+                "session": set.session, "user": set.user,
+            });
+            println!("{line}");
+        }
         received.sets.push(set);
     }
     reply(StatusCode::ACCEPTED, "")
@@ -139,5 +151,58 @@ fn verify(keys: &Keys, token: &[u8]) -> Option<ReceivedSet> {
             .rsplit('/')
             .next()?
             .to_owned(),
+    })
+}
+
+/// `sessionguard ssf-receiver`: fetches the transmitter's JWKS from `jwks_url` (waiting up to
+/// 30 s for it to come up), then serves on `listen` until SIGTERM/SIGINT, printing each SET it
+/// accepts.
+pub fn command(listen: SocketAddr, jwks_url: &str) -> Result<()> {
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, stop.clone())?;
+    }
+    let uri: hyper::Uri = jwks_url
+        .parse()
+        .map_err(|e| anyhow!("--jwks {jwks_url}: {e}"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<http_body_util::Empty<Bytes>>();
+        let mut waited = 0;
+        let jwks: Value = loop {
+            match client.get(uri.clone()).await {
+                Ok(response) if response.status().is_success() => {
+                    let body = Limited::new(response.into_body(), 64 * 1024)
+                        .collect()
+                        .await
+                        .map_err(|e| anyhow!("reading the JWKS: {e}"))?
+                        .to_bytes();
+                    break serde_json::from_slice(&body).map_err(|e| anyhow!("the JWKS: {e}"))?;
+                }
+                _ if waited < 300 && !stop.load(std::sync::atomic::Ordering::Relaxed) => {
+                    waited += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Ok(response) => return Err(anyhow!("{jwks_url} answered {}", response.status())),
+                Err(e) => return Err(anyhow!("{jwks_url}: {e}")),
+            }
+        };
+        let (bound, received) = serve(listen, &jwks, true).await?;
+        eprintln!("ssf-receiver: listening on http://{bound}/events, verifying against {jwks_url}");
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let received = received.lock().unwrap_or_else(|e| e.into_inner());
+        eprintln!(
+            "ssf-receiver: {} SETs accepted, {} duplicates, {} refused",
+            received.sets.len(),
+            received.duplicates,
+            received.refused
+        );
+        Ok(())
     })
 }
