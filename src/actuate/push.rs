@@ -135,6 +135,7 @@ impl Pusher {
         http.set_connect_timeout(Some(settings.timeout));
         let connector = HttpsConnector::with_connector(http, tls)?;
         let client = Client::builder(TokioExecutor::new())
+            .pool_timer(hyper_util::rt::TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .build(connector);
         let authorization = match &settings.authorization {
