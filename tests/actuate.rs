@@ -1371,3 +1371,146 @@ fn the_bundled_receiver_verifies_and_prints_what_actuate_sends() {
         .collect();
     assert_eq!(got, want);
 }
+
+/// A TLS receiver answering `202` to one request per connection (HTTP/1.1 by hand over
+/// OpenSSL), with a certificate for `localhost` only, made by the openssl command; its port
+/// and the certificate's path.
+fn tls_receiver(dir: &Path) -> (u16, PathBuf) {
+    use openssl::ssl::{SslAcceptor, SslFiletype, SslMethod};
+    use std::io::{BufRead, BufReader, Read};
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .args([
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+        ])
+        .output()
+        .expect("the openssl command (scripts/test.sh installs it)");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let mut acceptor = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls()).unwrap();
+    acceptor
+        .set_private_key_file(&key, SslFiletype::PEM)
+        .unwrap();
+    acceptor.set_certificate_chain_file(&cert).unwrap();
+    let acceptor = std::sync::Arc::new(acceptor.build());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let acceptor = acceptor.clone();
+            std::thread::spawn(move || {
+                let Ok(tls) = acceptor.accept(stream) else {
+                    return;
+                };
+                let mut reader = BufReader::new(tls);
+                let mut length = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                }
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                let _ = std::io::Write::write_all(
+                    reader.get_mut(),
+                    b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                );
+            });
+        }
+    });
+    (port, cert)
+}
+
+#[test]
+fn https_receivers_are_verified_by_ca_and_host_name() {
+    let dir = scratch("tls");
+    let (port, cert) = tls_receiver(&dir);
+    let key = ES256.generate_key_pair().unwrap().to_pem_private_key();
+    std::fs::write(dir.join("es256.pem"), key).unwrap();
+    let receiver = |name: &str, host: &str, ca: bool| {
+        format!(
+            "- name: {name}\n  endpoint: https://{host}:{port}/events\n  timeout: 2s\n  \
+             retry: {{ initial: 20ms, max: 50ms, give_up_after: 300ms }}\n  \
+             breaker: {{ open_for: 100ms }}\n{}",
+            if ca {
+                format!("  ca_file: {}\n", cert.display())
+            } else {
+                String::new()
+            }
+        )
+    };
+    std::fs::write(
+        dir.join("actuate.yml"),
+        format!(
+            "issuer: {ISSUER}\nsigning_key: {{ alg: ES256, kid: k, key: {{ file: es256.pem }} }}\n\
+             records: records.ndjson\nreceivers:\n{}{}{}",
+            receiver("trusted", "localhost", true),
+            receiver("unknown-ca", "localhost", false),
+            receiver("wrong-host", "127.0.0.1", true),
+        ),
+    )
+    .unwrap();
+    let input = dir.join("decisions.ndjson");
+    write_lines(&input, &decisions(1)[..1]);
+    let out = Command::new(env!("CARGO_BIN_EXE_sessionguard"))
+        .args(["actuate", "--config"])
+        .arg(dir.join("actuate.yml"))
+        .arg("--decisions")
+        .arg(&input)
+        .output()
+        .unwrap();
+    // Settled everywhere, but not delivered everywhere: status 4.
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let records: Vec<Value> = std::fs::read_to_string(dir.join("records.ndjson"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let outcome = |name: &str| {
+        let r = records.iter().find(|r| r["receiver"] == name).unwrap();
+        (
+            r["outcome"].as_str().unwrap().to_owned(),
+            r["reason"].as_str().unwrap_or("").to_owned(),
+        )
+    };
+    assert_eq!(outcome("trusted").0, "delivered");
+    let (unknown, why) = outcome("unknown-ca");
+    assert_eq!(unknown, "failed");
+    assert!(why.contains("certificate verify failed"), "{why}");
+    let (wrong, why) = outcome("wrong-host");
+    assert_eq!(wrong, "failed");
+    assert!(why.contains("certificate verify failed"), "{why}");
+}
