@@ -15,15 +15,21 @@
 # and OpenSSL are built from source) and python3 (scripts/kafka.sh asks the broker whether it
 # is up; scripts/structure.py; pyarrow, installed into a venv, for tests/archive.rs);
 # stunnel4 and openssl for tests/kafka_tls.rs are installed with apt-get when missing (as
-# root). Ends with one line: "N passed, M failed".
+# root); and the AWS emulator for tests/actuate.rs's IAM test (moto's server from PyPI,
+# pip-installed into target/moto-venv, started on a free loopback port, stopped at the end).
+# Ends with one line: "N passed, M failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 log=$(mktemp)
 install_pid=
+moto_install_pid=
+moto_pid=
 stop_broker=false
 cleanup() {
     rm -f "$log"
+    if [ -n "$moto_install_pid" ]; then kill "$moto_install_pid" 2>/dev/null || true; fi
+    if [ -n "$moto_pid" ]; then kill "$moto_pid" 2>/dev/null || true; fi
     if [ -n "$install_pid" ]; then kill -- "-$install_pid" 2>/dev/null || true; fi
     if $stop_broker; then scripts/kafka.sh stop || true; fi
 }
@@ -37,6 +43,16 @@ if [ -z "${SESSIONGUARD_TEST_BROKERS:-}" ]; then
     timeout 45m scripts/kafka.sh install >target/kafka/install.out 2>&1 &
     install_pid=$!
 fi
+
+# tests/actuate.rs checks that IAM really changes against moto's AWS emulator (a pinned
+# version, in a venv of its own), installed while the crate builds.
+mkdir -p target
+(
+    if [ ! -x target/moto-venv/bin/moto_server ]; then
+        python3 -m venv target/moto-venv && target/moto-venv/bin/pip install -q 'moto[server]==5.2.5'
+    fi
+) >target/moto-install.log 2>&1 &
+moto_install_pid=$!
 
 # tests/kafka_tls.rs puts stunnel (TLS termination) in front of tansu, which has no TLS of its
 # own; the certificates are made with the openssl command.
@@ -121,8 +137,29 @@ if [ "$errors" -gt 0 ]; then
     status=1
 fi
 
+echo "== the AWS emulator (moto) and cargo test --test actuate -- --ignored"
+moto_failed=0
+if wait "$moto_install_pid"; then
+    moto_install_pid=
+    moto_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    target/moto-venv/bin/moto_server -H 127.0.0.1 -p "$moto_port" >target/moto-server.log 2>&1 &
+    moto_pid=$!
+    for _ in $(seq 1 50); do
+        if python3 -c "import socket; socket.create_connection(('127.0.0.1', $moto_port), 0.2)" 2>/dev/null; then break; fi
+        sleep 0.2
+    done
+    SESSIONGUARD_TEST_MOTO="http://127.0.0.1:$moto_port" \
+        cargo test --locked --test actuate -- --ignored 2>&1 | tee -a "$log" || status=$?
+else
+    moto_install_pid=
+    tail -n 20 target/moto-install.log
+    echo "installing moto failed: the AWS emulator test cannot run"
+    moto_failed=1
+    status=1
+fi
+
 # One closing line over every test binary and the rule pack's inline tests.
-awk -v broker_failed="$broker_failed" '
+awk -v broker_failed="$((broker_failed + moto_failed))" '
     /^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }
     / rules? loaded; / { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed,?$/) p += $(i-1); if ($(i) ~ /^failed$/) f += $(i-1) } }
     END { printf "%d passed, %d failed\n", p, f + broker_failed }

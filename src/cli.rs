@@ -68,6 +68,14 @@ pub enum Command {
     /// Zero setup: the fixtures through an in-process Kafka mock cluster, decisions printed.
     #[cfg(feature = "kafka")]
     Demo,
+    /// Make kills land: decisions to Shared Signals receivers as signed CAEP events, behind
+    /// the blast-radius guard (docs/actuation.md).
+    #[cfg(feature = "actuate")]
+    Actuate(ActuateArgs),
+    /// A Shared Signals push receiver for trying `actuate` out: verifies each SET against the
+    /// transmitter's JWKS and prints it (docs/actuation.md).
+    #[cfg(feature = "actuate")]
+    SsfReceiver(SsfReceiverArgs),
 }
 
 /// Flags `run` and `rekey` share. Every one can also come from `--config` or a
@@ -152,6 +160,29 @@ pub struct RekeyArgs {
     /// The session-keyed topic records are re-produced to [env: SESSIONGUARD_OUTPUT_TOPIC]
     #[arg(long)]
     pub output_topic: Option<String>,
+}
+
+#[cfg(feature = "actuate")]
+#[derive(clap::Args, Debug)]
+pub struct ActuateArgs {
+    /// The actuate config file: issuer, signing key, receivers, guard (docs/actuation.md).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Decisions (NDJSON, as `replay` and `run` write them); `-` reads standard input.
+    /// Without it: the actions topic of the config's `kafka:` section, else standard input.
+    #[arg(long)]
+    pub decisions: Option<PathBuf>,
+}
+
+#[cfg(feature = "actuate")]
+#[derive(clap::Args, Debug)]
+pub struct SsfReceiverArgs {
+    /// Where to take pushed SETs (POST /events).
+    #[arg(long, default_value = "127.0.0.1:8472")]
+    pub listen: std::net::SocketAddr,
+    /// The transmitter's JWKS, e.g. http://127.0.0.1:8471/jwks.json (actuate's `listen:`).
+    #[arg(long)]
+    pub jwks: String,
 }
 
 #[derive(clap::Args, Debug)]
@@ -560,6 +591,9 @@ pub mod exit {
     /// `replay` and `normalize` completed, but some input could not be read (the rejects say
     /// which).
     pub const UNREADABLE_INPUT: i32 = 3;
+    /// `actuate` settled every decision, but some could not be delivered to a receiver within
+    /// its `give_up_after` (its actuation records say which).
+    pub const UNDELIVERED: i32 = 4;
     /// `replay` stopped by SIGINT (128 + 2), after the record in hand.
     pub const STOPPED_BY_SIGINT: i32 = 130;
     /// `replay` stopped by SIGTERM (128 + 15), after the record in hand.
@@ -687,6 +721,30 @@ pub fn run(cli: Cli) -> Result<i32> {
         ),
         #[cfg(feature = "kafka")]
         Command::Demo => demo(),
+        #[cfg(feature = "actuate")]
+        Command::SsfReceiver(args) => {
+            crate::actuate::receiver::command(args.listen, &args.jwks)?;
+            Ok(exit::OK)
+        }
+        #[cfg(feature = "actuate")]
+        Command::Actuate(args) => {
+            let input = match args.decisions {
+                Some(path) if path.as_os_str() == "-" => crate::actuate::Input::Stdin,
+                Some(path) => {
+                    check_inputs(std::slice::from_ref(&path))?;
+                    crate::actuate::Input::File(path)
+                }
+                None => crate::actuate::Input::Default,
+            };
+            let summary = crate::actuate::command(&args.config, input)?;
+            Ok(if summary.stopped || summary.failed == 0 {
+                exit::OK
+            } else {
+                // Every decision was settled, but some could not be delivered: the records
+                // say which.
+                exit::UNDELIVERED
+            })
+        }
     }
 }
 

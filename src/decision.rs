@@ -20,6 +20,11 @@ use crate::source::{Origin, OriginNames};
 pub const CAEP_SESSION_REVOKED: &str =
     "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
 
+/// The Kafka header `run` puts on each decision when a decision key is set
+/// (`SESSIONGUARD_DECISION_MAC_KEY` or `…_KEY_FILE`): [`decision_mac`] of the record's value,
+/// which `actuate` checks before acting (docs/actuation.md, "Trust model").
+pub const MAC_HEADER: &str = "sessionguard_mac";
+
 /// The rule id of the engine's own finding: activity on a session after it was killed.
 pub const KILL_NOT_ENFORCED: &str = "sessionguard.kill_not_enforced";
 
@@ -220,6 +225,45 @@ pub struct ReasonText {
     pub en: String,
 }
 
+/// HMAC-SHA-256 (RFC 2104) of `data` under `key`.
+pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+    let mut block = [0u8; 64];
+    if key.len() > 64 {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let mut inner = Sha256::new();
+    inner.update(block.map(|b| b ^ 0x36));
+    inner.update(data);
+    let mut outer = Sha256::new();
+    outer.update(block.map(|b| b ^ 0x5c));
+    outer.update(inner.finalize());
+    outer.finalize().into()
+}
+
+/// The MAC of a decision record's bytes: `hmac-sha256=` and 64 hex digits.
+pub fn decision_mac(key: &[u8], payload: &[u8]) -> String {
+    let mut text = String::with_capacity(12 + 64);
+    text.push_str("hmac-sha256=");
+    for byte in hmac_sha256(key, payload) {
+        use std::fmt::Write as _;
+        let _ = write!(text, "{byte:02x}");
+    }
+    text
+}
+
+/// Whether `mac` is the MAC of `payload`, compared in constant time.
+pub fn decision_mac_matches(key: &[u8], payload: &[u8], mac: &[u8]) -> bool {
+    let expected = decision_mac(key, payload);
+    expected.len() == mac.len()
+        && expected
+            .bytes()
+            .zip(mac)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
 /// The deterministic id of a decision: 32 hex digits of SHA-256 over its identity.
 pub fn decision_id(
     rule_id: &str,
@@ -319,6 +363,26 @@ mod tests {
         ] {
             assert_ne!(base, other);
         }
+    }
+
+    #[test]
+    fn decision_macs_are_rfc_4231_hmacs_and_checked_whole() {
+        let mac = decision_mac(b"Jefe", b"what do ya want for nothing?");
+        assert_eq!(
+            mac,
+            "hmac-sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        let payload = br#"{"decision_id":"x"}"#;
+        let good = decision_mac(b"k", payload);
+        assert!(decision_mac_matches(b"k", payload, good.as_bytes()));
+        assert!(!decision_mac_matches(b"other", payload, good.as_bytes()));
+        assert!(!decision_mac_matches(
+            b"k",
+            br#"{"decision_id":"y"}"#,
+            good.as_bytes()
+        ));
+        assert!(!decision_mac_matches(b"k", payload, &good.as_bytes()[..40]));
+        assert!(!decision_mac_matches(b"k", payload, b""));
     }
 
     #[test]

@@ -33,6 +33,9 @@
 //!   (a session's timeline) and, with the `history` feature, `query` (SQL, DataFusion).
 //! - `kafka`: `run`, `rekey`, `demo`: consumer loop, delivery, offsets, progress topic, the
 //!   pipeline's named events.
+//! - `actuate`: `sessionguard actuate`: decisions to Shared Signals receivers as signed CAEP
+//!   Security Event Tokens (push delivery with retries and a circuit breaker), the blast-radius
+//!   guard, actuation records, the SSF metadata and JWKS endpoints (docs/actuation.md).
 //! - [`gen`]: the traffic generator (its own crate, `crates/sessionguard-gen`: synthetic
 //!   multi-source traffic with injected attacks, sorted or in delivery order) in the engine's
 //!   types, for tests and benches.
@@ -47,6 +50,8 @@
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "actuate")]
+pub mod actuate;
 pub mod cli;
 pub mod config;
 pub mod decision;

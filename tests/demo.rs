@@ -57,6 +57,35 @@ fn the_demo_ends_with_the_ground_truths_verdict() {
         stdout.contains("sessionguard.kill_not_enforced: ") && stdout.contains("until actuation"),
         "kill_not_enforced is not explained:\n{stdout}"
     );
+    // The kill decisions reach the bundled Shared Signals receiver as verified SETs.
+    #[cfg(feature = "actuate")]
+    {
+        let kills = stdout
+            .split("actuation (sessionguard actuate")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no actuation paragraph:\n{stdout}"));
+        let sent: usize = kills
+            .split(": ")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(sent > 0, "{stdout}");
+        let joined = kills.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            joined.contains(&format!("accepted {sent} (0 refused, 0 duplicates)")),
+            "{stdout}"
+        );
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with("  SET ES256 ") && l.contains(" session-revoked → ")),
+            "{stdout}"
+        );
+    }
     // The child of a killed session, with the session it was issued from.
     assert!(
         stdout.contains(

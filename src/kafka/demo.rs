@@ -202,6 +202,9 @@ pub struct DemoReport {
     pub unlocated: usize,
     pub telemetry: Arc<Telemetry>,
     pub elapsed: Duration,
+    /// What `actuate` did with the kill decisions (feature `actuate`): the paragraph to print
+    /// and the SETs the bundled receiver accepted, one line each.
+    pub actuation: Option<(String, Vec<String>)>,
 }
 
 /// The width to lay the demo out in: `COLUMNS` when the shell exports it, else 80.
@@ -302,7 +305,9 @@ pub fn run_demo(root: &Path) -> anyhow::Result<DemoReport> {
         .iter()
         .filter_map(|d| Decided::from_json(d, locate))
         .collect();
+    let actuation = actuate(&decisions);
     Ok(DemoReport {
+        actuation,
         files: files.len(),
         produced: records.len(),
         sources,
@@ -313,6 +318,49 @@ pub fn run_demo(root: &Path) -> anyhow::Result<DemoReport> {
         telemetry,
         elapsed: started.elapsed(),
     })
+}
+
+/// The kill decisions through `actuate` to the bundled receiver: the summary and one line per
+/// SET received (`None` without the feature, or when it could not run: the demo goes on).
+#[cfg(feature = "actuate")]
+fn actuate(decisions: &[serde_json::Value]) -> Option<(String, Vec<String>)> {
+    let lines: Vec<Vec<u8>> = decisions
+        .iter()
+        .map(|d| d.to_string().into_bytes())
+        .collect();
+    let (summary, received) = match crate::actuate::demo::deliver(&lines) {
+        Ok(done) => done,
+        Err(e) => return Some((format!("actuation could not run: {e:#}"), Vec::new())),
+    };
+    let text = format!(
+        "actuation (sessionguard actuate, docs/actuation.md): {} kill decisions signed as CAEP \
+         session-revoked Security Event Tokens (ES256, jti = the decision id) and pushed to a \
+         Shared Signals receiver on a loopback port, which verified each against the \
+         transmitter's key and accepted {} ({} refused, {} duplicates). The first ones:",
+        summary.delivered + summary.refused + summary.failed,
+        received.sets.len(),
+        received.refused,
+        received.duplicates
+    );
+    let sets = received
+        .sets
+        .iter()
+        .map(|set| {
+            format!(
+                "  SET {} {} {} → {}",
+                set.alg,
+                &set.jti[..12.min(set.jti.len())],
+                set.event,
+                set.session
+            )
+        })
+        .collect();
+    Some((text, sets))
+}
+
+#[cfg(not(feature = "actuate"))]
+fn actuate(_: &[serde_json::Value]) -> Option<(String, Vec<String>)> {
+    None
 }
 
 /// The sources of `records` as the normalizer detects them, in name order.
@@ -386,8 +434,9 @@ impl DemoReport {
             s.push_str(&paragraph(
                 &format!(
                     "{KILL_NOT_ENFORCED}: {after_kill} of the {} decisions. The rules ask for \
-                     these sessions to be ended, but the demo only writes decisions to a topic: \
-                     nothing revokes a session until actuation lands (issue 13), so each killed \
+                     these sessions to be ended, but the demo's receiver (below) only verifies \
+                     and records the SETs: nothing revokes a session until actuation reaches an \
+                     identity provider, so each killed \
                      session that keeps acting is reported once, as a deployment reports a kill \
                      that did not take effect. A session issued from a killed one (AWS role \
                      chaining, shown parent → child) inherits its kill.",
@@ -410,6 +459,12 @@ impl DemoReport {
                 ),
                 width,
             ));
+        }
+        if let Some((text, sets)) = &self.actuation {
+            s.push_str(&paragraph(text, width));
+            for line in sets.iter().filter(|l| l.chars().count() <= width).take(5) {
+                let _ = writeln!(s, "{line}");
+            }
         }
         let _ = writeln!(s, "verdict: {}", self.comparison.verdict());
         s

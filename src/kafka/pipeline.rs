@@ -228,6 +228,8 @@ struct Core {
     engine_config: EngineConfig,
     normalizer: Normalizer,
     actions_topic: Arc<str>,
+    /// Decisions carry [`crate::decision::MAC_HEADER`] under this key, when set.
+    decision_mac_key: Option<Vec<u8>>,
     output_topic: Arc<str>,
     dead_letter_topic: Option<Arc<str>>,
     progress_topic: Option<Arc<str>>,
@@ -905,6 +907,14 @@ impl Core {
                     continue;
                 }
             };
+            let mut headers = vec![
+                ("decision_id".to_owned(), decision.decision_id.into_bytes()),
+                ("rule_id".to_owned(), decision.rule.id.as_bytes().to_vec()),
+            ];
+            if let Some(key) = &self.decision_mac_key {
+                let mac = crate::decision::decision_mac(key, &payload);
+                headers.push((crate::decision::MAC_HEADER.to_owned(), mac.into_bytes()));
+            }
             let seq = part.tracker.ticket();
             self.summary.decisions += 1;
             self.outbox.send(
@@ -920,15 +930,39 @@ impl Core {
                     topic: self.actions_topic.clone(),
                     key: Some(decision.session.key.into_bytes()),
                     payload,
-                    headers: vec![
-                        ("decision_id".to_owned(), decision.decision_id.into_bytes()),
-                        ("rule_id".to_owned(), decision.rule.id.into_bytes()),
-                    ],
+                    headers,
                     timestamp: None,
                 },
             );
         }
     }
+}
+
+/// The key decisions are authenticated with (`sessionguard actuate` checks it): the file
+/// `SESSIONGUARD_DECISION_MAC_KEY_FILE` names, else `SESSIONGUARD_DECISION_MAC_KEY` itself.
+fn decision_mac_key() -> anyhow::Result<Option<Vec<u8>>> {
+    use anyhow::Context as _;
+    let key = match (
+        std::env::var_os("SESSIONGUARD_DECISION_MAC_KEY_FILE"),
+        std::env::var("SESSIONGUARD_DECISION_MAC_KEY").ok(),
+    ) {
+        (Some(path), _) => std::fs::read(&path).with_context(|| {
+            format!(
+                "reading SESSIONGUARD_DECISION_MAC_KEY_FILE ({})",
+                path.to_string_lossy()
+            )
+        })?,
+        (None, Some(value)) => value.into_bytes(),
+        (None, None) => return Ok(None),
+    };
+    let mut key = key;
+    while key.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+        key.pop();
+    }
+    if key.len() < 16 {
+        anyhow::bail!("the decision MAC key is shorter than 16 bytes");
+    }
+    Ok(Some(key))
 }
 
 /// The record in hand, as the mode handlers need it.
@@ -1110,6 +1144,7 @@ impl Core {
                 ..Normalizer::default()
             },
             actions_topic: settings.actions_topic.as_str().into(),
+            decision_mac_key: decision_mac_key()?,
             output_topic: settings.output_topic.as_str().into(),
             dead_letter_topic: settings.dead_letter_topic.as_deref().map(Into::into),
             progress_topic: settings.progress_topic.as_deref().map(Into::into),
