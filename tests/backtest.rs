@@ -12,19 +12,11 @@
 mod golden;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn sessionguard(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sessionguard"))
-        .current_dir(root())
-        .args(args)
-        .output()
-        .expect("sessionguard runs")
-}
+#[path = "support/cli.rs"]
+mod cli;
+use cli::{root, sessionguard};
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();

@@ -11,23 +11,15 @@
 mod golden;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::OnceLock;
 
 const PARENT: &str = "aws:482915736014:sts:ASIAANR6M2Z2UDUL737I";
 const CHILD: &str = "aws:615482093771:sts:ASIA7J6XCSKOYKL5FCC2";
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn sessionguard(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sessionguard"))
-        .current_dir(root())
-        .args(args)
-        .output()
-        .expect("sessionguard runs")
-}
+#[path = "support/cli.rs"]
+mod cli;
+use cli::{root, sessionguard};
 
 fn archive() -> &'static str {
     static ARCHIVE: OnceLock<String> = OnceLock::new();
