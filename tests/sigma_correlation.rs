@@ -316,6 +316,57 @@ fn lateness_applies_per_group_as_per_session() {
 }
 
 #[test]
+fn a_span_whose_session_was_forgotten_before_it_settled_is_counted_not_decided() {
+    // Carol reads 100,000 bytes with one key, then 1,200,000 with her next key (two sessions,
+    // one group: the 95th percentile rule groups by caller). The span ending at 15:10 holds,
+    // but settles only once the clock passes 15:10 (Dave's 15:45 listing, less the 20-minute
+    // grace). With room for one session, Dave's 15:20 listing evicts the session of Carol's
+    // 15:10 read before then: there is no session to decide on. With room for all, it decides.
+    let downloads = std::fs::read_to_string(dir().join("s3-downloads.jsonl")).unwrap();
+    let lines: Vec<&str> = downloads.lines().collect();
+    let carol_next_key = lines[2].replace("ASIACAROLEXAMPLE0003", "ASIACAROLEXAMPLE0009");
+    let dave_lists = |time: &str| {
+        lines[1]
+            .replace("2024-05-14T15:00:00Z", time)
+            .replace("GetObject", "ListBuckets")
+    };
+    let scratch = Scratch::new("orphaned");
+    let events = scratch.file(
+        "events.jsonl",
+        &[
+            lines[0].to_owned(),
+            carol_next_key,
+            dave_lists("2024-05-14T15:20:00Z"),
+            dave_lists("2024-05-14T15:45:00Z"),
+        ]
+        .join("\n"),
+    );
+    let rules = dir().join("p95_bytes.yml");
+    let one_session = EngineConfig {
+        max_sessions: 1,
+        ..EngineConfig::default()
+    };
+    let (decided, engine) = decisions(&rules, &events, one_session);
+    let shown: Vec<String> = decided.iter().map(line_of).collect();
+    assert!(decided.is_empty(), "{shown:?}");
+    assert_eq!(engine.stats().sessions_evicted, 2);
+    assert_eq!(engine.group_stats().orphaned, 1);
+
+    let (decided, engine) = decisions(&rules, &events, EngineConfig::default());
+    let shown: Vec<String> = decided.iter().map(line_of).collect();
+    assert_eq!(
+        shown,
+        [
+            "2024-05-14T15:10:00.000Z 8b0c2d4e-5f6a-4b7c-9d8e-0f1a2b3c4d5e \
+          aws:111122223333:sts:ASIACAROLEXAMPLE0009 line 2 \
+          userIdentity.arn=arn:aws:sts::111122223333:assumed-role/analyst/carol \
+          value_percentile=1145000 alert medium\n"
+        ]
+    );
+    assert_eq!(engine.group_stats().orphaned, 0);
+}
+
+#[test]
 fn a_match_without_a_group_by_field_does_not_count() {
     // Two failures carry no address: they belong to no group, so two counted are not three.
     let scratch = Scratch::new("absent");
