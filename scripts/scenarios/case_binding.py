@@ -85,12 +85,17 @@ def attack(fx):
     # The token's client is the service's own binary, copied into the debugging pod: only the
     # address is new. Learnt from the first two reads (the third comes just after the first ten
     # minutes): records could join until 09:10:03.113, so until event time passes that plus the
-    # 20-minute grace; the file ends before, so the decision is taken at its end.
+    # 20-minute grace.
     fx.fire(ev, "workload token used from another address", "revoke session",
             "the pod's token, learnt at 10.42.5.23 only, now used from 10.42.5.77",
             decided_after="09:30:03.113")
     fx.add(k8s_event(fx.at("09:13:05.771"), api, "get", "secrets", ip="10.42.5.77", ua=API_UA,
                      namespace="payments", name="db-creds", reason=API_REASON), api.session_key)
+    # The pod goes on reading its config every five minutes. Its records move the clock of its
+    # own source (under `run`, of its own partition: nothing else may): the read at 09:30:03.130
+    # takes event time past 09:30:03.113, the decision is taken before it is applied, and it
+    # shows the kill not enforced yet.
+    pod_reads(fx, api, [(f"09:{m:02d}:03.1{m:02d}", API_UA) for m in range(15, 40, 5)])
 
 
 def benign(fx):
