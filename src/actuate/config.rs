@@ -13,6 +13,7 @@ use super::aws::AwsSigner;
 use super::guard::{GuardSettings, GuardSpec};
 use super::secret::{Secret, SecretSpec};
 use super::set::{SetSigner, SigningAlg, SubjectFormat};
+use super::stream::{StreamSettings, StreamsSpec};
 use super::topic::KafkaSpec;
 use super::vendor::Kind;
 use crate::units::parse_duration_ms;
@@ -46,6 +47,9 @@ pub struct ConfigSpec {
     /// Act only on decisions authenticated by `run`.
     #[serde(default)]
     pub trust: Option<TrustSpec>,
+    /// SSF 1.0 streams receivers manage themselves (push or poll).
+    #[serde(default)]
+    pub streams: Option<StreamsSpec>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -169,6 +173,7 @@ pub struct Settings {
     pub guard: GuardSettings,
     pub kafka: Option<KafkaSpec>,
     pub decision_mac_key: Option<Secret>,
+    pub streams: Option<StreamSettings>,
 }
 
 pub struct ReceiverSettings {
@@ -266,8 +271,15 @@ impl Settings {
                 }
             }
         }
-        if receivers.is_empty() && errors.is_empty() {
-            errors.push("receivers: none configured".into());
+        let streams = match spec.streams.map(|s| StreamSettings::build(s, base)).transpose() {
+            Ok(streams) => streams,
+            Err(problems) => {
+                errors.extend(problems.into_iter().map(|p| format!("streams: {p}")));
+                None
+            }
+        };
+        if receivers.is_empty() && streams.is_none() && errors.is_empty() {
+            errors.push("receivers: none configured (and no `streams:`)".into());
         }
         let guard = match spec.guard.map(GuardSettings::build).transpose() {
             Ok(guard) => guard.unwrap_or_default(),
@@ -308,6 +320,7 @@ impl Settings {
             guard,
             kafka: spec.kafka,
             decision_mac_key,
+            streams,
         })
     }
 }
@@ -369,22 +382,14 @@ fn receiver(r: ReceiverSpec, base: &Path) -> Result<ReceiverSettings, Vec<String
             errors.push(format!("authorization: {e:#}"));
             None
         });
-    let subject = match (r.subject.as_deref().unwrap_or("complex"), &r.subject_issuer) {
-        ("complex", _) => SubjectFormat::Complex,
-        ("email", _) => SubjectFormat::Email,
-        ("opaque", _) => SubjectFormat::Opaque,
-        ("iss_sub", Some(iss)) => SubjectFormat::IssSub(iss.clone()),
-        ("iss_sub", None) => {
-            errors.push("subject iss_sub needs subject_issuer".into());
-            SubjectFormat::Complex
-        }
-        (other, _) => {
-            errors.push(format!(
-                "subject {other:?}: complex, email, iss_sub or opaque"
-            ));
-            SubjectFormat::Complex
-        }
-    };
+    let subject = SubjectFormat::parse(
+        r.subject.as_deref().unwrap_or("complex"),
+        r.subject_issuer.as_deref(),
+    )
+    .unwrap_or_else(|e| {
+        errors.push(e);
+        SubjectFormat::Complex
+    });
     let kind = match r.kind.as_deref().map(Kind::parse) {
         None => Kind::Ssf,
         Some(Some(kind)) => kind,

@@ -76,6 +76,7 @@ pub fn deliver(decisions: &[Vec<u8>]) -> Result<(Summary, Received)> {
             guard: GuardSettings::default(),
             kafka: None,
             decision_mac_key: None,
+            streams: None,
         };
         let (_stop_tx, stop) = watch::channel(false);
         let summary = run(settings, Input::File(input.clone()), stop).await?;

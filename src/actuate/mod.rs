@@ -15,7 +15,10 @@
 //! - [`topic`]: reading the actions topic; offsets stored once settled.
 //! - [`vendor`]: direct actuators: Okta (clear a user's sessions), Microsoft Graph (revoke
 //!   sign-in sessions), each one HTTP call on the push path.
-//! - [`metrics`], [`server`]: `/metrics`, `/.well-known/ssf-configuration`, `/jwks.json`.
+//! - [`stream`]: SSF 1.0 streams receivers set up themselves (configuration, status,
+//!   subjects, verification) and the SETs held for them until pushed or polled.
+//! - [`metrics`], [`server`]: `/metrics`, `/.well-known/ssf-configuration`, `/jwks.json`, and
+//!   the stream management endpoints (bearer-authenticated).
 //! - [`receiver`], [`demo`]: a bundled push receiver that verifies SETs, and the demo's
 //!   actuation through it.
 //!
@@ -44,6 +47,7 @@ pub mod secret;
 pub mod server;
 pub mod set;
 pub mod state;
+pub mod stream;
 pub mod topic;
 pub mod vendor;
 
@@ -117,8 +121,10 @@ struct Shared {
     issuer: String,
     /// With `trust:`, only decisions carrying a matching MAC are acted on.
     decision_mac_key: Option<secret::Secret>,
-    signer: SetSigner,
+    signer: Arc<SetSigner>,
     pushers: Vec<Pusher>,
+    /// SSF streams set up by receivers (`streams:` in the config).
+    streams: Option<Arc<stream::Streams>>,
     records: Records,
     metrics: Arc<Metrics>,
 }
@@ -172,14 +178,27 @@ pub fn command(config: &Path, input: Input) -> Result<Summary> {
 /// Actuates the decisions of `input` until it ends or `stop` turns true.
 pub async fn run(settings: Settings, input: Input, stop: watch::Receiver<bool>) -> Result<Summary> {
     let metrics = Arc::new(Metrics::default());
+    let signer = Arc::new(settings.signer);
+    let streams = match settings.streams {
+        Some(spec) => Some(Arc::new(stream::Streams::open(
+            spec,
+            &settings.issuer,
+            signer.clone(),
+        )?)),
+        None => None,
+    };
     if let Some(addr) = settings.listen {
-        let endpoints =
-            server::Endpoints::new(&settings.issuer, &settings.signer.jwks(), metrics.clone());
+        let endpoints = server::Endpoints::new(
+            &settings.issuer,
+            &signer.jwks(),
+            metrics.clone(),
+            streams.clone(),
+        );
         let bound = server::serve(addr, Arc::new(endpoints)).await?;
         telemetry::log(
             Level::Info,
             "ssf_endpoints_listening",
-            "serving /.well-known/ssf-configuration, /jwks.json and /metrics",
+            "serving /.well-known/ssf-configuration, /jwks.json, /metrics and the stream endpoints",
             &[("addr", V::S(&bound.to_string()))],
         );
     }
@@ -226,11 +245,15 @@ pub async fn run(settings: Settings, input: Input, stop: watch::Receiver<bool>) 
     let ctx = Arc::new(Shared {
         decision_mac_key: settings.decision_mac_key,
         issuer: settings.issuer,
-        signer: settings.signer,
+        signer,
         pushers,
+        streams: streams.clone(),
         records,
         metrics,
     });
+    if let Some(streams) = streams {
+        tokio::spawn(stream::push_streams(ctx.clone(), streams, stop.clone()));
+    }
     let mut pump = Pump {
         ctx: ctx.clone(),
         stop,
@@ -495,7 +518,8 @@ impl Pump {
             line: Some(number),
             ..Record::default()
         };
-        if targets.is_empty() {
+        let streams_take = ctx.streams.as_ref().is_some_and(|s| s.takes(&decision));
+        if targets.is_empty() && !streams_take {
             write_record(
                 &ctx,
                 Record {
@@ -545,6 +569,24 @@ impl Pump {
                     ..base
                 },
             );
+            self.inflight
+                .push_back((line.end, tokio::spawn(async { Settled::default() })));
+            return;
+        }
+        if streams_take && !offer_to_streams(&ctx, &decision, number) {
+            // Not held durably: the decision stays unsettled and is read again after a restart.
+            self.inflight.push_back((
+                line.end,
+                tokio::spawn(async {
+                    Settled {
+                        interrupted: true,
+                        ..Settled::default()
+                    }
+                }),
+            ));
+            return;
+        }
+        if targets.is_empty() {
             self.inflight
                 .push_back((line.end, tokio::spawn(async { Settled::default() })));
             return;
@@ -601,6 +643,50 @@ fn write_record(ctx: &Shared, record: Record<'_>) {
             &[("error", V::S(&e.to_string()))],
         );
     }
+}
+
+/// Holds a SET about `decision` on every SSF stream that takes it (saved before this returns),
+/// with a `held` record each; false when the streams file cannot be written.
+fn offer_to_streams(ctx: &Shared, decision: &DecisionIn, line: u64) -> bool {
+    let Some(streams) = &ctx.streams else {
+        return true;
+    };
+    let offered = match streams.offer(decision) {
+        Ok(offered) => offered,
+        Err(e) => {
+            telemetry::log(
+                Level::Error,
+                "streams_save_failed",
+                "cannot hold a SET for the SSF streams",
+                &[("error", V::S(&format!("{e:#}")))],
+            );
+            return false;
+        }
+    };
+    for (receiver, result) in offered {
+        let (outcome, reason) = match result {
+            Ok(stream::Offered::Held) => ("held", None),
+            Ok(stream::Offered::Full) => (
+                "failed",
+                Some("the stream holds as many SETs as it may (max_held)".to_owned()),
+            ),
+            Err(e) => ("refused", Some(format!("{e:#}"))),
+        };
+        write_record(
+            ctx,
+            Record {
+                outcome,
+                reason: reason.as_deref(),
+                decision_id: Some(&decision.decision_id),
+                rule: Some(&decision.rule.id),
+                session: Some(&decision.session.key),
+                receiver: Some(&receiver),
+                line: Some(line),
+                ..Record::default()
+            },
+        );
+    }
+    true
 }
 
 /// Signs and pushes one decision to every receiver that takes it, concurrently.

@@ -158,6 +158,16 @@ impl Pusher {
         })
     }
 
+    /// Sends `value` as the whole `Authorization` header (an SSF stream's
+    /// `authorization_header`, scheme included) instead of the configured token.
+    pub fn set_authorization_header(&mut self, value: &str) -> Result<()> {
+        let mut value = HeaderValue::from_str(value)
+            .context("the stream's authorization_header is not a valid header value")?;
+        value.set_sensitive(true);
+        self.authorization = Some(value);
+        Ok(())
+    }
+
     /// Delivers one signed SET until it is settled or `stop` says the process is ending.
     /// `on_retry` is told of every failed attempt (for the log and the metrics).
     pub async fn deliver(

@@ -119,6 +119,20 @@ pub enum SubjectFormat {
 }
 
 impl SubjectFormat {
+    /// From the config's `subject` (and `subject_issuer` for `iss_sub`).
+    pub fn parse(name: &str, issuer: Option<&str>) -> Result<SubjectFormat, String> {
+        match (name, issuer) {
+            ("complex", _) => Ok(SubjectFormat::Complex),
+            ("email", _) => Ok(SubjectFormat::Email),
+            ("opaque", _) => Ok(SubjectFormat::Opaque),
+            ("iss_sub", Some(iss)) => Ok(SubjectFormat::IssSub(iss.to_owned())),
+            ("iss_sub", None) => Err("subject iss_sub needs subject_issuer".into()),
+            (other, _) => Err(format!(
+                "subject {other:?}: complex, email, iss_sub or opaque"
+            )),
+        }
+    }
+
     /// The `sub_id` for `decision`; an error when the decision lacks what the format needs,
     /// which is a refusal: no retry can supply it.
     pub fn subject(&self, decision: &DecisionIn) -> Result<Value> {
@@ -148,6 +162,14 @@ impl SubjectFormat {
             },
             SubjectFormat::Opaque => Ok(json!({ "format": "opaque", "id": decision.session.key })),
         }
+    }
+}
+
+/// The CAEP event a decision is sent as, if it is one a receiver acts on: enforcing kills.
+pub fn event_type(decision: &DecisionIn) -> Option<&'static str> {
+    match (decision.mode.as_str(), decision.action.as_str()) {
+        ("enforce", "revoke_session" | "revoke_credential") => Some(CAEP_SESSION_REVOKED),
+        _ => None,
     }
 }
 
