@@ -271,7 +271,11 @@ impl Settings {
                 }
             }
         }
-        let streams = match spec.streams.map(|s| StreamSettings::build(s, base)).transpose() {
+        let streams = match spec
+            .streams
+            .map(|s| StreamSettings::build(s, base))
+            .transpose()
+        {
             Ok(streams) => streams,
             Err(problems) => {
                 errors.extend(problems.into_iter().map(|p| format!("streams: {p}")));

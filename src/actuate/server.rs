@@ -122,9 +122,10 @@ async fn stream_call(streams: &Streams, request: Request<Incoming>) -> Response<
             StatusCode::UNAUTHORIZED,
             Some(&json!({ "err": "authentication_failed" })),
         );
-        response
-            .headers_mut()
-            .insert(WWW_AUTHENTICATE, hyper::header::HeaderValue::from_static("Bearer"));
+        response.headers_mut().insert(
+            WWW_AUTHENTICATE,
+            hyper::header::HeaderValue::from_static("Bearer"),
+        );
         return response;
     };
     let (parts, body) = request.into_parts();
@@ -138,7 +139,9 @@ async fn stream_call(streams: &Streams, request: Request<Incoming>) -> Response<
         _ => {
             return json_response(
                 StatusCode::BAD_REQUEST,
-                Some(&json!({ "err": "invalid_request", "description": "the body cannot be read (at most 64 KiB, within 10 s)" })),
+                Some(
+                    &json!({ "err": "invalid_request", "description": "the body cannot be read (at most 64 KiB, within 10 s)" }),
+                ),
             )
         }
     };
@@ -157,7 +160,10 @@ fn json_response(status: StatusCode, body: Option<&serde_json::Value>) -> Respon
     let mut response = Response::new(Full::new(Bytes::from(text)));
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(CACHE_CONTROL, hyper::header::HeaderValue::from_static("no-store"));
+    headers.insert(
+        CACHE_CONTROL,
+        hyper::header::HeaderValue::from_static("no-store"),
+    );
     if body.is_some() {
         headers.insert(
             CONTENT_TYPE,

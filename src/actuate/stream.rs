@@ -254,10 +254,7 @@ pub struct Stream {
 
 /// The event types this transmitter sends.
 pub fn events_supported() -> Vec<&'static str> {
-    vec![
-        crate::decision::CAEP_SESSION_REVOKED,
-        VERIFICATION,
-    ]
+    vec![crate::decision::CAEP_SESSION_REVOKED, VERIFICATION]
 }
 
 impl Stream {
@@ -393,9 +390,10 @@ impl Streams {
             None => BTreeMap::new(),
             Some(path) => match std::fs::read(path) {
                 Ok(bytes) => {
-                    let streams: Vec<Stream> = serde_json::from_slice(&bytes).with_context(|| {
-                        format!("{}: not actuate's streams file", path.display())
-                    })?;
+                    let streams: Vec<Stream> =
+                        serde_json::from_slice(&bytes).with_context(|| {
+                            format!("{}: not actuate's streams file", path.display())
+                        })?;
                     streams
                         .into_iter()
                         .map(|s| (s.stream_id.clone(), s))
@@ -558,10 +556,9 @@ impl Streams {
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method not allowed here",
             )),
-            (_, ADD_SUBJECT_PATH | REMOVE_SUBJECT_PATH | VERIFICATION_PATH) => Ok(Answer::error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "POST only",
-            )),
+            (_, ADD_SUBJECT_PATH | REMOVE_SUBJECT_PATH | VERIFICATION_PATH) => {
+                Ok(Answer::error(StatusCode::METHOD_NOT_ALLOWED, "POST only"))
+            }
             _ => Ok(Answer::error(StatusCode::NOT_FOUND, "no such endpoint")),
         };
         answer.unwrap_or_else(|bad| bad)
@@ -573,7 +570,10 @@ impl Streams {
         stream_id: Option<&str>,
     ) -> Result<&'a mut Stream, Answer> {
         let Some(id) = stream_id else {
-            return Err(Answer::error(StatusCode::BAD_REQUEST, "stream_id is missing"));
+            return Err(Answer::error(
+                StatusCode::BAD_REQUEST,
+                "stream_id is missing",
+            ));
         };
         match data.get_mut(id) {
             Some(stream) if stream.owner == client.name => Ok(stream),
@@ -623,12 +623,12 @@ impl Streams {
                 }
                 let authorization_header = match delivery.get("authorization_header") {
                     None | Some(Value::Null) => None,
-                    Some(Value::String(h))
-                        if hyper::header::HeaderValue::from_str(h).is_ok() =>
-                    {
+                    Some(Value::String(h)) if hyper::header::HeaderValue::from_str(h).is_ok() => {
                         Some(h.clone())
                     }
-                    Some(_) => return Err(bad("delivery.authorization_header is not a header value")),
+                    Some(_) => {
+                        return Err(bad("delivery.authorization_header is not a header value"))
+                    }
                 };
                 Ok(Delivery {
                     method: PUSH.into(),
@@ -823,7 +823,10 @@ impl Streams {
             Err(answer) => return answer,
         };
         stream.status = status;
-        stream.reason = body.get("reason").and_then(Value::as_str).map(str::to_owned);
+        stream.reason = body
+            .get("reason")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         if status == Status::Disabled {
             stream.held.clear();
             stream.outstanding.clear();
@@ -998,7 +1001,11 @@ fn random_hex(bytes: usize) -> String {
 
 /// Pushes what enabled push streams hold, in order, until `stop`: one delivery task per stream
 /// with work; each SET leaves the queue once delivered, refused or failed for good.
-pub(super) async fn push_streams(ctx: Arc<Shared>, streams: Arc<Streams>, stop: watch::Receiver<bool>) {
+pub(super) async fn push_streams(
+    ctx: Arc<Shared>,
+    streams: Arc<Streams>,
+    stop: watch::Receiver<bool>,
+) {
     let busy: Arc<Mutex<HashSet<String>>> = Arc::default();
     let mut stop_wait = stop.clone();
     loop {
@@ -1020,7 +1027,8 @@ pub(super) async fn push_streams(ctx: Arc<Shared>, streams: Arc<Streams>, stop: 
             busy.lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(id.clone());
-            let (ctx, streams, stop, busy) = (ctx.clone(), streams.clone(), stop.clone(), busy.clone());
+            let (ctx, streams, stop, busy) =
+                (ctx.clone(), streams.clone(), stop.clone(), busy.clone());
             tokio::spawn(async move {
                 drain(&ctx, &streams, &id, &stop).await;
                 busy.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);

@@ -1,0 +1,664 @@
+//! SSF 1.0 streams over real HTTP: a receiver sets up a stream with `sessionguard actuate`'s
+//! management API (create, read, update, replace, delete, status, subjects, verification),
+//! authenticated by its bearer token, and gets the signed SETs on its push endpoint (the test
+//! receiver of tests/support/ssf_receiver.rs verifies each against the JWKS), or polls for
+//! them (RFC 8936).
+#![cfg(feature = "actuate")]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "waiting for a process and its receiver is wall-clock by nature"
+)]
+
+#[path = "support/ssf_receiver.rs"]
+mod ssf_receiver;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Full};
+use josekit::jws::ES256;
+use serde_json::{json, Value};
+use ssf_receiver::{Fault, Plan, Receiver};
+
+const ISSUER_HOST: &str = "127.0.0.1";
+const IDP_TOKEN: &str = "idp-stream-token-5b1e0c9a";
+const OTHER_TOKEN: &str = "other-stream-token-77d2aa01";
+const PUSH_AUTH: &str = "Bearer push-token-for-the-idp-3c9";
+const SESSION_REVOKED: &str = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
+const VERIFICATION: &str = "https://schemas.openid.net/secevent/ssf/event-type/verification";
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sg-streams-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Transmitter {
+    dir: PathBuf,
+    config: PathBuf,
+    base: String,
+}
+
+impl Transmitter {
+    fn new(name: &str) -> Transmitter {
+        let dir = scratch(name);
+        std::fs::write(
+            dir.join("es256.pem"),
+            ES256.generate_key_pair().unwrap().to_pem_private_key(),
+        )
+        .unwrap();
+        let port = free_port();
+        let base = format!("http://{ISSUER_HOST}:{port}");
+        let config = dir.join("actuate.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "issuer: {base}\n\
+                 signing_key: {{ alg: ES256, kid: test-1, key: {{ file: es256.pem }} }}\n\
+                 listen: 127.0.0.1:{port}\n\
+                 records: records.ndjson\n\
+                 streams:\n\
+                 \x20 file: streams.json\n\
+                 \x20 min_verification_interval: 1h\n\
+                 \x20 clients:\n\
+                 \x20 - {{ name: idp, token: {{ env: SG_TEST_IDP_TOKEN }}, audience: https://idp.test }}\n\
+                 \x20 - {{ name: other, token: {{ env: SG_TEST_OTHER_TOKEN }} }}\n"
+            ),
+        )
+        .unwrap();
+        Transmitter { dir, config, base }
+    }
+
+    /// `actuate` reading decisions from a pipe the test writes to.
+    fn start(&self) -> (Child, ChildStdin) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sessionguard"))
+            .args(["actuate", "--config"])
+            .arg(&self.config)
+            .args(["--decisions", "-"])
+            .env("SG_TEST_IDP_TOKEN", IDP_TOKEN)
+            .env("SG_TEST_OTHER_TOKEN", OTHER_TOKEN)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(self.dir.join("stderr")).unwrap())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let start = Instant::now();
+        while call(
+            "GET",
+            &format!("{}/.well-known/ssf-configuration", self.base),
+            None,
+            None,
+        )
+        .is_none()
+        {
+            assert!(start.elapsed() < Duration::from_secs(30), "no endpoints");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        (child, stdin)
+    }
+
+    fn records(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.dir.join("records.ndjson"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn api(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+        let (status, _, body) = call(
+            method,
+            &format!("{}{path}", self.base),
+            Some(&format!("Bearer {token}")),
+            body,
+        )
+        .expect("the transmitter answers");
+        (status, body)
+    }
+}
+
+/// One HTTP call; `None` when nothing answers. The body as JSON (`Null` when empty).
+fn call(
+    method: &str,
+    url: &str,
+    authorization: Option<&str>,
+    body: Option<Value>,
+) -> Option<(u16, hyper::HeaderMap, Value)> {
+    let mut request = hyper::Request::builder()
+        .method(method)
+        .uri(url)
+        .header("content-type", "application/json");
+    if let Some(auth) = authorization {
+        request = request.header("authorization", auth);
+    }
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let request = request.body(Full::new(bytes::Bytes::from(body))).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<Full<bytes::Bytes>>();
+        let response = client.request(request).await.ok()?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.into_body().collect().await.ok()?.to_bytes();
+        let json = if body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&body)
+                .unwrap_or(Value::String(String::from_utf8_lossy(&body).into_owned()))
+        };
+        Some((status, headers, json))
+    })
+}
+
+/// A kill decision about `who` (an e-mail address) with id `id`.
+fn kill(id: &str, who: &str) -> Value {
+    json!({
+        "decision_id": id,
+        "time": "2026-12-04T18:00:00.000Z",
+        "mode": "enforce",
+        "action": "revoke_session",
+        "severity": "high",
+        "rule": { "id": "sg.test.streams", "version": "1", "title": "Streams test" },
+        "session": { "key": format!("okta:sess-{id}") },
+        "principal": { "type": "User", "id": format!("00u{id}"), "name": who },
+        "evidence": { "reason": "test" },
+    })
+}
+
+fn send(stdin: &mut ChildStdin, decisions: &[Value]) {
+    for d in decisions {
+        writeln!(stdin, "{d}").unwrap();
+    }
+    stdin.flush().unwrap();
+}
+
+fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "waited {limit:?} for {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+fn finish(mut child: Child, stdin: ChildStdin) {
+    drop(stdin);
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert_eq!(status.code(), Some(0));
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "actuate did not end"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn receiver(base: &str) -> Receiver {
+    Receiver::start(Plan {
+        fault: Box::new(|_| Fault::None),
+        refuse: Default::default(),
+        issuer: base.to_owned(),
+        audience: "https://idp.test".into(),
+        jwks_url: format!("{base}/jwks.json"),
+        authorization: Some(PUSH_AUTH.into()),
+    })
+}
+
+#[test]
+fn stream_endpoints_refuse_callers_without_a_clients_token_and_reveal_nothing() {
+    let t = Transmitter::new("auth");
+    let (child, stdin) = t.start();
+    let (_, _, metadata) = call(
+        "GET",
+        &format!("{}/.well-known/ssf-configuration", t.base),
+        None,
+        None,
+    )
+    .unwrap();
+    assert_eq!(metadata["issuer"], t.base.as_str());
+    assert_eq!(
+        metadata["configuration_endpoint"],
+        format!("{}/ssf/stream", t.base)
+    );
+    for member in [
+        "status_endpoint",
+        "add_subject_endpoint",
+        "remove_subject_endpoint",
+        "verification_endpoint",
+    ] {
+        let url = metadata[member].as_str().unwrap();
+        assert!(url.starts_with(&format!("{}/ssf/", t.base)), "{member}");
+    }
+    assert_eq!(
+        metadata["delivery_methods_supported"],
+        json!(["urn:ietf:rfc:8935", "urn:ietf:rfc:8936"])
+    );
+
+    let (status, created) = t.api(
+        "POST",
+        "/ssf/stream",
+        IDP_TOKEN,
+        Some(json!({ "delivery": { "method": "urn:ietf:rfc:8936" }, "events_requested": [SESSION_REVOKED] })),
+    );
+    assert_eq!(status, 201, "{created}");
+    let id = created["stream_id"].as_str().unwrap().to_owned();
+
+    let paths = [
+        ("GET", format!("/ssf/stream?stream_id={id}")),
+        ("GET", "/ssf/stream".to_owned()),
+        ("DELETE", format!("/ssf/stream?stream_id={id}")),
+        ("GET", format!("/ssf/status?stream_id={id}")),
+        ("POST", "/ssf/status".to_owned()),
+        ("POST", "/ssf/verify".to_owned()),
+        ("POST", "/ssf/subjects:add".to_owned()),
+        ("POST", format!("/ssf/poll/{id}")),
+    ];
+    let body = json!({ "stream_id": id, "status": "disabled", "state": "x" });
+    for (method, path) in &paths {
+        for auth in [
+            None,
+            Some("Bearer not-a-token-anyone-has".to_owned()),
+            Some(format!("Bearer {IDP_TOKEN}x")),
+            Some(format!("Basic {IDP_TOKEN}")),
+            Some(IDP_TOKEN.to_owned()),
+        ] {
+            let (status, headers, answer) = call(
+                method,
+                &format!("{}{path}", t.base),
+                auth.as_deref(),
+                Some(body.clone()),
+            )
+            .unwrap();
+            assert_eq!(status, 401, "{method} {path} with {auth:?}: {answer}");
+            assert_eq!(headers["www-authenticate"], "Bearer");
+            assert!(!answer.to_string().contains(&id), "{answer}");
+        }
+    }
+    // Another client does not see the stream, nor can it touch it.
+    let (status, _) = t.api(
+        "GET",
+        &format!("/ssf/stream?stream_id={id}"),
+        OTHER_TOKEN,
+        None,
+    );
+    assert_eq!(status, 404);
+    assert_eq!(
+        t.api("GET", "/ssf/stream", OTHER_TOKEN, None),
+        (200, json!([]))
+    );
+    let (status, _) = t.api(
+        "DELETE",
+        &format!("/ssf/stream?stream_id={id}"),
+        OTHER_TOKEN,
+        None,
+    );
+    assert_eq!(status, 404);
+    let (status, _) = t.api(
+        "POST",
+        "/ssf/status",
+        OTHER_TOKEN,
+        Some(json!({ "stream_id": id, "status": "disabled" })),
+    );
+    assert_eq!(status, 404);
+    // After all that, the stream is as it was.
+    let (status, state) = t.api(
+        "GET",
+        &format!("/ssf/status?stream_id={id}"),
+        IDP_TOKEN,
+        None,
+    );
+    assert_eq!((status, &state["status"]), (200, &json!("enabled")));
+    finish(child, stdin);
+    let stderr = std::fs::read_to_string(t.dir.join("stderr")).unwrap();
+    for secret in [IDP_TOKEN, OTHER_TOKEN] {
+        assert!(!stderr.contains(secret), "a token in the log");
+    }
+}
+
+#[test]
+fn a_push_stream_is_managed_verified_paused_disabled_and_survives_a_restart() {
+    let t = Transmitter::new("push");
+    let receiver = receiver(&t.base);
+    let (child, mut stdin) = t.start();
+
+    // Create: the receiver's properties are kept, the transmitter's are filled in.
+    let (status, created) = t.api(
+        "POST",
+        "/ssf/stream",
+        IDP_TOKEN,
+        Some(json!({
+            "delivery": { "method": "urn:ietf:rfc:8935", "endpoint_url": receiver.endpoint(),
+                          "authorization_header": PUSH_AUTH },
+            "events_requested": [SESSION_REVOKED, VERIFICATION, "urn:example:not-sent-here"],
+            "description": "the IdP's stream",
+        })),
+    );
+    assert_eq!(status, 201, "{created}");
+    let id = created["stream_id"].as_str().unwrap().to_owned();
+    assert_eq!(created["iss"], t.base.as_str());
+    assert_eq!(created["aud"], "https://idp.test");
+    assert_eq!(
+        created["events_delivered"],
+        json!([SESSION_REVOKED, VERIFICATION])
+    );
+    assert_eq!(
+        created["delivery"]["endpoint_url"],
+        receiver.endpoint().as_str()
+    );
+    assert!(
+        !created.to_string().contains("push-token"),
+        "the receiver's push token is never answered: {created}"
+    );
+    // One stream per client (the default): a second is a conflict.
+    let (status, _) = t.api(
+        "POST",
+        "/ssf/stream",
+        IDP_TOKEN,
+        Some(json!({ "delivery": { "method": "urn:ietf:rfc:8936" } })),
+    );
+    assert_eq!(status, 409);
+    // Bad requests are 400 and change nothing.
+    for bad in [
+        json!({ "delivery": { "method": "urn:example:carrier-pigeon" } }),
+        json!({ "delivery": { "method": "urn:ietf:rfc:8935" } }),
+        json!({ "delivery": { "method": "urn:ietf:rfc:8935", "endpoint_url": "ftp://x" } }),
+    ] {
+        let (status, _) = t.api(
+            "PUT",
+            "/ssf/stream",
+            IDP_TOKEN,
+            Some(json!({ "stream_id": id, "delivery": bad["delivery"] })),
+        );
+        assert_eq!(status, 400, "{bad}");
+    }
+    let (status, answer) = t.api(
+        "POST",
+        "/ssf/status",
+        IDP_TOKEN,
+        Some(json!(["not", "an object"])),
+    );
+    assert_eq!(status, 400, "{answer}");
+
+    // Verification: the SET carries the receiver's state; a second request so soon is 429.
+    let (status, _) = t.api(
+        "POST",
+        "/ssf/verify",
+        IDP_TOKEN,
+        Some(json!({ "stream_id": id, "state": "state-8e1f" })),
+    );
+    assert_eq!(status, 204);
+    wait_until("the verification SET", Duration::from_secs(20), || {
+        receiver.log().claims.len() == 1
+    });
+    {
+        let log = receiver.log();
+        let claims = log.claims.values().next().unwrap();
+        assert_eq!(claims["events"][VERIFICATION]["state"], "state-8e1f");
+        assert_eq!(claims["sub_id"], json!({ "format": "opaque", "id": id }));
+        assert!(log.bad.is_empty(), "{:?}", log.bad);
+    }
+    let (status, _) = t.api(
+        "POST",
+        "/ssf/verify",
+        IDP_TOKEN,
+        Some(json!({ "stream_id": id, "state": "again" })),
+    );
+    assert_eq!(status, 429);
+
+    // Enabled: kills arrive, signed, about their subject.
+    send(
+        &mut stdin,
+        &[
+            kill("a1", "ann@northwind.example"),
+            kill("a2", "bob@northwind.example"),
+        ],
+    );
+    wait_until("two kills", Duration::from_secs(20), || {
+        let log = receiver.log();
+        log.accepted.contains_key("a1") && log.accepted.contains_key("a2")
+    });
+    assert_eq!(
+        receiver.log().claims["a1"]["sub_id"]["user"],
+        json!({ "format": "email", "email": "ann@northwind.example" })
+    );
+
+    // Paused: kills are held, not sent; enabled again, they arrive in order.
+    let (status, answer) = t.api(
+        "POST",
+        "/ssf/status",
+        IDP_TOKEN,
+        Some(json!({ "stream_id": id, "status": "paused", "reason": "maintenance" })),
+    );
+    assert_eq!((status, &answer["status"]), (200, &json!("paused")));
+    send(
+        &mut stdin,
+        &[
+            kill("p1", "ann@northwind.example"),
+            kill("p2", "cy@northwind.example"),
+        ],
+    );
+    wait_until("p1 and p2 held", Duration::from_secs(20), || {
+        t.records()
+            .iter()
+            .filter(|r| {
+                r["outcome"] == "held"
+                    && r["decision_id"]
+                        .as_str()
+                        .is_some_and(|d| d.starts_with('p'))
+            })
+            .count()
+            == 2
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !receiver.log().accepted.contains_key("p1"),
+        "sent while paused"
+    );
+    let (_, answer) = t.api(
+        "GET",
+        &format!("/ssf/status?stream_id={id}"),
+        IDP_TOKEN,
+        None,
+    );
+    assert_eq!(
+        answer,
+        json!({ "stream_id": id, "status": "paused", "reason": "maintenance" })
+    );
+    let (status, _) = t.api(
+        "POST",
+        "/ssf/status",
+        IDP_TOKEN,
+        Some(json!({ "stream_id": id, "status": "enabled" })),
+    );
+    assert_eq!(status, 200);
+    wait_until("the held kills", Duration::from_secs(20), || {
+        let log = receiver.log();
+        log.accepted.contains_key("p1") && log.accepted.contains_key("p2")
+    });
+
+    // A subject removed is not sent about; added back, it is.
+    let ann = json!({ "format": "email", "email": "ann@northwind.example" });
+    let (status, _) = t.api(
+        "POST",
+        "/ssf/subjects:remove",
+        IDP_TOKEN,
+        Some(json!({ "stream_id": id, "subject": ann })),
+    );
+    assert_eq!(status, 204);
+    send(
+        &mut stdin,
+        &[
+            kill("r1", "ann@northwind.example"),
+            kill("r2", "bob@northwind.example"),
+        ],
+    );
+    wait_until("r2", Duration::from_secs(20), || {
+        receiver.log().accepted.contains_key("r2")
+    });
+    let r1: Vec<Value> = t
+        .records()
+        .into_iter()
+        .filter(|r| r["decision_id"] == "r1")
+        .collect();
+    assert_eq!(r1.len(), 1, "{r1:?}");
+    assert_eq!(r1[0]["outcome"], "not_taken");
+    let (status, _) = t.api(
+        "POST",
+        "/ssf/subjects:add",
+        IDP_TOKEN,
+        Some(json!({ "stream_id": id, "subject": ann, "verified": true })),
+    );
+    assert_eq!(status, 200);
+
+    // Disabled: nothing is held; enabled again, what came meanwhile never arrives.
+    t.api(
+        "POST",
+        "/ssf/status",
+        IDP_TOKEN,
+        Some(json!({ "stream_id": id, "status": "disabled" })),
+    );
+    send(&mut stdin, &[kill("d1", "ann@northwind.example")]);
+    wait_until("d1 settled", Duration::from_secs(20), || {
+        t.records().iter().any(|r| r["decision_id"] == "d1")
+    });
+    t.api(
+        "POST",
+        "/ssf/status",
+        IDP_TOKEN,
+        Some(json!({ "stream_id": id, "status": "enabled" })),
+    );
+
+    // Update (PATCH keeps what is not named) and replace (PUT drops it).
+    let (status, patched) = t.api(
+        "PATCH",
+        "/ssf/stream",
+        IDP_TOKEN,
+        Some(json!({ "stream_id": id, "description": "renamed" })),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(patched["description"], "renamed");
+    assert_eq!(patched["events_requested"], created["events_requested"]);
+    let (status, _) = t.api(
+        "PATCH",
+        "/ssf/stream",
+        IDP_TOKEN,
+        Some(json!({ "stream_id": id, "iss": "https://someone-else.example" })),
+    );
+    assert_eq!(
+        status, 400,
+        "a transmitter-supplied property that does not match"
+    );
+
+    // Paused, then a restart: the held SETs and the stream survive it.
+    t.api(
+        "POST",
+        "/ssf/status",
+        IDP_TOKEN,
+        Some(json!({ "stream_id": id, "status": "paused" })),
+    );
+    send(
+        &mut stdin,
+        &[
+            kill("s1", "ann@northwind.example"),
+            kill("s2", "bob@northwind.example"),
+        ],
+    );
+    wait_until("s1 and s2 held", Duration::from_secs(20), || {
+        t.records()
+            .iter()
+            .filter(|r| {
+                r["outcome"] == "held"
+                    && r["decision_id"]
+                        .as_str()
+                        .is_some_and(|d| d.starts_with('s'))
+            })
+            .count()
+            == 2
+    });
+    finish(child, stdin);
+    let (child, stdin) = t.start();
+    let (status, read) = t.api(
+        "GET",
+        &format!("/ssf/stream?stream_id={id}"),
+        IDP_TOKEN,
+        None,
+    );
+    assert_eq!((status, &read["description"]), (200, &json!("renamed")));
+    t.api(
+        "POST",
+        "/ssf/status",
+        IDP_TOKEN,
+        Some(json!({ "stream_id": id, "status": "enabled" })),
+    );
+    wait_until(
+        "the kills held across the restart",
+        Duration::from_secs(20),
+        || {
+            let log = receiver.log();
+            log.accepted.contains_key("s1") && log.accepted.contains_key("s2")
+        },
+    );
+
+    {
+        let log = receiver.log();
+        assert!(
+            !log.accepted.contains_key("d1"),
+            "held by a disabled stream"
+        );
+        assert!(!log.accepted.contains_key("r1"), "about a removed subject");
+        assert!(log.accepted.values().all(|n| *n == 1), "{:?}", log.accepted);
+        assert!(log.bad.is_empty() && log.unauthorized == 0, "{:?}", log.bad);
+        let want = ["a1", "a2", "p1", "p2", "r2", "s1", "s2"];
+        let kills: Vec<&str> = log
+            .accepted
+            .keys()
+            .map(String::as_str)
+            .filter(|k| k.len() == 2)
+            .collect();
+        assert_eq!(kills, want);
+    }
+
+    // Delete: gone, for reads and status alike.
+    let (status, body) = t.api(
+        "DELETE",
+        &format!("/ssf/stream?stream_id={id}"),
+        IDP_TOKEN,
+        None,
+    );
+    assert_eq!((status, body), (204, Value::Null));
+    let (status, _) = t.api(
+        "GET",
+        &format!("/ssf/stream?stream_id={id}"),
+        IDP_TOKEN,
+        None,
+    );
+    assert_eq!(status, 404);
+    let (status, _) = t.api(
+        "GET",
+        &format!("/ssf/status?stream_id={id}"),
+        IDP_TOKEN,
+        None,
+    );
+    assert_eq!(status, 404);
+    finish(child, stdin);
+}
