@@ -662,3 +662,209 @@ fn a_push_stream_is_managed_verified_paused_disabled_and_survives_a_restart() {
     assert_eq!(status, 404);
     finish(child, stdin);
 }
+
+/// A polling receiver's view of one poll: the SETs by `jti`, verified against the
+/// transmitter's JWKS (signature, `typ`, `iss`, `aud`), and `moreAvailable`.
+struct Polled {
+    sets: std::collections::BTreeMap<String, String>,
+    claims: std::collections::BTreeMap<String, Value>,
+    more: bool,
+}
+
+fn poll(t: &Transmitter, id: &str, request: Value) -> Polled {
+    let (status, body) = t.api("POST", &format!("/ssf/poll/{id}"), IDP_TOKEN, Some(request));
+    assert_eq!(status, 200, "{body}");
+    let (_, _, jwks) = call("GET", &format!("{}/jwks.json", t.base), None, None).unwrap();
+    let jwk = josekit::jwk::Jwk::from_map(jwks["keys"][0].as_object().unwrap().clone()).unwrap();
+    let verifier = ES256.verifier_from_jwk(&jwk).unwrap();
+    let mut polled = Polled {
+        sets: Default::default(),
+        claims: Default::default(),
+        more: body["moreAvailable"] == true,
+    };
+    for (jti, set) in body["sets"].as_object().unwrap() {
+        let set = set.as_str().unwrap();
+        let (payload, header) = josekit::jws::deserialize_compact(set, &verifier).unwrap();
+        assert_eq!(header.token_type(), Some("secevent+jwt"));
+        let claims: Value = serde_json::from_slice(&payload).unwrap();
+        assert_eq!(
+            claims["jti"],
+            jti.as_str(),
+            "the map's key is the SET's jti"
+        );
+        assert_eq!(claims["iss"], t.base.as_str());
+        assert_eq!(claims["aud"], "https://idp.test");
+        polled.sets.insert(jti.clone(), set.to_owned());
+        polled.claims.insert(jti.clone(), claims);
+    }
+    polled
+}
+
+fn keys(polled: &Polled) -> Vec<&str> {
+    polled.sets.keys().map(String::as_str).collect()
+}
+
+#[test]
+fn a_poll_stream_holds_sets_until_acknowledged_across_a_crash() {
+    let t = Transmitter::new("poll");
+    let (mut child, mut stdin) = t.start();
+    let (status, created) = t.api(
+        "POST",
+        "/ssf/stream",
+        IDP_TOKEN,
+        Some(json!({ "delivery": { "method": "urn:ietf:rfc:8936" }, "events_requested": [SESSION_REVOKED] })),
+    );
+    assert_eq!(status, 201, "{created}");
+    let id = created["stream_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        created["delivery"]["endpoint_url"],
+        format!("{}/ssf/poll/{id}", t.base)
+    );
+    // Nothing held yet: an immediate poll is empty.
+    let empty = poll(&t, &id, json!({ "returnImmediately": true }));
+    assert!(empty.sets.is_empty() && !empty.more);
+
+    let kills: Vec<Value> = (1..=10)
+        .map(|n| kill(&format!("k{n:02}"), &format!("u{n}@northwind.example")))
+        .collect();
+    send(&mut stdin, &kills);
+    wait_until("ten kills held", Duration::from_secs(20), || {
+        t.records()
+            .iter()
+            .filter(|r| r["outcome"] == "held")
+            .count()
+            == 10
+    });
+
+    let first = poll(
+        &t,
+        &id,
+        json!({ "maxEvents": 4, "returnImmediately": true }),
+    );
+    assert_eq!(keys(&first), ["k01", "k02", "k03", "k04"]);
+    assert!(first.more);
+    assert_eq!(
+        first.claims["k01"]["sub_id"]["user"],
+        json!({ "format": "email", "email": "u1@northwind.example" })
+    );
+    // Acknowledged and refused SETs leave the stream; the one not acknowledged comes again.
+    let second = poll(
+        &t,
+        &id,
+        json!({ "maxEvents": 4, "returnImmediately": true, "ack": ["k01", "k02"],
+                "setErrs": { "k03": { "err": "jwtAud", "description": "not for us" } } }),
+    );
+    assert_eq!(keys(&second), ["k04", "k05", "k06", "k07"]);
+    assert_eq!(
+        second.sets["k04"], first.sets["k04"],
+        "the same SET, not a new one"
+    );
+
+    // A crash: what was acknowledged stays acknowledged, nothing held is lost.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(stdin);
+    let (child, mut stdin) = t.start();
+    let third = poll(&t, &id, json!({ "returnImmediately": true }));
+    assert_eq!(
+        keys(&third),
+        ["k04", "k05", "k06", "k07", "k08", "k09", "k10"]
+    );
+    assert!(!third.more);
+    for (jti, set) in &second.sets {
+        assert_eq!(&third.sets[jti], set, "{jti} under its own jti, unchanged");
+    }
+    let acks: Vec<&str> = keys(&third);
+    let after = poll(&t, &id, json!({ "ack": acks, "returnImmediately": true }));
+    assert!(after.sets.is_empty(), "{:?}", keys(&after));
+
+    // A long poll waits for the next SET.
+    let waiting = std::thread::spawn({
+        let (base, dir, config, id) = (t.base.clone(), t.dir.clone(), t.config.clone(), id.clone());
+        move || {
+            poll(
+                &Transmitter { dir, config, base },
+                &id,
+                json!({ "maxEvents": 5 }),
+            )
+        }
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    send(&mut stdin, &[kill("k11", "u11@northwind.example")]);
+    let woken = waiting.join().unwrap();
+    assert_eq!(keys(&woken), ["k11"]);
+    // `maxEvents: 0` only acknowledges.
+    let acked = poll(&t, &id, json!({ "maxEvents": 0, "ack": ["k11"] }));
+    assert!(acked.sets.is_empty());
+    let last = poll(&t, &id, json!({ "returnImmediately": true }));
+    assert!(last.sets.is_empty());
+
+    // A paused stream hands out nothing it holds until it is enabled again.
+    t.api(
+        "POST",
+        "/ssf/status",
+        IDP_TOKEN,
+        Some(json!({ "stream_id": id, "status": "paused" })),
+    );
+    send(&mut stdin, &[kill("k12", "u12@northwind.example")]);
+    wait_until("k12 held", Duration::from_secs(20), || {
+        t.records()
+            .iter()
+            .any(|r| r["decision_id"] == "k12" && r["outcome"] == "held")
+    });
+    assert!(poll(&t, &id, json!({ "returnImmediately": true }))
+        .sets
+        .is_empty());
+    t.api(
+        "POST",
+        "/ssf/status",
+        IDP_TOKEN,
+        Some(json!({ "stream_id": id, "status": "enabled" })),
+    );
+    let resumed = poll(&t, &id, json!({ "returnImmediately": true }));
+    assert_eq!(keys(&resumed), ["k12"]);
+    poll(&t, &id, json!({ "ack": ["k12"], "maxEvents": 0 }));
+
+    // Polls of another stream, or malformed, are refused.
+    let (status, _) = t.api(
+        "POST",
+        "/ssf/poll/no-such-stream",
+        IDP_TOKEN,
+        Some(json!({})),
+    );
+    assert_eq!(status, 404);
+    for bad in [
+        json!({ "maxEvents": "ten" }),
+        json!({ "ack": "k01" }),
+        json!([1]),
+    ] {
+        let (status, _) = t.api(
+            "POST",
+            &format!("/ssf/poll/{id}"),
+            IDP_TOKEN,
+            Some(bad.clone()),
+        );
+        assert_eq!(status, 400, "{bad}");
+    }
+    finish(child, stdin);
+
+    // Every kill settled exactly once at the stream: delivered when acknowledged, refused
+    // with the receiver's words when it reported an error.
+    let mut settled = std::collections::BTreeMap::new();
+    for r in t.records() {
+        if r["outcome"] == "delivered" || r["outcome"] == "refused" {
+            let id = r["decision_id"].as_str().unwrap().to_owned();
+            assert!(
+                settled.insert(id.clone(), r.clone()).is_none(),
+                "{id} settled twice"
+            );
+        }
+    }
+    assert_eq!(settled.len(), 12);
+    assert_eq!(settled["k03"]["outcome"], "refused");
+    assert_eq!(settled["k03"]["reason"], "jwtAud: not for us");
+    assert!(settled
+        .iter()
+        .filter(|(k, _)| *k != "k03")
+        .all(|(_, r)| r["outcome"] == "delivered"));
+}

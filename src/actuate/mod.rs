@@ -252,6 +252,7 @@ pub async fn run(settings: Settings, input: Input, stop: watch::Receiver<bool>) 
         metrics,
     });
     if let Some(streams) = streams {
+        let _ = streams.reporter.set(Arc::downgrade(&ctx));
         tokio::spawn(stream::push_streams(ctx.clone(), streams, stop.clone()));
     }
     let mut pump = Pump {

@@ -145,13 +145,11 @@ async fn stream_call(streams: &Streams, request: Request<Incoming>) -> Response<
             )
         }
     };
-    let answer = streams.handle(
-        client,
-        &parts.method,
-        parts.uri.path(),
-        parts.uri.query(),
-        &body,
-    );
+    let path = parts.uri.path();
+    let answer = match path.strip_prefix(stream::POLL_PREFIX) {
+        Some(id) if parts.method == hyper::Method::POST => streams.poll(client, id, &body).await,
+        _ => streams.handle(client, &parts.method, path, parts.uri.query(), &body),
+    };
     json_response(answer.status, answer.body.as_ref())
 }
 

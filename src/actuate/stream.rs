@@ -53,6 +53,11 @@ pub const VERIFICATION_PATH: &str = "/ssf/verify";
 /// Poll streams: `/ssf/poll/{stream_id}` (RFC 8936).
 pub const POLL_PREFIX: &str = "/ssf/poll/";
 
+/// How long a poll without `returnImmediately` waits for a SET (RFC 8936 §2.4 long polling).
+const LONG_POLL: Duration = Duration::from_secs(20);
+/// SETs one poll returns at most, whatever `maxEvents` asks.
+const MAX_EVENTS: usize = 1000;
+
 /// The `streams:` section as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -245,9 +250,6 @@ pub struct Stream {
     /// SETs not yet acknowledged, oldest first.
     #[serde(default)]
     pub held: VecDeque<Held>,
-    /// SETs handed to a poll and not yet acknowledged (RFC 8936 §2.4: sent again until acked).
-    #[serde(default)]
-    pub outstanding: Vec<String>,
     #[serde(default)]
     pub last_verification_ms: i64,
 }
@@ -268,7 +270,7 @@ impl Stream {
     }
 
     /// The configuration as SSF 1.0 §8.1.1 writes it (the authorization header left out).
-    fn configuration(&self, issuer: &str) -> Value {
+    fn configuration(&self, issuer: &str, min_verification_interval: Duration) -> Value {
         let mut delivery = json!({
             "method": self.delivery.method,
             "endpoint_url": self.delivery.endpoint_url,
@@ -284,7 +286,7 @@ impl Stream {
             "events_supported": events_supported(),
             "events_requested": self.events_requested,
             "events_delivered": self.events_delivered(),
-            "min_verification_interval": 0,
+            "min_verification_interval": min_verification_interval.as_secs(),
         });
         if let Some(description) = &self.description {
             config["description"] = json!(description);
@@ -379,8 +381,10 @@ pub struct Streams {
     issuer: String,
     signer: Arc<SetSigner>,
     data: Mutex<BTreeMap<String, Stream>>,
-    /// Woken when a push stream may have work (a SET held, a stream enabled).
+    /// Woken when a stream may have work (a SET held, a stream enabled).
     pub changed: Notify,
+    /// Where acknowledgements by poll are recorded (set once `actuate` runs).
+    pub(super) reporter: std::sync::OnceLock<std::sync::Weak<Shared>>,
 }
 
 impl Streams {
@@ -409,6 +413,7 @@ impl Streams {
             signer,
             data: Mutex::new(data),
             changed: Notify::new(),
+            reporter: std::sync::OnceLock::new(),
         })
     }
 
@@ -689,7 +694,6 @@ impl Streams {
                 subjects_added: Vec::new(),
                 subjects_removed: Vec::new(),
                 held: VecDeque::new(),
-                outstanding: Vec::new(),
                 last_verification_ms: 0,
             })
         })();
@@ -705,7 +709,7 @@ impl Streams {
                 "this receiver has as many streams as it may",
             );
         }
-        let config = stream.configuration(&self.issuer);
+        let config = stream.configuration(&self.issuer, self.settings.min_verification_interval);
         data.insert(stream_id, stream);
         telemetry::log(
             Level::Info,
@@ -725,12 +729,17 @@ impl Streams {
                 Value::Array(
                     data.values()
                         .filter(|s| s.owner == client.name)
-                        .map(|s| s.configuration(&self.issuer))
+                        .map(|s| {
+                            s.configuration(&self.issuer, self.settings.min_verification_interval)
+                        })
                         .collect(),
                 ),
             ),
             Some(id) => match Self::owned(&mut data, client, Some(id)) {
-                Ok(stream) => Answer::json(StatusCode::OK, stream.configuration(&self.issuer)),
+                Ok(stream) => Answer::json(
+                    StatusCode::OK,
+                    stream.configuration(&self.issuer, self.settings.min_verification_interval),
+                ),
                 Err(answer) => answer,
             },
         }
@@ -779,7 +788,7 @@ impl Streams {
         stream.delivery = delivery;
         stream.events_requested = events;
         stream.description = description;
-        let config = stream.configuration(&self.issuer);
+        let config = stream.configuration(&self.issuer, self.settings.min_verification_interval);
         let answer = self.saved(&data, Answer::json(StatusCode::OK, config));
         self.changed.notify_waiters();
         answer
@@ -829,7 +838,6 @@ impl Streams {
             .map(str::to_owned);
         if status == Status::Disabled {
             stream.held.clear();
-            stream.outstanding.clear();
         }
         let answer = Answer::json(StatusCode::OK, status_body(stream));
         let answer = self.saved(&data, answer);
@@ -941,6 +949,174 @@ impl Streams {
             "verification_endpoint": format!("{base}{VERIFICATION_PATH}"),
             "default_subjects": if self.settings.default_all { "ALL" } else { "NONE" },
         })
+    }
+}
+
+impl Streams {
+    /// RFC 8936 poll: `ack` and `setErrs` settle SETs (they leave the stream, with a
+    /// `delivered` or `refused` record), then up to `maxEvents` held SETs are returned, oldest
+    /// first — those returned before and not yet acknowledged included, under the same `jti`.
+    /// Without `returnImmediately: true` and with nothing to return, the call waits up to 20 s
+    /// for a SET. `maxEvents: 0` only acknowledges.
+    pub async fn poll(&self, client: &Client, stream_id: &str, body: &[u8]) -> Answer {
+        let request = if body.iter().all(u8::is_ascii_whitespace) {
+            Value::Object(Default::default())
+        } else {
+            match serde_json::from_slice::<Value>(body) {
+                Ok(v @ Value::Object(_)) => v,
+                _ => {
+                    return Answer::error(StatusCode::BAD_REQUEST, "the body is not a JSON object")
+                }
+            }
+        };
+        let max_events = match request.get("maxEvents") {
+            None => MAX_EVENTS,
+            Some(n) => match n.as_u64() {
+                Some(n) => (n as usize).min(MAX_EVENTS),
+                None => return Answer::error(StatusCode::BAD_REQUEST, "maxEvents is not a number"),
+            },
+        };
+        let return_immediately = match request.get("returnImmediately") {
+            None => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => {
+                return Answer::error(
+                    StatusCode::BAD_REQUEST,
+                    "returnImmediately is not a boolean",
+                )
+            }
+        };
+        let acks: Vec<&str> = match request.get("ack") {
+            None => Vec::new(),
+            Some(Value::Array(list)) => match list.iter().map(Value::as_str).collect() {
+                Some(acks) => acks,
+                None => return Answer::error(StatusCode::BAD_REQUEST, "ack is not a list of jti"),
+            },
+            Some(_) => return Answer::error(StatusCode::BAD_REQUEST, "ack is not a list"),
+        };
+        let errs: Vec<(&str, String)> = match request.get("setErrs") {
+            None => Vec::new(),
+            Some(Value::Object(map)) => map
+                .iter()
+                .map(|(jti, e)| {
+                    let err = e
+                        .get("err")
+                        .and_then(Value::as_str)
+                        .unwrap_or("unspecified");
+                    let description = e.get("description").and_then(Value::as_str);
+                    let text = match description {
+                        Some(d) => format!("{err}: {d}"),
+                        None => err.to_owned(),
+                    };
+                    (jti.as_str(), text)
+                })
+                .collect(),
+            Some(_) => return Answer::error(StatusCode::BAD_REQUEST, "setErrs is not an object"),
+        };
+        let settled = {
+            let mut data = self.lock();
+            let stream = match Self::owned(&mut data, client, Some(stream_id)) {
+                Ok(stream) => stream,
+                Err(answer) => return answer,
+            };
+            if stream.delivery.method != POLL {
+                return Answer::error(StatusCode::BAD_REQUEST, "not a poll stream");
+            }
+            let mut settled = Vec::new();
+            let outcomes = acks
+                .iter()
+                .map(|jti| (*jti, None))
+                .chain(errs.iter().map(|(jti, e)| (*jti, Some(e.as_str()))));
+            for (jti, err) in outcomes {
+                if let Some(at) = stream.held.iter().position(|h| h.jti == jti) {
+                    let held = stream.held.remove(at).expect("found");
+                    settled.push((held, err.map(str::to_owned)));
+                }
+            }
+            if !settled.is_empty() {
+                if let Err(e) = self.save(&data) {
+                    telemetry::log(
+                        Level::Error,
+                        "streams_save_failed",
+                        "cannot write the streams file",
+                        &[("error", V::S(&format!("{e:#}")))],
+                    );
+                    return Answer::error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "the transmitter cannot store the acknowledgement",
+                    );
+                }
+            }
+            settled
+        };
+        let label = format!("{}/{stream_id}", client.name);
+        self.report_settled(&label, &client.name, settled);
+        let deadline = tokio::time::Instant::now() + LONG_POLL;
+        loop {
+            let notified = self.changed.notified();
+            let (sets, more) = {
+                let mut data = self.lock();
+                let Ok(stream) = Self::owned(&mut data, client, Some(stream_id)) else {
+                    return Answer::error(StatusCode::NOT_FOUND, "no such stream");
+                };
+                if stream.status != Status::Enabled || max_events == 0 {
+                    (serde_json::Map::new(), false)
+                } else {
+                    let sets: serde_json::Map<String, Value> = stream
+                        .held
+                        .iter()
+                        .take(max_events)
+                        .map(|h| (h.jti.clone(), json!(h.set)))
+                        .collect();
+                    let more = stream.held.len() > sets.len();
+                    (sets, more)
+                }
+            };
+            if !sets.is_empty()
+                || return_immediately
+                || max_events == 0
+                || tokio::time::Instant::now() >= deadline
+            {
+                let mut body = json!({ "sets": sets });
+                if more {
+                    body["moreAvailable"] = json!(true);
+                }
+                return Answer::json(StatusCode::OK, body);
+            }
+            tokio::select! {
+                _ = notified => {}
+                _ = tokio::time::sleep_until(deadline) => {}
+            }
+        }
+    }
+
+    /// Records and counts SETs a poll settled.
+    fn report_settled(&self, receiver: &str, client: &str, settled: Vec<(Held, Option<String>)>) {
+        let Some(ctx) = self.reporter.get().and_then(std::sync::Weak::upgrade) else {
+            return;
+        };
+        for (held, err) in settled {
+            let outcome = if err.is_some() {
+                "refused"
+            } else {
+                "delivered"
+            };
+            let end_to_end = held.decision_ms.map(|t| now_ms() - t);
+            ctx.metrics.delivery(client, outcome, 0, end_to_end);
+            super::write_record(
+                &ctx,
+                Record {
+                    outcome,
+                    decision_id: Some(&held.jti),
+                    rule: held.rule.as_deref(),
+                    session: held.session.as_deref(),
+                    receiver: Some(receiver),
+                    reason: err.as_deref(),
+                    decision_to_ack_ms: end_to_end,
+                    ..Record::default()
+                },
+            );
+        }
     }
 }
 
