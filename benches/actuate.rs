@@ -51,6 +51,7 @@ fn signing(full: bool) {
                 Some("https://idp.bench"),
                 subject,
                 &decision,
+                sessionguard::decision::CAEP_SESSION_REVOKED,
                 i,
             );
             bytes += signer.sign(&claims).unwrap().len();

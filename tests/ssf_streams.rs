@@ -52,6 +52,11 @@ struct Transmitter {
 
 impl Transmitter {
     fn new(name: &str) -> Transmitter {
+        Transmitter::with(name, |_| String::new())
+    }
+
+    /// With more config after the streams (`receivers:` …), made knowing the issuer URL.
+    fn with(name: &str, extra: impl Fn(&str) -> String) -> Transmitter {
         let dir = scratch(name);
         std::fs::write(
             dir.join("es256.pem"),
@@ -73,7 +78,8 @@ impl Transmitter {
                  \x20 min_verification_interval: 1h\n\
                  \x20 clients:\n\
                  \x20 - {{ name: idp, token: {{ env: SG_TEST_IDP_TOKEN }}, audience: https://idp.test }}\n\
-                 \x20 - {{ name: other, token: {{ env: SG_TEST_OTHER_TOKEN }} }}\n"
+                 \x20 - {{ name: other, token: {{ env: SG_TEST_OTHER_TOKEN }} }}\n{}",
+                extra(&base)
             ),
         )
         .unwrap();
@@ -672,7 +678,11 @@ struct Polled {
 }
 
 fn poll(t: &Transmitter, id: &str, request: Value) -> Polled {
-    let (status, body) = t.api("POST", &format!("/ssf/poll/{id}"), IDP_TOKEN, Some(request));
+    poll_with(t, IDP_TOKEN, id, request, "https://idp.test")
+}
+
+fn poll_with(t: &Transmitter, token: &str, id: &str, request: Value, audience: &str) -> Polled {
+    let (status, body) = t.api("POST", &format!("/ssf/poll/{id}"), token, Some(request));
     assert_eq!(status, 200, "{body}");
     let (_, _, jwks) = call("GET", &format!("{}/jwks.json", t.base), None, None).unwrap();
     let jwk = josekit::jwk::Jwk::from_map(jwks["keys"][0].as_object().unwrap().clone()).unwrap();
@@ -693,7 +703,7 @@ fn poll(t: &Transmitter, id: &str, request: Value) -> Polled {
             "the map's key is the SET's jti"
         );
         assert_eq!(claims["iss"], t.base.as_str());
-        assert_eq!(claims["aud"], "https://idp.test");
+        assert_eq!(claims["aud"], audience);
         polled.sets.insert(jti.clone(), set.to_owned());
         polled.claims.insert(jti.clone(), claims);
     }
@@ -867,4 +877,130 @@ fn a_poll_stream_holds_sets_until_acknowledged_across_a_crash() {
         .iter()
         .filter(|(k, _)| *k != "k03")
         .all(|(_, r)| r["outcome"] == "delivered"));
+}
+
+/// A decision with `action` on a session of `kind`.
+fn decision(id: &str, action: &str, kind: &str) -> Value {
+    let mut d = kill(id, &format!("{id}@northwind.example"));
+    d["action"] = json!(action);
+    d["session"]["kind"] = json!(kind);
+    d["session"]["key"] = json!(format!("aws:482915736014:iam-key:AKIA{id}"));
+    d
+}
+
+#[test]
+fn each_receiver_gets_the_caep_event_a_decision_calls_for_among_those_it_takes() {
+    const CREDENTIAL_CHANGE: &str =
+        "https://schemas.openid.net/secevent/caep/event-type/credential-change";
+    const ASSURANCE: &str =
+        "https://schemas.openid.net/secevent/caep/event-type/assurance-level-change";
+    let static_port = free_port();
+    let t = Transmitter::with("events", |_| {
+        format!(
+            "receivers:\n\
+             - name: keys\n  endpoint: http://127.0.0.1:{static_port}/events\n  \
+               audience: https://keys.test\n  events: [credential-change]\n  \
+               take: {{ actions: [revoke_credential] }}\n"
+        )
+    });
+    let keys = Receiver::start(Plan {
+        fault: Box::new(|_| Fault::None),
+        refuse: Default::default(),
+        issuer: t.base.clone(),
+        audience: "https://keys.test".into(),
+        jwks_url: format!("{}/jwks.json", t.base),
+        authorization: None,
+    });
+    // The test receiver listens where it can; the static receiver is sent to its port.
+    let keys_endpoint = keys.endpoint();
+    let config = std::fs::read_to_string(&t.config).unwrap().replace(
+        &format!("http://127.0.0.1:{static_port}/events"),
+        &keys_endpoint,
+    );
+    std::fs::write(&t.config, config).unwrap();
+
+    let (child, mut stdin) = t.start();
+    let create = |token: &str, events: Value| {
+        let (status, created) = t.api(
+            "POST",
+            "/ssf/stream",
+            token,
+            Some(json!({ "delivery": { "method": "urn:ietf:rfc:8936" }, "events_requested": events })),
+        );
+        assert_eq!(status, 201, "{created}");
+        created["stream_id"].as_str().unwrap().to_owned()
+    };
+    let rich = create(
+        IDP_TOKEN,
+        json!([SESSION_REVOKED, CREDENTIAL_CHANGE, ASSURANCE]),
+    );
+    let plain = create(OTHER_TOKEN, json!([SESSION_REVOKED]));
+    send(
+        &mut stdin,
+        &[
+            decision("rs", "revoke_session", "sign_in"),
+            decision("rc", "revoke_credential", "long_term_credential"),
+            decision("su", "step_up", "sign_in"),
+        ],
+    );
+    wait_until("three decisions settled", Duration::from_secs(20), || {
+        let records = t.records();
+        ["rs", "rc", "su"]
+            .iter()
+            .all(|id| records.iter().any(|r| r["decision_id"] == *id))
+            && keys.log().accepted.contains_key("rc")
+    });
+    let immediately = json!({ "returnImmediately": true });
+    let rich_sets = poll_with(
+        &t,
+        IDP_TOKEN,
+        &rich,
+        immediately.clone(),
+        "https://idp.test",
+    );
+    let plain_sets = poll_with(&t, OTHER_TOKEN, &plain, immediately, "other");
+    let event_of = |polled: &Polled, id: &str| -> Option<String> {
+        polled.claims.get(id).map(|claims| {
+            let events = claims["events"].as_object().unwrap();
+            assert_eq!(events.len(), 1, "one event per SET");
+            events.keys().next().unwrap().clone()
+        })
+    };
+    assert_eq!(event_of(&rich_sets, "rs").as_deref(), Some(SESSION_REVOKED));
+    assert_eq!(
+        event_of(&rich_sets, "rc").as_deref(),
+        Some(CREDENTIAL_CHANGE)
+    );
+    assert_eq!(event_of(&rich_sets, "su").as_deref(), Some(ASSURANCE));
+    assert_eq!(
+        event_of(&plain_sets, "rs").as_deref(),
+        Some(SESSION_REVOKED)
+    );
+    assert_eq!(
+        event_of(&plain_sets, "rc").as_deref(),
+        Some(SESSION_REVOKED),
+        "a receiver that does not take credential-change still ends the session"
+    );
+    assert_eq!(event_of(&plain_sets, "su"), None, "no event for a step-up");
+    let rc = &rich_sets.claims["rc"]["events"][CREDENTIAL_CHANGE];
+    assert_eq!(rc["credential_type"], "api-key");
+    assert_eq!(rc["change_type"], "revoke");
+    assert_eq!(rc["friendly_name"], "aws:482915736014:iam-key:AKIArc");
+    let su = &rich_sets.claims["su"]["events"][ASSURANCE];
+    assert_eq!(
+        (
+            &su["namespace"],
+            &su["current_level"],
+            &su["change_direction"]
+        ),
+        (&json!("NIST-AAL"), &json!("nist-aal1"), &json!("decrease"))
+    );
+    // The configured receiver takes only credential revocations, as credential-change.
+    {
+        let log = keys.log();
+        assert_eq!(log.accepted.keys().collect::<Vec<_>>(), ["rc"]);
+        assert!(log.claims["rc"]["events"][CREDENTIAL_CHANGE]["change_type"] == "revoke");
+        assert!(log.bad.is_empty(), "{:?}", log.bad);
+    }
+    finish(child, stdin);
 }

@@ -95,6 +95,10 @@ pub struct ReceiverSpec {
     /// `iss` of an `iss_sub` subject: the identity provider the user ids belong to.
     #[serde(default)]
     pub subject_issuer: Option<String>,
+    /// The CAEP events it takes (`session-revoked`, the default; `credential-change`,
+    /// `assurance-level-change`).
+    #[serde(default)]
+    pub events: Option<Vec<String>>,
     #[serde(default)]
     pub take: Option<TakeSpec>,
     /// Per attempt (default 5s).
@@ -184,6 +188,8 @@ pub struct ReceiverSettings {
     pub audience: Option<String>,
     pub authorization: Option<Secret>,
     pub subject: SubjectFormat,
+    /// The CAEP event URIs it takes.
+    pub events: Vec<&'static str>,
     pub take: Take,
     pub timeout: Duration,
     pub retry: Retry,
@@ -394,6 +400,19 @@ fn receiver(r: ReceiverSpec, base: &Path) -> Result<ReceiverSettings, Vec<String
         errors.push(e);
         SubjectFormat::Complex
     });
+    let mut events = Vec::new();
+    for name in r
+        .events
+        .clone()
+        .unwrap_or_else(|| vec!["session-revoked".into()])
+    {
+        match super::set::caep_event(&name) {
+            Some(uri) => events.push(uri),
+            None => errors.push(format!(
+                "events: {name:?} is not one of session-revoked, credential-change, assurance-level-change"
+            )),
+        }
+    }
     let kind = match r.kind.as_deref().map(Kind::parse) {
         None => Kind::Ssf,
         Some(Some(kind)) => kind,
@@ -465,6 +484,7 @@ fn receiver(r: ReceiverSpec, base: &Path) -> Result<ReceiverSettings, Vec<String
             audience: r.audience,
             authorization,
             subject,
+            events,
             kind,
             dry_run: r.dry_run,
             take: Take {

@@ -56,6 +56,7 @@ pub fn deliver(decisions: &[Vec<u8>]) -> Result<(Summary, Received)> {
                 audience: Some("urn:sessionguard:demo-receiver".into()),
                 authorization: None,
                 subject: SubjectFormat::Complex,
+                events: vec![crate::decision::CAEP_SESSION_REVOKED],
                 take: Take {
                     rules: None,
                     sessions: None,

@@ -508,7 +508,8 @@ impl Pump {
                     &decision.action,
                     &decision.mode,
                     &decision.session.key,
-                )
+                ) && (p.settings.kind != vendor::Kind::Ssf
+                    || set::event_for(&decision, |e| p.settings.events.contains(&e)).is_some())
             })
             .map(|(i, _)| i)
             .collect();
@@ -828,11 +829,14 @@ fn outgoing(ctx: &Shared, pusher: &Pusher, decision: &DecisionIn) -> Result<push
     let settings = &pusher.settings;
     if settings.kind == vendor::Kind::Ssf {
         let subject = settings.subject.subject(decision)?;
+        let event = set::event_for(decision, |e| settings.events.contains(&e))
+            .context("the receiver takes no CAEP event for this decision")?;
         let claims = set::claims(
             &ctx.issuer,
             settings.audience.as_deref(),
             subject,
             decision,
+            event,
             now_ms() / 1000,
         );
         return Ok(push::Outgoing::set(

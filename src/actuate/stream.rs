@@ -256,7 +256,12 @@ pub struct Stream {
 
 /// The event types this transmitter sends.
 pub fn events_supported() -> Vec<&'static str> {
-    vec![crate::decision::CAEP_SESSION_REVOKED, VERIFICATION]
+    vec![
+        crate::decision::CAEP_SESSION_REVOKED,
+        set::CAEP_CREDENTIAL_CHANGE,
+        set::CAEP_ASSURANCE_LEVEL_CHANGE,
+        VERIFICATION,
+    ]
 }
 
 impl Stream {
@@ -292,6 +297,12 @@ impl Stream {
             config["description"] = json!(description);
         }
         config
+    }
+
+    /// The event a SET about `decision` is sent as on this stream, if it requested one.
+    fn event_for(&self, decision: &DecisionIn) -> Option<&'static str> {
+        let delivered = self.events_delivered();
+        set::event_for(decision, |event| delivered.contains(&event))
     }
 
     /// Whether SETs about `decision` go on this stream (its subjects).
@@ -458,12 +469,9 @@ impl Streams {
 
     /// Whether some stream (not disabled) takes a SET about `decision`.
     pub fn takes(&self, decision: &DecisionIn) -> bool {
-        let Some(event) = set::event_type(decision) else {
-            return false;
-        };
         self.lock().values().any(|s| {
             s.status != Status::Disabled
-                && s.events_delivered().contains(&event)
+                && s.event_for(decision).is_some()
                 && s.wants(decision, self.settings.default_all)
         })
     }
@@ -471,14 +479,13 @@ impl Streams {
     /// Signs a SET about `decision` for every stream that takes it and holds it there; the
     /// store is saved before this returns. Per stream: what happened, for the records.
     pub fn offer(&self, decision: &DecisionIn) -> Result<Vec<(String, Result<Offered>)>> {
-        let Some(event) = set::event_type(decision) else {
-            return Ok(Vec::new());
-        };
         let mut data = self.lock();
         let mut offered = Vec::new();
         for stream in data.values_mut() {
+            let Some(event) = stream.event_for(decision) else {
+                continue;
+            };
             if stream.status == Status::Disabled
-                || !stream.events_delivered().contains(&event)
                 || !stream.wants(decision, self.settings.default_all)
             {
                 continue;
@@ -498,6 +505,7 @@ impl Streams {
                     Some(&stream.aud),
                     subject,
                     decision,
+                    event,
                     now_ms() / 1000,
                 );
                 self.signer.sign(&claims)
@@ -1229,6 +1237,7 @@ fn push_settings(stream: &Stream) -> Result<ReceiverSettings> {
         audience: Some(stream.aud.clone()),
         authorization: None,
         subject: SubjectFormat::Complex,
+        events: Vec::new(),
         take: Take {
             rules: None,
             sessions: None,
