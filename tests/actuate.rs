@@ -689,6 +689,8 @@ fn vendor_api() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Seen>>>) {
                             };
                             let (status, body) = if first {
                                 (503, "")
+                            } else if seen.path.contains("/members/") {
+                                (404, r#"{"message":"Not Found"}"#)
                             } else if seen.path.starts_with("/api/v1/") {
                                 (204, "")
                             } else if seen.path == "/" {
@@ -841,6 +843,199 @@ fn okta_and_graph_get_their_documented_revocation_calls_and_dry_run_sends_nothin
         })
         .collect();
     assert_eq!(delivered, BTreeSet::from([("entra", 200), ("okta", 204)]));
+}
+
+/// The golden decision of `path` whose session key starts with `prefix`.
+fn golden_with(path: &str, prefix: &str) -> Value {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|d| d["session"]["key"].as_str().unwrap().starts_with(prefix))
+        .unwrap()
+}
+
+#[test]
+fn github_and_kubernetes_get_their_documented_calls_and_dry_run_sends_nothing() {
+    let (base, seen) = vendor_api();
+    let service_account = golden_with(
+        "fixtures/scenarios/token-reuse/attack-k8s.jsonl.decisions.golden",
+        "k8s:jti:",
+    );
+    let certificate = golden_with(
+        "fixtures/scenarios/scope-escalation-k8s/attack.jsonl.decisions.golden",
+        "k8s:x509:",
+    );
+    let hashed = golden_with(
+        "fixtures/scenarios/bulk-export/attack-github.jsonl.decisions.golden",
+        "github:token:",
+    );
+    let mut by_id = hashed.clone();
+    by_id["decision_id"] = "0badc0de0badc0de0badc0de0badc0de".into();
+    by_id["session"]["key"] = "github:token-id:131415926".into();
+    let dir = scratch("github-k8s");
+    let key = ES256.generate_key_pair().unwrap().to_pem_private_key();
+    std::fs::write(dir.join("es256.pem"), key).unwrap();
+    let config = dir.join("actuate.yml");
+    let input = dir.join("decisions.ndjson");
+    write_lines(
+        &input,
+        &[
+            service_account.clone(),
+            certificate.clone(),
+            hashed.clone(),
+            by_id.clone(),
+        ],
+    );
+    let run = |dry_run: bool| {
+        std::fs::write(
+            &config,
+            format!(
+                "issuer: {ISSUER}\n\
+                 signing_key: {{ alg: ES256, kid: k, key: {{ file: es256.pem }} }}\n\
+                 records: records-{dry_run}.ndjson\n\
+                 receivers:\n\
+                 - name: gh-token\n  kind: github\n  endpoint: {base}\n  dry_run: {dry_run}\n  \
+                   github: {{ org: northwind-labs }}\n  \
+                   authorization: {{ env: SG_TEST_GITHUB_TOKEN }}\n  retry: {{ initial: 10ms }}\n\
+                 - name: gh-members\n  kind: github\n  endpoint: {base}\n  dry_run: {dry_run}\n  \
+                   github: {{ org: northwind-labs, action: membership }}\n  \
+                   authorization: {{ env: SG_TEST_GITHUB_TOKEN }}\n  retry: {{ initial: 10ms }}\n\
+                 - name: cluster\n  kind: kubernetes\n  endpoint: {base}\n  dry_run: {dry_run}\n  \
+                   authorization: {{ env: SG_TEST_K8S_TOKEN }}\n  retry: {{ initial: 10ms }}\n"
+            ),
+        )
+        .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_sessionguard"))
+            .args(["actuate", "--config"])
+            .arg(&config)
+            .arg("--decisions")
+            .arg(&input)
+            .env("SG_TEST_GITHUB_TOKEN", "ghs_test-app-token")
+            .env("SG_TEST_K8S_TOKEN", "eyJk8s.api-server.token")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        assert!(
+            !stderr.contains("ghs_test") && !stderr.contains("eyJk8s"),
+            "{stderr}"
+        );
+        let records: Vec<Value> =
+            std::fs::read_to_string(dir.join(format!("records-{dry_run}.ndjson")))
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+        (stderr, records)
+    };
+    let outcome = |records: &[Value], receiver: &str, id: &Value| -> (String, String) {
+        let r = records
+            .iter()
+            .find(|r| r["receiver"] == receiver && r["decision_id"] == id["decision_id"])
+            .unwrap_or_else(|| panic!("no record for {receiver} {}", id["decision_id"]));
+        (
+            r["outcome"].as_str().unwrap().to_owned(),
+            r["reason"].as_str().unwrap_or("").to_owned(),
+        )
+    };
+
+    // Dry run: the calls are built and logged, nothing is sent.
+    let (stderr, dry) = run(true);
+    assert!(seen.lock().unwrap().is_empty(), "dry_run sent a request");
+    assert!(
+        stderr.contains("DELETE http://")
+            && stderr.contains("/orgs/northwind-labs/credential-authorizations/131415926")
+            && stderr.contains("/api/v1/namespaces/payments/serviceaccounts/api"),
+        "{stderr}"
+    );
+    assert_eq!(outcome(&dry, "cluster", &service_account).0, "dry_run");
+    assert_eq!(outcome(&dry, "gh-members", &hashed).0, "dry_run");
+    // What no call can do is refused in a dry run too, with the reason.
+    let (refused, why) = outcome(&dry, "gh-token", &hashed);
+    assert_eq!(refused, "refused");
+    assert!(why.contains("hash"), "{why}");
+
+    // Enforced.
+    let (_, records) = run(false);
+    let calls = seen.lock().unwrap().clone();
+    let find = |path: &str| -> Seen {
+        calls
+            .iter()
+            .rev()
+            .find(|c| c.path == path)
+            .unwrap_or_else(|| panic!("no call to {path}: {calls:?}"))
+            .clone()
+    };
+    let header = |c: &Seen, name: &str| -> Option<String> {
+        c.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let sso = find("/orgs/northwind-labs/credential-authorizations/131415926");
+    let member = find("/orgs/northwind-labs/members/ext-contractor-ops");
+    for c in [&sso, &member] {
+        assert_eq!(c.method, "DELETE");
+        assert_eq!(
+            c.authorization.as_deref(),
+            Some("Bearer ghs_test-app-token")
+        );
+        assert_eq!(
+            header(c, "accept").as_deref(),
+            Some("application/vnd.github+json")
+        );
+        assert_eq!(
+            header(c, "x-github-api-version").as_deref(),
+            Some("2022-11-28")
+        );
+        assert!(
+            header(c, "user-agent").is_some(),
+            "GitHub refuses calls without one"
+        );
+        assert!(c.body.is_empty());
+    }
+    let sa = find("/api/v1/namespaces/payments/serviceaccounts/api");
+    assert_eq!(sa.method, "DELETE");
+    assert_eq!(
+        sa.authorization.as_deref(),
+        Some("Bearer eyJk8s.api-server.token")
+    );
+    assert_eq!(sa.content_type.as_deref(), Some("application/json"));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&sa.body).unwrap(),
+        serde_json::json!({"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"})
+    );
+    assert_eq!(header(&sa, "accept").as_deref(), Some("application/json"));
+    // Nothing else was called: no Kubernetes call for the certificate, no GitHub call for
+    // the hashed token by the token actuator.
+    let paths: BTreeSet<&str> = calls.iter().map(|c| c.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        BTreeSet::from([
+            "/orgs/northwind-labs/credential-authorizations/131415926",
+            "/orgs/northwind-labs/members/ext-contractor-ops",
+            "/api/v1/namespaces/payments/serviceaccounts/api",
+        ])
+    );
+
+    assert_eq!(outcome(&records, "gh-token", &by_id).0, "delivered");
+    assert_eq!(outcome(&records, "gh-token", &hashed).0, "refused");
+    assert_eq!(
+        outcome(&records, "cluster", &service_account).0,
+        "delivered"
+    );
+    let (refused, why) = outcome(&records, "cluster", &certificate);
+    assert_eq!(refused, "refused");
+    assert!(why.contains("client certificate"), "{why}");
+    // The member is already gone (404): done, not refused — the same DELETE sent again after
+    // a restart must not count as a failure.
+    for d in [&hashed, &by_id] {
+        assert_eq!(outcome(&records, "gh-members", d).0, "delivered");
+    }
+    assert!(records
+        .iter()
+        .any(|r| r["receiver"] == "gh-members" && r["status"] == 404));
 }
 
 #[test]

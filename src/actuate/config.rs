@@ -10,6 +10,7 @@ use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
 use super::aws::AwsSigner;
+use super::github::{GithubAction, GithubTarget};
 use super::guard::{GuardSettings, GuardSpec};
 use super::secret::{Secret, SecretSpec};
 use super::set::{SetSigner, SigningAlg, SubjectFormat};
@@ -114,6 +115,18 @@ pub struct ReceiverSpec {
     /// PEM file of the CAs that sign the receiver's certificate (default: the system's).
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+    /// `kind: github`: the organization and what to do.
+    #[serde(default)]
+    pub github: Option<GithubSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GithubSpec {
+    pub org: String,
+    /// `token` (the default), `membership` or `suspend`.
+    #[serde(default)]
+    pub action: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -197,6 +210,7 @@ pub struct ReceiverSettings {
     pub breaker_open_for: Duration,
     pub ca_file: Option<PathBuf>,
     pub aws: Option<AwsSigner>,
+    pub github: Option<GithubTarget>,
 }
 
 #[derive(Clone, Debug)]
@@ -418,13 +432,43 @@ fn receiver(r: ReceiverSpec, base: &Path) -> Result<ReceiverSettings, Vec<String
         Some(Some(kind)) => kind,
         Some(None) => {
             errors.push(format!(
-                "kind {:?}: ssf, okta or graph",
+                "kind {:?}: ssf, okta, graph, aws, github or kubernetes",
                 r.kind.as_deref().unwrap_or("")
             ));
             Kind::Ssf
         }
     };
     let aws = aws_signer(r.aws.as_ref(), kind, base, &mut errors);
+    let github = match (&r.github, kind) {
+        (Some(spec), Kind::Github) => {
+            let action = spec.action.as_deref().unwrap_or("token");
+            match GithubAction::parse(action) {
+                Some(action) if !spec.org.is_empty() => Some(GithubTarget {
+                    org: spec.org.clone(),
+                    action,
+                }),
+                Some(_) => {
+                    errors.push("github.org: empty".into());
+                    None
+                }
+                None => {
+                    errors.push(format!(
+                        "github.action {action:?}: token, membership or suspend"
+                    ));
+                    None
+                }
+            }
+        }
+        (None, Kind::Github) => {
+            errors.push("kind github needs `github: { org: … }`".into());
+            None
+        }
+        (Some(_), _) => {
+            errors.push("`github:` belongs to a receiver of kind github".into());
+            None
+        }
+        (None, _) => None,
+    };
     let take = r.take.unwrap_or_default();
     let actions = take
         .actions
@@ -499,6 +543,7 @@ fn receiver(r: ReceiverSpec, base: &Path) -> Result<ReceiverSettings, Vec<String
             breaker_open_for,
             ca_file: r.ca_file.map(|p| base.join(p)),
             aws,
+            github,
         }),
         _ => Err(errors),
     }

@@ -73,6 +73,7 @@ pub fn deliver(decisions: &[Vec<u8>]) -> Result<(Summary, Received)> {
                 breaker_open_for: std::time::Duration::from_secs(1),
                 ca_file: None,
                 aws: None,
+                github: None,
             }],
             guard: GuardSettings::default(),
             kafka: None,

@@ -14,7 +14,8 @@
 //! - [`record`]: actuation records (NDJSON).
 //! - [`topic`]: reading the actions topic; offsets stored once settled.
 //! - [`vendor`]: direct actuators: Okta (clear a user's sessions), Microsoft Graph (revoke
-//!   sign-in sessions), each one HTTP call on the push path.
+//!   sign-in sessions), each one HTTP call on the push path; [`aws`], [`github`] (SSO
+//!   authorization, membership, suspension) and [`kubernetes`] (the service account) beside.
 //! - [`stream`]: SSF 1.0 streams receivers set up themselves (configuration, status,
 //!   subjects, verification) and the SETs held for them until pushed or polled.
 //! - [`metrics`], [`server`]: `/metrics`, `/.well-known/ssf-configuration`, `/jwks.json`, and
@@ -38,7 +39,9 @@
 pub mod aws;
 pub mod config;
 pub mod demo;
+pub mod github;
 pub mod guard;
+pub mod kubernetes;
 pub mod metrics;
 pub mod push;
 pub mod receiver;
@@ -844,7 +847,10 @@ fn outgoing(ctx: &Shared, pusher: &Pusher, decision: &DecisionIn) -> Result<push
             ctx.signer.sign(&claims)?,
         ));
     }
-    let call = vendor::call(settings.kind, decision)?;
+    let call = match (&settings.github, settings.kind) {
+        (Some(target), vendor::Kind::Github) => github::call(target, decision)?,
+        _ => vendor::call(settings.kind, decision)?,
+    };
     let base = settings.endpoint.to_string();
     let uri = format!("{}{}", base.trim_end_matches('/'), call.path)
         .parse()
@@ -854,5 +860,7 @@ fn outgoing(ctx: &Shared, pusher: &Pusher, decision: &DecisionIn) -> Result<push
         uri,
         content_type: call.content_type,
         body: call.body,
+        headers: call.headers,
+        absent_is_done: call.absent_is_done,
     })
 }

@@ -84,6 +84,10 @@ pub struct Outgoing {
     pub uri: hyper::Uri,
     pub content_type: Option<&'static str>,
     pub body: Bytes,
+    /// More headers (an `accept` here replaces `application/json`).
+    pub headers: Vec<(&'static str, String)>,
+    /// A `404` answer means done (see `vendor::Call::absent_is_done`).
+    pub absent_is_done: bool,
 }
 
 impl Outgoing {
@@ -94,6 +98,8 @@ impl Outgoing {
             uri: endpoint.clone(),
             content_type: Some(SET_MEDIA_TYPE),
             body: Bytes::from(token),
+            headers: Vec::new(),
+            absent_is_done: false,
         }
     }
 }
@@ -242,8 +248,13 @@ impl Pusher {
     async fn attempt(&self, out: &Outgoing) -> Attempt {
         let mut request = Request::builder()
             .method(out.method.clone())
-            .uri(out.uri.clone())
-            .header(ACCEPT, "application/json");
+            .uri(out.uri.clone());
+        if !out.headers.iter().any(|(name, _)| *name == "accept") {
+            request = request.header(ACCEPT, "application/json");
+        }
+        for (name, value) in &out.headers {
+            request = request.header(*name, value.as_str());
+        }
         if let Some(kind) = out.content_type {
             request = request.header(CONTENT_TYPE, kind);
         }
@@ -308,6 +319,9 @@ impl Pusher {
                 format!("no answer within {} ms", self.settings.timeout.as_millis()),
             ),
             Ok(Err(e)) => Attempt::Retry(None, error_chain(&e)),
+            Ok(Ok((status, _))) if status == StatusCode::NOT_FOUND && out.absent_is_done => {
+                Attempt::Delivered(status.as_u16())
+            }
             Ok(Ok((status, body))) => classify(status, &body),
         }
     }

@@ -1254,6 +1254,7 @@ fn push_settings(stream: &Stream) -> Result<ReceiverSettings> {
         breaker_open_for: Duration::from_secs(30),
         ca_file: None,
         aws: None,
+        github: None,
     })
 }
 
