@@ -1038,6 +1038,220 @@ fn github_and_kubernetes_get_their_documented_calls_and_dry_run_sends_nothing() 
         .any(|r| r["receiver"] == "gh-members" && r["status"] == 404));
 }
 
+/// A local API that records every request and answers with `answer(request, n)` (n counts
+/// the requests to the same path, from 1).
+fn recording_api(
+    answer: impl Fn(&Seen, usize) -> (u16, String) + Send + Sync + 'static,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<Seen>>>) {
+    use http_body_util::{BodyExt, Full};
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Seen>::new()));
+    let answer = std::sync::Arc::new(answer);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let (log, answer) = (log.clone(), answer.clone());
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(
+                        move |req: hyper::Request<hyper::body::Incoming>| {
+                            let (log, answer) = (log.clone(), answer.clone());
+                            async move {
+                                let header = |n: &str| {
+                                    req.headers().get(n).map(|v| v.to_str().unwrap().to_owned())
+                                };
+                                let mut seen = Seen {
+                                    method: req.method().to_string(),
+                                    path: req.uri().to_string(),
+                                    headers: Vec::new(),
+                                    authorization: header("authorization"),
+                                    content_type: header("content-type"),
+                                    body: Vec::new(),
+                                };
+                                seen.body =
+                                    req.into_body().collect().await.unwrap().to_bytes().to_vec();
+                                let n = {
+                                    let mut log = log.lock().unwrap();
+                                    log.push(seen.clone());
+                                    log.iter().filter(|s| s.path == seen.path).count()
+                                };
+                                let (status, body) = answer(&seen, n);
+                                let mut response =
+                                    hyper::Response::new(Full::new(bytes::Bytes::from(body)));
+                                *response.status_mut() =
+                                    hyper::StatusCode::from_u16(status).unwrap();
+                                Ok::<_, std::convert::Infallible>(response)
+                            }
+                        },
+                    );
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+    });
+    (format!("http://{}", rx.recv().unwrap()), seen)
+}
+
+#[test]
+fn graph_tokens_come_from_the_tenants_token_endpoint_and_are_cached_until_expiry() {
+    const TOKEN_PATH: &str = "/tenant-1/oauth2/v2.0/token";
+    const BAD_PATH: &str = "/tenant-2/oauth2/v2.0/token";
+    const SECRET: &str = "graph-client-secret~Zq8";
+    let (base, seen) = recording_api(|req, n| {
+        if req.path == TOKEN_PATH {
+            // Tokens live two seconds: the second is fetched once the first is nearly spent.
+            (
+                200,
+                format!(
+                    r#"{{"token_type":"Bearer","expires_in":2,"ext_expires_in":2,"access_token":"tok-{n}"}}"#
+                ),
+            )
+        } else if req.path == BAD_PATH {
+            (
+                401,
+                r#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided.\r\nTrace ID: 0d7c"}"#.into(),
+            )
+        } else {
+            (200, r#"{"value":true}"#.into())
+        }
+    });
+    let entra = golden_first("fixtures/scenarios/mfa-failures/attack-entra.jsonl.decisions.golden");
+    let copy = |n: u32| {
+        let mut d = entra.clone();
+        d["decision_id"] = format!("{:032x}", 0xe0 + n).into();
+        d
+    };
+    let dir = scratch("graph-oauth");
+    let key = ES256.generate_key_pair().unwrap().to_pem_private_key();
+    std::fs::write(dir.join("es256.pem"), key).unwrap();
+    let config = dir.join("actuate.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "issuer: {ISSUER}\n\
+             signing_key: {{ alg: ES256, kid: k, key: {{ file: es256.pem }} }}\n\
+             records: records.ndjson\n\
+             receivers:\n\
+             - name: entra\n  kind: graph\n  endpoint: {base}\n  retry: {{ initial: 10ms }}\n  \
+               client_credentials:\n    token_endpoint: {base}{TOKEN_PATH}\n    \
+               client_id: app-1\n    client_secret: {{ env: SG_TEST_GRAPH_SECRET }}\n\
+             - name: entra-misconfigured\n  kind: graph\n  endpoint: {base}\n  \
+               client_credentials:\n    token_endpoint: {base}{BAD_PATH}\n    \
+               client_id: app-2\n    client_secret: {{ env: SG_TEST_GRAPH_SECRET }}\n"
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sessionguard"))
+        .args(["actuate", "--config"])
+        .arg(&config)
+        .args(["--decisions", "-"])
+        .env("SG_TEST_GRAPH_SECRET", SECRET)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("stderr")).unwrap())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let records = || -> Vec<Value> {
+        std::fs::read_to_string(dir.join("records.ndjson"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let delivered = || {
+        records()
+            .iter()
+            .filter(|r| r["outcome"] == "delivered")
+            .count()
+    };
+    let wait_for = |n: usize| {
+        let start = Instant::now();
+        while delivered() < n {
+            assert!(start.elapsed() < Duration::from_secs(20), "{:?}", records());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    use std::io::Write as _;
+    writeln!(stdin, "{}\n{}", copy(1), copy(2)).unwrap();
+    stdin.flush().unwrap();
+    wait_for(2);
+    std::thread::sleep(Duration::from_millis(2100));
+    writeln!(stdin, "{}", copy(3)).unwrap();
+    stdin.flush().unwrap();
+    wait_for(3);
+    drop(stdin);
+    assert_eq!(wait(&mut child, Duration::from_secs(20)), 0);
+
+    let calls = seen.lock().unwrap().clone();
+    let tokens: Vec<&Seen> = calls.iter().filter(|c| c.path == TOKEN_PATH).collect();
+    assert_eq!(
+        tokens.len(),
+        2,
+        "one token for two calls, a new one once it expired"
+    );
+    for t in &tokens {
+        assert_eq!(t.method, "POST");
+        assert_eq!(
+            t.content_type.as_deref(),
+            Some("application/x-www-form-urlencoded")
+        );
+        assert_eq!(t.authorization, None);
+        let mut form: Vec<&str> = std::str::from_utf8(&t.body).unwrap().split('&').collect();
+        form.sort();
+        assert_eq!(
+            form,
+            [
+                "client_id=app-1",
+                &format!("client_secret={SECRET}"),
+                "grant_type=client_credentials",
+                "scope=https%3A%2F%2Fgraph.microsoft.com%2F.default",
+            ]
+        );
+    }
+    let graph: Vec<&Seen> = calls
+        .iter()
+        .filter(|c| c.path.ends_with("/revokeSignInSessions"))
+        .collect();
+    assert_eq!(graph.len(), 3, "{calls:?}");
+    let used: Vec<&str> = graph
+        .iter()
+        .map(|c| c.authorization.as_deref().unwrap())
+        .collect();
+    assert_eq!(used, ["Bearer tok-1", "Bearer tok-1", "Bearer tok-2"]);
+    assert!(graph.iter().all(|c| c.method == "POST"));
+
+    // A token endpoint that refuses the client: each decision refused at that receiver, with
+    // Entra's words, and no Graph call made for it.
+    let records = records();
+    let refusals: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["receiver"] == "entra-misconfigured")
+        .collect();
+    assert_eq!(refusals.len(), 3);
+    for r in refusals {
+        assert_eq!(r["outcome"], "refused");
+        assert_eq!(
+            r["reason"],
+            "the token endpoint answered HTTP 401: invalid_client: AADSTS7000215: Invalid client secret provided."
+        );
+    }
+    let stderr = std::fs::read_to_string(dir.join("stderr")).unwrap();
+    assert!(
+        !stderr.contains(SECRET) && !stderr.contains("tok-"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn aws_role_sessions_and_user_keys_get_sigv4_signed_iam_calls() {
     use sessionguard::actuate::aws::AwsSigner;

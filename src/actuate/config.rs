@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::aws::AwsSigner;
 use super::github::{GithubAction, GithubTarget};
 use super::guard::{GuardSettings, GuardSpec};
+use super::oauth::ClientCredentials;
 use super::secret::{Secret, SecretSpec};
 use super::set::{SetSigner, SigningAlg, SubjectFormat};
 use super::stream::{StreamSettings, StreamsSpec};
@@ -118,6 +119,22 @@ pub struct ReceiverSpec {
     /// `kind: github`: the organization and what to do.
     #[serde(default)]
     pub github: Option<GithubSpec>,
+    /// The API's bearer token fetched with the OAuth 2.0 client-credentials grant (Microsoft
+    /// Graph), instead of `authorization`.
+    #[serde(default)]
+    pub client_credentials: Option<ClientCredentialsSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientCredentialsSpec {
+    /// `https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token`.
+    pub token_endpoint: String,
+    pub client_id: String,
+    pub client_secret: SecretSpec,
+    /// Default `https://graph.microsoft.com/.default`.
+    #[serde(default)]
+    pub scope: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -211,6 +228,7 @@ pub struct ReceiverSettings {
     pub ca_file: Option<PathBuf>,
     pub aws: Option<AwsSigner>,
     pub github: Option<GithubTarget>,
+    pub client_credentials: Option<ClientCredentials>,
 }
 
 #[derive(Clone, Debug)]
@@ -439,6 +457,55 @@ fn receiver(r: ReceiverSpec, base: &Path) -> Result<ReceiverSettings, Vec<String
         }
     };
     let aws = aws_signer(r.aws.as_ref(), kind, base, &mut errors);
+    let client_credentials = match &r.client_credentials {
+        None => None,
+        Some(_) if kind == Kind::Ssf => {
+            errors.push(
+                "client_credentials: for a direct actuator (kind graph …), not an SSF receiver"
+                    .into(),
+            );
+            None
+        }
+        Some(_) if r.authorization.is_some() => {
+            errors.push("client_credentials and authorization: name one".into());
+            None
+        }
+        Some(spec) => {
+            let endpoint = match spec.token_endpoint.parse::<hyper::Uri>() {
+                Ok(uri)
+                    if matches!(uri.scheme_str(), Some("http" | "https"))
+                        && uri.host().is_some() =>
+                {
+                    Some(uri)
+                }
+                _ => {
+                    errors.push(format!(
+                        "client_credentials.token_endpoint {:?}: an http:// or https:// URL",
+                        spec.token_endpoint
+                    ));
+                    None
+                }
+            };
+            let secret = Secret::load(&spec.client_secret, base)
+                .map_err(|e| errors.push(format!("client_credentials.client_secret: {e:#}")))
+                .ok();
+            if spec.client_id.is_empty() {
+                errors.push("client_credentials.client_id: empty".into());
+            }
+            match (endpoint, secret) {
+                (Some(token_endpoint), Some(client_secret)) => Some(ClientCredentials {
+                    token_endpoint,
+                    client_id: spec.client_id.clone(),
+                    client_secret,
+                    scope: spec
+                        .scope
+                        .clone()
+                        .unwrap_or_else(|| "https://graph.microsoft.com/.default".into()),
+                }),
+                _ => None,
+            }
+        }
+    };
     let github = match (&r.github, kind) {
         (Some(spec), Kind::Github) => {
             let action = spec.action.as_deref().unwrap_or("token");
@@ -544,6 +611,7 @@ fn receiver(r: ReceiverSpec, base: &Path) -> Result<ReceiverSettings, Vec<String
             ca_file: r.ca_file.map(|p| base.join(p)),
             aws,
             github,
+            client_credentials,
         }),
         _ => Err(errors),
     }

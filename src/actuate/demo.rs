@@ -74,6 +74,7 @@ pub fn deliver(decisions: &[Vec<u8>]) -> Result<(Summary, Received)> {
                 ca_file: None,
                 aws: None,
                 github: None,
+                client_credentials: None,
             }],
             guard: GuardSettings::default(),
             kafka: None,

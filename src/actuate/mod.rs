@@ -18,6 +18,7 @@
 //!   authorization, membership, suspension) and [`kubernetes`] (the service account) beside.
 //! - [`stream`]: SSF 1.0 streams receivers set up themselves (configuration, status,
 //!   subjects, verification) and the SETs held for them until pushed or polled.
+//! - [`oauth`]: client-credentials tokens for vendor APIs (Microsoft Graph), cached.
 //! - [`metrics`], [`server`]: `/metrics`, `/.well-known/ssf-configuration`, `/jwks.json`, and
 //!   the stream management endpoints (bearer-authenticated).
 //! - [`receiver`], [`demo`]: a bundled push receiver that verifies SETs, and the demo's
@@ -43,6 +44,7 @@ pub mod github;
 pub mod guard;
 pub mod kubernetes;
 pub mod metrics;
+pub mod oauth;
 pub mod push;
 pub mod receiver;
 pub mod record;

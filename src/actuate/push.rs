@@ -110,6 +110,8 @@ pub struct Pusher {
     client: HttpsClient,
     breaker: Breaker,
     authorization: Option<HeaderValue>,
+    /// With `client_credentials:`, the bearer token comes from here instead.
+    tokens: Option<super::oauth::TokenSource>,
 }
 
 impl Pusher {
@@ -157,6 +159,10 @@ impl Pusher {
             }
         };
         Ok(Pusher {
+            tokens: settings
+                .client_credentials
+                .clone()
+                .map(super::oauth::TokenSource::new),
             breaker: Breaker::new(settings.breaker_failures, settings.breaker_open_for),
             settings,
             client,
@@ -260,6 +266,17 @@ impl Pusher {
         }
         if let Some(auth) = &self.authorization {
             request = request.header(AUTHORIZATION, auth.clone());
+        }
+        if let Some(tokens) = &self.tokens {
+            match tokens.bearer(&self.client, self.settings.timeout).await {
+                Ok(auth) => request = request.header(AUTHORIZATION, auth),
+                Err(super::oauth::TokenError::Retry(reason)) => {
+                    return Attempt::Retry(None, reason)
+                }
+                Err(super::oauth::TokenError::Refused(status, reason)) => {
+                    return Attempt::Refused(status, reason)
+                }
+            }
         }
         if let Some(aws) = &self.settings.aws {
             // Signed at each attempt: a signature is good for five minutes, a retry may come

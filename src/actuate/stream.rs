@@ -1255,6 +1255,7 @@ fn push_settings(stream: &Stream) -> Result<ReceiverSettings> {
         ca_file: None,
         aws: None,
         github: None,
+        client_credentials: None,
     })
 }
 
