@@ -1756,12 +1756,26 @@ fn the_bundled_receiver_verifies_and_prints_what_actuate_sends() {
             "--jwks",
             &format!("http://127.0.0.1:{}/jwks.json", setup.listen),
         ])
+        .args(["--token-env", "SG_TEST_EXPECTED_TOKEN"])
+        .env("SG_TEST_EXPECTED_TOKEN", TOKEN)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let code = wait(&mut actuate(&setup, &input), Duration::from_secs(60));
     assert_eq!(code, 0, "{}", stderr_text(&setup));
+    // A push without the receiver's token, or with another, is turned away.
+    for auth in [None, Some("Bearer someone-elses-token")] {
+        let (status, body) = push_to(
+            &format!("http://127.0.0.1:{receiver_port}/events"),
+            auth,
+            "eyJhbGciOiJFUzI1NiJ9.e30.c2ln",
+        );
+        assert_eq!(
+            (status, body.as_str()),
+            (401, r#"{"err":"authentication_failed"}"#)
+        );
+    }
     assert_eq!(terminate(&mut receiver), 0);
     let mut out = String::new();
     std::io::Read::read_to_string(&mut receiver.stdout.take().unwrap(), &mut out).unwrap();
@@ -1779,6 +1793,31 @@ fn the_bundled_receiver_verifies_and_prints_what_actuate_sends() {
         .map(|d| d["decision_id"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(got, want);
+}
+
+/// POSTs `set` as a push (RFC 8935) to `url`; the status and body of the answer.
+fn push_to(url: &str, authorization: Option<&str>, set: &str) -> (u16, String) {
+    use http_body_util::{BodyExt, Full};
+    let mut request = hyper::Request::post(url).header("content-type", "application/secevent+jwt");
+    if let Some(auth) = authorization {
+        request = request.header("authorization", auth);
+    }
+    let request = request
+        .body(Full::new(bytes::Bytes::from(set.to_owned())))
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<Full<bytes::Bytes>>();
+        let response = client.request(request).await.unwrap();
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    })
 }
 
 /// A TLS receiver answering `202` to one request per connection (HTTP/1.1 by hand over

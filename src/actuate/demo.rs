@@ -40,7 +40,7 @@ pub fn deliver(decisions: &[Vec<u8>]) -> Result<(Summary, Received)> {
         .build()?;
     let result = runtime.block_on(async {
         let (addr, received) =
-            receiver::serve("127.0.0.1:0".parse()?, &signer.jwks(), false).await?;
+            receiver::serve("127.0.0.1:0".parse()?, &signer.jwks(), false, None).await?;
         let settings = Settings {
             issuer: "urn:sessionguard:demo".into(),
             signer,
