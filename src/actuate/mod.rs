@@ -258,6 +258,7 @@ pub async fn run(settings: Settings, input: Input, stop: watch::Receiver<bool>) 
     });
     if let Some(streams) = streams {
         let _ = streams.reporter.set(Arc::downgrade(&ctx));
+        tokio::spawn(stream::write_streams(streams.clone()));
         tokio::spawn(stream::push_streams(ctx.clone(), streams, stop.clone()));
     }
     let mut pump = Pump {
@@ -274,6 +275,17 @@ pub async fn run(settings: Settings, input: Input, stop: watch::Receiver<bool>) 
     pump.run(lines_rx, &mut guard, max_in_flight).await?;
     let s = pump.summary;
     drop(pump);
+    if let Some(streams) = &ctx.streams {
+        // What the streams delivered since the last write.
+        if let Err(e) = streams.persist() {
+            telemetry::log(
+                Level::Error,
+                "streams_save_failed",
+                "cannot write the streams file",
+                &[("error", V::S(&format!("{e:#}")))],
+            );
+        }
+    }
     ctx.records.flush();
     if let Some(topic) = topic {
         topic.commit();
@@ -580,26 +592,27 @@ impl Pump {
                 .push_back((line.end, tokio::spawn(async { Settled::default() })));
             return;
         }
-        if streams_take && !offer_to_streams(&ctx, &decision, number) {
-            // Not held durably: the decision stays unsettled and is read again after a restart.
-            self.inflight.push_back((
-                line.end,
-                tokio::spawn(async {
-                    Settled {
-                        interrupted: true,
-                        ..Settled::default()
-                    }
-                }),
-            ));
-            return;
-        }
-        if targets.is_empty() {
-            self.inflight
-                .push_back((line.end, tokio::spawn(async { Settled::default() })));
-            return;
-        }
+        let held = if streams_take {
+            offer_to_streams(&ctx, &decision, number)
+        } else {
+            None
+        };
         let stop = self.stop.clone();
-        let task = tokio::spawn(deliver_everywhere(ctx, decision, number, targets, stop));
+        let task = tokio::spawn(async move {
+            let mut settled = if targets.is_empty() {
+                Settled::default()
+            } else {
+                deliver_everywhere(ctx.clone(), decision, number, targets, stop).await
+            };
+            // Settled only once the streams file holds its SETs; else it is read again after
+            // a restart.
+            if let (Some(change), Some(streams)) = (held, &ctx.streams) {
+                if !streams.written(change).await {
+                    settled.interrupted = true;
+                }
+            }
+            settled
+        });
         self.inflight.push_back((line.end, task));
     }
 
@@ -652,24 +665,11 @@ fn write_record(ctx: &Shared, record: Record<'_>) {
     }
 }
 
-/// Holds a SET about `decision` on every SSF stream that takes it (saved before this returns),
-/// with a `held` record each; false when the streams file cannot be written.
-fn offer_to_streams(ctx: &Shared, decision: &DecisionIn, line: u64) -> bool {
-    let Some(streams) = &ctx.streams else {
-        return true;
-    };
-    let offered = match streams.offer(decision) {
-        Ok(offered) => offered,
-        Err(e) => {
-            telemetry::log(
-                Level::Error,
-                "streams_save_failed",
-                "cannot hold a SET for the SSF streams",
-                &[("error", V::S(&format!("{e:#}")))],
-            );
-            return false;
-        }
-    };
+/// Holds a SET about `decision` on every SSF stream that takes it, with a `held` record each;
+/// the change to wait for before the decision is settled.
+fn offer_to_streams(ctx: &Shared, decision: &DecisionIn, line: u64) -> Option<u64> {
+    let streams = ctx.streams.as_ref()?;
+    let (offered, change) = streams.offer(decision);
     for (receiver, result) in offered {
         let (outcome, reason) = match result {
             Ok(stream::Offered::Held) => ("held", None),
@@ -693,7 +693,7 @@ fn offer_to_streams(ctx: &Shared, decision: &DecisionIn, line: u64) -> bool {
             },
         );
     }
-    true
+    change
 }
 
 /// Signs and pushes one decision to every receiver that takes it, concurrently.

@@ -4,8 +4,10 @@
 //! for each stream until they are pushed (RFC 8935) or polled (RFC 8936).
 //!
 //! A kill that passed the guard is signed once per stream that takes it and appended to the
-//! stream's queue; the store is written (temporary file, sync, rename) before the decision
-//! counts as settled, so a held SET survives a restart of `actuate`. An enabled push stream's
+//! stream's queue; the decision counts as settled once the store holding it is written
+//! (temporary file, sync, rename), so a held SET survives a crash of `actuate`. Writes are
+//! grouped: one write, off the runtime thread, covers every change made while the last was
+//! syncing, so holding kills is not one disk sync per kill. An enabled push stream's
 //! queue is drained in order by a delivery task; a paused stream holds its SETs (and is
 //! drained once enabled again); a disabled stream takes nothing (SSF 1.0: "will not hold any
 //! events"). A decision re-read after a crash is not queued twice: the queue is keyed by `jti`.
@@ -17,6 +19,7 @@
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -396,6 +399,13 @@ pub struct Streams {
     pub changed: Notify,
     /// Where acknowledgements by poll are recorded (set once `actuate` runs).
     pub(super) reporter: std::sync::OnceLock<std::sync::Weak<Shared>>,
+    /// Counts changes; [`Self::flushed`] says up to which one the file holds.
+    generation: AtomicU64,
+    flushed: watch::Sender<u64>,
+    /// One writer of the file at a time, each writing what is there when it starts.
+    file_lock: Mutex<()>,
+    /// Woken (a stored permit) when a change waits to be written.
+    dirty: Notify,
 }
 
 impl Streams {
@@ -425,6 +435,10 @@ impl Streams {
             data: Mutex::new(data),
             changed: Notify::new(),
             reporter: std::sync::OnceLock::new(),
+            generation: AtomicU64::new(0),
+            flushed: watch::channel(0).0,
+            file_lock: Mutex::new(()),
+            dirty: Notify::new(),
         })
     }
 
@@ -432,25 +446,61 @@ impl Streams {
         self.data.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Writes every stream (temporary file, sync, rename); called with the lock held, so
-    /// writes are in order.
-    pub fn save(&self, data: &BTreeMap<String, Stream>) -> Result<()> {
-        let Some(path) = &self.settings.file else {
-            return Ok(());
+    /// Writes every stream as it is now (temporary file, sync, rename) and marks every change
+    /// made before as written. Called without the data lock held.
+    pub fn persist(&self) -> Result<()> {
+        let _writer = self.file_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let (bytes, generation) = {
+            let data = self.lock();
+            let generation = self.generation.load(Ordering::SeqCst);
+            let bytes = match &self.settings.file {
+                Some(_) => Some(serde_json::to_vec(&data.values().collect::<Vec<_>>())?),
+                None => None,
+            };
+            (bytes, generation)
         };
-        let tmp = path.with_extension("tmp");
-        let write = || -> std::io::Result<()> {
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let mut file = options.open(&tmp)?;
-            let streams: Vec<&Stream> = data.values().collect();
-            file.write_all(&serde_json::to_vec(&streams).map_err(std::io::Error::other)?)?;
-            file.sync_all()?;
-            std::fs::rename(&tmp, path)
-        };
-        write().with_context(|| format!("writing the streams file {}", path.display()))
+        if let (Some(path), Some(bytes)) = (&self.settings.file, bytes) {
+            let tmp = path.with_extension("tmp");
+            let write = || -> std::io::Result<()> {
+                let mut options = std::fs::OpenOptions::new();
+                options.write(true).create(true).truncate(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+                let mut file = options.open(&tmp)?;
+                file.write_all(&bytes)?;
+                file.sync_all()?;
+                std::fs::rename(&tmp, path)
+            };
+            write().with_context(|| format!("writing the streams file {}", path.display()))?;
+        }
+        self.flushed.send_if_modified(|flushed| {
+            let newer = generation > *flushed;
+            if newer {
+                *flushed = generation;
+            }
+            newer
+        });
+        Ok(())
+    }
+
+    /// Counts a change (made under the data lock) and asks the writer to write it; the
+    /// change's number, for [`Self::written`].
+    fn touch(&self) -> u64 {
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        self.dirty.notify_one();
+        generation
+    }
+
+    /// Waits until change `generation` is in the file (at most 30 s: false then).
+    pub async fn written(&self, generation: u64) -> bool {
+        let mut flushed = self.flushed.subscribe();
+        let reached = tokio::time::timeout(
+            Duration::from_secs(30),
+            flushed.wait_for(|f| *f >= generation),
+        )
+        .await
+        .is_ok_and(|r| r.is_ok());
+        reached
     }
 
     /// The client presenting `authorization` (`Bearer TOKEN`), if any.
@@ -476,9 +526,10 @@ impl Streams {
         })
     }
 
-    /// Signs a SET about `decision` for every stream that takes it and holds it there; the
-    /// store is saved before this returns. Per stream: what happened, for the records.
-    pub fn offer(&self, decision: &DecisionIn) -> Result<Vec<(String, Result<Offered>)>> {
+    /// Signs a SET about `decision` for every stream that takes it and holds it there. Per
+    /// stream: what happened, for the records; and the change to wait for ([`Self::written`])
+    /// before the decision counts as settled, if there is one.
+    pub fn offer(&self, decision: &DecisionIn) -> (Vec<(String, Result<Offered>)>, Option<u64>) {
         let mut data = self.lock();
         let mut offered = Vec::new();
         for stream in data.values_mut() {
@@ -524,11 +575,12 @@ impl Streams {
                 Err(e) => offered.push((label, Err(e))),
             }
         }
-        if !offered.is_empty() {
-            self.save(&data)?;
+        let change = (!offered.is_empty()).then(|| self.touch());
+        drop(data);
+        if change.is_some() {
             self.changed.notify_waiters();
         }
-        Ok(offered)
+        (offered, change)
     }
 
     /// Handles one call to the management API by `client`.
@@ -594,8 +646,15 @@ impl Streams {
         }
     }
 
-    fn saved(&self, data: &BTreeMap<String, Stream>, answer: Answer) -> Answer {
-        match self.save(data) {
+    /// Releases the data lock, writes the change, then answers (or says it cannot).
+    fn saved(
+        &self,
+        data: std::sync::MutexGuard<'_, BTreeMap<String, Stream>>,
+        answer: Answer,
+    ) -> Answer {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        drop(data);
+        match self.persist() {
             Ok(()) => answer,
             Err(e) => {
                 telemetry::log(
@@ -725,7 +784,7 @@ impl Streams {
             "a receiver created a stream",
             &[("client", V::S(&client.name))],
         );
-        self.saved(&data, Answer::json(StatusCode::CREATED, config))
+        self.saved(data, Answer::json(StatusCode::CREATED, config))
     }
 
     /// §8.1.1.2: one stream, or all of the client's.
@@ -797,7 +856,7 @@ impl Streams {
         stream.events_requested = events;
         stream.description = description;
         let config = stream.configuration(&self.issuer, self.settings.min_verification_interval);
-        let answer = self.saved(&data, Answer::json(StatusCode::OK, config));
+        let answer = self.saved(data, Answer::json(StatusCode::OK, config));
         self.changed.notify_waiters();
         answer
     }
@@ -810,7 +869,7 @@ impl Streams {
             Err(answer) => return answer,
         };
         data.remove(&id);
-        self.saved(&data, Answer::empty(StatusCode::NO_CONTENT))
+        self.saved(data, Answer::empty(StatusCode::NO_CONTENT))
     }
 
     /// §8.1.2.1: read the status.
@@ -848,7 +907,7 @@ impl Streams {
             stream.held.clear();
         }
         let answer = Answer::json(StatusCode::OK, status_body(stream));
-        let answer = self.saved(&data, answer);
+        let answer = self.saved(data, answer);
         self.changed.notify_waiters();
         answer
     }
@@ -884,7 +943,7 @@ impl Streams {
         } else {
             StatusCode::NO_CONTENT
         };
-        self.saved(&data, Answer::empty(status))
+        self.saved(data, Answer::empty(status))
     }
 
     /// §8.1.4.2: a verification SET with the receiver's `state` goes on the stream (held like
@@ -942,7 +1001,7 @@ impl Streams {
                 }
             }
         }
-        let answer = self.saved(&data, Answer::empty(StatusCode::NO_CONTENT));
+        let answer = self.saved(data, Answer::empty(StatusCode::NO_CONTENT));
         self.changed.notify_waiters();
         answer
     }
@@ -1041,22 +1100,20 @@ impl Streams {
                     settled.push((held, err.map(str::to_owned)));
                 }
             }
-            if !settled.is_empty() {
-                if let Err(e) = self.save(&data) {
-                    telemetry::log(
-                        Level::Error,
-                        "streams_save_failed",
-                        "cannot write the streams file",
-                        &[("error", V::S(&format!("{e:#}")))],
-                    );
-                    return Answer::error(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "the transmitter cannot store the acknowledgement",
-                    );
-                }
-            }
-            settled
+            let change = (!settled.is_empty()).then(|| self.touch());
+            (settled, change)
         };
+        let (settled, change) = settled;
+        // The acknowledgement is in the file before the answer: after a crash, what was
+        // acknowledged is not handed out again.
+        if let Some(change) = change {
+            if !self.written(change).await {
+                return Answer::error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the transmitter cannot store the acknowledgement",
+                );
+            }
+        }
         let label = format!("{}/{stream_id}", client.name);
         self.report_settled(&label, &client.name, settled);
         let deadline = tokio::time::Instant::now() + LONG_POLL;
@@ -1227,6 +1284,30 @@ pub(super) async fn push_streams(
     }
 }
 
+/// Writes the streams file whenever a change waits, one write at a time off the runtime
+/// thread; what changes while one write syncs goes in the next.
+pub async fn write_streams(streams: Arc<Streams>) {
+    loop {
+        tokio::select! {
+            _ = streams.dirty.notified() => {}
+            // A failed write is tried again.
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+        if streams.generation.load(Ordering::SeqCst) <= *streams.flushed.borrow() {
+            continue;
+        }
+        let writer = streams.clone();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || writer.persist()).await {
+            telemetry::log(
+                Level::Error,
+                "streams_save_failed",
+                "cannot write the streams file; the kills held for streams wait for it",
+                &[("error", V::S(&format!("{e:#}")))],
+            );
+        }
+    }
+}
+
 /// The settings a stream's pusher runs on.
 fn push_settings(stream: &Stream) -> Result<ReceiverSettings> {
     Ok(ReceiverSettings {
@@ -1310,18 +1391,13 @@ async fn drain(ctx: &Shared, streams: &Streams, id: &str, stop: &watch::Receiver
             Outcome::Interrupted => return,
         };
         {
+            // Written with the next change: lost in a crash, the SET is sent again, under its
+            // own `jti`, which the receiver deduplicates.
             let mut data = streams.lock();
             if let Some(stream) = data.get_mut(id) {
                 stream.held.retain(|h| h.jti != front.jti);
             }
-            if let Err(e) = streams.save(&data) {
-                telemetry::log(
-                    Level::Error,
-                    "streams_save_failed",
-                    "cannot write the streams file",
-                    &[("error", V::S(&format!("{e:#}")))],
-                );
-            }
+            streams.touch();
         }
         let end_to_end = front.decision_ms.map(|t| now_ms() - t);
         ctx.metrics.delivery(
