@@ -60,6 +60,8 @@ pub const POLL_PREFIX: &str = "/ssf/poll/";
 const LONG_POLL: Duration = Duration::from_secs(20);
 /// SETs one poll returns at most, whatever `maxEvents` asks.
 const MAX_EVENTS: usize = 1000;
+/// Subjects added (or removed) per stream at most.
+const MAX_SUBJECTS: usize = 10_000;
 
 /// The `streams:` section as written.
 #[derive(Debug, Deserialize)]
@@ -936,6 +938,12 @@ impl Streams {
         };
         from.retain(|s| s != subject);
         if !into.contains(subject) {
+            if into.len() >= MAX_SUBJECTS {
+                return Answer::error(
+                    StatusCode::BAD_REQUEST,
+                    "the stream names as many subjects as it may",
+                );
+            }
             into.push(subject.clone());
         }
         let status = if add {
