@@ -1823,7 +1823,10 @@ fn push_to(url: &str, authorization: Option<&str>, set: &str) -> (u16, String) {
 /// A TLS receiver answering `202` to one request per connection (HTTP/1.1 by hand over
 /// OpenSSL), with a certificate for `localhost` only, made by the openssl command; its port
 /// and the certificate's path.
-fn tls_receiver(dir: &Path) -> (u16, PathBuf) {
+/// Every request's head (request line and headers, as sent) is kept in the returned log.
+type Heads = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+fn tls_receiver(dir: &Path) -> (u16, PathBuf, Heads) {
     use openssl::ssl::{SslAcceptor, SslFiletype, SslMethod};
     use std::io::{BufRead, BufReader, Read};
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
@@ -1864,20 +1867,24 @@ fn tls_receiver(dir: &Path) -> (u16, PathBuf) {
     let acceptor = std::sync::Arc::new(acceptor.build());
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
+    let heads = Heads::default();
+    let log = heads.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
-            let acceptor = acceptor.clone();
+            let (acceptor, log) = (acceptor.clone(), log.clone());
             std::thread::spawn(move || {
                 let Ok(tls) = acceptor.accept(stream) else {
                     return;
                 };
                 let mut reader = BufReader::new(tls);
                 let mut length = 0usize;
+                let mut head = String::new();
                 loop {
                     let mut line = String::new();
                     if reader.read_line(&mut line).unwrap_or(0) == 0 {
                         return;
                     }
+                    head.push_str(&line);
                     if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
                         length = v.trim().parse().unwrap_or(0);
                     }
@@ -1887,6 +1894,7 @@ fn tls_receiver(dir: &Path) -> (u16, PathBuf) {
                 }
                 let mut body = vec![0; length];
                 let _ = reader.read_exact(&mut body);
+                log.lock().unwrap().push(head);
                 let _ = std::io::Write::write_all(
                     reader.get_mut(),
                     b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
@@ -1894,13 +1902,13 @@ fn tls_receiver(dir: &Path) -> (u16, PathBuf) {
             });
         }
     });
-    (port, cert)
+    (port, cert, heads)
 }
 
 #[test]
 fn https_receivers_are_verified_by_ca_and_host_name() {
     let dir = scratch("tls");
-    let (port, cert) = tls_receiver(&dir);
+    let (port, cert, heads) = tls_receiver(&dir);
     let key = ES256.generate_key_pair().unwrap().to_pem_private_key();
     std::fs::write(dir.join("es256.pem"), key).unwrap();
     let receiver = |name: &str, host: &str, ca: bool| {
@@ -1923,16 +1931,26 @@ fn https_receivers_are_verified_by_ca_and_host_name() {
             receiver("trusted", "localhost", true),
             receiver("unknown-ca", "localhost", false),
             receiver("wrong-host", "127.0.0.1", true),
+        ) + &format!(
+            // A Kubernetes API server reached over TLS with the cluster's CA and a bearer token.
+            "- name: cluster\n  kind: kubernetes\n  endpoint: https://localhost:{port}\n  \
+             ca_file: {}\n  authorization: {{ env: SG_TEST_K8S_TOKEN }}\n",
+            cert.display()
         ),
     )
     .unwrap();
     let input = dir.join("decisions.ndjson");
-    write_lines(&input, &decisions(1)[..1]);
+    let service_account = golden_with(
+        "fixtures/scenarios/token-reuse/attack-k8s.jsonl.decisions.golden",
+        "k8s:jti:",
+    );
+    write_lines(&input, &[decisions(1)[0].clone(), service_account]);
     let out = Command::new(env!("CARGO_BIN_EXE_sessionguard"))
         .args(["actuate", "--config"])
         .arg(dir.join("actuate.yml"))
         .arg("--decisions")
         .arg(&input)
+        .env("SG_TEST_K8S_TOKEN", "eyJk8s.tls-token")
         .output()
         .unwrap();
     // Settled everywhere, but not delivered everywhere: status 4.
@@ -1961,4 +1979,20 @@ fn https_receivers_are_verified_by_ca_and_host_name() {
     let (wrong, why) = outcome("wrong-host");
     assert_eq!(wrong, "failed");
     assert!(why.contains("certificate verify failed"), "{why}");
+    assert_eq!(outcome("cluster").0, "delivered");
+    let heads = heads.lock().unwrap();
+    let delete = heads
+        .iter()
+        .find(|h| h.starts_with("DELETE "))
+        .expect("the Kubernetes call came over TLS");
+    assert!(
+        delete.starts_with("DELETE /api/v1/namespaces/payments/serviceaccounts/api HTTP/1.1\r\n"),
+        "{delete}"
+    );
+    assert!(
+        delete
+            .to_ascii_lowercase()
+            .contains("authorization: bearer eyjk8s.tls-token\r\n"),
+        "{delete}"
+    );
 }
