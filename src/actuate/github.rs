@@ -13,8 +13,8 @@
 //!   /users/{username}/suspended` with the reason; every session of the user ends.
 //!
 //! Each call carries GitHub's media type and API version, `Authorization: Bearer`. `204` is
-//! done; `404` for a DELETE means the thing is already gone, which is done too (a call sent
-//! again after a restart must not count as a refusal).
+//! done. A `404` is a refusal, not "already gone": GitHub also answers `404` to a token that
+//! may not see the organization, and a kill that did not land must not be recorded as done.
 
 use anyhow::{bail, Result};
 use bytes::Bytes;
@@ -104,7 +104,7 @@ pub fn call(target: &GithubTarget, decision: &DecisionIn) -> Result<Call> {
         ),
     };
     Ok(Call {
-        absent_is_done: method == Method::DELETE,
+        absent_is_done: false,
         method,
         path,
         content_type: body.as_ref().map(|_| "application/json"),
@@ -147,7 +147,7 @@ mod tests {
                 "/orgs/northwind-labs/credential-authorizations/131415926"
             )
         );
-        assert!(c.absent_is_done && c.body.is_empty());
+        assert!(!c.absent_is_done && c.body.is_empty());
         let c = call(&target(GithubAction::Membership), &d).unwrap();
         assert_eq!(c.path, "/orgs/northwind-labs/members/ext-ops");
         let c = call(&target(GithubAction::Suspend), &d).unwrap();
@@ -159,7 +159,6 @@ mod tests {
             c.body,
             Bytes::from(r#"{"reason":"sessionguard: sg.github.clone_burst"}"#)
         );
-        assert!(!c.absent_is_done);
     }
 
     #[test]

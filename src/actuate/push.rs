@@ -351,12 +351,26 @@ fn classify(status: StatusCode, body: &[u8]) -> Attempt {
         return Attempt::Delivered(code);
     }
     let (err, description) = match serde_json::from_slice::<serde_json::Value>(body) {
-        Ok(v) => (
-            v.get("err").and_then(|e| e.as_str()).map(str::to_owned),
-            v.get("description")
-                .and_then(|e| e.as_str())
-                .map(str::to_owned),
-        ),
+        Ok(v) => {
+            let text = |pointer: &str| {
+                v.pointer(pointer)
+                    .and_then(|e| e.as_str())
+                    .map(str::to_owned)
+            };
+            // RFC 8935 `err`/`description`; else the vendor's own words: Okta
+            // `errorCode`/`errorSummary`, Graph `error.code`/`error.message`, a Kubernetes
+            // Status's `reason`/`message`, GitHub's `message`.
+            (
+                text("/err")
+                    .or_else(|| text("/errorCode"))
+                    .or_else(|| text("/error/code"))
+                    .or_else(|| text("/reason")),
+                text("/description")
+                    .or_else(|| text("/errorSummary"))
+                    .or_else(|| text("/error/message"))
+                    .or_else(|| text("/message")),
+            )
+        }
         Err(_) => (None, None),
     };
     if code == 400 && err.as_deref() == Some("dup") {
@@ -365,7 +379,8 @@ fn classify(status: StatusCode, body: &[u8]) -> Attempt {
     let reason = match (err, description) {
         (Some(err), Some(description)) => format!("HTTP {code}: {err}: {description}"),
         (Some(err), None) => format!("HTTP {code}: {err}"),
-        _ => format!("HTTP {code}"),
+        (None, Some(description)) => format!("HTTP {code}: {description}"),
+        (None, None) => format!("HTTP {code}"),
     };
     if status.is_client_error()
         && status != StatusCode::REQUEST_TIMEOUT
@@ -521,6 +536,34 @@ mod tests {
         ) {
             Attempt::Refused(400, reason) => assert_eq!(reason, "HTTP 400: jwtAud: wrong aud"),
             _ => panic!("a refusal"),
+        }
+        // Vendors' own error shapes.
+        for (code, body, want) in [
+            (
+                404,
+                r#"{"errorCode":"E0000007","errorSummary":"Not found: Resource not found: x (User)"}"#,
+                "HTTP 404: E0000007: Not found: Resource not found: x (User)",
+            ),
+            (
+                403,
+                r#"{"error":{"code":"Authorization_RequestDenied","message":"Insufficient privileges to complete the operation."}}"#,
+                "HTTP 403: Authorization_RequestDenied: Insufficient privileges to complete the operation.",
+            ),
+            (
+                403,
+                r#"{"kind":"Status","status":"Failure","message":"serviceaccounts \"api\" is forbidden","reason":"Forbidden","code":403}"#,
+                r#"HTTP 403: Forbidden: serviceaccounts "api" is forbidden"#,
+            ),
+            (
+                404,
+                r#"{"message":"Not Found","documentation_url":"https://docs.github.com/rest"}"#,
+                "HTTP 404: Not Found",
+            ),
+        ] {
+            match classify(StatusCode::from_u16(code).unwrap(), body.as_bytes()) {
+                Attempt::Refused(_, reason) => assert_eq!(reason, want),
+                _ => panic!("a refusal: {body}"),
+            }
         }
     }
 

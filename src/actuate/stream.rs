@@ -471,7 +471,12 @@ impl Streams {
                 let mut file = options.open(&tmp)?;
                 file.write_all(&bytes)?;
                 file.sync_all()?;
-                std::fs::rename(&tmp, path)
+                std::fs::rename(&tmp, path)?;
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    // The rename itself is durable once the directory is synced.
+                    std::fs::File::open(dir)?.sync_all()?;
+                }
+                Ok(())
             };
             write().with_context(|| format!("writing the streams file {}", path.display()))?;
         }
