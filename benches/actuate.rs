@@ -179,6 +179,8 @@ fn latency(full: bool) {
 fn stream_hold(full: bool) {
     use sessionguard::actuate::stream::{StreamSettings, Streams, StreamsSpec};
     let n = if full { 1_000 } else { 20 };
+    // The stream's creation is logged at info; the figures are what this prints.
+    sessionguard::telemetry::set_log_level(sessionguard::telemetry::Level::Warn);
     let dir = std::env::temp_dir().join(format!("sg-bench-streams-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();

@@ -1004,3 +1004,59 @@ fn each_receiver_gets_the_caep_event_a_decision_calls_for_among_those_it_takes()
     }
     finish(child, stdin);
 }
+
+#[test]
+fn a_stream_that_holds_as_many_sets_as_it_may_fails_the_next_kill_and_says_why() {
+    let t = Transmitter::with("full", |_| "  max_held: 2\n".into());
+    let (mut child, mut stdin) = t.start();
+    let (status, created) = t.api(
+        "POST",
+        "/ssf/stream",
+        IDP_TOKEN,
+        Some(json!({ "delivery": { "method": "urn:ietf:rfc:8936" }, "events_requested": [SESSION_REVOKED] })),
+    );
+    assert_eq!(status, 201, "{created}");
+    let id = created["stream_id"].as_str().unwrap().to_owned();
+    send(
+        &mut stdin,
+        &[
+            kill("f1", "a@northwind.example"),
+            kill("f2", "b@northwind.example"),
+            kill("f3", "c@northwind.example"),
+        ],
+    );
+    wait_until("three kills settled", Duration::from_secs(20), || {
+        t.records().len() == 3
+    });
+    drop(stdin);
+    let start = Instant::now();
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "actuate did not end"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(
+        code,
+        Some(4),
+        "settled, but not everything could be delivered"
+    );
+    let records = t.records();
+    let outcome = |id: &str| records.iter().find(|r| r["decision_id"] == id).unwrap();
+    assert_eq!(outcome("f1")["outcome"], "held");
+    assert_eq!(outcome("f2")["outcome"], "held");
+    assert_eq!(outcome("f3")["outcome"], "failed");
+    assert_eq!(
+        outcome("f3")["reason"],
+        "the stream holds as many SETs as it may (max_held)"
+    );
+    // What it holds is still there for the receiver after the restart.
+    let (child, stdin) = t.start();
+    let polled = poll(&t, &id, json!({ "returnImmediately": true }));
+    assert_eq!(keys(&polled), ["f1", "f2"]);
+    finish(child, stdin);
+}

@@ -592,10 +592,10 @@ impl Pump {
                 .push_back((line.end, tokio::spawn(async { Settled::default() })));
             return;
         }
-        let held = if streams_take {
+        let (held, full) = if streams_take {
             offer_to_streams(&ctx, &decision, number)
         } else {
-            None
+            (None, 0)
         };
         let stop = self.stop.clone();
         let task = tokio::spawn(async move {
@@ -604,6 +604,7 @@ impl Pump {
             } else {
                 deliver_everywhere(ctx.clone(), decision, number, targets, stop).await
             };
+            settled.failed += full;
             // Settled only once the streams file holds its SETs; else it is read again after
             // a restart.
             if let (Some(change), Some(streams)) = (held, &ctx.streams) {
@@ -666,10 +667,17 @@ fn write_record(ctx: &Shared, record: Record<'_>) {
 }
 
 /// Holds a SET about `decision` on every SSF stream that takes it, with a `held` record each;
-/// the change to wait for before the decision is settled.
-fn offer_to_streams(ctx: &Shared, decision: &DecisionIn, line: u64) -> Option<u64> {
-    let streams = ctx.streams.as_ref()?;
+/// the change to wait for before the decision is settled, and how many streams could not
+/// hold it (full: `failed`).
+fn offer_to_streams(ctx: &Shared, decision: &DecisionIn, line: u64) -> (Option<u64>, u64) {
+    let Some(streams) = ctx.streams.as_ref() else {
+        return (None, 0);
+    };
     let (offered, change) = streams.offer(decision);
+    let full = offered
+        .iter()
+        .filter(|(_, r)| matches!(r, Ok(stream::Offered::Full)))
+        .count() as u64;
     for (receiver, result) in offered {
         let (outcome, reason) = match result {
             Ok(stream::Offered::Held) => ("held", None),
@@ -693,7 +701,7 @@ fn offer_to_streams(ctx: &Shared, decision: &DecisionIn, line: u64) -> Option<u6
             },
         );
     }
-    change
+    (change, full)
 }
 
 /// Signs and pushes one decision to every receiver that takes it, concurrently.
