@@ -1060,3 +1060,88 @@ fn a_stream_that_holds_as_many_sets_as_it_may_fails_the_next_kill_and_says_why()
     assert_eq!(keys(&polled), ["f1", "f2"]);
     finish(child, stdin);
 }
+
+#[test]
+fn hostile_bodies_get_4xx_and_change_nothing() {
+    let t = Transmitter::new("hostile");
+    let (child, stdin) = t.start();
+    let (status, created) = t.api(
+        "POST",
+        "/ssf/stream",
+        IDP_TOKEN,
+        Some(json!({ "delivery": { "method": "urn:ietf:rfc:8936" }, "events_requested": [SESSION_REVOKED] })),
+    );
+    assert_eq!(status, 201);
+    let id = created["stream_id"].as_str().unwrap().to_owned();
+    let bodies = [
+        json!(null),
+        json!("a string"),
+        json!(12),
+        json!([]),
+        json!({}),
+        json!({ "stream_id": 7 }),
+        json!({ "stream_id": id, "status": "on fire" }),
+        json!({ "stream_id": id, "status": 1 }),
+        json!({ "stream_id": id, "subject": "not an object" }),
+        json!({ "stream_id": id, "subject": { "email": "no format" } }),
+        json!({ "stream_id": id, "delivery": null }),
+        json!({ "stream_id": id, "delivery": { "method": 8935 } }),
+        json!({ "stream_id": id, "delivery": { "method": "urn:ietf:rfc:8935", "endpoint_url": "http://" } }),
+        json!({ "stream_id": id, "delivery": { "method": "urn:ietf:rfc:8935", "endpoint_url": "http://x/", "authorization_header": "a\nb" } }),
+        json!({ "stream_id": id, "events_requested": "all" }),
+        json!({ "stream_id": id, "events_requested": [1, 2] }),
+        json!({ "stream_id": "../../etc/passwd", "state": "x" }),
+        json!({ "maxEvents": -1 }),
+        json!({ "returnImmediately": "yes" }),
+        json!({ "setErrs": [] }),
+    ];
+    let calls = [
+        ("PUT", "/ssf/stream".to_owned()),
+        ("PATCH", "/ssf/stream".to_owned()),
+        ("POST", "/ssf/status".to_owned()),
+        ("POST", "/ssf/subjects:add".to_owned()),
+        ("POST", "/ssf/subjects:remove".to_owned()),
+        ("POST", "/ssf/verify".to_owned()),
+        ("POST", format!("/ssf/poll/{id}")),
+        ("GET", "/ssf/stream?stream_id=%00%ff%".to_owned()),
+        ("GET", "/ssf/unknown".to_owned()),
+        ("DELETE", "/ssf/status".to_owned()),
+    ];
+    for (method, path) in &calls {
+        for body in &bodies {
+            let (status, answer) = t.api(method, path, IDP_TOKEN, Some(body.clone()));
+            // Members a call does not know are ignored: a body that names the stream and
+            // nothing wrong for the call is a valid PATCH, verification or poll.
+            let names_it = body["stream_id"] == id.as_str();
+            let fine = (200..300).contains(&status)
+                && (path.starts_with("/ssf/poll/")
+                    || (names_it && (*method == "PATCH" || path == "/ssf/verify")));
+            assert!(
+                (400..500).contains(&status) || fine,
+                "{method} {path} {body}: {status} {answer}"
+            );
+        }
+    }
+    // A body too large is refused without being read to its end.
+    let big = json!({ "stream_id": id, "description": "x".repeat(100_000) });
+    let (status, _) = t.api("PATCH", "/ssf/stream", IDP_TOKEN, Some(big));
+    assert_eq!(status, 400);
+    // The stream is as it was, and the transmitter still answers.
+    let (status, read) = t.api(
+        "GET",
+        &format!("/ssf/stream?stream_id={id}"),
+        IDP_TOKEN,
+        None,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(read["delivery"], created["delivery"]);
+    assert_eq!(read["events_requested"], created["events_requested"]);
+    let (_, state) = t.api(
+        "GET",
+        &format!("/ssf/status?stream_id={id}"),
+        IDP_TOKEN,
+        None,
+    );
+    assert_eq!(state["status"], "enabled");
+    finish(child, stdin);
+}

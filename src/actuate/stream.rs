@@ -963,7 +963,11 @@ impl Streams {
     /// any other; a disabled stream drops it).
     fn verify(&self, client: &Client, body: &Value) -> Answer {
         let stream_id = body.get("stream_id").and_then(Value::as_str);
-        let state = body.get("state").and_then(Value::as_str);
+        let state = match body.get("state") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(state)) => Some(state.as_str()),
+            Some(_) => return Answer::error(StatusCode::BAD_REQUEST, "state is not a string"),
+        };
         let mut data = self.lock();
         let stream = match Self::owned(&mut data, client, stream_id) {
             Ok(stream) => stream,
