@@ -10,7 +10,7 @@
 //! evidence; only when the decision comes out differs (up to the grace later).
 //!
 //! A span is the timespan before its end, end included, like a window's. One decision per
-//! burst: a span that holds fires unless it overlaps the span that fired last. The matches are
+//! burst: a span that holds fires unless it overlaps the latest span that fired. The matches are
 //! kept sorted by event time for as long as a span still to be decided, or a match that can
 //! still arrive, needs them; past [`MAX_ENTRIES`] the oldest go.
 
@@ -50,7 +50,7 @@ pub struct Spans {
     entries: Vec<Entry>,
     /// Span ends (match times) still to decide.
     pending: BTreeSet<i64>,
-    /// The end of the span that fired last.
+    /// The latest end of a span that fired.
     fired_end: Option<i64>,
 }
 
@@ -96,7 +96,7 @@ impl Spans {
                 continue;
             }
             if let Some(h) = self.decide(end, c, max_evidence) {
-                self.fired_end = Some(end);
+                self.fired_end = Some(self.fired_end.map_or(end, |f| f.max(end)));
                 held.push(h);
             }
         }
@@ -305,6 +305,21 @@ mod tests {
         );
         // 0 fires; 500 and 999 overlap it; 1000 is a span later (its span starts after 0).
         assert_eq!(got, [(0, 10.0), (1000, 10.0), (2500, 10.0)]);
+    }
+
+    #[test]
+    fn a_late_span_ending_one_timespan_before_the_fired_one_does_not_overlap_it() {
+        let c = correlation(CorrelationKind::ValueAvg, None, Compare::Gte, 10.0);
+        let mut spans = Spans::default();
+        spans.push(entry(1000, 10_000), c.timespan_ms, i64::MIN);
+        let fired: Vec<i64> = spans.settle(1001, &c, 10).iter().map(|h| h.at).collect();
+        assert_eq!(fired, [1000]);
+        // A match dated 0, arriving late: its span, (-1000, 0], ends where the fired one's
+        // starts. One more millisecond and they would share it.
+        spans.push(entry(0, 10_000), c.timespan_ms, i64::MIN);
+        spans.push(entry(1, 10_000), c.timespan_ms, i64::MIN);
+        let fired: Vec<i64> = spans.settle(1001, &c, 10).iter().map(|h| h.at).collect();
+        assert_eq!(fired, [0]);
     }
 
     #[test]
