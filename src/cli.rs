@@ -414,6 +414,10 @@ pub struct EngineArgs {
     /// the session idle longest is evicted, deterministically, and counted.
     #[arg(long, default_value_t = EngineConfig::default().max_sessions)]
     pub max_sessions: usize,
+    /// Task grants and completions of autonomous agents: files or directories of `*.yml`,
+    /// `*.yaml`, `*.json`, `*.jsonl`, `*.ndjson` task records (docs/agents.md). Repeatable.
+    #[arg(long, value_name = "DIR")]
+    pub tasks: Vec<PathBuf>,
 }
 
 impl EngineArgs {
@@ -433,11 +437,20 @@ impl EngineArgs {
             time.set_grace(grace)
                 .map_err(|e| anyhow::anyhow!("--grace: {e}"))?;
         }
+        let tasks = crate::grant::load(&self.tasks).map_err(|errors| {
+            let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+            anyhow::anyhow!(
+                "--tasks: {} not loaded:\n{}",
+                plural(errors.len(), "task record problem"),
+                lines.join("\n")
+            )
+        })?;
         Ok(EngineConfig {
             idle_timeout_ms: self.idle_timeout,
             caep_issuer: self.caep_issuer.clone(),
             max_sessions: self.max_sessions,
             time,
+            tasks: tasks.into(),
             ..EngineConfig::default()
         })
     }

@@ -59,6 +59,7 @@ pub mod engine;
 pub mod evaluator;
 pub mod event;
 pub mod gen;
+pub mod grant;
 #[cfg(feature = "parquet")]
 pub mod history;
 #[cfg(feature = "kafka")]
