@@ -204,7 +204,9 @@ impl Evaluator {
     ) -> io::Result<()> {
         let event = match self.normalizer.normalize(bytes, scratch) {
             Ok(event) => event,
-            Err(reject) if reject.reason == RejectReason::UnknownSource && is_task_record(bytes) => {
+            Err(reject)
+                if reject.reason == RejectReason::UnknownSource && is_task_record(bytes) =>
+            {
                 // A task grant or completion among the audit records (docs/agents.md).
                 return match TaskRecord::from_json(bytes) {
                     Ok(record) => {
@@ -213,10 +215,8 @@ impl Evaluator {
                         Ok(())
                     }
                     Err(e) => {
-                        let reject = Reject::new(
-                            RejectReason::InvalidField,
-                            format!("task record: {e}"),
-                        );
+                        let reject =
+                            Reject::new(RejectReason::InvalidField, format!("task record: {e}"));
                         self.tally.rejected(reject.reason);
                         sink.reject(origin, &reject, bytes)
                     }

@@ -59,8 +59,8 @@ use crate::grant::{self, Check, GrantTable, TaskRecord};
 use crate::rule::field::{Field, Value};
 use crate::rule::index::RuleIndex;
 use crate::rule::{
-    ActionKind, CorrelationInput, CorrelationKind, EvalCx, Fire, GrantCheck, Learn, MatchField, Mode, Rule,
-    RuleSet, SessionLogic, Severity, Since, StepAggregate, Threshold, Tolerance,
+    ActionKind, CorrelationInput, CorrelationKind, EvalCx, Fire, GrantCheck, Learn, MatchField,
+    Mode, Rule, RuleSet, SessionLogic, Severity, Since, StepAggregate, Threshold, Tolerance,
 };
 use crate::source::{Origin, OriginNames};
 use crate::time::{source_index, TimeConfig, SOURCES};
@@ -1901,7 +1901,9 @@ fn grant_firing(
         }
         (
             GrantCheck::Budget,
-            Check::Within { grant } | Check::Outside { grant, .. } | Check::UnnamedRole { grant, .. },
+            Check::Within { grant }
+            | Check::Outside { grant, .. }
+            | Check::UnnamedRole { grant, .. },
         ) => {
             let terms = grants.grant(*grant).terms()?;
             let budget = terms.budget;

@@ -572,8 +572,8 @@ fn agent_of<'a>(lineage: Option<&Lineage<'a>>) -> Option<Agent<'a>> {
     let (id_end, task) = match identity[start..].find(",task=") {
         Some(at) => {
             let task_start = start + at + ",task=".len();
-            let task = (task_start < identity.len())
-                .then(|| identity.slice(task_start..identity.len()));
+            let task =
+                (task_start < identity.len()).then(|| identity.slice(task_start..identity.len()));
             (start + at, task)
         }
         None => (identity.len(), None),

@@ -253,12 +253,10 @@ impl GrantTable {
         let terms = in_force
             .iter()
             .filter_map(|&i| self.grants[i as usize].terms());
-        if let Some(role) = event
-            .lineage
-            .as_ref()
-            .and_then(|l| l.child_role.as_deref())
-        {
-            let named = terms.clone().any(|g| g.roles.iter().any(|p| p.matches(role)));
+        if let Some(role) = event.lineage.as_ref().and_then(|l| l.child_role.as_deref()) {
+            let named = terms
+                .clone()
+                .any(|g| g.roles.iter().any(|p| p.matches(role)));
             return if named {
                 Check::Within { grant: first }
             } else {
@@ -278,8 +276,7 @@ impl GrantTable {
             action_allowed = true;
             let resource_ok = g.resources.is_empty()
                 || resources.is_empty()
-                || g
-                    .resources
+                || g.resources
                     .iter()
                     .any(|p| resources.iter().any(|r| p.matches(r)));
             if resource_ok {
@@ -402,8 +399,7 @@ fn read_file(path: &Path, records: &mut Vec<TaskRecord>, errors: &mut Vec<LoadEr
     };
     match task_file_kind(path) {
         Some(TaskFileKind::Yaml) => {
-            let docs: Result<Vec<record::RecordSpec>, _> =
-                serde_saphyr::from_multiple(&text);
+            let docs: Result<Vec<record::RecordSpec>, _> = serde_saphyr::from_multiple(&text);
             match docs {
                 Ok(docs) => {
                     for (n, doc) in docs.into_iter().enumerate() {

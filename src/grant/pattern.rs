@@ -21,9 +21,7 @@ impl Pattern {
     }
 
     pub fn matches(&self, value: &str) -> bool {
-        let eq = |p: u8, v: u8| {
-            p == b'?' || p == v || (!self.cased && p.eq_ignore_ascii_case(&v))
-        };
+        let eq = |p: u8, v: u8| p == b'?' || p == v || (!self.cased && p.eq_ignore_ascii_case(&v));
         let (p, v) = (self.text.as_bytes(), value.as_bytes());
         let (mut i, mut j) = (0, 0);
         let mut star: Option<(usize, usize)> = None;

@@ -258,7 +258,10 @@ impl RecordSpec {
         let resources = patterns("resources", &allow.resources, true, "");
         let roles = patterns("roles", &allow.roles, false, "");
         if actions.is_empty() && roles.is_empty() {
-            problems.push("a grant allows nothing: give `allow.actions`, `allow.tools` or `allow.roles`".to_owned());
+            problems.push(
+                "a grant allows nothing: give `allow.actions`, `allow.tools` or `allow.roles`"
+                    .to_owned(),
+            );
         }
         let budget = self.budget.as_ref().map_or(Budget::default(), |b| Budget {
             calls: b.calls,

@@ -30,8 +30,9 @@ use super::spec::{
 };
 use super::text::{self, TextError};
 use super::{
-    ActionKind, CmpOp, ExpectedDecision, Fire, Learn, Mode, Output, OutputPiece, Rule, RuleSet,
-    GrantCheck, RuleTest, SessionLogic, Severity, Since, Step, StepAggregate, TestExpect, Threshold, Tolerance,
+    ActionKind, CmpOp, ExpectedDecision, Fire, GrantCheck, Learn, Mode, Output, OutputPiece, Rule,
+    RuleSet, RuleTest, SessionLogic, Severity, Since, Step, StepAggregate, TestExpect, Threshold,
+    Tolerance,
 };
 use crate::event::Source;
 use crate::rule::field::Field;

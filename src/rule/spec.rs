@@ -517,7 +517,10 @@ pub enum SessionSpec {
         learn: Option<LearnSpec>,
     },
     /// `agent_grant: {check: outside | ended | budget | role}` (docs/agents.md).
-    AgentGrant { kind: Str, check: Str },
+    AgentGrant {
+        kind: Str,
+        check: Str,
+    },
 }
 
 #[derive(Debug)]
