@@ -24,6 +24,9 @@
 //! - [`time`]: the time model: per-source clocks, graces, quiet sources, the future guard.
 //! - [`engine`]: the session table, order-robust windows, baselines and sequences, timers, kills.
 //! - [`evaluator`]: normalize → time → engine → decisions, behind a [`evaluator::Sink`].
+//! - [`grant`]: task grants of autonomous agents as data — task records (grant, completion)
+//!   from `--tasks` files, inline records or a topic, and the table `agent_grant` rules check
+//!   events against, in event time (docs/agents.md).
 //! - [`rule`]: the rule language: YAML with positions, compiler, matching, field references.
 //! - [`decision`]: decision records, deterministic ids, CAEP claims.
 //! - [`replay`]: files, archives or standard input through the evaluator; sharded on N threads;

@@ -86,6 +86,9 @@ pub enum Check {
     UnnamedRole { grant: u32, role: Box<str> },
 }
 
+/// Grants (table indexes) by the value a field must have to bind an event to them.
+type GrantsByValue = HashMap<Box<str>, SmallVec<[u32; 2]>>;
+
 /// Every grant known, keyed for the lookups an event needs.
 #[derive(Clone, Debug, Default)]
 pub struct GrantTable {
@@ -93,7 +96,7 @@ pub struct GrantTable {
     by_task: HashMap<(Box<str>, Box<str>), u32>,
     by_agent: HashMap<Box<str>, SmallVec<[u32; 2]>>,
     /// Fields grants bind by (beyond `agent.id`), each with value → grants.
-    bind_fields: Vec<(Field, HashMap<Box<str>, SmallVec<[u32; 2]>>)>,
+    bind_fields: Vec<(Field, GrantsByValue)>,
     records: u64,
 }
 
