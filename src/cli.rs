@@ -61,7 +61,7 @@ pub enum Command {
     Gen(GenArgs),
     /// Consume audit topics as a consumer group; produce kill decisions to the actions topic.
     #[cfg(feature = "kafka")]
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Re-produce raw SIEM records keyed by session key, so each session reaches one evaluator.
     #[cfg(feature = "kafka")]
     Rekey(RekeyArgs),
@@ -126,6 +126,14 @@ pub struct RunArgs {
     /// Compacted topic of rebuild positions per input partition [env: SESSIONGUARD_PROGRESS_TOPIC]
     #[arg(long)]
     pub progress_topic: Option<String>,
+    /// Task grants and completions of autonomous agents, as an orchestrator publishes them;
+    /// every instance reads it whole (docs/agents.md) [env: SESSIONGUARD_TASKS_TOPIC]
+    #[arg(long)]
+    pub tasks_topic: Option<String>,
+    /// Task grant files or directories, applied at start (docs/agents.md), repeatable
+    /// [env: SESSIONGUARD_TASKS, comma-separated]
+    #[arg(long, value_name = "DIR")]
+    pub tasks: Option<Vec<String>>,
     /// Rule files or directories (default: rules) [env: SESSIONGUARD_RULES]
     #[arg(long)]
     pub rules: Option<Vec<String>>,
@@ -790,6 +798,8 @@ impl RunArgs {
         crate::config::Layer {
             actions_topic: self.actions_topic.clone(),
             progress_topic: self.progress_topic.clone(),
+            tasks_topic: self.tasks_topic.clone(),
+            tasks: self.tasks.clone(),
             rules: self.rules.clone(),
             grace: self.grace.clone(),
             max_skew: self.max_skew.clone(),
