@@ -190,7 +190,14 @@ impl Evaluator {
         self.snapshot(origin);
         self.scratch.reset();
         let scratch = std::mem::take(&mut self.scratch);
-        let result = self.push_normalized(bytes, origin, &scratch, sink);
+        // An OpenTelemetry export of several spans is read span by span, each with the
+        // export's origin (crate::event::otel).
+        let result = match crate::event::otel::split_export(bytes) {
+            Some(parts) => parts
+                .iter()
+                .try_for_each(|part| self.push_normalized(part, origin, &scratch, sink)),
+            None => self.push_normalized(bytes, origin, &scratch, sink),
+        };
         self.scratch = scratch;
         result
     }

@@ -18,7 +18,8 @@
 //!
 //! # Layout
 //!
-//! - [`event`]: the event model, source adapters, session keys, reject reasons.
+//! - [`event`]: the event model, source adapters (six audit sources; an MCP gateway's audit log
+//!   and OpenTelemetry GenAI spans for agents' tool calls), session keys, reject reasons.
 //! - [`source`]: reading records from files (plain or gzip; NDJSON, arrays, CloudTrail envelopes;
 //!   Parquet rows as JSON records).
 //! - [`time`]: the time model: per-source clocks, graces, quiet sources, the future guard.

@@ -397,3 +397,52 @@ fn replay_with_tasks_decides_the_ground_truth_on_the_command_line() {
     assert_eq!(out.status.code(), Some(0));
     assert!(out.stdout.is_empty());
 }
+
+/// Tool calls reach the same checks as cloud API calls: OpenTelemetry GenAI spans (an OTLP
+/// export of two spans, split span by span) and an MCP gateway's audit records
+/// (`fixtures/events/otel/`, `fixtures/events/mcp/`), against the grants in
+/// `fixtures/agents/tools/tasks.ndjson`: `claims-triage` may call `fetch_claim` and
+/// `classify_claim`, `ledger-sync` the GitHub MCP server's `search_issues` and reads of its
+/// ledger repository. Each calls one tool its grant does not name; a person's MCP session and
+/// an agent without a grant are not decided.
+#[test]
+fn tool_calls_from_genai_spans_and_an_mcp_gateway_are_checked_against_the_grant() {
+    let rules = pack();
+    let tasks = grant::load(&[root().join("fixtures/agents/tools/tasks.ndjson")]).unwrap();
+    let mut decided_rules = Vec::new();
+    for (file, session, line) in [
+        (
+            "fixtures/events/otel/genai-spans.jsonl",
+            "otel:claims-agents:conversation:conv_6f1d2a9c",
+            2,
+        ),
+        (
+            "fixtures/events/mcp/gateway-audit.jsonl",
+            "mcp:github:session:9f2c41e0b7d64a1f8e3b5c2d7a901e46",
+            5,
+        ),
+    ] {
+        let text = std::fs::read_to_string(root().join(file)).unwrap();
+        let records: Vec<&str> = text.lines().collect();
+        let order: Vec<usize> = (0..records.len()).collect();
+        let got = evaluate(&rules, tasks.clone(), &records, &order);
+        let want = vec![(
+            session.to_owned(),
+            line,
+            "sg.agent.outside_grant".to_owned(),
+        )];
+        assert_eq!(decided(&got.decisions), want, "{file}");
+        decided_rules.push(got.decisions[0].evidence.reason.clone());
+        // Without grants, the same records decide nothing.
+        let ungoverned = evaluate(&rules, Vec::new(), &records, &order);
+        assert!(ungoverned.decisions.is_empty(), "{file}");
+    }
+    assert!(
+        decided_rules[0].contains("action tool:send_payment is not in the grant"),
+        "{decided_rules:?}"
+    );
+    assert!(
+        decided_rules[1].contains("action mcp:github/delete_repository is not in the grant"),
+        "{decided_rules:?}"
+    );
+}
