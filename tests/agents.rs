@@ -446,3 +446,94 @@ fn tool_calls_from_genai_spans_and_an_mcp_gateway_are_checked_against_the_grant(
         "{decided_rules:?}"
     );
 }
+
+/// The ways of binding and the budget the fixtures above do not reach: a grant bound by an
+/// OAuth claim (`bind: {raw.auth.azp: …}`) covers MCP calls that carry no agent object; a call
+/// naming a task that has no grant, by an agent that has grants, is outside; a bytes budget
+/// ends the session on the record whose bytes first exceed it (summed here from the records).
+#[test]
+fn oauth_claim_binding_unknown_tasks_and_a_bytes_budget() {
+    let rules = pack();
+    let mcp = |t: &str, session: &str, tool: &str, extra: &str| {
+        format!(
+            r#"{{"timestamp":"2024-12-10T09:{t}Z","mcp_session_id":"{session}","mcp_method":"tools/call","mcp_server":"github","tool":"{tool}","client":{{"name":"ledger-sync","version":"0.4.2"}},{extra}"outcome":"allowed"}}"#
+        )
+    };
+    let grant = r#"{"type":"sessionguard.task.grant","time":"2024-12-10T08:59:00Z","agent":"ledger-sync","task":"ls-1207","allow":{"actions":["mcp:github/search_issues"]},"bind":{"raw.auth.azp":"ledger-sync-client"}}"#;
+    let azp = r#""auth":{"sub":"svc","azp":"ledger-sync-client"},"#;
+    let other = r#""auth":{"sub":"svc","azp":"someone-else"},"#;
+    let unknown_task = r#""agent":{"id":"ledger-sync","task":"ls-9999"},"#;
+    let records = [
+        grant.to_owned(),
+        mcp("00:01.000", "s-bound", "search_issues", azp),
+        mcp("00:02.000", "s-bound", "merge_pull_request", azp),
+        mcp("00:03.000", "s-other", "merge_pull_request", other),
+        mcp("00:04.000", "s-task", "search_issues", unknown_task),
+    ];
+    let lines: Vec<&str> = records.iter().map(String::as_str).collect();
+    let order: Vec<usize> = (0..lines.len()).collect();
+    let got = evaluate(&rules, Vec::new(), &lines, &order);
+    assert!(got.rejects.is_empty(), "{:?}", got.rejects);
+    assert_eq!(
+        decided(&got.decisions),
+        [
+            (
+                "mcp:github:session:s-bound".to_owned(),
+                3,
+                "sg.agent.outside_grant".to_owned()
+            ),
+            (
+                "mcp:github:session:s-task".to_owned(),
+                5,
+                "sg.agent.outside_grant".to_owned()
+            ),
+        ]
+    );
+    assert!(got.decisions[1]
+        .evidence
+        .reason
+        .contains("with no task grant in force"));
+
+    // Bytes: report-builder's run of fixtures/agents/budget/attack.jsonl under a grant whose
+    // only budget is 120 000 bytes.
+    let file = root().join("fixtures/agents/budget/attack.jsonl");
+    let text = std::fs::read_to_string(file).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let budget = 120_000u64;
+    let grant = grant::TaskRecord::from_json(
+        format!(
+            r#"{{"type":"sessionguard.task.grant","time":"2024-12-02T08:59:00Z","agent":"report-builder","task":"rb-3","allow":{{"actions":["s3:*"],"roles":["*"]}},"budget":{{"bytes":{budget}}}}}"#
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut sum = 0u64;
+    let mut over = None;
+    for (i, line) in lines.iter().enumerate() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if v["userIdentity"]["sessionContext"]["sourceIdentity"] != "agent=report-builder,task=rb-3"
+        {
+            continue;
+        }
+        sum += v["additionalEventData"]["bytesTransferredOut"]
+            .as_u64()
+            .unwrap_or(0);
+        if sum > budget {
+            over = Some((i + 1) as u64);
+            break;
+        }
+    }
+    let over = over.expect("the run moves more than the budget");
+    let order: Vec<usize> = (0..lines.len()).collect();
+    let got = evaluate(&rules, vec![grant], &lines, &order);
+    let budget_decisions: Vec<_> = decided(&got.decisions)
+        .into_iter()
+        .filter(|(_, _, r)| r == "sg.agent.over_budget")
+        .collect();
+    assert_eq!(budget_decisions.len(), 1, "{:?}", got.decisions);
+    assert_eq!(budget_decisions[0].1, over);
+    assert!(got.decisions.iter().any(|d| d
+        .evidence
+        .reason
+        .contains("bytes in this session, over the grant's budget of 120000")));
+}

@@ -190,8 +190,8 @@ impl GrantTable {
             }
         }
         for (field, values) in &self.bind_fields {
-            if let Value::Str(value) = field.get(event, scratch) {
-                for &i in values.get(value).into_iter().flatten() {
+            if let Some(value) = value_text(&field.get(event, scratch)) {
+                for &i in values.get(value.as_ref()).into_iter().flatten() {
                     if !out.contains(&i) {
                         out.push(i);
                     }
@@ -298,6 +298,31 @@ impl GrantTable {
             grant: first,
             what: what.into(),
         }
+    }
+}
+
+/// A field's value as the text a `bind` value is compared with: strings as they are (a vendor
+/// string unescaped), numbers, flags and addresses in their usual form; lists and objects never.
+fn value_text<'v>(value: &Value<'v>) -> Option<std::borrow::Cow<'v, str>> {
+    use std::borrow::Cow;
+    match value {
+        Value::Str(s) => Some(Cow::Borrowed(*s)),
+        Value::Pair(a, b) => Some(Cow::Owned(format!("{a}:{b}"))),
+        Value::Key(k) => Some(Cow::Owned(k.to_string())),
+        Value::Int(n) => Some(Cow::Owned(n.to_string())),
+        Value::Bool(b) => Some(Cow::Owned(b.to_string())),
+        Value::Ip(ip) => Some(Cow::Owned(ip.to_string())),
+        Value::Raw(raw) => {
+            let json = raw.get();
+            if json.starts_with('"') {
+                serde_json::from_str::<String>(json).ok().map(Cow::Owned)
+            } else if json.starts_with(['{', '[']) || json == "null" {
+                None
+            } else {
+                Some(Cow::Borrowed(json))
+            }
+        }
+        Value::Missing | Value::List(_) | Value::Record(_) => None,
     }
 }
 
