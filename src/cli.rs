@@ -950,6 +950,36 @@ pub struct NormalizeSummary {
     pub sessions: HashSet<String>,
 }
 
+/// `normalize` over the spans of one OpenTelemetry export (crate::event::otel::split_export),
+/// each written as its own event or reject, with the export's line.
+fn normalize_parts(
+    normalizer: &Normalizer,
+    parts: &[Vec<u8>],
+    (name, line): (&str, u64),
+    (summary, rejects, out): (
+        &mut NormalizeSummary,
+        &mut NormalizeRejects,
+        &mut impl Write,
+    ),
+    quiet: bool,
+) -> io::Result<()> {
+    let scratch = Bump::new();
+    for part in parts {
+        match normalizer.normalize(part, &scratch) {
+            Ok(event) => {
+                *summary.events_by_source.entry(event.source).or_default() += 1;
+                summary.sessions.insert(event.session.key.to_string());
+                if !quiet {
+                    serde_json::to_writer(&mut *out, &event).map_err(io::Error::from)?;
+                    out.write_all(b"\n")?;
+                }
+            }
+            Err(reject) => rejects.note(summary, name, line, &reject, part)?,
+        }
+    }
+    Ok(())
+}
+
 fn normalize(args: NormalizeArgs) -> Result<i32> {
     let normalizer = Normalizer {
         forced: args.source,
@@ -1001,6 +1031,21 @@ fn normalize(args: NormalizeArgs) -> Result<i32> {
         let read = reader.frame(args.max_record_bytes, &mut |item| {
             let (line, result) = match item {
                 Item::Record { bytes, line } => {
+                    // An OpenTelemetry export of several spans: one event per span, as
+                    // replay and run read it (crate::event::otel).
+                    if let Some(parts) = crate::event::otel::split_export(bytes) {
+                        last_line = line;
+                        let at = (name.as_str(), line);
+                        let sinks = (&mut summary, &mut rejects, &mut out);
+                        let written = normalize_parts(&normalizer, &parts, at, sinks, args.quiet);
+                        return match written {
+                            Ok(()) => ControlFlow::Continue(()),
+                            Err(e) => {
+                                write_error.get_or_insert(e);
+                                ControlFlow::Break(())
+                            }
+                        };
+                    }
                     scratch.reset();
                     (
                         line,

@@ -537,3 +537,30 @@ fn oauth_claim_binding_unknown_tasks_and_a_bytes_budget() {
         .reason
         .contains("bytes in this session, over the grant's budget of 120000")));
 }
+
+/// `--tasks` reaches every shard of `replay --threads`: the same decisions, byte for byte.
+#[test]
+fn sharded_replay_with_tasks_decides_as_one_thread_does() {
+    for case in ["budget/attack", "role/attack"] {
+        let input = format!("fixtures/agents/{case}.jsonl");
+        let tasks = format!("fixtures/agents/{case}.tasks.ndjson");
+        let run = |threads: &str| {
+            let out = cli::sessionguard(&[
+                "replay",
+                &input,
+                "--rules",
+                "rules",
+                "--tasks",
+                &tasks,
+                "--threads",
+                threads,
+                "--no-progress",
+            ]);
+            assert_eq!(out.status.code(), Some(0));
+            String::from_utf8(out.stdout).unwrap()
+        };
+        let one = run("1");
+        assert!(one.contains("sg.agent."), "{case}: {one}");
+        assert_eq!(run("3"), one, "{case}");
+    }
+}
