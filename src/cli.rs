@@ -506,6 +506,11 @@ pub struct GenArgs {
     /// Random seed: the same seed and flags give byte-identical output.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Agents bound to task grants: grant every agent the platform runs a task, inject task
+    /// agents that leave their grant or outlive their task, and write the grants and
+    /// completions to `<out>.tasks.ndjson` (for `replay --tasks`; docs/agents.md).
+    #[arg(long)]
+    pub agent_tasks: bool,
     /// No summary on stderr.
     #[arg(long, short)]
     pub quiet: bool,
@@ -546,6 +551,7 @@ impl GenArgs {
                 GenDelivery::Sorted => sessionguard_gen::Delivery::Sorted,
                 GenDelivery::Realistic => sessionguard_gen::Delivery::Realistic,
             },
+            agent_tasks: self.agent_tasks,
         };
         let output = sessionguard_gen::Output {
             records: self.out.clone(),
