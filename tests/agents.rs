@@ -410,27 +410,32 @@ fn tool_calls_from_genai_spans_and_an_mcp_gateway_are_checked_against_the_grant(
     let rules = pack();
     let tasks = grant::load(&[root().join("fixtures/agents/tools/tasks.ndjson")]).unwrap();
     let mut decided_rules = Vec::new();
-    for (file, session, line) in [
+    // (file, session, line of the violation, line of the session's next record)
+    for (file, session, line, next) in [
         (
             "fixtures/events/otel/genai-spans.jsonl",
             "otel:claims-agents:conversation:conv_6f1d2a9c",
             2,
+            Some(6),
         ),
         (
             "fixtures/events/mcp/gateway-audit.jsonl",
             "mcp:github:session:9f2c41e0b7d64a1f8e3b5c2d7a901e46",
             5,
+            None,
         ),
     ] {
         let text = std::fs::read_to_string(root().join(file)).unwrap();
         let records: Vec<&str> = text.lines().collect();
         let order: Vec<usize> = (0..records.len()).collect();
         let got = evaluate(&rules, tasks.clone(), &records, &order);
-        let want = vec![(
+        let mut want = vec![(
             session.to_owned(),
             line,
             "sg.agent.outside_grant".to_owned(),
         )];
+        // The killed conversation goes on (a model call): the kill did not take effect.
+        want.extend(next.map(|n| (session.to_owned(), n, KILL_NOT_ENFORCED.to_owned())));
         assert_eq!(decided(&got.decisions), want, "{file}");
         decided_rules.push(got.decisions[0].evidence.reason.clone());
         // Without grants, the same records decide nothing.
