@@ -7,11 +7,14 @@
 #   scripts/mutants.sh [SCOPE] [cargo-mutants args…]
 #
 # SCOPE: engine (src/engine), rule (src/rule), adapters (src/event, src/source), core (all
-# three; the default), or a file glob such as 'src/engine/window.rs'. Builds without the
+# three; the default), diff[:BASE] (the core's lines changed since BASE, default origin/main or
+# main: the habit for a change — a handful of mutants, not thousands), or a file glob such as
+# 'src/engine/window.rs'. Builds without the
 # `kafka` feature (the core does not use it), with `parquet` (the golden fixtures hold a
 # Parquet file), and runs the unit tests and the integration tests
 # that exercise the scope (engine, scenarios, time_model, rule_errors, check, golden,
-# third_party; all of them for core or a glob; MUTANTS_TESTS="engine scenarios" overrides).
+# third_party, sigma_correlation; all of them for core, diff or a glob; MUTANTS_TESTS="engine
+# scenarios" overrides).
 # Results go to target/mutants/<scope>/mutants.out (missed.txt, caught.txt, timeout.txt…).
 # A full core run is several thousand mutants — hours on 2 cores; narrow it with a file glob,
 # `-F REGEX` (function names), or `--shard k/n`. Exits non-zero when a mutant survives.
@@ -26,14 +29,27 @@ scope=${1:-core}
 [ $# -gt 0 ] && shift
 # The files to mutate, and the test targets that exercise them (unit tests always).
 case "$scope" in
-    engine) files=(-f 'src/engine/*.rs'); targets="engine scenarios time_model check" ;;
-    rule) files=(-f 'src/rule/*.rs'); targets="rule_errors check engine scenarios" ;;
+    engine) files=(-f 'src/engine/*.rs'); targets="engine scenarios time_model check sigma_correlation" ;;
+    rule) files=(-f 'src/rule/*.rs'); targets="rule_errors check engine scenarios sigma_correlation" ;;
     adapters) files=(-f 'src/event/*.rs' -f 'src/source/*.rs'); targets="golden third_party scenarios" ;;
     core)
         files=(-f 'src/engine/*.rs' -f 'src/rule/*.rs' -f 'src/event/*.rs' -f 'src/source/*.rs')
-        targets="engine scenarios time_model rule_errors check golden third_party"
+        targets="engine scenarios time_model rule_errors check golden third_party sigma_correlation"
         ;;
-    *) files=(-f "$scope"); targets="engine scenarios time_model rule_errors check golden third_party" ;;
+    diff | diff:*)
+        base=${scope#diff}
+        base=${base#:}
+        if [ -z "$base" ]; then
+            base=$(git rev-parse --verify -q origin/main >/dev/null && echo origin/main || echo main)
+        fi
+        mkdir -p target/mutants
+        git diff "$base" -- src/engine src/rule src/event src/source >target/mutants/change.diff
+        files=(-f 'src/engine/*.rs' -f 'src/rule/*.rs' -f 'src/event/*.rs' -f 'src/source/*.rs'
+            --in-diff target/mutants/change.diff)
+        scope=diff
+        targets="engine scenarios time_model rule_errors check golden third_party sigma_correlation"
+        ;;
+    *) files=(-f "$scope"); targets="engine scenarios time_model rule_errors check golden third_party sigma_correlation" ;;
 esac
 targets=${MUTANTS_TESTS:-$targets}
 tests=(--cargo-test-arg=--lib)

@@ -191,6 +191,9 @@ pub struct SsfReceiverArgs {
     /// The transmitter's JWKS, e.g. http://127.0.0.1:8471/jwks.json (actuate's `listen:`).
     #[arg(long)]
     pub jwks: String,
+    /// Take only pushes that carry `Authorization: Bearer <the value of this variable>`.
+    #[arg(long, value_name = "VARIABLE")]
+    pub token_env: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -750,7 +753,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Demo => demo(),
         #[cfg(feature = "actuate")]
         Command::SsfReceiver(args) => {
-            crate::actuate::receiver::command(args.listen, &args.jwks)?;
+            crate::actuate::receiver::command(args.listen, &args.jwks, args.token_env.as_deref())?;
             Ok(exit::OK)
         }
         #[cfg(feature = "actuate")]

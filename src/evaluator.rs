@@ -115,7 +115,7 @@ impl Evaluator {
     /// Resumes the clocks from a checkpoint, and moves the engine's with them.
     pub fn resume_clocks(&mut self, state: ClockState) {
         self.clocks.resume(state);
-        self.advance_all(false);
+        self.advance_all();
         self.decisions.clear();
     }
 
@@ -246,7 +246,7 @@ impl Evaluator {
         self.settle_released(sink)?;
         if admit == Admit::Now {
             self.clocks.applied(event.source, event.time.millis());
-            self.advance_all(false);
+            self.advance_all();
             let applied = self.engine.process(&event, origin, &mut self.decisions);
             self.report(applied, event.source, origin, bytes, sink)?;
         }
@@ -259,7 +259,7 @@ impl Evaluator {
             match released {
                 Released::Apply(held) => {
                     self.clocks.applied(held.source, held.time);
-                    self.advance_all(false);
+                    self.advance_all();
                     let scratch = Bump::new();
                     // It normalized once on the way in, so it cannot fail differently now.
                     if let Ok(event) = self.normalizer.normalize(&held.bytes, &scratch) {
@@ -297,10 +297,10 @@ impl Evaluator {
         sink.reject(origin, &reject, bytes)
     }
 
-    /// Moves the engine's clock of every source to where the clocks stand: before each record,
-    /// or, at the end of the input, to each source's newest record (nothing more can arrive).
-    fn advance_all(&mut self, end: bool) {
-        let marks = self.clocks.watermarks(end);
+    /// Moves the engine's clock of every source to where the clocks stand before a record
+    /// (at the end of the input, [`Engine::finish`] moves them to each source's newest).
+    fn advance_all(&mut self) {
+        let marks = self.clocks.watermarks(false);
         self.engine.advance_all(&marks, &mut self.decisions);
     }
 
@@ -317,7 +317,8 @@ impl Evaluator {
     pub fn finish(&mut self, sink: &mut dyn Sink) -> io::Result<()> {
         self.clocks.finish(&mut self.released);
         self.settle_released(sink)?;
-        self.advance_all(true);
+        let marks = self.clocks.watermarks(true);
+        self.engine.finish(&marks, &mut self.decisions);
         self.flush(sink)
     }
 

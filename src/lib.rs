@@ -38,8 +38,10 @@
 //! - `kafka`: `run`, `rekey`, `demo`: consumer loop, delivery, offsets, progress topic, the
 //!   pipeline's named events.
 //! - `actuate`: `sessionguard actuate`: decisions to Shared Signals receivers as signed CAEP
-//!   Security Event Tokens (push delivery with retries and a circuit breaker), the blast-radius
-//!   guard, actuation records, the SSF metadata and JWKS endpoints (docs/actuation.md).
+//!   Security Event Tokens (push delivery with retries and a circuit breaker), SSF 1.0 streams
+//!   receivers manage themselves (push or poll), direct actuators (Okta, Graph, AWS, GitHub,
+//!   Kubernetes), the blast-radius guard, actuation records, the SSF metadata and JWKS
+//!   endpoints (docs/actuation.md).
 //! - [`gen`]: the traffic generator (its own crate, `crates/sessionguard-gen`: synthetic
 //!   multi-source traffic with injected attacks, sorted or in delivery order) in the engine's
 //!   types, for tests and benches.

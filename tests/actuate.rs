@@ -689,6 +689,8 @@ fn vendor_api() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Seen>>>) {
                             };
                             let (status, body) = if first {
                                 (503, "")
+                            } else if seen.path.contains("/members/") {
+                                (404, r#"{"message":"Not Found"}"#)
                             } else if seen.path.starts_with("/api/v1/") {
                                 (204, "")
                             } else if seen.path == "/" {
@@ -841,6 +843,412 @@ fn okta_and_graph_get_their_documented_revocation_calls_and_dry_run_sends_nothin
         })
         .collect();
     assert_eq!(delivered, BTreeSet::from([("entra", 200), ("okta", 204)]));
+}
+
+/// The golden decision of `path` whose session key starts with `prefix`.
+fn golden_with(path: &str, prefix: &str) -> Value {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|d| d["session"]["key"].as_str().unwrap().starts_with(prefix))
+        .unwrap()
+}
+
+#[test]
+fn github_and_kubernetes_get_their_documented_calls_and_dry_run_sends_nothing() {
+    let (base, seen) = vendor_api();
+    let service_account = golden_with(
+        "fixtures/scenarios/token-reuse/attack-k8s.jsonl.decisions.golden",
+        "k8s:jti:",
+    );
+    let certificate = golden_with(
+        "fixtures/scenarios/scope-escalation-k8s/attack.jsonl.decisions.golden",
+        "k8s:x509:",
+    );
+    let hashed = golden_with(
+        "fixtures/scenarios/bulk-export/attack-github.jsonl.decisions.golden",
+        "github:token:",
+    );
+    let mut by_id = hashed.clone();
+    by_id["decision_id"] = "0badc0de0badc0de0badc0de0badc0de".into();
+    by_id["session"]["key"] = "github:token-id:131415926".into();
+    let dir = scratch("github-k8s");
+    let key = ES256.generate_key_pair().unwrap().to_pem_private_key();
+    std::fs::write(dir.join("es256.pem"), key).unwrap();
+    let config = dir.join("actuate.yml");
+    let input = dir.join("decisions.ndjson");
+    write_lines(
+        &input,
+        &[
+            service_account.clone(),
+            certificate.clone(),
+            hashed.clone(),
+            by_id.clone(),
+        ],
+    );
+    let run = |dry_run: bool| {
+        std::fs::write(
+            &config,
+            format!(
+                "issuer: {ISSUER}\n\
+                 signing_key: {{ alg: ES256, kid: k, key: {{ file: es256.pem }} }}\n\
+                 records: records-{dry_run}.ndjson\n\
+                 receivers:\n\
+                 - name: gh-token\n  kind: github\n  endpoint: {base}\n  dry_run: {dry_run}\n  \
+                   github: {{ org: northwind-labs }}\n  \
+                   authorization: {{ env: SG_TEST_GITHUB_TOKEN }}\n  retry: {{ initial: 10ms }}\n\
+                 - name: gh-members\n  kind: github\n  endpoint: {base}\n  dry_run: {dry_run}\n  \
+                   github: {{ org: northwind-labs, action: membership }}\n  \
+                   authorization: {{ env: SG_TEST_GITHUB_TOKEN }}\n  retry: {{ initial: 10ms }}\n\
+                 - name: cluster\n  kind: kubernetes\n  endpoint: {base}\n  dry_run: {dry_run}\n  \
+                   authorization: {{ env: SG_TEST_K8S_TOKEN }}\n  retry: {{ initial: 10ms }}\n"
+            ),
+        )
+        .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_sessionguard"))
+            .args(["actuate", "--config"])
+            .arg(&config)
+            .arg("--decisions")
+            .arg(&input)
+            .env("SG_TEST_GITHUB_TOKEN", "ghs_test-app-token")
+            .env("SG_TEST_K8S_TOKEN", "eyJk8s.api-server.token")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        assert!(
+            !stderr.contains("ghs_test") && !stderr.contains("eyJk8s"),
+            "{stderr}"
+        );
+        let records: Vec<Value> =
+            std::fs::read_to_string(dir.join(format!("records-{dry_run}.ndjson")))
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+        (stderr, records)
+    };
+    let outcome = |records: &[Value], receiver: &str, id: &Value| -> (String, String) {
+        let r = records
+            .iter()
+            .find(|r| r["receiver"] == receiver && r["decision_id"] == id["decision_id"])
+            .unwrap_or_else(|| panic!("no record for {receiver} {}", id["decision_id"]));
+        (
+            r["outcome"].as_str().unwrap().to_owned(),
+            r["reason"].as_str().unwrap_or("").to_owned(),
+        )
+    };
+
+    // Dry run: the calls are built and logged, nothing is sent.
+    let (stderr, dry) = run(true);
+    assert!(seen.lock().unwrap().is_empty(), "dry_run sent a request");
+    assert!(
+        stderr.contains("DELETE http://")
+            && stderr.contains("/orgs/northwind-labs/credential-authorizations/131415926")
+            && stderr.contains("/api/v1/namespaces/payments/serviceaccounts/api"),
+        "{stderr}"
+    );
+    assert_eq!(outcome(&dry, "cluster", &service_account).0, "dry_run");
+    assert_eq!(outcome(&dry, "gh-members", &hashed).0, "dry_run");
+    // What no call can do is refused in a dry run too, with the reason.
+    let (refused, why) = outcome(&dry, "gh-token", &hashed);
+    assert_eq!(refused, "refused");
+    assert!(why.contains("hash"), "{why}");
+
+    // Enforced.
+    let (_, records) = run(false);
+    let calls = seen.lock().unwrap().clone();
+    let find = |path: &str| -> Seen {
+        calls
+            .iter()
+            .rev()
+            .find(|c| c.path == path)
+            .unwrap_or_else(|| panic!("no call to {path}: {calls:?}"))
+            .clone()
+    };
+    let header = |c: &Seen, name: &str| -> Option<String> {
+        c.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let sso = find("/orgs/northwind-labs/credential-authorizations/131415926");
+    let member = find("/orgs/northwind-labs/members/ext-contractor-ops");
+    for c in [&sso, &member] {
+        assert_eq!(c.method, "DELETE");
+        assert_eq!(
+            c.authorization.as_deref(),
+            Some("Bearer ghs_test-app-token")
+        );
+        assert_eq!(
+            header(c, "accept").as_deref(),
+            Some("application/vnd.github+json")
+        );
+        assert_eq!(
+            header(c, "x-github-api-version").as_deref(),
+            Some("2022-11-28")
+        );
+        assert!(
+            header(c, "user-agent").is_some(),
+            "GitHub refuses calls without one"
+        );
+        assert!(c.body.is_empty());
+    }
+    let sa = find("/api/v1/namespaces/payments/serviceaccounts/api");
+    assert_eq!(sa.method, "DELETE");
+    assert_eq!(
+        sa.authorization.as_deref(),
+        Some("Bearer eyJk8s.api-server.token")
+    );
+    assert_eq!(sa.content_type.as_deref(), Some("application/json"));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&sa.body).unwrap(),
+        serde_json::json!({"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"})
+    );
+    assert_eq!(header(&sa, "accept").as_deref(), Some("application/json"));
+    // Nothing else was called: no Kubernetes call for the certificate, no GitHub call for
+    // the hashed token by the token actuator.
+    let paths: BTreeSet<&str> = calls.iter().map(|c| c.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        BTreeSet::from([
+            "/orgs/northwind-labs/credential-authorizations/131415926",
+            "/orgs/northwind-labs/members/ext-contractor-ops",
+            "/api/v1/namespaces/payments/serviceaccounts/api",
+        ])
+    );
+
+    assert_eq!(outcome(&records, "gh-token", &by_id).0, "delivered");
+    assert_eq!(outcome(&records, "gh-token", &hashed).0, "refused");
+    assert_eq!(
+        outcome(&records, "cluster", &service_account).0,
+        "delivered"
+    );
+    let (refused, why) = outcome(&records, "cluster", &certificate);
+    assert_eq!(refused, "refused");
+    assert!(why.contains("client certificate"), "{why}");
+    // GitHub's 404 is a refusal with GitHub's words: it also means "this token may not see
+    // the organization", and a kill that did not land is not recorded as done.
+    for d in [&hashed, &by_id] {
+        let (refused, why) = outcome(&records, "gh-members", d);
+        assert_eq!(refused, "refused");
+        assert_eq!(why, "HTTP 404: Not Found");
+    }
+}
+
+/// A local API that records every request and answers with `answer(request, n)` (n counts
+/// the requests to the same path, from 1).
+fn recording_api(
+    answer: impl Fn(&Seen, usize) -> (u16, String) + Send + Sync + 'static,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<Seen>>>) {
+    use http_body_util::{BodyExt, Full};
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Seen>::new()));
+    let answer = std::sync::Arc::new(answer);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let (log, answer) = (log.clone(), answer.clone());
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(
+                        move |req: hyper::Request<hyper::body::Incoming>| {
+                            let (log, answer) = (log.clone(), answer.clone());
+                            async move {
+                                let header = |n: &str| {
+                                    req.headers().get(n).map(|v| v.to_str().unwrap().to_owned())
+                                };
+                                let mut seen = Seen {
+                                    method: req.method().to_string(),
+                                    path: req.uri().to_string(),
+                                    headers: Vec::new(),
+                                    authorization: header("authorization"),
+                                    content_type: header("content-type"),
+                                    body: Vec::new(),
+                                };
+                                seen.body =
+                                    req.into_body().collect().await.unwrap().to_bytes().to_vec();
+                                let n = {
+                                    let mut log = log.lock().unwrap();
+                                    log.push(seen.clone());
+                                    log.iter().filter(|s| s.path == seen.path).count()
+                                };
+                                let (status, body) = answer(&seen, n);
+                                let mut response =
+                                    hyper::Response::new(Full::new(bytes::Bytes::from(body)));
+                                *response.status_mut() =
+                                    hyper::StatusCode::from_u16(status).unwrap();
+                                Ok::<_, std::convert::Infallible>(response)
+                            }
+                        },
+                    );
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+    });
+    (format!("http://{}", rx.recv().unwrap()), seen)
+}
+
+#[test]
+fn graph_tokens_come_from_the_tenants_token_endpoint_and_are_cached_until_expiry() {
+    const TOKEN_PATH: &str = "/tenant-1/oauth2/v2.0/token";
+    const BAD_PATH: &str = "/tenant-2/oauth2/v2.0/token";
+    const SECRET: &str = "graph-client-secret~Zq8";
+    let (base, seen) = recording_api(|req, n| {
+        if req.path == TOKEN_PATH {
+            // Tokens live two seconds: the second is fetched once the first is nearly spent.
+            (
+                200,
+                format!(
+                    r#"{{"token_type":"Bearer","expires_in":2,"ext_expires_in":2,"access_token":"tok-{n}"}}"#
+                ),
+            )
+        } else if req.path == BAD_PATH {
+            (
+                401,
+                r#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided.\r\nTrace ID: 0d7c"}"#.into(),
+            )
+        } else {
+            (200, r#"{"value":true}"#.into())
+        }
+    });
+    let entra = golden_first("fixtures/scenarios/mfa-failures/attack-entra.jsonl.decisions.golden");
+    let copy = |n: u32| {
+        let mut d = entra.clone();
+        d["decision_id"] = format!("{:032x}", 0xe0 + n).into();
+        d
+    };
+    let dir = scratch("graph-oauth");
+    let key = ES256.generate_key_pair().unwrap().to_pem_private_key();
+    std::fs::write(dir.join("es256.pem"), key).unwrap();
+    let config = dir.join("actuate.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "issuer: {ISSUER}\n\
+             signing_key: {{ alg: ES256, kid: k, key: {{ file: es256.pem }} }}\n\
+             records: records.ndjson\n\
+             receivers:\n\
+             - name: entra\n  kind: graph\n  endpoint: {base}\n  retry: {{ initial: 10ms }}\n  \
+               client_credentials:\n    token_endpoint: {base}{TOKEN_PATH}\n    \
+               client_id: app-1\n    client_secret: {{ env: SG_TEST_GRAPH_SECRET }}\n\
+             - name: entra-misconfigured\n  kind: graph\n  endpoint: {base}\n  \
+               client_credentials:\n    token_endpoint: {base}{BAD_PATH}\n    \
+               client_id: app-2\n    client_secret: {{ env: SG_TEST_GRAPH_SECRET }}\n"
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sessionguard"))
+        .args(["actuate", "--config"])
+        .arg(&config)
+        .args(["--decisions", "-"])
+        .env("SG_TEST_GRAPH_SECRET", SECRET)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("stderr")).unwrap())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let records = || -> Vec<Value> {
+        std::fs::read_to_string(dir.join("records.ndjson"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let delivered = || {
+        records()
+            .iter()
+            .filter(|r| r["outcome"] == "delivered")
+            .count()
+    };
+    let wait_for = |n: usize| {
+        let start = Instant::now();
+        while delivered() < n {
+            assert!(start.elapsed() < Duration::from_secs(20), "{:?}", records());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    use std::io::Write as _;
+    writeln!(stdin, "{}\n{}", copy(1), copy(2)).unwrap();
+    stdin.flush().unwrap();
+    wait_for(2);
+    std::thread::sleep(Duration::from_millis(2100));
+    writeln!(stdin, "{}", copy(3)).unwrap();
+    stdin.flush().unwrap();
+    wait_for(3);
+    drop(stdin);
+    assert_eq!(wait(&mut child, Duration::from_secs(20)), 0);
+
+    let calls = seen.lock().unwrap().clone();
+    let tokens: Vec<&Seen> = calls.iter().filter(|c| c.path == TOKEN_PATH).collect();
+    assert_eq!(
+        tokens.len(),
+        2,
+        "one token for two calls, a new one once it expired"
+    );
+    for t in &tokens {
+        assert_eq!(t.method, "POST");
+        assert_eq!(
+            t.content_type.as_deref(),
+            Some("application/x-www-form-urlencoded")
+        );
+        assert_eq!(t.authorization, None);
+        let mut form: Vec<&str> = std::str::from_utf8(&t.body).unwrap().split('&').collect();
+        form.sort();
+        assert_eq!(
+            form,
+            [
+                "client_id=app-1",
+                &format!("client_secret={SECRET}"),
+                "grant_type=client_credentials",
+                "scope=https%3A%2F%2Fgraph.microsoft.com%2F.default",
+            ]
+        );
+    }
+    let graph: Vec<&Seen> = calls
+        .iter()
+        .filter(|c| c.path.ends_with("/revokeSignInSessions"))
+        .collect();
+    assert_eq!(graph.len(), 3, "{calls:?}");
+    let used: Vec<&str> = graph
+        .iter()
+        .map(|c| c.authorization.as_deref().unwrap())
+        .collect();
+    assert_eq!(used, ["Bearer tok-1", "Bearer tok-1", "Bearer tok-2"]);
+    assert!(graph.iter().all(|c| c.method == "POST"));
+
+    // A token endpoint that refuses the client: each decision refused at that receiver, with
+    // Entra's words, and no Graph call made for it.
+    let records = records();
+    let refusals: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["receiver"] == "entra-misconfigured")
+        .collect();
+    assert_eq!(refusals.len(), 3);
+    for r in refusals {
+        assert_eq!(r["outcome"], "refused");
+        assert_eq!(
+            r["reason"],
+            "the token endpoint answered HTTP 401: invalid_client: AADSTS7000215: Invalid client secret provided."
+        );
+    }
+    let stderr = std::fs::read_to_string(dir.join("stderr")).unwrap();
+    assert!(
+        !stderr.contains(SECRET) && !stderr.contains("tok-"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -1347,12 +1755,26 @@ fn the_bundled_receiver_verifies_and_prints_what_actuate_sends() {
             "--jwks",
             &format!("http://127.0.0.1:{}/jwks.json", setup.listen),
         ])
+        .args(["--token-env", "SG_TEST_EXPECTED_TOKEN"])
+        .env("SG_TEST_EXPECTED_TOKEN", TOKEN)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let code = wait(&mut actuate(&setup, &input), Duration::from_secs(60));
     assert_eq!(code, 0, "{}", stderr_text(&setup));
+    // A push without the receiver's token, or with another, is turned away.
+    for auth in [None, Some("Bearer someone-elses-token")] {
+        let (status, body) = push_to(
+            &format!("http://127.0.0.1:{receiver_port}/events"),
+            auth,
+            "eyJhbGciOiJFUzI1NiJ9.e30.c2ln",
+        );
+        assert_eq!(
+            (status, body.as_str()),
+            (401, r#"{"err":"authentication_failed"}"#)
+        );
+    }
     assert_eq!(terminate(&mut receiver), 0);
     let mut out = String::new();
     std::io::Read::read_to_string(&mut receiver.stdout.take().unwrap(), &mut out).unwrap();
@@ -1372,10 +1794,38 @@ fn the_bundled_receiver_verifies_and_prints_what_actuate_sends() {
     assert_eq!(got, want);
 }
 
+/// POSTs `set` as a push (RFC 8935) to `url`; the status and body of the answer.
+fn push_to(url: &str, authorization: Option<&str>, set: &str) -> (u16, String) {
+    use http_body_util::{BodyExt, Full};
+    let mut request = hyper::Request::post(url).header("content-type", "application/secevent+jwt");
+    if let Some(auth) = authorization {
+        request = request.header("authorization", auth);
+    }
+    let request = request
+        .body(Full::new(bytes::Bytes::from(set.to_owned())))
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<Full<bytes::Bytes>>();
+        let response = client.request(request).await.unwrap();
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    })
+}
+
 /// A TLS receiver answering `202` to one request per connection (HTTP/1.1 by hand over
 /// OpenSSL), with a certificate for `localhost` only, made by the openssl command; its port
 /// and the certificate's path.
-fn tls_receiver(dir: &Path) -> (u16, PathBuf) {
+/// Every request's head (request line and headers, as sent) is kept in the returned log.
+type Heads = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+fn tls_receiver(dir: &Path) -> (u16, PathBuf, Heads) {
     use openssl::ssl::{SslAcceptor, SslFiletype, SslMethod};
     use std::io::{BufRead, BufReader, Read};
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
@@ -1416,20 +1866,24 @@ fn tls_receiver(dir: &Path) -> (u16, PathBuf) {
     let acceptor = std::sync::Arc::new(acceptor.build());
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
+    let heads = Heads::default();
+    let log = heads.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
-            let acceptor = acceptor.clone();
+            let (acceptor, log) = (acceptor.clone(), log.clone());
             std::thread::spawn(move || {
                 let Ok(tls) = acceptor.accept(stream) else {
                     return;
                 };
                 let mut reader = BufReader::new(tls);
                 let mut length = 0usize;
+                let mut head = String::new();
                 loop {
                     let mut line = String::new();
                     if reader.read_line(&mut line).unwrap_or(0) == 0 {
                         return;
                     }
+                    head.push_str(&line);
                     if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
                         length = v.trim().parse().unwrap_or(0);
                     }
@@ -1439,6 +1893,7 @@ fn tls_receiver(dir: &Path) -> (u16, PathBuf) {
                 }
                 let mut body = vec![0; length];
                 let _ = reader.read_exact(&mut body);
+                log.lock().unwrap().push(head);
                 let _ = std::io::Write::write_all(
                     reader.get_mut(),
                     b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
@@ -1446,13 +1901,13 @@ fn tls_receiver(dir: &Path) -> (u16, PathBuf) {
             });
         }
     });
-    (port, cert)
+    (port, cert, heads)
 }
 
 #[test]
 fn https_receivers_are_verified_by_ca_and_host_name() {
     let dir = scratch("tls");
-    let (port, cert) = tls_receiver(&dir);
+    let (port, cert, heads) = tls_receiver(&dir);
     let key = ES256.generate_key_pair().unwrap().to_pem_private_key();
     std::fs::write(dir.join("es256.pem"), key).unwrap();
     let receiver = |name: &str, host: &str, ca: bool| {
@@ -1475,16 +1930,26 @@ fn https_receivers_are_verified_by_ca_and_host_name() {
             receiver("trusted", "localhost", true),
             receiver("unknown-ca", "localhost", false),
             receiver("wrong-host", "127.0.0.1", true),
+        ) + &format!(
+            // A Kubernetes API server reached over TLS with the cluster's CA and a bearer token.
+            "- name: cluster\n  kind: kubernetes\n  endpoint: https://localhost:{port}\n  \
+             ca_file: {}\n  authorization: {{ env: SG_TEST_K8S_TOKEN }}\n",
+            cert.display()
         ),
     )
     .unwrap();
     let input = dir.join("decisions.ndjson");
-    write_lines(&input, &decisions(1)[..1]);
+    let service_account = golden_with(
+        "fixtures/scenarios/token-reuse/attack-k8s.jsonl.decisions.golden",
+        "k8s:jti:",
+    );
+    write_lines(&input, &[decisions(1)[0].clone(), service_account]);
     let out = Command::new(env!("CARGO_BIN_EXE_sessionguard"))
         .args(["actuate", "--config"])
         .arg(dir.join("actuate.yml"))
         .arg("--decisions")
         .arg(&input)
+        .env("SG_TEST_K8S_TOKEN", "eyJk8s.tls-token")
         .output()
         .unwrap();
     // Settled everywhere, but not delivered everywhere: status 4.
@@ -1513,4 +1978,20 @@ fn https_receivers_are_verified_by_ca_and_host_name() {
     let (wrong, why) = outcome("wrong-host");
     assert_eq!(wrong, "failed");
     assert!(why.contains("certificate verify failed"), "{why}");
+    assert_eq!(outcome("cluster").0, "delivered");
+    let heads = heads.lock().unwrap();
+    let delete = heads
+        .iter()
+        .find(|h| h.starts_with("DELETE "))
+        .expect("the Kubernetes call came over TLS");
+    assert!(
+        delete.starts_with("DELETE /api/v1/namespaces/payments/serviceaccounts/api HTTP/1.1\r\n"),
+        "{delete}"
+    );
+    assert!(
+        delete
+            .to_ascii_lowercase()
+            .contains("authorization: bearer eyjk8s.tls-token\r\n"),
+        "{delete}"
+    );
 }

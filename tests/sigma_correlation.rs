@@ -63,6 +63,26 @@ const CASES: &[(&str, &str)] = &[
     // (line 6); her read with no byte count (line 4) adds nothing, her next (line 7) finds it
     // holding. Bob's two reads of 600,000 come from two addresses: two groups.
     ("bytes_out.yml", "s3-reads.jsonl"),
+    // value_avg of read sizes by address and caller, over 500,000 within 1h; each span is
+    // decided once the clock has passed its end, with all its reads in hand. Carol's reads of
+    // 100,000 and 1,200,000 average 650,000 at 15:10 (line 3); her 15:20 read is in that span's
+    // hour; her 2,000,000 at 16:30 (line 9) is alone in its hour and more than one hour after
+    // 15:10: a second decision. Her 16:31 read has no size: not counted. Dave's average
+    // 200,000, then 450,000, then 433,333. Erin's 950,000 at 16:10 arrives before her 10,000
+    // at 16:05: the hour ending at 16:10 averages 480,000, so nothing — a decision on the
+    // 950,000 alone, as it arrived, would have been wrong.
+    ("avg_bytes.yml", "s3-downloads.jsonl"),
+    // value_percentile with `percentile: 95`, by caller, at least 900,000 within 1h
+    // (interpolated between ranks), on the same reads with neighbours swapped within the
+    // grace. Carol: [100,000, 1,200,000] gives 1,145,000 at 15:10 (line 1 here), and 2,000,000
+    // at 16:30 (line 10). Erin: [10,000, 950,000] gives 903,000 at 16:10 (line 8), where her
+    // average did not reach 500,000. Dave: 675,000, then 670,000.
+    ("p95_bytes.yml", "s3-downloads-shuffled.jsonl"),
+    // value_percentile without a percentile, the specification's reading: a call that is at
+    // most 10 % of its caller's S3 calls within 24h. Carol's ten reads are 100 % reads; her
+    // PutBucketPolicy at 15:10 (line 13) is 1 of 11 calls, 9.091 %; her next read is 11 of 12.
+    // Dave's ListBuckets is 1 of 1, then 1 of 2: never rare.
+    ("rare_call.yml", "s3-calls.jsonl"),
 ];
 
 /// Replays `events` with the rules of `rules` and `config`.
@@ -171,6 +191,29 @@ fn out_of_order_within_the_grace_decides_on_the_same_groups_and_sessions() {
     );
 }
 
+/// A decision as JSON without where its records were read: what arrival order must not change.
+fn without_origins(d: &Decision) -> serde_json::Value {
+    let mut v = serde_json::to_value(d).unwrap();
+    for e in v["evidence"]["events"].as_array_mut().into_iter().flatten() {
+        e.as_object_mut().unwrap().remove("origin");
+    }
+    v
+}
+
+#[test]
+fn averages_and_percentiles_decide_identically_whatever_the_order_within_the_grace() {
+    for rules in ["avg_bytes.yml", "p95_bytes.yml"] {
+        let rules = dir().join(rules);
+        let config = EngineConfig::default;
+        let (sorted, _) = decisions(&rules, &dir().join("s3-downloads.jsonl"), config());
+        let (shuffled, _) = decisions(&rules, &dir().join("s3-downloads-shuffled.jsonl"), config());
+        assert!(!sorted.is_empty(), "{}: no decision", rules.display());
+        let sorted: Vec<_> = sorted.iter().map(without_origins).collect();
+        let shuffled: Vec<_> = shuffled.iter().map(without_origins).collect();
+        assert_eq!(sorted, shuffled, "{}", rules.display());
+    }
+}
+
 /// An Okta sign-in failure of `user` from `ip` at `time` (15:MM:SS on 2024-05-14).
 fn failure(user: &str, ip: &str, time: &str) -> String {
     json!({
@@ -270,6 +313,57 @@ fn lateness_applies_per_group_as_per_session() {
         ]
     );
     assert_eq!(engine.group_stats().late, 0);
+}
+
+#[test]
+fn a_span_whose_session_was_forgotten_before_it_settled_is_counted_not_decided() {
+    // Carol reads 100,000 bytes with one key, then 1,200,000 with her next key (two sessions,
+    // one group: the 95th percentile rule groups by caller). The span ending at 15:10 holds,
+    // but settles only once the clock passes 15:10 (Dave's 15:45 listing, less the 20-minute
+    // grace). With room for one session, Dave's 15:20 listing evicts the session of Carol's
+    // 15:10 read before then: there is no session to decide on. With room for all, it decides.
+    let downloads = std::fs::read_to_string(dir().join("s3-downloads.jsonl")).unwrap();
+    let lines: Vec<&str> = downloads.lines().collect();
+    let carol_next_key = lines[2].replace("ASIACAROLEXAMPLE0003", "ASIACAROLEXAMPLE0009");
+    let dave_lists = |time: &str| {
+        lines[1]
+            .replace("2024-05-14T15:00:00Z", time)
+            .replace("GetObject", "ListBuckets")
+    };
+    let scratch = Scratch::new("orphaned");
+    let events = scratch.file(
+        "events.jsonl",
+        &[
+            lines[0].to_owned(),
+            carol_next_key,
+            dave_lists("2024-05-14T15:20:00Z"),
+            dave_lists("2024-05-14T15:45:00Z"),
+        ]
+        .join("\n"),
+    );
+    let rules = dir().join("p95_bytes.yml");
+    let one_session = EngineConfig {
+        max_sessions: 1,
+        ..EngineConfig::default()
+    };
+    let (decided, engine) = decisions(&rules, &events, one_session);
+    let shown: Vec<String> = decided.iter().map(line_of).collect();
+    assert!(decided.is_empty(), "{shown:?}");
+    assert_eq!(engine.stats().sessions_evicted, 2);
+    assert_eq!(engine.group_stats().orphaned, 1);
+
+    let (decided, engine) = decisions(&rules, &events, EngineConfig::default());
+    let shown: Vec<String> = decided.iter().map(line_of).collect();
+    assert_eq!(
+        shown,
+        [
+            "2024-05-14T15:10:00.000Z 8b0c2d4e-5f6a-4b7c-9d8e-0f1a2b3c4d5e \
+          aws:111122223333:sts:ASIACAROLEXAMPLE0009 line 2 \
+          userIdentity.arn=arn:aws:sts::111122223333:assumed-role/analyst/carol \
+          value_percentile=1145000 alert medium\n"
+        ]
+    );
+    assert_eq!(engine.group_stats().orphaned, 0);
 }
 
 #[test]

@@ -124,24 +124,24 @@ def pod_reads(fx, api, reads, pod="10.42.5.23"):
 
 def k8s_attack(fx):
     fx.summary = (
-        "The `payments/api` service-account token is read from the pod and used with kubectl from "
-        "another pod in the same subnet (10.42.5.77 beside the pod's 10.42.5.23): same /24, so the "
-        "network checks are quiet; the runtime is new."
+        "A shell in the `payments/api` pod (`kubectl exec`) uses the pod's service-account token "
+        "with kubectl: the address is the pod's own (10.42.5.23), so the network and address "
+        "checks are quiet; the runtime is new."
     )
     api = sa("payments", "api", "6b2f0e4c-8a31-4d97-b5c2-3e8f1a0d7c64", "api-7d9f8b6c5-m8t2w",
              "ip-10-42-5-101.ec2.internal")
-    fx.who(api.session_key, "service-account token of `payments/api`; used with kubectl from 10.42.5.77")
+    fx.who(api.session_key, "service-account token of `payments/api`; used with kubectl from a shell in the pod")
     pod_reads(fx, api, [(clock, API_UA) for clock in ["11:00:03.114", "11:05:03.120", "11:10:03.117",
                                                        "11:15:03.119"]])
-    ev = fx.add(k8s_event(fx.at("11:17:21.402"), api, "list", "secrets", ip="10.42.5.77", ua=KUBECTL_LINUX,
+    ev = fx.add(k8s_event(fx.at("11:17:21.402"), api, "list", "secrets", ip="10.42.5.23", ua=KUBECTL_LINUX,
                           namespace="payments", reason=API_REASON), api.session_key)
     # Learnt from 11:00:03.114 and 11:05:03.120 (the ten minutes end before the read at 11:10:03.117):
     # records not yet arrived could join until 11:10:03.113, so until event time passes that plus
     # the 20-minute grace; the file ends before, so the decision is taken at its end.
     fx.fire(ev, "workload token used by another runtime", "revoke session",
-            "the pod's token, learnt with payments-api only, now used by kubectl from another pod of the /24",
+            "the pod's token, learnt with payments-api only, now used by kubectl from the pod itself",
             decided_after="11:30:03.113")
-    fx.add(k8s_event(fx.at("11:17:40.016"), api, "get", "secrets", ip="10.42.5.77", ua=KUBECTL_LINUX,
+    fx.add(k8s_event(fx.at("11:17:40.016"), api, "get", "secrets", ip="10.42.5.23", ua=KUBECTL_LINUX,
                      namespace="payments", name="db-creds", reason=API_REASON), api.session_key)
 
 

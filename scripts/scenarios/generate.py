@@ -18,6 +18,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import case_agent  # noqa: E402
+import case_binding  # noqa: E402
 import case_bulk  # noqa: E402
 import case_device  # noqa: E402
 import case_edges  # noqa: E402
@@ -75,6 +76,8 @@ FILES = {
     "workload-runtime/benign-k8s.jsonl": case_workload.k8s_benign,
     "workstation-drift/attack.jsonl": case_device.attack,
     "workstation-drift/benign.jsonl": case_device.benign,
+    "zz-workload-binding/attack.jsonl": case_binding.attack,
+    "zz-workload-binding/benign.jsonl": case_binding.benign,
 }
 
 

@@ -38,6 +38,10 @@ RULE_OF_INTENT = {
     # rules/workload-new-runtime.yml: a workload's credential used by a runtime it did not learn
     "workload credentials used by another runtime": "sg.workload.new_runtime",
     "workload token used by another runtime": "sg.workload.new_runtime",
+    # rules/workload-credential-moved.yml: a workload's credential used from an address it did
+    # not learn (compared exactly: inside the /24 the network rule tolerates)
+    "workload credentials used from another address": "sg.workload.credential_moved",
+    "workload token used from another address": "sg.workload.credential_moved",
     # rules/entra-new-device.yml: an Entra session's device outside the one it learnt
     "session continued from another device": "sg.entra.new_device",
     # rules/workload-new-region.yml: an instance's credentials in a region it did not learn

@@ -91,6 +91,8 @@ pub fn call(decision: &DecisionIn) -> Result<Call> {
         path: "/".into(),
         content_type: Some(FORM),
         body: body.into(),
+        headers: Vec::new(),
+        absent_is_done: false,
     })
 }
 

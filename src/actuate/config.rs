@@ -10,9 +10,12 @@ use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
 use super::aws::AwsSigner;
+use super::github::{GithubAction, GithubTarget};
 use super::guard::{GuardSettings, GuardSpec};
+use super::oauth::ClientCredentials;
 use super::secret::{Secret, SecretSpec};
 use super::set::{SetSigner, SigningAlg, SubjectFormat};
+use super::stream::{StreamSettings, StreamsSpec};
 use super::topic::KafkaSpec;
 use super::vendor::Kind;
 use crate::units::parse_duration_ms;
@@ -46,6 +49,9 @@ pub struct ConfigSpec {
     /// Act only on decisions authenticated by `run`.
     #[serde(default)]
     pub trust: Option<TrustSpec>,
+    /// SSF 1.0 streams receivers manage themselves (push or poll).
+    #[serde(default)]
+    pub streams: Option<StreamsSpec>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -91,6 +97,10 @@ pub struct ReceiverSpec {
     /// `iss` of an `iss_sub` subject: the identity provider the user ids belong to.
     #[serde(default)]
     pub subject_issuer: Option<String>,
+    /// The CAEP events it takes (`session-revoked`, the default; `credential-change`,
+    /// `assurance-level-change`).
+    #[serde(default)]
+    pub events: Option<Vec<String>>,
     #[serde(default)]
     pub take: Option<TakeSpec>,
     /// Per attempt (default 5s).
@@ -106,6 +116,34 @@ pub struct ReceiverSpec {
     /// PEM file of the CAs that sign the receiver's certificate (default: the system's).
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+    /// `kind: github`: the organization and what to do.
+    #[serde(default)]
+    pub github: Option<GithubSpec>,
+    /// The API's bearer token fetched with the OAuth 2.0 client-credentials grant (Microsoft
+    /// Graph), instead of `authorization`.
+    #[serde(default)]
+    pub client_credentials: Option<ClientCredentialsSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientCredentialsSpec {
+    /// `https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token`.
+    pub token_endpoint: String,
+    pub client_id: String,
+    pub client_secret: SecretSpec,
+    /// Default `https://graph.microsoft.com/.default`.
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GithubSpec {
+    pub org: String,
+    /// `token` (the default), `membership` or `suspend`.
+    #[serde(default)]
+    pub action: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -169,6 +207,7 @@ pub struct Settings {
     pub guard: GuardSettings,
     pub kafka: Option<KafkaSpec>,
     pub decision_mac_key: Option<Secret>,
+    pub streams: Option<StreamSettings>,
 }
 
 pub struct ReceiverSettings {
@@ -179,6 +218,8 @@ pub struct ReceiverSettings {
     pub audience: Option<String>,
     pub authorization: Option<Secret>,
     pub subject: SubjectFormat,
+    /// The CAEP event URIs it takes.
+    pub events: Vec<&'static str>,
     pub take: Take,
     pub timeout: Duration,
     pub retry: Retry,
@@ -186,6 +227,8 @@ pub struct ReceiverSettings {
     pub breaker_open_for: Duration,
     pub ca_file: Option<PathBuf>,
     pub aws: Option<AwsSigner>,
+    pub github: Option<GithubTarget>,
+    pub client_credentials: Option<ClientCredentials>,
 }
 
 #[derive(Clone, Debug)]
@@ -266,8 +309,19 @@ impl Settings {
                 }
             }
         }
-        if receivers.is_empty() && errors.is_empty() {
-            errors.push("receivers: none configured".into());
+        let streams = match spec
+            .streams
+            .map(|s| StreamSettings::build(s, base))
+            .transpose()
+        {
+            Ok(streams) => streams,
+            Err(problems) => {
+                errors.extend(problems.into_iter().map(|p| format!("streams: {p}")));
+                None
+            }
+        };
+        if receivers.is_empty() && streams.is_none() && errors.is_empty() {
+            errors.push("receivers: none configured (and no `streams:`)".into());
         }
         let guard = match spec.guard.map(GuardSettings::build).transpose() {
             Ok(guard) => guard.unwrap_or_default(),
@@ -308,6 +362,7 @@ impl Settings {
             guard,
             kafka: spec.kafka,
             decision_mac_key,
+            streams,
         })
     }
 }
@@ -369,34 +424,118 @@ fn receiver(r: ReceiverSpec, base: &Path) -> Result<ReceiverSettings, Vec<String
             errors.push(format!("authorization: {e:#}"));
             None
         });
-    let subject = match (r.subject.as_deref().unwrap_or("complex"), &r.subject_issuer) {
-        ("complex", _) => SubjectFormat::Complex,
-        ("email", _) => SubjectFormat::Email,
-        ("opaque", _) => SubjectFormat::Opaque,
-        ("iss_sub", Some(iss)) => SubjectFormat::IssSub(iss.clone()),
-        ("iss_sub", None) => {
-            errors.push("subject iss_sub needs subject_issuer".into());
-            SubjectFormat::Complex
+    let subject = SubjectFormat::parse(
+        r.subject.as_deref().unwrap_or("complex"),
+        r.subject_issuer.as_deref(),
+    )
+    .unwrap_or_else(|e| {
+        errors.push(e);
+        SubjectFormat::Complex
+    });
+    let mut events = Vec::new();
+    for name in r
+        .events
+        .clone()
+        .unwrap_or_else(|| vec!["session-revoked".into()])
+    {
+        match super::set::caep_event(&name) {
+            Some(uri) => events.push(uri),
+            None => errors.push(format!(
+                "events: {name:?} is not one of session-revoked, credential-change, assurance-level-change"
+            )),
         }
-        (other, _) => {
-            errors.push(format!(
-                "subject {other:?}: complex, email, iss_sub or opaque"
-            ));
-            SubjectFormat::Complex
-        }
-    };
+    }
     let kind = match r.kind.as_deref().map(Kind::parse) {
         None => Kind::Ssf,
         Some(Some(kind)) => kind,
         Some(None) => {
             errors.push(format!(
-                "kind {:?}: ssf, okta or graph",
+                "kind {:?}: ssf, okta, graph, aws, github or kubernetes",
                 r.kind.as_deref().unwrap_or("")
             ));
             Kind::Ssf
         }
     };
     let aws = aws_signer(r.aws.as_ref(), kind, base, &mut errors);
+    let client_credentials = match &r.client_credentials {
+        None => None,
+        Some(_) if kind == Kind::Ssf => {
+            errors.push(
+                "client_credentials: for a direct actuator (kind graph …), not an SSF receiver"
+                    .into(),
+            );
+            None
+        }
+        Some(_) if r.authorization.is_some() => {
+            errors.push("client_credentials and authorization: name one".into());
+            None
+        }
+        Some(spec) => {
+            let endpoint = match spec.token_endpoint.parse::<hyper::Uri>() {
+                Ok(uri)
+                    if matches!(uri.scheme_str(), Some("http" | "https"))
+                        && uri.host().is_some() =>
+                {
+                    Some(uri)
+                }
+                _ => {
+                    errors.push(format!(
+                        "client_credentials.token_endpoint {:?}: an http:// or https:// URL",
+                        spec.token_endpoint
+                    ));
+                    None
+                }
+            };
+            let secret = Secret::load(&spec.client_secret, base)
+                .map_err(|e| errors.push(format!("client_credentials.client_secret: {e:#}")))
+                .ok();
+            if spec.client_id.is_empty() {
+                errors.push("client_credentials.client_id: empty".into());
+            }
+            match (endpoint, secret) {
+                (Some(token_endpoint), Some(client_secret)) => Some(ClientCredentials {
+                    token_endpoint,
+                    client_id: spec.client_id.clone(),
+                    client_secret,
+                    scope: spec
+                        .scope
+                        .clone()
+                        .unwrap_or_else(|| "https://graph.microsoft.com/.default".into()),
+                }),
+                _ => None,
+            }
+        }
+    };
+    let github = match (&r.github, kind) {
+        (Some(spec), Kind::Github) => {
+            let action = spec.action.as_deref().unwrap_or("token");
+            match GithubAction::parse(action) {
+                Some(action) if !spec.org.is_empty() => Some(GithubTarget {
+                    org: spec.org.clone(),
+                    action,
+                }),
+                Some(_) => {
+                    errors.push("github.org: empty".into());
+                    None
+                }
+                None => {
+                    errors.push(format!(
+                        "github.action {action:?}: token, membership or suspend"
+                    ));
+                    None
+                }
+            }
+        }
+        (None, Kind::Github) => {
+            errors.push("kind github needs `github: { org: … }`".into());
+            None
+        }
+        (Some(_), _) => {
+            errors.push("`github:` belongs to a receiver of kind github".into());
+            None
+        }
+        (None, _) => None,
+    };
     let take = r.take.unwrap_or_default();
     let actions = take
         .actions
@@ -456,6 +595,7 @@ fn receiver(r: ReceiverSpec, base: &Path) -> Result<ReceiverSettings, Vec<String
             audience: r.audience,
             authorization,
             subject,
+            events,
             kind,
             dry_run: r.dry_run,
             take: Take {
@@ -470,6 +610,8 @@ fn receiver(r: ReceiverSpec, base: &Path) -> Result<ReceiverSettings, Vec<String
             breaker_open_for,
             ca_file: r.ca_file.map(|p| base.join(p)),
             aws,
+            github,
+            client_credentials,
         }),
         _ => Err(errors),
     }

@@ -40,7 +40,7 @@ pub fn deliver(decisions: &[Vec<u8>]) -> Result<(Summary, Received)> {
         .build()?;
     let result = runtime.block_on(async {
         let (addr, received) =
-            receiver::serve("127.0.0.1:0".parse()?, &signer.jwks(), false).await?;
+            receiver::serve("127.0.0.1:0".parse()?, &signer.jwks(), false, None).await?;
         let settings = Settings {
             issuer: "urn:sessionguard:demo".into(),
             signer,
@@ -56,6 +56,7 @@ pub fn deliver(decisions: &[Vec<u8>]) -> Result<(Summary, Received)> {
                 audience: Some("urn:sessionguard:demo-receiver".into()),
                 authorization: None,
                 subject: SubjectFormat::Complex,
+                events: vec![crate::decision::CAEP_SESSION_REVOKED],
                 take: Take {
                     rules: None,
                     sessions: None,
@@ -72,10 +73,13 @@ pub fn deliver(decisions: &[Vec<u8>]) -> Result<(Summary, Received)> {
                 breaker_open_for: std::time::Duration::from_secs(1),
                 ca_file: None,
                 aws: None,
+                github: None,
+                client_credentials: None,
             }],
             guard: GuardSettings::default(),
             kafka: None,
             decision_mac_key: None,
+            streams: None,
         };
         let (_stop_tx, stop) = watch::channel(false);
         let summary = run(settings, Input::File(input.clone()), stop).await?;

@@ -14,8 +14,13 @@
 //! - [`record`]: actuation records (NDJSON).
 //! - [`topic`]: reading the actions topic; offsets stored once settled.
 //! - [`vendor`]: direct actuators: Okta (clear a user's sessions), Microsoft Graph (revoke
-//!   sign-in sessions), each one HTTP call on the push path.
-//! - [`metrics`], [`server`]: `/metrics`, `/.well-known/ssf-configuration`, `/jwks.json`.
+//!   sign-in sessions), each one HTTP call on the push path; [`aws`], [`github`] (SSO
+//!   authorization, membership, suspension) and [`kubernetes`] (the service account) beside.
+//! - [`stream`]: SSF 1.0 streams receivers set up themselves (configuration, status,
+//!   subjects, verification) and the SETs held for them until pushed or polled.
+//! - [`oauth`]: client-credentials tokens for vendor APIs (Microsoft Graph), cached.
+//! - [`metrics`], [`server`]: `/metrics`, `/.well-known/ssf-configuration`, `/jwks.json`, and
+//!   the stream management endpoints (bearer-authenticated).
 //! - [`receiver`], [`demo`]: a bundled push receiver that verifies SETs, and the demo's
 //!   actuation through it.
 //!
@@ -35,8 +40,11 @@
 pub mod aws;
 pub mod config;
 pub mod demo;
+pub mod github;
 pub mod guard;
+pub mod kubernetes;
 pub mod metrics;
+pub mod oauth;
 pub mod push;
 pub mod receiver;
 pub mod record;
@@ -44,6 +52,7 @@ pub mod secret;
 pub mod server;
 pub mod set;
 pub mod state;
+pub mod stream;
 pub mod topic;
 pub mod vendor;
 
@@ -117,8 +126,10 @@ struct Shared {
     issuer: String,
     /// With `trust:`, only decisions carrying a matching MAC are acted on.
     decision_mac_key: Option<secret::Secret>,
-    signer: SetSigner,
+    signer: Arc<SetSigner>,
     pushers: Vec<Pusher>,
+    /// SSF streams set up by receivers (`streams:` in the config).
+    streams: Option<Arc<stream::Streams>>,
     records: Records,
     metrics: Arc<Metrics>,
 }
@@ -172,14 +183,27 @@ pub fn command(config: &Path, input: Input) -> Result<Summary> {
 /// Actuates the decisions of `input` until it ends or `stop` turns true.
 pub async fn run(settings: Settings, input: Input, stop: watch::Receiver<bool>) -> Result<Summary> {
     let metrics = Arc::new(Metrics::default());
+    let signer = Arc::new(settings.signer);
+    let streams = match settings.streams {
+        Some(spec) => Some(Arc::new(stream::Streams::open(
+            spec,
+            &settings.issuer,
+            signer.clone(),
+        )?)),
+        None => None,
+    };
     if let Some(addr) = settings.listen {
-        let endpoints =
-            server::Endpoints::new(&settings.issuer, &settings.signer.jwks(), metrics.clone());
+        let endpoints = server::Endpoints::new(
+            &settings.issuer,
+            &signer.jwks(),
+            metrics.clone(),
+            streams.clone(),
+        );
         let bound = server::serve(addr, Arc::new(endpoints)).await?;
         telemetry::log(
             Level::Info,
             "ssf_endpoints_listening",
-            "serving /.well-known/ssf-configuration, /jwks.json and /metrics",
+            "serving /.well-known/ssf-configuration, /jwks.json, /metrics and the stream endpoints",
             &[("addr", V::S(&bound.to_string()))],
         );
     }
@@ -226,11 +250,17 @@ pub async fn run(settings: Settings, input: Input, stop: watch::Receiver<bool>) 
     let ctx = Arc::new(Shared {
         decision_mac_key: settings.decision_mac_key,
         issuer: settings.issuer,
-        signer: settings.signer,
+        signer,
         pushers,
+        streams: streams.clone(),
         records,
         metrics,
     });
+    if let Some(streams) = streams {
+        let _ = streams.reporter.set(Arc::downgrade(&ctx));
+        tokio::spawn(stream::write_streams(streams.clone()));
+        tokio::spawn(stream::push_streams(ctx.clone(), streams, stop.clone()));
+    }
     let mut pump = Pump {
         ctx: ctx.clone(),
         stop,
@@ -245,6 +275,17 @@ pub async fn run(settings: Settings, input: Input, stop: watch::Receiver<bool>) 
     pump.run(lines_rx, &mut guard, max_in_flight).await?;
     let s = pump.summary;
     drop(pump);
+    if let Some(streams) = &ctx.streams {
+        // What the streams delivered since the last write.
+        if let Err(e) = streams.persist() {
+            telemetry::log(
+                Level::Error,
+                "streams_save_failed",
+                "cannot write the streams file",
+                &[("error", V::S(&format!("{e:#}")))],
+            );
+        }
+    }
     ctx.records.flush();
     if let Some(topic) = topic {
         topic.commit();
@@ -484,7 +525,8 @@ impl Pump {
                     &decision.action,
                     &decision.mode,
                     &decision.session.key,
-                )
+                ) && (p.settings.kind != vendor::Kind::Ssf
+                    || set::event_for(&decision, |e| p.settings.events.contains(&e)).is_some())
             })
             .map(|(i, _)| i)
             .collect();
@@ -495,7 +537,8 @@ impl Pump {
             line: Some(number),
             ..Record::default()
         };
-        if targets.is_empty() {
+        let streams_take = ctx.streams.as_ref().is_some_and(|s| s.takes(&decision));
+        if targets.is_empty() && !streams_take {
             write_record(
                 &ctx,
                 Record {
@@ -549,8 +592,28 @@ impl Pump {
                 .push_back((line.end, tokio::spawn(async { Settled::default() })));
             return;
         }
+        let (held, full) = if streams_take {
+            offer_to_streams(&ctx, &decision, number)
+        } else {
+            (None, 0)
+        };
         let stop = self.stop.clone();
-        let task = tokio::spawn(deliver_everywhere(ctx, decision, number, targets, stop));
+        let task = tokio::spawn(async move {
+            let mut settled = if targets.is_empty() {
+                Settled::default()
+            } else {
+                deliver_everywhere(ctx.clone(), decision, number, targets, stop).await
+            };
+            settled.failed += full;
+            // Settled only once the streams file holds its SETs; else it is read again after
+            // a restart.
+            if let (Some(change), Some(streams)) = (held, &ctx.streams) {
+                if !streams.written(change).await {
+                    settled.interrupted = true;
+                }
+            }
+            settled
+        });
         self.inflight.push_back((line.end, task));
     }
 
@@ -601,6 +664,44 @@ fn write_record(ctx: &Shared, record: Record<'_>) {
             &[("error", V::S(&e.to_string()))],
         );
     }
+}
+
+/// Holds a SET about `decision` on every SSF stream that takes it, with a `held` record each;
+/// the change to wait for before the decision is settled, and how many streams could not
+/// hold it (full: `failed`).
+fn offer_to_streams(ctx: &Shared, decision: &DecisionIn, line: u64) -> (Option<u64>, u64) {
+    let Some(streams) = ctx.streams.as_ref() else {
+        return (None, 0);
+    };
+    let (offered, change) = streams.offer(decision);
+    let full = offered
+        .iter()
+        .filter(|(_, r)| matches!(r, Ok(stream::Offered::Full)))
+        .count() as u64;
+    for (receiver, result) in offered {
+        let (outcome, reason) = match result {
+            Ok(stream::Offered::Held) => ("held", None),
+            Ok(stream::Offered::Full) => (
+                "failed",
+                Some("the stream holds as many SETs as it may (max_held)".to_owned()),
+            ),
+            Err(e) => ("refused", Some(format!("{e:#}"))),
+        };
+        write_record(
+            ctx,
+            Record {
+                outcome,
+                reason: reason.as_deref(),
+                decision_id: Some(&decision.decision_id),
+                rule: Some(&decision.rule.id),
+                session: Some(&decision.session.key),
+                receiver: Some(&receiver),
+                line: Some(line),
+                ..Record::default()
+            },
+        );
+    }
+    (change, full)
 }
 
 /// Signs and pushes one decision to every receiver that takes it, concurrently.
@@ -741,11 +842,14 @@ fn outgoing(ctx: &Shared, pusher: &Pusher, decision: &DecisionIn) -> Result<push
     let settings = &pusher.settings;
     if settings.kind == vendor::Kind::Ssf {
         let subject = settings.subject.subject(decision)?;
+        let event = set::event_for(decision, |e| settings.events.contains(&e))
+            .context("the receiver takes no CAEP event for this decision")?;
         let claims = set::claims(
             &ctx.issuer,
             settings.audience.as_deref(),
             subject,
             decision,
+            event,
             now_ms() / 1000,
         );
         return Ok(push::Outgoing::set(
@@ -753,7 +857,10 @@ fn outgoing(ctx: &Shared, pusher: &Pusher, decision: &DecisionIn) -> Result<push
             ctx.signer.sign(&claims)?,
         ));
     }
-    let call = vendor::call(settings.kind, decision)?;
+    let call = match (&settings.github, settings.kind) {
+        (Some(target), vendor::Kind::Github) => github::call(target, decision)?,
+        _ => vendor::call(settings.kind, decision)?,
+    };
     let base = settings.endpoint.to_string();
     let uri = format!("{}{}", base.trim_end_matches('/'), call.path)
         .parse()
@@ -763,5 +870,7 @@ fn outgoing(ctx: &Shared, pusher: &Pusher, decision: &DecisionIn) -> Result<push
         uri,
         content_type: call.content_type,
         body: call.body,
+        headers: call.headers,
+        absent_is_done: call.absent_is_done,
     })
 }

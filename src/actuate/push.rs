@@ -84,6 +84,10 @@ pub struct Outgoing {
     pub uri: hyper::Uri,
     pub content_type: Option<&'static str>,
     pub body: Bytes,
+    /// More headers (an `accept` here replaces `application/json`).
+    pub headers: Vec<(&'static str, String)>,
+    /// A `404` answer means done (see `vendor::Call::absent_is_done`).
+    pub absent_is_done: bool,
 }
 
 impl Outgoing {
@@ -94,6 +98,8 @@ impl Outgoing {
             uri: endpoint.clone(),
             content_type: Some(SET_MEDIA_TYPE),
             body: Bytes::from(token),
+            headers: Vec::new(),
+            absent_is_done: false,
         }
     }
 }
@@ -104,6 +110,8 @@ pub struct Pusher {
     client: HttpsClient,
     breaker: Breaker,
     authorization: Option<HeaderValue>,
+    /// With `client_credentials:`, the bearer token comes from here instead.
+    tokens: Option<super::oauth::TokenSource>,
 }
 
 impl Pusher {
@@ -151,11 +159,25 @@ impl Pusher {
             }
         };
         Ok(Pusher {
+            tokens: settings
+                .client_credentials
+                .clone()
+                .map(super::oauth::TokenSource::new),
             breaker: Breaker::new(settings.breaker_failures, settings.breaker_open_for),
             settings,
             client,
             authorization,
         })
+    }
+
+    /// Sends `value` as the whole `Authorization` header (an SSF stream's
+    /// `authorization_header`, scheme included) instead of the configured token.
+    pub fn set_authorization_header(&mut self, value: &str) -> Result<()> {
+        let mut value = HeaderValue::from_str(value)
+            .context("the stream's authorization_header is not a valid header value")?;
+        value.set_sensitive(true);
+        self.authorization = Some(value);
+        Ok(())
     }
 
     /// Delivers one signed SET until it is settled or `stop` says the process is ending.
@@ -232,13 +254,29 @@ impl Pusher {
     async fn attempt(&self, out: &Outgoing) -> Attempt {
         let mut request = Request::builder()
             .method(out.method.clone())
-            .uri(out.uri.clone())
-            .header(ACCEPT, "application/json");
+            .uri(out.uri.clone());
+        if !out.headers.iter().any(|(name, _)| *name == "accept") {
+            request = request.header(ACCEPT, "application/json");
+        }
+        for (name, value) in &out.headers {
+            request = request.header(*name, value.as_str());
+        }
         if let Some(kind) = out.content_type {
             request = request.header(CONTENT_TYPE, kind);
         }
         if let Some(auth) = &self.authorization {
             request = request.header(AUTHORIZATION, auth.clone());
+        }
+        if let Some(tokens) = &self.tokens {
+            match tokens.bearer(&self.client, self.settings.timeout).await {
+                Ok(auth) => request = request.header(AUTHORIZATION, auth),
+                Err(super::oauth::TokenError::Retry(reason)) => {
+                    return Attempt::Retry(None, reason)
+                }
+                Err(super::oauth::TokenError::Refused(status, reason)) => {
+                    return Attempt::Refused(status, reason)
+                }
+            }
         }
         if let Some(aws) = &self.settings.aws {
             // Signed at each attempt: a signature is good for five minutes, a retry may come
@@ -298,6 +336,9 @@ impl Pusher {
                 format!("no answer within {} ms", self.settings.timeout.as_millis()),
             ),
             Ok(Err(e)) => Attempt::Retry(None, error_chain(&e)),
+            Ok(Ok((status, _))) if status == StatusCode::NOT_FOUND && out.absent_is_done => {
+                Attempt::Delivered(status.as_u16())
+            }
             Ok(Ok((status, body))) => classify(status, &body),
         }
     }
@@ -310,12 +351,26 @@ fn classify(status: StatusCode, body: &[u8]) -> Attempt {
         return Attempt::Delivered(code);
     }
     let (err, description) = match serde_json::from_slice::<serde_json::Value>(body) {
-        Ok(v) => (
-            v.get("err").and_then(|e| e.as_str()).map(str::to_owned),
-            v.get("description")
-                .and_then(|e| e.as_str())
-                .map(str::to_owned),
-        ),
+        Ok(v) => {
+            let text = |pointer: &str| {
+                v.pointer(pointer)
+                    .and_then(|e| e.as_str())
+                    .map(str::to_owned)
+            };
+            // RFC 8935 `err`/`description`; else the vendor's own words: Okta
+            // `errorCode`/`errorSummary`, Graph `error.code`/`error.message`, a Kubernetes
+            // Status's `reason`/`message`, GitHub's `message`.
+            (
+                text("/err")
+                    .or_else(|| text("/errorCode"))
+                    .or_else(|| text("/error/code"))
+                    .or_else(|| text("/reason")),
+                text("/description")
+                    .or_else(|| text("/errorSummary"))
+                    .or_else(|| text("/error/message"))
+                    .or_else(|| text("/message")),
+            )
+        }
         Err(_) => (None, None),
     };
     if code == 400 && err.as_deref() == Some("dup") {
@@ -324,7 +379,8 @@ fn classify(status: StatusCode, body: &[u8]) -> Attempt {
     let reason = match (err, description) {
         (Some(err), Some(description)) => format!("HTTP {code}: {err}: {description}"),
         (Some(err), None) => format!("HTTP {code}: {err}"),
-        _ => format!("HTTP {code}"),
+        (None, Some(description)) => format!("HTTP {code}: {description}"),
+        (None, None) => format!("HTTP {code}"),
     };
     if status.is_client_error()
         && status != StatusCode::REQUEST_TIMEOUT
@@ -480,6 +536,34 @@ mod tests {
         ) {
             Attempt::Refused(400, reason) => assert_eq!(reason, "HTTP 400: jwtAud: wrong aud"),
             _ => panic!("a refusal"),
+        }
+        // Vendors' own error shapes.
+        for (code, body, want) in [
+            (
+                404,
+                r#"{"errorCode":"E0000007","errorSummary":"Not found: Resource not found: x (User)"}"#,
+                "HTTP 404: E0000007: Not found: Resource not found: x (User)",
+            ),
+            (
+                403,
+                r#"{"error":{"code":"Authorization_RequestDenied","message":"Insufficient privileges to complete the operation."}}"#,
+                "HTTP 403: Authorization_RequestDenied: Insufficient privileges to complete the operation.",
+            ),
+            (
+                403,
+                r#"{"kind":"Status","status":"Failure","message":"serviceaccounts \"api\" is forbidden","reason":"Forbidden","code":403}"#,
+                r#"HTTP 403: Forbidden: serviceaccounts "api" is forbidden"#,
+            ),
+            (
+                404,
+                r#"{"message":"Not Found","documentation_url":"https://docs.github.com/rest"}"#,
+                "HTTP 404: Not Found",
+            ),
+        ] {
+            match classify(StatusCode::from_u16(code).unwrap(), body.as_bytes()) {
+                Attempt::Refused(_, reason) => assert_eq!(reason, want),
+                _ => panic!("a refusal: {body}"),
+            }
         }
     }
 

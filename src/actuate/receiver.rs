@@ -1,7 +1,9 @@
 //! A small Shared Signals push receiver (RFC 8935) bundled for the demo: it verifies every
 //! SET's signature against the transmitter's JWKS (given to it, as a receiver configured with
 //! the transmitter's keys), checks `typ`, deduplicates on `jti`, and answers `202 Accepted`
-//! (`400` with the RFC's `err` for a SET it cannot verify).
+//! (`400` with the RFC's `err` for a SET it cannot verify). Given a bearer token, it takes
+//! only pushes that present it (`Authorization: Bearer …`, compared as SHA-256 digests in
+//! constant time; `401` with `authentication_failed` otherwise, before the body is read).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -38,6 +40,8 @@ pub struct Received {
     pub duplicates: u64,
     /// SETs refused: bad signature, header or body.
     pub refused: u64,
+    /// Pushes without the bearer token.
+    pub unauthorized: u64,
 }
 
 type Keys = Vec<(String, Box<dyn JwsVerifier>)>;
@@ -48,7 +52,10 @@ pub async fn serve(
     addr: SocketAddr,
     jwks: &Value,
     echo: bool,
+    token: Option<&[u8]>,
 ) -> Result<(SocketAddr, Arc<Mutex<Received>>)> {
+    use sha2::{Digest, Sha256};
+    let token: Option<[u8; 32]> = token.map(|t| Sha256::digest(t).into());
     let set = JwkSet::from_bytes(jwks.to_string()).map_err(|e| anyhow!("the JWKS: {e}"))?;
     let mut keys: Keys = Vec::new();
     for jwk in set.keys() {
@@ -73,7 +80,27 @@ pub async fn serve(
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |request: Request<Incoming>| {
                     let (keys, received) = (keys.clone(), received.clone());
-                    async move { Ok::<_, Infallible>(answer(&keys, &received, request, echo).await) }
+                    async move {
+                        if let Some(expected) = &token {
+                            let presented = request
+                                .headers()
+                                .get(hyper::header::AUTHORIZATION)
+                                .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+                                .map(|t| <[u8; 32]>::from(Sha256::digest(t)));
+                            if !presented.is_some_and(|p| openssl::memcmp::eq(&p, expected)) {
+                                received
+                                    .lock()
+                                    .unwrap_or_else(|e| e.into_inner())
+                                    .unauthorized += 1;
+                                let mut response = Response::new(Full::new(Bytes::from_static(
+                                    br#"{"err":"authentication_failed"}"#,
+                                )));
+                                *response.status_mut() = StatusCode::UNAUTHORIZED;
+                                return Ok::<_, Infallible>(response);
+                            }
+                        }
+                        Ok::<_, Infallible>(answer(&keys, &received, request, echo).await)
+                    }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
@@ -157,7 +184,14 @@ fn verify(keys: &Keys, token: &[u8]) -> Option<ReceivedSet> {
 /// `sessionguard ssf-receiver`: fetches the transmitter's JWKS from `jwks_url` (waiting up to
 /// 30 s for it to come up), then serves on `listen` until SIGTERM/SIGINT, printing each SET it
 /// accepts.
-pub fn command(listen: SocketAddr, jwks_url: &str) -> Result<()> {
+pub fn command(listen: SocketAddr, jwks_url: &str, token_env: Option<&str>) -> Result<()> {
+    let token = match token_env {
+        None => None,
+        Some(name) => match std::env::var(name) {
+            Ok(token) if !token.is_empty() => Some(token.into_bytes()),
+            _ => return Err(anyhow!("--token-env {name}: the variable is not set")),
+        },
+    };
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, stop.clone())?;
@@ -191,17 +225,18 @@ pub fn command(listen: SocketAddr, jwks_url: &str) -> Result<()> {
                 Err(e) => return Err(anyhow!("{jwks_url}: {e}")),
             }
         };
-        let (bound, received) = serve(listen, &jwks, true).await?;
+        let (bound, received) = serve(listen, &jwks, true, token.as_deref()).await?;
         eprintln!("ssf-receiver: listening on http://{bound}/events, verifying against {jwks_url}");
         while !stop.load(std::sync::atomic::Ordering::Relaxed) {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
         let received = received.lock().unwrap_or_else(|e| e.into_inner());
         eprintln!(
-            "ssf-receiver: {} SETs accepted, {} duplicates, {} refused",
+            "ssf-receiver: {} SETs accepted, {} duplicates, {} refused, {} without the token",
             received.sets.len(),
             received.duplicates,
-            received.refused
+            received.refused,
+            received.unauthorized
         );
         Ok(())
     })

@@ -44,6 +44,10 @@ pub struct RuleIn {
 #[derive(Clone, Debug, Deserialize)]
 pub struct SessionIn {
     pub key: String,
+    /// `sign_in`, `temporary_credential`, `long_term_credential`, `token`, `certificate`,
+    /// `principal`.
+    #[serde(default)]
+    pub kind: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -119,6 +123,20 @@ pub enum SubjectFormat {
 }
 
 impl SubjectFormat {
+    /// From the config's `subject` (and `subject_issuer` for `iss_sub`).
+    pub fn parse(name: &str, issuer: Option<&str>) -> Result<SubjectFormat, String> {
+        match (name, issuer) {
+            ("complex", _) => Ok(SubjectFormat::Complex),
+            ("email", _) => Ok(SubjectFormat::Email),
+            ("opaque", _) => Ok(SubjectFormat::Opaque),
+            ("iss_sub", Some(iss)) => Ok(SubjectFormat::IssSub(iss.to_owned())),
+            ("iss_sub", None) => Err("subject iss_sub needs subject_issuer".into()),
+            (other, _) => Err(format!(
+                "subject {other:?}: complex, email, iss_sub or opaque"
+            )),
+        }
+    }
+
     /// The `sub_id` for `decision`; an error when the decision lacks what the format needs,
     /// which is a refusal: no retry can supply it.
     pub fn subject(&self, decision: &DecisionIn) -> Result<Value> {
@@ -151,6 +169,62 @@ impl SubjectFormat {
     }
 }
 
+/// CAEP 1.0 §3.3: a credential was created, changed, revoked or deleted.
+pub const CAEP_CREDENTIAL_CHANGE: &str =
+    "https://schemas.openid.net/secevent/caep/event-type/credential-change";
+/// CAEP 1.0 §3.4: the session's authentication assurance changed.
+pub const CAEP_ASSURANCE_LEVEL_CHANGE: &str =
+    "https://schemas.openid.net/secevent/caep/event-type/assurance-level-change";
+
+/// The CAEP events `actuate` sends, by the short names the config uses.
+pub const CAEP_EVENTS: [(&str, &str); 3] = [
+    ("session-revoked", CAEP_SESSION_REVOKED),
+    ("credential-change", CAEP_CREDENTIAL_CHANGE),
+    ("assurance-level-change", CAEP_ASSURANCE_LEVEL_CHANGE),
+];
+
+/// The event URI of a short name (`session-revoked`) or of the URI itself.
+pub fn caep_event(name: &str) -> Option<&'static str> {
+    CAEP_EVENTS
+        .iter()
+        .find(|(short, uri)| *short == name || *uri == name)
+        .map(|(_, uri)| *uri)
+}
+
+/// The CAEP event a decision is sent as to a receiver that takes the events `accepts` says
+/// yes to, if any: only enforcing decisions are sent.
+///
+/// - `revoke_session` → `session-revoked`;
+/// - `revoke_credential` → `credential-change` (`change_type: revoke`) when the receiver takes
+///   it, else `session-revoked` (the session the credential opened ends);
+/// - `step_up` → `assurance-level-change` (the session's assurance drops: receivers that
+///   require more ask for it again).
+pub fn event_for(decision: &DecisionIn, accepts: impl Fn(&str) -> bool) -> Option<&'static str> {
+    if decision.mode != "enforce" {
+        return None;
+    }
+    let candidates: &[&'static str] = match decision.action.as_str() {
+        "revoke_session" => &[CAEP_SESSION_REVOKED],
+        "revoke_credential" => &[CAEP_CREDENTIAL_CHANGE, CAEP_SESSION_REVOKED],
+        "step_up" => &[CAEP_ASSURANCE_LEVEL_CHANGE],
+        _ => &[],
+    };
+    candidates.iter().copied().find(|event| accepts(event))
+}
+
+/// The CAEP `credential_type` of the credential behind a session: `x509` for a client
+/// certificate, `api-key` for access keys and temporary credentials, `token` for bearer
+/// tokens (the last two are not in CAEP 1.0's list, which allows "any other credential type
+/// supported mutually by the Transmitter and the Receiver"), `password` for a sign-in.
+pub fn credential_type(decision: &DecisionIn) -> &'static str {
+    match decision.session.kind.as_deref() {
+        Some("certificate") => "x509",
+        Some("long_term_credential" | "temporary_credential") => "api-key",
+        Some("token") => "token",
+        _ => "password",
+    }
+}
+
 /// The SET claims for `decision`: `iat` is when it is made (seconds), the event's
 /// `event_timestamp` the decision's time.
 pub fn claims(
@@ -158,6 +232,7 @@ pub fn claims(
     audience: Option<&str>,
     subject: Value,
     decision: &DecisionIn,
+    event_type: &str,
     issued_at: i64,
 ) -> Value {
     let mut claims = Map::new();
@@ -169,14 +244,29 @@ pub fn claims(
     }
     claims.insert("txn".into(), json!(decision.decision_id));
     claims.insert("sub_id".into(), subject);
-    let event = json!({
+    let mut event = json!({
         "event_timestamp": decision.time_ms().div_euclid(1000),
         "initiating_entity": "policy",
         "reason_admin": { "en": decision.reason() },
     });
+    match event_type {
+        CAEP_CREDENTIAL_CHANGE => {
+            event["credential_type"] = json!(credential_type(decision));
+            event["change_type"] = json!("revoke");
+            event["friendly_name"] = json!(decision.session.key);
+        }
+        CAEP_ASSURANCE_LEVEL_CHANGE => {
+            // What the session proved no longer counts: it stands at single-factor assurance
+            // until the user authenticates again, which receivers requiring more will ask for.
+            event["namespace"] = json!("NIST-AAL");
+            event["current_level"] = json!("nist-aal1");
+            event["change_direction"] = json!("decrease");
+        }
+        _ => {}
+    }
     claims.insert(
         "events".into(),
-        Value::Object(Map::from_iter([(CAEP_SESSION_REVOKED.to_owned(), event)])),
+        Value::Object(Map::from_iter([(event_type.to_owned(), event)])),
     );
     Value::Object(claims)
 }
@@ -296,6 +386,7 @@ mod tests {
                 Some("https://idp"),
                 subject,
                 &decision,
+                CAEP_SESSION_REVOKED,
                 1,
             );
             let token = signer.sign(&claims).unwrap();
@@ -378,5 +469,101 @@ mod tests {
         assert!(SetSigner::new(SigningAlg::Es256, "k", &rsa).is_err());
         let junk = Secret::from_bytes(b"not a key".to_vec(), "test");
         assert!(SetSigner::new(SigningAlg::Rs256, "k", &junk).is_err());
+    }
+
+    fn decision(action: &str, mode: &str, kind: &str) -> DecisionIn {
+        let mut d: Value = serde_json::from_str(DECISION).unwrap();
+        d["action"] = json!(action);
+        d["mode"] = json!(mode);
+        d["session"]["kind"] = json!(kind);
+        DecisionIn::parse(d.to_string().as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn each_action_is_sent_as_the_caep_event_the_receiver_takes() {
+        let all = |_: &str| true;
+        let only_revoked = |e: &str| e == CAEP_SESSION_REVOKED;
+        let cases = [
+            (
+                "revoke_session",
+                "enforce",
+                &all as &dyn Fn(&str) -> bool,
+                Some(CAEP_SESSION_REVOKED),
+            ),
+            (
+                "revoke_credential",
+                "enforce",
+                &all,
+                Some(CAEP_CREDENTIAL_CHANGE),
+            ),
+            (
+                "revoke_credential",
+                "enforce",
+                &only_revoked,
+                Some(CAEP_SESSION_REVOKED),
+            ),
+            (
+                "step_up",
+                "enforce",
+                &all,
+                Some(CAEP_ASSURANCE_LEVEL_CHANGE),
+            ),
+            ("step_up", "enforce", &only_revoked, None),
+            ("alert", "enforce", &all, None),
+            ("revoke_session", "dry_run", &all, None),
+        ];
+        for (action, mode, accepts, want) in cases {
+            let d = decision(action, mode, "sign_in");
+            assert_eq!(event_for(&d, accepts), want, "{action} {mode}");
+        }
+        assert_eq!(
+            caep_event("credential-change"),
+            Some(CAEP_CREDENTIAL_CHANGE)
+        );
+        assert_eq!(
+            caep_event(CAEP_ASSURANCE_LEVEL_CHANGE),
+            Some(CAEP_ASSURANCE_LEVEL_CHANGE)
+        );
+        assert_eq!(caep_event("session-established"), None);
+    }
+
+    #[test]
+    fn credential_change_and_assurance_level_change_carry_their_required_claims() {
+        for (kind, credential) in [
+            ("long_term_credential", "api-key"),
+            ("temporary_credential", "api-key"),
+            ("certificate", "x509"),
+            ("token", "token"),
+            ("sign_in", "password"),
+        ] {
+            let d = decision("revoke_credential", "enforce", kind);
+            let subject = SubjectFormat::Complex.subject(&d).unwrap();
+            let c = claims("https://sg", None, subject, &d, CAEP_CREDENTIAL_CHANGE, 7);
+            let event = &c["events"][CAEP_CREDENTIAL_CHANGE];
+            assert_eq!(event["credential_type"], credential, "{kind}");
+            assert_eq!(event["change_type"], "revoke");
+            assert_eq!(event["friendly_name"], "okta:idxSCG");
+            assert_eq!(event["event_timestamp"], 1728699395);
+            assert_eq!(
+                c["events"].as_object().unwrap().len(),
+                1,
+                "one event per SET"
+            );
+        }
+        let d = decision("step_up", "enforce", "sign_in");
+        let subject = SubjectFormat::Complex.subject(&d).unwrap();
+        let c = claims(
+            "https://sg",
+            None,
+            subject,
+            &d,
+            CAEP_ASSURANCE_LEVEL_CHANGE,
+            7,
+        );
+        let event = &c["events"][CAEP_ASSURANCE_LEVEL_CHANGE];
+        assert_eq!(event["namespace"], "NIST-AAL");
+        assert_eq!(event["current_level"], "nist-aal1");
+        assert_eq!(event["change_direction"], "decrease");
+        assert_eq!(event["initiating_entity"], "policy");
     }
 }

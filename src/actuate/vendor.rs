@@ -10,6 +10,7 @@
 //!   {base}/v1.0/users/{user}/revokeSignInSessions`, `Authorization: Bearer {token}`; the user
 //!   is the principal's object id, else its user principal name. `200` when done.
 //! - **AWS** — IAM, signed with Signature Version 4: see [`super::aws`].
+//! - **GitHub**, **Kubernetes**: see [`super::github`], [`super::kubernetes`].
 
 use anyhow::{bail, Result};
 use bytes::Bytes;
@@ -26,6 +27,10 @@ pub enum Kind {
     Graph,
     /// AWS IAM, SigV4-signed (`super::aws`).
     Aws,
+    /// The GitHub REST API (`super::github`).
+    Github,
+    /// A Kubernetes API server (`super::kubernetes`).
+    Kubernetes,
 }
 
 impl Kind {
@@ -35,6 +40,8 @@ impl Kind {
             "okta" => Some(Kind::Okta),
             "graph" => Some(Kind::Graph),
             "aws" => Some(Kind::Aws),
+            "github" => Some(Kind::Github),
+            "kubernetes" => Some(Kind::Kubernetes),
             _ => None,
         }
     }
@@ -43,7 +50,7 @@ impl Kind {
     pub fn scheme(self) -> &'static str {
         match self {
             Kind::Okta => "SSWS",
-            Kind::Ssf | Kind::Graph | Kind::Aws => "Bearer",
+            Kind::Ssf | Kind::Graph | Kind::Aws | Kind::Github | Kind::Kubernetes => "Bearer",
         }
     }
 
@@ -54,6 +61,8 @@ impl Kind {
             Kind::Okta => Some(vec!["okta:".into()]),
             Kind::Graph => Some(vec!["entra:".into()]),
             Kind::Aws => Some(vec!["aws:".into()]),
+            Kind::Github => Some(vec!["github:".into()]),
+            Kind::Kubernetes => Some(vec!["k8s:".into()]),
         }
     }
 }
@@ -66,6 +75,10 @@ pub struct Call {
     pub path: String,
     pub content_type: Option<&'static str>,
     pub body: Bytes,
+    /// Headers the vendor asks for (an `accept` here replaces `application/json`).
+    pub headers: Vec<(&'static str, String)>,
+    /// A `404` means the thing is already gone: done (a DELETE sent again after a restart).
+    pub absent_is_done: bool,
 }
 
 /// The vendor call for `decision`, or why there is none (a refusal: no retry can help).
@@ -74,6 +87,8 @@ pub fn call(kind: Kind, decision: &DecisionIn) -> Result<Call> {
     match kind {
         Kind::Ssf => bail!("an SSF receiver takes SETs, not a vendor call"),
         Kind::Aws => super::aws::call(decision),
+        Kind::Kubernetes => super::kubernetes::call(decision),
+        Kind::Github => bail!("a GitHub actuator needs its `github:` settings"),
         Kind::Okta => {
             let user = principal
                 .id
@@ -89,6 +104,8 @@ pub fn call(kind: Kind, decision: &DecisionIn) -> Result<Call> {
                 path: format!("/api/v1/users/{}/sessions?oauthTokens=true", segment(user)),
                 content_type: None,
                 body: Bytes::new(),
+                headers: Vec::new(),
+                absent_is_done: false,
             })
         }
         Kind::Graph => {
@@ -100,6 +117,8 @@ pub fn call(kind: Kind, decision: &DecisionIn) -> Result<Call> {
                 path: format!("/v1.0/users/{}/revokeSignInSessions", segment(user)),
                 content_type: None,
                 body: Bytes::new(),
+                headers: Vec::new(),
+                absent_is_done: false,
             })
         }
     }
@@ -107,7 +126,7 @@ pub fn call(kind: Kind, decision: &DecisionIn) -> Result<Call> {
 
 /// `text` as one URL path segment: every byte but the unreserved ones percent-encoded, so a
 /// user name cannot add a path segment or a query.
-fn segment(text: &str) -> String {
+pub fn segment(text: &str) -> String {
     if text == "." || text == ".." {
         return text.replace('.', "%2E");
     }

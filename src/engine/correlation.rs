@@ -19,10 +19,11 @@ use std::collections::{BTreeSet, BinaryHeap, HashMap};
 
 use super::firing::{human_ms, trim_float, Firing};
 use super::sequence::{Hit, SequenceState};
+use super::settled::{self, MadeOn, Spans};
 use super::window::{Aggregate, Entry, SlidingWindow};
 use crate::decision::{Group as GroupEvidence, GroupField};
 use crate::event::Source;
-use crate::rule::{Correlation, CorrelationKind};
+use crate::rule::{Correlation, CorrelationKind, Rule};
 use crate::source::Origin;
 use crate::time::{source_index, SOURCES};
 
@@ -39,6 +40,8 @@ pub struct Groups {
     expiry: [ExpiryHeap; SOURCES],
     /// Live groups by the oldest input their state depends on.
     by_first: BTreeSet<((u64, i64), u32)>,
+    /// Per source: groups of settled correlations by their earliest span still to decide.
+    unsettled: [ExpiryHeap; SOURCES],
     next_seq: u64,
     pub stats: GroupStats,
 }
@@ -51,12 +54,17 @@ pub struct GroupStats {
     pub evicted: u64,
     /// Matches more than their grace older than their group's newest: not counted.
     pub late: u64,
+    /// Settled spans that held after the session of their completing match was forgotten:
+    /// not decided (the session's idle timeout is normally far longer than the grace).
+    pub orphaned: u64,
 }
 
 /// One group of one correlation.
 pub struct Group {
     seq: u64,
     correlation: u32,
+    /// The source of its first match: its clock settles spans and expires the group.
+    source: Source,
     key: Box<str>,
     values: Values,
     /// The newest match applied (event time).
@@ -73,6 +81,8 @@ pub struct Group {
 enum GroupState {
     Window(SlidingWindow),
     Sequence(Box<SequenceState>),
+    /// `value_avg`, `value_percentile`: spans decided once settled.
+    Settled(Box<Spans>),
 }
 
 /// One match of a rule a correlation refers to, as the correlation takes it in.
@@ -88,6 +98,8 @@ pub struct Input {
     pub value: i64,
     /// What the evidence shows for the match: the value counted, or the rule that matched.
     pub shown: Option<String>,
+    /// Settled correlations decide after the match: where it was made.
+    pub made_on: Option<MadeOn>,
 }
 
 /// The values of a group, in group-by order.
@@ -98,6 +110,15 @@ pub struct Completion {
     pub slot: u32,
     pub at: i64,
     pub firing: Firing,
+}
+
+/// A settled span that held: the completion, its correlation (rule index), and the session
+/// (slot, sequence number) and origin of the match that ends it.
+pub struct SettledCompletion {
+    pub completion: Completion,
+    pub correlation: u32,
+    pub session: (u32, u64),
+    pub origin: Origin,
 }
 
 /// Limits a table works within.
@@ -160,33 +181,76 @@ impl Groups {
         }
         group.last_seen = group.last_seen.max(input.time);
         group.arrivals = group.arrivals.wrapping_add(1);
+        if let GroupState::Settled(spans) = &mut group.state {
+            let made_on = input.made_on.clone()?;
+            let before = spans.first_pending();
+            let entry = settled::Entry {
+                time: input.time,
+                origin: input.origin,
+                value: input.value,
+                shown: input.shown.clone(),
+                made_on,
+            };
+            let oldest_arrival = group.last_seen.saturating_sub(input.grace);
+            spans.push(entry, correlation.timespan_ms, oldest_arrival);
+            let first = spans.first_pending();
+            if before.is_none() || first < before {
+                if let Some(due) = first {
+                    let s = source_index(group.source);
+                    self.unsettled[s].push(Reverse((due, group.seq, slot)));
+                }
+            }
+            return None;
+        }
         let (at, firing) = group.take(correlation, input, limits.max_evidence)?;
-        let shown: Vec<GroupField> = correlation
-            .group_by
-            .iter()
-            .zip(group.values.iter())
-            .map(|(name, value)| GroupField {
-                name: name.clone(),
-                value: value.to_string(),
-            })
-            .collect();
-        let firing = Firing {
-            reason: if shown.is_empty() {
-                firing.reason
-            } else {
-                let by: Vec<String> = shown
-                    .iter()
-                    .map(|f| format!("{}={}", f.name, f.value))
-                    .collect();
-                format!("{} for {}", firing.reason, by.join(", "))
-            },
-            group: Some(GroupEvidence {
-                key: group.key.to_string(),
-                fields: shown,
-            }),
-            ..firing
-        };
-        Some(Completion { slot, at, firing })
+        Some(group.completion(slot, correlation, at, firing))
+    }
+
+    /// Decides the spans of settled correlations' groups of `source` that end before its
+    /// clock `to`; those that hold, in order of their groups' earliest spans.
+    pub fn settle(
+        &mut self,
+        source: Source,
+        to: i64,
+        rules: &[Rule],
+        max_evidence: usize,
+    ) -> Vec<SettledCompletion> {
+        let s = source_index(source);
+        let mut done = Vec::new();
+        while let Some(&Reverse((due, seq, slot))) = self.unsettled[s].peek() {
+            if due >= to {
+                break;
+            }
+            self.unsettled[s].pop();
+            let Some(group) = self.slots.get_mut(slot as usize).and_then(Option::as_mut) else {
+                continue;
+            };
+            let correlation = rules
+                .get(group.correlation as usize)
+                .and_then(|r| r.correlation.as_deref());
+            let (Some(correlation), GroupState::Settled(spans)) = (correlation, &mut group.state)
+            else {
+                continue;
+            };
+            // Stale: the group was replaced, or an earlier span took this one's place.
+            if group.seq != seq || spans.first_pending() != Some(due) {
+                continue;
+            }
+            let held = spans.settle(to, correlation, max_evidence);
+            if let Some(next) = spans.first_pending() {
+                self.unsettled[s].push(Reverse((next, seq, slot)));
+            }
+            for h in held {
+                let completion = group.completion(slot, correlation, h.at, h.firing);
+                done.push(SettledCompletion {
+                    completion,
+                    correlation: group.correlation,
+                    session: h.session,
+                    origin: h.origin,
+                });
+            }
+        }
+        done
     }
 
     fn create(
@@ -205,6 +269,7 @@ impl Groups {
         self.stats.created += 1;
         let state = match correlation.kind {
             CorrelationKind::TemporalOrdered => GroupState::Sequence(Box::default()),
+            kind if kind.is_settled() => GroupState::Settled(Box::default()),
             kind => {
                 let aggregate = match kind {
                     CorrelationKind::EventCount => Aggregate::Count,
@@ -218,6 +283,7 @@ impl Groups {
         let group = Group {
             seq,
             correlation: c,
+            source: input.source,
             key: key.clone(),
             values: values.into(),
             last_seen: input.time,
@@ -302,6 +368,43 @@ impl Groups {
 }
 
 impl Group {
+    /// A firing of this group's correlation made into its completion: the group's values
+    /// named in the reason and the evidence.
+    fn completion(
+        &self,
+        slot: u32,
+        correlation: &Correlation,
+        at: i64,
+        firing: Firing,
+    ) -> Completion {
+        let shown: Vec<GroupField> = correlation
+            .group_by
+            .iter()
+            .zip(self.values.iter())
+            .map(|(name, value)| GroupField {
+                name: name.clone(),
+                value: value.to_string(),
+            })
+            .collect();
+        let firing = Firing {
+            reason: if shown.is_empty() {
+                firing.reason
+            } else {
+                let by: Vec<String> = shown
+                    .iter()
+                    .map(|f| format!("{}={}", f.name, f.value))
+                    .collect();
+                format!("{} for {}", firing.reason, by.join(", "))
+            },
+            group: Some(GroupEvidence {
+                key: self.key.to_string(),
+                fields: shown,
+            }),
+            ..firing
+        };
+        Completion { slot, at, firing }
+    }
+
     /// The match into the group's state; the decision's time and firing when the correlation
     /// now holds.
     fn take(
@@ -351,6 +454,8 @@ impl Group {
                 };
                 Some((crossing.end, firing))
             }
+            // Decided once settled ([`Groups::settle`]), never on the match.
+            GroupState::Settled(_) => None,
             GroupState::Sequence(seq) => {
                 let steps = correlation.inputs.len();
                 let key = (input.time, u64::from(self.arrivals));
@@ -408,6 +513,7 @@ mod tests {
                 })
                 .collect(),
             generate: false,
+            percentile: None,
         }
     }
 
@@ -423,6 +529,7 @@ mod tests {
             rule,
             value: 1,
             shown: None,
+            made_on: None,
         }
     }
 

@@ -44,6 +44,7 @@ pub mod baseline;
 pub mod correlation;
 pub mod firing;
 pub mod sequence;
+pub mod settled;
 pub mod window;
 
 use std::cmp::Reverse;
@@ -59,8 +60,9 @@ use crate::grant::{self, Check, GrantTable, TaskRecord};
 use crate::rule::field::{Field, Value};
 use crate::rule::index::RuleIndex;
 use crate::rule::{
-    ActionKind, CorrelationInput, CorrelationKind, EvalCx, Fire, GrantCheck, Learn, MatchField,
-    Mode, Rule, RuleSet, SessionLogic, Severity, Since, StepAggregate, Threshold, Tolerance,
+    ActionKind, Correlation, CorrelationInput, CorrelationKind, EvalCx, Fire, GrantCheck, Learn,
+    MatchField, Mode, Rule, RuleSet, SessionLogic, Severity, Since, StepAggregate, Threshold,
+    Tolerance,
 };
 use crate::source::{Origin, OriginNames};
 use crate::time::{source_index, TimeConfig, SOURCES};
@@ -551,6 +553,8 @@ impl Engine {
             return;
         }
         self.clock[s] = to;
+        // Before anything is forgotten: a settled span's session is live at least until then.
+        self.settle(source, to, out);
         while let Some(&Reverse((fire_at, seq, slot, rule))) = self.timers[s].peek() {
             if fire_at >= to {
                 break;
@@ -574,6 +578,29 @@ impl Engine {
     pub fn advance_all(&mut self, marks: &[i64; SOURCES], out: &mut Vec<Decision>) {
         for source in Source::ALL {
             self.advance(source, marks[source_index(source)], out);
+        }
+    }
+
+    /// The end of the input: every source's clock moves to its newest record (`marks`), and,
+    /// since nothing more can arrive, the spans ending at that very time are settled too.
+    pub fn finish(&mut self, marks: &[i64; SOURCES], out: &mut Vec<Decision>) {
+        self.advance_all(marks, out);
+        for source in Source::ALL {
+            let newest = marks[source_index(source)];
+            if newest != i64::MIN {
+                self.settle(source, newest.saturating_add(1), out);
+            }
+        }
+    }
+
+    /// Decides the settled correlations' spans of `source` that end before `to`.
+    fn settle(&mut self, source: Source, to: i64, out: &mut Vec<Decision>) {
+        let max_evidence = self.config.max_evidence_events;
+        let settled = self
+            .groups
+            .settle(source, to, &self.rules.rules, max_evidence);
+        for done in settled {
+            self.decide_settled(done, out);
         }
     }
 
@@ -1070,16 +1097,30 @@ impl Engine {
         event: Option<&Event<'_>>,
         out: &mut Vec<Decision>,
     ) {
+        let todo = VecDeque::from([(rule_index, t, None)]);
+        self.correlate_chain(todo, slot, origin, event, out);
+    }
+
+    /// The matches in `todo` — (the rule that matched, when, its group's values when it is a
+    /// correlation) — into the groups of the correlations they feed, and on down the chains.
+    fn correlate_chain(
+        &mut self,
+        mut todo: VecDeque<(usize, i64, Option<correlation::Values>)>,
+        slot: u32,
+        origin: Origin,
+        event: Option<&Event<'_>>,
+        out: &mut Vec<Decision>,
+    ) {
         let rules = Arc::clone(&self.rules);
-        let source = self.session_mut(slot).source;
+        let (source, session_seq) = {
+            let session = self.session_mut(slot);
+            (session.source, session.seq)
+        };
         let grace = self.config.time.grace(source);
         let limits = correlation::Limits {
             max_groups: self.config.max_sessions,
             max_evidence: self.config.max_evidence_events,
         };
-        // (the rule that matched, when, its group's values when it is a correlation)
-        let mut todo: VecDeque<(usize, i64, Option<correlation::Values>)> = VecDeque::new();
-        todo.push_back((rule_index, t, None));
         while let Some((matched, at, inner)) = todo.pop_front() {
             for &(c, j) in &rules.rules[matched].feeds {
                 let corr_rule = &rules.rules[c as usize];
@@ -1097,10 +1138,14 @@ impl Engine {
                     continue;
                 };
                 let Some((value, shown)) =
-                    from.measure(correlation.kind, input, &rules.rules[matched], &mut self.cx)
+                    from.measure(correlation, input, &rules.rules[matched], &mut self.cx)
                 else {
                     continue;
                 };
+                let made_on = correlation.kind.is_settled().then(|| settled::MadeOn {
+                    session: (slot, session_seq),
+                    record: event.map(|e| Box::new((principal_of(e), e.action.to_string().into()))),
+                });
                 let taken = correlation::Input {
                     time: at,
                     origin,
@@ -1109,6 +1154,7 @@ impl Engine {
                     rule: j as usize,
                     value,
                     shown,
+                    made_on,
                 };
                 let Some(done) = self.groups.apply((c, correlation), values, &taken, limits) else {
                     continue;
@@ -1129,6 +1175,35 @@ impl Engine {
                     );
                 }
             }
+        }
+    }
+
+    /// A settled span of a correlation's group that held: decided on the session of the match
+    /// that ends it, and fed to the correlations that chain it.
+    fn decide_settled(&mut self, done: correlation::SettledCompletion, out: &mut Vec<Decision>) {
+        let (slot, seq) = done.session;
+        let live = self
+            .sessions
+            .get(slot as usize)
+            .and_then(Option::as_ref)
+            .is_some_and(|s| s.seq == seq);
+        if !live {
+            self.groups.stats.orphaned += 1;
+            return;
+        }
+        let c = done.correlation as usize;
+        let group = done.completion.slot;
+        let at = done.completion.at;
+        let rules = Arc::clone(&self.rules);
+        let corr_rule = &rules.rules[c];
+        if corr_rule.generate {
+            let firing = done.completion.firing;
+            self.decide_group(c, group, slot, (at, None), firing, out);
+        }
+        if !corr_rule.feeds.is_empty() {
+            let values = self.groups.values(group).map(Box::from);
+            let todo = VecDeque::from([(c, at, values)]);
+            self.correlate_chain(todo, slot, done.origin, None, out);
         }
     }
 
@@ -1376,27 +1451,24 @@ impl MatchView<'_, '_> {
     /// a number).
     fn measure(
         &self,
-        kind: CorrelationKind,
+        correlation: &Correlation,
         input: &CorrelationInput,
         matched: &Rule,
         cx: &mut EvalCx,
     ) -> Option<(i64, Option<String>)> {
-        match kind {
+        match correlation.kind {
             CorrelationKind::EventCount => Some((1, None)),
             CorrelationKind::Temporal | CorrelationKind::TemporalOrdered => {
                 Some((0, Some(matched.id.clone())))
             }
-            CorrelationKind::ValueCount => {
-                let values = self.values(&input.value, cx)?;
-                let shown = values.join(", ");
-                // One field: its text; several: distinct tuples, as a JSON array (exact).
-                let key = match values.as_slice() {
-                    [one] => one.to_string(),
-                    many => serde_json::to_string(many).unwrap_or_default(),
-                };
-                Some((text_hash(&key), Some(shown)))
+            CorrelationKind::ValueCount => self.measure_distinct(input, cx),
+            // Without a percentile, values are ranked by how often they occur.
+            CorrelationKind::ValuePercentile if correlation.percentile.is_none() => {
+                self.measure_distinct(input, cx)
             }
-            CorrelationKind::ValueSum => {
+            CorrelationKind::ValueSum
+            | CorrelationKind::ValueAvg
+            | CorrelationKind::ValuePercentile => {
                 let field = input.value.first()?;
                 let amount = match field {
                     MatchField::Event(f) => numeric(&f.get(self.event?, &cx.scratch))?,
@@ -1407,6 +1479,22 @@ impl MatchView<'_, '_> {
                     .then(|| (milli(amount), Some(trim_float(amount))))
             }
         }
+    }
+
+    /// A value's hash, and its text for the evidence. One field: its text; several: the
+    /// tuple as a JSON array (exact).
+    fn measure_distinct(
+        &self,
+        input: &CorrelationInput,
+        cx: &mut EvalCx,
+    ) -> Option<(i64, Option<String>)> {
+        let values = self.values(&input.value, cx)?;
+        let shown = values.join(", ");
+        let key = match values.as_slice() {
+            [one] => one.to_string(),
+            many => serde_json::to_string(many).unwrap_or_default(),
+        };
+        Some((text_hash(&key), Some(shown)))
     }
 }
 

@@ -842,7 +842,7 @@ impl<'o> Shards<'o> {
         let mut last: Vec<Decision> = Vec::new();
         if end_of_input {
             for engine in self.engines.iter_mut() {
-                engine.advance_all(&self.clocks.watermarks(true), &mut last);
+                engine.finish(&self.clocks.watermarks(true), &mut last);
             }
         }
         crate::evaluator::canonical_order(&mut last);

@@ -37,6 +37,11 @@ pub struct Correlation {
     pub inputs: Vec<CorrelationInput>,
     /// `generate: true`: the rules it refers to also decide on their own.
     pub generate: bool,
+    /// `value_percentile` with `percentile: P` (as pySigma's backends read it): the P-th
+    /// percentile of the span's values is compared. Without it, the specification's reading:
+    /// the share, in percent, of the span's matches that carry the completing match's value
+    /// ("a process name seen in under 1 % of the processes").
+    pub percentile: Option<f64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,6 +49,10 @@ pub enum CorrelationKind {
     EventCount,
     ValueCount,
     ValueSum,
+    /// The mean of a numeric field over the span.
+    ValueAvg,
+    /// A percentile of a numeric field over the span, or how rare a value is in it.
+    ValuePercentile,
     /// Every rule (or as many as the condition asks) matched within the span, in any order.
     Temporal,
     /// Every rule matched within the span, in the order of `rules:`.
@@ -51,11 +60,43 @@ pub enum CorrelationKind {
 }
 
 impl CorrelationKind {
+    /// Its aggregate is not monotone (adding a match can move it either way): a span is
+    /// decided once no match that belongs to it can still arrive.
+    pub fn is_settled(self) -> bool {
+        matches!(
+            self,
+            CorrelationKind::ValueAvg | CorrelationKind::ValuePercentile
+        )
+    }
+
+    /// It reads a field of each match (`condition: {field: …}`).
+    pub fn is_valued(self) -> bool {
+        matches!(
+            self,
+            CorrelationKind::ValueCount
+                | CorrelationKind::ValueSum
+                | CorrelationKind::ValueAvg
+                | CorrelationKind::ValuePercentile
+        )
+    }
+
+    /// It reads the field as a number: sums and averages, and a percentile (`percentile` set;
+    /// without it a `value_percentile` ranks values of any kind by how often they occur).
+    pub fn sums_numbers(self, percentile: Option<f64>) -> bool {
+        match self {
+            CorrelationKind::ValueSum | CorrelationKind::ValueAvg => true,
+            CorrelationKind::ValuePercentile => percentile.is_some(),
+            _ => false,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             CorrelationKind::EventCount => "event_count",
             CorrelationKind::ValueCount => "value_count",
             CorrelationKind::ValueSum => "value_sum",
+            CorrelationKind::ValueAvg => "value_avg",
+            CorrelationKind::ValuePercentile => "value_percentile",
             CorrelationKind::Temporal => "temporal",
             CorrelationKind::TemporalOrdered => "temporal_ordered",
         }
@@ -183,6 +224,8 @@ pub struct ConditionSpec {
     pub pos: Pos,
     /// Where `field` is written, and its names.
     pub field: Option<(Pos, Vec<Str>)>,
+    /// `percentile: P` (`value_percentile`).
+    pub percentile: Option<Item>,
     pub bounds: Vec<ThresholdSpec>,
 }
 
@@ -245,13 +288,16 @@ impl Reader<'_> {
 
     fn corr_condition(&mut self, y: &Yaml) -> Option<ConditionSpec> {
         let mut allowed = COMPARISONS.to_vec();
-        allowed.push("field");
+        allowed.extend(["field", "percentile"]);
         let keys = self.fields(y, "correlation condition", &allowed)?;
         let mut bounds = Vec::new();
         let mut field = None;
+        let mut percentile = None;
         for (k, v) in &keys.entries {
             if k.value == "field" {
                 field = Some((k.pos, self.texts(v, "field")));
+            } else if k.value == "percentile" {
+                percentile = self.item(v, "percentile");
             } else if COMPARISONS.contains(&k.value.as_str()) {
                 if let Some(value) = self.item(v, &k.value) {
                     bounds.push(ThresholdSpec {
@@ -264,6 +310,7 @@ impl Reader<'_> {
         Some(ConditionSpec {
             pos: keys.pos,
             field,
+            percentile,
             bounds,
         })
     }
@@ -501,8 +548,8 @@ impl<'d> Resolver<'_, 'd> {
                         field: Some((_, names)),
                         ..
                     }),
-                    Some(CorrelationKind::ValueCount | CorrelationKind::ValueSum),
-                ) => names
+                    Some(kind),
+                ) if kind.is_valued() => names
                     .iter()
                     .map(|n| self.group_field(d, spec, n, r, &spec.rules[i]))
                     .collect::<Option<Vec<_>>>(),
@@ -512,8 +559,26 @@ impl<'d> Resolver<'_, 'd> {
                 inputs.push(CorrelationInput { rule, group, value });
             }
         }
-        if kind == Some(CorrelationKind::ValueSum) {
-            self.numeric_values(d, spec, &inputs);
+        let percentile = match (kind, &spec.condition) {
+            (Some(CorrelationKind::ValuePercentile), Some(c)) => self.percentile(d, c),
+            (
+                Some(kind),
+                Some(ConditionSpec {
+                    percentile: Some(p),
+                    ..
+                }),
+            ) => {
+                let message = format!(
+                    "`percentile` is for value_percentile, not `{}`",
+                    kind.name()
+                );
+                self.err(d, p.pos, message);
+                None
+            }
+            _ => Some(None),
+        };
+        if let Some(kind) = kind.filter(|k| k.sums_numbers(percentile.flatten())) {
+            self.numeric_values(d, spec, kind, &inputs);
         }
         if self.errors.len() > before || inputs.len() != refs.len() {
             return None;
@@ -525,7 +590,24 @@ impl<'d> Resolver<'_, 'd> {
             group_by: spec.group_by.iter().map(|g| g.value.clone()).collect(),
             inputs,
             generate: generate?,
+            percentile: percentile?,
         })
+    }
+
+    /// `percentile:` of a `value_percentile` condition, a number from 0 to 100; `Some(None)`
+    /// when it is not written.
+    fn percentile(&mut self, d: usize, c: &ConditionSpec) -> Option<Option<f64>> {
+        let Some(p) = &c.percentile else {
+            return Some(None);
+        };
+        match modifier::number(&p.value) {
+            Some(v) if (0.0..=100.0).contains(&v) => Some(Some(v)),
+            _ => {
+                let message = format!("`percentile: {}` must be a number from 0 to 100", p.value);
+                self.err(d, p.pos, message);
+                None
+            }
+        }
     }
 
     fn kind(&mut self, d: usize, k: &Str) -> Option<CorrelationKind> {
@@ -535,18 +617,8 @@ impl<'d> Resolver<'_, 'd> {
             "value_sum" => CorrelationKind::ValueSum,
             "temporal" => CorrelationKind::Temporal,
             "temporal_ordered" => CorrelationKind::TemporalOrdered,
-            "value_avg" | "value_percentile" => {
-                self.err(
-                    d,
-                    k.pos,
-                    format!(
-                        "correlation type `{}` is not supported yet (supported: event_count, \
-                         value_count, value_sum, temporal, temporal_ordered)",
-                        k.value
-                    ),
-                );
-                return None;
-            }
+            "value_avg" => CorrelationKind::ValueAvg,
+            "value_percentile" => CorrelationKind::ValuePercentile,
             other => {
                 let known = [
                     "event_count",
@@ -563,7 +635,7 @@ impl<'d> Resolver<'_, 'd> {
                     k.pos,
                     format!(
                         "unknown correlation type `{other}` (expected one of: {}){hint}",
-                        known[..5].join(", ")
+                        known.join(", ")
                     ),
                 );
                 return None;
@@ -634,33 +706,35 @@ impl<'d> Resolver<'_, 'd> {
             self.err(d, spec.pos, message);
             return None;
         };
-        let valued = matches!(
-            kind,
-            CorrelationKind::ValueCount | CorrelationKind::ValueSum
-        );
+        let valued = kind.is_valued();
         match (&c.field, valued) {
             (None, true) => {
                 let message = format!(
                     "correlation condition: missing `field` (`{}` needs the field whose values \
                      it {})",
                     kind.name(),
-                    if kind == CorrelationKind::ValueSum {
-                        "sums"
-                    } else {
-                        "counts"
+                    match kind {
+                        CorrelationKind::ValueSum => "sums",
+                        CorrelationKind::ValueAvg => "averages",
+                        CorrelationKind::ValuePercentile => "ranks",
+                        _ => "counts",
                     }
                 );
                 self.err(d, c.pos, message);
             }
             (Some((pos, _)), false) => {
                 let message = format!(
-                    "`field` is for value_count and value_sum correlations, not `{}`",
+                    "`field` is for the value_* correlations, not `{}`",
                     kind.name()
                 );
                 self.err(d, *pos, message);
             }
-            (Some((pos, names)), true) if kind == CorrelationKind::ValueSum && names.len() != 1 => {
-                self.err(d, *pos, "`value_sum` sums one field");
+            (Some((pos, names)), true)
+                if matches!(kind, CorrelationKind::ValueSum | CorrelationKind::ValueAvg)
+                    && names.len() != 1 =>
+            {
+                let message = format!("`{}` reads one field", kind.name());
+                self.err(d, *pos, message);
             }
             _ => {}
         }
@@ -690,7 +764,8 @@ impl<'d> Resolver<'_, 'd> {
             "eq" => Compare::Eq,
             _ => Compare::Neq,
         };
-        let sum = kind == CorrelationKind::ValueSum;
+        // Amounts (sums, averages, percentiles) may be fractional; counts and shares are whole.
+        let sum = kind.sums_numbers(None) || kind == CorrelationKind::ValuePercentile;
         match modifier::number(&b.value.value) {
             Some(v) if v.is_finite() && sum && v.abs() <= 9e12 => Some(Bound { op, value: v }),
             Some(v) if !sum && v.fract() == 0.0 && (0.0..=10_000_000.0).contains(&v) => {
@@ -857,8 +932,15 @@ impl<'d> Resolver<'_, 'd> {
         resolved.map(MatchField::Event)
     }
 
-    /// `value_sum` adds numbers: a field of the event model that is not one is an error.
-    fn numeric_values(&mut self, d: usize, spec: &CorrelationSpec, inputs: &[CorrelationInput]) {
+    /// `value_sum`, `value_avg` and a percentile read numbers: a field of the event model that
+    /// is not one is an error.
+    fn numeric_values(
+        &mut self,
+        d: usize,
+        spec: &CorrelationSpec,
+        kind: CorrelationKind,
+        inputs: &[CorrelationInput],
+    ) {
         let numeric = |f: &MatchField| match f {
             MatchField::Event(field) => matches!(
                 field,
@@ -874,11 +956,11 @@ impl<'d> Resolver<'_, 'd> {
             .as_ref()
             .and_then(|c| c.field.as_ref())
             .map_or(spec.pos, |(p, _)| *p);
-        self.err(
-            d,
-            pos,
-            "`value_sum` needs a numeric field (bytes, records, a vendor field)",
+        let message = format!(
+            "`{}` needs a numeric field (bytes, records, a vendor field)",
+            kind.name()
         );
+        self.err(d, pos, message);
     }
 }
 
