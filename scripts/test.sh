@@ -107,8 +107,8 @@ echo "== cargo test"
 cargo test --workspace --all-targets --locked --no-fail-fast 2>&1 | tee "$log" || status=$?
 # The real-broker tests are #[ignore]d (a plain `cargo test` lists them as ignored); here they
 # run, against the broker started above. Without one they fail: they never pass unrun.
-echo "== cargo test --test kafka_broker --test kafka_tls --test kafka_faults -- --ignored"
-cargo test --locked --test kafka_broker --test kafka_tls --test kafka_faults -- --ignored 2>&1 | tee -a "$log" || status=$?
+echo "== cargo test --test kafka_broker --test kafka_tls --test kafka_faults --test kafka_tasks -- --ignored"
+cargo test --locked --test kafka_broker --test kafka_tls --test kafka_faults --test kafka_tasks -- --ignored 2>&1 | tee -a "$log" || status=$?
 # tests/archive.rs has sessionguard's archive read by pyarrow (Apache Arrow's C++ Parquet
 # reader, not the Rust one that wrote it): pyarrow goes into a venv of its own under target/,
 # made once. Without it that test fails; it never passes unrun.

@@ -61,7 +61,7 @@ pub enum Command {
     Gen(GenArgs),
     /// Consume audit topics as a consumer group; produce kill decisions to the actions topic.
     #[cfg(feature = "kafka")]
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Re-produce raw SIEM records keyed by session key, so each session reaches one evaluator.
     #[cfg(feature = "kafka")]
     Rekey(RekeyArgs),
@@ -126,6 +126,14 @@ pub struct RunArgs {
     /// Compacted topic of rebuild positions per input partition [env: SESSIONGUARD_PROGRESS_TOPIC]
     #[arg(long)]
     pub progress_topic: Option<String>,
+    /// Task grants and completions of autonomous agents, as an orchestrator publishes them;
+    /// every instance reads it whole (docs/agents.md) [env: SESSIONGUARD_TASKS_TOPIC]
+    #[arg(long)]
+    pub tasks_topic: Option<String>,
+    /// Task grant files or directories, applied at start (docs/agents.md), repeatable
+    /// [env: SESSIONGUARD_TASKS, comma-separated]
+    #[arg(long, value_name = "DIR")]
+    pub tasks: Option<Vec<String>>,
     /// Rule files or directories (default: rules) [env: SESSIONGUARD_RULES]
     #[arg(long)]
     pub rules: Option<Vec<String>>,
@@ -417,6 +425,10 @@ pub struct EngineArgs {
     /// the session idle longest is evicted, deterministically, and counted.
     #[arg(long, default_value_t = EngineConfig::default().max_sessions)]
     pub max_sessions: usize,
+    /// Task grants and completions of autonomous agents: files or directories of `*.yml`,
+    /// `*.yaml`, `*.json`, `*.jsonl`, `*.ndjson` task records (docs/agents.md). Repeatable.
+    #[arg(long, value_name = "DIR")]
+    pub tasks: Vec<PathBuf>,
 }
 
 impl EngineArgs {
@@ -436,11 +448,20 @@ impl EngineArgs {
             time.set_grace(grace)
                 .map_err(|e| anyhow::anyhow!("--grace: {e}"))?;
         }
+        let tasks = crate::grant::load(&self.tasks).map_err(|errors| {
+            let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+            anyhow::anyhow!(
+                "--tasks: {} not loaded:\n{}",
+                plural(errors.len(), "task record problem"),
+                lines.join("\n")
+            )
+        })?;
         Ok(EngineConfig {
             idle_timeout_ms: self.idle_timeout,
             caep_issuer: self.caep_issuer.clone(),
             max_sessions: self.max_sessions,
             time,
+            tasks: tasks.into(),
             ..EngineConfig::default()
         })
     }
@@ -488,6 +509,11 @@ pub struct GenArgs {
     /// Random seed: the same seed and flags give byte-identical output.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Agents bound to task grants: grant every agent the platform runs a task, inject task
+    /// agents that leave their grant or outlive their task, and write the grants and
+    /// completions to `<out>.tasks.ndjson` (for `replay --tasks`; docs/agents.md).
+    #[arg(long)]
+    pub agent_tasks: bool,
     /// No summary on stderr.
     #[arg(long, short)]
     pub quiet: bool,
@@ -528,6 +554,7 @@ impl GenArgs {
                 GenDelivery::Sorted => sessionguard_gen::Delivery::Sorted,
                 GenDelivery::Realistic => sessionguard_gen::Delivery::Realistic,
             },
+            agent_tasks: self.agent_tasks,
         };
         let output = sessionguard_gen::Output {
             records: self.out.clone(),
@@ -780,6 +807,8 @@ impl RunArgs {
         crate::config::Layer {
             actions_topic: self.actions_topic.clone(),
             progress_topic: self.progress_topic.clone(),
+            tasks_topic: self.tasks_topic.clone(),
+            tasks: self.tasks.clone(),
             rules: self.rules.clone(),
             grace: self.grace.clone(),
             max_skew: self.max_skew.clone(),
@@ -930,6 +959,36 @@ pub struct NormalizeSummary {
     pub sessions: HashSet<String>,
 }
 
+/// `normalize` over the spans of one OpenTelemetry export (crate::event::otel::split_export),
+/// each written as its own event or reject, with the export's line.
+fn normalize_parts(
+    normalizer: &Normalizer,
+    parts: &[Vec<u8>],
+    (name, line): (&str, u64),
+    (summary, rejects, out): (
+        &mut NormalizeSummary,
+        &mut NormalizeRejects,
+        &mut impl Write,
+    ),
+    quiet: bool,
+) -> io::Result<()> {
+    let scratch = Bump::new();
+    for part in parts {
+        match normalizer.normalize(part, &scratch) {
+            Ok(event) => {
+                *summary.events_by_source.entry(event.source).or_default() += 1;
+                summary.sessions.insert(event.session.key.to_string());
+                if !quiet {
+                    serde_json::to_writer(&mut *out, &event).map_err(io::Error::from)?;
+                    out.write_all(b"\n")?;
+                }
+            }
+            Err(reject) => rejects.note(summary, name, line, &reject, part)?,
+        }
+    }
+    Ok(())
+}
+
 fn normalize(args: NormalizeArgs) -> Result<i32> {
     let normalizer = Normalizer {
         forced: args.source,
@@ -981,6 +1040,21 @@ fn normalize(args: NormalizeArgs) -> Result<i32> {
         let read = reader.frame(args.max_record_bytes, &mut |item| {
             let (line, result) = match item {
                 Item::Record { bytes, line } => {
+                    // An OpenTelemetry export of several spans: one event per span, as
+                    // replay and run read it (crate::event::otel).
+                    if let Some(parts) = crate::event::otel::split_export(bytes) {
+                        last_line = line;
+                        let at = (name.as_str(), line);
+                        let sinks = (&mut summary, &mut rejects, &mut out);
+                        let written = normalize_parts(&normalizer, &parts, at, sinks, args.quiet);
+                        return match written {
+                            Ok(()) => ControlFlow::Continue(()),
+                            Err(e) => {
+                                write_error.get_or_insert(e);
+                                ControlFlow::Break(())
+                            }
+                        };
+                    }
                     scratch.reset();
                     (
                         line,

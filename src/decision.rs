@@ -87,7 +87,7 @@ pub struct Evidence {
     /// Human summary: `event_count 50 >= 50 within 5m`.
     pub reason: String,
     /// The aggregate that fired (`event_count`, `value_count`, `value_sum`, `new_value`,
-    /// `sequence`, `duration`, `scope_growth`, `match`, `kill_not_enforced`; a correlation's:
+    /// `sequence`, `duration`, `scope_growth`, `agent_grant`, `match`, `kill_not_enforced`; a correlation's:
     /// `event_count`, `value_count`, `value_sum`, `temporal`, `temporal_ordered`).
     pub aggregate: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]

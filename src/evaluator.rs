@@ -17,6 +17,7 @@ use bumpalo::Bump;
 use crate::decision::Decision;
 use crate::engine::{human_ms, Applied, Engine};
 use crate::event::{Event, Normalizer, Reject, RejectReason, Source};
+use crate::grant::{is_task_record, TaskRecord};
 use crate::source::Origin;
 use crate::time::{Admit, ClockState, Clocks, Released, TimeConfig};
 
@@ -41,6 +42,8 @@ pub struct Tally {
     pub rejects_by_reason: BTreeMap<RejectReason, u64>,
     pub late_by_source: BTreeMap<Source, u64>,
     pub future_by_source: BTreeMap<Source, u64>,
+    /// Task grants and completions read among the records (docs/agents.md).
+    pub task_records: u64,
 }
 
 impl Tally {
@@ -187,7 +190,14 @@ impl Evaluator {
         self.snapshot(origin);
         self.scratch.reset();
         let scratch = std::mem::take(&mut self.scratch);
-        let result = self.push_normalized(bytes, origin, &scratch, sink);
+        // An OpenTelemetry export of several spans is read span by span, each with the
+        // export's origin (crate::event::otel).
+        let result = match crate::event::otel::split_export(bytes) {
+            Some(parts) => parts
+                .iter()
+                .try_for_each(|part| self.push_normalized(part, origin, &scratch, sink)),
+            None => self.push_normalized(bytes, origin, &scratch, sink),
+        };
         self.scratch = scratch;
         result
     }
@@ -201,6 +211,24 @@ impl Evaluator {
     ) -> io::Result<()> {
         let event = match self.normalizer.normalize(bytes, scratch) {
             Ok(event) => event,
+            Err(reject)
+                if reject.reason == RejectReason::UnknownSource && is_task_record(bytes) =>
+            {
+                // A task grant or completion among the audit records (docs/agents.md).
+                return match TaskRecord::from_json(bytes) {
+                    Ok(record) => {
+                        self.tally.task_records += 1;
+                        self.engine.apply_task(&record);
+                        Ok(())
+                    }
+                    Err(e) => {
+                        let reject =
+                            Reject::new(RejectReason::InvalidField, format!("task record: {e}"));
+                        self.tally.rejected(reject.reason);
+                        sink.reject(origin, &reject, bytes)
+                    }
+                };
+            }
             Err(reject) => {
                 self.tally.rejected(reject.reason);
                 return sink.reject(origin, &reject, bytes);

@@ -18,12 +18,16 @@
 //!
 //! # Layout
 //!
-//! - [`event`]: the event model, source adapters, session keys, reject reasons.
+//! - [`event`]: the event model, source adapters (six audit sources; an MCP gateway's audit log
+//!   and OpenTelemetry GenAI spans for agents' tool calls), session keys, reject reasons.
 //! - [`source`]: reading records from files (plain or gzip; NDJSON, arrays, CloudTrail envelopes;
 //!   Parquet rows as JSON records).
 //! - [`time`]: the time model: per-source clocks, graces, quiet sources, the future guard.
 //! - [`engine`]: the session table, order-robust windows, baselines and sequences, timers, kills.
 //! - [`evaluator`]: normalize → time → engine → decisions, behind a [`evaluator::Sink`].
+//! - [`grant`]: task grants of autonomous agents as data — task records (grant, completion)
+//!   from `--tasks` files, inline records or a topic, and the table `agent_grant` rules check
+//!   events against, in event time (docs/agents.md).
 //! - [`rule`]: the rule language: YAML with positions, compiler, matching, field references.
 //! - [`decision`]: decision records, deterministic ids, CAEP claims.
 //! - [`replay`]: files, archives or standard input through the evaluator; sharded on N threads;
@@ -61,6 +65,7 @@ pub mod engine;
 pub mod evaluator;
 pub mod event;
 pub mod gen;
+pub mod grant;
 #[cfg(feature = "parquet")]
 pub mod history;
 #[cfg(feature = "kafka")]

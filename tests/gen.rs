@@ -24,6 +24,7 @@ use bumpalo::Bump;
 use sessionguard::engine::{Engine, EngineConfig};
 use sessionguard::event::{Normalizer, Source};
 use sessionguard::gen::{generate, Config, Delivery, Record, Truth};
+use sessionguard::grant::TaskRecord;
 use sessionguard::replay::{replay, ReplayOptions, ReplaySummary};
 use sessionguard::rule::RuleSet;
 use sessionguard::source::file::{self, Item};
@@ -233,12 +234,20 @@ impl Drop for TempFile {
 
 /// Decisions of the shipped pack over `bytes`, replayed with replay's default settings:
 /// (session, rule, triggering line), and the replay's summary.
-fn replay_pack(bytes: &[u8], name: &str) -> (Vec<(String, String, u64)>, ReplaySummary) {
+fn replay_pack(
+    bytes: &[u8],
+    name: &str,
+    tasks: Vec<TaskRecord>,
+) -> (Vec<(String, String, u64)>, ReplaySummary) {
     let path =
         TempFile(std::env::temp_dir().join(format!("sg-gen-{name}-{}.jsonl", std::process::id())));
     std::fs::write(&path.0, bytes).unwrap();
     let rules = RuleSet::load(&[root().join("rules")]).unwrap_or_else(|e| panic!("{e}"));
-    let mut engine = Engine::new(rules, EngineConfig::default());
+    let config = EngineConfig {
+        tasks: tasks.into(),
+        ..EngineConfig::default()
+    };
+    let mut engine = Engine::new(rules, config);
     let mut got = Vec::new();
     let summary = replay(
         std::slice::from_ref(&path.0),
@@ -267,16 +276,28 @@ fn replay_pack(bytes: &[u8], name: &str) -> (Vec<(String, String, u64)>, ReplayS
 }
 
 /// [`replay_pack`] on records in event-time order: nothing may be late.
-fn decisions(bytes: &[u8], name: &str) -> Vec<(String, String, u64)> {
-    let (got, summary) = replay_pack(bytes, name);
+fn decisions(bytes: &[u8], name: &str, tasks: Vec<TaskRecord>) -> Vec<(String, String, u64)> {
+    let (got, summary) = replay_pack(bytes, name, tasks);
     assert_eq!(summary.late, 0, "no late events");
     got
+}
+
+/// The task grants and completions a run writes beside its records (`--agent-tasks`).
+fn tasks_of(cfg: &Config) -> Vec<TaskRecord> {
+    let (summary, _) = generate(cfg, &mut std::io::sink(), None).unwrap();
+    summary
+        .tasks
+        .iter()
+        .map(|line| {
+            TaskRecord::from_json(line.as_bytes()).unwrap_or_else(|e| panic!("{e}: {line}"))
+        })
+        .collect()
 }
 
 fn check_against_truth(cfg: &Config, name: &str) -> Vec<Truth> {
     let (bytes, truth, _) = run(cfg);
     assert_eq!(truth.len() as u64, cfg.attacks.unwrap());
-    let got = decisions(&bytes, name);
+    let got = decisions(&bytes, name, tasks_of(cfg));
     let mut failures = Vec::new();
     for t in &truth {
         match got.iter().find(|(s, r, _)| *s == t.session && r == t.rule) {
@@ -705,9 +726,13 @@ fn realistic_records_normalize_to_their_source_session_and_time() {
 /// its clock as late and does not apply it misses most attacks here.
 #[test]
 fn the_shipped_pack_on_realistic_delivery_matches_the_truth() {
-    let (bytes, truth, _) = run(&realistic(small(1)));
-    assert_eq!(truth.len(), 25);
-    let (got, summary) = replay_pack(&bytes, "realistic");
+    check_realistic(&realistic(small(1)), 25, "realistic");
+}
+
+fn check_realistic(cfg: &Config, attacks: usize, name: &str) {
+    let (bytes, truth, _) = run(cfg);
+    assert_eq!(truth.len(), attacks);
+    let (got, summary) = replay_pack(&bytes, name, tasks_of(cfg));
     let mut failures = Vec::new();
     let mut caught = 0;
     for t in &truth {
@@ -741,5 +766,62 @@ fn the_shipped_pack_on_realistic_delivery_matches_the_truth() {
         summary.records,
         got.len(),
         failures.join("\n")
+    );
+}
+
+/// `--agent-tasks`: the platform's agents each run under a task grant, and task agents leave
+/// their grant (another agent's API token) or outlive their task (reading after its
+/// completion). With the grants gen writes (`Summary::tasks`, `<out>.tasks.ndjson`), the shipped
+/// pack decides on every such violation, on the truth's line, and flags no benign agent run —
+/// in time order and in realistic delivery order.
+fn with_agent_tasks(cfg: Config) -> Config {
+    Config {
+        agent_tasks: true,
+        attacks: Some(27),
+        ..cfg
+    }
+}
+
+#[test]
+fn agents_under_task_grants_every_violation_caught_no_benign_run_flagged() {
+    let cfg = with_agent_tasks(small(3));
+    let truth = check_against_truth(&cfg, "agents");
+    let agent_cases: std::collections::BTreeSet<&str> = truth
+        .iter()
+        .filter(|t| t.rule.starts_with("sg.agent."))
+        .map(|t| t.attack)
+        .collect();
+    assert_eq!(
+        agent_cases,
+        ["agent_after_task", "agent_outside_grant"]
+            .into_iter()
+            .collect()
+    );
+    // Not vacuous: the platform's agents ran, governed by their grants, and were not flagged.
+    let tasks = tasks_of(&cfg);
+    let (bytes, _, _) = run(&cfg);
+    let text = String::from_utf8_lossy(&bytes);
+    let mut governed_runs = 0;
+    for task in &tasks {
+        let identity = format!("\"sourceIdentity\":\"agent={}\"", task.agent);
+        governed_runs += text.matches(&identity).count();
+    }
+    assert!(
+        governed_runs > 20,
+        "{governed_runs} records of governed benign agent runs"
+    );
+    // Without the grants, the same traffic gives no agent decision at all.
+    let ungoverned = decisions(&bytes, "agents-ungoverned", Vec::new());
+    assert!(ungoverned
+        .iter()
+        .all(|(_, r, _)| !r.starts_with("sg.agent.")));
+}
+
+#[test]
+fn agents_under_task_grants_on_realistic_delivery() {
+    check_realistic(
+        &realistic(with_agent_tasks(small(3))),
+        27,
+        "agents-realistic",
     );
 }

@@ -1,7 +1,8 @@
 //! Golden tests for normalization: every input under `fixtures/events/` is normalized and the
 //! result compared with the reviewed `<input>.golden` beside it.
 //!
-//! Each golden line is one input record, in order: `{"line":N,"event":{…}}` for an event, or
+//! Each golden line is one input record (an OpenTelemetry export of several spans: one line per
+//! span, each with the export's line), in order: `{"line":N,"event":{…}}` for an event, or
 //! `{"line":N,"reject":{"reason":…,"detail":…}}` for a rejected record. On a mismatch the test
 //! prints a line diff; a missing golden, or a golden without its input, fails too.
 //! `UPDATE_GOLDEN=1 cargo test --test golden` rewrites the files (refused under CI); review the
@@ -14,7 +15,7 @@ use std::path::{Path, PathBuf};
 mod golden;
 
 use bumpalo::Bump;
-use sessionguard::event::Normalizer;
+use sessionguard::event::{otel, Normalizer};
 use sessionguard::source::file::{self, Item};
 
 fn fixture_root() -> PathBuf {
@@ -46,24 +47,34 @@ fn render(path: &Path) -> String {
     file::open_records(path)
         .unwrap()
         .for_each(&mut |item| {
-            let line = match item {
+            let lines = match item {
                 Item::Record { bytes, line } => {
-                    scratch.reset();
-                    match normalizer.normalize(bytes, &scratch) {
-                        Ok(event) => serde_json::json!({ "line": line, "event": event }),
-                        Err(r) => serde_json::json!({
-                            "line": line,
-                            "reject": { "reason": r.reason, "detail": r.detail }
-                        }),
-                    }
+                    // An OpenTelemetry export of several spans is one event per span, each
+                    // with the export's line, as `normalize`, `replay` and `run` read it.
+                    let parts = otel::split_export(bytes).unwrap_or_else(|| vec![bytes.to_vec()]);
+                    parts
+                        .iter()
+                        .map(|part| {
+                            scratch.reset();
+                            match normalizer.normalize(part, &scratch) {
+                                Ok(event) => serde_json::json!({ "line": line, "event": event }),
+                                Err(r) => serde_json::json!({
+                                    "line": line,
+                                    "reject": { "reason": r.reason, "detail": r.detail }
+                                }),
+                            }
+                        })
+                        .collect()
                 }
-                Item::Broken { line, reject, .. } => serde_json::json!({
+                Item::Broken { line, reject, .. } => vec![serde_json::json!({
                     "line": line,
                     "reject": { "reason": reject.reason, "detail": reject.detail }
-                }),
+                })],
             };
-            out.push_str(&sorted(line).to_string());
-            out.push('\n');
+            for line in lines {
+                out.push_str(&sorted(line).to_string());
+                out.push('\n');
+            }
         })
         .unwrap();
     out

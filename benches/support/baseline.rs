@@ -204,6 +204,21 @@ struct OcsfEndpoint<'a> {
     ip: Option<&'a str>,
 }
 
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct McpBase<'a> {
+    mcp_session_id: Option<&'a str>,
+    mcp_method: Option<&'a str>,
+    tool: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code, non_snake_case)]
+struct OtelBase {
+    resourceSpans: Option<serde_json::Value>,
+    resourceLogs: Option<serde_json::Value>,
+}
+
 /// Parses with the source's baseline struct; `false` when the bytes are not that source's
 /// record as the baseline reads it (its defining field absent), so that both sides of the
 /// comparison do the same work.
@@ -224,5 +239,9 @@ pub fn baseline(source: Source, bytes: &[u8]) -> bool {
                 || t.time.is_some()
         }),
         Source::Ocsf => parse(bytes, |t: &OcsfBase<'_>| t.class_uid.is_some()),
+        Source::Mcp => parse(bytes, |t: &McpBase<'_>| t.mcp_method.is_some()),
+        Source::Otel => parse(bytes, |t: &OtelBase| {
+            t.resourceSpans.is_some() || t.resourceLogs.is_some()
+        }),
     }
 }

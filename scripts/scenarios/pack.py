@@ -16,6 +16,11 @@ RULE_OF_INTENT = {
     # rules/agents/invoice-reconciler.yml
     "agent acts outside its task": "sg.agent.invoice_reconciler.outside_task",
     "agent keeps acting after its task completed": "sg.agent.invoice_reconciler.after_completion",
+    # rules/agents/task-grants.yml: the generic rules over task grants (fixtures/agents/)
+    "agent acts outside its task grant": "sg.agent.outside_grant",
+    "agent acts after its task ended": "sg.agent.after_grant",
+    "agent exceeds its task grant's budget": "sg.agent.over_budget",
+    "agent chains into a role its grant does not name": "sg.agent.unnamed_role",
     # rules/aws-s3-bulk-bytes.yml, aws-s3-bulk-read.yml, aws-secrets-burst.yml
     "bulk S3 export (bytes)": "sg.aws.s3_bulk_bytes",
     "bulk S3 export (object count)": "sg.aws.s3_bulk_read",

@@ -12,6 +12,8 @@
 //! actions_topic: sessionguard.actions
 //! dead_letter_topic: sessionguard.dead-letters
 //! progress_topic: sessionguard.progress
+//! tasks_topic: agents.tasks    # task grants and completions (docs/agents.md)
+//! tasks: [tasks]               # task grant files, applied before the topic's records
 //! rules: [rules]
 //! metrics_addr: 127.0.0.1:9464
 //! grace: 20m,okta=2m         # per session order; timers trail their source by it
@@ -65,6 +67,9 @@ pub struct Layer {
     pub dead_letter_topic: Option<String>,
     #[serde(alias = "progress-topic")]
     pub progress_topic: Option<String>,
+    #[serde(alias = "tasks-topic")]
+    pub tasks_topic: Option<String>,
+    pub tasks: Option<Vec<String>>,
     #[serde(alias = "output-topic")]
     pub output_topic: Option<String>,
     pub rules: Option<Vec<String>>,
@@ -165,6 +170,10 @@ pub struct Settings {
     pub dead_letter_topic: Option<String>,
     /// `run`: the compacted topic of rebuild positions.
     pub progress_topic: Option<String>,
+    /// `run`: task grants and completions of agents, read whole by every instance.
+    pub tasks_topic: Option<String>,
+    /// `run`: task grant files, applied before the tasks topic's records.
+    pub tasks: Vec<PathBuf>,
     /// `rekey`: the session-keyed topic.
     pub output_topic: String,
     pub rules: Vec<PathBuf>,
@@ -198,6 +207,8 @@ impl std::fmt::Debug for Settings {
             .field("actions_topic", &self.actions_topic)
             .field("dead_letter_topic", &self.dead_letter_topic)
             .field("progress_topic", &self.progress_topic)
+            .field("tasks_topic", &self.tasks_topic)
+            .field("tasks", &self.tasks)
             .field("output_topic", &self.output_topic)
             .field("rules", &self.rules)
             .field("source", &self.source)
@@ -244,6 +255,8 @@ impl Layer {
             actions_topic: get("ACTIONS_TOPIC"),
             dead_letter_topic: get("DEAD_LETTER_TOPIC"),
             progress_topic: get("PROGRESS_TOPIC"),
+            tasks_topic: get("TASKS_TOPIC"),
+            tasks: get("TASKS").map(|r| r.split(',').map(|s| s.trim().to_owned()).collect()),
             output_topic: get("OUTPUT_TOPIC"),
             rules: get("RULES").map(|r| r.split(',').map(|s| s.trim().to_owned()).collect()),
             source: get("SOURCE"),
@@ -271,6 +284,8 @@ impl Layer {
             actions_topic: self.actions_topic.or(lower.actions_topic),
             dead_letter_topic: self.dead_letter_topic.or(lower.dead_letter_topic),
             progress_topic: self.progress_topic.or(lower.progress_topic),
+            tasks_topic: self.tasks_topic.or(lower.tasks_topic),
+            tasks: self.tasks.or(lower.tasks),
             output_topic: self.output_topic.or(lower.output_topic),
             rules: self.rules.or(lower.rules),
             source: self.source.or(lower.source),
@@ -334,6 +349,7 @@ impl Layer {
             Some(output_topic.as_str()),
             dead_letter_topic.as_deref(),
             self.progress_topic.as_deref(),
+            self.tasks_topic.as_deref(),
         ]
         .into_iter()
         .flatten()
@@ -404,6 +420,13 @@ impl Layer {
             actions_topic,
             dead_letter_topic,
             progress_topic: self.progress_topic.filter(|t| !t.trim().is_empty()),
+            tasks_topic: self.tasks_topic.filter(|t| !t.trim().is_empty()),
+            tasks: self
+                .tasks
+                .unwrap_or_default()
+                .into_iter()
+                .map(PathBuf::from)
+                .collect(),
             output_topic,
             rules: self
                 .rules

@@ -56,11 +56,13 @@ use smallvec::SmallVec;
 
 use crate::decision::{self, Decision, PrincipalRef, RuleRef};
 use crate::event::{Event, SessionKind, Source};
+use crate::grant::{self, Check, GrantTable, TaskRecord};
 use crate::rule::field::{Field, Value};
 use crate::rule::index::RuleIndex;
 use crate::rule::{
-    ActionKind, Correlation, CorrelationInput, CorrelationKind, EvalCx, Fire, Learn, MatchField,
-    Mode, Rule, RuleSet, SessionLogic, Severity, Since, StepAggregate, Threshold, Tolerance,
+    ActionKind, Correlation, CorrelationInput, CorrelationKind, EvalCx, Fire, GrantCheck, Learn,
+    MatchField, Mode, Rule, RuleSet, SessionLogic, Severity, Since, StepAggregate, Threshold,
+    Tolerance,
 };
 use crate::source::{Origin, OriginNames};
 use crate::time::{source_index, TimeConfig, SOURCES};
@@ -88,6 +90,8 @@ pub struct EngineConfig {
     pub max_sessions: usize,
     /// Graces per source, the future bound, quiet sources.
     pub time: TimeConfig,
+    /// Task grants and completions every engine starts with (`--tasks`, docs/agents.md).
+    pub tasks: Arc<[TaskRecord]>,
 }
 
 impl Default for EngineConfig {
@@ -98,6 +102,7 @@ impl Default for EngineConfig {
             caep_issuer: "urn:sessionguard".to_owned(),
             max_sessions: 4_000_000,
             time: TimeConfig::default(),
+            tasks: Arc::new([]),
         }
     }
 }
@@ -161,6 +166,10 @@ pub struct Engine {
     stats: EngineStats,
     /// Correlations' state, per correlation and group.
     groups: correlation::Groups,
+    /// Task grants of autonomous agents, for `agent_grant` rules (crate::grant).
+    grants: GrantTable,
+    /// The grant check of the event in hand, made once for all `agent_grant` rules.
+    grant_check: Option<Check>,
 }
 
 /// A hash table of session slots keyed by the sessions' own keys.
@@ -307,6 +316,24 @@ enum LogicState {
     /// Boxed: sequences are rare and their state is the largest.
     Sequence(Box<SequenceState>),
     Duration(DurationState),
+    /// What one session used of each grant's budget.
+    Budget(Box<BudgetUse>),
+}
+
+/// Per grant that bound the session's events: calls, bytes, distinct resources (hashes), and
+/// whether the budget's finding was made. Distinct resources stop being recorded past the
+/// budget, so the set stays bounded.
+#[derive(Clone, Default)]
+struct BudgetUse {
+    grants: Vec<(u32, Usage)>,
+}
+
+#[derive(Clone, Default)]
+struct Usage {
+    calls: u64,
+    bytes: u64,
+    resources: std::collections::HashSet<i64>,
+    decided: bool,
 }
 
 #[derive(Clone)]
@@ -352,6 +379,10 @@ impl Engine {
             decisions_by_rule: vec![0; rules.rules.len() + 1],
             ..EngineStats::default()
         };
+        let mut grants = GrantTable::default();
+        for record in config.tasks.iter() {
+            grants.apply(record);
+        }
         Engine {
             rule_index: RuleIndex::new(&rules),
             candidates: SmallVec::new(),
@@ -371,14 +402,29 @@ impl Engine {
             cx: EvalCx::default(),
             stats,
             groups: correlation::Groups::default(),
+            grants,
+            grant_check: None,
         }
     }
 
-    /// Forgets every session, timer and counter, keeping the rules: as if just created.
+    /// Forgets every session, timer and counter, keeping the rules and the task grants.
     pub fn reset(&mut self) {
         let rules = std::mem::take(&mut self.rules);
+        let grants = std::mem::take(&mut self.grants);
         let config = self.config.clone();
         *self = Engine::with_shared_rules(rules, config);
+        self.grants = grants;
+    }
+
+    /// Applies a task grant or completion: events processed from now on are checked against
+    /// it, at their event time (docs/agents.md).
+    pub fn apply_task(&mut self, record: &TaskRecord) {
+        self.grants.apply(record);
+    }
+
+    /// The task grants known.
+    pub fn grants(&self) -> &GrantTable {
+        &self.grants
     }
 
     pub fn rules(&self) -> &RuleSet {
@@ -444,6 +490,7 @@ impl Engine {
         let t = event.time.millis();
         let grace = self.config.time.grace(event.source);
         self.cx.reset();
+        self.grant_check = None;
 
         self.key_buf.clear();
         let _ = write!(self.key_buf, "{}", event.session.key);
@@ -870,6 +917,23 @@ impl Engine {
                     }
                 }
                 return;
+            }
+            Some(SessionLogic::AgentGrant { check }) => {
+                if !rule.detection.matches(event, cx) {
+                    return;
+                }
+                let found = self
+                    .grant_check
+                    .get_or_insert_with(|| self.grants.check(event, &cx.scratch));
+                let found = found.clone();
+                let in_force = matches!(
+                    found,
+                    Check::Within { .. } | Check::Outside { .. } | Check::UnnamedRole { .. }
+                );
+                // Only budgets keep state, and only for sessions a grant in force binds.
+                let state = (*check == GrantCheck::Budget && in_force)
+                    .then(|| rule_state_in(&mut self.sessions, slot, rule_index));
+                grant_firing(*check, &found, &self.grants, state, event)
             }
             Some(logic) => {
                 if !rule.detection.matches(event, cx) {
@@ -1561,7 +1625,7 @@ impl Step<'_> {
                 fire,
                 ..
             } => self.duration(state, (since, *limit_ms, fire), session_started),
-            SessionLogic::Sequence { .. } => None,
+            SessionLogic::Sequence { .. } | SessionLogic::AgentGrant { .. } => None,
         }
     }
 
@@ -1869,4 +1933,118 @@ pub(crate) fn next_permutation(order: &mut [usize]) -> bool {
 
 fn milli(amount: f64) -> i64 {
     (amount * 1000.0).round() as i64
+}
+
+/// An `agent_grant` rule's finding on one event, from the grant table's answer (`found`).
+fn grant_firing(
+    check: GrantCheck,
+    found: &Check,
+    grants: &GrantTable,
+    state: Option<&mut RuleState>,
+    event: &Event<'_>,
+) -> Option<Firing> {
+    let t = event.time.millis();
+    let named = |i: u32| {
+        let g = grants.grant(i);
+        (format!("agent {} task {}", g.agent, g.task), g.granted)
+    };
+    match (check, found) {
+        (GrantCheck::Outside, Check::Outside { grant, what }) => {
+            let (who, since) = named(*grant);
+            Some(Firing::new("agent_grant", format!("{who}: {what}"), since))
+        }
+        (GrantCheck::Outside, Check::NoGrantInForce { agent }) => Some(Firing::new(
+            "agent_grant",
+            format!(
+                "agent {agent} acts ({}) with no task grant in force",
+                event.action
+            ),
+            t,
+        )),
+        (GrantCheck::Ended, Check::Ended { grant, completed }) => {
+            let (who, since) = named(*grant);
+            let g = grants.grant(*grant);
+            let (how, at) = if *completed {
+                ("completed", g.completed)
+            } else {
+                ("expired", g.end())
+            };
+            Some(Firing::new(
+                "agent_grant",
+                format!(
+                    "{who}: {} {} after the task {how}",
+                    event.action,
+                    human_ms(t - at)
+                ),
+                since,
+            ))
+        }
+        (GrantCheck::Role, Check::UnnamedRole { grant, role }) => {
+            let (who, since) = named(*grant);
+            Some(Firing::new(
+                "agent_grant",
+                format!("{who}: chains into role {role}, which the grant does not name"),
+                since,
+            ))
+        }
+        (
+            GrantCheck::Budget,
+            Check::Within { grant }
+            | Check::Outside { grant, .. }
+            | Check::UnnamedRole { grant, .. },
+        ) => {
+            let terms = grants.grant(*grant).terms()?;
+            let budget = terms.budget;
+            if budget.is_empty() {
+                return None;
+            }
+            let LogicState::Budget(used) =
+                ensure(&mut state?.logic, || LogicState::Budget(Box::default()))
+            else {
+                return None;
+            };
+            let usage = match used.grants.iter().position(|(g, _)| g == grant) {
+                Some(i) => &mut used.grants[i].1,
+                None => {
+                    used.grants.push((*grant, Usage::default()));
+                    &mut used.grants.last_mut().expect("just pushed").1
+                }
+            };
+            if usage.decided {
+                return None;
+            }
+            usage.calls += 1;
+            usage.bytes = usage.bytes.saturating_add(event.bytes.unwrap_or(0));
+            let limit_resources = budget.resources.unwrap_or(u64::MAX);
+            if (usage.resources.len() as u64) <= limit_resources {
+                if let Some(name) = grant::resource_names(event).first() {
+                    usage.resources.insert(text_hash(name));
+                }
+            }
+            let over = [
+                ("calls", usage.calls, budget.calls),
+                ("bytes", usage.bytes, budget.bytes),
+                (
+                    "distinct resources",
+                    usage.resources.len() as u64,
+                    budget.resources,
+                ),
+            ]
+            .into_iter()
+            .find(|(_, used, limit)| limit.is_some_and(|l| *used > l))?;
+            usage.decided = true;
+            let (what, used_now, limit) = (over.0, over.1, over.2.unwrap_or(0));
+            let (who, since) = named(*grant);
+            Some(Firing {
+                value: Some(used_now as f64),
+                threshold: Some(format!("> {limit}")),
+                ..Firing::new(
+                    "agent_grant",
+                    format!("{who}: {used_now} {what} in this session, over the grant's budget of {limit}"),
+                    since,
+                )
+            })
+        }
+        _ => None,
+    }
 }

@@ -562,17 +562,25 @@ fn network_of<'a>(f: &Fields<'a>, identity: &UserIdentity<'a>) -> Result<Network
 }
 
 /// Agent platforms name the agent in `sourceIdentity` (`agent=<id>`; AWS allows `=` but not
-/// `:` there, `agent:<id>` is read too), which every session in a role chain carries.
+/// `:` there, `agent:<id>` is read too), which every session in a role chain carries. A task id
+/// may follow after a comma (`agent=<id>,task=<task id>`), binding the chain to one task grant.
 fn agent_of<'a>(lineage: Option<&Lineage<'a>>) -> Option<Agent<'a>> {
     let identity = lineage?.source_identity.as_ref()?;
-    ["agent=", "agent:"].iter().find_map(|prefix| {
-        identity
-            .strip_prefix(prefix)
-            .filter(|id| !id.is_empty())
-            .map(|id| Agent {
-                id: Some(identity.slice(identity.len() - id.len()..identity.len())),
-                task: None,
-            })
+    let start = ["agent=", "agent:"]
+        .iter()
+        .find_map(|prefix| identity.strip_prefix(prefix).map(|_| prefix.len()))?;
+    let (id_end, task) = match identity[start..].find(",task=") {
+        Some(at) => {
+            let task_start = start + at + ",task=".len();
+            let task =
+                (task_start < identity.len()).then(|| identity.slice(task_start..identity.len()));
+            (start + at, task)
+        }
+        None => (identity.len(), None),
+    };
+    (id_end > start).then(|| Agent {
+        id: Some(identity.slice(start..id_end)),
+        task,
     })
 }
 
@@ -982,6 +990,12 @@ mod tests {
             assert_eq!(agent.id.as_deref(), Some("invoice-reconciler"));
         });
         with_event(ASSUMED_ROLE, |e| assert!(e.agent.is_none()));
+        let json = ASSUMED_ROLE.replace("alice@example.com", "agent=ledger-sync,task=ls-1207");
+        with_event(&json, |e| {
+            let agent = e.agent.as_ref().expect("agent");
+            assert_eq!(agent.id.as_deref(), Some("ledger-sync"));
+            assert_eq!(agent.task.as_deref(), Some("ls-1207"));
+        });
     }
 
     #[test]

@@ -20,8 +20,10 @@ mod cloudtrail;
 mod entra;
 mod github;
 mod kubernetes;
+mod mcp;
 mod ocsf;
 mod okta;
+pub mod otel;
 
 pub use fields::Fields;
 pub use model::{

@@ -23,16 +23,22 @@ pub enum Source {
     Github,
     Entra,
     Ocsf,
+    /// An MCP gateway's audit log: an agent's Model Context Protocol requests.
+    Mcp,
+    /// OpenTelemetry GenAI spans and log records (OTLP JSON): an agent's tool and model calls.
+    Otel,
 }
 
 impl Source {
-    pub const ALL: [Source; 6] = [
+    pub const ALL: [Source; 8] = [
         Source::Cloudtrail,
         Source::Okta,
         Source::Kubernetes,
         Source::Github,
         Source::Entra,
         Source::Ocsf,
+        Source::Mcp,
+        Source::Otel,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -43,6 +49,8 @@ impl Source {
             Source::Github => "github",
             Source::Entra => "entra",
             Source::Ocsf => "ocsf",
+            Source::Mcp => "mcp",
+            Source::Otel => "otel",
         }
     }
 

@@ -18,7 +18,7 @@ use super::model::{Agent, Event, Source};
 use super::reject::{Reject, RejectReason};
 use super::text::Text;
 use super::time::Timestamp;
-use super::{cloudtrail, entra, github, kubernetes, ocsf, okta};
+use super::{cloudtrail, entra, github, kubernetes, mcp, ocsf, okta, otel};
 
 /// The default bound on one record's size.
 pub const DEFAULT_MAX_RECORD_BYTES: usize = 1 << 20;
@@ -90,6 +90,8 @@ pub const ADAPTERS: &[Adapter] = &[
     okta::ADAPTER,
     entra::ADAPTER,
     github::ADAPTER,
+    mcp::ADAPTER,
+    otel::ADAPTER,
 ];
 
 /// Keys that log pipelines (Logstash, Fluentd, Vector, Panther …) add for their own time.

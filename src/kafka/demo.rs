@@ -267,6 +267,8 @@ pub fn run_demo(root: &Path) -> anyhow::Result<DemoReport> {
         actions_topic: ACTIONS.to_owned(),
         dead_letter_topic: Some(dead.to_owned()),
         progress_topic: Some(progress.to_owned()),
+        tasks_topic: None,
+        tasks: Vec::new(),
         output_topic: String::new(),
         rules: vec![root.join("rules")],
         source: None,

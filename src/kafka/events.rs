@@ -406,3 +406,70 @@ impl DeliveryFailed<'_> {
         );
     }
 }
+
+/// A task grant or completion from the tasks topic was applied to every partition's engine.
+pub struct TaskRecordApplied<'a> {
+    pub record: &'a crate::grant::TaskRecord,
+}
+
+impl TaskRecordApplied<'_> {
+    pub fn emit(&self, _: &Telemetry) {
+        let r = self.record;
+        let (kind, what) = match r.kind {
+            crate::grant::TaskRecordKind::Grant(_) => ("grant", "task grant applied"),
+            crate::grant::TaskRecordKind::Complete => ("complete", "task completion applied"),
+        };
+        telemetry::log(
+            Level::Info,
+            "task_record_applied",
+            what,
+            &[
+                ("kind", V::S(kind)),
+                ("agent", V::S(&r.agent)),
+                ("task", V::S(&r.task)),
+                ("time_ms", V::I(r.time)),
+            ],
+        );
+    }
+}
+
+/// A record on the tasks topic that is not a task record: skipped.
+pub struct TaskRecordRefused<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+    pub error: &'a str,
+}
+
+impl TaskRecordRefused<'_> {
+    pub fn emit(&self, _: &Telemetry) {
+        telemetry::log(
+            Level::Warn,
+            "task_record_refused",
+            "a record on the tasks topic is not a task record; skipped",
+            &[
+                ("topic", V::S(self.topic)),
+                ("partition", V::I(i64::from(self.partition))),
+                ("offset", V::I(self.offset)),
+                ("error", V::S(self.error)),
+            ],
+        );
+    }
+}
+
+/// The tasks topic could not be read (it is read again before the next poll).
+pub struct TasksReadFailed<'a> {
+    pub topic: &'a str,
+    pub error: &'a str,
+}
+
+impl TasksReadFailed<'_> {
+    pub fn emit(&self, _: &Telemetry) {
+        telemetry::log(
+            Level::Warn,
+            "tasks_read_failed",
+            "could not read the tasks topic; retrying",
+            &[("topic", V::S(self.topic)), ("error", V::S(self.error))],
+        );
+    }
+}

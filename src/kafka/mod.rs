@@ -57,6 +57,7 @@ pub mod events;
 pub mod pipeline;
 pub mod progress;
 pub mod security;
+pub mod tasks;
 pub mod tracker;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

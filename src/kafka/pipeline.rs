@@ -37,6 +37,7 @@ use super::connectivity::BrokerWatch;
 use super::delivery::{client_error, client_log, owned_headers, Kind, Outbound, Outbox, Ticket};
 use super::events;
 use super::progress::{self, Progress, ProgressReader};
+use super::tasks::{TasksRead, TasksReader};
 use super::tracker::{Checkpoint, Tracker};
 use super::Control;
 use crate::config::Settings;
@@ -44,6 +45,7 @@ use crate::decision::Decision;
 use crate::engine::{Engine, EngineConfig};
 use crate::evaluator::{Evaluator, Sink};
 use crate::event::{Normalizer, Reject, RejectReason};
+use crate::grant::TaskRecord;
 use crate::rule::RuleSet;
 use crate::sink::DEAD_LETTER_COPY_BYTES;
 use crate::source::Origin;
@@ -236,6 +238,10 @@ struct Core {
     parts: Vec<Part>,
     outbox: Outbox,
     progress: Option<ProgressReader>,
+    /// `--tasks-topic`: the orchestrator's grants and completions (docs/agents.md).
+    tasks: Option<TasksReader>,
+    /// Every task record from the tasks topic so far, for partitions assigned later.
+    task_records: Vec<TaskRecord>,
     telemetry: Arc<Telemetry>,
     next_tracker: u64,
     scratch: Bump,
@@ -432,7 +438,11 @@ impl Core {
     fn new_part(&mut self, topic: &str, partition: i32, start: Start, catch_up_to: i64) -> Part {
         let mut eval = match &self.mode {
             Mode::Evaluate(rules) => {
-                let engine = Engine::with_shared_rules(rules.clone(), self.engine_config.clone());
+                let mut engine =
+                    Engine::with_shared_rules(rules.clone(), self.engine_config.clone());
+                for record in &self.task_records {
+                    engine.apply_task(record);
+                }
                 let mut eval = Evaluator::new(engine, self.normalizer.clone());
                 if let Some(clocks) = start.clocks {
                     // No session is held yet, so this only sets the clocks.
@@ -1129,7 +1139,17 @@ impl Core {
         if evaluating && settings.progress_topic.is_none() {
             events::NoProgressTopic.emit(&telemetry);
         }
-        Ok(Core {
+        let task_files = crate::grant::load(&settings.tasks).map_err(|errors| {
+            let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+            anyhow::anyhow!("--tasks: not loaded:\n{}", lines.join("\n"))
+        })?;
+        let tasks = match &settings.tasks_topic {
+            Some(topic) if evaluating => {
+                Some(TasksReader::new(super::base_config(settings), topic)?)
+            }
+            _ => None,
+        };
+        let mut core = Core {
             mode,
             group: settings.group.clone(),
             engine_config: EngineConfig {
@@ -1137,6 +1157,7 @@ impl Core {
                 caep_issuer: settings.caep_issuer.clone(),
                 max_sessions: settings.max_sessions,
                 time: settings.time.clone(),
+                tasks: task_files.into(),
                 ..EngineConfig::default()
             },
             normalizer: Normalizer {
@@ -1151,6 +1172,8 @@ impl Core {
             parts: Vec::new(),
             outbox,
             progress,
+            tasks,
+            task_records: Vec::new(),
             telemetry,
             next_tracker: 0,
             scratch: Bump::new(),
@@ -1159,7 +1182,58 @@ impl Core {
             crashed: false,
             last_activity: Instant::now(),
             assignment_changed: false,
-        })
+        };
+        // Grants published before the start apply from the first record.
+        if let Some(reader) = &mut core.tasks {
+            let read = reader.catch_up(Duration::from_secs(15));
+            core.apply_tasks(read);
+        }
+        Ok(core)
+    }
+
+    /// Task records from the tasks topic: applied to every partition's engine now, and kept
+    /// for partitions assigned later.
+    fn apply_tasks(&mut self, read: Result<TasksRead, String>) {
+        let Some(reader) = &self.tasks else {
+            return;
+        };
+        let read = match read {
+            Ok(read) => read,
+            Err(error) => {
+                events::TasksReadFailed {
+                    topic: reader.topic(),
+                    error: &error,
+                }
+                .emit(&self.telemetry);
+                return;
+            }
+        };
+        for (partition, offset, error) in &read.refused {
+            events::TaskRecordRefused {
+                topic: reader.topic(),
+                partition: *partition,
+                offset: *offset,
+                error,
+            }
+            .emit(&self.telemetry);
+        }
+        for record in read.records {
+            for part in &mut self.parts {
+                if let Some(eval) = &mut part.eval {
+                    eval.engine_mut().apply_task(&record);
+                }
+            }
+            events::TaskRecordApplied { record: &record }.emit(&self.telemetry);
+            self.task_records.push(record);
+        }
+    }
+
+    /// What the tasks topic brought since the last poll, without waiting.
+    fn read_tasks(&mut self) {
+        if let Some(reader) = &mut self.tasks {
+            let read = reader.read(Duration::ZERO);
+            self.apply_tasks(read);
+        }
     }
 
     /// Between polls: pumps deliveries, pauses or resumes the assignment as the outbox fills
@@ -1239,6 +1313,8 @@ fn poll_until_done(
             return Ending::Done;
         }
         watch.tick();
+        // Grants first: one published before an input record is applied before it.
+        lock(core).read_tasks();
         match consumer.poll(Duration::from_millis(100)) {
             None => {}
             Some(Ok(message)) => {

@@ -30,8 +30,9 @@ use super::spec::{
 };
 use super::text::{self, TextError};
 use super::{
-    ActionKind, CmpOp, ExpectedDecision, Fire, Learn, Mode, Output, OutputPiece, Rule, RuleSet,
-    RuleTest, SessionLogic, Severity, Since, Step, StepAggregate, TestExpect, Threshold, Tolerance,
+    ActionKind, CmpOp, ExpectedDecision, Fire, GrantCheck, Learn, Mode, Output, OutputPiece, Rule,
+    RuleSet, RuleTest, SessionLogic, Severity, Since, Step, StepAggregate, TestExpect, Threshold,
+    Tolerance,
 };
 use crate::event::Source;
 use crate::rule::field::Field;
@@ -1687,6 +1688,9 @@ impl<'d> Compiler<'d> {
                     learn: learn?,
                 })
             }
+            SessionSpec::AgentGrant { check, .. } => self
+                .word(file, check, "check", GRANT_CHECKS)
+                .map(|check| SessionLogic::AgentGrant { check }),
         }
     }
 
@@ -2003,6 +2007,12 @@ const MODES: &[(&str, Mode)] = &[("enforce", Mode::Enforce), ("dry_run", Mode::D
 const SINCE: &[(&str, Since)] = &[
     ("session_start", Since::SessionStart),
     ("first_match", Since::FirstMatch),
+];
+const GRANT_CHECKS: &[(&str, GrantCheck)] = &[
+    ("outside", GrantCheck::Outside),
+    ("ended", GrantCheck::Ended),
+    ("budget", GrantCheck::Budget),
+    ("role", GrantCheck::Role),
 ];
 const FIRE: &[(&str, Fire)] = &[("on_event", Fire::OnEvent), ("on_timer", Fire::OnTimer)];
 

@@ -229,6 +229,21 @@ pub enum SessionLogic {
     },
     /// A value of `field` (default `scopes`) the session did not have while learning.
     ScopeGrowth { field: Field, learn: Learn },
+    /// An agent's event checked against the task grant that binds it (crate::grant).
+    AgentGrant { check: GrantCheck },
+}
+
+/// Which part of a task grant an `agent_grant` rule checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GrantCheck {
+    /// An action/tool or resource the grants in force do not allow; or no grant in force.
+    Outside,
+    /// Acting after the task completed or its grant expired.
+    Ended,
+    /// More calls, bytes or distinct resources in one session than the grant's budget.
+    Budget,
+    /// Chaining into a role the grant does not name.
+    Role,
 }
 
 /// How a baseline is learnt: from the session's first `events` matching events, or those in

@@ -516,6 +516,11 @@ pub enum SessionSpec {
         field: Option<Str>,
         learn: Option<LearnSpec>,
     },
+    /// `agent_grant: {check: outside | ended | budget | role}` (docs/agents.md).
+    AgentGrant {
+        kind: Str,
+        check: Str,
+    },
 }
 
 #[derive(Debug)]
@@ -629,6 +634,7 @@ pub const SESSION_KINDS: &[&str] = &[
     "sequence",
     "duration",
     "scope_growth",
+    "agent_grant",
 ];
 
 const AGGREGATE_KINDS: &[&str] = &["event_count", "value_count", "value_sum"];
@@ -1588,6 +1594,15 @@ impl<'s> Reader<'s> {
                     kind: kind.clone(),
                     field,
                     learn,
+                })
+            }
+            "agent_grant" => {
+                let keys = self.fields(y, &what, &["check"])?;
+                let check = self.required(&keys, "check", &what)?;
+                let check = self.text(check, "check")?;
+                Some(SessionSpec::AgentGrant {
+                    kind: kind.clone(),
+                    check,
                 })
             }
             _ => None,

@@ -1116,6 +1116,8 @@ pub fn settings(brokers: &str, group: &str, topics: &[&str], name: &str) -> Sett
         actions_topic: format!("{name}.actions"),
         dead_letter_topic: Some(format!("{name}.dead")),
         progress_topic: Some(format!("{name}.progress")),
+        tasks_topic: None,
+        tasks: Vec::new(),
         output_topic: format!("{name}.keyed"),
         rules: vec![root().join("rules")],
         source: None,

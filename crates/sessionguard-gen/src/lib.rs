@@ -164,6 +164,10 @@ pub struct Config {
     pub envelope: usize,
     /// The order records are written in.
     pub delivery: Delivery,
+    /// Agents bound to task grants: a grant for every agent the platform runs, and attacks
+    /// where a task agent leaves its grant or outlives its task; the grants and completions
+    /// go to [`Summary::tasks`] (`<out>.tasks.ndjson`).
+    pub agent_tasks: bool,
 }
 
 /// 2024-11-04T08:00:00Z.
@@ -181,6 +185,7 @@ impl Default for Config {
             seed: 1,
             envelope: 0,
             delivery: Delivery::Sorted,
+            agent_tasks: false,
         }
     }
 }
@@ -286,6 +291,9 @@ pub struct Summary {
     pub behind_1m: u64,
     /// Realistic delivery: the most records (and their bytes) held back at once.
     pub held_peak: Load,
+    /// `--agent-tasks`: the orchestrator's task records (grants, completions), NDJSON lines
+    /// in time order, for `sessionguard replay --tasks` (docs/agents.md).
+    pub tasks: Vec<String>,
 }
 
 impl Summary {
@@ -561,6 +569,7 @@ pub fn generate(
     if let Some(buffer) = &g.buffer {
         g.summary.held_peak = buffer.peak;
     }
+    g.summary.tasks = g.task_records();
     g.summary.elapsed = started.elapsed();
     Ok((g.summary, truth))
 }
@@ -595,7 +604,7 @@ impl<'p> Generator<'p, '_, '_> {
                 .position(|x| *x == s)
                 .is_some_and(|k| self.cfg.weights[k] > 0)
         };
-        let cases = attack::cases(&enabled);
+        let cases = attack::cases(&enabled, self.cfg.agent_tasks);
         let span = self.time_of(self.cfg.events) - self.cfg.start_ms;
         let lo = self.cfg.start_ms + 60_000;
         let hi = self.cfg.start_ms + span - attack::MAX_SPAN_MS - 60_000;
@@ -964,6 +973,40 @@ impl<'p> Generator<'p, '_, '_> {
         self.envelope_count = 0;
     }
 
+    /// `--agent-tasks`: the grants of the platform's agents (one task each, for the whole run)
+    /// and of each task-agent attack (granted before its first step, completed right after
+    /// the step its script names), in time order.
+    fn task_records(&self) -> Vec<String> {
+        if !self.cfg.agent_tasks {
+            return Vec::new();
+        }
+        let mut records: Vec<(i64, String)> = Vec::new();
+        let start = self.cfg.start_ms - 60_000;
+        let end = self.summary.last_ms.max(self.cfg.start_ms) + 3_600_000;
+        for agent in cloudtrail::AGENTS {
+            let bucket = format!("northwind-agent-{agent}");
+            records.push((
+                start,
+                grant(agent, &format!("{agent}-daily"), &bucket, start, end),
+            ));
+        }
+        for a in &self.attacks {
+            let Some(task) = &a.task else { continue };
+            let expires = task.granted + 7_200_000;
+            records.push((
+                task.granted,
+                grant(task.agent, &task.task, task.bucket, task.granted, expires),
+            ));
+            if let Some(&done) = task.complete_after.and_then(|i| a.written_at.get(i)) {
+                // CloudTrail writes whole seconds: the next step is at least a second later.
+                let at = done + 1;
+                records.push((at, complete(task.agent, &task.task, at)));
+            }
+        }
+        records.sort();
+        records.into_iter().map(|(_, r)| r).collect()
+    }
+
     fn truth(&self) -> Result<Vec<Truth>> {
         let mut truth = Vec::with_capacity(self.attacks.len());
         let mut missing = Vec::new();
@@ -1029,4 +1072,38 @@ pub fn parse_sources(text: &str) -> Result<[u32; 4]> {
         bail!("--sources names no source with a weight above 0");
     }
     Ok(weights)
+}
+
+/// RFC 3339 with milliseconds, UTC, for task records.
+fn rfc3339_ms(ms: i64) -> String {
+    let mut b = Vec::with_capacity(24);
+    out::time_ms(&mut b, ms);
+    String::from_utf8(b).unwrap_or_default()
+}
+
+/// A grant of `task` to `agent`: its bucket's inbox and outbox, its model, its own API token,
+/// its own role.
+fn grant(agent: &str, task: &str, bucket: &str, from: i64, until: i64) -> String {
+    format!(
+        concat!(
+            r#"{{"type":"sessionguard.task.grant","time":"{from}","agent":"{agent}","task":"{task}","#,
+            r#""objective":"the {agent} agent's task {task}","expires":"{until}","#,
+            r#""allow":{{"actions":["s3:ListObjects","s3:GetObject","s3:PutObject","bedrock:InvokeModel","secretsmanager:GetSecretValue"],"#,
+            r#""resources":["{bucket}","{bucket}/inbox/*","{bucket}/outbox/*","*prod/agents/{agent}/*","arn:aws:bedrock:*"],"#,
+            r#""roles":["arn:aws:iam::{account}:role/agent-{agent}"]}}}}"#
+        ),
+        from = rfc3339_ms(from),
+        until = rfc3339_ms(until),
+        agent = agent,
+        task = task,
+        bucket = bucket,
+        account = pools::ACCOUNT_PROD,
+    )
+}
+
+fn complete(agent: &str, task: &str, at: i64) -> String {
+    format!(
+        r#"{{"type":"sessionguard.task.complete","time":"{}","agent":"{agent}","task":"{task}"}}"#,
+        rfc3339_ms(at)
+    )
 }

@@ -90,8 +90,30 @@ pub fn write(cfg: &Config, output: &Output) -> Result<()> {
         }
         f.flush()?;
     }
+    // `--agent-tasks`: the orchestrator's grants beside the records (`<out>.tasks.ndjson`).
+    let tasks_path = output.records.as_ref().map(|o| {
+        let mut p = o.clone().into_os_string();
+        p.push(".tasks.ndjson");
+        PathBuf::from(p)
+    });
+    if let (Some(path), false) = (&tasks_path, summary.tasks.is_empty()) {
+        let mut f = BufWriter::new(
+            File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        );
+        for line in &summary.tasks {
+            writeln!(f, "{line}")?;
+        }
+        f.flush()?;
+    }
     if !output.quiet {
         eprint!("{}", summary.render());
+        if let (Some(path), false) = (&tasks_path, summary.tasks.is_empty()) {
+            eprintln!(
+                "task grants: {} ({} records)",
+                path.display(),
+                summary.tasks.len()
+            );
+        }
         match &truth_path {
             Some(path) => eprintln!("ground truth: {} ({} attacks)", path.display(), truth.len()),
             None if !truth.is_empty() => {

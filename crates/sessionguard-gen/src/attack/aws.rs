@@ -5,7 +5,7 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
-use super::{Attack, Builder, Kind, Mark, Oracle, Plan, Render, Secs, CT};
+use super::{Attack, Builder, Kind, Mark, Oracle, Plan, Render, Secs, TaskPlan, CT};
 use crate::cloudtrail::{self as ct, From, Issue, Object, Who};
 use crate::out::{self, s};
 use crate::pools::{
@@ -30,6 +30,8 @@ enum Ident {
         /// the `AssumeRole` is written for a chained role.
         created: Cell<i64>,
         mfa: bool,
+        /// `SourceIdentity` of the session (an agent run: `agent=<id>,task=<task>`).
+        source_identity: Option<String>,
     },
     User {
         account: &'static str,
@@ -51,6 +53,7 @@ impl Ident {
                 key,
                 created,
                 mfa,
+                source_identity,
             } => Who::Role {
                 account,
                 path,
@@ -60,7 +63,7 @@ impl Ident {
                 key,
                 created: created.get(),
                 mfa: *mfa,
-                source_identity: None,
+                source_identity: source_identity.as_deref(),
             },
             Ident::User {
                 account,
@@ -110,6 +113,7 @@ fn role(
         key,
         created: Cell::new(created),
         mfa,
+        source_identity: None,
     }
 }
 
@@ -378,6 +382,7 @@ pub fn role_chain_admin<'p>(plan: &Plan<'p>) -> Attack<'p> {
         key: child_key,
         created: Cell::new(plan.start),
         mfa: false,
+        source_identity: None,
     });
     let mut bld = Builder::new(plan.seed);
     bld.aws(
@@ -752,4 +757,164 @@ pub fn leaked_key_move<'p>(plan: &Plan<'p>, kind: Kind) -> Attack<'p> {
     );
     let keys = vec![(CT, id.session_key())];
     bld.finish(plan, kind, keys, Oracle::First)
+}
+
+// ------------------------------------------------------------------------------------------
+// Agents bound to a task grant (`--agent-tasks`)
+// ------------------------------------------------------------------------------------------
+
+/// Agents of the attacks on task grants: (agent id, its bucket). Their grants allow listing and
+/// reading their bucket's `inbox/`, writing its `outbox/`, calling their model and reading their
+/// own API token (`prod/agents/<id>/api-token`).
+pub const TASK_AGENTS: &[(&str, &str)] = &[
+    ("invoice-matcher", "northwind-agent-invoice-matcher"),
+    ("vendor-onboarder", "northwind-agent-vendor-onboarder"),
+    ("contract-reviewer", "northwind-agent-contract-reviewer"),
+];
+
+const AGENT_ATTACK_UA: &str = "Boto3/1.35.30 md/Botocore#1.35.30 ua/2.0 os/linux#6.1.109-118.189.amzn2023.x86_64 md/arch#x86_64 lang/python#3.12.6 md/pyimpl#CPython exec-env/AWS_ECS_FARGATE cfg/retry-mode#adaptive Botocore/1.35.30 agent-runtime/0.9.2";
+
+/// An S3 object call (`GetObject`, `PutObject`) by `id`.
+fn s3_object_call<'p>(
+    id: &Rc<Ident>,
+    from: u32,
+    name: &'static str,
+    bucket: &'static str,
+    key: String,
+    bytes: u64,
+) -> Render<'p> {
+    let id = Rc::clone(id);
+    Box::new(move |b, t, seed| {
+        let who = id.who();
+        let mut c = ct::Call::new(&who, t, "s3", name, From::Ip(from));
+        c.ua = AGENT_ATTACK_UA;
+        c.seed = seed;
+        let object = Object {
+            bucket,
+            key: key.as_bytes(),
+            bytes,
+        };
+        ct::s3_object(b, &mut c, &object);
+    })
+}
+
+/// A run of a task agent: its role session, bound to `task` by its source identity, and the
+/// first steps of its task (list the inbox, read three inputs, call the model).
+fn agent_run<'p>(plan: &Plan<'p>, bld: &mut Builder<'p>, task: &TaskPlan) -> Rc<Ident> {
+    let mut id = role(
+        ACCOUNT_PROD,
+        "",
+        &format!("agent-{}", task.agent),
+        &format!("run-{}", 10_000 + plan.seed % 90_000),
+        hash2(plan.seed, 1),
+        plan.start - 5_000,
+        false,
+    );
+    if let Ident::Role {
+        source_identity, ..
+    } = &mut id
+    {
+        *source_identity = Some(format!("agent={},task={}", task.agent, task.task));
+    }
+    let id = Rc::new(id);
+    let from = 0x0a14_0300 | (plan.seed % 200 + 20) as u32;
+    bld.add(
+        (0, 0),
+        CT,
+        0,
+        Mark::None,
+        s3_list(&id, from, AGENT_ATTACK_UA, task.bucket, "inbox/"),
+    );
+    for n in 0..3u64 {
+        let key = format!(
+            "inbox/{}-{:04}.json",
+            task.task,
+            hash2(plan.seed, n) % 10_000
+        );
+        let get = s3_object_call(&id, from, "GetObject", task.bucket, key, 2_000 + n * 977);
+        bld.add((2, 5), CT, 0, Mark::None, get);
+    }
+    let model = call(
+        (2, 4),
+        Mark::None,
+        "bedrock",
+        "InvokeModel",
+        "{\"modelId\":\"anthropic.claude-3-5-sonnet-20240620-v1:0\"}",
+    );
+    bld.aws(&id, from, AGENT_ATTACK_UA, 0, [model]);
+    id
+}
+
+fn task_plan(plan: &Plan<'_>, complete_after: Option<usize>) -> TaskPlan {
+    let (agent, bucket) = TASK_AGENTS[(plan.seed % TASK_AGENTS.len() as u64) as usize];
+    TaskPlan {
+        agent,
+        bucket,
+        task: format!("{}-{}", &agent[..3], 1_000 + plan.seed % 9_000),
+        granted: plan.start - 60_000,
+        complete_after,
+    }
+}
+
+/// A task agent, steered by its input, reads another agent's API token: outside its grant.
+pub fn agent_outside_grant<'p>(plan: &Plan<'p>) -> Attack<'p> {
+    let mut bld = Builder::new(plan.seed);
+    let task = task_plan(plan, None);
+    let id = agent_run(plan, &mut bld, &task);
+    let from = 0x0a14_0300 | (plan.seed % 200 + 20) as u32;
+    let (other, _) = TASK_AGENTS[((plan.seed + 1) % TASK_AGENTS.len() as u64) as usize];
+    let steal = call(
+        (3, 8),
+        Mark::Trigger,
+        "secretsmanager",
+        "GetSecretValue",
+        format!("{{\"secretId\":\"prod/agents/{other}/api-token\"}}"),
+    );
+    bld.aws(&id, from, AGENT_ATTACK_UA, 0, [steal]);
+    let key = format!("inbox/{}-extra.json", task.task);
+    bld.add(
+        (3, 6),
+        CT,
+        0,
+        Mark::None,
+        s3_object_call(&id, from, "GetObject", task.bucket, key, 3_100),
+    );
+    let keys = vec![(CT, id.session_key())];
+    let mut attack = bld.finish(plan, Kind::AgentOutsideGrant, keys, Oracle::First);
+    attack.task = Some(task);
+    attack
+}
+
+/// A task agent writes its result, its task is completed, and it goes on reading its inbox.
+pub fn agent_after_task<'p>(plan: &Plan<'p>) -> Attack<'p> {
+    let mut bld = Builder::new(plan.seed);
+    // Steps 0-4 are the run's start; step 5 writes the result, after which the orchestrator
+    // completes the task.
+    let task = task_plan(plan, Some(5));
+    let id = agent_run(plan, &mut bld, &task);
+    let from = 0x0a14_0300 | (plan.seed % 200 + 20) as u32;
+    let result = format!("outbox/{}-result.md", task.task);
+    bld.add(
+        (2, 4),
+        CT,
+        0,
+        Mark::None,
+        s3_object_call(&id, from, "PutObject", task.bucket, result, 5_400),
+    );
+    for n in 0..2u64 {
+        let key = format!("inbox/{}-late-{n}.json", task.task);
+        let mark = if n == 0 { Mark::Trigger } else { Mark::None };
+        let secs = if n == 0 { (20, 40) } else { (3, 6) };
+        bld.add(
+            secs,
+            CT,
+            0,
+            mark,
+            s3_object_call(&id, from, "GetObject", task.bucket, key, 2_500),
+        );
+    }
+    let keys = vec![(CT, id.session_key())];
+    let mut attack = bld.finish(plan, Kind::AgentAfterTask, keys, Oracle::First);
+    attack.task = Some(task);
+    attack
 }

@@ -16,6 +16,7 @@
 //! session, whose line the ground truth gives as `after`.
 
 mod aws;
+pub use aws::TASK_AGENTS;
 mod github;
 mod kubernetes;
 mod okta;
@@ -42,9 +43,12 @@ pub enum Kind {
     OktaSelfGrant,
     BlindTrail,
     ExternalShare,
+    /// Task-grant cases, planned only with `--agent-tasks` (their grants are written beside).
+    AgentOutsideGrant,
+    AgentAfterTask,
 }
 
-pub const KINDS: [Kind; 15] = [
+pub const KINDS: [Kind; 17] = [
     Kind::SelfGrantAws,
     Kind::RoleChainAdmin,
     Kind::S3BulkRead,
@@ -60,6 +64,8 @@ pub const KINDS: [Kind; 15] = [
     Kind::OktaSelfGrant,
     Kind::BlindTrail,
     Kind::ExternalShare,
+    Kind::AgentOutsideGrant,
+    Kind::AgentAfterTask,
 ];
 
 impl Kind {
@@ -80,6 +86,8 @@ impl Kind {
             Kind::OktaSelfGrant => "okta_self_grant",
             Kind::BlindTrail => "aws_defense_evasion",
             Kind::ExternalShare => "aws_external_share",
+            Kind::AgentOutsideGrant => "agent_outside_grant",
+            Kind::AgentAfterTask => "agent_after_task",
         }
     }
 
@@ -101,6 +109,8 @@ impl Kind {
             Kind::OktaSelfGrant => "sg.okta.self_privilege_grant",
             Kind::BlindTrail => "sg.aws.defense_evasion",
             Kind::ExternalShare => "sg.aws.external_grant",
+            Kind::AgentOutsideGrant => "sg.agent.outside_grant",
+            Kind::AgentAfterTask => "sg.agent.after_grant",
         }
     }
 
@@ -114,7 +124,9 @@ impl Kind {
             | Kind::SecretsBurst
             | Kind::StalePrivilegedChange
             | Kind::BlindTrail
-            | Kind::ExternalShare => &[Source::Cloudtrail],
+            | Kind::ExternalShare
+            | Kind::AgentOutsideGrant
+            | Kind::AgentAfterTask => &[Source::Cloudtrail],
             Kind::CloneBurst => &[Source::Github],
             Kind::MfaPushBombing
             | Kind::TokenReuseAsn
@@ -123,6 +135,11 @@ impl Kind {
             Kind::K8sClusterAdmin => &[Source::Kubernetes],
             Kind::TokenReuseNetwork => &[],
         }
+    }
+
+    /// A case about task grants (`--agent-tasks`).
+    pub fn is_agent_task(self) -> bool {
+        matches!(self, Kind::AgentOutsideGrant | Kind::AgentAfterTask)
     }
 
     /// Whether the rule revokes (a kill, after which activity is `kill_not_enforced`).
@@ -247,6 +264,22 @@ pub struct Attack<'p> {
     pub trigger: Option<(u64, i64)>,
     /// Line of the decided session's first event after the deciding one.
     pub after: Option<u64>,
+    /// The task grant a task-agent attack runs under (`--agent-tasks`).
+    pub task: Option<TaskPlan>,
+    /// Event time each step was written at, in step order.
+    pub written_at: Vec<i64>,
+}
+
+/// A task-agent attack's grant: written to the tasks file with the attack's own times.
+#[derive(Clone, Debug)]
+pub struct TaskPlan {
+    pub agent: &'static str,
+    pub bucket: &'static str,
+    pub task: String,
+    /// When the grant is given (ms): before the run's first step.
+    pub granted: i64,
+    /// The step after whose writing the orchestrator completes the task.
+    pub complete_after: Option<usize>,
 }
 
 impl<'p> Attack<'p> {
@@ -254,6 +287,7 @@ impl<'p> Attack<'p> {
     pub fn written(&mut self, line: u64, t: i64) {
         let step = &self.steps[self.next];
         let on_target = step.key == 0;
+        self.written_at.push(t);
         if self.trigger.is_none() {
             if self.oracle.observe(t, step.mark) {
                 self.trigger = Some((line, t));
@@ -302,7 +336,7 @@ impl Kind {
 /// Every case and variant playable on the enabled sources, ordered so that the first ones
 /// cover every kind once, the next ones the second variants, and so on: `--attacks N` cycles
 /// through this list.
-pub fn cases(enabled: &dyn Fn(Source) -> bool) -> Vec<Case> {
+pub fn cases(enabled: &dyn Fn(Source) -> bool, agent_tasks: bool) -> Vec<Case> {
     let reuse: Vec<Source> = [
         Source::Cloudtrail,
         Source::Kubernetes,
@@ -323,6 +357,8 @@ pub fn cases(enabled: &dyn Fn(Source) -> bool) -> Vec<Case> {
                         source: *source,
                     });
                 }
+            } else if kind.is_agent_task() && !agent_tasks {
+                continue;
             } else if round < kind.variants() && kind.sources().iter().all(|s| enabled(*s)) {
                 out.push(Case {
                     kind,
@@ -366,6 +402,8 @@ impl Case {
             (Kind::BlindTrail, _, _) => "a leaked IAM user key deletes the VPC flow logs",
             (Kind::ExternalShare, 0, _) => "a leaked IAM user key shares an AMI with an outside account",
             (Kind::ExternalShare, _, _) => "a leaked IAM user key opens a role's trust to an outside account",
+            (Kind::AgentOutsideGrant, _, _) => "a task agent reads another agent's API token, outside its task grant",
+            (Kind::AgentAfterTask, _, _) => "a task agent keeps reading its inbox after its task was completed",
         }
     }
 }
@@ -446,6 +484,8 @@ impl<'p> Builder<'p> {
             oracle,
             trigger: None,
             after: None,
+            task: None,
+            written_at: Vec::new(),
         }
     }
 }
@@ -473,6 +513,8 @@ pub fn build<'p>(kind: Kind, plan: &Plan<'p>) -> Attack<'p> {
         Kind::K8sClusterAdmin => kubernetes::k8s_cluster_admin(plan),
         Kind::OktaSelfGrant => okta::okta_self_grant(plan),
         Kind::BlindTrail | Kind::ExternalShare => aws::leaked_key_move(plan, kind),
+        Kind::AgentOutsideGrant => aws::agent_outside_grant(plan),
+        Kind::AgentAfterTask => aws::agent_after_task(plan),
     }
 }
 

@@ -13,7 +13,8 @@ use crate::pools::{
 use crate::session::{Env, Profile, Scratch, Sess};
 
 const TERRAFORM_USERS: &[&str] = &["terraform-ci", "terraform-network", "terraform-data"];
-pub(super) const AGENTS: &[&str] = &[
+/// The agents the platform's broker runs (benign); `--agent-tasks` grants each a task.
+pub(crate) const AGENTS: &[&str] = &[
     "ticket-triager",
     "cost-reporter",
     "release-notes-writer",

@@ -11,6 +11,7 @@
 //! definitions, launches, policies and Athena queries).
 
 mod benign;
+pub(crate) use benign::AGENTS;
 mod calls;
 mod personas;
 mod template;
