@@ -355,6 +355,10 @@ mod tests {
         assert_eq!(held[0].firing.earlier.len(), 4);
         let strict = correlation(CorrelationKind::ValuePercentile, None, Compare::Lte, 19.0);
         assert!(fired(&strict, &m, 10).is_empty());
+        // Only the match ending a span is ranked: the 9 first, then common 7s, is never rare
+        // when it ends a span (a span of one), and a 7 ending a span never is.
+        let first_rare = [(1, 9), (2, 7), (3, 7), (4, 7), (5, 7)];
+        assert!(fired(&rare, &first_rare, 10).is_empty());
     }
 
     #[test]
