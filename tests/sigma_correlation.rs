@@ -316,6 +316,37 @@ fn lateness_applies_per_group_as_per_session() {
 }
 
 #[test]
+fn a_settled_decision_shows_its_measure_threshold_principal_and_the_match_ending_it() {
+    // Decided after the record, with no record in hand: what it shows comes from the match
+    // that ended the span, kept for that. Four events of evidence: the seven oldest omitted.
+    let config = EngineConfig {
+        max_evidence_events: 4,
+        ..EngineConfig::default()
+    };
+    let rules = dir().join("rare_call.yml");
+    let (decided, _) = decisions(&rules, &dir().join("s3-calls.jsonl"), config);
+    assert_eq!(decided.len(), 1);
+    let d = serde_json::to_value(&decided[0]).unwrap();
+    let carol = "arn:aws:sts::111122223333:assumed-role/analyst/carol";
+    assert_eq!(
+        d["evidence"]["reason"],
+        format!(
+            "PutBucketPolicy is 9.091% of the span's 11 matches (<= 10) within 1d for \
+             userIdentity.arn={carol}"
+        )
+    );
+    assert_eq!(d["evidence"]["threshold"], "<= 10");
+    assert_eq!(d["evidence"]["events_omitted"], 7);
+    assert_eq!(d["principal"]["id"], carol);
+    let events = d["evidence"]["events"].as_array().unwrap();
+    assert_eq!(events.len(), 4);
+    let last = events.last().unwrap();
+    assert_eq!(last["action"], "s3:PutBucketPolicy");
+    assert_eq!(last["value"], "PutBucketPolicy");
+    assert_eq!(last["origin"]["line"], 13);
+}
+
+#[test]
 fn a_span_whose_session_was_forgotten_before_it_settled_is_counted_not_decided() {
     // Carol reads 100,000 bytes with one key, then 1,200,000 with her next key (two sessions,
     // one group: the 95th percentile rule groups by caller). The span ending at 15:10 holds,
