@@ -61,7 +61,7 @@ pub enum Command {
     Gen(GenArgs),
     /// Consume audit topics as a consumer group; produce kill decisions to the actions topic.
     #[cfg(feature = "kafka")]
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Re-produce raw SIEM records keyed by session key, so each session reaches one evaluator.
     #[cfg(feature = "kafka")]
     Rekey(RekeyArgs),
@@ -150,6 +150,32 @@ pub struct RunArgs {
     /// (docs/kafka.md, "The null engine").
     #[arg(long, hide = true)]
     pub null_engine: bool,
+    /// Also archive every normalized record and every decision in DIR, as `sessionguard
+    /// archive` does (Parquet, docs/history.md); DIR must not hold an archive already.
+    #[cfg(feature = "parquet")]
+    #[arg(long, value_name = "DIR")]
+    pub archive: Option<PathBuf>,
+    /// With --archive: close a file when it reaches this size…
+    #[cfg(feature = "parquet")]
+    #[arg(long, default_value = "128MiB", value_parser = parse_size_flag)]
+    pub archive_roll_size: u64,
+    /// …or when it has been open this long (wall clock), e.g. 1m, 1h.
+    #[cfg(feature = "parquet")]
+    #[arg(long, default_value = "5m", value_parser = parse_duration_flag)]
+    pub archive_roll_interval: i64,
+}
+
+#[cfg(all(feature = "kafka", feature = "parquet"))]
+impl RunArgs {
+    fn archive_settings(&self) -> Option<crate::config::ArchiveSettings> {
+        Some(crate::config::ArchiveSettings {
+            dir: self.archive.clone()?,
+            roll_bytes: self.archive_roll_size,
+            roll_interval: std::time::Duration::from_millis(
+                self.archive_roll_interval.max(1) as u64
+            ),
+        })
+    }
 }
 
 #[cfg(feature = "kafka")]
@@ -711,6 +737,10 @@ pub fn run(cli: Cli) -> Result<i32> {
             args.layer(),
             args.kafka.config.as_deref(),
             args.null_engine,
+            #[cfg(feature = "parquet")]
+            args.archive_settings(),
+            #[cfg(not(feature = "parquet"))]
+            None,
         ),
         #[cfg(feature = "kafka")]
         Command::Rekey(args) => kafka_command(
@@ -718,6 +748,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             args.layer(),
             args.kafka.config.as_deref(),
             false,
+            None,
         ),
         #[cfg(feature = "kafka")]
         Command::Demo => demo(),
@@ -805,6 +836,7 @@ fn kafka_command(
     flags: crate::config::Layer,
     config: Option<&std::path::Path>,
     null_engine: bool,
+    archive: Option<crate::config::ArchiveSettings>,
 ) -> Result<i32> {
     use crate::config::librdkafka;
     use crate::config::{Layer, Purpose};
@@ -843,10 +875,11 @@ fn kafka_command(
         }
     }
     let rules_given = flags.rules.is_some() || env.rules.is_some() || file.rules.is_some();
-    let settings = flags
+    let mut settings = flags
         .over(env.over(file))
         .settings(purpose)
         .map_err(|errors| anyhow::anyhow!("invalid settings:\n{errors}"))?;
+    settings.archive = archive;
     // Rules first: a mistake in them is found without waiting for a broker.
     let mode = match purpose {
         Purpose::Run if null_engine => Mode::Null,

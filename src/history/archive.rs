@@ -102,11 +102,31 @@ fn date_partition(time: Timestamp) -> String {
     format!("date={}", &text[..text.find('T').unwrap_or(text.len())])
 }
 
-/// A batch for the writer thread, and the partition directory it belongs in.
-struct Job {
-    partition: PathBuf,
-    batch: RecordBatch,
+/// What the writer thread is asked to do.
+enum Job {
+    /// Write a batch to its partition directory's open file.
+    Batch {
+        partition: PathBuf,
+        batch: RecordBatch,
+    },
+    /// Close every open file (a roll by time): the next batch of a partition starts a new one.
+    CloseAll,
 }
+
+/// The origin name an archive gives a record read from a Kafka partition (its `origin_file`;
+/// the offset is its `origin_line`). Topic names cannot hold `/`, so it parses back.
+pub fn kafka_origin(topic: &str, partition: i32) -> String {
+    format!("{KAFKA_ORIGIN_PREFIX}{topic}/{partition}")
+}
+
+/// The topic and partition of an origin name [`kafka_origin`] made; `None` for a file name.
+pub fn parse_kafka_origin(name: &str) -> Option<(&str, i32)> {
+    let rest = name.strip_prefix(KAFKA_ORIGIN_PREFIX)?;
+    let (topic, partition) = rest.rsplit_once('/')?;
+    Some((topic, partition.parse().ok()?))
+}
+
+const KAFKA_ORIGIN_PREFIX: &str = "kafka://";
 
 /// Writes an archive; see the module docs.
 pub struct ArchiveWriter {
@@ -115,6 +135,8 @@ pub struct ArchiveWriter {
     decisions: HashMap<i64, DecisionColumns>,
     next_event: u64,
     next_decision: u64,
+    /// `(next_event, next_decision)` at the last [`ArchiveWriter::roll`].
+    rolled_at: (u64, u64),
     jobs: Option<SyncSender<Job>>,
     writer: Option<JoinHandle<io::Result<Vec<String>>>>,
 }
@@ -146,6 +168,7 @@ impl ArchiveWriter {
             decisions: HashMap::new(),
             next_event: 0,
             next_decision: 0,
+            rolled_at: (0, 0),
             jobs: Some(jobs),
             writer: Some(writer),
         })
@@ -167,7 +190,7 @@ impl ArchiveWriter {
             let partition = Path::new("events")
                 .join(date_partition(event.time))
                 .join(format!("source={}", event.source.as_str()));
-            self.send(partition, batch)?;
+            self.send(Job::Batch { partition, batch })?;
         }
         Ok(())
     }
@@ -182,16 +205,16 @@ impl ArchiveWriter {
         if columns.rows() >= BATCH_ROWS {
             let batch = columns.finish().map_err(io::Error::other)?;
             let partition = Path::new("decisions").join(date_partition(decision.time));
-            self.send(partition, batch)?;
+            self.send(Job::Batch { partition, batch })?;
         }
         Ok(())
     }
 
-    fn send(&mut self, partition: PathBuf, batch: RecordBatch) -> io::Result<()> {
+    fn send(&mut self, job: Job) -> io::Result<()> {
         let sent = self
             .jobs
             .as_ref()
-            .is_some_and(|jobs| jobs.send(Job { partition, batch }).is_ok());
+            .is_some_and(|jobs| jobs.send(job).is_ok());
         if sent {
             return Ok(());
         }
@@ -213,9 +236,8 @@ impl ArchiveWriter {
         }
     }
 
-    /// Writes what is left, closes every file and writes the manifest. `origin_files`: the
-    /// replay's input files in the order it met them (the ids of its origins).
-    pub fn finish(mut self, origin_files: Vec<String>) -> io::Result<Manifest> {
+    /// Sends every partition's buffered rows to the writer thread, whatever their number.
+    fn send_buffered(&mut self) -> io::Result<()> {
         let mut events: Vec<_> = std::mem::take(&mut self.events).into_iter().collect();
         events.sort_by_key(|(key, _)| *key);
         for ((day, source), mut columns) in events {
@@ -224,7 +246,7 @@ impl ArchiveWriter {
                 let partition = Path::new("events")
                     .join(date_partition(Timestamp(day * 86_400_000)))
                     .join(format!("source={}", source.as_str()));
-                self.send(partition, batch)?;
+                self.send(Job::Batch { partition, batch })?;
             }
         }
         let mut decisions: Vec<_> = std::mem::take(&mut self.decisions).into_iter().collect();
@@ -234,9 +256,33 @@ impl ArchiveWriter {
                 let batch = columns.finish().map_err(io::Error::other)?;
                 let partition =
                     Path::new("decisions").join(date_partition(Timestamp(day * 86_400_000)));
-                self.send(partition, batch)?;
+                self.send(Job::Batch { partition, batch })?;
             }
         }
+        Ok(())
+    }
+
+    /// Rolls by time: the rows buffered so far are written and every open file is closed
+    /// (renamed from `.partial`, readable by any Parquet reader); the next row of a partition
+    /// starts its next file. Nothing is done when nothing was added since the last roll.
+    pub fn roll(&mut self) -> io::Result<()> {
+        if self.next_event == self.rolled_at.0 && self.next_decision == self.rolled_at.1 {
+            return Ok(());
+        }
+        self.rolled_at = (self.next_event, self.next_decision);
+        self.send_buffered()?;
+        self.send(Job::CloseAll)
+    }
+
+    /// Events and decisions added so far.
+    pub fn counts(&self) -> (u64, u64) {
+        (self.next_event, self.next_decision)
+    }
+
+    /// Writes what is left, closes every file and writes the manifest. `origin_files`: the
+    /// replay's input files in the order it met them (the ids of its origins).
+    pub fn finish(mut self, origin_files: Vec<String>) -> io::Result<Manifest> {
+        self.send_buffered()?;
         let mut files = self.join()?;
         files.sort();
         let manifest = Manifest {
@@ -290,7 +336,8 @@ impl OpenFile {
 }
 
 /// The writer thread: writes each batch to its partition's open file, rolling at
-/// `roll_bytes`; at the end closes every file. The files written, relative to `root`.
+/// `roll_bytes` (and closing every file when asked to, a roll by time); at the end closes
+/// every file. The files written, relative to `root`.
 fn write_files(root: &Path, roll_bytes: u64, jobs: Receiver<Job>) -> io::Result<Vec<String>> {
     let mut open: HashMap<PathBuf, OpenFile> = HashMap::new();
     let mut next_index: HashMap<PathBuf, u32> = HashMap::new();
@@ -298,7 +345,16 @@ fn write_files(root: &Path, roll_bytes: u64, jobs: Receiver<Job>) -> io::Result<
     let mut clock = 0u64;
     let properties = writer_properties();
     let result = (|| -> io::Result<()> {
-        for Job { partition, batch } in jobs {
+        for job in jobs {
+            let (partition, batch) = match job {
+                Job::Batch { partition, batch } => (partition, batch),
+                Job::CloseAll => {
+                    for (_, file) in open.drain() {
+                        file.close()?;
+                    }
+                    continue;
+                }
+            };
             clock += 1;
             if !open.contains_key(&partition) {
                 if open.len() >= MAX_OPEN_FILES {
