@@ -366,6 +366,13 @@ pub struct ExplainArgs {
     /// The archive to read.
     #[arg(long, value_name = "DIR", default_value = "archive")]
     pub archive: PathBuf,
+    /// Rules whose state on the session is shown as it moved (the session's archived records
+    /// replayed through them) [default: rules, when present]
+    #[arg(long)]
+    pub rules: Vec<PathBuf>,
+    /// Also write the story as a self-contained HTML page with a time chart.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 /// `query`.
@@ -699,7 +706,26 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Backtest(args) => backtest_command(args),
         #[cfg(feature = "parquet")]
         Command::Explain(args) => {
-            let story = crate::history::explain::story(&args.archive, &args.session)?;
+            let mut story = crate::history::explain::story(&args.archive, &args.session)?;
+            // Rule states need the rules: those given, else `rules` when it is there.
+            let rules = if args.rules.is_empty() && missing(std::path::Path::new("rules")) {
+                eprintln!("sessionguard: no rules directory: rule states left out (--rules DIR)");
+                None
+            } else {
+                Some(load_rules(&rule_paths(
+                    &args.rules,
+                    "pass another with --rules DIR",
+                )?)?)
+            };
+            if let Some(rules) = rules {
+                story
+                    .replay_states(&args.archive, std::sync::Arc::new(rules))
+                    .context("rebuilding the rule states")?;
+            }
+            if let Some(path) = &args.html {
+                std::fs::write(path, crate::history::page::render(&story))
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
             let mut out = io::stdout().lock();
             out.write_all(story.render().as_bytes())?;
             out.flush()?;
