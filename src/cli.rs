@@ -384,6 +384,16 @@ pub struct QueryArgs {
     /// The archive to query.
     #[arg(long, value_name = "DIR", default_value = "archive")]
     pub archive: PathBuf,
+    /// Query raw logs instead of an archive: files or directories, read and normalized as
+    /// `replay` reads them, with the decisions of --rules; the tables are what an archive of
+    /// them would hold.
+    #[arg(long, value_name = "FILE_OR_DIR", num_args = 1.., conflicts_with = "archive")]
+    pub logs: Vec<PathBuf>,
+    /// With --logs: the rules whose decisions fill `decisions` [default: rules]
+    #[arg(long, requires = "logs")]
+    pub rules: Vec<PathBuf>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
     /// How to write the result [default: table on a terminal, csv otherwise]
     #[arg(long, value_enum)]
     pub format: Option<crate::history::query::Format>,
@@ -396,7 +406,7 @@ fn query_command(args: QueryArgs) -> Result<i32> {
     let sql = if args.sql.trim_end().ends_with(".sql") && !args.sql.contains(char::is_whitespace) {
         std::fs::read_to_string(&args.sql).with_context(|| format!("reading {}", args.sql))?
     } else {
-        args.sql
+        args.sql.clone()
     };
     let stdout = io::stdout();
     let format = args.format.unwrap_or(if stdout.is_terminal() {
@@ -405,9 +415,65 @@ fn query_command(args: QueryArgs) -> Result<i32> {
         Format::Csv
     });
     let mut out = BufWriter::new(stdout.lock());
-    query::run(&sql, &args.archive, format, &mut out)?;
+    if args.logs.is_empty() {
+        query::run(&sql, &args.archive, format, &mut out)?;
+    } else {
+        let tables = log_tables(&args)?;
+        query::run_on_logs(&sql, tables, format, &mut out)?;
+    }
     out.flush().context("writing the result")?;
     Ok(exit::OK)
+}
+
+/// `query --logs`: the logs replayed (as `replay` reads them) into the tables an archive of
+/// them would hold.
+#[cfg(feature = "history")]
+fn log_tables(args: &QueryArgs) -> Result<crate::history::query::LogTables> {
+    use crate::history::query::LogTables;
+
+    /// The replay's records and decisions go into the tables.
+    struct Tables(LogTables);
+
+    impl crate::replay::Recorder for Tables {
+        fn event(
+            &mut self,
+            event: &crate::event::Event<'_>,
+            origin: (&str, u64),
+            bytes: &[u8],
+        ) -> io::Result<()> {
+            self.0.event(event, origin, bytes).map_err(io::Error::other)
+        }
+
+        fn decision(&mut self, decision: &Decision) -> io::Result<()> {
+            self.0.decision(decision).map_err(io::Error::other)
+        }
+    }
+
+    check_inputs(&args.logs)?;
+    let rules = load_rules(&rule_paths(&args.rules, "pass another with --rules DIR")?)?;
+    let mut engine = Engine::new(rules, args.engine.engine_config()?);
+    let options = ReplayOptions {
+        progress: false,
+        ..ReplayOptions::default()
+    };
+    let mut tables = Tables(LogTables::default());
+    let (summary, _) = replay_recording(
+        &args.logs,
+        &mut engine,
+        &options,
+        &mut |_| Ok(()),
+        &mut |_, _, _, _| Ok(()),
+        Some(&mut tables),
+    )?;
+    let rejected: u64 = summary.rejects_by_reason.values().sum();
+    if rejected > 0 {
+        eprintln!(
+            "sessionguard: {} did not normalize and are not in `events` (replay --rejects FILE \
+             lists them)",
+            plural(rejected as usize, "record")
+        );
+    }
+    Ok(tables.0)
 }
 
 #[cfg(feature = "parquet")]
