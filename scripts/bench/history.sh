@@ -26,7 +26,7 @@ reps=${2:-5}
 scan_events=${HISTORY_SCAN_EVENTS:-10000000}
 work=target/bench/history
 venv=target/bench/venv
-bin=target/release/sessionguard
+bin=${CARGO_TARGET_DIR:-target}/release/sessionguard
 mkdir -p "$work"
 
 cargo build --release --quiet --features history
