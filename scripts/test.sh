@@ -14,8 +14,8 @@
 # show them only with a failure). Needs the Rust toolchain, a C compiler and make (librdkafka
 # and OpenSSL are built from source) and python3 (scripts/kafka.sh asks the broker whether it
 # is up; scripts/structure.py; pyarrow, installed into a venv, for tests/archive.rs);
-# stunnel4 and openssl for tests/kafka_tls.rs are installed with apt-get when missing (as
-# root); and the AWS emulator for tests/actuate.rs's IAM test (moto's server from PyPI,
+# stunnel4 and openssl for tests/kafka_tls.rs, and chromium for tests/explain.rs's headless
+# browser test, are installed with apt-get when missing (as root); and the AWS emulator for tests/actuate.rs's IAM test (moto's server from PyPI,
 # pip-installed into target/moto-venv, started on a free loopback port, stopped at the end).
 # Ends with one line: "N passed, M failed".
 set -euo pipefail
@@ -61,6 +61,14 @@ if ! command -v stunnel >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1;
     mkdir -p target
     (apt-get update -qq && apt-get install -y -qq stunnel4 openssl) >target/stunnel-install.log 2>&1 ||
         { tail -n 20 target/stunnel-install.log; echo "installing stunnel4 failed: tests/kafka_tls.rs will fail"; }
+fi
+
+# tests/explain.rs opens `explain --html` pages in a real headless browser: Debian's chromium.
+if ! command -v chromium >/dev/null 2>&1; then
+    echo "== apt-get install chromium (for tests/explain.rs's browser test)"
+    mkdir -p target
+    (apt-get update -qq && apt-get install -y -qq chromium) >target/chromium-install.log 2>&1 ||
+        { tail -n 20 target/chromium-install.log; echo "installing chromium failed: tests/explain.rs's browser test will fail"; }
 fi
 
 echo "== cargo fmt --check"
@@ -123,6 +131,8 @@ echo "== cargo test --features history --test query (SQL over the archive)"
 cargo test --locked --features history --test query 2>&1 | tee -a "$log" || status=$?
 echo "== cargo test --test archive -- --ignored (pyarrow reads the archive)"
 SESSIONGUARD_TEST_PYTHON="$PWD/$venv/bin/python" cargo test --locked --test archive -- --ignored 2>&1 | tee -a "$log" || status=$?
+echo "== cargo test --test explain -- --ignored (the HTML page in headless chromium)"
+SESSIONGUARD_TEST_BROWSER="$(command -v chromium || echo chromium)" cargo test --locked --test explain -- --ignored 2>&1 | tee -a "$log" || status=$?
 if [ -d rules ] && ls rules/*.yml >/dev/null 2>&1; then
     echo "== sessionguard check rules/"
     cargo run --quiet --locked -- check rules 2>&1 | tee -a "$log" || status=$?

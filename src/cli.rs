@@ -158,6 +158,32 @@ pub struct RunArgs {
     /// (docs/kafka.md, "The null engine").
     #[arg(long, hide = true)]
     pub null_engine: bool,
+    /// Also archive every normalized record and every decision in DIR, as `sessionguard
+    /// archive` does (Parquet, docs/history.md); DIR must not hold an archive already.
+    #[cfg(feature = "parquet")]
+    #[arg(long, value_name = "DIR")]
+    pub archive: Option<PathBuf>,
+    /// With --archive: close a file when it reaches this size…
+    #[cfg(feature = "parquet")]
+    #[arg(long, default_value = "128MiB", value_parser = parse_size_flag)]
+    pub archive_roll_size: u64,
+    /// …or when it has been open this long (wall clock), e.g. 1m, 1h.
+    #[cfg(feature = "parquet")]
+    #[arg(long, default_value = "5m", value_parser = parse_duration_flag)]
+    pub archive_roll_interval: i64,
+}
+
+#[cfg(all(feature = "kafka", feature = "parquet"))]
+impl RunArgs {
+    fn archive_settings(&self) -> Option<crate::config::ArchiveSettings> {
+        Some(crate::config::ArchiveSettings {
+            dir: self.archive.clone()?,
+            roll_bytes: self.archive_roll_size,
+            roll_interval: std::time::Duration::from_millis(
+                self.archive_roll_interval.max(1) as u64
+            ),
+        })
+    }
 }
 
 #[cfg(feature = "kafka")]
@@ -351,6 +377,13 @@ pub struct ExplainArgs {
     /// The archive to read.
     #[arg(long, value_name = "DIR", default_value = "archive")]
     pub archive: PathBuf,
+    /// Rules whose state on the session is shown as it moved (the session's archived records
+    /// replayed through them) [default: rules, when present]
+    #[arg(long)]
+    pub rules: Vec<PathBuf>,
+    /// Also write the story as a self-contained HTML page with a time chart.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 /// `query`.
@@ -362,6 +395,16 @@ pub struct QueryArgs {
     /// The archive to query.
     #[arg(long, value_name = "DIR", default_value = "archive")]
     pub archive: PathBuf,
+    /// Query raw logs instead of an archive: files or directories, read and normalized as
+    /// `replay` reads them, with the decisions of --rules; the tables are what an archive of
+    /// them would hold.
+    #[arg(long, value_name = "FILE_OR_DIR", num_args = 1.., conflicts_with = "archive")]
+    pub logs: Vec<PathBuf>,
+    /// With --logs: the rules whose decisions fill `decisions` [default: rules]
+    #[arg(long, requires = "logs")]
+    pub rules: Vec<PathBuf>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
     /// How to write the result [default: table on a terminal, csv otherwise]
     #[arg(long, value_enum)]
     pub format: Option<crate::history::query::Format>,
@@ -374,7 +417,7 @@ fn query_command(args: QueryArgs) -> Result<i32> {
     let sql = if args.sql.trim_end().ends_with(".sql") && !args.sql.contains(char::is_whitespace) {
         std::fs::read_to_string(&args.sql).with_context(|| format!("reading {}", args.sql))?
     } else {
-        args.sql
+        args.sql.clone()
     };
     let stdout = io::stdout();
     let format = args.format.unwrap_or(if stdout.is_terminal() {
@@ -383,9 +426,65 @@ fn query_command(args: QueryArgs) -> Result<i32> {
         Format::Csv
     });
     let mut out = BufWriter::new(stdout.lock());
-    query::run(&sql, &args.archive, format, &mut out)?;
+    if args.logs.is_empty() {
+        query::run(&sql, &args.archive, format, &mut out)?;
+    } else {
+        let tables = log_tables(&args)?;
+        query::run_on_logs(&sql, tables, format, &mut out)?;
+    }
     out.flush().context("writing the result")?;
     Ok(exit::OK)
+}
+
+/// `query --logs`: the logs replayed (as `replay` reads them) into the tables an archive of
+/// them would hold.
+#[cfg(feature = "history")]
+fn log_tables(args: &QueryArgs) -> Result<crate::history::query::LogTables> {
+    use crate::history::query::LogTables;
+
+    /// The replay's records and decisions go into the tables.
+    struct Tables(LogTables);
+
+    impl crate::replay::Recorder for Tables {
+        fn event(
+            &mut self,
+            event: &crate::event::Event<'_>,
+            origin: (&str, u64),
+            bytes: &[u8],
+        ) -> io::Result<()> {
+            self.0.event(event, origin, bytes).map_err(io::Error::other)
+        }
+
+        fn decision(&mut self, decision: &Decision) -> io::Result<()> {
+            self.0.decision(decision).map_err(io::Error::other)
+        }
+    }
+
+    check_inputs(&args.logs)?;
+    let rules = load_rules(&rule_paths(&args.rules, "pass another with --rules DIR")?)?;
+    let mut engine = Engine::new(rules, args.engine.engine_config()?);
+    let options = ReplayOptions {
+        progress: false,
+        ..ReplayOptions::default()
+    };
+    let mut tables = Tables(LogTables::default());
+    let (summary, _) = replay_recording(
+        &args.logs,
+        &mut engine,
+        &options,
+        &mut |_| Ok(()),
+        &mut |_, _, _, _| Ok(()),
+        Some(&mut tables),
+    )?;
+    let rejected: u64 = summary.rejects_by_reason.values().sum();
+    if rejected > 0 {
+        eprintln!(
+            "sessionguard: {} did not normalize and are not in `events` (replay --rejects FILE \
+             lists them)",
+            plural(rejected as usize, "record")
+        );
+    }
+    Ok(tables.0)
 }
 
 #[cfg(feature = "parquet")]
@@ -703,7 +802,26 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Backtest(args) => backtest_command(args),
         #[cfg(feature = "parquet")]
         Command::Explain(args) => {
-            let story = crate::history::explain::story(&args.archive, &args.session)?;
+            let mut story = crate::history::explain::story(&args.archive, &args.session)?;
+            // Rule states need the rules: those given, else `rules` when it is there.
+            let rules = if args.rules.is_empty() && missing(std::path::Path::new("rules")) {
+                eprintln!("sessionguard: no rules directory: rule states left out (--rules DIR)");
+                None
+            } else {
+                Some(load_rules(&rule_paths(
+                    &args.rules,
+                    "pass another with --rules DIR",
+                )?)?)
+            };
+            if let Some(rules) = rules {
+                story
+                    .replay_states(&args.archive, std::sync::Arc::new(rules))
+                    .context("rebuilding the rule states")?;
+            }
+            if let Some(path) = &args.html {
+                std::fs::write(path, crate::history::page::render(&story))
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
             let mut out = io::stdout().lock();
             out.write_all(story.render().as_bytes())?;
             out.flush()?;
@@ -741,6 +859,10 @@ pub fn run(cli: Cli) -> Result<i32> {
             args.layer(),
             args.kafka.config.as_deref(),
             args.null_engine,
+            #[cfg(feature = "parquet")]
+            args.archive_settings(),
+            #[cfg(not(feature = "parquet"))]
+            None,
         ),
         #[cfg(feature = "kafka")]
         Command::Rekey(args) => kafka_command(
@@ -748,6 +870,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             args.layer(),
             args.kafka.config.as_deref(),
             false,
+            None,
         ),
         #[cfg(feature = "kafka")]
         Command::Demo => demo(),
@@ -837,6 +960,7 @@ fn kafka_command(
     flags: crate::config::Layer,
     config: Option<&std::path::Path>,
     null_engine: bool,
+    archive: Option<crate::config::ArchiveSettings>,
 ) -> Result<i32> {
     use crate::config::librdkafka;
     use crate::config::{Layer, Purpose};
@@ -875,10 +999,11 @@ fn kafka_command(
         }
     }
     let rules_given = flags.rules.is_some() || env.rules.is_some() || file.rules.is_some();
-    let settings = flags
+    let mut settings = flags
         .over(env.over(file))
         .settings(purpose)
         .map_err(|errors| anyhow::anyhow!("invalid settings:\n{errors}"))?;
+    settings.archive = archive;
     // Rules first: a mistake in them is found without waiting for a broker.
     let mode = match purpose {
         Purpose::Run if null_engine => Mode::Null,

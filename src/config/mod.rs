@@ -191,6 +191,18 @@ pub struct Settings {
     pub caep_issuer: String,
     /// Sessions held per input partition (each partition has its own engine).
     pub max_sessions: usize,
+    /// `run --archive`: where the events and decisions are archived, and how files roll.
+    pub archive: Option<ArchiveSettings>,
+}
+
+/// `run --archive DIR`: the archive `run` writes beside its decisions (docs/history.md).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ArchiveSettings {
+    pub dir: PathBuf,
+    /// A file is closed when it reaches this size…
+    pub roll_bytes: u64,
+    /// …or when it has been open this long (wall clock), whichever comes first.
+    pub roll_interval: Duration,
 }
 
 impl std::fmt::Debug for Settings {
@@ -220,6 +232,7 @@ impl std::fmt::Debug for Settings {
             .field("idle_timeout_ms", &self.idle_timeout_ms)
             .field("caep_issuer", &self.caep_issuer)
             .field("max_sessions", &self.max_sessions)
+            .field("archive", &self.archive)
             .finish()
     }
 }
@@ -449,6 +462,7 @@ impl Layer {
                 .map_or(crate::engine::EngineConfig::default().max_sessions, |n| {
                     usize::try_from(n).unwrap_or(usize::MAX)
                 }),
+            archive: None,
         })
     }
 }

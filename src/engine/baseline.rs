@@ -189,6 +189,14 @@ impl Baseline {
     /// The latest event time at which a record could still join the learning period: the last
     /// learning event's once the period holds its count of events (an earlier record would push
     /// that one out), else the end of its timespan. Arrivals only ever move it earlier.
+    /// Values learnt, and values seen outside it since, for `explain`.
+    pub fn sizes(&self) -> (usize, usize) {
+        let mut learnt: Vec<i64> = self.learnt.iter().map(|l| l.hash).collect();
+        learnt.sort_unstable();
+        learnt.dedup();
+        (learnt.len(), self.later.len())
+    }
+
     pub fn open_until(&self, learn: &Learn) -> i64 {
         let Some(first) = self.learnt.first() else {
             return i64::MAX;

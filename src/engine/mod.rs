@@ -107,6 +107,18 @@ impl Default for EngineConfig {
     }
 }
 
+/// One rule's state on one session, as [`Engine::rule_states`] describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleStateView {
+    pub rule_id: String,
+    /// `event_count`, `value_count`, `value_sum`, `new_value`, `sequence`, `duration`, or
+    /// `match` (a rule without session logic).
+    pub logic: &'static str,
+    pub state: String,
+    /// Decisions the rule has taken on the session.
+    pub decisions: u64,
+}
+
 /// Counters for summaries and metrics.
 #[derive(Clone, Debug, Default)]
 pub struct EngineStats {
@@ -440,6 +452,98 @@ impl Engine {
     }
 
     /// Names of files and topics that origins refer to.
+    /// What each rule that has matched session `key` holds for it now, in rule order: the
+    /// window's aggregate against its threshold, the baseline's size, the sequence's steps, the
+    /// duration's clock (`sessionguard explain`). Empty for a session not held.
+    pub fn rule_states(&self, key: &str) -> Vec<RuleStateView> {
+        let Some(session) = self
+            .index
+            .get(&self.sessions, key)
+            .and_then(|slot| self.sessions[slot as usize].as_ref())
+        else {
+            return Vec::new();
+        };
+        let mut views = Vec::new();
+        for (index, state) in &session.rules {
+            let Some(rule) = self.rules.rules.get(*index as usize) else {
+                continue;
+            };
+            let threshold = match &rule.session {
+                Some(
+                    SessionLogic::EventCount { threshold, .. }
+                    | SessionLogic::ValueCount { threshold, .. }
+                    | SessionLogic::ValueSum { threshold, .. },
+                ) => format!(" (fires at {})", threshold_text(threshold)),
+                _ => String::new(),
+            };
+            let (logic, text) = match &state.logic {
+                LogicState::Empty => ("match", "matched".to_owned()),
+                LogicState::Window(window) => (
+                    window.kind().name(),
+                    format!(
+                        "{} in the last {}{threshold}",
+                        trim_float(window.value_at(session.last_seen)),
+                        human_ms(window.span_ms())
+                    ),
+                ),
+                LogicState::Baseline(baseline) => {
+                    let (learnt, later) = baseline.sizes();
+                    (
+                        "new_value",
+                        format!(
+                            "baseline of {}; {later} new since",
+                            crate::units::plural(learnt, "value")
+                        ),
+                    )
+                }
+                LogicState::Sequence(sequence) => {
+                    let steps = match &rule.session {
+                        Some(SessionLogic::Sequence { steps, .. }) => steps.len(),
+                        _ => 0,
+                    };
+                    (
+                        "sequence",
+                        format!("{} of {steps} steps reached", sequence.steps_hit()),
+                    )
+                }
+                LogicState::Duration(duration) => {
+                    let mut text = if duration.since == i64::MAX {
+                        "clock not started".to_owned()
+                    } else {
+                        format!("clock since {}", crate::event::Timestamp(duration.since))
+                    };
+                    if duration.due != NEVER {
+                        let _ = write!(text, ", due {}", crate::event::Timestamp(duration.due));
+                    }
+                    ("duration", text)
+                }
+                LogicState::Budget(used) => {
+                    let text = used
+                        .grants
+                        .iter()
+                        .map(|(_, u)| {
+                            format!(
+                                "{} calls, {} bytes, {} resources",
+                                u.calls,
+                                u.bytes,
+                                u.resources.len()
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; ");
+                    ("agent_grant", format!("grant budget used: {text}"))
+                }
+            };
+            views.push(RuleStateView {
+                rule_id: rule.id.clone(),
+                logic,
+                state: text,
+                decisions: state.decisions,
+            });
+        }
+        views
+    }
+
     pub fn origin_names(&mut self) -> &mut OriginNames {
         &mut self.names
     }

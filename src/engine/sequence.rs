@@ -97,6 +97,14 @@ impl SequenceState {
         self.spent = self.spent.max(other.spent);
     }
 
+    /// How many steps have a hit (that is not spent), for `explain`.
+    pub fn steps_hit(&self) -> usize {
+        self.hits
+            .iter()
+            .filter(|hits| hits.iter().any(|h| self.spent.is_none_or(|s| h.key > s)))
+            .count()
+    }
+
     pub fn until(&mut self, key: Key) {
         let at = self.untils.partition_point(|u| *u <= key);
         self.untils.insert(at, key);

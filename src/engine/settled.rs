@@ -208,8 +208,8 @@ fn percentile(sorted: &[i64], p: f64) -> f64 {
     let (below, frac) = (rank.floor() as usize, rank.fract());
     let low = sorted[below] as f64;
     match sorted.get(below + 1) {
-        Some(&high) if frac > 0.0 => low + (high as f64 - low) * frac,
-        _ => low,
+        Some(&high) => low + (high as f64 - low) * frac,
+        None => low,
     }
 }
 

@@ -445,6 +445,24 @@ impl SlidingWindow {
     pub fn kind(&self) -> Aggregate {
         self.kind
     }
+
+    /// The aggregate of the span ending at `end` (count: items; distinct: values; sum: the
+    /// total), what `explain` shows of the window.
+    pub fn value_at(&self, end: i64) -> f64 {
+        match self.kind {
+            Aggregate::Count => self.span(end).map(|e| e.value).sum::<i64>() as f64,
+            Aggregate::Sum => self.span(end).map(|e| e.value).sum::<i64>() as f64 / 1000.0,
+            Aggregate::Distinct => {
+                let values: std::collections::HashSet<i64> =
+                    self.span(end).map(|e| e.value).collect();
+                values.len() as f64
+            }
+        }
+    }
+
+    pub fn span_ms(&self) -> i64 {
+        self.span_ms
+    }
 }
 
 #[cfg(test)]

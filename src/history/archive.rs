@@ -24,7 +24,7 @@ use std::thread::JoinHandle;
 
 use arrow_array::RecordBatch;
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
@@ -102,11 +102,31 @@ fn date_partition(time: Timestamp) -> String {
     format!("date={}", &text[..text.find('T').unwrap_or(text.len())])
 }
 
-/// A batch for the writer thread, and the partition directory it belongs in.
-struct Job {
-    partition: PathBuf,
-    batch: RecordBatch,
+/// What the writer thread is asked to do.
+enum Job {
+    /// Write a batch to its partition directory's open file.
+    Batch {
+        partition: PathBuf,
+        batch: RecordBatch,
+    },
+    /// Close every open file (a roll by time): the next batch of a partition starts a new one.
+    CloseAll,
 }
+
+/// The origin name an archive gives a record read from a Kafka partition (its `origin_file`;
+/// the offset is its `origin_line`). Topic names cannot hold `/`, so it parses back.
+pub fn kafka_origin(topic: &str, partition: i32) -> String {
+    format!("{KAFKA_ORIGIN_PREFIX}{topic}/{partition}")
+}
+
+/// The topic and partition of an origin name [`kafka_origin`] made; `None` for a file name.
+pub fn parse_kafka_origin(name: &str) -> Option<(&str, i32)> {
+    let rest = name.strip_prefix(KAFKA_ORIGIN_PREFIX)?;
+    let (topic, partition) = rest.rsplit_once('/')?;
+    Some((topic, partition.parse().ok()?))
+}
+
+const KAFKA_ORIGIN_PREFIX: &str = "kafka://";
 
 /// Writes an archive; see the module docs.
 pub struct ArchiveWriter {
@@ -115,6 +135,8 @@ pub struct ArchiveWriter {
     decisions: HashMap<i64, DecisionColumns>,
     next_event: u64,
     next_decision: u64,
+    /// `(next_event, next_decision)` at the last [`ArchiveWriter::roll`].
+    rolled_at: (u64, u64),
     jobs: Option<SyncSender<Job>>,
     writer: Option<JoinHandle<io::Result<Vec<String>>>>,
 }
@@ -146,6 +168,7 @@ impl ArchiveWriter {
             decisions: HashMap::new(),
             next_event: 0,
             next_decision: 0,
+            rolled_at: (0, 0),
             jobs: Some(jobs),
             writer: Some(writer),
         })
@@ -167,7 +190,7 @@ impl ArchiveWriter {
             let partition = Path::new("events")
                 .join(date_partition(event.time))
                 .join(format!("source={}", event.source.as_str()));
-            self.send(partition, batch)?;
+            self.send(Job::Batch { partition, batch })?;
         }
         Ok(())
     }
@@ -182,16 +205,16 @@ impl ArchiveWriter {
         if columns.rows() >= BATCH_ROWS {
             let batch = columns.finish().map_err(io::Error::other)?;
             let partition = Path::new("decisions").join(date_partition(decision.time));
-            self.send(partition, batch)?;
+            self.send(Job::Batch { partition, batch })?;
         }
         Ok(())
     }
 
-    fn send(&mut self, partition: PathBuf, batch: RecordBatch) -> io::Result<()> {
+    fn send(&mut self, job: Job) -> io::Result<()> {
         let sent = self
             .jobs
             .as_ref()
-            .is_some_and(|jobs| jobs.send(Job { partition, batch }).is_ok());
+            .is_some_and(|jobs| jobs.send(job).is_ok());
         if sent {
             return Ok(());
         }
@@ -213,9 +236,8 @@ impl ArchiveWriter {
         }
     }
 
-    /// Writes what is left, closes every file and writes the manifest. `origin_files`: the
-    /// replay's input files in the order it met them (the ids of its origins).
-    pub fn finish(mut self, origin_files: Vec<String>) -> io::Result<Manifest> {
+    /// Sends every partition's buffered rows to the writer thread, whatever their number.
+    fn send_buffered(&mut self) -> io::Result<()> {
         let mut events: Vec<_> = std::mem::take(&mut self.events).into_iter().collect();
         events.sort_by_key(|(key, _)| *key);
         for ((day, source), mut columns) in events {
@@ -224,7 +246,7 @@ impl ArchiveWriter {
                 let partition = Path::new("events")
                     .join(date_partition(Timestamp(day * 86_400_000)))
                     .join(format!("source={}", source.as_str()));
-                self.send(partition, batch)?;
+                self.send(Job::Batch { partition, batch })?;
             }
         }
         let mut decisions: Vec<_> = std::mem::take(&mut self.decisions).into_iter().collect();
@@ -234,9 +256,33 @@ impl ArchiveWriter {
                 let batch = columns.finish().map_err(io::Error::other)?;
                 let partition =
                     Path::new("decisions").join(date_partition(Timestamp(day * 86_400_000)));
-                self.send(partition, batch)?;
+                self.send(Job::Batch { partition, batch })?;
             }
         }
+        Ok(())
+    }
+
+    /// Rolls by time: the rows buffered so far are written and every open file is closed
+    /// (renamed from `.partial`, readable by any Parquet reader); the next row of a partition
+    /// starts its next file. Nothing is done when nothing was added since the last roll.
+    pub fn roll(&mut self) -> io::Result<()> {
+        if self.next_event == self.rolled_at.0 && self.next_decision == self.rolled_at.1 {
+            return Ok(());
+        }
+        self.rolled_at = (self.next_event, self.next_decision);
+        self.send_buffered()?;
+        self.send(Job::CloseAll)
+    }
+
+    /// Events and decisions added so far.
+    pub fn counts(&self) -> (u64, u64) {
+        (self.next_event, self.next_decision)
+    }
+
+    /// Writes what is left, closes every file and writes the manifest. `origin_files`: the
+    /// replay's input files in the order it met them (the ids of its origins).
+    pub fn finish(mut self, origin_files: Vec<String>) -> io::Result<Manifest> {
+        self.send_buffered()?;
         let mut files = self.join()?;
         files.sort();
         let manifest = Manifest {
@@ -253,14 +299,36 @@ impl ArchiveWriter {
     }
 }
 
+/// zstd level of the record columns (`raw`, `decision`): most of an archive's bytes. Measured on
+/// 100,000 `gen` records (docs/history.md, "Measured"): level 3 with 8 MiB pages makes `raw`
+/// 12% smaller than the crate's default (level 1, 1 MiB pages) for the same encoding time;
+/// level 9 another 18% smaller but about 5× slower, which the writer thread would not keep up
+/// with at `replay`'s rate.
+const RECORD_ZSTD_LEVEL: i32 = 3;
+
+/// Page size of the record columns: a larger page gives zstd more of the same shapes to match.
+const RECORD_PAGE_BYTES: usize = 8 << 20;
+
 /// The Parquet settings of every archive file.
 fn writer_properties() -> WriterProperties {
-    WriterProperties::builder()
+    let record_zstd = ZstdLevel::try_new(RECORD_ZSTD_LEVEL).unwrap_or_default();
+    let mut builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
+    for record in ["raw", "decision"] {
         // The record itself is unique per row: a dictionary would only be given up.
-        .set_column_dictionary_enabled(ColumnPath::from("raw"), false)
-        .set_column_dictionary_enabled(ColumnPath::from("decision"), false)
+        builder = builder
+            .set_column_dictionary_enabled(ColumnPath::from(record), false)
+            .set_column_compression(ColumnPath::from(record), Compression::ZSTD(record_zstd))
+            .set_column_data_page_size_limit(ColumnPath::from(record), RECORD_PAGE_BYTES);
+    }
+    // `seq` and `origin_line` climb by small steps: deltas pack them in a few bits a row.
+    for climbing in ["seq", "origin_line"] {
+        builder = builder
+            .set_column_dictionary_enabled(ColumnPath::from(climbing), false)
+            .set_column_encoding(ColumnPath::from(climbing), Encoding::DELTA_BINARY_PACKED);
+    }
+    builder
         .set_sorting_columns(Some(vec![SortingColumn {
             column_idx: 0,
             descending: false,
@@ -290,7 +358,8 @@ impl OpenFile {
 }
 
 /// The writer thread: writes each batch to its partition's open file, rolling at
-/// `roll_bytes`; at the end closes every file. The files written, relative to `root`.
+/// `roll_bytes` (and closing every file when asked to, a roll by time); at the end closes
+/// every file. The files written, relative to `root`.
 fn write_files(root: &Path, roll_bytes: u64, jobs: Receiver<Job>) -> io::Result<Vec<String>> {
     let mut open: HashMap<PathBuf, OpenFile> = HashMap::new();
     let mut next_index: HashMap<PathBuf, u32> = HashMap::new();
@@ -298,7 +367,16 @@ fn write_files(root: &Path, roll_bytes: u64, jobs: Receiver<Job>) -> io::Result<
     let mut clock = 0u64;
     let properties = writer_properties();
     let result = (|| -> io::Result<()> {
-        for Job { partition, batch } in jobs {
+        for job in jobs {
+            let (partition, batch) = match job {
+                Job::Batch { partition, batch } => (partition, batch),
+                Job::CloseAll => {
+                    for (_, file) in open.drain() {
+                        file.close()?;
+                    }
+                    continue;
+                }
+            };
             clock += 1;
             if !open.contains_key(&partition) {
                 if open.len() >= MAX_OPEN_FILES {

@@ -4,7 +4,8 @@
 //! - [`archive`]: writing an archive — Parquet, hive-partitioned by date and source, zstd,
 //!   rolled by size, encoded on a thread of its own — and its manifest.
 //! - [`read`]: reading an archive's events back in their original order, for `replay DIR`.
-//! - [`explain`]: one session's lineage, events and decisions as a timeline.
+//! - [`explain`]: one session's lineage, events, rule states and decisions as a timeline.
+//! - [`page`]: that story as a self-contained HTML page with an SVG time chart.
 //! - `query` (feature `history`): SQL over an archive's `events` and `decisions` with
 //!   DataFusion.
 //!
@@ -12,6 +13,7 @@
 
 pub mod archive;
 pub mod explain;
+pub mod page;
 #[cfg(feature = "history")]
 pub mod query;
 pub mod read;

@@ -1,24 +1,37 @@
-//! `sessionguard query`: SQL over an archive with DataFusion.
+//! `sessionguard query`: SQL over an archive, or over raw logs, with DataFusion.
 //!
-//! Two tables are registered over the archive's directories as listing tables: `events`
-//! (partitioned by `date` and `source`) and `decisions` (by `date`), with the archive's own
-//! schemas ([`super::schema`]) so nothing is inferred. A filter on `date` or `source` prunes
-//! whole directories before a file is opened; other filters are pushed into the Parquet scan
-//! (row groups skipped by their statistics, rows filtered while decoding). Results are
-//! written as an aligned table, CSV or NDJSON.
+//! Over an archive, two tables are registered over its directories as listing tables:
+//! `events` (partitioned by `date` and `source`) and `decisions` (by `date`), with the
+//! archive's own schemas ([`super::schema`]) so nothing is inferred. A filter on `date` or
+//! `source` prunes whole directories before a file is opened; other filters are pushed into the
+//! Parquet scan (row groups skipped by their statistics, rows filtered while decoding).
+//!
+//! Over raw logs (`--logs`), the caller replays them (the same normalizer and rules as
+//! `replay`) into [`LogTables`]: the same rows an archive would hold, built with the archive's
+//! own column builders, kept in memory with `date` and `source` as ordinary columns, and
+//! registered as in-memory tables of the same names and schemas — so a query, saved hunting
+//! queries included, reads the same over the logs as over their archive. Results are written
+//! as an aligned table, CSV or NDJSON.
 
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::array::{ArrayRef, StringBuilder};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::ListingOptions;
+use datafusion::datasource::MemTable;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
-use super::schema::{DECISIONS, EVENTS};
+use super::schema::{DecisionColumns, EventColumns, DECISIONS, EVENTS};
+use crate::decision::Decision;
+use crate::event::{Event, Timestamp};
+
+/// Rows gathered before a batch of the in-memory tables is closed.
+const BATCH_ROWS: usize = 8192;
 
 /// How `query` writes its result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -47,6 +60,155 @@ pub fn run(sql: &str, archive: &Path, format: Format, out: &mut dyn Write) -> Re
         .context("starting the query runtime")?;
     let batches = runtime.block_on(collect(sql, archive))?;
     write(&batches, format, out)
+}
+
+/// Runs `sql` over the tables `logs` holds (raw logs replayed) and writes the result.
+pub fn run_on_logs(sql: &str, logs: LogTables, format: Format, out: &mut dyn Write) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads())
+        .enable_all()
+        .build()
+        .context("starting the query runtime")?;
+    let batches = runtime.block_on(async {
+        let ctx = logs.context()?;
+        let frame = ctx.sql(sql).await.context("the query")?;
+        frame.collect().await.context("running the query")
+    })?;
+    write(&batches, format, out)
+}
+
+/// The `events` and `decisions` tables of raw logs, in memory: what an archive of them would
+/// hold, with the partition columns (`date`, `source`) as ordinary columns at the end.
+pub struct LogTables {
+    events: EventColumns,
+    event_partitions: (StringBuilder, StringBuilder),
+    event_batches: Vec<RecordBatch>,
+    decisions: DecisionColumns,
+    decision_dates: StringBuilder,
+    decision_batches: Vec<RecordBatch>,
+    next_event: u64,
+    next_decision: u64,
+}
+
+impl Default for LogTables {
+    fn default() -> Self {
+        LogTables {
+            events: EventColumns::default(),
+            event_partitions: (StringBuilder::new(), StringBuilder::new()),
+            event_batches: Vec::new(),
+            decisions: DecisionColumns::default(),
+            decision_dates: StringBuilder::new(),
+            decision_batches: Vec::new(),
+            next_event: 0,
+            next_decision: 0,
+        }
+    }
+}
+
+/// `YYYY-MM-DD` of an event time (UTC), as the archive's `date` partition names it.
+fn date_of(time: Timestamp) -> String {
+    let text = time.to_string();
+    text[..text.find('T').unwrap_or(text.len())].to_owned()
+}
+
+/// The archive's schema of a table with its partition columns appended (as DataFusion shows
+/// an archive's tables).
+fn with_partitions(schema: &SchemaRef, partitions: &[&str]) -> SchemaRef {
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.extend(
+        partitions
+            .iter()
+            .map(|p| Field::new(*p, DataType::Utf8, false)),
+    );
+    Arc::new(Schema::new(fields))
+}
+
+impl LogTables {
+    /// One normalized event, as the archive would store it.
+    pub fn event(&mut self, event: &Event<'_>, origin: (&str, u64), raw: &[u8]) -> Result<()> {
+        self.events.push(
+            self.next_event,
+            event,
+            origin,
+            &String::from_utf8_lossy(raw),
+        );
+        self.next_event += 1;
+        self.event_partitions.0.append_value(date_of(event.time));
+        self.event_partitions.1.append_value(event.source.as_str());
+        if self.events.rows() >= BATCH_ROWS {
+            self.close_events()?;
+        }
+        Ok(())
+    }
+
+    /// One decision, as the archive would store it.
+    pub fn decision(&mut self, decision: &Decision) -> Result<()> {
+        let json = serde_json::to_string(decision)?;
+        self.decisions.push(self.next_decision, decision, &json);
+        self.next_decision += 1;
+        self.decision_dates.append_value(date_of(decision.time));
+        if self.decisions.rows() >= BATCH_ROWS {
+            self.close_decisions()?;
+        }
+        Ok(())
+    }
+
+    fn close_events(&mut self) -> Result<()> {
+        let batch = self.events.finish()?;
+        let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+        columns.push(Arc::new(self.event_partitions.0.finish()));
+        columns.push(Arc::new(self.event_partitions.1.finish()));
+        let schema = with_partitions(&EVENTS, &["date", "source"]);
+        self.event_batches
+            .push(RecordBatch::try_new(schema, columns)?);
+        Ok(())
+    }
+
+    fn close_decisions(&mut self) -> Result<()> {
+        let batch = self.decisions.finish()?;
+        let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+        columns.push(Arc::new(self.decision_dates.finish()));
+        let schema = with_partitions(&DECISIONS, &["date"]);
+        self.decision_batches
+            .push(RecordBatch::try_new(schema, columns)?);
+        Ok(())
+    }
+
+    /// Events and decisions held.
+    pub fn counts(&self) -> (u64, u64) {
+        (self.next_event, self.next_decision)
+    }
+
+    /// A session with both tables registered.
+    fn context(mut self) -> Result<SessionContext> {
+        if self.events.rows() > 0 {
+            self.close_events()?;
+        }
+        if self.decisions.rows() > 0 {
+            self.close_decisions()?;
+        }
+        let ctx =
+            SessionContext::new_with_config(SessionConfig::new().with_target_partitions(threads()));
+        let tables = [
+            (
+                "events",
+                with_partitions(&EVENTS, &["date", "source"]),
+                self.event_batches,
+            ),
+            (
+                "decisions",
+                with_partitions(&DECISIONS, &["date"]),
+                self.decision_batches,
+            ),
+        ];
+        for (name, schema, batches) in tables {
+            let table = MemTable::try_new(schema, vec![batches])
+                .with_context(|| format!("building the {name} table"))?;
+            ctx.register_table(name, Arc::new(table))
+                .with_context(|| format!("registering the {name} table"))?;
+        }
+        Ok(ctx)
+    }
 }
 
 fn threads() -> usize {

@@ -280,6 +280,7 @@ pub fn run_demo(root: &Path) -> anyhow::Result<DemoReport> {
         idle_timeout_ms: 12 * 3_600_000,
         caep_issuer: "urn:sessionguard".to_owned(),
         max_sessions: crate::engine::EngineConfig::default().max_sessions,
+        archive: None,
     };
     let telemetry = Telemetry::new();
     let summary = run(

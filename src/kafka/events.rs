@@ -433,6 +433,48 @@ impl TaskRecordApplied<'_> {
     }
 }
 
+/// `run --archive`: writing the archive failed (a full disk, a directory gone). Archiving
+/// stops; detection and delivery go on, so a broken archive never costs a decision.
+pub struct ArchiveFailed<'a> {
+    pub dir: &'a str,
+    pub error: &'a str,
+}
+
+impl ArchiveFailed<'_> {
+    pub fn emit(&self, _: &Telemetry) {
+        telemetry::log(
+            Level::Error,
+            "archive_failed",
+            "writing the archive failed: archiving stops, evaluation goes on",
+            &[("dir", V::S(self.dir)), ("error", V::S(self.error))],
+        );
+    }
+}
+
+/// `run --archive`: the archive was closed at the end of the run and its manifest written.
+pub struct ArchiveClosed<'a> {
+    pub dir: &'a str,
+    pub events: u64,
+    pub decisions: u64,
+    pub files: u64,
+}
+
+impl ArchiveClosed<'_> {
+    pub fn emit(&self, _: &Telemetry) {
+        telemetry::log(
+            Level::Info,
+            "archive_closed",
+            "archive closed and its manifest written",
+            &[
+                ("dir", V::S(self.dir)),
+                ("events", V::U(self.events)),
+                ("decisions", V::U(self.decisions)),
+                ("files", V::U(self.files)),
+            ],
+        );
+    }
+}
+
 /// A record on the tasks topic that is not a task record: skipped.
 pub struct TaskRecordRefused<'a> {
     pub topic: &'a str,

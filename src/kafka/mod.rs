@@ -14,6 +14,8 @@
 //! - [`security`]: TLS and SASL at run time: the preflight, explained client errors (the
 //!   properties and their secrets are [`crate::config::librdkafka`]).
 //! - [`demo`]: the zero-setup demo on the mock cluster.
+//! - `archive` (feature `parquet`): `run --archive`, the events and decisions as Parquet,
+//!   rolled by size and time.
 //!
 //! # Why a `BaseConsumer` on a dedicated thread
 //!
@@ -50,6 +52,8 @@
     reason = "the Kafka runtime runs on the wall clock (delivery, idleness, progress intervals); decisions come from the evaluator, on event time"
 )]
 
+#[cfg(feature = "parquet")]
+pub mod archive;
 pub mod connectivity;
 pub mod delivery;
 pub mod demo;

@@ -33,6 +33,8 @@ use rdkafka::statistics::Statistics;
 use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
 use rdkafka::{Offset, TopicPartitionList};
 
+#[cfg(feature = "parquet")]
+use super::archive::RunArchive;
 use super::connectivity::BrokerWatch;
 use super::delivery::{client_error, client_log, owned_headers, Kind, Outbound, Outbox, Ticket};
 use super::events;
@@ -142,6 +144,8 @@ struct Part {
     completed: Option<Checkpoint>,
     progress_due: bool,
     progress_written_at: Option<Instant>,
+    /// Its records' origin name in the archive (`run --archive`; empty without).
+    archive_origin: String,
 }
 
 impl Part {
@@ -252,6 +256,9 @@ struct Core {
     /// Wall-clock time of the last record or rebalance, for `--exit-when-idle`.
     last_activity: Instant,
     assignment_changed: bool,
+    /// `run --archive`: what is evaluated and decided, archived.
+    #[cfg(feature = "parquet")]
+    archive: Option<RunArchive>,
 }
 
 /// The consumer's context: librdkafka calls it from inside `poll`.
@@ -462,6 +469,14 @@ impl Core {
             _ => "committed or auto.offset.reset".to_owned(),
         };
         let suppress_below = start.suppress_below;
+        #[cfg(feature = "parquet")]
+        let archive_origin = self
+            .archive
+            .as_mut()
+            .map(|archive| archive.origin(topic, partition))
+            .unwrap_or_default();
+        #[cfg(not(feature = "parquet"))]
+        let archive_origin = String::new();
         events::PartitionAssigned {
             topic,
             partition,
@@ -489,6 +504,7 @@ impl Core {
             completed: None,
             progress_due: false,
             progress_written_at: None,
+            archive_origin,
         }
     }
 
@@ -847,8 +863,18 @@ impl Core {
             offset: record.offset,
         };
         let (late_before, events_before) = (eval.tally().late(), eval.tally().events());
-        // The sink only collects, so it cannot fail.
-        let _ = eval.push(record.payload, origin, &mut self.collected);
+        let mut sink = RunSink {
+            collected: &mut self.collected,
+            // What is read again to rebuild state was archived when first read.
+            #[cfg(feature = "parquet")]
+            archive: self
+                .archive
+                .as_mut()
+                .filter(|_| !record.replaying)
+                .map(|archive| (archive, part.archive_origin.as_str(), &*self.telemetry)),
+        };
+        // The sink only collects (and archiving reports its own failures), so it cannot fail.
+        let _ = eval.push(record.payload, origin, &mut sink);
         if !record.replaying {
             let late = eval.tally().late() - late_before;
             self.summary.events += eval.tally().events() - events_before;
@@ -1044,9 +1070,22 @@ impl Collected {
     }
 }
 
-impl Sink for Collected {
+/// The evaluator's sink under `run`: collects decisions and rejects for the record in hand,
+/// and (`--archive`, for a record not read again to rebuild state) archives the normalized
+/// record and the decisions.
+struct RunSink<'a> {
+    collected: &'a mut Collected,
+    #[cfg(feature = "parquet")]
+    archive: Option<(&'a mut RunArchive, &'a str, &'a Telemetry)>,
+}
+
+impl Sink for RunSink<'_> {
     fn decision(&mut self, decision: &Decision) -> std::io::Result<()> {
-        self.decisions.push(decision.clone());
+        #[cfg(feature = "parquet")]
+        if let Some((archive, _, telemetry)) = self.archive.as_mut() {
+            archive.decision(decision, telemetry);
+        }
+        self.collected.decisions.push(decision.clone());
         Ok(())
     }
 
@@ -1055,7 +1094,24 @@ impl Sink for Collected {
             Origin::Kafka { offset, .. } => offset,
             Origin::File { line, .. } => line as i64,
         };
-        self.rejects.push((offset, reject.clone(), bytes.to_vec()));
+        self.collected
+            .rejects
+            .push((offset, reject.clone(), bytes.to_vec()));
+        Ok(())
+    }
+
+    #[cfg(feature = "parquet")]
+    fn event(
+        &mut self,
+        event: &crate::event::Event<'_>,
+        origin: Origin,
+        bytes: &[u8],
+    ) -> std::io::Result<()> {
+        if let (Some((archive, name, telemetry)), Origin::Kafka { offset, .. }) =
+            (self.archive.as_mut(), origin)
+        {
+            archive.event(event, name, offset, bytes, telemetry);
+        }
         Ok(())
     }
 }
@@ -1101,6 +1157,11 @@ pub fn run(
     let (summary, commit) = {
         let mut core = lock(&core);
         let commit = core.settle(&consumer, None);
+        // Everything evaluated was archived when read: close the files, write the manifest.
+        #[cfg(feature = "parquet")]
+        if let Some(archive) = core.archive.take() {
+            archive.finish(&telemetry);
+        }
         (core.summary.clone(), commit)
     };
     consumer.unsubscribe();
@@ -1138,6 +1199,19 @@ impl Core {
         };
         if evaluating && settings.progress_topic.is_none() {
             events::NoProgressTopic.emit(&telemetry);
+        }
+        if settings.archive.is_some() && !evaluating {
+            anyhow::bail!("only `run` archives (--archive)");
+        }
+        #[cfg(feature = "parquet")]
+        let archive = settings
+            .archive
+            .as_ref()
+            .map(RunArchive::create)
+            .transpose()?;
+        #[cfg(not(feature = "parquet"))]
+        if settings.archive.is_some() {
+            anyhow::bail!("--archive needs the `parquet` feature, which this build left out");
         }
         let task_files = crate::grant::load(&settings.tasks).map_err(|errors| {
             let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
@@ -1182,6 +1256,8 @@ impl Core {
             crashed: false,
             last_activity: Instant::now(),
             assignment_changed: false,
+            #[cfg(feature = "parquet")]
+            archive,
         };
         // Grants published before the start apply from the first record.
         if let Some(reader) = &mut core.tasks {
@@ -1245,6 +1321,10 @@ impl Core {
         settings: &Settings,
     ) -> bool {
         self.pump(consumer);
+        #[cfg(feature = "parquet")]
+        if let Some(archive) = self.archive.as_mut() {
+            archive.tick(Instant::now(), &self.telemetry);
+        }
         let congested = self.outbox.congested(*paused);
         if congested != *paused || (*paused && self.assignment_changed) {
             if let Ok(assignment) = consumer.assignment() {

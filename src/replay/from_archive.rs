@@ -1,6 +1,7 @@
 //! Replaying an archive (`replay DIR`, where DIR holds `_sessionguard_archive.json`): its
 //! events in the order the archiving replay read them, each with the file and line it came
-//! from, so the engine sees what it saw then and decides the same, evidence included.
+//! from (or the Kafka partition and offset, for an archive `run` wrote), so the engine sees
+//! what it saw then and decides the same, evidence included.
 
 use std::io;
 use std::ops::ControlFlow;
@@ -11,6 +12,7 @@ use anyhow::Context as _;
 
 use super::{Callbacks, Reading, ReplayOptions, ReplaySummary};
 use crate::event::{Reject, RejectReason};
+use crate::history::archive::parse_kafka_origin;
 use crate::history::read::{archive_bytes, read_events, ArchivedItem};
 use crate::history::Manifest;
 use crate::source::Origin;
@@ -33,11 +35,24 @@ impl Reading<'_, '_> {
                 return Ok(None);
             }
         };
-        // The origins' ids as the archiving replay gave them: its files, in its order.
-        let ids: Vec<u32> = manifest
+        // The origins' ids as the archiving replay gave them: its files, in its order. A record
+        // `run` archived names its Kafka partition (`kafka://TOPIC/PARTITION`, the offset as
+        // its line) and replays with that origin, so evidence points where `run`'s did; the
+        // full name is registered too, so archiving this replay again keeps it.
+        let origins: Vec<Origin> = manifest
             .origin_files
             .iter()
-            .map(|name| self.file_id(name.clone()))
+            .map(|name| {
+                let file = self.file_id(name.clone());
+                match parse_kafka_origin(name) {
+                    Some((topic, partition)) => Origin::Kafka {
+                        topic: self.file_id(topic.to_owned()),
+                        partition,
+                        offset: 0,
+                    },
+                    None => Origin::File { file, line: 0 },
+                }
+            })
             .collect();
         let mut stopped_at = None;
         let mut failure: Option<io::Error> = None;
@@ -65,8 +80,17 @@ impl Reading<'_, '_> {
                     raw,
                 } => {
                     records += 1;
-                    let file = match manifest.origin_files.iter().position(|n| n == origin_file) {
-                        Some(i) => ids[i],
+                    let origin = match manifest.origin_files.iter().position(|n| n == origin_file) {
+                        Some(i) => match origins[i] {
+                            Origin::File { file, .. } => Origin::File { file, line },
+                            Origin::Kafka {
+                                topic, partition, ..
+                            } => Origin::Kafka {
+                                topic,
+                                partition,
+                                offset: line as i64,
+                            },
+                        },
                         None => {
                             broken.push((
                                 path.display().to_string(),
@@ -75,7 +99,7 @@ impl Reading<'_, '_> {
                             return ControlFlow::Continue(());
                         }
                     };
-                    if let Err(e) = evaluator.push(raw, Origin::File { file, line }, &mut sink) {
+                    if let Err(e) = evaluator.push(raw, origin, &mut sink) {
                         failure = Some(e);
                         return ControlFlow::Break(());
                     }

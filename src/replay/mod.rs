@@ -245,14 +245,22 @@ impl Sink for Callbacks<'_, '_> {
         let Some(recorder) = self.recorder.as_deref_mut() else {
             return Ok(());
         };
-        let (name, line) = match origin {
-            Origin::File { file, line } => (
-                self.names.get(file as usize).map_or("?", String::as_str),
-                line,
-            ),
-            Origin::Kafka { offset, .. } => ("kafka", offset as u64),
-        };
-        recorder.event(event, (name, line), bytes)
+        match origin {
+            Origin::File { file, line } => {
+                let name = self.names.get(file as usize).map_or("?", String::as_str);
+                recorder.event(event, (name, line), bytes)
+            }
+            // An archive `run` wrote, archived again: its records keep their partition.
+            Origin::Kafka {
+                topic,
+                partition,
+                offset,
+            } => {
+                let topic = self.names.get(topic as usize).map_or("?", String::as_str);
+                let name = kafka_origin_name(topic, partition);
+                recorder.event(event, (&name, offset as u64), bytes)
+            }
+        }
     }
 
     fn reject(&mut self, origin: Origin, reject: &Reject, bytes: &[u8]) -> io::Result<()> {
@@ -265,6 +273,14 @@ impl Sink for Callbacks<'_, '_> {
         };
         (self.on_reject)(name, line, reject, bytes)
     }
+}
+
+/// The origin name of a Kafka partition in an archive (`crate::history`).
+fn kafka_origin_name(topic: &str, partition: i32) -> String {
+    #[cfg(feature = "parquet")]
+    return crate::history::archive::kafka_origin(topic, partition);
+    #[cfg(not(feature = "parquet"))]
+    format!("{topic}/{partition}")
 }
 
 /// Whether `path` is an archive's root (`crate::history`), read as one input.

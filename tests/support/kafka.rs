@@ -1133,6 +1133,7 @@ pub fn settings(brokers: &str, group: &str, topics: &[&str], name: &str) -> Sett
         idle_timeout_ms: 12 * 3_600_000,
         caep_issuer: "urn:sessionguard".to_owned(),
         max_sessions: EngineConfig::default().max_sessions,
+        archive: None,
     }
 }
 
