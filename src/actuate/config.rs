@@ -399,22 +399,7 @@ fn duration(
 
 fn receiver(r: ReceiverSpec, base: &Path) -> Result<ReceiverSettings, Vec<String>> {
     let mut errors = Vec::new();
-    let endpoint = match r.endpoint.parse::<hyper::Uri>() {
-        Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some() => {
-            Some(uri)
-        }
-        Ok(_) => {
-            errors.push(format!(
-                "endpoint {:?}: an http:// or https:// URL",
-                r.endpoint
-            ));
-            None
-        }
-        Err(e) => {
-            errors.push(format!("endpoint {:?}: {e}", r.endpoint));
-            None
-        }
-    };
+    let endpoint = http_url(&r.endpoint, "endpoint", &mut errors);
     let authorization = r
         .authorization
         .as_ref()
@@ -457,85 +442,8 @@ fn receiver(r: ReceiverSpec, base: &Path) -> Result<ReceiverSettings, Vec<String
         }
     };
     let aws = aws_signer(r.aws.as_ref(), kind, base, &mut errors);
-    let client_credentials = match &r.client_credentials {
-        None => None,
-        Some(_) if kind == Kind::Ssf => {
-            errors.push(
-                "client_credentials: for a direct actuator (kind graph …), not an SSF receiver"
-                    .into(),
-            );
-            None
-        }
-        Some(_) if r.authorization.is_some() => {
-            errors.push("client_credentials and authorization: name one".into());
-            None
-        }
-        Some(spec) => {
-            let endpoint = match spec.token_endpoint.parse::<hyper::Uri>() {
-                Ok(uri)
-                    if matches!(uri.scheme_str(), Some("http" | "https"))
-                        && uri.host().is_some() =>
-                {
-                    Some(uri)
-                }
-                _ => {
-                    errors.push(format!(
-                        "client_credentials.token_endpoint {:?}: an http:// or https:// URL",
-                        spec.token_endpoint
-                    ));
-                    None
-                }
-            };
-            let secret = Secret::load(&spec.client_secret, base)
-                .map_err(|e| errors.push(format!("client_credentials.client_secret: {e:#}")))
-                .ok();
-            if spec.client_id.is_empty() {
-                errors.push("client_credentials.client_id: empty".into());
-            }
-            match (endpoint, secret) {
-                (Some(token_endpoint), Some(client_secret)) => Some(ClientCredentials {
-                    token_endpoint,
-                    client_id: spec.client_id.clone(),
-                    client_secret,
-                    scope: spec
-                        .scope
-                        .clone()
-                        .unwrap_or_else(|| "https://graph.microsoft.com/.default".into()),
-                }),
-                _ => None,
-            }
-        }
-    };
-    let github = match (&r.github, kind) {
-        (Some(spec), Kind::Github) => {
-            let action = spec.action.as_deref().unwrap_or("token");
-            match GithubAction::parse(action) {
-                Some(action) if !spec.org.is_empty() => Some(GithubTarget {
-                    org: spec.org.clone(),
-                    action,
-                }),
-                Some(_) => {
-                    errors.push("github.org: empty".into());
-                    None
-                }
-                None => {
-                    errors.push(format!(
-                        "github.action {action:?}: token, membership or suspend"
-                    ));
-                    None
-                }
-            }
-        }
-        (None, Kind::Github) => {
-            errors.push("kind github needs `github: { org: … }`".into());
-            None
-        }
-        (Some(_), _) => {
-            errors.push("`github:` belongs to a receiver of kind github".into());
-            None
-        }
-        (None, _) => None,
-    };
+    let client_credentials = client_credentials(&r, kind, base, &mut errors);
+    let github = github_target(&r, kind, &mut errors);
     let take = r.take.unwrap_or_default();
     let actions = take
         .actions
@@ -559,27 +467,7 @@ fn receiver(r: ReceiverSpec, base: &Path) -> Result<ReceiverSettings, Vec<String
         "timeout",
         &mut errors,
     );
-    let retry = r.retry.unwrap_or_default();
-    let retry = Retry {
-        initial: duration(
-            retry.initial.as_deref(),
-            Duration::from_millis(200),
-            "retry.initial",
-            &mut errors,
-        ),
-        max: duration(
-            retry.max.as_deref(),
-            Duration::from_secs(30),
-            "retry.max",
-            &mut errors,
-        ),
-        give_up_after: duration(
-            retry.give_up_after.as_deref(),
-            Duration::from_secs(3600),
-            "retry.give_up_after",
-            &mut errors,
-        ),
-    };
+    let retry = retry(r.retry.unwrap_or_default(), &mut errors);
     let breaker = r.breaker.unwrap_or_default();
     let breaker_failures = breaker.failures.unwrap_or(5).max(1);
     let breaker_open_for = duration(
@@ -614,6 +502,129 @@ fn receiver(r: ReceiverSpec, base: &Path) -> Result<ReceiverSettings, Vec<String
             client_credentials,
         }),
         _ => Err(errors),
+    }
+}
+
+/// An `http://` or `https://` URL with a host; an error naming `what` otherwise.
+fn http_url(text: &str, what: &str, errors: &mut Vec<String>) -> Option<hyper::Uri> {
+    match text.parse::<hyper::Uri>() {
+        Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some() => {
+            Some(uri)
+        }
+        Ok(_) => {
+            errors.push(format!("{what} {text:?}: an http:// or https:// URL"));
+            None
+        }
+        Err(e) => {
+            errors.push(format!("{what} {text:?}: {e}"));
+            None
+        }
+    }
+}
+
+/// A direct actuator's OAuth client-credentials flow (`client_credentials:`), checked.
+fn client_credentials(
+    r: &ReceiverSpec,
+    kind: Kind,
+    base: &Path,
+    errors: &mut Vec<String>,
+) -> Option<ClientCredentials> {
+    match &r.client_credentials {
+        None => None,
+        Some(_) if kind == Kind::Ssf => {
+            errors.push(
+                "client_credentials: for a direct actuator (kind graph …), not an SSF receiver"
+                    .into(),
+            );
+            None
+        }
+        Some(_) if r.authorization.is_some() => {
+            errors.push("client_credentials and authorization: name one".into());
+            None
+        }
+        Some(spec) => {
+            let endpoint = http_url(
+                &spec.token_endpoint,
+                "client_credentials.token_endpoint",
+                errors,
+            );
+            let secret = Secret::load(&spec.client_secret, base)
+                .map_err(|e| errors.push(format!("client_credentials.client_secret: {e:#}")))
+                .ok();
+            if spec.client_id.is_empty() {
+                errors.push("client_credentials.client_id: empty".into());
+            }
+            match (endpoint, secret) {
+                (Some(token_endpoint), Some(client_secret)) => Some(ClientCredentials {
+                    token_endpoint,
+                    client_id: spec.client_id.clone(),
+                    client_secret,
+                    scope: spec
+                        .scope
+                        .clone()
+                        .unwrap_or_else(|| "https://graph.microsoft.com/.default".into()),
+                }),
+                _ => None,
+            }
+        }
+    }
+}
+
+/// A `kind: github` receiver's organisation and action (`github:`), checked.
+fn github_target(r: &ReceiverSpec, kind: Kind, errors: &mut Vec<String>) -> Option<GithubTarget> {
+    match (&r.github, kind) {
+        (Some(spec), Kind::Github) => {
+            let action = spec.action.as_deref().unwrap_or("token");
+            match GithubAction::parse(action) {
+                Some(action) if !spec.org.is_empty() => Some(GithubTarget {
+                    org: spec.org.clone(),
+                    action,
+                }),
+                Some(_) => {
+                    errors.push("github.org: empty".into());
+                    None
+                }
+                None => {
+                    errors.push(format!(
+                        "github.action {action:?}: token, membership or suspend"
+                    ));
+                    None
+                }
+            }
+        }
+        (None, Kind::Github) => {
+            errors.push("kind github needs `github: { org: … }`".into());
+            None
+        }
+        (Some(_), _) => {
+            errors.push("`github:` belongs to a receiver of kind github".into());
+            None
+        }
+        (None, _) => None,
+    }
+}
+
+/// Retry timing (`retry:`), with its defaults.
+fn retry(retry: RetrySpec, errors: &mut Vec<String>) -> Retry {
+    Retry {
+        initial: duration(
+            retry.initial.as_deref(),
+            Duration::from_millis(200),
+            "retry.initial",
+            errors,
+        ),
+        max: duration(
+            retry.max.as_deref(),
+            Duration::from_secs(30),
+            "retry.max",
+            errors,
+        ),
+        give_up_after: duration(
+            retry.give_up_after.as_deref(),
+            Duration::from_secs(3600),
+            "retry.give_up_after",
+            errors,
+        ),
     }
 }
 
