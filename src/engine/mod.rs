@@ -1026,10 +1026,9 @@ impl Engine {
                 if !rule.detection.matches(event, cx) {
                     return;
                 }
-                let found = self
+                let found = &*self
                     .grant_check
                     .get_or_insert_with(|| self.grants.check(event, &cx.scratch));
-                let found = found.clone();
                 let in_force = matches!(
                     found,
                     Check::Within { .. } | Check::Outside { .. } | Check::UnnamedRole { .. }
@@ -1037,7 +1036,7 @@ impl Engine {
                 // Only budgets keep state, and only for sessions a grant in force binds.
                 let state = (*check == GrantCheck::Budget && in_force)
                     .then(|| rule_state_in(&mut self.sessions, slot, rule_index));
-                grant_firing(*check, &found, &self.grants, state, event)
+                grant_firing(*check, found, &self.grants, state, event)
             }
             Some(logic) => {
                 if !rule.detection.matches(event, cx) {

@@ -109,17 +109,30 @@ pub struct ProgressReader {
     latest: HashMap<String, Progress>,
 }
 
+/// A consumer that reads a topic whole by `assign()`, outside any consumer group: librdkafka's
+/// `assign()` needs a group id, but this one never joins (no subscribe) and never commits, so
+/// `group` is only a name.
+pub(super) fn assigning_reader(
+    mut config: ClientConfig,
+    group: &str,
+    what: &str,
+) -> anyhow::Result<BaseConsumer> {
+    config
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false");
+    config
+        .create_with_context(DefaultConsumerContext)
+        .map_err(|e| anyhow::anyhow!("creating {what}: {e}"))
+}
+
 impl ProgressReader {
-    pub fn new(mut config: ClientConfig, topic: &str) -> anyhow::Result<ProgressReader> {
-        // librdkafka's assign() needs a group id; this one never joins (no subscribe) and never
-        // commits, so it is only a name.
-        config
-            .set("group.id", "sessionguard.progress-reader")
-            .set("enable.auto.commit", "false")
-            .set("enable.partition.eof", "false");
-        let consumer: BaseConsumer = config
-            .create_with_context(DefaultConsumerContext)
-            .map_err(|e| anyhow::anyhow!("creating the progress reader: {e}"))?;
+    pub fn new(config: ClientConfig, topic: &str) -> anyhow::Result<ProgressReader> {
+        let consumer = assigning_reader(
+            config,
+            "sessionguard.progress-reader",
+            "the progress reader",
+        )?;
         Ok(ProgressReader {
             topic: topic.to_owned(),
             consumer,

@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer, DefaultConsumerContext};
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -37,15 +37,12 @@ pub struct TasksRead {
 }
 
 impl TasksReader {
-    pub fn new(mut config: ClientConfig, topic: &str) -> anyhow::Result<TasksReader> {
-        // assign() needs a group id; this one never joins a group and never commits.
-        config
-            .set("group.id", "sessionguard.tasks-reader")
-            .set("enable.auto.commit", "false")
-            .set("enable.partition.eof", "false");
-        let consumer: BaseConsumer = config
-            .create_with_context(DefaultConsumerContext)
-            .map_err(|e| anyhow::anyhow!("creating the tasks topic reader: {e}"))?;
+    pub fn new(config: ClientConfig, topic: &str) -> anyhow::Result<TasksReader> {
+        let consumer = super::progress::assigning_reader(
+            config,
+            "sessionguard.tasks-reader",
+            "the tasks topic reader",
+        )?;
         Ok(TasksReader {
             topic: topic.to_owned(),
             consumer,
