@@ -30,7 +30,9 @@ use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
 
-use super::schema::{DecisionColumns, EventColumns, DECISIONS, EVENTS, FORMAT_VERSION};
+use super::schema::{
+    raw_buffer_of, DecisionColumns, EventColumns, DECISIONS, EVENTS, FORMAT_VERSION,
+};
 use crate::decision::Decision;
 use crate::event::{Event, Source, Timestamp};
 
@@ -138,6 +140,8 @@ pub struct ArchiveWriter {
     /// `(next_event, next_decision)` at the last [`ArchiveWriter::roll`].
     rolled_at: (u64, u64),
     jobs: Option<SyncSender<Job>>,
+    /// `raw` buffers of batches the writer thread has written, for the next batches to reuse.
+    spare_buffers: Receiver<Vec<u8>>,
     writer: Option<JoinHandle<io::Result<Vec<String>>>>,
 }
 
@@ -158,10 +162,13 @@ impl ArchiveWriter {
         fs::create_dir_all(dir.join("events"))?;
         fs::create_dir_all(dir.join("decisions"))?;
         let (jobs, receive) = sync_channel(CHANNEL_BATCHES);
+        // Room for every batch in flight and the one being written: a buffer that finds the
+        // channel full is dropped.
+        let (spares, spare_buffers) = sync_channel(CHANNEL_BATCHES + 1);
         let root = dir.to_path_buf();
         let writer = std::thread::Builder::new()
             .name("archive-writer".into())
-            .spawn(move || write_files(&root, roll_bytes.max(1), receive))?;
+            .spawn(move || write_files(&root, roll_bytes.max(1), receive, spares))?;
         Ok(ArchiveWriter {
             dir: dir.to_path_buf(),
             events: HashMap::new(),
@@ -170,6 +177,7 @@ impl ArchiveWriter {
             next_decision: 0,
             rolled_at: (0, 0),
             jobs: Some(jobs),
+            spare_buffers,
             writer: Some(writer),
         })
     }
@@ -178,12 +186,12 @@ impl ArchiveWriter {
     pub fn event(&mut self, event: &Event<'_>, origin: (&str, u64), raw: &[u8]) -> io::Result<()> {
         let day = event.time.millis().div_euclid(86_400_000);
         let columns = self.events.entry((day, event.source)).or_default();
-        columns.push(
-            self.next_event,
-            event,
-            origin,
-            &String::from_utf8_lossy(raw),
-        );
+        if columns.rows() == 0 {
+            if let Ok(buffer) = self.spare_buffers.try_recv() {
+                columns.reuse(buffer);
+            }
+        }
+        columns.push(self.next_event, event, origin, raw);
         self.next_event += 1;
         if columns.rows() >= BATCH_ROWS {
             let batch = columns.finish().map_err(io::Error::other)?;
@@ -359,8 +367,14 @@ impl OpenFile {
 
 /// The writer thread: writes each batch to its partition's open file, rolling at
 /// `roll_bytes` (and closing every file when asked to, a roll by time); at the end closes
-/// every file. The files written, relative to `root`.
-fn write_files(root: &Path, roll_bytes: u64, jobs: Receiver<Job>) -> io::Result<Vec<String>> {
+/// every file. Each written batch's `raw` buffer goes back through `spares`. The files written,
+/// relative to `root`.
+fn write_files(
+    root: &Path,
+    roll_bytes: u64,
+    jobs: Receiver<Job>,
+    spares: SyncSender<Vec<u8>>,
+) -> io::Result<Vec<String>> {
     let mut open: HashMap<PathBuf, OpenFile> = HashMap::new();
     let mut next_index: HashMap<PathBuf, u32> = HashMap::new();
     let mut written = Vec::new();
@@ -417,6 +431,9 @@ fn write_files(root: &Path, roll_bytes: u64, jobs: Receiver<Job>) -> io::Result<
             let file = open.get_mut(&partition).expect("opened above");
             file.last_used = clock;
             file.writer.write(&batch).map_err(io::Error::other)?;
+            if let Some(buffer) = raw_buffer_of(batch) {
+                let _ = spares.try_send(buffer);
+            }
             let size = file.writer.bytes_written() + file.writer.in_progress_size();
             if size as u64 >= roll_bytes {
                 if let Some(file) = open.remove(&partition) {

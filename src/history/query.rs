@@ -126,12 +126,7 @@ fn with_partitions(schema: &SchemaRef, partitions: &[&str]) -> SchemaRef {
 impl LogTables {
     /// One normalized event, as the archive would store it.
     pub fn event(&mut self, event: &Event<'_>, origin: (&str, u64), raw: &[u8]) -> Result<()> {
-        self.events.push(
-            self.next_event,
-            event,
-            origin,
-            &String::from_utf8_lossy(raw),
-        );
+        self.events.push(self.next_event, event, origin, raw);
         self.next_event += 1;
         self.event_partitions.0.append_value(date_of(event.time));
         self.event_partitions.1.append_value(event.source.as_str());
@@ -215,18 +210,39 @@ fn threads() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }
 
+/// `schema` with its string columns read as string views (`Utf8View`): the Parquet reader then
+/// points into the decoded pages instead of copying every value, and grouping by a string
+/// column hashes views — the same values, faster to scan and group.
+fn as_string_views(schema: &SchemaRef) -> SchemaRef {
+    fn view(data_type: &DataType) -> DataType {
+        match data_type {
+            DataType::Utf8 => DataType::Utf8View,
+            DataType::List(item) => DataType::List(Arc::new(
+                item.as_ref().clone().with_data_type(view(item.data_type())),
+            )),
+            other => other.clone(),
+        }
+    }
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone().with_data_type(view(f.data_type())))
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
 /// A session with `events` and `decisions` registered over `archive`.
 pub async fn context(archive: &Path) -> Result<SessionContext> {
-    let config = SessionConfig::new()
-        .with_target_partitions(threads())
-        .set_bool("datafusion.execution.parquet.pushdown_filters", true)
-        .set_bool("datafusion.execution.parquet.reorder_filters", true);
+    // Filter pushdown into the Parquet decoder stays off (DataFusion's default): the hunting
+    // queries keep most rows, and decoding the filter columns first, then the rest, was slower
+    // than decoding once and filtering (docs/history.md, "Measured").
+    let config = SessionConfig::new().with_target_partitions(threads());
     let ctx = SessionContext::new_with_config(config);
     let root =
         std::fs::canonicalize(archive).with_context(|| format!("reading {}", archive.display()))?;
     let tables = [
-        ("events", EVENTS.clone(), &["date", "source"][..]),
-        ("decisions", DECISIONS.clone(), &["date"][..]),
+        ("events", as_string_views(&EVENTS), &["date", "source"][..]),
+        ("decisions", as_string_views(&DECISIONS), &["date"][..]),
     ];
     for (name, schema, partitions) in tables {
         let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
