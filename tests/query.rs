@@ -191,6 +191,53 @@ fn a_directory_that_is_not_an_archive_and_bad_sql_are_clear_errors() {
     assert!(said.contains("nope"), "names the unknown column: {said}");
 }
 
+/// `query` over the shared archive with `env` set; the output.
+fn query_with_env(sql: &str, env: &[(&str, &str)]) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_sessionguard"))
+        .current_dir(root())
+        .args(["query", sql, "--archive", archive(), "--format", "csv"])
+        .envs(env.iter().copied())
+        .output()
+        .expect("sessionguard runs")
+}
+
+#[test]
+fn datafusion_settings_come_from_the_environment_over_two_partitions_per_core() {
+    // `SHOW` needs the information schema, itself a setting from the environment.
+    let catalog = ("DATAFUSION_CATALOG_INFORMATION_SCHEMA", "true");
+    let shown = |setting: &str, env: &[(&str, &str)]| {
+        let mut env = env.to_vec();
+        env.push(catalog);
+        let csv = stdout(query_with_env(&format!("SHOW {setting}"), &env), setting);
+        let row = csv.lines().nth(1).unwrap_or_default().to_owned();
+        row.rsplit(',').next().unwrap_or_default().to_owned()
+    };
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    assert_eq!(
+        shown("datafusion.execution.target_partitions", &[]),
+        (2 * cores).to_string(),
+        "two partitions per core by default"
+    );
+    let set = [
+        ("DATAFUSION_EXECUTION_TARGET_PARTITIONS", "3"),
+        ("DATAFUSION_EXECUTION_BATCH_SIZE", "1234"),
+    ];
+    assert_eq!(shown("datafusion.execution.target_partitions", &set), "3");
+    assert_eq!(shown("datafusion.execution.batch_size", &set), "1234");
+
+    let out = query_with_env(
+        "SELECT count(*) FROM events",
+        &[("DATAFUSION_EXECUTION_BATCH_SIZE", "lots")],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("DATAFUSION_"),
+        "says where the bad setting came from: {said}"
+    );
+    assert!(said.contains("lots"), "names the bad value: {said}");
+}
+
 const LOGS: [&str; 2] = ["fixtures/scenarios", "fixtures/ocsf-lake"];
 
 fn query_logs(sql: &str, logs: &[&str]) -> String {
