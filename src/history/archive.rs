@@ -39,8 +39,12 @@ use crate::event::{Event, Source, Timestamp};
 /// The manifest's file name, at the archive's root.
 pub const MANIFEST: &str = "_sessionguard_archive.json";
 
-/// Rows gathered per partition before a batch goes to the writer thread.
-const BATCH_ROWS: usize = 8192;
+/// Rows gathered per partition before a batch goes to the writer thread. Smaller batches are
+/// faster: a batch's records (about 2.5 MiB at 2,048) are still in cache when the writer thread
+/// reads them. On bench.sh's mix, `archive` took 9 % less time with 2,048 than with 8,192
+/// (3.46 s against 3.81 s, medians of 5 interleaved runs), 1,024 was no faster than 2,048, and
+/// the files are the same size (row groups and pages are the writer's own).
+const BATCH_ROWS: usize = 2048;
 
 /// Rows per Parquet row group at most (the unit a reader skips by its statistics).
 const ROW_GROUP_ROWS: usize = 65_536;
