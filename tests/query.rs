@@ -202,7 +202,7 @@ fn query_with_env(sql: &str, env: &[(&str, &str)]) -> Output {
 }
 
 #[test]
-fn datafusion_settings_come_from_the_environment_over_two_partitions_per_core() {
+fn datafusion_settings_come_from_the_environment_over_our_defaults() {
     // `SHOW` needs the information schema, itself a setting from the environment.
     let catalog = ("DATAFUSION_CATALOG_INFORMATION_SCHEMA", "true");
     let shown = |setting: &str, env: &[(&str, &str)]| {
@@ -218,12 +218,29 @@ fn datafusion_settings_come_from_the_environment_over_two_partitions_per_core() 
         (2 * cores).to_string(),
         "two partitions per core by default"
     );
+    // Partial aggregation is given up sooner than DataFusion's defaults (100,000 rows, 0.8).
+    let (rows, ratio) = (
+        "datafusion.execution.skip_partial_aggregation_probe_rows_threshold",
+        "datafusion.execution.skip_partial_aggregation_probe_ratio_threshold",
+    );
+    assert_eq!(shown(rows, &[]), "10000");
+    assert_eq!(shown(ratio, &[]), "0.3");
     let set = [
         ("DATAFUSION_EXECUTION_TARGET_PARTITIONS", "3"),
         ("DATAFUSION_EXECUTION_BATCH_SIZE", "1234"),
+        (
+            "DATAFUSION_EXECUTION_SKIP_PARTIAL_AGGREGATION_PROBE_ROWS_THRESHOLD",
+            "100000",
+        ),
+        (
+            "DATAFUSION_EXECUTION_SKIP_PARTIAL_AGGREGATION_PROBE_RATIO_THRESHOLD",
+            "0.8",
+        ),
     ];
     assert_eq!(shown("datafusion.execution.target_partitions", &set), "3");
     assert_eq!(shown("datafusion.execution.batch_size", &set), "1234");
+    assert_eq!(shown(rows, &set), "100000");
+    assert_eq!(shown(ratio, &set), "0.8");
 
     let out = query_with_env(
         "SELECT count(*) FROM events",

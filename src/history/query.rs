@@ -205,24 +205,36 @@ impl LogTables {
     }
 }
 
-/// DataFusion's settings: its defaults, but two partitions per core, overridden by any
-/// `DATAFUSION_*` variable in the environment (`DATAFUSION_EXECUTION_BATCH_SIZE=32768`, …:
-/// the names of DataFusion's configuration keys, upper-cased, dots as underscores).
+/// DataFusion's settings: its defaults but for the three below, each overridden by its
+/// `DATAFUSION_*` variable in the environment, as any other setting is
+/// (`DATAFUSION_EXECUTION_BATCH_SIZE=32768`, …: the names of DataFusion's configuration keys,
+/// upper-cased, dots as underscores). Measured on 2 cores over 10 M events (docs/history.md,
+/// "Measured"):
 ///
-/// Two partitions per core: the scan's byte ranges are cut evenly by size, not by the rows a
-/// filter keeps, so one partition per core leaves a core idle while the other finishes the
-/// heavier half; with twice as many, the runtime hands the rest to whichever core is free
-/// (`sessions-by-bytes` over 10 M events: 0.57 s → 0.46 s on 2 cores).
+/// - Two partitions per core: the scan's byte ranges are cut evenly by size, not by the rows a
+///   filter keeps, so one partition per core leaves a core idle while the other finishes the
+///   heavier half; with twice as many, the runtime hands the rest to whichever core is free
+///   (`sessions-by-bytes`: 0.57 s → 0.46 s).
+/// - Partial aggregation is given up after 10,000 rows (DataFusion: 100,000) when they made at
+///   least 0.3 groups a row (DataFusion: 0.8). Hunting queries group by session or address,
+///   where a partition's rows rarely share a group: aggregating them twice, before and after
+///   the repartition, is work for nothing (`sessions-by-bytes`: 0.50 s → 0.42 s). A query with
+///   few groups still aggregates partially, as before.
 fn session_config() -> Result<SessionConfig> {
-    let config = SessionConfig::from_env()
+    let mut config = SessionConfig::from_env()
         .context("reading the DATAFUSION_* settings from the environment")?;
-    Ok(
-        if std::env::var_os("DATAFUSION_EXECUTION_TARGET_PARTITIONS").is_some() {
-            config
-        } else {
-            config.with_target_partitions(2 * threads())
-        },
-    )
+    let unset = |name: &str| std::env::var_os(name).is_none();
+    if unset("DATAFUSION_EXECUTION_TARGET_PARTITIONS") {
+        config = config.with_target_partitions(2 * threads());
+    }
+    let execution = &mut config.options_mut().execution;
+    if unset("DATAFUSION_EXECUTION_SKIP_PARTIAL_AGGREGATION_PROBE_RATIO_THRESHOLD") {
+        execution.skip_partial_aggregation_probe_ratio_threshold = 0.3;
+    }
+    if unset("DATAFUSION_EXECUTION_SKIP_PARTIAL_AGGREGATION_PROBE_ROWS_THRESHOLD") {
+        execution.skip_partial_aggregation_probe_rows_threshold = 10_000;
+    }
+    Ok(config)
 }
 
 fn threads() -> usize {
