@@ -205,7 +205,7 @@ impl LogTables {
     }
 }
 
-/// DataFusion's settings: its defaults but for the three below, each overridden by its
+/// DataFusion's settings: its defaults but for the settings below, each overridden by its
 /// `DATAFUSION_*` variable in the environment, as any other setting is
 /// (`DATAFUSION_EXECUTION_BATCH_SIZE=32768`, …: the names of DataFusion's configuration keys,
 /// upper-cased, dots as underscores). Measured on 2 cores over 10 M events (docs/history.md,
@@ -218,7 +218,7 @@ impl LogTables {
 /// - Partial aggregation is given up after 10,000 rows (DataFusion: 100,000) when they made at
 ///   least 0.3 groups a row (DataFusion: 0.8). Hunting queries group by session or address,
 ///   where a partition's rows rarely share a group: aggregating them twice, before and after
-///   the repartition, is work for nothing (`sessions-by-bytes`: 0.50 s → 0.42 s). A query with
+///   the repartition, is work for nothing (`sessions-by-bytes`: 0.50 s → 0.43 s). A query with
 ///   few groups still aggregates partially, as before.
 fn session_config() -> Result<SessionConfig> {
     let mut config = SessionConfig::from_env()
