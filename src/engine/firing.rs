@@ -253,9 +253,11 @@ pub fn threshold_text(threshold: &Threshold) -> String {
     format!("{op} {}", trim_float(threshold.value))
 }
 
+/// A threshold or value as text: Rust writes a whole `f64` without a fraction or an exponent
+/// (`5`, `100000000000000000000`), so only `-0` needs a word.
 pub fn trim_float(x: f64) -> String {
-    if x.fract() == 0.0 && x.abs() < 1e15 {
-        format!("{}", x as i64)
+    if x == 0.0 {
+        "0".to_owned()
     } else {
         format!("{x}")
     }
@@ -275,4 +277,73 @@ pub fn human_ms(ms: i64) -> String {
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use bumpalo::Bump;
+
+    use super::*;
+    use crate::event::normalize::Normalizer;
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn an_address_keeps_only_its_prefix_bits() {
+        assert_eq!(mask(ip("10.1.2.3"), 24, 64), ip("10.1.2.0"));
+        assert_eq!(mask(ip("10.1.2.3"), 0, 64), ip("0.0.0.0"));
+        let v6 = ip("2001:db8:abcd:1234::7");
+        assert_eq!(mask(v6, 24, 48), ip("2001:db8:abcd::"));
+        assert_eq!(mask(v6, 24, 0), ip("::"));
+        assert_eq!(mask(v6, 24, 128), v6);
+        assert_eq!(
+            mask(v6, 24, 200),
+            v6,
+            "a prefix longer than the address keeps it whole"
+        );
+    }
+
+    #[test]
+    fn an_event_weighs_its_batch_items_and_at_least_one() {
+        const OKTA: &str = r#"{"uuid":"e1","published":"2024-11-04T08:00:00.000Z","eventType":"user.session.start","actor":{"id":"00u1","type":"User"},"authenticationContext":{"externalSessionId":"idx1"},"outcome":{"result":"SUCCESS"}}"#;
+        let scratch = Bump::new();
+        let mut event = Normalizer::default()
+            .normalize(OKTA.as_bytes(), &scratch)
+            .unwrap();
+        assert_eq!(items(&event), 1, "a call without a batch");
+        event.records = Some(500);
+        assert_eq!(items(&event), 500);
+        event.records = Some(0);
+        assert_eq!(items(&event), 1, "an empty batch is still a call");
+        event.records = Some(u64::MAX);
+        assert_eq!(items(&event), i64::MAX);
+    }
+
+    #[test]
+    fn a_number_written_as_text_is_numeric() {
+        assert_eq!(numeric(&Value::Str(" 42.5 ")), Some(42.5));
+        assert_eq!(numeric(&Value::Int(7)), Some(7.0));
+        assert_eq!(numeric(&Value::Str("many")), None);
+        assert_eq!(numeric(&Value::Str("NaN")), None, "only finite numbers");
+    }
+
+    #[test]
+    fn a_float_is_written_without_a_needless_fraction() {
+        assert_eq!(trim_float(5.0), "5");
+        assert_eq!(trim_float(2.5), "2.5");
+        assert_eq!(trim_float(-3.0), "-3");
+        assert_eq!(trim_float(-0.0), "0");
+        assert_eq!(trim_float(1e20), "100000000000000000000");
+    }
+
+    #[test]
+    fn a_duration_is_written_in_its_largest_units() {
+        assert_eq!(human_ms(0), "0ms");
+        assert_eq!(human_ms(999), "999ms");
+        assert_eq!(human_ms(1000), "1s");
+        assert_eq!(human_ms(90_000), "1m30s");
+        assert_eq!(human_ms(90_061_000), "1d1h1m1s");
+    }
 }
