@@ -185,8 +185,8 @@ impl<'a> SessionKey<'a> {
 
 impl fmt::Display for SessionKey<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The parts written one by one: `write!` with arguments costs several times as much,
-        // and the archive renders a key per event.
+        // The parts written one by one rather than through `write!` with arguments, which
+        // goes through the formatting machinery for each: the archive renders a key per event.
         f.write_str(self.namespace)?;
         if let Some(scope) = &self.scope {
             f.write_str(":")?;
