@@ -129,6 +129,9 @@ pub struct EventColumns {
     scopes: ListBuilder<StringBuilder>,
     origin_line: UInt64Builder,
     raw: RawColumn,
+    /// Where a value that is not text already (a session key, an address) is written before
+    /// its column copies it.
+    text: String,
     rows: usize,
 }
 
@@ -236,6 +239,7 @@ impl Default for EventColumns {
             scopes: ListBuilder::new(StringBuilder::new()),
             origin_line: UInt64Builder::new(),
             raw: RawColumn::default(),
+            text: String::new(),
             rows: 0,
         }
     }
@@ -258,17 +262,28 @@ impl EventColumns {
         self.strings[column as usize].append_option(value);
     }
 
+    /// Appends `value` as text, written into [`EventColumns::text`]: no allocation per row.
+    fn put_display(&mut self, column: S, value: Option<impl std::fmt::Display>) {
+        use std::fmt::Write as _;
+        let builder = &mut self.strings[column as usize];
+        match value {
+            Some(value) => {
+                self.text.clear();
+                let _ = write!(self.text, "{value}");
+                builder.append_value(&self.text);
+            }
+            None => builder.append_null(),
+        }
+    }
+
     /// Adds one event: its place in the archive (`seq`), where it was read from, the record
     /// (stored as text; bytes that are not UTF-8, which the readers reject before this, would be
     /// replaced rather than lost).
     pub fn push(&mut self, seq: u64, event: &Event<'_>, origin: (&str, u64), raw: &[u8]) {
-        use std::fmt::Write as _;
         self.seq.append_value(seq);
         self.time.append_value(event.time.millis());
         self.put(S::EventId, opt(&event.id));
-        let mut scratch = String::new();
-        let _ = write!(scratch, "{}", event.session.key);
-        self.put(S::SessionKey, Some(&scratch));
+        self.put_display(S::SessionKey, Some(&event.session.key));
         self.put(S::SessionKind, Some(event.session.kind.as_str()));
         self.session_derived.append_value(event.session.derived);
         self.put(S::SessionIssuer, opt(&event.session.issuer));
@@ -278,9 +293,7 @@ impl EventColumns {
         self.put(S::PrincipalType, opt(&event.principal.kind));
         self.put(S::PrincipalId, opt(&event.principal.id));
         self.put(S::PrincipalName, opt(&event.principal.name));
-        scratch.clear();
-        let _ = write!(scratch, "{}", event.action);
-        self.put(S::Action, Some(&scratch));
+        self.put_display(S::Action, Some(&event.action));
         self.put(S::ActionVendor, Some(event.action.vendor.as_str()));
         self.put(S::Outcome, Some(event.outcome.result.as_str()));
         self.put(S::OutcomeReason, opt(&event.outcome.reason));
@@ -295,12 +308,7 @@ impl EventColumns {
         );
         self.bytes.append_option(event.bytes);
         self.records.append_option(event.records);
-        let ip = event.network.ip.map(|ip| {
-            scratch.clear();
-            let _ = write!(scratch, "{ip}");
-            scratch.as_str()
-        });
-        self.put(S::SrcIp, ip);
+        self.put_display(S::SrcIp, event.network.ip);
         self.put(S::ViaService, opt(&event.network.via_service));
         self.asn.append_option(event.network.asn);
         self.put(S::Country, opt(&event.network.country));
@@ -315,12 +323,7 @@ impl EventColumns {
         self.put(S::AgentId, agent.and_then(|a| opt(&a.id)));
         self.put(S::AgentTask, agent.and_then(|a| opt(&a.task)));
         let lineage = event.lineage.as_ref();
-        let child = lineage.and_then(|l| l.child.as_ref()).map(|child| {
-            scratch.clear();
-            let _ = write!(scratch, "{child}");
-            scratch.as_str()
-        });
-        self.put(S::LineageChild, child);
+        self.put_display(S::LineageChild, lineage.and_then(|l| l.child.as_ref()));
         self.put(
             S::LineageChildRole,
             lineage.and_then(|l| opt(&l.child_role)),
