@@ -186,9 +186,6 @@ impl Baseline {
         outside
     }
 
-    /// The latest event time at which a record could still join the learning period: the last
-    /// learning event's once the period holds its count of events (an earlier record would push
-    /// that one out), else the end of its timespan. Arrivals only ever move it earlier.
     /// Values learnt, and values seen outside it since, for `explain`.
     pub fn sizes(&self) -> (usize, usize) {
         let mut learnt: Vec<i64> = self.learnt.iter().map(|l| l.hash).collect();
@@ -197,6 +194,9 @@ impl Baseline {
         (learnt.len(), self.later.len())
     }
 
+    /// The latest event time at which a record could still join the learning period: the last
+    /// learning event's once the period holds its count of events (an earlier record would push
+    /// that one out), else the end of its timespan. Arrivals only ever move it earlier.
     pub fn open_until(&self, learn: &Learn) -> i64 {
         let Some(first) = self.learnt.first() else {
             return i64::MAX;
@@ -399,8 +399,13 @@ mod tests {
         let due = b.hold(&LEARN, held(found)).unwrap();
         b.observe(&LEARN, 20_000, at(3), &[1]);
         b.observe(&LEARN, 30_000, at(4), &[1]);
-        // The third learning event closes the period earlier: the timer moves.
+        // The third learning event closes the period earlier: the timer moves, once.
         assert_eq!(b.reschedule(&LEARN), Some(30_000));
+        assert_eq!(
+            b.reschedule(&LEARN),
+            None,
+            "no second timer for the same time"
+        );
         assert!(b.release(due).0.is_empty(), "the replaced timer is stale");
         let (out, refuted) = b.release(30_000);
         assert_eq!(refuted, 0);
@@ -429,10 +434,56 @@ mod tests {
             b.earlier_sighting(9, 850_000, at(4)).is_none(),
             "not earlier"
         );
+        assert!(
+            b.earlier_sighting(8, 700_000, at(5)).is_none(),
+            "another value is not the held one"
+        );
         let (out, _) = b.release(599_999);
         assert_eq!(
             (out[0].outside.time, out[0].outside.origin),
             (800_000, at(3))
         );
+    }
+
+    #[test]
+    fn a_finding_shows_the_baselines_distinct_values_and_learning_events() {
+        let mut b = Baseline::default();
+        // Three learning events bring two distinct values; the first carries both.
+        b.observe(&LEARN, 0, at(1), &[1, 2]);
+        b.observe(&LEARN, 10, at(2), &[2]);
+        b.observe(&LEARN, 20, at(3), &[1]);
+        let found = b.observe(&LEARN, 30, at(4), &[2, 7]).expect("7 is new");
+        assert_eq!((found.value_index, found.hash), (Some(1), 7));
+        assert_eq!((found.values, found.events), (2, 3));
+        assert_eq!(found.first, (0, at(1)));
+        assert_eq!(b.sizes(), (2, 1), "two values learnt, one seen since");
+    }
+
+    #[test]
+    fn a_value_exactly_one_timespan_after_the_first_is_judged_after_learning() {
+        let mut b = Baseline::default();
+        b.observe(&LEARN, 0, at(1), &[1]);
+        let found = b.observe(&LEARN, 600_000, at(2), &[9]).expect("outside");
+        assert_eq!(
+            (found.time, found.value_index),
+            (600_000, Some(0)),
+            "the record's own value, not a learnt one leaving the period"
+        );
+        assert_eq!(b.sizes(), (1, 1));
+    }
+
+    #[test]
+    fn a_baseline_holds_at_most_its_bound_of_values_learnt_and_seen() {
+        let mut b = Baseline::default();
+        let many: Vec<i64> = (0..100).collect();
+        b.observe(&LEARN, 0, at(1), &many);
+        assert_eq!(b.sizes(), (MAX_BASELINE_VALUES, 0));
+
+        let mut b = Baseline::default();
+        b.observe(&LEARN, 0, at(1), &[1]);
+        for i in 0..100 {
+            b.observe(&LEARN, 700_000 + i, at(2 + i as u64), &[100 + i]);
+        }
+        assert_eq!(b.sizes(), (1, MAX_BASELINE_VALUES - 1));
     }
 }
