@@ -349,4 +349,140 @@ mod tests {
         assert_eq!((chain.started, chain.completed), (10, 13));
         assert_eq!(chain.evidence.len(), 4);
     }
+
+    #[test]
+    fn steps_of_the_same_second_are_in_order_whichever_arrives_first() {
+        assert_eq!(run(&[(1, 10), (0, 10)], 100), vec![10]);
+    }
+
+    #[test]
+    fn a_plain_steps_evidence_is_the_hit_that_completed_it() {
+        // The start at 0 is too early for maxspan; the chain runs from 80.
+        let mut s = SequenceState::default();
+        s.hit(2, 0, hit(0, 0));
+        s.hit(2, 0, hit(80, 1));
+        s.hit(2, 1, hit(150, 2));
+        let chain = s.complete(&plain(2), 100, 20).expect("80 then 150");
+        let times: Vec<i64> = chain.evidence.iter().map(|(t, _)| *t).collect();
+        assert_eq!(times, [80, 150]);
+    }
+
+    #[test]
+    fn an_aggregated_steps_evidence_is_the_hits_inside_its_span() {
+        // Two reads within 50 after the grant: the read exactly 50 before the completing one
+        // is outside the span, as in a window, and not in the evidence.
+        let threshold = Threshold {
+            op: crate::rule::CmpOp::Gte,
+            value: 2.0,
+        };
+        let aggregates = vec![None, Some((Aggregate::Count, 50, threshold))];
+        let mut s = SequenceState::default();
+        s.hit(2, 0, hit(0, 0));
+        s.hit(2, 1, hit(10, 1));
+        s.hit(2, 1, hit(60, 2));
+        assert!(
+            s.complete(&aggregates, 100, 20).is_none(),
+            "10 left the span at 60"
+        );
+        s.hit(2, 1, hit(60, 3));
+        let chain = s.complete(&aggregates, 100, 20).expect("two reads at 60");
+        let times: Vec<i64> = chain.evidence.iter().map(|(t, _)| *t).collect();
+        assert_eq!(times, [0, 60, 60]);
+    }
+
+    #[test]
+    fn a_chain_spanning_exactly_maxspan_completes() {
+        assert_eq!(run(&[(0, 0), (1, 100)], 100), vec![100]);
+        assert_eq!(run(&[(0, 0), (1, 101)], 100), Vec::<i64>::new());
+    }
+
+    #[test]
+    fn a_state_without_hits_completes_nothing() {
+        assert!(SequenceState::default()
+            .complete(&plain(2), 100, 20)
+            .is_none());
+    }
+
+    #[test]
+    fn only_an_until_strictly_inside_the_chain_breaks_it() {
+        // An until before the start, or one on the start or the end (the same record matched
+        // a step and the until), leaves the chain whole.
+        for until in [(5, 9), (10, 0), (20, 1)] {
+            let mut s = SequenceState::default();
+            s.until(until);
+            s.hit(2, 0, hit(10, 0));
+            s.hit(2, 1, hit(20, 1));
+            let chain = s.complete(&plain(2), 100, 20);
+            assert_eq!(chain.map(|c| c.completed), Some(20), "until at {until:?}");
+        }
+    }
+
+    #[test]
+    fn a_chain_spends_its_events_and_leaves_the_later_ones() {
+        // Delivered out of order: the second chain's end and an until between its steps come
+        // before the first chain completes.
+        let mut s = SequenceState::default();
+        s.hit(2, 1, hit(50, 0));
+        s.until((45, 1));
+        s.hit(2, 1, hit(20, 2));
+        s.hit(2, 0, hit(10, 3));
+        let first = s.complete(&plain(2), 100, 20).expect("10 then 20");
+        assert_eq!((first.started, first.completed), (10, 20));
+        // A start in the second the first chain ended does not reuse its spent end.
+        s.hit(2, 0, hit(20, 4));
+        assert!(
+            s.complete(&plain(2), 100, 20).is_none(),
+            "45 breaks 20 → 50"
+        );
+        // The until at 45, delivered before the first chain, still breaks 40 → 50.
+        s.hit(2, 0, hit(40, 5));
+        assert!(s.complete(&plain(2), 100, 20).is_none());
+        s.hit(2, 0, hit(47, 6));
+        let second = s.complete(&plain(2), 100, 20).expect("47 then 50");
+        assert_eq!((second.started, second.completed), (47, 50));
+    }
+
+    #[test]
+    fn the_newest_max_hits_of_a_step_are_kept() {
+        let mut s = SequenceState::default();
+        for t in 1..=MAX_HITS as i64 + 1 {
+            s.hit(2, 0, hit(t, t as u64));
+        }
+        s.hit(2, 1, hit(1_000, 1_000));
+        let chain = s.complete(&plain(2), 10_000, 20).expect("a chain");
+        assert_eq!(
+            chain.started,
+            2,
+            "the oldest of {} was dropped",
+            MAX_HITS + 1
+        );
+    }
+
+    #[test]
+    fn steps_hit_counts_the_steps_with_an_unspent_hit() {
+        let mut s = SequenceState::default();
+        s.hit(3, 0, hit(10, 0));
+        s.hit(3, 1, hit(20, 1));
+        assert_eq!(s.steps_hit(), 2);
+        s.complete(&plain(2), 100, 20).expect("two steps of two");
+        assert_eq!(s.steps_hit(), 0, "both spent");
+        s.hit(3, 2, hit(30, 2));
+        assert_eq!(s.steps_hit(), 1);
+    }
+
+    #[test]
+    fn forgetting_drops_only_what_is_older_than_the_horizon() {
+        let mut s = SequenceState::default();
+        s.hit(2, 0, hit(10, 0));
+        s.hit(2, 0, hit(100, 3));
+        s.until((50, 1));
+        s.until((100, 2));
+        s.until((150, 4));
+        s.forget_before(100);
+        assert_eq!(s.untils, [(100, 2), (150, 4)]);
+        assert_eq!(s.hits[0].len(), 1);
+        s.hit(2, 1, hit(120, 5));
+        let chain = s.complete(&plain(2), 1_000, 20).expect("100 → 120");
+        assert_eq!(chain.started, 100, "the hit at 10 is forgotten");
+    }
 }
