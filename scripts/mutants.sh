@@ -58,6 +58,11 @@ for t in $targets; do
 done
 # Every mutant is a rebuild and a link of each test binary: without debug info both are faster.
 export CARGO_PROFILE_DEV_DEBUG=0
+# Mutants build in a target directory of their own. Cargo takes a workspace member's build as
+# fresh when its sources are older than the build, so a mutated build left in a shared
+# directory is reused by the next ordinary build of the same features — seen once: a unit
+# test failed on the last mutant's code after a run. MUTANTS_TARGET_DIR overrides.
+export CARGO_TARGET_DIR=${MUTANTS_TARGET_DIR:-$PWD/target/mutants/build}
 
 out="target/mutants/$(printf '%s' "$scope" | tr '/*' '__')"
 mkdir -p "$out"

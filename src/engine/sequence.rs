@@ -259,6 +259,19 @@ mod tests {
         vec![None; steps]
     }
 
+    /// A plain step, then one that completes when `at_least` of its events fall within `span`.
+    fn then_count(span: i64, at_least: f64) -> Vec<Option<(Aggregate, i64, Threshold)>> {
+        let threshold = Threshold {
+            op: crate::rule::CmpOp::Gte,
+            value: at_least,
+        };
+        vec![None, Some((Aggregate::Count, span, threshold))]
+    }
+
+    fn evidence_times(chain: &Chain) -> Vec<i64> {
+        chain.evidence.iter().map(|(t, _)| *t).collect()
+    }
+
     /// Feeds (step, time) hits in the given order; returns the completion times.
     fn run(hits: &[(usize, i64)], maxspan: i64) -> Vec<i64> {
         let mut s = SequenceState::default();
@@ -328,11 +341,7 @@ mod tests {
 
     #[test]
     fn an_aggregated_step_counts_only_events_after_the_previous_step() {
-        let threshold = Threshold {
-            op: crate::rule::CmpOp::Gte,
-            value: 3.0,
-        };
-        let aggregates = vec![None, Some((Aggregate::Count, 50, threshold))];
+        let aggregates = then_count(50, 3.0);
         let mut s = SequenceState::default();
         for (n, t) in [5, 6, 7].into_iter().enumerate() {
             s.hit(2, 1, hit(t, n as u64));
@@ -363,19 +372,14 @@ mod tests {
         s.hit(2, 0, hit(80, 1));
         s.hit(2, 1, hit(150, 2));
         let chain = s.complete(&plain(2), 100, 20).expect("80 then 150");
-        let times: Vec<i64> = chain.evidence.iter().map(|(t, _)| *t).collect();
-        assert_eq!(times, [80, 150]);
+        assert_eq!(evidence_times(&chain), [80, 150]);
     }
 
     #[test]
     fn an_aggregated_steps_evidence_is_the_hits_inside_its_span() {
         // Two reads within 50 after the grant: the read exactly 50 before the completing one
         // is outside the span, as in a window, and not in the evidence.
-        let threshold = Threshold {
-            op: crate::rule::CmpOp::Gte,
-            value: 2.0,
-        };
-        let aggregates = vec![None, Some((Aggregate::Count, 50, threshold))];
+        let aggregates = then_count(50, 2.0);
         let mut s = SequenceState::default();
         s.hit(2, 0, hit(0, 0));
         s.hit(2, 1, hit(10, 1));
@@ -386,8 +390,7 @@ mod tests {
         );
         s.hit(2, 1, hit(60, 3));
         let chain = s.complete(&aggregates, 100, 20).expect("two reads at 60");
-        let times: Vec<i64> = chain.evidence.iter().map(|(t, _)| *t).collect();
-        assert_eq!(times, [0, 60, 60]);
+        assert_eq!(evidence_times(&chain), [0, 60, 60]);
     }
 
     #[test]
