@@ -234,11 +234,7 @@ impl Drop for TempFile {
 
 /// Decisions of the shipped pack over `bytes`, replayed with replay's default settings:
 /// (session, rule, triggering line), and the replay's summary.
-fn replay_pack(
-    bytes: &[u8],
-    name: &str,
-    tasks: Vec<TaskRecord>,
-) -> (Vec<(String, String, u64)>, ReplaySummary) {
+fn replay_pack(bytes: &[u8], name: &str, tasks: Vec<TaskRecord>) -> (Vec<Decided>, ReplaySummary) {
     let path =
         TempFile(std::env::temp_dir().join(format!("sg-gen-{name}-{}.jsonl", std::process::id())));
     std::fs::write(&path.0, bytes).unwrap();
@@ -264,7 +260,13 @@ fn replay_pack(
                 })
                 .max()
                 .unwrap_or(0);
-            got.push((d.session.key.clone(), d.rule.id.clone(), line));
+            got.push(Decided {
+                session: d.session.key.clone(),
+                rule: d.rule.id.clone(),
+                line,
+                time_ms: d.time.millis(),
+                enforced_kill: d.action.is_kill() && d.mode == sessionguard::rule::Mode::Enforce,
+            });
             Ok(())
         },
         &mut |file, line, reject, _| {
@@ -275,8 +277,18 @@ fn replay_pack(
     (got, summary)
 }
 
+/// A decision as the truth is checked against it.
+struct Decided {
+    session: String,
+    rule: String,
+    /// The largest evidence line: the record that triggered it.
+    line: u64,
+    time_ms: i64,
+    enforced_kill: bool,
+}
+
 /// [`replay_pack`] on records in event-time order: nothing may be late.
-fn decisions(bytes: &[u8], name: &str, tasks: Vec<TaskRecord>) -> Vec<(String, String, u64)> {
+fn decisions(bytes: &[u8], name: &str, tasks: Vec<TaskRecord>) -> Vec<Decided> {
     let (got, summary) = replay_pack(bytes, name, tasks);
     assert_eq!(summary.late, 0, "no late events");
     got
@@ -300,29 +312,35 @@ fn check_against_truth(cfg: &Config, name: &str) -> Vec<Truth> {
     let got = decisions(&bytes, name, tasks_of(cfg));
     let mut failures = Vec::new();
     for t in &truth {
-        match got.iter().find(|(s, r, _)| *s == t.session && r == t.rule) {
+        match got
+            .iter()
+            .find(|d| d.session == t.session && d.rule == t.rule)
+        {
             None => failures.push(format!(
                 "missing {} ({}) for {} at line {}",
                 t.rule, t.attack, t.session, t.line
             )),
-            Some((_, _, line)) if *line != t.line => failures.push(format!(
-                "{} ({}) for {} decided on line {line}, truth says {}",
-                t.rule, t.attack, t.session, t.line
+            Some(d) if d.line != t.line => failures.push(format!(
+                "{} ({}) for {} decided on line {}, truth says {}",
+                t.rule, t.attack, t.session, d.line, t.line
             )),
             Some(_) => {}
         }
     }
-    for (session, rule, line) in &got {
-        let attacked = truth.iter().find(|t| t.session == *session);
+    for d in &got {
+        let attacked = truth.iter().find(|t| t.session == d.session);
         let expected = match attacked {
-            Some(t) if t.rule == rule => true,
-            Some(t) if rule == sessionguard::decision::KILL_NOT_ENFORCED => {
-                t.kills && t.after == Some(*line)
+            Some(t) if t.rule == d.rule => true,
+            Some(t) if d.rule == sessionguard::decision::KILL_NOT_ENFORCED => {
+                t.kills && t.after == Some(d.line)
             }
             _ => false,
         };
         if !expected {
-            failures.push(format!("unexpected {rule} for {session} at line {line}"));
+            failures.push(format!(
+                "unexpected {} for {} at line {}",
+                d.rule, d.session, d.line
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -718,7 +736,9 @@ fn realistic_records_normalize_to_their_source_session_and_time() {
 
 /// The shipped pack on realistic delivery, replayed with replay's *default* settings, must
 /// decide as the truth says: every attack, on its session by its rule, and nothing else but
-/// `kill_not_enforced` on attacked sessions that kept acting after their kill. Decisions are
+/// `kill_not_enforced` on attacked sessions that kept acting after their kill, and kills dated
+/// after the truth's on attacked sessions (made first, as their records arrived first; a role
+/// chain's child granting itself admin before the chain's AssumeRole arrives). Decisions are
 /// compared by (session, rule), not by line: out of order, the record whose arrival completes
 /// an attack can be another one than the truth's `line`, which completes it in event time.
 ///
@@ -726,7 +746,9 @@ fn realistic_records_normalize_to_their_source_session_and_time() {
 /// its clock as late and does not apply it misses most attacks here.
 #[test]
 fn the_shipped_pack_on_realistic_delivery_matches_the_truth() {
-    check_realistic(&realistic(small(1)), 25, "realistic");
+    for seed in 1..=3 {
+        check_realistic(&realistic(small(seed)), 25, &format!("realistic-{seed}"));
+    }
 }
 
 fn check_realistic(cfg: &Config, attacks: usize, name: &str) {
@@ -735,8 +757,12 @@ fn check_realistic(cfg: &Config, attacks: usize, name: &str) {
     let (got, summary) = replay_pack(&bytes, name, tasks_of(cfg));
     let mut failures = Vec::new();
     let mut caught = 0;
+    let mut beside = 0;
     for t in &truth {
-        if got.iter().any(|(s, r, _)| *s == t.session && r == t.rule) {
+        if got
+            .iter()
+            .any(|d| d.session == t.session && d.rule == t.rule)
+        {
             caught += 1;
         } else {
             failures.push(format!(
@@ -745,16 +771,26 @@ fn check_realistic(cfg: &Config, attacks: usize, name: &str) {
             ));
         }
     }
-    for (session, rule, line) in &got {
-        let expected = match truth.iter().find(|t| t.session == *session) {
-            Some(t) if t.rule == rule => true,
-            Some(t) if rule == sessionguard::decision::KILL_NOT_ENFORCED => {
+    for d in &got {
+        let expected = match truth.iter().find(|t| t.session == d.session) {
+            Some(t) if t.rule == d.rule => true,
+            Some(t) if d.rule == sessionguard::decision::KILL_NOT_ENFORCED => {
                 t.kills && t.after.is_some()
+            }
+            // Out of order, a kill later in event time than the truth's can come first (its
+            // records arrived before the truth's last one) and stays: the engine decides on
+            // arrival and does not take a kill back (docs/decisions.md, "Kills out of order").
+            Some(t) if t.kills && d.enforced_kill && d.time_ms > t.time_ms => {
+                beside += 1;
+                true
             }
             _ => false,
         };
         if !expected {
-            failures.push(format!("unexpected {rule} for {session} at line {line}"));
+            failures.push(format!(
+                "unexpected {} for {} at line {}",
+                d.rule, d.session, d.line
+            ));
         }
     }
     assert_eq!(summary.late, 0, "no record is late on realistic delivery");
@@ -766,6 +802,10 @@ fn check_realistic(cfg: &Config, attacks: usize, name: &str) {
         summary.records,
         got.len(),
         failures.join("\n")
+    );
+    eprintln!(
+        "{name}: {caught} of {} attacks decided by their rules; {beside} later kills beside them",
+        truth.len()
     );
 }
 
@@ -812,9 +852,7 @@ fn agents_under_task_grants_every_violation_caught_no_benign_run_flagged() {
     );
     // Without the grants, the same traffic gives no agent decision at all.
     let ungoverned = decisions(&bytes, "agents-ungoverned", Vec::new());
-    assert!(ungoverned
-        .iter()
-        .all(|(_, r, _)| !r.starts_with("sg.agent.")));
+    assert!(ungoverned.iter().all(|d| !d.rule.starts_with("sg.agent.")));
 }
 
 #[test]

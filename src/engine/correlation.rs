@@ -469,7 +469,7 @@ impl Group {
                 seq.forget_before(horizon.saturating_sub(input.grace));
                 // Within the timespan: less than it apart, as in a window.
                 let plain = vec![None; steps];
-                let chain = seq.complete(&plain, span.saturating_sub(1), max_evidence)?;
+                let chain = seq.complete(&plain, span.saturating_sub(1), max_evidence, i64::MAX)?;
                 let mut earlier = chain.evidence;
                 earlier.retain(|e| *e != (input.time, input.origin));
                 let reason = format!(

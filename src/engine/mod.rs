@@ -31,14 +31,19 @@
 //!
 //! # Kills
 //!
-//! One kill per session: a revoke decision in `enforce` mode marks the session killed at the
-//! decision's time; a later record of it (by event time) yields one
-//! `sessionguard.kill_not_enforced` decision (the revocation did not take effect) and no other
-//! rule runs on it. A record from before the kill that arrives late is still evaluated (it may
-//! step up or alert, not kill again). AWS sessions issued by a session (`AssumeRole*`, recorded
-//! as `lineage.child`) inherit its kill and its sequence progress when they first appear, so a
-//! role chain is one story. Baselines are not inherited: the chained session often runs on
-//! another host than its parent (a broker assuming a role for a worker).
+//! One kill per session, by event time: a revoke decision in `enforce` mode marks the session
+//! killed at the decision's time; a later record of it (by event time) yields one
+//! `sessionguard.kill_not_enforced` decision (the revocation did not take effect) and no rule
+//! decides on it. A record from before the kill that arrives late is still evaluated: it may
+//! step up or alert, and it may kill once more when its kill is dated before the session's —
+//! the kill sorted order makes, whose records arrived after those of a later one (a role
+//! chain's issuing record after the child's own admin grant); the kill made first cannot be
+//! taken back. So every rule that kills a session in sorted order kills it out of order too,
+//! beside at most the kills that came first. Every rule sees the record a kill was made on,
+//! for the state such an earlier kill needs. AWS sessions issued by a session (`AssumeRole*`,
+//! recorded as `lineage.child`) inherit its kill and its sequence progress when they first
+//! appear, so a role chain is one story. Baselines are not inherited: the chained session often
+//! runs on another host than its parent (a broker assuming a role for a worker).
 
 pub mod baseline;
 pub mod correlation;
@@ -235,7 +240,8 @@ struct Session {
     source: Source,
     derived: bool,
     kill_reported: bool,
-    dry_run_killed: bool,
+    /// When a `dry_run` kill was decided; [`NOT_KILLED`] otherwise.
+    dry_run_killed: i64,
     /// Records applied so far: orders a session's events that share an event time.
     arrivals: u32,
     started: i64,
@@ -283,6 +289,16 @@ fn unsuppressed(
 
 /// `Session::killed` of a session no enforced rule has killed.
 const NOT_KILLED: i64 = i64::MIN;
+
+/// A session's kill time once a kill at `t` is decided: the earlier of the two.
+fn earliest_kill(killed: i64, t: i64) -> i64 {
+    if killed == NOT_KILLED {
+        t
+    } else {
+        killed.min(t)
+    }
+}
+
 /// "Never" for the event times kept in rule states.
 const NEVER: i64 = i64::MIN;
 
@@ -617,8 +633,7 @@ impl Engine {
         if event.session.created_at.is_none() {
             session.started = session.started.min(t);
         }
-        let killed = session.killed;
-        if killed != NOT_KILLED && t >= killed {
+        if session.killed != NOT_KILLED && t >= session.killed {
             if !session.kill_reported {
                 session.kill_reported = true;
                 self.kill_not_enforced(slot, event, origin, out);
@@ -630,11 +645,10 @@ impl Engine {
         let mut candidates = std::mem::take(&mut self.candidates);
         self.rule_index
             .candidates(&event.action.service, &mut candidates);
+        // Every rule sees the record, also after one of them killed on it: their state must
+        // hold it for a kill dated earlier whose records are still to come.
         for &rule_index in &candidates {
             self.evaluate(rule_index as usize, slot, event, origin, out);
-            if self.session_mut(slot).killed != killed {
-                break;
-            }
         }
         self.candidates = candidates;
         self.issued(slot, event, out);
@@ -766,7 +780,7 @@ impl Engine {
             source: event.source,
             derived: event.session.derived,
             kill_reported: false,
-            dry_run_killed: false,
+            dry_run_killed: NOT_KILLED,
             arrivals: 0,
             started: event.session.created_at.map_or(t, |c| c.millis().min(t)),
             last_seen: t,
@@ -877,8 +891,8 @@ impl Engine {
             return;
         }
         links.parent = Some(parent_key);
-        if child.killed == NOT_KILLED {
-            child.killed = parent_killed;
+        if parent_killed != NOT_KILLED {
+            child.killed = earliest_kill(child.killed, parent_killed);
         }
         let child_first = child.first;
         if origin_key(parent_first) < origin_key(child_first) {
@@ -896,6 +910,7 @@ impl Engine {
                 continue;
             };
             let aggregates = step_aggregates(steps);
+            let killed = self.kill_bound(rule_index, child_slot);
             let state = rule_state_in(&mut self.sessions, child_slot, rule_index);
             let LogicState::Sequence(seq) =
                 ensure(&mut state.logic, || LogicState::Sequence(Box::default()))
@@ -903,7 +918,7 @@ impl Engine {
                 continue;
             };
             seq.absorb(&from_parent);
-            let Some(chain) = seq.complete(&aggregates, *maxspan_ms, max_evidence) else {
+            let Some(chain) = seq.complete(&aggregates, *maxspan_ms, max_evidence, killed) else {
                 continue;
             };
             let firing = Firing {
@@ -993,13 +1008,21 @@ impl Engine {
                 if hits.is_empty() && !closes {
                     return;
                 }
+                let killed = self.kill_bound(rule_index, slot);
                 let state = rule_state_in(&mut self.sessions, slot, rule_index);
                 let LogicState::Sequence(seq) =
                     ensure(&mut state.logic, || LogicState::Sequence(Box::default()))
                 else {
                     return;
                 };
-                step.sequence(seq, steps, *maxspan_ms, (closes, &hits), (arrival, newest))
+                step.sequence(
+                    seq,
+                    steps,
+                    *maxspan_ms,
+                    (closes, &hits),
+                    (arrival, newest),
+                    killed,
+                )
             }
             Some(SessionLogic::Duration {
                 until: Some(until), ..
@@ -1171,6 +1194,9 @@ impl Engine {
         firing: Firing,
         out: &mut Vec<Decision>,
     ) {
+        if self.after_kill(rule_index, slot, t) {
+            return;
+        }
         let rule = &self.rules.rules[rule_index];
         if rule.feeds.is_empty() {
             return self.decide(rule_index, slot, t, trigger, firing, out);
@@ -1321,7 +1347,7 @@ impl Engine {
         firing: Firing,
         out: &mut Vec<Decision>,
     ) {
-        if self.kill_spent(rule_index, slot) {
+        if self.after_kill(rule_index, slot, t) {
             return;
         }
         let suppress = self.rules.rules[rule_index].suppress_ms;
@@ -1336,20 +1362,39 @@ impl Engine {
         self.emit(rule_index, slot, (t, ordinal), trigger, firing, out);
     }
 
-    /// Whether the rule kills and the session already had its kill (in its mode).
-    fn kill_spent(&self, rule_index: usize, slot: u32) -> bool {
-        let rule: &Rule = &self.rules.rules[rule_index];
-        let Some(session) = self.sessions.get(slot as usize).and_then(Option::as_ref) else {
-            return true;
-        };
-        rule.action.is_kill()
-            && match rule.mode {
-                Mode::Enforce => session.killed != NOT_KILLED,
-                Mode::DryRun => session.dry_run_killed,
-            }
+    /// Whether a match of rule `rule_index` at `t` comes at or after its session's kill
+    /// ([`Engine::kill_bound`]).
+    fn after_kill(&self, rule_index: usize, slot: u32, t: i64) -> bool {
+        t >= self.kill_bound(rule_index, slot)
     }
 
-    /// Applies suppression and the one-kill rule, then emits the decision.
+    /// From when on a match of rule `rule_index` on the session neither decides nor feeds a
+    /// correlation: its enforced kill (no rule runs on a killed session's later records) or,
+    /// for a `dry_run` kill rule, its dry-run kill (one each); `i64::MAX` before any. A match
+    /// dated before the kill still counts, kills included: its records arrived after those of
+    /// a kill later in event time (a role chain's issuing record after the child's own admin
+    /// grant), and it is the kill sorted order makes.
+    fn kill_bound(&self, rule_index: usize, slot: u32) -> i64 {
+        let Some(session) = self.sessions.get(slot as usize).and_then(Option::as_ref) else {
+            return i64::MIN;
+        };
+        let rule: &Rule = &self.rules.rules[rule_index];
+        let at = |killed: i64| {
+            if killed == NOT_KILLED {
+                i64::MAX
+            } else {
+                killed
+            }
+        };
+        let dry_run = if rule.action.is_kill() && matches!(rule.mode, Mode::DryRun) {
+            at(session.dry_run_killed)
+        } else {
+            i64::MAX
+        };
+        at(session.killed).min(dry_run)
+    }
+
+    /// Applies suppression, then emits the decision.
     fn decide(
         &mut self,
         rule_index: usize,
@@ -1359,9 +1404,6 @@ impl Engine {
         firing: Firing,
         out: &mut Vec<Decision>,
     ) {
-        if self.kill_spent(rule_index, slot) {
-            return;
-        }
         let suppress = self.rules.rules[rule_index].suppress_ms;
         let state = rule_state_in(&mut self.sessions, slot, rule_index);
         let Some(ordinal) =
@@ -1388,8 +1430,8 @@ impl Engine {
         let session = self.sessions[slot as usize].as_mut().expect("live slot");
         if action.is_kill() {
             match mode {
-                Mode::Enforce => session.killed = t,
-                Mode::DryRun => session.dry_run_killed = true,
+                Mode::Enforce => session.killed = earliest_kill(session.killed, t),
+                Mode::DryRun => session.dry_run_killed = earliest_kill(session.dry_run_killed, t),
             }
         }
         let rule = &self.rules.rules[rule_index];
@@ -1640,6 +1682,7 @@ impl Step<'_> {
         maxspan_ms: i64,
         (closes, hits): (bool, &[(usize, i64)]),
         (arrival, newest): (u32, i64),
+        killed: i64,
     ) -> Option<Firing> {
         let (t, origin) = (self.t, self.origin);
         let key = (t, u64::from(arrival));
@@ -1650,7 +1693,12 @@ impl Step<'_> {
             seq.hit(steps.len(), step, Hit { key, origin, value });
         }
         seq.forget_before(newest.saturating_sub(maxspan_ms).saturating_sub(self.grace));
-        let chain = seq.complete(&step_aggregates(steps), maxspan_ms, self.max_evidence)?;
+        let chain = seq.complete(
+            &step_aggregates(steps),
+            maxspan_ms,
+            self.max_evidence,
+            killed,
+        )?;
         self.at = chain.completed;
         let mut earlier = chain.evidence;
         earlier.retain(|e| *e != (t, origin));

@@ -123,12 +123,15 @@ impl SequenceState {
         self.untils.drain(..old);
     }
 
-    /// Looks for the earliest complete chain; spends it when found.
+    /// Looks for the earliest complete chain that completes before `before` (its session's
+    /// kill: a chain completing later could not decide, and must not be spent); spends it when
+    /// found.
     pub fn complete(
         &mut self,
         aggregates: &[Option<(Aggregate, i64, Threshold)>],
         maxspan: i64,
         max_evidence: usize,
+        before: i64,
     ) -> Option<Chain> {
         if self.hits.len() < aggregates.len() || aggregates.is_empty() {
             return None;
@@ -161,7 +164,7 @@ impl SequenceState {
                 return None;
             }
             let started = start.0;
-            if prev.0.saturating_sub(started) > maxspan {
+            if prev.0.saturating_sub(started) > maxspan || prev.0 >= before {
                 continue;
             }
             if self.untils.iter().any(|u| *u > start && *u < prev) {
@@ -278,7 +281,7 @@ mod tests {
         let mut out = Vec::new();
         for (n, &(step, time)) in hits.iter().enumerate() {
             s.hit(2, step, hit(time, n as u64));
-            if let Some(chain) = s.complete(&plain(2), maxspan, 20) {
+            if let Some(chain) = s.complete(&plain(2), maxspan, 20, i64::MAX) {
                 out.push(chain.completed);
             }
         }
@@ -311,7 +314,10 @@ mod tests {
             s.forget_before(200);
             s.hit(2, 0, hit(250, 2));
             s.hit(2, 1, hit(350, 3));
-            assert!(s.complete(&plain(2), 1000, 20).is_none(), "{untils:?}");
+            assert!(
+                s.complete(&plain(2), 1000, 20, i64::MAX).is_none(),
+                "{untils:?}"
+            );
         }
     }
 
@@ -325,7 +331,7 @@ mod tests {
         s.hit(2, 0, hit(5, 1000));
         s.hit(2, 1, hit(15, 1001));
         assert!(
-            s.complete(&plain(2), 1000, 20).is_none(),
+            s.complete(&plain(2), 1000, 20, i64::MAX).is_none(),
             "the until at 10 is kept"
         );
     }
@@ -338,13 +344,13 @@ mod tests {
             s.hit(2, 1, hit(t, n as u64));
         }
         s.hit(2, 0, hit(10, 3));
-        assert!(s.complete(&aggregates, 100, 20).is_none());
+        assert!(s.complete(&aggregates, 100, 20, i64::MAX).is_none());
         s.hit(2, 1, hit(12, 4));
         s.hit(2, 1, hit(13, 5));
-        assert!(s.complete(&aggregates, 100, 20).is_none());
+        assert!(s.complete(&aggregates, 100, 20, i64::MAX).is_none());
         s.hit(2, 1, hit(11, 6)); // late
         let chain = s
-            .complete(&aggregates, 100, 20)
+            .complete(&aggregates, 100, 20, i64::MAX)
             .expect("three reads after the grant");
         assert_eq!((chain.started, chain.completed), (10, 13));
         assert_eq!(chain.evidence.len(), 4);
@@ -362,7 +368,9 @@ mod tests {
         s.hit(2, 0, hit(0, 0));
         s.hit(2, 0, hit(80, 1));
         s.hit(2, 1, hit(150, 2));
-        let chain = s.complete(&plain(2), 100, 20).expect("80 then 150");
+        let chain = s
+            .complete(&plain(2), 100, 20, i64::MAX)
+            .expect("80 then 150");
         assert_eq!(evidence_times(&chain), [80, 150]);
     }
 
@@ -376,11 +384,13 @@ mod tests {
         s.hit(2, 1, hit(10, 1));
         s.hit(2, 1, hit(60, 2));
         assert!(
-            s.complete(&aggregates, 100, 20).is_none(),
+            s.complete(&aggregates, 100, 20, i64::MAX).is_none(),
             "10 left the span at 60"
         );
         s.hit(2, 1, hit(60, 3));
-        let chain = s.complete(&aggregates, 100, 20).expect("two reads at 60");
+        let chain = s
+            .complete(&aggregates, 100, 20, i64::MAX)
+            .expect("two reads at 60");
         assert_eq!(evidence_times(&chain), [0, 60, 60]);
     }
 
@@ -393,7 +403,7 @@ mod tests {
     #[test]
     fn a_state_without_hits_completes_nothing() {
         assert!(SequenceState::default()
-            .complete(&plain(2), 100, 20)
+            .complete(&plain(2), 100, 20, i64::MAX)
             .is_none());
     }
 
@@ -412,7 +422,7 @@ mod tests {
             s.until(until);
             s.hit(2, 0, hit(10, 0));
             s.hit(2, 1, hit(20, 1));
-            let chain = s.complete(&plain(2), 100, 20);
+            let chain = s.complete(&plain(2), 100, 20, i64::MAX);
             assert_eq!(chain.map(|c| c.completed), completed, "until at {until:?}");
         }
     }
@@ -426,20 +436,45 @@ mod tests {
         s.until((45, 1));
         s.hit(2, 1, hit(20, 2));
         s.hit(2, 0, hit(10, 3));
-        let first = s.complete(&plain(2), 100, 20).expect("10 then 20");
+        let first = s
+            .complete(&plain(2), 100, 20, i64::MAX)
+            .expect("10 then 20");
         assert_eq!((first.started, first.completed), (10, 20));
         // A start in the second the first chain ended does not reuse its spent end.
         s.hit(2, 0, hit(20, 4));
         assert!(
-            s.complete(&plain(2), 100, 20).is_none(),
+            s.complete(&plain(2), 100, 20, i64::MAX).is_none(),
             "45 breaks 20 → 50"
         );
         // The until at 45, delivered before the first chain, still breaks 40 → 50.
         s.hit(2, 0, hit(40, 5));
-        assert!(s.complete(&plain(2), 100, 20).is_none());
+        assert!(s.complete(&plain(2), 100, 20, i64::MAX).is_none());
         s.hit(2, 0, hit(47, 6));
-        let second = s.complete(&plain(2), 100, 20).expect("47 then 50");
+        let second = s
+            .complete(&plain(2), 100, 20, i64::MAX)
+            .expect("47 then 50");
         assert_eq!((second.started, second.completed), (47, 50));
+    }
+
+    #[test]
+    fn a_chain_completing_at_or_after_the_kill_is_neither_found_nor_spent() {
+        // Killed at 50: 10 → 50 completes on the kill and cannot decide; it stays unspent, so
+        // the 30 that arrives later still makes 10 → 30, which completes before the kill.
+        let mut s = SequenceState::default();
+        s.hit(2, 0, hit(10, 0));
+        s.hit(2, 1, hit(50, 1));
+        assert!(s.complete(&plain(2), 100, 20, 50).is_none());
+        assert_eq!(
+            s.complete(&plain(2), 100, 20, 51).map(|c| c.completed),
+            Some(50)
+        );
+        let mut s = SequenceState::default();
+        s.hit(2, 0, hit(10, 0));
+        s.hit(2, 1, hit(50, 1));
+        assert!(s.complete(&plain(2), 100, 20, 50).is_none());
+        s.hit(2, 1, hit(30, 2));
+        let chain = s.complete(&plain(2), 100, 20, 50).expect("10 then 30");
+        assert_eq!((chain.started, chain.completed), (10, 30));
     }
 
     #[test]
@@ -449,7 +484,9 @@ mod tests {
             s.hit(2, 0, hit(t, t as u64));
         }
         s.hit(2, 1, hit(1_000, 1_000));
-        let chain = s.complete(&plain(2), 10_000, 20).expect("a chain");
+        let chain = s
+            .complete(&plain(2), 10_000, 20, i64::MAX)
+            .expect("a chain");
         assert_eq!(
             chain.started,
             2,
@@ -464,7 +501,8 @@ mod tests {
         s.hit(3, 0, hit(10, 0));
         s.hit(3, 1, hit(20, 1));
         assert_eq!(s.steps_hit(), 2);
-        s.complete(&plain(2), 100, 20).expect("two steps of two");
+        s.complete(&plain(2), 100, 20, i64::MAX)
+            .expect("two steps of two");
         assert_eq!(s.steps_hit(), 0, "both spent");
         s.hit(3, 2, hit(30, 2));
         assert_eq!(s.steps_hit(), 1);
@@ -482,7 +520,9 @@ mod tests {
         assert_eq!(s.untils, [(100, 2), (150, 4)]);
         assert_eq!(s.hits[0].len(), 1);
         s.hit(2, 1, hit(120, 5));
-        let chain = s.complete(&plain(2), 1_000, 20).expect("100 → 120");
+        let chain = s
+            .complete(&plain(2), 1_000, 20, i64::MAX)
+            .expect("100 → 120");
         assert_eq!(chain.started, 100, "the hit at 10 is forgotten");
     }
 }
