@@ -416,8 +416,8 @@ impl Group {
         let span = correlation.timespan_ms;
         match &mut self.state {
             GroupState::Window(window) => {
+                // The input's value is 1 for event_count (the engine measures it so).
                 let value = match correlation.kind {
-                    CorrelationKind::EventCount => 1,
                     CorrelationKind::Temporal => input.rule as i64,
                     _ => input.value,
                 };
@@ -634,6 +634,93 @@ mod tests {
         assert_eq!(groups.len(), 2);
         let again = run(&mut groups, &c, &[("bob", 40, 0)]);
         assert!(again.is_empty(), "{again:?}");
+    }
+
+    #[test]
+    fn a_match_exactly_the_grace_behind_still_counts() {
+        let c = correlation(CorrelationKind::EventCount, 1, 2.0);
+        let mut groups = Groups::default();
+        assert!(groups.is_empty());
+        // Grace 500: 500 behind the group's newest counts, 501 behind is late.
+        let fired = run(&mut groups, &c, &[("ann", 1000, 0), ("ann", 499, 0)]);
+        assert!(fired.is_empty(), "{fired:?}");
+        assert_eq!(groups.stats.late, 1);
+        let fired = run(&mut groups, &c, &[("ann", 500, 0)]);
+        assert_eq!(fired, [("ann".into(), 1000)]);
+        assert!(!groups.is_empty());
+    }
+
+    #[test]
+    fn the_oldest_origin_is_the_first_match_of_the_oldest_live_group() {
+        let c = correlation(CorrelationKind::EventCount, 1, 5.0);
+        let mut groups = Groups::default();
+        let apply = |groups: &mut Groups, user: &str, time: i64| {
+            groups.apply(
+                (0, &c),
+                vec![user.into()],
+                &input(time, 0, Source::Okta),
+                LIMITS,
+            )
+        };
+        apply(&mut groups, "ann", 10);
+        apply(&mut groups, "bob", 20);
+        apply(&mut groups, "bob", 40);
+        let line = |groups: &Groups| match groups.oldest_origin() {
+            Some(Origin::File { line, .. }) => Some(line),
+            _ => None,
+        };
+        assert_eq!(line(&groups), Some(10));
+        // Ann idle past 10 + 100 goes; Bob's first match (line 20, not his newest) is then the
+        // oldest input a group needs.
+        groups.expire(Source::Okta, 111, 100);
+        assert_eq!((groups.len(), line(&groups)), (1, Some(20)));
+    }
+
+    #[test]
+    fn a_window_decision_shows_its_value_threshold_earlier_matches_and_trigger_value() {
+        let c = correlation(CorrelationKind::EventCount, 1, 3.0);
+        let mut groups = Groups::default();
+        let limits = Limits {
+            max_groups: 100,
+            max_evidence: 2,
+        };
+        let mut done = None;
+        for time in [0, 10, 20, 30] {
+            let m = Input {
+                shown: Some(format!("match at {time}")),
+                ..input(time, 0, Source::Okta)
+            };
+            done = done.or(groups.apply((0, &c), vec!["ann".into()], &m, limits));
+        }
+        let done = done.expect("the third match holds");
+        let firing = &done.firing;
+        assert_eq!(done.at, 20);
+        assert_eq!(firing.value, Some(3.0));
+        assert_eq!(firing.threshold.as_deref(), Some(">= 3"));
+        // Two earlier matches, one shown (the trigger takes the other place), one omitted.
+        let earlier: Vec<i64> = firing.earlier.iter().map(|e| e.0).collect();
+        assert_eq!((earlier, firing.omitted), (vec![10], 1));
+        assert_eq!(firing.trigger_value.as_deref(), Some("match at 20"));
+        assert!(firing.reason.ends_with("for user=ann"), "{}", firing.reason);
+    }
+
+    #[test]
+    fn an_ordered_decision_shows_the_earlier_steps_and_the_triggering_rule() {
+        let ordered = correlation(CorrelationKind::TemporalOrdered, 2, 2.0);
+        let mut groups = Groups::default();
+        let apply = |groups: &mut Groups, time: i64, rule: usize| {
+            let m = Input {
+                shown: Some(format!("rule {rule}")),
+                ..input(time, rule, Source::Okta)
+            };
+            groups.apply((0, &ordered), vec!["ann".into()], &m, LIMITS)
+        };
+        assert!(apply(&mut groups, 10, 0).is_none());
+        let done = apply(&mut groups, 40, 1).expect("0 then 1");
+        let earlier: Vec<i64> = done.firing.earlier.iter().map(|e| e.0).collect();
+        assert_eq!(earlier, [10], "the trigger is not among the earlier events");
+        assert_eq!(done.firing.trigger_value.as_deref(), Some("rule 1"));
+        assert_eq!((done.at, done.firing.value), (40, Some(2.0)));
     }
 
     #[test]
