@@ -724,6 +724,37 @@ mod tests {
     }
 
     #[test]
+    fn between_groups_idle_alike_the_one_created_first_is_evicted() {
+        let c = correlation(CorrelationKind::EventCount, 1, 2.0);
+        let mut groups = Groups::default();
+        let limits = Limits {
+            max_groups: 2,
+            max_evidence: 20,
+        };
+        let apply = |groups: &mut Groups, user: &str, time: i64| {
+            let m = input(time, 0, Source::Okta);
+            groups.apply((0, &c), vec![user.into()], &m, limits)
+        };
+        apply(&mut groups, "ann", 0);
+        apply(&mut groups, "bob", 50);
+        groups.expire(Source::Okta, 60, 50);
+        assert_eq!(groups.len(), 1, "Ann expired");
+        // Cyd takes Ann's slot, idle as long as Bob but created after him; Dan's group is one
+        // too many: Bob goes, by the order of creation, not by the slots.
+        apply(&mut groups, "cyd", 50);
+        apply(&mut groups, "dan", 60);
+        assert_eq!(groups.stats.evicted, 1);
+        assert!(
+            apply(&mut groups, "cyd", 70).is_some(),
+            "Cyd's group was kept"
+        );
+        assert!(
+            apply(&mut groups, "bob", 70).is_none(),
+            "Bob's group starts again"
+        );
+    }
+
+    #[test]
     fn temporal_holds_in_any_order_and_temporal_ordered_in_its_own() {
         let any = correlation(CorrelationKind::Temporal, 2, 2.0);
         let mut groups = Groups::default();
