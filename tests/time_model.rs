@@ -734,3 +734,64 @@ fn a_role_chain_whose_issuing_record_arrives_last_still_decides_as_sorted_order(
         "the issuing record last"
     );
 }
+
+/// A dry-run kill is the dry run's own: it spends the dry-run kill rules, and the rules that
+/// enforce, or only alert, still decide after it.
+#[test]
+fn a_dry_run_kill_leaves_the_session_to_the_other_rules() {
+    let (dir, rules) = scratch_rules(
+        "dry-run-then-enforce",
+        r#"
+title: Reads, in dry run
+id: test.read_dry_run
+detection:
+  read:
+    action: s3:GetObject
+  condition: read
+action: {kind: revoke_session, mode: dry_run}
+---
+title: Bucket listed, in dry run
+id: test.list_dry_run
+detection:
+  list:
+    action: s3:ListBucket
+  condition: list
+action: {kind: alert, mode: dry_run}
+---
+title: Bucket deleted
+id: test.delete_bucket
+detection:
+  gone:
+    action: s3:DeleteBucket
+  condition: gone
+action: {kind: revoke_session, mode: enforce}
+"#,
+    );
+    let all: Vec<Vec<u8>> = [
+        ct(0, "ASIAREADER", "GetObject"),
+        ct(1, "ASIAREADER", "GetObject"),
+        ct(2, "ASIAREADER", "ListBucket"),
+        ct(3, "ASIAREADER", "DeleteBucket"),
+    ]
+    .into_iter()
+    .map(String::into_bytes)
+    .collect();
+    let decided: Vec<(String, i64)> = evaluate(rules, &all, &[0, 1, 2, 3])
+        .decisions
+        .iter()
+        .map(|d| {
+            (
+                d.rule.id.clone(),
+                (d.time.millis() / 1000 - 1_730_714_400) / 60,
+            )
+        })
+        .collect();
+    let want = [
+        ("test.read_dry_run", 0),
+        ("test.list_dry_run", 2),
+        ("test.delete_bucket", 3),
+    ]
+    .map(|(rule, minute)| (rule.to_owned(), minute));
+    assert_eq!(decided, want);
+    let _ = std::fs::remove_dir_all(dir);
+}
