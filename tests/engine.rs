@@ -472,6 +472,71 @@ action: step_up
     // Still open (default timeout): ONE's timer fires (TWO's is not due before 320 s).
     let ((decisions, _), _) = dir.replay_with(&events, config(12 * 3_600_000));
     assert_eq!(keys(&decisions), ["aws:111122223333:sts:ASIAONE"]);
+    // Idle exactly its timeout when the timer is due, a session is still alive (as expiry
+    // has it): the timer fires.
+    let ((decisions, _), _) = dir.replay_with(&events, config(120_000));
+    assert_eq!(keys(&decisions), ["aws:111122223333:sts:ASIAONE"]);
+}
+
+/// A duration timer due before its session's kill fires, even when the kill was decided
+/// first (the grace holds the clock back until the input ends); one due after the kill does
+/// not — the session was gone by then.
+#[test]
+fn a_timer_due_before_the_sessions_kill_fires_and_one_due_after_it_does_not() {
+    let dir = Scratch::new("timer-and-kill");
+    dir.rule(
+        "rules.yml",
+        r#"
+title: Session open too long
+id: test.open_too_long
+detection:
+  reads:
+    action: s3:GetObject
+  condition: reads
+session:
+  duration: {since: session_start, limit: 2m, fire: on_timer}
+action: step_up
+---
+title: Bucket deleted
+id: test.delete_bucket
+detection:
+  gone:
+    action: s3:DeleteBucket
+  condition: gone
+action: {kind: revoke_session, mode: enforce}
+"#,
+    );
+    let decided = |deleted_at: u32| -> Vec<(String, i64)> {
+        let events = dir.events(
+            &format!("e{deleted_at}.jsonl"),
+            &[
+                ct(0, "ASIAONE", "GetObject", "198.51.100.1"),
+                ct(deleted_at, "ASIAONE", "DeleteBucket", "198.51.100.1"),
+            ],
+        );
+        let ((decisions, _), _) = dir.replay_with(&events, EngineConfig::default());
+        let start = decisions.iter().map(|d| d.time.millis()).min().unwrap_or(0);
+        let mut got: Vec<(String, i64)> = decisions
+            .iter()
+            .map(|d| (d.rule.id.clone(), (d.time.millis() - start) / 1000))
+            .collect();
+        got.sort_by_key(|(_, t)| *t);
+        got
+    };
+    // The timer is due 120 s after the session's start at 0 s.
+    assert_eq!(
+        decided(300),
+        [
+            ("test.open_too_long".to_owned(), 0),
+            ("test.delete_bucket".to_owned(), 180)
+        ],
+        "killed at 300 s, after the timer"
+    );
+    assert_eq!(
+        decided(60),
+        [("test.delete_bucket".to_owned(), 0)],
+        "killed at 60 s, before the timer"
+    );
 }
 
 /// Normalizes CloudTrail `line` and hands it to `engine` from `origin`.

@@ -1108,8 +1108,8 @@ impl Engine {
             .last_seen
             .saturating_add(self.config.idle_timeout_ms)
             < fire_at;
-        let killed = session.killed != NOT_KILLED && session.killed <= fire_at;
-        if killed || ended {
+        // (A session killed by then gets no decision: `fire` sees to it.)
+        if ended {
             return;
         }
         let (limit, active_within) = match &self.rules.rules[rule_index].session {
@@ -2197,5 +2197,33 @@ fn grant_firing(
             })
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suppression_holds_within_its_span_on_either_side_and_not_at_its_end() {
+        let (mut last, mut decisions) = (NEVER, 0);
+        let mut at = |t: i64| unsuppressed(&mut last, &mut decisions, t, Some(100));
+        assert_eq!(at(1_000), Some(0), "the first decides");
+        assert_eq!(at(1_099), None, "within the span after it");
+        assert_eq!(at(901), None, "within the span before it (arrived late)");
+        assert_eq!(at(1_100), Some(1), "exactly the span after it decides");
+        assert_eq!(
+            at(1_000),
+            Some(2),
+            "exactly the span before the newest decides"
+        );
+        assert_eq!(at(5_000), Some(3));
+        let (mut last, mut decisions) = (NEVER, 0);
+        assert_eq!(unsuppressed(&mut last, &mut decisions, 7, None), Some(0));
+        assert_eq!(
+            unsuppressed(&mut last, &mut decisions, 7, None),
+            Some(1),
+            "no suppress"
+        );
     }
 }
