@@ -310,16 +310,25 @@ action: alert
             attach(3, "arn:aws:iam::aws:policy/AdministratorAccess"),
         ],
     );
-    let (decisions, _) = dir.replay(&events, 0);
-    assert_eq!(decisions.len(), 1, "{decisions:#?}");
-    let d = &decisions[0];
-    assert_eq!(d.time.to_string(), "2024-09-03T10:00:03.000Z");
-    assert_eq!(d.evidence.aggregate, "scope_growth");
-    assert!(
-        d.evidence.reason.contains("AdministratorAccess"),
-        "{}",
-        d.evidence.reason
-    );
+    // With no grace the finding is decided on its record; with a grace it is held until no
+    // record can still join the learning period, then released: the same decision.
+    for grace_ms in [0, 20 * 60_000] {
+        let (decisions, summary) = dir.replay(&events, grace_ms);
+        assert_eq!(decisions.len(), 1, "{decisions:#?}");
+        assert_eq!(
+            summary.findings_held,
+            u64::from(grace_ms > 0),
+            "grace {grace_ms}"
+        );
+        let d = &decisions[0];
+        assert_eq!(d.time.to_string(), "2024-09-03T10:00:03.000Z");
+        assert_eq!(d.evidence.aggregate, "scope_growth", "grace {grace_ms}");
+        assert!(
+            d.evidence.reason.contains("AdministratorAccess"),
+            "{}",
+            d.evidence.reason
+        );
+    }
 }
 
 #[test]
@@ -476,6 +485,42 @@ action: step_up
     // has it): the timer fires.
     let ((decisions, _), _) = dir.replay_with(&events, config(120_000));
     assert_eq!(keys(&decisions), ["aws:111122223333:sts:ASIAONE"]);
+}
+
+/// `active_within`: the timer fires only on a session with a record at most that long before
+/// its due time — exactly that long counts.
+#[test]
+fn a_timer_asks_for_a_sign_of_life_within_active_within_of_its_due_time() {
+    let dir = Scratch::new("active-within");
+    dir.rule(
+        "open.yml",
+        r#"
+title: Session open too long
+id: test.open_too_long
+detection:
+  reads:
+    action: s3:GetObject
+  condition: reads
+session:
+  duration: {since: session_start, limit: 2m, fire: on_timer, active_within: 1m}
+action: step_up
+"#,
+    );
+    // The timer is due at 120 s; the session's last read is at 60 s or at 59 s.
+    let fired = |last_read: u32| {
+        let events = dir.events(
+            &format!("e{last_read}.jsonl"),
+            &[
+                ct(0, "ASIAONE", "GetObject", "198.51.100.1"),
+                ct(last_read, "ASIAONE", "GetObject", "198.51.100.1"),
+                // Moves the clock past the due time (TWO's own timer is not due by then).
+                ct(200, "ASIATWO", "GetObject", "198.51.100.2"),
+            ],
+        );
+        dir.replay(&events, 0).0.len()
+    };
+    assert_eq!(fired(60), 1, "a read exactly a minute before the due time");
+    assert_eq!(fired(59), 0, "no read within the minute before it");
 }
 
 /// A duration timer due before its session's kill fires, even when the kill was decided
