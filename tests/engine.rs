@@ -523,6 +523,54 @@ action: step_up
     assert_eq!(fired(59), 0, "no read within the minute before it");
 }
 
+/// Activity after a kill is one `kill_not_enforced` decision, counted in replay's summary
+/// under its own name beside the rule that killed.
+#[test]
+fn activity_after_a_kill_is_reported_once_and_counted() {
+    let dir = Scratch::new("not-enforced");
+    dir.rule(
+        "gone.yml",
+        r#"
+title: Bucket deleted
+id: test.delete_bucket
+detection:
+  gone:
+    action: s3:DeleteBucket
+  condition: gone
+action: {kind: revoke_session, mode: enforce}
+"#,
+    );
+    let events = dir.events(
+        "e.jsonl",
+        &[
+            ct(0, "ASIAONE", "DeleteBucket", "198.51.100.1"),
+            ct(10, "ASIAONE", "GetObject", "198.51.100.1"),
+            ct(20, "ASIAONE", "GetObject", "198.51.100.1"),
+        ],
+    );
+    let (decisions, summary) = dir.replay(&events, 0);
+    let rules: Vec<&str> = decisions.iter().map(|d| d.rule.id.as_str()).collect();
+    assert_eq!(
+        rules,
+        [
+            "test.delete_bucket",
+            sessionguard::decision::KILL_NOT_ENFORCED
+        ]
+    );
+    let counted: Vec<(&str, u64)> = summary
+        .decisions_by_rule
+        .iter()
+        .map(|(rule, n)| (rule.as_str(), *n))
+        .collect();
+    assert_eq!(
+        counted,
+        [
+            ("test.delete_bucket", 1),
+            (sessionguard::decision::KILL_NOT_ENFORCED, 1)
+        ]
+    );
+}
+
 /// A duration timer due before its session's kill fires, even when the kill was decided
 /// first (the grace holds the clock back until the input ends); one due after the kill does
 /// not — the session was gone by then.
