@@ -537,10 +537,21 @@ fn oauth_claim_binding_unknown_tasks_and_a_bytes_budget() {
         .collect();
     assert_eq!(budget_decisions.len(), 1, "{:?}", got.decisions);
     assert_eq!(budget_decisions[0].1, over);
-    assert!(got.decisions.iter().any(|d| d
-        .evidence
-        .reason
-        .contains("bytes in this session, over the grant's budget of 120000")));
+    let d = got
+        .decisions
+        .iter()
+        .find(|d| d.rule.id == "sg.agent.over_budget")
+        .unwrap();
+    assert!(
+        d.evidence
+            .reason
+            .contains("bytes in this session, over the grant's budget of 120000"),
+        "{}",
+        d.evidence.reason
+    );
+    // The bytes moved when the budget was passed, against the budget.
+    assert_eq!(d.evidence.value, Some(sum as f64));
+    assert_eq!(d.evidence.threshold.as_deref(), Some("> 120000"));
 }
 
 /// `--tasks` reaches every shard of `replay --threads`: the same decisions, byte for byte.
