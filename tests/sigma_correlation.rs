@@ -562,3 +562,73 @@ fn check_runs_a_correlations_tests_with_the_rules_it_refers_to() {
         "{stdout}"
     );
 }
+
+/// A settled correlation (`value_avg`) chained into another: each span that holds feeds the
+/// outer correlation, which decides once two have, on the session of the match ending the
+/// second. The average alone decides nothing (only the outermost correlation does).
+#[test]
+fn a_settled_correlation_feeds_the_correlation_that_chains_it() {
+    let scratch = Scratch::new("settled-chain");
+    let rules = scratch.file(
+        "chain.yml",
+        r#"
+title: Large average reads twice in a day
+id: 0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f
+correlation:
+    type: event_count
+    rules:
+        - large_average_reads
+    group-by:
+        - userIdentity.arn
+    timespan: 1d
+    condition:
+        gte: 2
+level: high
+---
+title: Suspicious average read size from S3
+id: 7a9b1c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d
+name: large_average_reads
+correlation:
+    type: value_avg
+    rules:
+        - s3_object_read
+    group-by:
+        - sourceIPAddress
+        - userIdentity.arn
+    timespan: 1h
+    condition:
+        field: additionalEventData.bytesTransferredOut
+        gt: 500000
+---
+title: S3 object read
+id: 6f8a0b2c-3d4e-4f6a-9b0c-1d2e3f4a5b6c
+name: s3_object_read
+logsource:
+    product: aws
+    service: cloudtrail
+detection:
+    selection:
+        eventSource: s3.amazonaws.com
+        eventName: GetObject
+    condition: selection
+"#,
+    );
+    // The average holds at 15:10 and at 16:30 (s3-downloads.jsonl.expected): the second
+    // completes the chain.
+    let (decided, _) = decisions(
+        &rules,
+        &dir().join("s3-downloads.jsonl"),
+        EngineConfig::default(),
+    );
+    let got: Vec<(String, String)> = decided
+        .iter()
+        .map(|d| (d.rule.id.clone(), d.time.to_string()))
+        .collect();
+    assert_eq!(
+        got,
+        [(
+            "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f".to_owned(),
+            "2024-05-14T16:30:00.000Z".to_owned()
+        )]
+    );
+}
