@@ -78,6 +78,17 @@ fn ct(second: u32, key: &str, event: &str, ip: &str) -> String {
     )
 }
 
+/// A rule that kills the session that deletes a bucket.
+const DELETE_BUCKET: &str = r#"
+title: Bucket deleted
+id: test.delete_bucket
+detection:
+  gone:
+    action: s3:DeleteBucket
+  condition: gone
+action: {kind: revoke_session, mode: enforce}
+"#;
+
 const BULK_READ: &str = r#"
 title: Bulk S3 reads in one session
 id: test.bulk_read
@@ -528,18 +539,7 @@ action: step_up
 #[test]
 fn activity_after_a_kill_is_reported_once_and_counted() {
     let dir = Scratch::new("not-enforced");
-    dir.rule(
-        "gone.yml",
-        r#"
-title: Bucket deleted
-id: test.delete_bucket
-detection:
-  gone:
-    action: s3:DeleteBucket
-  condition: gone
-action: {kind: revoke_session, mode: enforce}
-"#,
-    );
+    dir.rule("gone.yml", DELETE_BUCKET);
     let events = dir.events(
         "e.jsonl",
         &[
@@ -589,16 +589,9 @@ detection:
 session:
   duration: {since: session_start, limit: 2m, fire: on_timer}
 action: step_up
----
-title: Bucket deleted
-id: test.delete_bucket
-detection:
-  gone:
-    action: s3:DeleteBucket
-  condition: gone
-action: {kind: revoke_session, mode: enforce}
 "#,
-    );
+    )
+    .rule("gone.yml", DELETE_BUCKET);
     let decided = |deleted_at: u32| -> Vec<(String, i64)> {
         let events = dir.events(
             &format!("e{deleted_at}.jsonl"),

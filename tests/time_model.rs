@@ -593,11 +593,8 @@ fn replay_from_a_pipe_decides_before_the_next_record_is_sent() {
     assert!(status.success());
 }
 
-#[test]
-fn a_chained_session_linked_late_inherits_its_parents_kill() {
-    let (dir, _) = scratch_rules(
-        "late-kill",
-        r#"
+/// A rule that kills the session that deletes a bucket.
+const DELETE_BUCKET: &str = r#"
 title: Bucket deleted
 id: test.delete_bucket
 detection:
@@ -605,8 +602,11 @@ detection:
     action: s3:DeleteBucket
   condition: gone
 action: {kind: revoke_session, mode: enforce}
-"#,
-    );
+"#;
+
+#[test]
+fn a_chained_session_linked_late_inherits_its_parents_kill() {
+    let (dir, _) = scratch_rules("late-kill", DELETE_BUCKET);
     // PARENT is killed at 10:00, then issues CHILD's key (AssumeRole) at 10:01; CHILD reads
     // at 10:02 and 10:03. Delivered with CHILD's first read before the AssumeRole (within
     // the grace), the link is made late; CHILD must still be the killed session it is.
@@ -741,7 +741,7 @@ fn a_role_chain_whose_issuing_record_arrives_last_still_decides_as_sorted_order(
 fn a_dry_run_kill_leaves_the_session_to_the_other_rules() {
     let (dir, rules) = scratch_rules(
         "dry-run-then-enforce",
-        r#"
+        &(r#"
 title: Reads, in dry run
 id: test.read_dry_run
 detection:
@@ -757,15 +757,9 @@ detection:
     action: s3:ListBucket
   condition: list
 action: {kind: alert, mode: dry_run}
----
-title: Bucket deleted
-id: test.delete_bucket
-detection:
-  gone:
-    action: s3:DeleteBucket
-  condition: gone
-action: {kind: revoke_session, mode: enforce}
-"#,
+---"#
+            .to_owned()
+            + DELETE_BUCKET),
     );
     let all: Vec<Vec<u8>> = [
         ct(0, "ASIAREADER", "GetObject"),
