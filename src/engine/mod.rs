@@ -1430,8 +1430,9 @@ impl Engine {
         let session = self.sessions[slot as usize].as_mut().expect("live slot");
         if action.is_kill() {
             match mode {
-                Mode::Enforce => session.killed = earliest_kill(session.killed, t),
-                Mode::DryRun => session.dry_run_killed = earliest_kill(session.dry_run_killed, t),
+                // Earlier than any kill it has: `fire` refused a kill at or after it.
+                Mode::Enforce => session.killed = t,
+                Mode::DryRun => session.dry_run_killed = t,
             }
         }
         let rule = &self.rules.rules[rule_index];
