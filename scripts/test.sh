@@ -20,6 +20,9 @@
 # Ends with one line: "N passed, M failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# One build of each configuration: incremental state for ~45 test crates is gigabytes of disk
+# that a run from a clean checkout (CI) never reuses. CARGO_INCREMENTAL=1 brings it back.
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 
 log=$(mktemp)
 install_pid=
