@@ -78,6 +78,23 @@ fn ct(second: u32, key: &str, event: &str, ip: &str) -> String {
     )
 }
 
+/// A session key's last part: the access key of `aws:ACCOUNT:sts:KEY`.
+fn key_id(session_key: &str) -> &str {
+    &session_key[session_key.rfind(':').map_or(0, |i| i + 1)..]
+}
+
+/// The input lines of a decision's evidence records, its trigger last.
+fn evidence_lines(d: &Decision) -> Vec<u64> {
+    d.evidence
+        .events
+        .iter()
+        .map(|e| match &e.origin {
+            sessionguard::decision::EvidenceOrigin::File { line, .. } => *line,
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
 /// A rule that kills the session that deletes a bucket.
 const DELETE_BUCKET: &str = r#"
 title: Bucket deleted
@@ -131,16 +148,7 @@ fn threshold_fires_on_the_crossing_event_with_its_evidence() {
         "the third read decides"
     );
     assert_eq!(d.evidence.value, Some(3.0));
-    let lines: Vec<u64> = d
-        .evidence
-        .events
-        .iter()
-        .map(|e| match &e.origin {
-            sessionguard::decision::EvidenceOrigin::File { line, .. } => *line,
-            other => panic!("{other:?}"),
-        })
-        .collect();
-    assert_eq!(lines, vec![1, 3, 5]);
+    assert_eq!(evidence_lines(d), vec![1, 3, 5]);
     assert!(d.caep.is_some(), "kills carry CAEP claims");
     assert_eq!(summary.sessions, 2);
 }
@@ -714,12 +722,13 @@ fn a_reset_engine_decides_as_a_new_one() {
         (
             s.events,
             s.sessions_created,
-            s.decisions,
+            s.decisions(),
             s.decisions_by_rule.clone(),
         )
     };
     let after_first = stats(&engine);
     assert_eq!(after_first.0, 40);
+    assert_eq!(after_first.2, first.len() as u64, "decisions counted");
     engine.reset();
     assert_eq!(engine.session_count(), 0);
     assert_eq!(stats(&engine).0, 0);
@@ -737,6 +746,56 @@ fn a_reset_engine_decides_as_a_new_one() {
     .unwrap();
     assert_eq!(second, first);
     assert_eq!(stats(&engine), after_first);
+}
+
+/// `since: session_start` counts a session's first life from the session's start, whatever
+/// the order its records arrive in, and a life after a logout from that life's first match:
+/// a read 50 s into the session decides whether the logout at 60 s arrived before it or after;
+/// reads 10 s into a new life after the logout decide nothing.
+#[test]
+fn session_start_counts_the_first_life_from_the_start_in_any_order_and_a_new_life_from_its_first_read(
+) {
+    let dir = Scratch::new("session-start-lives");
+    dir.rule(
+        "open.yml",
+        r#"
+title: Session open too long
+id: test.open_too_long
+detection:
+  reads:
+    action: s3:GetObject
+  logout:
+    action: s3:DeleteSession
+  condition: reads
+session:
+  duration: {since: session_start, limit: 30s, fire: on_event, until: logout}
+action: step_up
+"#,
+    );
+    // The session starts with a write the rule does not match.
+    let start = ct(0, "ASIALIVES", "PutObject", "198.51.100.1");
+    let read = ct(50, "ASIALIVES", "GetObject", "198.51.100.1");
+    let logout = ct(60, "ASIALIVES", "DeleteSession", "198.51.100.1");
+    let decided_at = |lines: &[String]| -> Vec<String> {
+        let events = dir.events("e.jsonl", lines);
+        let (decisions, _) = dir.replay(&events, 60_000);
+        decisions.iter().map(|d| d.time.to_string()).collect()
+    };
+    let sorted = decided_at(&[start.clone(), read.clone(), logout.clone()]);
+    assert_eq!(
+        sorted,
+        ["2024-09-03T10:00:50.000Z"],
+        "50 s into a 30 s limit"
+    );
+    let logout_first = decided_at(&[start.clone(), logout.clone(), read]);
+    assert_eq!(logout_first, sorted, "the logout delivered before the read");
+    let new_life = decided_at(&[
+        start,
+        logout,
+        ct(100, "ASIALIVES", "GetObject", "198.51.100.1"),
+        ct(110, "ASIALIVES", "GetObject", "198.51.100.1"),
+    ]);
+    assert!(new_life.is_empty(), "a new life 10 s old: {new_life:?}");
 }
 
 /// A read in the same second as the logout belongs to the life that logged out (sources stamp
@@ -798,14 +857,44 @@ fn a_decision_on_a_chained_session_names_the_chain_up_to_its_root() {
         "{}",
         session.key
     );
-    let chain: Vec<&str> = session
-        .chain
-        .iter()
-        .map(|k| &k[k.rfind(':').unwrap() + 1..])
-        .collect();
+    let chain: Vec<&str> = session.chain.iter().map(|k| key_id(k)).collect();
     assert_eq!(chain, ["ASIAQDEPLOYER0000001", "AKIAQALICE0000000001"]);
     assert_eq!(session.parent.as_ref(), Some(&session.chain[0]));
     assert_eq!(session.root.as_ref(), Some(&session.chain[1]));
+}
+
+/// A role chain that loops — session B issued A's key after A issued B's, a garbled or hostile
+/// pair of records — is named once round the loop and with no root, never walked forever: a
+/// decision on B names A; one on C, issued from A, names A and B.
+#[test]
+fn a_looping_role_chain_is_named_once_round_with_no_root() {
+    let scratch = Scratch::new("chain-loop");
+    scratch.rule("delete.yml", DELETE_BUCKET);
+    let events = scratch.events(
+        "loop.jsonl",
+        &[
+            assume(1, "ASIALOOPA", "ASIALOOPB"),
+            assume(2, "ASIALOOPB", "ASIALOOPA"),
+            assume(3, "ASIALOOPA", "ASIALOOPC"),
+            ct(4, "ASIALOOPC", "DeleteBucket", "198.51.100.1"),
+            ct(5, "ASIALOOPB", "DeleteBucket", "198.51.100.1"),
+        ],
+    );
+    let (decisions, _) = scratch.replay(&events, 0);
+    let named: Vec<(&str, Vec<&str>, Option<&String>)> = decisions
+        .iter()
+        .map(|d| {
+            let chain = d.session.chain.iter().map(|k| key_id(k)).collect();
+            (key_id(&d.session.key), chain, d.session.root.as_ref())
+        })
+        .collect();
+    assert_eq!(
+        named,
+        [
+            ("ASIALOOPC", vec!["ASIALOOPA", "ASIALOOPB"], None),
+            ("ASIALOOPB", vec!["ASIALOOPA"], None),
+        ]
+    );
 }
 
 /// A session evicted by the bound gives its slot to a session of another source; the evicted
@@ -851,8 +940,14 @@ fn a_reused_slot_is_not_expired_by_the_clock_of_its_previous_sessions_source() {
 
 /// `ASIAPARENT` assuming a role that issues `ASIACHILD`, at `second`s past 10:00:00.
 fn assume_child(second: u32) -> String {
+    assume(second, "ASIAPARENT", "ASIACHILD")
+}
+
+/// An STS AssumeRole record at `second`s past 10:00:00: the session of key `parent` is issued
+/// the temporary key `child`.
+fn assume(second: u32, parent: &str, child: &str) -> String {
     format!(
-        r#"{{"eventVersion":"1.09","eventTime":"2024-09-03T10:00:{second:02}Z","eventSource":"sts.amazonaws.com","eventName":"AssumeRole","sourceIPAddress":"198.51.100.1","requestParameters":{{"roleArn":"arn:aws:iam::111122223333:role/deployer","roleSessionName":"d"}},"responseElements":{{"credentials":{{"accessKeyId":"ASIACHILD"}}}},"userIdentity":{{"type":"AssumedRole","accountId":"111122223333","accessKeyId":"ASIAPARENT","principalId":"AROAX:ASIAPARENT"}}}}"#
+        r#"{{"eventVersion":"1.09","eventTime":"2024-09-03T10:00:{second:02}Z","eventSource":"sts.amazonaws.com","eventName":"AssumeRole","sourceIPAddress":"198.51.100.1","requestParameters":{{"roleArn":"arn:aws:iam::111122223333:role/deployer","roleSessionName":"d"}},"responseElements":{{"credentials":{{"accessKeyId":"{child}"}}}},"userIdentity":{{"type":"AssumedRole","accountId":"111122223333","accessKeyId":"{parent}","principalId":"AROAX:{parent}"}}}}"#
     )
 }
 
@@ -948,6 +1043,46 @@ fn until_abandons_an_open_sequence() {
     );
     let (decisions, _) = dir.replay(&open, 20 * 60_000);
     assert_eq!(decisions.len(), 1, "{decisions:#?}");
+}
+
+/// A sequence step with a `value_count` aggregate holds on distinct values of its field, not
+/// on records: three reads from one address then a delete decide nothing; three reads from
+/// three addresses then a delete decide, on the delete.
+#[test]
+fn a_sequence_steps_value_count_counts_distinct_values() {
+    let dir = Scratch::new("step-value-count");
+    dir.rule(
+        "seq.yml",
+        "id: test.spread_reads_then_delete\n\
+         detection:\n  read: {action: 's3:GetObject'}\n  gone: {action: 's3:DeleteBucket'}\n  \
+         condition: read or gone\n\
+         session:\n  sequence:\n    maxspan: 10m\n    steps:\n      - match: read\n        \
+         aggregate: {value_count: {field: network.ip, timespan: 5m, gte: 3}}\n      \
+         - match: gone\naction: alert\n",
+    );
+    let session = |key: &str, ips: [&str; 3]| {
+        let mut lines: Vec<String> = (0..3u32)
+            .map(|i| ct(i, key, "GetObject", ips[i as usize]))
+            .collect();
+        lines.push(ct(10, key, "DeleteBucket", ips[0]));
+        lines
+    };
+    let mut lines = session("ASIAONEIP", ["198.51.100.7"; 3]);
+    lines.extend(session(
+        "ASIATHREEIPS",
+        ["198.51.100.1", "198.51.100.2", "198.51.100.3"],
+    ));
+    let events = dir.events("e.jsonl", &lines);
+    let (decisions, _) = dir.replay(&events, 60_000);
+    let decided: Vec<(&str, Vec<u64>)> = decisions
+        .iter()
+        .map(|d| (key_id(&d.session.key), evidence_lines(d)))
+        .collect();
+    assert_eq!(
+        decided,
+        [("ASIATHREEIPS", vec![5, 6, 7, 8])],
+        "{decisions:#?}"
+    );
 }
 
 /// A sequence completed across a role chain whose child's record arrived before the `AssumeRole`

@@ -133,13 +133,19 @@ pub struct EngineStats {
     pub sessions_expired: u64,
     /// Sessions forgotten early to stay within `max_sessions`.
     pub sessions_evicted: u64,
-    pub decisions: u64,
     /// Decisions per rule, indexed like the rule set; the last slot is kill_not_enforced.
     pub decisions_by_rule: Vec<u64>,
     /// Baseline findings held while their learning period could still change, and of those,
     /// the ones an earlier record arriving later refuted (its value joined the baseline).
     pub findings_held: u64,
     pub findings_refuted: u64,
+}
+
+impl EngineStats {
+    /// Decisions made, every rule's and kill_not_enforced's.
+    pub fn decisions(&self) -> u64 {
+        self.decisions_by_rule.iter().sum()
+    }
 }
 
 /// What became of a record handed to [`Engine::process`].
@@ -375,6 +381,9 @@ struct DurationState {
     ended: i64,
     /// Who acted on the session, for a decision a timer takes without an event in hand.
     principal: Option<Box<PrincipalRef>>,
+    /// A life after a logout: the session's start is the first life's, so `since:
+    /// session_start` counts from this life's first match.
+    renewed: bool,
 }
 
 impl Default for DurationState {
@@ -385,6 +394,7 @@ impl Default for DurationState {
             due: NEVER,
             ended: NEVER,
             principal: None,
+            renewed: false,
         }
     }
 }
@@ -1453,7 +1463,6 @@ impl Engine {
             trigger,
             firing,
         );
-        self.stats.decisions += 1;
         self.stats.decisions_by_rule[rule_index] += 1;
         out.push(decision);
     }
@@ -1539,7 +1548,6 @@ impl Engine {
             Some((event, origin)),
             firing,
         );
-        self.stats.decisions += 1;
         *self.stats.decisions_by_rule.last_mut().expect("kill slot") += 1;
         out.push(decision);
     }
@@ -1913,11 +1921,14 @@ impl Step<'_> {
             return None;
         };
         if d.ended_before(t) {
-            // A new life after a logout: the clock starts again.
-            *d = DurationState::default();
+            // A new life after a logout: the clock starts again, at this match.
+            *d = DurationState {
+                renewed: true,
+                ..DurationState::default()
+            };
         }
         let start = match since {
-            Since::SessionStart if d.ended == NEVER => session_started,
+            Since::SessionStart if !d.renewed => session_started,
             _ => t,
         };
         if start < d.since {
@@ -2008,9 +2019,6 @@ fn push_window(
     })
 }
 
-/// A value outside a baseline made into a firing. When the value belongs to an earlier event
-/// (it left the learning period because an even earlier one arrived), the decision is at that
-/// event's time with no event in hand.
 /// A baseline finding as a firing, for a decision taken without the record in hand: the
 /// record's principal, and its action when the value was its own (a held finding) — none for
 /// an event that left the learning period, which the evidence lists with the first.
