@@ -44,7 +44,7 @@ fn bench_replay(c: &mut Criterion) {
         "replay input: {} records, {} sessions, {} decisions, {rule_count} rules",
         records.len(),
         engine.stats().sessions_created,
-        engine.stats().decisions
+        engine.stats().decisions()
     );
 
     let mut group = c.benchmark_group("replay/scenarios");
