@@ -60,6 +60,11 @@ pub enum Records {
     Parquet(super::parquet::Rows),
 }
 
+/// Whether `head` (a file's first bytes) starts as a Parquet file does.
+fn is_parquet(head: &[u8]) -> bool {
+    head.starts_with(b"PAR1")
+}
+
 /// Opens a record file, telling Parquet (by its magic bytes) from JSON text, which may be
 /// gzipped. Without the `parquet` feature a Parquet file is an error that says so.
 pub fn open_records(path: &Path) -> io::Result<Records> {
@@ -68,7 +73,7 @@ pub fn open_records(path: &Path) -> io::Result<Records> {
         let mut file = File::open(path)?;
         io::Read::read(&mut file, &mut head).unwrap_or(0)
     };
-    if head[..read].starts_with(b"PAR1") {
+    if is_parquet(&head[..read]) {
         #[cfg(feature = "parquet")]
         return super::parquet::open(path).map(Records::Parquet);
         #[cfg(not(feature = "parquet"))]
@@ -84,7 +89,7 @@ pub fn open_records(path: &Path) -> io::Result<Records> {
 /// Parquet file is read from its footer, which needs a file to seek in.
 pub fn stdin_records() -> io::Result<Records> {
     let mut input = io::stdin().lock();
-    if input.fill_buf()?.starts_with(b"PAR1") {
+    if is_parquet(input.fill_buf()?) {
         return Err(io::Error::new(
             io::ErrorKind::Unsupported,
             "Parquet on standard input: a Parquet file is read from its end, so pass its path",

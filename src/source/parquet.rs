@@ -42,11 +42,6 @@ const BATCH_ROWS: usize = 1024;
 /// OCSF's `time` (epoch milliseconds), then `time_dt` (a timestamp).
 const TIME_COLUMNS: [&str; 2] = ["time", "time_dt"];
 
-/// Whether `head` (a file's first bytes) starts as a Parquet file does.
-pub fn is_parquet(head: &[u8]) -> bool {
-    head.starts_with(b"PAR1")
-}
-
 /// An open Parquet file, its footer read.
 pub struct Rows {
     file: File,
