@@ -69,18 +69,20 @@ mod tests {
     #[test]
     fn sort_key_orders_lines_of_a_file_and_offsets_of_a_partition() {
         let line = |file, line| Origin::File { file, line }.sort_key();
-        let offset = |partition, offset| {
+        let in_topic = |topic, partition, offset| {
             Origin::Kafka {
-                topic: 0,
+                topic,
                 partition,
                 offset,
             }
             .sort_key()
         };
+        let offset = |partition, offset| in_topic(0, partition, offset);
         assert!(line(0, 1) < line(0, 2));
         assert!(line(0, 9) < line(1, 1), "file, then line");
         assert!(offset(0, 1) < offset(0, 2));
         assert_ne!(offset(0, 5), offset(1, 5), "partitions are apart");
+        assert_ne!(in_topic(0, 0, 5), in_topic(1, 0, 5), "topics are apart");
         assert_ne!(line(0, 5), offset(0, 5), "files and partitions are apart");
     }
 }
