@@ -188,7 +188,8 @@ fn hand_on(
 /// The earliest event time a Parquet file holds, from its footer's column statistics (no data
 /// page is read): the least minimum of `time`, else of `time_dt`, over its row groups, in
 /// the column's own unit (milliseconds for OCSF). `None` when the file has neither column
-/// with statistics, or is not Parquet.
+/// with 64-bit statistics (a 32-bit column cannot hold epoch milliseconds, so its unit would
+/// not compare with other files'), or is not Parquet.
 pub fn earliest_event_time(path: &Path) -> Option<i64> {
     let reader = SerializedFileReader::new(File::open(path).ok()?).ok()?;
     let metadata = reader.metadata();
@@ -201,9 +202,114 @@ pub fn earliest_event_time(path: &Path) -> Option<i64> {
             .iter()
             .filter_map(|group| match group.column(column).statistics()? {
                 Statistics::Int64(s) => s.min_opt().copied(),
-                Statistics::Int32(s) => s.min_opt().map(|&v| i64::from(v)),
                 _ => None,
             })
             .min()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ops::ControlFlow;
+    use std::path::PathBuf;
+    use std::sync::Arc;
+
+    use arrow_array::builder::{Int32Builder, MapBuilder, StringBuilder};
+    use arrow_array::{ArrayRef, RecordBatch, StringArray};
+    use parquet::arrow::ArrowWriter;
+
+    use super::{earliest_event_time, open};
+    use crate::event::RejectReason;
+    use crate::source::file::Item;
+
+    /// `batch` written as a Parquet file in the temporary directory.
+    fn written(name: &str, batch: &RecordBatch) -> PathBuf {
+        let path = std::env::temp_dir().join(format!("sg-parquet-{name}-{}", std::process::id()));
+        let mut writer =
+            ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), batch.schema(), None)
+                .unwrap();
+        writer.write(batch).unwrap();
+        writer.close().unwrap();
+        path
+    }
+
+    /// Every item of the file: a record's line and JSON, or a reject's line and reason.
+    fn items(path: &PathBuf, max_record_bytes: usize) -> Vec<(u64, Result<String, RejectReason>)> {
+        let mut out = Vec::new();
+        open(path)
+            .unwrap()
+            .read(max_record_bytes, &mut |item| {
+                out.push(match item {
+                    Item::Record { bytes, line } => {
+                        (line, Ok(String::from_utf8_lossy(bytes).into_owned()))
+                    }
+                    Item::Broken { line, reject, .. } => (line, Err(reject.reason)),
+                });
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        std::fs::remove_file(path).unwrap();
+        out
+    }
+
+    #[test]
+    fn a_row_at_the_size_limit_is_read_and_one_byte_over_it_is_rejected() {
+        let names: ArrayRef = Arc::new(StringArray::from(vec!["ab", "abc", "ab"]));
+        let batch = RecordBatch::try_from_iter([("name", names)]).unwrap();
+        let at_limit = r#"{"name":"ab"}"#;
+        let path = written("limit", &batch);
+        assert_eq!(
+            items(&path, at_limit.len()),
+            [
+                (1, Ok(at_limit.to_owned())),
+                (2, Err(RejectReason::TooLarge)),
+                (3, Ok(at_limit.to_owned())),
+            ]
+        );
+    }
+
+    /// A map keyed by numbers has no JSON form: the batch cannot be written, so each row is
+    /// tried alone and each is one reject, numbered as the rows are.
+    #[test]
+    fn rows_that_cannot_be_written_as_json_are_each_one_numbered_reject() {
+        let mut map = MapBuilder::new(None, Int32Builder::new(), StringBuilder::new());
+        for (key, value) in [(1, "a"), (2, "b"), (3, "c")] {
+            map.keys().append_value(key);
+            map.values().append_value(value);
+            map.append(true).unwrap();
+        }
+        let column: ArrayRef = Arc::new(map.finish());
+        let batch = RecordBatch::try_from_iter([("by_number", column)]).unwrap();
+        let path = written("no-json", &batch);
+        assert_eq!(
+            items(&path, 1 << 20),
+            [
+                (1, Err(RejectReason::InvalidField)),
+                (2, Err(RejectReason::InvalidField)),
+                (3, Err(RejectReason::InvalidField)),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_earliest_event_time_is_the_least_minimum_of_a_64_bit_time_column() {
+        let time: ArrayRef = Arc::new(arrow_array::Int64Array::from(vec![30, 10, 20]));
+        let path = written(
+            "time64",
+            &RecordBatch::try_from_iter([("time", time)]).unwrap(),
+        );
+        assert_eq!(earliest_event_time(&path), Some(10));
+        std::fs::remove_file(&path).unwrap();
+        let seconds: ArrayRef = Arc::new(arrow_array::Int32Array::from(vec![30, 10, 20]));
+        let path = written(
+            "time32",
+            &RecordBatch::try_from_iter([("time", seconds)]).unwrap(),
+        );
+        assert_eq!(
+            earliest_event_time(&path),
+            None,
+            "a 32-bit time has no unit to compare"
+        );
+        std::fs::remove_file(&path).unwrap();
+    }
 }
