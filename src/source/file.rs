@@ -820,6 +820,33 @@ mod tests {
 
     type Framed = Vec<(u64, Result<String, (RejectReason, String)>)>;
 
+    /// In a directory, only names a record file has are read or reported: a dangling symlink
+    /// or a device named like a log is skipped with why, one named otherwise is passed over.
+    #[test]
+    fn a_walk_reports_only_what_is_named_like_a_record_file() {
+        let dir = std::env::temp_dir().join(format!("sg-walk-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("a.jsonl"), "{}\n").unwrap();
+        std::fs::write(dir.join("notes.txt"), "not a log\n").unwrap();
+        for name in ["gone.jsonl", "gone.txt"] {
+            std::os::unix::fs::symlink(dir.join("nowhere"), dir.join(name)).unwrap();
+        }
+        for name in ["null.jsonl", "null.txt"] {
+            std::os::unix::fs::symlink("/dev/null", dir.join(name)).unwrap();
+        }
+        let expanded = expand(std::slice::from_ref(&dir));
+        let skipped: Vec<PathBuf> = expanded.skipped.iter().map(|(p, _)| p.clone()).collect();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(expanded.files, [dir.join("a.jsonl")]);
+        assert_eq!(skipped, [dir.join("gone.jsonl"), dir.join("null.jsonl")]);
+        assert!(
+            expanded.skipped[1].1.contains("not a regular file"),
+            "{:?}",
+            expanded.skipped
+        );
+    }
+
     fn frame(input: &str) -> Framed {
         frame_limited(input.as_bytes(), 1 << 20)
     }
