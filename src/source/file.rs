@@ -863,6 +863,15 @@ mod tests {
         whole
     }
 
+    /// A record longer than the framer's first buffer (two read chunks) grows it, and is read
+    /// whole with the record after it.
+    #[test]
+    fn a_record_longer_than_the_buffer_is_read_whole() {
+        let long = format!("{{\"a\":\"{}\"}}", "x".repeat(3 * READ_CHUNK));
+        let framed = frame(&format!("{long}\n{{\"b\":1}}\n"));
+        assert_eq!(framed, [(1, Ok(long)), (2, Ok(r#"{"b":1}"#.to_owned()))]);
+    }
+
     /// A reader that hands out at most 7 bytes a call.
     struct Trickle<'a>(&'a [u8]);
 
