@@ -95,6 +95,16 @@ fn evidence_lines(d: &Decision) -> Vec<u64> {
         .collect()
 }
 
+/// A rule on sessions open too long, reads its detection and `s3:DeleteSession` its logout,
+/// with `duration` its session logic's settings.
+fn open_too_long(duration: &str) -> String {
+    format!(
+        "title: Session open too long\nid: test.open_too_long\n\
+         detection:\n  reads: {{action: 's3:GetObject'}}\n  logout: {{action: 's3:DeleteSession'}}\n  \
+         condition: reads\nsession:\n  duration: {{{duration}}}\naction: step_up\n"
+    )
+}
+
 /// A rule that kills the session that deletes a bucket.
 const DELETE_BUCKET: &str = r#"
 title: Bucket deleted
@@ -427,19 +437,7 @@ fn a_logout_stops_a_duration_timer() {
     let dir = Scratch::new("until");
     dir.rule(
         "open.yml",
-        r#"
-title: Session open too long
-id: test.open_too_long
-detection:
-  reads:
-    action: s3:GetObject
-  logout:
-    action: s3:DeleteSession
-  condition: reads
-session:
-  duration: {since: session_start, limit: 1h, fire: on_timer, until: logout}
-action: step_up
-"#,
+        &open_too_long("since: session_start, limit: 1h, fire: on_timer, until: logout"),
     );
     let events = dir.events(
         "e.jsonl",
@@ -758,19 +756,7 @@ fn session_start_counts_the_first_life_from_the_start_in_any_order_and_a_new_lif
     let dir = Scratch::new("session-start-lives");
     dir.rule(
         "open.yml",
-        r#"
-title: Session open too long
-id: test.open_too_long
-detection:
-  reads:
-    action: s3:GetObject
-  logout:
-    action: s3:DeleteSession
-  condition: reads
-session:
-  duration: {since: session_start, limit: 30s, fire: on_event, until: logout}
-action: step_up
-"#,
+        &open_too_long("since: session_start, limit: 30s, fire: on_event, until: logout"),
     );
     // The session starts with a write the rule does not match.
     let start = ct(0, "ASIALIVES", "PutObject", "198.51.100.1");
@@ -806,19 +792,7 @@ fn a_read_in_the_logouts_second_belongs_to_the_life_that_logged_out() {
     let dir = Scratch::new("same-second");
     dir.rule(
         "open.yml",
-        r#"
-title: Session open too long
-id: test.open_too_long
-detection:
-  reads:
-    action: s3:GetObject
-  logout:
-    action: s3:DeleteSession
-  condition: reads
-session:
-  duration: {since: first_match, limit: 30s, fire: on_event, until: logout}
-action: step_up
-"#,
+        &open_too_long("since: first_match, limit: 30s, fire: on_event, until: logout"),
     );
     let decided = |after_logout: u32| {
         let events = dir.events(
