@@ -10,6 +10,10 @@ use sessionguard::replay::{replay, ReplayOptions, ReplaySummary};
 use sessionguard::rule::RuleSet;
 use sessionguard::source::Origin;
 
+#[path = "support/rules.rs"]
+mod rules;
+use rules::DELETE_BUCKET;
+
 /// A scratch directory removed on drop.
 struct Scratch(PathBuf);
 
@@ -104,17 +108,6 @@ fn open_too_long(duration: &str) -> String {
          condition: reads\nsession:\n  duration: {{{duration}}}\naction: step_up\n"
     )
 }
-
-/// A rule that kills the session that deletes a bucket.
-const DELETE_BUCKET: &str = r#"
-title: Bucket deleted
-id: test.delete_bucket
-detection:
-  gone:
-    action: s3:DeleteBucket
-  condition: gone
-action: {kind: revoke_session, mode: enforce}
-"#;
 
 const BULK_READ: &str = r#"
 title: Bulk S3 reads in one session

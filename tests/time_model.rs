@@ -28,6 +28,10 @@ use sessionguard::gen::{generate, Config};
 use sessionguard::rule::{Mode, RuleSet};
 use sessionguard::source::Origin;
 
+#[path = "support/rules.rs"]
+mod rules;
+use rules::DELETE_BUCKET;
+
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
@@ -592,17 +596,6 @@ fn replay_from_a_pipe_decides_before_the_next_record_is_sent() {
     let status = child.wait().unwrap();
     assert!(status.success());
 }
-
-/// A rule that kills the session that deletes a bucket.
-const DELETE_BUCKET: &str = r#"
-title: Bucket deleted
-id: test.delete_bucket
-detection:
-  gone:
-    action: s3:DeleteBucket
-  condition: gone
-action: {kind: revoke_session, mode: enforce}
-"#;
 
 #[test]
 fn a_chained_session_linked_late_inherits_its_parents_kill() {
