@@ -13,7 +13,8 @@
 # `kafka` feature (the core does not use it), with `parquet` (the golden fixtures hold a
 # Parquet file), and runs the unit tests and the integration tests
 # that exercise the scope (engine, scenarios, time_model, rule_errors, check, golden,
-# third_party, sigma_correlation, agents — the task grants are judged in src/engine —, and for
+# third_party, sigma_correlation, agents — the task grants are judged in src/engine —, for the
+# rules sigma, falco and rule_lists — the community formats and lookup lists —, and for
 # the adapters ocsf (Parquet files), hostile and fuzz (damaged input); all of them for core,
 # diff or a glob; MUTANTS_TESTS="engine scenarios" overrides).
 # Results go to target/mutants/<scope>/mutants.out (missed.txt, caught.txt, timeout.txt…).
@@ -31,11 +32,11 @@ scope=${1:-core}
 # The files to mutate, and the test targets that exercise them (unit tests always).
 case "$scope" in
     engine) files=(-f 'src/engine/*.rs'); targets="engine scenarios time_model check sigma_correlation agents" ;;
-    rule) files=(-f 'src/rule/*.rs'); targets="rule_errors check engine scenarios sigma_correlation" ;;
+    rule) files=(-f 'src/rule/*.rs'); targets="rule_errors check engine scenarios sigma_correlation sigma falco rule_lists" ;;
     adapters) files=(-f 'src/event/*.rs' -f 'src/source/*.rs'); targets="golden third_party scenarios ocsf hostile fuzz" ;;
     core)
         files=(-f 'src/engine/*.rs' -f 'src/rule/*.rs' -f 'src/event/*.rs' -f 'src/source/*.rs')
-        targets="engine scenarios time_model rule_errors check golden third_party sigma_correlation agents ocsf hostile fuzz"
+        targets="engine scenarios time_model rule_errors check golden third_party sigma_correlation sigma falco rule_lists agents ocsf hostile fuzz"
         ;;
     diff | diff:*)
         base=${scope#diff}
@@ -48,9 +49,9 @@ case "$scope" in
         files=(-f 'src/engine/*.rs' -f 'src/rule/*.rs' -f 'src/event/*.rs' -f 'src/source/*.rs'
             --in-diff target/mutants/change.diff)
         scope=diff
-        targets="engine scenarios time_model rule_errors check golden third_party sigma_correlation agents ocsf hostile fuzz"
+        targets="engine scenarios time_model rule_errors check golden third_party sigma_correlation sigma falco rule_lists agents ocsf hostile fuzz"
         ;;
-    *) files=(-f "$scope"); targets="engine scenarios time_model rule_errors check golden third_party sigma_correlation agents ocsf hostile fuzz" ;;
+    *) files=(-f "$scope"); targets="engine scenarios time_model rule_errors check golden third_party sigma_correlation sigma falco rule_lists agents ocsf hostile fuzz" ;;
 esac
 targets=${MUTANTS_TESTS:-$targets}
 tests=(--cargo-test-arg=--lib)
