@@ -397,6 +397,8 @@ mod tests {
             r#"raw.a"b"#,
             r#"raw."what?""#,
             r#"raw."""#,
+            // A quoted key ending in `?` would read back as an optional key, wherever it is.
+            r#"raw."what?".b"#,
         ] {
             assert_eq!(Field::parse(bad), None, "{bad}");
         }

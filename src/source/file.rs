@@ -345,12 +345,10 @@ impl<R: BufRead> Framer<R> {
         }
     }
 
-    /// Moves past `n` bytes of one line (no line break among them).
+    /// Moves past `n` bytes of one line (at least one byte, no line break among them).
     fn advance_in_line(&mut self, n: usize) {
-        if n > 0 {
-            self.line_start = false;
-            self.head += n;
-        }
+        self.line_start = false;
+        self.head += n;
     }
 
     /// Moves past `n` bytes, counting their lines.
