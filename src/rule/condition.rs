@@ -31,12 +31,6 @@ pub struct ParseError {
     pub message: String,
 }
 
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
 /// Nesting deeper than this is refused (no stack overflow on a hostile rule file).
 const MAX_DEPTH: usize = 64;
 

@@ -403,4 +403,17 @@ mod tests {
             assert_eq!(Field::parse(bad), None, "{bad}");
         }
     }
+
+    #[test]
+    fn a_list_is_written_as_its_items_one_a_line() {
+        // The text string modifiers and distinct counts see, and evidence shows.
+        let mut buf = String::from("left over");
+        let items = [Text::borrowed("s3:read"), Text::borrowed("iam:admin")];
+        Value::List(&items).write_text(&mut buf);
+        assert_eq!(buf, "s3:read\niam:admin");
+        Value::List(&items[..1]).write_text(&mut buf);
+        assert_eq!(buf, "s3:read");
+        Value::List(&[]).write_text(&mut buf);
+        assert_eq!(buf, "");
+    }
 }

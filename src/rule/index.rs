@@ -260,6 +260,9 @@ detection:
         assert_eq!(candidates(&i, "okta"), vec![1, 2, 3, 4]);
         assert_eq!(candidates(&i, "GitHub"), vec![1, 2, 3, 4]);
         assert_eq!(candidates(&i, "k8s"), vec![1, 3, 4]);
+        // A service name longer than the lowercasing buffer is looked up as it is (no rule
+        // names such a service), not cut or lowercased past the buffer's end.
+        assert_eq!(candidates(&i, &"IAM".repeat(30)), vec![1, 3, 4]);
         assert_eq!(i.indexed_rules(), 2);
     }
 
