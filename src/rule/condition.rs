@@ -4,8 +4,6 @@
 //! byte offset of each token; `compile` resolves names to selections and macros and reports
 //! unknown ones at their offset.
 
-use std::fmt;
-
 /// A parsed condition, names not yet resolved.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Ast {
