@@ -314,6 +314,7 @@ mod tests {
             ("a )", 2, "unexpected `)`"),
             ("a | count() > 5", 2, "unexpected character `|`"),
             ("and a", 0, "expected a selection name before `and`"),
+            ("of them", 0, "expected a selection name before `of`"),
             ("sel_*", 0, "needs `1 of`"),
             ("1 of", 4, "after `1 of`"),
             ("", 0, "empty condition"),
@@ -323,8 +324,19 @@ mod tests {
             assert_eq!(e.offset, offset, "{text}: {e:?}");
             assert!(e.message.contains(fragment), "{text}: {}", e.message);
         }
-        let deep = format!("{}a{}", "(".repeat(100), ")".repeat(100));
-        assert!(parse(&deep).unwrap_err().message.contains("too deeply"));
+    }
+
+    #[test]
+    fn nesting_by_parentheses_or_by_not_stops_at_the_limit() {
+        let parens = |n: usize| format!("{}a{}", "(".repeat(n), ")".repeat(n));
+        let nots = |n: usize| format!("{}a", "not ".repeat(n));
+        for deep in [parens, nots] {
+            assert!(parse(&deep(MAX_DEPTH)).is_ok(), "{}", deep(MAX_DEPTH));
+            for n in [MAX_DEPTH + 1, 100_000] {
+                let e = parse(&deep(n)).unwrap_err();
+                assert!(e.message.contains("too deeply"), "{n}: {e:?}");
+            }
+        }
     }
 
     #[test]
