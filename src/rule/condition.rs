@@ -317,6 +317,8 @@ mod tests {
             ("of them", 0, "expected a selection name before `of`"),
             ("sel_*", 0, "needs `1 of`"),
             ("1 of", 4, "after `1 of`"),
+            ("1 of not a", 5, "after `1 of`"),
+            ("all of or a", 7, "after `all of`"),
             ("", 0, "empty condition"),
         ];
         for (text, offset, fragment) in cases {
