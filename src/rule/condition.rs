@@ -349,6 +349,9 @@ mod tests {
         assert!(pattern_matches("*_admin*", "iam_admin_x"));
         assert!(pattern_matches("a*b*c", "a_b_c"));
         assert!(!pattern_matches("a*b*c", "a_c"));
+        // The prefix and the suffix may not overlap in the name.
+        assert!(!pattern_matches("ab*b", "ab"));
+        assert!(pattern_matches("ab*b", "abb"));
         // Each middle part is found after the one before it, not again in the same place.
         assert!(!pattern_matches("a*b*b*c", "a_b_c"));
         assert!(pattern_matches("a*b*b*c", "a_b_b_c"));
