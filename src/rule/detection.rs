@@ -973,6 +973,27 @@ mod tests {
         assert!(net("10.0.0.1", 32).contains("::ffff:10.0.0.1".parse().unwrap()));
         assert!(net("2001:db8::", 32).contains("2001:db8:1::1".parse().unwrap()));
         assert!(!net("2001:db8::", 32).contains("10.0.0.1".parse().unwrap()));
+        assert!(!net("2001:db8::", 32).contains("2001:db9::1".parse().unwrap()));
+        assert!(net("2001:db8::1", 128).contains("2001:db8::1".parse().unwrap()));
+        assert!(!net("2001:db8::1", 128).contains("2001:db8::2".parse().unwrap()));
+        assert!(net("::", 0).contains("2001:db9::1".parse().unwrap()));
+    }
+
+    #[test]
+    fn resetting_between_events_keeps_the_scratch_from_growing() {
+        // The engine resets its context after each event: what one event's evaluation put
+        // in the scratch arena is not kept for the life of the process.
+        let mut cx = EvalCx::default();
+        let text = "x".repeat(1024);
+        for _ in 0..1000 {
+            cx.scratch.alloc_str(&text);
+            cx.reset();
+        }
+        assert!(
+            cx.scratch.allocated_bytes() < 64 * 1024,
+            "{} bytes held after 1,000 events of 1 KiB",
+            cx.scratch.allocated_bytes()
+        );
     }
 
     // Matching semantics, end to end: YAML rule → compiled detection → normalized event.
