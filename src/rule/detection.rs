@@ -1114,6 +1114,10 @@ mod tests {
         assert!(entry("bytes|gte: 1MiB", S3));
         assert!(!entry("bytes|gt: 1MiB", S3));
         assert!(entry("bytes|lt: 2MB", S3));
+        // The S3 read is 1 MiB exactly: the edges of `lt` and `lte`.
+        assert!(!entry("bytes|lt: 1MiB", S3));
+        assert!(entry("bytes|lte: 1MiB", S3));
+        assert!(!entry("bytes|lte: 1048575", S3));
         assert!(entry("bytes: 1048576", S3));
         assert!(!entry("bytes: 1048577", S3));
         // A missing number matches no comparison.
