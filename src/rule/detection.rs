@@ -1404,6 +1404,19 @@ mod tests {
             S3
         ));
         assert!(!entry("bytes|fieldref: time", S3));
+        // A number against a vendor string holding it in another form: compared as numbers.
+        let sized = S3.replace(
+            r#"{"bytesTransferredOut":1048576.0}"#,
+            r#"{"bytesTransferredOut":1048576.0,"declared":"1048576.0"}"#,
+        );
+        assert!(entry(
+            "bytes|fieldref: raw.additionalEventData.declared",
+            &sized
+        ));
+        assert!(entry(
+            "raw.additionalEventData.declared|fieldref: bytes",
+            &sized
+        ));
         // A vendor array: any element.
         assert!(entry(
             "raw.requestParameters.tags|fieldref: raw.requestParameters.env",
