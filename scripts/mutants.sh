@@ -28,6 +28,9 @@ if ! command -v cargo-mutants >/dev/null; then
 fi
 
 scope=${1:-core}
+# The core's files, and every test target that exercises them: for core, diff and a file glob.
+core_files=(-f 'src/engine/*.rs' -f 'src/rule/*.rs' -f 'src/event/*.rs' -f 'src/source/*.rs')
+all_targets="engine scenarios time_model rule_errors check golden third_party sigma_correlation sigma falco rule_lists agents ocsf hostile fuzz"
 [ $# -gt 0 ] && shift
 # The files to mutate, and the test targets that exercise them (unit tests always).
 case "$scope" in
@@ -35,8 +38,8 @@ case "$scope" in
     rule) files=(-f 'src/rule/*.rs'); targets="rule_errors check engine scenarios sigma_correlation sigma falco rule_lists" ;;
     adapters) files=(-f 'src/event/*.rs' -f 'src/source/*.rs'); targets="golden third_party scenarios ocsf hostile fuzz" ;;
     core)
-        files=(-f 'src/engine/*.rs' -f 'src/rule/*.rs' -f 'src/event/*.rs' -f 'src/source/*.rs')
-        targets="engine scenarios time_model rule_errors check golden third_party sigma_correlation sigma falco rule_lists agents ocsf hostile fuzz"
+        files=("${core_files[@]}")
+        targets=$all_targets
         ;;
     diff | diff:*)
         base=${scope#diff}
@@ -46,12 +49,11 @@ case "$scope" in
         fi
         mkdir -p target/mutants
         git diff "$base" -- src/engine src/rule src/event src/source >target/mutants/change.diff
-        files=(-f 'src/engine/*.rs' -f 'src/rule/*.rs' -f 'src/event/*.rs' -f 'src/source/*.rs'
-            --in-diff target/mutants/change.diff)
+        files=("${core_files[@]}" --in-diff target/mutants/change.diff)
         scope=diff
-        targets="engine scenarios time_model rule_errors check golden third_party sigma_correlation sigma falco rule_lists agents ocsf hostile fuzz"
+        targets=$all_targets
         ;;
-    *) files=(-f "$scope"); targets="engine scenarios time_model rule_errors check golden third_party sigma_correlation sigma falco rule_lists agents ocsf hostile fuzz" ;;
+    *) files=(-f "$scope"); targets=$all_targets ;;
 esac
 targets=${MUTANTS_TESTS:-$targets}
 tests=(--cargo-test-arg=--lib)
