@@ -2048,6 +2048,8 @@ impl MacroSpec {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::super::detection::{Glob, Test};
     use super::*;
 
@@ -2131,6 +2133,34 @@ mod tests {
             .collect();
         out.extend(pats.iter().map(|p| format!("{:?}", p.glob)));
         out
+    }
+
+    #[test]
+    fn a_list_test_is_built_once_per_field_kind_and_modifiers() {
+        // Twenty names: long enough to be indexed, so a shared test shows as one lookup.
+        let names: Vec<String> = (0..20).map(|i| format!("user{i}")).collect();
+        let yaml = format!(
+            "lists:\n  names: [{}]\n---\nid: a\ndetection:\n  \
+             sel: {{principal.name: $names}}\n  condition: sel\n---\nid: b\ndetection:\n  \
+             same: {{resource.name: $names}}\n  \
+             vendor: {{raw.requestParameters.userName: $names}}\n  \
+             words: $names\n  condition: same or vendor or words\n",
+            names.join(", ")
+        );
+        let set = RuleSet::from_yaml("test.yml", &yaml).unwrap_or_else(|e| panic!("{e}"));
+        let lookup = |rule: usize, pred: usize| {
+            let Test::Text { lookup, .. } = &set.rules[rule].detection.preds[pred].test else {
+                panic!("{:?}", set.rules[rule].detection.preds[pred]);
+            };
+            lookup.clone().expect("twenty names are indexed")
+        };
+        // Two text fields, equality: one test, in two rules.
+        assert!(Arc::ptr_eq(&lookup(0, 0), &lookup(1, 0)));
+        // A vendor field is compared otherwise (numbers, addresses): its own test.
+        assert!(!Arc::ptr_eq(&lookup(0, 0), &lookup(1, 1)));
+        // Keywords are searched for inside the record's strings, not compared whole.
+        assert!(!Arc::ptr_eq(&lookup(1, 1), &lookup(1, 2)));
+        assert_eq!(set.rules[1].detection.preds[2].field, Field::Keywords);
     }
 
     #[test]

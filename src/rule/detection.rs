@@ -949,6 +949,14 @@ mod tests {
             ("*a?c*", "xxabcxx", true),
             ("?", "é", true),
             ("??", "é", false),
+            // A character of three and of four bytes is one `?`.
+            ("a?b", "a€b", true),
+            ("a?b", "a😀b", true),
+            ("a??b", "a😀b", false),
+            // `?` starts at a character, never inside one: `€` is not two characters.
+            ("*??b*", "€b", false),
+            ("*??b*", "x€b", true),
+            ("*?b*", "@b", true),
             ("*b?", "abab", false),
             ("*b?", "abbx", true),
             ("a*a", "a", false),
@@ -1098,6 +1106,49 @@ mod tests {
         assert!(!entry("action: 'iam:Detach*'", IAM));
         assert!(entry(r"action|contains: 'Attach*Policy'", IAM));
         assert!(!entry(r"action: 'iam:Attach\*'", IAM));
+    }
+
+    #[test]
+    fn one_comparison_a_value_a_repeated_modifier_is_the_same_one() {
+        for (e, want) in [
+            (
+                "client.user_agent|contains|startswith: aws",
+                "4:32: modifier `startswith` cannot be combined with `contains`",
+            ),
+            (
+                "bytes|gt|lte: 5",
+                "4:14: modifier `lte` cannot be combined with `gt`",
+            ),
+            // One mistake, one error: not also "`contains` does not apply to `bytes`".
+            (
+                "bytes|contains|startswith: 5",
+                "4:20: modifier `startswith` cannot be combined with `contains`",
+            ),
+        ] {
+            assert_eq!(load_error(e), want, "{e}");
+        }
+        assert!(entry("client.user_agent|contains|contains: cli/2", IAM));
+        assert!(!entry("client.user_agent|contains|contains: cli/3", IAM));
+    }
+
+    #[test]
+    fn null_alone_means_the_field_is_missing_and_nothing_else() {
+        for e in [
+            "principal.name|all: null",
+            "scopes|every: null",
+            "principal.name|cased: null",
+            "principal.name|neq: null",
+            "principal.name|base64: null",
+            "principal.name|contains: null",
+            "principal.name: [null]",
+            "principal.name: [null, ops]",
+        ] {
+            let got = load_error(e);
+            assert!(
+                got.contains(": null is only allowed alone") && !got.contains('\n'),
+                "{e}: {got}"
+            );
+        }
     }
 
     #[test]

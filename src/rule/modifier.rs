@@ -181,12 +181,10 @@ fn modifiers<'k>(
             }
         };
         match m.op {
-            Some((prev, prev_name)) if prev != this || prev_name != modifier => {
-                errors.push(SpecError::new(
-                    pos,
-                    format!("modifier `{modifier}` cannot be combined with `{prev_name}`"),
-                ))
-            }
+            Some((prev, prev_name)) if prev != this => errors.push(SpecError::new(
+                pos,
+                format!("modifier `{modifier}` cannot be combined with `{prev_name}`"),
+            )),
             _ if m.fieldref && !fieldref_allows(this) => {
                 errors.push(fieldref_conflict(pos, modifier))
             }
@@ -196,30 +194,23 @@ fn modifiers<'k>(
     m
 }
 
-/// What kind of value a field yields, for the type rules.
+/// What kind of value a field yields, for the type rules. Everything else is text: `action`
+/// as `service:operation`, a session key as rendered, each item of `scopes`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Kind {
     Text,
-    /// `service:operation`, compared as that text.
-    Pair,
-    /// A session key, compared as its rendered text.
-    Key,
     Int,
     Bool,
     Ip,
-    List,
     /// A vendor field: anything.
     Raw,
 }
 
 fn kind(field: &Field) -> Kind {
     match field {
-        Field::SessionKey | Field::LineageChild => Kind::Key,
         Field::SessionDerived | Field::SessionMfa => Kind::Bool,
-        Field::Action => Kind::Pair,
         Field::Time | Field::Bytes | Field::Records | Field::NetworkAsn => Kind::Int,
         Field::NetworkIp => Kind::Ip,
-        Field::Scopes => Kind::List,
         Field::Raw(_) | Field::Keywords => Kind::Raw,
         _ => Kind::Text,
     }
