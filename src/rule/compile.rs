@@ -2120,6 +2120,10 @@ mod tests {
             ]
         );
         assert!(e.errors.iter().all(|e| e.file.ends_with("sub/b.yml")));
+        // Shown one a line.
+        let shown = e.to_string();
+        assert_eq!(shown.lines().count(), 2, "{shown}");
+        assert!(shown.lines().all(|l| l.contains("sub/b.yml:")), "{shown}");
     }
 
     /// The texts of an entry's patterns (its lookup's exact values first).

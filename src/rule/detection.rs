@@ -1109,7 +1109,7 @@ mod tests {
     }
 
     #[test]
-    fn one_comparison_a_value_a_repeated_modifier_is_the_same_one() {
+    fn one_mistake_one_error_and_a_repeated_modifier_is_the_same_one() {
         for (e, want) in [
             (
                 "client.user_agent|contains|startswith: aws",
@@ -1123,6 +1123,11 @@ mod tests {
             (
                 "bytes|contains|startswith: 5",
                 "4:20: modifier `startswith` cannot be combined with `contains`",
+            ),
+            (
+                "bytes|base64: '5*'",
+                "4:19: a value with a `*` or `?` wildcard cannot be encoded (escape them as \
+                 `\\*`, `\\?` to encode the characters)",
             ),
         ] {
             assert_eq!(load_error(e), want, "{e}");
@@ -1786,11 +1791,15 @@ mod tests {
             check(&set, IAM),
             "`aws-cli` is in the user agent, not all of it"
         );
-        assert_eq!(
-            load_error("'|gt': 5"),
-            "4:5: a keyword is searched for in the text of the record: `gt` does not apply (use a \
-             field)"
-        );
+        for (modifier, value) in [("gt", "5"), ("every", "a"), ("fieldref", "principal.name")] {
+            assert_eq!(
+                load_error(&format!("'|{modifier}': {value}")),
+                format!(
+                    "4:5: a keyword is searched for in the text of the record: `{modifier}` does \
+                     not apply (use a field)"
+                )
+            );
+        }
         let e = RuleSet::from_yaml(
             "t.yml",
             "id: t\ndetection:\n  sel: [a, {action: x}]\n  condition: sel\n",
