@@ -1077,6 +1077,21 @@ mod tests {
     }
 
     #[test]
+    fn values_are_read_as_their_field_s_type() {
+        // Flags: true and false, written as YAML booleans or as text in any case.
+        assert!(entry("session.mfa: true", IAM));
+        assert!(entry("session.mfa: 'TRUE'", IAM));
+        assert!(!entry("session.mfa: 'False'", IAM));
+        // Numbers: a size is its bytes.
+        assert!(entry("bytes: 1MiB", S3));
+        assert!(entry("bytes: 1048576", S3));
+        assert!(!entry("bytes: 1MB", S3));
+        // A closed set's value with a wildcard is a pattern, not checked against the set.
+        assert!(entry("operation: 'AD*'", IAM));
+        assert!(!entry("operation: 'rea?'", IAM));
+    }
+
+    #[test]
     fn lists_mean_any_and_all_means_every() {
         assert!(entry("action: [s3:GetObject, iam:AttachUserPolicy]", IAM));
         assert!(entry(

@@ -900,6 +900,14 @@ mod tests {
         );
         assert_eq!(parse_net("10.0.0.1").unwrap().prefix, 32);
         assert_eq!(parse_net("::ffff:10.0.0.0/104").unwrap().prefix, 8);
+        // A mapped address with a shorter prefix is an IPv6 network (`::/8` holds them all).
+        assert_eq!(
+            parse_net("::ffff:10.0.0.0/8"),
+            Some(Net {
+                addr: "::ffff:10.0.0.0".parse().unwrap(),
+                prefix: 8
+            })
+        );
         assert_eq!(parse_net("2001:db8::/32").unwrap().prefix, 32);
         assert_eq!(parse_net("10.0.0.0/33"), None);
         assert_eq!(parse_net("10.0.0/8"), None);
