@@ -2168,6 +2168,38 @@ mod tests {
     }
 
     #[test]
+    fn a_placeholder_is_a_name_between_percent_signs() {
+        assert_eq!(placeholders("%a%"), [(0, 3, "a")]);
+        assert_eq!(placeholders("x%a%y%b_1%"), [(1, 4, "a"), (5, 10, "b_1")]);
+        // Not names: empty, with a space, unclosed; a lone `%` is text.
+        assert_eq!(placeholders("%%"), []);
+        assert_eq!(placeholders("100% %a b%"), []);
+        assert_eq!(placeholders("%%a%"), [(1, 4, "a")]);
+        assert_eq!(placeholders("50%%a%"), [(3, 6, "a")]);
+        assert_eq!(placeholders("%a%b%"), [(0, 3, "a")]);
+        assert_eq!(placeholders("%é%"), []);
+    }
+
+    #[test]
+    fn a_double_dollar_is_a_literal_dollar_in_values_and_lists() {
+        let set = RuleSet::from_yaml(
+            "test.yml",
+            "lists:\n  names: [$$ops, bob]\n---\nid: a\ndetection:\n  \
+             value: {principal.name: $$admin}\n  \
+             list: {principal.name: $names}\n  \
+             text: {principal.name: a$$b}\n  condition: value or list or text\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let preds = &set.rules[0].detection.preds;
+        assert_eq!(patterns(&preds[0].test), ["Exact(\"$admin\")"]);
+        assert_eq!(
+            patterns(&preds[1].test),
+            ["Exact(\"$ops\")", "Exact(\"bob\")"]
+        );
+        assert_eq!(patterns(&preds[2].test), ["Exact(\"a$$b\")"]);
+    }
+
+    #[test]
     fn placeholders_expand_values_from_a_shared_file() {
         let dir = Dir::new("placeholders");
         dir.file(
