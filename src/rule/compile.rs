@@ -2181,6 +2181,43 @@ mod tests {
     }
 
     #[test]
+    fn a_value_with_placeholders_stands_for_at_most_max_expanded_values() {
+        let items = |n: usize, p: &str| {
+            (0..n)
+                .map(|i| format!("{p}{i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let dir = Dir::new("expanded");
+        dir.file(
+            "rule.yml",
+            "id: t\ndetection:\n  sel: {principal.name|expand: '%a%-%b%'}\n  condition: sel\n",
+        );
+        let placeholders = |b: usize| {
+            format!(
+                "placeholders:\n  a: [{}]\n  b: [{}]\n",
+                items(100, "a"),
+                items(b, "b")
+            )
+        };
+        // 100 × 1,000: exactly the limit.
+        dir.file("_placeholders.yml", &placeholders(1000));
+        let set = RuleSet::load(std::slice::from_ref(&dir.0)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            patterns(&set.rules[0].detection.preds[0].test).len(),
+            MAX_EXPANDED
+        );
+        // 100 × 1,001: past it.
+        dir.file("_placeholders.yml", &placeholders(1001));
+        let e = RuleSet::load(std::slice::from_ref(&dir.0)).unwrap_err();
+        assert_eq!(
+            messages(&e),
+            ["3:32: `%b%` makes this value 100100 values or more; at most 100000 (write a value \
+              that is the placeholder alone)"]
+        );
+    }
+
+    #[test]
     fn a_double_dollar_is_a_literal_dollar_in_values_and_lists() {
         let set = RuleSet::from_yaml(
             "test.yml",
