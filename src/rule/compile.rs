@@ -2193,7 +2193,7 @@ mod tests {
             "rule.yml",
             "id: t\ndetection:\n  sel: {principal.name|expand: '%a%-%b%'}\n  condition: sel\n",
         );
-        let placeholders = |b: usize| {
+        let definitions = |b: usize| {
             format!(
                 "placeholders:\n  a: [{}]\n  b: [{}]\n",
                 items(100, "a"),
@@ -2201,14 +2201,14 @@ mod tests {
             )
         };
         // 100 × 1,000: exactly the limit.
-        dir.file("_placeholders.yml", &placeholders(1000));
+        dir.file("_placeholders.yml", &definitions(1000));
         let set = RuleSet::load(std::slice::from_ref(&dir.0)).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             patterns(&set.rules[0].detection.preds[0].test).len(),
             MAX_EXPANDED
         );
         // 100 × 1,001: past it.
-        dir.file("_placeholders.yml", &placeholders(1001));
+        dir.file("_placeholders.yml", &definitions(1001));
         let e = RuleSet::load(std::slice::from_ref(&dir.0)).unwrap_err();
         assert_eq!(
             messages(&e),
