@@ -1052,6 +1052,44 @@ fn a_sequence_steps_value_count_counts_distinct_values() {
     );
 }
 
+/// A sequence step with a `value_sum` aggregate holds on the sum of its field: three reads of
+/// 300 bytes then a delete decide nothing; three of 400 (1,200 ≥ 1,000) then a delete decide, on
+/// the delete. (The step's `value_sum` arm had no test: docs/testing.md, mutation testing.)
+#[test]
+fn a_sequence_steps_value_sum_adds_its_field() {
+    let dir = Scratch::new("step-value-sum");
+    dir.rule(
+        "seq.yml",
+        "id: test.large_reads_then_delete\n\
+         detection:\n  read: {action: 's3:GetObject'}\n  gone: {action: 's3:DeleteBucket'}\n  \
+         condition: read or gone\n\
+         session:\n  sequence:\n    maxspan: 10m\n    steps:\n      - match: read\n        \
+         aggregate: {value_sum: {field: bytes, timespan: 5m, gte: 1000}}\n      \
+         - match: gone\naction: alert\n",
+    );
+    let read = |second: u32, key: &str, bytes: u32| {
+        ct(second, key, "GetObject", "198.51.100.1").replacen(
+            r#""readOnly""#,
+            &format!(r#""additionalEventData":{{"bytesTransferredOut":{bytes}}},"readOnly""#),
+            1,
+        )
+    };
+    let session = |key: &str, bytes: u32| {
+        let mut lines: Vec<String> = (0..3u32).map(|i| read(i, key, bytes)).collect();
+        lines.push(ct(10, key, "DeleteBucket", "198.51.100.1"));
+        lines
+    };
+    let mut lines = session("ASIASMALL", 300);
+    lines.extend(session("ASIALARGE", 400));
+    let events = dir.events("e.jsonl", &lines);
+    let (decisions, _) = dir.replay(&events, 60_000);
+    let decided: Vec<(&str, Vec<u64>)> = decisions
+        .iter()
+        .map(|d| (key_id(&d.session.key), evidence_lines(d)))
+        .collect();
+    assert_eq!(decided, [("ASIALARGE", vec![5, 6, 7, 8])], "{decisions:#?}");
+}
+
 /// A sequence completed across a role chain whose child's record arrived before the `AssumeRole`
 /// that issued it: linking the two late decides on the child, as in time order — with both
 /// steps in the evidence, the step count, and who started the chain. (`link_late`'s sequence

@@ -1699,7 +1699,6 @@ impl<'d> Compiler<'d> {
         file: usize,
         agg: &AggregateSpec,
     ) -> Option<(Option<Field>, i64, Threshold)> {
-        let mut ok = true;
         let field = match &agg.field {
             None => None,
             Some(f) => {
@@ -1723,17 +1722,12 @@ impl<'d> Compiler<'d> {
                             f.value
                         ),
                     );
-                    ok = false;
                 }
-                ok &= field.is_some();
                 field
             }
         };
         let timespan = self.duration(file, &agg.timespan);
         let threshold = self.threshold(file, &agg.threshold, &agg.kind.value);
-        if !ok {
-            return None;
-        }
         Some((field, timespan?, threshold?))
     }
 
@@ -2500,6 +2494,35 @@ mod tests {
                 .into()
             )
         );
+    }
+
+    #[test]
+    fn each_comparison_word_is_its_own_comparison() {
+        for (word, op) in [
+            ("gt", CmpOp::Gt),
+            ("gte", CmpOp::Gte),
+            ("lt", CmpOp::Lt),
+            ("lte", CmpOp::Lte),
+            ("eq", CmpOp::Eq),
+        ] {
+            let set = RuleSet::from_yaml(
+                "t.yml",
+                &format!(
+                    "id: t\ndetection:\n  a: {{action.service: s3}}\n  condition: a\n\
+                     session:\n  event_count: {{timespan: 5m, {word}: 3}}\n"
+                ),
+            )
+            .unwrap();
+            let session = &set.rules[0].session;
+            assert!(
+                matches!(
+                    session,
+                    Some(SessionLogic::EventCount { timespan_ms: 300_000, threshold })
+                        if *threshold == Threshold { op, value: 3.0 }
+                ),
+                "{word}: {session:?}"
+            );
+        }
     }
 
     #[test]

@@ -193,11 +193,8 @@ impl Bounds {
                 Compare::Eq => "==",
                 Compare::Neq => "!=",
             };
-            let _ = if b.value.fract() == 0.0 && b.value.abs() < 1e15 {
-                write!(out, "{op} {}", b.value as i64)
-            } else {
-                write!(out, "{op} {}", b.value)
-            };
+            // A float shows as written: `100`, `2.5` (never with an exponent).
+            let _ = write!(out, "{op} {}", b.value);
         }
         out
     }
@@ -1158,5 +1155,29 @@ detection:
         assert!(at_least.is_upward() && at_least.holds(10.0) && !at_least.holds(9.0));
         assert!(bounds(&[(Compare::Neq, 3.0)]).holds(2.5));
         assert_eq!(range.largest(), 200.0);
+    }
+
+    #[test]
+    fn each_comparison_holds_below_at_or_above_its_value_and_reads_as_written() {
+        use Compare::*;
+        // Holds (below, at, above) the value 10; its text.
+        for (op, expected, text) in [
+            (Gt, [false, false, true], "> 10"),
+            (Gte, [false, true, true], ">= 10"),
+            (Lt, [true, false, false], "< 10"),
+            (Lte, [true, true, false], "<= 10"),
+            (Eq, [false, true, false], "== 10"),
+            (Neq, [true, false, true], "!= 10"),
+        ] {
+            let bound = Bound { op, value: 10.0 };
+            assert_eq!(
+                [9.0, 10.0, 11.0].map(|x| bound.holds(x)),
+                expected,
+                "{op:?}"
+            );
+            assert_eq!(bounds(&[(op, 10.0)]).text(), text);
+        }
+        assert_eq!(bounds(&[(Lt, 2.5)]).text(), "< 2.5");
+        assert_eq!(bounds(&[(Gte, 9e12)]).text(), ">= 9000000000000");
     }
 }

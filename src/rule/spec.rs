@@ -842,15 +842,8 @@ impl<'s> Reader<'s> {
             .and_then(|raw| {
                 if raw == value {
                     Some(Content::Verbatim(pos))
-                } else if raw.len() == value.len() + 2
-                    && (raw.starts_with('"') || raw.starts_with('\''))
-                    && raw.get(1..raw.len() - 1) == Some(value.as_str())
-                {
-                    Some(Content::Verbatim(Pos {
-                        line: pos.line,
-                        col: pos.col + 1,
-                    }))
                 } else {
+                    // Quoted, folded or both: one anchor for a quoted scalar on one line.
                     fold_anchors(raw, &value, pos).map(|a| Content::Folded(a.into()))
                 }
             });
@@ -1889,6 +1882,20 @@ mod tests {
             .clone()
             .unwrap();
         assert_eq!(cond.at(8), Pos { line: 4, col: 5 });
+        // A quoted scalar over two lines: its first line starts after the quote.
+        let src = "id: a\ndetection:\n  condition: \"sel and\n    x\"\n";
+        let (docs, _) = read_file(src).unwrap();
+        let cond = docs[0]
+            .detection
+            .as_ref()
+            .unwrap()
+            .condition
+            .clone()
+            .unwrap();
+        assert_eq!(cond.value, "sel and x");
+        assert_eq!(cond.at(0), Pos { line: 3, col: 15 });
+        assert_eq!(cond.at(4), Pos { line: 3, col: 19 });
+        assert_eq!(cond.at(8), Pos { line: 4, col: 5 });
         assert!(fold_anchors(r#""a\tb c""#, "a\tb c", Pos { line: 1, col: 1 }).is_none());
     }
 
@@ -1941,6 +1948,15 @@ mod tests {
             " (did you mean `network.ip`?)"
         );
         assert_eq!(did_you_mean("zzz", ["network.ip", "bytes"]), "");
+        // A swap of two neighbours is one edit.
+        assert_eq!(edit_distance("titel", "title"), 1);
+        assert_eq!(edit_distance("ab", "ba"), 1);
+        assert_eq!(edit_distance("ab", "abc"), 1);
+        // Up to a third of the name's characters may differ (at most 3): 2 of 12 here.
+        assert_eq!(
+            did_you_mean("sesion.kindd", ["session.kind"]),
+            " (did you mean `session.kind`?)"
+        );
         assert_eq!(
             did_you_mean("Network.IP", ["network.ip", "bytes"]),
             " (did you mean `network.ip`?)"
