@@ -1177,7 +1177,9 @@ impl<'d> Compiler<'d> {
             Some(text) => self.condition(file, ctx, text, &mut b),
             None => {
                 if let (false, Some(d)) = (is_sequence, detection) {
-                    self.err(file, d.pos, "detection needs a `condition`");
+                    if !d.condition_written {
+                        self.err(file, d.pos, "detection needs a `condition`");
+                    }
                 }
                 // A sequence without one looks at the events of any step or of `until`.
                 let mut any = Vec::new();

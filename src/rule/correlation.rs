@@ -643,20 +643,13 @@ impl<'d> Resolver<'_, 'd> {
 
     fn timespan(&mut self, d: usize, t: &Item) -> Option<i64> {
         let text = t.value.to_string();
-        match crate::units::parse_duration_ms(&text) {
-            Some(ms) if ms > 0 => Some(ms),
-            _ => {
-                self.err(
-                    d,
-                    t.pos,
-                    format!(
-                        "invalid timespan `{text}`: expected a number with a unit, e.g. 30s, \
-                         5m, 1h, 2d"
-                    ),
-                );
-                None
-            }
-        }
+        let problem = match crate::units::parse_duration_ms(&text) {
+            Some(ms) if ms > 0 => return Some(ms),
+            Some(_) => "must be more than zero",
+            None => "expected a number with a unit, e.g. 30s, 5m, 1h, 2d",
+        };
+        self.err(d, t.pos, format!("invalid timespan `{text}`: {problem}"));
+        None
     }
 
     fn generate(&mut self, d: usize) -> Option<bool> {

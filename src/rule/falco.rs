@@ -1417,6 +1417,7 @@ impl<'d> Translate<'d> {
                 pos: cond_pos,
                 selections,
                 condition: Some(Str::synthetic(condition, cond_pos)),
+                condition_written: true,
             }),
             exceptions,
             output: rule

@@ -388,6 +388,8 @@ pub struct DetectionSpec {
     pub pos: Pos,
     pub selections: Vec<(Str, SelectionSpec)>,
     pub condition: Option<Str>,
+    /// `condition` is written, though perhaps in error (then reported where it is).
+    pub condition_written: bool,
 }
 
 /// A selection: any of `groups` (a list of maps), each of whose entries must all hold (a map).
@@ -1108,10 +1110,12 @@ impl<'s> Reader<'s> {
             pos: keys.pos,
             selections: Vec::new(),
             condition: None,
+            condition_written: false,
         };
         for (k, v) in &keys.entries {
             if k.value == "condition" {
                 spec.condition = self.condition(v, "condition");
+                spec.condition_written = true;
             } else if k.value == "timeframe" {
                 self.err(
                     k.pos,
