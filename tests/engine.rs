@@ -1012,6 +1012,25 @@ fn until_abandons_an_open_sequence() {
     assert_eq!(decisions.len(), 1, "{decisions:#?}");
 }
 
+/// A sequence rule: S3 reads holding `aggregate` (a step's aggregate), then a bucket deleted.
+fn reads_then_delete(aggregate: &str) -> String {
+    format!(
+        "id: test.reads_then_delete\n\
+         detection:\n  read: {{action: 's3:GetObject'}}\n  gone: {{action: 's3:DeleteBucket'}}\n  \
+         condition: read or gone\n\
+         session:\n  sequence:\n    maxspan: 10m\n    steps:\n      - match: read\n        \
+         aggregate: {aggregate}\n      - match: gone\naction: alert\n"
+    )
+}
+
+/// Each decision's session (its access key) and evidence lines.
+fn decided_sessions(decisions: &[Decision]) -> Vec<(&str, Vec<u64>)> {
+    decisions
+        .iter()
+        .map(|d| (key_id(&d.session.key), evidence_lines(d)))
+        .collect()
+}
+
 /// A sequence step with a `value_count` aggregate holds on distinct values of its field, not
 /// on records: three reads from one address then a delete decide nothing; three reads from
 /// three addresses then a delete decide, on the delete.
@@ -1020,12 +1039,7 @@ fn a_sequence_steps_value_count_counts_distinct_values() {
     let dir = Scratch::new("step-value-count");
     dir.rule(
         "seq.yml",
-        "id: test.spread_reads_then_delete\n\
-         detection:\n  read: {action: 's3:GetObject'}\n  gone: {action: 's3:DeleteBucket'}\n  \
-         condition: read or gone\n\
-         session:\n  sequence:\n    maxspan: 10m\n    steps:\n      - match: read\n        \
-         aggregate: {value_count: {field: network.ip, timespan: 5m, gte: 3}}\n      \
-         - match: gone\naction: alert\n",
+        &reads_then_delete("{value_count: {field: network.ip, timespan: 5m, gte: 3}}"),
     );
     let session = |key: &str, ips: [&str; 3]| {
         let mut lines: Vec<String> = (0..3u32)
@@ -1041,10 +1055,7 @@ fn a_sequence_steps_value_count_counts_distinct_values() {
     ));
     let events = dir.events("e.jsonl", &lines);
     let (decisions, _) = dir.replay(&events, 60_000);
-    let decided: Vec<(&str, Vec<u64>)> = decisions
-        .iter()
-        .map(|d| (key_id(&d.session.key), evidence_lines(d)))
-        .collect();
+    let decided = decided_sessions(&decisions);
     assert_eq!(
         decided,
         [("ASIATHREEIPS", vec![5, 6, 7, 8])],
@@ -1060,12 +1071,7 @@ fn a_sequence_steps_value_sum_adds_its_field() {
     let dir = Scratch::new("step-value-sum");
     dir.rule(
         "seq.yml",
-        "id: test.large_reads_then_delete\n\
-         detection:\n  read: {action: 's3:GetObject'}\n  gone: {action: 's3:DeleteBucket'}\n  \
-         condition: read or gone\n\
-         session:\n  sequence:\n    maxspan: 10m\n    steps:\n      - match: read\n        \
-         aggregate: {value_sum: {field: bytes, timespan: 5m, gte: 1000}}\n      \
-         - match: gone\naction: alert\n",
+        &reads_then_delete("{value_sum: {field: bytes, timespan: 5m, gte: 1000}}"),
     );
     let read = |second: u32, key: &str, bytes: u32| {
         ct(second, key, "GetObject", "198.51.100.1").replacen(
@@ -1083,10 +1089,7 @@ fn a_sequence_steps_value_sum_adds_its_field() {
     lines.extend(session("ASIALARGE", 400));
     let events = dir.events("e.jsonl", &lines);
     let (decisions, _) = dir.replay(&events, 60_000);
-    let decided: Vec<(&str, Vec<u64>)> = decisions
-        .iter()
-        .map(|d| (key_id(&d.session.key), evidence_lines(d)))
-        .collect();
+    let decided = decided_sessions(&decisions);
     assert_eq!(decided, [("ASIALARGE", vec![5, 6, 7, 8])], "{decisions:#?}");
 }
 

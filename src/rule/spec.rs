@@ -1856,18 +1856,23 @@ mod tests {
         assert_eq!(cond.at(8), Pos { line: 5, col: 23 });
     }
 
-    #[test]
-    fn positions_inside_folded_text() {
-        let src =
-            "id: a\ndetection:\n  sel: {a: 1}\n  condition: >\n    sel and\n      x\n    or é y\n";
+    /// The detection condition of a one-rule file.
+    fn condition_of(src: &str) -> Str {
         let (docs, _) = read_file(src).unwrap();
-        let cond = docs[0]
+        docs[0]
             .detection
             .as_ref()
             .unwrap()
             .condition
             .clone()
-            .unwrap();
+            .unwrap()
+    }
+
+    #[test]
+    fn positions_inside_folded_text() {
+        let src =
+            "id: a\ndetection:\n  sel: {a: 1}\n  condition: >\n    sel and\n      x\n    or é y\n";
+        let cond = condition_of(src);
         assert_eq!(cond.value, "sel and\n  x\nor é y\n");
         let at = |word: &str| cond.at(cond.value.find(word).unwrap());
         assert_eq!(at("sel"), Pos { line: 5, col: 5 });
@@ -1877,25 +1882,11 @@ mod tests {
         assert_eq!(at("y"), Pos { line: 7, col: 10 });
         // A plain scalar over two lines; a quoted one with an escape is not followed.
         let src = "id: a\ndetection:\n  condition: sel and\n    x\n";
-        let (docs, _) = read_file(src).unwrap();
-        let cond = docs[0]
-            .detection
-            .as_ref()
-            .unwrap()
-            .condition
-            .clone()
-            .unwrap();
+        let cond = condition_of(src);
         assert_eq!(cond.at(8), Pos { line: 4, col: 5 });
         // A quoted scalar over two lines: its first line starts after the quote.
         let src = "id: a\ndetection:\n  condition: \"sel and\n    x\"\n";
-        let (docs, _) = read_file(src).unwrap();
-        let cond = docs[0]
-            .detection
-            .as_ref()
-            .unwrap()
-            .condition
-            .clone()
-            .unwrap();
+        let cond = condition_of(src);
         assert_eq!(cond.value, "sel and x");
         assert_eq!(cond.at(0), Pos { line: 3, col: 15 });
         assert_eq!(cond.at(4), Pos { line: 3, col: 19 });
