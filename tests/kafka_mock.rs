@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use bumpalo::Bump;
 use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
@@ -403,13 +404,46 @@ fn poison(n: usize) -> (Vec<u8>, &'static str) {
     }
 }
 
+/// The key of the poison record at `index` of the flood.
+fn poison_key(index: usize) -> String {
+    format!("poison-{index}")
+}
+
+/// Asserts that no partition of `topic` has lost its start: a mock partition keeps only its
+/// last 5 MB (librdkafka's `rd_kafka_mock_partition_log_append`), so a test that writes more
+/// would read short without any fault of the engine.
+fn assert_whole(brokers: &str, topic: &str) {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "watermarks")
+        .create()
+        .unwrap();
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
+    for partition in metadata.topics()[0].partitions() {
+        let (low, _) = consumer
+            .fetch_watermarks(topic, partition.id(), Duration::from_secs(10))
+            .unwrap();
+        assert_eq!(
+            low,
+            0,
+            "{topic}/{} dropped its first {low} records (the mock keeps 5 MB a partition)",
+            partition.id()
+        );
+    }
+}
+
 /// 100,000 poison records — not JSON, not UTF-8, too deep, larger than the 1 MiB record limit,
 /// of no known source, with a wrong-typed time or identity — over 8 partitions, the scenario
 /// records among those of partition 0 in their order: every poison record is in the
 /// dead-letter topic once, with its bytes (the first 64 KiB of a large one, marked truncated),
 /// its reason and its partition and offset; the scenario records give exactly replay's
 /// decisions; the run reads everything within its deadline. (Spread over partitions because a
-/// mock partition keeps only its last 5 MB: one partition would lose the start of the flood.)
+/// mock partition keeps only its last 5 MB: one partition would lose the start of the flood.
+/// The poison records are keyed so that their dead letters, which keep the key, spread by
+/// hash; keyless, librdkafka's sticky partitioner sent long runs to one partition, more of
+/// them the busier the machine, and a partition could pass 5 MB.)
 #[test]
 fn a_flood_of_poison_records_is_dead_lettered_and_the_valid_ones_decided() {
     let _logs = support::capture_logs();
@@ -482,14 +516,19 @@ fn a_flood_of_poison_records_is_dead_lettered_and_the_valid_ones_decided() {
         .unwrap();
     let mut next = [0usize; PARTITIONS];
     let mut at: BTreeMap<(i32, i64), usize> = BTreeMap::new();
-    for (i, (partition, bytes, _)) in input.iter().enumerate() {
+    for (i, (partition, bytes, reason)) in input.iter().enumerate() {
         at.insert((*partition as i32, next[*partition] as i64), i);
         next[*partition] += 1;
-        let mut record = Some(
-            BaseRecord::<[u8], [u8]>::to(&topic)
-                .payload(bytes)
-                .partition(*partition as i32),
-        );
+        // A dead letter keeps its record's key: keyed, the dead letters spread over the
+        // dead-letter partitions by hash, the same way however loaded the machine is.
+        let key = reason.map(|_| poison_key(i));
+        let mut record = BaseRecord::<[u8], [u8]>::to(&topic)
+            .payload(bytes)
+            .partition(*partition as i32);
+        if let Some(key) = &key {
+            record = record.key(key.as_bytes());
+        }
+        let mut record = Some(record);
         while let Some(r) = record.take() {
             if let Err((e, back)) = producer.send(r) {
                 assert!(
@@ -506,6 +545,7 @@ fn a_flood_of_poison_records_is_dead_lettered_and_the_valid_ones_decided() {
     }
     producer.flush(Duration::from_secs(60)).unwrap();
     drop(producer);
+    assert_whole(&brokers, &topic);
 
     let mut s = settings(&brokers, "flood-group", &[&topic], name);
     s.max_events = Some(input.len() as u64);
@@ -522,7 +562,9 @@ fn a_flood_of_poison_records_is_dead_lettered_and_the_valid_ones_decided() {
     assert_eq!(summary.dead_letters, POISON as u64);
 
     // Every poison record dead-lettered once, with its bytes, reason, partition and offset.
-    let dead = read_topic(&brokers, &format!("{name}.dead")).unwrap();
+    let dead_topic = format!("{name}.dead");
+    assert_whole(&brokers, &dead_topic);
+    let dead = read_topic(&brokers, &dead_topic).unwrap();
     assert_eq!(dead.len(), POISON, "dead letters");
     let mut seen = BTreeSet::new();
     for letter in &dead {
@@ -538,6 +580,11 @@ fn a_flood_of_poison_records_is_dead_lettered_and_the_valid_ones_decided() {
         );
         assert!(seen.insert(origin), "{origin:?} dead-lettered twice");
         let (_, bytes, reason) = &input[at[&origin]];
+        assert_eq!(
+            letter.key.as_deref(),
+            Some(poison_key(at[&origin]).as_bytes()),
+            "{origin:?}: the dead letter keeps the record's key"
+        );
         let reason =
             reason.unwrap_or_else(|| panic!("the valid record {origin:?} was dead-lettered"));
         assert_eq!(
