@@ -157,6 +157,36 @@ fn falco_rules_load_unchanged_and_fire_on_their_traces_only() {
     }
 }
 
+/// A Falco exception of one field, written as a scalar (`fields: ka.target.namespace`) with a
+/// list of values: a pod mounting a sensitive host path in one of those namespaces is left
+/// out; in any other namespace, including one that only starts like them, it fires.
+#[test]
+fn a_one_field_exception_leaves_out_its_values_only() {
+    let trace = std::fs::read_to_string(
+        root()
+            .join(TRACES)
+            .join("create_nginx_pod_sensitive_mount.json"),
+    )
+    .unwrap();
+    let dir = std::env::temp_dir().join(format!("sg-falco-exception-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut fired = Vec::new();
+    for namespace in ["kube-system", "kube-public", "kube-systems", "monitoring"] {
+        let mut record: Value = serde_json::from_str(&trace).unwrap();
+        record["objectRef"]["namespace"] = Value::from(namespace);
+        let path = dir.join(format!("{namespace}.json"));
+        std::fs::write(&path, record.to_string()).unwrap();
+        if replay(&path)
+            .iter()
+            .any(|d| d["rule"]["id"] == "falco.pod_mounts_a_host_path_that_matters")
+        {
+            fired.push(namespace);
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(fired, ["kube-systems", "monitoring"]);
+}
+
 /// What a Falco rule becomes: its name is the title, the id is made from it, its tags are
 /// kept, and a rule with `enabled: false` is not loaded.
 #[test]

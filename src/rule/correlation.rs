@@ -1137,6 +1137,71 @@ detection:
         assert!(set.subset(99).rules.is_empty());
     }
 
+    /// The condition of a correlation of `kind` over two CloudTrail rules, as it reads after
+    /// loading, or the load's errors.
+    fn condition_read(kind: &str, condition: &str) -> Result<String, String> {
+        let src = format!(
+            "id: c\ncorrelation:\n  type: {kind}\n  rules: [read, write]\n  \
+             group-by: [userIdentity.arn]\n  timespan: 10m\n  condition: {condition}\n---\n\
+             id: read\nlogsource: {{product: aws, service: cloudtrail}}\n\
+             detection: {{sel: {{eventName: GetObject}}, condition: sel}}\n---\n\
+             id: write\nlogsource: {{product: aws, service: cloudtrail}}\n\
+             detection: {{sel: {{eventName: PutObject}}, condition: sel}}\n"
+        );
+        RuleSet::from_yaml("c.yml", &src)
+            .map(|set| set.rules[0].correlation.as_ref().unwrap().condition.text())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn each_comparison_word_of_a_condition_is_its_comparison() {
+        for (word, text) in [
+            ("gt", "> 3"),
+            ("gte", ">= 3"),
+            ("lt", "< 3"),
+            ("lte", "<= 3"),
+            ("eq", "== 3"),
+            ("neq", "!= 3"),
+        ] {
+            let read = condition_read("event_count", &format!("{{{word}: 3}}"));
+            assert_eq!(read.as_deref(), Ok(text), "{word}");
+        }
+    }
+
+    /// Amounts (sums, averages, percentiles of a field) may be fractional; counts may not.
+    #[test]
+    fn amounts_take_fractional_thresholds_and_counts_whole_ones() {
+        let field = "field: additionalEventData.bytesTransferredOut";
+        for (kind, extra) in [
+            ("value_sum", ""),
+            ("value_avg", ""),
+            ("value_percentile", ", percentile: 95"),
+        ] {
+            let read = condition_read(kind, &format!("{{{field}{extra}, gt: 2.5}}"));
+            assert_eq!(read.as_deref(), Ok("> 2.5"), "{kind}");
+        }
+        for (kind, extra) in [("event_count", ""), ("value_count", ", field: eventSource")] {
+            let read = condition_read(kind, &format!("{{gt: 2.5{extra}}}")).unwrap_err();
+            assert!(read.contains("`gt: 2.5` cannot be right"), "{kind}: {read}");
+        }
+    }
+
+    /// A `temporal` correlation may ask for some of its rules; a `temporal_ordered` one only
+    /// for all of them.
+    #[test]
+    fn only_an_ordered_temporal_condition_must_ask_for_every_rule() {
+        assert_eq!(
+            condition_read("temporal", "{gte: 1}").as_deref(),
+            Ok(">= 1")
+        );
+        let ordered = condition_read("temporal_ordered", "{gte: 1}").unwrap_err();
+        assert!(ordered.contains("other than all 2 rules"), "{ordered}");
+        assert_eq!(
+            condition_read("temporal_ordered", "{eq: 2}").as_deref(),
+            Ok("== 2")
+        );
+    }
+
     #[test]
     fn a_range_is_every_comparison() {
         let range = bounds(&[(Compare::Gt, 100.0), (Compare::Lte, 200.0)]);

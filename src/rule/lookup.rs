@@ -187,7 +187,7 @@ fn occurs(nfa: &NFA, bytes: &[u8], cased: bool) -> bool {
     };
     for &b in bytes {
         sid = nfa.next_state(Anchored::No, sid, fold(b, cased));
-        if nfa.is_special(sid) && nfa.is_match(sid) {
+        if nfa.is_match(sid) {
             return true;
         }
     }
@@ -401,5 +401,85 @@ impl Texts {
 
     fn contains(&self, text: &[u8]) -> bool {
         self.find(self.hash(text), text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pat(glob: Glob) -> Pat {
+        Pat {
+            glob,
+            num: None,
+            boolean: None,
+            ip: None,
+        }
+    }
+
+    /// `n` patterns of one kind: `stem0`, `stem1`…
+    fn many(kind: fn(Box<str>) -> Glob, n: usize, stem: &str) -> Vec<Pat> {
+        (0..n)
+            .map(|i| pat(kind(format!("{stem}{i}").into())))
+            .collect()
+    }
+
+    fn globs(pats: &[Pat]) -> Vec<Glob> {
+        pats.iter().map(|p| p.glob.clone()).collect()
+    }
+
+    /// Each kind is indexed once it has `MIN_INDEXED` patterns; an empty affix (it matches
+    /// every text) and the kinds with fewer stay on the comparison path, in their order.
+    #[test]
+    fn a_kind_is_indexed_from_min_indexed_patterns_and_the_rest_compared() {
+        let empty = [
+            Glob::Contains("".into()),
+            Glob::Prefix("".into()),
+            Glob::Suffix("".into()),
+        ];
+        let mut pats = [
+            many(Glob::Exact, MIN_INDEXED, "e"),
+            many(Glob::Contains, MIN_INDEXED, "c"),
+            many(Glob::Prefix, MIN_INDEXED, "p"),
+            many(Glob::Suffix, MIN_INDEXED, "s"),
+            empty.clone().map(pat).into(),
+        ]
+        .concat();
+        let lookup = Lookup::build(&mut pats, false).unwrap();
+        assert_eq!(
+            format!("{lookup:?}"),
+            "Lookup { exact: 16, contains: 16, prefix: 16, suffix: 16 }"
+        );
+        assert_eq!(globs(&pats), empty);
+        assert!(lookup.has_affixes());
+        for text in ["e15", "a c7 b", "p0 and more", "more and s9"] {
+            assert!(lookup.text(text), "{text}");
+        }
+        for text in ["e16", "e1 ", "c", "xp0", "s9x"] {
+            assert!(!lookup.text(text), "{text}");
+        }
+
+        let few = [
+            many(Glob::Exact, MIN_INDEXED - 1, "e"),
+            many(Glob::Contains, MIN_INDEXED - 1, "c"),
+            many(Glob::Prefix, MIN_INDEXED - 1, "p"),
+            many(Glob::Suffix, MIN_INDEXED - 1, "s"),
+        ]
+        .concat();
+        let mut kept = few.clone();
+        assert!(Lookup::build(&mut kept, false).is_none());
+        assert_eq!(globs(&kept), globs(&few));
+    }
+
+    /// A flag is found only when some exact pattern is that flag.
+    #[test]
+    fn a_flag_is_found_only_when_written() {
+        let mut texts = many(Glob::Exact, MIN_INDEXED, "e");
+        let lookup = Lookup::build(&mut texts, false).unwrap();
+        assert!(!lookup.flag(true) && !lookup.flag(false));
+        let mut with_true = many(Glob::Exact, MIN_INDEXED, "e");
+        with_true[3].boolean = Some(true);
+        let lookup = Lookup::build(&mut with_true, false).unwrap();
+        assert!(lookup.flag(true) && !lookup.flag(false));
     }
 }

@@ -1868,6 +1868,43 @@ mod tests {
             .unwrap()
     }
 
+    /// A rule's version is its text as written: `1.10` is not `1.1`, and a decision id hashes
+    /// the version, so reading it as a number would merge two versions' ids.
+    #[test]
+    fn a_version_keeps_its_digits_as_written() {
+        let version = |written: &str| {
+            let (docs, errors) = read_file(&format!("id: a\nversion: {written}\n")).unwrap();
+            assert!(errors.is_empty(), "{errors:?}");
+            docs[0].version.clone().unwrap().value
+        };
+        assert_eq!(version("1.10"), "1.10");
+        assert_eq!(version("007"), "007");
+        assert_eq!(version("2"), "2");
+        assert_eq!(version("\"3.0\""), "3.0");
+    }
+
+    /// A filter's `rules:` is `any` or `all` in any case, else the ids or names it lists — one
+    /// written alone is a list of one, not every rule.
+    #[test]
+    fn a_filters_rules_are_any_or_the_ones_named() {
+        let rules = |written: &str| {
+            let src = format!(
+                "title: f\nlogsource: {{product: aws}}\nfilter:\n  rules: {written}\n  \
+                 sel: {{a: 1}}\n  condition: not sel\n"
+            );
+            let (docs, errors) = read_file(&src).unwrap();
+            assert!(errors.is_empty(), "{errors:?}");
+            match docs[0].filter.as_ref().unwrap().rules.as_ref().unwrap() {
+                FilterRules::Any(_) => vec!["<any>".to_owned()],
+                FilterRules::Named(names) => names.iter().map(|n| n.value.clone()).collect(),
+            }
+        };
+        assert_eq!(rules("any"), ["<any>"]);
+        assert_eq!(rules("ALL"), ["<any>"]);
+        assert_eq!(rules("one_rule"), ["one_rule"]);
+        assert_eq!(rules("[one_rule, other]"), ["one_rule", "other"]);
+    }
+
     #[test]
     fn positions_inside_folded_text() {
         let src =

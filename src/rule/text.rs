@@ -191,16 +191,18 @@ fn utf16_or_32(bytes: &[u8]) -> Option<(&'static str, usize)> {
             .count()
     };
     let (pairs, quads) = (head.len() / 2, head.len() / 4);
-    let what = if quads > 0 && zeros_at(1, 4) * 4 > quads * 3 && zeros_at(2, 4) * 4 > quads * 3 {
+    // Strictly more than three quarters, or than half: an empty head (or one of a byte) has
+    // no share to pass.
+    let what = if zeros_at(1, 4) * 4 > quads * 3 && zeros_at(2, 4) * 4 > quads * 3 {
         // ASCII in UTF-32: `x 0 0 0` (LE) or `0 0 0 x` (BE).
         if head[0] == 0 {
             "UTF-32 BE (it has NUL bytes between its characters)"
         } else {
             "UTF-32 LE (it has NUL bytes between its characters)"
         }
-    } else if pairs > 0 && zeros_at(1, 2) * 2 > pairs {
+    } else if zeros_at(1, 2) * 2 > pairs {
         "UTF-16 LE (it has NUL bytes between its characters)"
-    } else if pairs > 0 && zeros_at(0, 2) * 2 > pairs {
+    } else if zeros_at(0, 2) * 2 > pairs {
         "UTF-16 BE (it has NUL bytes between its characters)"
     } else {
         return None;
@@ -252,6 +254,36 @@ mod tests {
 
     fn err(bytes: &[u8]) -> String {
         decode(bytes.to_vec()).unwrap_err().to_string()
+    }
+
+    /// A file of exactly the limit is read whole; one byte more is refused, not cut short. A
+    /// whole-file error shows no position.
+    #[test]
+    fn a_file_is_read_up_to_its_limit_and_refused_beyond_it() {
+        let dir = std::env::temp_dir().join(format!("sg-text-limit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let limit = 1 << 20;
+        let at = dir.join("at.yml");
+        std::fs::write(&at, vec![b'a'; limit]).unwrap();
+        assert_eq!(read(&at, true, limit as u64).unwrap().len(), limit);
+        let over = dir.join("over.yml");
+        std::fs::write(&over, vec![b'a'; limit + 1]).unwrap();
+        let refused = read(&over, true, limit as u64).unwrap_err();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(refused.to_string(), "larger than 1 MiB: not read");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_device_is_named_and_not_opened() {
+        let meta = std::fs::metadata("/dev/null").unwrap();
+        assert_eq!(not_regular(&meta), Some("a device"));
+        assert_eq!(
+            read(Path::new("/dev/null"), true, 10)
+                .unwrap_err()
+                .to_string(),
+            "a device, not a regular file: it is not read (it could block or never end)"
+        );
     }
 
     #[test]
@@ -319,6 +351,38 @@ mod tests {
         assert_eq!(
             err(&utf32le),
             "1:2: the file looks like UTF-32 LE (it has NUL bytes between its characters); save it as UTF-8"
+        );
+    }
+
+    /// The share of NUL bytes that names an encoding is strictly more than three quarters of
+    /// the four-byte groups at both inner places (UTF-32), or than half of the pairs at one
+    /// place (UTF-16); at exactly the share, the next test or a NUL-byte error decides.
+    #[test]
+    fn an_encoding_is_named_only_above_its_share_of_nul_bytes() {
+        let utf16le = "the file looks like UTF-16 LE (it has NUL bytes between its characters)";
+        // Three of four groups `x 0 0 0`: not UTF-32; 6 of 8 pairs end in NUL: UTF-16 LE.
+        assert_eq!(
+            err(b"a\0\0\0b\0\0\0c\0\0\0defg"),
+            format!("1:2: {utf16le}; save it as UTF-8")
+        );
+        // Every group has a NUL second, three of four a NUL third: still not UTF-32.
+        assert_eq!(
+            err(b"a\0\0\0b\0\0\0c\0\0\0d\0ef"),
+            format!("1:2: {utf16le}; save it as UTF-8")
+        );
+        // One pair of two ends in NUL, or starts with one: half is not more than half.
+        assert_eq!(err(b"a\0bc"), "1:2: NUL byte: the file is not text");
+        assert_eq!(err(b"\0abc"), "1:1: NUL byte: the file is not text");
+    }
+
+    /// Before the first NUL of a UTF-16 file the bytes may not be UTF-8 (`é` is `E9 00`): the
+    /// column is then counted in bytes from the line's start.
+    #[test]
+    fn a_column_before_bytes_that_are_not_utf8_counts_bytes() {
+        assert_eq!(
+            err(b"a\n\xE9\0x\0y\0z\0"),
+            "2:2: the file looks like UTF-16 LE (it has NUL bytes between its characters); \
+             save it as UTF-8"
         );
     }
 

@@ -54,10 +54,6 @@ impl Transform {
             _ => return None,
         })
     }
-
-    fn is_encoding(self) -> bool {
-        self != Transform::Windash
-    }
 }
 
 /// One value in the making: bytes, and whether they are still a pattern (wildcards live) or
@@ -160,8 +156,8 @@ fn literal(pattern: &[u8]) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
+/// The encodings of `bytes` by `t` (`windash` is applied to text by [`apply`], not here).
 fn encode(t: Transform, bytes: &[u8]) -> Vec<Vec<u8>> {
-    debug_assert!(t.is_encoding());
     match t {
         Transform::Base64 => vec![base64(bytes).into_bytes()],
         Transform::Base64Offset => base64_offsets(bytes)
@@ -330,6 +326,8 @@ mod tests {
         assert!(got.contains(&"*—a -b*".to_owned()));
         // Nothing to switch: the value as written.
         assert_eq!(one(&[Transform::Windash], "a-b"), ["a-b"]);
+        // Five places are the most: 5⁵ spellings; six are refused.
+        assert_eq!(one(&[Transform::Windash], "-a -b -c -d -e").len(), 3125);
         let e = apply(&[Transform::Windash], "-a -b -c -d -e -f").unwrap_err();
         assert!(e.contains("switches 6 dashes here, 15625 spellings"), "{e}");
     }
@@ -354,10 +352,48 @@ mod tests {
     }
 
     #[test]
+    fn each_modifier_name_is_its_transform() {
+        use Transform::*;
+        for (name, transform) in [
+            ("windash", Windash),
+            ("base64", Base64),
+            ("base64offset", Base64Offset),
+            ("utf16le", Utf16Le),
+            ("wide", Utf16Le),
+            ("utf16be", Utf16Be),
+            ("utf16", Utf16Bom),
+        ] {
+            assert_eq!(Transform::parse(name), Some(transform), "{name}");
+        }
+        assert_eq!(Transform::parse("utf32"), None);
+    }
+
+    /// `windash` reads text: after an encoding that made bytes that are not text, it is an
+    /// error that says to write it first.
+    #[test]
+    fn windash_after_bytes_that_are_not_text_says_to_write_it_first() {
+        assert_eq!(
+            apply(&[Transform::Utf16Bom, Transform::Windash], "-a").unwrap_err(),
+            "`windash` applies to text, and after `utf16` the value is not text: write \
+             `windash` first"
+        );
+        // UTF-16LE of ASCII is text (with NULs): windash then finds nothing to switch.
+        assert_eq!(
+            one(&[Transform::Utf16Le, Transform::Windash], "-a"),
+            ["-\0a\0"]
+        );
+    }
+
+    #[test]
     fn encodings_take_literal_text() {
         let e = apply(&[Transform::Base64], "cmd*").unwrap_err();
         assert!(e.contains("cannot be encoded"), "{e}");
         assert_eq!(one(&[Transform::Base64], r"a\*"), [base64(b"a*")]);
+        // Only `\*`, `\?` and `\\` are escapes: another backslash is its character.
+        assert_eq!(
+            one(&[Transform::Base64], r"C:\Windows\\x"),
+            [base64(br"C:\Windows\x")]
+        );
         // `+` and `/` of base64 are not wildcards; a `?` an encoding makes is escaped.
         assert_eq!(one(&[Transform::Utf16Le], r"\?"), ["\\?\0"]);
         // windash keeps wildcards live before an encoding would refuse them.
