@@ -1905,6 +1905,40 @@ mod tests {
         assert_eq!(rules("[one_rule, other]"), ["one_rule", "other"]);
     }
 
+    /// A Falco-form exception over one field may name it alone, with a flat list of values:
+    /// one group, the field equal to any of them — as `fields: [f]` with `values: [[x], [y]]`.
+    #[test]
+    fn a_one_field_exception_may_name_its_field_alone() {
+        let groups = |exception: &str| {
+            let (docs, errors) =
+                read_file(&format!("id: a\nexceptions:\n  - {exception}\n")).unwrap();
+            assert!(errors.is_empty(), "{errors:?}");
+            docs[0].exceptions[0]
+                .selection
+                .groups
+                .iter()
+                .map(|group| {
+                    group
+                        .iter()
+                        .map(|e| {
+                            let values: Vec<String> =
+                                e.values.items.iter().map(|i| i.value.to_string()).collect();
+                            format!("{}: {}", e.key.value, values.join(" "))
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            groups("{name: staff, fields: principal.name, values: [alice, bob]}"),
+            [["principal.name: alice bob"]]
+        );
+        assert_eq!(
+            groups("{name: staff, fields: [principal.name], values: [[alice], [bob]]}"),
+            [["principal.name: alice"], ["principal.name: bob"]]
+        );
+    }
+
     #[test]
     fn positions_inside_folded_text() {
         let src =
