@@ -360,9 +360,10 @@ mod tests {
     #[test]
     fn an_encoding_is_named_only_above_its_share_of_nul_bytes() {
         let utf16le = "the file looks like UTF-16 LE (it has NUL bytes between its characters)";
-        // Three of four groups `x 0 0 0`: not UTF-32; 6 of 8 pairs end in NUL: UTF-16 LE.
+        // Every group has a NUL third, three of four a NUL second: not UTF-32; 6 of 8 pairs
+        // end in NUL: UTF-16 LE.
         assert_eq!(
-            err(b"a\0\0\0b\0\0\0c\0\0\0defg"),
+            err(b"a\0\0\0b\0\0\0c\0\0\0de\0f"),
             format!("1:2: {utf16le}; save it as UTF-8")
         );
         // Every group has a NUL second, three of four a NUL third: still not UTF-32.
