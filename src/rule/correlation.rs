@@ -1133,6 +1133,8 @@ detection:
         let alone = set.subset(3);
         assert_eq!(alone.rules.len(), 1);
         assert!(alone.rules[0].generate && alone.rules[0].feeds.is_empty());
+        // Without a correlation, `replay --threads` may shard by session.
+        assert!(!alone.has_correlations());
         assert_eq!(set.subset(0).rules.len(), 4);
         assert!(set.subset(99).rules.is_empty());
     }
