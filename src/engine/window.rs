@@ -775,6 +775,31 @@ mod tests {
         assert_eq!(fired, [1000], "the 1,001st distinct value, once");
     }
 
+    /// Under an `lt` threshold no entry may be let go past the cap (fewer can only make it
+    /// hold): a count that passes the threshold stops holding, and holds again — a second
+    /// crossing — only once its entries have left the span.
+    #[test]
+    fn a_count_past_the_cap_under_lt_keeps_every_entry() {
+        let hour = 3_600_000;
+        let mut w = SlidingWindow::new(Aggregate::Count, hour);
+        let threshold = Threshold {
+            op: CmpOp::Lt,
+            value: 20_000.0,
+        };
+        let mut fired = Vec::new();
+        for i in 0..25_000i64 {
+            if let Some(c) = w.push(entry(i, 1), &threshold, 60_000) {
+                fired.push(c.end);
+            }
+            assert!(w.entries.len() <= MAX_ENTRIES);
+        }
+        assert_eq!(w.value_at(24_999), 25_000.0);
+        if let Some(c) = w.push(entry(hour + 30_000, 1), &threshold, 60_000) {
+            fired.push(c.end);
+        }
+        assert_eq!(fired, [0, hour + 30_000]);
+    }
+
     #[test]
     fn a_sum_flood_under_its_threshold_is_compacted_and_still_fires() {
         let hour = 3_600_000;
