@@ -775,6 +775,24 @@ mod tests {
         assert_eq!(fired, [1000], "the 1,001st distinct value, once");
     }
 
+    /// Pushes an entry of `value` at each millisecond of `times` (60 s of grace), checking the
+    /// cap after each; the crossings' ends.
+    fn flood(
+        w: &mut SlidingWindow,
+        threshold: &Threshold,
+        times: std::ops::Range<i64>,
+        value: i64,
+    ) -> Vec<i64> {
+        let mut fired = Vec::new();
+        for time in times {
+            if let Some(c) = w.push(entry(time, value), threshold, 60_000) {
+                fired.push(c.end);
+            }
+            assert!(w.entries.len() <= MAX_ENTRIES);
+        }
+        fired
+    }
+
     /// Under an `lt` threshold no entry may be let go past the cap (fewer can only make it
     /// hold): a count that passes the threshold stops holding, and holds again — a second
     /// crossing — only once its entries have left the span.
@@ -786,17 +804,9 @@ mod tests {
             op: CmpOp::Lt,
             value: 20_000.0,
         };
-        let mut fired = Vec::new();
-        for i in 0..25_000i64 {
-            if let Some(c) = w.push(entry(i, 1), &threshold, 60_000) {
-                fired.push(c.end);
-            }
-            assert!(w.entries.len() <= MAX_ENTRIES);
-        }
+        let mut fired = flood(&mut w, &threshold, 0..25_000, 1);
         assert_eq!(w.value_at(24_999), 25_000.0);
-        if let Some(c) = w.push(entry(hour + 30_000, 1), &threshold, 60_000) {
-            fired.push(c.end);
-        }
+        fired.extend(flood(&mut w, &threshold, hour + 30_000..hour + 30_001, 1));
         assert_eq!(fired, [0, hour + 30_000]);
     }
 
@@ -808,14 +818,8 @@ mod tests {
             op: CmpOp::Gte,
             value: 150_000.0,
         };
-        let mut fired = Vec::new();
         // One unit every millisecond: 150,000 units in 150 s, all inside the hour.
-        for i in 0..200_000i64 {
-            if let Some(c) = w.push(entry(i, 1000), &threshold, 60_000) {
-                fired.push(c.end);
-            }
-            assert!(w.entries.len() <= MAX_ENTRIES);
-        }
+        let fired = flood(&mut w, &threshold, 0..200_000, 1000);
         assert_eq!(fired.len(), 1, "{fired:?}");
         // Merged entries count from the latest of their slot (span/1024 = 3.5 s): the crossing
         // comes no more than one slot early.

@@ -372,3 +372,29 @@ pub struct ExpectedDecision {
     /// `None`: the rule under test.
     pub rule: Option<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_threshold_holds_below_at_or_above_its_value() {
+        use CmpOp::*;
+        // Holds (below, at, above) the value 10.
+        for (op, expected) in [
+            (Gt, [false, false, true]),
+            (Gte, [false, true, true]),
+            (Lt, [true, false, false]),
+            (Lte, [true, true, false]),
+            (Eq, [false, true, false]),
+        ] {
+            let threshold = Threshold { op, value: 10.0 };
+            assert_eq!(
+                [9.0, 10.0, 11.0].map(|x| threshold.holds(x)),
+                expected,
+                "{op:?}"
+            );
+            assert_eq!(threshold.is_upward(), matches!(op, Gt | Gte), "{op:?}");
+        }
+    }
+}
