@@ -379,10 +379,11 @@ impl Texts {
         }
     }
 
-    /// Adds a text (at most `capacity` of them, see `new`); a repeat is kept once.
+    /// Adds a text; a repeat is kept once. Callers insert at most `capacity` texts (one per
+    /// pattern of the group `new` was sized for), so each numbers within 32 bits.
     fn insert(&mut self, text: &str) {
         let hash = self.hash(text.as_bytes());
-        if self.find(hash, text.as_bytes()) || self.ends.len() > u32::MAX as usize {
+        if self.find(hash, text.as_bytes()) {
             return;
         }
         self.buf.push_str(text);
@@ -469,6 +470,19 @@ mod tests {
         let mut kept = few.clone();
         assert!(Lookup::build(&mut kept, false).is_none());
         assert_eq!(globs(&kept), globs(&few));
+    }
+
+    /// A text written twice is kept once: the exact texts a lookup lists (the services an
+    /// index reads from a rule) have no repeats, in any case (`E0` is `e0` uncased).
+    #[test]
+    fn a_repeated_text_is_kept_once() {
+        let mut pats = many(Glob::Exact, MIN_INDEXED, "e");
+        pats.push(pat(Glob::Exact("e0".into())));
+        pats.push(pat(Glob::Exact("E0".into())));
+        let lookup = Lookup::build(&mut pats, false).unwrap();
+        let texts: Vec<&str> = lookup.exact_texts().collect();
+        assert_eq!(texts.len(), MIN_INDEXED, "{texts:?}");
+        assert_eq!(texts[0], "e0");
     }
 
     /// A flag is found only when some exact pattern is that flag.
