@@ -2259,6 +2259,105 @@ mod tests {
         assert_eq!(loaded(&src), ["D", "E"]);
     }
 
+    /// A Falco file's load errors, `line:col: message`.
+    fn load_errors(src: &str) -> Vec<String> {
+        let (_, errors) = read_file(src).unwrap();
+        errors
+            .iter()
+            .map(|e| format!("{}: {}", e.pos, e.message))
+            .collect()
+    }
+
+    #[test]
+    fn rule_ids_are_the_names_slugged() {
+        let ids = |src: &str| -> Vec<String> {
+            let (docs, errors) = read_file(src).unwrap();
+            assert!(errors.is_empty(), "{errors:?}");
+            docs.iter()
+                .filter(|d| d.is_rule)
+                .map(|d| d.id.as_ref().unwrap().value.clone())
+                .collect()
+        };
+        let rule = |name: &str| {
+            format!(
+                "- rule: '{name}'\n  desc: d\n  condition: ka.verb = get\n  output: o\n  \
+                 priority: INFO\n  source: k8s_audit\n"
+            )
+        };
+        let src = [
+            rule("Attach to Cluster-Admin Pod"),
+            // Leading, trailing and runs of other characters: one `_` between words only.
+            rule("  -- K8s  Secret // Get --  "),
+            rule("!!!"),
+        ]
+        .concat();
+        assert_eq!(
+            ids(&src),
+            [
+                "falco.attach_to_cluster_admin_pod",
+                "falco.k8s_secret_get",
+                "falco.unnamed"
+            ]
+        );
+    }
+
+    #[test]
+    fn item_kinds_and_the_forms_of_a_change() {
+        let rule = "- rule: R\n  desc: d\n  condition: ka.verb = get\n  output: o\n  \
+                    priority: INFO\n  source: k8s_audit\n";
+        // The version items Falco files open with are read and passed over; anything else
+        // that names no kind is an error.
+        let src = format!(
+            "- required_engine_version: 0.26.0\n- required_plugin_versions: []\n{rule}\
+             - rul: S\n  condition: ka.verb = get\n"
+        );
+        assert_eq!(
+            load_errors(&src),
+            [
+                "9:3: a Falco item needs one of `rule`, `macro`, `list` (or \
+              `required_engine_version`, `required_plugin_versions`)"
+            ]
+        );
+        // `append: false` is a definition like no `append` at all: the second R replaces.
+        let src = format!(
+            "{rule}- rule: R\n  desc: d2\n  condition: ka.verb = list\n  output: o\n  \
+             priority: INFO\n  source: k8s_audit\n  append: false\n"
+        );
+        assert_eq!(loaded(&src), ["R"]);
+        let (e, c) = translated(
+            "- macro: m\n  condition: ka.verb = a\n- macro: m\n  condition: ka.verb = b\n  \
+             append: false",
+            "m",
+        )
+        .unwrap();
+        assert_eq!(
+            (e, c),
+            (vec!["c1 raw.verb|cased: [b]".to_owned()], "c1".into())
+        );
+        // An override's mode is `append` or `replace`, nothing else.
+        let src = format!(
+            "{rule}- rule: R\n  condition: ka.verb = list\n  override:\n    condition: prepend\n"
+        );
+        assert_eq!(
+            load_errors(&src),
+            ["10:16: an override is `append` or `replace`"]
+        );
+        // A list's `items` may be empty, and is otherwise a sequence.
+        let (e, c) = translated(
+            "- list: none\n  items:\n- list: some\n  items: [a, none]",
+            "ka.verb in (some)",
+        )
+        .unwrap();
+        assert_eq!(
+            (e, c),
+            (vec!["c1 raw.verb|cased: [a]".to_owned()], "c1".into())
+        );
+        assert_eq!(
+            load_errors(&format!("- list: shells\n  items: bash\n{rule}")),
+            ["2:10: list `shells`: `items` must be a list"]
+        );
+    }
+
     #[test]
     fn exceptions_are_selections_of_tuples() {
         let src = "\
