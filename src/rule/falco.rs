@@ -2257,6 +2257,27 @@ mod tests {
         ]
         .concat();
         assert_eq!(loaded(&src), ["D", "E"]);
+        // A whole redefinition that also says `enabled: true` replaces, not only switches on.
+        let src = [
+            rule("F", "ka.verb = get", ""),
+            rule("F", "ka.verb = get", "  enabled: true\n").replace("INFO", "CRITICAL"),
+        ]
+        .concat();
+        let (docs, errors) = read_file(&src).unwrap();
+        assert!(errors.is_empty(), "{errors:?}");
+        let levels: Vec<&str> = docs
+            .iter()
+            .filter_map(|d| d.level.as_ref())
+            .map(|l| l.value.as_str())
+            .collect();
+        assert_eq!(levels, ["critical"]);
+    }
+
+    #[test]
+    fn a_rule_with_a_mistake_in_its_item_costs_one_error() {
+        let rule = "- rule: R\n  desc: d\n  condition: [ka.verb = get]\n  output: o\n  \
+                    priority: INFO\n  source: k8s_audit\n";
+        assert_eq!(load_errors(rule), ["3:14: condition must be text"]);
     }
 
     /// A Falco file's load errors, `line:col: message`.
