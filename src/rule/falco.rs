@@ -2274,6 +2274,38 @@ mod tests {
     }
 
     #[test]
+    fn tags_are_appended_or_replaced_and_a_rule_sits_where_it_was_last_defined() {
+        let rule = |name: &str, tags: &str| {
+            format!(
+                "- rule: {name}\n  desc: d\n  condition: ka.verb = get\n  output: o\n  \
+                 priority: INFO\n  source: k8s_audit\n  tags: [{tags}]\n"
+            )
+        };
+        let src = [
+            rule("A", "a1"),
+            rule("B", "b1"),
+            "- rule: A\n  tags: [a2]\n  append: true\n".to_owned(),
+            "- rule: B\n  tags: [b2]\n  override:\n    tags: replace\n".to_owned(),
+            // A whole redefinition: C's place is its second definition's, after D.
+            rule("C", "c1"),
+            rule("D", "d1"),
+            rule("C", "c2"),
+        ]
+        .concat();
+        let (docs, errors) = read_file(&src).unwrap();
+        assert!(errors.is_empty(), "{errors:?}");
+        let rules: Vec<String> = docs
+            .iter()
+            .filter(|d| d.is_rule)
+            .map(|d| {
+                let tags: Vec<&str> = d.tags.iter().map(|t| t.value.as_str()).collect();
+                format!("{}: {}", d.title.as_ref().unwrap().value, tags.join(" "))
+            })
+            .collect();
+        assert_eq!(rules, ["A: a1 a2", "B: b2", "D: d1", "C: c2"]);
+    }
+
+    #[test]
     fn a_rule_with_a_mistake_in_its_item_costs_one_error() {
         let rule = "- rule: R\n  desc: d\n  condition: [ka.verb = get]\n  output: o\n  \
                     priority: INFO\n  source: k8s_audit\n";
@@ -2439,15 +2471,11 @@ mod tests {
         );
     }
 
-    #[test]
-    fn output_fields_become_engine_fields() {
-        let src = "- rule: R\n  desc: d\n  condition: ka.verb = get\n  priority: INFO\n  \
-                   source: k8s_audit\n  output: '100% by %ka.user.name. at %jevt.value[/stage] \
-                   cmd=%ka.uri.param[command] repo=%ka.req.pod.containers.image.repository'\n";
+    /// The parts of the one rule's output: `"text"` and `<field>`.
+    fn output_parts(src: &str) -> Vec<String> {
         let (docs, errors) = read_file(src).unwrap();
         assert!(errors.is_empty(), "{errors:?}");
-        let parts: Vec<String> = docs
-            .iter()
+        docs.iter()
             .find(|d| d.is_rule)
             .unwrap()
             .output
@@ -2456,9 +2484,24 @@ mod tests {
                 OutputPart::Text(t) => format!("{t:?}"),
                 OutputPart::Field(f) => format!("<{}>", f.value),
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn output_fields_become_engine_fields() {
+        let src = "- rule: R\n  desc: d\n  condition: ka.verb = get\n  priority: INFO\n  \
+                   source: k8s_audit\n  output: '100% by %ka.user.name. at %jevt.value[/stage] \
+                   cmd=%ka.uri.param[command] repo=%ka.req.pod.containers.image.repository'\n";
+        // An appended output goes after the one before, a space between.
+        let appended = "- rule: R\n  desc: d\n  condition: ka.verb = get\n  priority: INFO\n  \
+                        source: k8s_audit\n  output: created\n\
+                        - rule: R\n  output: by %ka.user.name\n  append: true\n";
         assert_eq!(
-            parts,
+            output_parts(appended),
+            [r#""created by ""#, "<raw.user.username>"]
+        );
+        assert_eq!(
+            output_parts(src),
             [
                 r#""100% by ""#,
                 "<raw.user.username>",
