@@ -92,9 +92,15 @@ const EXPECTED: &[(&str, &[Decision])] = &[
 /// The decisions on one trace, replayed alone: the traces are separate captures of the same
 /// users, months apart, so together most records would be late for their session.
 fn replay(trace: &Path) -> Vec<Value> {
+    replay_with(Path::new("fixtures/falco"), trace)
+}
+
+/// The decisions of the rules under `rules` on one file.
+fn replay_with(rules: &Path, trace: &Path) -> Vec<Value> {
     let output = Command::new(env!("CARGO_BIN_EXE_sessionguard"))
         .current_dir(root())
-        .args(["replay", "--no-progress", "--rules", "fixtures/falco"])
+        .args(["replay", "--no-progress", "--rules"])
+        .arg(rules)
         .arg(trace)
         .output()
         .unwrap();
@@ -185,6 +191,32 @@ fn a_one_field_exception_leaves_out_its_values_only() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(fired, ["kube-systems", "monitoring"]);
+}
+
+/// A Falco rule is for `source: k8s_audit`, and reads Kubernetes audit records only: one that
+/// holds on any record lacking a verb fires on a Kubernetes request, never on a CloudTrail or
+/// Okta record.
+#[test]
+fn a_falco_rule_reads_kubernetes_audit_records_only() {
+    let dir = std::env::temp_dir().join(format!("sg-falco-source-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("not-a-read.yaml"),
+        "- rule: Not a read\n  desc: Any request but a read.\n  \
+         condition: not ka.verb in (get, list, watch)\n  output: '%ka.verb'\n  \
+         priority: NOTICE\n  source: k8s_audit\n",
+    )
+    .unwrap();
+    let fired: Vec<usize> = [
+        "fixtures/events/cloudtrail/aws.persistence.iam-create-admin-user.json",
+        "fixtures/events/okta/session-handwritten.jsonl",
+        "fixtures/third_party/k8s-audit-falco/create_nginx_service_nodeport.json",
+    ]
+    .iter()
+    .map(|trace| replay_with(&dir, Path::new(trace)).len())
+    .collect();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(fired, [0, 0, 1]);
 }
 
 /// What a Falco rule becomes: its name is the title, the id is made from it, its tags are

@@ -2488,6 +2488,38 @@ mod tests {
     }
 
     #[test]
+    fn an_exception_may_start_empty_and_takes_appends_of_its_own_shape() {
+        let rule = "- rule: R\n  desc: d\n  condition: ka.verb = create\n  output: o\n  \
+                    priority: INFO\n  source: k8s_audit\n  exceptions:\n    - name: by_name\n      \
+                    fields: [ka.target.name]\n      values:\n";
+        // Falco's files declare an exception with no values for others to append to.
+        let src = format!(
+            "{rule}- rule: R\n  exceptions:\n    - name: by_name\n      values: [[a]]\n  \
+             append: true\n"
+        );
+        let (docs, errors) = read_file(&src).unwrap();
+        assert!(errors.is_empty(), "{errors:?}");
+        let doc = docs.iter().find(|d| d.is_rule).unwrap();
+        let keys: Vec<&str> = doc
+            .exceptions
+            .iter()
+            .flat_map(|e| &e.selection.groups)
+            .flatten()
+            .map(|e| e.key.value.as_str())
+            .collect();
+        assert_eq!(keys, ["raw.objectRef.name|cased"]);
+        // An append naming other fields, as many as the exception has, is refused.
+        let src = format!(
+            "{rule}- rule: R\n  exceptions:\n    - name: by_name\n      \
+             fields: [ka.target.namespace]\n      values: [[a]]\n  append: true\n"
+        );
+        assert_eq!(
+            load_errors(&src),
+            ["13:13: exception `by_name`: appended values take the fields and comparisons it has"]
+        );
+    }
+
+    #[test]
     fn output_fields_become_engine_fields() {
         let src = "- rule: R\n  desc: d\n  condition: ka.verb = get\n  priority: INFO\n  \
                    source: k8s_audit\n  output: '100% by %ka.user.name. at %jevt.value[/stage] \
