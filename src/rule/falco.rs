@@ -2508,6 +2508,12 @@ mod tests {
             .map(|e| e.key.value.as_str())
             .collect();
         assert_eq!(keys, ["raw.objectRef.name|cased"]);
+        // An append may repeat the exception's fields.
+        let src = format!(
+            "{rule}- rule: R\n  exceptions:\n    - name: by_name\n      \
+             fields: [ka.target.name]\n      values: [[a]]\n  append: true\n"
+        );
+        assert_eq!(load_errors(&src), Vec::<String>::new());
         // An append naming other fields, as many as the exception has, is refused.
         let src = format!(
             "{rule}- rule: R\n  exceptions:\n    - name: by_name\n      \
