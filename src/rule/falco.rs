@@ -2212,6 +2212,14 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(errors, ["4:14: macro cycle: a → b → a"]);
+        // A mistake in an appended condition is found where the append wrote it.
+        let errors = translated(
+            "- macro: m\n  condition: ka.verb = get\n- macro: m\n  condition: or ka.verb in (a, b\n  \
+             append: true",
+            "m",
+        )
+        .unwrap_err();
+        assert_eq!(errors, ["4:28: unclosed `(`"]);
         let errors =
             translated("- macro: kcreate\n  condition: ka.verb = create", "kcreat").unwrap_err();
         assert_eq!(
@@ -2522,6 +2530,26 @@ mod tests {
         assert_eq!(
             load_errors(&src),
             ["13:13: exception `by_name`: appended values take the fields and comparisons it has"]
+        );
+        // With comparisons: an append may give values alone or repeat them, not change them.
+        let with_comps = "- rule: R\n  desc: d\n  condition: ka.verb = create\n  output: o\n  \
+                          priority: INFO\n  source: k8s_audit\n  exceptions:\n    - name: by_place\n      \
+                          fields: [ka.target.name, ka.target.namespace]\n      \
+                          comps: [=, startswith]\n      values: [[a, b]]\n";
+        let append = |extra: &str| {
+            format!(
+                "{with_comps}- rule: R\n  exceptions:\n    - name: by_place\n{extra}      \
+                 values: [[c, d]]\n  append: true\n"
+            )
+        };
+        assert_eq!(load_errors(&append("")), Vec::<String>::new());
+        assert_eq!(
+            load_errors(&append("      comps: [=, startswith]\n")),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            load_errors(&append("      comps: [=, =]\n")),
+            ["14:13: exception `by_place`: appended values take the fields and comparisons it has"]
         );
     }
 
