@@ -545,14 +545,18 @@ impl<R: BufRead> Framer<R> {
 
     /// The length of the line here when it is one object (it ends with `}`) within the limit.
     fn whole_line_object(&mut self) -> Option<usize> {
+        // How far the line's end has been looked for: a long line read in small pieces (a
+        // pipe) is searched once, not once a read.
+        let mut searched = 0;
         loop {
             let avail = self.avail();
             let limit = avail.len().min(self.max.saturating_add(1));
-            let line = match memchr::memchr(b'\n', &avail[..limit]) {
-                Some(n) => n,
+            let line = match memchr::memchr(b'\n', &avail[searched..limit]) {
+                Some(n) => searched + n,
                 None if avail.len() > self.max => return None,
                 None if self.eof => avail.len(),
                 None => {
+                    searched = limit;
                     self.fill();
                     continue;
                 }
