@@ -2206,6 +2206,9 @@ mod tests {
             ["c1 raw.verb|cased: [a, b, c]", "c2 raw.verb|cased: [z]"]
         );
         assert_eq!(c, "(c1 or c2) and (c1 or c2) and not (c1 or c2 or c2)");
+        // A list naming itself among its items: the name is a value there, not a loop.
+        let (e, _) = translated("- list: l\n  items: [a, l]", "ka.verb in (l)").unwrap();
+        assert_eq!(e, ["c1 raw.verb|cased: [a, l]"]);
         let errors = translated(
             "- macro: a\n  condition: b\n- macro: b\n  condition: a",
             "a",
@@ -2607,6 +2610,21 @@ mod tests {
         items.push_str("- macro: m200\n  condition: ka.verb = get\n");
         let e = translated(&items, "m0").unwrap_err();
         assert!(e[0].contains("nested more than 64 deep"), "{e:?}");
+    }
+
+    #[test]
+    fn a_condition_nests_64_deep_and_no_deeper() {
+        let nested = |n: usize, open: &str, close: &str| {
+            format!("{}ka.verb = get{}", open.repeat(n), close.repeat(n))
+        };
+        for (open, close) in [("not ", ""), ("(", ")")] {
+            assert!(translated("", &nested(64, open, close)).is_ok(), "{open}");
+            let e = translated("", &nested(65, open, close)).unwrap_err();
+            assert!(e[0].ends_with("condition nested too deeply"), "{e:?}");
+        }
+        // Depth is nesting, not length: a hundred negations side by side are one level each.
+        let side_by_side = vec!["not ka.verb = get"; 100].join(" and ");
+        assert!(translated("", &side_by_side).is_ok());
     }
 
     /// The fixture files with each line deleted, duplicated or given an odd value: the loader
