@@ -2061,6 +2061,11 @@ mod tests {
             parse("jevt.value[/stage] exists and andy and ornament").unwrap(),
             r#"and(jevt.value[/stage] exists [], m:andy, m:ornament)"#
         );
+        // An argument may be quoted, either way.
+        assert_eq!(
+            parse(r#"jevt.value["/stage"] = a or ka.uri.param['command'] = b"#).unwrap(),
+            r#"or(jevt.value[/stage] = ["a"], ka.uri.param[command] = ["b"])"#
+        );
         assert_eq!(
             parse(r#"x.y = "a \"quoted\" (value)""#).unwrap(),
             r#"x.y = ["a \"quoted\" (value)"]"#
@@ -2073,6 +2078,14 @@ mod tests {
             ("x.y = val(z.w)", "`val(…)`"),
             ("a b", "expected `and` or `or` before `b`"),
             ("a and", "ends early"),
+            (
+                "and x.y = a",
+                "expected a macro or a comparison before `and`",
+            ),
+            (
+                "a and or x.y = a",
+                "expected a macro or a comparison before `or`",
+            ),
             ("(a or b", "unclosed `(`"),
             ("x.y in (a b)", "expected `,` or `)`"),
             ("x.y = \"open", "unclosed quote"),
@@ -2499,6 +2512,46 @@ mod tests {
     }
 
     #[test]
+    fn an_exception_without_comparisons_is_in_for_one_field_and_equals_for_more() {
+        let groups = |exception: &str| -> Vec<String> {
+            let src = format!(
+                "- list: admins\n  items: [alice, bob]\n- rule: R\n  desc: d\n  \
+                 condition: ka.verb = create\n  output: o\n  priority: INFO\n  \
+                 source: k8s_audit\n  exceptions:\n    - name: e\n{exception}"
+            );
+            let (docs, errors) = read_file(&src).unwrap();
+            assert!(errors.is_empty(), "{errors:?}");
+            let doc = docs.iter().find(|d| d.is_rule).unwrap();
+            doc.exceptions
+                .iter()
+                .flat_map(|e| &e.selection.groups)
+                .flatten()
+                .map(|e| {
+                    let v: Vec<String> =
+                        e.values.items.iter().map(|i| i.value.to_string()).collect();
+                    format!("{}: {}", e.key.value, v.join(","))
+                })
+                .collect()
+        };
+        // One field: its values are a list, as with `in`, so a list's name stands for its items.
+        assert_eq!(
+            groups("      fields: ka.user.name\n      values: [admins]\n"),
+            ["raw.user.username|cased: alice,bob"]
+        );
+        // More fields: each is compared with `=`, so the name is the value.
+        assert_eq!(
+            groups(
+                "      fields: [ka.user.name, ka.target.namespace]\n      \
+                 values: [[admins, ops]]\n"
+            ),
+            [
+                "raw.user.username|cased: admins",
+                "raw.objectRef.namespace|cased: ops"
+            ]
+        );
+    }
+
+    #[test]
     fn an_exception_may_start_empty_and_takes_appends_of_its_own_shape() {
         let rule = "- rule: R\n  desc: d\n  condition: ka.verb = create\n  output: o\n  \
                     priority: INFO\n  source: k8s_audit\n  exceptions:\n    - name: by_name\n      \
@@ -2623,8 +2676,10 @@ mod tests {
             assert!(e[0].ends_with("condition nested too deeply"), "{e:?}");
         }
         // Depth is nesting, not length: a hundred negations side by side are one level each.
-        let side_by_side = vec!["not ka.verb = get"; 100].join(" and ");
-        assert!(translated("", &side_by_side).is_ok());
+        for term in ["not ka.verb = get", "(ka.verb = get)"] {
+            let side_by_side = vec![term; 100].join(" and ");
+            assert!(translated("", &side_by_side).is_ok(), "{term}");
+        }
     }
 
     /// The fixture files with each line deleted, duplicated or given an odd value: the loader
