@@ -1859,6 +1859,8 @@ fn entry(
             )
         }
         Op::Regex => return fail(errors, "`regex` is not read yet".into()),
+        // No caller passes `!=` today (a condition's becomes `exists and not =`, an exception's
+        // is refused); kept so a new caller cannot turn it into `=`.
         Op::Ne => return fail(errors, "`!=` is not read here".into()),
         Op::Lt | Op::Le | Op::Gt | Op::Ge => {
             entry.key.push_str(match op {
@@ -2193,6 +2195,33 @@ mod tests {
                 r#"c2 raw.annotations."authorization.k8s.io/decision"|cased: [allow]"#
             ]
         );
+        // A key no raw path can name is refused, whichever way it cannot.
+        for pointer in ["/a//b", "/a\"b", "/a|b", "/a?"] {
+            let e = translated("", &format!("jevt.value[{pointer}] = x")).unwrap_err();
+            assert!(e[0].contains("cannot be read"), "{pointer}: {e:?}");
+        }
+        // Each ordering and suffix comparison, and the ones not read.
+        let (e, _) = translated(
+            "",
+            "ka.response.code < 400 and ka.response.code <= 401 and ka.uri endswith /exec",
+        )
+        .unwrap();
+        assert_eq!(
+            e,
+            [
+                "c1 raw.responseStatus.code|lt: [400]",
+                "c2 raw.responseStatus.code|lte: [401]",
+                "c3 raw.requestURI|endswith|cased: [/exec]"
+            ]
+        );
+        for (condition, fragment) in [
+            ("ka.uri bcontains 2f65", "`bcontains` compares bytes"),
+            ("ka.uri bstartswith 2f", "`bstartswith` compares bytes"),
+            ("ka.uri regex '^/api'", "`regex` is not read yet"),
+        ] {
+            let e = translated("", condition).unwrap_err();
+            assert!(e[0].contains(fragment), "{condition}: {e:?}");
+        }
     }
 
     #[test]
