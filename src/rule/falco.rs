@@ -2203,7 +2203,8 @@ mod tests {
         // Each ordering and suffix comparison, and the ones not read.
         let (e, _) = translated(
             "",
-            "ka.response.code < 400 and ka.response.code <= 401 and ka.uri endswith /exec",
+            "ka.response.code < 400 and ka.response.code <= 401 and ka.uri endswith /exec \
+             and ka.uri glob '/api/*' and ka.uri iglob '/API/*'",
         )
         .unwrap();
         assert_eq!(
@@ -2211,7 +2212,9 @@ mod tests {
             [
                 "c1 raw.responseStatus.code|lt: [400]",
                 "c2 raw.responseStatus.code|lte: [401]",
-                "c3 raw.requestURI|endswith|cased: [/exec]"
+                "c3 raw.requestURI|endswith|cased: [/exec]",
+                "c4 raw.requestURI|cased: [/api/*]",
+                "c5 raw.requestURI: [/API/*]"
             ]
         );
         for (condition, fragment) in [
