@@ -2217,6 +2217,9 @@ mod tests {
                 "c5 raw.requestURI: [/API/*]"
             ]
         );
+        // A quoted value's mistake is shown at its first character, inside the quote.
+        let e = translated("", "ka.response.code >= 'high'").unwrap_err();
+        assert_eq!(e, ["4:35: `>=` needs a number, not `high`"]);
         for (condition, fragment) in [
             ("ka.uri bcontains 2f65", "`bcontains` compares bytes"),
             ("ka.uri bstartswith 2f", "`bstartswith` compares bytes"),
