@@ -4,7 +4,7 @@
 //! - one JSON object per line (NDJSON), streamed line by line; a bad line is one reject;
 //! - CloudTrail's `{"Records": [...]}` envelope, on one line (as S3 delivers it) or pretty-printed;
 //! - a JSON array of records;
-//! - single records, pretty-printed or concatenated.
+//! - single records, pretty-printed or concatenated (on lines of their own or one line).
 //!
 //! One streaming framer reads every shape, holding one record and one read buffer at a time
 //! (never the file): it finds where each JSON value ends by its nesting and strings, and leaves
@@ -562,7 +562,9 @@ impl<R: BufRead> Framer<R> {
                 }
             };
             let text = trim(&avail[..line]);
-            return (text.last() == Some(&b'}') && braces_balance(text)).then_some(line);
+            let one =
+                text.last() == Some(&b'}') && braces_balance(text) && !closes_then_opens(text);
+            return one.then_some(line);
         }
     }
 
@@ -693,6 +695,14 @@ fn braces_balance(text: &[u8]) -> bool {
         depth += i64::from(d);
     }
     depth == 0
+}
+
+/// Whether a `}` is followed, past any white space, by a `{`: never so in one JSON object
+/// (but inside its strings), always so between records concatenated on one line (`{…}{…}`, as
+/// Amazon Data Firehose writes them to S3). Such a line goes to the scanner, record by record.
+fn closes_then_opens(text: &[u8]) -> bool {
+    memchr::memchr_iter(b'}', text)
+        .any(|at| text[at + 1..].iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{'))
 }
 
 /// What scanning a value found.
@@ -949,6 +959,29 @@ mod tests {
             assert_eq!(first_kept, first, "{first:?}");
             assert_eq!(got[1].0, 2, "{got:?}");
         }
+    }
+
+    /// Records concatenated with nothing between them (Amazon Data Firehose's S3 objects) or
+    /// a space are each a record, on the line they share; braces inside strings are text.
+    #[test]
+    fn records_concatenated_on_one_line_are_each_a_record() {
+        let framed = frame("{\"a\":1}{\"b\":2} {\"c\":\"}{\"}\n{\"d\":{\"e\":1}}\n");
+        assert_eq!(
+            kept(&framed),
+            [
+                r#"{"a":1}"#,
+                r#"{"b":2}"#,
+                r#"{"c":"}{"}"#,
+                r#"{"d":{"e":1}}"#
+            ]
+        );
+        let lines: Vec<u64> = framed.iter().map(|(line, _)| *line).collect();
+        assert_eq!(lines, [1, 1, 1, 2]);
+        // Read 7 bytes at a time, the first 70 bytes held (the look for an envelope wants 64)
+        // end in `}` and balance, like a whole record: the line is read to its end before it
+        // is judged.
+        let record = format!(r#"{{"a":"{}}}","b":1}}"#, "x".repeat(63));
+        assert_eq!(kept(&frame(&format!("{record}\n"))), [record]);
     }
 
     #[test]
