@@ -1162,6 +1162,28 @@ mod tests {
             (4, ""),
             "where the input ended; no bytes lost"
         );
+        // The notice names where the collection opened.
+        let notice = |input: &str| {
+            let mut details = Vec::new();
+            frame_records(input.as_bytes(), 1 << 20, &mut |item| {
+                if let Item::Broken { reject, .. } = item {
+                    details.push(reject.detail);
+                }
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+            details
+        };
+        assert_eq!(
+            notice("\n[\n{\"a\":1}\n"),
+            [
+                "this array of records never closes (no `]` before the end): the input may be cut \
+              short (the `[` at line 2)"
+            ]
+        );
+        assert!(
+            notice("{\"Records\": [{\"a\":1},")[0].ends_with("(the `{\"Records\": [` at line 1)")
+        );
     }
 
     #[test]
