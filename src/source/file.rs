@@ -1064,6 +1064,70 @@ mod tests {
         );
     }
 
+    /// A read interrupted by a signal is tried again: nothing is lost, no error is returned.
+    #[test]
+    fn an_interrupted_read_is_retried() {
+        struct Interrupted<'a> {
+            interrupted: bool,
+            rest: &'a [u8],
+        }
+        impl io::Read for Interrupted<'_> {
+            fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+                if !std::mem::replace(&mut self.interrupted, true) {
+                    return Err(io::ErrorKind::Interrupted.into());
+                }
+                io::Read::read(&mut self.rest, out)
+            }
+        }
+        let reader = Interrupted {
+            interrupted: false,
+            rest: b"{\"a\":1}\n",
+        };
+        let got = frame_reader(BufReader::with_capacity(1, reader), 1 << 20);
+        assert_eq!(got, [(1, Ok(r#"{"a":1}"#.to_owned()))]);
+    }
+
+    /// The details of the rejects framing `input` gives, read 7 bytes at a time (so a record
+    /// over the limit is over it before its end is held).
+    fn details(input: &str, max_record_bytes: usize) -> Vec<String> {
+        let mut details = Vec::new();
+        let reader = BufReader::with_capacity(1, Trickle(input.as_bytes()));
+        frame_records(reader, max_record_bytes, &mut |item| {
+            if let Item::Broken { reject, .. } = item {
+                details.push(reject.detail);
+            }
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+        details
+    }
+
+    #[test]
+    fn a_record_over_the_limit_is_counted_to_its_end() {
+        let big = format!("{{\"a\": [\n{}\n]}}", "1,".repeat(50) + "1");
+        assert_eq!(big.len(), 112);
+        assert_eq!(
+            details(&format!("{big}\n{{\"c\":2}}\n"), 60),
+            ["record is 112 bytes, the limit is 60; the first 60 bytes kept"]
+        );
+        // Cut short: counted to where the next record starts, or to the end of the input.
+        let cut = &big[..big.len() - 3];
+        assert_eq!(
+            details(&format!("{cut}\n{{\"c\":2}}\n"), 60),
+            [
+                "record is 110 bytes, the limit is 60; the first 60 bytes kept; it breaks off \
+              where a new record starts"
+            ]
+        );
+        assert_eq!(
+            details(cut, 60),
+            [
+                "record is 109 bytes, the limit is 60; the first 60 bytes kept; the input ends \
+              inside it"
+            ]
+        );
+    }
+
     #[test]
     fn a_record_over_the_limit_is_rejected_with_its_first_bytes() {
         let big = format!("{{\"a\": \"{}\"}}", "x".repeat(100));
@@ -1163,17 +1227,7 @@ mod tests {
             "where the input ended; no bytes lost"
         );
         // The notice names where the collection opened.
-        let notice = |input: &str| {
-            let mut details = Vec::new();
-            frame_records(input.as_bytes(), 1 << 20, &mut |item| {
-                if let Item::Broken { reject, .. } = item {
-                    details.push(reject.detail);
-                }
-                ControlFlow::Continue(())
-            })
-            .unwrap();
-            details
-        };
+        let notice = |input: &str| details(input, 1 << 20);
         assert_eq!(
             notice("\n[\n{\"a\":1}\n"),
             [
