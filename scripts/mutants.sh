@@ -29,14 +29,15 @@ fi
 
 scope=${1:-core}
 # The core's files, and every test target that exercises them: for core, diff and a file glob.
-core_files=(-f 'src/engine/*.rs' -f 'src/rule/*.rs' -f 'src/event/*.rs' -f 'src/source/*.rs')
+# `**` takes nested modules too (`src/rule/compile/filter.rs`); `*` alone stops at the folder.
+core_files=(-f 'src/engine/**/*.rs' -f 'src/rule/**/*.rs' -f 'src/event/**/*.rs' -f 'src/source/**/*.rs')
 all_targets="engine scenarios time_model rule_errors check golden third_party sigma_correlation sigma falco rule_lists agents ocsf hostile fuzz"
 [ $# -gt 0 ] && shift
 # The files to mutate, and the test targets that exercise them (unit tests always).
 case "$scope" in
-    engine) files=(-f 'src/engine/*.rs'); targets="engine scenarios time_model check sigma_correlation agents" ;;
-    rule) files=(-f 'src/rule/*.rs'); targets="rule_errors check engine scenarios sigma_correlation sigma falco rule_lists" ;;
-    adapters) files=(-f 'src/event/*.rs' -f 'src/source/*.rs'); targets="golden third_party scenarios ocsf hostile fuzz" ;;
+    engine) files=(-f 'src/engine/**/*.rs'); targets="engine scenarios time_model check sigma_correlation agents" ;;
+    rule) files=(-f 'src/rule/**/*.rs'); targets="rule_errors check engine scenarios sigma_correlation sigma falco rule_lists" ;;
+    adapters) files=(-f 'src/event/**/*.rs' -f 'src/source/**/*.rs'); targets="golden third_party scenarios ocsf hostile fuzz" ;;
     core)
         files=("${core_files[@]}")
         targets=$all_targets
