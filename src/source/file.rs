@@ -986,9 +986,23 @@ mod tests {
 
     #[test]
     fn text_after_a_record_on_its_line_is_rejected_alone() {
-        let got = frame("{\"a\":1}garbage\n{\"b\":2}\n");
+        let input = "{\"a\":1}garbage\n{\"b\":2}\n";
+        let got = frame(input);
         assert_eq!(kept(&got), ["{\"a\":1}", "{\"b\":2}"]);
         assert_eq!(rejected(&got), ["garbage"]);
+        // Said so; garbage on a line of its own, or among an array's elements, is not after a
+        // record.
+        assert_eq!(
+            details(input, 1 << 20),
+            ["text after the record on its line"]
+        );
+        assert_eq!(
+            details("{\"a\":1}\ngarbage\n[{\"b\":2}, x]", 1 << 20),
+            [
+                "expected a JSON object, found garbage",
+                "expected a JSON object, found x"
+            ]
+        );
     }
 
     #[test]
