@@ -1030,6 +1030,10 @@ mod tests {
             assert_eq!(kept(&got), ["{\"a\":1}", "{\"c\":3}"], "{input:?}");
             assert_eq!(rejected(&got), ["{\"b\": ,}"], "{input:?}");
         }
+        // A stray element ends with its line, even with no comma after it.
+        let got = frame("[\n{\"a\":1},\nstray\n{\"c\":3}\n]\n");
+        assert_eq!(kept(&got), ["{\"a\":1}", "{\"c\":3}"]);
+        assert_eq!(rejected(&got), ["stray"]);
     }
 
     #[test]
