@@ -2312,7 +2312,9 @@ mod tests {
              rules: [aws-1, native, nope]\n  s: {eventType: x}\n  condition: not s and not t\n---\n\
              title: none\nlogsource: {product: github}\nfilter:\n  rules: any\n  \
              s: {action: x}\n  condition: not 1 of z*\n---\n\
-             title: shape\nfilter:\n  rules: []\n  condition: s\ndetection: {}\n",
+             title: shape\nfilter:\n  rules: []\n  condition: s\ndetection: {}\n---\n\
+             title: hidden\nlogsource: {product: github}\nfilter:\n  rules: any\n  \
+             _s: {action: x}\n  condition: not 1 of them\n",
         );
         let e = RuleSet::load(std::slice::from_ref(&dir.0)).unwrap_err();
         let got: Vec<String> = e
@@ -2335,6 +2337,8 @@ mod tests {
                 "filters.yml:25:14: filter `shape`: `s` is no selection of the filter",
                 "filters.yml:26:1: a Sigma filter has no `detection`: its selections and \
                  condition go under `filter:`",
+                // `them` is every selection but those named with a leading `_`.
+                "filters.yml:33:18: filter `hidden`: `of them` matches no selection of the filter",
             ]
         );
         // With the conditions fixed, the rules named are checked.
