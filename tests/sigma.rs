@@ -251,6 +251,26 @@ fn a_filter_removes_the_decision_its_rule_makes() {
     let mut want = unfiltered.clone();
     want.retain(|d| *d != breakglass);
     assert_eq!(filtered, want);
+    // The same filter written with `1 of them` and a helper selection: `them` leaves out the
+    // selections named with a leading `_`, so it is the break-glass selection alone.
+    let dir = std::env::temp_dir().join(format!("sg-sigma-them-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("filter.yml"),
+        format!(
+            "title: Break-glass sign-ins\nlogsource: {{product: aws, service: cloudtrail}}\n\
+             filter:\n  rules: [{CONSOLE_LOGIN_WITHOUT_MFA}]\n  \
+             breakglass: {{userIdentity.userName|startswith: 'breakglass-'}}\n  \
+             _console: {{eventName: ConsoleLogin}}\n  condition: not 1 of them\n"
+        ),
+    )
+    .unwrap();
+    let with_them = decisions(
+        &["fixtures/sigma-language/rules", dir.to_str().unwrap()],
+        LANGUAGE,
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(with_them, want);
 }
 
 /// `sessionguard check` names each modifier or filter it cannot use at its file, line and
