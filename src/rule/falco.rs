@@ -2279,12 +2279,17 @@ mod tests {
         );
     }
 
-    /// The rules a file loads, by title.
-    fn loaded(src: &str) -> Vec<String> {
+    /// The rule documents a Falco file gives; it must load without an error.
+    fn rule_docs(src: &str) -> Vec<Doc> {
         let (docs, errors) = read_file(src).unwrap();
         assert!(errors.is_empty(), "{errors:?}");
-        docs.iter()
-            .filter(|d| d.is_rule)
+        docs.into_iter().filter(|d| d.is_rule).collect()
+    }
+
+    /// The rules a file loads, by title.
+    fn loaded(src: &str) -> Vec<String> {
+        rule_docs(src)
+            .iter()
             .map(|d| d.title.as_ref().unwrap().value.clone())
             .collect()
     }
@@ -2322,8 +2327,7 @@ mod tests {
             rule("F", "ka.verb = get", "  enabled: true\n").replace("INFO", "CRITICAL"),
         ]
         .concat();
-        let (docs, errors) = read_file(&src).unwrap();
-        assert!(errors.is_empty(), "{errors:?}");
+        let docs = rule_docs(&src);
         let levels: Vec<&str> = docs
             .iter()
             .filter_map(|d| d.level.as_ref())
@@ -2351,11 +2355,8 @@ mod tests {
             rule("C", "c2"),
         ]
         .concat();
-        let (docs, errors) = read_file(&src).unwrap();
-        assert!(errors.is_empty(), "{errors:?}");
-        let rules: Vec<String> = docs
+        let rules: Vec<String> = rule_docs(&src)
             .iter()
-            .filter(|d| d.is_rule)
             .map(|d| {
                 let tags: Vec<&str> = d.tags.iter().map(|t| t.value.as_str()).collect();
                 format!("{}: {}", d.title.as_ref().unwrap().value, tags.join(" "))
@@ -2383,10 +2384,8 @@ mod tests {
     #[test]
     fn rule_ids_are_the_names_slugged() {
         let ids = |src: &str| -> Vec<String> {
-            let (docs, errors) = read_file(src).unwrap();
-            assert!(errors.is_empty(), "{errors:?}");
-            docs.iter()
-                .filter(|d| d.is_rule)
+            rule_docs(src)
+                .iter()
                 .map(|d| d.id.as_ref().unwrap().value.clone())
                 .collect()
         };
@@ -2495,9 +2494,8 @@ mod tests {
       values: [c]
   append: true
 ";
-        let (docs, errors) = read_file(src).unwrap();
-        assert!(errors.is_empty(), "{errors:?}");
-        let doc = docs.iter().find(|d| d.is_rule).unwrap();
+        let docs = rule_docs(src);
+        let doc = &docs[0];
         let groups: Vec<Vec<String>> = doc
             .exceptions
             .iter()
@@ -2532,11 +2530,7 @@ mod tests {
 
     /// The parts of the one rule's output: `"text"` and `<field>`.
     fn output_parts(src: &str) -> Vec<String> {
-        let (docs, errors) = read_file(src).unwrap();
-        assert!(errors.is_empty(), "{errors:?}");
-        docs.iter()
-            .find(|d| d.is_rule)
-            .unwrap()
+        rule_docs(src)[0]
             .output
             .iter()
             .map(|p| match p {
@@ -2554,10 +2548,8 @@ mod tests {
                  condition: ka.verb = create\n  output: o\n  priority: INFO\n  \
                  source: k8s_audit\n  exceptions:\n    - name: e\n{exception}"
             );
-            let (docs, errors) = read_file(&src).unwrap();
-            assert!(errors.is_empty(), "{errors:?}");
-            let doc = docs.iter().find(|d| d.is_rule).unwrap();
-            doc.exceptions
+            rule_docs(&src)[0]
+                .exceptions
                 .iter()
                 .flat_map(|e| &e.selection.groups)
                 .flatten()
@@ -2596,9 +2588,8 @@ mod tests {
             "{rule}- rule: R\n  exceptions:\n    - name: by_name\n      values: [[a]]\n  \
              append: true\n"
         );
-        let (docs, errors) = read_file(&src).unwrap();
-        assert!(errors.is_empty(), "{errors:?}");
-        let doc = docs.iter().find(|d| d.is_rule).unwrap();
+        let docs = rule_docs(&src);
+        let doc = &docs[0];
         let keys: Vec<&str> = doc
             .exceptions
             .iter()
