@@ -1082,6 +1082,21 @@ mod tests {
         );
     }
 
+    /// A file that opens with UTF-8's byte order mark (as Windows tools write it) starts with
+    /// its first record, on line 1.
+    #[test]
+    fn a_byte_order_mark_is_passed_over() {
+        for input in [
+            "\u{feff}{\"a\":1}\n{\"b\":2}\n",
+            "\u{feff}[{\"a\":1},\n{\"b\":2}]\n",
+        ] {
+            let got = frame(input);
+            assert_eq!(kept(&got), [r#"{"a":1}"#, r#"{"b":2}"#], "{input:?}");
+            assert_eq!(got[0].0, 1, "{input:?}");
+            assert_eq!(rejected(&got), Vec::<&str>::new(), "{input:?}");
+        }
+    }
+
     /// A read interrupted by a signal is tried again: nothing is lost, no error is returned.
     #[test]
     fn an_interrupted_read_is_retried() {
