@@ -765,27 +765,21 @@ mod tests {
             op: CmpOp::Gt,
             value: 1000.0,
         };
-        let mut fired = Vec::new();
-        for i in 0..200_000i64 {
-            if let Some(c) = d.push(entry(i, i), &over, 60_000) {
-                fired.push(c.end);
-            }
-            assert!(d.entries.len() <= MAX_ENTRIES);
-        }
+        let fired = flood(&mut d, &over, 0..200_000, |time| time);
         assert_eq!(fired, [1000], "the 1,001st distinct value, once");
     }
 
-    /// Pushes an entry of `value` at each millisecond of `times` (60 s of grace), checking the
-    /// cap after each; the crossings' ends.
+    /// Pushes an entry at each millisecond of `times` (60 s of grace), its value `value(time)`,
+    /// checking the cap after each; the crossings' ends.
     fn flood(
         w: &mut SlidingWindow,
         threshold: &Threshold,
         times: std::ops::Range<i64>,
-        value: i64,
+        value: impl Fn(i64) -> i64,
     ) -> Vec<i64> {
         let mut fired = Vec::new();
         for time in times {
-            if let Some(c) = w.push(entry(time, value), threshold, 60_000) {
+            if let Some(c) = w.push(entry(time, value(time)), threshold, 60_000) {
                 fired.push(c.end);
             }
             assert!(w.entries.len() <= MAX_ENTRIES);
@@ -804,9 +798,14 @@ mod tests {
             op: CmpOp::Lt,
             value: 20_000.0,
         };
-        let mut fired = flood(&mut w, &threshold, 0..25_000, 1);
+        let mut fired = flood(&mut w, &threshold, 0..25_000, |_| 1);
         assert_eq!(w.value_at(24_999), 25_000.0);
-        fired.extend(flood(&mut w, &threshold, hour + 30_000..hour + 30_001, 1));
+        fired.extend(flood(
+            &mut w,
+            &threshold,
+            hour + 30_000..hour + 30_001,
+            |_| 1,
+        ));
         assert_eq!(fired, [0, hour + 30_000]);
     }
 
@@ -819,7 +818,7 @@ mod tests {
             value: 150_000.0,
         };
         // One unit every millisecond: 150,000 units in 150 s, all inside the hour.
-        let fired = flood(&mut w, &threshold, 0..200_000, 1000);
+        let fired = flood(&mut w, &threshold, 0..200_000, |_| 1000);
         assert_eq!(fired.len(), 1, "{fired:?}");
         // Merged entries count from the latest of their slot (span/1024 = 3.5 s): the crossing
         // comes no more than one slot early.
