@@ -371,6 +371,113 @@ mod tests {
     }
 
     #[test]
+    fn an_epoch_numbers_unit_changes_exactly_at_its_magnitude_edges() {
+        let at = |n: i64| Timestamp::from_epoch(n).unwrap().to_string();
+        // Below 10^11 seconds, below 10^14 milliseconds, below 10^17 microseconds, else nanoseconds.
+        assert_eq!(at(99_999_999_999), "5138-11-16T09:46:39.000Z");
+        assert_eq!(at(100_000_000_000), "1973-03-03T09:46:40.000Z");
+        assert_eq!(at(99_999_999_999_999), "5138-11-16T09:46:39.999Z");
+        assert_eq!(at(100_000_000_000_000), "1973-03-03T09:46:40.000Z");
+        assert_eq!(at(99_999_999_999_999_999), "5138-11-16T09:46:39.999Z");
+        assert_eq!(at(100_000_000_000_000_000), "1973-03-03T09:46:40.000Z");
+        // A negative number is before 1970, in the unit its magnitude says.
+        assert_eq!(at(-1), "1969-12-31T23:59:59.000Z");
+        assert_eq!(at(-100_000_000_000_000), "1966-10-31T14:13:20.000Z");
+        // A fraction refines seconds only; past them it is left out.
+        assert_eq!(iso("99999999999.25"), "5138-11-16T09:46:39.250Z");
+        assert_eq!(iso("100000000000.25"), "1973-03-03T09:46:40.000Z");
+        assert_eq!(iso("1722519208.05"), "2024-08-01T13:33:28.050Z");
+        assert_eq!(iso("1722519208.9999"), "2024-08-01T13:33:28.999Z");
+        for s in ["1722519208.", "1.2.3", ".5", "17225192080000000000000"] {
+            assert_eq!(Timestamp::parse(s), None, "{s}");
+        }
+    }
+
+    #[test]
+    fn every_rfc3339_variant_reads_and_every_field_is_checked_at_its_edge() {
+        for (s, expected) in [
+            ("2024-08-01", "2024-08-01T00:00:00.000Z"),
+            ("2024-08-01t13:33:28z", "2024-08-01T13:33:28.000Z"),
+            ("2024-08-01 13:33:28 UTC", "2024-08-01T13:33:28.000Z"),
+            ("2024-08-01 13:33:28 +0000", "2024-08-01T13:33:28.000Z"),
+            ("2024-08-01T19:03:28+05:30", "2024-08-01T13:33:28.000Z"),
+            ("2024-08-01T08:03:28-0530", "2024-08-01T13:33:28.000Z"),
+            ("2024-08-01T00:00:00-00:01", "2024-08-01T00:01:00.000Z"),
+            ("2024-12-31T23:59:59.999Z", "2024-12-31T23:59:59.999Z"),
+            // A leap second is the next second's start, not a refusal.
+            ("2016-12-31T23:59:60Z", "2017-01-01T00:00:00.000Z"),
+            ("2024-02-29T00:00:00Z", "2024-02-29T00:00:00.000Z"),
+            ("2000-02-29T00:00:00Z", "2000-02-29T00:00:00.000Z"),
+            ("2024-04-30T00:00:00Z", "2024-04-30T00:00:00.000Z"),
+            ("2024-01-31T00:00:00Z", "2024-01-31T00:00:00.000Z"),
+            ("2024-03-01T00:00:00Z", "2024-03-01T00:00:00.000Z"),
+        ] {
+            assert_eq!(iso(s), expected, "{s}");
+        }
+        for s in [
+            "2024-08-0",
+            "2024/08/01",
+            "2024-08/01",
+            "2024-00-01",
+            "2024-08-00",
+            "2024-04-31T00:00:00Z",
+            "2024-06-31",
+            "2024-09-31",
+            "2024-11-31",
+            "1900-02-29",
+            "2024-08-01X13:33:28Z",
+            "2024-08-01T13:33:2",
+            "2024-08-01T13-33:28Z",
+            "2024-08-01T13:33-28Z",
+            "2024-08-01T24:00:00Z",
+            "2024-08-01T23:60:00Z",
+            "2024-08-01T23:59:61Z",
+            "2024-08-01T13:33:28.Z",
+            "2024-08-01T13:33:28.5x",
+            "2024-08-01T13:33:28+0a:00",
+            "2024-08-01T13:33:28 PST",
+        ] {
+            assert_eq!(Timestamp::parse(s), None, "{s}");
+        }
+    }
+
+    #[test]
+    fn every_java_date_month_reads_and_every_field_is_checked_at_its_edge() {
+        let months = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        for (index, name) in months.iter().enumerate() {
+            let s = format!("Mon {name} 01 20:36:24 UTC 2021");
+            assert_eq!(
+                iso(&s),
+                format!("2021-{:02}-01T20:36:24.000Z", index + 1),
+                "{s}"
+            );
+        }
+        for (s, expected) in [
+            ("Mon Jul 19 20:36:24 GMT 2021", "2021-07-19T20:36:24.000Z"),
+            ("Thu Feb 29 23:59:60 UTC 2024", "2024-03-01T00:00:00.000Z"),
+            ("Fri Dec 31 23:59:59 UTC 2021", "2021-12-31T23:59:59.000Z"),
+        ] {
+            assert_eq!(iso(s), expected, "{s}");
+        }
+        for s in [
+            "Mon Jul 00 20:36:24 UTC 2021",
+            "Mon Jun 31 20:36:24 UTC 2021",
+            "Mon Feb 29 20:36:24 UTC 2021",
+            "Mon Jul 19 24:36:24 UTC 2021",
+            "Mon Jul 19 20:60:24 UTC 2021",
+            "Mon Jul 19 20:36:61 UTC 2021",
+            "Mon Jul 19 0:36:24 UTC 2021",
+            "Mon Jul 19 20:36:24 UTC 2021 extra",
+            "Mon July 19 20:36:24 UTC 2021",
+            "Mon Jul 19 20:36:24 UTC",
+        ] {
+            assert_eq!(Timestamp::parse(s), None, "{s}");
+        }
+    }
+
+    #[test]
     fn nonsense_is_refused() {
         for s in [
             "",
