@@ -150,3 +150,79 @@ impl<'de> Visitor<'de> for TextVisitor {
         Ok(Text::owned(v))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn borrowed(text: &Text<'_>) -> bool {
+        matches!(text.0, Cow::Borrowed(_))
+    }
+
+    #[test]
+    fn parts_of_a_borrowed_text_stay_borrowed_and_of_an_owned_one_are_owned() {
+        let record = Text::borrowed("arn:aws:iam");
+        let owned = Text::owned("arn:aws:iam".to_owned());
+        for (text, borrows) in [(&record, true), (&owned, false)] {
+            let (head, tail) = text.split_once_prefix(':').unwrap();
+            assert_eq!((head.as_str(), tail.as_str()), ("arn", "aws:iam"));
+            assert_eq!((borrowed(&head), borrowed(&tail)), (borrows, borrows));
+            let middle = text.slice(4..7);
+            assert_eq!((middle.as_str(), borrowed(&middle)), ("aws", borrows));
+            assert!(text.split_once_prefix('/').is_none());
+        }
+    }
+
+    #[test]
+    fn a_list_is_split_at_commas_trimmed_and_empty_parts_left_out() {
+        for text in [
+            Text::borrowed(" s3:Get , ,iam:Pass,,  ec2:Run  ,"),
+            Text::owned(" s3:Get , ,iam:Pass,,  ec2:Run  ,".to_owned()),
+        ] {
+            let mut parts = Vec::new();
+            text.split_list(&mut parts);
+            let words: Vec<&str> = parts.iter().map(Text::as_str).collect();
+            assert_eq!(words, ["s3:Get", "iam:Pass", "ec2:Run"]);
+            assert!(parts.iter().all(|part| borrowed(part) == borrowed(&text)));
+        }
+        let mut parts = Vec::new();
+        Text::borrowed(" , ").split_list(&mut parts);
+        assert!(parts.is_empty());
+    }
+
+    #[test]
+    fn a_concatenation_borrows_from_the_scratch_arena() {
+        let scratch = bumpalo::Bump::new();
+        let joined = Text::concat_in(&scratch, &["AROA:", "", "alice"]);
+        assert_eq!((joined.as_str(), borrowed(&joined)), ("AROA:alice", true));
+        let empty = Text::concat_in(&scratch, &[]);
+        assert!(empty.is_empty());
+        assert!(!joined.is_empty());
+        assert!(!borrowed(&joined.into_owned()));
+    }
+
+    #[test]
+    fn text_compares_prints_and_serializes_as_its_string() {
+        let text = Text::borrowed("say \"hi\"");
+        assert!(text == *"say \"hi\"" && text == "say \"hi\"");
+        assert!(text != *"say hi" && text != "say hi");
+        assert_eq!(text.to_string(), "say \"hi\"");
+        assert_eq!(format!("{text:?}"), r#""say \"hi\"""#);
+        assert_eq!(serde_json::to_string(&text).unwrap(), r#""say \"hi\"""#);
+    }
+
+    #[test]
+    fn a_json_string_is_borrowed_unless_it_has_escapes() {
+        let plain: Text<'_> = serde_json::from_str(r#""alice""#).unwrap();
+        assert_eq!((plain.as_str(), borrowed(&plain)), ("alice", true));
+        let escaped: Text<'_> = serde_json::from_str(r#""a\tb""#).unwrap();
+        assert_eq!((escaped.as_str(), borrowed(&escaped)), ("a\tb", false));
+        let given: Text<'_> = Text::deserialize(serde::de::value::StringDeserializer::<
+            serde_json::Error,
+        >::new("bob".to_owned()))
+        .unwrap();
+        assert_eq!((given.as_str(), borrowed(&given)), ("bob", false));
+        let error = serde_json::from_str::<Text<'_>>("5").unwrap_err();
+        assert!(error.to_string().contains("expected a string"), "{error}");
+    }
+}
