@@ -440,6 +440,160 @@ mod tests {
         );
     }
 
+    fn reject(normalizer: &Normalizer, record: &[u8]) -> Reject {
+        normalizer
+            .normalize(record, &Bump::new())
+            .map(|event| event.time)
+            .unwrap_err()
+    }
+
+    /// A minimal CloudTrail record with `extra` members after its identity.
+    fn trail(extra: &str) -> String {
+        format!(
+            r#"{{"eventVersion":"1.08","eventSource":"s3.amazonaws.com","eventName":"GetObject",
+            "userIdentity":{{"accountId":"1","accessKeyId":"ASIAX"}}{extra}}}"#
+        )
+    }
+
+    fn time_of(record: &str) -> Result<String, Reject> {
+        let scratch = Bump::new();
+        Normalizer::default()
+            .normalize(record.as_bytes(), &scratch)
+            .map(|event| event.time.to_string())
+    }
+
+    #[test]
+    fn size_and_depth_limits_hold_at_their_edges_and_say_what_they_were() {
+        let record = br#"{"a":[[1]]}"#; // 11 bytes, nested 3 deep
+        let at = |bytes, depth| Normalizer {
+            max_record_bytes: bytes,
+            max_depth: depth,
+            ..Normalizer::default()
+        };
+        assert_eq!(
+            reject(&at(11, 3), record).reason,
+            RejectReason::UnknownSource
+        );
+        let large = reject(&at(10, 3), record);
+        assert_eq!(large.reason, RejectReason::TooLarge);
+        assert_eq!(large.detail, "record is 11 bytes, the limit is 10");
+        let deep = reject(&at(11, 2), record);
+        assert_eq!(deep.reason, RejectReason::TooDeep);
+        assert_eq!(deep.detail, "nested deeper than 2 levels");
+        // More brackets than the bound, but closed as they go: the exact walk counts depth.
+        let wide = br#"{"a":[1],"b":{"c":2},"d":[3]}"#;
+        assert_eq!(
+            reject(&at(100, 2), wide).reason,
+            RejectReason::UnknownSource
+        );
+        // An escaped quote does not end a string; the brackets after it are still text.
+        let quoted = br#"{"a":"\"{[{[{[","b":[1]}"#;
+        assert_eq!(
+            reject(&at(100, 2), quoted).reason,
+            RejectReason::UnknownSource
+        );
+        let bad = reject(&Normalizer::default(), b"{\"abc\": \"\xff\"}");
+        assert_eq!(bad.detail, "invalid UTF-8 at byte 9");
+        // A byte order mark and blank space before the object are passed over.
+        let padded = format!(
+            "\u{feff} \r\n\t{}",
+            trail(r#","eventTime":"2024-08-01T10:00:00Z""#)
+        );
+        assert_eq!(time_of(&padded).unwrap(), "2024-08-01T10:00:00.000Z");
+    }
+
+    #[test]
+    fn an_unknown_record_names_its_first_eight_keys() {
+        let keys = |n: usize| {
+            let members: Vec<String> = (1..=n).map(|i| format!("\"k{i}\":{i}")).collect();
+            format!("{{{}}}", members.join(","))
+        };
+        let eight = reject(&Normalizer::default(), keys(8).as_bytes());
+        assert_eq!(
+            eight.detail,
+            "no adapter recognises a record with top-level keys [k1, k2, k3, k4, k5, k6, k7, k8]"
+        );
+        let nine = reject(&Normalizer::default(), keys(9).as_bytes());
+        assert_eq!(
+            nine.detail,
+            "no adapter recognises a record with top-level keys [k1, k2, k3, k4, k5, k6, k7, k8, …]"
+        );
+    }
+
+    #[test]
+    fn the_event_time_is_the_vendors_else_the_pipelines_else_a_named_reject() {
+        assert_eq!(
+            time_of(&trail(r#","eventTime":1722519208"#)).unwrap(),
+            "2024-08-01T13:33:28.000Z"
+        );
+        // An unreadable vendor time gives way to the pipeline's own key.
+        assert_eq!(
+            time_of(&trail(
+                r#","eventTime":"yesterday","@timestamp":"2024-08-01T10:00:00Z""#
+            ))
+            .unwrap(),
+            "2024-08-01T10:00:00.000Z"
+        );
+        assert_eq!(
+            time_of(&trail(r#","p_event_time":"2024-08-01 10:00:01""#)).unwrap(),
+            "2024-08-01T10:00:01.000Z"
+        );
+        let unreadable = time_of(&trail(r#","eventTime":"yesterday""#)).unwrap_err();
+        assert_eq!(unreadable.reason, RejectReason::BadTimestamp);
+        assert_eq!(unreadable.detail, r#"eventTime is not a time: "yesterday""#);
+        let absent = time_of(&trail("")).unwrap_err();
+        assert_eq!(absent.detail, "no event time: none of eventTime is present");
+    }
+
+    #[test]
+    fn an_envelope_is_opened_once_and_lends_its_time() {
+        let inner = trail("");
+        // EventBridge: the record in `detail`, the envelope's time its pipeline time.
+        let bridge = format!(r#"{{"detail":{inner},"@timestamp":"2024-08-01T10:00:02Z"}}"#);
+        assert_eq!(time_of(&bridge).unwrap(), "2024-08-01T10:00:02.000Z");
+        // A shipper: the record as a JSON string in `message`, its own time kept.
+        let timed = trail(r#","eventTime":"2024-08-01T09:00:00Z""#);
+        let shipped = format!(
+            r#"{{"message":{},"_time":"2024-08-01T10:00:03Z"}}"#,
+            serde_json::to_string(&timed).unwrap()
+        );
+        assert_eq!(time_of(&shipped).unwrap(), "2024-08-01T09:00:00.000Z");
+        let event = format!(r#"{{"event":{timed}}}"#);
+        assert_eq!(time_of(&event).unwrap(), "2024-08-01T09:00:00.000Z");
+        // Only once: an envelope inside an envelope is not opened.
+        let twice = format!(r#"{{"detail":{{"detail":{timed}}}}}"#);
+        assert_eq!(
+            time_of(&twice).unwrap_err().reason,
+            RejectReason::UnknownSource
+        );
+        // A `message` that is text, not a record, leaves the record unknown.
+        let text = time_of(r#"{"message":"{ not json","detail":"x"}"#).unwrap_err();
+        assert_eq!(text.reason, RejectReason::UnknownSource);
+    }
+
+    #[test]
+    fn a_pipeline_agent_needs_an_object_with_an_id_or_a_task() {
+        let agent = |value: &str| {
+            let record = trail(&format!(
+                r#","eventTime":"2024-08-01T10:00:00Z","agent":{value}"#
+            ));
+            let scratch = Bump::new();
+            let event = Normalizer::default()
+                .normalize(record.as_bytes(), &scratch)
+                .unwrap();
+            event
+                .agent
+                .map(|a| (a.id.map(|t| t.to_string()), a.task.map(|t| t.to_string())))
+        };
+        assert_eq!(agent(r#""reconciler-7""#), None);
+        assert_eq!(agent(r#"{"id":"","task":"null"}"#), None);
+        assert_eq!(
+            agent(r#"{"task":"task-42"}"#),
+            Some((None, Some("task-42".into())))
+        );
+        assert_eq!(agent(r#"{"id":"r-7"}"#), Some((Some("r-7".into()), None)));
+    }
+
     #[test]
     fn a_pipeline_agent_object_binds_the_event_to_an_agent_task() {
         let record = br#"{"eventVersion":"1.08","eventTime":"2024-08-01T10:00:00Z",
@@ -494,6 +648,9 @@ mod tests {
             ("10.0.0.1:443", "10.0.0.1"),
             ("[2001:db8::1]:443", "2001:db8::1"),
             ("2001:db8::1", "2001:db8::1"),
+            (" 10.0.0.1 ", "10.0.0.1"),
+            ("fe80::1%eth0", "fe80::1"),
+            ("[fe80::1]", "fe80::1"),
         ] {
             assert_eq!(parse_ip(text).unwrap().to_string(), ip);
         }
