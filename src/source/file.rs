@@ -1069,6 +1069,10 @@ mod tests {
         assert_eq!(one.len(), 2);
         let pretty = frame("{\n\"Records\": [\n{\"a\":1},\n{\"b\":2}\n]\n}\n");
         assert_eq!(pretty.iter().map(|r| r.0).collect::<Vec<_>>(), vec![3, 4]);
+        // Envelope files joined with nothing between them (`cat` of files without a final
+        // line break): the second envelope starts mid-line and is still opened.
+        let joined = frame("{\"Records\":[{\"a\":1}]}{\"Records\":[{\"b\":2}]}\n");
+        assert_eq!(kept(&joined), [r#"{"a":1}"#, r#"{"b":2}"#]);
     }
 
     #[test]
