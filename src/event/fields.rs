@@ -667,6 +667,208 @@ mod tests {
         assert_eq!(got(&["spec", "containers", "nope"]), None);
     }
 
+    fn raw(json: &str) -> &RawValue {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn error(result: Result<impl fmt::Debug, Reject>) -> String {
+        let reject = result.unwrap_err();
+        assert_eq!(
+            reject.reason,
+            super::super::reject::RejectReason::InvalidField
+        );
+        reject.detail
+    }
+
+    #[test]
+    fn scalars_read_leniently_and_refuse_with_a_preview() {
+        for (json, expected) in [
+            ("true", Some(true)),
+            (r#""True""#, Some(true)),
+            (r#""TRUE""#, Some(true)),
+            (r#""false""#, Some(false)),
+            (r#""False""#, Some(false)),
+            (r#""FALSE""#, Some(false)),
+            ("null", None),
+            (r#""""#, None),
+        ] {
+            assert_eq!(raw_bool(raw(json), "b").unwrap(), expected, "{json}");
+        }
+        assert_eq!(
+            error(raw_bool(raw("1"), "b")),
+            "b: expected a boolean, found 1"
+        );
+        assert_eq!(raw_u64(raw(r#""""#), "n").unwrap(), None);
+        assert_eq!(raw_u64(raw("null"), "n").unwrap(), None);
+        assert_eq!(raw_u64(raw("7"), "n").unwrap(), Some(7));
+        assert_eq!(
+            error(raw_u64(raw("-7"), "n")),
+            "n: expected a whole number, found -7"
+        );
+        assert_eq!(raw_i64(raw(r#""-7""#), "n").unwrap(), Some(-7));
+        assert_eq!(raw_i64(raw(r#""""#), "n").unwrap(), None);
+        assert_eq!(raw_i64(raw("null"), "n").unwrap(), None);
+        assert_eq!(raw_i64(raw("-2.9"), "n").unwrap(), Some(-2));
+        assert_eq!(
+            raw_i64(raw("8.9e18"), "n").unwrap(),
+            Some(8_900_000_000_000_000_000)
+        );
+        assert_eq!(
+            error(raw_i64(raw("9e18"), "n")),
+            "n: expected a number, found 9e18"
+        );
+        assert_eq!(
+            error(raw_i64(raw("-9e18"), "n")),
+            "n: expected a number, found -9e18"
+        );
+        assert_eq!(
+            error(raw_i64(raw(r#""NaN""#), "n")),
+            r#"n: expected a number, found "NaN""#
+        );
+        // A long value is shown by its first 40 bytes, cut at a character's edge.
+        let long = format!(r#""{}é""#, "x".repeat(38));
+        assert_eq!(
+            error(raw_bool(raw(&long), "b")),
+            format!("b: expected a boolean, found \"{}…", "x".repeat(38))
+        );
+        let forty = format!(r#""{}""#, "x".repeat(38));
+        assert_eq!(
+            error(raw_bool(raw(&forty), "b")),
+            format!("b: expected a boolean, found {forty}")
+        );
+    }
+
+    #[test]
+    fn text_reads_strings_numbers_and_flags_but_not_structures() {
+        assert_eq!(raw_text(raw("12.5"), "t").unwrap().unwrap(), "12.5");
+        assert_eq!(raw_text(raw("false"), "t").unwrap().unwrap(), "false");
+        assert_eq!(raw_text(raw("null"), "t").unwrap(), None);
+        assert_eq!(raw_text(raw(r#""a\u00e9""#), "t").unwrap().unwrap(), "aé");
+        assert_eq!(raw_text(raw(r#""""#), "t").unwrap().unwrap(), "");
+        for json in ["{}", "[1]"] {
+            assert_eq!(
+                error(raw_text(raw(json), "t")),
+                "t: expected a string, found a structure"
+            );
+        }
+        let scratch = Bump::new();
+        let f = Fields::parse(r#"{"a": "", "b": "x", "c": null}"#, &scratch).unwrap();
+        assert_eq!(error(f.required_text("a")), "a: missing");
+        assert_eq!(error(f.required_text("c")), "c: missing");
+        assert_eq!(error(f.required_text("z")), "z: missing");
+        assert_eq!(f.required_text("b").unwrap(), "x");
+    }
+
+    #[test]
+    fn objects_and_arrays_read_from_values_or_strings_holding_them() {
+        let scratch = Bump::new();
+        let object = |json| raw_object(raw(json), "o", &scratch).map(|o| o.map(|f| f.len()));
+        assert_eq!(object(r#"{"a":1,"b":2}"#).unwrap(), Some(2));
+        assert_eq!(object(r#"" {\"a\":1} ""#).unwrap(), Some(1));
+        assert_eq!(object(r#""  ""#).unwrap(), None);
+        assert_eq!(object("null").unwrap(), None);
+        assert_eq!(
+            error(object(r#""[1]""#)),
+            "o: expected an object or a JSON string holding one"
+        );
+        assert_eq!(error(object("[1]")), "o: expected an object, found [1]");
+        assert!(error(object(r#""{\"a\":""#)).starts_with("o: "));
+        let array = |json| {
+            raw_array(raw(json), "a", &scratch)
+                .map(|items| items.iter().map(|v| v.get().to_owned()).collect::<Vec<_>>())
+        };
+        assert_eq!(array("[1, 2]").unwrap(), ["1", "2"]);
+        assert_eq!(array(r#""[1,2]""#).unwrap(), ["1", "2"]);
+        assert_eq!(array(r#"" {\"k\":1} ""#).unwrap(), [r#"{"k":1}"#]);
+        assert_eq!(array(r#""""#).unwrap(), Vec::<String>::new());
+        assert_eq!(array("null").unwrap(), Vec::<String>::new());
+        assert_eq!(array("5").unwrap(), ["5"]);
+        assert!(array(r#""[1,""#).is_err());
+        assert!(array(r#""x""#).is_err());
+    }
+
+    #[test]
+    fn the_first_non_null_element_is_read_whatever_the_shape() {
+        let first = |json| first_of::<Text<'_>>(raw(json), "f").map(|t| t.map(|t| t.to_string()));
+        assert_eq!(first(r#"[null, "a", "b"]"#).unwrap().as_deref(), Some("a"));
+        assert_eq!(first(r#"["a", 5]"#).unwrap().as_deref(), Some("a"));
+        assert_eq!(first(r#""lone""#).unwrap().as_deref(), Some("lone"));
+        assert_eq!(
+            first(r#""esc\"aped""#).unwrap().as_deref(),
+            Some("esc\"aped")
+        );
+        assert_eq!(first("[null, null]").unwrap(), None);
+        assert_eq!(first("[]").unwrap(), None);
+        assert_eq!(first("null").unwrap(), None);
+        assert!(first("[5]").is_err());
+        assert!(error(first("5")).contains("an array, a string or an object"));
+        #[derive(Deserialize)]
+        struct Named<'a> {
+            #[serde(borrow)]
+            name: Text<'a>,
+        }
+        let named = first_of::<Named<'_>>(raw(r#"{"name": "n"}"#), "f").unwrap();
+        assert_eq!(named.unwrap().name, "n");
+    }
+
+    #[test]
+    fn members_are_found_by_exact_key_else_by_any_case() {
+        let scratch = Bump::new();
+        let f = Fields::parse(
+            r#"{"ResultType": 1, "resulttype": 2, "Kind": 3, "gone": null, "ab": 4}"#,
+            &scratch,
+        )
+        .unwrap();
+        assert_eq!(f.get_any_case("ResultType").unwrap().get(), "1");
+        assert_eq!(f.get_any_case("resultType").unwrap().get(), "2");
+        assert_eq!(f.get_any_case("KIND").unwrap().get(), "3");
+        assert!(f.get("kind").is_none() && f.get_any_case("nope").is_none());
+        assert!(f.get("a").is_none() && f.get("abc").is_none());
+        assert_eq!(
+            (f.position("gone"), f.value_position("gone")),
+            (Some(3), None)
+        );
+        assert_eq!(f.value_position("ab"), Some(4));
+        assert!(f.contains("gone") && f.value("gone").is_none());
+        assert!(!f.is_empty() && Fields::default().is_empty());
+        assert_eq!(f.iter().count(), 5);
+        assert_eq!(
+            format!("{f:?}"),
+            r#"{"ResultType": "1", "resulttype": "2", "Kind": "3", "gone": "null", "ab": "4"}"#
+        );
+        assert_eq!(
+            error(f.typed::<Vec<u8>>("Kind")),
+            "Kind: invalid type: integer `3`, expected a sequence at line 1 column 1"
+        );
+        assert_eq!(f.typed::<u8>("ab").unwrap(), Some(4));
+        assert!(f.object("gone", &scratch).unwrap().is_none());
+        assert_eq!(f.i64("Kind").unwrap(), Some(3));
+        assert_eq!(f.bool("gone").unwrap(), None);
+        let not_object = Fields::parse("[1]", &scratch).unwrap_err();
+        assert!(
+            not_object.detail.contains("a JSON object"),
+            "{}",
+            not_object.detail
+        );
+    }
+
+    #[test]
+    fn a_fanned_out_path_skips_empty_arrays_and_keeps_one_value_plain() {
+        let scratch = Bump::new();
+        let f = Fields::parse(
+            r#"{"c":[{"p":[]},{"p":[1]},{"p":[]},{"p":2},{"q":0}],"d":[{"p":[]},{"p":[]}]}"#,
+            &scratch,
+        )
+        .unwrap();
+        let got = |path: &[&str]| f.path(path, &scratch).map(|v| v.get().to_owned());
+        assert_eq!(got(&["c", "p"]).as_deref(), Some("[1,2]"));
+        assert_eq!(got(&["d", "p"]).as_deref(), Some("[]"));
+        assert_eq!(got(&["c", "9"]), None);
+        assert_eq!(got(&["c", "4", "q"]).as_deref(), Some("0"));
+        assert_eq!(got(&[]), None);
+        assert_eq!(got(&["C", "0", "P"]).as_deref(), Some("[]"));
+    }
+
     /// Captures the members named, reading their values as ignored.
     struct Take(&'static [&'static str]);
 
