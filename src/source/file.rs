@@ -1185,6 +1185,19 @@ mod tests {
             assert_eq!(*reason, RejectReason::TooLarge, "{input:?}");
             assert_eq!(bytes.len(), 60, "the first 60 bytes kept: {got:?}");
         }
+        // Held whole before it was judged, the record says how much of it was kept.
+        let mut details = Vec::new();
+        frame_records(format!("{big}\n").as_bytes(), 60, &mut |item| {
+            if let Item::Broken { reject, .. } = item {
+                details.push(reject.detail);
+            }
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+        assert_eq!(
+            details,
+            ["record is 109 bytes, the limit is 60 (the first 60 of 109 bytes kept)"]
+        );
     }
 
     #[test]
