@@ -274,6 +274,9 @@ const READ_CHUNK: usize = 1 << 16;
 /// Rejected bytes kept for `--rejects` at most (the detail says when they were cut).
 pub(crate) const MAX_BROKEN_BYTES: usize = 1 << 20;
 
+/// How a record over the limit ended when a new record started before it closed.
+const BREAKS_OFF: &str = "it breaks off where a new record starts";
+
 /// The framing's reading state: a window of the input from the first byte not yet framed.
 struct Framer<R> {
     reader: R,
@@ -492,11 +495,11 @@ impl<R: BufRead> Framer<R> {
                 Found::End(end) => {
                     let bytes = &avail[..end];
                     let item = if end > self.max {
-                        let reject = Reject::new(
-                            RejectReason::TooLarge,
-                            format!("record is {end} bytes, the limit is {}", self.max),
-                        );
-                        broken_item(bytes, line, reject, self.keep)
+                        Item::Broken {
+                            line,
+                            reject: self.too_large(end, ""),
+                            bytes: &bytes[..self.keep],
+                        }
                     } else if scan.broken_string {
                         let reject = Reject::new(
                             RejectReason::NotJson,
@@ -511,6 +514,16 @@ impl<R: BufRead> Framer<R> {
                     sink(item)?;
                     self.advance(end);
                     self.record_ended_on = Some(self.line);
+                    return ControlFlow::Continue(());
+                }
+                Found::NewRecord(at) if at > self.max => {
+                    let reject = self.too_large(at, BREAKS_OFF);
+                    sink(Item::Broken {
+                        line,
+                        reject,
+                        bytes: &avail[..self.keep],
+                    })?;
+                    self.advance(at);
                     return ControlFlow::Continue(());
                 }
                 Found::NewRecord(at) => {
@@ -593,7 +606,7 @@ impl<R: BufRead> Framer<R> {
                 Found::NewRecord(at) => {
                     total += at;
                     self.advance(at);
-                    break "it breaks off where a new record starts";
+                    break BREAKS_OFF;
                 }
                 Found::More => {
                     total += avail.len();
@@ -601,19 +614,26 @@ impl<R: BufRead> Framer<R> {
                 }
             }
         };
+        let reject = self.too_large(total, ended);
+        sink(Item::Broken {
+            line,
+            reject,
+            bytes: &kept,
+        })
+    }
+
+    /// A record of `total` bytes over the limit, and how it `ended` (empty when it closed): in
+    /// the same words whether it was held whole or read through, so that the reject does not
+    /// depend on how the input happened to be read.
+    fn too_large(&self, total: usize, ended: &str) -> Reject {
         let mut detail = format!(
             "record is {total} bytes, the limit is {}; the first {} bytes kept",
-            self.max,
-            kept.len()
+            self.max, self.keep
         );
         if !ended.is_empty() {
             detail = format!("{detail}; {ended}");
         }
-        sink(Item::Broken {
-            line,
-            reject: Reject::new(RejectReason::TooLarge, detail),
-            bytes: &kept,
-        })
+        Reject::new(RejectReason::TooLarge, detail)
     }
 
     /// A stray stretch (not an object or array): rejected up to its end, with its first bytes.
@@ -1064,6 +1084,28 @@ mod tests {
     }
 
     #[test]
+    fn elements_sharing_a_line_are_each_a_record() {
+        // The line `{"a":1}, {"b":2}` ends in `}` and balances, but it is two elements.
+        let got = frame("[{\"a\":1}, {\"b\":2}\n]\n{\"c\":3}\n");
+        assert_eq!(kept(&got), [r#"{"a":1}"#, r#"{"b":2}"#, r#"{"c":3}"#]);
+        assert!(rejected(&got).is_empty());
+    }
+
+    #[test]
+    fn a_record_read_across_lines_may_be_exactly_the_limit() {
+        let record = "{\n\"a\": \"xxxx\"\n}";
+        let n = record.len();
+        let input = format!("{record}\n{{\"b\":1}}\n");
+        assert_eq!(
+            kept(&frame_limited(input.as_bytes(), n)),
+            [record, "{\"b\":1}"]
+        );
+        let over = frame_limited(input.as_bytes(), n - 1);
+        assert_eq!(kept(&over), ["{\"b\":1}"]);
+        assert!(matches!(&over[0].1, Err((RejectReason::TooLarge, _))));
+    }
+
+    #[test]
     fn records_envelope_on_one_line_and_pretty() {
         let one = frame("{\"Records\":[{\"a\":1},{\"b\":2}]}\n");
         assert_eq!(one.len(), 2);
@@ -1124,19 +1166,24 @@ mod tests {
         assert_eq!(got, [(1, Ok(r#"{"a":1}"#.to_owned()))]);
     }
 
-    /// The details of the rejects framing `input` gives, read 7 bytes at a time (so a record
-    /// over the limit is over it before its end is held).
+    /// The details of the rejects framing `input` gives, the same whether it is read whole or
+    /// 7 bytes at a time (when a record over the limit is over it before its end is held).
     fn details(input: &str, max_record_bytes: usize) -> Vec<String> {
-        let mut details = Vec::new();
-        let reader = BufReader::with_capacity(1, Trickle(input.as_bytes()));
-        frame_records(reader, max_record_bytes, &mut |item| {
-            if let Item::Broken { reject, .. } = item {
-                details.push(reject.detail);
-            }
-            ControlFlow::Continue(())
-        })
-        .unwrap();
-        details
+        let read = |reader: &mut dyn BufRead| {
+            let mut details = Vec::new();
+            frame_records(reader, max_record_bytes, &mut |item| {
+                if let Item::Broken { reject, .. } = item {
+                    details.push(reject.detail);
+                }
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+            details
+        };
+        let whole = read(&mut input.as_bytes());
+        let trickled = read(&mut BufReader::with_capacity(1, Trickle(input.as_bytes())));
+        assert_eq!(whole, trickled, "read whole and in pieces");
+        whole
     }
 
     #[test]
@@ -1185,18 +1232,11 @@ mod tests {
             assert_eq!(*reason, RejectReason::TooLarge, "{input:?}");
             assert_eq!(bytes.len(), 60, "the first 60 bytes kept: {got:?}");
         }
-        // Held whole before it was judged, the record says how much of it was kept.
-        let mut details = Vec::new();
-        frame_records(format!("{big}\n").as_bytes(), 60, &mut |item| {
-            if let Item::Broken { reject, .. } = item {
-                details.push(reject.detail);
-            }
-            ControlFlow::Continue(())
-        })
-        .unwrap();
+        // Held whole before it was judged, or read in pieces and over the limit before its end
+        // is held, the record is said to be over it in the same words.
         assert_eq!(
-            details,
-            ["record is 109 bytes, the limit is 60 (the first 60 of 109 bytes kept)"]
+            details(&format!("{big}\n"), 60),
+            ["record is 109 bytes, the limit is 60; the first 60 bytes kept"]
         );
     }
 
