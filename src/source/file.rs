@@ -243,19 +243,7 @@ pub fn frame_records(
     max_record_bytes: usize,
     sink: &mut dyn FnMut(Item<'_>) -> ControlFlow<()>,
 ) -> io::Result<()> {
-    let mut framer = Framer {
-        reader,
-        max: max_record_bytes.max(1),
-        keep: max_record_bytes.clamp(1, MAX_BROKEN_BYTES),
-        buf: vec![0; 2 * READ_CHUNK],
-        head: 0,
-        end: 0,
-        eof: false,
-        error: None,
-        line: 1,
-        line_start: true,
-        record_ended_on: None,
-    };
+    let mut framer = Framer::new(reader, max_record_bytes);
     let _ = framer.run(sink);
     framer.error.map_or(Ok(()), Err)
 }
@@ -311,6 +299,22 @@ enum StretchEnd {
 }
 
 impl<R: BufRead> Framer<R> {
+    fn new(reader: R, max_record_bytes: usize) -> Self {
+        Framer {
+            reader,
+            max: max_record_bytes.max(1),
+            keep: max_record_bytes.clamp(1, MAX_BROKEN_BYTES),
+            buf: vec![0; 2 * READ_CHUNK],
+            head: 0,
+            end: 0,
+            eof: false,
+            error: None,
+            line: 1,
+            line_start: true,
+            record_ended_on: None,
+        }
+    }
+
     fn avail(&self) -> &[u8] {
         &self.buf[self.head..self.end]
     }
@@ -1269,6 +1273,40 @@ mod tests {
             "{reject}"
         );
         assert_eq!(got[1], (2, Ok(b"{\"after\":1}".to_vec())));
+    }
+
+    #[test]
+    fn a_line_over_the_limit_is_never_held_whole() {
+        // One 10 MB record on one line, made as it is read.
+        let xs = io::Read::take(io::repeat(b'x'), 10 << 20);
+        let input = io::Read::chain(
+            io::Read::chain(&b"{\"a\":\""[..], xs),
+            &b"\"}\n{\"b\":1}\n"[..],
+        );
+        let mut framer = Framer::new(BufReader::new(input), 1000);
+        let mut got = Vec::new();
+        let _ = framer.run(&mut |item| {
+            got.push(match item {
+                Item::Record { bytes, .. } => Ok(bytes.to_vec()),
+                Item::Broken { reject, .. } => Err(reject.detail),
+            });
+            ControlFlow::Continue(())
+        });
+        let size = (10 << 20) + 8;
+        assert_eq!(
+            got,
+            [
+                Err(format!(
+                    "record is {size} bytes, the limit is 1000; the first 1000 bytes kept"
+                )),
+                Ok(b"{\"b\":1}".to_vec())
+            ]
+        );
+        assert!(
+            framer.buf.len() < 1 << 20,
+            "held {} bytes",
+            framer.buf.len()
+        );
     }
 
     #[test]
