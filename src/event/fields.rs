@@ -901,6 +901,14 @@ mod tests {
             assert_eq!(format!("{plain:?}"), format!("{taken:?}"), "{json}");
             assert_eq!(plain.position("a"), taken.position("a"));
         }
+        // Long keys far into the record are located as well as short ones.
+        let json =
+            r#"{"eventVersion": "1.08", "userIdentity": {"type": "x"}, "eventSource": "s3"}"#;
+        let plain = Fields::parse(json, &scratch).unwrap();
+        let taken =
+            Fields::parse_capturing(json, &scratch, &mut Take(&["userIdentity", "eventSource"]))
+                .unwrap();
+        assert_eq!(format!("{plain:?}"), format!("{taken:?}"));
         // A captured member before a key that needed unescaping cannot be located.
         let json = r#"{"a": 1, "\u0062": 2}"#;
         assert!(Fields::parse_capturing(json, &scratch, &mut Take(&["a"])).is_err());
