@@ -1276,6 +1276,21 @@ mod tests {
     }
 
     #[test]
+    fn a_broken_record_larger_than_what_is_kept_says_so() {
+        // Under a 4 MB limit, a 2 MB record whose string runs past its line is kept to 1 MB.
+        let size = 2 << 20;
+        let record = format!("{{\"a\":\"{}\n}}", "x".repeat(size - 8));
+        assert_eq!(record.len(), size);
+        assert_eq!(
+            details(&format!("{record}\n"), 4 << 20),
+            [format!(
+                "a string runs past the end of its line (the first {MAX_BROKEN_BYTES} of {size} \
+                 bytes kept)"
+            )]
+        );
+    }
+
+    #[test]
     fn a_line_over_the_limit_is_never_held_whole() {
         // One 10 MB record on one line, made as it is read.
         let xs = io::Read::take(io::repeat(b'x'), 10 << 20);
