@@ -894,12 +894,14 @@ mod tests {
             r#"{"a": {"x": [1, {"y": "}"}]} , "b":"s","c" :  [ ] }"#,
             "{\"c\":\n\t{\"k\":\"v\"}\r\n}\n",
             r#"{"c": null, "a": 1.5e3}"#,
+            "{\"c\": null \n, \"a\": 2}",
             r#"{"\u0062": "z", "a": "x", "a": "y"}"#,
         ] {
             let plain = Fields::parse(json, &scratch).unwrap();
             let taken = Fields::parse_capturing(json, &scratch, &mut Take(&["a", "c"])).unwrap();
             assert_eq!(format!("{plain:?}"), format!("{taken:?}"), "{json}");
             assert_eq!(plain.position("a"), taken.position("a"));
+            assert_eq!(plain.value_position("c"), taken.value_position("c"), "{json}");
         }
         // Long keys far into the record are located as well as short ones.
         let json =
