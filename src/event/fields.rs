@@ -901,7 +901,11 @@ mod tests {
             let taken = Fields::parse_capturing(json, &scratch, &mut Take(&["a", "c"])).unwrap();
             assert_eq!(format!("{plain:?}"), format!("{taken:?}"), "{json}");
             assert_eq!(plain.position("a"), taken.position("a"));
-            assert_eq!(plain.value_position("c"), taken.value_position("c"), "{json}");
+            assert_eq!(
+                plain.value_position("c"),
+                taken.value_position("c"),
+                "{json}"
+            );
         }
         // Long keys far into the record are located as well as short ones.
         let json =

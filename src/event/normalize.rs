@@ -625,6 +625,43 @@ mod tests {
     }
 
     #[test]
+    fn a_duplicated_member_is_read_as_its_last_occurrence_even_when_the_first_was_captured() {
+        // The second `userIdentity` is spelled with an escape, so the first pass captures only
+        // the first; the record's reading is the last, as everywhere else.
+        let record = r#"{"eventVersion":"1.08","eventSource":"s3.amazonaws.com",
+            "eventName":"GetObject",
+            "userIdentity":{"accountId":"1","accessKeyId":"ASIAFIRST"},
+            "eventTime":"2024-08-01T10:00:00Z",
+            "userIdentit\u0079":{"accountId":"1","accessKeyId":"ASIALAST"}}"#;
+        let scratch = Bump::new();
+        let event = Normalizer::default()
+            .normalize(record.as_bytes(), &scratch)
+            .unwrap();
+        assert_eq!(event.session.key.to_string(), "aws:1:sts:ASIALAST");
+    }
+
+    #[test]
+    fn a_forced_source_reads_every_record_with_that_adapter() {
+        // No `eventVersion`: detection would not take it for CloudTrail.
+        let record = r#"{"eventSource":"s3.amazonaws.com","eventName":"GetObject",
+            "eventTime":"2024-08-01T10:00:00Z",
+            "userIdentity":{"accountId":"1","accessKeyId":"ASIAX"}}"#;
+        let scratch = Bump::new();
+        let detected = Normalizer::default().normalize(record.as_bytes(), &scratch);
+        assert_eq!(detected.unwrap_err().reason, RejectReason::UnknownSource);
+        for source in [Source::Cloudtrail, Source::Okta] {
+            let forced = Normalizer {
+                forced: Some(source),
+                ..Normalizer::default()
+            };
+            match forced.normalize(record.as_bytes(), &scratch) {
+                Ok(event) => assert_eq!(event.source, source),
+                Err(reject) => assert_ne!(source, Source::Cloudtrail, "{reject}"),
+            }
+        }
+    }
+
+    #[test]
     fn a_pipeline_agent_object_binds_the_event_to_an_agent_task() {
         let record = br#"{"eventVersion":"1.08","eventTime":"2024-08-01T10:00:00Z",
             "eventSource":"s3.amazonaws.com","eventName":"GetObject",
