@@ -743,7 +743,12 @@ mod tests {
         assert_eq!(raw_text(raw("12.5"), "t").unwrap().unwrap(), "12.5");
         assert_eq!(raw_text(raw("false"), "t").unwrap().unwrap(), "false");
         assert_eq!(raw_text(raw("null"), "t").unwrap(), None);
-        assert_eq!(raw_text(raw(r#""a\u00e9""#), "t").unwrap().unwrap(), "aé");
+        // Borrowed from the record unless an escape must be undone.
+        let plain = raw_text(raw(r#""alice""#), "t").unwrap().unwrap();
+        assert!(matches!(plain.0, std::borrow::Cow::Borrowed("alice")));
+        let escaped = raw_text(raw(r#""a\u00e9""#), "t").unwrap().unwrap();
+        assert!(matches!(escaped.0, std::borrow::Cow::Owned(_)));
+        assert_eq!(escaped, "aé");
         assert_eq!(raw_text(raw(r#""""#), "t").unwrap().unwrap(), "");
         for json in ["{}", "[1]"] {
             assert_eq!(
