@@ -118,3 +118,34 @@ impl fmt::Display for Reject {
 }
 
 impl std::error::Error for Reject {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reject_reads_as_its_label_and_detail() {
+        let reject = Reject::invalid_field("eventTime", "not a time");
+        assert_eq!(reject.to_string(), "invalid_field: eventTime: not a time");
+        assert_eq!(
+            Reject::no_session("no key").to_string(),
+            "no_session_identity: no key"
+        );
+        let labels: Vec<&str> = RejectReason::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(labels.len(), 11);
+        let serialized = serde_json::to_string(&RejectReason::ALL).unwrap();
+        assert_eq!(serialized, serde_json::to_string(&labels).unwrap());
+    }
+
+    #[test]
+    fn a_json_error_is_classed_by_what_went_wrong() {
+        let class = |json: &str| {
+            let error = serde_json::from_str::<Vec<u8>>(json).unwrap_err();
+            Reject::from_json(&error).reason
+        };
+        assert_eq!(class("[1,"), RejectReason::NotJson);
+        assert_eq!(class("[1, \"a\"]"), RejectReason::InvalidField);
+        let deep = serde_json::from_str::<serde_json::Value>(&"[".repeat(200)).unwrap_err();
+        assert_eq!(Reject::from_json(&deep).reason, RejectReason::TooDeep);
+    }
+}
