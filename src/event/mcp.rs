@@ -165,3 +165,45 @@ fn normalize(record: Record<'_>) -> Result<Event<'_>, Reject> {
         raw: record.fields,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use bumpalo::Bump;
+
+    use super::super::normalize::Normalizer;
+    use super::super::reject::RejectReason;
+
+    const TIME: &str = r#""timestamp":"2024-12-10T09:00:01Z""#;
+
+    #[test]
+    fn a_record_is_mcp_only_with_a_session_and_a_method() {
+        let scratch = Bump::new();
+        for members in [r#""mcp_session_id":"s-1""#, r#""mcp_method":"tools/list""#] {
+            let record = format!("{{{TIME},{members}}}");
+            let reject = Normalizer::default()
+                .normalize(record.as_bytes(), &scratch)
+                .unwrap_err();
+            assert_eq!(reject.reason, RejectReason::UnknownSource, "{record}");
+        }
+    }
+
+    #[test]
+    fn a_client_without_a_version_is_named_alone() {
+        let scratch = Bump::new();
+        let agent = |client: &str| {
+            let record = format!(
+                r#"{{{TIME},"mcp_session_id":"s-1","mcp_method":"tools/list","client":{client}}}"#
+            );
+            let event = Normalizer::default()
+                .normalize(record.as_bytes(), &scratch)
+                .unwrap();
+            event.client.user_agent.map(|t| t.to_string())
+        };
+        assert_eq!(agent(r#"{"name":"sync"}"#).as_deref(), Some("sync"));
+        assert_eq!(
+            agent(r#"{"name":"sync","version":"0.4"}"#).as_deref(),
+            Some("sync/0.4")
+        );
+        assert_eq!(agent(r#"{"version":"0.4"}"#), None);
+    }
+}

@@ -198,7 +198,8 @@ mod tests {
         let empty = Text::concat_in(&scratch, &[]);
         assert!(empty.is_empty());
         assert!(!joined.is_empty());
-        assert!(!borrowed(&joined.into_owned()));
+        let owned = joined.into_owned();
+        assert_eq!((owned.as_str(), borrowed(&owned)), ("AROA:alice", false));
     }
 
     #[test]
