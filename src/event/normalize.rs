@@ -597,28 +597,33 @@ mod tests {
     #[test]
     fn the_first_pass_reads_every_fixture_record_of_the_capturing_sources() {
         // A capture that failed on a valid record would cost a second parse of every record,
-        // silently: the plain read that follows gives the same event.
+        // silently: the plain read that follows gives the same event. (The NDJSON fixtures,
+        // read line by line: the framer lives in `source`, which depends on this module.)
         let mut records = 0;
         for source in ["cloudtrail", "okta", "kubernetes"] {
             let dir = format!("{}/fixtures/events/{source}", env!("CARGO_MANIFEST_DIR"));
             for entry in std::fs::read_dir(&dir).unwrap() {
                 let path = entry.unwrap().path();
-                let name = path.file_name().unwrap().to_string_lossy().into_owned();
-                if !(name.ends_with(".json") || name.ends_with(".jsonl")) {
+                if path.extension().is_none_or(|e| e != "jsonl") {
                     continue;
                 }
-                let file = std::io::BufReader::new(std::fs::File::open(&path).unwrap());
-                crate::source::file::for_each_record(file, &mut |item| {
-                    if let crate::source::file::Item::Record { bytes, line } = item {
-                        let text = std::str::from_utf8(bytes).unwrap();
-                        let scratch = Bump::new();
-                        let mut captured = Captures::default();
-                        let read = Fields::parse_capturing(text, &scratch, &mut captured);
-                        assert!(read.is_ok(), "{name}:{line}: {:?}", read.err());
-                        records += 1;
+                let text = std::fs::read_to_string(&path).unwrap();
+                for (index, line) in text.lines().enumerate() {
+                    if line.trim().is_empty() {
+                        continue;
                     }
-                })
-                .unwrap();
+                    let scratch = Bump::new();
+                    let mut captured = Captures::default();
+                    let read = Fields::parse_capturing(line, &scratch, &mut captured);
+                    assert!(
+                        read.is_ok(),
+                        "{}:{}: {:?}",
+                        path.display(),
+                        index + 1,
+                        read.err()
+                    );
+                    records += 1;
+                }
             }
         }
         assert!(records > 50, "{records} records");
