@@ -327,6 +327,13 @@ mod tests {
         }
     }
 
+    /// Each text is refused, not read as some other instant.
+    fn refused(texts: &[&str]) {
+        for text in texts {
+            assert_eq!(Timestamp::parse(text), None, "{text}");
+        }
+    }
+
     fn iso(s: &str) -> String {
         Timestamp::parse(s)
             .unwrap_or_else(|| panic!("{s} did not parse"))
@@ -388,9 +395,7 @@ mod tests {
         assert_eq!(iso("100000000000.25"), "1973-03-03T09:46:40.000Z");
         assert_eq!(iso("1722519208.05"), "2024-08-01T13:33:28.050Z");
         assert_eq!(iso("1722519208.9999"), "2024-08-01T13:33:28.999Z");
-        for s in ["1722519208.", "1.2.3", ".5", "17225192080000000000000"] {
-            assert_eq!(Timestamp::parse(s), None, "{s}");
-        }
+        refused(&["1722519208.", "1.2.3", ".5", "17225192080000000000000"]);
     }
 
     #[test]
@@ -414,7 +419,7 @@ mod tests {
         ] {
             assert_eq!(iso(s), expected, "{s}");
         }
-        for s in [
+        refused(&[
             "2024-08-0",
             "2024/08/01",
             "2024-08/01",
@@ -436,9 +441,7 @@ mod tests {
             "2024-08-01T13:33:28.5x",
             "2024-08-01T13:33:28+0a:00",
             "2024-08-01T13:33:28 PST",
-        ] {
-            assert_eq!(Timestamp::parse(s), None, "{s}");
-        }
+        ]);
     }
 
     #[test]
@@ -461,7 +464,7 @@ mod tests {
         ] {
             assert_eq!(iso(s), expected, "{s}");
         }
-        for s in [
+        refused(&[
             "Mon Jul 00 20:36:24 UTC 2021",
             "Mon Jun 31 20:36:24 UTC 2021",
             "Mon Feb 29 20:36:24 UTC 2021",
@@ -472,14 +475,12 @@ mod tests {
             "Mon Jul 19 20:36:24 UTC 2021 extra",
             "Mon July 19 20:36:24 UTC 2021",
             "Mon Jul 19 20:36:24 UTC",
-        ] {
-            assert_eq!(Timestamp::parse(s), None, "{s}");
-        }
+        ]);
     }
 
     #[test]
     fn nonsense_is_refused() {
-        for s in [
+        refused(&[
             "",
             "redacted",
             "2024-13-01T00:00:00Z",
@@ -488,8 +489,6 @@ mod tests {
             "2024-08-01T13:33:28Q",
             "2024-08-01T13:33",
             "Thu Aug 01 13:33:28 PST 2024",
-        ] {
-            assert_eq!(Timestamp::parse(s), None, "{s}");
-        }
+        ]);
     }
 }
