@@ -1433,6 +1433,92 @@ mod tests {
     }
 
     #[test]
+    fn each_detection_needs_all_its_members() {
+        let scratch = Bump::new();
+        let detected = |json: &str| detect(&Fields::parse(json, &scratch).unwrap());
+        // Graph sign-ins: a time and an identity; audits: a time and an activity.
+        assert!(!detected(
+            r#"{"createdDateTime":"2024-05-14T10:00:00Z","displayName":"x"}"#
+        ));
+        assert!(!detected(
+            r#"{"userPrincipalName":"meganb@contoso.com","appId":"a"}"#
+        ));
+        assert!(!detected(
+            r#"{"activityDateTime":"2024-05-14T10:00:00Z","id":"x"}"#
+        ));
+        assert!(!detected(r#"{"activityDisplayName":"Update user"}"#));
+        // Log Analytics rows without `Type`: each of the three marks alone is enough.
+        for json in [
+            r#"{"TimeGenerated":"2024-05-14T10:00:00Z","Category":"SignInLogs"}"#,
+            r#"{"TimeGenerated":"2024-05-14T10:00:00Z","OperationName":"Sign-in activity"}"#,
+            r#"{"TimeGenerated":"2024-05-14T10:00:00Z","ActivityDisplayName":"Update user"}"#,
+        ] {
+            assert!(detected(json), "{json}");
+        }
+        assert!(!detected(
+            r#"{"TimeGenerated":"2024-05-14T10:00:00Z","OperationName":"Create VM"}"#
+        ));
+    }
+
+    #[test]
+    fn a_union_export_sign_in_with_null_audit_columns_is_a_sign_in() {
+        // `union SigninLogs, AuditLogs` in Sentinel: every row has both tables' columns, the
+        // other table's as null; a key longer than the reader's buffer (33 bytes) is skipped.
+        let json = r#"{"TimeGenerated":"2024-05-14T09:47:39Z","Type":"SigninLogs",
+            "CreatedDateTime":"2024-05-14T09:45:12Z","UserId":"1f4c8e2a-7b3d-4a9f-b6e1-2d5c8f0a3e7b",
+            "UserPrincipalName":"meganb@contoso.com","SessionId":"s-1","ResultType":"0",
+            "AuthenticationRequirementPolicies":"[]",
+            "ActivityDateTime":null,"ActivityDisplayName":null,"InitiatedBy":null,
+            "TargetResources":null,"Result":null}"#;
+        with_event(json, |e| {
+            assert_eq!(e.session.key.to_string(), "entra:sid:s-1");
+            assert_eq!(e.action.operation, "signin");
+            assert_eq!(e.operation, Operation::Auth);
+            assert_eq!(e.outcome.result, Status::Success);
+            assert_eq!(e.time.to_string(), "2024-05-14T09:45:12.000Z");
+        });
+    }
+
+    #[test]
+    fn sign_in_members_read_in_every_shape() {
+        // A Log Analytics row naming its table only: the vendor name falls back to it, and a
+        // managed identity is a service principal; a token issuer's name is preferred.
+        let json = r#"{"TimeGenerated":"2024-05-14T10:03:27Z","Type":"AADManagedIdentitySignInLogs",
+            "ServicePrincipalId":"4d7b9e1f","ServicePrincipalName":"vm-identity","UserId":"u-9",
+            "UniqueTokenIdentifier":"tok","ResourceTenantId":"t-resource",
+            "TokenIssuerName":"contoso-adfs","TokenIssuerType":"ADFederationServices"}"#;
+        with_event(json, |e| {
+            assert_eq!(e.action.vendor, "AADManagedIdentitySignInLogs");
+            assert_eq!(e.principal.kind.as_deref(), Some("ServicePrincipal"));
+            assert_eq!(e.principal.name.as_deref(), Some("vm-identity"));
+            assert_eq!(e.session.key.to_string(), "entra:t-resource:uti:tok");
+            assert_eq!(e.session.issuer.as_deref(), Some("contoso-adfs"));
+        });
+        // A user named by display name only.
+        let json = r#"{"createdDateTime":"2024-05-14T10:00:00Z","userId":"u-1","appId":"a",
+            "userDisplayName":"Megan Bowen","sessionId":"s"}"#;
+        with_event(json, |e| {
+            assert_eq!(e.principal.name.as_deref(), Some("Megan Bowen"));
+        });
+        // An export whose body has no address and no result: the envelope's are used.
+        let json = r#"{"time":"2025-01-15T09:35:20Z","category":"SignInLogs","tenantId":"t",
+            "callerIpAddress":"5.5.5.5","resultSignature":"SUCCESS","properties":{
+            "createdDateTime":"2025-01-15T09:35:20Z","userId":"u","sessionId":"s"}}"#;
+        with_event(json, |e| {
+            assert_eq!(e.network.ip.unwrap().to_string(), "5.5.5.5");
+            assert_eq!(e.outcome.result, Status::Success);
+        });
+    }
+
+    #[test]
+    fn an_audit_in_an_admin_category_is_admin_whatever_its_name() {
+        let json = r#"{"activityDateTime":"2024-05-14T11:00:00Z","activityDisplayName":"Update user",
+            "category":"RoleManagement","result":"success",
+            "initiatedBy":{"user":{"id":"1f4c8e2a-7b3d-4a9f-b6e1-2d5c8f0a3e7b"}}}"#;
+        with_event(json, |e| assert_eq!(e.operation, Operation::Admin));
+    }
+
+    #[test]
     fn azure_activity_and_other_tables_are_not_entra() {
         let activity =
             include_str!("../../fixtures/events/entra/plaso-azure-activity-not-entra.jsonl");
