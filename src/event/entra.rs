@@ -1519,6 +1519,86 @@ mod tests {
     }
 
     #[test]
+    fn an_activity_name_alone_makes_an_audit() {
+        // A Log Analytics audit row with no initiator is an audit that names none, not a
+        // sign-in without a session.
+        let json =
+            r#"{"TimeGenerated":"2024-05-14T10:00:00Z","ActivityDisplayName":"Update user"}"#;
+        let detail = reject(json).detail;
+        assert!(
+            detail.starts_with("directory audit has no initiatedBy"),
+            "{detail}"
+        );
+        // Read as Entra whatever it looks like (`--source entra`), an activity time alone, or
+        // an initiator alone, makes an audit too.
+        let forced = Normalizer {
+            forced: Some(Source::Entra),
+            ..Normalizer::default()
+        };
+        for json in [
+            r#"{"activityDateTime":"2024-05-14T10:00:00Z","operationName":"Update user"}"#,
+            r#"{"time":"2024-05-14T10:00:00Z","operationName":"Update user","initiatedBy":{}}"#,
+        ] {
+            let scratch = Bump::new();
+            let detail = forced
+                .normalize(json.as_bytes(), &scratch)
+                .unwrap_err()
+                .detail;
+            assert!(
+                detail.starts_with("directory audit has no initiatedBy"),
+                "{detail}"
+            );
+        }
+        // A flat record's unreadable time is named as it is, not as an export's `properties`.
+        let json = r#"{"createdDateTime":"yesterday","userId":"u","appId":"a"}"#;
+        let r = reject(json);
+        assert_eq!(r.reason, RejectReason::BadTimestamp);
+        assert!(!r.detail.contains("properties."), "{}", r.detail);
+    }
+
+    #[test]
+    fn outcomes_and_mfa_are_only_what_the_record_says() {
+        let sign_in = |extra: &str| {
+            format!(
+                r#"{{"createdDateTime":"2024-05-14T10:00:00Z","userId":"u","sessionId":"s"{extra}}}"#
+            )
+        };
+        // An application named by its id alone is what was signed in to.
+        with_event(&sign_in(r#","appId":"d3590ed6""#), |e| {
+            let r = e.resource.as_ref().unwrap();
+            assert_eq!(r.kind.as_deref(), Some("application"));
+            assert_eq!(r.id.as_deref(), Some("d3590ed6"));
+            assert_eq!(r.name, None);
+        });
+        // A requirement other than single or multi factor says nothing about MFA.
+        with_event(
+            &sign_in(r#","appId":"a","authenticationRequirement":"deviceAuthentication""#),
+            |e| assert_eq!(e.session.mfa, None),
+        );
+        // A result code that is neither a number, success nor failure is no outcome; nor is
+        // the export's `resultSignature` of `None` (Log Analytics writes it for every row).
+        let export = |result: &str| {
+            format!(
+                r#"{{"time":"2025-01-15T09:35:20Z","category":"SignInLogs",{result}"properties":{{
+                "createdDateTime":"2025-01-15T09:35:20Z","userId":"u","sessionId":"s"}}}}"#
+            )
+        };
+        for result in [
+            r#""resultType":"Interrupted","#,
+            r#""resultSignature":"None","#,
+        ] {
+            with_event(&export(result), |e| {
+                assert_eq!(e.outcome.result, Status::Unknown, "{result}");
+                assert_eq!(e.outcome.reason, None);
+            });
+        }
+        // Graph's `unknownFutureValue` result of an audit is no outcome either.
+        let audit = r#"{"activityDateTime":"2024-05-14T11:00:00Z","activityDisplayName":"Update user",
+            "result":"unknownFutureValue","initiatedBy":{"user":{"id":"u"}}}"#;
+        with_event(audit, |e| assert_eq!(e.outcome.result, Status::Unknown));
+    }
+
+    #[test]
     fn azure_activity_and_other_tables_are_not_entra() {
         let activity =
             include_str!("../../fixtures/events/entra/plaso-azure-activity-not-entra.jsonl");
