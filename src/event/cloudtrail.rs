@@ -996,6 +996,87 @@ mod tests {
             assert_eq!(agent.id.as_deref(), Some("ledger-sync"));
             assert_eq!(agent.task.as_deref(), Some("ls-1207"));
         });
+        // An empty id names no agent; an empty task names no task.
+        for identity in ["agent=", "agent=,task=ls-1"] {
+            let json = ASSUMED_ROLE.replace("alice@example.com", identity);
+            with_event(&json, |e| assert!(e.agent.is_none(), "{identity}"));
+        }
+        let json = ASSUMED_ROLE.replace("alice@example.com", "agent=ledger-sync,task=");
+        with_event(&json, |e| {
+            let agent = e.agent.as_ref().expect("agent");
+            assert_eq!(agent.id.as_deref(), Some("ledger-sync"));
+            assert_eq!(agent.task, None);
+        });
+    }
+
+    #[test]
+    fn every_credential_issuing_call_names_its_child() {
+        for (name, params) in [
+            ("GetSessionToken", r#"{"durationSeconds":3600}"#),
+            ("GetFederationToken", r#"{"name":"bob"}"#),
+        ] {
+            let json = format!(
+                r#"{{"eventVersion":"1.08","eventTime":"2024-08-01T10:00:00Z",
+                "eventSource":"sts.amazonaws.com","eventName":"{name}",
+                "userIdentity":{{"type":"IAMUser","accountId":"111122223333","accessKeyId":"AKIA1"}},
+                "requestParameters":{params},
+                "responseElements":{{"credentials":{{"accessKeyId":"ASIACHILD"}}}}}}"#
+            );
+            with_event(&json, |e| {
+                let child = e.lineage.as_ref().and_then(|l| l.child.as_ref());
+                assert_eq!(
+                    child.map(|k| k.to_string()).as_deref(),
+                    Some("aws:111122223333:sts:ASIACHILD"),
+                    "{name}"
+                );
+            });
+        }
+    }
+
+    #[test]
+    fn calls_made_by_aws_services_name_the_service() {
+        for (address, service) in [
+            ("lambda.amazonaws.com", Some("lambda.amazonaws.com")),
+            ("AWS Internal", Some("AWS Internal")),
+            (
+                "ec2.eu-west-1.aws.internal",
+                Some("ec2.eu-west-1.aws.internal"),
+            ),
+            ("internal-proxy.example", None),
+        ] {
+            let json = format!(
+                r#"{{"eventVersion":"1.08","eventTime":"2024-08-01T10:00:00Z",
+                "eventSource":"s3.amazonaws.com","eventName":"GetObject","sourceIPAddress":"{address}",
+                "userIdentity":{{"type":"IAMUser","accountId":"111122223333","accessKeyId":"AKIA1"}}}}"#
+            );
+            with_event(&json, |e| {
+                assert_eq!(e.network.via_service.as_deref(), service, "{address}");
+                assert!(e.network.ip.is_none());
+            });
+        }
+    }
+
+    #[test]
+    fn resources_and_operations_of_calls_without_a_named_target() {
+        const CALLER: &str = r#""eventVersion":"1.08","eventTime":"2024-08-01T10:00:00Z",
+            "userIdentity":{"type":"IAMUser","accountId":"111122223333","accessKeyId":"AKIA1"}"#;
+        // An IAM call naming no user, role or group: its first listed resource.
+        let json = format!(
+            r#"{{{CALLER},"eventSource":"iam.amazonaws.com","eventName":"CreatePolicy",
+            "requestParameters":{{"policyName":"p"}},
+            "resources":[{{"ARN":"arn:aws:iam::111122223333:policy/p","type":"AWS::IAM::Policy"}}]}}"#
+        );
+        with_event(&json, |e| {
+            let r = e.resource.as_ref().expect("resource");
+            assert_eq!(r.kind.as_deref(), Some("AWS::IAM::Policy"));
+            assert_eq!(r.id.as_deref(), Some("arn:aws:iam::111122223333:policy/p"));
+        });
+        // A permission granted outside the administrative services is administration.
+        let json = format!(
+            r#"{{{CALLER},"eventSource":"lambda.amazonaws.com","eventName":"AddPermission20150331v2",
+            "readOnly":false}}"#
+        );
+        with_event(&json, |e| assert_eq!(e.operation, Operation::Admin));
     }
 
     #[test]
