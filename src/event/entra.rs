@@ -1385,7 +1385,19 @@ mod tests {
         assert_eq!(reject(untimed).reason, RejectReason::BadTimestamp);
         let bad_initiator = r#"{"activityDateTime":"2024-05-14T10:00:00Z",
             "activityDisplayName":"Update user","initiatedBy":42}"#;
-        assert_eq!(reject(bad_initiator).reason, RejectReason::InvalidField);
+        let r = reject(bad_initiator);
+        assert_eq!(r.reason, RejectReason::InvalidField);
+        assert!(r.detail.contains("expected an object"), "{}", r.detail);
+        // An export whose vendor time and envelope time are both unreadable: the vendor time
+        // is the one named.
+        let export = r#"{"time":"later","category":"SignInLogs","properties":{
+            "createdDateTime":"soon","userId":"u","sessionId":"s"}}"#;
+        let r = reject(export);
+        assert_eq!(r.reason, RejectReason::BadTimestamp);
+        assert_eq!(
+            r.detail,
+            r#"properties.createdDateTime is not a time: "soon""#
+        );
     }
 
     #[test]
@@ -1494,6 +1506,13 @@ mod tests {
             assert_eq!(e.session.key.to_string(), "entra:t-resource:uti:tok");
             assert_eq!(e.session.issuer.as_deref(), Some("contoso-adfs"));
         });
+        // A user's sign-in names the client's service principal too: still the user's.
+        let json = r#"{"createdDateTime":"2024-05-14T10:00:00Z","userId":"u-1","appId":"a",
+            "servicePrincipalId":"sp-of-the-client","sessionId":"s"}"#;
+        with_event(json, |e| {
+            assert_eq!(e.principal.kind.as_deref(), Some("User"));
+            assert_eq!(e.principal.id.as_deref(), Some("u-1"));
+        });
         // A user named by display name only.
         let json = r#"{"createdDateTime":"2024-05-14T10:00:00Z","userId":"u-1","appId":"a",
             "userDisplayName":"Megan Bowen","sessionId":"s"}"#;
@@ -1583,6 +1602,9 @@ mod tests {
                 "createdDateTime":"2025-01-15T09:35:20Z","userId":"u","sessionId":"s"}}}}"#
             )
         };
+        with_event(&export(r#""resultType":"Failure","#), |e| {
+            assert_eq!(e.outcome.result, Status::Failure);
+        });
         for result in [
             r#""resultType":"Interrupted","#,
             r#""resultSignature":"None","#,
