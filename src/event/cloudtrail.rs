@@ -1298,45 +1298,6 @@ mod tests {
         });
     }
 
-    /// Every record of every fixture file (NDJSON, or a JSON array or `Records` envelope).
-    fn fixture_records() -> Vec<String> {
-        fn walk(dir: &std::path::Path, out: &mut Vec<String>) {
-            for entry in std::fs::read_dir(dir).unwrap() {
-                let path = entry.unwrap().path();
-                if path.is_dir() {
-                    walk(&path, out);
-                    continue;
-                }
-                let Ok(text) = std::fs::read_to_string(&path) else {
-                    continue;
-                };
-                match path.extension().and_then(|e| e.to_str()) {
-                    Some("jsonl") => out.extend(text.lines().map(str::to_owned)),
-                    Some("json") => {
-                        #[derive(Deserialize)]
-                        struct Envelope<'a> {
-                            #[serde(rename = "Records", borrow)]
-                            records: Vec<&'a RawValue>,
-                        }
-                        let records = serde_json::from_str::<Vec<&RawValue>>(&text)
-                            .or_else(|_| {
-                                serde_json::from_str::<Envelope<'_>>(&text).map(|e| e.records)
-                            })
-                            .unwrap_or_default();
-                        out.extend(records.iter().map(|r| r.get().to_owned()));
-                    }
-                    _ => {}
-                }
-            }
-        }
-        let mut out = Vec::new();
-        walk(
-            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures"),
-            &mut out,
-        );
-        out
-    }
-
     #[test]
     fn the_first_pass_captures_each_member_the_adapter_reads() {
         // The captures are a cache: one missed costs a second parse of the member, one taken
@@ -1345,7 +1306,7 @@ mod tests {
         // decides it (`eventSource`, `eventName`) came first: so in the records CloudTrail
         // writes; files with sorted keys (Stratus Red Team's) put `additionalEventData` first,
         // uncaptured. Records of other sources (OCSF's `resources`) are never captured.
-        let records = fixture_records();
+        let records = super::super::testing::fixture_records();
         let (mut cloudtrail, mut counts, mut responses) = (0, [0usize; 5], 0);
         for record in &records {
             let scratch = Bump::new();

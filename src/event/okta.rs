@@ -981,4 +981,95 @@ mod tests {
             .iter()
             .all(|t| matches!(t.0, std::borrow::Cow::Borrowed(_))));
     }
+
+    #[test]
+    fn each_detection_mark_alone_is_enough() {
+        let scratch = Bump::new();
+        let detected = |json: &str| detect(&Fields::parse(json, &scratch).unwrap());
+        for mark in [
+            r#""published":"2024-05-14T09:12:31Z""#,
+            r#""uuid":"4b2f7c1e""#,
+            r#""actor":{"id":"00u1"}"#,
+            r#""authenticationContext":{}"#,
+            r#""legacyeventtype":"core.user_auth.login_success""#,
+            r#""displayMessage":"User login to Okta""#,
+        ] {
+            let json = format!(r#"{{"eventType":"user.session.start",{mark}}}"#);
+            assert!(detected(&json), "{json}");
+        }
+        assert!(!detected(
+            r#"{"eventType":"user.session.start","severity":"INFO"}"#
+        ));
+    }
+
+    #[test]
+    fn the_first_pass_captures_each_object_the_adapter_reads() {
+        // As CloudTrail's: a cache no event shows. An object member is captured unless a member
+        // naming another source's records (`class_uid`, `action` …) came before it.
+        let elsewhere = [
+            "class_uid",
+            "metadata",
+            "eventVersion",
+            "apiVersion",
+            "action",
+        ];
+        let members = [
+            ("authenticationContext", "authenticationcontext"),
+            ("outcome", "outcome"),
+            ("actor", "actor"),
+            ("client", "client"),
+            ("securityContext", "securitycontext"),
+            ("debugContext", "debugcontext"),
+        ];
+        let (mut okta, mut counts, mut left) = (0, [0usize; 7], 0);
+        for record in super::super::testing::fixture_records() {
+            let scratch = Bump::new();
+            let Ok(plain) = Fields::parse(&record, &scratch) else {
+                continue;
+            };
+            let mut captures = super::super::normalize::Captures::default();
+            let f = match Fields::parse_capturing(&record, &scratch, &mut captures) {
+                Ok(fields) => fields,
+                Err(_) if !detect(&plain) => continue,
+                Err(e) => panic!("{e}: {record}"),
+            };
+            okta += usize::from(detect(&plain));
+            let first_elsewhere = elsewhere.iter().filter_map(|k| f.position(k)).min();
+            let wanted = |position: Option<usize>, open: &str| {
+                position.is_some_and(|p| {
+                    first_elsewhere.is_none_or(|e| e > p)
+                        && f.iter()
+                            .nth(p)
+                            .is_some_and(|(_, v)| v.get().starts_with(open))
+                })
+            };
+            let cap = captures.okta;
+            let mut expected: Vec<bool> = members
+                .iter()
+                .map(|(name, lower)| wanted(member_position(&f, name, lower), "{"))
+                .collect();
+            expected.push(wanted(f.value_position("target"), "["));
+            let taken = [
+                captured_object(cap.context, &f, members[0].0, members[0].1).is_some(),
+                captured_object(cap.outcome, &f, "outcome", "outcome").is_some(),
+                captured_object(cap.actor, &f, "actor", "actor").is_some(),
+                captured_object(cap.client, &f, "client", "client").is_some(),
+                captured_object(cap.security, &f, members[4].0, members[4].1).is_some(),
+                captured_object(cap.debug, &f, members[5].0, members[5].1).is_some(),
+                matches!(cap.targets, Some((p, TargetsCapture::Array(_)))
+                    if f.value_position("target") == Some(p)),
+            ];
+            assert_eq!(taken.as_slice(), expected, "{record}");
+            for (count, taken) in counts.iter_mut().zip(taken) {
+                *count += usize::from(taken);
+            }
+            left += usize::from(
+                first_elsewhere.is_some() && members.iter().any(|(n, _)| f.position(n).is_some()),
+            );
+        }
+        assert!(okta > 50, "{okta} Okta records");
+        assert!(counts.iter().all(|&n| n > 0), "{counts:?}");
+        // Records of other sources with members of these names (OCSF's and GitHub's `actor`).
+        assert!(left > 0);
+    }
 }

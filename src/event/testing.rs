@@ -1,6 +1,8 @@
 //! Helpers for the adapters' unit tests: normalize one record and check what came out.
 
 use bumpalo::Bump;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use super::model::{Event, Source};
 use super::normalize::Normalizer;
@@ -26,4 +28,42 @@ pub fn rejected(json: &str) -> Reject {
         Ok(key) => panic!("normalized as {key}"),
         Err(r) => r,
     }
+}
+
+/// Every record of every file under `fixtures/` (NDJSON lines, or a JSON array or `Records`
+/// envelope), as text: for checks that must hold on every real record the project holds.
+pub fn fixture_records() -> Vec<String> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+                continue;
+            }
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            match path.extension().and_then(|e| e.to_str()) {
+                Some("jsonl") => out.extend(text.lines().map(str::to_owned)),
+                Some("json") => {
+                    #[derive(Deserialize)]
+                    struct Envelope<'a> {
+                        #[serde(rename = "Records", borrow)]
+                        records: Vec<&'a RawValue>,
+                    }
+                    let records = serde_json::from_str::<Vec<&RawValue>>(&text)
+                        .or_else(|_| serde_json::from_str::<Envelope<'_>>(&text).map(|e| e.records))
+                        .unwrap_or_default();
+                    out.extend(records.iter().map(|r| r.get().to_owned()));
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures"),
+        &mut out,
+    );
+    out
 }
