@@ -1145,4 +1145,124 @@ mod tests {
             );
         });
     }
+
+    #[test]
+    fn every_caption_of_the_ocsf_enums() {
+        // OCSF 1.x: `user.type_id` and the activity ids of the four classes read.
+        let types = [
+            (1, "User"),
+            (2, "Admin"),
+            (3, "System"),
+            (4, "Service"),
+            (99, "Other"),
+        ];
+        for (id, caption) in types {
+            let text = id.to_string();
+            let raw: &RawValue = serde_json::from_str(&text).unwrap();
+            assert_eq!(user_type(Some(raw)).as_deref(), Some(caption), "{id}");
+        }
+        let raw: &RawValue = serde_json::from_str("0").unwrap();
+        assert_eq!(user_type(Some(raw)), None);
+        let account_change = [
+            "create",
+            "enable",
+            "password change",
+            "password reset",
+            "disable",
+            "delete",
+            "attach policy",
+            "detach policy",
+            "lock",
+            "mfa factor enable",
+            "mfa factor disable",
+        ];
+        let authentication = [
+            "logon",
+            "logoff",
+            "authentication ticket",
+            "service ticket request",
+            "service ticket renew",
+            "preauth",
+        ];
+        let authorize = ["assign privileges", "assign groups", "assign roles"];
+        let api = ["create", "read", "update", "delete"];
+        for (class, captions) in [
+            (ACCOUNT_CHANGE, &account_change[..]),
+            (AUTHENTICATION, &authentication[..]),
+            (AUTHORIZE_SESSION, &authorize[..]),
+            (API_ACTIVITY, &api[..]),
+        ] {
+            for (id, caption) in (1..).zip(captions) {
+                assert_eq!(activity_caption(class, id), Some(*caption), "{class} {id}");
+            }
+            let past = captions.len() as u64 + 1;
+            assert_eq!(activity_caption(class, past), None, "{class} {past}");
+            assert_eq!(activity_caption(class, 0), None, "{class} 0");
+        }
+    }
+
+    #[test]
+    fn session_times_in_either_form_and_mfa_only_where_the_class_has_it() {
+        let call = |session: &str, extra: &str| {
+            format!(
+                r#"{{"class_uid":6003,"activity_id":2,"time":1715677985000,{extra}
+                "api":{{"operation":"GetObject","service":{{"name":"s3.amazonaws.com"}}}},
+                "actor":{{"session":{{"uid":"s-1"{session}}}}}}}"#
+            )
+        };
+        for created in [r#""2024-05-14T09:11:40Z""#, "1715677900000"] {
+            let json = call(&format!(r#","created_time":{created}"#), "");
+            with_event(&json, |e| {
+                assert_eq!(
+                    e.session.created_at.map(|t| t.to_string()).as_deref(),
+                    Some("2024-05-14T09:11:40.000Z"),
+                    "{created}"
+                );
+            });
+        }
+        // A top-level `is_mfa` belongs to Authentication; on an API call it says nothing.
+        with_event(&call("", r#""is_mfa":true,"#), |e| {
+            assert_eq!(e.session.mfa, None)
+        });
+    }
+
+    #[test]
+    fn an_api_call_naming_no_service_takes_the_producers() {
+        for (product, service) in [("Okta", "okta"), ("GitHub", "github"), ("Foo", "ocsf")] {
+            let json = format!(
+                r#"{{"class_uid":6003,"activity_id":1,"time":1715677985000,
+                "metadata":{{"product":{{"name":"{product}","vendor_name":"{product}"}}}},
+                "api":{{"operation":"system.api_token.create"}},
+                "actor":{{"session":{{"uid":"s-1"}}}}}}"#
+            );
+            with_event(&json, |e| {
+                assert_eq!(
+                    e.action.to_string(),
+                    format!("{service}:system.api_token.create")
+                );
+            });
+        }
+    }
+
+    #[test]
+    fn every_credential_issuing_call_names_its_child() {
+        for operation in ["GetSessionToken", "GetFederationToken"] {
+            let json = format!(
+                r#"{{"class_uid":6003,"activity_id":2,"time":1730707201000,
+                "metadata":{{"product":{{"name":"CloudTrail","vendor_name":"AWS"}}}},
+                "api":{{"operation":"{operation}","service":{{"name":"sts.amazonaws.com"}},
+                  "response":{{"data":{{"credentials":{{"accessKeyId":"ASIACHILD"}}}}}}}},
+                "actor":{{"user":{{"type":"IAMUser","credential_uid":"AKIAPARENT",
+                  "account":{{"uid":"482915736014"}}}}}}}}"#
+            );
+            with_event(&json, |e| {
+                let child = e.lineage.as_ref().and_then(|l| l.child.as_ref());
+                assert_eq!(
+                    child.map(ToString::to_string).as_deref(),
+                    Some("aws:482915736014:sts:ASIACHILD"),
+                    "{operation}"
+                );
+            });
+        }
+    }
 }
