@@ -906,6 +906,34 @@ mod tests {
         assert_eq!(normalize_line(&odd).unwrap().scopes.len(), 1);
         let removal = line.replace("user_membership.add", "user_membership.remove");
         assert!(normalize_line(&removal).unwrap().scopes.is_empty());
+        // A role grant: any type ending in `role` (`ROLE`, `CUSTOM_ROLE`), whatever its case;
+        // a type too short to end in it is read without fault.
+        let role = line
+            .replace("group.user_membership.add", "user.account.privilege.grant")
+            .replace(r#""type":"UserGroup""#, r#""type":"CUSTOM_ROLE""#)
+            .replace(r#""type":"User","#, r#""type":"App","#);
+        let scopes: Vec<String> = normalize_line(&role)
+            .unwrap()
+            .scopes
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(scopes, ["AWS-Prod-Admins"]);
+    }
+
+    #[test]
+    fn targets_read_outside_the_first_pass_are_read_alike() {
+        // The first pass hands `target` over already read; a target read later (the member
+        // repeated, or after another source's member) goes through `Targets`' own reader.
+        let targets: Targets<'_> = serde_json::from_str(
+            r#"[null,{"id":"00u1","type":"User","alternateId":"bob@example.com"},
+            {"id":"00g1","type":"UserGroup","displayName":"Admins"},
+            {"id":"r1","type":"ROLE","alternateId":"Super Admin"}]"#,
+        )
+        .unwrap();
+        assert_eq!(targets.first.unwrap().id.as_deref(), Some("00u1"));
+        assert_eq!(targets.roles_and_groups, ["Admins", "Super Admin"]);
+        assert!(serde_json::from_str::<Targets<'_>>(r#"{"id":"x"}"#).is_err());
     }
 
     #[test]
