@@ -1265,4 +1265,46 @@ mod tests {
             });
         }
     }
+
+    #[test]
+    fn status_by_id_else_by_text() {
+        let call = |status: &str| {
+            format!(
+                r#"{{"class_uid":6003,"activity_id":2,"time":1715677985000,{status}
+                "api":{{"operation":"GetObject","service":{{"name":".amazonaws.com"}}}},
+                "actor":{{"session":{{"uid":"s-1"}}}}}}"#
+            )
+        };
+        for (status, result) in [
+            (r#""status_id":1,"#, Status::Success),
+            (r#""status_id":2,"#, Status::Failure),
+            (r#""status_id":2,"status":"Success","#, Status::Failure),
+            (r#""status":"success","#, Status::Success),
+            (r#""status":"FAILURE","#, Status::Failure),
+            (r#""status":"Other","#, Status::Unknown),
+        ] {
+            with_event(&call(status), |e| {
+                assert_eq!(e.outcome.result, result, "{status}")
+            });
+        }
+        // A service named by the suffix alone keeps it: no empty service.
+        with_event(&call(""), |e| {
+            assert_eq!(e.action.to_string(), ".amazonaws.com:GetObject");
+        });
+    }
+
+    #[test]
+    fn only_an_attached_policy_is_a_scope() {
+        let change = |activity: u64| {
+            format!(
+                r#"{{"class_uid":3001,"activity_id":{activity},"time":1715677985000,
+                "policy":{{"name":"AdministratorAccess"}},"user":{{"uid":"u-1"}},
+                "actor":{{"session":{{"uid":"s-1"}}}}}}"#
+            )
+        };
+        with_event(&change(7), |e| {
+            assert_eq!(e.scopes, vec![Text::borrowed("AdministratorAccess")]);
+        });
+        with_event(&change(8), |e| assert!(e.scopes.is_empty()));
+    }
 }

@@ -291,6 +291,19 @@ fn captured_object<T>(
     }
 }
 
+/// The captured `target` array, when it was read from the member `f.value("target")` reads.
+fn captured_targets<'a>(
+    slot: Option<(usize, TargetsCapture<'a>)>,
+    f: &Fields<'_>,
+) -> Option<Targets<'a>> {
+    match slot? {
+        (position, TargetsCapture::Array(targets)) => {
+            (f.value_position("target") == Some(position)).then_some(targets)
+        }
+        (_, TargetsCapture::Other) => None,
+    }
+}
+
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct Actor<'a> {
@@ -585,18 +598,12 @@ fn normalize(mut record: Record<'_>) -> Result<Event<'_>, Reject> {
     let (name, lower) = ("debugContext", "debugcontext");
     let debug: DebugContext<'_> = captured_object(cap.debug, f, name, lower)
         .unwrap_or_else(|| optional(f, name, lower, scratch));
-    let targets: Targets<'_> = match cap.targets {
-        Some((position, TargetsCapture::Array(targets)))
-            if f.value_position("target") == Some(position) =>
-        {
-            targets
-        }
-        _ => f
-            .value("target")
+    let targets: Targets<'_> = captured_targets(cap.targets, f).unwrap_or_else(|| {
+        f.value("target")
             .filter(|raw| raw.get().starts_with('['))
             .and_then(|raw| serde_json::from_str(raw.get()).ok())
-            .unwrap_or_default(),
-    };
+            .unwrap_or_default()
+    });
 
     let operation = operation_of(&event_type);
     let scopes = scopes_of(&event_type, debug.debug_data, targets.roles_and_groups);
@@ -922,6 +929,35 @@ mod tests {
     }
 
     #[test]
+    fn a_null_context_a_factor_event_and_a_repeated_target() {
+        // A null context is no context: the event is keyed without one.
+        let line = SIGN_IN.replace(
+            &SIGN_IN[SIGN_IN.find(r#""authenticationContext""#).unwrap()
+                ..SIGN_IN.find(r#""displayMessage""#).unwrap()],
+            r#""authenticationContext":null,"#,
+        );
+        let e = normalize_line(&line).unwrap();
+        assert!(e.session.derived, "{}", e.session.key);
+        // An MFA verification event verifies a factor whatever the provider.
+        let mfa = SIGN_IN.replace(
+            r#""eventType":"user.session.start""#,
+            r#""eventType":"user.authentication.auth_via_mfa""#,
+        );
+        assert_eq!(normalize_line(&mfa).unwrap().session.mfa, Some(true));
+        // A repeated `target` (the second spelled with an escape, so the first pass takes only
+        // the first) is read as its last occurrence, as every member is.
+        let repeated = SIGN_IN.replace(
+            r#""target":[{"id":"pfd1a2b3c4d5e6f7g8h9""#,
+            r#""target":[{"id":"stale"}],"version":"0","t\u0061rget":[{"id":"pfd1a2b3c4d5e6f7g8h9""#,
+        );
+        let e = normalize_line(&repeated).unwrap();
+        assert_eq!(
+            e.resource.unwrap().id.as_deref(),
+            Some("pfd1a2b3c4d5e6f7g8h9")
+        );
+    }
+
+    #[test]
     fn targets_read_outside_the_first_pass_are_read_alike() {
         // The first pass hands `target` over already read; a target read later (the member
         // repeated, or after another source's member) goes through `Targets`' own reader.
@@ -1084,8 +1120,7 @@ mod tests {
                 captured_object(cap.client, &f, "client", "client").is_some(),
                 captured_object(cap.security, &f, members[4].0, members[4].1).is_some(),
                 captured_object(cap.debug, &f, members[5].0, members[5].1).is_some(),
-                matches!(cap.targets, Some((p, TargetsCapture::Array(_)))
-                    if f.value_position("target") == Some(p)),
+                captured_targets(cap.targets, &f).is_some(),
             ];
             assert_eq!(taken.as_slice(), expected, "{record}");
             for (count, taken) in counts.iter_mut().zip(taken) {
