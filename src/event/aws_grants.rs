@@ -271,6 +271,25 @@ mod tests {
         let removal =
             json!({"launchPermission": {"remove": {"items": [{"userId": "846424999548"}]}}});
         assert!(grants("ModifyImageAttribute", &removal, OWN).is_empty());
+        // RDS shares only through `restore`; another attribute name is no grant.
+        let other = json!({"attributeName": "copy", "valuesToAdd": ["503161813013"]});
+        assert!(grants("ModifyDBSnapshotAttribute", &other, OWN).is_empty());
+    }
+
+    #[test]
+    fn only_the_listed_calls_are_grant_calls() {
+        for name in GRANT_CALLS {
+            assert!(is_grant_call(name), "{name}");
+        }
+        for name in [
+            "GetObject",
+            "AssumeRole",
+            "DeleteObjects",
+            "PutBucketAcl",
+            "",
+        ] {
+            assert!(!is_grant_call(name), "{name}");
+        }
     }
 
     #[test]
