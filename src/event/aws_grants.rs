@@ -305,6 +305,12 @@ mod tests {
         );
         let own_only = json!({"policyDocument": {"Statement": {"Effect": "Allow", "Principal": {"AWS": "111122223333"}}}});
         assert!(grants("UpdateAssumeRolePolicy", &own_only, OWN).is_empty());
+        // A document written as an object, not a string of one.
+        let object = json!({"bucketPolicy": {"Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::193672423079:root"}}]}});
+        assert_eq!(
+            grants("PutBucketPolicy", &object, OWN),
+            ["grant:account:193672423079"]
+        );
     }
 
     #[test]
@@ -318,6 +324,16 @@ mod tests {
         assert!(grants("AddPermission20150331v2", &service, OWN).is_empty());
         let org = json!({"principal": "*", "organizationId": "o-abc"});
         assert!(grants("AddLayerVersionPermission20181031", &org, OWN).is_empty());
+        // Anyone, but only on behalf of one account or organization: not public.
+        for scope in [
+            json!({"principal": "*", "sourceAccount": "111122223333"}),
+            json!({"principal": "*", "principalOrgID": "o-abc"}),
+        ] {
+            assert!(
+                grants("AddPermission20150331v2", &scope, OWN).is_empty(),
+                "{scope}"
+            );
+        }
     }
 
     #[test]

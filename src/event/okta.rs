@@ -958,6 +958,17 @@ mod tests {
     }
 
     #[test]
+    fn assigning_grants_and_unassigning_does_not() {
+        let roles = || vec![Text::borrowed("Super Administrator")];
+        assert_eq!(
+            scopes_of("user.account.role.assign", None, roles()),
+            roles()
+        );
+        assert!(scopes_of("user.account.role.unassign", None, roles()).is_empty());
+        assert!(scopes_of("user.session.start", None, roles()).is_empty());
+    }
+
+    #[test]
     fn targets_read_outside_the_first_pass_are_read_alike() {
         // The first pass hands `target` over already read; a target read later (the member
         // repeated, or after another source's member) goes through `Targets`' own reader.
