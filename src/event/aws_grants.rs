@@ -305,6 +305,12 @@ mod tests {
         );
         let own_only = json!({"policyDocument": {"Statement": {"Effect": "Allow", "Principal": {"AWS": "111122223333"}}}});
         assert!(grants("UpdateAssumeRolePolicy", &own_only, OWN).is_empty());
+        // Everyone, as a bare `*`; an identity provider is no account granted.
+        let public = json!({"bucketPolicy": {"Statement": {"Effect": "Allow", "Principal": "*"}}});
+        assert_eq!(grants("PutBucketPolicy", &public, OWN), ["grant:public"]);
+        let federated = json!({"policyDocument": {"Statement": {"Effect": "Allow",
+            "Principal": {"Federated": "arn:aws:iam::193672423079:oidc-provider/token.actions.githubusercontent.com"}}}});
+        assert!(grants("CreateRole", &federated, OWN).is_empty());
         // A document written as an object, not a string of one.
         let object = json!({"bucketPolicy": {"Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::193672423079:root"}}]}});
         assert_eq!(
