@@ -277,6 +277,29 @@ mod tests {
     }
 
     #[test]
+    fn an_outsider_is_twelve_digits_or_an_arn_in_another_account() {
+        assert_eq!(
+            outsider("193672423079", OWN).as_deref(),
+            Some("grant:account:193672423079")
+        );
+        assert_eq!(
+            outsider("arn:aws:iam::193672423079:role/x", OWN).as_deref(),
+            Some("grant:account:193672423079")
+        );
+        for principal in [
+            "111122223333",
+            "1936724230",
+            "ec2.internal",
+            "arn:aws:s3:::a-bucket",
+            "arn:aws:iam::19367:role/x",
+            "arn:aws:iam::19367242307x:role/x",
+            "arn:aws",
+        ] {
+            assert_eq!(outsider(principal, OWN), None, "{principal}");
+        }
+    }
+
+    #[test]
     fn only_the_listed_calls_are_grant_calls() {
         for name in GRANT_CALLS {
             assert!(is_grant_call(name), "{name}");
