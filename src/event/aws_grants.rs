@@ -380,6 +380,32 @@ mod tests {
             grants("AuthorizeSecurityGroupIngress", &nested, OWN),
             ["ingress:world:all:all", "ingress:world:tcp:443"]
         );
+        // Protocols written as numbers (6 is TCP, -1 every protocol), and every protocol's
+        // ports, whatever is written for them, are all ports.
+        for (params, scope) in [
+            (
+                json!({"cidrIp": "0.0.0.0/0", "ipProtocol": 6, "fromPort": 22, "toPort": 22}),
+                "ingress:world:6:22",
+            ),
+            (
+                json!({"cidrIp": "0.0.0.0/0", "ipProtocol": -1}),
+                "ingress:world:all:all",
+            ),
+            (
+                json!({"cidrIp": "0.0.0.0/0", "ipProtocol": "-1", "fromPort": -1, "toPort": -1}),
+                "ingress:world:all:all",
+            ),
+            (
+                json!({"cidrIp": "0.0.0.0/0", "ipProtocol": "-1", "fromPort": 0, "toPort": 65535}),
+                "ingress:world:all:all",
+            ),
+        ] {
+            assert_eq!(
+                grants("AuthorizeSecurityGroupIngress", &params, OWN),
+                [scope],
+                "{params}"
+            );
+        }
     }
 
     #[test]

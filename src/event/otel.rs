@@ -430,3 +430,91 @@ pub fn split_export(bytes: &[u8]) -> Option<Vec<Vec<u8>>> {
     }
     (parts.len() > 1).then_some(parts)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_event<R>(json: &str, check: impl FnOnce(&Event<'_>) -> R) -> R {
+        super::super::testing::with_event(Source::Otel, json, check)
+    }
+
+    /// A one-span export: `attributes` are the span's (`"key": value` JSON pairs as OTLP
+    /// writes them), `rest` more span members.
+    fn span(attributes: &[(&str, &str)], rest: &str) -> String {
+        let attributes: Vec<String> = attributes
+            .iter()
+            .map(|(k, v)| format!(r#"{{"key":"{k}","value":{v}}}"#))
+            .collect();
+        format!(
+            r#"{{"resourceSpans":[{{"resource":{{"attributes":[{{"key":"service.name",
+            "value":{{"stringValue":"support-bot"}}}}]}},"scopeSpans":[{{"spans":[{{
+            "spanId":"a1b2","startTimeUnixNano":"1730707201000000000",{rest}
+            "attributes":[{}]}}]}}]}}]}}"#,
+            attributes.join(",")
+        )
+    }
+
+    const TOOL: (&str, &str) = ("gen_ai.operation.name", r#"{"stringValue":"execute_tool"}"#);
+    const NAME: (&str, &str) = ("gen_ai.tool.name", r#"{"stringValue":"search"}"#);
+
+    #[test]
+    fn an_integer_attribute_reads_as_its_digits_in_either_encoding() {
+        // OTLP JSON writes int64 as a string; some exporters write a number.
+        for id in [r#"{"intValue":"42"}"#, r#"{"intValue":42}"#] {
+            let json = span(&[TOOL, NAME, ("session.id", id)], "");
+            with_event(&json, |e| {
+                assert_eq!(e.session.key.to_string(), "otel:support-bot:session:42");
+                assert_eq!(e.action.to_string(), "tool:search");
+            });
+        }
+    }
+
+    #[test]
+    fn a_span_fails_by_its_status_or_an_error_type() {
+        let session = ("session.id", r#"{"stringValue":"s-1"}"#);
+        for status in [
+            r#"{"code":2}"#,
+            r#"{"code":"2"}"#,
+            r#"{"code":"STATUS_CODE_ERROR"}"#,
+        ] {
+            let json = span(&[TOOL, NAME, session], &format!(r#""status":{status},"#));
+            with_event(&json, |e| {
+                assert_eq!(e.outcome.result, Status::Failure, "{status}")
+            });
+        }
+        let ok = span(
+            &[TOOL, NAME, session],
+            r#""status":{"code":"STATUS_CODE_OK"},"#,
+        );
+        with_event(&ok, |e| assert_eq!(e.outcome.result, Status::Success));
+        let error = ("error.type", r#"{"stringValue":"timeout"}"#);
+        with_event(&span(&[TOOL, NAME, session, error], ""), |e| {
+            assert_eq!(e.outcome.result, Status::Failure);
+            assert_eq!(e.outcome.reason.as_deref(), Some("timeout"));
+        });
+    }
+
+    #[test]
+    fn a_provider_without_a_model_is_the_user_agent_and_time_zero_is_no_time() {
+        let session = ("session.id", r#"{"stringValue":"s-1"}"#);
+        let provider = ("gen_ai.provider.name", r#"{"stringValue":"openai"}"#);
+        with_event(&span(&[TOOL, NAME, session, provider], ""), |e| {
+            assert_eq!(e.client.user_agent.as_deref(), Some("openai"));
+        });
+        let zero = span(&[TOOL, NAME, session], "").replace("1730707201000000000", "0");
+        let reject = super::super::testing::rejected(&zero);
+        assert_eq!(reject.reason, RejectReason::BadTimestamp);
+    }
+
+    #[test]
+    fn only_an_export_of_several_is_split() {
+        let session = ("session.id", r#"{"stringValue":"s-1"}"#);
+        let one = span(&[TOOL, NAME, session], "");
+        assert!(split_export(one.as_bytes()).is_none());
+        let two = one.replace(r#""spans":[{"#, r#""spans":[{"spanId":"c3d4"},{"#);
+        let parts = split_export(two.as_bytes()).expect("split");
+        assert_eq!(parts.len(), 2);
+        assert!(split_export(br#"{"eventVersion":"1.08"}"#).is_none());
+    }
+}
