@@ -399,6 +399,23 @@ mod tests {
                 json!({"cidrIp": "0.0.0.0/0", "ipProtocol": "-1", "fromPort": 0, "toPort": 65535}),
                 "ingress:world:all:all",
             ),
+            // A range; ICMP's type and code in the port fields, -1 meaning any.
+            (
+                json!({"cidrIp": "0.0.0.0/0", "ipProtocol": "tcp", "fromPort": 0, "toPort": 65535}),
+                "ingress:world:tcp:0-65535",
+            ),
+            (
+                json!({"cidrIp": "0.0.0.0/0", "ipProtocol": "tcp", "fromPort": 8000, "toPort": 8100}),
+                "ingress:world:tcp:8000-8100",
+            ),
+            (
+                json!({"cidrIp": "0.0.0.0/0", "ipProtocol": "icmp", "fromPort": 8, "toPort": -1}),
+                "ingress:world:icmp:all",
+            ),
+            (
+                json!({"cidrIp": "0.0.0.0/0", "ipProtocol": "icmp", "fromPort": -1, "toPort": 0}),
+                "ingress:world:icmp:all",
+            ),
         ] {
             assert_eq!(
                 grants("AuthorizeSecurityGroupIngress", &params, OWN),
