@@ -442,6 +442,9 @@ mod tests {
                 Some("access"),
                 Operation::Read,
             ),
+            // Reading something, in any category and at any depth of the action's name.
+            ("codespaces.access", None, Operation::Read),
+            ("environment.secret.access", None, Operation::Read),
             ("repo.create", Some("create"), Operation::Write),
             ("pull_request.merge", None, Operation::Write),
         ] {
