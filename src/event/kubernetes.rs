@@ -938,4 +938,63 @@ mod tests {
         let raw: &RawValue = serde_json::from_str("[1]").unwrap();
         assert!(first_of::<Text<'_>>(raw, "x").is_err());
     }
+
+    #[test]
+    fn the_first_pass_captures_each_member_after_the_audit_id() {
+        // As CloudTrail's: a cache no event shows. A member is captured once the record has
+        // shown its `auditID` (another source's `user` may be a string, and is left alone).
+        let members = [
+            "user",
+            "impersonatedUser",
+            "objectRef",
+            "responseStatus",
+            "annotations",
+        ];
+        // Each audit record also with its keys sorted, as some data lakes write records:
+        // `annotations` then comes before `auditID`.
+        let mut records = super::super::testing::fixture_records();
+        let sorted: Vec<String> = records
+            .iter()
+            .filter(|r| r.contains("\"auditID\""))
+            .filter_map(|r| {
+                serde_json::from_str::<std::collections::BTreeMap<String, serde_json::Value>>(r)
+                    .ok()
+            })
+            .map(|keys| serde_json::to_string(&keys).unwrap())
+            .collect();
+        records.extend(sorted);
+        let (mut audits, mut counts, mut left) = (0, [0usize; 5], 0);
+        for record in records {
+            let scratch = bumpalo::Bump::new();
+            let Ok(plain) = Fields::parse(&record, &scratch) else {
+                continue;
+            };
+            let mut captures = super::super::normalize::Captures::default();
+            let f = match Fields::parse_capturing(&record, &scratch, &mut captures) {
+                Ok(fields) => fields,
+                Err(_) if !detect(&plain) => continue,
+                Err(e) => panic!("{e}: {record}"),
+            };
+            audits += usize::from(detect(&plain));
+            let audit_id = f.position("auditID");
+            let expected = members.map(|m| audit_id.is_some() && f.position(m) > audit_id);
+            let cap = captures.kubernetes;
+            let taken = [
+                captured(cap.user, &f, "user").is_some(),
+                captured(cap.impersonated, &f, "impersonatedUser").is_some(),
+                captured(cap.object, &f, "objectRef").is_some(),
+                captured(cap.status, &f, "responseStatus").is_some(),
+                captured(cap.annotations, &f, "annotations").is_some(),
+            ];
+            assert_eq!(taken, expected, "{record}");
+            for (count, taken) in counts.iter_mut().zip(taken) {
+                *count += usize::from(taken);
+            }
+            left += usize::from(audit_id.is_none() && f.position("user").is_some());
+        }
+        assert!(audits > 20, "{audits} audit records");
+        assert!(counts.iter().all(|&n| n > 0), "{counts:?}");
+        // Records of other sources with a `user` member, never captured.
+        assert!(left > 0);
+    }
 }
