@@ -940,6 +940,16 @@ mod tests {
     }
 
     #[test]
+    fn a_role_of_many_rules_keeps_its_first_grants() {
+        let resources: Vec<String> = (0..70).map(|i| format!("r{i}")).collect();
+        let role = serde_json::json!({"rules": [{"verbs": ["get"], "resources": resources}]});
+        let grants = role_grants(&role);
+        assert_eq!(grants.len(), MAX_ROLE_GRANTS);
+        assert_eq!(grants[0], "rbac:get:r0");
+        assert_eq!(grants[MAX_ROLE_GRANTS - 1], "rbac:get:r63");
+    }
+
+    #[test]
     fn the_first_pass_captures_each_member_after_the_audit_id() {
         // As CloudTrail's: a cache no event shows. A member is captured once the record has
         // shown its `auditID` (another source's `user` may be a string, and is left alone).
