@@ -947,6 +947,68 @@ mod tests {
         assert_eq!(grants.len(), MAX_ROLE_GRANTS);
         assert_eq!(grants[0], "rbac:get:r0");
         assert_eq!(grants[MAX_ROLE_GRANTS - 1], "rbac:get:r63");
+        // A grant repeated across rules is said once.
+        let role = serde_json::json!({"rules": [
+            {"verbs": ["get", "list"], "resources": ["secrets"]},
+            {"verbs": ["get"], "resources": ["secrets", "pods"]}]});
+        assert_eq!(
+            role_grants(&role),
+            ["rbac:get:secrets", "rbac:list:secrets", "rbac:get:pods"]
+        );
+    }
+
+    #[test]
+    fn an_empty_impersonation_and_a_status_write_add_nothing() {
+        let audit = |verb: &str, rest: &str| {
+            format!(
+                r#"{{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"RequestResponse",
+                "auditID":"a-1","stage":"ResponseComplete","verb":"{verb}",
+                "user":{{"username":"dev@example.com","groups":["developers"]}},{rest}
+                "requestReceivedTimestamp":"2024-05-14T10:01:00.100000Z"}}"#
+            )
+        };
+        // An impersonation header naming nobody is no impersonation.
+        let json = audit(
+            "list",
+            r#""impersonatedUser":{"username":""},"objectRef":{"resource":"secrets"},"#,
+        );
+        with_event(&json, |e| {
+            assert_eq!(e.principal.name.as_deref(), Some("dev@example.com"));
+            assert_eq!(e.scopes, vec![Text::borrowed("group:developers")]);
+        });
+        // The controller writing a privileged Deployment's status writes no workload: the
+        // body is the whole object, template included, but nothing in it is new.
+        let deployment = r#""requestObject":{"kind":"Deployment","spec":{"template":{"spec":
+            {"containers":[{"name":"c","securityContext":{"privileged":true}}]}}}},"#;
+        let status = audit(
+            "update",
+            &format!(
+                r#""objectRef":{{"resource":"deployments","subresource":"status"}},{deployment}"#
+            ),
+        );
+        with_event(&status, |e| {
+            assert_eq!(e.scopes, vec![Text::borrowed("group:developers")]);
+        });
+        let write = audit(
+            "update",
+            &format!(r#""objectRef":{{"resource":"deployments"}},{deployment}"#),
+        );
+        with_event(&write, |e| {
+            assert!(
+                e.scopes.contains(&Text::borrowed("pod:privileged")),
+                "{:?}",
+                e.scopes
+            );
+        });
+        // Only the listed workloads' bodies are read for what they run: another resource's
+        // body is never taken for a pod, whatever it holds.
+        let other = audit(
+            "create",
+            &format!(r#""objectRef":{{"resource":"services"}},{deployment}"#),
+        );
+        with_event(&other, |e| {
+            assert_eq!(e.scopes, vec![Text::borrowed("group:developers")]);
+        });
     }
 
     #[test]
