@@ -809,6 +809,7 @@ fn resource_of<'a>(
 mod tests {
     use bumpalo::Bump;
 
+    use super::super::normalize::Captures;
     use super::super::{Normalizer, RejectReason};
     use super::*;
 
@@ -1307,19 +1308,8 @@ mod tests {
         // writes; files with sorted keys (Stratus Red Team's) put `additionalEventData` first,
         // uncaptured. Records of other sources (OCSF's `resources`) are never captured.
         let records = super::super::testing::fixture_records();
-        let (mut cloudtrail, mut counts, mut responses) = (0, [0usize; 5], 0);
-        for record in &records {
-            let scratch = Bump::new();
-            let Ok(plain) = Fields::parse(record, &scratch) else {
-                continue;
-            };
-            let mut captures = super::super::normalize::Captures::default();
-            let fields = match Fields::parse_capturing(record, &scratch, &mut captures) {
-                Ok(fields) => fields,
-                Err(_) if !detect(&plain) => continue,
-                Err(e) => panic!("{e}: {record}"),
-            };
-            cloudtrail += usize::from(detect(&plain));
+        let (mut counts, mut responses) = ([0usize; 5], 0);
+        let each = |record: &str, fields: &Fields<'_>, captures: Captures<'_>, _: bool| {
             let cap = captures.cloudtrail;
             // Present, and after the member that decides whether it is wanted.
             let after = |key: &str, decider: &str| {
@@ -1340,18 +1330,19 @@ mod tests {
                 after("resources", "eventSource"),
             ];
             let taken = [
-                captured(cap.identity, &fields, "userIdentity").is_some(),
-                captured(cap.params, &fields, "requestParameters").is_some(),
-                captured(cap.response, &fields, "responseElements").is_some(),
-                captured(cap.extra, &fields, "additionalEventData").is_some(),
-                captured(cap.resource, &fields, "resources").is_some(),
+                captured(cap.identity, fields, "userIdentity").is_some(),
+                captured(cap.params, fields, "requestParameters").is_some(),
+                captured(cap.response, fields, "responseElements").is_some(),
+                captured(cap.extra, fields, "additionalEventData").is_some(),
+                captured(cap.resource, fields, "resources").is_some(),
             ];
             assert_eq!(taken, expected, "{name} {record}");
             for (count, taken) in counts.iter_mut().zip(taken) {
                 *count += usize::from(taken);
             }
             responses += usize::from(after("responseElements", "eventName"));
-        }
+        };
+        let cloudtrail = super::super::testing::first_pass_each(&records, detect, each);
         assert!(cloudtrail > 100, "{cloudtrail} CloudTrail records");
         // Each kind of capture, and each kind of body left alone, occurs in the fixtures.
         assert!(counts.iter().all(|&n| n > 0), "{counts:?}");

@@ -582,6 +582,7 @@ fn outcome_of<'a>(
 
 #[cfg(test)]
 mod tests {
+    use super::super::normalize::Captures;
     use super::super::RejectReason;
     use super::*;
 
@@ -1035,35 +1036,25 @@ mod tests {
             .map(|keys| serde_json::to_string(&keys).unwrap())
             .collect();
         records.extend(sorted);
-        let (mut audits, mut counts, mut left) = (0, [0usize; 5], 0);
-        for record in records {
-            let scratch = bumpalo::Bump::new();
-            let Ok(plain) = Fields::parse(&record, &scratch) else {
-                continue;
-            };
-            let mut captures = super::super::normalize::Captures::default();
-            let f = match Fields::parse_capturing(&record, &scratch, &mut captures) {
-                Ok(fields) => fields,
-                Err(_) if !detect(&plain) => continue,
-                Err(e) => panic!("{e}: {record}"),
-            };
-            audits += usize::from(detect(&plain));
+        let (mut counts, mut left) = ([0usize; 5], 0);
+        let each = |record: &str, f: &Fields<'_>, captures: Captures<'_>, _: bool| {
             let audit_id = f.position("auditID");
             let expected = members.map(|m| audit_id.is_some() && f.position(m) > audit_id);
             let cap = captures.kubernetes;
             let taken = [
-                captured(cap.user, &f, "user").is_some(),
-                captured(cap.impersonated, &f, "impersonatedUser").is_some(),
-                captured(cap.object, &f, "objectRef").is_some(),
-                captured(cap.status, &f, "responseStatus").is_some(),
-                captured(cap.annotations, &f, "annotations").is_some(),
+                captured(cap.user, f, "user").is_some(),
+                captured(cap.impersonated, f, "impersonatedUser").is_some(),
+                captured(cap.object, f, "objectRef").is_some(),
+                captured(cap.status, f, "responseStatus").is_some(),
+                captured(cap.annotations, f, "annotations").is_some(),
             ];
             assert_eq!(taken, expected, "{record}");
             for (count, taken) in counts.iter_mut().zip(taken) {
                 *count += usize::from(taken);
             }
             left += usize::from(audit_id.is_none() && f.position("user").is_some());
-        }
+        };
+        let audits = super::super::testing::first_pass_each(&records, detect, each);
         assert!(audits > 20, "{audits} audit records");
         assert!(counts.iter().all(|&n| n > 0), "{counts:?}");
         // Records of other sources with a `user` member, never captured.

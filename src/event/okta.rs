@@ -773,6 +773,7 @@ fn scopes_of<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::normalize::Captures;
     use crate::event::{Normalizer, RejectReason};
 
     fn normalize_line(line: &str) -> Result<Event<'static>, Reject> {
@@ -1096,19 +1097,8 @@ mod tests {
             ("securityContext", "securitycontext"),
             ("debugContext", "debugcontext"),
         ];
-        let (mut okta, mut counts, mut left) = (0, [0usize; 7], 0);
-        for record in super::super::testing::fixture_records() {
-            let scratch = Bump::new();
-            let Ok(plain) = Fields::parse(&record, &scratch) else {
-                continue;
-            };
-            let mut captures = super::super::normalize::Captures::default();
-            let f = match Fields::parse_capturing(&record, &scratch, &mut captures) {
-                Ok(fields) => fields,
-                Err(_) if !detect(&plain) => continue,
-                Err(e) => panic!("{e}: {record}"),
-            };
-            okta += usize::from(detect(&plain));
+        let (mut counts, mut left) = ([0usize; 7], 0);
+        let each = |record: &str, f: &Fields<'_>, captures: Captures<'_>, _: bool| {
             let first_elsewhere = elsewhere.iter().filter_map(|k| f.position(k)).min();
             let wanted = |position: Option<usize>, open: &str| {
                 position.is_some_and(|p| {
@@ -1121,17 +1111,17 @@ mod tests {
             let cap = captures.okta;
             let mut expected: Vec<bool> = members
                 .iter()
-                .map(|(name, lower)| wanted(member_position(&f, name, lower), "{"))
+                .map(|(name, lower)| wanted(member_position(f, name, lower), "{"))
                 .collect();
             expected.push(wanted(f.value_position("target"), "["));
             let taken = [
-                captured_object(cap.context, &f, members[0].0, members[0].1).is_some(),
-                captured_object(cap.outcome, &f, "outcome", "outcome").is_some(),
-                captured_object(cap.actor, &f, "actor", "actor").is_some(),
-                captured_object(cap.client, &f, "client", "client").is_some(),
-                captured_object(cap.security, &f, members[4].0, members[4].1).is_some(),
-                captured_object(cap.debug, &f, members[5].0, members[5].1).is_some(),
-                captured_targets(cap.targets, &f).is_some(),
+                captured_object(cap.context, f, members[0].0, members[0].1).is_some(),
+                captured_object(cap.outcome, f, "outcome", "outcome").is_some(),
+                captured_object(cap.actor, f, "actor", "actor").is_some(),
+                captured_object(cap.client, f, "client", "client").is_some(),
+                captured_object(cap.security, f, members[4].0, members[4].1).is_some(),
+                captured_object(cap.debug, f, members[5].0, members[5].1).is_some(),
+                captured_targets(cap.targets, f).is_some(),
             ];
             assert_eq!(taken.as_slice(), expected, "{record}");
             for (count, taken) in counts.iter_mut().zip(taken) {
@@ -1140,7 +1130,9 @@ mod tests {
             left += usize::from(
                 first_elsewhere.is_some() && members.iter().any(|(n, _)| f.position(n).is_some()),
             );
-        }
+        };
+        let records = super::super::testing::fixture_records();
+        let okta = super::super::testing::first_pass_each(&records, detect, each);
         assert!(okta > 50, "{okta} Okta records");
         assert!(counts.iter().all(|&n| n > 0), "{counts:?}");
         // Records of other sources with members of these names (OCSF's and GitHub's `actor`).

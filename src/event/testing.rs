@@ -4,8 +4,9 @@ use bumpalo::Bump;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use super::fields::Fields;
 use super::model::{Event, Source};
-use super::normalize::Normalizer;
+use super::normalize::{Captures, Normalizer};
 use super::reject::Reject;
 
 /// Normalizes `json`, asserts it was read as `source`, and hands the event to `check`.
@@ -66,4 +67,31 @@ pub fn fixture_records() -> Vec<String> {
         &mut out,
     );
     out
+}
+
+/// Runs `check` on each of `records` as the normalizer's first pass reads it: the record, its
+/// fields, what the first pass captured, and whether `detect` takes it for its source. Records that do not
+/// parse at all are left out; one `detect` takes must pass the first pass, since a capture
+/// that fails costs a second parse of the record. Returns how many `detect` took.
+pub fn first_pass_each(
+    records: &[String],
+    detect: fn(&Fields<'_>) -> bool,
+    mut check: impl for<'a> FnMut(&str, &Fields<'a>, Captures<'a>, bool),
+) -> usize {
+    let mut taken = 0;
+    for record in records {
+        let scratch = Bump::new();
+        let Ok(plain) = Fields::parse(record, &scratch) else {
+            continue;
+        };
+        let ours = detect(&plain);
+        let mut captures = Captures::default();
+        match Fields::parse_capturing(record, &scratch, &mut captures) {
+            Ok(fields) => check(record, &fields, captures, ours),
+            Err(e) if ours => panic!("{e}: {record}"),
+            Err(_) => continue,
+        }
+        taken += usize::from(ours);
+    }
+    taken
 }
