@@ -959,6 +959,34 @@ mod tests {
     }
 
     #[test]
+    fn without_a_code_the_status_text_decides() {
+        let audit = |status: &str| {
+            format!(
+                r#"{{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"a-1",
+                "stage":"ResponseComplete","verb":"get","user":{{"username":"dev@example.com"}},
+                "objectRef":{{"resource":"secrets"}},"responseStatus":{status},
+                "requestReceivedTimestamp":"2024-05-14T10:01:00.100000Z"}}"#
+            )
+        };
+        for (status, result) in [
+            (
+                r#"{"status":"Failure","reason":"NotFound"}"#,
+                Status::Failure,
+            ),
+            (r#"{"status":"Success"}"#, Status::Success),
+            (
+                r#"{"code":0,"status":"Failure","message":"gone"}"#,
+                Status::Failure,
+            ),
+            (r#"{"metadata":{}}"#, Status::Unknown),
+        ] {
+            with_event(&audit(status), |e| {
+                assert_eq!(e.outcome.result, result, "{status}")
+            });
+        }
+    }
+
+    #[test]
     fn an_empty_impersonation_and_a_status_write_add_nothing() {
         let audit = |verb: &str, rest: &str| {
             format!(
