@@ -1072,6 +1072,16 @@ mod tests {
             assert_eq!(r.kind.as_deref(), Some("AWS::IAM::Policy"));
             assert_eq!(r.id.as_deref(), Some("arn:aws:iam::111122223333:policy/p"));
         });
+        // A secret read names the secret.
+        let json = format!(
+            r#"{{{CALLER},"eventSource":"secretsmanager.amazonaws.com","eventName":"GetSecretValue",
+            "requestParameters":{{"secretId":"prod/db"}}}}"#
+        );
+        with_event(&json, |e| {
+            let r = e.resource.as_ref().expect("resource");
+            assert_eq!(r.kind.as_deref(), Some("secret"));
+            assert_eq!(r.id.as_deref(), Some("prod/db"));
+        });
         // A permission granted outside the administrative services is administration.
         let json = format!(
             r#"{{{CALLER},"eventSource":"lambda.amazonaws.com","eventName":"AddPermission20150331v2",
