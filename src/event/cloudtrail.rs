@@ -1319,7 +1319,7 @@ mod tests {
         // uncaptured. Records of other sources (OCSF's `resources`) are never captured.
         let records = super::super::testing::fixture_records();
         let (mut counts, mut responses) = ([0usize; 5], 0);
-        let each = |record: &str, fields: &Fields<'_>, captures: Captures<'_>, _: bool| {
+        let each = |record: &str, fields: &Fields<'_>, captures: Captures<'_>| {
             let cap = captures.cloudtrail;
             // Present, and after the member that decides whether it is wanted.
             let after = |key: &str, decider: &str| {

@@ -1065,7 +1065,7 @@ mod tests {
             .collect();
         records.extend(sorted);
         let (mut counts, mut left) = ([0usize; 5], 0);
-        let each = |record: &str, f: &Fields<'_>, captures: Captures<'_>, _: bool| {
+        let each = |record: &str, f: &Fields<'_>, captures: Captures<'_>| {
             let audit_id = f.position("auditID");
             let expected = members.map(|m| audit_id.is_some() && f.position(m) > audit_id);
             let cap = captures.kubernetes;

@@ -1098,7 +1098,7 @@ mod tests {
             ("debugContext", "debugcontext"),
         ];
         let (mut counts, mut left) = ([0usize; 7], 0);
-        let each = |record: &str, f: &Fields<'_>, captures: Captures<'_>, _: bool| {
+        let each = |record: &str, f: &Fields<'_>, captures: Captures<'_>| {
             let first_elsewhere = elsewhere.iter().filter_map(|k| f.position(k)).min();
             let wanted = |position: Option<usize>, open: &str| {
                 position.is_some_and(|p| {

@@ -1,4 +1,5 @@
-//! Helpers for the adapters' unit tests: normalize one record and check what came out.
+//! Helpers for the adapters' unit tests: normalize one record and check what came out, and
+//! read every fixture record as the first pass reads it.
 
 use bumpalo::Bump;
 use serde::Deserialize;
@@ -70,13 +71,13 @@ pub fn fixture_records() -> Vec<String> {
 }
 
 /// Runs `check` on each of `records` as the normalizer's first pass reads it: the record, its
-/// fields, what the first pass captured, and whether `detect` takes it for its source. Records that do not
-/// parse at all are left out; one `detect` takes must pass the first pass, since a capture
-/// that fails costs a second parse of the record. Returns how many `detect` took.
+/// fields and what the first pass captured. Records that do not parse at all are left out; one
+/// `detect` takes for its source must pass the first pass, since a capture that fails costs a
+/// second parse of the record. Returns how many `detect` took.
 pub fn first_pass_each(
     records: &[String],
     detect: fn(&Fields<'_>) -> bool,
-    mut check: impl for<'a> FnMut(&str, &Fields<'a>, Captures<'a>, bool),
+    mut check: impl for<'a> FnMut(&str, &Fields<'a>, Captures<'a>),
 ) -> usize {
     let mut taken = 0;
     for record in records {
@@ -87,7 +88,7 @@ pub fn first_pass_each(
         let ours = detect(&plain);
         let mut captures = Captures::default();
         match Fields::parse_capturing(record, &scratch, &mut captures) {
-            Ok(fields) => check(record, &fields, captures, ours),
+            Ok(fields) => check(record, &fields, captures),
             Err(e) if ours => panic!("{e}: {record}"),
             Err(_) => continue,
         }
