@@ -1061,27 +1061,29 @@ mod tests {
     fn resources_and_operations_of_calls_without_a_named_target() {
         const CALLER: &str = r#""eventVersion":"1.08","eventTime":"2024-08-01T10:00:00Z",
             "userIdentity":{"type":"IAMUser","accountId":"111122223333","accessKeyId":"AKIA1"}"#;
-        // An IAM call naming no user, role or group: its first listed resource.
-        let json = format!(
-            r#"{{{CALLER},"eventSource":"iam.amazonaws.com","eventName":"CreatePolicy",
-            "requestParameters":{{"policyName":"p"}},
-            "resources":[{{"ARN":"arn:aws:iam::111122223333:policy/p","type":"AWS::IAM::Policy"}}]}}"#
-        );
-        with_event(&json, |e| {
-            let r = e.resource.as_ref().expect("resource");
-            assert_eq!(r.kind.as_deref(), Some("AWS::IAM::Policy"));
-            assert_eq!(r.id.as_deref(), Some("arn:aws:iam::111122223333:policy/p"));
-        });
-        // A secret read names the secret.
-        let json = format!(
-            r#"{{{CALLER},"eventSource":"secretsmanager.amazonaws.com","eventName":"GetSecretValue",
-            "requestParameters":{{"secretId":"prod/db"}}}}"#
-        );
-        with_event(&json, |e| {
-            let r = e.resource.as_ref().expect("resource");
-            assert_eq!(r.kind.as_deref(), Some("secret"));
-            assert_eq!(r.id.as_deref(), Some("prod/db"));
-        });
+        // An IAM call naming no user, role or group: its first listed resource; a secret read:
+        // the secret.
+        for (call, kind, id) in [
+            (
+                r#""eventSource":"iam.amazonaws.com","eventName":"CreatePolicy",
+                "requestParameters":{"policyName":"p"},
+                "resources":[{"ARN":"arn:aws:iam::111122223333:policy/p","type":"AWS::IAM::Policy"}]"#,
+                "AWS::IAM::Policy",
+                "arn:aws:iam::111122223333:policy/p",
+            ),
+            (
+                r#""eventSource":"secretsmanager.amazonaws.com","eventName":"GetSecretValue",
+                "requestParameters":{"secretId":"prod/db"}"#,
+                "secret",
+                "prod/db",
+            ),
+        ] {
+            with_event(&format!("{{{CALLER},{call}}}"), |e| {
+                let r = e.resource.as_ref().expect("resource");
+                assert_eq!(r.kind.as_deref(), Some(kind));
+                assert_eq!(r.id.as_deref(), Some(id));
+            });
+        }
         // A permission granted outside the administrative services is administration.
         let json = format!(
             r#"{{{CALLER},"eventSource":"lambda.amazonaws.com","eventName":"AddPermission20150331v2",
