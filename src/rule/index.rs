@@ -90,14 +90,20 @@ impl RuleIndex {
     /// The rules to evaluate for an event of `service`, in rule order.
     pub fn candidates(&self, service: &str, out: &mut SmallVec<[u32; 32]>) {
         out.clear();
+        // Services are indexed in lowercase. A name with capitals is lowercased on the stack,
+        // or, past 64 bytes (no real service name is that long), in a string of its own.
         let mut lower = [0u8; 64];
-        let key = if service.bytes().any(|b| b.is_ascii_uppercase()) && service.len() <= 64 {
+        let long;
+        let key = if !service.bytes().any(|b| b.is_ascii_uppercase()) {
+            service
+        } else if service.len() <= lower.len() {
             let bytes = &mut lower[..service.len()];
             bytes.copy_from_slice(service.as_bytes());
             bytes.make_ascii_lowercase();
             std::str::from_utf8(bytes).unwrap_or(service)
         } else {
-            service
+            long = service.to_ascii_lowercase();
+            &long
         };
         let indexed = self.by_service.get(key).map_or(&[][..], Vec::as_slice);
         // Both lists are in rule order: merge them.
@@ -260,10 +266,26 @@ detection:
         assert_eq!(candidates(&i, "okta"), vec![1, 2, 3, 4]);
         assert_eq!(candidates(&i, "GitHub"), vec![1, 2, 3, 4]);
         assert_eq!(candidates(&i, "k8s"), vec![1, 3, 4]);
-        // A service name longer than the lowercasing buffer is looked up as it is (no rule
-        // names such a service), not cut or lowercased past the buffer's end.
+        // A service name longer than the lowercasing buffer is not cut or lowercased past the
+        // buffer's end (no rule names this one).
         assert_eq!(candidates(&i, &"IAM".repeat(30)), vec![1, 3, 4]);
         assert_eq!(i.indexed_rules(), 2);
+    }
+
+    #[test]
+    fn a_service_name_of_any_length_is_looked_up_in_any_case() {
+        let long = "Custom".repeat(12);
+        let i = index(&format!(
+            "id: r0\ndetection:\n  a: {{action: '{long}:Export'}}\n  condition: a\n"
+        ));
+        for service in [
+            long.clone(),
+            long.to_ascii_lowercase(),
+            long.to_ascii_uppercase(),
+        ] {
+            assert_eq!(candidates(&i, &service), vec![0], "{service}");
+        }
+        assert_eq!(candidates(&i, &long[..64]), Vec::<u32>::new());
     }
 
     #[test]
