@@ -1375,7 +1375,7 @@ fn replay_command(args: ReplayArgs, print_decisions: bool) -> Result<i32> {
         args.threads
     };
     #[cfg(feature = "parquet")]
-    let (threads, mut archive) = archive::open(&args, threads)?;
+    let (threads, mut archive) = archive::open(&args, threads, &options.normalizer)?;
     let summary = if threads > 1 {
         replay_sharded(
             &args.paths,
@@ -1450,7 +1450,7 @@ mod archive {
 
     use super::ReplayArgs;
     use crate::decision::Decision;
-    use crate::event::Event;
+    use crate::event::{Event, Normalizer};
     use crate::history::{is_archive, ArchiveWriter};
     use crate::replay::Recorder;
 
@@ -1478,6 +1478,7 @@ mod archive {
     pub(super) fn open(
         args: &ReplayArgs,
         threads: u16,
+        normalizer: &Normalizer,
     ) -> Result<(u16, Option<(PathBuf, Archiving)>)> {
         let reads_archive = args.paths.iter().any(|p| is_archive(p));
         let threads = if threads > 1 && (args.archive.is_some() || reads_archive) {
@@ -1492,7 +1493,7 @@ mod archive {
         let Some(dir) = &args.archive else {
             return Ok((threads, None));
         };
-        let writer = ArchiveWriter::create(dir, args.roll_size)
+        let writer = ArchiveWriter::create(dir, args.roll_size, normalizer.clone())
             .with_context(|| format!("creating the archive in {}", dir.display()))?;
         Ok((threads, Some((dir.clone(), Archiving(writer)))))
     }

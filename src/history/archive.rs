@@ -7,9 +7,13 @@
 //! DIR/decisions/date=2024-11-04/part-00000.parquet
 //! ```
 //!
-//! The replay thread only appends rows to Arrow builders, one per partition; each full batch
-//! goes over a bounded channel to a writer thread, which encodes, compresses and writes it —
-//! so the Parquet work runs beside the engine, not in its way. A file is written as
+//! The replay's thread only copies each record that normalized (and each decision) into a
+//! shipment of 2,048, sent over a bounded channel to a column thread. That thread normalizes
+//! each record again — the replay's event borrows an input buffer that does not outlive the
+//! call — and appends its row to the Arrow builders of its partition; each full batch goes over
+//! a second bounded channel to a writer thread, which encodes, compresses and writes it. So
+//! neither the columns nor the Parquet work is in the engine's way (docs/history.md,
+//! "Measured", has what that bought). A file is written as
 //! `part-N.parquet.partial` and renamed when closed, so a reader never sees half a file, and
 //! the manifest, written once everything is closed, marks a complete archive: it names the
 //! input files in the order the replay met them, so an archived event's origin means what it
@@ -31,10 +35,12 @@ use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
 
 use super::schema::{
-    raw_buffer_of, DecisionColumns, EventColumns, DECISIONS, EVENTS, FORMAT_VERSION,
+    raw_buffer_of, DecisionColumns, EventColumns, RawColumn, DECISIONS, EVENTS, FORMAT_VERSION,
 };
+use bumpalo::Bump;
+
 use crate::decision::Decision;
-use crate::event::{Event, Source, Timestamp};
+use crate::event::{Event, Normalizer, Source, Timestamp};
 
 /// The manifest's file name, at the archive's root.
 pub const MANIFEST: &str = "_sessionguard_archive.json";
@@ -55,6 +61,9 @@ const MAX_OPEN_FILES: usize = 64;
 
 /// Batches in flight to the writer thread: bounds the memory when writing falls behind.
 const CHANNEL_BATCHES: usize = 4;
+
+/// Shipments in flight to the column thread.
+const CHANNEL_SHIPMENTS: usize = 4;
 
 /// The default size a file is rolled at.
 pub const DEFAULT_ROLL_BYTES: u64 = 128 << 20;
@@ -102,6 +111,13 @@ pub fn is_archive(path: &Path) -> bool {
     path.join(MANIFEST).is_file()
 }
 
+const DAY_MILLIS: i64 = 86_400_000;
+
+/// Days since the epoch of an event time (UTC): the archive's date partitions.
+fn day_of(time: Timestamp) -> i64 {
+    time.millis().div_euclid(DAY_MILLIS)
+}
+
 /// `date=YYYY-MM-DD` of an event time (UTC).
 fn date_partition(time: Timestamp) -> String {
     let text = time.to_string();
@@ -134,25 +150,34 @@ pub fn parse_kafka_origin(name: &str) -> Option<(&str, i32)> {
 
 const KAFKA_ORIGIN_PREFIX: &str = "kafka://";
 
-/// Writes an archive; see the module docs.
+/// Writes an archive; see the module docs. Lives on the replay's thread, which only copies
+/// each record into its partition's next [`Shipment`].
 pub struct ArchiveWriter {
     dir: PathBuf,
-    events: HashMap<(i64, Source), EventColumns>,
-    decisions: HashMap<i64, DecisionColumns>,
+    /// Each partition's records not shipped yet.
+    events: HashMap<(i64, Source), Shipment>,
+    /// Decisions not shipped yet, each with its `seq`.
+    decisions: Vec<(u64, Decision)>,
     next_event: u64,
     next_decision: u64,
     /// `(next_event, next_decision)` at the last [`ArchiveWriter::roll`].
     rolled_at: (u64, u64),
-    jobs: Option<SyncSender<Job>>,
-    /// `raw` buffers of batches the writer thread has written, for the next batches to reuse.
+    orders: Option<SyncSender<Order>>,
+    /// `raw` buffers of batches the writer thread has written, for the next shipments to reuse.
     spare_buffers: Receiver<Vec<u8>>,
-    writer: Option<JoinHandle<io::Result<Vec<String>>>>,
+    /// The column thread; it waits for the writer thread and gives back the files written.
+    columns: Option<JoinHandle<io::Result<Vec<String>>>>,
 }
 
 impl ArchiveWriter {
     /// Starts an archive in `dir` (created if absent; it must not hold an archive already),
-    /// rolling files at about `roll_bytes`.
-    pub fn create(dir: &Path, roll_bytes: u64) -> io::Result<ArchiveWriter> {
+    /// rolling files at about `roll_bytes`. `normalizer` must be the one the replay reads
+    /// with: the column thread normalizes each record again with it.
+    pub fn create(
+        dir: &Path,
+        roll_bytes: u64,
+        normalizer: Normalizer,
+    ) -> io::Result<ArchiveWriter> {
         if is_archive(dir) || dir.join("events").exists() || dir.join("decisions").exists() {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
@@ -165,116 +190,105 @@ impl ArchiveWriter {
         // Both tables' roots exist even when empty, so a query finds them.
         fs::create_dir_all(dir.join("events"))?;
         fs::create_dir_all(dir.join("decisions"))?;
-        let (jobs, receive) = sync_channel(CHANNEL_BATCHES);
-        // Room for every batch in flight and the one being written: a buffer that finds the
-        // channel full is dropped.
-        let (spares, spare_buffers) = sync_channel(CHANNEL_BATCHES + 1);
+        let (jobs, receive_jobs) = sync_channel(CHANNEL_BATCHES);
+        // Room for every batch and shipment in flight: a buffer that finds the channel full
+        // is dropped.
+        let (spares, spare_buffers) = sync_channel(CHANNEL_BATCHES + CHANNEL_SHIPMENTS + 1);
         let root = dir.to_path_buf();
         let writer = std::thread::Builder::new()
             .name("archive-writer".into())
-            .spawn(move || write_files(&root, roll_bytes.max(1), receive, spares))?;
+            .spawn(move || write_files(&root, roll_bytes.max(1), receive_jobs, spares))?;
+        let (orders, receive_orders) = sync_channel(CHANNEL_SHIPMENTS);
+        let columns = std::thread::Builder::new()
+            .name("archive-columns".into())
+            .spawn(move || build_columns(&normalizer, receive_orders, jobs, writer))?;
         Ok(ArchiveWriter {
             dir: dir.to_path_buf(),
             events: HashMap::new(),
-            decisions: HashMap::new(),
+            decisions: Vec::new(),
             next_event: 0,
             next_decision: 0,
             rolled_at: (0, 0),
-            jobs: Some(jobs),
+            orders: Some(orders),
             spare_buffers,
-            writer: Some(writer),
+            columns: Some(columns),
         })
     }
 
     /// Adds one normalized event: where it was read from (file name, line) and the record.
+    /// Only the record is kept, in the shipment of the event's partition; the column thread
+    /// reads the rest from it again.
     pub fn event(&mut self, event: &Event<'_>, origin: (&str, u64), raw: &[u8]) -> io::Result<()> {
-        let day = event.time.millis().div_euclid(86_400_000);
-        let columns = self.events.entry((day, event.source)).or_default();
-        if columns.rows() == 0 {
-            if let Ok(buffer) = self.spare_buffers.try_recv() {
-                columns.reuse(buffer);
-            }
-        }
-        columns.push(self.next_event, event, origin, raw);
+        let partition = (day_of(event.time), event.source);
+        let spare_buffers = &self.spare_buffers;
+        let shipment = self
+            .events
+            .entry(partition)
+            .or_insert_with(|| Shipment::new(spare_buffers.try_recv().unwrap_or_default()));
+        shipment.push(self.next_event, origin, raw);
         self.next_event += 1;
-        if columns.rows() >= BATCH_ROWS {
-            let batch = columns.finish().map_err(io::Error::other)?;
-            let partition = Path::new("events")
-                .join(date_partition(event.time))
-                .join(format!("source={}", event.source.as_str()));
-            self.send(Job::Batch { partition, batch })?;
+        if shipment.raw.rows() >= BATCH_ROWS {
+            let next = Shipment::new(self.spare_buffers.try_recv().unwrap_or_default());
+            let shipment = std::mem::replace(shipment, next);
+            self.send(Order::Events(partition, shipment))?;
         }
         Ok(())
     }
 
     /// Adds one decision.
     pub fn decision(&mut self, decision: &Decision) -> io::Result<()> {
-        let json = serde_json::to_string(decision)?;
-        let day = decision.time.millis().div_euclid(86_400_000);
-        let columns = self.decisions.entry(day).or_default();
-        columns.push(self.next_decision, decision, &json);
+        self.decisions.push((self.next_decision, decision.clone()));
         self.next_decision += 1;
-        if columns.rows() >= BATCH_ROWS {
-            let batch = columns.finish().map_err(io::Error::other)?;
-            let partition = Path::new("decisions").join(date_partition(decision.time));
-            self.send(Job::Batch { partition, batch })?;
+        if self.decisions.len() >= BATCH_ROWS {
+            let decisions = std::mem::take(&mut self.decisions);
+            self.send(Order::Decisions(decisions))?;
         }
         Ok(())
     }
 
-    fn send(&mut self, job: Job) -> io::Result<()> {
+    /// Ships every partition's records and the decisions, whatever their number.
+    fn ship_all(&mut self) -> io::Result<()> {
+        let mut events: Vec<_> = std::mem::take(&mut self.events).into_iter().collect();
+        events.sort_by_key(|(partition, _)| *partition);
+        for (partition, shipment) in events {
+            if shipment.raw.rows() > 0 {
+                self.send(Order::Events(partition, shipment))?;
+            }
+        }
+        if !self.decisions.is_empty() {
+            let decisions = std::mem::take(&mut self.decisions);
+            self.send(Order::Decisions(decisions))?;
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, order: Order) -> io::Result<()> {
         let sent = self
-            .jobs
+            .orders
             .as_ref()
-            .is_some_and(|jobs| jobs.send(job).is_ok());
+            .is_some_and(|orders| orders.send(order).is_ok());
         if sent {
             return Ok(());
         }
-        // The writer thread stopped: its error says why.
+        // The column thread stopped: its error says why.
         Err(self
             .join()
             .err()
-            .unwrap_or_else(|| io::Error::other("the archive's writer thread stopped")))
+            .unwrap_or_else(|| io::Error::other("the archive's column thread stopped")))
     }
 
-    /// Waits for the writer thread; the files it wrote.
+    /// Waits for the column thread (which waits for the writer thread); the files written.
     fn join(&mut self) -> io::Result<Vec<String>> {
-        self.jobs = None;
-        match self.writer.take() {
+        self.orders = None;
+        match self.columns.take() {
             Some(handle) => handle
                 .join()
-                .map_err(|_| io::Error::other("the archive's writer thread panicked"))?,
+                .map_err(|_| io::Error::other("the archive's column thread panicked"))?,
             None => Err(io::Error::other("the archive was already closed")),
         }
     }
 
-    /// Sends every partition's buffered rows to the writer thread, whatever their number.
-    fn send_buffered(&mut self) -> io::Result<()> {
-        let mut events: Vec<_> = std::mem::take(&mut self.events).into_iter().collect();
-        events.sort_by_key(|(key, _)| *key);
-        for ((day, source), mut columns) in events {
-            if columns.rows() > 0 {
-                let batch = columns.finish().map_err(io::Error::other)?;
-                let partition = Path::new("events")
-                    .join(date_partition(Timestamp(day * 86_400_000)))
-                    .join(format!("source={}", source.as_str()));
-                self.send(Job::Batch { partition, batch })?;
-            }
-        }
-        let mut decisions: Vec<_> = std::mem::take(&mut self.decisions).into_iter().collect();
-        decisions.sort_by_key(|(day, _)| *day);
-        for (day, mut columns) in decisions {
-            if columns.rows() > 0 {
-                let batch = columns.finish().map_err(io::Error::other)?;
-                let partition =
-                    Path::new("decisions").join(date_partition(Timestamp(day * 86_400_000)));
-                self.send(Job::Batch { partition, batch })?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Rolls by time: the rows buffered so far are written and every open file is closed
+    /// Rolls by time: the rows added so far are written and every open file is closed
     /// (renamed from `.partial`, readable by any Parquet reader); the next row of a partition
     /// starts its next file. Nothing is done when nothing was added since the last roll.
     pub fn roll(&mut self) -> io::Result<()> {
@@ -282,8 +296,8 @@ impl ArchiveWriter {
             return Ok(());
         }
         self.rolled_at = (self.next_event, self.next_decision);
-        self.send_buffered()?;
-        self.send(Job::CloseAll)
+        self.ship_all()?;
+        self.send(Order::CloseAll)
     }
 
     /// Events and decisions added so far.
@@ -294,7 +308,7 @@ impl ArchiveWriter {
     /// Writes what is left, closes every file and writes the manifest. `origin_files`: the
     /// replay's input files in the order it met them (the ids of its origins).
     pub fn finish(mut self, origin_files: Vec<String>) -> io::Result<Manifest> {
-        self.send_buffered()?;
+        self.ship_all()?;
         let mut files = self.join()?;
         files.sort();
         let manifest = Manifest {
@@ -309,6 +323,165 @@ impl ArchiveWriter {
         fs::rename(&partial, self.dir.join(MANIFEST))?;
         Ok(manifest)
     }
+}
+
+/// A partition's records on their way from the replay's thread to the column thread: at most
+/// a batch of them, whose bytes become the batch's `raw` column as they are.
+struct Shipment {
+    raw: RawColumn,
+    /// Each record's `seq`, origin (an index in `origins`) and line.
+    rows: Vec<(u64, usize, u64)>,
+    origins: Vec<String>,
+}
+
+impl Shipment {
+    /// An empty shipment whose records go into `buffer`.
+    fn new(buffer: Vec<u8>) -> Shipment {
+        Shipment {
+            raw: RawColumn::with_buffer(buffer),
+            rows: Vec::with_capacity(BATCH_ROWS),
+            origins: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, seq: u64, (name, line): (&str, u64), raw: &[u8]) {
+        // Records come file by file, or from a few Kafka partitions: the last origin is
+        // nearly always the one.
+        let origin = match self.origins.iter().rposition(|known| known == name) {
+            Some(index) => index,
+            None => {
+                self.origins.push(name.to_owned());
+                self.origins.len() - 1
+            }
+        };
+        self.raw.push(raw);
+        self.rows.push((seq, origin, line));
+    }
+}
+
+/// What the column thread is asked to do.
+enum Order {
+    /// Make a partition's shipped records a batch.
+    Events((i64, Source), Shipment),
+    /// Add these decisions to their partitions' batches.
+    Decisions(Vec<(u64, Decision)>),
+    /// Send every partition's decisions on, then close every open file (a roll by time).
+    CloseAll,
+}
+
+/// The `events` partition directory of a day (days since the epoch) and source.
+fn events_partition((day, source): (i64, Source)) -> PathBuf {
+    Path::new("events")
+        .join(date_partition(Timestamp(day * DAY_MILLIS)))
+        .join(format!("source={}", source.as_str()))
+}
+
+/// The `decisions` partition directory of a day.
+fn decisions_partition(day: i64) -> PathBuf {
+    Path::new("decisions").join(date_partition(Timestamp(day * DAY_MILLIS)))
+}
+
+/// The column thread: makes each shipment a batch of `events` — its records normalized again
+/// with `normalizer` (the replay's event borrows an input that does not outlive the call) —
+/// and gathers the decisions into batches per day, for the writer thread; at the end sends
+/// what is left and waits for `writer`. The files written.
+fn build_columns(
+    normalizer: &Normalizer,
+    orders: Receiver<Order>,
+    jobs: SyncSender<Job>,
+    writer: JoinHandle<io::Result<Vec<String>>>,
+) -> io::Result<Vec<String>> {
+    let send = |job| {
+        jobs.send(job)
+            .map_err(|_| io::Error::other("the archive's writer thread stopped"))
+    };
+    let mut scratch = Bump::new();
+    let mut events = EventColumns::default();
+    let mut decisions: HashMap<i64, DecisionColumns> = HashMap::new();
+    let send_decisions = |decisions: &mut HashMap<i64, DecisionColumns>| {
+        let mut days: Vec<_> = std::mem::take(decisions).into_iter().collect();
+        days.sort_by_key(|(day, _)| *day);
+        days.into_iter().try_for_each(|(day, mut columns)| {
+            let batch = columns.finish().map_err(io::Error::other)?;
+            send(Job::Batch {
+                partition: decisions_partition(day),
+                batch,
+            })
+        })
+    };
+    let built = (|| -> io::Result<()> {
+        for order in orders {
+            match order {
+                Order::Events(partition, shipment) => {
+                    let added =
+                        add_shipment(&shipment, partition, normalizer, &scratch, &mut events);
+                    scratch.reset();
+                    added?;
+                    let batch = events.finish(shipment.raw).map_err(io::Error::other)?;
+                    send(Job::Batch {
+                        partition: events_partition(partition),
+                        batch,
+                    })?;
+                }
+                Order::Decisions(list) => {
+                    for (seq, decision) in list {
+                        let json = serde_json::to_string(&decision)?;
+                        let day = day_of(decision.time);
+                        let columns = decisions.entry(day).or_default();
+                        columns.push(seq, &decision, &json);
+                        if columns.rows() >= BATCH_ROWS {
+                            let batch = columns.finish().map_err(io::Error::other)?;
+                            send(Job::Batch {
+                                partition: decisions_partition(day),
+                                batch,
+                            })?;
+                        }
+                    }
+                }
+                Order::CloseAll => {
+                    send_decisions(&mut decisions)?;
+                    send(Job::CloseAll)?;
+                }
+            }
+        }
+        send_decisions(&mut decisions)
+    })();
+    // Ends the writer thread's jobs: it closes its files and returns.
+    drop(jobs);
+    let written = writer
+        .join()
+        .map_err(|_| io::Error::other("the archive's writer thread panicked"))?;
+    // When the writer thread failed, a send here failed for that reason: its error says why.
+    let files = written?;
+    built.map(|()| files)
+}
+
+/// Adds a shipment's records, normalized again, to `columns`: every column but `raw`, which
+/// is the shipment's own. A record that does not normalize as the replay's did, into this
+/// partition, is an error: its row would not be the replay's event.
+fn add_shipment(
+    shipment: &Shipment,
+    partition: (i64, Source),
+    normalizer: &Normalizer,
+    scratch: &Bump,
+    columns: &mut EventColumns,
+) -> io::Result<()> {
+    let differs = |(name, line): (&str, u64), what: &dyn std::fmt::Display| {
+        io::Error::other(format!(
+            "{name}:{line}: normalized again for the archive, the record {what}"
+        ))
+    };
+    for (row, &(seq, origin, line)) in shipment.rows.iter().enumerate() {
+        let origin = (shipment.origins[origin].as_str(), line);
+        let event = normalizer
+            .normalize(shipment.raw.get(row), scratch)
+            .map_err(|reject| differs(origin, &format_args!("is rejected: {reject}")))?;
+        if (day_of(event.time), event.source) != partition {
+            return Err(differs(origin, &"falls in another partition"));
+        }
+        columns.push(seq, &event, origin);
+    }
+    Ok(())
 }
 
 /// zstd level of the record columns (`raw`, `decision`): most of an archive's bytes. Measured on

@@ -26,7 +26,7 @@ use datafusion::datasource::listing::ListingOptions;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
-use super::schema::{DecisionColumns, EventColumns, DECISIONS, EVENTS};
+use super::schema::{DecisionColumns, EventColumns, RawColumn, DECISIONS, EVENTS};
 use crate::decision::Decision;
 use crate::event::{Event, Timestamp};
 
@@ -81,6 +81,8 @@ pub fn run_on_logs(sql: &str, logs: LogTables, format: Format, out: &mut dyn Wri
 /// hold, with the partition columns (`date`, `source`) as ordinary columns at the end.
 pub struct LogTables {
     events: EventColumns,
+    /// The records of the rows in `events`.
+    raw: RawColumn,
     event_partitions: (StringBuilder, StringBuilder),
     event_batches: Vec<RecordBatch>,
     decisions: DecisionColumns,
@@ -94,6 +96,7 @@ impl Default for LogTables {
     fn default() -> Self {
         LogTables {
             events: EventColumns::default(),
+            raw: RawColumn::default(),
             event_partitions: (StringBuilder::new(), StringBuilder::new()),
             event_batches: Vec::new(),
             decisions: DecisionColumns::default(),
@@ -126,7 +129,8 @@ fn with_partitions(schema: &SchemaRef, partitions: &[&str]) -> SchemaRef {
 impl LogTables {
     /// One normalized event, as the archive would store it.
     pub fn event(&mut self, event: &Event<'_>, origin: (&str, u64), raw: &[u8]) -> Result<()> {
-        self.events.push(self.next_event, event, origin, raw);
+        self.events.push(self.next_event, event, origin);
+        self.raw.push(raw);
         self.next_event += 1;
         self.event_partitions.0.append_value(date_of(event.time));
         self.event_partitions.1.append_value(event.source.as_str());
@@ -149,7 +153,7 @@ impl LogTables {
     }
 
     fn close_events(&mut self) -> Result<()> {
-        let batch = self.events.finish()?;
+        let batch = self.events.finish(std::mem::take(&mut self.raw))?;
         let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
         columns.push(Arc::new(self.event_partitions.0.finish()));
         columns.push(Arc::new(self.event_partitions.1.finish()));

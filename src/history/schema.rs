@@ -128,7 +128,6 @@ pub struct EventColumns {
     asn: UInt32Builder,
     scopes: ListBuilder<StringBuilder>,
     origin_line: UInt64Builder,
-    raw: RawColumn,
     /// Where a value that is not text already (a session key, an address) is written before
     /// its column copies it.
     text: String,
@@ -138,41 +137,61 @@ pub struct EventColumns {
 /// The `raw` column being built: the records' bytes back to back and where each ends. Most of
 /// a batch's bytes (about 2.5 MiB of 2,048 records), so its buffer is reused rather than
 /// allocated afresh: a new buffer costs a page fault per 4 KiB the first time it is written,
-/// which measured a tenth of `archive`'s time. [`EventColumns::reuse`] hands back a buffer of
-/// a written batch ([`raw_buffer_of`]).
-struct RawColumn {
+/// which measured a tenth of `archive`'s time. [`RawColumn::with_buffer`] takes a buffer of a
+/// written batch ([`raw_buffer_of`]).
+#[derive(Debug)]
+pub struct RawColumn {
     values: Vec<u8>,
     ends: Vec<i32>,
 }
 
 impl Default for RawColumn {
     fn default() -> Self {
-        RawColumn {
-            values: Vec::new(),
-            ends: vec![0],
-        }
+        RawColumn::with_buffer(Vec::new())
     }
 }
 
 impl RawColumn {
-    fn push(&mut self, record: &str) {
-        self.values.extend_from_slice(record.as_bytes());
+    /// An empty column whose records go into `buffer` (emptied first).
+    pub fn with_buffer(mut buffer: Vec<u8>) -> RawColumn {
+        buffer.clear();
+        RawColumn {
+            values: buffer,
+            ends: vec![0],
+        }
+    }
+
+    /// Adds a record. Its bytes are checked as UTF-8 once for the whole batch, in
+    /// [`RawColumn::finish`].
+    pub fn push(&mut self, record: &[u8]) {
+        self.values.extend_from_slice(record);
         // Offsets are i32 (Utf8): a batch of 2,048 records stays far below 2 GiB.
         self.ends
             .push(i32::try_from(self.values.len()).unwrap_or(i32::MAX));
     }
 
-    /// The records as a string array; the column starts over, with room for as many bytes.
-    fn finish(&mut self) -> Result<ArrayRef, ArrowError> {
-        let room = self.values.len();
-        let values = std::mem::replace(&mut self.values, Vec::with_capacity(room));
-        let ends = std::mem::replace(&mut self.ends, vec![0]);
-        let offsets = OffsetBuffer::new(ScalarBuffer::from(ends));
-        Ok(Arc::new(StringArray::try_new(
-            offsets,
-            Buffer::from_vec(values),
-            None,
-        )?))
+    pub fn rows(&self) -> usize {
+        self.ends.len() - 1
+    }
+
+    /// The record of row `row`.
+    pub fn get(&self, row: usize) -> &[u8] {
+        let (start, end) = (self.ends[row], self.ends[row + 1]);
+        &self.values[start as usize..end as usize]
+    }
+
+    /// The records as a string array. Bytes that are not UTF-8 (which the readers reject
+    /// before this) are replaced in the records that hold them rather than lost.
+    fn finish(self) -> Result<ArrayRef, ArrowError> {
+        let offsets = OffsetBuffer::new(ScalarBuffer::from(self.ends));
+        let values = Buffer::from_vec(self.values);
+        if let Ok(array) = StringArray::try_new(offsets.clone(), values.clone(), None) {
+            return Ok(Arc::new(array));
+        }
+        let texts = offsets
+            .windows(2)
+            .map(|w| String::from_utf8_lossy(&values[w[0] as usize..w[1] as usize]));
+        Ok(Arc::new(StringArray::from_iter_values(texts)))
     }
 }
 
@@ -238,7 +257,6 @@ impl Default for EventColumns {
             asn: UInt32Builder::new(),
             scopes: ListBuilder::new(StringBuilder::new()),
             origin_line: UInt64Builder::new(),
-            raw: RawColumn::default(),
             text: String::new(),
             rows: 0,
         }
@@ -246,14 +264,6 @@ impl Default for EventColumns {
 }
 
 impl EventColumns {
-    /// Takes `buffer` (from [`raw_buffer_of`]) for the `raw` column when no row of the batch
-    /// has been added yet and it is as roomy as the one held (which has not been written to).
-    pub fn reuse(&mut self, buffer: Vec<u8>) {
-        if self.rows == 0 && buffer.capacity() >= self.raw.values.capacity() {
-            self.raw.values = buffer;
-        }
-    }
-
     pub fn rows(&self) -> usize {
         self.rows
     }
@@ -276,10 +286,9 @@ impl EventColumns {
         }
     }
 
-    /// Adds one event: its place in the archive (`seq`), where it was read from, the record
-    /// (stored as text; bytes that are not UTF-8, which the readers reject before this, would be
-    /// replaced rather than lost).
-    pub fn push(&mut self, seq: u64, event: &Event<'_>, origin: (&str, u64), raw: &[u8]) {
+    /// Adds one event but its record: its place in the archive (`seq`), where it was read
+    /// from. The records go into a [`RawColumn`] beside, given to [`EventColumns::finish`].
+    pub fn push(&mut self, seq: u64, event: &Event<'_>, origin: (&str, u64)) {
         self.seq.append_value(seq);
         self.time.append_value(event.time.millis());
         self.put(S::EventId, opt(&event.id));
@@ -334,16 +343,12 @@ impl EventColumns {
         );
         self.put(S::OriginFile, Some(origin.0));
         self.origin_line.append_value(origin.1);
-        // `from_utf8` checks a valid record faster than `from_utf8_lossy` does.
-        match std::str::from_utf8(raw) {
-            Ok(text) => self.raw.push(text),
-            Err(_) => self.raw.push(&String::from_utf8_lossy(raw)),
-        }
         self.rows += 1;
     }
 
-    /// The rows added so far as one batch; the builders start over empty.
-    pub fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
+    /// The rows added so far as one batch, with their records `raw` (as many); the builders
+    /// start over empty.
+    pub fn finish(&mut self, raw: RawColumn) -> Result<RecordBatch, ArrowError> {
         let mut strings = self.strings.iter_mut().map(finish_keeping_capacity);
         let mut next = || strings.next().expect("one builder per string column");
         let (event_id, session_key, session_kind, session_issuer) =
@@ -358,7 +363,7 @@ impl EventColumns {
         let (agent_id, agent_task, child, child_role, source_identity) =
             (next(), next(), next(), next(), next());
         let origin_file = next();
-        let raw = self.raw.finish()?;
+        let raw = raw.finish()?;
         let columns: Vec<ArrayRef> = vec![
             Arc::new(self.seq.finish()),
             Arc::new(self.time.finish()),
@@ -588,23 +593,33 @@ mod tests {
             .normalize(OKTA.as_bytes(), &scratch)
             .unwrap();
         let mut columns = EventColumns::default();
-        columns.push(0, &event, ("okta.jsonl", 1), OKTA.as_bytes());
-        columns.push(1, &event, ("okta.jsonl", 2), b"{\"bad\":\"\xff\"}");
-        let first = columns.finish().unwrap();
+        let mut raw = RawColumn::default();
+        for (seq, record) in [OKTA.as_bytes(), b"{\"bad\":\"\xff\"}"].iter().enumerate() {
+            columns.push(seq as u64, &event, ("okta.jsonl", seq as u64 + 1));
+            raw.push(record);
+        }
+        assert_eq!(raw.get(1), b"{\"bad\":\"\xff\"}");
+        let first = columns.finish(raw).unwrap();
         assert_eq!(first.num_rows(), 2);
-        // Bytes that are not UTF-8 are replaced, not lost with the row.
+        // Bytes that are not UTF-8 are replaced, not lost with the row or the batch.
         assert_eq!(
             raw_of(&first),
             [OKTA.to_owned(), "{\"bad\":\"\u{fffd}\"}".to_owned()]
         );
 
-        let buffer = raw_buffer_of(first).expect("the batch was the buffer's only holder");
+        let mut columns = EventColumns::default();
+        let mut raw = RawColumn::default();
+        columns.push(0, &event, ("okta.jsonl", 1));
+        raw.push(OKTA.as_bytes());
+        let valid = columns.finish(raw).unwrap();
+        let buffer = raw_buffer_of(valid).expect("the batch was the buffer's only holder");
         assert!(buffer.is_empty());
         let (room, at) = (buffer.capacity(), buffer.as_ptr());
         assert!(room >= OKTA.len());
-        columns.reuse(buffer);
-        columns.push(2, &event, ("okta.jsonl", 3), b"{}");
-        let second = columns.finish().unwrap();
+        let mut raw = RawColumn::with_buffer(buffer);
+        columns.push(1, &event, ("okta.jsonl", 2));
+        raw.push(b"{}");
+        let second = columns.finish(raw).unwrap();
         assert_eq!(raw_of(&second), ["{}"]);
         let raw = second.column_by_name("raw").unwrap().as_string::<i32>();
         assert_eq!(
@@ -612,10 +627,16 @@ mod tests {
             at,
             "the returned buffer was written in place"
         );
+    }
 
-        // A buffer offered once rows are in is not taken: they are in the held one.
-        columns.push(3, &event, ("okta.jsonl", 4), OKTA.as_bytes());
-        columns.reuse(Vec::with_capacity(room * 4));
-        assert_eq!(raw_of(&columns.finish().unwrap()), [OKTA]);
+    #[test]
+    fn a_batch_whose_records_and_rows_differ_in_number_is_refused() {
+        let scratch = Bump::new();
+        let event = Normalizer::default()
+            .normalize(OKTA.as_bytes(), &scratch)
+            .unwrap();
+        let mut columns = EventColumns::default();
+        columns.push(0, &event, ("okta.jsonl", 1));
+        assert!(columns.finish(RawColumn::default()).is_err());
     }
 }

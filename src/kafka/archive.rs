@@ -2,12 +2,12 @@
 //! record it evaluates and every decision it emits, in the layout `sessionguard archive`
 //! writes (`crate::history::archive`), so `replay DIR` gives `run`'s decisions back.
 //!
-//! The consumer thread only appends rows to Arrow builders; the archive's writer thread
-//! encodes, compresses and writes. Files roll by size (in the writer) and by time (here:
-//! every `roll_interval` of wall time every open file is closed, however small), so a quiet
-//! stream still gives readable files; the manifest is written when the run stops cleanly.
-//! Records read again to rebuild a partition's state were archived by the run that first read
-//! them and are not archived again. A record is named by its partition,
+//! The consumer thread only copies each record into the archive's next shipment; the
+//! archive's own threads build its columns, then encode, compress and write. Files roll by
+//! size (in the writer) and by time (here: every `roll_interval` of wall time every open file
+//! is closed, however small), so a quiet stream still gives readable files; the manifest is
+//! written when the run stops cleanly. Records read again to rebuild a partition's state were
+//! archived by the run that first read them and are not archived again. A record is named by its partition,
 //! `kafka://TOPIC/PARTITION`, with its offset as its line.
 //!
 //! Writing must never cost a decision: when it fails (a full disk), the failure is logged
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use super::events;
 use crate::config::ArchiveSettings;
 use crate::decision::Decision;
-use crate::event::Event;
+use crate::event::{Event, Normalizer};
 use crate::history::archive::kafka_origin;
 use crate::history::ArchiveWriter;
 use crate::telemetry::Telemetry;
@@ -35,10 +35,15 @@ pub struct RunArchive {
 
 impl RunArchive {
     /// Starts the archive (`dir` must not hold one: each run archives into a new directory).
-    pub fn create(settings: &ArchiveSettings) -> anyhow::Result<RunArchive> {
-        let writer = ArchiveWriter::create(&settings.dir, settings.roll_bytes).map_err(|e| {
-            anyhow::anyhow!("creating the archive in {}: {e}", settings.dir.display())
-        })?;
+    /// `normalizer`: the one the run reads with (the archive normalizes each record again).
+    pub fn create(
+        settings: &ArchiveSettings,
+        normalizer: &Normalizer,
+    ) -> anyhow::Result<RunArchive> {
+        let writer = ArchiveWriter::create(&settings.dir, settings.roll_bytes, normalizer.clone())
+            .map_err(|e| {
+                anyhow::anyhow!("creating the archive in {}: {e}", settings.dir.display())
+            })?;
         Ok(RunArchive {
             dir: settings.dir.display().to_string(),
             writer: Some(writer),

@@ -1203,11 +1203,15 @@ impl Core {
         if settings.archive.is_some() && !evaluating {
             anyhow::bail!("only `run` archives (--archive)");
         }
+        let normalizer = Normalizer {
+            forced: settings.source,
+            ..Normalizer::default()
+        };
         #[cfg(feature = "parquet")]
         let archive = settings
             .archive
             .as_ref()
-            .map(RunArchive::create)
+            .map(|archive| RunArchive::create(archive, &normalizer))
             .transpose()?;
         #[cfg(not(feature = "parquet"))]
         if settings.archive.is_some() {
@@ -1234,10 +1238,7 @@ impl Core {
                 tasks: task_files.into(),
                 ..EngineConfig::default()
             },
-            normalizer: Normalizer {
-                forced: settings.source,
-                ..Normalizer::default()
-            },
+            normalizer,
             actions_topic: settings.actions_topic.as_str().into(),
             decision_mac_key: decision_mac_key()?,
             output_topic: settings.output_topic.as_str().into(),
