@@ -266,6 +266,49 @@ fn an_archive_of_gen_output_in_delivery_order_replays_to_its_decisions() {
 }
 
 #[test]
+fn an_archive_reads_records_as_the_replay_does_with_a_forced_source() {
+    let dir = scratch("forced");
+    let logs = dir.join("undetected.jsonl");
+    // No `eventVersion`: detected, these are no source's; read as CloudTrail, they are events.
+    let records: Vec<String> = ["GetObject", "ListBuckets", "PutObject"]
+        .iter()
+        .map(|name| {
+            format!(
+                r#"{{"eventSource":"s3.amazonaws.com","eventName":"{name}","eventTime":"2024-08-01T10:00:00Z","userIdentity":{{"accountId":"1","accessKeyId":"ASIAX"}}}}"#
+            )
+        })
+        .collect();
+    std::fs::write(&logs, records.join("\n") + "\n").unwrap();
+    let (logs, archive) = (
+        logs.display().to_string(),
+        dir.join("archive").display().to_string(),
+    );
+    let args = ["archive", &logs, "--rules", "rules", "--to", &archive];
+    let detected = ok(sessionguard(&args), "archive, sources detected");
+    let said = String::from_utf8_lossy(&detected.stderr);
+    assert!(said.contains("archived 0 events"), "{said}");
+
+    let archive = dir.join("archive-forced").display().to_string();
+    let args = [
+        "archive",
+        &logs,
+        "--rules",
+        "rules",
+        "--source",
+        "cloudtrail",
+        "--to",
+        &archive,
+    ];
+    let forced = ok(sessionguard(&args), "archive --source cloudtrail");
+    let said = String::from_utf8_lossy(&forced.stderr);
+    assert!(said.contains("archived 3 events"), "{said}");
+    assert_eq!(
+        parquet_files(Path::new(&archive)),
+        ["events/date=2024-08-01/source=cloudtrail/part-00000.parquet"]
+    );
+}
+
+#[test]
 fn an_archive_is_never_written_over() {
     let dir = scratch("twice");
     let archive = dir.join("archive").display().to_string();

@@ -630,3 +630,105 @@ fn write_files(
     result.and(closed)?;
     Ok(written)
 }
+
+#[cfg(test)]
+mod tests {
+    use bumpalo::Bump;
+
+    use super::*;
+
+    /// No `eventVersion`: only a normalizer forced to CloudTrail reads it.
+    const UNDETECTED: &str = r#"{"eventSource":"s3.amazonaws.com","eventName":"GetObject","eventTime":"2024-08-01T10:00:00Z","userIdentity":{"accountId":"1","accessKeyId":"ASIAX"}}"#;
+    const CLOUDTRAIL_NEXT_DAY: &str = r#"{"eventVersion":"1.08","eventSource":"s3.amazonaws.com","eventName":"GetObject","eventTime":"2024-08-02T10:00:00Z","userIdentity":{"accountId":"1","accessKeyId":"ASIAX"}}"#;
+
+    fn fresh_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("sg-archive-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn cloudtrail() -> Normalizer {
+        Normalizer {
+            forced: Some(Source::Cloudtrail),
+            ..Normalizer::default()
+        }
+    }
+
+    #[test]
+    fn the_column_thread_reads_each_record_with_the_replays_normalizer() {
+        let dir = fresh_dir("forced");
+        let scratch = Bump::new();
+        let event = cloudtrail()
+            .normalize(UNDETECTED.as_bytes(), &scratch)
+            .unwrap();
+        let mut writer = ArchiveWriter::create(&dir, DEFAULT_ROLL_BYTES, cloudtrail()).unwrap();
+        writer
+            .event(&event, ("forced.jsonl", 7), UNDETECTED.as_bytes())
+            .unwrap();
+        let manifest = writer.finish(vec!["forced.jsonl".into()]).unwrap();
+        assert_eq!(manifest.events, 1);
+        assert_eq!(
+            manifest.files,
+            ["events/date=2024-08-01/source=cloudtrail/part-00000.parquet"]
+        );
+
+        // Read with another normalizer than the replay's, the record is not the replay's event:
+        // the archive fails and says which record, rather than write another row.
+        let dir = fresh_dir("default");
+        let mut writer =
+            ArchiveWriter::create(&dir, DEFAULT_ROLL_BYTES, Normalizer::default()).unwrap();
+        writer
+            .event(&event, ("forced.jsonl", 7), UNDETECTED.as_bytes())
+            .unwrap();
+        let error = writer.finish(vec!["forced.jsonl".into()]).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("forced.jsonl:7: normalized again for the archive, the record is rejected: unknown_source"),
+            "{error}"
+        );
+        assert!(
+            !is_archive(&dir),
+            "no manifest marks a failed archive complete"
+        );
+    }
+
+    #[test]
+    fn a_record_that_is_not_the_events_fails_the_archive() {
+        let dir = fresh_dir("partition");
+        let scratch = Bump::new();
+        let event = cloudtrail()
+            .normalize(UNDETECTED.as_bytes(), &scratch)
+            .unwrap();
+        let mut writer = ArchiveWriter::create(&dir, DEFAULT_ROLL_BYTES, cloudtrail()).unwrap();
+        writer
+            .event(&event, ("a.jsonl", 3), CLOUDTRAIL_NEXT_DAY.as_bytes())
+            .unwrap();
+        let error = writer.finish(Vec::new()).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "a.jsonl:3: normalized again for the archive, the record falls in another partition"
+        );
+    }
+
+    #[test]
+    fn the_writer_threads_own_error_reaches_the_replay() {
+        let dir = fresh_dir("blocked");
+        let scratch = Bump::new();
+        let event = cloudtrail()
+            .normalize(UNDETECTED.as_bytes(), &scratch)
+            .unwrap();
+        let mut writer = ArchiveWriter::create(&dir, DEFAULT_ROLL_BYTES, cloudtrail()).unwrap();
+        // A file where the event's partition directory would go.
+        fs::write(dir.join("events/date=2024-08-01"), b"").unwrap();
+        let mut failed = None;
+        for line in 0..(BATCH_ROWS * (CHANNEL_SHIPMENTS + CHANNEL_BATCHES + 4)) as u64 {
+            if let Err(e) = writer.event(&event, ("a.jsonl", line), UNDETECTED.as_bytes()) {
+                failed = Some(e);
+                break;
+            }
+        }
+        let error = failed.expect("a replay's next record learns that writing failed");
+        assert_eq!(error.kind(), io::ErrorKind::NotADirectory, "{error}");
+    }
+}
