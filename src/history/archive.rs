@@ -783,6 +783,10 @@ mod tests {
 
     #[cfg(target_os = "linux")]
     #[test]
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "a deadline for threads to start, not engine time"
+    )]
     fn the_archives_threads_give_way_to_the_engines() {
         let engine = rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap();
         let dir = fresh_dir("nice");
