@@ -7,13 +7,14 @@
 //! DIR/decisions/date=2024-11-04/part-00000.parquet
 //! ```
 //!
-//! The replay's thread only copies each record that normalized (and each decision) into a
-//! shipment of 2,048, sent over a bounded channel to a column thread. That thread normalizes
-//! each record again — the replay's event borrows an input buffer that does not outlive the
-//! call — and appends its row to the Arrow builders of its partition; each full batch goes over
-//! a second bounded channel to a writer thread, which encodes, compresses and writes it. So
-//! neither the columns nor the Parquet work is in the engine's way (docs/history.md,
-//! "Measured", has what that bought). A file is written as
+//! The replay's thread only copies each record that normalized into its partition's
+//! shipment (and each decision into a list); every 2,048 records a shipment goes over a bounded
+//! channel to a column thread. That thread normalizes the records again — the replay's event
+//! borrows an input buffer that does not outlive the call — builds the batch's columns (the
+//! shipment's bytes become its `raw` column as they are) and sends the batch over a second
+//! bounded channel to a writer thread, which encodes, compresses and writes it. Both threads
+//! run at a lower priority than the engine's. So neither the columns nor the Parquet work is in
+//! the engine's way (docs/history.md, "Measured", has what that bought). A file is written as
 //! `part-N.parquet.partial` and renamed when closed, so a reader never sees half a file, and
 //! the manifest, written once everything is closed, marks a complete archive: it names the
 //! input files in the order the replay met them, so an archived event's origin means what it
@@ -45,11 +46,12 @@ use crate::event::{Event, Normalizer, Source, Timestamp};
 /// The manifest's file name, at the archive's root.
 pub const MANIFEST: &str = "_sessionguard_archive.json";
 
-/// Rows gathered per partition before a batch goes to the writer thread. Smaller batches are
-/// faster: a batch's records (about 2.5 MiB at 2,048) are still in cache when the writer thread
-/// reads them. On bench.sh's mix, `archive` took 9 % less time with 2,048 than with 8,192
-/// (3.46 s against 3.81 s, medians of 5 interleaved runs), 1,024 was no faster than 2,048, and
-/// the files are the same size (row groups and pages are the writer's own).
+/// Records of a partition shipped together, and rows of a batch: a shipment is one batch of
+/// `events`. About 2.5 MiB of records on bench.sh's mix, still in cache when the column and
+/// writer threads read them. 8,192 made `archive` 9 % slower when the engine's thread built the
+/// columns; with the column thread, 1,024 and 4,096 were no faster (medians of 5 interleaved
+/// runs: 3.55 s and 3.51 s against 3.49 s). The files are the same whatever it is: row groups
+/// and pages are the Parquet writer's own.
 const BATCH_ROWS: usize = 2048;
 
 /// Rows per Parquet row group at most (the unit a reader skips by its statistics).
@@ -428,13 +430,15 @@ fn build_columns(
     let send_decisions = |decisions: &mut HashMap<i64, DecisionColumns>| {
         let mut days: Vec<_> = std::mem::take(decisions).into_iter().collect();
         days.sort_by_key(|(day, _)| *day);
-        days.into_iter().try_for_each(|(day, mut columns)| {
-            let batch = columns.finish().map_err(io::Error::other)?;
-            send(Job::Batch {
-                partition: decisions_partition(day),
-                batch,
+        days.into_iter()
+            .filter(|(_, columns)| columns.rows() > 0)
+            .try_for_each(|(day, mut columns)| {
+                let batch = columns.finish().map_err(io::Error::other)?;
+                send(Job::Batch {
+                    partition: decisions_partition(day),
+                    batch,
+                })
             })
-        })
     };
     let built = (|| -> io::Result<()> {
         for order in orders {
@@ -811,5 +815,73 @@ mod tests {
              {threads:?}"
         );
         writer.finish(Vec::new()).unwrap();
+    }
+
+    fn alert_at(time: Timestamp) -> Decision {
+        use crate::decision::{Evidence, PrincipalRef, RuleRef, SessionRef, Window};
+        use crate::rule::{ActionKind, Mode, Severity};
+        Decision {
+            decision_id: "d".into(),
+            time,
+            mode: Mode::DryRun,
+            action: ActionKind::Alert,
+            severity: Severity::Low,
+            rule: RuleRef {
+                id: "r".into(),
+                version: "1".into(),
+                title: "r".into(),
+            },
+            session: SessionRef {
+                key: "s".into(),
+                kind: "aws_sts",
+                derived: false,
+                started: time,
+                parent: None,
+                chain: Vec::new(),
+                root: None,
+            },
+            principal: PrincipalRef::default(),
+            evidence: Evidence {
+                reason: "match".into(),
+                aggregate: "match",
+                value: None,
+                threshold: None,
+                group: None,
+                window: Window {
+                    start: time,
+                    end: time,
+                },
+                events: Vec::new(),
+                events_omitted: 0,
+            },
+            caep: None,
+        }
+    }
+
+    #[test]
+    fn full_batches_leave_no_empty_batch_behind() {
+        let dir = fresh_dir("full");
+        let scratch = Bump::new();
+        let event = cloudtrail()
+            .normalize(UNDETECTED.as_bytes(), &scratch)
+            .unwrap();
+        // Every batch fills its file: an empty batch written at the end would start a file.
+        let mut writer = ArchiveWriter::create(&dir, 1, cloudtrail()).unwrap();
+        for line in 0..BATCH_ROWS as u64 {
+            writer
+                .event(&event, ("a.jsonl", line), UNDETECTED.as_bytes())
+                .unwrap();
+            writer.decision(&alert_at(Timestamp(0))).unwrap();
+        }
+        let manifest = writer.finish(Vec::new()).unwrap();
+        assert_eq!(manifest.events, BATCH_ROWS as u64);
+        assert_eq!(manifest.decisions, BATCH_ROWS as u64);
+        assert_eq!(
+            manifest.files,
+            [
+                "decisions/date=1970-01-01/part-00000.parquet",
+                "events/date=2024-08-01/source=cloudtrail/part-00000.parquet"
+            ]
+        );
     }
 }
