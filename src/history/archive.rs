@@ -685,13 +685,18 @@ mod tests {
         }
     }
 
+    /// `UNDETECTED` read as CloudTrail.
+    fn undetected_event() -> Event<'static> {
+        let scratch = Box::leak(Box::new(Bump::new()));
+        cloudtrail()
+            .normalize(UNDETECTED.as_bytes(), scratch)
+            .unwrap()
+    }
+
     #[test]
     fn the_column_thread_reads_each_record_with_the_replays_normalizer() {
         let dir = fresh_dir("forced");
-        let scratch = Bump::new();
-        let event = cloudtrail()
-            .normalize(UNDETECTED.as_bytes(), &scratch)
-            .unwrap();
+        let event = undetected_event();
         let mut writer = ArchiveWriter::create(&dir, DEFAULT_ROLL_BYTES, cloudtrail()).unwrap();
         writer
             .event(&event, ("forced.jsonl", 7), UNDETECTED.as_bytes())
@@ -727,10 +732,7 @@ mod tests {
     #[test]
     fn a_record_that_is_not_the_events_fails_the_archive() {
         let dir = fresh_dir("partition");
-        let scratch = Bump::new();
-        let event = cloudtrail()
-            .normalize(UNDETECTED.as_bytes(), &scratch)
-            .unwrap();
+        let event = undetected_event();
         let mut writer = ArchiveWriter::create(&dir, DEFAULT_ROLL_BYTES, cloudtrail()).unwrap();
         writer
             .event(&event, ("a.jsonl", 3), CLOUDTRAIL_NEXT_DAY.as_bytes())
@@ -745,10 +747,7 @@ mod tests {
     #[test]
     fn the_writer_threads_own_error_reaches_the_replay() {
         let dir = fresh_dir("blocked");
-        let scratch = Bump::new();
-        let event = cloudtrail()
-            .normalize(UNDETECTED.as_bytes(), &scratch)
-            .unwrap();
+        let event = undetected_event();
         let mut writer = ArchiveWriter::create(&dir, DEFAULT_ROLL_BYTES, cloudtrail()).unwrap();
         // A file where the event's partition directory would go.
         fs::write(dir.join("events/date=2024-08-01"), b"").unwrap();
@@ -861,10 +860,7 @@ mod tests {
     #[test]
     fn full_batches_leave_no_empty_batch_behind() {
         let dir = fresh_dir("full");
-        let scratch = Bump::new();
-        let event = cloudtrail()
-            .normalize(UNDETECTED.as_bytes(), &scratch)
-            .unwrap();
+        let event = undetected_event();
         // Every batch fills its file: an empty batch written at the end would start a file.
         let mut writer = ArchiveWriter::create(&dir, 1, cloudtrail()).unwrap();
         for line in 0..BATCH_ROWS as u64 {
