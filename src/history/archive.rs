@@ -69,7 +69,7 @@ const CHANNEL_SHIPMENTS: usize = 4;
 
 /// How much the column and writer threads lower their scheduling priority (nice value) below
 /// the thread that starts the archive. On 2 cores the three threads compete for 2; at the same
-/// priority the engine's thread was off its core a tenth of the time, and `archive` took 3.46 s
+/// priority the engine's thread was off its core a tenth of the time, and `archive` took 3.47 s
 /// against 3.35 s niced (bench.sh's mix, medians of 4 interleaved runs; nice 19 was no better).
 /// When the archive falls behind, its bounded channels make the engine wait, so nothing is lost
 /// and no memory grows: the engine's thread just goes first.
