@@ -36,7 +36,8 @@ use parquet::schema::types::ColumnPath;
 use serde::{Deserialize, Serialize};
 
 use super::schema::{
-    raw_buffer_of, DecisionColumns, EventColumns, RawColumn, DECISIONS, EVENTS, FORMAT_VERSION,
+    raw_buffer_of, DecisionColumns, EventColumns, RawColumn, BATCH_RECORD_BYTES, DECISIONS, EVENTS,
+    FORMAT_VERSION,
 };
 use bumpalo::Bump;
 
@@ -256,7 +257,7 @@ impl ArchiveWriter {
             .or_insert_with(|| Shipment::new(spare_buffers.try_recv().unwrap_or_default()));
         shipment.push(self.next_event, origin, raw);
         self.next_event += 1;
-        if shipment.raw.rows() >= BATCH_ROWS {
+        if shipment.raw.rows() >= BATCH_ROWS || shipment.raw.bytes() >= BATCH_RECORD_BYTES {
             let next = Shipment::new(self.spare_buffers.try_recv().unwrap_or_default());
             let shipment = std::mem::replace(shipment, next);
             self.send(Order::Events(partition, shipment))?;

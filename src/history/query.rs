@@ -26,7 +26,9 @@ use datafusion::datasource::listing::ListingOptions;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
-use super::schema::{DecisionColumns, EventColumns, RawColumn, DECISIONS, EVENTS};
+use super::schema::{
+    DecisionColumns, EventColumns, RawColumn, BATCH_RECORD_BYTES, DECISIONS, EVENTS,
+};
 use crate::decision::Decision;
 use crate::event::{Event, Timestamp};
 
@@ -134,7 +136,7 @@ impl LogTables {
         self.next_event += 1;
         self.event_partitions.0.append_value(date_of(event.time));
         self.event_partitions.1.append_value(event.source.as_str());
-        if self.events.rows() >= BATCH_ROWS {
+        if self.events.rows() >= BATCH_ROWS || self.raw.bytes() >= BATCH_RECORD_BYTES {
             self.close_events()?;
         }
         Ok(())

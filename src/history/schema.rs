@@ -143,7 +143,14 @@ pub struct EventColumns {
 pub struct RawColumn {
     values: Vec<u8>,
     ends: Vec<i32>,
+    /// A record ended past 2 GiB, where `Utf8` offsets end: the batch is refused, not cut.
+    overflowed: bool,
 }
+
+/// The records of a batch, in bytes, past which its writer starts the next batch: far below
+/// the 2 GiB its `i32` offsets reach, whatever the number of rows (records are at most 1 MiB
+/// by default, so 2,048 of them could reach it).
+pub const BATCH_RECORD_BYTES: usize = 256 << 20;
 
 impl Default for RawColumn {
     fn default() -> Self {
@@ -158,6 +165,7 @@ impl RawColumn {
         RawColumn {
             values: buffer,
             ends: vec![0],
+            overflowed: false,
         }
     }
 
@@ -165,13 +173,20 @@ impl RawColumn {
     /// [`RawColumn::finish`].
     pub fn push(&mut self, record: &[u8]) {
         self.values.extend_from_slice(record);
-        // Offsets are i32 (Utf8): a batch of 2,048 records stays far below 2 GiB.
-        self.ends
-            .push(i32::try_from(self.values.len()).unwrap_or(i32::MAX));
+        let end = i32::try_from(self.values.len()).unwrap_or_else(|_| {
+            self.overflowed = true;
+            i32::MAX
+        });
+        self.ends.push(end);
     }
 
     pub fn rows(&self) -> usize {
         self.ends.len() - 1
+    }
+
+    /// The records' bytes so far (see [`BATCH_RECORD_BYTES`]).
+    pub fn bytes(&self) -> usize {
+        self.values.len()
     }
 
     /// The record of row `row`.
@@ -183,6 +198,12 @@ impl RawColumn {
     /// The records as a string array. Bytes that are not UTF-8 (which the readers reject
     /// before this) are replaced in the records that hold them rather than lost.
     fn finish(self) -> Result<ArrayRef, ArrowError> {
+        if self.overflowed {
+            return Err(ArrowError::InvalidArgumentError(format!(
+                "a batch's records are {} bytes, past the 2 GiB a batch can hold",
+                self.values.len()
+            )));
+        }
         let offsets = OffsetBuffer::new(ScalarBuffer::from(self.ends));
         let values = Buffer::from_vec(self.values);
         if let Ok(array) = StringArray::try_new(offsets.clone(), values.clone(), None) {
@@ -638,5 +659,23 @@ mod tests {
         let mut columns = EventColumns::default();
         columns.push(0, &event, ("okta.jsonl", 1));
         assert!(columns.finish(RawColumn::default()).is_err());
+    }
+
+    #[test]
+    fn records_past_2_gib_refuse_the_batch_rather_than_cut_a_record() {
+        let scratch = Bump::new();
+        let event = Normalizer::default()
+            .normalize(OKTA.as_bytes(), &scratch)
+            .unwrap();
+        let mut columns = EventColumns::default();
+        columns.push(0, &event, ("okta.jsonl", 1));
+        // What pushing past 2 GiB leaves, without the 2 GiB.
+        let raw = RawColumn {
+            values: OKTA.as_bytes().to_vec(),
+            ends: vec![0, i32::MAX],
+            overflowed: true,
+        };
+        let error = columns.finish(raw).unwrap_err().to_string();
+        assert!(error.contains("past the 2 GiB a batch can hold"), "{error}");
     }
 }
