@@ -7,8 +7,8 @@
 //! size (in the writer) and by time (here: every `roll_interval` of wall time every open file
 //! is closed, however small), so a quiet stream still gives readable files; the manifest is
 //! written when the run stops cleanly. Records read again to rebuild a partition's state were
-//! archived by the run that first read them and are not archived again. A record is named by its partition,
-//! `kafka://TOPIC/PARTITION`, with its offset as its line.
+//! archived by the run that first read them and are not archived again. A record is named by
+//! its partition, `kafka://TOPIC/PARTITION`, with its offset as its line.
 //!
 //! Writing must never cost a decision: when it fails (a full disk), the failure is logged
 //! once and archiving stops while evaluation goes on.
