@@ -650,25 +650,26 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_batch_whose_records_and_rows_differ_in_number_is_refused() {
+    /// Columns holding one row, of the `OKTA` event.
+    fn one_okta_row() -> EventColumns {
         let scratch = Bump::new();
         let event = Normalizer::default()
             .normalize(OKTA.as_bytes(), &scratch)
             .unwrap();
         let mut columns = EventColumns::default();
         columns.push(0, &event, ("okta.jsonl", 1));
+        columns
+    }
+
+    #[test]
+    fn a_batch_whose_records_and_rows_differ_in_number_is_refused() {
+        let columns = &mut one_okta_row();
         assert!(columns.finish(RawColumn::default()).is_err());
     }
 
     #[test]
     fn records_past_2_gib_refuse_the_batch_rather_than_cut_a_record() {
-        let scratch = Bump::new();
-        let event = Normalizer::default()
-            .normalize(OKTA.as_bytes(), &scratch)
-            .unwrap();
-        let mut columns = EventColumns::default();
-        columns.push(0, &event, ("okta.jsonl", 1));
+        let columns = &mut one_okta_row();
         // What pushing past 2 GiB leaves, without the 2 GiB.
         let raw = RawColumn {
             values: OKTA.as_bytes().to_vec(),
