@@ -1140,8 +1140,8 @@ mod tests {
                 "4:20: modifier `startswith` cannot be combined with `contains`",
             ),
             (
-                "bytes|base64: '5*'",
-                "4:19: a value with a `*` or `?` wildcard cannot be encoded (escape them as \
+                "client.user_agent|base64: '5*'",
+                "4:31: a value with a `*` or `?` wildcard cannot be encoded (escape them as \
                  `\\*`, `\\?` to encode the characters)",
             ),
         ] {
@@ -1630,6 +1630,34 @@ mod tests {
             .map(|e| format!("{}:{}: {}", e.line, e.col, e.message))
             .collect::<Vec<_>>()
             .join("\n")
+    }
+
+    #[test]
+    fn a_transform_is_refused_on_a_field_that_is_not_text() {
+        for (e, want) in [
+            (
+                "bytes|base64: 5",
+                "4:11: `base64` rewrites text values: `bytes` is a number",
+            ),
+            (
+                "session.mfa|wide|base64offset|contains: 'true'",
+                "4:17: `wide` rewrites text values: `session.mfa` is a flag\n\
+                 4:22: `base64offset` rewrites text values: `session.mfa` is a flag",
+            ),
+            (
+                "network.ip|windash: 198.51.100.7",
+                "4:16: `windash` rewrites text values: `network.ip` is an address",
+            ),
+        ] {
+            assert_eq!(load_error(e), want, "{e}");
+        }
+        // Text and vendor fields take them.
+        assert!(RuleSet::from_yaml(
+            "t.yml",
+            "id: t\ndetection:\n  sel:\n    client.user_agent|base64offset|contains: curl\n    \
+             raw.requestParameters.note|base64: whoami\n  condition: sel\n"
+        )
+        .is_ok());
     }
 
     #[test]

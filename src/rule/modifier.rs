@@ -16,7 +16,7 @@
 //! | `every` | a list-valued field (vendor array, `scopes`): every item must match, not any; one item at least | |
 //! | `cased` | text comparisons are case-sensitive | |
 //! | `neq` | the field is present and none of the values (with `contains` …: contains none) | not with `all`, `exists`, `gt` … |
-//! | `windash`, `base64`, `base64offset`, `utf16le`/`wide`, `utf16be`, `utf16` | each value rewritten at load (`transform`), then compared as written | with equality, `contains`, `startswith`, `endswith` |
+//! | `windash`, `base64`, `base64offset`, `utf16le`/`wide`, `utf16be`, `utf16` | each value rewritten at load (`transform`), then compared as written | with equality, `contains`, `startswith`, `endswith`; on text and `raw.*` fields |
 //! | `expand` | `%name%` in the values replaced by the items of a placeholder (`compile`) | |
 //! | `i`, `m`, `s` | flags of `re`: case-insensitive (the default here), multi-line, `.` matches a line break | |
 //!
@@ -411,12 +411,23 @@ fn combinations(
         }
     }
     let text_op = matches!(op, Op::Eq | Op::Contains | Op::StartsWith | Op::EndsWith);
+    let not_text = match kind(field) {
+        Kind::Int => Some("a number"),
+        Kind::Bool => Some("a flag"),
+        Kind::Ip => Some("an address"),
+        Kind::Text | Kind::Raw => None,
+    };
     for (_, pos, name) in &m.transforms {
         if !text_op || m.fieldref {
             let with = if m.fieldref { "fieldref" } else { op_name };
             err(
                 *pos,
                 format!("`{name}` rewrites text values: it cannot be used with `{with}`"),
+            );
+        } else if let Some(what) = not_text {
+            err(
+                *pos,
+                format!("`{name}` rewrites text values: `{field}` is {what}"),
             );
         }
     }
